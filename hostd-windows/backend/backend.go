@@ -1,0 +1,128 @@
+// Package backend defines what carries forwards on the host, as the
+// reconciler sees it: portproxy on Windows, the userspace relay elsewhere.
+// Every implementation passes the conformance suite in backendtest.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Protocol is a transport protocol a backend may carry.
+type Protocol string
+
+// The protocols.
+const (
+	TCP Protocol = "tcp"
+	UDP Protocol = "udp"
+)
+
+// Entry is one forward: connections to Listen are carried to Connect.
+type Entry struct {
+	Protocol Protocol
+	Listen   netip.AddrPort
+	Connect  netip.AddrPort
+}
+
+// Key identifies an entry: a host holds at most one entry per protocol and
+// listen address:port.
+type Key struct {
+	Protocol Protocol
+	Listen   netip.AddrPort
+}
+
+// Key returns the entry's key.
+func (e Entry) Key() Key { return Key{e.Protocol, e.Listen} }
+
+// String renders the entry as "tcp 0.0.0.0:80 -> 172.28.240.53:80".
+func (e Entry) String() string {
+	return fmt.Sprintf("%s %s -> %s", e.Protocol, e.Listen, e.Connect)
+}
+
+// String renders the key as "tcp 0.0.0.0:80".
+func (k Key) String() string { return fmt.Sprintf("%s %s", k.Protocol, k.Listen) }
+
+// Batch is a set of changes applied together. Removals are applied before
+// additions, so a batch may move a key to a new target by removing the old
+// entry and adding the new one.
+type Batch struct {
+	Remove []Entry
+	Add    []Entry
+}
+
+// Empty reports whether the batch changes nothing.
+func (b Batch) Empty() bool { return len(b.Remove) == 0 && len(b.Add) == 0 }
+
+// Backend applies forwards and reports what exists.
+type Backend interface {
+	// Name is the backend's name as users see it: "portproxy", "relay".
+	Name() string
+	// Supports reports whether the backend can carry the protocol.
+	Supports(Protocol) bool
+	// List returns every entry that exists now, including entries the
+	// daemon does not own. It is the truth the reconciler works from.
+	List(ctx context.Context) ([]Entry, error)
+	// Apply makes the batch's changes. It returns nil when every change
+	// took effect, an *ApplyError naming each change that did not, or
+	// another error when the batch as a whole could not be attempted.
+	Apply(ctx context.Context, b Batch) error
+	// Close releases the backend's own resources. Entries stay as they
+	// are: a daemon restart must not drop forwards.
+	Close() error
+}
+
+// Errors a backend wraps in a Failure so the reconciler can say why.
+var (
+	// ErrPortInUse: another process holds the listen port.
+	ErrPortInUse = errors.New("port already in use on the host")
+	// ErrExcludedPort: the port lies in a reserved (excluded) port range.
+	ErrExcludedPort = errors.New("port inside an excluded port range")
+	// ErrUnsupported: the backend cannot carry the protocol or family.
+	ErrUnsupported = errors.New("not supported by this backend")
+	// ErrNotApplied: the backend claimed success but reading it back shows
+	// the change did not happen.
+	ErrNotApplied = errors.New("change not found when read back")
+)
+
+// Failure is one change that did not take effect.
+type Failure struct {
+	Entry  Entry
+	Remove bool // true for a failed removal, false for a failed addition
+	Err    error
+}
+
+// ApplyError lists the changes of a batch that failed.
+type ApplyError struct {
+	Failures []Failure
+}
+
+func (e *ApplyError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d change(s) failed", len(e.Failures))
+	for i, f := range e.Failures {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Failures)-i)
+			break
+		}
+		op := "add"
+		if f.Remove {
+			op = "remove"
+		}
+		fmt.Fprintf(&b, "; %s %s: %v", op, f.Entry, f.Err)
+	}
+	return b.String()
+}
+
+// FailureFor returns the failure recorded for the entry's key and
+// direction, if any.
+func (e *ApplyError) FailureFor(k Key, remove bool) (Failure, bool) {
+	for _, f := range e.Failures {
+		if f.Entry.Key() == k && f.Remove == remove {
+			return f, true
+		}
+	}
+	return Failure{}, false
+}

@@ -1,0 +1,137 @@
+// Package token handles the bearer tokens that guard every RPC: creating
+// them, loading them, attaching them to calls and checking them.
+package token
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// MetadataKey is the gRPC metadata key carrying the token, as
+// "Bearer <token>".
+const MetadataKey = "authorization"
+
+// minLen is the shortest token accepted: 128 bits in hex.
+const minLen = 32
+
+// maxLen bounds what is read from a token file.
+const maxLen = 512
+
+// Generate returns a new random token: 32 random bytes in hex.
+func Generate() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// Load reads a token from path. Surrounding white space is ignored; an
+// empty, short or non-printable token is an error.
+func Load(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("token file %s does not exist: %w", path, err)
+		}
+		return "", fmt.Errorf("read token file: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, maxLen+1)
+	n, err := f.Read(buf)
+	if err != nil && n == 0 {
+		return "", fmt.Errorf("read token file %s: %w", path, err)
+	}
+	if n > maxLen {
+		return "", fmt.Errorf("token file %s: longer than %d bytes", path, maxLen)
+	}
+	return Parse(string(buf[:n]))
+}
+
+// Parse validates a token given as text.
+func Parse(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	if len(t) < minLen {
+		return "", fmt.Errorf("token is %d characters, want at least %d", len(t), minLen)
+	}
+	for _, r := range t {
+		if r <= ' ' || r > '~' {
+			return "", errors.New("token contains white space or non-ASCII characters")
+		}
+	}
+	return t, nil
+}
+
+// LoadOrCreate loads the token at path, creating it with owner-only
+// permissions (0600, directory 0700) when it does not exist. created
+// reports whether a new token was written.
+func LoadOrCreate(path string) (tok string, created bool, err error) {
+	tok, err = Load(path)
+	if err == nil {
+		return tok, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", false, fmt.Errorf("create token directory: %w", err)
+	}
+	tok, err = Generate()
+	if err != nil {
+		return "", false, err
+	}
+	// O_EXCL: if another process raced us, load its token instead.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		tok, err = Load(path)
+		return tok, false, err
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("create token file: %w", err)
+	}
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		f.Close()
+		os.Remove(path)
+		return "", false, fmt.Errorf("write token file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return "", false, fmt.Errorf("write token file: %w", err)
+	}
+	return tok, true, nil
+}
+
+// Equal compares two tokens in constant time.
+func Equal(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// FromHeader extracts the token from an "authorization" metadata value.
+func FromHeader(v string) (string, bool) {
+	const prefix = "Bearer "
+	if len(v) <= len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
+		return "", false
+	}
+	return v[len(prefix):], true
+}
+
+// Credentials attaches a token to every RPC. Transport security is not
+// required: the daemon listens only on the host's WSL-facing interface and
+// loopback, where TLS would add setup without adding a trust anchor.
+type Credentials struct{ Token string }
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (c Credentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{MetadataKey: "Bearer " + c.Token}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials.
+func (Credentials) RequireTransportSecurity() bool { return false }
