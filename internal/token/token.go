@@ -88,23 +88,29 @@ func LoadOrCreate(path string) (tok string, created bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
-	// O_EXCL: if another process raced us, load its token instead.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		tok, err = Load(path)
-		return tok, false, err
-	}
+	// Write the whole token to a temporary file (os.CreateTemp makes it
+	// 0600), then link it into place:
+	// the link fails if another process got there first, and nobody ever
+	// sees a half-written token.
+	f, err := os.CreateTemp(filepath.Dir(path), ".token-*")
 	if err != nil {
 		return "", false, fmt.Errorf("create token file: %w", err)
 	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
 	if _, err := f.WriteString(tok + "\n"); err != nil {
 		f.Close()
-		os.Remove(path)
 		return "", false, fmt.Errorf("write token file: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		os.Remove(path)
 		return "", false, fmt.Errorf("write token file: %w", err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			tok, err = Load(path)
+			return tok, false, err
+		}
+		return "", false, fmt.Errorf("create token file: %w", err)
 	}
 	return tok, true, nil
 }

@@ -1,0 +1,41 @@
+package endpoint
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+func TestForMode(t *testing.T) {
+	gw := netip.MustParseAddr("172.28.240.1")
+	cases := []struct {
+		mode    wslfwdv1.NetworkingMode
+		gw      netip.Addr
+		want    string
+		wantErr string
+	}{
+		{wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, gw, "172.28.240.1:17810", ""},
+		{wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, netip.Addr{}, "", "no IPv4 default gateway"},
+		{wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, netip.MustParseAddr("fe80::1"), "", "no IPv4 default gateway"},
+		{wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, netip.Addr{}, "127.0.0.1:17810", ""},
+		{wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1, gw, "127.0.0.1:17810", ""},
+		{wslfwdv1.NetworkingMode_NETWORKING_MODE_BRIDGED, gw, "", "bridged has no default"},
+		{wslfwdv1.NetworkingMode_NETWORKING_MODE_VIRTIOPROXY, gw, "", "virtioproxy has no default"},
+		{wslfwdv1.NetworkingMode_NETWORKING_MODE_NONE, gw, "", "none has no default"},
+		{wslfwdv1.NetworkingMode_NETWORKING_MODE_UNKNOWN, gw, "", "unknown has no default"},
+	}
+	for _, c := range cases {
+		addr, why, err := ForMode(c.mode, c.gw)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("ForMode(%v, %v) err = %v, want containing %q", c.mode, c.gw, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || addr != c.want || why == "" {
+			t.Errorf("ForMode(%v, %v) = %q, %q, %v; want %q with a reason", c.mode, c.gw, addr, why, err, c.want)
+		}
+	}
+}
