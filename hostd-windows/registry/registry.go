@@ -1,0 +1,502 @@
+// Package registry holds what the daemon knows about each agent: its hello,
+// network state and listeners, applied from the agent's snapshot and
+// changes with sequence checks, and the grace period that keeps a gone
+// agent's forwards up for a while so an agent restart does not flap them.
+//
+// Every message is validated whole before anything changes: a bad message
+// is rejected with a gRPC status (InvalidArgument, PermissionDenied,
+// ResourceExhausted) and the registry stays as it was.
+package registry
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// Options configure a Registry.
+type Options struct {
+	// Grace is how long a disconnected agent's state (and so its forwards)
+	// is kept. Zero removes it at once.
+	Grace time.Duration
+	// MaxListeners bounds the listeners one agent may report; a message
+	// that would exceed it is rejected. Zero means no limit.
+	MaxListeners int
+	// MaxAgents bounds the agents held (connected or in grace). Zero means
+	// no limit.
+	MaxAgents int
+	// Changed is called, without the registry's lock held, after every
+	// change that may affect forwards. It must not block.
+	Changed func()
+	Logger  *slog.Logger
+	// Now returns the current time; time.Now when nil.
+	Now func() time.Time
+}
+
+// Registry is the set of agents. It is safe for concurrent use.
+type Registry struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	entries map[string]*entry // by distro
+	events  []*wslfwdv1.AgentEvent
+}
+
+// entry is one agent as the daemon holds it: the latest session of a
+// distro, its state, and whether it is connected or in grace.
+type entry struct {
+	session    *Session
+	connected  bool
+	since      time.Time // held without a gap since (survives reconnects in grace)
+	lastSeen   time.Time
+	graceUntil time.Time
+	timer      *time.Timer
+	network    *wslfwdv1.NetworkState
+	own        []netip.Addr // every address on its interfaces
+	external   []netip.Addr // addresses on interfaces not flagged loopback
+	listeners  map[ListenerKey]*wslfwdv1.Listener
+}
+
+// New returns an empty registry.
+func New(opts Options) *Registry {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Changed == nil {
+		opts.Changed = func() {}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Registry{opts: opts, log: log, entries: make(map[string]*entry)}
+}
+
+// MaxListeners is the per-agent listener limit (0: none).
+func (r *Registry) MaxListeners() int { return r.opts.MaxListeners }
+
+// Open validates a hello and starts a session for it. The agent is not
+// registered (and replaces no one) until its first snapshot is accepted.
+func (r *Registry) Open(hello *wslfwdv1.AgentHello, peer, local netip.AddrPort) (*Session, error) {
+	if err := ValidateHello(hello); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, status.Errorf(codes.Internal, "session id: %v", err)
+	}
+	return newSession(hex.EncodeToString(b[:]), hello, peer, local, r.opts.Now()), nil
+}
+
+// Apply applies one message of a session after its hello. It returns a
+// gRPC status error when the message is rejected: the stream should then
+// be closed with it, and nothing has changed. A message that cannot be
+// applied because of sequencing (a gap, changes before a snapshot) is not
+// an error: the session is asked to resync and the message is dropped.
+func (r *Registry) Apply(s *Session, m *wslfwdv1.AgentMessage) error {
+	switch msg := m.GetMsg().(type) {
+	case *wslfwdv1.AgentMessage_Snapshot:
+		return r.applySnapshot(s, msg.Snapshot)
+	case *wslfwdv1.AgentMessage_Changes:
+		return r.applyChanges(s, msg.Changes)
+	case *wslfwdv1.AgentMessage_EchoReady:
+		s.deliverEcho(msg.EchoReady)
+		r.touch(s)
+		return nil
+	case *wslfwdv1.AgentMessage_Hello:
+		return status.Error(codes.InvalidArgument, "hello sent twice in one session")
+	default:
+		return status.Error(codes.InvalidArgument, "empty agent message")
+	}
+}
+
+func (r *Registry) touch(s *Session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.entries[s.Distro()]; e != nil && e.session == s {
+		e.lastSeen = r.opts.Now()
+	}
+}
+
+func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
+	own, external, err := ValidateNetwork(snap.GetNetwork())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "snapshot: %v", err)
+	}
+	if err := r.checkPeer(s, own); err != nil {
+		return err
+	}
+	listeners := make(map[ListenerKey]*wslfwdv1.Listener, len(snap.GetListeners()))
+	for _, l := range snap.GetListeners() {
+		k, err := r.checkListener(l, own)
+		if err != nil {
+			return err
+		}
+		listeners[k] = l
+	}
+	if err := r.checkCount(len(listeners)); err != nil {
+		return err
+	}
+
+	r.mu.Lock()
+	if s.closed {
+		r.mu.Unlock()
+		return status.Error(codes.Canceled, "session closed")
+	}
+	if snap.GetSeq() <= s.seq {
+		r.mu.Unlock()
+		s.resync(fmt.Sprintf("snapshot seq %d not after %d", snap.GetSeq(), s.seq))
+		return nil
+	}
+	e := r.entries[s.Distro()]
+	if !s.registered && e == nil && r.opts.MaxAgents > 0 && len(r.entries) >= r.opts.MaxAgents {
+		r.mu.Unlock()
+		return status.Errorf(codes.ResourceExhausted, "the daemon already holds %d agents, its limit", r.opts.MaxAgents)
+	}
+	if !s.registered && e != nil && e.session != s && e.session.ConnectedAt.After(s.ConnectedAt) && e.connected {
+		// A newer session of this distro is already registered: this
+		// one lost the race and must not take the entry back.
+		r.mu.Unlock()
+		return status.Error(codes.Aborted, "a newer session of this distro is connected")
+	}
+	now := r.opts.Now()
+	if e == nil || e.session != s {
+		e = r.register(s, e, now)
+	}
+	e.network = snap.GetNetwork()
+	e.own, e.external = own, external
+	e.listeners = listeners
+	e.lastSeen = now
+	s.seq = snap.GetSeq()
+	s.synced = true
+	s.resyncPending = false
+	r.mu.Unlock()
+	r.opts.Changed()
+	return nil
+}
+
+// register makes s the entry of its distro, replacing old (connected, in
+// grace, or nil) without a gap: the old state stays in effect until the
+// caller overwrites it with the snapshot just accepted, in the same lock.
+func (r *Registry) register(s *Session, old *entry, now time.Time) *entry {
+	e := &entry{session: s, connected: true, since: now}
+	if old != nil {
+		e.since = old.since
+		if old.timer != nil {
+			old.timer.Stop()
+		}
+		if old.session != s {
+			old.session.markReplaced()
+		}
+		r.log.Info("agent session replaces the previous one", "distro", s.Distro(), "session", s.ID, "previous", old.session.ID)
+	}
+	s.registered = true
+	r.entries[s.Distro()] = e
+	r.events = append(r.events, &wslfwdv1.AgentEvent{Kind: wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_CONNECTED, Agent: e.proto()})
+	return e
+}
+
+func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
+	r.mu.Lock()
+	e := r.entries[s.Distro()]
+	switch {
+	case s.resyncPending:
+		// Already asked; drop until the snapshot arrives.
+		r.mu.Unlock()
+		return nil
+	case !s.synced || e == nil || e.session != s:
+		s.resyncPending = true
+		r.mu.Unlock()
+		s.resync("changes before a snapshot")
+		return nil
+	case ch.GetSeq() != s.seq+1:
+		s.resyncPending = true
+		want := s.seq + 1
+		r.mu.Unlock()
+		s.resync(fmt.Sprintf("changes seq %d, expected %d", ch.GetSeq(), want))
+		return nil
+	}
+	own, external, network := e.own, e.external, e.network
+	listeners := maps.Clone(e.listeners)
+	r.mu.Unlock()
+
+	// Validate and build the new state outside the lock; only this
+	// session's stream goroutine mutates its entry, so nothing moves
+	// under us except a replacement, checked again below.
+	if ch.GetNetwork() != nil {
+		var err error
+		own, external, err = ValidateNetwork(ch.GetNetwork())
+		if err != nil {
+			return status.Errorf(codes.InvalidArgument, "changes: %v", err)
+		}
+		if err := r.checkPeer(s, own); err != nil {
+			return err
+		}
+		network = ch.GetNetwork()
+	}
+	for _, l := range ch.GetRemoved() {
+		k, err := ValidateListener(l)
+		if err != nil {
+			return status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
+		}
+		if _, ok := listeners[k]; !ok {
+			r.mu.Lock()
+			s.resyncPending = true
+			r.mu.Unlock()
+			s.resync(fmt.Sprintf("changes remove unknown listener %s %s port %d", proto(k.Protocol), k.Listen, k.Port))
+			return nil
+		}
+		delete(listeners, k)
+	}
+	for _, l := range ch.GetAdded() {
+		k, err := r.checkListener(l, own)
+		if err != nil {
+			return err
+		}
+		listeners[k] = l
+	}
+	if ch.GetNetwork() != nil {
+		// Listeners already held must still be the agent's to claim.
+		for k := range listeners {
+			if !owns(own, k.Listen) {
+				return status.Errorf(codes.PermissionDenied, "listener %s port %d is bound to an address no longer on the agent's interfaces", k.Listen, k.Port)
+			}
+		}
+	}
+	if err := r.checkCount(len(listeners)); err != nil {
+		return err
+	}
+
+	r.mu.Lock()
+	if e2 := r.entries[s.Distro()]; e2 != e || s.closed {
+		r.mu.Unlock()
+		return status.Error(codes.Aborted, "session replaced while applying changes")
+	}
+	e.own, e.external, e.network = own, external, network
+	e.listeners = listeners
+	e.lastSeen = r.opts.Now()
+	s.seq = ch.GetSeq()
+	r.mu.Unlock()
+	r.opts.Changed()
+	return nil
+}
+
+func (r *Registry) checkListener(l *wslfwdv1.Listener, own []netip.Addr) (ListenerKey, error) {
+	k, err := ValidateListener(l)
+	if err != nil {
+		return k, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if !owns(own, k.Listen) {
+		return k, status.Errorf(codes.PermissionDenied, "listener %s port %d is bound to an address not on the agent's interfaces", k.Listen, k.Port)
+	}
+	return k, nil
+}
+
+func (r *Registry) checkCount(n int) error {
+	if r.opts.MaxListeners > 0 && n > r.opts.MaxListeners {
+		return status.Errorf(codes.InvalidArgument, "%d listeners, more than the limit of %d per agent", n, r.opts.MaxListeners)
+	}
+	return nil
+}
+
+// checkPeer enforces, in NAT mode, that the connection comes from one of
+// the addresses the agent reports as its own: an agent cannot speak for a
+// distro address it does not hold.
+func (r *Registry) checkPeer(s *Session, own []netip.Addr) error {
+	if s.Hello.GetNetworkingMode() != wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT {
+		return nil
+	}
+	p := s.Peer.Addr().Unmap().WithZone("")
+	if slices.Contains(own, p) {
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "NAT mode: the connection comes from %s, which is not among the agent's reported addresses", p)
+}
+
+// Close ends a session. If it is its distro's current entry, the agent is
+// disconnected and its grace period starts.
+func (r *Registry) Close(s *Session) {
+	r.mu.Lock()
+	s.closed = true
+	e := r.entries[s.Distro()]
+	if e == nil || e.session != s || !e.connected {
+		r.mu.Unlock()
+		return
+	}
+	now := r.opts.Now()
+	e.connected = false
+	e.graceUntil = now.Add(r.opts.Grace)
+	r.events = append(r.events, &wslfwdv1.AgentEvent{Kind: wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED, Agent: e.proto()})
+	if r.opts.Grace <= 0 {
+		r.expireLocked(s.Distro(), e)
+	} else {
+		e.timer = time.AfterFunc(r.opts.Grace, func() { r.expire(s) })
+	}
+	r.mu.Unlock()
+	r.log.Info("agent disconnected", "distro", s.Distro(), "session", s.ID, "grace", r.opts.Grace)
+	r.opts.Changed()
+}
+
+func (r *Registry) expire(s *Session) {
+	r.mu.Lock()
+	e := r.entries[s.Distro()]
+	if e == nil || e.session != s || e.connected {
+		r.mu.Unlock()
+		return
+	}
+	r.expireLocked(s.Distro(), e)
+	r.mu.Unlock()
+	r.log.Info("agent grace period over", "distro", s.Distro(), "session", s.ID)
+	r.opts.Changed()
+}
+
+func (r *Registry) expireLocked(distro string, e *entry) {
+	delete(r.entries, distro)
+	r.events = append(r.events, &wslfwdv1.AgentEvent{Kind: wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_EXPIRED, Agent: e.proto()})
+}
+
+// Agent is a registered agent as the engine sees it.
+type Agent struct {
+	Session   *Session
+	Distro    string
+	Mode      wslfwdv1.NetworkingMode
+	Own       []netip.Addr // every address on its interfaces
+	External  []netip.Addr // addresses on interfaces not flagged loopback
+	Listeners []*wslfwdv1.Listener
+	Connected bool
+	Since     time.Time // held without a gap since; older wins shared sockets
+	Seq       uint64    // last applied seq, to acknowledge once acted on
+	Info      *wslfwdv1.Agent
+}
+
+// State returns every registered agent, sorted by distro, and the agent
+// events since the previous call, in order.
+func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Agent, 0, len(r.entries))
+	for _, e := range r.entries {
+		a := Agent{
+			Session:   e.session,
+			Distro:    e.session.Distro(),
+			Mode:      e.session.Hello.GetNetworkingMode(),
+			Own:       e.own,
+			External:  e.external,
+			Connected: e.connected,
+			Since:     e.since,
+			Seq:       e.session.seq,
+			Info:      e.proto(),
+		}
+		for _, l := range e.listeners {
+			a.Listeners = append(a.Listeners, l)
+		}
+		sortListeners(a.Listeners)
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Distro < out[j].Distro })
+	ev := r.events
+	r.events = nil
+	return out, ev
+}
+
+// Agents returns every registered agent as the ControlService shows it,
+// sorted by distro.
+func (r *Registry) Agents() []*wslfwdv1.Agent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*wslfwdv1.Agent, 0, len(r.entries))
+	for _, e := range r.entries {
+		out = append(out, e.proto())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetDistro() < out[j].GetDistro() })
+	return out
+}
+
+// Connected returns the connected session of a distro, if any.
+func (r *Registry) Connected(distro string) (*Session, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entries[distro]
+	if e == nil || !e.connected {
+		return nil, false
+	}
+	return e.session, true
+}
+
+// Distros returns the names of the registered agents (connected or in
+// grace), sorted; with connectedOnly, only the connected ones.
+func (r *Registry) Distros(connectedOnly bool) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for d, e := range r.entries {
+		if e.connected || !connectedOnly {
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *entry) proto() *wslfwdv1.Agent {
+	h := e.session.Hello
+	a := &wslfwdv1.Agent{
+		Distro:         h.GetDistro(),
+		NetworkingMode: h.GetNetworkingMode(),
+		AgentVersion:   h.GetAgentVersion(),
+		KernelRelease:  h.GetKernelRelease(),
+		Network:        e.network,
+		ListenerCount:  uint32(len(e.listeners)),
+		Connected:      e.connected,
+		ConnectedAt:    timestamppb.New(e.session.ConnectedAt),
+		PeerAddress:    e.session.Peer.String(),
+		VmId:           h.GetVmId(),
+	}
+	if !e.lastSeen.IsZero() {
+		a.LastSeen = timestamppb.New(e.lastSeen)
+	}
+	if !e.connected {
+		a.GraceUntil = timestamppb.New(e.graceUntil)
+	}
+	return a
+}
+
+func sortListeners(ls []*wslfwdv1.Listener) {
+	sort.Slice(ls, func(i, j int) bool {
+		a, b := ls[i], ls[j]
+		if a.GetProtocol() != b.GetProtocol() {
+			return a.GetProtocol() < b.GetProtocol()
+		}
+		if a.GetPort() != b.GetPort() {
+			return a.GetPort() < b.GetPort()
+		}
+		if a.GetListen() != b.GetListen() {
+			return a.GetListen() < b.GetListen()
+		}
+		return a.GetInode() < b.GetInode()
+	})
+}
+
+func proto(p wslfwdv1.Protocol) string {
+	switch p {
+	case wslfwdv1.Protocol_PROTOCOL_TCP:
+		return "tcp"
+	case wslfwdv1.Protocol_PROTOCOL_UDP:
+		return "udp"
+	}
+	return "unknown"
+}

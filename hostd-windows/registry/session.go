@@ -1,0 +1,200 @@
+package registry
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// Session is one agent stream. The registry holds it from the hello on; it
+// becomes the agent's entry once its first snapshot is accepted.
+//
+// Messages to the agent go through an outbox that a single sender drains
+// (Run), so callers never block on a slow agent: acks collapse to the
+// highest seq and listener statuses to the latest per listener.
+type Session struct {
+	ID          string
+	Hello       *wslfwdv1.AgentHello
+	Peer        netip.AddrPort // the agent's end of the connection
+	Local       netip.AddrPort // the daemon's end, as the agent dialled it
+	ConnectedAt time.Time
+
+	// Guarded by the registry's mutex.
+	seq           uint64 // last applied seq
+	synced        bool   // a snapshot was applied in this session
+	resyncPending bool   // a resync was asked for and no snapshot came yet
+	registered    bool
+	closed        bool // the stream ended: late messages change nothing
+
+	replaced     chan struct{} // closed when a newer session takes over
+	replacedOnce sync.Once
+
+	mu       sync.Mutex
+	notify   chan struct{}
+	control  []*wslfwdv1.HostMessage // welcome, echo start/stop, resync: in order
+	ack      uint64                  // highest seq to acknowledge
+	acked    uint64                  // highest seq acknowledged
+	statuses map[statusKey]*wslfwdv1.ListenerStatus
+	order    []statusKey
+	echoes   map[string]chan *wslfwdv1.EchoReady
+}
+
+type statusKey struct {
+	protocol wslfwdv1.Protocol
+	listen   string
+	port     uint32
+}
+
+func newSession(id string, hello *wslfwdv1.AgentHello, peer, local netip.AddrPort, now time.Time) *Session {
+	return &Session{
+		ID:          id,
+		Hello:       hello,
+		Peer:        peer,
+		Local:       local,
+		ConnectedAt: now,
+		replaced:    make(chan struct{}),
+		notify:      make(chan struct{}, 1),
+		statuses:    make(map[statusKey]*wslfwdv1.ListenerStatus),
+		echoes:      make(map[string]chan *wslfwdv1.EchoReady),
+	}
+}
+
+// Distro is the distro named in the session's hello.
+func (s *Session) Distro() string { return s.Hello.GetDistro() }
+
+// Replaced is closed when a newer session of the same distro took over;
+// the stream serving this session should then end.
+func (s *Session) Replaced() <-chan struct{} { return s.replaced }
+
+func (s *Session) markReplaced() { s.replacedOnce.Do(func() { close(s.replaced) }) }
+
+func (s *Session) wake() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Session) push(m *wslfwdv1.HostMessage) {
+	s.mu.Lock()
+	s.control = append(s.control, m)
+	s.mu.Unlock()
+	s.wake()
+}
+
+// Ack queues an acknowledgement of everything up to seq. Acks at or below
+// one already sent are dropped.
+func (s *Session) Ack(seq uint64) {
+	s.mu.Lock()
+	if seq > s.ack {
+		s.ack = seq
+	}
+	s.mu.Unlock()
+	s.wake()
+}
+
+// Acked returns the highest seq sent to the agent in an Ack.
+func (s *Session) Acked() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acked
+}
+
+// Statuses queues listener statuses; a later status for the same listener
+// replaces one not yet sent.
+func (s *Session) Statuses(st []*wslfwdv1.ListenerStatus) {
+	if len(st) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, v := range st {
+		k := statusKey{v.GetProtocol(), v.GetListen(), v.GetPort()}
+		if _, ok := s.statuses[k]; !ok {
+			s.order = append(s.order, k)
+		}
+		s.statuses[k] = v
+	}
+	s.mu.Unlock()
+	s.wake()
+}
+
+// StartEcho asks the agent to open an echo listener and returns a channel
+// that receives its EchoReady. cancel forgets the probe; it does not send
+// EchoStop.
+func (s *Session) StartEcho(start *wslfwdv1.EchoStart) (ready <-chan *wslfwdv1.EchoReady, cancel func()) {
+	ch := make(chan *wslfwdv1.EchoReady, 1)
+	s.mu.Lock()
+	s.echoes[start.GetProbeId()] = ch
+	s.mu.Unlock()
+	s.push(&wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_EchoStart{EchoStart: start}})
+	return ch, func() {
+		s.mu.Lock()
+		delete(s.echoes, start.GetProbeId())
+		s.mu.Unlock()
+	}
+}
+
+// StopEcho asks the agent to close a probe's echo listener.
+func (s *Session) StopEcho(probeID string) {
+	s.push(&wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_EchoStop{EchoStop: &wslfwdv1.EchoStop{ProbeId: probeID}}})
+}
+
+// deliverEcho hands an EchoReady to the probe waiting for it; an answer to
+// no probe (late, or forged) is dropped.
+func (s *Session) deliverEcho(r *wslfwdv1.EchoReady) {
+	s.mu.Lock()
+	ch, ok := s.echoes[r.GetProbeId()]
+	delete(s.echoes, r.GetProbeId())
+	s.mu.Unlock()
+	if ok {
+		ch <- r
+	}
+}
+
+func (s *Session) resync(reason string) {
+	s.push(&wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Resync{Resync: &wslfwdv1.ResyncRequest{Reason: reason}}})
+}
+
+// take empties the outbox: control messages first, in order, then
+// statuses, then the ack, so the agent learns a listener's fate no later
+// than the ack covering it.
+func (s *Session) take() []*wslfwdv1.HostMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.control
+	s.control = nil
+	if len(s.order) > 0 {
+		up := &wslfwdv1.ForwardStatusUpdate{}
+		for _, k := range s.order {
+			up.Statuses = append(up.Statuses, s.statuses[k])
+		}
+		clear(s.statuses)
+		s.order = s.order[:0]
+		out = append(out, &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_ForwardStatus{ForwardStatus: up}})
+	}
+	if s.ack > s.acked {
+		out = append(out, &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Ack{Ack: &wslfwdv1.Ack{Seq: s.ack}}})
+		s.acked = s.ack
+	}
+	return out
+}
+
+// Run sends queued messages with send until ctx ends or send fails. Only
+// one Run may be active per session: a gRPC stream allows one sender.
+func (s *Session) Run(ctx context.Context, send func(*wslfwdv1.HostMessage) error) error {
+	for {
+		for _, m := range s.take() {
+			if err := send(m); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.notify:
+		}
+	}
+}

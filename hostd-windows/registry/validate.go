@@ -1,0 +1,210 @@
+package registry
+
+import (
+	"fmt"
+	"net/netip"
+	"unicode"
+	"unicode/utf8"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// Bounds on what an agent may send. They keep one misbehaving agent from
+// growing the daemon without limit; the listener count is a separate,
+// configurable limit.
+const (
+	maxDistroLen     = 64
+	maxTextLen       = 256
+	maxInterfaces    = 256
+	maxAddrsPerIface = 256
+	maxRoutes        = 1024
+	maxFlags         = 32
+)
+
+// ValidateHello checks an AgentHello: a printable distro name of 1 to 64
+// characters, a known networking mode, and bounded printable text fields.
+func ValidateHello(h *wslfwdv1.AgentHello) error {
+	if h == nil {
+		return fmt.Errorf("hello is empty")
+	}
+	if err := checkText("distro", h.GetDistro(), maxDistroLen); err != nil {
+		return err
+	}
+	if h.GetDistro() == "" {
+		return fmt.Errorf("hello: distro is required")
+	}
+	m := h.GetNetworkingMode()
+	if m == wslfwdv1.NetworkingMode_NETWORKING_MODE_UNSPECIFIED {
+		return fmt.Errorf("hello: networking_mode is required")
+	}
+	if _, ok := wslfwdv1.NetworkingMode_name[int32(m)]; !ok {
+		return fmt.Errorf("hello: unknown networking_mode %d", int32(m))
+	}
+	for _, f := range []struct{ name, v string }{
+		{"agent_version", h.GetAgentVersion()},
+		{"boot_id", h.GetBootId()},
+		{"vm_id", h.GetVmId()},
+		{"kernel_release", h.GetKernelRelease()},
+		{"instance_id", h.GetInstanceId()},
+	} {
+		if err := checkText(f.name, f.v, maxTextLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkText rejects text that is too long, not UTF-8, or holds control
+// characters: such text ends up in logs and CLI tables.
+func checkText(field, s string, max int) error {
+	if utf8.RuneCountInString(s) > max {
+		return fmt.Errorf("%s is longer than %d characters", field, max)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%s contains a non-printable character %q", field, r)
+		}
+	}
+	return nil
+}
+
+// ListenerKey identifies a listener within one agent's state: Changes
+// remove listeners by protocol, address, port and inode.
+type ListenerKey struct {
+	Protocol wslfwdv1.Protocol
+	Listen   netip.Addr
+	Port     uint16
+	Inode    uint64
+}
+
+// ValidateListener checks one listener and returns its key: a known
+// protocol and family, a port from 1 to 65535, and a listen address that
+// parses and matches the family.
+func ValidateListener(l *wslfwdv1.Listener) (ListenerKey, error) {
+	if l == nil {
+		return ListenerKey{}, fmt.Errorf("listener is empty")
+	}
+	p := l.GetProtocol()
+	if p != wslfwdv1.Protocol_PROTOCOL_TCP && p != wslfwdv1.Protocol_PROTOCOL_UDP {
+		return ListenerKey{}, fmt.Errorf("listener %s port %d: invalid protocol %d", l.GetListen(), l.GetPort(), int32(p))
+	}
+	if l.GetPort() < 1 || l.GetPort() > 65535 {
+		return ListenerKey{}, fmt.Errorf("listener %s: port %d out of range 1-65535", l.GetListen(), l.GetPort())
+	}
+	a, err := netip.ParseAddr(l.GetListen())
+	if err != nil {
+		return ListenerKey{}, fmt.Errorf("listener port %d: listen address: %w", l.GetPort(), err)
+	}
+	switch l.GetFamily() {
+	case wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4:
+		if !a.Is4() {
+			return ListenerKey{}, fmt.Errorf("listener %s port %d: family IPv4 but the address is not IPv4", l.GetListen(), l.GetPort())
+		}
+	case wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV6:
+		if !a.Is6() {
+			return ListenerKey{}, fmt.Errorf("listener %s port %d: family IPv6 but the address is not IPv6", l.GetListen(), l.GetPort())
+		}
+	default:
+		return ListenerKey{}, fmt.Errorf("listener %s port %d: invalid address family %d", l.GetListen(), l.GetPort(), int32(l.GetFamily()))
+	}
+	if err := checkText("listener process_name", l.GetProcessName(), maxTextLen); err != nil {
+		return ListenerKey{}, err
+	}
+	return ListenerKey{Protocol: p, Listen: a.WithZone(""), Port: uint16(l.GetPort()), Inode: l.GetInode()}, nil
+}
+
+// ValidateNetwork checks a network state and returns every address on its
+// interfaces (own) and those on interfaces not flagged loopback (external).
+func ValidateNetwork(n *wslfwdv1.NetworkState) (own, external []netip.Addr, err error) {
+	if n == nil {
+		return nil, nil, fmt.Errorf("network state is missing")
+	}
+	if len(n.GetInterfaces()) > maxInterfaces {
+		return nil, nil, fmt.Errorf("network: %d interfaces, at most %d allowed", len(n.GetInterfaces()), maxInterfaces)
+	}
+	if len(n.GetRoutes()) > maxRoutes {
+		return nil, nil, fmt.Errorf("network: %d routes, at most %d allowed", len(n.GetRoutes()), maxRoutes)
+	}
+	for _, ifc := range n.GetInterfaces() {
+		if err := checkText("interface name", ifc.GetName(), maxTextLen); err != nil {
+			return nil, nil, err
+		}
+		if err := checkText("interface "+ifc.GetName()+" hardware_address", ifc.GetHardwareAddress(), maxTextLen); err != nil {
+			return nil, nil, err
+		}
+		if err := checkText("interface "+ifc.GetName()+" oper_state", ifc.GetOperState(), maxTextLen); err != nil {
+			return nil, nil, err
+		}
+		if len(ifc.GetFlags()) > maxFlags {
+			return nil, nil, fmt.Errorf("interface %s: %d flags, at most %d allowed", ifc.GetName(), len(ifc.GetFlags()), maxFlags)
+		}
+		loopback := false
+		for _, f := range ifc.GetFlags() {
+			if err := checkText("interface "+ifc.GetName()+" flag", f, maxTextLen); err != nil {
+				return nil, nil, err
+			}
+			if f == "loopback" {
+				loopback = true
+			}
+		}
+		if len(ifc.GetAddresses()) > maxAddrsPerIface {
+			return nil, nil, fmt.Errorf("interface %s: %d addresses, at most %d allowed", ifc.GetName(), len(ifc.GetAddresses()), maxAddrsPerIface)
+		}
+		for _, ia := range ifc.GetAddresses() {
+			a, err := netip.ParseAddr(ia.GetAddress())
+			if err != nil {
+				return nil, nil, fmt.Errorf("interface %s: address: %w", ifc.GetName(), err)
+			}
+			if a.Is4In6() {
+				return nil, nil, fmt.Errorf("interface %s: address %s: IPv4-mapped addresses are not interface addresses", ifc.GetName(), a)
+			}
+			if a.IsUnspecified() {
+				return nil, nil, fmt.Errorf("interface %s: address %s is unspecified", ifc.GetName(), a)
+			}
+			if int(ia.GetPrefixLength()) > a.BitLen() {
+				return nil, nil, fmt.Errorf("interface %s: address %s: prefix length %d longer than %d", ifc.GetName(), a, ia.GetPrefixLength(), a.BitLen())
+			}
+			a = a.WithZone("")
+			own = append(own, a)
+			if !loopback {
+				external = append(external, a)
+			}
+		}
+	}
+	for _, rt := range n.GetRoutes() {
+		if f := rt.GetFamily(); f != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4 && f != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV6 {
+			return nil, nil, fmt.Errorf("route %s: invalid address family %d", rt.GetDestination(), int32(f))
+		}
+		if _, err := netip.ParsePrefix(rt.GetDestination()); err != nil {
+			return nil, nil, fmt.Errorf("route destination: %w", err)
+		}
+		if gw := rt.GetGateway(); gw != "" {
+			if _, err := netip.ParseAddr(gw); err != nil {
+				return nil, nil, fmt.Errorf("route %s gateway: %w", rt.GetDestination(), err)
+			}
+		}
+		if err := checkText("route interface_name", rt.GetInterfaceName(), maxTextLen); err != nil {
+			return nil, nil, err
+		}
+	}
+	return own, external, nil
+}
+
+// owns reports whether an agent with the given own addresses may claim a
+// listener bound to a: the unspecified and loopback addresses are everyone's,
+// any other address must be on one of the agent's interfaces.
+func owns(own []netip.Addr, a netip.Addr) bool {
+	a = a.Unmap()
+	if a.IsUnspecified() || a.IsLoopback() {
+		return true
+	}
+	for _, o := range own {
+		if o == a {
+			return true
+		}
+	}
+	return false
+}

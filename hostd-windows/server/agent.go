@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/registry"
+	"github.com/wslfwd/wslfwd/internal/version"
+)
+
+// agentService serves AgentService.Session: it reads the hello, hands every
+// later message to the registry, and runs the session's outbox as the
+// stream's one sender.
+type agentService struct {
+	wslfwdv1.UnimplementedAgentServiceServer
+	reg        *registry.Registry
+	log        *slog.Logger
+	maxPerPeer int
+
+	mu      sync.Mutex
+	perPeer map[netip.Addr]int
+}
+
+func streamAddrs(ctx context.Context) (remote, local netip.AddrPort) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return
+	}
+	return addrPort(p.Addr), addrPort(p.LocalAddr)
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// acquire takes one of the peer's stream slots.
+func (a *agentService) acquire(ip netip.Addr) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.maxPerPeer > 0 && a.perPeer[ip] >= a.maxPerPeer {
+		return false
+	}
+	a.perPeer[ip]++
+	return true
+}
+
+func (a *agentService) release(ip netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.perPeer[ip]--; a.perPeer[ip] <= 0 {
+		delete(a.perPeer, ip)
+	}
+}
+
+func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]) error {
+	ctx := st.Context()
+	remote, local := streamAddrs(ctx)
+	ip := remote.Addr().Unmap()
+	if !a.acquire(ip) {
+		return status.Errorf(codes.ResourceExhausted, "%s already has %d agent sessions open, the limit", ip, a.maxPerPeer)
+	}
+	defer a.release(ip)
+
+	first, err := st.Recv()
+	if err != nil {
+		return err
+	}
+	hello := first.GetHello()
+	if hello == nil {
+		return status.Error(codes.InvalidArgument, "the first message of a session must be a hello")
+	}
+	s, err := a.reg.Open(hello, remote, local)
+	if err != nil {
+		a.log.Warn("agent hello rejected", "peer", remote, "err", err)
+		return err
+	}
+	log := a.log.With("distro", s.Distro(), "session", s.ID, "peer", remote)
+	if err := st.Send(&wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Welcome{Welcome: &wslfwdv1.HostWelcome{
+		DaemonVersion: version.Version,
+		SessionId:     s.ID,
+		MaxListeners:  uint32(a.reg.MaxListeners()),
+	}}}); err != nil {
+		return err
+	}
+	log.Info("agent session opened", "mode", hello.GetNetworkingMode().String(), "agent_version", hello.GetAgentVersion())
+	defer a.reg.Close(s)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sent := make(chan error, 1)
+	go func() { sent <- s.Run(ctx, st.Send) }()
+	received := make(chan error, 1)
+	go func() {
+		for {
+			m, err := st.Recv()
+			if err != nil {
+				received <- err
+				return
+			}
+			if err := a.reg.Apply(s, m); err != nil {
+				received <- err
+				return
+			}
+		}
+	}()
+
+	select {
+	case err = <-received:
+	case err = <-sent:
+	case <-s.Replaced():
+		err = status.Error(codes.Aborted, "a newer session of this distro took over")
+	}
+	if errors.Is(err, io.EOF) {
+		log.Info("agent session closed by the agent")
+		return nil
+	}
+	log.Info("agent session ended", "err", err)
+	return err
+}

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/token"
+)
+
+// Tokens are the bearer tokens the daemon accepts, one per role. Admin is
+// required; Read and Agent are optional (empty: that role has no token).
+//
+//   - Admin may call everything.
+//   - Read may call ControlService's read calls: GetStatus, ListAgents,
+//     ListForwards, Watch.
+//   - Agent may call AgentService only, so a token handed to every distro
+//     cannot steer forwards.
+//
+// The gRPC health service needs no token (load balancers and service
+// managers probe it without credentials, and it reveals nothing). Server
+// reflection needs a token of any role.
+type Tokens struct {
+	Admin string
+	Read  string
+	Agent string
+}
+
+type role int
+
+const (
+	roleNone role = iota
+	roleAdmin
+	roleRead
+	roleAgent
+)
+
+func (r role) String() string {
+	switch r {
+	case roleAdmin:
+		return "admin"
+	case roleRead:
+		return "read"
+	case roleAgent:
+		return "agent"
+	}
+	return "none"
+}
+
+// readMethods are the calls a read token may make.
+var readMethods = map[string]bool{
+	wslfwdv1.ControlService_GetStatus_FullMethodName:    true,
+	wslfwdv1.ControlService_ListAgents_FullMethodName:   true,
+	wslfwdv1.ControlService_ListForwards_FullMethodName: true,
+	wslfwdv1.ControlService_Watch_FullMethodName:        true,
+}
+
+const (
+	healthPrefix     = "/grpc.health.v1.Health/"
+	reflectionPrefix = "/grpc.reflection."
+	agentPrefix      = "/wslfwd.v1.AgentService/"
+)
+
+// auth checks each call's bearer token against the tokens and the
+// method's role. Rejections are logged at most once per peer and interval;
+// tokens never are.
+type auth struct {
+	tokens   Tokens
+	log      *slog.Logger
+	interval time.Duration
+
+	mu   sync.Mutex
+	last map[string]rejectLog // by peer IP
+}
+
+type rejectLog struct {
+	at         time.Time
+	suppressed int
+}
+
+func newAuth(t Tokens, log *slog.Logger) *auth {
+	return &auth{tokens: t, log: log, interval: 10 * time.Second, last: make(map[string]rejectLog)}
+}
+
+// roleOf compares the presented token with every configured one, each in
+// constant time, and all of them, so timing does not tell which matched.
+func (a *auth) roleOf(tok string) role {
+	r := roleNone
+	if a.tokens.Agent != "" && token.Equal(tok, a.tokens.Agent) {
+		r = roleAgent
+	}
+	if a.tokens.Read != "" && token.Equal(tok, a.tokens.Read) {
+		r = roleRead
+	}
+	if a.tokens.Admin != "" && token.Equal(tok, a.tokens.Admin) {
+		r = roleAdmin
+	}
+	return r
+}
+
+// allowed reports whether a role may call method.
+func allowed(r role, method string) bool {
+	switch r {
+	case roleAdmin:
+		return true
+	case roleRead:
+		return readMethods[method] || strings.HasPrefix(method, reflectionPrefix)
+	case roleAgent:
+		return strings.HasPrefix(method, agentPrefix) || strings.HasPrefix(method, reflectionPrefix)
+	}
+	return false
+}
+
+func (a *auth) check(ctx context.Context, method string) error {
+	if strings.HasPrefix(method, healthPrefix) {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get(token.MetadataKey)
+	if len(vals) != 1 {
+		a.reject(ctx, method, "missing token")
+		return status.Error(codes.Unauthenticated, "missing bearer token in the authorization metadata")
+	}
+	tok, ok := token.FromHeader(vals[0])
+	if !ok {
+		a.reject(ctx, method, "malformed authorization header")
+		return status.Error(codes.Unauthenticated, `authorization metadata must be "Bearer <token>"`)
+	}
+	r := a.roleOf(tok)
+	if r == roleNone {
+		a.reject(ctx, method, "wrong token")
+		return status.Error(codes.Unauthenticated, "invalid token")
+	}
+	if !allowed(r, method) {
+		a.reject(ctx, method, "token of role "+r.String()+" not allowed")
+		return status.Errorf(codes.PermissionDenied, "a %s token may not call %s", r, method)
+	}
+	return nil
+}
+
+// reject logs a refused call, at most once per peer per interval, with the
+// number of refusals not logged since.
+func (a *auth) reject(ctx context.Context, method, why string) {
+	host := "unknown"
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		host = p.Addr.String()
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+	}
+	now := time.Now()
+	a.mu.Lock()
+	l := a.last[host]
+	if now.Sub(l.at) < a.interval {
+		l.suppressed++
+		a.last[host] = l
+		a.mu.Unlock()
+		return
+	}
+	suppressed := l.suppressed
+	a.last[host] = rejectLog{at: now}
+	if len(a.last) > 4096 {
+		for k, v := range a.last {
+			if now.Sub(v.at) >= a.interval {
+				delete(a.last, k)
+			}
+		}
+	}
+	a.mu.Unlock()
+	a.log.Warn("rejected call", "peer", host, "method", method, "why", why, "suppressed_since_last", suppressed)
+}
+
+func (a *auth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := a.check(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+func (a *auth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if err := a.check(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return h(srv, ss)
+}
