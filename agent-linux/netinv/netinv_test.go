@@ -15,9 +15,9 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/agent-linux/internal/nstest"
 	"github.com/wslfwd/wslfwd/agent-linux/netinv"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
 
 // lab builds the wsl side of the lab in ns: eth0 172.28.240.53/20 and
