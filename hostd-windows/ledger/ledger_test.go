@@ -1,0 +1,210 @@
+package ledger
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+)
+
+func entry(proto backend.Protocol, listen, connect string) backend.Entry {
+	return backend.Entry{Protocol: proto, Listen: netip.MustParseAddrPort(listen), Connect: netip.MustParseAddrPort(connect)}
+}
+
+var (
+	e80  = entry(backend.TCP, "0.0.0.0:80", "172.28.240.53:80")
+	e53  = entry(backend.UDP, "0.0.0.0:53", "172.28.240.53:53")
+	e80b = entry(backend.TCP, "0.0.0.0:80", "172.28.240.54:80")
+)
+
+func TestOpenEmptyReplaceReopen(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, "relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Entries(); len(got) != 0 {
+		t.Fatalf("fresh ledger has %v", got)
+	}
+	// Two entries for one key are legal while a forward moves.
+	if err := l.Replace([]backend.Entry{e80b, e53, e80, e80}); err != nil {
+		t.Fatal(err)
+	}
+	want := []backend.Entry{e80, e80b, e53}
+	if got := l.Entries(); !slices.Equal(got, want) {
+		t.Fatalf("Entries = %v, want %v", got, want)
+	}
+	l2, err := Open(dir, "relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l2.Entries(); !slices.Equal(got, want) {
+		t.Fatalf("reopened Entries = %v, want %v", got, want)
+	}
+	// Another backend has its own ledger.
+	l3, err := Open(dir, "portproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l3.Entries(); len(got) != 0 {
+		t.Fatalf("portproxy ledger has %v", got)
+	}
+	if runtime.GOOS != "windows" {
+		fi, err := os.Stat(l.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("ledger mode = %v, want 0600", fi.Mode().Perm())
+		}
+	}
+}
+
+func TestOpenCorruptNamesFile(t *testing.T) {
+	for name, content := range map[string]string{
+		"torn":        `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","conn`,
+		"empty":       ``,
+		"bad version": `{"version":2,"entries":[]}`,
+		"bad address": `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"nope"}]}`,
+		"bad proto":   `{"version":1,"entries":[{"protocol":"sctp","listen":"0.0.0.0:80","connect":"1.2.3.4:80"}]}`,
+		"unknown key": `{"version":1,"entries":[],"extra":1}`,
+		"trailing":    `{"version":1,"entries":[]} {}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "ledger-relay.json")
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(dir, "relay")
+			if err == nil {
+				t.Fatal("Open of a corrupt ledger succeeded")
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name %s", err, path)
+			}
+			// Refusing to guess means leaving the file as it is.
+			data, err := os.ReadFile(path)
+			if err != nil || string(data) != content {
+				t.Errorf("corrupt file changed to %q (%v)", data, err)
+			}
+		})
+	}
+}
+
+// A crash mid-write leaves a temporary file next to the ledger; the old
+// content is what Open reads, and the leftover is cleaned.
+func TestCrashMidWrite(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, "relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Replace([]backend.Entry{e80}); err != nil {
+		t.Fatal(err)
+	}
+	torn := Encode([]backend.Entry{e80, e53})
+	leftover := filepath.Join(dir, ".ledger-relay.json.tmp-4711")
+	if err := os.WriteFile(leftover, torn[:len(torn)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Open(dir, "relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l2.Entries(); !slices.Equal(got, []backend.Entry{e80}) {
+		t.Fatalf("after crash Entries = %v, want [%v]", got, e80)
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("leftover temporary file still there (stat: %v)", err)
+	}
+}
+
+// When the state directory cannot be written, Replace fails and the ledger
+// in memory keeps its old content. Removing the directory works as root too
+// (root ignores permission bits).
+func TestReplaceUnwritableKeepsMemory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	l, err := Open(dir, "relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Replace([]backend.Entry{e80}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	err = l.Replace([]backend.Entry{e80, e53})
+	if err == nil {
+		t.Fatal("Replace into a removed directory succeeded")
+	}
+	if !strings.Contains(err.Error(), dir) {
+		t.Errorf("error %q does not name the state directory", err)
+	}
+	if got := l.Entries(); !slices.Equal(got, []backend.Entry{e80}) {
+		t.Fatalf("Entries after failed Replace = %v, want [%v]", got, e80)
+	}
+}
+
+func TestReplaceReadOnlyDir(t *testing.T) {
+	if runtime.GOOS == "windows" || os.Geteuid() == 0 {
+		t.Skip("permission bits do not stop root or Windows; TestReplaceUnwritableKeepsMemory covers the failure path")
+	}
+	dir := t.TempDir()
+	l, err := Open(dir, "relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	if err := l.Replace([]backend.Entry{e80}); err == nil {
+		t.Fatal("Replace into a read-only directory succeeded")
+	}
+	if got := l.Entries(); len(got) != 0 {
+		t.Fatalf("Entries after failed Replace = %v, want none", got)
+	}
+}
+
+func TestOpenRejectsBadBackendName(t *testing.T) {
+	for _, name := range []string{"", "../x", "a/b"} {
+		if _, err := Open(t.TempDir(), name); err == nil {
+			t.Errorf("Open(dir, %q) succeeded", name)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(Encode([]backend.Entry{e80, e53}))
+	f.Add(Encode(nil))
+	f.Add([]byte(`{"version":1,"entries":[{"protocol":"tcp","listen":"[::]:80","connect":"[fe80::1%eth0]:80"}]}`))
+	f.Add([]byte(`{"version":1,"entries":null}`))
+	f.Add([]byte(`{"version":1}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, err := Decode(data)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must survive a round trip unchanged.
+		again, err := Decode(Encode(entries))
+		if err != nil {
+			t.Fatalf("re-decode of encoded %v: %v", entries, err)
+		}
+		if !slices.Equal(entries, again) {
+			t.Fatalf("round trip changed %v to %v", entries, again)
+		}
+		for _, e := range entries {
+			if e.Listen.Port() == 0 || e.Connect.Port() == 0 {
+				t.Fatalf("decoded entry with port 0: %v", e)
+			}
+		}
+	})
+}

@@ -1,0 +1,114 @@
+// Package statefile writes the daemon's small state files (ownership ledger,
+// static forwards) so that a crash or power loss at any moment leaves either
+// the old content or the new content on disk, never a mix.
+package statefile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// tempInfix marks the temporary files WriteAtomic creates next to their
+// target: ".<name>.tmp-<random>". A crash can leave one behind; it never has
+// the target's name, so readers ignore it and CleanTemps removes it.
+const tempInfix = ".tmp-"
+
+// WriteAtomic replaces path with data. It writes a temporary file in the same
+// directory, syncs it, renames it over path and syncs the directory, so the
+// rename itself is durable. The file gets perm (use 0o600: state files are
+// owner-only). On error path is unchanged and no temporary file is left.
+func WriteAtomic(path string, data []byte, perm fs.FileMode) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+tempInfix+"*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write %s: sync: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		// The new content is in place; only its durability across a power
+		// loss is in doubt. Report it: the caller decides.
+		return fmt.Errorf("write %s: sync directory: %w", path, err)
+	}
+	return nil
+}
+
+// ReadFile reads path. A missing file is not an error: it returns nil data
+// and ok false, which callers treat as "no state yet".
+func ReadFile(path string) (data []byte, ok bool, err error) {
+	data, err = os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	return data, true, nil
+}
+
+// CleanTemps removes temporary files a crashed WriteAtomic left next to
+// path. Their content was never committed, so they are garbage. Failures are
+// returned but harmless: readers never look at temporary files.
+func CleanTemps(path string) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("clean temporary files of %s: %w", path, err)
+	}
+	var errs []error
+	prefix := "." + base + tempInfix
+	for _, e := range ents {
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), prefix) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("clean temporary files of %s: %w", path, err)
+	}
+	return nil
+}
+
+// MkdirPrivate creates dir (and parents) if missing, owner-only. It does not
+// change the mode of a directory that already exists: an administrator may
+// have set it deliberately.
+func MkdirPrivate(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	return nil
+}
