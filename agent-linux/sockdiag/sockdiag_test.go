@@ -1,0 +1,250 @@
+//go:build linux
+
+package sockdiag_test
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/wslfwd/wslfwd/agent-linux/internal/nstest"
+	"github.com/wslfwd/wslfwd/agent-linux/sockdiag"
+)
+
+// inode returns the socket inode of c.
+func inode(t testing.TB, c syscall.Conn) uint64 {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syscall.Fstat(int(fd), &st) }); err != nil {
+		t.Fatal(err)
+	}
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	return st.Ino
+}
+
+func scan(t testing.TB, ns netns.NsHandle) []sockdiag.Socket {
+	t.Helper()
+	s, err := sockdiag.OpenAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	socks, err := s.Scan(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return socks
+}
+
+func find(socks []sockdiag.Socket, ino uint64) (sockdiag.Socket, bool) {
+	for _, s := range socks {
+		if s.Inode == ino {
+			return s, true
+		}
+	}
+	return sockdiag.Socket{}, false
+}
+
+func TestScanReportsListenersOnly(t *testing.T) {
+	ns := nstest.New(t)
+	var (
+		tcpLoop, tcpDual, tcp6Only net.Listener
+		udp4, udp6                 net.PacketConn
+		client, server             net.Conn
+		connectedUDP               *net.UDPConn
+	)
+	nstest.Do(t, ns, func() {
+		var err error
+		must := func(e error) {
+			if e != nil && err == nil {
+				err = e
+			}
+		}
+		tcpLoop, err = net.Listen("tcp4", "127.0.0.1:0")
+		var e error
+		tcpDual, e = net.Listen("tcp", ":0") // Go leaves IPV6_V6ONLY off
+		must(e)
+		tcp6Only, e = net.Listen("tcp6", "[::]:0") // Go sets IPV6_V6ONLY
+		must(e)
+		udp4, e = net.ListenPacket("udp4", "0.0.0.0:0")
+		must(e)
+		udp6, e = net.ListenPacket("udp6", "[::1]:0")
+		must(e)
+		client, e = net.Dial("tcp4", tcpLoop.Addr().String())
+		must(e)
+		connectedUDP, e = net.DialUDP("udp4", nil, udp4.LocalAddr().(*net.UDPAddr))
+		must(e)
+		if err != nil {
+			t.Errorf("open sockets: %v", err)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	server, err := tcpLoop.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []interface{ Close() error }{tcpLoop, tcpDual, tcp6Only, udp4, udp6, client, server, connectedUDP} {
+		defer c.Close()
+	}
+
+	socks := scan(t, ns)
+	port := func(a net.Addr) uint16 { return uint16(netip.MustParseAddrPort(a.String()).Port()) }
+	for _, w := range []struct {
+		name   string
+		c      syscall.Conn
+		proto  sockdiag.Protocol
+		addr   string
+		port   uint16
+		v6only bool
+	}{
+		{"tcp 127.0.0.1", tcpLoop.(*net.TCPListener), sockdiag.TCP, "127.0.0.1", port(tcpLoop.Addr()), false},
+		{"tcp dual-stack ::", tcpDual.(*net.TCPListener), sockdiag.TCP, "::", port(tcpDual.Addr()), false},
+		{"tcp6 v6only ::", tcp6Only.(*net.TCPListener), sockdiag.TCP, "::", port(tcp6Only.Addr()), true},
+		{"udp4 0.0.0.0", udp4.(*net.UDPConn), sockdiag.UDP, "0.0.0.0", port(udp4.LocalAddr()), false},
+		{"udp6 ::1", udp6.(*net.UDPConn), sockdiag.UDP, "::1", port(udp6.LocalAddr()), true},
+	} {
+		got, ok := find(socks, inode(t, w.c))
+		if !ok {
+			t.Errorf("%s: not reported in %+v", w.name, socks)
+			continue
+		}
+		want := sockdiag.Socket{Protocol: w.proto, Addr: netip.MustParseAddr(w.addr), Port: w.port,
+			Inode: got.Inode, UID: uint32(os.Geteuid()), V6Only: w.v6only}
+		if got != want {
+			t.Errorf("%s: got %+v, want %+v", w.name, got, want)
+		}
+	}
+	for name, c := range map[string]syscall.Conn{
+		"established client": client.(*net.TCPConn), "established server": server.(*net.TCPConn),
+		"connected udp": connectedUDP,
+	} {
+		if s, ok := find(socks, inode(t, c)); ok {
+			t.Errorf("%s reported as a listener: %+v", name, s)
+		}
+	}
+	if len(socks) != 5 {
+		t.Errorf("got %d sockets, want the 5 listeners: %+v", len(socks), socks)
+	}
+
+	// Closed sockets disappear.
+	ino := inode(t, tcpDual.(*net.TCPListener))
+	uino := inode(t, udp4.(*net.UDPConn))
+	tcpDual.Close()
+	udp4.Close()
+	socks = scan(t, ns)
+	if _, ok := find(socks, ino); ok {
+		t.Error("closed TCP listener still reported")
+	}
+	if _, ok := find(socks, uino); ok {
+		t.Error("closed UDP socket still reported")
+	}
+}
+
+func TestScanReusesResult(t *testing.T) {
+	ns := nstest.New(t)
+	var ls []net.Listener
+	nstest.Do(t, ns, func() {
+		for range 300 { // several netlink datagrams' worth
+			l, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Errorf("listen: %v", err)
+				return
+			}
+			ls = append(ls, l)
+		}
+	})
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	s, err := sockdiag.OpenAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	buf, err := s.Scan(nil)
+	if err != nil || len(buf) != len(ls) {
+		t.Fatalf("first scan: %d sockets, err %v; want %d", len(buf), err, len(ls))
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		buf, err = s.Scan(buf)
+		if err != nil || len(buf) != len(ls) {
+			t.Fatalf("scan: %d sockets, err %v", len(buf), err)
+		}
+	})
+	if allocs > 8 {
+		t.Errorf("a scan into a reused slice made %.0f allocations, want at most 8", allocs)
+	}
+}
+
+// BenchmarkScan measures one scan of a namespace with 100 listeners, alone
+// and beside many established connections; the state filter should make
+// both cost the same.
+func BenchmarkScan(b *testing.B) {
+	for _, established := range []int{0, 10000} {
+		b.Run("established="+strconv.Itoa(established), func(b *testing.B) {
+			ns := nstest.New(b)
+			var closers []interface{ Close() error }
+			defer func() {
+				for _, c := range closers {
+					c.Close()
+				}
+			}()
+			nstest.Do(b, ns, func() {
+				for range 100 {
+					l, err := net.Listen("tcp4", "127.0.0.1:0")
+					if err != nil {
+						b.Errorf("listen: %v", err)
+						return
+					}
+					closers = append(closers, l)
+				}
+				// Connections wait unaccepted in the listeners' queues: they
+				// are established sockets without a file descriptor on the
+				// server side, so 10,000 fit the fd limit.
+				for i := range established {
+					c, err := net.Dial("tcp4", closers[i%100].(net.Listener).Addr().String())
+					if err != nil {
+						b.Errorf("dial %d: %v", i, err)
+						return
+					}
+					closers = append(closers, c)
+				}
+			})
+			if b.Failed() {
+				return
+			}
+			s, err := sockdiag.OpenAt(ns)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			var buf []sockdiag.Socket
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if buf, err = s.Scan(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if len(buf) != 100 {
+				b.Fatalf("scan found %d listeners, want 100", len(buf))
+			}
+		})
+	}
+}
