@@ -1,0 +1,39 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/wslfwd/wslfwd/cli/client"
+	"github.com/wslfwd/wslfwd/cli/output"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+func newAgentsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "agents",
+		Short: "List the agents the daemon knows",
+		Long: `List the agents (one per WSL distro) the daemon knows: the distro, its
+networking mode, its address, its default gateway, how many listeners it
+reported, and whether its session is open. A disconnected agent is listed
+while its grace period runs; its forwards stay until then.`,
+		Example: `  wslfwd agents
+  wslfwd agents -o json`,
+		Args:              args(cobra.NoArgs),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withConn(func(c *client.Conn) error {
+				ctx, cancel := a.deadline(cmd.Context())
+				defer cancel()
+				resp, err := c.ListAgents(ctx, &wslfwdv1.ListAgentsRequest{})
+				if err != nil {
+					return c.Explain("list agents", err)
+				}
+				if a.format == output.JSON {
+					return output.WriteJSON(a.stdout, resp)
+				}
+				output.Agents(a.stdout, resp, a.now())
+				return nil
+			})
+		},
+	}
+}

@@ -1,0 +1,97 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/token"
+)
+
+// Conn is a connection to the daemon's ControlService. It remembers where
+// the address and token came from so failures can name them.
+type Conn struct {
+	wslfwdv1.ControlServiceClient
+	Target    Target
+	TokenFrom string
+	cc        *grpc.ClientConn
+}
+
+// Dial prepares a connection to t carrying tok on every call. It does not
+// touch the network: the first call does, and its error goes through
+// Explain.
+func Dial(t Target, tok, tokenFrom string) (*Conn, error) {
+	cc, err := grpc.NewClient("passthrough:///"+t.Addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(token.Credentials{Token: tok}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("daemon address %s (%s): %w", t.Addr, t.Why, err)
+	}
+	return &Conn{
+		ControlServiceClient: wslfwdv1.NewControlServiceClient(cc),
+		Target:               t,
+		TokenFrom:            tokenFrom,
+		cc:                   cc,
+	}, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.cc.Close() }
+
+// RPCError is a failed call, explained. Code is the gRPC status code.
+type RPCError struct {
+	Code codes.Code
+	msg  string
+}
+
+func (e *RPCError) Error() string { return e.msg }
+
+// Explain turns the error of the call named by what (e.g. "list forwards")
+// into one that says what was tried and what to do. Errors that do not come
+// from gRPC are returned wrapped with what.
+func (c *Conn) Explain(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	s, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var msg string
+	switch s.Code() {
+	case codes.Unavailable:
+		msg = fmt.Sprintf("daemon unreachable at %s (%s): %s; is wslfwd-hostd running? pass --host to dial another address",
+			c.Target.Addr, c.Target.Why, s.Message())
+	case codes.Unauthenticated:
+		msg = fmt.Sprintf("daemon at %s rejected the token from %s: %s; copy the daemon's current token with `wslfwd-hostd token --read` or pass --token-file",
+			c.Target.Addr, c.TokenFrom, s.Message())
+	case codes.PermissionDenied:
+		msg = fmt.Sprintf("%s: the token from %s is not allowed to: %s; expose, unexpose and probe need the admin token",
+			what, c.TokenFrom, s.Message())
+	case codes.DeadlineExceeded:
+		msg = fmt.Sprintf("%s: daemon at %s did not answer in time (%s); raise --timeout", what, c.Target.Addr, s.Message())
+	case codes.Unimplemented:
+		msg = fmt.Sprintf("%s: daemon at %s does not support this call (is it older than this CLI?): %s", what, c.Target.Addr, s.Message())
+	case codes.Canceled:
+		msg = fmt.Sprintf("%s: canceled", what)
+	default:
+		msg = fmt.Sprintf("%s: %s", what, s.Message())
+	}
+	return &RPCError{Code: s.Code(), msg: msg}
+}
+
+// Code is the gRPC status code of an error from Explain, or of a raw gRPC
+// error; codes.Unknown otherwise.
+func Code(err error) codes.Code {
+	var re *RPCError
+	if errors.As(err, &re) {
+		return re.Code
+	}
+	return status.Code(err)
+}

@@ -1,0 +1,90 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/wslfwd/wslfwd/internal/token"
+)
+
+// TokenPaths lists, in the order tried, where the CLI looks for a token when
+// --token-file is not given.
+//
+//   - Windows: the daemon's own files under %ProgramData%\wslfwd: the admin
+//     token (readable by administrators) before the read token.
+//   - WSL: a token the user copied in. /etc/wslfwd/token is the agent's token,
+//     which ControlService rejects, so it is never tried.
+//   - Linux outside WSL (the daemon runs here): the daemon's state directory.
+func TokenPaths(p Place, env Env) []string {
+	switch p.Kind {
+	case Windows:
+		dir := env.Getenv("ProgramData")
+		if dir == "" {
+			dir = `C:\ProgramData`
+		}
+		dir = strings.TrimRight(dir, `\`) + `\wslfwd\`
+		return []string{dir + "admin.token", dir + "read.token"}
+	case WSL:
+		var paths []string
+		if cfg := env.Getenv("XDG_CONFIG_HOME"); cfg != "" && path.IsAbs(cfg) {
+			paths = append(paths, path.Join(cfg, "wslfwd", "token"))
+		} else if home, err := env.HomeDir(); err == nil && home != "" {
+			paths = append(paths, path.Join(home, ".config", "wslfwd", "token"))
+		}
+		return append(paths, "/etc/wslfwd/cli.token")
+	case Linux:
+		return []string{"/var/lib/wslfwd/admin.token", "/var/lib/wslfwd/read.token"}
+	default:
+		return nil
+	}
+}
+
+// NoTokenError says every place a token was looked for, and why each failed.
+type NoTokenError struct {
+	Tried []string // "path (reason)"
+}
+
+func (e *NoTokenError) Error() string {
+	tried := "nowhere"
+	if len(e.Tried) > 0 {
+		tried = strings.Join(e.Tried, ", ")
+	}
+	return fmt.Sprintf("no token: tried %s; copy the daemon's token with `wslfwd-hostd token --read` or pass --token-file", tried)
+}
+
+// FindToken loads the token from flagPath when set (and only from there),
+// else from the first of paths that holds a valid token. It returns the
+// token and the file it came from.
+func FindToken(flagPath string, paths []string) (tok, from string, err error) {
+	if flagPath != "" {
+		tok, err := token.Load(flagPath)
+		if err != nil {
+			return "", "", fmt.Errorf("--token-file: %w", err)
+		}
+		return tok, flagPath, nil
+	}
+	var tried []string
+	for _, p := range paths {
+		tok, err := token.Load(p)
+		if err == nil {
+			return tok, p, nil
+		}
+		tried = append(tried, fmt.Sprintf("%s (%s)", p, reason(err)))
+	}
+	return "", "", &NoTokenError{Tried: tried}
+}
+
+// reason shortens a load error for the "tried" list.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "does not exist"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	default:
+		return err.Error()
+	}
+}

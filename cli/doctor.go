@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+
+	"github.com/wslfwd/wslfwd/cli/client"
+	"github.com/wslfwd/wslfwd/cli/output"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/endpoint"
+)
+
+func newDoctorCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the setup and say how to fix what is wrong",
+		Long: `Run the checks a person would otherwise do by hand, each reported as PASS,
+WARN or FAIL with a fix: inside WSL, that the networking mode is supported and
+the host is reachable as the default gateway; on Windows, what can be seen
+without admin rights (the IP Helper service portproxy needs); then that the
+daemon is reachable, accepts the token, reports no standing problem, has
+agents connected (this distro's, inside WSL), and that no forward is in ERROR
+or CONFLICT. A check that cannot run because an earlier one failed is SKIP.
+Exits 1 when any check fails; warnings alone exit 0.`,
+		Example: `  wslfwd doctor
+  wslfwd doctor -o json`,
+		Args:              args(cobra.NoArgs),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			checks := a.doctor(cmd.Context())
+			var failed []string
+			for _, c := range checks {
+				if c.Verdict == output.Fail {
+					failed = append(failed, c.Name)
+				}
+			}
+			if a.format == output.JSON {
+				if err := output.WritePlainJSON(a.stdout, output.DoctorReport{OK: len(failed) == 0, Checks: checks}); err != nil {
+					return err
+				}
+			} else {
+				output.Doctor(a.stdout, checks)
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("doctor: %d checks failed: %s", len(failed), strings.Join(failed, "; "))
+			}
+			return nil
+		},
+	}
+}
+
+// doctor runs the checks in order; a check whose premise failed is SKIP.
+func (a *app) doctor(ctx context.Context) []output.Check {
+	var checks []output.Check
+	add := func(name string, v output.Verdict, detail, hint string) {
+		checks = append(checks, output.Check{Name: name, Verdict: v, Detail: detail, Hint: hint})
+	}
+	skip := func(because string, names ...string) []output.Check {
+		for _, n := range names {
+			add(n, output.Skip, because, "")
+		}
+		return checks
+	}
+	const (
+		cAddr     = "daemon address"
+		cToken    = "token"
+		cReach    = "daemon reachable"
+		cAccepted = "token accepted"
+		cProblems = "daemon problems"
+		cAgents   = "agents connected"
+		cForwards = "forwards healthy"
+	)
+
+	place := client.Detect(a.env)
+	if place.Kind == client.WSL {
+		checks = append(checks, wslChecks(place)...)
+	}
+
+	t, err := client.Locate(place, a.host)
+	if err != nil {
+		add(cAddr, output.Fail, err.Error(), "pass the daemon's address with --host, e.g. --host 172.28.240.1")
+		return skip("no daemon address", cToken, cReach, cAccepted, cProblems, cAgents, cForwards)
+	}
+	add(cAddr, output.Pass, fmt.Sprintf("%s (%s)", t.Addr, t.Why), "")
+
+	tok, from, err := client.FindToken(a.tokenFile, client.TokenPaths(place, a.env))
+	if err != nil {
+		add(cToken, output.Fail, err.Error(), tokenHint(place))
+		return skip("no token", cReach, cAccepted, cProblems, cAgents, cForwards)
+	}
+	add(cToken, output.Pass, "read from "+from, "")
+
+	conn, err := client.Dial(t, tok, from)
+	if err != nil {
+		add(cReach, output.Fail, err.Error(), "pass a valid --host")
+		return skip("daemon unreachable", cAccepted, cProblems, cAgents, cForwards)
+	}
+	defer conn.Close()
+
+	sctx, cancel := a.deadline(ctx)
+	status, err := conn.GetStatus(sctx, &wslfwdv1.GetStatusRequest{})
+	cancel()
+	switch code := client.Code(err); {
+	case err == nil:
+		add(cReach, output.Pass, fmt.Sprintf("wslfwd-hostd %s at %s", status.GetVersion(), t.Addr), "")
+		add(cAccepted, output.Pass, "", "")
+	case code == codes.Unauthenticated || code == codes.PermissionDenied:
+		add(cReach, output.Pass, t.Addr, "")
+		add(cAccepted, output.Fail, conn.Explain("get status", err).Error(), tokenHint(place))
+		return skip("token refused", cProblems, cAgents, cForwards)
+	default:
+		add(cReach, output.Fail, conn.Explain("get status", err).Error(), reachHint(place))
+		return skip("daemon unreachable", cAccepted, cProblems, cAgents, cForwards)
+	}
+
+	checks = append(checks, a.hostChecks(ctx, status.GetBackend())...)
+
+	if len(status.GetProblems()) == 0 {
+		add(cProblems, output.Pass, "none reported", "")
+	}
+	for _, p := range status.GetProblems() {
+		add("daemon problem "+p.GetCode(), output.Fail, p.GetMessage(), p.GetHint())
+	}
+
+	actx, cancel := a.deadline(ctx)
+	agents, err := conn.ListAgents(actx, &wslfwdv1.ListAgentsRequest{})
+	cancel()
+	if err != nil {
+		add(cAgents, output.Fail, conn.Explain("list agents", err).Error(), "")
+	} else {
+		checks = append(checks, agentCheck(cAgents, place, agents))
+	}
+
+	fctx, cancel := a.deadline(ctx)
+	fwds, err := conn.ListForwards(fctx, &wslfwdv1.ListForwardsRequest{})
+	cancel()
+	if err != nil {
+		add(cForwards, output.Fail, conn.Explain("list forwards", err).Error(), "")
+	} else {
+		checks = append(checks, forwardCheck(cForwards, fwds))
+	}
+	return checks
+}
+
+// wslChecks are the checks made inside a distro, before the daemon is
+// asked anything: a supported mode and, in NAT mode, a default gateway.
+func wslChecks(p client.Place) []output.Check {
+	mode := output.Check{Name: "networking mode", Detail: p.ModeSource}
+	switch p.Mode {
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT,
+		wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED,
+		wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1:
+		mode.Verdict = output.Pass
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_UNKNOWN:
+		mode.Verdict = output.Warn
+		mode.Hint = "wslfwd supports nat, mirrored and WSL1; check `wslinfo --networking-mode`"
+	default:
+		mode.Verdict = output.Fail
+		mode.Detail = endpoint.ModeName(p.Mode) + " is not supported; " + p.ModeSource
+		mode.Hint = "set networkingMode=nat (or mirrored) under [wsl2] in %UserProfile%\\.wslconfig, then run `wsl --shutdown`"
+	}
+	checks := []output.Check{mode}
+	if p.Mode == wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT {
+		gw := output.Check{Name: "default gateway"}
+		if p.GatewayErr != nil {
+			gw.Verdict = output.Fail
+			gw.Detail = p.GatewayErr.Error()
+			gw.Hint = "the distro's network is not up (see `ip route`); restart WSL with `wsl --shutdown` from Windows"
+		} else {
+			gw.Verdict = output.Pass
+			gw.Detail = p.Gateway4.String() + " (the host)"
+		}
+		checks = append(checks, gw)
+	}
+	return checks
+}
+
+// agentCheck fails when no agent is connected or, inside WSL, when this
+// distro's agent is not; an agent in its grace period is a warning.
+func agentCheck(name string, p client.Place, r *wslfwdv1.ListAgentsResponse) output.Check {
+	const startHint = "start the agent in the distro: `sudo systemctl enable --now wslfwd-agent` (or run wslfwd-agent)"
+	var connected []string
+	var mine *wslfwdv1.Agent
+	for _, ag := range r.GetAgents() {
+		if ag.GetConnected() {
+			connected = append(connected, ag.GetDistro())
+		}
+		if p.Kind == client.WSL && ag.GetDistro() == p.Distro {
+			mine = ag
+		}
+	}
+	if p.Kind == client.WSL && p.Distro != "" {
+		switch {
+		case mine == nil:
+			return output.Check{Name: name, Verdict: output.Fail,
+				Detail: fmt.Sprintf("no agent for this distro (%s); connected: %s", p.Distro, listOrNone(connected)), Hint: startHint}
+		case !mine.GetConnected():
+			return output.Check{Name: name, Verdict: output.Warn,
+				Detail: fmt.Sprintf("the agent for %s is disconnected; its forwards go when its grace period ends", p.Distro),
+				Hint:   "check the agent: `systemctl status wslfwd-agent`, `journalctl -u wslfwd-agent`"}
+		}
+	}
+	if len(connected) == 0 {
+		return output.Check{Name: name, Verdict: output.Fail, Detail: "no agent is connected", Hint: startHint}
+	}
+	return output.Check{Name: name, Verdict: output.Pass, Detail: strings.Join(connected, ", ")}
+}
+
+// forwardCheck fails on forwards in ERROR and warns on CONFLICT, naming up
+// to three of each with their reasons.
+func forwardCheck(name string, r *wslfwdv1.ListForwardsResponse) output.Check {
+	var errs, conflicts []string
+	active := 0
+	for _, f := range r.GetForwards() {
+		d := output.Describe(f) + ": " + f.GetReason()
+		switch f.GetState() {
+		case wslfwdv1.ForwardState_FORWARD_STATE_ERROR:
+			errs = append(errs, d)
+		case wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT:
+			conflicts = append(conflicts, d)
+		case wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE:
+			active++
+		}
+	}
+	switch {
+	case len(errs) > 0:
+		return output.Check{Name: name, Verdict: output.Fail,
+			Detail: fmt.Sprintf("%d in ERROR: %s", len(errs), firstFew(errs)),
+			Hint:   "see `wslfwd status` for problems and `wslfwd forwards` for every reason"}
+	case len(conflicts) > 0:
+		return output.Check{Name: name, Verdict: output.Warn,
+			Detail: fmt.Sprintf("%d in CONFLICT: %s", len(conflicts), firstFew(conflicts)),
+			Hint:   "another program or target holds the host port; stop it, or move the service with `wslfwd expose <port> --host-port N`"}
+	default:
+		return output.Check{Name: name, Verdict: output.Pass, Detail: fmt.Sprintf("%d active, none in ERROR or CONFLICT", active)}
+	}
+}
+
+func firstFew(items []string) string {
+	const n = 3
+	if len(items) <= n {
+		return strings.Join(items, "; ")
+	}
+	return strings.Join(items[:n], "; ") + fmt.Sprintf("; and %d more", len(items)-n)
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// tokenHint says where the token comes from, for the place the CLI runs.
+func tokenHint(p client.Place) string {
+	switch p.Kind {
+	case client.Windows:
+		return "the admin token is readable only from an elevated prompt; use read.token for read commands, or pass --token-file"
+	case client.WSL:
+		return "on Windows run `wslfwd-hostd token --read`, save the token to ~/.config/wslfwd/token (mode 600), or pass --token-file"
+	default:
+		return "run `wslfwd-hostd token --read` where the daemon runs and pass the file with --token-file"
+	}
+}
+
+// reachHint says what usually keeps the daemon out of reach from here.
+func reachHint(p client.Place) string {
+	switch {
+	case p.Kind == client.WSL && p.Mode == wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT:
+		return fmt.Sprintf("start wslfwd-hostd on Windows; it must listen on the vEthernet (WSL) address, and the Windows firewall must allow TCP %d from WSL", endpoint.DefaultPort)
+	case p.Kind == client.Windows:
+		return "start the wslfwd-hostd service (Services, or `sc start wslfwd-hostd` from an elevated prompt)"
+	default:
+		return "start wslfwd-hostd, or pass its address with --host"
+	}
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wslfwd/wslfwd/cli/client"
+	"github.com/wslfwd/wslfwd/cli/output"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+func newExposeCmd(a *app) *cobra.Command {
+	var (
+		distro     string
+		hostPort   uint16
+		listenAddr string
+	)
+	cmd := &cobra.Command{
+		Use:   "expose <port>[/tcp|/udp]",
+		Short: "Pin a static forward to a port in a distro",
+		Long: `Pin a static forward from the host to a port in a distro, whether or not
+anything listens there yet. Static forwards survive daemon restarts; remove
+one with 'wslfwd unexpose <host port>'. Needs the admin token.
+
+The port is the port in the distro; the host port is the same unless
+--host-port is given. --distro may be left out when exactly one agent is
+known. --listen-address picks the host address (default: the daemon's
+expose address).`,
+		Example: `  wslfwd expose 8080
+  wslfwd expose 53/udp --host-port 5353
+  wslfwd expose 22 --distro Ubuntu --host-port 2222 --listen-address 192.168.1.20`,
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			spec, err := parsePortSpec(argv[0])
+			if err != nil {
+				return usageError{err}
+			}
+			if cmd.Flags().Changed("host-port") && hostPort == 0 {
+				return usagef("--host-port 0: must be 1 to 65535")
+			}
+			listen, err := parseListenAddress(listenAddr)
+			if err != nil {
+				return usageError{err}
+			}
+			req := &wslfwdv1.ExposeRequest{
+				Protocol:      spec.proto,
+				Port:          uint32(spec.port),
+				Distro:        distro,
+				HostPort:      uint32(hostPort),
+				ListenAddress: listen,
+			}
+			return a.withConn(func(c *client.Conn) error {
+				ctx, cancel := a.deadline(cmd.Context())
+				defer cancel()
+				resp, err := c.Expose(ctx, req)
+				if err != nil {
+					return c.Explain(fmt.Sprintf("expose %s", spec), err)
+				}
+				if a.format == output.JSON {
+					return output.WriteJSON(a.stdout, resp)
+				}
+				output.Changed(a.stdout, "Exposed", resp.GetForward())
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&distro, "distro", "", "distro to forward to (default: the only agent)")
+	f.Uint16Var(&hostPort, "host-port", 0, "host port to listen on (default: the same port)")
+	f.StringVar(&listenAddr, "listen-address", "", "host address to listen on (default: the daemon's expose address)")
+	_ = cmd.RegisterFlagCompletionFunc("distro", a.completeDistros)
+	return cmd
+}
+
+func newUnexposeCmd(a *app) *cobra.Command {
+	var listenAddr string
+	cmd := &cobra.Command{
+		Use:   "unexpose <host port>[/tcp|/udp]",
+		Short: "Remove a static forward made by expose",
+		Long: `Remove a static forward made by 'wslfwd expose'. Name it by its host port
+(the --host-port given to expose, else the distro port) and, if one was
+given, its --listen-address. Forwards the daemon made for listeners are not
+affected. Needs the admin token.`,
+		Example: `  wslfwd unexpose 8080
+  wslfwd unexpose 5353/udp
+  wslfwd unexpose 2222 --listen-address 192.168.1.20`,
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			spec, err := parsePortSpec(argv[0])
+			if err != nil {
+				return usageError{err}
+			}
+			listen, err := parseListenAddress(listenAddr)
+			if err != nil {
+				return usageError{err}
+			}
+			req := &wslfwdv1.UnexposeRequest{
+				Protocol:      spec.proto,
+				HostPort:      uint32(spec.port),
+				ListenAddress: listen,
+			}
+			return a.withConn(func(c *client.Conn) error {
+				ctx, cancel := a.deadline(cmd.Context())
+				defer cancel()
+				resp, err := c.Unexpose(ctx, req)
+				if err != nil {
+					return c.Explain(fmt.Sprintf("unexpose %s", spec), err)
+				}
+				if a.format == output.JSON {
+					return output.WriteJSON(a.stdout, resp)
+				}
+				output.Changed(a.stdout, "Removed", resp.GetForward())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&listenAddr, "listen-address", "", "host address of the static forward (default: the daemon's expose address)")
+	return cmd
+}

@@ -1,0 +1,102 @@
+package output
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// Agents renders ListAgents as a table: one row per agent with its mode,
+// address, gateway, listener count and session state.
+func Agents(w io.Writer, r *wslfwdv1.ListAgentsResponse, now time.Time) {
+	if len(r.GetAgents()) == 0 {
+		fmt.Fprintln(w, "No agents. Start wslfwd-agent inside your WSL distro.")
+		return
+	}
+	tw := newTable(w)
+	row(tw, "DISTRO", "MODE", "ADDRESS", "GATEWAY", "LISTENERS", "STATE")
+	for _, a := range r.GetAgents() {
+		row(tw,
+			Truncate(a.GetDistro(), maxDistro),
+			Mode(a.GetNetworkingMode()),
+			Addresses(a.GetNetwork()),
+			Gateway4(a.GetNetwork()),
+			strconv.FormatUint(uint64(a.GetListenerCount()), 10),
+			AgentState(a, now),
+		)
+	}
+	tw.Flush()
+}
+
+// Addresses prints the agent's own addresses: the first (IPv4 preferred,
+// loopback and link-local left out) and "+N" for the others.
+func Addresses(n *wslfwdv1.NetworkState) string {
+	var addrs []netip.Addr
+	for _, ifc := range n.GetInterfaces() {
+		if slices.Contains(ifc.GetFlags(), "loopback") {
+			continue
+		}
+		for _, ia := range ifc.GetAddresses() {
+			a, err := netip.ParseAddr(ia.GetAddress())
+			if err != nil || a.IsLoopback() || a.IsLinkLocalUnicast() {
+				continue
+			}
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return ""
+	}
+	// Stable: IPv4 before IPv6, otherwise as reported.
+	slices.SortStableFunc(addrs, func(a, b netip.Addr) int {
+		switch {
+		case a.Is4() && !b.Is4():
+			return -1
+		case !a.Is4() && b.Is4():
+			return 1
+		}
+		return 0
+	})
+	if len(addrs) == 1 {
+		return addrs[0].String()
+	}
+	return fmt.Sprintf("%s +%d", addrs[0], len(addrs)-1)
+}
+
+// Gateway4 is the IPv4 default route's gateway with the lowest metric.
+func Gateway4(n *wslfwdv1.NetworkState) string {
+	best, metric := "", uint32(0)
+	for _, r := range n.GetRoutes() {
+		if r.GetFamily() != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4 || r.GetDestination() != "0.0.0.0/0" || r.GetGateway() == "" {
+			continue
+		}
+		if best == "" || r.GetMetric() < metric {
+			best, metric = r.GetGateway(), r.GetMetric()
+		}
+	}
+	return best
+}
+
+// AgentState says whether the session is open and for how long, or when the
+// agent was last heard from and how long its forwards are kept.
+func AgentState(a *wslfwdv1.Agent, now time.Time) string {
+	if a.GetConnected() {
+		if a.GetConnectedAt() == nil {
+			return "connected"
+		}
+		return "connected " + Duration(now.Sub(a.GetConnectedAt().AsTime()))
+	}
+	s := "gone"
+	if a.GetLastSeen() != nil {
+		s += " " + Duration(now.Sub(a.GetLastSeen().AsTime()))
+	}
+	if g := a.GetGraceUntil(); g != nil && g.AsTime().After(now) {
+		s += ", grace " + Duration(g.AsTime().Sub(now))
+	}
+	return s
+}

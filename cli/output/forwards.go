@@ -1,0 +1,91 @@
+package output
+
+import (
+	"fmt"
+	"io"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// Forwards renders ListForwards as a table. A REASON column is added when
+// any row carries a reason (always the case for listeners not forwarded);
+// it comes last and is never cut, since it is the answer to "why not".
+func Forwards(w io.Writer, r *wslfwdv1.ListForwardsResponse, all bool) {
+	fs := r.GetForwards()
+	if len(fs) == 0 {
+		if all {
+			fmt.Fprintln(w, "No forwards and no listeners.")
+		} else {
+			fmt.Fprintln(w, "No forwards. `wslfwd forwards --all` also lists listeners that are not forwarded, and why.")
+		}
+		return
+	}
+	withReason := false
+	for _, f := range fs {
+		if f.GetReason() != "" {
+			withReason = true
+			break
+		}
+	}
+	tw := newTable(w)
+	head := []string{"PROTO", "LISTEN", "TARGET", "DISTRO", "PROCESS", "BACKEND", "STATE"}
+	if withReason {
+		head = append(head, "REASON")
+	}
+	row(tw, head...)
+	for _, f := range fs {
+		cells := []string{
+			Protocol(f.GetProtocol()),
+			HostPort(f.GetListenAddress(), f.GetListenPort()),
+			Target(f),
+			Truncate(f.GetDistro(), maxDistro),
+			Truncate(f.GetProcessName(), maxProcess),
+			f.GetBackend(),
+			State(f.GetState()),
+		}
+		if withReason {
+			cells = append(cells, f.GetReason())
+		}
+		row(tw, cells...)
+	}
+	tw.Flush()
+}
+
+// Target is where a forward connects in the distro; for a listener that is
+// not forwarded, the listener's own bind address.
+func Target(f *wslfwdv1.Forward) string {
+	addr := f.GetConnectAddress()
+	if addr == "" {
+		addr = f.GetListenerAddress()
+	}
+	return HostPort(addr, f.GetConnectPort())
+}
+
+// Describe is a forward in one phrase: "udp 0.0.0.0:5353 -> 172.28.240.53:53 (Ubuntu)".
+func Describe(f *wslfwdv1.Forward) string {
+	s := fmt.Sprintf("%s %s -> %s", Protocol(f.GetProtocol()), orNone(HostPort(f.GetListenAddress(), f.GetListenPort())), orNone(Target(f)))
+	if f.GetDistro() != "" {
+		s += " (" + f.GetDistro() + ")"
+	}
+	return s
+}
+
+// Changed renders the result of expose or unexpose as one sentence:
+// "Exposed tcp 0.0.0.0:8080 -> 172.28.240.53:8080 (Ubuntu): PENDING, reason".
+func Changed(w io.Writer, verb string, f *wslfwdv1.Forward) {
+	s := verb + " " + Describe(f)
+	if st := State(f.GetState()); st != "" {
+		s += ": " + st
+		if f.GetReason() != "" {
+			s += ", " + f.GetReason()
+		}
+	}
+	fmt.Fprintln(w, s)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return none
+	}
+	return s
+}

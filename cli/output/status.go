@@ -1,0 +1,68 @@
+package output
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// Status renders GetStatus as labelled lines, then the standing problems
+// each with its fix.
+func Status(w io.Writer, s *wslfwdv1.GetStatusResponse, now time.Time) {
+	line := func(label, value string) {
+		if value == "" {
+			value = none
+		}
+		fmt.Fprintf(w, "%-11s %s\n", label+":", value)
+	}
+	daemon := s.GetVersion()
+	if daemon == "" {
+		daemon = "unknown version"
+	}
+	if s.GetOs() != "" {
+		daemon += " on " + s.GetOs()
+	}
+	if s.GetStartedAt() != nil {
+		daemon += ", up " + Duration(now.Sub(s.GetStartedAt().AsTime()))
+	}
+	line("Daemon", daemon)
+	line("Backend", s.GetBackend())
+	line("Listening", strings.Join(s.GetListenAddresses(), ", "))
+	line("Expose", s.GetExposeAddress())
+	line("Agents", fmt.Sprintf("%d connected", s.GetAgentsConnected()))
+	line("Forwards", StateCounts(s.GetForwardsByState()))
+	if len(s.GetProblems()) == 0 {
+		line("Problems", "none")
+		return
+	}
+	line("Problems", fmt.Sprint(len(s.GetProblems())))
+	for _, p := range s.GetProblems() {
+		fmt.Fprintf(w, "  %s: %s\n", p.GetCode(), p.GetMessage())
+		if p.GetHint() != "" {
+			fmt.Fprintf(w, "    fix: %s\n", p.GetHint())
+		}
+	}
+}
+
+// StateCounts prints "3 active, 1 conflict" in the daemon's order, leaving
+// out empty states; "none" when there are no forwards.
+func StateCounts(counts []*wslfwdv1.StateCount) string {
+	var parts []string
+	for _, c := range counts {
+		if c.GetCount() == 0 {
+			continue
+		}
+		name := strings.ToLower(State(c.GetState()))
+		if name == "" {
+			name = "unknown"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", c.GetCount(), name))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}

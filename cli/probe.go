@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/wslfwd/wslfwd/cli/client"
+	"github.com/wslfwd/wslfwd/cli/output"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// probeSteps bounds how many waits of --step-timeout one probe may take on
+// the daemon's side (echo listener, its forward, three paths, cleanup).
+const probeSteps = 6
+
+// defaultStepTimeout is the daemon's own default, used to size the deadline
+// when --step-timeout is not given.
+const defaultStepTimeout = 5 * time.Second
+
+func newProbeCmd(a *app) *cobra.Command {
+	var (
+		distro string
+		port   uint16
+		step   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "probe",
+		Short: "Test connectivity across the Windows/WSL boundary",
+		Long: `Ask the daemon to test every path across the Windows/WSL boundary: the
+agent opens a temporary echo listener, the daemon waits for its forward,
+then tests each path and cleans up, also on failure:
+
+  wsl-to-host  from the distro to the daemon's address
+  host-to-wsl  from the host to the distro's address
+  lan-to-wsl   from the expose address through the forward (the LAN path)
+
+Each path is printed with PASS or FAIL, its latency and, on failure, the
+reason. Exits 1 when any path fails. Needs the admin token.`,
+		Example: `  wslfwd probe
+  wslfwd probe --distro Ubuntu --port 40123
+  wslfwd probe -o json`,
+		Args:              args(cobra.NoArgs),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if step < 0 {
+				return usagef("--step-timeout %s: must not be negative", step)
+			}
+			req := &wslfwdv1.ProbeRequest{Distro: distro, Port: uint32(port)}
+			wait := defaultStepTimeout
+			if step > 0 {
+				req.Timeout = durationpb.New(step)
+				wait = step
+			}
+			return a.withConn(func(c *client.Conn) error {
+				// The daemon may wait up to one step timeout per step.
+				ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout+probeSteps*wait)
+				defer cancel()
+				resp, err := c.Probe(ctx, req)
+				if err != nil {
+					return c.Explain("probe", err)
+				}
+				if a.format == output.JSON {
+					if err := output.WriteJSON(a.stdout, resp); err != nil {
+						return err
+					}
+				} else {
+					output.Probe(a.stdout, resp)
+				}
+				return probeVerdict(resp)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&distro, "distro", "", "distro to probe (default: the only connected agent)")
+	f.Uint16Var(&port, "port", 0, "port for the temporary echo listener (default: one the daemon picks)")
+	f.DurationVar(&step, "step-timeout", 0, "how long the daemon waits for each step (default: the daemon's, 5s)")
+	_ = cmd.RegisterFlagCompletionFunc("distro", a.completeDistros)
+	return cmd
+}
+
+// probeVerdict fails when any path failed or none was tested, or when the
+// daemon's overall verdict disagrees.
+func probeVerdict(r *wslfwdv1.ProbeResponse) error {
+	if failed := output.FailedPaths(r); len(failed) > 0 {
+		return fmt.Errorf("probe: %d of %d paths failed: %s", len(failed), len(r.GetPaths()), strings.Join(failed, ", "))
+	}
+	if len(r.GetPaths()) == 0 {
+		return fmt.Errorf("probe: the daemon tested no paths")
+	}
+	if !r.GetOk() {
+		return fmt.Errorf("probe: the daemon reports failure although every path passed")
+	}
+	return nil
+}
+
+// completeDistros offers the distros of the agents the daemon knows. It
+// stays silent when the daemon cannot be asked: completion must not print
+// errors into the shell.
+func (a *app) completeDistros(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	var out []cobra.Completion
+	_ = a.withConn(func(c *client.Conn) error {
+		ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
+		defer cancel()
+		resp, err := c.ListAgents(ctx, &wslfwdv1.ListAgentsRequest{})
+		if err != nil {
+			return err
+		}
+		for _, ag := range resp.GetAgents() {
+			out = append(out, ag.GetDistro())
+		}
+		return nil
+	})
+	return out, cobra.ShellCompDirectiveNoFileComp
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/wslfwd/wslfwd/cli/client"
+	"github.com/wslfwd/wslfwd/cli/output"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+func newStatusCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the daemon's health and standing problems",
+		Long: `Show the daemon's version, uptime, backend, the addresses it listens on,
+the address forwards listen on, how many agents are connected, how many
+forwards are in each state, and any standing problem with how to fix it.`,
+		Example: `  wslfwd status
+  wslfwd status -o json`,
+		Args:              args(cobra.NoArgs),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withConn(func(c *client.Conn) error {
+				ctx, cancel := a.deadline(cmd.Context())
+				defer cancel()
+				resp, err := c.GetStatus(ctx, &wslfwdv1.GetStatusRequest{})
+				if err != nil {
+					return c.Explain("get status", err)
+				}
+				if a.format == output.JSON {
+					return output.WriteJSON(a.stdout, resp)
+				}
+				output.Status(a.stdout, resp, a.now())
+				return nil
+			})
+		},
+	}
+}
