@@ -1,0 +1,209 @@
+package portproxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+)
+
+// Runner runs a netsh script in one netsh process and returns what netsh
+// printed. Its error means the script could not be run at all; netsh's
+// exit code is part of the output, never a verdict.
+type Runner interface {
+	Run(ctx context.Context, script string) (output []byte, err error)
+}
+
+// Options tunes a Backend.
+type Options struct {
+	// CheckPort, when set, is asked about every entry about to be added
+	// whose listen address and port is not already in the registry. An
+	// error (wrapping backend.ErrExcludedPort or backend.ErrPortInUse)
+	// keeps the entry out of the batch and becomes its failure.
+	CheckPort func(ctx context.Context, e backend.Entry) error
+	// Log receives one line per netsh run; nil discards.
+	Log *slog.Logger
+}
+
+// Backend keeps forwards as portproxy entries. It implements
+// backend.Backend.
+type Backend struct {
+	store  Store
+	runner Runner
+	opts   Options
+	log    *slog.Logger
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New returns a backend that writes with runner and reads back from store.
+func New(store Store, runner Runner, opts Options) *Backend {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Backend{store: store, runner: runner, opts: opts, log: log}
+}
+
+// Name is "portproxy".
+func (b *Backend) Name() string { return "portproxy" }
+
+// Supports reports TCP only: there is no UDP portproxy.
+func (b *Backend) Supports(p backend.Protocol) bool { return p == backend.TCP }
+
+// Close has nothing to release; entries stay.
+func (b *Backend) Close() error { return nil }
+
+// Snapshot reads the registry: entries, and values that are not entries
+// wslfwd understands (for diagnostics; they are never touched).
+func (b *Backend) Snapshot(context.Context) (Snapshot, error) {
+	values, err := b.store.Read()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read portproxy entries from the registry: %w", err)
+	}
+	return Sort(values), nil
+}
+
+// List returns every portproxy entry in the registry.
+func (b *Backend) List(ctx context.Context) ([]backend.Entry, error) {
+	s, err := b.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Entries, nil
+}
+
+// maxOutput bounds how much of netsh's output a failure carries.
+const maxOutput = 2048
+
+// Apply makes the batch's changes with one netsh process and then checks
+// each change in the registry. A removal of an entry that is not there is
+// already done; a removal of a key that holds a different target is
+// refused (it is not the entry the caller meant). An addition whose key is
+// held by another entry that the batch does not remove fails with
+// backend.ErrPortInUse: portproxy entries are never overwritten.
+func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
+	before, err := b.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	have := make(map[backend.Key]backend.Entry, len(before.Entries))
+	for _, e := range before.Entries {
+		have[e.Key()] = e
+	}
+
+	var fails []backend.Failure
+	var run backend.Batch
+	removing := make(map[backend.Key]bool)
+	for _, e := range batch.Remove {
+		cur, ok := have[e.Key()]
+		switch err := checkEntry(e); {
+		case err != nil:
+			fails = append(fails, backend.Failure{Entry: e, Remove: true, Err: err})
+		case !ok, cur != e && slices.Contains(batch.Add, cur):
+			// Already gone, or already replaced by what the batch adds.
+		case cur != e:
+			fails = append(fails, backend.Failure{Entry: e, Remove: true,
+				Err: fmt.Errorf("the registry holds %s at this address, not the entry asked for; left alone", cur)})
+		default:
+			run.Remove = append(run.Remove, e)
+			removing[e.Key()] = true
+		}
+	}
+	adding := make(map[backend.Key]bool)
+	for _, e := range batch.Add {
+		if err := b.checkAdd(ctx, e, have, removing, adding); err != nil {
+			fails = append(fails, backend.Failure{Entry: e, Err: err})
+			continue
+		}
+		if cur, ok := have[e.Key()]; ok && cur == e && !removing[e.Key()] {
+			adding[e.Key()] = true
+			continue // already there
+		}
+		run.Add = append(run.Add, e)
+		adding[e.Key()] = true
+	}
+
+	if !run.Empty() {
+		more, err := b.run(ctx, run)
+		if err != nil {
+			return err
+		}
+		fails = append(fails, more...)
+	}
+	if len(fails) > 0 {
+		return &backend.ApplyError{Failures: fails}
+	}
+	return nil
+}
+
+// checkAdd reports why e cannot be added, if it cannot.
+func (b *Backend) checkAdd(ctx context.Context, e backend.Entry, have map[backend.Key]backend.Entry, removing, adding map[backend.Key]bool) error {
+	if err := checkEntry(e); err != nil {
+		return err
+	}
+	if adding[e.Key()] {
+		return fmt.Errorf("the batch adds %s twice", e.Key())
+	}
+	cur, held := have[e.Key()]
+	if held && cur != e && !removing[e.Key()] {
+		return fmt.Errorf("portproxy entry %s holds this address: %w", cur, backend.ErrPortInUse)
+	}
+	if held || b.opts.CheckPort == nil {
+		// A key in the registry is held by iphlpsvc for that entry, so a
+		// listen test would only find portproxy itself.
+		return nil
+	}
+	return b.opts.CheckPort(ctx, e)
+}
+
+// run applies run with one netsh process and reads the registry back.
+func (b *Backend) run(ctx context.Context, run backend.Batch) ([]backend.Failure, error) {
+	script, err := Script(run)
+	if err != nil {
+		return nil, fmt.Errorf("render netsh script: %w", err) // checked above; a bug if reached
+	}
+	out, err := b.runner.Run(ctx, script)
+	if err != nil {
+		return nil, fmt.Errorf("run netsh: %w", err)
+	}
+	b.log.Debug("netsh ran", "removals", len(run.Remove), "additions", len(run.Add), "output", strings.TrimSpace(string(out)))
+
+	after, err := b.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("after netsh: %w", err)
+	}
+	notApplied := fmt.Errorf("%w; netsh said: %s", backend.ErrNotApplied, netshSaid(out))
+	var fails []backend.Failure
+	for _, e := range run.Remove {
+		if !slices.ContainsFunc(after.Entries, func(a backend.Entry) bool { return a.Key() == e.Key() }) {
+			continue
+		}
+		if slices.ContainsFunc(run.Add, func(a backend.Entry) bool { return a.Key() == e.Key() }) {
+			continue // replaced: judged with the addition
+		}
+		fails = append(fails, backend.Failure{Entry: e, Remove: true, Err: notApplied})
+	}
+	for _, e := range run.Add {
+		if !slices.Contains(after.Entries, e) {
+			fails = append(fails, backend.Failure{Entry: e, Err: notApplied})
+		}
+	}
+	return fails, nil
+}
+
+// netshSaid quotes netsh's output for an error, bounded in size.
+func netshSaid(out []byte) string {
+	s := strings.TrimSpace(string(out))
+	if s == "" {
+		return "(nothing)"
+	}
+	if len(s) > maxOutput {
+		s = s[:maxOutput] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
+

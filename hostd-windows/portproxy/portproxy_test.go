@@ -1,0 +1,227 @@
+package portproxy
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+)
+
+func newFake() (*Backend, *memStore, *fakeNetsh) {
+	store := newMemStore()
+	netsh := &fakeNetsh{store: store}
+	return New(store, netsh, Options{}), store, netsh
+}
+
+func list(t *testing.T, b *Backend) []backend.Entry {
+	t.Helper()
+	got, err := b.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func failures(t *testing.T, err error) *backend.ApplyError {
+	t.Helper()
+	var ae *backend.ApplyError
+	if !errors.As(err, &ae) {
+		t.Fatalf("Apply error = %v, want an *ApplyError", err)
+	}
+	return ae
+}
+
+func TestApplyOneNetshPerBatch(t *testing.T) {
+	b, _, netsh := newFake()
+	a1, a2 := tcp("0.0.0.0:4000", "172.28.240.53:4000"), tcp("[::]:4000", "172.28.240.53:4000")
+	if err := b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{a1, a2}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(netsh.scripts) != 1 {
+		t.Fatalf("%d netsh runs, want 1", len(netsh.scripts))
+	}
+	if got := list(t, b); !reflect.DeepEqual(got, []backend.Entry{a1, a2}) {
+		t.Fatalf("List = %v", got)
+	}
+	// Moving a key to a new target: remove and add in one run.
+	moved := tcp("0.0.0.0:4000", "172.28.240.54:4000")
+	if err := b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{a1}, Add: []backend.Entry{moved}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(netsh.scripts) != 2 || !strings.Contains(netsh.scripts[1], "delete v4tov4") {
+		t.Fatalf("scripts = %q", netsh.scripts)
+	}
+	if got := list(t, b); !reflect.DeepEqual(got, []backend.Entry{moved, a2}) {
+		t.Fatalf("List = %v", got)
+	}
+	// Nothing to do: no netsh run at all.
+	if err := b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{moved}, Remove: []backend.Entry{a1}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(netsh.scripts) != 2 {
+		t.Fatalf("netsh ran for a batch that changes nothing: %q", netsh.scripts[2:])
+	}
+}
+
+func TestApplyLyingNetsh(t *testing.T) {
+	store := newMemStore()
+	keep := tcp("0.0.0.0:22", "172.28.240.53:22")
+	store.set(V4ToV4, "0.0.0.0/22", "172.28.240.53/22")
+	netsh := &lyingNetsh{}
+	b := New(store, netsh, Options{})
+	add := tcp("0.0.0.0:4000", "172.28.240.53:4000")
+	err := b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{add}, Remove: []backend.Entry{keep}})
+	ae := failures(t, err)
+	if netsh.runs != 1 {
+		t.Fatalf("netsh ran %d times", netsh.runs)
+	}
+	for _, want := range []struct {
+		e      backend.Entry
+		remove bool
+	}{{add, false}, {keep, true}} {
+		f, ok := ae.FailureFor(want.e.Key(), want.remove)
+		if !ok {
+			t.Fatalf("no failure for %v (remove=%v) in %v", want.e, want.remove, ae)
+		}
+		if !errors.Is(f.Err, backend.ErrNotApplied) {
+			t.Errorf("failure %v, want ErrNotApplied", f.Err)
+		}
+		if !strings.Contains(f.Err.Error(), "requires elevation") {
+			t.Errorf("failure %q does not carry netsh's output", f.Err)
+		}
+	}
+	if len(ae.Failures) != 2 {
+		t.Errorf("failures = %v", ae.Failures)
+	}
+}
+
+func TestApplyUDPUnsupported(t *testing.T) {
+	b, _, netsh := newFake()
+	udp := entry(backend.UDP, "0.0.0.0:53", "172.28.240.53:53")
+	ok := tcp("0.0.0.0:80", "172.28.240.53:80")
+	ae := failures(t, b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{udp, ok}}))
+	if len(ae.Failures) != 1 || !errors.Is(ae.Failures[0].Err, backend.ErrUnsupported) || ae.Failures[0].Entry != udp {
+		t.Fatalf("failures = %v", ae.Failures)
+	}
+	if got := list(t, b); !reflect.DeepEqual(got, []backend.Entry{ok}) {
+		t.Fatalf("List = %v; the TCP entry of the batch must still be added", got)
+	}
+	if strings.Contains(strings.Join(netsh.scripts, ""), "udp") {
+		t.Fatalf("udp reached netsh: %q", netsh.scripts)
+	}
+	if b.Supports(backend.UDP) || !b.Supports(backend.TCP) {
+		t.Fatal("Supports: want TCP only")
+	}
+}
+
+func TestApplyLeavesForeignAndOddValues(t *testing.T) {
+	b, store, netsh := newFake()
+	store.set(V4ToV4, "0.0.0.0/30000-50000", "172.23.188.236/30000-50000")
+	store.set(V4ToV4, "*/8080", "localhost/80")
+	store.set(V4ToV4, "0.0.0.0/80", "10.4.226.215/80") // a user's own entry
+	store.extra = []Value{{Kind: V4ToV4, Name: "0.0.0.0/81", Problem: "value type REG_DWORD, not REG_SZ"}}
+	before, _ := store.Read()
+
+	// Taking the user's key fails; removing "our" entry at that key while
+	// the registry holds a different target is refused.
+	mine := tcp("0.0.0.0:80", "172.28.240.53:80")
+	ae := failures(t, b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{mine}}))
+	if f, ok := ae.FailureFor(mine.Key(), false); !ok || !errors.Is(f.Err, backend.ErrPortInUse) {
+		t.Fatalf("add over a foreign entry: %v", ae)
+	}
+	ae = failures(t, b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{mine}}))
+	if _, ok := ae.FailureFor(mine.Key(), true); !ok {
+		t.Fatalf("remove of a different target: %v", ae)
+	}
+	if len(netsh.scripts) != 0 {
+		t.Fatalf("netsh ran: %q", netsh.scripts)
+	}
+	after, _ := store.Read()
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("registry changed:\n%v\n%v", before, after)
+	}
+	snap, err := b.Snapshot(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Entries) != 1 || len(snap.Unparsed) != 3 {
+		t.Fatalf("snapshot = %+v, want the user's entry and 3 unparsed values", snap)
+	}
+}
+
+func TestApplyRemoveMissingIsDone(t *testing.T) {
+	b, _, netsh := newFake()
+	if err := b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{tcp("0.0.0.0:80", "172.28.240.53:80")}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(netsh.scripts) != 0 {
+		t.Fatalf("netsh ran: %q", netsh.scripts)
+	}
+}
+
+func TestApplyDuplicateAdd(t *testing.T) {
+	b, _, _ := newFake()
+	a, c := tcp("0.0.0.0:80", "172.28.240.53:80"), tcp("0.0.0.0:80", "172.28.240.54:80")
+	ae := failures(t, b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{a, c}}))
+	if len(ae.Failures) != 1 || ae.Failures[0].Entry != c {
+		t.Fatalf("failures = %v", ae.Failures)
+	}
+	if got := list(t, b); !reflect.DeepEqual(got, []backend.Entry{a}) {
+		t.Fatalf("List = %v", got)
+	}
+}
+
+func TestApplyPortCheck(t *testing.T) {
+	store := newMemStore()
+	store.set(V4ToV4, "0.0.0.0/9000", "172.28.240.53/9000")
+	netsh := &fakeNetsh{store: store}
+	var asked []backend.Entry
+	check := &PortCheck{
+		Ranges: func(_ context.Context, v6 bool) ([]PortRange, error) {
+			if v6 {
+				return nil, errors.New("netsh failed")
+			}
+			return ParseExcludedRanges("----- -----\n 5000 5099\n"), nil
+		},
+		Bind: func(ap netip.AddrPort) error {
+			if ap.Port() == 7000 || ap.Port() == 9000 {
+				return errors.New("address in use")
+			}
+			return nil
+		},
+	}
+	b := New(store, netsh, Options{CheckPort: func(ctx context.Context, e backend.Entry) error {
+		asked = append(asked, e)
+		return check.Check(ctx, e)
+	}})
+	excluded := tcp("0.0.0.0:5050", "172.28.240.53:5050")
+	inUse := tcp("0.0.0.0:7000", "172.28.240.53:7000")
+	v6 := tcp("[::]:5050", "172.28.240.53:5050")          // ranges unknown for IPv6: allowed
+	present := tcp("0.0.0.0:9000", "172.28.240.53:9000")  // already there: not checked
+	replaced := tcp("0.0.0.0:9000", "172.28.240.54:9000") // held by our own entry: not checked
+	err := b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{excluded, inUse, v6}})
+	ae := failures(t, err)
+	if f, ok := ae.FailureFor(excluded.Key(), false); !ok || !errors.Is(f.Err, backend.ErrExcludedPort) {
+		t.Errorf("excluded: %v", ae)
+	}
+	if f, ok := ae.FailureFor(inUse.Key(), false); !ok || !errors.Is(f.Err, backend.ErrPortInUse) {
+		t.Errorf("in use: %v", ae)
+	}
+	if len(ae.Failures) != 2 {
+		t.Errorf("failures = %v", ae.Failures)
+	}
+	asked = nil
+	if err := b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{present}, Add: []backend.Entry{replaced}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 0 {
+		t.Errorf("CheckPort asked about %v, whose key portproxy already holds", asked)
+	}
+	if got := list(t, b); !reflect.DeepEqual(got, []backend.Entry{replaced, v6}) {
+		t.Errorf("List = %v", got)
+	}
+}
