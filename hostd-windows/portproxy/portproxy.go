@@ -206,4 +206,3 @@ func netshSaid(out []byte) string {
 	}
 	return fmt.Sprintf("%q", s)
 }
-
