@@ -1,0 +1,308 @@
+//go:build linux
+
+package ebpftrigger
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// initPidNSInode is the inode number of the initial pid namespace
+// (PROC_PID_INIT_INO), fixed by the kernel.
+const initPidNSInode = 0xEFFFFFFC
+
+// Trigger is a loaded and attached set of BPF programs plus the ring buffer
+// they report to. Create it with New, then call Run once; Run detaches
+// everything when it returns. Close releases a Trigger whose Run is never
+// called.
+type Trigger struct {
+	window time.Duration
+	log    *slog.Logger
+
+	events *ebpf.Map // BPF_MAP_TYPE_RINGBUF of 8-byte events
+	config *ebpf.Map // one-slot array: the ignored tgid and pid namespace
+	progs  []*ebpf.Program
+	links  []link.Link
+	reader *ringbuf.Reader
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New loads the programs, attaches them and opens the ring buffer. Its
+// error says why eBPF cannot be used here (privilege, kernel version, no
+// cgroup2 mount); the caller logs it once and falls back to scanning.
+func New(opts Options) (_ *Trigger, err error) {
+	t := &Trigger{window: opts.Coalesce, log: opts.Logger}
+	if t.window <= 0 {
+		t.window = DefaultCoalesce
+	}
+	if t.log == nil {
+		t.log = slog.Default()
+	}
+	defer func() {
+		if err != nil {
+			t.Close()
+			err = fmt.Errorf("ebpf trigger: %w", explain(err))
+		}
+	}()
+
+	// Before Linux 5.11 BPF memory counts against RLIMIT_MEMLOCK, whose
+	// default (64 KiB) is too small; later kernels use memcg and this is a
+	// no-op.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("remove memlock rlimit: %w", err)
+	}
+	cgroup := opts.Cgroup
+	if cgroup == "" {
+		if cgroup, err = findCgroup2(); err != nil {
+			return nil, fmt.Errorf("find cgroup2 mount for the UDP hooks: %w", err)
+		}
+	}
+	var ns unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &ns); err != nil {
+		return nil, fmt.Errorf("identify pid namespace: %w", err)
+	}
+
+	t.events, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name:       "wslfwd_events",
+		Type:       ebpf.RingBuf,
+		MaxEntries: uint32(os.Getpagesize()),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create ring buffer (needs Linux 5.8): %w", err)
+	}
+	t.config, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name:       "wslfwd_config",
+		Type:       ebpf.Array,
+		KeySize:    4,
+		ValueSize:  configSize,
+		MaxEntries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create config map: %w", err)
+	}
+	ignore := opts.IgnorePID
+	if ignore == 0 {
+		ignore = uint32(os.Getpid())
+	}
+	// The kernel compares the namespace's device in its internal encoding
+	// (MKDEV: major<<20 | minor), not stat's.
+	nsDev := uint64(unix.Major(ns.Dev))<<20 | uint64(unix.Minor(ns.Dev))
+	if err := t.writeConfig(ignore, nsDev, ns.Ino); err != nil {
+		return nil, err
+	}
+
+	cgMode := cgroupPidMode(ns.Ino == initPidNSInode)
+	if cgMode == pidNone {
+		t.log.Warn("ebpf trigger: this kernel cannot tell cgroup socket programs which process runs them outside the initial pid namespace; UDP binds by the agent itself would wake it (the agent binds none)")
+	}
+	protoOff := sockProtocolOffset(t.log)
+
+	type attach struct {
+		name  string
+		typ   ebpf.ProgramType
+		at    ebpf.AttachType
+		insns asm.Instructions
+		link  func(*ebpf.Program) (link.Link, error)
+	}
+	cgroupLink := func(at ebpf.AttachType) func(*ebpf.Program) (link.Link, error) {
+		return func(p *ebpf.Program) (link.Link, error) {
+			return link.AttachCgroup(link.CgroupOptions{Path: cgroup, Attach: at, Program: p})
+		}
+	}
+	for _, a := range []attach{
+		{"wslfwd_listen", ebpf.RawTracepoint, ebpf.AttachNone, listenProgram(t.events, t.config, protoOff),
+			func(p *ebpf.Program) (link.Link, error) {
+				return link.AttachRawTracepoint(link.RawTracepointOptions{Name: "inet_sock_set_state", Program: p})
+			}},
+		{"wslfwd_bind4", ebpf.CGroupSock, ebpf.AttachCGroupInet4PostBind, udpBindProgram(t.events, t.config, cgMode),
+			cgroupLink(ebpf.AttachCGroupInet4PostBind)},
+		{"wslfwd_bind6", ebpf.CGroupSock, ebpf.AttachCGroupInet6PostBind, udpBindProgram(t.events, t.config, cgMode),
+			cgroupLink(ebpf.AttachCGroupInet6PostBind)},
+		{"wslfwd_release", ebpf.CGroupSock, ebpf.AttachCgroupInetSockRelease, udpReleaseProgram(t.events, t.config, cgMode),
+			cgroupLink(ebpf.AttachCgroupInetSockRelease)},
+	} {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+			Name:         a.name,
+			Type:         a.typ,
+			AttachType:   a.at,
+			Instructions: a.insns,
+			// The helpers used (ring buffer, probe read, pid namespace)
+			// are GPL-only; the generated programs are offered under it.
+			License: "Dual MIT/GPL",
+		})
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", a.name, err)
+		}
+		t.progs = append(t.progs, prog)
+		l, err := a.link(prog)
+		if err != nil {
+			return nil, fmt.Errorf("attach %s: %w", a.name, err)
+		}
+		t.links = append(t.links, l)
+	}
+
+	if t.reader, err = ringbuf.NewReader(t.events); err != nil {
+		return nil, fmt.Errorf("open ring buffer: %w", err)
+	}
+	return t, nil
+}
+
+// Run wakes the agent whenever a socket enters or leaves LISTEN or a UDP
+// socket is bound or closed, coalescing bursts (see Options.Coalesce). It
+// blocks until ctx is done, then detaches the programs and returns nil. It
+// returns an error if the ring buffer fails. Run must be called at most once.
+func (t *Trigger) Run(ctx context.Context, wake func()) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	activity := make(chan struct{}, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		readErr <- t.readEvents(func(event) {
+			select {
+			case activity <- struct{}{}:
+			default:
+			}
+		})
+		cancel()
+	}()
+	coalesce(ctx, activity, t.window, wake)
+	closeErr := t.Close()
+	if err := <-readErr; err != nil {
+		return fmt.Errorf("ebpf trigger: %w", err)
+	}
+	return closeErr
+}
+
+// Close detaches the programs and frees the maps. It is safe to call more
+// than once and concurrently with Run, which it stops.
+func (t *Trigger) Close() error {
+	t.closeOnce.Do(func() {
+		var errs []error
+		if t.reader != nil {
+			errs = append(errs, t.reader.Close())
+		}
+		for _, l := range t.links {
+			errs = append(errs, l.Close())
+		}
+		for _, p := range t.progs {
+			errs = append(errs, p.Close())
+		}
+		for _, m := range []*ebpf.Map{t.events, t.config} {
+			if m != nil {
+				errs = append(errs, m.Close())
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			t.closeErr = fmt.Errorf("ebpf trigger: close: %w", err)
+		}
+	})
+	return t.closeErr
+}
+
+// event is one record from the ring buffer.
+type event struct {
+	kind uint32
+	pid  uint32 // tgid in the agent's pid namespace; 0 if outside it or unknown
+}
+
+// readEvents hands every record to fn until the reader is closed (then it
+// returns nil) or fails.
+func (t *Trigger) readEvents(fn func(event)) error {
+	var rec ringbuf.Record
+	for {
+		if err := t.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("read ring buffer: %w", err)
+		}
+		if len(rec.RawSample) < eventSize {
+			return fmt.Errorf("short ring buffer record: %d bytes", len(rec.RawSample))
+		}
+		fn(event{
+			kind: binary.NativeEndian.Uint32(rec.RawSample[0:]),
+			pid:  binary.NativeEndian.Uint32(rec.RawSample[4:]),
+		})
+	}
+}
+
+// writeConfig stores the process to ignore and the agent's pid namespace.
+func (t *Trigger) writeConfig(tgid uint32, nsDev, nsIno uint64) error {
+	var v [configSize]byte
+	binary.NativeEndian.PutUint32(v[configTGID:], tgid)
+	binary.NativeEndian.PutUint64(v[configDev:], nsDev)
+	binary.NativeEndian.PutUint64(v[configIno:], nsIno)
+	if err := t.config.Put(uint32(0), v[:]); err != nil {
+		return fmt.Errorf("write config map: %w", err)
+	}
+	return nil
+}
+
+// cgroupPidMode picks how cgroup socket programs identify the current
+// process. bpf_get_ns_current_pid_tgid is open to them only since Linux
+// 6.10; before that bpf_get_current_pid_tgid is, which is right only in
+// the initial pid namespace.
+func cgroupPidMode(initialNS bool) pidMode {
+	if features.HaveProgramHelper(ebpf.CGroupSock, asm.FnGetNsCurrentPidTgid) == nil {
+		return pidNamespace
+	}
+	if initialNS && features.HaveProgramHelper(ebpf.CGroupSock, asm.FnGetCurrentPidTgid) == nil {
+		return pidGlobal
+	}
+	return pidNone
+}
+
+// sockProtocolOffset returns the byte offset of sk_protocol in struct sock
+// from kernel BTF, or -1 when BTF is missing or sk_protocol is a bit field
+// (before Linux 5.6): the listen program then skips its protocol check.
+func sockProtocolOffset(log *slog.Logger) int32 {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		log.Info("ebpf trigger: no kernel BTF, so non-TCP listeners (SCTP) wake the agent too", "err", err)
+		return -1
+	}
+	var sock *btf.Struct
+	if err := spec.TypeByName("sock", &sock); err != nil {
+		log.Info("ebpf trigger: no struct sock in kernel BTF, so non-TCP listeners wake the agent too", "err", err)
+		return -1
+	}
+	for _, m := range sock.Members {
+		if m.Name != "sk_protocol" {
+			continue
+		}
+		if size, err := btf.Sizeof(m.Type); err != nil || size != 2 || m.BitfieldSize != 0 || m.Offset%8 != 0 {
+			break
+		}
+		return int32(m.Offset.Bytes())
+	}
+	log.Info("ebpf trigger: sk_protocol is not a plain u16 in this kernel, so non-TCP listeners wake the agent too")
+	return -1
+}
+
+// explain adds the likely cause to the errors users meet most.
+func explain(err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%w (needs root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, and a kernel not locked down against BPF)", err)
+	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("%w (needs Linux 5.9 or later with BPF ring buffers, raw tracepoints and cgroup socket hooks)", err)
+	}
+	return err
+}
