@@ -1,0 +1,232 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/lab/labrun"
+	"github.com/wslfwd/wslfwd/lab/netlab"
+)
+
+const (
+	tcp = wslfwdv1.Protocol_PROTOCOL_TCP
+	udp = wslfwdv1.Protocol_PROTOCOL_UDP
+
+	active  = wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE
+	blocked = wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED
+	direct  = wslfwdv1.ForwardState_FORWARD_STATE_DIRECT
+)
+
+// testTimeout bounds each test; every wait inside is a poll under it.
+const testTimeout = 60 * time.Second
+
+// start builds a lab with the daemon running and returns it with a
+// context bounded by testTimeout. The lab is torn down when the test ends;
+// a failed test logs the programs' output first.
+func start(t *testing.T, o labrun.Options) (context.Context, *labrun.Env) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds network namespaces and runs the daemon and agent in them")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	o.Dir, o.Bin = t.TempDir(), bin
+	env, err := labrun.Start(ctx, o)
+	if err != nil {
+		t.Fatalf("start lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("lab %s logs:\n%s", env.Lab.ID, env.Logs(60))
+		}
+		if err := env.Close(); err != nil {
+			t.Errorf("close lab: %v", err)
+		}
+		if left, _ := netlab.List(env.Lab.ID); len(left) > 0 {
+			t.Errorf("namespaces left behind: %v", left)
+		}
+	})
+	return ctx, env
+}
+
+// startWithAgent is start plus one NAT agent for distro Ubuntu in wsl.
+func startWithAgent(t *testing.T, o labrun.Options) (context.Context, *labrun.Env) {
+	t.Helper()
+	ctx, env := start(t, o)
+	if _, err := env.StartAgent(ctx, labrun.AgentOptions{Distro: "Ubuntu"}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, env
+}
+
+// tcpEcho opens a TCP echo service in ns, closed when the test ends.
+func tcpEcho(t *testing.T, ns *netlab.NS, addr string) net.Listener {
+	t.Helper()
+	ln, err := ns.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln
+}
+
+// udpEcho opens an unconnected UDP echo service in ns.
+func udpEcho(t *testing.T, ns *netlab.NS, addr string) net.PacketConn {
+	t.Helper()
+	pc, err := ns.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(buf[:n], from)
+		}
+	}()
+	return pc
+}
+
+// hostLAN is the host's LAN address with a port: where lan reaches forwards.
+func hostLAN(port uint16) string {
+	return netip.AddrPortFrom(netlab.HostLANAddr.Addr(), port).String()
+}
+
+// echo sends a message over network from ns to addr and checks that the
+// same bytes come back.
+func echo(ctx context.Context, ns *netlab.NS, network, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := ns.Dial(ctx, network, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	deadline, _ := ctx.Deadline()
+	_ = c.SetDeadline(deadline)
+	msg := fmt.Sprintf("ping %s %d", network, time.Now().UnixNano())
+	if _, err := io.WriteString(c, msg); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	buf := make([]byte, len(msg)+16)
+	n, err := io.ReadAtLeast(c, buf, len(msg))
+	if err != nil {
+		return fmt.Errorf("read echo: %w", err)
+	}
+	if got := string(buf[:n]); got != msg {
+		return fmt.Errorf("echo = %q, want %q", got, msg)
+	}
+	return nil
+}
+
+// echoFromLAN is echo from lan to the host's LAN address.
+func echoFromLAN(ctx context.Context, env *labrun.Env, network string, port uint16) error {
+	return echo(ctx, env.Lab.LAN, network, hostLAN(port))
+}
+
+// refusedFromLAN checks that nothing answers on the host's LAN address.
+func refusedFromLAN(ctx context.Context, env *labrun.Env, port uint16) error {
+	err := echoFromLAN(ctx, env, "tcp", port)
+	if err == nil {
+		return fmt.Errorf("port %d answers from lan", port)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("port %d from lan: want connection refused, got %v", port, err)
+	}
+	return nil
+}
+
+// describe prints a forward for error messages.
+func describe(f *wslfwdv1.Forward) string {
+	return fmt.Sprintf("%s %s:%d → %s:%d [%s] %s (distro %s, %s pid %d, backend %q)",
+		strings.TrimPrefix(f.GetProtocol().String(), "PROTOCOL_"),
+		f.GetListenAddress(), f.GetListenPort(), f.GetConnectAddress(), f.GetConnectPort(),
+		strings.TrimPrefix(f.GetState().String(), "FORWARD_STATE_"), f.GetReason(),
+		f.GetDistro(), f.GetProcessName(), f.GetPid(), f.GetBackend())
+}
+
+// listeners counts the TCP sockets in LISTEN on port in ns, IPv4 and IPv6,
+// from the kernel's own tables.
+func listeners(t *testing.T, ns *netlab.NS, port uint16) int {
+	t.Helper()
+	n := 0
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		out, err := ns.Command(context.Background(), "cat", file).Output()
+		if err != nil {
+			t.Fatalf("read %s in %s: %v", file, ns.Name, err)
+		}
+		for _, line := range strings.Split(string(out), "\n")[1:] {
+			f := strings.Fields(line)
+			// f[1] is local "ADDR:PORT" in hex, f[3] the state; 0A is LISTEN.
+			if len(f) > 3 && f[3] == "0A" && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", port)) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// probeFromLAN echoes through the host's port from lan, a new connection
+// every 10 ms, until the returned function is called; that function
+// reports how many probes ran, how many failed, and the first failure.
+func probeFromLAN(ctx context.Context, env *labrun.Env, port uint16) func() (probes, failed int, first error) {
+	var (
+		n, failed int
+		first     error
+	)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			n++
+			if err := echoFromLAN(ctx, env, "tcp", port); err != nil {
+				failed++
+				if first == nil {
+					first = err
+				}
+			}
+		}
+	}()
+	return func() (int, int, error) {
+		close(stop)
+		<-done
+		return n, failed, first
+	}
+}

@@ -1,0 +1,73 @@
+//go:build linux
+
+package labrun
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Binaries are the paths of the three wslfwd programs.
+type Binaries struct {
+	Daemon string // wslfwd-hostd
+	Agent  string // wslfwd-agent
+	CLI    string // wslfwd
+}
+
+// Build compiles the three programs from the module that contains the
+// current directory into dir. Go's build cache makes repeated builds cheap.
+func Build(ctx context.Context, dir string) (Binaries, error) {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return Binaries{}, err
+	}
+	b := Binaries{
+		Daemon: filepath.Join(dir, "wslfwd-hostd"),
+		Agent:  filepath.Join(dir, "wslfwd-agent"),
+		CLI:    filepath.Join(dir, "wslfwd"),
+	}
+	for _, t := range []struct{ out, pkg string }{
+		{b.Daemon, "./hostd-windows"},
+		{b.Agent, "./agent-linux"},
+		{b.CLI, "./cli"},
+	} {
+		cmd := exec.CommandContext(ctx, goTool(), "build", "-o", t.out, t.pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return Binaries{}, fmt.Errorf("go build %s: %w\n%s", t.pkg, err, out)
+		}
+	}
+	return b, nil
+}
+
+// moduleRoot finds the wslfwd module's directory from the current one.
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, goTool(), "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("find the module: go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("find the module: run from inside the wslfwd work tree")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// goTool is the go command: the one on PATH, else the one that built the
+// running program's toolchain lives beside (sudo often drops /usr/local/go/bin).
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	if p := filepath.Join(os.Getenv("GOROOT"), "bin", "go"); os.Getenv("GOROOT") != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "/usr/local/go/bin/go"
+}

@@ -1,0 +1,60 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// steps prints a run as numbered steps a person can follow: a tick and the
+// time each took, or a cross and the error.
+type steps struct {
+	w     io.Writer
+	n     int
+	start time.Time
+}
+
+func newSteps(w io.Writer) *steps { return &steps{w: w, start: time.Now()} }
+
+// do runs one step. fn returns an optional detail, printed indented below
+// the step's line.
+func (s *steps) do(title string, fn func() (string, error)) error {
+	s.n++
+	t := time.Now()
+	detail, err := fn()
+	took := time.Since(t)
+	if err != nil {
+		fmt.Fprintf(s.w, "%2d ✗ %s (%v)\n", s.n, title, roundDur(took))
+		s.detail(err.Error())
+		return fmt.Errorf("%s: %w", title, err)
+	}
+	fmt.Fprintf(s.w, "%2d ✓ %-58s %8v\n", s.n, title, roundDur(took))
+	s.detail(detail)
+	return nil
+}
+
+// detail prints text indented under the current step.
+func (s *steps) detail(text string) {
+	text = strings.TrimRight(text, "\n")
+	if text == "" {
+		return
+	}
+	for _, line := range strings.Split(text, "\n") {
+		fmt.Fprintf(s.w, "       %s\n", line)
+	}
+}
+
+// roundDur keeps durations readable: 1.2s, 35ms, 820µs.
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
+}
