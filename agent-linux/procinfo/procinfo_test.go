@@ -1,0 +1,158 @@
+//go:build linux
+
+package procinfo
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// fakeProc builds a /proc stand-in: pid -> comm and fd -> link text.
+type fakeProc struct {
+	t    *testing.T
+	root string
+}
+
+func newFakeProc(t *testing.T) *fakeProc {
+	return &fakeProc{t: t, root: t.TempDir()}
+}
+
+func (p *fakeProc) add(pid int, comm string, fds map[int]string) {
+	dir := filepath.Join(p.root, strconv.Itoa(pid))
+	if err := os.MkdirAll(filepath.Join(dir, "fd"), 0o755); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "comm"), []byte(comm+"\n"), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	for fd, link := range fds {
+		if err := os.Symlink(link, filepath.Join(dir, "fd", strconv.Itoa(fd))); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+}
+
+func (p *fakeProc) closeFD(pid, fd int) {
+	if err := os.Remove(filepath.Join(p.root, strconv.Itoa(pid), "fd", strconv.Itoa(fd))); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func resolve(t *testing.T, c *Cache, inodes ...uint64) {
+	t.Helper()
+	if err := c.Resolve(inodes); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantOwner(t *testing.T, c *Cache, ino uint64, pid int, comm string) {
+	t.Helper()
+	o, ok := c.Lookup(ino)
+	if pid == 0 {
+		if ok {
+			t.Errorf("inode %d: owner %+v, want none", ino, o)
+		}
+		return
+	}
+	if !ok || o != (Owner{PID: pid, Comm: comm}) {
+		t.Errorf("inode %d: owner %+v (found %v), want pid %d %q", ino, o, ok, pid, comm)
+	}
+}
+
+func TestCacheWalksOnlyForNewInodes(t *testing.T) {
+	p := newFakeProc(t)
+	p.add(100, "nginx", map[int]string{0: "/dev/null", 3: "socket:[1001]", 4: "pipe:[7]"})
+	p.add(200, "python3", map[int]string{5: "socket:[2002]"})
+	os.WriteFile(filepath.Join(p.root, "uptime"), []byte("1 1\n"), 0o644) // not a pid
+	c := New(p.root)
+
+	resolve(t, c, 1001, 2002, 3003)
+	if c.walks != 1 {
+		t.Fatalf("first resolve walked %d times, want 1", c.walks)
+	}
+	wantOwner(t, c, 1001, 100, "nginx")
+	wantOwner(t, c, 2002, 200, "python3")
+	wantOwner(t, c, 3003, 0, "") // another pid namespace: no owner in view
+
+	// Everything known (3003 as unowned): confirmed without a walk.
+	resolve(t, c, 1001, 2002, 3003)
+	if c.walks != 1 {
+		t.Errorf("resolve of known inodes walked /proc (walks=%d)", c.walks)
+	}
+
+	// The owner closed its fd while a child it forked keeps the socket: the
+	// confirmation fails and the walk finds the new owner.
+	p.add(300, "nginx-worker", map[int]string{9: "socket:[1001]"})
+	p.closeFD(100, 3)
+	resolve(t, c, 1001, 2002, 3003)
+	if c.walks != 2 {
+		t.Errorf("walks = %d after an owner change, want 2", c.walks)
+	}
+	wantOwner(t, c, 1001, 300, "nginx-worker")
+
+	// A new inode walks once and also retries the unowned one.
+	p.add(400, "dnsmasq", map[int]string{3: "socket:[4004]", 4: "socket:[3003]"})
+	resolve(t, c, 1001, 2002, 3003, 4004)
+	wantOwner(t, c, 4004, 400, "dnsmasq")
+	wantOwner(t, c, 3003, 400, "dnsmasq")
+
+	// Gone inodes are dropped.
+	resolve(t, c, 4004)
+	if len(c.entries) != 1 {
+		t.Errorf("cache holds %d entries after inodes went away, want 1", len(c.entries))
+	}
+	wantOwner(t, c, 1001, 0, "")
+}
+
+func TestCacheFindsOwnSocket(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rc, _ := l.(*net.TCPListener).SyscallConn()
+	var st syscall.Stat_t
+	rc.Control(func(fd uintptr) { syscall.Fstat(int(fd), &st) })
+	comm, _ := os.ReadFile("/proc/self/comm")
+
+	c := New("/proc")
+	resolve(t, c, st.Ino)
+	wantOwner(t, c, st.Ino, os.Getpid(), strings.TrimSpace(string(comm)))
+}
+
+func TestSocketInode(t *testing.T) {
+	for link, want := range map[string]uint64{
+		"socket:[0]": 0, "socket:[12345]": 12345, "socket:[18446744073709551615]": 1<<64 - 1,
+	} {
+		if got, ok := socketInode([]byte(link)); !ok || got != want {
+			t.Errorf("socketInode(%q) = %d, %v; want %d", link, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "socket:[]", "socket:[12", "socket:12]", "pipe:[12]", "socket:[1a]",
+		"socket:[18446744073709551616]", "anon_inode:[eventfd]", "/dev/null"} {
+		if got, ok := socketInode([]byte(bad)); ok {
+			t.Errorf("socketInode(%q) = %d, want rejected", bad, got)
+		}
+	}
+}
+
+func FuzzSocketInode(f *testing.F) {
+	for _, s := range []string{"socket:[1]", "socket:[]", "socket:[18446744073709551616]", "pipe:[3]", "socket:[-1]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := socketInode([]byte(s))
+		inner, isSock := strings.CutPrefix(s, "socket:[")
+		inner, closed := strings.CutSuffix(inner, "]")
+		want, err := strconv.ParseUint(inner, 10, 64)
+		wantOK := isSock && closed && err == nil && inner != "" && !strings.HasPrefix(inner, "+")
+		if ok != wantOK || (ok && got != want) {
+			t.Fatalf("socketInode(%q) = %d, %v; strconv says %d, %v", s, got, ok, want, wantOK)
+		}
+	})
+}
