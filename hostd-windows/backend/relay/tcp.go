@@ -1,0 +1,151 @@
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+)
+
+// tcpForward accepts connections on its listener and carries each one to
+// the target over a connection of its own.
+type tcpForward struct {
+	entry  backend.Entry
+	ln     *net.TCPListener
+	dialer net.Dialer
+	log    *slog.Logger
+
+	// ctx ends when the forward stops: pending dials and back-off waits
+	// end with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	conns  map[*net.TCPConn]struct{} // both sides of every carried connection
+	closed bool
+
+	wg sync.WaitGroup // the accept loop and every connection's goroutine
+}
+
+// startTCP binds the listener and starts accepting before it returns.
+func startTCP(ctx context.Context, e backend.Entry, dialTimeout time.Duration, log *slog.Logger) (*tcpForward, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, network(e.Protocol, e.Listen), e.Listen.String())
+	if err != nil {
+		return nil, bindError(e, err)
+	}
+	f := &tcpForward{
+		entry:  e,
+		ln:     l.(*net.TCPListener),
+		dialer: net.Dialer{Timeout: dialTimeout},
+		log:    log,
+		conns:  make(map[*net.TCPConn]struct{}),
+	}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.wg.Add(1)
+	go f.accept()
+	return f, nil
+}
+
+func (f *tcpForward) accept() {
+	defer f.wg.Done()
+	var b backoff
+	for {
+		c, err := f.ln.AcceptTCP()
+		if err != nil {
+			if isClosed(err) {
+				return
+			}
+			f.log.Warn("accept failed", "err", err)
+			b.wait(f.ctx.Done())
+			continue
+		}
+		b.reset()
+		if !f.track(c) {
+			c.Close()
+			return
+		}
+		f.wg.Add(1)
+		go f.carry(c)
+	}
+}
+
+// carry connects the accepted client to the target and copies both ways
+// until both directions have ended.
+func (f *tcpForward) carry(client *net.TCPConn) {
+	defer f.wg.Done()
+	defer f.untrack(client)
+	log := f.log.With("client", client.RemoteAddr().String())
+
+	up, err := f.dialer.DialContext(f.ctx, network(f.entry.Protocol, f.entry.Connect), f.entry.Connect.String())
+	if err != nil {
+		log.Debug("dial target failed", "err", err)
+		return
+	}
+	upstream := up.(*net.TCPConn)
+	if !f.track(upstream) {
+		upstream.Close()
+		return
+	}
+	defer f.untrack(upstream)
+
+	back := make(chan struct{})
+	go func() {
+		defer close(back)
+		pipe(client, upstream, log)
+	}()
+	pipe(upstream, client, log)
+	<-back
+}
+
+// pipe copies src to dst. At src's end of stream it half-closes dst, so
+// the peer sees EOF and may still answer; on an error it closes both
+// connections, which also ends the copy in the other direction.
+func pipe(dst, src *net.TCPConn, log *slog.Logger) {
+	_, err := copyConn(dst, src)
+	if err == nil {
+		err = dst.CloseWrite()
+	}
+	if err != nil {
+		if !isClosed(err) {
+			log.Debug("connection ended", "err", err)
+		}
+		dst.Close()
+		src.Close()
+	}
+}
+
+// track records a connection so that close can end it; it reports false
+// once the forward is stopping.
+func (f *tcpForward) track(c *net.TCPConn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.conns[c] = struct{}{}
+	return true
+}
+
+// untrack closes a connection and forgets it.
+func (f *tcpForward) untrack(c *net.TCPConn) {
+	c.Close()
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
+}
+
+func (f *tcpForward) close() {
+	f.mu.Lock()
+	f.closed = true
+	for c := range f.conns {
+		c.Close()
+	}
+	f.mu.Unlock()
+	f.ln.Close()
+	f.cancel()
+	f.wg.Wait()
+}
