@@ -56,6 +56,9 @@ type Env struct {
 	// TokenFile is the daemon's --token-file: the admin token, which the
 	// lab's CLI calls and gRPC client use.
 	TokenFile string
+	// AgentTokenFile is the daemon's --agent-token-file, the token agents
+	// use: it may open agent sessions and nothing else.
+	AgentTokenFile string
 	// Daemon is the running daemon.
 	Daemon *netlab.Proc
 	// Control is a ControlService client whose connections are opened
@@ -93,14 +96,15 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		return nil, err
 	}
 	e := &Env{
-		Lab:        lab,
-		Bin:        o.Bin,
-		Grace:      o.Grace,
-		StateDir:   filepath.Join(o.Dir, "state"),
-		TokenFile:  filepath.Join(o.Dir, "admin.token"),
-		dir:        o.Dir,
-		daemonArgs: o.DaemonArgs,
-		agents:     map[string]*netlab.Proc{},
+		Lab:            lab,
+		Bin:            o.Bin,
+		Grace:          o.Grace,
+		StateDir:       filepath.Join(o.Dir, "state"),
+		TokenFile:      filepath.Join(o.Dir, "admin.token"),
+		AgentTokenFile: filepath.Join(o.Dir, "agent.token"),
+		dir:            o.Dir,
+		daemonArgs:     o.DaemonArgs,
+		agents:         map[string]*netlab.Proc{},
 	}
 	defer func() {
 		if err != nil {
@@ -114,8 +118,8 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 }
 
 // StartDaemon starts `wslfwd-hostd run` in winhost with the relay backend
-// and waits until it serves ListAgents with the admin token (which it
-// creates at first start). Start calls it; call it again after StopDaemon
+// and waits until it serves ListAgents with the admin token (it creates
+// the admin and agent tokens at first start). Start calls it; call it again after StopDaemon
 // to test a daemon restart.
 func (e *Env) StartDaemon(ctx context.Context) error {
 	args := []string{"run",
@@ -125,6 +129,7 @@ func (e *Env) StartDaemon(ctx context.Context) error {
 		"--expose-address", "0.0.0.0",
 		"--state-dir", e.StateDir,
 		"--token-file", e.TokenFile,
+		"--agent-token-file", e.AgentTokenFile,
 		"--grace", e.Grace.String(),
 	}
 	args = append(args, e.daemonArgs...)
@@ -135,8 +140,11 @@ func (e *Env) StartDaemon(ctx context.Context) error {
 	e.mu.Lock()
 	e.Daemon, e.daemonStopping = p, false
 	e.mu.Unlock()
-	if err := e.Wait(ctx, "the daemon's admin token file", func(context.Context) (bool, error) {
-		_, err := token.Load(e.TokenFile)
+	if err := e.Wait(ctx, "the daemon's token files", func(context.Context) (bool, error) {
+		if _, err := token.Load(e.TokenFile); err != nil {
+			return false, err
+		}
+		_, err := token.Load(e.AgentTokenFile)
 		return err == nil, err
 	}); err != nil {
 		return err
@@ -229,7 +237,7 @@ func (e *Env) StartAgent(ctx context.Context, o AgentOptions) (*netlab.Proc, err
 	}
 	e.mu.Unlock()
 	args := []string{"run",
-		"--token-file", e.TokenFile,
+		"--token-file", e.AgentTokenFile,
 		"--networking-mode", o.Mode,
 		"--distro", o.Distro,
 	}

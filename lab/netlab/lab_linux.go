@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -146,6 +147,11 @@ func (l *Lab) wire() error {
 			return err
 		}
 	}
+	for _, a := range addrs {
+		if err := a.ns.WaitOperational(a.link); err != nil {
+			return err
+		}
+	}
 	return l.WSLDefaultRoutes()
 }
 
@@ -167,6 +173,19 @@ func (l *Lab) SetWSLAddress(old, new netip.Prefix) error {
 		return err
 	}
 	if err := l.WSL.AddAddr(WSLLink, new); err != nil {
+		return err
+	}
+	return l.WSLDefaultRoutes()
+}
+
+// SetWSLLinkUp takes wsl's eth0 down or up, as a VM network hiccup would.
+// Up waits until the link carries packets and puts the default routes back,
+// which the kernel dropped with the link.
+func (l *Lab) SetWSLLinkUp(up bool) error {
+	if err := l.WSL.SetLinkUp(WSLLink, up); err != nil || !up {
+		return err
+	}
+	if err := l.WSL.WaitOperational(WSLLink); err != nil {
 		return err
 	}
 	return l.WSLDefaultRoutes()
@@ -208,9 +227,7 @@ func (l *Lab) Close() error {
 	l.mu.Unlock()
 
 	var errs []error
-	for _, p := range procs {
-		p.Stop(2 * time.Second)
-	}
+	stopAll(procs, 2*time.Second)
 	for _, ns := range []*NS{l.LAN, l.WinHost, l.WSL} {
 		if ns == nil {
 			continue
@@ -238,6 +255,28 @@ func (ns *NS) Sysctl(key, value string) error {
 		return fmt.Errorf("sysctl %s=%s in %s: %w", key, value, ns.Name, err)
 	}
 	return nil
+}
+
+// stopAll sends SIGTERM to every process, gives them timeout in all to
+// exit, and kills those still running.
+func stopAll(procs []*Proc, timeout time.Duration) {
+	for _, p := range procs {
+		_ = p.Signal(syscall.SIGTERM)
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for _, p := range procs {
+		select {
+		case <-p.Done():
+		case <-deadline.C:
+			// Past the deadline every Kill below returns at once for the
+			// exited and waits only for the killed.
+			for _, q := range procs {
+				_ = q.Kill()
+			}
+			return
+		}
+	}
 }
 
 // handle opens a netlink handle bound to the namespace, so link and address
@@ -301,6 +340,32 @@ func (ns *NS) SetLinkUp(name string, up bool) error {
 		return fmt.Errorf("set %s in %s up=%v: %w", name, ns.Name, up, err)
 	}
 	return nil
+}
+
+// WaitOperational polls until a link is operationally up. The kernel
+// reports that through its link watcher, which can lag by up to a second
+// after both ends of a veth are up; until then the link's queue drops
+// packets, and a first connection would stall for a SYN retransmit.
+func (ns *NS) WaitOperational(name string) error {
+	h, err := ns.handle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lk, err := ns.link(h, name)
+		if err != nil {
+			return err
+		}
+		if lk.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("link %s in %s: still %s after 5s", name, ns.Name, lk.Attrs().OperState)
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval
+	}
 }
 
 // AddAddr adds an address to an interface. IPv6 addresses skip duplicate
