@@ -16,10 +16,9 @@ import (
 // inet_sock_set_state before it adds the socket to (or removes it from) the
 // lookup tables that sock_diag dumps, so a scan woken at once can, rarely,
 // run too early and miss the change.
-func coalesce(ctx context.Context, activity <-chan struct{}, window time.Duration, wake func()) {
-	timer := time.NewTimer(window)
-	timer.Stop()
-	defer timer.Stop()
+//
+// windowEnd starts a window and returns the channel that fires when it ends.
+func coalesce(ctx context.Context, activity <-chan struct{}, windowEnd func() <-chan time.Time, wake func()) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -28,11 +27,10 @@ func coalesce(ctx context.Context, activity <-chan struct{}, window time.Duratio
 		}
 		wake()
 		for busy := true; busy; {
-			timer.Reset(window)
 			select {
 			case <-ctx.Done():
 				return
-			case <-timer.C:
+			case <-windowEnd():
 			}
 			wake()
 			select {
@@ -42,4 +40,15 @@ func coalesce(ctx context.Context, activity <-chan struct{}, window time.Duratio
 			}
 		}
 	}
+}
+
+// timerWindow returns a windowEnd for coalesce backed by one reusable timer,
+// and the function that stops it.
+func timerWindow(window time.Duration) (windowEnd func() <-chan time.Time, stop func()) {
+	timer := time.NewTimer(window)
+	timer.Stop()
+	return func() <-chan time.Time {
+		timer.Reset(window)
+		return timer.C
+	}, func() { timer.Stop() }
 }

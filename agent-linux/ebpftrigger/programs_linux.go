@@ -56,7 +56,12 @@ const (
 
 // listenProgram handles the raw tracepoint sock:inet_sock_set_state, whose
 // arguments are (const struct sock *sk, int oldstate, int newstate). It
-// reports transitions into and out of LISTEN. protoOff is the byte offset of
+// reports CLOSE->LISTEN (listen()) and LISTEN->CLOSE (close() or shutdown()
+// of a listener), the only ways in and out of LISTEN. Other transitions
+// from LISTEN are not the listener's: every accepted connection starts as a
+// clone of its listener and fires LISTEN->SYN_RECV, in softirq context, so
+// matching "oldstate == LISTEN" would wake the agent on every connection a
+// busy server accepts. protoOff is the byte offset of
 // sk_protocol in struct sock, from kernel BTF; negative skips the protocol
 // check (SCTP and MPTCP listeners then wake the agent too, which costs one
 // needless rescan and nothing else).
@@ -66,10 +71,12 @@ func listenProgram(events, config *ebpf.Map, protoOff int32) asm.Instructions {
 		asm.LoadMem(asm.R2, asm.R6, 8, asm.DWord),  // oldstate
 		asm.LoadMem(asm.R3, asm.R6, 16, asm.DWord), // newstate
 		asm.Mov.Imm(asm.R9, int32(kindTCPListen)),
-		asm.JEq.Imm(asm.R3, tcpListen, "protocol"),
-		asm.Mov.Imm(asm.R9, int32(kindTCPUnlisten)),
-		asm.JEq.Imm(asm.R2, tcpListen, "protocol"),
+		asm.JNE.Imm(asm.R3, tcpListen, "unlisten"),
+		asm.JEq.Imm(asm.R2, tcpClose, "protocol"),
 		asm.Ja.Label("out"),
+		asm.Mov.Imm(asm.R9, int32(kindTCPUnlisten)).WithSymbol("unlisten"),
+		asm.JNE.Imm(asm.R2, tcpListen, "out"),
+		asm.JNE.Imm(asm.R3, tcpClose, "out"),
 	}
 	if protoOff < 0 {
 		insns = append(insns, asm.Ja.Label("owner").WithSymbol("protocol"))

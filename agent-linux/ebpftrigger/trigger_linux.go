@@ -36,6 +36,8 @@ type Trigger struct {
 
 	events *ebpf.Map // BPF_MAP_TYPE_RINGBUF of 8-byte events
 	config *ebpf.Map // one-slot array: the ignored tgid and pid namespace
+	nsDev  uint64    // the agent's pid namespace, as the kernel names it
+	nsIno  uint64
 	progs  []*ebpf.Program
 	links  []link.Link
 	reader *ringbuf.Reader
@@ -103,8 +105,9 @@ func New(opts Options) (_ *Trigger, err error) {
 	}
 	// The kernel compares the namespace's device in its internal encoding
 	// (MKDEV: major<<20 | minor), not stat's.
-	nsDev := uint64(unix.Major(ns.Dev))<<20 | uint64(unix.Minor(ns.Dev))
-	if err := t.writeConfig(ignore, nsDev, ns.Ino); err != nil {
+	t.nsDev = uint64(unix.Major(ns.Dev))<<20 | uint64(unix.Minor(ns.Dev))
+	t.nsIno = ns.Ino
+	if err := t.ignore(ignore); err != nil {
 		return nil, err
 	}
 
@@ -182,7 +185,9 @@ func (t *Trigger) Run(ctx context.Context, wake func()) error {
 		})
 		cancel()
 	}()
-	coalesce(ctx, activity, t.window, wake)
+	windowEnd, stop := timerWindow(t.window)
+	defer stop()
+	coalesce(ctx, activity, windowEnd, wake)
 	closeErr := t.Close()
 	if err := <-readErr; err != nil {
 		return fmt.Errorf("ebpf trigger: %w", err)
@@ -243,12 +248,13 @@ func (t *Trigger) readEvents(fn func(event)) error {
 	}
 }
 
-// writeConfig stores the process to ignore and the agent's pid namespace.
-func (t *Trigger) writeConfig(tgid uint32, nsDev, nsIno uint64) error {
+// ignore tells the programs which process (tgid in the agent's pid
+// namespace) to drop events from. It takes effect for the next event.
+func (t *Trigger) ignore(tgid uint32) error {
 	var v [configSize]byte
 	binary.NativeEndian.PutUint32(v[configTGID:], tgid)
-	binary.NativeEndian.PutUint64(v[configDev:], nsDev)
-	binary.NativeEndian.PutUint64(v[configIno:], nsIno)
+	binary.NativeEndian.PutUint64(v[configDev:], t.nsDev)
+	binary.NativeEndian.PutUint64(v[configIno:], t.nsIno)
 	if err := t.config.Put(uint32(0), v[:]); err != nil {
 		return fmt.Errorf("write config map: %w", err)
 	}
