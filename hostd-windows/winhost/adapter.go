@@ -1,0 +1,61 @@
+// Package winhost finds the WSL side from Windows: the host's address on
+// the WSL virtual network (the "vEthernet (WSL…)" adapter), and the
+// distros `wsl.exe -l -v` lists.
+package winhost
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Adapter is a network adapter as Windows names it, with its addresses.
+type Adapter struct {
+	Name  string // friendly name, e.g. "vEthernet (WSL)"
+	Addrs []netip.Addr
+}
+
+// The WSL adapter's names: "vEthernet (WSL)", or
+// "vEthernet (WSL (Hyper-V firewall))" when the Hyper-V firewall is on.
+const (
+	wslAdapter       = "vEthernet (WSL)"
+	wslAdapterPrefix = "vEthernet (WSL"
+)
+
+// ErrNoWSLAdapter means no adapter named "vEthernet (WSL…)" has an IPv4
+// address: WSL is not running, runs in mirrored mode, or is WSL1.
+var ErrNoWSLAdapter = errors.New(`no "vEthernet (WSL)" adapter with an IPv4 address (is WSL running in NAT mode?)`)
+
+// IsWSL reports whether the adapter is the host side of WSL's NAT network.
+func (a Adapter) IsWSL() bool {
+	return strings.EqualFold(a.Name, wslAdapter) || strings.HasPrefix(strings.ToLower(a.Name), strings.ToLower(wslAdapterPrefix))
+}
+
+// WSLAddress returns the host's IPv4 address on the WSL network: the
+// address the distros see as their default gateway. The exactly named
+// "vEthernet (WSL)" wins over other "vEthernet (WSL…)" names.
+func WSLAddress(adapters []Adapter) (netip.Addr, string, error) {
+	var found []Adapter
+	for _, a := range adapters {
+		if a.IsWSL() {
+			found = append(found, a)
+		}
+	}
+	for _, exact := range []bool{true, false} {
+		for _, a := range found {
+			if exact != strings.EqualFold(a.Name, wslAdapter) {
+				continue
+			}
+			for _, ip := range a.Addrs {
+				if ip.Is4() && !ip.IsLinkLocalUnicast() {
+					return ip, a.Name, nil
+				}
+			}
+		}
+	}
+	if len(found) > 0 {
+		return netip.Addr{}, "", fmt.Errorf("%w: %q has none", ErrNoWSLAdapter, found[0].Name)
+	}
+	return netip.Addr{}, "", ErrNoWSLAdapter
+}
