@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 	}
 }
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: loading and attaching BPF programs")
