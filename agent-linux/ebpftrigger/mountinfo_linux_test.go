@@ -39,7 +39,7 @@ func TestCgroup2MountMissing(t *testing.T) {
 	for _, in := range []string{
 		"",
 		"32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n",
-		"41 31 0:38 / /x rw cgroup2 cgroup2 rw\n",       // no separator
+		"41 31 0:38 / /x rw cgroup2 cgroup2 rw\n",         // no separator
 		"41 31 0:38 / relative rw - cgroup2 cgroup2 rw\n", // not absolute
 		"short line - cgroup2\n",
 	} {
