@@ -1,0 +1,459 @@
+// Package policy decides, from what the agents report, the static forwards
+// and the config, which forwards the daemon wants and why every other
+// listener is not forwarded. It is pure: no I/O, no clock, the same input
+// gives the same output in the same order.
+//
+// The mode table (DESIGN.md):
+//
+//   - nat: a listener on 0.0.0.0, on :: without IPV6_V6ONLY (it accepts
+//     IPv4 too), or on one of the distro's own IPv4 addresses is wanted as
+//     expose-address:port -> distro-address:port. The distro address is the
+//     first IPv4 address the agent reported (agents list eth0's first); a
+//     listener bound to another own address connects to that address.
+//     With ipv6 = true each such forward also listens on [::]:port, still
+//     connecting to the distro's IPv4 address (portproxy v6tov4).
+//   - nat, bound to 127.0.0.0/8 or ::1 only: blocked, the distro address
+//     cannot reach it.
+//   - nat, IPv6 only (:: with IPV6_V6ONLY, or a specific IPv6 address):
+//     blocked while ipv6 = false. With ipv6 = true it is wanted as
+//     [::]:port -> [distro IPv6]:port when the distro has an IPv6 address
+//     that is not link-local (or the listener is bound to one), else
+//     blocked: WSL's NAT usually gives the distro no IPv6 path from the host.
+//   - mirrored, wsl1: direct, the distro shares the host's addresses.
+//   - bridged, virtioproxy, none, unknown: blocked as unsupported.
+//
+// Then the rules, in this order, each naming itself in the reason: the
+// distro is disabled; UDP is off (globally or for the distro); the backend
+// cannot carry the protocol; remaps pick the host port; the host port is
+// the daemon's own, in deny_ports, or (listeners only) not in allow_ports.
+//
+// Static forwards (the config's [[forward]] tables and the statics store)
+// follow the same rules except allow_ports: pinning one is explicit. They
+// need their distro's agent for the distro's address; without one they are
+// blocked until it connects.
+//
+// The shared WSL2 namespace: every agent sees the same sockets, so a socket
+// (protocol, address, port, inode) reported by several agents gets one
+// decision, owned by the agent that sees its process (pid), else by the
+// earliest connected agent, ties broken by the lower agent ID.
+//
+// One host key, two targets: wants are ranked (config forwards in config
+// order, then static forwards in input order, then agents' listeners by the
+// agents' connection time and ID), and the first takes the host port; a
+// later want that overlaps it (same protocol and port, same address or
+// either the any address of the family) with a different target is a
+// CONFLICT naming the winner. A want identical to the winner's shares it.
+package policy
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/config"
+	"github.com/wslfwd/wslfwd/internal/endpoint"
+)
+
+// Agent is one agent session as the policy sees it.
+type Agent struct {
+	ID     string
+	Distro string
+	Mode   wslfwdv1.NetworkingMode
+	// Addrs are the distro's own non-loopback addresses, the distro's
+	// main (eth0) IPv4 address first.
+	Addrs     []netip.Addr
+	Listeners []*wslfwdv1.Listener
+	// Connected is false inside the grace period; such an agent's
+	// listeners are still wanted.
+	Connected   bool
+	ConnectedAt time.Time
+}
+
+// Static is a static forward: pinned with Expose, or from the config.
+type Static struct {
+	Protocol   backend.Protocol
+	Port       uint16 // port in the distro
+	Distro     string
+	HostPort   uint16     // 0 means Port
+	ListenAddr netip.Addr // zero means the expose address
+	Origin     wslfwdv1.ForwardOrigin
+}
+
+// Input is everything Decide looks at.
+type Input struct {
+	Agents []Agent
+	// Statics are the statics store's forwards. The config's [[forward]]
+	// tables are read from Config; do not add them here.
+	Statics []Static
+	// Config is the daemon's config; nil means config.Default().
+	Config *config.Config
+	// ExposeAddr is the IPv4 address forwards listen on; zero means the
+	// config's expose_address.
+	ExposeAddr netip.Addr
+	// ReservedPorts are the daemon's own ports, never forwarded.
+	ReservedPorts []uint16
+	// Supports says which protocols the backend carries; nil means all.
+	Supports func(backend.Protocol) bool
+}
+
+// Decision is what became of one listener or static forward (a listener may
+// have two: its IPv4 and its IPv6 exposure).
+type Decision struct {
+	Origin   wslfwdv1.ForwardOrigin
+	Distro   string
+	AgentID  string             // the owning agent; empty for statics
+	Listener *wslfwdv1.Listener // nil for statics
+	Static   *Static            // nil for listeners
+	// Entry is the forward: set when Want, and whenever the host side is
+	// known (rule-blocked, CONFLICT). Connect is zero when the target is
+	// unknown (a static whose distro has no agent).
+	Entry backend.Entry
+	Want  bool
+	// State is PENDING when Want, else BLOCKED, DIRECT or CONFLICT.
+	State  wslfwdv1.ForwardState
+	Reason string
+}
+
+// Decide turns the input into decisions, sorted by protocol, host port and
+// host address, then origin, distro, agent and listener.
+func Decide(in Input) []Decision {
+	cfg := in.Config
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	d := decider{
+		in:       in,
+		cfg:      cfg,
+		expose:   in.ExposeAddr,
+		reserved: make(map[uint16]bool, len(in.ReservedPorts)),
+		agents:   rankAgents(in.Agents),
+	}
+	if !d.expose.IsValid() {
+		d.expose = cfg.Expose()
+	}
+	if !d.expose.IsValid() {
+		d.expose = netip.IPv4Unspecified()
+	}
+	for _, p := range in.ReservedPorts {
+		d.reserved[p] = true
+	}
+
+	// Candidates in rank order: config forwards, statics, listeners.
+	socks := d.sockets()
+	out := make([]Decision, 0, len(cfg.Forwards)+len(in.Statics)+len(socks))
+	for _, f := range cfg.Forwards {
+		s := Static{f.Protocol, f.Port, f.Distro, f.HostPort, f.ListenAddress, wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_CONFIG}
+		out = append(out, d.static(s)...)
+	}
+	for _, s := range in.Statics {
+		out = append(out, d.static(s)...)
+	}
+	for _, o := range socks {
+		out = append(out, d.listener(o.agent, o.l)...)
+	}
+	resolveConflicts(out)
+	slices.SortStableFunc(out, compareDecisions)
+	return out
+}
+
+type decider struct {
+	in       Input
+	cfg      *config.Config
+	expose   netip.Addr
+	reserved map[uint16]bool
+	agents   []*Agent // by rank: ConnectedAt, then ID
+}
+
+func rankAgents(in []Agent) []*Agent {
+	out := make([]*Agent, len(in))
+	for i := range in {
+		out[i] = &in[i]
+	}
+	slices.SortStableFunc(out, func(a, b *Agent) int {
+		return cmp.Or(a.ConnectedAt.Compare(b.ConnectedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+type owned struct {
+	agent *Agent
+	rank  int
+	l     *wslfwdv1.Listener
+}
+
+// socketKey identifies a socket in the shared namespace.
+type socketKey struct {
+	protocol wslfwdv1.Protocol
+	listen   string
+	port     uint32
+	inode    uint64
+}
+
+// sockets de-duplicates the agents' listeners: one owner per socket, in
+// rank order (owner's rank, then the listener's own order).
+func (d *decider) sockets() []owned {
+	n := 0
+	for _, a := range d.agents {
+		n += len(a.Listeners)
+	}
+	byKey := make(map[socketKey]int, n)
+	out := make([]owned, 0, n)
+	for rank, a := range d.agents {
+		for _, l := range a.Listeners {
+			if l == nil {
+				continue
+			}
+			listen := l.GetListen()
+			if addr, err := netip.ParseAddr(listen); err == nil {
+				listen = addr.String()
+			}
+			k := socketKey{l.GetProtocol(), listen, l.GetPort(), l.GetInode()}
+			o := owned{a, rank, l}
+			i, seen := byKey[k]
+			if !seen {
+				byKey[k] = len(out)
+				out = append(out, o)
+				continue
+			}
+			// Agents come in rank order: a later agent takes over only
+			// when it sees the process and the current owner does not.
+			if l.GetPid() != 0 && out[i].l.GetPid() == 0 {
+				out[i] = o
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b owned) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), compareListeners(a.l, b.l))
+	})
+	return out
+}
+
+func compareListeners(a, b *wslfwdv1.Listener) int {
+	return cmp.Or(
+		cmp.Compare(a.GetProtocol(), b.GetProtocol()),
+		cmp.Compare(a.GetPort(), b.GetPort()),
+		cmp.Compare(a.GetListen(), b.GetListen()),
+		cmp.Compare(a.GetInode(), b.GetInode()),
+	)
+}
+
+// Reasons that do not depend on the input.
+const (
+	reasonDirect   = "shares the host's addresses; no forward needed"
+	reasonNoIPv4   = "the distro reported no IPv4 address to forward to"
+	reasonIPv6Off  = "IPv6 exposure is off (ipv6 = false)"
+	reasonNoIPv6   = "the distro has no IPv6 address the host can reach (NAT mode forwards to IPv4)"
+	loopbackSuffix = " only: unreachable from the host through the distro address"
+)
+
+// unsupported says why a networking mode gets no forwards.
+func unsupported(m wslfwdv1.NetworkingMode) string {
+	why := "the agent could not detect the mode; pass it the mode explicitly"
+	switch m {
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_BRIDGED:
+		why = "the distro has its own address on the host's network; connect to it directly"
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_VIRTIOPROXY:
+		why = "user-mode networking gives the host no address to forward to"
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_NONE:
+		why = "the distro has no network"
+	}
+	return fmt.Sprintf("networking mode %s is not supported: %s", endpoint.ModeName(m), why)
+}
+
+// listener decides one listener of its owning agent.
+func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
+	base := Decision{Origin: wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT, Distro: a.Distro, AgentID: a.ID, Listener: l}
+	switch a.Mode {
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT:
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1:
+		return []Decision{base.direct()}
+	default:
+		return []Decision{base.blocked(unsupported(a.Mode))}
+	}
+	p, ok := protocolOf(l.GetProtocol())
+	if !ok {
+		return []Decision{base.blocked(fmt.Sprintf("invalid listener: protocol %s", l.GetProtocol()))}
+	}
+	if l.GetPort() < 1 || l.GetPort() > 65535 {
+		return []Decision{base.blocked(fmt.Sprintf("invalid listener: port %d", l.GetPort()))}
+	}
+	port := uint16(l.GetPort())
+	addr, err := netip.ParseAddr(l.GetListen())
+	if err != nil {
+		return []Decision{base.blocked(fmt.Sprintf("invalid listener address %q", l.GetListen()))}
+	}
+	addr = addr.Unmap()
+	v4any := addr.Is4() && addr.IsUnspecified() || addr.Is6() && addr.IsUnspecified() && !l.GetV6Only()
+	switch {
+	case addr.IsLoopback():
+		return []Decision{base.blocked("bound to " + addr.String() + loopbackSuffix)}
+	case v4any || addr.Is4():
+		target := firstIPv4(a.Addrs)
+		if !v4any {
+			if !slices.Contains(a.Addrs, addr) {
+				return []Decision{base.blocked(fmt.Sprintf("bound to %s, which is not an address of the distro", addr))}
+			}
+			target = addr
+		}
+		if !target.IsValid() {
+			return []Decision{base.blocked(reasonNoIPv4)}
+		}
+		hp, blocked := d.rules(a.Distro, p, port)
+		return d.forward4(base, p, port, hp, netip.Addr{}, target, blocked)
+	default: // IPv6 only
+		only := fmt.Sprintf("bound to IPv6 only (%s", addr)
+		if addr.IsUnspecified() {
+			only += " with IPV6_V6ONLY"
+		}
+		only += "): "
+		if !d.cfg.IPv6 {
+			return []Decision{base.blocked(only + reasonIPv6Off)}
+		}
+		target := addr.WithZone("")
+		if addr.IsUnspecified() {
+			target = routableIPv6(a.Addrs)
+		} else if !slices.Contains(a.Addrs, target) || target.IsLinkLocalUnicast() {
+			target = netip.Addr{}
+		}
+		if !target.IsValid() {
+			return []Decision{base.blocked(only + reasonNoIPv6)}
+		}
+		hp, blocked := d.rules(a.Distro, p, port)
+		e := backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(netip.IPv6Unspecified(), hp), Connect: netip.AddrPortFrom(target, port)}
+		return []Decision{base.want(e, blocked)}
+	}
+}
+
+// forward4 makes the decisions for a forward to an IPv4 target on host
+// port hp: on listen, or, when listen is zero, on the expose address and
+// also on [::] when ipv6 is on.
+func (d *decider) forward4(base Decision, p backend.Protocol, port, hp uint16, listen, target netip.Addr, blocked string) []Decision {
+	connect := netip.AddrPortFrom(target, port)
+	if listen.IsValid() {
+		return []Decision{base.want(backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(listen, hp), Connect: connect}, blocked)}
+	}
+	out := []Decision{base.want(backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(d.expose, hp), Connect: connect}, blocked)}
+	if d.cfg.IPv6 {
+		out = append(out, base.want(backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(netip.IPv6Unspecified(), hp), Connect: connect}, blocked))
+	}
+	return out
+}
+
+// rules applies the config's rules to a listener on distro port port and
+// returns the host port and, when blocked, why.
+func (d *decider) rules(distro string, p backend.Protocol, port uint16) (uint16, string) {
+	hp, _ := d.cfg.HostPort(port, distro, p)
+	return hp, d.hostRules(distro, p, hp, true)
+}
+
+func (d *decider) hostRules(distro string, p backend.Protocol, hp uint16, isListener bool) string {
+	if !d.cfg.Distro(distro).Enabled {
+		return fmt.Sprintf("distro %s is disabled in the config (enabled = false)", distro)
+	}
+	if p == backend.UDP {
+		if ok, key := d.cfg.UDPFor(distro); !ok {
+			return fmt.Sprintf("UDP forwarding is off (%s = false)", key)
+		}
+	}
+	if d.in.Supports != nil && !d.in.Supports(p) {
+		return fmt.Sprintf("the backend cannot carry %s", p)
+	}
+	if d.reserved[hp] {
+		return fmt.Sprintf("port %d is the daemon's own port", hp)
+	}
+	if d.cfg.Denied(hp) {
+		return fmt.Sprintf("port %d is in the deny list (deny_ports)", hp)
+	}
+	if isListener && !d.cfg.Allowed(hp) {
+		return fmt.Sprintf("port %d is not in the allow list (allow_ports)", hp)
+	}
+	return ""
+}
+
+// static decides one static forward.
+func (d *decider) static(s Static) []Decision {
+	base := Decision{Origin: s.Origin, Distro: s.Distro, Static: &s}
+	hp := s.HostPort
+	if hp == 0 {
+		hp = s.Port
+	}
+	listen := s.ListenAddr
+	if !listen.IsValid() {
+		listen = d.expose
+	}
+	base.Entry = backend.Entry{Protocol: s.Protocol, Listen: netip.AddrPortFrom(listen, hp)}
+	if s.Protocol != backend.TCP && s.Protocol != backend.UDP || s.Port == 0 {
+		return []Decision{base.blocked(fmt.Sprintf("invalid static forward: %s port %d", s.Protocol, s.Port))}
+	}
+	i := slices.IndexFunc(d.agents, func(a *Agent) bool { return a.Distro == s.Distro })
+	if i < 0 {
+		return []Decision{base.blocked(fmt.Sprintf("distro %s has no agent", s.Distro))}
+	}
+	a := d.agents[i]
+	base.AgentID = a.ID
+	switch a.Mode {
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT:
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1:
+		return []Decision{base.direct()}
+	default:
+		return []Decision{base.blocked(unsupported(a.Mode))}
+	}
+	target := firstIPv4(a.Addrs)
+	if !target.IsValid() {
+		return []Decision{base.blocked(reasonNoIPv4)}
+	}
+	blocked := d.hostRules(s.Distro, s.Protocol, hp, false)
+	return d.forward4(base, s.Protocol, s.Port, hp, s.ListenAddr, target, blocked)
+}
+
+func (b Decision) direct() Decision {
+	b.State, b.Reason = wslfwdv1.ForwardState_FORWARD_STATE_DIRECT, reasonDirect
+	return b
+}
+
+func (b Decision) blocked(reason string) Decision {
+	b.State, b.Reason = wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED, reason
+	return b
+}
+
+// want wants e, unless a rule blocked it.
+func (b Decision) want(e backend.Entry, blocked string) Decision {
+	b.Entry = e
+	if blocked != "" {
+		return b.blocked(blocked)
+	}
+	b.Want, b.State = true, wslfwdv1.ForwardState_FORWARD_STATE_PENDING
+	return b
+}
+
+func protocolOf(p wslfwdv1.Protocol) (backend.Protocol, bool) {
+	switch p {
+	case wslfwdv1.Protocol_PROTOCOL_TCP:
+		return backend.TCP, true
+	case wslfwdv1.Protocol_PROTOCOL_UDP:
+		return backend.UDP, true
+	}
+	return "", false
+}
+
+func firstIPv4(addrs []netip.Addr) netip.Addr {
+	for _, a := range addrs {
+		if a = a.Unmap(); a.Is4() && !a.IsLoopback() && !a.IsUnspecified() {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+func routableIPv6(addrs []netip.Addr) netip.Addr {
+	for _, a := range addrs {
+		if a.Is6() && !a.Is4In6() && !a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsUnspecified() {
+			return a.WithZone("")
+		}
+	}
+	return netip.Addr{}
+}
