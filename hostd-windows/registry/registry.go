@@ -167,9 +167,9 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 		r.mu.Unlock()
 		return status.Errorf(codes.ResourceExhausted, "the daemon already holds %d agents, its limit", r.opts.MaxAgents)
 	}
-	if !s.registered && e != nil && e.session != s && e.session.ConnectedAt.After(s.ConnectedAt) && e.connected {
-		// A newer session of this distro is already registered: this
-		// one lost the race and must not take the entry back.
+	if e != nil && e.session != s && (s.registered || e.connected && e.session.ConnectedAt.After(s.ConnectedAt)) {
+		// A newer session of this distro took over (or is connected
+		// already): this one must not take the entry back.
 		r.mu.Unlock()
 		return status.Error(codes.Aborted, "a newer session of this distro is connected")
 	}

@@ -1,0 +1,437 @@
+package registry
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+const (
+	tcp  = wslfwdv1.Protocol_PROTOCOL_TCP
+	ipv4 = wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4
+	nat  = wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT
+)
+
+var (
+	agentAddr = netip.MustParseAddrPort("172.28.240.53:40000")
+	hostAddr  = netip.MustParseAddrPort("172.28.240.1:17810")
+)
+
+func hello(distro string) *wslfwdv1.AgentHello {
+	return &wslfwdv1.AgentHello{Distro: distro, NetworkingMode: nat, AgentVersion: "0.1.0", ProtocolRevision: 1}
+}
+
+func network(addrs ...string) *wslfwdv1.NetworkState {
+	lo := &wslfwdv1.Interface{Name: "lo", Flags: []string{"up", "loopback"}, Addresses: []*wslfwdv1.InterfaceAddress{{Address: "127.0.0.1", PrefixLength: 8}}}
+	eth := &wslfwdv1.Interface{Name: "eth0", Flags: []string{"up"}}
+	for _, a := range addrs {
+		eth.Addresses = append(eth.Addresses, &wslfwdv1.InterfaceAddress{Address: a, PrefixLength: 20})
+	}
+	return &wslfwdv1.NetworkState{Interfaces: []*wslfwdv1.Interface{lo, eth}}
+}
+
+func listener(addr string, port uint32) *wslfwdv1.Listener {
+	return &wslfwdv1.Listener{Protocol: tcp, Family: ipv4, Listen: addr, Port: port, Inode: uint64(port)}
+}
+
+func snapshot(seq uint64, n *wslfwdv1.NetworkState, ls ...*wslfwdv1.Listener) *wslfwdv1.AgentMessage {
+	return &wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{Seq: seq, Network: n, Listeners: ls}}}
+}
+
+func changes(seq uint64, added, removed []*wslfwdv1.Listener) *wslfwdv1.AgentMessage {
+	return &wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: &wslfwdv1.Changes{Seq: seq, Added: added, Removed: removed}}}
+}
+
+func newReg(t *testing.T, o Options) (*Registry, *int) {
+	t.Helper()
+	kicks := new(int)
+	o.Changed = func() { *kicks++ }
+	return New(o), kicks
+}
+
+func open(t *testing.T, r *Registry, distro string, peer netip.AddrPort) *Session {
+	t.Helper()
+	s, err := r.Open(hello(distro), peer, hostAddr)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return s
+}
+
+// outbox drains a session's queued messages.
+func outbox(s *Session) []*wslfwdv1.HostMessage { return s.take() }
+
+func resyncs(msgs []*wslfwdv1.HostMessage) int {
+	n := 0
+	for _, m := range msgs {
+		if m.GetResync() != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func listenerPorts(t *testing.T, r *Registry, distro string) []uint32 {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entries[distro]
+	if e == nil {
+		return nil
+	}
+	var out []uint32
+	for k := range e.listeners {
+		out = append(out, uint32(k.Port))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func wantCode(t *testing.T, err error, c codes.Code) {
+	t.Helper()
+	if status.Code(err) != c {
+		t.Fatalf("got %v, want code %s", err, c)
+	}
+}
+
+func TestOpenRejectsBadHello(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	for name, h := range map[string]*wslfwdv1.AgentHello{
+		"no distro":    {NetworkingMode: nat},
+		"long distro":  {Distro: strings.Repeat("a", 65), NetworkingMode: nat},
+		"control char": {Distro: "Ubu\nntu", NetworkingMode: nat},
+		"no mode":      {Distro: "Ubuntu"},
+		"unknown mode": {Distro: "Ubuntu", NetworkingMode: 99},
+		"bad utf8":     {Distro: "Ubuntu\xff", NetworkingMode: nat},
+		"long kernel":  {Distro: "Ubuntu", NetworkingMode: nat, KernelRelease: strings.Repeat("k", 300)},
+		"nil":          nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := r.Open(h, agentAddr, hostAddr)
+			wantCode(t, err, codes.InvalidArgument)
+		})
+	}
+	if _, err := r.Open(&wslfwdv1.AgentHello{Distro: strings.Repeat("é", 64), NetworkingMode: nat}, agentAddr, hostAddr); err != nil {
+		t.Fatalf("64-character distro rejected: %v", err)
+	}
+	if got := r.Agents(); len(got) != 0 {
+		t.Fatalf("a hello alone registered agents: %v", got)
+	}
+}
+
+func TestSnapshotRegistersAndChangesApply(t *testing.T) {
+	r, kicks := newReg(t, Options{})
+	s := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80))); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Apply(s, changes(2, []*wslfwdv1.Listener{listener("172.28.240.53", 443)}, []*wslfwdv1.Listener{listener("0.0.0.0", 80)})); err != nil {
+		t.Fatal(err)
+	}
+	if got := listenerPorts(t, r, "Ubuntu"); len(got) != 1 || got[0] != 443 {
+		t.Fatalf("listeners = %v, want [443]", got)
+	}
+	if *kicks != 2 {
+		t.Fatalf("kicks = %d, want 2", *kicks)
+	}
+	agents, events := r.State()
+	if len(agents) != 1 || agents[0].Seq != 2 || !agents[0].Connected {
+		t.Fatalf("agents = %+v", agents)
+	}
+	if len(events) != 1 || events[0].GetKind() != wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_CONNECTED {
+		t.Fatalf("events = %v, want one CONNECTED", events)
+	}
+	if resyncs(outbox(s)) != 0 {
+		t.Fatal("resync asked for a clean sequence")
+	}
+}
+
+func TestSeqGapAsksResyncAndAppliesNothing(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	s := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80))); err != nil {
+		t.Fatal(err)
+	}
+	// seq 3 after 1: a gap.
+	if err := r.Apply(s, changes(3, []*wslfwdv1.Listener{listener("0.0.0.0", 81)}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	// Further changes are dropped until the snapshot, without more resyncs.
+	if err := r.Apply(s, changes(4, []*wslfwdv1.Listener{listener("0.0.0.0", 82)}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if n := resyncs(outbox(s)); n != 1 {
+		t.Fatalf("%d resync requests, want 1", n)
+	}
+	if got := listenerPorts(t, r, "Ubuntu"); len(got) != 1 || got[0] != 80 {
+		t.Fatalf("listeners after a gap = %v, want [80] (nothing applied)", got)
+	}
+	if err := r.Apply(s, snapshot(5, network("172.28.240.53"), listener("0.0.0.0", 81), listener("0.0.0.0", 82))); err != nil {
+		t.Fatal(err)
+	}
+	if got := listenerPorts(t, r, "Ubuntu"); len(got) != 2 {
+		t.Fatalf("listeners after resync = %v, want [81 82]", got)
+	}
+	if err := r.Apply(s, changes(6, nil, []*wslfwdv1.Listener{listener("0.0.0.0", 81)})); err != nil {
+		t.Fatal(err)
+	}
+	if got := listenerPorts(t, r, "Ubuntu"); len(got) != 1 || got[0] != 82 {
+		t.Fatalf("listeners = %v, want [82]", got)
+	}
+}
+
+func TestChangesBeforeSnapshotAskResync(t *testing.T) {
+	r, kicks := newReg(t, Options{})
+	s := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, changes(1, []*wslfwdv1.Listener{listener("0.0.0.0", 80)}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if n := resyncs(outbox(s)); n != 1 {
+		t.Fatalf("%d resync requests, want 1", n)
+	}
+	if len(r.Agents()) != 0 || *kicks != 0 {
+		t.Fatal("changes before a snapshot registered the agent")
+	}
+}
+
+func TestRemovingUnknownListenerAsksResync(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	s := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80))); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Apply(s, changes(2, []*wslfwdv1.Listener{listener("0.0.0.0", 81)}, []*wslfwdv1.Listener{listener("0.0.0.0", 9)})); err != nil {
+		t.Fatal(err)
+	}
+	if n := resyncs(outbox(s)); n != 1 {
+		t.Fatalf("%d resync requests, want 1", n)
+	}
+	if got := listenerPorts(t, r, "Ubuntu"); len(got) != 1 || got[0] != 80 {
+		t.Fatalf("listeners = %v, want [80]", got)
+	}
+}
+
+func TestAddressOwnership(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	s := open(t, r, "Ubuntu", agentAddr)
+	err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("10.9.9.9", 80)))
+	wantCode(t, err, codes.PermissionDenied)
+	if len(r.Agents()) != 0 {
+		t.Fatal("a snapshot claiming a foreign address registered the agent")
+	}
+
+	s = open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("127.0.0.1", 80), listener("172.28.240.53", 81))); err != nil {
+		t.Fatalf("own and loopback addresses rejected: %v", err)
+	}
+	err = r.Apply(s, changes(2, []*wslfwdv1.Listener{listener("192.168.1.1", 82)}, nil))
+	wantCode(t, err, codes.PermissionDenied)
+	if got := listenerPorts(t, r, "Ubuntu"); len(got) != 2 {
+		t.Fatalf("listeners = %v after a rejected change, want [80 81]", got)
+	}
+}
+
+func TestNATPeerMustBeOwnAddress(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	// The connection comes from 172.28.240.99, the agent claims .53 only.
+	s := open(t, r, "Ubuntu", netip.MustParseAddrPort("172.28.240.99:5000"))
+	err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80)))
+	wantCode(t, err, codes.PermissionDenied)
+	if len(r.Agents()) != 0 {
+		t.Fatal("agent registered despite a foreign peer address")
+	}
+	// Loopback as the agent's own address, as in-process tests use it.
+	s = open(t, r, "Ubuntu", netip.MustParseAddrPort("127.0.0.1:5000"))
+	if err := r.Apply(s, snapshot(1, network("127.0.0.1"), listener("0.0.0.0", 80))); err != nil {
+		t.Fatalf("peer among own addresses rejected: %v", err)
+	}
+	// Mirrored mode dials loopback: no peer check.
+	h := hello("Debian")
+	h.NetworkingMode = wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED
+	m, err := r.Open(h, netip.MustParseAddrPort("127.0.0.1:5001"), hostAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Apply(m, snapshot(1, network("192.168.1.20"), listener("0.0.0.0", 80))); err != nil {
+		t.Fatalf("mirrored agent rejected: %v", err)
+	}
+}
+
+func TestListenerLimit(t *testing.T) {
+	r, kicks := newReg(t, Options{MaxListeners: 2})
+	s := open(t, r, "Ubuntu", agentAddr)
+	err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 1), listener("0.0.0.0", 2), listener("0.0.0.0", 3)))
+	wantCode(t, err, codes.InvalidArgument)
+	if len(r.Agents()) != 0 || *kicks != 0 {
+		t.Fatal("an over-limit snapshot changed the registry")
+	}
+	s = open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 1), listener("0.0.0.0", 2))); err != nil {
+		t.Fatal(err)
+	}
+	err = r.Apply(s, changes(2, []*wslfwdv1.Listener{listener("0.0.0.0", 3)}, nil))
+	wantCode(t, err, codes.InvalidArgument)
+	if got := listenerPorts(t, r, "Ubuntu"); len(got) != 2 {
+		t.Fatalf("listeners = %v after a rejected change, want [1 2]", got)
+	}
+}
+
+func TestMalformedListenersRejected(t *testing.T) {
+	for name, l := range map[string]*wslfwdv1.Listener{
+		"port 0":          {Protocol: tcp, Family: ipv4, Listen: "0.0.0.0", Port: 0},
+		"port 65536":      {Protocol: tcp, Family: ipv4, Listen: "0.0.0.0", Port: 65536},
+		"no protocol":     {Family: ipv4, Listen: "0.0.0.0", Port: 80},
+		"no family":       {Protocol: tcp, Listen: "0.0.0.0", Port: 80},
+		"family mismatch": {Protocol: tcp, Family: ipv4, Listen: "::", Port: 80},
+		"bad address":     {Protocol: tcp, Family: ipv4, Listen: "0.0.0", Port: 80},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, _ := newReg(t, Options{})
+			s := open(t, r, "Ubuntu", agentAddr)
+			wantCode(t, r.Apply(s, snapshot(1, network("172.28.240.53"), l)), codes.InvalidArgument)
+			if len(r.Agents()) != 0 {
+				t.Fatal("malformed snapshot registered the agent")
+			}
+		})
+	}
+}
+
+func TestMaxAgents(t *testing.T) {
+	r, _ := newReg(t, Options{MaxAgents: 1})
+	a := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(a, snapshot(1, network("172.28.240.53"))); err != nil {
+		t.Fatal(err)
+	}
+	b := open(t, r, "Debian", agentAddr)
+	wantCode(t, r.Apply(b, snapshot(1, network("172.28.240.53"))), codes.ResourceExhausted)
+	// The same distro reconnecting replaces, it does not count twice.
+	a2 := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(a2, snapshot(1, network("172.28.240.53"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGraceKeepsStateAndReconnectReplaces(t *testing.T) {
+	r, _ := newReg(t, Options{Grace: time.Hour})
+	s := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80))); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := r.State()
+	r.Close(s)
+	agents, events := r.State()
+	if len(agents) != 1 || agents[0].Connected || len(agents[0].Listeners) != 1 {
+		t.Fatalf("after disconnect: %+v, want the agent in grace with its listener", agents)
+	}
+	if len(events) != 1 || events[0].GetKind() != wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED || events[0].GetAgent().GetGraceUntil() == nil {
+		t.Fatalf("events = %v, want DISCONNECTED with grace_until", events)
+	}
+	if _, ok := r.Connected("Ubuntu"); ok {
+		t.Fatal("agent in grace reported as connected")
+	}
+
+	s2 := open(t, r, "Ubuntu", agentAddr)
+	// Until the new session's snapshot, the old state stays.
+	if got := listenerPorts(t, r, "Ubuntu"); len(got) != 1 {
+		t.Fatalf("listeners after hello = %v", got)
+	}
+	if err := r.Apply(s2, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80))); err != nil {
+		t.Fatal(err)
+	}
+	agents, _ = r.State()
+	if len(agents) != 1 || !agents[0].Connected || agents[0].Session != s2 {
+		t.Fatalf("after reconnect: %+v", agents)
+	}
+	if !agents[0].Since.Equal(first[0].Since) {
+		t.Fatalf("since moved on reconnect within grace: %v -> %v", first[0].Since, agents[0].Since)
+	}
+	// The old session's late close changes nothing.
+	r.Close(s)
+	if _, ok := r.Connected("Ubuntu"); !ok {
+		t.Fatal("closing the replaced session disconnected the new one")
+	}
+}
+
+func TestGraceExpiry(t *testing.T) {
+	r, _ := newReg(t, Options{Grace: 10 * time.Millisecond})
+	s := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80))); err != nil {
+		t.Fatal(err)
+	}
+	r.Close(s)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(r.Agents()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("agent not expired after its grace period")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, events := r.State()
+	kinds := []wslfwdv1.AgentEventKind{}
+	for _, e := range events {
+		kinds = append(kinds, e.GetKind())
+	}
+	want := []wslfwdv1.AgentEventKind{
+		wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_CONNECTED,
+		wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED,
+		wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_EXPIRED,
+	}
+	if len(kinds) != len(want) {
+		t.Fatalf("events %v, want %v", kinds, want)
+	}
+	for i := range want {
+		if kinds[i] != want[i] {
+			t.Fatalf("events %v, want %v", kinds, want)
+		}
+	}
+}
+
+func TestNewerSessionReplacesConnectedOne(t *testing.T) {
+	r, _ := newReg(t, Options{Grace: time.Hour})
+	s := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"))); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s2, snapshot(1, network("172.28.240.53"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Replaced():
+	default:
+		t.Fatal("old session not told it was replaced")
+	}
+	// A late snapshot of the old session must not take the entry back.
+	wantCode(t, r.Apply(s, snapshot(2, network("172.28.240.53"))), codes.Aborted)
+}
+
+func TestOutboxCoalesces(t *testing.T) {
+	s := newSession("id", hello("Ubuntu"), agentAddr, hostAddr, time.Now())
+	s.Ack(1)
+	s.Ack(3)
+	s.Ack(2)
+	s.Statuses([]*wslfwdv1.ListenerStatus{{Protocol: tcp, Listen: "0.0.0.0", Port: 80, State: wslfwdv1.ForwardState_FORWARD_STATE_PENDING}})
+	s.Statuses([]*wslfwdv1.ListenerStatus{{Protocol: tcp, Listen: "0.0.0.0", Port: 80, State: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE}})
+	msgs := s.take()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages, want a status update and an ack: %v", len(msgs), msgs)
+	}
+	st := msgs[0].GetForwardStatus().GetStatuses()
+	if len(st) != 1 || st[0].GetState() != wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
+		t.Fatalf("statuses = %v, want the latest only", st)
+	}
+	if msgs[1].GetAck().GetSeq() != 3 {
+		t.Fatalf("ack = %v, want 3", msgs[1])
+	}
+	s.Ack(3)
+	if m := s.take(); len(m) != 0 {
+		t.Fatalf("a repeated ack was sent again: %v", m)
+	}
+}

@@ -1,0 +1,307 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/registry"
+	"github.com/wslfwd/wslfwd/internal/token"
+)
+
+// control stands in for the daemon: every call that passes auth answers
+// Unimplemented, which tells it apart from Unauthenticated and
+// PermissionDenied.
+type control struct {
+	wslfwdv1.UnimplementedControlServiceServer
+}
+
+type fixture struct {
+	addr   string
+	tokens Tokens
+	reg    *registry.Registry
+}
+
+func newToken(t *testing.T) string {
+	t.Helper()
+	tok, err := token.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func start(t *testing.T, o Options) *fixture {
+	t.Helper()
+	f := &fixture{tokens: Tokens{Admin: newToken(t), Read: newToken(t), Agent: newToken(t)}}
+	f.reg = registry.New(registry.Options{Grace: time.Hour, MaxListeners: 4})
+	o.Registry, o.Control, o.Tokens = f.reg, control{}, f.tokens
+	o.Logger = slog.New(slog.DiscardHandler)
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addr = l.Addr().String()
+	done := make(chan struct{})
+	go func() { s.Serve(l); close(done) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s.Stop(ctx)
+		<-done
+	})
+	return f
+}
+
+func (f *fixture) dial(t *testing.T, tok string) *grpc.ClientConn {
+	t.Helper()
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if tok != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(token.Credentials{Token: tok}))
+	}
+	cc, err := grpc.NewClient(f.addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// session opens an agent stream and returns the code its first receive
+// ends with (OK when the daemon welcomed the hello).
+func session(t *testing.T, cc *grpc.ClientConn, h *wslfwdv1.AgentHello) (grpc.BidiStreamingClient[wslfwdv1.AgentMessage, wslfwdv1.HostMessage], codes.Code) {
+	t.Helper()
+	st, err := wslfwdv1.NewAgentServiceClient(cc).Session(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Hello{Hello: h}}); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	m, err := st.Recv()
+	if err != nil {
+		return st, status.Code(err)
+	}
+	if m.GetWelcome() == nil {
+		t.Fatalf("first message %v, want a welcome", m)
+	}
+	return st, codes.OK
+}
+
+func natHello(distro string) *wslfwdv1.AgentHello {
+	return &wslfwdv1.AgentHello{Distro: distro, NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, ProtocolRevision: 1}
+}
+
+func TestAuthMatrix(t *testing.T) {
+	f := start(t, Options{})
+	calls := map[string]func(cc *grpc.ClientConn) codes.Code{
+		"GetStatus": func(cc *grpc.ClientConn) codes.Code {
+			_, err := wslfwdv1.NewControlServiceClient(cc).GetStatus(ctx(t), &wslfwdv1.GetStatusRequest{})
+			return status.Code(err)
+		},
+		"Watch": func(cc *grpc.ClientConn) codes.Code {
+			st, err := wslfwdv1.NewControlServiceClient(cc).Watch(ctx(t), &wslfwdv1.WatchRequest{})
+			if err != nil {
+				return status.Code(err)
+			}
+			_, err = st.Recv()
+			return status.Code(err)
+		},
+		"Expose": func(cc *grpc.ClientConn) codes.Code {
+			_, err := wslfwdv1.NewControlServiceClient(cc).Expose(ctx(t), &wslfwdv1.ExposeRequest{Port: 80})
+			return status.Code(err)
+		},
+		"Probe": func(cc *grpc.ClientConn) codes.Code {
+			_, err := wslfwdv1.NewControlServiceClient(cc).Probe(ctx(t), &wslfwdv1.ProbeRequest{})
+			return status.Code(err)
+		},
+		"Session": func(cc *grpc.ClientConn) codes.Code {
+			_, c := session(t, cc, natHello("Ubuntu"))
+			return c
+		},
+		"Health": func(cc *grpc.ClientConn) codes.Code {
+			r, err := healthpb.NewHealthClient(cc).Check(ctx(t), &healthpb.HealthCheckRequest{})
+			if err == nil && r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				t.Errorf("health = %v", r.GetStatus())
+			}
+			return status.Code(err)
+		},
+		"Reflection": func(cc *grpc.ClientConn) codes.Code {
+			st, err := reflectionpb.NewServerReflectionClient(cc).ServerReflectionInfo(ctx(t))
+			if err != nil {
+				return status.Code(err)
+			}
+			st.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
+			_, err = st.Recv()
+			return status.Code(err)
+		},
+	}
+	const (
+		ok     = codes.Unimplemented // passed auth, reached the stand-in
+		unauth = codes.Unauthenticated
+		denied = codes.PermissionDenied
+	)
+	want := map[string]map[string]codes.Code{
+		"none":  {"GetStatus": unauth, "Watch": unauth, "Expose": unauth, "Probe": unauth, "Session": unauth, "Health": codes.OK, "Reflection": unauth},
+		"wrong": {"GetStatus": unauth, "Watch": unauth, "Expose": unauth, "Probe": unauth, "Session": unauth, "Health": codes.OK, "Reflection": unauth},
+		"read":  {"GetStatus": ok, "Watch": ok, "Expose": denied, "Probe": denied, "Session": denied, "Health": codes.OK, "Reflection": codes.OK},
+		"agent": {"GetStatus": denied, "Watch": denied, "Expose": denied, "Probe": denied, "Session": codes.OK, "Health": codes.OK, "Reflection": codes.OK},
+		"admin": {"GetStatus": ok, "Watch": ok, "Expose": ok, "Probe": ok, "Session": codes.OK, "Health": codes.OK, "Reflection": codes.OK},
+	}
+	toks := map[string]string{"none": "", "wrong": newToken(t), "read": f.tokens.Read, "agent": f.tokens.Agent, "admin": f.tokens.Admin}
+	for who, calls2 := range want {
+		cc := f.dial(t, toks[who])
+		for call, code := range calls2 {
+			if got := calls[call](cc); got != code {
+				t.Errorf("%s token, %s: got %s, want %s", who, call, got, code)
+			}
+		}
+	}
+}
+
+func TestTokenCompare(t *testing.T) {
+	a := newAuth(Tokens{Admin: strings.Repeat("a", 64)}, slog.New(slog.DiscardHandler))
+	if a.roleOf(strings.Repeat("a", 63)) != roleNone {
+		t.Fatal("a prefix of the token was accepted")
+	}
+	if a.roleOf(strings.Repeat("a", 64)) != roleAdmin {
+		t.Fatal("the admin token was not recognised")
+	}
+}
+
+func TestHelloValidationClosesStream(t *testing.T) {
+	f := start(t, Options{})
+	cc := f.dial(t, f.tokens.Agent)
+	for name, h := range map[string]*wslfwdv1.AgentHello{
+		"no distro": {NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT},
+		"no mode":   {Distro: "Ubuntu"},
+		"too long":  {Distro: strings.Repeat("x", 65), NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT},
+	} {
+		if _, c := session(t, cc, h); c != codes.InvalidArgument {
+			t.Errorf("%s: got %s, want InvalidArgument", name, c)
+		}
+	}
+	// A first message that is not a hello.
+	st, err := wslfwdv1.NewAgentServiceClient(cc).Session(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{Seq: 1}}})
+	if _, err := st.Recv(); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("snapshot first: got %v, want InvalidArgument", err)
+	}
+	if len(f.reg.Agents()) != 0 {
+		t.Fatal("rejected hellos registered agents")
+	}
+}
+
+func snapshotMsg(addr string, listeners ...*wslfwdv1.Listener) *wslfwdv1.AgentMessage {
+	return &wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{
+		Seq: 1,
+		Network: &wslfwdv1.NetworkState{Interfaces: []*wslfwdv1.Interface{{
+			Name: "eth0", Flags: []string{"up"},
+			Addresses: []*wslfwdv1.InterfaceAddress{{Address: addr, PrefixLength: 8}},
+		}}},
+		Listeners: listeners,
+	}}}
+}
+
+func TestNATPeerCheckOverTCP(t *testing.T) {
+	f := start(t, Options{})
+	cc := f.dial(t, f.tokens.Agent)
+
+	// The connection comes from 127.0.0.1; claiming only 172.28.240.53
+	// is refused and nothing is registered.
+	st, c := session(t, cc, natHello("Ubuntu"))
+	if c != codes.OK {
+		t.Fatal(c)
+	}
+	st.Send(snapshotMsg("172.28.240.53"))
+	if _, err := st.Recv(); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("got %v, want PermissionDenied", err)
+	}
+	if len(f.reg.Agents()) != 0 {
+		t.Fatal("agent registered from a foreign peer address")
+	}
+
+	// 127.0.0.1 as the agent's own address: accepted.
+	st, c = session(t, cc, natHello("Ubuntu"))
+	if c != codes.OK {
+		t.Fatal(c)
+	}
+	if err := st.Send(snapshotMsg("127.0.0.1", &wslfwdv1.Listener{
+		Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Family: wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4, Listen: "0.0.0.0", Port: 80,
+	})); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(f.reg.Agents()) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("agent not registered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if a := f.reg.Agents()[0]; !a.GetConnected() || a.GetListenerCount() != 1 || !strings.HasPrefix(a.GetPeerAddress(), "127.0.0.1:") {
+		t.Fatalf("agent = %v", a)
+	}
+}
+
+func TestListenerLimitOverTCP(t *testing.T) {
+	f := start(t, Options{})
+	cc := f.dial(t, f.tokens.Agent)
+	st, c := session(t, cc, natHello("Ubuntu"))
+	if c != codes.OK {
+		t.Fatal(c)
+	}
+	var ls []*wslfwdv1.Listener
+	for p := uint32(1); p <= 5; p++ { // the registry allows 4
+		ls = append(ls, &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Family: wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4, Listen: "0.0.0.0", Port: p})
+	}
+	st.Send(snapshotMsg("127.0.0.1", ls...))
+	_, err := st.Recv()
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("got %v, want InvalidArgument naming the limit", err)
+	}
+	if len(f.reg.Agents()) != 0 {
+		t.Fatal("over-limit snapshot registered the agent")
+	}
+}
+
+func TestStreamsPerPeerAndMessageSize(t *testing.T) {
+	f := start(t, Options{MaxStreamsPerPeer: 1, MaxRecvMsgSize: 2048})
+	cc := f.dial(t, f.tokens.Agent)
+	st, c := session(t, cc, natHello("Ubuntu"))
+	if c != codes.OK {
+		t.Fatal(c)
+	}
+	if _, c := session(t, cc, natHello("Debian")); c != codes.ResourceExhausted {
+		t.Fatalf("second stream from one peer: %s, want ResourceExhausted", c)
+	}
+	big := &wslfwdv1.AgentHello{Distro: "x", KernelRelease: strings.Repeat("k", 4096)}
+	st.Send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Hello{Hello: big}})
+	if _, err := st.Recv(); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("oversized message: %v, want ResourceExhausted", err)
+	}
+}
