@@ -27,6 +27,7 @@ packages=(
 	hostd-windows/backend/relay
 	hostd-windows/winhost
 	hostd-windows/winhost/wintext
+	hostd-windows/winhost/winexec
 )
 if [ -n "${WINE_TEST_PACKAGES:-}" ]; then
 	read -r -a packages <<<"$WINE_TEST_PACKAGES"

@@ -14,7 +14,7 @@ import (
 // the excluded-range and port-in-use checks.
 func NewSystem(log *slog.Logger) *Backend {
 	check := &PortCheck{Ranges: ExcludedRanges, Bind: TryListen, TTL: time.Minute, Log: log}
-	return New(SystemStore(), NetshRunner{Path: NetshPath()}, Options{CheckPort: check.Check, Log: log})
+	return New(SystemStore(), NetshRunner{}, Options{CheckPort: check.Check, Log: log})
 }
 
 // ReadHostState checks elevation and the IP Helper service.

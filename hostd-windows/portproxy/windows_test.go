@@ -113,7 +113,7 @@ func TestNetshDidNothing(t *testing.T) {
 		t.Skip("needs Wine: on real Windows netsh would change this host's portproxy table")
 	}
 	store := testStore(t, map[Kind]map[string]any{V4ToV4: {"0.0.0.0/22": "172.28.240.53/22"}})
-	b := New(store, NetshRunner{Path: NetshPath()}, Options{})
+	b := New(store, NetshRunner{}, Options{})
 	add := tcp("0.0.0.0:4000", "172.28.240.53:4000")
 	rm := tcp("0.0.0.0:22", "172.28.240.53:22")
 	err := b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{add}, Remove: []backend.Entry{rm}})
@@ -133,17 +133,6 @@ func TestNetshDidNothing(t *testing.T) {
 	got, err := b.List(t.Context())
 	if err != nil || !reflect.DeepEqual(got, []backend.Entry{rm}) {
 		t.Errorf("List = %v, %v", got, err)
-	}
-}
-
-func TestNetshPath(t *testing.T) {
-	t.Setenv("SystemRoot", `D:\Win`)
-	if got := NetshPath(); got != `D:\Win\System32\netsh.exe` {
-		t.Errorf("NetshPath = %q", got)
-	}
-	t.Setenv("SystemRoot", `relative`)
-	if got := NetshPath(); got != `C:\Windows\System32\netsh.exe` {
-		t.Errorf("NetshPath with a relative SystemRoot = %q", got)
 	}
 }
 

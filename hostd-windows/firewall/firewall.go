@@ -1,0 +1,111 @@
+// Package firewall keeps the inbound firewall rules that let clients reach
+// forwarded ports: one Windows Firewall rule per port in NAT mode (LAN
+// clients reaching portproxy) and WSL1, one Hyper-V firewall rule per port
+// in mirrored mode (the Hyper-V firewall filters traffic into the WSL VM).
+//
+// Every rule it makes is named "wslfwd <proto>/<port>", so it finds and
+// removes exactly its own: a rule whose name does not parse that way (a
+// user's rule, or the daemon's own rule that `install` makes) is never
+// touched. Rendering is OS-neutral; running the commands is behind Shell.
+package firewall
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+)
+
+// Prefix starts the name of every firewall rule wslfwd makes.
+const Prefix = "wslfwd "
+
+// WSLVMCreatorID identifies WSL's VMs to the Hyper-V firewall.
+const WSLVMCreatorID = "{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}"
+
+// Kind is a firewall a rule lives in.
+type Kind string
+
+// The firewalls.
+const (
+	Windows Kind = "windows" // Windows Defender Firewall: NAT mode, WSL1
+	HyperV  Kind = "hyperv"  // Hyper-V firewall: mirrored mode
+)
+
+// Rule allows inbound traffic to one port.
+type Rule struct {
+	Kind     Kind
+	Protocol backend.Protocol
+	Port     uint16
+}
+
+// Name is the rule's name in its firewall: "wslfwd tcp/8080".
+func (r Rule) Name() string { return fmt.Sprintf("%s%s/%d", Prefix, r.Protocol, r.Port) }
+
+func (r Rule) String() string { return fmt.Sprintf("%s firewall %s", r.Kind, r.Name()) }
+
+func (r Rule) check() error {
+	switch {
+	case r.Kind != Windows && r.Kind != HyperV:
+		return fmt.Errorf("unknown firewall %q", string(r.Kind))
+	case r.Protocol != backend.TCP && r.Protocol != backend.UDP:
+		return fmt.Errorf("protocol %q: %w", string(r.Protocol), backend.ErrUnsupported)
+	case r.Port == 0:
+		return fmt.Errorf("port 0")
+	}
+	return nil
+}
+
+// ParseName reads a rule name wslfwd makes. Anything else, including
+// other names that start with Prefix, is not wslfwd's to change.
+func ParseName(kind Kind, name string) (Rule, bool) {
+	rest, ok := strings.CutPrefix(name, Prefix)
+	if !ok {
+		return Rule{}, false
+	}
+	proto, portText, ok := strings.Cut(rest, "/")
+	if !ok {
+		return Rule{}, false
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	r := Rule{Kind: kind, Protocol: backend.Protocol(proto), Port: uint16(port)}
+	if err != nil || r.check() != nil || r.Name() != name {
+		return Rule{}, false
+	}
+	return r, true
+}
+
+// upper is the protocol as netsh and PowerShell spell it.
+func upper(p backend.Protocol) string { return strings.ToUpper(string(p)) }
+
+// netshAdd and netshDelete render `netsh -f` script lines. The name needs
+// quotes for its space; it never holds a quote itself (see check).
+func netshAdd(r Rule) string {
+	return fmt.Sprintf(`advfirewall firewall add rule name="%s" dir=in action=allow protocol=%s localport=%d`, r.Name(), upper(r.Protocol), r.Port)
+}
+
+func netshDelete(r Rule) string {
+	return fmt.Sprintf(`advfirewall firewall delete rule name="%s" dir=in protocol=%s localport=%d`, r.Name(), upper(r.Protocol), r.Port)
+}
+
+// psAdd and psDelete render PowerShell lines for the Hyper-V firewall. Each
+// runs on its own so one failure does not stop the rest; the read-back
+// judges them.
+func psAdd(r Rule) string {
+	return fmt.Sprintf(`try { New-NetFirewallHyperVRule -Name '%[1]s' -DisplayName '%[1]s' -Direction Inbound -VMCreatorId '%[2]s' -Protocol %[3]s -LocalPorts %[4]d -Action Allow | Out-Null } catch { Write-Output $_.Exception.Message }`,
+		r.Name(), WSLVMCreatorID, upper(r.Protocol), r.Port)
+}
+
+func psDelete(r Rule) string {
+	return fmt.Sprintf(`try { Remove-NetFirewallHyperVRule -Name '%s' } catch { Write-Output $_.Exception.Message }`, r.Name())
+}
+
+// listScript renders the PowerShell that prints the name of every rule in
+// the firewall whose name starts with Prefix, one per line. Windows
+// Firewall rules made by netsh carry the name as DisplayName.
+func listScript(k Kind) string {
+	if k == HyperV {
+		return `Get-NetFirewallHyperVRule -Name '` + Prefix + `*' -ErrorAction SilentlyContinue | ForEach-Object { $_.Name }`
+	}
+	return `Get-NetFirewallRule -DisplayName '` + Prefix + `*' -ErrorAction SilentlyContinue | ForEach-Object { $_.DisplayName }`
+}

@@ -1,0 +1,75 @@
+package winexec
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost/wintext"
+)
+
+// SystemPath returns %SystemRoot%\<rel>. Go refuses to run a program
+// found relative to the current directory, and one found on PATH could be
+// anyone's, so system tools are always run by this path.
+func SystemPath(rel string) string {
+	root := os.Getenv("SystemRoot")
+	if root == "" || !filepath.IsAbs(root) {
+		root = `C:\Windows`
+	}
+	return filepath.Join(root, rel)
+}
+
+// Output runs the program and returns its combined output, decoded, with a
+// non-zero exit status appended. The error is set only when the program
+// could not be run.
+func Output(ctx context.Context, path string, args ...string) ([]byte, error) {
+	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
+	text := wintext.Decode(out)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return []byte(strings.TrimRight(text, "\r\n") + fmt.Sprintf("\r\n(%s exit status %d)", filepath.Base(path), exit.ExitCode())), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", path, err)
+	}
+	return []byte(text), nil
+}
+
+// Netsh runs a netsh script with `netsh -f` in one process.
+func Netsh(ctx context.Context, script string) ([]byte, error) {
+	f, err := os.CreateTemp("", "wslfwd-netsh-*.txt")
+	if err != nil {
+		return nil, fmt.Errorf("create netsh script: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(script)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write netsh script: %w", err)
+	}
+	return Output(ctx, NetshPath(), "-f", f.Name())
+}
+
+// NetshPath is %SystemRoot%\System32\netsh.exe.
+func NetshPath() string { return SystemPath(`System32\netsh.exe`) }
+
+// PowerShell runs a script in Windows PowerShell, passed encoded so no
+// quoting of the command line can change it.
+func PowerShell(ctx context.Context, script string) ([]byte, error) {
+	u := utf16.Encode([]rune(script))
+	b := make([]byte, 2*len(u))
+	for i, c := range u {
+		b[2*i], b[2*i+1] = byte(c), byte(c>>8)
+	}
+	return Output(ctx, SystemPath(`System32\WindowsPowerShell\v1.0\powershell.exe`),
+		"-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
+		"-EncodedCommand", base64.StdEncoding.EncodeToString(b))
+}

@@ -1,0 +1,32 @@
+package winexec
+
+import "testing"
+
+func TestSystemPath(t *testing.T) {
+	t.Setenv("SystemRoot", `D:\Win`)
+	if got := NetshPath(); got != `D:\Win\System32\netsh.exe` {
+		t.Errorf("NetshPath = %q", got)
+	}
+	t.Setenv("SystemRoot", `relative`)
+	if got := NetshPath(); got != `C:\Windows\System32\netsh.exe` {
+		t.Errorf("NetshPath with a relative SystemRoot = %q", got)
+	}
+}
+
+// TestNetshRuns runs the real netsh by absolute path with a script: it
+// must start (under Wine it prints nothing and exits 0).
+func TestNetshRuns(t *testing.T) {
+	if _, err := Netsh(t.Context(), "interface portproxy show all\r\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOutputExitStatus(t *testing.T) {
+	out, err := Output(t.Context(), SystemPath(`System32\cmd.exe`), "/c", "exit 3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(out); got != "\r\n(cmd.exe exit status 3)" {
+		t.Errorf("output = %q", got)
+	}
+}
