@@ -87,9 +87,9 @@ func (a *app) doctor(ctx context.Context) []output.Check {
 	}
 	add(cAddr, output.Pass, fmt.Sprintf("%s (%s)", t.Addr, t.Why), "")
 
-	tok, from, err := client.FindToken(a.tokenFile, client.TokenPaths(place, a.env))
+	tok, from, err := client.FindToken(a.tokenFile, place, a.env)
 	if err != nil {
-		add(cToken, output.Fail, err.Error(), tokenHint(place))
+		add(cToken, output.Fail, err.Error(), client.TokenHint(place))
 		return skip("no token", cReach, cAccepted, cProblems, cAgents, cForwards)
 	}
 	add(cToken, output.Pass, "read from "+from, "")
@@ -110,7 +110,7 @@ func (a *app) doctor(ctx context.Context) []output.Check {
 		add(cAccepted, output.Pass, "", "")
 	case code == codes.Unauthenticated || code == codes.PermissionDenied:
 		add(cReach, output.Pass, t.Addr, "")
-		add(cAccepted, output.Fail, conn.Explain("get status", err).Error(), tokenHint(place))
+		add(cAccepted, output.Fail, conn.Explain("get status", err).Error(), client.TokenHint(place))
 		return skip("token refused", cProblems, cAgents, cForwards)
 	default:
 		add(cReach, output.Fail, conn.Explain("get status", err).Error(), reachHint(place))
@@ -253,18 +253,6 @@ func listOrNone(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ", ")
-}
-
-// tokenHint says where the token comes from, for the place the CLI runs.
-func tokenHint(p client.Place) string {
-	switch p.Kind {
-	case client.Windows:
-		return "the admin token is readable only from an elevated prompt; use read.token for read commands, or pass --token-file"
-	case client.WSL:
-		return "on Windows run `wslfwd-hostd token --read`, save the token to ~/.config/wslfwd/token (mode 600), or pass --token-file"
-	default:
-		return "run `wslfwd-hostd token --read` where the daemon runs and pass the file with --token-file"
-	}
 }
 
 // reachHint says what usually keeps the daemon out of reach from here.

@@ -204,7 +204,7 @@ func (a *app) connect() (*client.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, from, err := client.FindToken(a.tokenFile, client.TokenPaths(place, a.env))
+	tok, from, err := client.FindToken(a.tokenFile, place, a.env)
 	if err != nil {
 		return nil, err
 	}

@@ -69,10 +69,10 @@ func (c *Conn) Explain(what string, err error) error {
 		msg = fmt.Sprintf("daemon unreachable at %s (%s): %s; is wslfwd-hostd running? pass --host to dial another address",
 			c.Target.Addr, c.Target.Why, s.Message())
 	case codes.Unauthenticated:
-		msg = fmt.Sprintf("daemon at %s rejected the token from %s: %s; copy the daemon's current token with `wslfwd-hostd token --read` or pass --token-file",
+		msg = fmt.Sprintf("daemon at %s rejected the token from %s: %s; copy the daemon's current admin.token from its state directory or pass --token-file",
 			c.Target.Addr, c.TokenFrom, s.Message())
 	case codes.PermissionDenied:
-		msg = fmt.Sprintf("%s: the token from %s is not allowed to: %s; expose, unexpose and probe need the admin token",
+		msg = fmt.Sprintf("%s: the token from %s is not allowed: %s; read commands need the read or admin token, expose, unexpose and probe the admin token (the agent's token is refused)",
 			what, c.TokenFrom, s.Message())
 	case codes.DeadlineExceeded:
 		msg = fmt.Sprintf("%s: daemon at %s did not answer in time (%s); raise --timeout", what, c.Target.Addr, s.Message())

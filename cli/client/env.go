@@ -15,6 +15,7 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/token"
 )
 
 // Env is what the CLI reads from the machine it runs on. SystemEnv fills it
@@ -33,6 +34,8 @@ type Env struct {
 	Gateway4 func() (netip.Addr, error)
 	// HomeDir returns the user's home directory.
 	HomeDir func() (string, error)
+	// LoadToken reads and validates a token file (token.Load).
+	LoadToken func(path string) (string, error)
 }
 
 // ErrNoWslinfo is returned by Env.Wslinfo when the program is not installed
@@ -42,12 +45,13 @@ var ErrNoWslinfo = errors.New("wslinfo not found")
 // SystemEnv returns an Env reading the real machine.
 func SystemEnv() Env {
 	return Env{
-		GOOS:     runtime.GOOS,
-		Getenv:   os.Getenv,
-		ReadFile: os.ReadFile,
-		Wslinfo:  runWslinfo,
-		Gateway4: defaultGateway4,
-		HomeDir:  os.UserHomeDir,
+		GOOS:      runtime.GOOS,
+		Getenv:    os.Getenv,
+		ReadFile:  os.ReadFile,
+		Wslinfo:   runWslinfo,
+		Gateway4:  defaultGateway4,
+		HomeDir:   os.UserHomeDir,
+		LoadToken: token.Load,
 	}
 }
 

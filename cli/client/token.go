@@ -6,8 +6,6 @@ import (
 	"io/fs"
 	"path"
 	"strings"
-
-	"github.com/wslfwd/wslfwd/internal/token"
 )
 
 // TokenPaths lists, in the order tried, where the CLI looks for a token when
@@ -42,9 +40,23 @@ func TokenPaths(p Place, env Env) []string {
 	}
 }
 
-// NoTokenError says every place a token was looked for, and why each failed.
+// TokenHint says how to get a token onto the machine the CLI runs on.
+func TokenHint(p Place) string {
+	switch p.Kind {
+	case Windows:
+		return "run from an elevated prompt to read the daemon's admin.token, or pass --token-file"
+	case WSL:
+		return "copy the daemon's admin.token (in %ProgramData%\\wslfwd on Windows) to ~/.config/wslfwd/token (mode 600), or pass --token-file"
+	default:
+		return "copy admin.token from the daemon's state directory (/var/lib/wslfwd by default), or pass --token-file"
+	}
+}
+
+// NoTokenError says every place a token was looked for, why each failed,
+// and what to do.
 type NoTokenError struct {
 	Tried []string // "path (reason)"
+	Hint  string
 }
 
 func (e *NoTokenError) Error() string {
@@ -52,29 +64,29 @@ func (e *NoTokenError) Error() string {
 	if len(e.Tried) > 0 {
 		tried = strings.Join(e.Tried, ", ")
 	}
-	return fmt.Sprintf("no token: tried %s; copy the daemon's token with `wslfwd-hostd token --read` or pass --token-file", tried)
+	return fmt.Sprintf("no token: tried %s; %s", tried, e.Hint)
 }
 
 // FindToken loads the token from flagPath when set (and only from there),
-// else from the first of paths that holds a valid token. It returns the
-// token and the file it came from.
-func FindToken(flagPath string, paths []string) (tok, from string, err error) {
+// else from the first default path (TokenPaths) that holds a valid token.
+// It returns the token and the file it came from.
+func FindToken(flagPath string, p Place, env Env) (tok, from string, err error) {
 	if flagPath != "" {
-		tok, err := token.Load(flagPath)
+		tok, err := env.LoadToken(flagPath)
 		if err != nil {
 			return "", "", fmt.Errorf("--token-file: %w", err)
 		}
 		return tok, flagPath, nil
 	}
 	var tried []string
-	for _, p := range paths {
-		tok, err := token.Load(p)
+	for _, path := range TokenPaths(p, env) {
+		tok, err := env.LoadToken(path)
 		if err == nil {
-			return tok, p, nil
+			return tok, path, nil
 		}
-		tried = append(tried, fmt.Sprintf("%s (%s)", p, reason(err)))
+		tried = append(tried, fmt.Sprintf("%s (%s)", path, reason(err)))
 	}
-	return "", "", &NoTokenError{Tried: tried}
+	return "", "", &NoTokenError{Tried: tried, Hint: TokenHint(p)}
 }
 
 // reason shortens a load error for the "tried" list.

@@ -19,9 +19,9 @@ func Agents(w io.Writer, r *wslfwdv1.ListAgentsResponse, now time.Time) {
 		return
 	}
 	tw := newTable(w)
-	row(tw, "DISTRO", "MODE", "ADDRESS", "GATEWAY", "LISTENERS", "STATE")
+	tw.row("DISTRO", "MODE", "ADDRESS", "GATEWAY", "LISTENERS", "STATE")
 	for _, a := range r.GetAgents() {
-		row(tw,
+		tw.row(
 			Truncate(a.GetDistro(), maxDistro),
 			Mode(a.GetNetworkingMode()),
 			Addresses(a.GetNetwork()),
@@ -30,7 +30,7 @@ func Agents(w io.Writer, r *wslfwdv1.ListAgentsResponse, now time.Time) {
 			AgentState(a, now),
 		)
 	}
-	tw.Flush()
+	tw.flush()
 }
 
 // Addresses prints the agent's own addresses: the first (IPv4 preferred,

@@ -32,7 +32,7 @@ func Forwards(w io.Writer, r *wslfwdv1.ListForwardsResponse, all bool) {
 	if withReason {
 		head = append(head, "REASON")
 	}
-	row(tw, head...)
+	tw.row(head...)
 	for _, f := range fs {
 		cells := []string{
 			Protocol(f.GetProtocol()),
@@ -46,9 +46,9 @@ func Forwards(w io.Writer, r *wslfwdv1.ListForwardsResponse, all bool) {
 		if withReason {
 			cells = append(cells, f.GetReason())
 		}
-		row(tw, cells...)
+		tw.row(cells...)
 	}
-	tw.Flush()
+	tw.flush()
 }
 
 // Target is where a forward connects in the distro; for a listener that is

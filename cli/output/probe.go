@@ -13,7 +13,7 @@ import (
 func Probe(w io.Writer, r *wslfwdv1.ProbeResponse) {
 	fmt.Fprintf(w, "Probe of %s, echo port %d\n", orNone(r.GetDistro()), r.GetPort())
 	tw := newTable(w)
-	row(tw, "PATH", "FROM", "TO", "RESULT", "LATENCY", "REASON")
+	tw.row("PATH", "FROM", "TO", "RESULT", "LATENCY", "REASON")
 	for _, p := range r.GetPaths() {
 		result, latency := "FAIL", ""
 		if p.GetOk() {
@@ -22,9 +22,9 @@ func Probe(w io.Writer, r *wslfwdv1.ProbeResponse) {
 				latency = Latency(p.GetLatency().AsDuration())
 			}
 		}
-		row(tw, p.GetName(), p.GetFrom(), p.GetTo(), result, latency, p.GetError())
+		tw.row(p.GetName(), p.GetFrom(), p.GetTo(), result, latency, p.GetError())
 	}
-	tw.Flush()
+	tw.flush()
 	failed := FailedPaths(r)
 	switch {
 	case len(r.GetPaths()) == 0:

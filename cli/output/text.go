@@ -1,6 +1,7 @@
 package output
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -24,16 +25,30 @@ const (
 // none stands in for an empty cell so columns stay readable.
 const none = "-"
 
-// newTable returns a tabwriter laid out the same way for every table.
-func newTable(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+// table lays out rows in aligned columns. Rows are buffered so that
+// trailing blanks can be cut from each line when the table is written.
+type table struct {
+	w   io.Writer
+	buf bytes.Buffer
+	tw  *tabwriter.Writer
 }
 
-// row writes tab-separated cells; empty cells print as "-".
-func row(w io.Writer, cells ...string) {
+func newTable(w io.Writer) *table {
+	t := &table{w: w}
+	t.tw = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', 0)
+	return t
+}
+
+// row adds a row. Empty cells print as "-", except at the end of the row,
+// where they stay blank.
+func (t *table) row(cells ...string) {
+	last := len(cells)
+	for last > 0 && cells[last-1] == "" {
+		last--
+	}
 	for i, c := range cells {
-		if c == "" {
-			cells[i] = none
+		if c == "" && i < last {
+			c = none
 		}
 		// A tab or newline inside a value would break the layout.
 		cells[i] = strings.Map(func(r rune) rune {
@@ -41,9 +56,21 @@ func row(w io.Writer, cells ...string) {
 				return ' '
 			}
 			return r
-		}, cells[i])
+		}, c)
 	}
-	fmt.Fprintln(w, strings.Join(cells, "\t"))
+	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+}
+
+// flush writes the table, each line without trailing blanks.
+func (t *table) flush() {
+	t.tw.Flush()
+	for _, line := range strings.SplitAfter(t.buf.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		fmt.Fprintln(t.w, strings.TrimRight(line, " \n"))
+	}
+	t.buf.Reset()
 }
 
 // Truncate cuts s to at most n runes, marking the cut with "~".
