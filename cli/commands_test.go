@@ -391,19 +391,26 @@ func TestUnreachableDaemon(t *testing.T) {
 
 func TestRejectedToken(t *testing.T) {
 	d := startFake(t, &fakeControl{status: sampleStatus()})
-	other, err := token.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrong := filepath.Join(t.TempDir(), "old.token")
-	if err := os.WriteFile(wrong, []byte(other), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	wrong := writeOtherToken(t)
 	r := runCLI(t, t.Context(), plainLinux(), "--host", d.addr, "--token-file", wrong, "status")
 	if r.code != exitFailure {
 		t.Errorf("exit %d, want %d", r.code, exitFailure)
 	}
 	mustContain(t, "stderr", r.stderr, "daemon at "+d.addr+" rejected the token from "+wrong, "invalid token", "--token-file")
+}
+
+// writeOtherToken writes a valid token no fake daemon accepts.
+func writeOtherToken(t *testing.T) string {
+	t.Helper()
+	other, err := token.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "old.token")
+	if err := os.WriteFile(path, []byte(other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestNoToken(t *testing.T) {
