@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
 
 // wslEnv is an Env inside the distro "Ubuntu" whose wslinfo prints mode
