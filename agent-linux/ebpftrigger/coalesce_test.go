@@ -2,36 +2,35 @@ package ebpftrigger
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
-// coalescer runs coalesce with windows the test ends by hand, so the test
-// decides exactly when time passes.
+const testWindow = 8 * time.Millisecond
+
+// coalescer runs coalesce with the production timer inside a synctest
+// bubble: time is fake, so time.Sleep below moves the clock exactly and
+// synctest.Wait returns once coalesce is blocked, which makes every count
+// deterministic.
 type coalescer struct {
 	activity chan struct{}
-	ends     chan time.Time
-	wakes    chan struct{}
+	wakes    atomic.Int64
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
 
 func startCoalescer(t *testing.T) *coalescer {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &coalescer{
-		activity: make(chan struct{}, 1),
-		ends:     make(chan time.Time),
-		wakes:    make(chan struct{}, 100),
-		cancel:   cancel,
-		done:     make(chan struct{}),
-	}
+	ctx, cancel := context.WithCancel(t.Context())
+	c := &coalescer{activity: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	windowEnd, stop := timerWindow(testWindow)
 	go func() {
 		defer close(c.done)
-		coalesce(ctx, c.activity, func() <-chan time.Time { return c.ends },
-			func() { c.wakes <- struct{}{} })
+		defer stop()
+		coalesce(ctx, c.activity, windowEnd, func() { c.wakes.Add(1) })
 	}()
-	t.Cleanup(c.stop)
+	t.Cleanup(func() { cancel(); <-c.done })
 	return c
 }
 
@@ -44,107 +43,72 @@ func (c *coalescer) signal() {
 	}
 }
 
-func (c *coalescer) endWindow(t *testing.T) {
+func (c *coalescer) expectWakes(t *testing.T, want int64, when string) {
 	t.Helper()
-	select {
-	case c.ends <- time.Time{}:
-	case <-time.After(5 * time.Second):
-		t.Fatal("coalesce did not open a window")
+	synctest.Wait()
+	if got := c.wakes.Load(); got != want {
+		t.Fatalf("%s: %d wakes, want %d", when, got, want)
 	}
-}
-
-func (c *coalescer) expectWake(t *testing.T, what string) {
-	t.Helper()
-	select {
-	case <-c.wakes:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("no wake: %s", what)
-	}
-}
-
-// stop cancels coalesce and waits for it to return.
-func (c *coalescer) stop() {
-	c.cancel()
-	<-c.done
-}
-
-// stopAndCountExtra stops coalesce and returns how many wakes the test has
-// not collected.
-func (c *coalescer) stopAndCountExtra(t *testing.T) int {
-	t.Helper()
-	c.stop()
-	return len(c.wakes)
 }
 
 func TestCoalesceLoneEventWakesNowAndOnceMore(t *testing.T) {
-	c := startCoalescer(t)
-	c.signal()
-	c.expectWake(t, "first event must wake at once, before any window ends")
-	c.endWindow(t)
-	c.expectWake(t, "the window after an event must end with a settling wake")
-	// Quiet now: no window may be open and no further wake may come.
-	select {
-	case c.ends <- time.Time{}:
-		t.Fatal("a window was open although nothing happened")
-	default:
-	}
-	if n := c.stopAndCountExtra(t); n != 0 {
-		t.Fatalf("%d wakes after the settling wake, want 0", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		c := startCoalescer(t)
+		c.signal()
+		c.expectWakes(t, 1, "at the event, before any time passes")
+		time.Sleep(testWindow - time.Millisecond)
+		c.expectWakes(t, 1, "inside the window")
+		time.Sleep(time.Millisecond)
+		c.expectWakes(t, 2, "when the window ends (settling wake)")
+		time.Sleep(100 * testWindow)
+		c.expectWakes(t, 2, "long after, with nothing happening")
+	})
 }
 
 func TestCoalesceBurstWakesOncePerWindow(t *testing.T) {
-	c := startCoalescer(t)
-	c.signal()
-	c.expectWake(t, "first event")
-	for range 1000 {
-		c.signal()
-	}
-	c.endWindow(t)
-	c.expectWake(t, "end of the busy window")
-	for range 1000 {
-		c.signal()
-	}
-	c.endWindow(t)
-	c.expectWake(t, "end of the second busy window")
-	c.endWindow(t)
-	c.expectWake(t, "settling wake after the burst")
-	if n := c.stopAndCountExtra(t); n != 0 {
-		t.Fatalf("3000 events in 2 windows woke %d times more than 4", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		c := startCoalescer(t)
+		c.signal() // t=0
+		c.expectWakes(t, 1, "first event")
+		// Events at t=1,3,...,23 ms: busy windows end at 8, 16 and 24 ms,
+		// the quiet one at 32 ms.
+		time.Sleep(time.Millisecond)
+		for range 12 {
+			for range 100 {
+				c.signal()
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		time.Sleep(32*time.Millisecond - 25*time.Millisecond)
+		c.expectWakes(t, 5, "1200 events over three windows")
+		time.Sleep(100 * testWindow)
+		c.expectWakes(t, 5, "after the burst")
+	})
 }
 
-func TestCoalesceNewBurstAfterQuietWakesAtOnce(t *testing.T) {
-	c := startCoalescer(t)
-	c.signal()
-	c.expectWake(t, "first event")
-	c.endWindow(t)
-	c.expectWake(t, "settling wake")
-	c.signal()
-	c.expectWake(t, "an event after a quiet spell must wake at once")
+func TestCoalesceNewEventAfterQuietWakesAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCoalescer(t)
+		c.signal()
+		time.Sleep(testWindow)
+		c.expectWakes(t, 2, "lone event")
+		c.signal()
+		c.expectWakes(t, 3, "a new event after a quiet spell, before any time passes")
+	})
 }
 
 func TestCoalesceStopsInsideWindow(t *testing.T) {
-	c := startCoalescer(t)
-	c.signal()
-	c.expectWake(t, "first event")
-	done := make(chan struct{})
-	go func() { c.stop(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("coalesce ignored cancellation while a window was open")
-	}
-}
-
-func TestTimerWindowEnds(t *testing.T) {
-	windowEnd, stop := timerWindow(time.Millisecond)
-	defer stop()
-	for i := range 3 {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCoalescer(t)
+		c.signal()
+		c.expectWakes(t, 1, "first event")
+		c.cancel()
+		synctest.Wait()
 		select {
-		case <-windowEnd():
-		case <-time.After(5 * time.Second):
-			t.Fatalf("window %d never ended", i)
+		case <-c.done:
+		default:
+			t.Fatal("coalesce ignored cancellation while a window was open")
 		}
-	}
+		c.expectWakes(t, 1, "after cancellation")
+	})
 }
