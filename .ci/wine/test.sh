@@ -28,6 +28,7 @@ packages=(
 	hostd-windows/winhost
 	hostd-windows/winhost/wintext
 	hostd-windows/winhost/winexec
+	hostd-windows/winsvc
 )
 if [ -n "${WINE_TEST_PACKAGES:-}" ]; then
 	read -r -a packages <<<"$WINE_TEST_PACKAGES"

@@ -1,0 +1,190 @@
+package winsvc
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/svc"
+	"golang.org/x/sys/windows/svc/eventlog"
+	"golang.org/x/sys/windows/svc/mgr"
+)
+
+// recovery restarts the service after a crash or a failed exit: soon at
+// first, then less eagerly; the count resets after a day without failure.
+var recovery = []mgr.RecoveryAction{
+	{Type: mgr.ServiceRestart, Delay: 5 * time.Second},
+	{Type: mgr.ServiceRestart, Delay: 15 * time.Second},
+	{Type: mgr.ServiceRestart, Delay: time.Minute},
+}
+
+const recoveryReset = 24 * 60 * 60 // seconds
+
+// Install creates the service, or updates it when it exists, to run
+// `exe args...` as LocalSystem at boot, restarted after a crash, and
+// registers the Event Log source. It needs elevation.
+func Install(exe string, args ...string) error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("connect to the service manager: %w", err)
+	}
+	defer m.Disconnect()
+
+	s, err := m.OpenService(Name)
+	if err == nil {
+		err = update(s, exe, args)
+	} else {
+		s, err = m.CreateService(Name, exe, mgr.Config{
+			DisplayName: DisplayName,
+			Description: Description,
+			StartType:   mgr.StartAutomatic,
+			// ServiceStartName empty: LocalSystem.
+		}, args...)
+		if err != nil {
+			err = fmt.Errorf("create service %s: %w", Name, err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.SetRecoveryActions(recovery, recoveryReset); err != nil {
+		return fmt.Errorf("set recovery actions: %w", err)
+	}
+	// Also restart when the daemon exits with an error, not only on a crash.
+	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
+		return fmt.Errorf("set recovery on failure exits: %w", err)
+	}
+	err = eventlog.InstallAsEventCreate(Name, eventlog.Error|eventlog.Warning|eventlog.Info)
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		return fmt.Errorf("register the Event Log source: %w", err)
+	}
+	return nil
+}
+
+func update(s *mgr.Service, exe string, args []string) error {
+	cfg, err := s.Config()
+	if err != nil {
+		return fmt.Errorf("read service %s: %w", Name, err)
+	}
+	cmd := syscall.EscapeArg(exe)
+	for _, a := range args {
+		cmd += " " + syscall.EscapeArg(a)
+	}
+	cfg.BinaryPathName = cmd
+	cfg.DisplayName = DisplayName
+	cfg.Description = Description
+	cfg.StartType = mgr.StartAutomatic
+	cfg.ServiceStartName = "LocalSystem"
+	if err := s.UpdateConfig(cfg); err != nil {
+		return fmt.Errorf("update service %s: %w", Name, err)
+	}
+	return nil
+}
+
+// Uninstall stops and deletes the service and its Event Log source. A
+// service that does not exist is already uninstalled.
+func Uninstall() error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("connect to the service manager: %w", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(Name)
+	if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open service %s: %w", Name, err)
+	}
+	defer s.Close()
+	if err := stop(s); err != nil {
+		return err
+	}
+	if err := s.Delete(); err != nil {
+		return fmt.Errorf("delete service %s: %w", Name, err)
+	}
+	if err := eventlog.Remove(Name); err != nil && !errors.Is(err, windows.ERROR_FILE_NOT_FOUND) {
+		return fmt.Errorf("remove the Event Log source: %w", err)
+	}
+	return nil
+}
+
+// Start starts the service and waits until it runs or stops.
+func Start() error {
+	return withService(func(s *mgr.Service) error {
+		if err := s.Start(); err != nil && !errors.Is(err, windows.ERROR_SERVICE_ALREADY_RUNNING) {
+			return fmt.Errorf("start service %s: %w", Name, err)
+		}
+		st, err := waitWhile(s, svc.StartPending)
+		if err != nil {
+			return err
+		}
+		if st.State != svc.Running {
+			return fmt.Errorf("service %s stopped while starting (exit code %d, service code %d): see the Event Log or %s in the state directory",
+				Name, st.Win32ExitCode, st.ServiceSpecificExitCode, LogFileName)
+		}
+		return nil
+	})
+}
+
+// Stop stops the service and waits until it has.
+func Stop() error { return withService(stop) }
+
+func stop(s *mgr.Service) error {
+	st, err := s.Query()
+	if err != nil {
+		return fmt.Errorf("query service %s: %w", Name, err)
+	}
+	if st.State == svc.Stopped {
+		return nil
+	}
+	if _, err := s.Control(svc.Stop); err != nil && !errors.Is(err, windows.ERROR_SERVICE_NOT_ACTIVE) {
+		return fmt.Errorf("stop service %s: %w", Name, err)
+	}
+	_, err = waitWhile(s, svc.StopPending, svc.Running)
+	return err
+}
+
+func withService(f func(*mgr.Service) error) error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("connect to the service manager: %w", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(Name)
+	if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
+		return fmt.Errorf("service %s is not installed: run wslfwd-hostd install (elevated)", Name)
+	}
+	if err != nil {
+		return fmt.Errorf("open service %s: %w", Name, err)
+	}
+	defer s.Close()
+	return f(s)
+}
+
+// waitWhile polls the service while its state is one of states, for at
+// most 30 seconds, and returns the state it reached.
+func waitWhile(s *mgr.Service, states ...svc.State) (svc.Status, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := s.Query()
+		if err != nil {
+			return st, fmt.Errorf("query service %s: %w", Name, err)
+		}
+		pending := false
+		for _, p := range states {
+			pending = pending || st.State == p
+		}
+		if !pending {
+			return st, nil
+		}
+		if time.Now().After(deadline) {
+			return st, fmt.Errorf("service %s still in state %d after 30s", Name, st.State)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}

@@ -1,0 +1,153 @@
+package winsvc
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/svc"
+)
+
+// memLog records Event Log messages.
+type memLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *memLog) add(kind string, eid uint32, msg string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, kind+": "+msg)
+	return nil
+}
+func (l *memLog) Close() error                         { return nil }
+func (l *memLog) Info(eid uint32, msg string) error    { return l.add("info", eid, msg) }
+func (l *memLog) Warning(eid uint32, msg string) error { return l.add("warning", eid, msg) }
+func (l *memLog) Error(eid uint32, msg string) error   { return l.add("error", eid, msg) }
+
+// execute runs the handler as the service manager would, returning the
+// status channel and the request channel.
+func execute(h *handler) (chan svc.Status, chan svc.ChangeRequest, chan uint32) {
+	status := make(chan svc.Status, 10)
+	req := make(chan svc.ChangeRequest)
+	code := make(chan uint32, 1)
+	go func() {
+		_, c := h.Execute(nil, req, status)
+		code <- c
+	}()
+	return status, req, code
+}
+
+func next(t *testing.T, status chan svc.Status) svc.State {
+	t.Helper()
+	select {
+	case s := <-status:
+		return s.State
+	case <-time.After(10 * time.Second):
+		t.Fatal("no status from the handler")
+		return 0
+	}
+}
+
+func TestHandlerStartStop(t *testing.T) {
+	log := &memLog{}
+	stopped := make(chan struct{})
+	h := &handler{log: log, run: func(ctx context.Context, ready func()) error {
+		ready()
+		<-ctx.Done()
+		close(stopped)
+		return nil
+	}}
+	status, req, code := execute(h)
+	if s := next(t, status); s != svc.StartPending {
+		t.Fatalf("first status %d, want StartPending", s)
+	}
+	if s := next(t, status); s != svc.Running {
+		t.Fatalf("status %d, want Running", s)
+	}
+	req <- svc.ChangeRequest{Cmd: svc.Interrogate, CurrentStatus: svc.Status{State: svc.Running}}
+	if s := next(t, status); s != svc.Running {
+		t.Fatalf("interrogate answered %d", s)
+	}
+	req <- svc.ChangeRequest{Cmd: svc.Stop}
+	if s := next(t, status); s != svc.StopPending {
+		t.Fatalf("status %d, want StopPending", s)
+	}
+	if c := <-code; c != 0 {
+		t.Errorf("exit code %d after a requested stop", c)
+	}
+	<-stopped
+	if got := strings.Join(log.msgs, "|"); got != "info: wslfwd-hostd started|info: wslfwd-hostd stopped" {
+		t.Errorf("event log = %q", got)
+	}
+}
+
+func TestHandlerFailure(t *testing.T) {
+	log := &memLog{}
+	h := &handler{log: log, run: func(context.Context, func()) error {
+		return errors.New("listen on 172.28.240.1:17810: address not available")
+	}}
+	status, _, code := execute(h)
+	next(t, status)
+	if c := <-code; c != 1 {
+		t.Errorf("exit code %d, want 1 so recovery restarts the service", c)
+	}
+	if len(log.msgs) != 1 || !strings.Contains(log.msgs[0], "error: wslfwd-hostd failed: listen on") {
+		t.Errorf("event log = %q", log.msgs)
+	}
+}
+
+// TestSDDL checks that the DACLs parse and say what they mean.
+func TestSDDL(t *testing.T) {
+	for _, sddl := range []string{FileSDDL, StateSDDL} {
+		sd, err := windows.SecurityDescriptorFromString(sddl)
+		if err != nil {
+			t.Fatalf("%s: %v", sddl, err)
+		}
+		if got := sd.String(); got != sddl {
+			t.Errorf("%s reads back as %s", sddl, got)
+		}
+		dacl, _, err := sd.DACL()
+		if err != nil || dacl == nil || dacl.AceCount != 2 {
+			t.Errorf("%s: DACL %v, %v; want two entries", sddl, dacl, err)
+		}
+	}
+}
+
+func isWine() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+}
+
+// TestSecureFile sets the token file DACL and reads it back.
+func TestSecureFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := SecureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "agent.token")
+	if err := os.WriteFile(path, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := SecureFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if isWine() {
+		t.Skip("needs Windows: Wine accepts file DACLs but does not store them (it keeps Unix modes)")
+	}
+	got, err := DACL(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != FileSDDL {
+		t.Errorf("DACL = %q, want %q", got, FileSDDL)
+	}
+	if got, err := DACL(dir); err != nil || got != StateSDDL {
+		t.Errorf("directory DACL = %q, %v; want %q", got, err, StateSDDL)
+	}
+}
