@@ -45,9 +45,9 @@ func newFake(entries ...backend.Entry) *fakeBackend {
 	return f
 }
 
-func (f *fakeBackend) Name() string                    { return "fake" }
+func (f *fakeBackend) Name() string                     { return "fake" }
 func (f *fakeBackend) Supports(p backend.Protocol) bool { return true }
-func (f *fakeBackend) Close() error                    { return nil }
+func (f *fakeBackend) Close() error                     { return nil }
 
 func (f *fakeBackend) List(context.Context) ([]backend.Entry, error) {
 	f.lists++
