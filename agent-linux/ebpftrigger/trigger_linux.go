@@ -302,9 +302,13 @@ func sockProtocolOffset(log *slog.Logger) int32 {
 	return -1
 }
 
-// explain adds the likely cause to the errors users meet most.
+// explain adds the likely cause to the errors users meet most. A verifier
+// rejection (EACCES too) carries its own log and is left alone.
 func explain(err error) error {
+	var verr *ebpf.VerifierError
 	switch {
+	case errors.As(err, &verr):
+		return err
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return fmt.Errorf("%w (needs root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, and a kernel not locked down against BPF)", err)
 	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL):

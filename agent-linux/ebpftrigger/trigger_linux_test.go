@@ -410,15 +410,18 @@ func TestProgramVariantsVerify(t *testing.T) {
 
 func TestExplainNamesCause(t *testing.T) {
 	for _, tc := range []struct {
-		err  error
-		want string
+		err       error
+		want, not string
 	}{
-		{fmt.Errorf("create ring buffer: %w", syscall.EPERM), "needs root"},
-		{fmt.Errorf("load: %w", ebpf.ErrNotSupported), "needs Linux 5.9"},
-		{errors.New("something else"), "something else"},
+		{fmt.Errorf("create ring buffer: %w", syscall.EPERM), "needs root", "needs Linux"},
+		{fmt.Errorf("load: %w", ebpf.ErrNotSupported), "needs Linux 5.9", "needs root"},
+		{errors.New("something else"), "something else", "needs"},
+		// The verifier also answers EACCES, but its log is the reason.
+		{&ebpf.VerifierError{Cause: syscall.EACCES, Log: []string{"R1 invalid mem access"}}, "invalid mem access", "needs root"},
 	} {
-		if got := explain(tc.err).Error(); !strings.Contains(got, tc.want) {
-			t.Errorf("explain(%v) = %q, want it to contain %q", tc.err, got, tc.want)
+		got := explain(tc.err).Error()
+		if !strings.Contains(got, tc.want) || strings.Contains(got, tc.not) {
+			t.Errorf("explain(%v) = %q, want %q and not %q", tc.err, got, tc.want, tc.not)
 		}
 	}
 }
