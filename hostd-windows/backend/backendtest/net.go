@@ -86,7 +86,7 @@ func echoUDP(t *testing.T) netip.AddrPort {
 				if isClosed(err) {
 					return
 				}
-				continue // a reply's ICMP error, reported on the next read
+				continue
 			}
 			c.WriteToUDPAddrPort(buf[:n], from)
 		}

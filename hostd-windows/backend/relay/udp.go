@@ -82,9 +82,7 @@ func (f *udpForward) receive() {
 			if isClosed(err) {
 				return
 			}
-			// Windows reports an ICMP port unreachable, caused by a reply
-			// to a client that has gone, as an error on the next read.
-			f.log.Debug("receive failed", "err", err)
+			f.log.Warn("receive failed", "err", err)
 			b.wait(f.ctx.Done())
 			continue
 		}
@@ -104,7 +102,7 @@ func (f *udpForward) send(client netip.AddrPort, p []byte) {
 		}
 		fl.touch()
 		_, err := fl.upstream.Write(p)
-		if err == nil || !isClosed(err) {
+		if !isClosed(err) {
 			if err != nil {
 				f.log.Debug("send upstream failed", "client", client.String(), "err", err)
 			}
@@ -166,22 +164,23 @@ func (f *udpForward) reply(fl *udpFlow) {
 		case isClosed(err):
 			return
 		default:
-			// The target refused the datagram (nothing listens there yet):
-			// keep the flow until it idles out.
+			// The target refused an earlier datagram (nothing listens
+			// there yet): keep the flow until it idles out.
 			f.log.Debug("receive from target failed", "client", fl.client.String(), "err", err)
 			b.wait(f.ctx.Done())
 		}
 	}
 }
 
-// drop ends a flow and forgets it.
+// drop forgets a flow and ends it. Forgetting comes first, so that a
+// datagram that finds the flow closed starts a new one (see send).
 func (f *udpForward) drop(fl *udpFlow) {
-	fl.upstream.Close()
 	f.mu.Lock()
 	if f.flows[fl.client] == fl {
 		delete(f.flows, fl.client)
 	}
 	f.mu.Unlock()
+	fl.upstream.Close()
 }
 
 func (f *udpForward) close() {
