@@ -425,3 +425,38 @@ func TestExplainNamesCause(t *testing.T) {
 		}
 	}
 }
+
+// bpfFDs counts this process's open BPF programs, maps and links.
+func bpfFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && strings.HasPrefix(target, "anon_inode:bpf") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestNewFailureReleasesWhatItLoaded(t *testing.T) {
+	needRoot(t)
+	before := bpfFDs(t)
+	// Not a cgroup: the tracepoint program attaches, the first cgroup hook
+	// fails, and New must undo the rest.
+	tr, err := New(Options{IgnorePID: uint32(os.Getppid()), Cgroup: t.TempDir()})
+	if err == nil {
+		tr.Close()
+		t.Fatal("New attached to a directory that is not a cgroup")
+	}
+	if !strings.Contains(err.Error(), "attach wslfwd_bind4") {
+		t.Fatalf("error does not say what failed: %v", err)
+	}
+	if after := bpfFDs(t); after != before {
+		t.Fatalf("%d BPF objects left open after a failed New", after-before)
+	}
+}
