@@ -10,13 +10,14 @@
 //     expose-address:port -> distro-address:port. The distro address is the
 //     first IPv4 address the agent reported (agents list eth0's first); a
 //     listener bound to another own address connects to that address.
-//     With ipv6 = true each such forward also listens on [::]:port, still
-//     connecting to the distro's IPv4 address (portproxy v6tov4).
+//     With ipv6 = true each such forward also listens on [::]:port ([::1]
+//     when the expose address is a loopback address), still connecting to
+//     the distro's IPv4 address (portproxy v6tov4).
 //   - nat, bound to 127.0.0.0/8 or ::1 only: blocked, the distro address
 //     cannot reach it.
 //   - nat, IPv6 only (:: with IPV6_V6ONLY, or a specific IPv6 address):
 //     blocked while ipv6 = false. With ipv6 = true it is wanted as
-//     [::]:port -> [distro IPv6]:port when the distro has an IPv6 address
+//     [::]:port (as above) -> [distro IPv6]:port when the distro has an IPv6 address
 //     that is not link-local (or the listener is bound to one), else
 //     blocked: WSL's NAT usually gives the distro no IPv6 path from the host.
 //   - mirrored, wsl1: direct, the distro shares the host's addresses.
@@ -138,6 +139,10 @@ func Decide(in Input) []Decision {
 	if !d.expose.IsValid() {
 		d.expose = netip.IPv4Unspecified()
 	}
+	d.expose6 = netip.IPv6Unspecified()
+	if d.expose.IsLoopback() {
+		d.expose6 = netip.IPv6Loopback()
+	}
 	for _, p := range in.ReservedPorts {
 		d.reserved[p] = true
 	}
@@ -164,6 +169,7 @@ type decider struct {
 	in       Input
 	cfg      *config.Config
 	expose   netip.Addr
+	expose6  netip.Addr // IPv6 counterpart of expose: [::] or [::1]
 	reserved map[uint16]bool
 	agents   []*Agent // by rank: ConnectedAt, then ID
 }
@@ -323,7 +329,7 @@ func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
 			return []Decision{base.blocked(only + reasonNoIPv6)}
 		}
 		hp, blocked := d.rules(a.Distro, p, port)
-		e := backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(netip.IPv6Unspecified(), hp), Connect: netip.AddrPortFrom(target, port)}
+		e := backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(d.expose6, hp), Connect: netip.AddrPortFrom(target, port)}
 		return []Decision{base.want(e, blocked)}
 	}
 }
@@ -338,7 +344,7 @@ func (d *decider) forward4(base Decision, p backend.Protocol, port, hp uint16, l
 	}
 	out := []Decision{base.want(backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(d.expose, hp), Connect: connect}, blocked)}
 	if d.cfg.IPv6 {
-		out = append(out, base.want(backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(netip.IPv6Unspecified(), hp), Connect: connect}, blocked))
+		out = append(out, base.want(backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(d.expose6, hp), Connect: connect}, blocked))
 	}
 	return out
 }

@@ -423,3 +423,11 @@ func BenchmarkDecide1000(b *testing.B) {
 		}
 	}
 }
+
+func TestIPv6ExposureFollowsLoopbackExpose(t *testing.T) {
+	cfg := config.Default()
+	cfg.IPv6 = true
+	cfg.ExposeAddress = "127.0.0.1"
+	check(t, one(t, cfg, lst(tcp, "0.0.0.0", 80)),
+		want{pending, "", "tcp 127.0.0.1:80 -> 172.28.240.53:80"}, want{pending, "", "tcp [::1]:80 -> 172.28.240.53:80"})
+}
