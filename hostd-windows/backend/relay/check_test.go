@@ -30,6 +30,8 @@ func TestCheckEntry(t *testing.T) {
 		{"tcp", "127.0.0.1:80", "127.0.0.1:80", false},
 		{"tcp", "0.0.0.0:80", "127.0.0.1:80", false},
 		{"tcp", "[::]:80", "[::1]:80", false},
+		{"tcp", "0.0.0.0:80", "[::1]:80", true},
+		{"tcp", "[::]:80", "127.0.0.1:80", true},
 	} {
 		e := backend.Entry{Protocol: tc.proto, Listen: parse(t, tc.listen), Connect: parse(t, tc.connect)}
 		err := checkEntry(e)

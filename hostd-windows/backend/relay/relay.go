@@ -107,7 +107,7 @@ func (r *Relay) Supports(p backend.Protocol) bool {
 }
 
 // List returns the running forwards, ordered by protocol and listen address.
-func (r *Relay) List(ctx context.Context) ([]backend.Entry, error) {
+func (r *Relay) List(context.Context) ([]backend.Entry, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -238,11 +238,20 @@ func checkEntry(e backend.Entry) error {
 	if e.Connect.Addr().IsUnspecified() {
 		return fmt.Errorf("invalid entry: connect address %s is unspecified", e.Connect.Addr())
 	}
-	if e.Connect.Port() == e.Listen.Port() &&
-		(e.Connect.Addr() == e.Listen.Addr() || e.Listen.Addr().IsUnspecified() && e.Connect.Addr().IsLoopback()) {
+	if loops(e) {
 		return fmt.Errorf("invalid entry: %s would forward to itself", e)
 	}
 	return nil
+}
+
+// loops reports an entry whose target is its own listener: the same
+// address, or loopback of the family it listens on for every address.
+// (Its target may still be another address of this host; only the host's
+// own address list could tell.)
+func loops(e backend.Entry) bool {
+	l, c := e.Listen.Addr(), e.Connect.Addr()
+	return e.Listen.Port() == e.Connect.Port() &&
+		(l == c || l.IsUnspecified() && c.IsLoopback() && l.Is4() == c.Is4())
 }
 
 // bindError explains a failed listen, wrapping the backend's sentinel

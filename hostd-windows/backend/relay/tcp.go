@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -78,11 +79,10 @@ func (f *tcpForward) accept() {
 func (f *tcpForward) carry(client *net.TCPConn) {
 	defer f.wg.Done()
 	defer f.untrack(client)
-	log := f.log.With("client", client.RemoteAddr().String())
 
 	up, err := f.dialer.DialContext(f.ctx, network(f.entry.Protocol, f.entry.Connect), f.entry.Connect.String())
 	if err != nil {
-		log.Debug("dial target failed", "err", err)
+		f.log.Debug("dial target failed", "client", client.RemoteAddr(), "err", err)
 		return
 	}
 	upstream := up.(*net.TCPConn)
@@ -92,30 +92,32 @@ func (f *tcpForward) carry(client *net.TCPConn) {
 	}
 	defer f.untrack(upstream)
 
-	back := make(chan struct{})
-	go func() {
-		defer close(back)
-		pipe(client, upstream, log)
-	}()
-	pipe(upstream, client, log)
-	<-back
+	back := make(chan error, 1)
+	go func() { back <- pipe(client, upstream) }()
+	err = errors.Join(pipe(upstream, client), <-back)
+	if err != nil {
+		f.log.Debug("connection broken", "client", client.RemoteAddr(), "err", err)
+	}
 }
 
 // pipe copies src to dst. At src's end of stream it half-closes dst, so
-// the peer sees EOF and may still answer; on an error it closes both
-// connections, which also ends the copy in the other direction.
-func pipe(dst, src *net.TCPConn, log *slog.Logger) {
+// the peer sees EOF and may still answer. On an error it closes both
+// connections, which also ends the copy in the other direction, and
+// returns the error unless it comes from that closing.
+func pipe(dst, src *net.TCPConn) error {
 	_, err := copyConn(dst, src)
 	if err == nil {
 		err = dst.CloseWrite()
 	}
-	if err != nil {
-		if !isClosed(err) {
-			log.Debug("connection ended", "err", err)
-		}
-		dst.Close()
-		src.Close()
+	if err == nil {
+		return nil
 	}
+	dst.Close()
+	src.Close()
+	if isClosed(err) {
+		return nil
+	}
+	return err
 }
 
 // track records a connection so that close can end it; it reports false

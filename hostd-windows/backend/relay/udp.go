@@ -104,7 +104,7 @@ func (f *udpForward) send(client netip.AddrPort, p []byte) {
 		_, err := fl.upstream.Write(p)
 		if !isClosed(err) {
 			if err != nil {
-				f.log.Debug("send upstream failed", "client", client.String(), "err", err)
+				f.log.Debug("send upstream failed", "client", client, "err", err)
 			}
 			return
 		}
@@ -124,12 +124,12 @@ func (f *udpForward) flow(client netip.AddrPort) *udpFlow {
 		return nil
 	}
 	if len(f.flows) >= f.maxFlows {
-		f.log.Debug("flow limit reached, datagram dropped", "client", client.String(), "limit", f.maxFlows)
+		f.log.Debug("flow limit reached, datagram dropped", "client", client, "limit", f.maxFlows)
 		return nil
 	}
 	up, err := net.DialUDP(network(f.entry.Protocol, f.entry.Connect), nil, net.UDPAddrFromAddrPort(f.entry.Connect))
 	if err != nil {
-		f.log.Warn("open upstream socket failed", "client", client.String(), "err", err)
+		f.log.Warn("open upstream socket failed", "client", client, "err", err)
 		return nil
 	}
 	fl := &udpFlow{client: client, upstream: up}
@@ -155,7 +155,7 @@ func (f *udpForward) reply(fl *udpFlow) {
 			b.reset()
 			fl.touch()
 			if _, err := f.conn.WriteToUDPAddrPort(buf[:n], fl.client); err != nil {
-				f.log.Debug("send to client failed", "client", fl.client.String(), "err", err)
+				f.log.Debug("send to client failed", "client", fl.client, "err", err)
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if time.Since(fl.lastActive()) >= f.idle {
@@ -166,7 +166,7 @@ func (f *udpForward) reply(fl *udpFlow) {
 		default:
 			// The target refused an earlier datagram (nothing listens
 			// there yet): keep the flow until it idles out.
-			f.log.Debug("receive from target failed", "client", fl.client.String(), "err", err)
+			f.log.Debug("receive from target failed", "client", fl.client, "err", err)
 			b.wait(f.ctx.Done())
 		}
 	}
