@@ -434,3 +434,15 @@ func BenchmarkReconcileSteady1000(b *testing.B) {
 		b.Fatalf("steady state applied %d batches", len(f.batches)-1)
 	}
 }
+
+// Two different targets for one key (the policy prevents it) never reach
+// the backend together: the first is used.
+func TestConflictingWantsKeepFirst(t *testing.T) {
+	f := newFake()
+	r, _ := setup(t, f)
+	rep := r.Reconcile(context.Background(), []backend.Entry{a80new, a80})
+	if len(f.batches) != 1 || !slices.Equal(f.batches[0].Add, []backend.Entry{a80new}) {
+		t.Fatalf("batches %v, want one adding only %v", f.batches, a80new)
+	}
+	wantOutcome(t, rep, a80new, activeState, "")
+}
