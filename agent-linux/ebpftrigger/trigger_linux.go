@@ -115,21 +115,31 @@ func New(opts Options) (_ *Trigger, err error) {
 	if cgMode == pidNone {
 		t.log.Warn("ebpf trigger: this kernel cannot tell cgroup socket programs which process runs them outside the initial pid namespace; UDP binds by the agent itself would wake it (the agent binds none)")
 	}
-	protoOff := sockProtocolOffset(t.log)
-
-	type attach struct {
-		name  string
-		typ   ebpf.ProgramType
-		at    ebpf.AttachType
-		insns asm.Instructions
-		link  func(*ebpf.Program) (link.Link, error)
+	if err := t.attach(cgroup, cgMode, sockProtocolOffset(t.log)); err != nil {
+		return nil, err
 	}
+	if t.reader, err = ringbuf.NewReader(t.events); err != nil {
+		return nil, fmt.Errorf("open ring buffer: %w", err)
+	}
+	return t, nil
+}
+
+// attach loads the four programs and attaches them: the listen program to
+// the raw tracepoint, the UDP ones to the cgroup. What it attached is
+// recorded in t for Close, also when it fails half way.
+func (t *Trigger) attach(cgroup string, cgMode pidMode, protoOff int32) error {
 	cgroupLink := func(at ebpf.AttachType) func(*ebpf.Program) (link.Link, error) {
 		return func(p *ebpf.Program) (link.Link, error) {
 			return link.AttachCgroup(link.CgroupOptions{Path: cgroup, Attach: at, Program: p})
 		}
 	}
-	for _, a := range []attach{
+	for _, a := range []struct {
+		name  string
+		typ   ebpf.ProgramType
+		at    ebpf.AttachType
+		insns asm.Instructions
+		link  func(*ebpf.Program) (link.Link, error)
+	}{
 		{"wslfwd_listen", ebpf.RawTracepoint, ebpf.AttachNone, listenProgram(t.events, t.config, protoOff),
 			func(p *ebpf.Program) (link.Link, error) {
 				return link.AttachRawTracepoint(link.RawTracepointOptions{Name: "inet_sock_set_state", Program: p})
@@ -147,24 +157,20 @@ func New(opts Options) (_ *Trigger, err error) {
 			AttachType:   a.at,
 			Instructions: a.insns,
 			// The helpers used (ring buffer, probe read, pid namespace)
-			// are GPL-only; the generated programs are offered under it.
+			// are GPL-only: the kernel wants a GPL-compatible license.
 			License: "Dual MIT/GPL",
 		})
 		if err != nil {
-			return nil, fmt.Errorf("load %s: %w", a.name, err)
+			return fmt.Errorf("load %s: %w", a.name, err)
 		}
 		t.progs = append(t.progs, prog)
 		l, err := a.link(prog)
 		if err != nil {
-			return nil, fmt.Errorf("attach %s: %w", a.name, err)
+			return fmt.Errorf("attach %s: %w", a.name, err)
 		}
 		t.links = append(t.links, l)
 	}
-
-	if t.reader, err = ringbuf.NewReader(t.events); err != nil {
-		return nil, fmt.Errorf("open ring buffer: %w", err)
-	}
-	return t, nil
+	return nil
 }
 
 // Run wakes the agent whenever a socket enters or leaves LISTEN or a UDP

@@ -42,6 +42,12 @@ func TestMain(m *testing.M) {
 		}
 		l.Close()
 		os.Exit(0)
+	case "pidns-agent":
+		if err := pidNamespaceAgent(); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	case "new":
 		tr, err := New(Options{})
 		if err == nil {
@@ -458,5 +464,66 @@ func TestNewFailureReleasesWhatItLoaded(t *testing.T) {
 	}
 	if after := bpfFDs(t); after != before {
 		t.Fatalf("%d BPF objects left open after a failed New", after-before)
+	}
+}
+
+// TestOwnProcessIgnoredInPidNamespace runs the trigger the way WSL2 runs
+// the agent: in a pid namespace of its own, where os.Getpid() is not the
+// kernel's global tgid. See pidNamespaceAgent.
+func TestOwnProcessIgnoredInPidNamespace(t *testing.T) {
+	needRoot(t)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"=pidns-agent")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("agent in a new pid namespace: %v: %s", err, out)
+	}
+}
+
+// pidNamespaceAgent is the child side: as pid 1 of a new pid namespace it
+// loads a trigger that ignores itself, listens, then lets its own child
+// listen, and checks that only the child's event, with the child's pid as
+// seen in this namespace, arrives.
+func pidNamespaceAgent() error {
+	if os.Getpid() != 1 {
+		return fmt.Errorf("not in a new pid namespace: pid %d", os.Getpid())
+	}
+	tr, err := New(Options{})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	events := make(chan event, 1<<14)
+	go tr.readEvents(func(e event) {
+		select {
+		case events <- e:
+		default:
+		}
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	l.Close()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"=listen")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("child: %v: %s", err, out)
+	}
+	child := uint32(cmd.Process.Pid)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.pid == 1 {
+				return fmt.Errorf("event %+v from the ignored process reached user space", e)
+			}
+			if e.pid == child && e.kind == kindTCPListen {
+				return nil
+			}
+		case <-deadline:
+			return fmt.Errorf("no listen event from child %d", child)
+		}
 	}
 }
