@@ -137,7 +137,7 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "snapshot: %v", err)
 	}
-	if err := r.checkPeer(s, own); err != nil {
+	if err := r.checkPeer(s, external); err != nil {
 		return err
 	}
 	listeners := make(map[ListenerKey]*wslfwdv1.Listener, len(snap.GetListeners()))
@@ -243,7 +243,7 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "changes: %v", err)
 		}
-		if err := r.checkPeer(s, own); err != nil {
+		if err := r.checkPeer(s, external); err != nil {
 			return err
 		}
 		network = ch.GetNetwork()
@@ -314,14 +314,15 @@ func (r *Registry) checkCount(n int) error {
 }
 
 // checkPeer enforces, in NAT mode, that the connection comes from one of
-// the addresses the agent reports as its own: an agent cannot speak for a
-// distro address it does not hold.
-func (r *Registry) checkPeer(s *Session, own []netip.Addr) error {
+// the addresses the agent reports on its non-loopback interfaces: an agent
+// cannot speak for a distro address it does not hold, and a process on the
+// host (connecting from loopback) cannot pose as a NAT-mode distro.
+func (r *Registry) checkPeer(s *Session, external []netip.Addr) error {
 	if s.Hello.GetNetworkingMode() != wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT {
 		return nil
 	}
 	p := s.Peer.Addr().Unmap().WithZone("")
-	if slices.Contains(own, p) {
+	if slices.Contains(external, p) {
 		return nil
 	}
 	return status.Errorf(codes.PermissionDenied, "NAT mode: the connection comes from %s, which is not among the agent's reported addresses", p)

@@ -247,7 +247,11 @@ func TestNATPeerMustBeOwnAddress(t *testing.T) {
 	if len(r.Agents()) != 0 {
 		t.Fatal("agent registered despite a foreign peer address")
 	}
-	// Loopback as the agent's own address, as in-process tests use it.
+	// 127.0.0.1 on lo does not count: a host process cannot pose as a
+	// NAT-mode distro.
+	s = open(t, r, "Ubuntu", netip.MustParseAddrPort("127.0.0.1:5000"))
+	wantCode(t, r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80))), codes.PermissionDenied)
+	// Loopback as the agent's own address on eth0, as in-process tests use it.
 	s = open(t, r, "Ubuntu", netip.MustParseAddrPort("127.0.0.1:5000"))
 	if err := r.Apply(s, snapshot(1, network("127.0.0.1"), listener("0.0.0.0", 80))); err != nil {
 		t.Fatalf("peer among own addresses rejected: %v", err)

@@ -1,0 +1,268 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/policy"
+	"github.com/wslfwd/wslfwd/hostd-windows/statics"
+	"github.com/wslfwd/wslfwd/internal/version"
+)
+
+// GetStatus reports the daemon's version, setup, counts and problems.
+func (d *Daemon) GetStatus(ctx context.Context, _ *wslfwdv1.GetStatusRequest) (*wslfwdv1.GetStatusResponse, error) {
+	resp := &wslfwdv1.GetStatusResponse{
+		Version:       version.Version,
+		StartedAt:     timestamppb.New(d.startedAt),
+		Backend:       d.opts.Backend.Name(),
+		ExposeAddress: d.opts.ExposeAddr.String(),
+		Os:            runtime.GOOS,
+	}
+	for _, a := range d.opts.ListenAddrs {
+		resp.ListenAddresses = append(resp.ListenAddresses, a.String())
+	}
+	resp.AgentsConnected = uint32(len(d.reg.Distros(true)))
+
+	d.mu.Lock()
+	counts := make(map[wslfwdv1.ForwardState]uint32)
+	for _, r := range d.table {
+		counts[r.fwd.GetState()]++
+	}
+	runErr := d.runErr
+	d.mu.Unlock()
+	for s := range wslfwdv1.ForwardState_name {
+		st := wslfwdv1.ForwardState(s)
+		if n := counts[st]; n > 0 {
+			resp.ForwardsByState = append(resp.ForwardsByState, &wslfwdv1.StateCount{State: st, Count: n})
+		}
+	}
+	slices.SortFunc(resp.ForwardsByState, func(a, b *wslfwdv1.StateCount) int { return int(a.GetState()) - int(b.GetState()) })
+
+	if err := checkWritable(d.opts.StateDir); err != nil {
+		resp.Problems = append(resp.Problems, &wslfwdv1.Problem{
+			Code:    "state-dir-unwritable",
+			Message: fmt.Sprintf("the state directory cannot be written: %v", err),
+			Hint:    "make the directory writable by the daemon's account, or pass another --state-dir",
+		})
+	}
+	if runErr != nil {
+		resp.Problems = append(resp.Problems, &wslfwdv1.Problem{
+			Code:    "backend-error",
+			Message: fmt.Sprintf("the %s backend failed: %v", d.opts.Backend.Name(), runErr),
+			Hint:    "see the daemon's log; forwards are retried on the next change",
+		})
+	}
+	if d.opts.Problems != nil {
+		resp.Problems = append(resp.Problems, d.opts.Problems(ctx)...)
+	}
+	return resp, nil
+}
+
+// checkWritable creates and removes a file in dir.
+func checkWritable(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(filepath.Clean(name))
+}
+
+// ListAgents lists connected agents and those in their grace period.
+func (d *Daemon) ListAgents(context.Context, *wslfwdv1.ListAgentsRequest) (*wslfwdv1.ListAgentsResponse, error) {
+	return &wslfwdv1.ListAgentsResponse{Agents: d.reg.Agents()}, nil
+}
+
+// ListForwards lists forwards policy wants; with all, also the listeners
+// and static forwards it does not (blocked, direct, conflicting).
+func (d *Daemon) ListForwards(_ context.Context, req *wslfwdv1.ListForwardsRequest) (*wslfwdv1.ListForwardsResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	resp := &wslfwdv1.ListForwardsResponse{}
+	for _, r := range sortedRows(d.table) {
+		if r.wanted || req.GetAll() {
+			resp.Forwards = append(resp.Forwards, r.fwd)
+		}
+	}
+	return resp, nil
+}
+
+// protocolOf maps a request's protocol, TCP when unset.
+func protocolOf(p wslfwdv1.Protocol) (backend.Protocol, error) {
+	switch p {
+	case wslfwdv1.Protocol_PROTOCOL_UNSPECIFIED, wslfwdv1.Protocol_PROTOCOL_TCP:
+		return backend.TCP, nil
+	case wslfwdv1.Protocol_PROTOCOL_UDP:
+		return backend.UDP, nil
+	}
+	return "", status.Errorf(codes.InvalidArgument, "unknown protocol %d", int32(p))
+}
+
+// parseListen parses an optional host address; empty means the expose
+// address (the zero Addr).
+func parseListen(s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, status.Errorf(codes.InvalidArgument, "listen_address: %v", err)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, status.Errorf(codes.InvalidArgument, "listen_address %s: zones are not supported", s)
+	}
+	return a.Unmap(), nil
+}
+
+// Expose pins a static forward and returns it after a run of the engine.
+func (d *Daemon) Expose(ctx context.Context, req *wslfwdv1.ExposeRequest) (*wslfwdv1.ExposeResponse, error) {
+	p, err := protocolOf(req.GetProtocol())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetPort() < 1 || req.GetPort() > 65535 {
+		return nil, status.Errorf(codes.InvalidArgument, "port %d out of range 1-65535", req.GetPort())
+	}
+	hostPort := req.GetHostPort()
+	if hostPort == 0 {
+		hostPort = req.GetPort()
+	}
+	if hostPort > 65535 {
+		return nil, status.Errorf(codes.InvalidArgument, "host_port %d out of range 1-65535", hostPort)
+	}
+	listen, err := parseListen(req.GetListenAddress())
+	if err != nil {
+		return nil, err
+	}
+	distro, err := d.pickDistro(req.GetDistro(), false)
+	if err != nil {
+		return nil, err
+	}
+	st := policy.Static{
+		Protocol:   p,
+		Port:       uint16(req.GetPort()),
+		Distro:     distro,
+		HostPort:   uint16(hostPort),
+		ListenAddr: listen,
+		Origin:     wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_STATIC,
+	}
+	if err := d.opts.Statics.Add(st); err != nil {
+		return nil, staticsError("expose", err)
+	}
+	d.log.Info("static forward added", "protocol", p, "port", st.Port, "distro", distro, "host_port", st.HostPort, "listen", listen)
+	if err := d.waitRun(ctx); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
+	if f := d.staticRow(st); f != nil {
+		return &wslfwdv1.ExposeResponse{Forward: f}, nil
+	}
+	return nil, status.Error(codes.Internal, "static forward saved but missing from the forwards table")
+}
+
+// Unexpose removes a static forward made by Expose.
+func (d *Daemon) Unexpose(ctx context.Context, req *wslfwdv1.UnexposeRequest) (*wslfwdv1.UnexposeResponse, error) {
+	p, err := protocolOf(req.GetProtocol())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetHostPort() < 1 || req.GetHostPort() > 65535 {
+		return nil, status.Errorf(codes.InvalidArgument, "host_port %d out of range 1-65535", req.GetHostPort())
+	}
+	listen, err := parseListen(req.GetListenAddress())
+	if err != nil {
+		return nil, err
+	}
+	st, err := d.opts.Statics.Remove(p, netip.AddrPortFrom(listen, uint16(req.GetHostPort())))
+	if err != nil {
+		return nil, staticsError("unexpose", err)
+	}
+	f := d.staticRow(st)
+	if f == nil {
+		f = d.staticForward(st)
+	}
+	d.log.Info("static forward removed", "protocol", p, "host_port", req.GetHostPort(), "listen", listen)
+	if err := d.waitRun(ctx); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
+	return &wslfwdv1.UnexposeResponse{Forward: f}, nil
+}
+
+// staticForward describes a static forward that is not in the table.
+func (d *Daemon) staticForward(st policy.Static) *wslfwdv1.Forward {
+	listen := st.ListenAddr
+	if !listen.IsValid() {
+		listen = d.opts.ExposeAddr
+	}
+	return &wslfwdv1.Forward{
+		Protocol:      protoOf(st.Protocol),
+		ListenAddress: listen.String(),
+		ListenPort:    uint32(st.HostPort),
+		ConnectPort:   uint32(st.Port),
+		Distro:        st.Distro,
+		Origin:        st.Origin,
+	}
+}
+
+// staticRow finds the table's row for a static forward.
+func (d *Daemon) staticRow(st policy.Static) *wslfwdv1.Forward {
+	want := d.staticForward(st)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range d.table {
+		f := r.fwd
+		if r.listener == nil && f.GetOrigin() == st.Origin && f.GetDistro() == st.Distro &&
+			f.GetProtocol() == want.GetProtocol() && f.GetListenPort() == want.GetListenPort() &&
+			f.GetListenAddress() == want.GetListenAddress() {
+			return f
+		}
+	}
+	return nil
+}
+
+// pickDistro returns distro if an agent of that name is known (connected
+// or in grace), or the only known agent's distro when distro is empty.
+func (d *Daemon) pickDistro(distro string, connectedOnly bool) (string, error) {
+	known := d.reg.Distros(connectedOnly)
+	if distro != "" {
+		if !slices.Contains(known, distro) {
+			return "", status.Errorf(codes.NotFound, "no agent of distro %q is known (known: %v)", distro, known)
+		}
+		return distro, nil
+	}
+	switch len(known) {
+	case 0:
+		return "", status.Error(codes.FailedPrecondition, "no agent is connected; name the distro once its agent runs")
+	case 1:
+		return known[0], nil
+	}
+	return "", status.Errorf(codes.InvalidArgument, "%d agents are known (%v): name the distro", len(known), known)
+}
+
+// staticsError maps a statics store error to a status.
+func staticsError(op string, err error) error {
+	switch {
+	case errors.Is(err, statics.ErrExists):
+		return status.Errorf(codes.AlreadyExists, "%s: %v", op, err)
+	case errors.Is(err, statics.ErrNotFound):
+		return status.Errorf(codes.NotFound, "%s: %v", op, err)
+	case errors.Is(err, statics.ErrInvalid):
+		return status.Errorf(codes.InvalidArgument, "%s: %v", op, err)
+	}
+	return status.Errorf(codes.Internal, "%s: %v", op, err)
+}

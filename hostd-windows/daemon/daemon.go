@@ -1,0 +1,241 @@
+// Package daemon is the daemon's engine: one goroutine that, whenever the
+// agents, the static forwards or the config change, decides what should be
+// forwarded (policy), makes the backend match (reconcile), keeps the
+// forwards table, tells agents what became of their listeners, and streams
+// the changes to watchers. It also implements ControlService on top of it.
+//
+// Changes kick the loop through a channel of size one, so a burst of
+// changes coalesces into one run and the fast path has no timer; the only
+// timer is the registry's grace period.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/config"
+	"github.com/wslfwd/wslfwd/hostd-windows/policy"
+	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
+	"github.com/wslfwd/wslfwd/hostd-windows/registry"
+	"github.com/wslfwd/wslfwd/hostd-windows/statics"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	Config     *config.Config
+	Backend    backend.Backend
+	Reconciler *reconcile.Reconciler
+	Statics    *statics.Store
+	// ExposeAddr is the host address forwards listen on by default.
+	ExposeAddr netip.Addr
+	// ListenAddrs are the gRPC server's addresses, for GetStatus; their
+	// ports are never forwarded.
+	ListenAddrs []netip.AddrPort
+	// StateDir is checked for writability in GetStatus.
+	StateDir string
+	// Grace, MaxListeners and MaxAgents configure the registry.
+	Grace        time.Duration
+	MaxListeners int
+	MaxAgents    int
+	// Problems adds platform checks to GetStatus; may be nil.
+	Problems func(ctx context.Context) []*wslfwdv1.Problem
+	// Dial makes the probe's host-to-wsl and lan-to-wsl connections; nil
+	// uses a net.Dialer. In-process tests route the distro's address to a
+	// loopback echo server with it.
+	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	Logger *slog.Logger
+}
+
+// Daemon is the engine. Create it with New, serve its Registry to agents
+// and itself as ControlService, and Run it.
+type Daemon struct {
+	wslfwdv1.UnimplementedControlServiceServer
+
+	opts      Options
+	log       *slog.Logger
+	reg       *registry.Registry
+	kick      chan struct{}
+	startedAt time.Time
+
+	mu       sync.Mutex
+	started  uint64        // runs begun
+	finished uint64        // runs completed
+	ran      chan struct{} // closed and replaced at the end of every run
+	table    map[rowKey]*row
+	agents   []*wslfwdv1.Agent
+	runErr   error // backend or ledger error of the last run
+	watchers map[*watcher]struct{}
+	sent     map[string]map[statusKey]*wslfwdv1.ListenerStatus // by session id
+}
+
+// New builds a daemon. It does not start the loop: call Run.
+func New(o Options) (*Daemon, error) {
+	if o.Config == nil || o.Backend == nil || o.Reconciler == nil || o.Statics == nil {
+		return nil, errors.New("daemon: config, backend, reconciler and statics are required")
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &Daemon{
+		opts:      o,
+		log:       log,
+		kick:      make(chan struct{}, 1),
+		startedAt: time.Now(),
+		ran:       make(chan struct{}),
+		table:     make(map[rowKey]*row),
+		watchers:  make(map[*watcher]struct{}),
+		sent:      make(map[string]map[statusKey]*wslfwdv1.ListenerStatus),
+	}
+	d.reg = registry.New(registry.Options{
+		Grace:        o.Grace,
+		MaxListeners: o.MaxListeners,
+		MaxAgents:    o.MaxAgents,
+		Changed:      d.Kick,
+		Logger:       log,
+	})
+	return d, nil
+}
+
+// Registry is the agent registry the AgentService feeds.
+func (d *Daemon) Registry() *registry.Registry { return d.reg }
+
+// Kick asks for a run. It never blocks; kicks during a run coalesce into
+// one more run.
+func (d *Daemon) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs the engine until ctx ends. The first run happens at once, so
+// forwards owned from before a restart are adopted or cleared.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.Kick()
+	for {
+		select {
+		case <-ctx.Done():
+			d.closeWatchers()
+			return nil
+		case <-d.kick:
+		}
+		d.step(ctx)
+	}
+}
+
+// step is one run of the engine.
+func (d *Daemon) step(ctx context.Context) {
+	d.mu.Lock()
+	d.started++
+	d.mu.Unlock()
+
+	agents, events := d.reg.State()
+	in := policy.Input{
+		Agents:        make([]policy.Agent, 0, len(agents)),
+		Statics:       d.opts.Statics.List(),
+		Config:        d.opts.Config,
+		ExposeAddr:    d.opts.ExposeAddr,
+		ReservedPorts: d.reservedPorts(),
+		Supports:      d.opts.Backend.Supports,
+	}
+	for _, a := range agents {
+		in.Agents = append(in.Agents, policy.Agent{
+			ID:          a.Session.ID,
+			Distro:      a.Distro,
+			Mode:        a.Mode,
+			Addrs:       a.External,
+			Listeners:   a.Listeners,
+			Connected:   a.Connected,
+			ConnectedAt: a.Since,
+		})
+	}
+	decisions := policy.Decide(in)
+	var want []backend.Entry
+	for _, dc := range decisions {
+		if dc.Want {
+			want = append(want, dc.Entry)
+		}
+	}
+	rep := d.opts.Reconciler.Reconcile(ctx, want)
+	if rep.Err != nil {
+		d.log.Warn("reconcile", "err", rep.Err)
+	}
+
+	now := time.Now()
+	infos := make([]*wslfwdv1.Agent, 0, len(agents))
+	sessions := make(map[string]*registry.Session, len(agents))
+	for _, a := range agents {
+		infos = append(infos, a.Info)
+		if a.Connected {
+			sessions[a.Session.ID] = a.Session
+		}
+	}
+
+	d.mu.Lock()
+	next := d.buildTable(decisions, rep, now)
+	evs := make([]*wslfwdv1.WatchResponse, 0, len(events))
+	for _, e := range events {
+		evs = append(evs, &wslfwdv1.WatchResponse{Time: tsNow(now), Event: &wslfwdv1.WatchResponse_Agent{Agent: e}})
+	}
+	evs = append(evs, diff(d.table, next, now)...)
+	d.table = next
+	d.agents = infos
+	d.runErr = rep.Err
+	d.publish(evs)
+	updates := d.statusUpdates(sessions)
+	d.finished++
+	close(d.ran)
+	d.ran = make(chan struct{})
+	d.mu.Unlock()
+
+	// Tell agents what became of their listeners, then acknowledge what
+	// this run acted on.
+	for id, st := range updates {
+		sessions[id].Statuses(st)
+	}
+	for _, a := range agents {
+		if a.Connected {
+			a.Session.Ack(a.Seq)
+		}
+	}
+}
+
+// reservedPorts are the daemon's own ports, never forwarded.
+func (d *Daemon) reservedPorts() []uint16 {
+	var out []uint16
+	for _, a := range d.opts.ListenAddrs {
+		out = append(out, a.Port())
+	}
+	return out
+}
+
+// waitRun waits until a run that began after the call has finished, so
+// whatever the caller changed before is reflected in the table.
+func (d *Daemon) waitRun(ctx context.Context) error {
+	d.mu.Lock()
+	target := d.started + 1
+	d.mu.Unlock()
+	d.Kick()
+	for {
+		d.mu.Lock()
+		done, ran := d.finished >= target, d.ran
+		d.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the engine: %w", ctx.Err())
+		case <-ran:
+		}
+	}
+}

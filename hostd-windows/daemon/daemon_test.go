@@ -1,0 +1,221 @@
+package daemon
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/config"
+)
+
+const (
+	active  = wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE
+	blocked = wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED
+)
+
+func TestSnapshotBecomesForwards(t *testing.T) {
+	be := newFakeBackend()
+	h := startHarness(t, harnessOptions{backend: be})
+	a := h.connect(t, "Ubuntu")
+	a.snapshot(tcpListener("0.0.0.0", 8080), tcpListener("127.0.0.1", 9090))
+
+	fw := h.forwards(t, false)
+	if len(fw) != 1 {
+		t.Fatalf("forwards = %v, want one", fw)
+	}
+	f := fw[0]
+	if f.GetState() != active || f.GetListenAddress() != "0.0.0.0" || f.GetListenPort() != 8080 ||
+		f.GetConnectAddress() != distroAddr || f.GetConnectPort() != 8080 || f.GetDistro() != "Ubuntu" ||
+		f.GetBackend() != "fake" || f.GetOrigin() != wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT ||
+		f.GetProcessName() != "svc" || f.GetPid() != 42 || f.GetSince() == nil || f.GetReason() != "" {
+		t.Fatalf("forward = %v", f)
+	}
+	entries, _ := be.snapshot()
+	want := backend.Entry{Protocol: backend.TCP, Listen: mustAP("0.0.0.0:8080"), Connect: mustAP(distroAddr + ":8080")}
+	if len(entries) != 1 || entries[want.Key()] != want {
+		t.Fatalf("backend holds %v, want %v", entries, want)
+	}
+
+	all := h.forwards(t, true)
+	if len(all) != 2 {
+		t.Fatalf("all forwards = %v, want the forward and the blocked listener", all)
+	}
+	var b *wslfwdv1.Forward
+	for _, f := range all {
+		if f.GetListenerAddress() == "127.0.0.1" {
+			b = f
+		}
+	}
+	if b == nil || b.GetState() != blocked || b.GetReason() == "" || b.GetBackend() != "" {
+		t.Fatalf("loopback listener = %v, want BLOCKED with a reason", b)
+	}
+
+	// The agent learns what became of each listener.
+	if s := a.status("0.0.0.0", 8080); s == nil || s.GetState() != active || s.GetExposedAt() != "0.0.0.0:8080" {
+		t.Fatalf("status of 8080 = %v", s)
+	}
+	if s := a.status("127.0.0.1", 9090); s == nil || s.GetState() != blocked || s.GetReason() == "" {
+		t.Fatalf("status of 9090 = %v", s)
+	}
+
+	// Closing the service removes the forward.
+	a.changes(nil, []*wslfwdv1.Listener{tcpListener("0.0.0.0", 8080)})
+	if fw := h.forwards(t, false); len(fw) != 0 {
+		t.Fatalf("forwards after removal = %v", fw)
+	}
+	if entries, _ := be.snapshot(); len(entries) != 0 {
+		t.Fatalf("backend still holds %v", entries)
+	}
+
+	st, err := h.control.GetStatus(testCtx(t), &wslfwdv1.GetStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.GetBackend() != "fake" || st.GetAgentsConnected() != 1 || len(st.GetListenAddresses()) != 1 || st.GetExposeAddress() != "0.0.0.0" || len(st.GetProblems()) != 0 {
+		t.Fatalf("status = %v", st)
+	}
+	if c := st.GetForwardsByState(); len(c) != 1 || c[0].GetState() != blocked || c[0].GetCount() != 1 {
+		t.Fatalf("counts = %v, want one blocked", c)
+	}
+}
+
+func TestTooManyListenersChangesNothing(t *testing.T) {
+	be := newFakeBackend()
+	h := startHarness(t, harnessOptions{backend: be, config: func() *config.Config {
+		c := config.Default()
+		c.MaxListenersPerAgent = 2
+		return c
+	}()})
+	a := h.connect(t, "Ubuntu")
+	a.snapshot(tcpListener("0.0.0.0", 8080))
+	a.seq++
+	a.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: &wslfwdv1.Changes{Seq: a.seq,
+		Added: []*wslfwdv1.Listener{tcpListener("0.0.0.0", 8081), tcpListener("0.0.0.0", 8082)}}}})
+	<-a.done
+	if status.Code(a.err) != codes.InvalidArgument {
+		t.Fatalf("stream ended with %v, want InvalidArgument", a.err)
+	}
+	fw := h.forwards(t, true)
+	if len(fw) != 1 || fw[0].GetListenPort() != 8080 || fw[0].GetState() != active {
+		t.Fatalf("forwards = %v, want 8080 alone, unchanged", fw)
+	}
+}
+
+func mustAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func kinds(t *testing.T, ch <-chan *wslfwdv1.WatchResponse, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		e, err := next(ch)
+		if err != nil {
+			t.Fatalf("after %v: %v", out, err)
+		}
+		if a := e.GetAgent(); a != nil {
+			out = append(out, a.GetKind().String())
+		} else {
+			out = append(out, e.GetForward().GetKind().String())
+		}
+	}
+	return out
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestWatchEventsInOrder(t *testing.T) {
+	h := startHarness(t, harnessOptions{backend: newFakeBackend(), grace: 20 * time.Millisecond})
+	ch := h.watch(t, false)
+	a := h.connect(t, "Ubuntu")
+	a.snapshot(tcpListener("0.0.0.0", 8080))
+	got := kinds(t, ch, 2)
+	want := []string{"AGENT_EVENT_KIND_CONNECTED", "FORWARD_EVENT_KIND_ADDED"}
+	if !equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	a.changes([]*wslfwdv1.Listener{tcpListener("127.0.0.1", 9090)}, []*wslfwdv1.Listener{tcpListener("0.0.0.0", 8080)})
+	got = kinds(t, ch, 2)
+	want = []string{"FORWARD_EVENT_KIND_REMOVED", "FORWARD_EVENT_KIND_CHANGED"}
+	if !equal(got, want) {
+		t.Fatalf("events %v, want %v (removal first, then the new blocked listener)", got, want)
+	}
+	a.close()
+	got = kinds(t, ch, 3)
+	want = []string{"AGENT_EVENT_KIND_DISCONNECTED", "AGENT_EVENT_KIND_EXPIRED", "FORWARD_EVENT_KIND_REMOVED"}
+	if !equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+
+	// A new watcher with initial gets the current state first.
+	b := h.connect(t, "Debian")
+	b.snapshot(tcpListener("0.0.0.0", 7070))
+	got = kinds(t, h.watch(t, true), 2)
+	want = []string{"AGENT_EVENT_KIND_CONNECTED", "FORWARD_EVENT_KIND_ADDED"}
+	if !equal(got, want) {
+		t.Fatalf("initial events %v, want %v", got, want)
+	}
+}
+
+func TestGraceKeepsForwardsThroughReconnect(t *testing.T) {
+	be := newFakeBackend()
+	h := startHarness(t, harnessOptions{backend: be, grace: time.Hour})
+	a := h.connect(t, "Ubuntu")
+	a.snapshot(tcpListener("0.0.0.0", 8080))
+	before := h.forwards(t, false)
+	if len(before) != 1 || before[0].GetState() != active {
+		t.Fatalf("forwards = %v", before)
+	}
+	a.close()
+	waitFor(t, "the agent to be disconnected", func() bool {
+		r, err := h.control.ListAgents(testCtx(t), &wslfwdv1.ListAgentsRequest{})
+		return err == nil && len(r.GetAgents()) == 1 && !r.GetAgents()[0].GetConnected() && r.GetAgents()[0].GetGraceUntil() != nil
+	})
+	// Disconnected, in grace: the forward stays.
+	if err := h.d.waitRun(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if fw := h.forwards(t, false); len(fw) != 1 || fw[0].GetState() != active {
+		t.Fatalf("forwards in grace = %v, want the forward kept", fw)
+	}
+
+	b := h.connect(t, "Ubuntu")
+	b.snapshot(tcpListener("0.0.0.0", 8080))
+	after := h.forwards(t, false)
+	if len(after) != 1 || after[0].GetState() != active || !after[0].GetSince().AsTime().Equal(before[0].GetSince().AsTime()) {
+		t.Fatalf("after reconnect %v, want the same forward, active since %v", after, before[0].GetSince().AsTime())
+	}
+	if _, removed := be.snapshot(); len(removed) != 0 {
+		t.Fatalf("the backend removed %v during a reconnect within grace", removed)
+	}
+}
+
+func TestGraceExpiryRemovesForwards(t *testing.T) {
+	be := newFakeBackend()
+	h := startHarness(t, harnessOptions{backend: be, grace: 30 * time.Millisecond})
+	a := h.connect(t, "Ubuntu")
+	a.snapshot(tcpListener("0.0.0.0", 8080))
+	a.close()
+	waitFor(t, "the forward to go after the grace period", func() bool {
+		return len(h.forwards(t, true)) == 0
+	})
+	if entries, _ := be.snapshot(); len(entries) != 0 {
+		t.Fatalf("backend after expiry holds %v", entries)
+	}
+	if r, err := h.control.ListAgents(testCtx(t), &wslfwdv1.ListAgentsRequest{}); err != nil || len(r.GetAgents()) != 0 {
+		t.Fatalf("agents after expiry = %v %v", r, err)
+	}
+}

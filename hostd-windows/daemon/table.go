@@ -1,0 +1,175 @@
+package daemon
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/policy"
+	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
+)
+
+// rowKey identifies a row of the forwards table across runs: where the
+// wish comes from (origin, distro, the listener) and the host side.
+type rowKey struct {
+	origin   wslfwdv1.ForwardOrigin
+	distro   string
+	protocol wslfwdv1.Protocol
+	listener string // listener bind address; empty for static forwards
+	port     uint32 // listener port, or the static forward's distro port
+	host     netip.AddrPort
+}
+
+// row is one forward, or one listener not forwarded.
+type row struct {
+	key      rowKey
+	fwd      *wslfwdv1.Forward
+	wanted   bool   // policy wants it forwarded (listed without "all")
+	agentID  string // session whose listener it is; empty for statics
+	listener *wslfwdv1.Listener
+}
+
+func protoOf(p backend.Protocol) wslfwdv1.Protocol {
+	switch p {
+	case backend.TCP:
+		return wslfwdv1.Protocol_PROTOCOL_TCP
+	case backend.UDP:
+		return wslfwdv1.Protocol_PROTOCOL_UDP
+	}
+	return wslfwdv1.Protocol_PROTOCOL_UNSPECIFIED
+}
+
+func tsNow(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// buildTable merges the policy's decisions with the reconciler's outcomes.
+// A row keeps its "since" while its state stays the same. Called with d.mu.
+func (d *Daemon) buildTable(decisions []policy.Decision, rep reconcile.Report, now time.Time) map[rowKey]*row {
+	next := make(map[rowKey]*row, len(decisions))
+	for _, dc := range decisions {
+		f := &wslfwdv1.Forward{
+			Distro: dc.Distro,
+			Origin: dc.Origin,
+			State:  dc.State,
+			Reason: dc.Reason,
+		}
+		k := rowKey{origin: dc.Origin, distro: dc.Distro}
+		if l := dc.Listener; l != nil {
+			f.Protocol = l.GetProtocol()
+			f.ListenerAddress = l.GetListen()
+			f.ProcessName = l.GetProcessName()
+			f.Pid = l.GetPid()
+			f.ListenPort = l.GetPort()
+			f.ConnectPort = l.GetPort()
+			k.listener, k.port = l.GetListen(), l.GetPort()
+		}
+		if e := dc.Entry; e.Listen.IsValid() {
+			f.Protocol = protoOf(e.Protocol)
+			f.ListenAddress = e.Listen.Addr().String()
+			f.ListenPort = uint32(e.Listen.Port())
+			if e.Connect.IsValid() {
+				f.ConnectAddress = e.Connect.Addr().String()
+				f.ConnectPort = uint32(e.Connect.Port())
+			}
+			k.host = e.Listen
+		}
+		if st := dc.Static; st != nil {
+			f.ConnectPort = uint32(st.Port)
+			k.port = uint32(st.Port)
+		}
+		k.protocol = f.Protocol
+		if dc.Want {
+			out, ok := rep.Outcomes[dc.Entry.Key()]
+			switch {
+			case ok:
+				f.State, f.Reason = out.State, out.Reason
+			case rep.Err != nil:
+				f.State, f.Reason = wslfwdv1.ForwardState_FORWARD_STATE_ERROR, rep.Err.Error()
+			default:
+				f.State, f.Reason = wslfwdv1.ForwardState_FORWARD_STATE_PENDING, "not yet applied"
+			}
+			if f.State == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
+				f.Backend = d.opts.Backend.Name()
+				f.Reason = ""
+			}
+		}
+		f.Since = tsNow(now)
+		if old, ok := d.table[k]; ok && old.fwd.GetState() == f.GetState() {
+			f.Since = old.fwd.GetSince()
+		}
+		next[k] = &row{key: k, fwd: f, wanted: dc.Want, agentID: dc.AgentID, listener: dc.Listener}
+	}
+	return next
+}
+
+// compareForwards orders forwards as ListForwards lists them: by protocol,
+// listen port and address, then by distro and listener.
+func compareForwards(a, b *wslfwdv1.Forward) int {
+	return cmp.Or(
+		cmp.Compare(a.GetProtocol(), b.GetProtocol()),
+		cmp.Compare(a.GetListenPort(), b.GetListenPort()),
+		cmp.Compare(a.GetListenAddress(), b.GetListenAddress()),
+		cmp.Compare(a.GetDistro(), b.GetDistro()),
+		cmp.Compare(a.GetListenerAddress(), b.GetListenerAddress()),
+		cmp.Compare(a.GetOrigin(), b.GetOrigin()),
+		cmp.Compare(a.GetConnectPort(), b.GetConnectPort()),
+	)
+}
+
+func sortedRows(t map[rowKey]*row) []*row {
+	rows := make([]*row, 0, len(t))
+	for _, r := range t {
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b *row) int { return compareForwards(a.fwd, b.fwd) })
+	return rows
+}
+
+// sameButSince reports whether two forwards differ only in "since".
+func sameButSince(a, b *wslfwdv1.Forward) bool {
+	a2, b2 := proto.CloneOf(a), proto.CloneOf(b)
+	a2.Since, b2.Since = nil, nil
+	return proto.Equal(a2, b2)
+}
+
+// diff turns the change from prev to next into events: removals first,
+// then additions and changes, each in table order.
+func diff(prev, next map[rowKey]*row, now time.Time) []*wslfwdv1.WatchResponse {
+	var evs []*wslfwdv1.WatchResponse
+	ev := func(kind wslfwdv1.ForwardEventKind, f *wslfwdv1.Forward) {
+		evs = append(evs, &wslfwdv1.WatchResponse{Time: tsNow(now), Event: &wslfwdv1.WatchResponse_Forward{
+			Forward: &wslfwdv1.ForwardEvent{Kind: kind, Forward: f},
+		}})
+	}
+	for _, r := range sortedRows(prev) {
+		if _, ok := next[r.key]; !ok {
+			ev(wslfwdv1.ForwardEventKind_FORWARD_EVENT_KIND_REMOVED, r.fwd)
+		}
+	}
+	for _, r := range sortedRows(next) {
+		old, ok := prev[r.key]
+		if ok && sameButSince(old.fwd, r.fwd) {
+			continue
+		}
+		ev(eventKind(old, r), r.fwd)
+	}
+	return evs
+}
+
+// eventKind names the change from old (nil when new) to r.
+func eventKind(old, r *row) wslfwdv1.ForwardEventKind {
+	switch r.fwd.GetState() {
+	case wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE:
+		if old == nil || old.fwd.GetState() != wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
+			return wslfwdv1.ForwardEventKind_FORWARD_EVENT_KIND_ADDED
+		}
+	case wslfwdv1.ForwardState_FORWARD_STATE_ERROR:
+		return wslfwdv1.ForwardEventKind_FORWARD_EVENT_KIND_FAILED
+	}
+	return wslfwdv1.ForwardEventKind_FORWARD_EVENT_KIND_CHANGED
+}
