@@ -368,3 +368,28 @@ func roundTrip(t *testing.T, c *net.UDPConn, msg string) {
 		return err == nil && string(buf[:n]) == msg
 	})
 }
+
+// TestIPv6Listener: a forward may listen on IPv6 and reach an IPv4 target,
+// beside an IPv4 forward on the same port number.
+func TestIPv6Listener(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("needs IPv6 loopback: %v", err)
+	}
+	ln.Close()
+	r := newRelay(t, Options{})
+	port := backendtest.FreePort(t, loopback)
+	v4 := backend.Entry{Protocol: backend.TCP, Listen: netip.AddrPortFrom(loopback, port), Connect: backendtest.Echo(t, backend.TCP)}
+	v6 := backend.Entry{Protocol: backend.TCP, Listen: netip.AddrPortFrom(netip.IPv6Loopback(), port), Connect: backendtest.Echo(t, backend.TCP)}
+	if err := r.Apply(t.Context(), backend.Batch{Add: []backend.Entry{v4, v6}}); err != nil {
+		t.Fatalf("add %s and %s: %v", v4, v6, err)
+	}
+	for _, e := range []backend.Entry{v4, v6} {
+		c := dialTCP(t, e.Listen)
+		io.WriteString(c, "hi")
+		c.CloseWrite()
+		if got, err := io.ReadAll(c); err != nil || string(got) != "hi" {
+			t.Errorf("echo through %s = %q, %v", e, got, err)
+		}
+	}
+}
