@@ -29,7 +29,7 @@ func udpBindCloseRaw(b *testing.B) {
 
 func benchTrigger(b *testing.B) *Trigger {
 	b.Helper()
-	needRoot(b)
+	needRoot(b, loadBPF)
 	tr, err := New(Options{IgnorePID: uint32(os.Getppid())})
 	if err != nil {
 		b.Fatal(err)

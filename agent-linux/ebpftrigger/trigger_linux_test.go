@@ -62,18 +62,21 @@ func TestMain(m *testing.M) {
 	}
 }
 
-func needRoot(t testing.TB) {
+// needRoot skips the test, saying why, unless it runs as root.
+func needRoot(t testing.TB, why string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: loading and attaching BPF programs")
+		t.Skip("needs root: " + why)
 	}
 }
+
+const loadBPF = "loading and attaching BPF programs"
 
 // newTrigger loads a trigger that ignores the given process and closes it
 // when the test ends.
 func newTrigger(t *testing.T, ignore int) *Trigger {
 	t.Helper()
-	needRoot(t)
+	needRoot(t, loadBPF)
 	tr, err := New(Options{IgnorePID: uint32(ignore)})
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +346,7 @@ func TestRunWakesThenDetachesOnCancel(t *testing.T) {
 }
 
 func TestNewWithoutPrivilegeSaysWhy(t *testing.T) {
-	needRoot(t) // to run the probe as an unprivileged user
+	needRoot(t, "to run the probe as an unprivileged user")
 	dir, err := os.MkdirTemp("", "ebpftrigger-")
 	if err != nil {
 		t.Fatal(err)
@@ -450,7 +453,7 @@ func bpfFDs(t *testing.T) int {
 }
 
 func TestNewFailureReleasesWhatItLoaded(t *testing.T) {
-	needRoot(t)
+	needRoot(t, loadBPF)
 	before := bpfFDs(t)
 	// Not a cgroup: the tracepoint program attaches, the first cgroup hook
 	// fails, and New must undo the rest.
@@ -471,7 +474,7 @@ func TestNewFailureReleasesWhatItLoaded(t *testing.T) {
 // the agent: in a pid namespace of its own, where os.Getpid() is not the
 // kernel's global tgid. See pidNamespaceAgent.
 func TestOwnProcessIgnoredInPidNamespace(t *testing.T) {
-	needRoot(t)
+	needRoot(t, loadBPF)
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), childEnv+"=pidns-agent")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
