@@ -1,0 +1,144 @@
+// Package session keeps the agent's one gRPC stream to the daemon alive
+// and the daemon's view of the distro true.
+//
+// Every stream starts with a hello and a full snapshot of the current state;
+// after that the session sends the difference between what it last sent on
+// this stream and the current state whenever the state changes. Nothing is
+// queued across streams, so after a reconnect the daemon gets the truth as
+// it is then, never a replay of stale changes.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+
+	"github.com/wslfwd/wslfwd/agent-linux/tracker"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// State is the agent core as the session uses it (a *tracker.Tracker).
+type State interface {
+	Current() (tracker.State, <-chan struct{})
+	Refresh() error
+	Show(inode uint64)
+	Hide(inode uint64)
+}
+
+// Listener opens the probe echo listeners; *net.ListenConfig is one.
+type Listener interface {
+	Listen(ctx context.Context, network, address string) (net.Listener, error)
+	ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error)
+}
+
+// Config configures a session.
+type Config struct {
+	// Addr is the daemon's host:port and Why says why that address (for
+	// error messages, e.g. "NAT mode: the host is the IPv4 default gateway").
+	Addr, Why string
+	// TokenFile holds the bearer token; it is read again for every stream.
+	TokenFile string
+	// Hello is sent first on every stream.
+	Hello *wslfwdv1.AgentHello
+	State State
+	// Listen opens echo listeners; nil means the agent's own namespace.
+	Listen Listener
+	Logger *slog.Logger
+	// MinBackoff and MaxBackoff bound the wait between attempts (defaults
+	// 100ms and 10s); each wait is random up to the current bound (full
+	// jitter), so many agents do not retry in step.
+	MinBackoff, MaxBackoff time.Duration
+	// DialOptions are added to the defaults (tests).
+	DialOptions []grpc.DialOption
+}
+
+// Run keeps a session open until ctx is done, reconnecting after every
+// failure. It returns an error only when the client cannot be set up.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Listen == nil {
+		cfg.Listen = &net.ListenConfig{}
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(10*time.Second, cfg.MinBackoff)
+	}
+	opts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true,
+		}),
+		// gRPC's own reconnect backoff (default up to 2 minutes) must not
+		// outlast the session's.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: cfg.MinBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: cfg.MaxBackoff},
+			MinConnectTimeout: 5 * time.Second,
+		}),
+	}, cfg.DialOptions...)
+	conn, err := grpc.NewClient(cfg.Addr, opts...)
+	if err != nil {
+		return fmt.Errorf("daemon address %s: %w", cfg.Addr, err)
+	}
+	defer conn.Close()
+	client := wslfwdv1.NewAgentServiceClient(conn)
+
+	var lastErr string
+	for attempt := 0; ; attempt++ {
+		s := &stream{cfg: cfg}
+		err := s.run(ctx, client)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if s.welcomed {
+			attempt = 0 // the daemon accepted us: start the backoff afresh
+		}
+		if msg := describe(cfg, err); msg != lastErr {
+			cfg.Logger.Warn(msg)
+			lastErr = msg
+		}
+		bound := min(cfg.MaxBackoff, cfg.MinBackoff<<min(attempt, 20))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(rand.N(bound) + time.Millisecond):
+		}
+	}
+}
+
+// describe turns a stream's end into one plain sentence.
+func describe(cfg Config, err error) string {
+	var tokErr *tokenError
+	switch st, _ := status.FromError(err); {
+	case errors.As(err, &tokErr):
+		return "cannot read the daemon's token: " + tokErr.Error()
+	case st.Code() == codes.Unauthenticated:
+		return fmt.Sprintf("the daemon at %s rejected the token from %s (%s); copy the daemon's token into that file",
+			cfg.Addr, cfg.TokenFile, st.Message())
+	case st.Code() == codes.Unavailable:
+		return fmt.Sprintf("daemon unreachable at %s (%s): %s", cfg.Addr, cfg.Why, st.Message())
+	case err == nil:
+		return fmt.Sprintf("the daemon at %s closed the session", cfg.Addr)
+	default:
+		return fmt.Sprintf("session with the daemon at %s ended: %v", cfg.Addr, err)
+	}
+}
+
+type tokenError struct{ err error }
+
+func (e *tokenError) Error() string { return e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.err }

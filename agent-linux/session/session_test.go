@@ -1,0 +1,160 @@
+package session_test
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+func ports(ls []*wslfwdv1.Listener) []uint32 {
+	var out []uint32
+	for _, l := range ls {
+		out = append(out, l.GetPort())
+	}
+	return out
+}
+
+func expectSnapshot(t *testing.T, m *wslfwdv1.AgentMessage, seq uint64, wantPorts ...uint32) *wslfwdv1.Snapshot {
+	t.Helper()
+	s := m.GetSnapshot()
+	if s == nil || s.GetSeq() != seq || !equalPorts(ports(s.GetListeners()), wantPorts) {
+		t.Fatalf("got %v, want a snapshot seq %d with ports %v", m, seq, wantPorts)
+	}
+	return s
+}
+
+func expectChanges(t *testing.T, m *wslfwdv1.AgentMessage, seq uint64, added, removed []uint32) *wslfwdv1.Changes {
+	t.Helper()
+	c := m.GetChanges()
+	if c == nil || c.GetSeq() != seq || !equalPorts(ports(c.GetAdded()), added) || !equalPorts(ports(c.GetRemoved()), removed) {
+		t.Fatalf("got %v, want changes seq %d adding %v removing %v", m, seq, added, removed)
+	}
+	return c
+}
+
+func equalPorts(a, b []uint32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestHelloSnapshotChangesResync(t *testing.T) {
+	d := startDaemon(t, testToken)
+	h := newHarness(t, d.addr, testToken)
+	h.run(t)
+
+	fs := d.nextStream(t)
+	if fs.auth != "Bearer "+testToken {
+		t.Errorf("authorization metadata %q, want the bearer token", fs.auth)
+	}
+	if hello := fs.next(t).GetHello(); !proto.Equal(hello, testHello) {
+		t.Fatalf("first message hello %v, want %v", hello, testHello)
+	}
+	snap := expectSnapshot(t, fs.next(t), 1, 8080)
+	if !proto.Equal(snap.GetNetwork(), netWith("172.28.240.53")) {
+		t.Errorf("snapshot network %v", snap.GetNetwork())
+	}
+
+	h.change(t, netWith("172.28.240.53"), tcp(8080, 1), tcp(9090, 2))
+	expectChanges(t, fs.next(t), 2, []uint32{9090}, nil)
+	h.change(t, netWith("172.28.240.60"), tcp(9090, 2))
+	c := expectChanges(t, fs.next(t), 3, nil, []uint32{8080})
+	if !proto.Equal(c.GetNetwork(), netWith("172.28.240.60")) {
+		t.Errorf("changes network %v, want the new address", c.GetNetwork())
+	}
+
+	fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Resync{Resync: &wslfwdv1.ResyncRequest{Reason: "test"}}}
+	expectSnapshot(t, fs.next(t), 4, 9090)
+	fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Ack{Ack: &wslfwdv1.Ack{Seq: 4}}}
+	h.change(t, netWith("172.28.240.60"))
+	expectChanges(t, fs.next(t), 5, nil, []uint32{9090})
+}
+
+func TestReconnectSendsCurrentTruth(t *testing.T) {
+	d := startDaemon(t, testToken)
+	h := newHarness(t, d.addr, testToken)
+	h.run(t)
+	fs := d.nextStream(t)
+	fs.next(t) // hello
+	expectSnapshot(t, fs.next(t), 1, 8080)
+	h.change(t, netWith("172.28.240.53"), tcp(8080, 1), tcp(9090, 2))
+	expectChanges(t, fs.next(t), 2, []uint32{9090}, nil)
+
+	// The daemon goes away and refuses the agent for a while; meanwhile a
+	// listener closes and another opens.
+	d.reject.Store(true)
+	before := d.attempts.Load()
+	fs.end <- status.Error(codes.Unavailable, "daemon shutting down")
+	waitFor(t, "the agent to retry while the daemon refuses", func() bool { return d.attempts.Load() >= before+2 })
+	h.change(t, netWith("172.28.240.53"), tcp(9090, 2), tcp(5432, 3))
+	d.reject.Store(false)
+
+	fs = d.nextStream(t)
+	if hello := fs.next(t).GetHello(); !proto.Equal(hello, testHello) {
+		t.Fatalf("after reconnect: first message %v, want the hello", hello)
+	}
+	expectSnapshot(t, fs.next(t), 1, 5432, 9090)
+	h.change(t, netWith("172.28.240.53"), tcp(5432, 3))
+	expectChanges(t, fs.next(t), 2, nil, []uint32{9090})
+	if logs := h.logs.String(); !strings.Contains(logs, "daemon unreachable at "+d.addr) || !strings.Contains(logs, "daemon restarting") {
+		t.Errorf("logs do not explain the refusal:\n%s", logs)
+	}
+
+	// A stream the daemon ends cleanly is reopened too.
+	fs.end <- nil
+	fs = d.nextStream(t)
+	fs.next(t)
+	expectSnapshot(t, fs.next(t), 1, 5432)
+}
+
+func TestRejectedTokenIsReportedOnce(t *testing.T) {
+	d := startDaemon(t, testToken)
+	h := newHarness(t, d.addr, strings.Repeat("f", 64))
+	h.run(t)
+	waitFor(t, "several rejected attempts", func() bool { return d.attempts.Load() >= 4 })
+	logs := h.logs.String()
+	if n := strings.Count(logs, "rejected the token from "+h.cfg.TokenFile); n != 1 {
+		t.Errorf("rejection logged %d times, want once:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "Unauthenticated") && !strings.Contains(logs, "invalid token") {
+		t.Errorf("log does not carry the daemon's reason:\n%s", logs)
+	}
+}
+
+func TestMissingTokenFile(t *testing.T) {
+	d := startDaemon(t, testToken)
+	h := newHarness(t, d.addr, "")
+	h.run(t)
+	waitFor(t, "the missing token to be reported", func() bool {
+		return strings.Contains(h.logs.String(), h.cfg.TokenFile+" does not exist")
+	})
+	if n := d.attempts.Load(); n != 0 {
+		t.Errorf("the agent opened %d streams without a token", n)
+	}
+}
+
+func TestUnreachableNamesAddressAndWhy(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	h := newHarness(t, addr, testToken)
+	h.run(t)
+	waitFor(t, "the unreachable daemon to be reported", func() bool {
+		return strings.Contains(h.logs.String(), "daemon unreachable at "+addr+" (test: the fake daemon)")
+	})
+}

@@ -1,0 +1,192 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"google.golang.org/grpc"
+
+	"github.com/wslfwd/wslfwd/agent-linux/tracker"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/token"
+)
+
+type sendStream = grpc.BidiStreamingClient[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]
+
+// stream is one Session stream.
+type stream struct {
+	cfg      Config
+	st       sendStream
+	msgs     chan *wslfwdv1.HostMessage
+	recvErr  chan error    // the receiver's final error
+	seq      uint64        // of the last message sent
+	acked    uint64        // highest seq the daemon applied
+	sent     tracker.State // what the daemon holds, as far as this stream sent it
+	changed  <-chan struct{}
+	welcomed bool
+	maxL     uint32 // listeners the daemon accepts; 0 = unknown
+}
+
+// run opens a stream and serves it until it ends. A nil error means the
+// daemon closed it.
+func (s *stream) run(ctx context.Context, client wslfwdv1.AgentServiceClient) error {
+	tok, err := token.Load(s.cfg.TokenFile)
+	if err != nil {
+		return &tokenError{err}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.st, err = client.Session(ctx, grpc.PerRPCCredentials(token.Credentials{Token: tok}))
+	if err != nil {
+		return err
+	}
+	s.msgs = make(chan *wslfwdv1.HostMessage)
+	s.recvErr = make(chan error, 1)
+	go func() {
+		for {
+			m, err := s.st.Recv()
+			if err != nil {
+				s.recvErr <- err
+				return
+			}
+			select {
+			case s.msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Hello{Hello: s.cfg.Hello}}); err != nil {
+		return err
+	}
+	// Read the truth now rather than trust the last scan: this snapshot
+	// replaces all the daemon knew. A failed read is logged by the tracker,
+	// and the last good state goes.
+	_ = s.cfg.State.Refresh()
+	if err := s.snapshot(); err != nil {
+		return err
+	}
+
+	echo := newEchoes(s.cfg)
+	defer echo.closeAll()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-s.recvErr:
+			return endErr(err)
+		case <-s.changed:
+			if err := s.changes(); err != nil {
+				return err
+			}
+		case r := <-echo.ready:
+			if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: r}}); err != nil {
+				return err
+			}
+		case m := <-s.msgs:
+			if err := s.handle(ctx, m, echo); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *stream) handle(ctx context.Context, m *wslfwdv1.HostMessage, echo *echoes) error {
+	switch m := m.GetMsg().(type) {
+	case *wslfwdv1.HostMessage_Welcome:
+		s.welcomed = true
+		s.maxL = m.Welcome.GetMaxListeners()
+		s.cfg.Logger.Info("connected to the daemon", "addr", s.cfg.Addr, "session", m.Welcome.GetSessionId(),
+			"daemon_version", m.Welcome.GetDaemonVersion())
+		s.checkMax()
+	case *wslfwdv1.HostMessage_Ack:
+		a := m.Ack.GetSeq()
+		if a > s.seq {
+			s.cfg.Logger.Warn("the daemon acknowledged a message never sent", "ack", a, "last_sent", s.seq)
+		} else if a > s.acked {
+			s.acked = a
+		}
+	case *wslfwdv1.HostMessage_Resync:
+		s.cfg.Logger.Info("daemon asked for a resync", "reason", m.Resync.GetReason())
+		return s.snapshot()
+	case *wslfwdv1.HostMessage_ForwardStatus:
+		for _, st := range m.ForwardStatus.GetStatuses() {
+			s.cfg.Logger.Debug("forward status", "protocol", st.GetProtocol().String(), "listen", st.GetListen(),
+				"port", st.GetPort(), "state", st.GetState().String(), "reason", st.GetReason(), "exposed_at", st.GetExposedAt())
+		}
+	case *wslfwdv1.HostMessage_EchoStart:
+		// The echo listener must reach the daemon as a listener before the
+		// EchoReady, so the daemon can forward it: publish it now.
+		r := echo.start(ctx, m.EchoStart, s.cfg.Hello.GetDistro())
+		if err := s.changes(); err != nil || r == nil {
+			return err
+		}
+		return s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: r}})
+	case *wslfwdv1.HostMessage_EchoStop:
+		if echo.stop(m.EchoStop.GetProbeId()) {
+			return s.changes()
+		}
+	}
+	return nil
+}
+
+// snapshot sends the whole current state as the next message.
+func (s *stream) snapshot() error {
+	cur, changed := s.cfg.State.Current()
+	s.seq++
+	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: cur.Snapshot(s.seq)}}); err != nil {
+		return err
+	}
+	s.sent, s.changed = cur, changed
+	s.checkMax()
+	return nil
+}
+
+// changes sends what changed since the last message, if anything did.
+func (s *stream) changes() error {
+	cur, changed := s.cfg.State.Current()
+	s.changed = changed
+	c := tracker.Diff(s.sent, cur, s.seq+1)
+	if c == nil {
+		return nil
+	}
+	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: c}}); err != nil {
+		return err
+	}
+	s.seq++
+	s.sent = cur
+	s.checkMax()
+	return nil
+}
+
+func (s *stream) checkMax() {
+	if s.maxL > 0 && len(s.sent.Listeners) > int(s.maxL) {
+		s.cfg.Logger.Warn("more listeners than the daemon accepts", "listeners", len(s.sent.Listeners), "max", s.maxL)
+	}
+}
+
+// send sends m. When the daemon has ended the stream, gRPC's Send says
+// only io.EOF; the reason comes from the receiver.
+func (s *stream) send(m *wslfwdv1.AgentMessage) error {
+	err := s.st.Send(m)
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	for {
+		select {
+		case err := <-s.recvErr:
+			return endErr(err)
+		case <-s.msgs: // the stream is over: what it still said does not matter
+		}
+	}
+}
+
+// endErr maps the daemon closing the stream cleanly to nil.
+func endErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
