@@ -68,9 +68,19 @@ type Backend interface {
 	// Apply makes the batch's changes. It returns nil when every change
 	// took effect, an *ApplyError naming each change that did not, or
 	// another error when the batch as a whole could not be attempted.
+	//
+	// A removal must match the whole entry: removing a key that holds
+	// nothing succeeds, removing a key that holds a different target fails
+	// and leaves that entry alone. Adding an identical entry succeeds and
+	// changes nothing; adding at a key that holds a different target (the
+	// daemon's or anyone else's) fails with ErrPortInUse, so a backend
+	// never overwrites a rule it was not asked to remove.
 	Apply(ctx context.Context, b Batch) error
-	// Close releases the backend's own resources. Entries stay as they
-	// are: a daemon restart must not drop forwards.
+	// Close releases the backend's own resources. What happens to the
+	// entries depends on where they live: portproxy entries persist in
+	// the host's configuration (a daemon restart must not drop them),
+	// while the relay's forwards live in the daemon's process and end
+	// with it.
 	Close() error
 }
 
