@@ -57,31 +57,35 @@ type Overrides struct {
 }
 
 // Detect gathers Info. net is the current network state, used only by the
-// kernel-release fallback. A mode or distro that cannot be found is an
-// error that says which flag overrides it.
+// kernel-release fallback. Whatever cannot be found is reported in the
+// error, which says which flag overrides it, while Info is still filled as
+// far as possible (Mode UNKNOWN, Distro empty): run refuses to start with
+// such an error, inspect shows it as a warning.
 func (d *Detector) Detect(ctx context.Context, net *wslfwdv1.NetworkState, o Overrides) (Info, error) {
 	var info Info
+	var errs []error
 	var err error
 	if info.KernelRelease, err = d.release(); err != nil {
-		return info, err
+		errs = append(errs, err)
 	}
 	if o.Mode != wslfwdv1.NetworkingMode_NETWORKING_MODE_UNSPECIFIED {
 		info.Mode, info.ModeHow = o.Mode, "--networking-mode flag"
 	} else if info.Mode, info.ModeHow, err = d.NetworkingMode(ctx, info.KernelRelease, net); err != nil {
-		return info, fmt.Errorf("%w (pass --networking-mode to set it)", err)
+		info.Mode, info.ModeHow = wslfwdv1.NetworkingMode_NETWORKING_MODE_UNKNOWN, "detection failed"
+		errs = append(errs, fmt.Errorf("%w (pass --networking-mode to set it)", err))
 	}
 	info.Distro = o.Distro
 	if info.Distro == "" {
 		info.Distro = d.getenv("WSL_DISTRO_NAME")
 	}
 	if info.Distro == "" {
-		return info, errors.New("distro name unknown: WSL_DISTRO_NAME is not set (services started by systemd or wsl.conf do not inherit it); pass --distro")
+		errs = append(errs, errors.New("distro name unknown: WSL_DISTRO_NAME is not set (services started by systemd or wsl.conf do not inherit it); pass --distro"))
 	}
 	if info.BootID, err = d.bootID(); err != nil {
-		return info, err
+		errs = append(errs, err)
 	}
 	info.VMID = d.VMID(ctx)
-	return info, nil
+	return info, errors.Join(errs...)
 }
 
 // NetworkingMode runs `wslinfo --networking-mode`, falling back to the

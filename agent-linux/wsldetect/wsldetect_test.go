@@ -133,8 +133,12 @@ func TestDetect(t *testing.T) {
 		t.Errorf("no distro: err = %v, want a hint at --distro", err)
 	}
 	d.Getenv = env{"WSL_DISTRO_NAME": "Ubuntu"}.get
-	if _, err := d.Detect(context.Background(), natState, Overrides{}); err == nil || !strings.Contains(err.Error(), "--networking-mode") {
+	info, err = d.Detect(context.Background(), natState, Overrides{})
+	if err == nil || !strings.Contains(err.Error(), "--networking-mode") {
 		t.Errorf("failing wslinfo: err = %v, want a hint at --networking-mode", err)
+	}
+	if info.Mode != wslfwdv1.NetworkingMode_NETWORKING_MODE_UNKNOWN || info.Distro != "Ubuntu" {
+		t.Errorf("failing wslinfo: info %+v, want mode UNKNOWN and the rest filled in", info)
 	}
 }
 
