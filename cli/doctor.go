@@ -77,10 +77,11 @@ func (a *app) doctor(ctx context.Context) []output.Check {
 
 	place := client.Detect(a.env)
 	if place.Kind == client.WSL {
+		place.DetectNetwork(a.env)
 		checks = append(checks, wslChecks(place)...)
 	}
 
-	t, err := client.Locate(place, a.host)
+	t, err := client.Locate(a.env, &place, a.host)
 	if err != nil {
 		add(cAddr, output.Fail, err.Error(), "pass the daemon's address with --host, e.g. --host 172.28.240.1")
 		return skip("no daemon address", cToken, cReach, cAccepted, cProblems, cAgents, cForwards)

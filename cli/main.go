@@ -200,7 +200,7 @@ func newRoot(a *app) *cobra.Command {
 // is sent yet.
 func (a *app) connect() (*client.Conn, error) {
 	place := client.Detect(a.env)
-	t, err := client.Locate(place, a.host)
+	t, err := client.Locate(a.env, &place, a.host)
 	if err != nil {
 		return nil, err
 	}

@@ -91,7 +91,9 @@ func TestLocate(t *testing.T) {
 		{name: "other os", env: fakeEnv{goos: "darwin"}, errWant: "pass --host"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Locate(Detect(tc.env.env()), tc.host)
+			env := tc.env.env()
+			p := Detect(env)
+			got, err := Locate(env, &p, tc.host)
 			if tc.errWant != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.errWant) {
 					t.Fatalf("error = %v, want it to contain %q", err, tc.errWant)
@@ -109,14 +111,28 @@ func TestLocate(t *testing.T) {
 }
 
 func TestDetectWSL(t *testing.T) {
-	p := Detect(fakeEnv{goos: "linux", vars: map[string]string{"WSL_DISTRO_NAME": "Debian"}, osrelease: wsl2Kernel, wslinfo: "nat", gw: "172.28.240.1"}.env())
+	env := fakeEnv{goos: "linux", vars: map[string]string{"WSL_DISTRO_NAME": "Debian"}, osrelease: wsl2Kernel, wslinfo: "nat", gw: "172.28.240.1"}.env()
+	p := Detect(env)
+	p.DetectNetwork(env)
 	if p.Kind != WSL || p.Distro != "Debian" || p.Mode != wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT || p.Gateway4 != netip.MustParseAddr("172.28.240.1") {
 		t.Errorf("Detect = %+v", p)
 	}
 	// An IPv6 "gateway" is no use to a NAT client.
-	p = Detect(fakeEnv{goos: "linux", osrelease: wsl2Kernel, wslinfo: "nat", gw: "fe80::1"}.env())
+	env = fakeEnv{goos: "linux", osrelease: wsl2Kernel, wslinfo: "nat", gw: "fe80::1"}.env()
+	p = Detect(env)
+	p.DetectNetwork(env)
 	if p.GatewayErr == nil {
 		t.Errorf("IPv6 gateway accepted: %+v", p)
+	}
+}
+
+func TestHostSkipsNetworkDetection(t *testing.T) {
+	env := fakeEnv{goos: "linux", osrelease: wsl2Kernel}.env()
+	env.Wslinfo = func(...string) (string, error) { t.Error("wslinfo run although --host was given"); return "", nil }
+	env.Gateway4 = func() (netip.Addr, error) { t.Error("routes read although --host was given"); return netip.Addr{}, nil }
+	p := Detect(env)
+	if _, err := Locate(env, &p, "10.0.0.1"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -96,14 +96,18 @@ type Place struct {
 	Kind Kind
 	// Distro is WSL_DISTRO_NAME inside WSL.
 	Distro string
-	// Mode is the networking mode inside WSL.
-	Mode wslfwdv1.NetworkingMode
-	// ModeSource says how Mode was found, for messages.
+	// The fields below are set inside WSL by DetectNetwork.
+	//
+	// Mode is the networking mode; ModeSource says how it was found, for
+	// messages.
+	Mode       wslfwdv1.NetworkingMode
 	ModeSource string
-	// Gateway4 is the IPv4 default gateway inside WSL; GatewayErr says why
-	// it is missing.
+	// Gateway4 is the IPv4 default gateway in NAT mode; GatewayErr says
+	// why it is missing.
 	Gateway4   netip.Addr
 	GatewayErr error
+
+	osrelease string
 }
 
 // Detect works out where the CLI runs. It never fails: what it cannot find
@@ -121,15 +125,24 @@ func Detect(env Env) Place {
 	if distro == "" && !strings.Contains(strings.ToLower(string(osrelease)), "microsoft") {
 		return Place{Kind: Linux}
 	}
-	p := Place{Kind: WSL, Distro: distro}
-	p.Mode, p.ModeSource = detectMode(env, string(osrelease))
+	return Place{Kind: WSL, Distro: distro, osrelease: strings.TrimSpace(string(osrelease))}
+}
+
+// DetectNetwork finds, inside WSL, the networking mode and in NAT mode the
+// default gateway. It runs wslinfo and reads the routing table, so it is
+// done only when the daemon's address is not given. It does nothing
+// outside WSL or when done before.
+func (p *Place) DetectNetwork(env Env) {
+	if p.Kind != WSL || p.Mode != wslfwdv1.NetworkingMode_NETWORKING_MODE_UNSPECIFIED {
+		return
+	}
+	p.Mode, p.ModeSource = detectMode(env, p.osrelease)
 	if p.Mode == wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT {
 		p.Gateway4, p.GatewayErr = env.Gateway4()
 		if p.GatewayErr == nil && !p.Gateway4.Is4() {
 			p.GatewayErr = errors.New("no IPv4 default route")
 		}
 	}
-	return p
 }
 
 // detectMode asks wslinfo for the networking mode. Without wslinfo, a
@@ -142,7 +155,7 @@ func detectMode(env Env, osrelease string) (wslfwdv1.NetworkingMode, string) {
 		return ParseMode(m), fmt.Sprintf("wslinfo --networking-mode printed %q", m)
 	}
 	if strings.Contains(osrelease, "Microsoft") {
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1, "kernel release names WSL1 (" + strings.TrimSpace(osrelease) + ")"
+		return wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1, "kernel release names WSL1 (" + osrelease + ")"
 	}
 	if errors.Is(err, ErrNoWslinfo) {
 		return wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, "assumed nat: wslinfo not found"

@@ -18,8 +18,9 @@ type Target struct {
 }
 
 // Locate picks the daemon address: --host when given, else the default for
-// the place the CLI runs.
-func Locate(p Place, hostFlag string) (Target, error) {
+// the place the CLI runs (inside WSL, by networking mode: see
+// Place.DetectNetwork).
+func Locate(env Env, p *Place, hostFlag string) (Target, error) {
 	if hostFlag != "" {
 		addr, err := ParseHost(hostFlag)
 		if err != nil {
@@ -34,8 +35,8 @@ func Locate(p Place, hostFlag string) (Target, error) {
 	case Linux:
 		return Target{Addr: loopback, Why: "outside WSL the daemon is on this machine"}, nil
 	case WSL:
-		gw := p.Gateway4
-		addr, why, err := endpoint.ForMode(p.Mode, gw)
+		p.DetectNetwork(env)
+		addr, why, err := endpoint.ForMode(p.Mode, p.Gateway4)
 		if err != nil {
 			if p.GatewayErr != nil {
 				return Target{}, fmt.Errorf("find the daemon (%s): %w (gateway lookup: %v)", p.ModeSource, err, p.GatewayErr)
