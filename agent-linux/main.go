@@ -4,11 +4,23 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wslfwd/wslfwd/internal/version"
 )
+
+// options are the flags of run and inspect.
+type options struct {
+	host         string
+	tokenFile    string
+	distro       string
+	mode         string
+	scanInterval time.Duration
+	logLevel     string
+	json         bool
+}
 
 func main() {
 	root := &cobra.Command{
@@ -25,9 +37,45 @@ func main() {
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), "wslfwd-agent", version.Version)
 		},
-	})
+	}, runCommand(), inspectCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "wslfwd-agent:", err)
 		os.Exit(1)
 	}
+}
+
+func detectionFlags(cmd *cobra.Command, o *options) {
+	cmd.Flags().StringVar(&o.distro, "distro", "", "distro name (default: $WSL_DISTRO_NAME)")
+	cmd.Flags().StringVar(&o.mode, "networking-mode", "",
+		"networking mode: nat, mirrored, bridged, virtioproxy, none, wsl1 or unknown (default: detected with wslinfo)")
+}
+
+func runCommand() *cobra.Command {
+	o := &options{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Report this distro to the daemon until stopped (needs root)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd, o) },
+	}
+	cmd.Flags().StringVar(&o.host, "host", "",
+		"daemon address host[:port] (default: by networking mode; NAT: the IPv4 default gateway, mirrored and WSL1: 127.0.0.1)")
+	cmd.Flags().StringVar(&o.tokenFile, "token-file", "/etc/wslfwd/token", "file holding the daemon's bearer token")
+	cmd.Flags().DurationVar(&o.scanInterval, "scan-interval", time.Second, "how often to re-scan listening sockets")
+	cmd.Flags().StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	detectionFlags(cmd, o)
+	return cmd
+}
+
+func inspectCommand() *cobra.Command {
+	o := &options{}
+	cmd := &cobra.Command{
+		Use:   "inspect",
+		Short: "Print once what run would send: the hello and the snapshot",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return inspect(cmd, o) },
+	}
+	cmd.Flags().BoolVar(&o.json, "json", false, `print {"hello": ..., "snapshot": ...} as protojson with proto field names`)
+	detectionFlags(cmd, o)
+	return cmd
 }

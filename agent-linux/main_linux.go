@@ -1,0 +1,175 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wslfwd/wslfwd/agent-linux/netinv"
+	"github.com/wslfwd/wslfwd/agent-linux/scan"
+	"github.com/wslfwd/wslfwd/agent-linux/session"
+	"github.com/wslfwd/wslfwd/agent-linux/tracker"
+	"github.com/wslfwd/wslfwd/agent-linux/trigger"
+	"github.com/wslfwd/wslfwd/agent-linux/wsldetect"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/endpoint"
+	"github.com/wslfwd/wslfwd/internal/version"
+)
+
+// protocolRevision is the highest agent protocol revision spoken.
+const protocolRevision = 1
+
+// agent is what run and inspect share: the kernel source, the tracker and
+// the hello.
+type agent struct {
+	sys   *scan.System
+	tr    *tracker.Tracker
+	info  wsldetect.Info
+	hello *wslfwdv1.AgentHello
+}
+
+// setup reads the system once and detects the environment. The returned
+// error covers what cannot work at all; problems is what detection could
+// not find (fatal for run, a warning for inspect).
+func setup(ctx context.Context, o *options, log *slog.Logger) (a *agent, problems, err error) {
+	var ov wsldetect.Overrides
+	if o.mode != "" {
+		if ov.Mode, err = wsldetect.ParseModeFlag(o.mode); err != nil {
+			return nil, nil, fmt.Errorf("--networking-mode: %w", err)
+		}
+	}
+	ov.Distro = o.distro
+	sys, err := scan.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	tr := tracker.New(tracker.Config{Source: sys, SelfPID: os.Getpid(), Logger: log})
+	if err := tr.Refresh(); err != nil {
+		sys.Close()
+		return nil, nil, fmt.Errorf("first scan: %w", err)
+	}
+	st, _ := tr.Current()
+	info, problems := (&wsldetect.Detector{}).Detect(ctx, st.Network, ov)
+	var id [16]byte
+	rand.Read(id[:])
+	return &agent{sys: sys, tr: tr, info: info, hello: &wslfwdv1.AgentHello{
+		Distro:           info.Distro,
+		AgentVersion:     version.Version,
+		BootId:           info.BootID,
+		VmId:             info.VMID,
+		NetworkingMode:   info.Mode,
+		KernelRelease:    info.KernelRelease,
+		InstanceId:       hex.EncodeToString(id[:]),
+		ProtocolRevision: protocolRevision,
+	}}, problems, nil
+}
+
+func run(cmd *cobra.Command, o *options) error {
+	log, err := newLogger(o.logLevel)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("run needs root: it reads every process's /proc/<pid>/fd to name the owners of listening sockets, " +
+			"and the token file; start it with sudo or as the systemd service")
+	}
+	if o.scanInterval <= 0 {
+		return fmt.Errorf("--scan-interval %v: must be positive", o.scanInterval)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	a, problems, err := setup(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	defer a.sys.Close()
+	if problems != nil {
+		return problems
+	}
+	addr, why, err := a.daemonAddr(ctx, o.host, log)
+	if err != nil {
+		return err
+	}
+	log.Info("agent started", "distro", a.info.Distro, "mode", endpoint.ModeName(a.info.Mode), "mode_from", a.info.ModeHow,
+		"daemon", addr, "why", why, "version", version.Version)
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.tr.Run(ctx, tracker.Triggers{
+			Listeners: []trigger.Trigger{trigger.Ticker{Interval: o.scanInterval}},
+			Network:   a.sys.Inventory(),
+		})
+	}()
+	err = session.Run(ctx, session.Config{
+		Addr: addr, Why: why, TokenFile: o.tokenFile, Hello: a.hello, State: a.tr, Logger: log,
+	})
+	stop()
+	wg.Wait()
+	return err
+}
+
+// daemonAddr picks the address to dial: --host, else the mode's default.
+// In NAT mode at boot the default route may not exist yet: wait for it.
+func (a *agent) daemonAddr(ctx context.Context, host string, log *slog.Logger) (addr, why string, err error) {
+	if host != "" {
+		addr, err := withPort(host)
+		return addr, "--host flag", err
+	}
+	for logged := false; ; logged = true {
+		st, _ := a.tr.Current()
+		addr, why, err = endpoint.ForMode(a.info.Mode, netinv.Gateway4(st.Network))
+		if err == nil || a.info.Mode != wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT {
+			return addr, why, err
+		}
+		if !logged {
+			log.Warn("waiting for an IPv4 default gateway", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", err
+		case <-time.After(time.Second):
+		}
+		if err := a.tr.Refresh(); err != nil {
+			log.Debug("refresh while waiting for a gateway", "err", err)
+		}
+	}
+}
+
+// withPort adds the daemon's default port to a host without one.
+func withPort(host string) (string, error) {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host, nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+		return netip.AddrPortFrom(a, endpoint.DefaultPort).String(), nil
+	}
+	if host == "" {
+		return "", errors.New("--host: empty")
+	}
+	return net.JoinHostPort(host, strconv.Itoa(endpoint.DefaultPort)), nil
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
