@@ -419,7 +419,7 @@ func TestNoToken(t *testing.T) {
 		t.Errorf("exit %d, want %d", r.code, exitFailure)
 	}
 	mustContain(t, "stderr", r.stderr,
-		"no token: tried /var/lib/wslfwd/admin.token (does not exist), /var/lib/wslfwd/read.token (does not exist)",
+		"no token: tried /var/lib/wslfwd/token (does not exist), /var/lib/wslfwd/read.token (does not exist)",
 		"--token-file")
 
 	r = runCLI(t, t.Context(), plainLinux(), "--token-file", filepath.Join(t.TempDir(), "missing"), "status")

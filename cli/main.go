@@ -118,13 +118,14 @@ Finding the daemon (unless --host is given):
 The networking mode comes from 'wslinfo --networking-mode' (nat when missing).
 
 Finding the token (unless --token-file is given), first readable file wins:
-  Windows            %ProgramData%\wslfwd\admin.token, then read.token
+  Windows            %ProgramData%\wslfwd\token, then read.token
   WSL                ~/.config/wslfwd/token, then /etc/wslfwd/cli.token
                      (/etc/wslfwd/token is the agent's token: the daemon
                      refuses it for these commands)
-  Linux (not WSL)    /var/lib/wslfwd/admin.token, then read.token
-Read commands accept the read token; expose, unexpose and probe need the
-admin token.
+  Linux (not WSL)    /var/lib/wslfwd/token, then read.token
+'wslfwd-hostd token' (elevated, on Windows) prints the daemon's token. Read
+commands also accept a read-only token; expose, unexpose and probe need the
+daemon's (admin) token.
 
 Exit codes: 0 success, 1 failure (including a failed probe path or doctor
 check), 2 bad command line.`

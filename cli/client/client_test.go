@@ -193,10 +193,10 @@ func FuzzParseHost(f *testing.F) {
 func TestTokenPaths(t *testing.T) {
 	win := Detect(fakeEnv{goos: "windows"}.env())
 	e := fakeEnv{goos: "windows", vars: map[string]string{"ProgramData": `D:\Data\`}}.env()
-	if got := strings.Join(TokenPaths(win, e), ";"); got != `D:\Data\wslfwd\admin.token;D:\Data\wslfwd\read.token` {
+	if got := strings.Join(TokenPaths(win, e), ";"); got != `D:\Data\wslfwd\token;D:\Data\wslfwd\read.token` {
 		t.Errorf("windows: %s", got)
 	}
-	if got := TokenPaths(win, fakeEnv{goos: "windows"}.env())[0]; got != `C:\ProgramData\wslfwd\admin.token` {
+	if got := TokenPaths(win, fakeEnv{goos: "windows"}.env())[0]; got != `C:\ProgramData\wslfwd\token` {
 		t.Errorf("windows without ProgramData: %s", got)
 	}
 	wsl := fakeEnv{goos: "linux", osrelease: wsl2Kernel, wslinfo: "mirrored"}
@@ -214,7 +214,7 @@ func TestTokenPaths(t *testing.T) {
 		}
 	}
 	lin := fakeEnv{goos: "linux", osrelease: "6.1.0"}
-	if got := strings.Join(TokenPaths(Detect(lin.env()), lin.env()), ";"); got != "/var/lib/wslfwd/admin.token;/var/lib/wslfwd/read.token" {
+	if got := strings.Join(TokenPaths(Detect(lin.env()), lin.env()), ";"); got != "/var/lib/wslfwd/token;/var/lib/wslfwd/read.token" {
 		t.Errorf("linux: %s", got)
 	}
 }

@@ -3,10 +3,12 @@ package client
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
@@ -29,6 +31,9 @@ func Dial(t Target, tok, tokenFrom string) (*Conn, error) {
 	cc, err := grpc.NewClient("passthrough:///"+t.Addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(token.Credentials{Token: tok}),
+		// A long watch notices a vanished daemon (host asleep, WSL
+		// restarted) instead of waiting forever.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("daemon address %s (%s): %w", t.Addr, t.Why, err)
@@ -69,7 +74,7 @@ func (c *Conn) Explain(what string, err error) error {
 		msg = fmt.Sprintf("daemon unreachable at %s (%s): %s; is wslfwd-hostd running? pass --host to dial another address",
 			c.Target.Addr, c.Target.Why, s.Message())
 	case codes.Unauthenticated:
-		msg = fmt.Sprintf("daemon at %s rejected the token from %s: %s; copy the daemon's current admin.token from its state directory or pass --token-file",
+		msg = fmt.Sprintf("daemon at %s rejected the token from %s: %s; copy the daemon's current token (`wslfwd-hostd token`, elevated, on Windows) or pass --token-file",
 			c.Target.Addr, c.TokenFrom, s.Message())
 	case codes.PermissionDenied:
 		msg = fmt.Sprintf("%s: the token from %s is not allowed: %s; read commands need the read or admin token, expose, unexpose and probe the admin token (the agent's token is refused)",

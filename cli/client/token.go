@@ -11,8 +11,9 @@ import (
 // TokenPaths lists, in the order tried, where the CLI looks for a token when
 // --token-file is not given.
 //
-//   - Windows: the daemon's own files under %ProgramData%\wslfwd: the admin
-//     token (readable by administrators) before the read token.
+//   - Windows: the daemon's own files under %ProgramData%\wslfwd: its admin
+//     token "token" (readable by administrators), then "read.token", where
+//     a read-only token is kept when the daemon is given one by that name.
 //   - WSL: a token the user copied in. /etc/wslfwd/token is the agent's token,
 //     which ControlService rejects, so it is never tried.
 //   - Linux outside WSL (the daemon runs here): the daemon's state directory.
@@ -24,7 +25,7 @@ func TokenPaths(p Place, env Env) []string {
 			dir = `C:\ProgramData`
 		}
 		dir = strings.TrimRight(dir, `\`) + `\wslfwd\`
-		return []string{dir + "admin.token", dir + "read.token"}
+		return []string{dir + "token", dir + "read.token"}
 	case WSL:
 		var paths []string
 		if cfg := env.Getenv("XDG_CONFIG_HOME"); cfg != "" && path.IsAbs(cfg) {
@@ -34,7 +35,7 @@ func TokenPaths(p Place, env Env) []string {
 		}
 		return append(paths, "/etc/wslfwd/cli.token")
 	case Linux:
-		return []string{"/var/lib/wslfwd/admin.token", "/var/lib/wslfwd/read.token"}
+		return []string{"/var/lib/wslfwd/token", "/var/lib/wslfwd/read.token"}
 	default:
 		return nil
 	}
@@ -44,11 +45,15 @@ func TokenPaths(p Place, env Env) []string {
 func TokenHint(p Place) string {
 	switch p.Kind {
 	case Windows:
-		return "run from an elevated prompt to read the daemon's admin.token, or pass --token-file"
+		return "the daemon's token is readable from an elevated prompt only: run wslfwd elevated, or save the output of `wslfwd-hostd token` (elevated) to a file and pass --token-file"
 	case WSL:
-		return "copy the daemon's admin.token (in %ProgramData%\\wslfwd on Windows) to ~/.config/wslfwd/token (mode 600), or pass --token-file"
+		distro := p.Distro
+		if distro == "" {
+			distro = "<distro>"
+		}
+		return fmt.Sprintf("in an elevated Windows prompt run `wslfwd-hostd token | wsl -d %s sh -c \"mkdir -p ~/.config/wslfwd && umask 077 && cat > ~/.config/wslfwd/token\"`, or pass --token-file", distro)
 	default:
-		return "copy admin.token from the daemon's state directory (/var/lib/wslfwd by default), or pass --token-file"
+		return "copy the daemon's token (<state-dir>/token, /var/lib/wslfwd/token by default) or pass --token-file"
 	}
 }
 
