@@ -25,7 +25,7 @@ func newFakeShell() *fakeShell {
 }
 
 var (
-	netshRule = regexp.MustCompile(`^advfirewall firewall (add|delete) rule name="([^"]*)" `)
+	netshRule = regexp.MustCompile(`^advfirewall firewall (add|delete) rule name="([^"]*)"`)
 	psRule    = regexp.MustCompile(`^try \{ (New|Remove)-NetFirewallHyperVRule -Name '([^']*)'`)
 )
 
@@ -254,5 +254,34 @@ func TestDaemonRuleScript(t *testing.T) {
 	}
 	if _, err := DaemonRuleScript(netip.MustParseAddr("172.28.240.1"), 0); err == nil {
 		t.Error("DaemonRuleScript with port 0 succeeded")
+	}
+}
+
+func TestDaemonRule(t *testing.T) {
+	shell := newFakeShell()
+	shell.rules[Windows]["wslfwd tcp/80"] = true
+	fw := New(shell, nil)
+	if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.1"), 17810); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.names(Windows); !slices.Equal(got, []string{DaemonRuleName, "wslfwd tcp/80"}) {
+		t.Fatalf("rules = %q", got)
+	}
+	// Port rules come and go; the daemon's rule stays.
+	if err := fw.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.names(Windows); !slices.Equal(got, []string{DaemonRuleName}) {
+		t.Fatalf("rules after Sync(nil) = %q", got)
+	}
+	if err := fw.RemoveDaemonRule(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.names(Windows); len(got) != 0 {
+		t.Fatalf("rules = %q", got)
+	}
+	shell.broken = true
+	if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.1"), 17810); err == nil {
+		t.Fatal("SetDaemonRule succeeded though the rule never appeared")
 	}
 }

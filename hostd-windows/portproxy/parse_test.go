@@ -1,6 +1,7 @@
 package portproxy
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -240,4 +241,30 @@ func FuzzParseExcludedRanges(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWriteShowJSON(t *testing.T) {
+	// As a PowerShell `>` redirect saves it: UTF-16LE with a BOM.
+	text := readTestdata(t, "show-single.txt")
+	in := []byte{0xFF, 0xFE}
+	for _, r := range text {
+		in = append(in, byte(r), 0)
+	}
+	var out strings.Builder
+	if err := WriteShowJSON(&out, in); err != nil {
+		t.Fatal(err)
+	}
+	var got Show
+	if err := json.Unmarshal([]byte(out.String()), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	want := ParseShow(text)
+	if !reflect.DeepEqual(got, want) || len(got.Rows) != 1 {
+		t.Errorf("JSON round trip = %+v, want %+v", got, want)
+	}
+	for _, field := range []string{`"kind": "v4tov4"`, `"listen_port": "2222"`, `"entry"`} {
+		if !strings.Contains(out.String(), field) {
+			t.Errorf("output lacks %s:\n%s", field, out.String())
+		}
+	}
 }

@@ -1,9 +1,12 @@
 package portproxy
 
 import (
+	"encoding/json"
+	"io"
 	"strings"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost/wintext"
 )
 
 // Shown is one row of `netsh interface portproxy show` output, kept as
@@ -111,4 +114,14 @@ func rowEntry(r Shown) (backend.Entry, error) {
 		Name: r.ListenAddress + "/" + r.ListenPort,
 		Data: r.ConnectAddress + "/" + r.ConnectPort,
 	})
+}
+
+// WriteShowJSON parses `netsh interface portproxy show` output in any of
+// the encodings Windows produces (a PowerShell redirect is UTF-16LE) and
+// writes what it found as indented JSON, for `wslfwd-hostd portproxy
+// parse`.
+func WriteShowJSON(w io.Writer, input []byte) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(ParseShow(wintext.Decode(input)))
 }

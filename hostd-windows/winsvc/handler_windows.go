@@ -2,8 +2,10 @@ package winsvc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/debug"
 	"golang.org/x/sys/windows/svc/eventlog"
@@ -20,10 +22,6 @@ const (
 // serves.
 type RunFunc func(ctx context.Context, ready func()) error
 
-// IsService reports whether the process was started by the service
-// manager.
-func IsService() (bool, error) { return svc.IsWindowsService() }
-
 // Run runs the daemon as the service: it reports start, stop and failure
 // to the service manager and the Event Log. It returns when the service
 // stops.
@@ -33,7 +31,11 @@ func Run(run RunFunc) error {
 		return fmt.Errorf("open the Event Log: %w", err)
 	}
 	defer elog.Close()
-	return svc.Run(Name, &handler{run: run, log: elog})
+	err = svc.Run(Name, &handler{run: run, log: elog})
+	if errors.Is(err, windows.ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
+		return errors.New("this is what the Windows service manager runs; to run the daemon in a console use wslfwd-hostd run")
+	}
+	return err
 }
 
 // handler is the service's control handler.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
@@ -25,11 +26,12 @@ const recoveryReset = 24 * 60 * 60 // seconds
 
 // Install creates the service, or updates it when it exists, to run
 // `exe args...` as LocalSystem at boot, restarted after a crash, and
-// registers the Event Log source. It needs elevation.
-func Install(exe string, args ...string) error {
+// registers the Event Log source. It needs elevation. Warnings are
+// settings that could not be made but leave a working service.
+func Install(exe string, args ...string) (warnings []string, err error) {
 	m, err := mgr.Connect()
 	if err != nil {
-		return fmt.Errorf("connect to the service manager: %w", err)
+		return nil, fmt.Errorf("connect to the service manager: %w", err)
 	}
 	defer m.Disconnect()
 
@@ -48,39 +50,41 @@ func Install(exe string, args ...string) error {
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer s.Close()
 	if err := s.SetRecoveryActions(recovery, recoveryReset); err != nil {
-		return fmt.Errorf("set recovery actions: %w", err)
+		return nil, fmt.Errorf("set recovery actions: %w", err)
 	}
-	// Also restart when the daemon exits with an error, not only on a crash.
+	// Also restart when the daemon exits with an error, not only on a
+	// crash. (Wine lacks this setting; the crash restart still works.)
 	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
-		return fmt.Errorf("set recovery on failure exits: %w", err)
+		warnings = append(warnings, fmt.Sprintf("the service will be restarted after a crash but not after a failed exit: %v", err))
 	}
 	err = eventlog.InstallAsEventCreate(Name, eventlog.Error|eventlog.Warning|eventlog.Info)
 	if err != nil && !strings.Contains(err.Error(), "already exists") {
-		return fmt.Errorf("register the Event Log source: %w", err)
+		return warnings, fmt.Errorf("register the Event Log source: %w", err)
 	}
-	return nil
+	return warnings, nil
 }
 
+// update points an existing service at exe args, as LocalSystem starting
+// at boot. It changes only these settings (mgr's UpdateConfig would also
+// rewrite settings some hosts, such as Wine, do not have).
 func update(s *mgr.Service, exe string, args []string) error {
-	cfg, err := s.Config()
-	if err != nil {
-		return fmt.Errorf("read service %s: %w", Name, err)
-	}
 	cmd := syscall.EscapeArg(exe)
 	for _, a := range args {
 		cmd += " " + syscall.EscapeArg(a)
 	}
-	cfg.BinaryPathName = cmd
-	cfg.DisplayName = DisplayName
-	cfg.Description = Description
-	cfg.StartType = mgr.StartAutomatic
-	cfg.ServiceStartName = "LocalSystem"
-	if err := s.UpdateConfig(cfg); err != nil {
+	ptr := windows.StringToUTF16Ptr
+	err := windows.ChangeServiceConfig(s.Handle, windows.SERVICE_NO_CHANGE, mgr.StartAutomatic, windows.SERVICE_NO_CHANGE,
+		ptr(cmd), nil, nil, nil, ptr("LocalSystem"), nil, ptr(DisplayName))
+	if err != nil {
 		return fmt.Errorf("update service %s: %w", Name, err)
+	}
+	desc := windows.SERVICE_DESCRIPTION{Description: ptr(Description)}
+	if err := windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_DESCRIPTION, (*byte)(unsafe.Pointer(&desc))); err != nil {
+		return fmt.Errorf("update service %s's description: %w", Name, err)
 	}
 	return nil
 }

@@ -1,0 +1,96 @@
+//go:build windows
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/windows"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
+	"github.com/wslfwd/wslfwd/hostd-windows/portproxy"
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
+	"github.com/wslfwd/wslfwd/hostd-windows/winsvc"
+	"github.com/wslfwd/wslfwd/internal/endpoint"
+)
+
+// newBackend constructs the backend named name. It first restricts the
+// state directory (tokens, ledger) to Administrators and SYSTEM: the
+// directory under %ProgramData% would otherwise let every user read it.
+func newBackend(name string, opts backendOptions) (backend.Backend, error) {
+	if err := winsvc.SecureDir(opts.StateDir); err != nil {
+		opts.Logger.Warn("cannot restrict the state directory to Administrators and SYSTEM", "dir", opts.StateDir, "err", err)
+	}
+	switch name {
+	case "portproxy":
+		return portproxy.NewSystem(opts.Logger), nil
+	case "relay":
+		return relay.New(relay.Options{Logger: opts.Logger}), nil
+	}
+	return nil, fmt.Errorf("unknown backend %q (valid: portproxy, relay)", name)
+}
+
+// defaultBackendName is portproxy, Windows' own forwarder.
+func defaultBackendName() string { return "portproxy" }
+
+// defaultListenAddrs is the host's address on the WSL network and
+// loopback, never every address.
+func defaultListenAddrs() ([]string, error) {
+	addr, _, err := winhost.HostWSLAddress()
+	if err != nil {
+		return nil, fmt.Errorf("find where to listen: %w; start WSL first, or pass --listen (for example --listen 127.0.0.1:%d in mirrored mode)", err, endpoint.DefaultPort)
+	}
+	return []string{
+		netip.AddrPortFrom(addr, endpoint.DefaultPort).String(),
+		netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), endpoint.DefaultPort).String(),
+	}, nil
+}
+
+// defaultStateDir is %ProgramData%\wslfwd, found through the known
+// folder rather than the environment, which a service may not share with
+// the console that installed it.
+func defaultStateDir() string {
+	root, err := windows.KnownFolderPath(windows.FOLDERID_ProgramData, 0)
+	if err != nil || !filepath.IsAbs(root) {
+		root = `C:\ProgramData`
+	}
+	return filepath.Join(root, "wslfwd")
+}
+
+// problemCache keeps the host checks for a few seconds: GetStatus calls
+// platformProblems every time, and the checks ask the service manager.
+var problemCache struct {
+	sync.Mutex
+	at       time.Time
+	problems []portproxy.Problem
+}
+
+const problemTTL = 5 * time.Second
+
+// platformProblems reports elevation and, for portproxy, the IP Helper
+// service.
+func platformProblems(_ context.Context, backendName string) []*wslfwdv1.Problem {
+	problemCache.Lock()
+	if time.Since(problemCache.at) > problemTTL {
+		problemCache.problems = portproxy.ReadHostState().Problems()
+		problemCache.at = time.Now()
+	}
+	ps := problemCache.problems
+	problemCache.Unlock()
+
+	var out []*wslfwdv1.Problem
+	for _, p := range ps {
+		if backendName != "portproxy" && p.Code != "not-elevated" {
+			continue // iphlpsvc matters only to portproxy
+		}
+		out = append(out, &wslfwdv1.Problem{Code: p.Code, Message: p.Message, Hint: p.Hint})
+	}
+	return out
+}
