@@ -1,13 +1,10 @@
 package ebpftrigger
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
-// coalesce turns a stream of activity signals into wake calls until ctx is
-// done. The first signal after a quiet spell wakes at once, for latency.
-// Signals during the following window are absorbed; when the window ends
+// coalesce turns events into wake calls until next fails, and returns that
+// error. The first event after a quiet spell wakes at once, for latency.
+// Events during the following window are absorbed; when the window ends
 // the agent is woken again, and if anything arrived meanwhile another
 // window starts. So a burst costs one wake per window, and the last event
 // is always followed by a wake at least one window later.
@@ -17,38 +14,30 @@ import (
 // lookup tables that sock_diag dumps, so a scan woken at once can, rarely,
 // run too early and miss the change.
 //
-// windowEnd starts a window and returns the channel that fires when it ends.
-func coalesce(ctx context.Context, activity <-chan struct{}, windowEnd func() <-chan time.Time, wake func()) {
+// next blocks until an event arrives (true) or deadline passes (false); a
+// zero deadline never passes. Waiting inside next, rather than on a timer
+// in another goroutine, keeps the cost per event to one wakeup of one
+// thread.
+func coalesce(next func(deadline time.Time) (bool, error), window time.Duration, wake func()) error {
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-activity:
+		if _, err := next(time.Time{}); err != nil {
+			return err
 		}
 		wake()
 		for busy := true; busy; {
-			select {
-			case <-ctx.Done():
-				return
-			case <-windowEnd():
+			end := time.Now().Add(window)
+			busy = false
+			for {
+				got, err := next(end)
+				if err != nil {
+					return err
+				}
+				if !got {
+					break
+				}
+				busy = true
 			}
 			wake()
-			select {
-			case <-activity:
-			default:
-				busy = false
-			}
 		}
 	}
-}
-
-// timerWindow returns a windowEnd for coalesce backed by one reusable timer,
-// and the function that stops it.
-func timerWindow(window time.Duration) (windowEnd func() <-chan time.Time, stop func()) {
-	timer := time.NewTimer(window)
-	timer.Stop()
-	return func() <-chan time.Time {
-		timer.Reset(window)
-		return timer.C
-	}, func() { timer.Stop() }
 }

@@ -2,6 +2,7 @@ package ebpftrigger
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -10,38 +11,42 @@ import (
 
 const testWindow = 8 * time.Millisecond
 
-// coalescer runs coalesce with the production timer inside a synctest
+var errStopped = errors.New("stopped")
+
+// coalescer runs coalesce on a fake event source inside a synctest
 // bubble: time is fake, so time.Sleep below moves the clock exactly and
 // synctest.Wait returns once coalesce is blocked, which makes every count
 // deterministic.
 type coalescer struct {
-	activity chan struct{}
-	wakes    atomic.Int64
-	cancel   context.CancelFunc
-	done     chan struct{}
+	events chan struct{}
+	wakes  atomic.Int64
+	cancel context.CancelFunc
+	done   chan error
 }
 
 func startCoalescer(t *testing.T) *coalescer {
 	ctx, cancel := context.WithCancel(t.Context())
-	c := &coalescer{activity: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	windowEnd, stop := timerWindow(testWindow)
-	go func() {
-		defer close(c.done)
-		defer stop()
-		coalesce(ctx, c.activity, windowEnd, func() { c.wakes.Add(1) })
-	}()
+	c := &coalescer{events: make(chan struct{}, 10000), cancel: cancel, done: make(chan error, 1)}
+	next := func(deadline time.Time) (bool, error) {
+		var timeout <-chan time.Time
+		if !deadline.IsZero() {
+			timeout = time.After(time.Until(deadline))
+		}
+		select {
+		case <-c.events:
+			return true, nil
+		case <-timeout:
+			return false, nil
+		case <-ctx.Done():
+			return false, errStopped
+		}
+	}
+	go func() { c.done <- coalesce(next, testWindow, func() { c.wakes.Add(1) }) }()
 	t.Cleanup(func() { cancel(); <-c.done })
 	return c
 }
 
-// signal sends activity the way the ring buffer reader does: without
-// blocking, merging into a pending signal.
-func (c *coalescer) signal() {
-	select {
-	case c.activity <- struct{}{}:
-	default:
-	}
-}
+func (c *coalescer) event() { c.events <- struct{}{} }
 
 func (c *coalescer) expectWakes(t *testing.T, want int64, when string) {
 	t.Helper()
@@ -54,7 +59,7 @@ func (c *coalescer) expectWakes(t *testing.T, want int64, when string) {
 func TestCoalesceLoneEventWakesNowAndOnceMore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := startCoalescer(t)
-		c.signal()
+		c.event()
 		c.expectWakes(t, 1, "at the event, before any time passes")
 		time.Sleep(testWindow - time.Millisecond)
 		c.expectWakes(t, 1, "inside the window")
@@ -68,14 +73,14 @@ func TestCoalesceLoneEventWakesNowAndOnceMore(t *testing.T) {
 func TestCoalesceBurstWakesOncePerWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := startCoalescer(t)
-		c.signal() // t=0
+		c.event() // t=0
 		c.expectWakes(t, 1, "first event")
 		// Events at t=1,3,...,23 ms: busy windows end at 8, 16 and 24 ms,
 		// the quiet one at 32 ms.
 		time.Sleep(time.Millisecond)
 		for range 12 {
 			for range 100 {
-				c.signal()
+				c.event()
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
@@ -89,26 +94,30 @@ func TestCoalesceBurstWakesOncePerWindow(t *testing.T) {
 func TestCoalesceNewEventAfterQuietWakesAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := startCoalescer(t)
-		c.signal()
+		c.event()
 		time.Sleep(testWindow)
 		c.expectWakes(t, 2, "lone event")
-		c.signal()
+		c.event()
 		c.expectWakes(t, 3, "a new event after a quiet spell, before any time passes")
 	})
 }
 
-func TestCoalesceStopsInsideWindow(t *testing.T) {
+func TestCoalesceReturnsSourceError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := startCoalescer(t)
-		c.signal()
+		c.event()
 		c.expectWakes(t, 1, "first event")
-		c.cancel()
+		c.cancel() // inside the window
 		synctest.Wait()
 		select {
-		case <-c.done:
+		case err := <-c.done:
+			if !errors.Is(err, errStopped) {
+				t.Fatalf("coalesce returned %v, want the source's error", err)
+			}
+			c.done <- err // for the cleanup
 		default:
-			t.Fatal("coalesce ignored cancellation while a window was open")
+			t.Fatal("coalesce kept running after its source failed")
 		}
-		c.expectWakes(t, 1, "after cancellation")
+		c.expectWakes(t, 1, "after the source failed")
 	})
 }

@@ -56,9 +56,10 @@
 // which wakes once more; so a burst costs one scan per window, and a lone
 // event two: the kernel fires inet_sock_set_state just before it hashes or
 // unhashes the socket, and the second scan corrects a first one that ran
-// too early. When nothing happens, nothing runs in user space: one
-// goroutine sleeps in epoll_wait and the coalescer on a channel, with no
-// timers. In the kernel, every TCP state change on the machine runs the
+// too early. One goroutine does it all: it sleeps in epoll_wait on the ring
+// buffer, and a window is that wait's timeout, so an event costs one thread
+// wakeup and no Go timers or channel hand-offs. When nothing happens,
+// nothing runs in user space. In the kernel, every TCP state change on the machine runs the
 // tracepoint program, which returns after two compares unless a listener
 // is involved (BenchmarkListenProgramCost reports ns per run), and every
 // bind() and inet socket close runs a cgroup program of similar size.

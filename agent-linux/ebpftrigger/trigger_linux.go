@@ -41,6 +41,7 @@ type Trigger struct {
 	progs  []*ebpf.Program
 	links  []link.Link
 	reader *ringbuf.Reader
+	rec    ringbuf.Record // reused by read
 
 	closeOnce sync.Once
 	closeErr  error
@@ -178,27 +179,27 @@ func (t *Trigger) attach(cgroup string, cgMode pidMode, protoOff int32) error {
 // blocks until ctx is done, then detaches the programs and returns nil. It
 // returns an error if the ring buffer fails. Run must be called at most once.
 func (t *Trigger) Run(ctx context.Context, wake func()) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	activity := make(chan struct{}, 1)
-	readErr := make(chan error, 1)
-	go func() {
-		readErr <- t.readEvents(func(event) {
-			select {
-			case activity <- struct{}{}:
-			default:
-			}
-		})
-		cancel()
-	}()
-	windowEnd, stop := timerWindow(t.window)
+	defer t.Close()
+	stop := context.AfterFunc(ctx, func() { t.Close() })
 	defer stop()
-	coalesce(ctx, activity, windowEnd, wake)
-	closeErr := t.Close()
-	if err := <-readErr; err != nil {
-		return fmt.Errorf("ebpf trigger: %w", err)
+	debug := t.log.Enabled(ctx, slog.LevelDebug)
+	err := coalesce(func(deadline time.Time) (bool, error) {
+		e, err := t.read(deadline)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if debug {
+			t.log.Debug("ebpf trigger: socket change", "kind", e.kind, "pid", e.pid)
+		}
+		return true, nil
+	}, t.window, wake)
+	if errors.Is(err, ringbuf.ErrClosed) {
+		return t.Close() // ctx is done, or Close was called
 	}
-	return closeErr
+	return fmt.Errorf("ebpf trigger: %w", err)
 }
 
 // Close detaches the programs and frees the maps. It is safe to call more
@@ -233,25 +234,26 @@ type event struct {
 	pid  uint32 // tgid in the agent's pid namespace; 0 if outside it or unknown
 }
 
-// readEvents hands every record to fn until the reader is closed (then it
-// returns nil) or fails.
-func (t *Trigger) readEvents(fn func(event)) error {
-	var rec ringbuf.Record
-	for {
-		if err := t.reader.ReadInto(&rec); err != nil {
-			if errors.Is(err, ringbuf.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("read ring buffer: %w", err)
-		}
-		if len(rec.RawSample) < eventSize {
-			return fmt.Errorf("short ring buffer record: %d bytes", len(rec.RawSample))
-		}
-		fn(event{
-			kind: binary.NativeEndian.Uint32(rec.RawSample[0:]),
-			pid:  binary.NativeEndian.Uint32(rec.RawSample[4:]),
-		})
+// read returns the next event. It fails with os.ErrDeadlineExceeded once
+// deadline passes (a zero deadline never does) and with ringbuf.ErrClosed
+// after Close. Only Run or a test's single reader may call it.
+func (t *Trigger) read(deadline time.Time) (event, error) {
+	if !deadline.IsZero() {
+		// epoll waits whole milliseconds, rounding down: round up so a
+		// window is never cut short.
+		deadline = deadline.Add(time.Millisecond - 1)
 	}
+	t.reader.SetDeadline(deadline)
+	if err := t.reader.ReadInto(&t.rec); err != nil {
+		return event{}, err
+	}
+	if len(t.rec.RawSample) < eventSize {
+		return event{}, fmt.Errorf("short ring buffer record: %d bytes", len(t.rec.RawSample))
+	}
+	return event{
+		kind: binary.NativeEndian.Uint32(t.rec.RawSample[0:]),
+		pid:  binary.NativeEndian.Uint32(t.rec.RawSample[4:]),
+	}, nil
 }
 
 // ignore tells the programs which process (tgid in the agent's pid

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/wslfwd/wslfwd/agent-linux/trigger"
 )
@@ -83,6 +84,20 @@ func newTrigger(t *testing.T, ignore int) *Trigger {
 	}
 	t.Cleanup(func() { tr.Close() })
 	return tr
+}
+
+// readEvents hands every event to fn until the trigger is closed.
+func (t *Trigger) readEvents(fn func(event)) error {
+	for {
+		e, err := t.read(time.Time{})
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fn(e)
+	}
 }
 
 // watch delivers the trigger's events, in ring buffer order, until the test
