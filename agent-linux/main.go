@@ -18,6 +18,7 @@ type options struct {
 	distro       string
 	mode         string
 	scanInterval time.Duration
+	trigger      string
 	logLevel     string
 	json         bool
 }
@@ -61,7 +62,10 @@ func runCommand() *cobra.Command {
 	cmd.Flags().StringVar(&o.host, "host", "",
 		"daemon address host[:port] (default: by networking mode; NAT: the IPv4 default gateway, mirrored and WSL1: 127.0.0.1)")
 	cmd.Flags().StringVar(&o.tokenFile, "token-file", "/etc/wslfwd/token", "file holding the daemon's bearer token")
-	cmd.Flags().DurationVar(&o.scanInterval, "scan-interval", time.Second, "how often to re-scan listening sockets")
+	cmd.Flags().StringVar(&o.trigger, "trigger", "auto",
+		"what starts a listener scan: ebpf (instant, needs root and Linux >= 5.9), scan (every --scan-interval), or auto (ebpf when it loads, else scan)")
+	cmd.Flags().DurationVar(&o.scanInterval, "scan-interval", time.Second,
+		"how often to re-scan listening sockets without the eBPF trigger (with it, a safety scan runs every 30s)")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	detectionFlags(cmd, o)
 	return cmd

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wslfwd/wslfwd/agent-linux/ebpftrigger"
 	"github.com/wslfwd/wslfwd/agent-linux/netinv"
 	"github.com/wslfwd/wslfwd/agent-linux/scan"
 	"github.com/wslfwd/wslfwd/agent-linux/session"
@@ -91,6 +92,10 @@ func run(cmd *cobra.Command, o *options) error {
 	if o.scanInterval <= 0 {
 		return fmt.Errorf("--scan-interval %v: must be positive", o.scanInterval)
 	}
+	listeners, err := listenerTriggers(o, log)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	a, problems, err := setup(ctx, o, log)
@@ -112,10 +117,7 @@ func run(cmd *cobra.Command, o *options) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.tr.Run(ctx, tracker.Triggers{
-			Listeners: []trigger.Trigger{trigger.Ticker{Interval: o.scanInterval}},
-			Network:   a.sys.Inventory(),
-		})
+		a.tr.Run(ctx, tracker.Triggers{Listeners: listeners, Network: a.sys.Inventory()})
 	}()
 	err = session.Run(ctx, session.Config{
 		Addr: addr, Why: why, TokenFile: o.tokenFile, Hello: a.hello, State: a.tr, Logger: log,
@@ -123,6 +125,32 @@ func run(cmd *cobra.Command, o *options) error {
 	stop()
 	wg.Wait()
 	return err
+}
+
+// safetyScan is the periodic scan beside the eBPF trigger: it heals the
+// events the trigger cannot see (a bound UDP socket that connects later).
+const safetyScan = 30 * time.Second
+
+// listenerTriggers picks what wakes the listener scan (--trigger).
+func listenerTriggers(o *options, log *slog.Logger) ([]trigger.Trigger, error) {
+	ticker := trigger.Ticker{Interval: o.scanInterval}
+	switch o.trigger {
+	case "scan":
+		return []trigger.Trigger{ticker}, nil
+	case "auto", "ebpf":
+		et, err := ebpftrigger.New(ebpftrigger.Options{Logger: log})
+		if err == nil {
+			log.Info("eBPF trigger active", "safety_scan", safetyScan)
+			return []trigger.Trigger{et, trigger.Ticker{Interval: safetyScan}}, nil
+		}
+		if o.trigger == "ebpf" {
+			return nil, fmt.Errorf("--trigger ebpf: %w", err)
+		}
+		log.Warn("eBPF trigger unavailable; scanning periodically", "interval", o.scanInterval, "err", err)
+		return []trigger.Trigger{ticker}, nil
+	default:
+		return nil, fmt.Errorf("--trigger %q: want auto, ebpf or scan", o.trigger)
+	}
 }
 
 // daemonAddr picks the address to dial: --host, else the mode's default.
