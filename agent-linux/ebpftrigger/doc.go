@@ -59,7 +59,10 @@
 // too early. One goroutine does it all: it sleeps in epoll_wait on the ring
 // buffer, and a window is that wait's timeout, so an event costs one thread
 // wakeup and no Go timers or channel hand-offs. When nothing happens,
-// nothing runs in user space. In the kernel, every TCP state change on the machine runs the
+// nothing runs in user space. The ring buffer holds one page of 16-byte
+// records; when a storm fills it the kernel drops events, which is
+// harmless: a full ring means unread events, and reading them wakes the
+// agent after the dropped change happened. In the kernel, every TCP state change on the machine runs the
 // tracepoint program, which returns after two compares unless a listener
 // is involved (BenchmarkListenProgramCost reports ns per run), and every
 // bind() and inet socket close runs a cgroup program of similar size.
