@@ -29,7 +29,7 @@ known. --listen-address picks the host address (default: the daemon's
 expose address).`,
 		Example: `  wslfwd expose 8080
   wslfwd expose 53/udp --host-port 5353
-  wslfwd expose 22 --distro Ubuntu --host-port 2222 --listen-address 192.168.1.20`,
+  wslfwd expose 22 --distro Ubuntu --host-port 2222 --listen-address 192.168.1.2`,
 		Args:              args(cobra.ExactArgs(1)),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -69,7 +69,7 @@ expose address).`,
 	f := cmd.Flags()
 	f.StringVar(&distro, "distro", "", "distro to forward to (default: the only agent)")
 	f.Uint16Var(&hostPort, "host-port", 0, "host port to listen on (default: the same port)")
-	f.StringVar(&listenAddr, "listen-address", "", "host address to listen on (default: the daemon's expose address)")
+	f.StringVar(&listenAddr, "listen-address", "", "host address (default: the expose address)")
 	_ = cmd.RegisterFlagCompletionFunc("distro", a.completeDistros)
 	return cmd
 }
@@ -85,7 +85,7 @@ given, its --listen-address. Forwards the daemon made for listeners are not
 affected. Needs the admin token.`,
 		Example: `  wslfwd unexpose 8080
   wslfwd unexpose 5353/udp
-  wslfwd unexpose 2222 --listen-address 192.168.1.20`,
+  wslfwd unexpose 2222 --listen-address 192.168.1.2`,
 		Args:              args(cobra.ExactArgs(1)),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -117,6 +117,6 @@ affected. Needs the admin token.`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&listenAddr, "listen-address", "", "host address of the static forward (default: the daemon's expose address)")
+	cmd.Flags().StringVar(&listenAddr, "listen-address", "", "its host address (default: the expose address)")
 	return cmd
 }

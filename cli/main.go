@@ -176,10 +176,10 @@ func newRoot(a *app) *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.host, "host", "", "daemon address, host[:port] (default: found from where wslfwd runs; see 'wslfwd --help')")
-	pf.StringVar(&a.tokenFile, "token-file", "", "file holding the daemon's read or admin token (default: see 'wslfwd --help')")
+	pf.StringVar(&a.host, "host", "", "daemon address host[:port] (see 'wslfwd --help')")
+	pf.StringVar(&a.tokenFile, "token-file", "", "token file (default: see 'wslfwd --help')")
 	pf.StringVarP(&a.outFlag, "output", "o", string(output.Table), "output format: table or json")
-	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "how long to wait for the daemon to answer")
+	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "how long to wait for each answer")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
 		[]cobra.Completion{string(output.Table), string(output.JSON)}, cobra.ShellCompDirectiveNoFileComp))
 

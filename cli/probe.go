@@ -76,9 +76,9 @@ reason. Exits 1 when any path fails. Needs the admin token.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&distro, "distro", "", "distro to probe (default: the only connected agent)")
-	f.Uint16Var(&port, "port", 0, "port for the temporary echo listener (default: one the daemon picks)")
-	f.DurationVar(&step, "step-timeout", 0, "how long the daemon waits for each step (default: the daemon's, 5s)")
+	f.StringVar(&distro, "distro", "", "distro to probe (default: the only agent)")
+	f.Uint16Var(&port, "port", 0, "port for the echo listener (default: any free)")
+	f.DurationVar(&step, "step-timeout", 0, "how long the daemon waits per step (default 5s)")
 	_ = cmd.RegisterFlagCompletionFunc("distro", a.completeDistros)
 	return cmd
 }
