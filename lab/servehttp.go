@@ -37,11 +37,10 @@ func serveHTTP(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("serve-http: %w", err)
 	}
-	host, _ := os.Hostname()
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintf(w, "hello from the WSL side: pid %d on %s (%s), you are %s\n",
-				os.Getpid(), r.Host, host, r.RemoteAddr)
+			fmt.Fprintf(w, "hello from the WSL side: pid %d on %s, you are %s\n",
+				os.Getpid(), r.Host, r.RemoteAddr)
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}

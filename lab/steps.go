@@ -29,7 +29,9 @@ func (s *steps) do(title string, fn func() (string, error)) error {
 	if err != nil {
 		fmt.Fprintf(s.w, "%2d ✗ %s (%v)\n", s.n, title, roundDur(took))
 		s.detail(err.Error())
-		return fmt.Errorf("%s: %w", title, err)
+		// The error is on screen already; the caller only needs to know
+		// which step failed.
+		return fmt.Errorf("step %d failed: %s", s.n, title)
 	}
 	fmt.Fprintf(s.w, "%2d ✓ %-58s %8v\n", s.n, title, roundDur(took))
 	s.detail(detail)

@@ -25,21 +25,22 @@ func Build(ctx context.Context, dir string) (Binaries, error) {
 	if err != nil {
 		return Binaries{}, err
 	}
+	// One go build for all three shares the work between them.
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", dir+string(filepath.Separator),
+		"./hostd-windows", "./agent-linux", "./cli")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return Binaries{}, fmt.Errorf("go build: %w\n%s", err, out)
+	}
 	b := Binaries{
 		Daemon: filepath.Join(dir, "wslfwd-hostd"),
 		Agent:  filepath.Join(dir, "wslfwd-agent"),
 		CLI:    filepath.Join(dir, "wslfwd"),
 	}
-	for _, t := range []struct{ out, pkg string }{
-		{b.Daemon, "./hostd-windows"},
-		{b.Agent, "./agent-linux"},
-		{b.CLI, "./cli"},
-	} {
-		cmd := exec.CommandContext(ctx, goTool(), "build", "-o", t.out, t.pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return Binaries{}, fmt.Errorf("go build %s: %w\n%s", t.pkg, err, out)
+	// go build names each binary after its package's directory.
+	for from, to := range map[string]string{"hostd-windows": b.Daemon, "agent-linux": b.Agent, "cli": b.CLI} {
+		if err := os.Rename(filepath.Join(dir, from), to); err != nil {
+			return Binaries{}, fmt.Errorf("go build: %w", err)
 		}
 	}
 	return b, nil

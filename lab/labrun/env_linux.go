@@ -240,6 +240,7 @@ func (e *Env) StartAgent(ctx context.Context, o AgentOptions) (*netlab.Proc, err
 		"--token-file", e.AgentTokenFile,
 		"--networking-mode", o.Mode,
 		"--distro", o.Distro,
+		"--log-level", "info",
 	}
 	if o.Host != "" {
 		args = append(args, "--host", o.Host)
