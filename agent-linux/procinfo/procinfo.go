@@ -40,6 +40,8 @@ type Cache struct {
 	link    []byte // readlink buffer
 	want    []byte // expected link text
 	walks   int    // how often /proc was walked, for tests
+	// live and missing are reused by every Resolve.
+	live, missing map[uint64]struct{}
 }
 
 // New returns a Cache reading procRoot (normally "/proc").
@@ -48,6 +50,8 @@ func New(procRoot string) *Cache {
 		proc:    procRoot,
 		entries: make(map[uint64]entry),
 		link:    make([]byte, 64),
+		live:    make(map[uint64]struct{}),
+		missing: make(map[uint64]struct{}),
 	}
 }
 
@@ -56,16 +60,14 @@ func New(procRoot string) *Cache {
 // and /proc is walked once for the inodes that are new or whose owner let
 // go. Afterwards Lookup answers for every inode in the list.
 func (c *Cache) Resolve(inodes []uint64) error {
-	live := make(map[uint64]struct{}, len(inodes))
-	var missing map[uint64]struct{}
+	live, missing := c.live, c.missing
+	clear(live)
+	clear(missing)
 	for _, ino := range inodes {
 		live[ino] = struct{}{}
 		e, ok := c.entries[ino]
 		if ok && (!e.found || c.holds(e.owner.PID, e.fd, ino)) {
 			continue
-		}
-		if missing == nil {
-			missing = make(map[uint64]struct{})
 		}
 		missing[ino] = struct{}{}
 	}

@@ -187,8 +187,29 @@ func (t *Tracker) scan(what uint32) error {
 		close(t.changed)
 		t.changed = make(chan struct{})
 		t.mu.Unlock()
+		t.logChanges(cur, next)
 	}
 	return errors.Join(errs...)
+}
+
+// logChanges logs one line per listener opened or closed and per network
+// change, at info level.
+func (t *Tracker) logChanges(old, cur State) {
+	if !t.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	c := Diff(old, cur, 0)
+	if c.GetNetwork() != nil {
+		t.log.Info("network changed", "interfaces", len(cur.Network.GetInterfaces()), "routes", len(cur.Network.GetRoutes()))
+	}
+	for _, l := range c.GetAdded() {
+		t.log.Info("listener opened", "protocol", l.GetProtocol().String(), "listen", l.GetListen(), "port", l.GetPort(),
+			"pid", l.GetPid(), "process", l.GetProcessName())
+	}
+	for _, l := range c.GetRemoved() {
+		t.log.Info("listener closed", "protocol", l.GetProtocol().String(), "listen", l.GetListen(), "port", l.GetPort(),
+			"pid", l.GetPid(), "process", l.GetProcessName())
+	}
 }
 
 // filter drops the agent's own listeners except the shown ones. It returns
