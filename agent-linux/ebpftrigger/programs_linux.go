@@ -61,10 +61,11 @@ const (
 // from LISTEN are not the listener's: every accepted connection starts as a
 // clone of its listener and fires LISTEN->SYN_RECV, in softirq context, so
 // matching "oldstate == LISTEN" would wake the agent on every connection a
-// busy server accepts. protoOff is the byte offset of
-// sk_protocol in struct sock, from kernel BTF; negative skips the protocol
-// check (SCTP and MPTCP listeners then wake the agent too, which costs one
-// needless rescan and nothing else).
+// busy server accepts.
+//
+// protoOff is the byte offset of sk_protocol in struct sock, from kernel
+// BTF; negative skips the protocol check (SCTP and MPTCP listeners then
+// wake the agent too, which costs one needless rescan and nothing else).
 func listenProgram(events, config *ebpf.Map, protoOff int32) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),

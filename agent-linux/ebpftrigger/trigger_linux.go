@@ -114,7 +114,7 @@ func New(opts Options) (_ *Trigger, err error) {
 
 	cgMode := cgroupPidMode(ns.Ino == initPidNSInode)
 	if cgMode == pidNone {
-		t.log.Warn("ebpf trigger: this kernel cannot tell cgroup socket programs which process runs them outside the initial pid namespace; UDP binds by the agent itself would wake it (the agent binds none)")
+		t.log.Info("ebpf trigger: this kernel cannot tell cgroup socket programs which process runs them outside the initial pid namespace; UDP binds by the agent itself would wake it (the agent binds none)")
 	}
 	if err := t.attach(cgroup, cgMode, sockProtocolOffset(t.log)); err != nil {
 		return nil, err
