@@ -99,8 +99,9 @@ type Remap struct {
 
 // DistroConfig is the per-distro part of the config.
 type DistroConfig struct {
-	// Enabled: false means none of the distro's listeners are forwarded.
-	Enabled bool
+	// Disabled: nothing of the distro is forwarded (TOML: enabled = false).
+	// Named so the zero value is the default.
+	Disabled bool
 	// UDP overrides the global UDP setting for the distro; nil follows it.
 	UDP *bool
 }
@@ -166,7 +167,7 @@ func (c *Config) Distro(name string) DistroConfig {
 	if d, ok := c.Distros[name]; ok {
 		return d
 	}
-	return DistroConfig{Enabled: true}
+	return DistroConfig{}
 }
 
 // UDPFor reports whether UDP is forwarded for the distro, and the key that

@@ -40,8 +40,8 @@ func TestExampleLoads(t *testing.T) {
 	want.Remaps = []Remap{{Port: 22, HostPort: 2222, Distro: "Ubuntu", Protocol: backend.TCP}}
 	no := false
 	want.Distros = map[string]DistroConfig{
-		"Ubuntu":         {Enabled: true, UDP: &no},
-		"docker-desktop": {Enabled: false},
+		"Ubuntu":         {UDP: &no},
+		"docker-desktop": {Disabled: true},
 	}
 	want.Forwards = []StaticForward{{Protocol: backend.TCP, Port: 5432, Distro: "Ubuntu", HostPort: 15432,
 		ListenAddress: netip.MustParseAddr("127.0.0.1")}}
@@ -93,7 +93,7 @@ distro = "Debian"
 	if hp, ok := c.HostPort(80, "any", backend.UDP); !ok || hp != 8080 {
 		t.Errorf("HostPort(80) = %d, %v", hp, ok)
 	}
-	if c.Distro("Debian").Enabled || !c.Distro("Other").Enabled {
+	if !c.Distro("Debian").Disabled || c.Distro("Other").Disabled {
 		t.Errorf("distros %+v", c.Distros)
 	}
 	if len(c.Forwards) != 1 || c.Forwards[0].Protocol != backend.UDP || c.Forwards[0].Port != 53 {
@@ -184,7 +184,7 @@ func TestValidateWithoutFileNamesKey(t *testing.T) {
 func TestUDPFor(t *testing.T) {
 	c := Default()
 	off := false
-	c.Distros["A B"] = DistroConfig{Enabled: true, UDP: &off}
+	c.Distros["A B"] = DistroConfig{UDP: &off}
 	if ok, key := c.UDPFor("A B"); ok || key != `distros."A B".udp` {
 		t.Errorf("UDPFor(A B) = %v, %q", ok, key)
 	}

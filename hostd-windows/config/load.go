@@ -143,7 +143,7 @@ func (d *decoder) config(c *Config, doc map[string]any) {
 			for name, dv := range t {
 				dk := keyPath("distros", name)
 				if dt, ok := d.table(dk, dv); ok {
-					c.Distros[name] = d.distro(dk, dt, c.UDP)
+					c.Distros[name] = d.distro(dk, dt)
 				}
 			}
 		case "forward":
@@ -186,13 +186,16 @@ func (d *decoder) remap(key string, t map[string]any) Remap {
 	return r
 }
 
-func (d *decoder) distro(key string, t map[string]any, udp bool) DistroConfig {
-	dc := DistroConfig{Enabled: true}
+func (d *decoder) distro(key string, t map[string]any) DistroConfig {
+	var dc DistroConfig
 	for k, v := range t {
 		kk := key + "." + keyPart(k)
 		switch k {
 		case "enabled":
-			d.boolean(kk, v, &dc.Enabled)
+			var enabled bool
+			if d.boolean(kk, v, &enabled) {
+				dc.Disabled = !enabled
+			}
 		case "udp":
 			var b bool
 			if d.boolean(kk, v, &b) {

@@ -357,7 +357,7 @@ func (d *decider) rules(distro string, p backend.Protocol, port uint16) (uint16,
 }
 
 func (d *decider) hostRules(distro string, p backend.Protocol, hp uint16, isListener bool) string {
-	if !d.cfg.Distro(distro).Enabled {
+	if d.cfg.Distro(distro).Disabled {
 		return fmt.Sprintf("distro %s is disabled in the config (enabled = false)", distro)
 	}
 	if p == backend.UDP {

@@ -193,12 +193,12 @@ func TestRules(t *testing.T) {
 			want{blocked, "port 80 is not in the allow list (allow_ports)", ""}},
 		{"allow hit", cfgWith(func(c *config.Config) { c.AllowPorts = []config.PortRange{{First: 8000, Last: 8100}} }), lst(tcp, "0.0.0.0", 8050), nil,
 			want{pending, "", ""}},
-		{"distro disabled", cfgWith(func(c *config.Config) { c.Distros["Ubuntu"] = config.DistroConfig{Enabled: false} }),
+		{"distro disabled", cfgWith(func(c *config.Config) { c.Distros["Ubuntu"] = config.DistroConfig{Disabled: true} }),
 			lst(tcp, "0.0.0.0", 80), nil, want{blocked, "distro Ubuntu is disabled in the config (enabled = false)", ""}},
 		{"udp off", cfgWith(func(c *config.Config) { c.UDP = false }), lst(udp, "0.0.0.0", 53), nil,
 			want{blocked, "UDP forwarding is off (udp = false)", ""}},
 		{"udp off tcp fine", cfgWith(func(c *config.Config) { c.UDP = false }), lst(tcp, "0.0.0.0", 53), nil, want{pending, "", ""}},
-		{"udp off for distro", cfgWith(func(c *config.Config) { c.Distros["Ubuntu"] = config.DistroConfig{Enabled: true, UDP: &off} }),
+		{"udp off for distro", cfgWith(func(c *config.Config) { c.Distros["Ubuntu"] = config.DistroConfig{UDP: &off} }),
 			lst(udp, "0.0.0.0", 53), nil, want{blocked, `UDP forwarding is off (distros.Ubuntu.udp = false)`, ""}},
 		{"backend lacks udp", nil, lst(udp, "0.0.0.0", 53), func(in *Input) {
 			in.Supports = func(p backend.Protocol) bool { return p == backend.TCP }
