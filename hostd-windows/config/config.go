@@ -317,12 +317,10 @@ func checkRange(v *errList, key string, r PortRange) {
 	}
 }
 
-func checkPort(v *errList, key string, p int64) bool {
+func checkPort(v *errList, key string, p int64) {
 	if p < 1 || p > 65535 {
 		v.add(key, "port %d out of range 1-65535", p)
-		return false
 	}
-	return true
 }
 
 func checkProtocol(v *errList, key string, p backend.Protocol, emptyOK bool) {
