@@ -4,7 +4,8 @@
 # files with Windows paths, the relay on Windows sockets, and the WSL
 # adapter and wsl.exe parsing. Each binary runs in its package directory
 # (as `go test` does, for testdata) with a time limit; any failure fails
-# the script.
+# the script. Then service-smoke.sh runs the daemon as a service under
+# Wine's service manager.
 #
 # Uses the prefix setup.sh made ($WINEPREFIX, default
 # ${TMPDIR:-/tmp}/wslfwd-wine) and runs setup.sh first if it is not ready.
@@ -63,6 +64,11 @@ for pkg in "${packages[@]}"; do
 		failed+=("$pkg")
 	fi
 done
+
+if [ -z "${WINE_TEST_PACKAGES:-}" ]; then
+	printf '\n--- wine: service smoke test\n'
+	"$here/service-smoke.sh" || failed+=("service smoke test")
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "failed under wine: ${failed[*]}" >&2

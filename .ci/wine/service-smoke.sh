@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs wslfwd-hostd as a Windows service under Wine's service manager:
+# install, start (the daemon must accept connections on its loopback
+# port), stop (it must stop accepting), uninstall. The relay backend is
+# used because Wine's netsh does nothing. Expects the prefix setup.sh made.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+export WINEPREFIX=${WINEPREFIX:-${TMPDIR:-/tmp}/wslfwd-wine}
+export WINEDEBUG=-all
+wine=/usr/lib/wine/wine64
+wineserver=/usr/lib/wine/wineserver
+
+work=$(mktemp -d)
+exe=$work/wslfwd-hostd.exe
+port=$((20000 + RANDOM % 20000))
+hostd() { timeout 120 "$wine" "$exe" "$@"; }
+
+cleanup() {
+	# An installed service would start with every later use of the prefix.
+	hostd uninstall --keep-forwards >/dev/null 2>&1 || true
+	timeout 30 "$wineserver" -k >/dev/null 2>&1 || true
+	rm -rf "$work" "$WINEPREFIX/drive_c/ProgramData/wslfwd"
+}
+trap cleanup EXIT
+
+accepts() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+
+# wait_for CONDITION: polls for up to 20 s.
+wait_for() {
+	local deadline=$((SECONDS + 20))
+	until "$@"; do
+		if [ $SECONDS -ge $deadline ]; then return 1; fi
+		sleep 0.2
+	done
+}
+refuses() { ! accepts; }
+
+(cd "$root" && GOOS=windows GOARCH=amd64 go build -o "$exe" ./hostd-windows)
+# Services live only as long as the wineserver: keep one for the whole run.
+"$wineserver" -p 120 2>/dev/null || true # already running is fine
+
+hostd install -- --listen "127.0.0.1:$port" --backend relay
+hostd start
+wait_for accepts || { echo "service started but nothing accepts on 127.0.0.1:$port" >&2; exit 1; }
+tok=$(hostd token --agent | tr -d '\r')
+[ ${#tok} -ge 32 ] || { echo "token --agent printed '$tok'" >&2; exit 1; }
+hostd stop
+wait_for refuses || { echo "service stopped but 127.0.0.1:$port still accepts" >&2; exit 1; }
+hostd uninstall --keep-forwards
+echo "service smoke test passed: install, start, token, stop, uninstall"
