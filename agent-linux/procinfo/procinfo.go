@@ -4,11 +4,18 @@
 // through /proc/<pid>/fd.
 //
 // Walking every process's file descriptors is the expensive part, so a
-// Cache remembers where each inode was found. A later lookup of a known
-// inode costs one readlink to confirm the process still holds it; /proc is
-// walked only when an inode is new, and inodes that no process in view owns
+// Cache remembers where each inode was found, and /proc is walked only when
+// an inode is new or its owner is gone. Inodes that no process in view owns
 // (sockets of another pid namespace, such as another WSL distro) are
 // remembered as unowned so they do not cause a walk on every scan.
+//
+// Confirming owners is the steady-state cost, paid on every scan. A scan
+// checks that each owning process still exists, once per process, and
+// re-reads an owner's /proc/<pid>/fd/<fd> link only when it was last
+// confirmed Revalidate ago: a socket whose owner lives on is almost always
+// still held by it (the exception, an owner that hands the socket to a
+// child and closes its copy, is corrected within Revalidate). A thousand
+// listeners thus cost a handful of syscalls per scan instead of a thousand.
 package procinfo
 
 import (
@@ -17,6 +24,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,10 +35,15 @@ type Owner struct {
 	Comm string // the process name from /proc/<pid>/comm
 }
 
+// Revalidate is how long a confirmed owner is trusted while its process
+// exists.
+const Revalidate = 10 * time.Second
+
 type entry struct {
-	owner Owner
-	fd    int // where owner holds the socket; meaningless when !found
-	found bool
+	owner   Owner
+	fd      int       // where owner holds the socket; meaningless when !found
+	checked time.Time // when the fd link last named the socket
+	found   bool
 }
 
 // Cache maps socket inodes to owners. It is not safe for concurrent use.
@@ -40,8 +53,10 @@ type Cache struct {
 	link    []byte // readlink buffer
 	want    []byte // expected link text
 	walks   int    // how often /proc was walked, for tests
-	// live and missing are reused by every Resolve.
+	now     func() time.Time
+	// live, missing and alive are reused by every Resolve.
 	live, missing map[uint64]struct{}
+	alive         map[int]bool
 }
 
 // New returns a Cache reading procRoot (normally "/proc").
@@ -50,8 +65,10 @@ func New(procRoot string) *Cache {
 		proc:    procRoot,
 		entries: make(map[uint64]entry),
 		link:    make([]byte, 64),
+		now:     time.Now,
 		live:    make(map[uint64]struct{}),
 		missing: make(map[uint64]struct{}),
+		alive:   make(map[int]bool),
 	}
 }
 
@@ -60,13 +77,14 @@ func New(procRoot string) *Cache {
 // and /proc is walked once for the inodes that are new or whose owner let
 // go. Afterwards Lookup answers for every inode in the list.
 func (c *Cache) Resolve(inodes []uint64) error {
-	live, missing := c.live, c.missing
+	live, missing, alive := c.live, c.missing, c.alive
 	clear(live)
 	clear(missing)
+	clear(alive)
+	now := c.now()
 	for _, ino := range inodes {
 		live[ino] = struct{}{}
-		e, ok := c.entries[ino]
-		if ok && (!e.found || c.holds(e.owner.PID, e.fd, ino)) {
+		if e, ok := c.entries[ino]; ok && (!e.found || c.confirm(ino, &e, now)) {
 			continue
 		}
 		missing[ino] = struct{}{}
@@ -98,6 +116,35 @@ func (c *Cache) Lookup(inode uint64) (Owner, bool) {
 	return e.owner, ok && e.found
 }
 
+// confirm reports whether the owner in e still holds ino, reading its fd
+// link only when the process exists and the last confirmation is stale.
+func (c *Cache) confirm(ino uint64, e *entry, now time.Time) bool {
+	pid := e.owner.PID
+	up, ok := c.alive[pid]
+	if !ok {
+		up = c.exists(pid)
+		c.alive[pid] = up
+	}
+	if !up {
+		return false
+	}
+	if now.Sub(e.checked) < Revalidate {
+		return true
+	}
+	if !c.holds(pid, e.fd, ino) {
+		return false
+	}
+	e.checked = now
+	c.entries[ino] = *e
+	return true
+}
+
+// exists reports whether /proc has the process pid.
+func (c *Cache) exists(pid int) bool {
+	var st unix.Stat_t
+	return unix.Stat(c.proc+"/"+strconv.Itoa(pid), &st) == nil
+}
+
 // holds reports whether pid still has inode open as fd.
 func (c *Cache) holds(pid, fd int, inode uint64) bool {
 	path := c.proc + "/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(fd)
@@ -123,12 +170,13 @@ func (c *Cache) walk(missing map[uint64]struct{}) error {
 		return fmt.Errorf("find socket owners: read %s: %w", c.proc, err)
 	}
 	left := len(missing)
+	now := c.now()
 	for _, name := range names {
 		pid, err := strconv.Atoi(name)
 		if err != nil || pid <= 0 {
 			continue
 		}
-		left -= c.walkPID(pid, missing)
+		left -= c.walkPID(pid, missing, now)
 		if left == 0 {
 			break
 		}
@@ -138,7 +186,7 @@ func (c *Cache) walk(missing map[uint64]struct{}) error {
 
 // walkPID records the sockets of pid that are in missing and returns how
 // many it found. A process that exits meanwhile simply has none.
-func (c *Cache) walkPID(pid int, missing map[uint64]struct{}) int {
+func (c *Cache) walkPID(pid int, missing map[uint64]struct{}, now time.Time) int {
 	dir := c.proc + "/" + strconv.Itoa(pid) + "/fd"
 	d, err := os.Open(dir)
 	if err != nil {
@@ -173,7 +221,7 @@ func (c *Cache) walkPID(pid int, missing map[uint64]struct{}) int {
 		if comm == "" {
 			comm = readComm(c.proc, pid)
 		}
-		c.entries[ino] = entry{owner: Owner{PID: pid, Comm: comm}, fd: fd, found: true}
+		c.entries[ino] = entry{owner: Owner{PID: pid, Comm: comm}, fd: fd, checked: now, found: true}
 		found++
 	}
 	return found

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // fakeProc builds a /proc stand-in: pid -> comm and fd -> link text.
@@ -70,6 +71,8 @@ func TestCacheWalksOnlyForNewInodes(t *testing.T) {
 	p.add(200, "python3", map[int]string{5: "socket:[2002]"})
 	os.WriteFile(filepath.Join(p.root, "uptime"), []byte("1 1\n"), 0o644) // not a pid
 	c := New(p.root)
+	clock := time.Unix(1000, 0)
+	c.now = func() time.Time { return clock }
 
 	resolve(t, c, 1001, 2002, 3003)
 	if c.walks != 1 {
@@ -85,15 +88,29 @@ func TestCacheWalksOnlyForNewInodes(t *testing.T) {
 		t.Errorf("resolve of known inodes walked /proc (walks=%d)", c.walks)
 	}
 
-	// The owner closed its fd while a child it forked keeps the socket: the
-	// confirmation fails and the walk finds the new owner.
+	// The owner closed its fd while a child it forked keeps the socket.
+	// The owner still exists, so it is trusted until Revalidate has passed;
+	// then its fd link is read, the confirmation fails and a walk finds the
+	// new owner.
 	p.add(300, "nginx-worker", map[int]string{9: "socket:[1001]"})
 	p.closeFD(100, 3)
+	resolve(t, c, 1001, 2002, 3003)
+	wantOwner(t, c, 1001, 100, "nginx")
+	clock = clock.Add(Revalidate)
 	resolve(t, c, 1001, 2002, 3003)
 	if c.walks != 2 {
 		t.Errorf("walks = %d after an owner change, want 2", c.walks)
 	}
 	wantOwner(t, c, 1001, 300, "nginx-worker")
+	wantOwner(t, c, 2002, 200, "python3") // re-read and still right
+
+	// An owner that exits is noticed on the next scan, without waiting.
+	if err := os.RemoveAll(filepath.Join(p.root, "200")); err != nil {
+		t.Fatal(err)
+	}
+	p.add(201, "python3", map[int]string{5: "socket:[2002]"})
+	resolve(t, c, 1001, 2002, 3003)
+	wantOwner(t, c, 2002, 201, "python3")
 
 	// A new inode walks once and also retries the unowned one.
 	p.add(400, "dnsmasq", map[int]string{3: "socket:[4004]", 4: "socket:[3003]"})
