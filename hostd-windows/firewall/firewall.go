@@ -109,3 +109,20 @@ func listScript(k Kind) string {
 	}
 	return `Get-NetFirewallRule -DisplayName '` + Prefix + `*' -ErrorAction SilentlyContinue | ForEach-Object { $_.DisplayName }`
 }
+
+// RulesFor returns the rules that let clients reach the forwards' listen
+// ports in the firewall k (Windows for NAT mode and WSL1, HyperV for
+// mirrored mode): one per protocol and port, in a stable order.
+func RulesFor(k Kind, forwards []backend.Entry) []Rule {
+	seen := make(map[Rule]bool)
+	var out []Rule
+	for _, e := range forwards {
+		r := Rule{Kind: k, Protocol: e.Protocol, Port: e.Listen.Port()}
+		if !seen[r] && r.check() == nil {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	sortRules(out)
+	return out
+}

@@ -285,3 +285,28 @@ func TestDaemonRule(t *testing.T) {
 		t.Fatal("SetDaemonRule succeeded though the rule never appeared")
 	}
 }
+
+func TestRulesFor(t *testing.T) {
+	e := func(p backend.Protocol, listen string) backend.Entry {
+		return backend.Entry{Protocol: p, Listen: netip.MustParseAddrPort(listen), Connect: netip.MustParseAddrPort("172.28.240.53:1")}
+	}
+	got := RulesFor(Windows, []backend.Entry{
+		e(backend.TCP, "0.0.0.0:8080"),
+		e(backend.TCP, "[::]:8080"), // same port, both families: one rule
+		e(backend.UDP, "0.0.0.0:53"),
+		e(backend.TCP, "0.0.0.0:22"),
+	})
+	var names []string
+	for _, r := range got {
+		if r.Kind != Windows {
+			t.Errorf("rule %v in the wrong firewall", r)
+		}
+		names = append(names, r.Name())
+	}
+	if want := []string{"wslfwd tcp/22", "wslfwd tcp/8080", "wslfwd udp/53"}; !slices.Equal(names, want) {
+		t.Errorf("RulesFor = %q, want %q", names, want)
+	}
+	if got := RulesFor(HyperV, nil); len(got) != 0 {
+		t.Errorf("RulesFor(nil) = %v", got)
+	}
+}
