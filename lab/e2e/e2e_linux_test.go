@@ -134,6 +134,7 @@ func TestAddressChangeMovesForwards(t *testing.T) {
 		t.Fatal(err)
 	}
 	moved := netip.PrefixFrom(netip.MustParseAddr("172.28.240.54"), netlab.WSLAddr.Bits())
+	changed := time.Now()
 	if err := env.Lab.SetWSLAddress(netlab.WSLAddr, moved); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +142,7 @@ func TestAddressChangeMovesForwards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("the forward moved to %s %v after the address change", moved.Addr(), time.Since(changed).Round(time.Millisecond))
 	if f.GetConnectPort() != 9005 {
 		t.Errorf("after the address change: %s", describe(f))
 	}

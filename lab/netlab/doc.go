@@ -11,8 +11,8 @@
 // removes everything it made. Clean removes what a crashed run left behind.
 //
 // Code runs "inside" a namespace in three ways: a process started with
-// NS.Command (through `ip netns exec`, which also gives the process the
-// namespace's /sys), a Go function run by NS.Do on a locked OS thread, and
+// NS.Command (through nsenter, which changes the network namespace and
+// nothing else), a Go function run by NS.Do on a locked OS thread, and
 // sockets opened by NS.Dial and NS.Listen, which keep their namespace after
 // they are created. Linux only; it needs root.
 package netlab

@@ -70,8 +70,8 @@ func New(dir string) (_ *Lab, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the lab needs root: it creates network namespaces")
 	}
-	if _, err := exec.LookPath(ipPath()); err != nil {
-		return nil, fmt.Errorf("the lab runs processes with iproute2's ip (apt-get install iproute2): %w", err)
+	if _, err := exec.LookPath(nsenterPath()); err != nil {
+		return nil, fmt.Errorf("the lab runs processes with util-linux's nsenter (apt-get install util-linux): %w", err)
 	}
 	var b [3]byte
 	if _, err := rand.Read(b[:]); err != nil {

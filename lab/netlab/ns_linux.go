@@ -29,21 +29,43 @@ type NS struct {
 	h    netns.NsHandle
 }
 
-// createNS makes a named namespace. netns.NewNamed moves the calling thread
-// into the new namespace, so it runs on a throwaway locked thread that the
-// runtime discards when the goroutine ends without unlocking.
+// createNS makes a named namespace. netns.NewNamed moves the calling
+// thread into the new namespace, so it runs on a locked thread that is moved
+// back afterwards. The thread must survive: children started from a thread
+// get their Pdeathsig when that thread ends, not only when the process does.
 func createNS(name string) (*NS, error) {
-	errc := make(chan error, 1)
+	type result struct {
+		created bool // the name exists and is ours
+		err     error
+	}
+	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("get current namespace: %w", err)}
+			return
+		}
+		defer orig.Close()
 		h, err := netns.NewNamed(name)
 		if err == nil {
 			h.Close()
 		}
-		errc <- err
+		if rerr := netns.Set(orig); rerr != nil {
+			// Stay locked: the runtime discards the thread with the
+			// goroutine rather than reuse it in the wrong namespace.
+			done <- result{err == nil, errors.Join(err, fmt.Errorf("leave namespace %s: %w", name, rerr))}
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- result{err == nil, err}
 	}()
-	if err := <-errc; err != nil {
-		return nil, fmt.Errorf("create namespace %s: %w", name, err)
+	if r := <-done; r.err != nil {
+		if r.created {
+			_ = netns.DeleteNamed(name)
+		}
+		return nil, fmt.Errorf("create namespace %s: %w", name, r.err)
 	}
 	h, err := netns.GetFromName(name)
 	if err != nil {
@@ -154,28 +176,31 @@ func (ns *NS) HTTPClient() *http.Client {
 	}}
 }
 
-// Command returns a command that runs inside the namespace through
-// `ip netns exec`, which execs the program in place: the process's pid is
-// the program's own. The process gets SIGKILL if the lab process dies, so a
-// crashed run leaves no daemons behind.
+// Command returns a command that runs inside the namespace. It goes
+// through nsenter, which enters the network namespace only and execs the
+// program in place, so the process's pid is the program's own and it sees
+// the machine's mounts, as a WSL distro sees its own: `ip netns exec` would
+// remount /sys and hide cgroup2, which the agent's eBPF trigger needs. The
+// process gets SIGKILL if the lab process dies, so a crashed run leaves no
+// daemons behind.
 func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	ipArgs := append([]string{"netns", "exec", ns.Name, name}, args...)
-	cmd := exec.CommandContext(ctx, ipPath(), ipArgs...)
+	full := append([]string{"--net=" + filepath.Join(runDir, ns.Name), "--", name}, args...)
+	cmd := exec.CommandContext(ctx, nsenterPath(), full...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd
 }
 
-// ipPath finds iproute2's ip, which also lives in /sbin on systems whose
-// PATH lacks it.
-func ipPath() string {
-	if p, err := exec.LookPath("ip"); err == nil {
+// nsenterPath finds util-linux's nsenter, also in /usr/sbin and /sbin for
+// systems whose PATH lacks them.
+func nsenterPath() string {
+	if p, err := exec.LookPath("nsenter"); err == nil {
 		return p
 	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		p := filepath.Join(dir, "ip")
+	for _, dir := range []string{"/usr/bin", "/usr/sbin", "/bin", "/sbin"} {
+		p := filepath.Join(dir, "nsenter")
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	return "ip"
+	return "nsenter"
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -33,7 +35,7 @@ func startProc(name, logPath string, cmd *exec.Cmd) (*Proc, error) {
 	}
 	defer f.Close() // the child holds its own copy
 	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
+	if err := spawn(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &Proc{Name: name, LogPath: logPath, Cmd: cmd, done: make(chan struct{})}
@@ -117,4 +119,35 @@ func (p *Proc) Tail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// spawnc feeds the spawner: one goroutine locked to its OS thread for the
+// life of the process. Pdeathsig fires when the thread that started a child
+// ends, and Go ends threads (those of goroutines that exit while locked, as
+// namespace code may), so long-lived children are all started from this
+// one thread, which ends only with the process.
+var (
+	spawnOnce sync.Once
+	spawnc    chan spawnReq
+)
+
+type spawnReq struct {
+	cmd  *exec.Cmd
+	errc chan error
+}
+
+// spawn starts cmd from the spawner thread.
+func spawn(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		spawnc = make(chan spawnReq)
+		go func() {
+			runtime.LockOSThread() // never unlocked
+			for r := range spawnc {
+				r.errc <- r.cmd.Start()
+			}
+		}()
+	})
+	errc := make(chan error, 1)
+	spawnc <- spawnReq{cmd, errc}
+	return <-errc
 }
