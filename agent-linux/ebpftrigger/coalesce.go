@@ -16,8 +16,7 @@ import "time"
 //
 // next blocks until an event arrives (true) or deadline passes (false); a
 // zero deadline never passes. Waiting inside next, rather than on a timer
-// in another goroutine, keeps the cost per event to one wakeup of one
-// thread.
+// in another goroutine, saves a hand-off per event.
 func coalesce(next func(deadline time.Time) (bool, error), window time.Duration, wake func()) error {
 	for {
 		if _, err := next(time.Time{}); err != nil {

@@ -56,10 +56,10 @@
 // which wakes once more; so a burst costs one scan per window, and a lone
 // event two: the kernel fires inet_sock_set_state just before it hashes or
 // unhashes the socket, and the second scan corrects a first one that ran
-// too early. One goroutine does it all: it sleeps in epoll_wait on the ring
-// buffer, and a window is that wait's timeout, so an event costs one thread
-// wakeup and no Go timers or channel hand-offs. When nothing happens,
-// nothing runs in user space. The ring buffer holds one page of 16-byte
+// too early. One goroutine does it all: it waits for the ring buffer in
+// Go's netpoller, with the window as the read deadline, so no thread sits
+// in a blocking system call and an event costs one goroutine wakeup. When
+// nothing happens, nothing runs in user space. The ring buffer holds one page of 16-byte
 // records; when a storm fills it the kernel drops events, which is
 // harmless: a full ring means unread events, and reading them wakes the
 // agent after the dropped change happened. In the kernel, every TCP state change on the machine runs the

@@ -18,8 +18,8 @@ type Options struct {
 
 	// Coalesce is the burst window: the first event wakes at once, later
 	// ones wait for the window to end, and one more wake always follows
-	// the last event by a window (see the package doc). It is rounded up
-	// to whole milliseconds, as epoll waits. Zero means DefaultCoalesce.
+	// the last event by a window (see the package doc). Zero means
+	// DefaultCoalesce.
 	Coalesce time.Duration
 
 	// Cgroup is the cgroup v2 directory the UDP hooks attach to; empty
