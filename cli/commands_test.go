@@ -497,3 +497,16 @@ func TestCompletionScript(t *testing.T) {
 		t.Errorf("completions for -o: %q", got)
 	}
 }
+
+func TestDistroCompletionAsksTheDaemon(t *testing.T) {
+	d := startFake(t, &fakeControl{agents: sampleAgents()})
+	r := runCLI(t, t.Context(), plainLinux(), append([]string{"__complete"}, d.args("expose", "--distro", "")...)...)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "Ubuntu\n") {
+		t.Errorf("completion: exit %d, %q", r.code, r.stdout)
+	}
+	// Without a daemon it offers nothing and prints no error.
+	r = runCLI(t, t.Context(), plainLinux(), "__complete", "--host", closedPort(t), "probe", "--distro", "")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, ":") || strings.Contains(r.stderr, "wslfwd:") {
+		t.Errorf("completion without a daemon: exit %d, %q, %q", r.code, r.stdout, r.stderr)
+	}
+}
