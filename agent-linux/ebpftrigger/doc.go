@@ -44,10 +44,11 @@
 // sockets can never make it spin. WSL2 runs each distro in its own pid
 // namespace, where os.Getpid() differs from the kernel's global tgid, so
 // the programs ask bpf_get_ns_current_pid_tgid for the tgid in the agent's
-// namespace. Cgroup socket programs may call that helper only from Linux
-// 6.10; before that they fall back to the global tgid, which is right when
-// the agent is in the initial pid namespace, and otherwise the UDP hooks
-// cannot filter (New logs this once; the agent binds no UDP sockets).
+// namespace. Cgroup socket programs may call that helper only on recent
+// kernels (6.10 opened it to all program types; New probes for it); where
+// they may not, they fall back to the global tgid, which is right when the
+// agent is in the initial pid namespace, and otherwise the UDP hooks cannot
+// filter (New logs this once; the agent binds no UDP sockets).
 //
 // # Coalescing and cost
 //

@@ -320,9 +320,10 @@ func (t *Trigger) ignore(tgid uint32) error {
 }
 
 // cgroupPidMode picks how cgroup socket programs identify the current
-// process. bpf_get_ns_current_pid_tgid is open to them only since Linux
-// 6.10; before that bpf_get_current_pid_tgid is, which is right only in
-// the initial pid namespace.
+// process, by probing what the kernel lets them call:
+// bpf_get_ns_current_pid_tgid (opened to all program types in Linux 6.10),
+// else bpf_get_current_pid_tgid, which is right only in the initial pid
+// namespace.
 func cgroupPidMode(initialNS bool) pidMode {
 	if features.HaveProgramHelper(ebpf.CGroupSock, asm.FnGetNsCurrentPidTgid) == nil {
 		return pidNamespace
