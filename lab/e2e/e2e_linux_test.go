@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/lab/labrun"
@@ -275,5 +277,40 @@ func TestMirroredModeIsDirect(t *testing.T) {
 	}
 	if err := echoFromLAN(ctx, env, "tcp", 9008); err != nil {
 		t.Errorf("lan reaches a mirrored service directly: %v", err)
+	}
+}
+
+// The CLI tells the same story as the daemon: run in winhost it lists the
+// forward, and run inside wsl without --host it finds the daemon at the
+// default gateway, as in a real NAT-mode distro.
+func TestCLI(t *testing.T) {
+	ctx, env := startWithAgent(t, labrun.Options{})
+	tcpEcho(t, env.Lab.WSL, "0.0.0.0:9009")
+	if _, err := env.WaitForward(ctx, labrun.Match{Protocol: tcp, Port: 9009, State: active}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := env.CLI(ctx, "forwards", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fwd wslfwdv1.ListForwardsResponse
+	if err := protojson.Unmarshal([]byte(out), &fwd); err != nil {
+		t.Fatalf("wslfwd forwards -o json: %v\n%s", err, out)
+	}
+	if fs := fwd.GetForwards(); len(fs) != 1 || fs[0].GetListenPort() != 9009 || fs[0].GetState() != active ||
+		fs[0].GetConnectAddress() != wslAddr.String() {
+		t.Errorf("wslfwd forwards -o json: want one ACTIVE forward of port 9009 to %s, got\n%s", wslAddr, out)
+	}
+
+	out, err = env.CLIFromWSL(ctx, "Ubuntu", "agents", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var agents wslfwdv1.ListAgentsResponse
+	if err := protojson.Unmarshal([]byte(out), &agents); err != nil {
+		t.Fatalf("wslfwd agents -o json: %v\n%s", err, out)
+	}
+	if as := agents.GetAgents(); len(as) != 1 || as[0].GetDistro() != "Ubuntu" || !as[0].GetConnected() {
+		t.Errorf("wslfwd agents -o json from wsl: want Ubuntu connected, got\n%s", out)
 	}
 }

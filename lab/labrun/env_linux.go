@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -391,7 +392,20 @@ func (e *Env) WaitNoForward(ctx context.Context, m Match) error {
 // listener with the admin token, and returns its standard output.
 func (e *Env) CLI(ctx context.Context, args ...string) (string, error) {
 	full := append([]string{"--host", DaemonLoopback.String(), "--token-file", e.TokenFile}, args...)
-	cmd := e.Lab.WinHost.Command(ctx, e.Bin.CLI, full...)
+	return e.runCLI(e.Lab.WinHost.Command(ctx, e.Bin.CLI, full...), args)
+}
+
+// CLIFromWSL runs the wslfwd command in wsl as a user in distro would:
+// WSL_DISTRO_NAME set and no --host, so the CLI finds the daemon itself
+// (the default gateway in NAT mode). It uses the admin token.
+func (e *Env) CLIFromWSL(ctx context.Context, distro string, args ...string) (string, error) {
+	full := append([]string{"--token-file", e.TokenFile}, args...)
+	cmd := e.Lab.WSL.Command(ctx, e.Bin.CLI, full...)
+	cmd.Env = append(os.Environ(), "WSL_DISTRO_NAME="+distro)
+	return e.runCLI(cmd, args)
+}
+
+func (e *Env) runCLI(cmd *exec.Cmd, args []string) (string, error) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -132,7 +132,7 @@ func (ns *NS) Dial(ctx context.Context, network, address string) (net.Conn, erro
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dial %s %s from %s: %w", network, address, ns.Name, err)
+		return nil, fmt.Errorf("dial from %s: %w", ns.Name, err)
 	}
 	return c, nil
 }
@@ -146,7 +146,7 @@ func (ns *NS) Listen(network, address string) (net.Listener, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listen %s %s in %s: %w", network, address, ns.Name, err)
+		return nil, fmt.Errorf("in %s: %w", ns.Name, err)
 	}
 	return l, nil
 }
@@ -160,7 +160,7 @@ func (ns *NS) ListenPacket(network, address string) (net.PacketConn, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listen %s %s in %s: %w", network, address, ns.Name, err)
+		return nil, fmt.Errorf("in %s: %w", ns.Name, err)
 	}
 	return pc, nil
 }
