@@ -46,9 +46,8 @@ trap cleanup EXIT
 # (gowine.sh says which and why); the test binaries are built with them.
 overlay=$("$here/gowine.sh" "$bin/overlay")
 cd "$root"
-for pkg in "${packages[@]}"; do
-	GOOS=windows GOARCH=amd64 go test -overlay "$overlay" -c -o "$bin/${pkg//\//_}.test.exe" "./$pkg"
-done
+# One go command builds every binary, in parallel, as bin/<name>.test.exe.
+GOOS=windows GOARCH=amd64 go test -overlay "$overlay" -c -o "$bin/" "${packages[@]/#/./}"
 
 # One wineserver for all runs instead of one per binary.
 /usr/lib/wine/wineserver -p >/dev/null 2>&1 || true
@@ -57,7 +56,7 @@ failed=()
 for pkg in "${packages[@]}"; do
 	printf '\n--- wine: %s\n' "$pkg"
 	start=$SECONDS
-	if (cd "$root/$pkg" && timeout 300 "$wine" "$bin/${pkg//\//_}.test.exe" -test.v -test.timeout 240s); then
+	if (cd "$root/$pkg" && timeout 300 "$wine" "$bin/$(basename "$pkg").test.exe" -test.v -test.timeout 240s); then
 		printf -- '--- wine: %s ok (%ds)\n' "$pkg" $((SECONDS - start))
 	else
 		printf -- '--- wine: %s FAILED (%ds)\n' "$pkg" $((SECONDS - start))
