@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -26,7 +27,9 @@ func main() {
 			fmt.Fprintln(cmd.OutOrStdout(), "wslfwd-hostd", version.Version)
 		},
 	})
-	if err := root.Execute(); err != nil {
+	root.AddCommand(newRunCommand())
+	root.AddCommand(platformCommands()...)
+	if err := root.ExecuteContext(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "wslfwd-hostd:", err)
 		os.Exit(1)
 	}

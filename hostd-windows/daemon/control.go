@@ -167,7 +167,7 @@ func (d *Daemon) Expose(ctx context.Context, req *wslfwdv1.ExposeRequest) (*wslf
 	}
 	d.log.Info("static forward added", "protocol", p, "port", st.Port, "distro", distro, "host_port", st.HostPort, "listen", listen)
 	if err := d.waitRun(ctx); err != nil {
-		return nil, status.FromContextError(err).Err()
+		return nil, waitError(err)
 	}
 	if f := d.staticRow(st); f != nil {
 		return &wslfwdv1.ExposeResponse{Forward: f}, nil
@@ -198,7 +198,7 @@ func (d *Daemon) Unexpose(ctx context.Context, req *wslfwdv1.UnexposeRequest) (*
 	}
 	d.log.Info("static forward removed", "protocol", p, "host_port", req.GetHostPort(), "listen", listen)
 	if err := d.waitRun(ctx); err != nil {
-		return nil, status.FromContextError(err).Err()
+		return nil, waitError(err)
 	}
 	return &wslfwdv1.UnexposeResponse{Forward: f}, nil
 }
@@ -265,4 +265,12 @@ func staticsError(op string, err error) error {
 		return status.Errorf(codes.InvalidArgument, "%s: %v", op, err)
 	}
 	return status.Errorf(codes.Internal, "%s: %v", op, err)
+}
+
+// waitError maps a waitRun error to a status.
+func waitError(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.FromContextError(err).Err()
 }

@@ -19,6 +19,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
@@ -63,6 +66,7 @@ type Daemon struct {
 	log       *slog.Logger
 	reg       *registry.Registry
 	kick      chan struct{}
+	done      chan struct{} // closed when Run returns
 	startedAt time.Time
 
 	mu       sync.Mutex
@@ -89,6 +93,7 @@ func New(o Options) (*Daemon, error) {
 		opts:      o,
 		log:       log,
 		kick:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
 		startedAt: time.Now(),
 		ran:       make(chan struct{}),
 		table:     make(map[rowKey]*row),
@@ -120,6 +125,7 @@ func (d *Daemon) Kick() {
 // Run runs the engine until ctx ends. The first run happens at once, so
 // forwards owned from before a restart are adopted or cleared.
 func (d *Daemon) Run(ctx context.Context) error {
+	defer close(d.done)
 	d.Kick()
 	for {
 		select {
@@ -218,6 +224,9 @@ func (d *Daemon) reservedPorts() []uint16 {
 	return out
 }
 
+// errStopped answers calls that wait for the engine after it stopped.
+var errStopped = status.Error(codes.Unavailable, "the daemon is shutting down")
+
 // waitRun waits until a run that began after the call has finished, so
 // whatever the caller changed before is reflected in the table.
 func (d *Daemon) waitRun(ctx context.Context) error {
@@ -235,6 +244,8 @@ func (d *Daemon) waitRun(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for the engine: %w", ctx.Err())
+		case <-d.done:
+			return errStopped
 		case <-ran:
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -177,6 +178,8 @@ func (d *Daemon) waitForward(ctx context.Context, sessionID string, port uint32)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("no forward within the timeout: %s", last)
+		case <-d.done:
+			return nil, errors.New("the daemon is shutting down")
 		case <-ran:
 		}
 	}

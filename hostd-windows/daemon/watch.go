@@ -61,6 +61,8 @@ func (d *Daemon) closeWatchers() {
 // the current agents (CONNECTED, or DISCONNECTED for those in grace) and
 // forwards (ADDED for active ones, FAILED for errors, CHANGED otherwise),
 // taken atomically with the subscription, so no change is lost between.
+// The response headers are sent once the subscription is in place: a
+// client that waits for them knows later changes will reach it.
 func (d *Daemon) Watch(req *wslfwdv1.WatchRequest, st grpc.ServerStreamingServer[wslfwdv1.WatchResponse]) error {
 	w := &watcher{ch: make(chan *wslfwdv1.WatchResponse, watcherBuffer)}
 	var first []*wslfwdv1.WatchResponse

@@ -24,6 +24,7 @@ import (
 // stream's one sender.
 type agentService struct {
 	wslfwdv1.UnimplementedAgentServiceServer
+	stopping   <-chan struct{}
 	reg        *registry.Registry
 	log        *slog.Logger
 	maxPerPeer int
@@ -127,6 +128,8 @@ func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 	case err = <-sent:
 	case <-s.Replaced():
 		err = status.Error(codes.Aborted, "a newer session of this distro took over")
+	case <-a.stopping:
+		err = status.Error(codes.Unavailable, "the daemon is shutting down")
 	}
 	if errors.Is(err, io.EOF) {
 		log.Info("agent session closed by the agent")

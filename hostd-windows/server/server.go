@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -45,8 +46,10 @@ type Options struct {
 
 // Server is the daemon's gRPC server.
 type Server struct {
-	grpc   *grpc.Server
-	health *health.Server
+	grpc     *grpc.Server
+	health   *health.Server
+	stopping chan struct{} // closed by Stop: agent sessions end
+	once     sync.Once
 }
 
 // New builds the server. Tokens.Admin must be set.
@@ -77,7 +80,9 @@ func New(o Options) (*Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 	)
+	stopping := make(chan struct{})
 	wslfwdv1.RegisterAgentServiceServer(g, &agentService{
+		stopping:   stopping,
 		reg:        o.Registry,
 		log:        log,
 		maxPerPeer: o.MaxStreamsPerPeer,
@@ -90,7 +95,7 @@ func New(o Options) (*Server, error) {
 		h.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	reflection.Register(g)
-	return &Server{grpc: g, health: h}, nil
+	return &Server{grpc: g, health: h, stopping: stopping}, nil
 }
 
 // Serve accepts connections on l until Stop.
@@ -98,10 +103,11 @@ func (s *Server) Serve(l net.Listener) error { return s.grpc.Serve(l) }
 
 // Stop reports NOT_SERVING, then lets calls in flight finish until ctx
 // ends, after which it closes every connection. Long-lived streams
-// (agent sessions, watches) end when their handlers see the server stop,
-// so callers usually give ctx a short deadline.
+// end: agent sessions at once (agents reconnect to the next daemon),
+// watches when the daemon's engine stops, so stop that first.
 func (s *Server) Stop(ctx context.Context) {
 	s.health.Shutdown()
+	s.once.Do(func() { close(s.stopping) })
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()

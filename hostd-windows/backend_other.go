@@ -1,0 +1,37 @@
+//go:build !windows
+
+package main
+
+import (
+	"context"
+	"fmt"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
+)
+
+// newBackend constructs the backend named name. Off Windows only the relay
+// exists: portproxy is a Windows service.
+func newBackend(name string, opts backendOptions) (backend.Backend, error) {
+	switch name {
+	case "relay":
+		return relay.New(relay.Options{Logger: opts.Logger}), nil
+	case "portproxy":
+		return nil, fmt.Errorf("backend %q exists only on Windows; use relay", name)
+	}
+	return nil, fmt.Errorf("unknown backend %q (valid here: relay)", name)
+}
+
+// defaultBackendName is the relay: the only backend off Windows.
+func defaultBackendName() string { return "relay" }
+
+// defaultListenAddrs is loopback only: off Windows the daemon runs in the
+// lab or in tests, which pass --listen for anything else.
+func defaultListenAddrs() ([]string, error) { return []string{"127.0.0.1:17810"}, nil }
+
+// defaultStateDir follows the FHS for variable state.
+func defaultStateDir() string { return "/var/lib/wslfwd" }
+
+// platformProblems has no checks off Windows.
+func platformProblems(context.Context, string) []*wslfwdv1.Problem { return nil }

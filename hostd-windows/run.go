@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/config"
+	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
+	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
+	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
+	"github.com/wslfwd/wslfwd/hostd-windows/server"
+	"github.com/wslfwd/wslfwd/hostd-windows/statics"
+	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/version"
+)
+
+// backendOptions carries what a backend constructor may need.
+type backendOptions struct {
+	Logger   *slog.Logger // never nil
+	StateDir string       // the daemon's state directory, already created
+}
+
+// runFlags are the `run` command's flags. Flags given explicitly override
+// the config file; the rest take the config's values, then the defaults.
+type runFlags struct {
+	config         string
+	backend        string
+	listen         []string
+	exposeAddress  string
+	stateDir       string
+	tokenFile      string
+	readTokenFile  string
+	agentTokenFile string
+	grace          time.Duration
+	logLevel       string
+}
+
+func (f *runFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.config, "config", "", "config file (TOML); flags given explicitly override it")
+	fs.StringVar(&f.backend, "backend", "", "forwarding backend: portproxy or relay (default: "+defaultBackendName()+")")
+	fs.StringArrayVar(&f.listen, "listen", nil, "address:port for the gRPC server; repeatable (default: the WSL-facing address and loopback)")
+	fs.StringVar(&f.exposeAddress, "expose-address", "", "host address forwards listen on (default 0.0.0.0)")
+	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the ledger, static forwards and tokens (default "+defaultStateDir()+")")
+	fs.StringVar(&f.tokenFile, "token-file", "", "admin token file, created at first start (default <state-dir>/token)")
+	fs.StringVar(&f.readTokenFile, "read-token-file", "", "read-only token file for status and listing calls, created if missing (default: no read token)")
+	fs.StringVar(&f.agentTokenFile, "agent-token-file", "", "token file for agents, created if missing (default agent.token beside the admin token)")
+	fs.DurationVar(&f.grace, "grace", 0, "how long a gone agent's forwards stay up (default "+config.DefaultGrace.String()+")")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func newRunCommand() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon in the foreground until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runDaemon(ctx, cmd.Flags(), &f, nil)
+		},
+	}
+	f.register(cmd.Flags())
+	return cmd
+}
+
+// runDaemonArgs runs the daemon exactly as `wslfwd-hostd run <args...>`
+// would, until ctx is cancelled. ready, if not nil, is called once the
+// gRPC server is listening.
+func runDaemonArgs(ctx context.Context, args []string, ready func()) error {
+	var f runFlags
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	var onListen func([]netip.AddrPort)
+	if ready != nil {
+		onListen = func([]netip.AddrPort) { ready() }
+	}
+	return runDaemon(ctx, fs, &f, onListen)
+}
+
+// settings are the resolved settings of one run.
+type settings struct {
+	cfg            *config.Config
+	backend        string
+	listen         []netip.AddrPort
+	expose         netip.Addr
+	stateDir       string
+	tokenFile      string
+	readTokenFile  string
+	agentTokenFile string
+	log            *slog.Logger
+}
+
+// resolve merges config file, explicit flags and defaults.
+func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	s := &settings{log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
+
+	cfg := config.Default()
+	if f.config != "" {
+		var err error
+		if cfg, err = config.Load(f.config); err != nil {
+			return nil, err
+		}
+	}
+	set := fs.Changed
+	if set("backend") {
+		cfg.Backend = f.backend
+	}
+	if set("listen") {
+		cfg.Listen = f.listen
+	}
+	if set("expose-address") {
+		cfg.ExposeAddress = f.exposeAddress
+	}
+	if set("state-dir") {
+		cfg.StateDir = f.stateDir
+	}
+	if set("token-file") {
+		cfg.TokenFile = f.tokenFile
+	}
+	if set("read-token-file") {
+		cfg.ReadTokenFile = f.readTokenFile
+	}
+	if set("agent-token-file") {
+		cfg.AgentTokenFile = f.agentTokenFile
+	}
+	if set("grace") {
+		cfg.Grace = f.grace
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s.cfg = cfg
+
+	s.backend = cfg.Backend
+	if s.backend == "" {
+		s.backend = defaultBackendName()
+	}
+	listen := cfg.Listen
+	if len(listen) == 0 {
+		var err error
+		if listen, err = defaultListenAddrs(); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range listen {
+		ap, err := netip.ParseAddrPort(l)
+		if err != nil {
+			return nil, fmt.Errorf("listen address %q: want address:port, e.g. 127.0.0.1:17810: %w", l, err)
+		}
+		s.listen = append(s.listen, ap)
+	}
+	s.expose = cfg.Expose()
+
+	s.stateDir = cfg.StateDir
+	if s.stateDir == "" {
+		s.stateDir = defaultStateDir()
+	}
+	s.tokenFile = cfg.TokenPath(s.stateDir)
+	s.agentTokenFile = cfg.AgentTokenFile
+	if s.agentTokenFile == "" {
+		s.agentTokenFile = filepath.Join(filepath.Dir(s.tokenFile), "agent.token")
+	}
+	s.readTokenFile = cfg.ReadTokenFile
+	return s, nil
+}
+
+// loadTokens loads the token files, creating missing ones (owner-only).
+func loadTokens(s *settings) (server.Tokens, error) {
+	var t server.Tokens
+	for _, x := range []struct {
+		path string
+		dst  *string
+		role string
+	}{
+		{s.tokenFile, &t.Admin, "admin"},
+		{s.agentTokenFile, &t.Agent, "agent"},
+		{s.readTokenFile, &t.Read, "read"},
+	} {
+		if x.path == "" {
+			continue
+		}
+		tok, created, err := token.LoadOrCreate(x.path)
+		if err != nil {
+			return t, fmt.Errorf("%s token: %w", x.role, err)
+		}
+		if created {
+			s.log.Info("created token file", "role", x.role, "path", x.path)
+		}
+		*x.dst = tok
+	}
+	return t, nil
+}
+
+// runDaemon runs until ctx ends, then shuts down: it stops serving, stops
+// the engine and closes the backend (relay forwards end with the process;
+// portproxy entries persist and are adopted at the next start).
+func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen func([]netip.AddrPort)) error {
+	s, err := resolve(fs, f)
+	if err != nil {
+		return err
+	}
+	log := s.log
+	if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	be, err := newBackend(s.backend, backendOptions{Logger: log.With("backend", s.backend), StateDir: s.stateDir})
+	if err != nil {
+		return fmt.Errorf("backend: %w", err)
+	}
+	defer func() {
+		if err := be.Close(); err != nil {
+			log.Warn("close backend", "err", err)
+		}
+	}()
+	led, err := ledger.Open(s.stateDir, be.Name())
+	if err != nil {
+		return err
+	}
+	st, err := statics.Open(s.stateDir)
+	if err != nil {
+		return err
+	}
+	tokens, err := loadTokens(s)
+	if err != nil {
+		return err
+	}
+
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	var addrs []netip.AddrPort
+	for _, a := range s.listen {
+		if a.Addr().IsUnspecified() {
+			log.Warn("listening on every address: agents and clients anywhere can reach the daemon", "listen", a)
+		}
+		l, err := net.Listen("tcp", a.String())
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", a, err)
+		}
+		lns = append(lns, l)
+		addrs = append(addrs, l.Addr().(*net.TCPAddr).AddrPort())
+	}
+
+	d, err := daemon.New(daemon.Options{
+		Config:       s.cfg,
+		Backend:      be,
+		Reconciler:   reconcile.New(be, led, log.With("component", "reconcile")),
+		Statics:      st,
+		ExposeAddr:   s.expose,
+		ListenAddrs:  addrs,
+		StateDir:     s.stateDir,
+		Grace:        s.cfg.Grace,
+		MaxListeners: s.cfg.MaxListenersPerAgent,
+		MaxAgents:    s.cfg.MaxAgents,
+		Problems: func(ctx context.Context) []*wslfwdv1.Problem {
+			return platformProblems(ctx, be.Name())
+		},
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Options{
+		Registry: d.Registry(),
+		Control:  d,
+		Tokens:   tokens,
+		Logger:   log.With("component", "server"),
+	})
+	if err != nil {
+		return err
+	}
+
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.Run(engineCtx)
+	}()
+	serveErr := make(chan error, len(lns))
+	for _, l := range lns {
+		go func() { serveErr <- srv.Serve(l) }()
+	}
+	lns = nil // the server owns them now
+	log.Info("wslfwd-hostd running", "version", version.Version, "backend", be.Name(),
+		"listen", addrs, "expose", s.expose, "state_dir", s.stateDir, "grace", s.cfg.Grace)
+	if onListen != nil {
+		onListen(addrs)
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
+		log.Error("server failed", "err", err)
+	}
+	// Stop the engine first: it ends the watch streams, so the server's
+	// graceful stop only waits for short calls.
+	stopEngine()
+	wg.Wait()
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Stop(stopCtx)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/token"
+)
+
+// startRun runs the daemon as `run args...` would and returns its gRPC
+// address once it listens, and a function that stops it and returns
+// runDaemon's error.
+func startRun(t *testing.T, args ...string) (netip.AddrPort, func() error) {
+	t.Helper()
+	var f runFlags
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan netip.AddrPort, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runDaemon(ctx, fs, &f, func(a []netip.AddrPort) { listening <- a[0] })
+	}()
+	var stopped bool
+	var stopErr error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			stopErr = <-done
+		}
+		return stopErr
+	}
+	t.Cleanup(func() { stop() })
+	select {
+	case a := <-listening:
+		return a, stop
+	case err := <-done:
+		stopped = true
+		t.Fatalf("daemon exited before listening: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon did not start listening")
+	}
+	return netip.AddrPort{}, nil
+}
+
+// freeAddr returns a loopback address:port nothing listens on right now
+// (the config refuses port 0).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func dial(t *testing.T, addr netip.AddrPort, tok string) *grpc.ClientConn {
+	t.Helper()
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if tok != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(token.Credentials{Token: tok}))
+	}
+	cc, err := grpc.NewClient(addr.String(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func TestRunCreatesTokensAndServes(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	cfgFile := filepath.Join(dir, "hostd.toml")
+	if err := os.WriteFile(cfgFile, []byte("expose_address = \"127.0.0.1\"\ngrace = \"1m\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, stop := startRun(t, "--config", cfgFile, "--listen", freeAddr(t), "--state-dir", state,
+		"--read-token-file", filepath.Join(dir, "read.token"), "--grace", "5s", "--log-level", "warn")
+
+	for _, name := range []string{filepath.Join(state, "token"), filepath.Join(state, "agent.token"), filepath.Join(dir, "read.token")} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatalf("token file: %v", err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+		}
+	}
+	admin, err := token.Load(filepath.Join(state, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := token.Load(filepath.Join(dir, "read.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := wslfwdv1.NewControlServiceClient(dial(t, addr, admin)).GetStatus(ctx, &wslfwdv1.GetStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The config's expose address stays (no flag), the backend defaults
+	// to the relay here, and the daemon reports where it listens.
+	if st.GetExposeAddress() != "127.0.0.1" || st.GetBackend() != "relay" || len(st.GetListenAddresses()) != 1 || st.GetListenAddresses()[0] != addr.String() {
+		t.Fatalf("status = %v", st)
+	}
+	if _, err := wslfwdv1.NewControlServiceClient(dial(t, addr, read)).Expose(ctx, &wslfwdv1.ExposeRequest{Port: 80}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("read token on Expose: %v, want PermissionDenied", err)
+	}
+	h, err := healthpb.NewHealthClient(dial(t, addr, "")).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v", h, err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	// A second start reuses the tokens.
+	addr, _ = startRun(t, "--listen", freeAddr(t), "--state-dir", state, "--log-level", "warn")
+	if _, err := wslfwdv1.NewControlServiceClient(dial(t, addr, admin)).GetStatus(ctx, &wslfwdv1.GetStatusRequest{}); err != nil {
+		t.Fatalf("admin token after restart: %v", err)
+	}
+}
+
+func TestFlagsOverrideConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "hostd.toml")
+	if err := os.WriteFile(cfgFile, []byte("grace = \"1m\"\nexpose_address = \"127.0.0.1\"\nbackend = \"relay\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var f runFlags
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse([]string{"--config", cfgFile, "--grace", "5s", "--state-dir", dir}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := resolve(fs, &f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.cfg.Grace != 5*time.Second {
+		t.Errorf("grace = %v, want the flag's 5s", s.cfg.Grace)
+	}
+	if s.expose != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("expose = %v, want the config's 127.0.0.1", s.expose)
+	}
+	if s.tokenFile != filepath.Join(dir, "token") || s.agentTokenFile != filepath.Join(dir, "agent.token") || s.readTokenFile != "" {
+		t.Errorf("token files = %q %q %q", s.tokenFile, s.agentTokenFile, s.readTokenFile)
+	}
+	if len(s.listen) != 1 || s.listen[0] != netip.MustParseAddrPort("127.0.0.1:17810") {
+		t.Errorf("listen = %v, want the default 127.0.0.1:17810", s.listen)
+	}
+}
+
+func TestRunStartupErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(bad, []byte("grace = \"soon\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"bad config":    {[]string{"--config", bad}, "grace"},
+		"bad listen":    {[]string{"--listen", "localhost"}, "localhost"},
+		"portproxy":     {[]string{"--backend", "portproxy"}, "only on Windows"},
+		"unknown":       {[]string{"--backend", "carrier-pigeon"}, "carrier-pigeon"},
+		"log level":     {[]string{"--log-level", "loud"}, "--log-level"},
+		"extra arg":     {[]string{"surplus"}, "unexpected arguments"},
+		"missing value": {[]string{"--grace"}, "grace"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"--state-dir", filepath.Join(dir, name)}, tc.args...)
+			err := runDaemonArgs(context.Background(), args, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
