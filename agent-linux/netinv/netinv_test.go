@@ -51,6 +51,22 @@ func lab(t *testing.T, ns netns.NsHandle) (*netlink.Handle, netlink.Link) {
 			t.Fatal(err)
 		}
 	}
+	// The kernel turns a veth's carrier on asynchronously (link watch);
+	// wait for it so the oper state read back is settled.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := h.LinkByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("eth0 oper state still %v", l.Attrs().OperState)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	addAddr(t, h, eth0, "172.28.240.53/20")
 	addAddr(t, h, eth0, "2001:db8:1::53/64")
 	addDefault(t, h, eth0, "172.28.240.1")
