@@ -104,9 +104,10 @@ func demo(ctx context.Context, out io.Writer, keepLogs bool) (err error) {
 			fmt.Fprintf(out, "\ndemo passed in %v\n", roundDur(time.Since(s.start)))
 		}
 	}()
-	// From here on a failure shows the programs' logs before teardown.
+	// From here on a failure shows the programs' logs before teardown,
+	// unless the failed step showed them already.
 	defer func() {
-		if err != nil {
+		if err != nil && !s.shownLogs {
 			fmt.Fprintf(out, "\n%s\n", env.Logs(30))
 		}
 	}()

@@ -3,10 +3,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/wslfwd/wslfwd/lab/labrun"
 )
 
 // steps prints a run as numbered steps a person can follow: a tick and the
@@ -15,6 +18,8 @@ type steps struct {
 	w     io.Writer
 	n     int
 	start time.Time
+	// shownLogs is set once a failed step printed the programs' logs.
+	shownLogs bool
 }
 
 func newSteps(w io.Writer) *steps { return &steps{w: w, start: time.Now()} }
@@ -29,6 +34,8 @@ func (s *steps) do(title string, fn func() (string, error)) error {
 	if err != nil {
 		fmt.Fprintf(s.w, "%2d ✗ %s (%v)\n", s.n, title, roundDur(took))
 		s.detail(err.Error())
+		var we *labrun.WaitError
+		s.shownLogs = s.shownLogs || errors.As(err, &we)
 		// The error is on screen already; the caller only needs to know
 		// which step failed.
 		return fmt.Errorf("step %d failed: %s", s.n, title)

@@ -28,7 +28,7 @@ func (e *Env) Wait(ctx context.Context, what string, cond func(context.Context) 
 	var last error
 	for {
 		if err := e.daemonDied(); err != nil {
-			return fmt.Errorf("waiting for %s: %w\n%s", what, err, e.Logs(25))
+			return &WaitError{What: what, Took: time.Since(start), Err: err, Logs: e.Logs(25)}
 		}
 		callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		ok, err := cond(callCtx)
@@ -43,16 +43,30 @@ func (e *Env) Wait(ctx context.Context, what string, cond func(context.Context) 
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			why := ""
+			err := ctx.Err()
 			if last != nil {
-				why = fmt.Sprintf(" (last error: %v)", last)
+				err = fmt.Errorf("%w (last error: %v)", err, last)
 			}
-			return fmt.Errorf("waited %v for %s%s: %w\n%s",
-				time.Since(start).Round(time.Millisecond), what, why, ctx.Err(), e.Logs(25))
+			return &WaitError{What: what, Took: time.Since(start), Err: err, Logs: e.Logs(25)}
 		case <-t.C:
 		}
 	}
 }
+
+// WaitError is a wait that failed. Its message carries the tails of the
+// daemon's and agents' logs, so callers need not print them again.
+type WaitError struct {
+	What string        // what was waited for
+	Took time.Duration // how long
+	Err  error         // why it ended: the deadline, or the daemon dying
+	Logs string        // the programs' log tails when it failed
+}
+
+func (e *WaitError) Error() string {
+	return fmt.Sprintf("waited %v for %s: %v\n%s", e.Took.Round(time.Millisecond), e.What, e.Err, e.Logs)
+}
+
+func (e *WaitError) Unwrap() error { return e.Err }
 
 // isSignalExit reports whether a process's exit error says it died of a
 // signal, which is how processes stopped by the lab end.
