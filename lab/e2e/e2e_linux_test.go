@@ -314,3 +314,29 @@ func TestCLI(t *testing.T) {
 		t.Errorf("wslfwd agents -o json from wsl: want Ubuntu connected, got\n%s", out)
 	}
 }
+
+// A restarted daemon (same state directory) takes its forwards back: the
+// agent reconnects and the service is reachable from lan again.
+func TestDaemonRestartRestoresForwards(t *testing.T) {
+	ctx, env := startWithAgent(t, labrun.Options{})
+	tcpEcho(t, env.Lab.WSL, "0.0.0.0:9010")
+	m := labrun.Match{Protocol: tcp, Port: 9010, State: active}
+	if _, err := env.WaitForward(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.StopDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	if err := refusedFromLAN(ctx, env, 9010); err != nil {
+		t.Errorf("with the daemon stopped (the relay lives in it): %v", err)
+	}
+	if err := env.StartDaemon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.WaitForward(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := echoFromLAN(ctx, env, "tcp", 9010); err != nil {
+		t.Errorf("from lan after the daemon restarted: %v", err)
+	}
+}
