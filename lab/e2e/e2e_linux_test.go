@@ -340,3 +340,33 @@ func TestDaemonRestartRestoresForwards(t *testing.T) {
 		t.Errorf("from lan after the daemon restarted: %v", err)
 	}
 }
+
+// A short network hiccup in the VM (eth0 down and up; the kernel drops the
+// default route with it) leaves the forward in place and working.
+func TestLinkFlapKeepsForward(t *testing.T) {
+	ctx, env := startWithAgent(t, labrun.Options{})
+	tcpEcho(t, env.Lab.WSL, "0.0.0.0:9011")
+	m := labrun.Match{Protocol: tcp, Port: 9011, State: active, Connect: wslAddr}
+	if _, err := env.WaitForward(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Lab.SetWSLLinkUp(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := echoFromLAN(ctx, env, "tcp", 9011); err == nil {
+		t.Error("reached the service through the host with wsl's eth0 down")
+	}
+	if err := env.Lab.SetWSLLinkUp(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.WaitForward(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	err := env.Wait(ctx, "the service to answer from lan again", func(ctx context.Context) (bool, error) {
+		err := echoFromLAN(ctx, env, "tcp", 9011)
+		return err == nil, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
