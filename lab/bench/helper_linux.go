@@ -87,28 +87,40 @@ type helper struct {
 	open map[int]net.Listener
 }
 
-func (h *helper) do(ctx context.Context, line string) (string, error) {
+// arity is the number of arguments of each helper command.
+var arity = map[string]int{"listen": 1, "close": 1, "open-many": 2, "close-many": 2, "churn": 5}
+
+// parseCommand splits a helper command line into its name and numeric
+// arguments, checking the name and the argument count.
+func parseCommand(line string) (string, []int, error) {
 	f := strings.Fields(line)
 	if len(f) == 0 {
-		return "", errors.New("empty command")
+		return "", nil, errors.New("empty command")
 	}
-	args := make([]int, len(f)-1)
-	for i, s := range f[1:] {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return "", fmt.Errorf("%s: argument %q is not a non-negative number", f[0], s)
-		}
-		args[i] = n
-	}
-	want := map[string]int{"listen": 1, "close": 1, "open-many": 2, "close-many": 2, "churn": 5}
-	n, ok := want[f[0]]
+	n, ok := arity[f[0]]
 	if !ok {
-		return "", fmt.Errorf("unknown command %q", f[0])
+		return "", nil, fmt.Errorf("unknown command %q", f[0])
 	}
-	if len(args) != n {
-		return "", fmt.Errorf("%s takes %d arguments, got %d", f[0], n, len(args))
+	if len(f)-1 != n {
+		return "", nil, fmt.Errorf("%s takes %d arguments, got %d", f[0], n, len(f)-1)
 	}
-	switch f[0] {
+	args := make([]int, n)
+	for i, s := range f[1:] {
+		v, err := strconv.ParseUint(s, 10, 31)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: argument %q is not a number below 2^31", f[0], s)
+		}
+		args[i] = int(v)
+	}
+	return f[0], args, nil
+}
+
+func (h *helper) do(ctx context.Context, line string) (string, error) {
+	name, args, err := parseCommand(line)
+	if err != nil {
+		return "", err
+	}
+	switch name {
 	case "listen":
 		if err := h.listen(args[0]); err != nil {
 			return "", err

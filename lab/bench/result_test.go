@@ -1,0 +1,91 @@
+package bench
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSummarizeNearestRank(t *testing.T) {
+	var ok []time.Duration
+	for i := 100; i >= 1; i-- { // unsorted on purpose
+		ok = append(ok, time.Duration(i)*time.Millisecond)
+	}
+	l := summarize(ok, 3)
+	want := Latency{Trials: 103, OK: 100, Failures: 3, P50MS: 50, P90MS: 90, P99MS: 99, MaxMS: 100}
+	if l != want {
+		t.Errorf("summarize = %+v, want %+v", l, want)
+	}
+	if ok[0] != 100*time.Millisecond {
+		t.Errorf("summarize reordered its input")
+	}
+}
+
+func TestSummarizeFewAndNone(t *testing.T) {
+	l := summarize([]time.Duration{7 * time.Millisecond}, 0)
+	if l.P50MS != 7 || l.P99MS != 7 || l.MaxMS != 7 || l.OK != 1 {
+		t.Errorf("one trial: %+v, want every percentile 7", l)
+	}
+	l = summarize(nil, 4)
+	if l != (Latency{Trials: 4, Failures: 4}) {
+		t.Errorf("no success: %+v, want zero percentiles and 4 failures", l)
+	}
+}
+
+func TestTargets(t *testing.T) {
+	r := &Result{
+		Modes: map[string]*ModeResult{
+			ModeEBPF: {
+				Forward:   Latency{Trials: 10, OK: 10, P50MS: 3, P99MS: 60},
+				Unforward: Latency{Trials: 10, OK: 9, Failures: 1, P99MS: 5},
+				CPU:       CPU{IdlePct: 0.1, ChurnPct: 7},
+				Bulk:      Bulk{ForwardedMS: 500, AgentRSSMiB: 20, DaemonRSSMiB: 70},
+			},
+		},
+		ScanCost:   ScanCost{Ratio: 1.1},
+		Throughput: Throughput{Ratio: 0.5},
+	}
+	r.checkTargets()
+	got := map[string]Target{}
+	for _, tg := range r.Targets {
+		got[tg.Figure] = tg
+	}
+	for figure, met := range map[string]bool{
+		"modes.ebpf.forward.p50_ms":      true,
+		"modes.ebpf.forward.p99_ms":      false,
+		"modes.ebpf.unforward.p99_ms":    false, // a failed trial fails the goal
+		"modes.ebpf.cpu.idle_pct":        true,
+		"modes.ebpf.cpu.churn_pct":       false,
+		"modes.ebpf.bulk.forwarded_ms":   true,
+		"modes.ebpf.bulk.agent_rss_mib":  true,
+		"modes.ebpf.bulk.daemon_rss_mib": false,
+		"scan_cost.ratio":                true,
+		"throughput.ratio":               false,
+	} {
+		tg, ok := got[figure]
+		if !ok {
+			t.Errorf("no target for %s", figure)
+			continue
+		}
+		if tg.Met != met {
+			t.Errorf("%s: met = %v, want %v (%+v)", figure, tg.Met, met, tg)
+		}
+	}
+	if v := got["modes.ebpf.unforward.p99_ms"].Value; v != -1 {
+		t.Errorf("failed latency goal records %v, want -1", v)
+	}
+	if _, ok := got["modes.scan.forward.p99_ms"]; ok {
+		t.Errorf("a target for the scan mode, which did not run")
+	}
+
+	var out bytes.Buffer
+	if err := r.WriteTable(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"time to forward p99", "60 ms", "<= 50", "ebpf NOT met", "relay ÷ direct"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -1,0 +1,121 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os/exec"
+	"syscall"
+	"time"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/lab/labrun"
+	"github.com/wslfwd/wslfwd/lab/netlab"
+)
+
+// throughput sends Sizes.Bytes over TCP to a sink in wsl, directly from
+// winhost (the host's own path to the VM, no forward involved) and from
+// lan through the daemon's relay, Sizes.Transfers times each, alternating,
+// and keeps each path's best.
+func (b *run) throughput(ctx context.Context) (Throughput, error) {
+	out := Throughput{Bytes: b.size.Bytes}
+	port := uint16(b.size.SinkPort)
+	ln, err := b.env.Lab.WSL.Listen("tcp4", netip.AddrPortFrom(netip.IPv4Unspecified(), port).String())
+	if err != nil {
+		return out, err
+	}
+	defer ln.Close()
+	go sink(ln)
+	if _, err := b.env.WaitForward(ctx, labrun.Match{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Port: uint32(port),
+		State: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE}); err != nil {
+		return out, err
+	}
+	paths := []struct {
+		from *netlab.NS
+		to   netip.AddrPort
+		best *float64
+	}{
+		{b.env.Lab.WinHost, netip.AddrPortFrom(netlab.WSLAddr.Addr(), port), &out.DirectMiBs},
+		{b.env.Lab.LAN, netip.AddrPortFrom(netlab.HostLANAddr.Addr(), port), &out.RelayMiBs},
+	}
+	for range b.size.Transfers {
+		for _, p := range paths {
+			rate, err := send(ctx, p.from, p.to, b.size.Bytes)
+			if err != nil {
+				return out, err
+			}
+			*p.best = max(*p.best, rate)
+		}
+	}
+	out.DirectMiBs, out.RelayMiBs = round3(out.DirectMiBs), round3(out.RelayMiBs)
+	if out.DirectMiBs > 0 {
+		out.Ratio = round3(out.RelayMiBs / out.DirectMiBs)
+	}
+	return out, nil
+}
+
+// sink counts what each connection sends until the sender closes its
+// side, then answers with the count (8 bytes, big endian).
+func sink(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			n, err := io.Copy(io.Discard, c)
+			if err != nil {
+				return
+			}
+			_ = binary.Write(c, binary.BigEndian, n)
+		}()
+	}
+}
+
+// send writes n bytes to the sink at to from inside ns and returns the
+// rate in MiB/s, timed until the sink has confirmed the count.
+func send(ctx context.Context, ns *netlab.NS, to netip.AddrPort, n int64) (float64, error) {
+	c, err := ns.Dial(ctx, "tcp4", to.String())
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Minute))
+	buf := make([]byte, 256<<10)
+	start := time.Now()
+	for left := n; left > 0; {
+		k := min(int64(len(buf)), left)
+		if _, err := c.Write(buf[:k]); err != nil {
+			return 0, fmt.Errorf("send to %s: %w", to, err)
+		}
+		left -= k
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return 0, fmt.Errorf("send to %s: %w", to, err)
+	}
+	var got int64
+	if err := binary.Read(c, binary.BigEndian, &got); err != nil {
+		return 0, fmt.Errorf("send to %s: read the sink's count: %w", to, err)
+	}
+	if got != n {
+		return 0, fmt.Errorf("send to %s: the sink got %d bytes of %d", to, got, n)
+	}
+	return float64(n) / (1 << 20) / time.Since(start).Seconds(), nil
+}
+
+// signalled reports whether a process's exit error says a signal ended it.
+func signalled(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled()
+}
