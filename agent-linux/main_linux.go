@@ -117,7 +117,11 @@ func run(cmd *cobra.Command, o *options) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.tr.Run(ctx, tracker.Triggers{Listeners: listeners, Network: a.sys.Inventory()})
+		a.tr.Run(ctx, tracker.Triggers{
+			Listeners: listeners,
+			Network:   a.sys.Inventory(),
+			Full:      []trigger.Trigger{trigger.Ticker{Interval: safetyScan}},
+		})
 	}()
 	err = session.Run(ctx, session.Config{
 		Addr: addr, Why: why, TokenFile: o.tokenFile, Hello: a.hello, State: a.tr, Logger: log,
@@ -127,8 +131,9 @@ func run(cmd *cobra.Command, o *options) error {
 	return err
 }
 
-// safetyScan is the periodic scan beside the eBPF trigger: it heals the
-// events the trigger cannot see (a bound UDP socket that connects later).
+// safetyScan is the periodic full re-read beside the event triggers: it
+// heals what they cannot see (a bound UDP socket that connects later, a
+// netlink notification lost to a failed subscription).
 const safetyScan = 30 * time.Second
 
 // listenerTriggers picks what wakes the listener scan (--trigger).
@@ -141,7 +146,7 @@ func listenerTriggers(o *options, log *slog.Logger) ([]trigger.Trigger, error) {
 		et, err := ebpftrigger.New(ebpftrigger.Options{Logger: log})
 		if err == nil {
 			log.Info("eBPF trigger active", "safety_scan", safetyScan)
-			return []trigger.Trigger{et, trigger.Ticker{Interval: safetyScan}}, nil
+			return []trigger.Trigger{et}, nil
 		}
 		if o.trigger == "ebpf" {
 			return nil, fmt.Errorf("--trigger ebpf: %w", err)

@@ -111,6 +111,8 @@ type Triggers struct {
 	Listeners []trigger.Trigger
 	// Network wakes a network read (the netlink watch).
 	Network trigger.Trigger
+	// Full wakes both: a slow safety net for events a trigger missed.
+	Full []trigger.Trigger
 }
 
 // Run runs the triggers and re-scans on every wake until ctx is done. A
@@ -134,6 +136,9 @@ func (t *Tracker) Run(ctx context.Context, tr Triggers) error {
 	}
 	if tr.Network != nil {
 		start(fmt.Sprintf("network %T", tr.Network), tr.Network, dirtyNetwork)
+	}
+	for i, tg := range tr.Full {
+		start(fmt.Sprintf("full#%d %T", i, tg), tg, dirtyListeners|dirtyNetwork)
 	}
 	defer wg.Wait()
 	for {

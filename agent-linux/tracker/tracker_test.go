@@ -125,23 +125,31 @@ func TestRunRescansOnWakeAndKeepsStateOnError(t *testing.T) {
 	if err := tr.Refresh(); err != nil {
 		t.Fatal(err)
 	}
-	wakes := make(chan func(), 1)
-	manual := trigger.Func(func(ctx context.Context, wake func()) error {
-		wakes <- wake
-		<-ctx.Done()
-		return nil
-	})
+	// manual hands its wake function to the test.
+	manual := func(wakes chan<- func()) trigger.Trigger {
+		return trigger.Func(func(ctx context.Context, wake func()) error {
+			wakes <- wake
+			<-ctx.Done()
+			return nil
+		})
+	}
+	wakes, fullWakes := make(chan func(), 1), make(chan func(), 1)
 	failing := trigger.Func(func(context.Context, func()) error { return errors.New("no BTF") })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- tr.Run(ctx, tracker.Triggers{Listeners: []trigger.Trigger{failing, manual}}) }()
+	go func() {
+		done <- tr.Run(ctx, tracker.Triggers{
+			Listeners: []trigger.Trigger{failing, manual(wakes)},
+			Full:      []trigger.Trigger{manual(fullWakes)},
+		})
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
 	}()
-	wake := <-wakes
+	wake, fullWake := <-wakes, <-fullWakes
 
 	_, changed := tr.Current()
 	src.set(netWith("10.0.0.9"), tcp("0.0.0.0", 3000, 7, 1))
@@ -159,6 +167,16 @@ func TestRunRescansOnWakeAndKeepsStateOnError(t *testing.T) {
 	// a network wake.
 	if !proto.Equal(st.Network, netWith("10.0.0.1")) {
 		t.Errorf("network re-read on a listener wake: %v", st.Network)
+	}
+	fullWake()
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change published after a full wake")
+	}
+	st, changed = tr.Current()
+	if !proto.Equal(st.Network, netWith("10.0.0.9")) {
+		t.Errorf("network after a full wake: %v", st.Network)
 	}
 
 	src.mu.Lock()
