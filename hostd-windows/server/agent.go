@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -24,10 +25,11 @@ import (
 // stream's one sender.
 type agentService struct {
 	wslfwdv1.UnimplementedAgentServiceServer
-	stopping   <-chan struct{}
-	reg        *registry.Registry
-	log        *slog.Logger
-	maxPerPeer int
+	stopping     <-chan struct{}
+	helloTimeout time.Duration
+	reg          *registry.Registry
+	log          *slog.Logger
+	maxPerPeer   int
 
 	mu      sync.Mutex
 	perPeer map[netip.Addr]int
@@ -71,6 +73,29 @@ func (a *agentService) release(ip netip.Addr) {
 	}
 }
 
+// recvHello waits for the session's first message, at most helloTimeout:
+// a connection that never says hello must not hold a stream slot.
+func (a *agentService) recvHello(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]) (*wslfwdv1.AgentMessage, error) {
+	type result struct {
+		m   *wslfwdv1.AgentMessage
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		m, err := st.Recv()
+		ch <- result{m, err}
+	}()
+	t := time.NewTimer(a.helloTimeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.m, r.err
+	case <-t.C:
+		// Returning ends the stream, which ends the Recv above.
+		return nil, status.Errorf(codes.DeadlineExceeded, "no hello within %s", a.helloTimeout)
+	}
+}
+
 func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]) error {
 	ctx := st.Context()
 	remote, local := streamAddrs(ctx)
@@ -80,7 +105,7 @@ func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 	}
 	defer a.release(ip)
 
-	first, err := st.Recv()
+	first, err := a.recvHello(st)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ import (
 const (
 	DefaultMaxRecvMsgSize    = 4 << 20
 	DefaultMaxStreamsPerPeer = 32
+	DefaultHelloTimeout      = 10 * time.Second
 )
 
 // Options configure a Server.
@@ -41,7 +42,9 @@ type Options struct {
 	// address. All distros of a WSL2 VM share one address, so this is
 	// well above the number of distros anyone runs.
 	MaxStreamsPerPeer int
-	Logger            *slog.Logger
+	// HelloTimeout bounds the wait for an agent session's hello.
+	HelloTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // Server is the daemon's gRPC server.
@@ -63,6 +66,9 @@ func New(o Options) (*Server, error) {
 	if o.MaxRecvMsgSize <= 0 {
 		o.MaxRecvMsgSize = DefaultMaxRecvMsgSize
 	}
+	if o.HelloTimeout <= 0 {
+		o.HelloTimeout = DefaultHelloTimeout
+	}
 	if o.MaxStreamsPerPeer <= 0 {
 		o.MaxStreamsPerPeer = DefaultMaxStreamsPerPeer
 	}
@@ -82,11 +88,12 @@ func New(o Options) (*Server, error) {
 	)
 	stopping := make(chan struct{})
 	wslfwdv1.RegisterAgentServiceServer(g, &agentService{
-		stopping:   stopping,
-		reg:        o.Registry,
-		log:        log,
-		maxPerPeer: o.MaxStreamsPerPeer,
-		perPeer:    make(map[netip.Addr]int),
+		stopping:     stopping,
+		helloTimeout: o.HelloTimeout,
+		reg:          o.Registry,
+		log:          log,
+		maxPerPeer:   o.MaxStreamsPerPeer,
+		perPeer:      make(map[netip.Addr]int),
 	})
 	wslfwdv1.RegisterControlServiceServer(g, o.Control)
 	h := health.NewServer()

@@ -305,3 +305,42 @@ func TestStreamsPerPeerAndMessageSize(t *testing.T) {
 		t.Fatalf("oversized message: %v, want ResourceExhausted", err)
 	}
 }
+
+func TestSilentSessionTimesOut(t *testing.T) {
+	f := start(t, Options{HelloTimeout: 50 * time.Millisecond, MaxStreamsPerPeer: 1})
+	cc := f.dial(t, f.tokens.Agent)
+	st, err := wslfwdv1.NewAgentServiceClient(cc).Session(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("silent session: %v, want DeadlineExceeded", err)
+	}
+	// Its slot is free again.
+	if _, c := session(t, cc, natHello("Ubuntu")); c != codes.OK {
+		t.Fatalf("session after a timed-out one: %s", c)
+	}
+}
+
+// countHandler counts log records.
+type countHandler struct {
+	slog.Handler
+	n *int
+}
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool  { return true }
+func (h countHandler) Handle(context.Context, slog.Record) error { *h.n++; return nil }
+
+func TestRejectionLogIsRateLimited(t *testing.T) {
+	n := 0
+	a := newAuth(Tokens{Admin: newToken(t)}, slog.New(countHandler{slog.DiscardHandler, &n}))
+	c := context.Background()
+	for range 5 {
+		if err := a.check(c, wslfwdv1.ControlService_GetStatus_FullMethodName); status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("check: %v", err)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d log lines for 5 rejections from one peer, want 1", n)
+	}
+}
