@@ -39,6 +39,9 @@ type Detector struct {
 	KernelRelease func() (string, error)
 }
 
+// maxDistro is the longest distro name the protocol allows.
+const maxDistro = 64
+
 // Info is what the agent says about its environment in its hello.
 type Info struct {
 	Mode wslfwdv1.NetworkingMode
@@ -78,8 +81,11 @@ func (d *Detector) Detect(ctx context.Context, net *wslfwdv1.NetworkState, o Ove
 	if info.Distro == "" {
 		info.Distro = d.getenv("WSL_DISTRO_NAME")
 	}
-	if info.Distro == "" {
+	switch {
+	case info.Distro == "":
 		errs = append(errs, errors.New("distro name unknown: WSL_DISTRO_NAME is not set (services started by systemd or wsl.conf do not inherit it); pass --distro"))
+	case len(info.Distro) > maxDistro:
+		errs = append(errs, fmt.Errorf("distro name %.20q... is %d bytes, the daemon accepts at most %d", info.Distro, len(info.Distro), maxDistro))
 	}
 	if info.BootID, err = d.bootID(); err != nil {
 		errs = append(errs, err)

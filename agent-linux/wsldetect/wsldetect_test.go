@@ -132,6 +132,10 @@ func TestDetect(t *testing.T) {
 		!strings.Contains(err.Error(), "--distro") {
 		t.Errorf("no distro: err = %v, want a hint at --distro", err)
 	}
+	if _, err := d.Detect(context.Background(), natState, Overrides{Mode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT,
+		Distro: strings.Repeat("x", 65)}); err == nil || !strings.Contains(err.Error(), "at most 64") {
+		t.Errorf("65-byte distro: err = %v, want the limit named", err)
+	}
 	d.Getenv = env{"WSL_DISTRO_NAME": "Ubuntu"}.get
 	info, err = d.Detect(context.Background(), natState, Overrides{})
 	if err == nil || !strings.Contains(err.Error(), "--networking-mode") {
