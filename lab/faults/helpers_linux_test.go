@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/lab/labrun"
@@ -259,6 +261,10 @@ func checkExact(ctx context.Context, t *testing.T, env *labrun.Env, o exactOptio
 	t.Logf("forward table exact (%d listeners in wsl, %d in ERROR) after %v",
 		len(truth), len(o.errors), time.Since(converged).Round(time.Millisecond))
 
+	if err := checkCLI(ctx, env, truth, o); err != nil {
+		t.Error(err)
+	}
+
 	var fwd []uint16
 	for s := range truth {
 		if s.proto == "tcp" && !o.errors[s] {
@@ -289,6 +295,36 @@ func checkExact(ctx context.Context, t *testing.T, env *labrun.Env, o exactOptio
 		}
 	}
 	return truth
+}
+
+// checkCLI checks that `wslfwd forwards -o json` shows the same ACTIVE
+// forwards as the daemon's table: one per listener in truth, except
+// those in o.errors.
+func checkCLI(ctx context.Context, env *labrun.Env, truth map[sock]bool, o exactOptions) error {
+	out, err := env.CLI(ctx, "forwards", "-o", "json")
+	if err != nil {
+		return err
+	}
+	var resp wslfwdv1.ListForwardsResponse
+	if err := protojson.Unmarshal([]byte(out), &resp); err != nil {
+		return fmt.Errorf("wslfwd forwards -o json: %w\n%s", err, out)
+	}
+	got := map[sock]bool{}
+	for _, f := range resp.GetForwards() {
+		if f.GetState() == active {
+			got[sock{protoName(f.GetProtocol()), uint16(f.GetListenPort())}] = true
+		}
+	}
+	want := map[sock]bool{}
+	for s := range truth {
+		if !o.errors[s] {
+			want[s] = true
+		}
+	}
+	if !maps.Equal(got, want) {
+		return fmt.Errorf("wslfwd forwards -o json: ACTIVE %v, want %v", sorted(got), sorted(want))
+	}
+	return nil
 }
 
 // compare returns the truth in wsl and, when the daemon or the relay
