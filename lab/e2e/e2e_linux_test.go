@@ -5,16 +5,22 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
+	"github.com/wslfwd/wslfwd/internal/token"
 	"github.com/wslfwd/wslfwd/lab/labrun"
 	"github.com/wslfwd/wslfwd/lab/netlab"
 )
@@ -227,7 +233,7 @@ func TestAgentRestartWithinGraceKeepsForwards(t *testing.T) {
 }
 
 // The daemon's gRPC port faces WSL and loopback only: from lan it is
-// closed, on IPv4 and IPv6.
+// closed, on IPv4 and IPv6; from wsl it wants the right token.
 func TestDaemonPortClosedToLAN(t *testing.T) {
 	ctx, env := startWithAgent(t, labrun.Options{})
 	port := uint16(endpoint.DefaultPort)
@@ -245,6 +251,35 @@ func TestDaemonPortClosedToLAN(t *testing.T) {
 		t.Fatalf("the daemon's port from wsl: %v", err)
 	}
 	c.Close()
+	// From wsl, control calls need the admin token: none is refused, and
+	// the agent token every distro holds may not steer or read forwards.
+	agentTok, err := token.Load(env.AgentTokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		tok  string
+		want codes.Code
+	}{{"", codes.Unauthenticated}, {agentTok, codes.PermissionDenied}} {
+		opts := []grpc.DialOption{
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+				return env.Lab.WSL.Dial(ctx, "tcp", addr)
+			}),
+		}
+		if c.tok != "" {
+			opts = append(opts, grpc.WithPerRPCCredentials(token.Credentials{Token: c.tok}))
+		}
+		conn, err := grpc.NewClient("passthrough:///"+labrun.DaemonWSL.String(), opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = wslfwdv1.NewControlServiceClient(conn).ListForwards(ctx, &wslfwdv1.ListForwardsRequest{})
+		conn.Close()
+		if status.Code(err) != c.want {
+			t.Errorf("ListForwards from wsl (token given: %v): %v, want %s", c.tok != "", err, c.want)
+		}
+	}
 	// And its own port is never forwarded, whatever listens on it in wsl.
 	tcpEcho(t, env.Lab.WSL, netip.AddrPortFrom(netip.IPv4Unspecified(), port).String())
 	f, err := env.WaitForward(ctx, labrun.Match{Protocol: tcp, Port: uint32(port)})
