@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,5 +218,21 @@ func TestGraceExpiryRemovesForwards(t *testing.T) {
 	}
 	if r, err := h.control.ListAgents(testCtx(t), &wslfwdv1.ListAgentsRequest{}); err != nil || len(r.GetAgents()) != 0 {
 		t.Fatalf("agents after expiry = %v %v", r, err)
+	}
+}
+
+// An agent may only have forwards to its own addresses: a listener bound
+// to another address is listed as blocked, and nothing reaches the backend.
+func TestForeignAddressNotForwarded(t *testing.T) {
+	be := newFakeBackend()
+	h := startHarness(t, harnessOptions{backend: be})
+	a := h.connect(t, "Ubuntu")
+	a.snapshot(tcpListener("198.51.100.7", 8080))
+	all := h.forwards(t, true)
+	if len(all) != 1 || all[0].GetState() != blocked || !strings.Contains(all[0].GetReason(), "198.51.100.7") {
+		t.Fatalf("forwards = %v, want the listener blocked naming its address", all)
+	}
+	if entries, _ := be.snapshot(); len(entries) != 0 {
+		t.Fatalf("backend holds %v", entries)
 	}
 }

@@ -6,6 +6,15 @@
 // Every message is validated whole before anything changes: a bad message
 // is rejected with a gRPC status (InvalidArgument, PermissionDenied,
 // ResourceExhausted) and the registry stays as it was.
+//
+// Address ownership: in NAT mode the connection must come from an address
+// on one of the agent's non-loopback interfaces (else PermissionDenied).
+// A listener bound to an address that is not the agent's own is held but
+// never forwarded: the policy only ever targets the agent's own addresses
+// and lists such a listener as blocked, naming the address. Rejecting it
+// instead would be wrong: Linux keeps a socket listening on an address
+// after the address leaves the interface, and refusing every snapshot that
+// holds one would drop all of the distro's forwards.
 package registry
 
 import (
@@ -66,7 +75,6 @@ type entry struct {
 	graceUntil time.Time
 	timer      *time.Timer
 	network    *wslfwdv1.NetworkState
-	own        []netip.Addr // every address on its interfaces
 	external   []netip.Addr // addresses on interfaces not flagged loopback
 	listeners  map[ListenerKey]*wslfwdv1.Listener
 }
@@ -133,7 +141,7 @@ func (r *Registry) touch(s *Session) {
 }
 
 func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
-	own, external, err := ValidateNetwork(snap.GetNetwork())
+	external, err := ValidateNetwork(snap.GetNetwork())
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "snapshot: %v", err)
 	}
@@ -142,9 +150,9 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 	}
 	listeners := make(map[ListenerKey]*wslfwdv1.Listener, len(snap.GetListeners()))
 	for _, l := range snap.GetListeners() {
-		k, err := r.checkListener(l, own)
+		k, err := ValidateListener(l)
 		if err != nil {
-			return err
+			return status.Errorf(codes.InvalidArgument, "snapshot: %v", err)
 		}
 		listeners[k] = l
 	}
@@ -178,7 +186,7 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 		e = r.register(s, e, now)
 	}
 	e.network = snap.GetNetwork()
-	e.own, e.external = own, external
+	e.external = external
 	e.listeners = listeners
 	e.lastSeen = now
 	s.seq = snap.GetSeq()
@@ -230,7 +238,7 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		s.resync(fmt.Sprintf("changes seq %d, expected %d", ch.GetSeq(), want))
 		return nil
 	}
-	own, external, network := e.own, e.external, e.network
+	external, network := e.external, e.network
 	listeners := maps.Clone(e.listeners)
 	r.mu.Unlock()
 
@@ -239,7 +247,7 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	// under us except a replacement, checked again below.
 	if ch.GetNetwork() != nil {
 		var err error
-		own, external, err = ValidateNetwork(ch.GetNetwork())
+		external, err = ValidateNetwork(ch.GetNetwork())
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "changes: %v", err)
 		}
@@ -263,19 +271,11 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		delete(listeners, k)
 	}
 	for _, l := range ch.GetAdded() {
-		k, err := r.checkListener(l, own)
+		k, err := ValidateListener(l)
 		if err != nil {
-			return err
+			return status.Errorf(codes.InvalidArgument, "changes added: %v", err)
 		}
 		listeners[k] = l
-	}
-	if ch.GetNetwork() != nil {
-		// Listeners already held must still be the agent's to claim.
-		for k := range listeners {
-			if !owns(own, k.Listen) {
-				return status.Errorf(codes.PermissionDenied, "listener %s port %d is bound to an address no longer on the agent's interfaces", k.Listen, k.Port)
-			}
-		}
 	}
 	if err := r.checkCount(len(listeners)); err != nil {
 		return err
@@ -286,24 +286,13 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		r.mu.Unlock()
 		return status.Error(codes.Aborted, "session replaced while applying changes")
 	}
-	e.own, e.external, e.network = own, external, network
+	e.external, e.network = external, network
 	e.listeners = listeners
 	e.lastSeen = r.opts.Now()
 	s.seq = ch.GetSeq()
 	r.mu.Unlock()
 	r.opts.Changed()
 	return nil
-}
-
-func (r *Registry) checkListener(l *wslfwdv1.Listener, own []netip.Addr) (ListenerKey, error) {
-	k, err := ValidateListener(l)
-	if err != nil {
-		return k, status.Error(codes.InvalidArgument, err.Error())
-	}
-	if !owns(own, k.Listen) {
-		return k, status.Errorf(codes.PermissionDenied, "listener %s port %d is bound to an address not on the agent's interfaces", k.Listen, k.Port)
-	}
-	return k, nil
 }
 
 func (r *Registry) checkCount(n int) error {
@@ -375,7 +364,6 @@ type Agent struct {
 	Session   *Session
 	Distro    string
 	Mode      wslfwdv1.NetworkingMode
-	Own       []netip.Addr // every address on its interfaces
 	External  []netip.Addr // addresses on interfaces not flagged loopback
 	Listeners []*wslfwdv1.Listener
 	Connected bool
@@ -395,7 +383,6 @@ func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
 			Session:   e.session,
 			Distro:    e.session.Distro(),
 			Mode:      e.session.Hello.GetNetworkingMode(),
-			Own:       e.own,
 			External:  e.external,
 			Connected: e.connected,
 			Since:     e.since,

@@ -218,23 +218,21 @@ func TestRemovingUnknownListenerAsksResync(t *testing.T) {
 	}
 }
 
-func TestAddressOwnership(t *testing.T) {
+// A listener on an address not on the agent's interfaces is held (Linux
+// keeps such sockets after an address change) but is not among the
+// addresses the policy may target; the daemon's tests check it is blocked.
+func TestForeignAddressListenerHeld(t *testing.T) {
 	r, _ := newReg(t, Options{})
 	s := open(t, r, "Ubuntu", agentAddr)
-	err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("10.9.9.9", 80)))
-	wantCode(t, err, codes.PermissionDenied)
-	if len(r.Agents()) != 0 {
-		t.Fatal("a snapshot claiming a foreign address registered the agent")
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("10.9.9.9", 80))); err != nil {
+		t.Fatalf("snapshot rejected: %v", err)
 	}
-
-	s = open(t, r, "Ubuntu", agentAddr)
-	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("127.0.0.1", 80), listener("172.28.240.53", 81))); err != nil {
-		t.Fatalf("own and loopback addresses rejected: %v", err)
+	agents, _ := r.State()
+	if len(agents) != 1 || len(agents[0].Listeners) != 1 {
+		t.Fatalf("agents = %+v", agents)
 	}
-	err = r.Apply(s, changes(2, []*wslfwdv1.Listener{listener("192.168.1.1", 82)}, nil))
-	wantCode(t, err, codes.PermissionDenied)
-	if got := listenerPorts(t, r, "Ubuntu"); len(got) != 2 {
-		t.Fatalf("listeners = %v after a rejected change, want [80 81]", got)
+	if slices.Contains(agents[0].External, netip.MustParseAddr("10.9.9.9")) {
+		t.Fatal("a listener's address became one of the agent's own")
 	}
 }
 

@@ -116,95 +116,77 @@ func ValidateListener(l *wslfwdv1.Listener) (ListenerKey, error) {
 	return ListenerKey{Protocol: p, Listen: a.WithZone(""), Port: uint16(l.GetPort()), Inode: l.GetInode()}, nil
 }
 
-// ValidateNetwork checks a network state and returns every address on its
-// interfaces (own) and those on interfaces not flagged loopback (external).
-func ValidateNetwork(n *wslfwdv1.NetworkState) (own, external []netip.Addr, err error) {
+// ValidateNetwork checks a network state and returns the addresses on its
+// interfaces not flagged loopback: the agent's own, external addresses.
+func ValidateNetwork(n *wslfwdv1.NetworkState) (external []netip.Addr, err error) {
 	if n == nil {
-		return nil, nil, fmt.Errorf("network state is missing")
+		return nil, fmt.Errorf("network state is missing")
 	}
 	if len(n.GetInterfaces()) > maxInterfaces {
-		return nil, nil, fmt.Errorf("network: %d interfaces, at most %d allowed", len(n.GetInterfaces()), maxInterfaces)
+		return nil, fmt.Errorf("network: %d interfaces, at most %d allowed", len(n.GetInterfaces()), maxInterfaces)
 	}
 	if len(n.GetRoutes()) > maxRoutes {
-		return nil, nil, fmt.Errorf("network: %d routes, at most %d allowed", len(n.GetRoutes()), maxRoutes)
+		return nil, fmt.Errorf("network: %d routes, at most %d allowed", len(n.GetRoutes()), maxRoutes)
 	}
 	for _, ifc := range n.GetInterfaces() {
 		if err := checkText("interface name", ifc.GetName(), maxTextLen); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if err := checkText("interface "+ifc.GetName()+" hardware_address", ifc.GetHardwareAddress(), maxTextLen); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if err := checkText("interface "+ifc.GetName()+" oper_state", ifc.GetOperState(), maxTextLen); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if len(ifc.GetFlags()) > maxFlags {
-			return nil, nil, fmt.Errorf("interface %s: %d flags, at most %d allowed", ifc.GetName(), len(ifc.GetFlags()), maxFlags)
+			return nil, fmt.Errorf("interface %s: %d flags, at most %d allowed", ifc.GetName(), len(ifc.GetFlags()), maxFlags)
 		}
 		loopback := false
 		for _, f := range ifc.GetFlags() {
 			if err := checkText("interface "+ifc.GetName()+" flag", f, maxTextLen); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			if f == "loopback" {
 				loopback = true
 			}
 		}
 		if len(ifc.GetAddresses()) > maxAddrsPerIface {
-			return nil, nil, fmt.Errorf("interface %s: %d addresses, at most %d allowed", ifc.GetName(), len(ifc.GetAddresses()), maxAddrsPerIface)
+			return nil, fmt.Errorf("interface %s: %d addresses, at most %d allowed", ifc.GetName(), len(ifc.GetAddresses()), maxAddrsPerIface)
 		}
 		for _, ia := range ifc.GetAddresses() {
 			a, err := netip.ParseAddr(ia.GetAddress())
 			if err != nil {
-				return nil, nil, fmt.Errorf("interface %s: address: %w", ifc.GetName(), err)
+				return nil, fmt.Errorf("interface %s: address: %w", ifc.GetName(), err)
 			}
 			if a.Is4In6() {
-				return nil, nil, fmt.Errorf("interface %s: address %s: IPv4-mapped addresses are not interface addresses", ifc.GetName(), a)
+				return nil, fmt.Errorf("interface %s: address %s: IPv4-mapped addresses are not interface addresses", ifc.GetName(), a)
 			}
 			if a.IsUnspecified() {
-				return nil, nil, fmt.Errorf("interface %s: address %s is unspecified", ifc.GetName(), a)
+				return nil, fmt.Errorf("interface %s: address %s is unspecified", ifc.GetName(), a)
 			}
 			if int(ia.GetPrefixLength()) > a.BitLen() {
-				return nil, nil, fmt.Errorf("interface %s: address %s: prefix length %d longer than %d", ifc.GetName(), a, ia.GetPrefixLength(), a.BitLen())
+				return nil, fmt.Errorf("interface %s: address %s: prefix length %d longer than %d", ifc.GetName(), a, ia.GetPrefixLength(), a.BitLen())
 			}
-			a = a.WithZone("")
-			own = append(own, a)
 			if !loopback {
-				external = append(external, a)
+				external = append(external, a.WithZone(""))
 			}
 		}
 	}
 	for _, rt := range n.GetRoutes() {
 		if f := rt.GetFamily(); f != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4 && f != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV6 {
-			return nil, nil, fmt.Errorf("route %s: invalid address family %d", rt.GetDestination(), int32(f))
+			return nil, fmt.Errorf("route %s: invalid address family %d", rt.GetDestination(), int32(f))
 		}
 		if _, err := netip.ParsePrefix(rt.GetDestination()); err != nil {
-			return nil, nil, fmt.Errorf("route destination: %w", err)
+			return nil, fmt.Errorf("route destination: %w", err)
 		}
 		if gw := rt.GetGateway(); gw != "" {
 			if _, err := netip.ParseAddr(gw); err != nil {
-				return nil, nil, fmt.Errorf("route %s gateway: %w", rt.GetDestination(), err)
+				return nil, fmt.Errorf("route %s gateway: %w", rt.GetDestination(), err)
 			}
 		}
 		if err := checkText("route interface_name", rt.GetInterfaceName(), maxTextLen); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	return own, external, nil
-}
-
-// owns reports whether an agent with the given own addresses may claim a
-// listener bound to a: the unspecified and loopback addresses are everyone's,
-// any other address must be on one of the agent's interfaces.
-func owns(own []netip.Addr, a netip.Addr) bool {
-	a = a.Unmap()
-	if a.IsUnspecified() || a.IsLoopback() {
-		return true
-	}
-	for _, o := range own {
-		if o == a {
-			return true
-		}
-	}
-	return false
+	return external, nil
 }
