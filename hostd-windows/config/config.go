@@ -202,6 +202,11 @@ func inRanges(rs []PortRange, p uint16) bool {
 	return false
 }
 
+// portproxyLoopback says why backend "portproxy" refuses a loopback host
+// address: WSL's own localhost relay (wslrelay.exe) holds 127.0.0.1:N and
+// [::1]:N, and a portproxy entry there would shadow or fight it.
+const portproxyLoopback = `portproxy does not listen on loopback (WSL's localhost relay serves it); use 0.0.0.0 or another host address, or backend = "relay"`
+
 // Validate checks every value. The error lists every problem, each naming
 // its key; Load adds the file and line.
 func (c *Config) Validate() error {
@@ -215,6 +220,8 @@ func (c *Config) Validate() error {
 		v.add("expose_address", "%q is not an IP address", c.ExposeAddress)
 	} else if !a.Is4() {
 		v.add("expose_address", "%s is not an IPv4 address (IPv6 exposure uses [::] when ipv6 = true)", a)
+	} else if c.Backend == BackendPortproxy && a.IsLoopback() {
+		v.add("expose_address", "%s: %s", a, portproxyLoopback)
 	}
 	switch c.Backend {
 	case "", BackendRelay, BackendPortproxy:
@@ -281,6 +288,8 @@ func (c *Config) validateForwards(v *errList) {
 		}
 		if a := f.ListenAddress; a.IsValid() && (a.Zone() != "" || a.IsMulticast()) {
 			v.add(k+".listen_address", "%s cannot be listened on", a)
+		} else if c.Backend == BackendPortproxy && a.IsLoopback() {
+			v.add(k+".listen_address", "%s: %s", a, portproxyLoopback)
 		}
 		hp := f.HostPort
 		if hp == 0 {

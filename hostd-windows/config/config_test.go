@@ -44,7 +44,7 @@ func TestExampleLoads(t *testing.T) {
 		"docker-desktop": {Disabled: true},
 	}
 	want.Forwards = []StaticForward{{Protocol: backend.TCP, Port: 5432, Distro: "Ubuntu", HostPort: 15432,
-		ListenAddress: netip.MustParseAddr("127.0.0.1")}}
+		ListenAddress: netip.MustParseAddr("192.168.1.20")}}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("example.toml =\n%+v\nwant\n%+v", c, want)
 	}
@@ -121,6 +121,10 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"negative grace", `grace = "-1s"`, `c.toml:1: grace: -1s is negative`},
 		{"backend", "\nbackend = \"wintun\"\n", `c.toml:2: backend: "wintun" is not "relay" or "portproxy"`},
 		{"expose v6", `expose_address = "::"`, `c.toml:1: expose_address: :: is not an IPv4 address (IPv6 exposure uses [::] when ipv6 = true)`},
+		{"expose loopback portproxy", "backend = \"portproxy\"\nexpose_address = \"127.0.0.1\"\n",
+			`c.toml:2: expose_address: 127.0.0.1: ` + portproxyLoopback},
+		{"forward loopback portproxy", "backend = \"portproxy\"\n[[forward]]\nport = 5\ndistro = \"a\"\nlisten_address = \"127.0.0.2\"\n",
+			`c.toml:5: forward[0].listen_address: 127.0.0.2: ` + portproxyLoopback},
 		{"listen", "listen = [\n\"127.0.0.1:1\",\n\"localhost:2\"]\n", `c.toml:3: listen[1]: "localhost:2": host must be an IP address`},
 		{"remap missing", "[[remap]]\nport = 22\n", "c.toml:1: remap[0]: missing host_port"},
 		{"remap protocol", "[[remap]]\nport = 22\nhost_port = 1\nprotocol = \"sctp\"\n", `c.toml:4: remap[0].protocol: "sctp" is not "tcp" or "udp"`},
@@ -205,5 +209,22 @@ func TestTokenPath(t *testing.T) {
 	c.TokenFile = "/t"
 	if got := c.TokenPath("/s"); got != "/t" {
 		t.Errorf("TokenPath = %q", got)
+	}
+}
+
+// Loopback exposure is refused for portproxy only: the relay may listen
+// there, and an empty backend is decided by main per platform (policy
+// refuses it then).
+func TestLoopbackExposeByBackend(t *testing.T) {
+	for _, b := range []string{"", BackendRelay, BackendPortproxy} {
+		c := Default()
+		c.Backend, c.ExposeAddress = b, "127.0.0.1"
+		err := c.Validate()
+		if (err != nil) != (b == BackendPortproxy) {
+			t.Errorf("backend %q, expose 127.0.0.1: Validate() = %v", b, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "portproxy does not listen on loopback") {
+			t.Errorf("backend %q: error %q does not say why", b, err)
+		}
 	}
 }

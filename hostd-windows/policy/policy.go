@@ -26,7 +26,12 @@
 // Then the rules, in this order, each naming itself in the reason: the
 // distro is disabled; UDP is off (globally or for the distro); the backend
 // cannot carry the protocol; remaps pick the host port; the host port is
-// the daemon's own, in deny_ports, or (listeners only) not in allow_ports.
+// the daemon's own, in deny_ports, or (listeners only) not in allow_ports;
+// the backend is portproxy and the host address is loopback. Windows' own
+// localhost relay for WSL (wslrelay.exe) already holds 127.0.0.1:N and
+// [::1]:N, and a portproxy entry there would shadow or fight it, so
+// loopback exposure (an expose address of 127.0.0.1, or a static forward
+// pinned to a loopback address) is refused with a reason instead.
 //
 // Static forwards (the config's [[forward]] tables and the statics store)
 // follow the same rules except allow_ports: pinning one is explicit. They
@@ -99,6 +104,10 @@ type Input struct {
 	ReservedPorts []uint16
 	// Supports says which protocols the backend carries; nil means all.
 	Supports func(backend.Protocol) bool
+	// Backend is the backend's name (backend.Backend.Name); empty means
+	// the config's backend. It decides whether loopback host addresses
+	// are refused (portproxy).
+	Backend string
 }
 
 // Decision is what became of one listener or static forward (a listener may
@@ -139,6 +148,10 @@ func Decide(in Input) []Decision {
 	if !d.expose.IsValid() {
 		d.expose = netip.IPv4Unspecified()
 	}
+	d.backend = in.Backend
+	if d.backend == "" {
+		d.backend = cfg.Backend
+	}
 	d.expose6 = netip.IPv6Unspecified()
 	if d.expose.IsLoopback() {
 		d.expose6 = netip.IPv6Loopback()
@@ -170,6 +183,7 @@ type decider struct {
 	cfg      *config.Config
 	expose   netip.Addr
 	expose6  netip.Addr // IPv6 counterpart of expose: [::] or [::1]
+	backend  string     // the backend's name
 	reserved map[uint16]bool
 	agents   []*Agent // by rank: ConnectedAt, then ID
 }
@@ -330,7 +344,7 @@ func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
 		}
 		hp, blocked := d.rules(a.Distro, p, port)
 		e := backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(d.expose6, hp), Connect: netip.AddrPortFrom(target, port)}
-		return []Decision{base.want(e, blocked)}
+		return []Decision{d.want(base, e, blocked)}
 	}
 }
 
@@ -340,13 +354,22 @@ func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
 func (d *decider) forward4(base Decision, p backend.Protocol, port, hp uint16, listen, target netip.Addr, blocked string) []Decision {
 	connect := netip.AddrPortFrom(target, port)
 	if listen.IsValid() {
-		return []Decision{base.want(backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(listen, hp), Connect: connect}, blocked)}
+		return []Decision{d.want(base, backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(listen, hp), Connect: connect}, blocked)}
 	}
-	out := []Decision{base.want(backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(d.expose, hp), Connect: connect}, blocked)}
+	out := []Decision{d.want(base, backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(d.expose, hp), Connect: connect}, blocked)}
 	if d.cfg.IPv6 {
-		out = append(out, base.want(backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(d.expose6, hp), Connect: connect}, blocked))
+		out = append(out, d.want(base, backend.Entry{Protocol: p, Listen: netip.AddrPortFrom(d.expose6, hp), Connect: connect}, blocked))
 	}
 	return out
+}
+
+// want wants e unless a rule blocked it or the backend cannot listen on
+// e's host address.
+func (d *decider) want(base Decision, e backend.Entry, blocked string) Decision {
+	if blocked == "" && d.backend == config.BackendPortproxy && e.Listen.Addr().IsLoopback() {
+		blocked = fmt.Sprintf("portproxy does not listen on loopback (%s): WSL's localhost relay serves it; expose on another address", e.Listen.Addr())
+	}
+	return base.want(e, blocked)
 }
 
 // rules applies the config's rules to a listener on distro port port and

@@ -431,3 +431,52 @@ func TestIPv6ExposureFollowsLoopbackExpose(t *testing.T) {
 	check(t, one(t, cfg, lst(tcp, "0.0.0.0", 80)),
 		want{pending, "", "tcp 127.0.0.1:80 -> 172.28.240.53:80"}, want{pending, "", "tcp [::1]:80 -> 172.28.240.53:80"})
 }
+
+// Portproxy never listens on loopback (WSL's localhost relay holds
+// 127.0.0.1:N and [::1]:N): an expose address or a static forward on
+// loopback is blocked with the reason, whether the backend is named by the
+// daemon or only by the config. The relay may listen there.
+func TestPortproxyRefusesLoopback(t *testing.T) {
+	const why = "portproxy does not listen on loopback"
+	loop := netip.MustParseAddr("127.0.0.1")
+	for _, tc := range []struct {
+		name    string
+		backend string // Input.Backend
+		cfgBack string // config's backend
+		ipv6    bool
+		expose  netip.Addr
+		static  netip.Addr // a static forward's listen address; zero: a listener
+		want    []want
+	}{
+		{"portproxy expose loopback", "portproxy", "", false, loop, netip.Addr{},
+			[]want{{blocked, why + " (127.0.0.1)", "tcp 127.0.0.1:80 -> 172.28.240.53:80"}}},
+		{"portproxy from config", "", "portproxy", false, loop, netip.Addr{},
+			[]want{{blocked, why, "tcp 127.0.0.1:80 -> 172.28.240.53:80"}}},
+		{"portproxy expose loopback ipv6", "portproxy", "", true, loop, netip.Addr{},
+			[]want{{blocked, why + " (127.0.0.1)", ""}, {blocked, why + " (::1)", "tcp [::1]:80 -> 172.28.240.53:80"}}},
+		{"portproxy static on loopback", "portproxy", "", false, netip.Addr{}, loop,
+			[]want{{blocked, why, "tcp 127.0.0.1:80 -> 172.28.240.53:80"}}},
+		{"portproxy static on other loopback", "portproxy", "", false, netip.Addr{}, netip.MustParseAddr("127.0.0.2"),
+			[]want{{blocked, why, ""}}},
+		{"portproxy any address", "portproxy", "", false, netip.Addr{}, netip.Addr{},
+			[]want{{pending, "", "tcp 0.0.0.0:80 -> 172.28.240.53:80"}}},
+		{"daemon's backend wins over config", "relay", "portproxy", false, loop, netip.Addr{},
+			[]want{{pending, "", "tcp 127.0.0.1:80 -> 172.28.240.53:80"}}},
+		{"relay on loopback", "relay", "", false, loop, netip.Addr{},
+			[]want{{pending, "", "tcp 127.0.0.1:80 -> 172.28.240.53:80"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.IPv6, cfg.Backend = tc.ipv6, tc.cfgBack
+			in := Input{Config: cfg, Backend: tc.backend, ExposeAddr: tc.expose}
+			if tc.static.IsValid() {
+				in.Agents = []Agent{agent("a1", "Ubuntu", nat)}
+				in.Statics = []Static{{Protocol: backend.TCP, Port: 80, Distro: "Ubuntu", ListenAddr: tc.static,
+					Origin: wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_STATIC}}
+			} else {
+				in.Agents = []Agent{agent("a1", "Ubuntu", nat, lst(tcp, "0.0.0.0", 80))}
+			}
+			check(t, Decide(in), tc.want...)
+		})
+	}
+}
