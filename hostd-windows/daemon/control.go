@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 
@@ -79,9 +78,8 @@ func checkWritable(dir string) error {
 	if err != nil {
 		return err
 	}
-	name := f.Name()
 	f.Close()
-	return os.Remove(filepath.Clean(name))
+	return os.Remove(f.Name())
 }
 
 // ListAgents lists connected agents and those in their grace period.

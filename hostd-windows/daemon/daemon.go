@@ -5,8 +5,11 @@
 // the changes to watchers. It also implements ControlService on top of it.
 //
 // Changes kick the loop through a channel of size one, so a burst of
-// changes coalesces into one run and the fast path has no timer; the only
-// timer is the registry's grace period.
+// changes coalesces into one run and the fast path has no timer. The timers
+// are the registry's grace period and, only while forwards fail (backend
+// errors, a state directory that cannot be written, a port held by another
+// process), a retry with capped exponential backoff, so the daemon recovers
+// by itself once the cause is gone.
 package daemon
 
 import (
@@ -62,12 +65,15 @@ type Options struct {
 type Daemon struct {
 	wslfwdv1.UnimplementedControlServiceServer
 
-	opts      Options
-	log       *slog.Logger
-	reg       *registry.Registry
-	kick      chan struct{}
-	done      chan struct{} // closed when Run returns
-	startedAt time.Time
+	opts Options
+	log  *slog.Logger
+	reg  *registry.Registry
+	kick chan struct{}
+	done chan struct{} // closed when Run returns
+	// Owned by the engine goroutine.
+	retry      *time.Timer
+	retryDelay time.Duration
+	startedAt  time.Time
 
 	mu       sync.Mutex
 	started  uint64        // runs begun
@@ -126,6 +132,7 @@ func (d *Daemon) Kick() {
 // forwards owned from before a restart are adopted or cleared.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer close(d.done)
+	defer d.scheduleRetry(false)
 	d.Kick()
 	for {
 		select {
@@ -190,18 +197,26 @@ func (d *Daemon) step(ctx context.Context) {
 	next := d.buildTable(decisions, rep, now)
 	evs := make([]*wslfwdv1.WatchResponse, 0, len(events))
 	for _, e := range events {
-		evs = append(evs, &wslfwdv1.WatchResponse{Time: tsNow(now), Event: &wslfwdv1.WatchResponse_Agent{Agent: e}})
+		evs = append(evs, &wslfwdv1.WatchResponse{Time: ts(now), Event: &wslfwdv1.WatchResponse_Agent{Agent: e}})
 	}
 	evs = append(evs, diff(d.table, next, now)...)
 	d.table = next
 	d.agents = infos
 	d.runErr = rep.Err
+	failed := rep.Err != nil
+	for _, r := range next {
+		if st := r.fwd.GetState(); r.wanted && (st == wslfwdv1.ForwardState_FORWARD_STATE_ERROR || st == wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT) {
+			failed = true
+		}
+	}
 	d.publish(evs)
 	updates := d.statusUpdates(sessions)
 	d.finished++
 	close(d.ran)
 	d.ran = make(chan struct{})
 	d.mu.Unlock()
+
+	d.scheduleRetry(failed)
 
 	// Tell agents what became of their listeners, then acknowledge what
 	// this run acted on.
@@ -213,6 +228,27 @@ func (d *Daemon) step(ctx context.Context) {
 			a.Session.Ack(a.Seq)
 		}
 	}
+}
+
+// Retry delays while forwards fail.
+const (
+	minRetry = time.Second
+	maxRetry = 8 * time.Second
+)
+
+// scheduleRetry arms one retry run after a run with failures, doubling
+// the delay each time up to maxRetry; a clean run disarms it.
+func (d *Daemon) scheduleRetry(failed bool) {
+	if d.retry != nil {
+		d.retry.Stop()
+		d.retry = nil
+	}
+	if !failed {
+		d.retryDelay = 0
+		return
+	}
+	d.retryDelay = min(max(2*d.retryDelay, minRetry), maxRetry)
+	d.retry = time.AfterFunc(d.retryDelay, d.Kick)
 }
 
 // reservedPorts are the daemon's own ports, never forwarded.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -235,4 +236,25 @@ func TestForeignAddressNotForwarded(t *testing.T) {
 	if entries, _ := be.snapshot(); len(entries) != 0 {
 		t.Fatalf("backend holds %v", entries)
 	}
+}
+
+// A failed forward is retried without any other change once the cause
+// is gone.
+func TestFailedForwardIsRetried(t *testing.T) {
+	be := newFakeBackend()
+	be.failAdd = errors.New("backend hiccup")
+	h := startHarness(t, harnessOptions{backend: be})
+	a := h.connect(t, "Ubuntu")
+	a.snapshot(tcpListener("0.0.0.0", 8080))
+	fw := h.forwards(t, false)
+	if len(fw) != 1 || fw[0].GetState() != wslfwdv1.ForwardState_FORWARD_STATE_ERROR || !strings.Contains(fw[0].GetReason(), "backend hiccup") {
+		t.Fatalf("forwards = %v, want ERROR with the backend's reason", fw)
+	}
+	be.mu.Lock()
+	be.failAdd = nil
+	be.mu.Unlock()
+	waitFor(t, "the forward to be retried", func() bool {
+		fw := h.forwards(t, false)
+		return len(fw) == 1 && fw[0].GetState() == active
+	})
 }

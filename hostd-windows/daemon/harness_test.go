@@ -30,6 +30,7 @@ type fakeBackend struct {
 	mu      sync.Mutex
 	entries map[backend.Key]backend.Entry
 	removed []backend.Entry
+	failAdd error // when set, every addition fails with it
 }
 
 func newFakeBackend() *fakeBackend {
@@ -61,6 +62,10 @@ func (b *fakeBackend) Apply(_ context.Context, batch backend.Batch) error {
 		}
 	}
 	for _, e := range batch.Add {
+		if b.failAdd != nil {
+			fails = append(fails, backend.Failure{Entry: e, Err: b.failAdd})
+			continue
+		}
 		if cur, ok := b.entries[e.Key()]; ok && cur != e {
 			fails = append(fails, backend.Failure{Entry: e, Err: backend.ErrPortInUse})
 			continue

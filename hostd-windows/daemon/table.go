@@ -45,7 +45,8 @@ func protoOf(p backend.Protocol) wslfwdv1.Protocol {
 	return wslfwdv1.Protocol_PROTOCOL_UNSPECIFIED
 }
 
-func tsNow(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+// ts converts a time for the wire.
+func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
 // buildTable merges the policy's decisions with the reconciler's outcomes.
 // A row keeps its "since" while its state stays the same. Called with d.mu.
@@ -98,7 +99,7 @@ func (d *Daemon) buildTable(decisions []policy.Decision, rep reconcile.Report, n
 				f.Reason = ""
 			}
 		}
-		f.Since = tsNow(now)
+		f.Since = ts(now)
 		if old, ok := d.table[k]; ok && old.fwd.GetState() == f.GetState() {
 			f.Since = old.fwd.GetSince()
 		}
@@ -142,7 +143,7 @@ func sameButSince(a, b *wslfwdv1.Forward) bool {
 func diff(prev, next map[rowKey]*row, now time.Time) []*wslfwdv1.WatchResponse {
 	var evs []*wslfwdv1.WatchResponse
 	ev := func(kind wslfwdv1.ForwardEventKind, f *wslfwdv1.Forward) {
-		evs = append(evs, &wslfwdv1.WatchResponse{Time: tsNow(now), Event: &wslfwdv1.WatchResponse_Forward{
+		evs = append(evs, &wslfwdv1.WatchResponse{Time: ts(now), Event: &wslfwdv1.WatchResponse_Forward{
 			Forward: &wslfwdv1.ForwardEvent{Kind: kind, Forward: f},
 		}})
 	}

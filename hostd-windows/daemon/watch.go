@@ -74,7 +74,7 @@ func (d *Daemon) Watch(req *wslfwdv1.WatchRequest, st grpc.ServerStreamingServer
 			if !a.GetConnected() {
 				kind = wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED
 			}
-			first = append(first, &wslfwdv1.WatchResponse{Time: tsNow(now), Event: &wslfwdv1.WatchResponse_Agent{
+			first = append(first, &wslfwdv1.WatchResponse{Time: ts(now), Event: &wslfwdv1.WatchResponse_Agent{
 				Agent: &wslfwdv1.AgentEvent{Kind: kind, Agent: a},
 			}})
 		}
