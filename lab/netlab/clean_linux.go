@@ -40,17 +40,28 @@ func List(prefix string) ([]string, error) {
 
 // Clean removes namespaces left behind by labs that did not close (a killed
 // run): it kills the processes inside each and deletes the name. Only names
-// starting with prefix, itself starting with Prefix, are touched; labs
-// still running under that prefix are torn down too. It returns the names
-// removed.
-func Clean(prefix string) ([]string, error) {
+// starting with prefix, itself starting with Prefix, are touched. A
+// namespace that a live lab still holds (a process outside the lab's
+// namespaces has it open, as every Lab does) is left alone and returned in
+// inUse, unless force is set.
+func Clean(prefix string, force bool) (removed, inUse []string, err error) {
 	names, err := List(prefix)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var removed []string
+	var holders map[uint64][]int
+	if !force {
+		holders = nsHolders(names)
+	}
 	var errs []error
 	for _, name := range names {
+		if !force {
+			var st syscall.Stat_t
+			if err := syscall.Stat(filepath.Join(runDir, name), &st); err == nil && len(holders[st.Ino]) > 0 {
+				inUse = append(inUse, name)
+				continue
+			}
+		}
 		if err := killIn(name, 5*time.Second); err != nil {
 			errs = append(errs, err)
 			continue
@@ -61,7 +72,44 @@ func Clean(prefix string) ([]string, error) {
 		}
 		removed = append(removed, name)
 	}
-	return removed, errors.Join(errs...)
+	return removed, inUse, errors.Join(errs...)
+}
+
+// nsHolders maps the inode of each named namespace (all namespace files
+// share one device, that of the process's own ns/net) to the processes that
+// hold it open through a file descriptor and do not themselves run in one
+// of them: a live lab's own process, not the daemons inside its namespaces.
+func nsHolders(names []string) map[uint64][]int {
+	inodes := map[uint64]bool{}
+	for _, name := range names {
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join(runDir, name), &st) == nil {
+			inodes[st.Ino] = true
+		}
+	}
+	holders := map[uint64][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var own syscall.Stat_t
+		if syscall.Stat(filepath.Join("/proc", e.Name(), "ns", "net"), &own) != nil || inodes[own.Ino] {
+			continue
+		}
+		fds, _ := os.ReadDir(filepath.Join("/proc", e.Name(), "fd"))
+		for _, fd := range fds {
+			// A namespace opened by name reads back as its path, one
+			// opened through /proc as net:[inode]; stat sees both.
+			var st syscall.Stat_t
+			if syscall.Stat(filepath.Join("/proc", e.Name(), "fd", fd.Name()), &st) == nil &&
+				st.Dev == own.Dev && inodes[st.Ino] {
+				holders[st.Ino] = append(holders[st.Ino], pid)
+			}
+		}
+	}
+	return holders
 }
 
 // killIn SIGKILLs every process whose network namespace is the named one

@@ -284,8 +284,9 @@ func TestCleanRemovesLeftovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Simulate a crashed run: a process lives on in a namespace nobody
-	// will Close. It is not tracked by the lab, as after a crash.
+	t.Cleanup(func() { _ = l.Close() })
+	// A process lives on in a namespace, untracked by the lab, as after a
+	// crash.
 	orphan := l.WSL.Command(context.Background(), "sleep", "600")
 	if err := orphan.Start(); err != nil {
 		t.Fatal(err)
@@ -294,9 +295,22 @@ func TestCleanRemovesLeftovers(t *testing.T) {
 	go func() { _ = orphan.Wait(); close(done) }()
 	t.Cleanup(func() { _ = orphan.Process.Kill() })
 
-	removed, err := Clean(l.ID)
+	// While the lab is open, Clean leaves it alone.
+	removed, inUse, err := Clean(l.ID, false)
+	if err != nil || len(removed) != 0 || len(inUse) != 3 {
+		t.Fatalf("Clean of a live lab: removed %v, in use %v, err %v; want all 3 in use", removed, inUse, err)
+	}
+	// Once nothing holds the namespaces open, as after a crash, it removes
+	// them and kills what ran inside.
+	for _, ns := range []*NS{l.LAN, l.WinHost, l.WSL} {
+		ns.h.Close()
+	}
+	removed, inUse, err = Clean(l.ID, false)
 	if err != nil {
 		t.Fatalf("Clean: %v", err)
+	}
+	if len(inUse) != 0 {
+		t.Errorf("Clean says %v are in use after their lab let go", inUse)
 	}
 	for _, ns := range []*NS{l.LAN, l.WinHost, l.WSL} {
 		if !slices.Contains(removed, ns.Name) {
@@ -311,8 +325,21 @@ func TestCleanRemovesLeftovers(t *testing.T) {
 	if left, _ := List(l.ID); len(left) != 0 {
 		t.Errorf("namespaces left after Clean: %v", left)
 	}
+}
+
+func TestCleanForceRemovesLiveLab(t *testing.T) {
+	needRoot(t)
+	l, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	removed, inUse, err := Clean(l.ID, true)
+	if err != nil || len(removed) != 3 || len(inUse) != 0 {
+		t.Fatalf("forced Clean: removed %v, in use %v, err %v; want all 3 removed", removed, inUse, err)
+	}
 	if err := l.Close(); err != nil {
-		t.Errorf("Close after Clean: %v", err)
+		t.Errorf("Close after a forced Clean: %v", err)
 	}
 }
 

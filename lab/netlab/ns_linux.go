@@ -172,7 +172,6 @@ func (ns *NS) HTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		DialContext:       ns.Dial,
 		DisableKeepAlives: true,
-		Proxy:             nil,
 	}}
 }
 
