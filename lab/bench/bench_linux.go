@@ -45,7 +45,7 @@ type Sizes struct {
 	Bulk         int           // listeners opened at once
 	IdleWindow   time.Duration // agent CPU with Bulk listeners open and nothing happening
 	ChurnWindow  time.Duration // agent CPU under churn
-	ChurnRate    int           // listener opens a second under churn (each closed ChurnLife later)
+	ChurnRate    int           // listener opens a second under churn; each closes ChurnLife later, so changes are twice this
 	ChurnLife    time.Duration
 	Established  int   // connections for the scan cost
 	Scans        int   // scans timed for each side of the scan cost
@@ -64,7 +64,7 @@ func SizesFor(quick bool) Sizes {
 	s := Sizes{
 		Trials: 200, Bulk: 1000,
 		IdleWindow: 20 * time.Second, ChurnWindow: 10 * time.Second,
-		ChurnRate: 100, ChurnLife: 500 * time.Millisecond,
+		ChurnRate: 50, ChurnLife: 500 * time.Millisecond,
 		Established: 10000, Scans: 2000,
 		Bytes: 1 << 30, Transfers: 2,
 		TrialPort: 21000, BulkPort: 22000, ChurnPort: 24000, ChurnSpan: 2000, SinkPort: 20500,
@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if cfg.Trials > 0 {
 		b.size.Trials = cfg.Trials
 	}
-	if err := raiseFileLimit(2*b.size.Established + 4096); err != nil {
+	if err := raiseFileLimit(b.size.Established + 4096); err != nil {
 		return nil, err
 	}
 	res = &Result{
@@ -332,8 +332,8 @@ func (b *run) step(what string) {
 	fmt.Fprintf(b.log, "%s  %s\n", time.Now().Format("15:04:05"), what)
 }
 
-// raiseFileLimit makes room for the scan cost's connections (two file
-// descriptors each, both ends live in this process).
+// raiseFileLimit makes room for the scan cost's connections (one file
+// descriptor each: the server ends stay unaccepted).
 func raiseFileLimit(n int) error {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {

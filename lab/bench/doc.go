@@ -19,16 +19,17 @@
 //     dials until the host refuses the port (the relay's listener is gone).
 //   - Agent CPU: utime+stime from /proc/<pid>/stat (10 ms ticks) over a
 //     window, as a percentage of one core: idle with the bulk listeners open,
-//     and while the helper churns listeners (ChurnRate opens a second, each
-//     closed ChurnLife later, so as many closes) with the bulk ones still
-//     open.
+//     and while the helper churns listeners, 100 changes a second (50
+//     opens a second, each listener closed 500 ms after it opened, so 50
+//     closes too), with the bulk ones still open.
 //   - Bulk: the helper opens 1,000 listeners in a loop; the driver polls
 //     ListForwards every 10 ms until all 1,000 are ACTIVE, timed from before
 //     the first listen(); then VmRSS of the agent and the daemon. After the
 //     CPU windows it closes them and times until none is listed.
 //   - Scan cost: the median of many listener scans of wsl with no
-//     established connections, then with 10,000 loopback connections (both
-//     ends open in wsl), for the bare sock_diag scan (agent-linux/sockdiag)
+//     established connections, then with 10,000 loopback connections in
+//     wsl (both ends established; the server ends wait unaccepted in the
+//     listeners' queues, so they need no file descriptor), for the bare sock_diag scan (agent-linux/sockdiag)
 //     and for the agent's listener read with owner lookup
 //     (agent-linux/scan). No agent runs meanwhile.
 //   - Throughput: a sink in wsl counts what a sender writes; the best of two
@@ -72,7 +73,7 @@
 //	  cpu.churn_opens_per_s, cpu.churn_closes_per_s  the churn achieved
 //	scan_cost.established   connections open for the second measurement (10000)
 //	scan_cost.scans         scans timed for each median
-//	scan_cost.listeners     sockets each scan returned
+//	scan_cost.listeners     sockets each scan returned (the connections' listeners among them)
 //	scan_cost.none_us, scan_cost.established_us  median sock_diag scan without, with the connections
 //	scan_cost.ratio         established_us ÷ none_us
 //	scan_cost.agent_none_us, scan_cost.agent_established_us, scan_cost.agent_ratio

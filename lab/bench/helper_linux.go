@@ -211,11 +211,13 @@ func (h *helper) churn(ctx context.Context, first, span, rate int, d, life time.
 			}
 		}
 	}()
+	// Opens follow a schedule (rate × time since start) rather than one per
+	// tick, so a helper that fell behind catches up instead of losing them.
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
-	end := time.Now().Add(d)
+	start := time.Now()
 	next := 0
-	for now := time.Now(); now.Before(end); {
+	for now := start; now.Sub(start) < d; {
 		select {
 		case <-ctx.Done():
 			return opens, closes, ctx.Err()
@@ -228,13 +230,15 @@ func (h *helper) churn(ctx context.Context, first, span, rate int, d, life time.
 			alive = alive[1:]
 			closes++
 		}
-		port := first + next%span
-		next++
-		if err := h.listen(port); err != nil {
-			return opens, closes, err
+		due := int(int64(now.Sub(start)) * int64(rate) / int64(time.Second))
+		for ; opens < due; opens++ {
+			port := first + next%span
+			next++
+			if err := h.listen(port); err != nil {
+				return opens, closes, err
+			}
+			alive = append(alive, live{port, now})
 		}
-		alive = append(alive, live{port, now})
-		opens++
 	}
 	return opens, closes, nil
 }

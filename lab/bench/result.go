@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -214,7 +215,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	num := func(get func(*ModeResult) float64, unit string) func(*ModeResult) string {
-		return func(m *ModeResult) string { return fmt.Sprintf("%.3g %s", get(m), unit) }
+		return func(m *ModeResult) string { return figure(get(m), unit) }
 	}
 	lat := func(name, key string, get func(*ModeResult) Latency) {
 		mode(name+" trials", key+".trials", func(m *ModeResult) string {
@@ -249,7 +250,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		if t, ok := goals[key]; ok {
 			target, met = fmt.Sprintf("%s %g", t.Op, t.Limit), yes(t.Met)
 		}
-		fmt.Fprintf(tw, "%s\t%.3g %s\t\t%s\t%s\n", name, v, unit, target, met)
+		fmt.Fprintf(tw, "%s\t%s\t\t%s\t%s\n", name, figure(v, unit), target, met)
 	}
 	sc := r.ScanCost
 	single(fmt.Sprintf("scan, no connections (%d listeners)", sc.Listeners), "", sc.NoneUS, "µs")
@@ -261,6 +262,18 @@ func (r *Result) WriteTable(w io.Writer) error {
 	single(fmt.Sprintf("relay TCP, %d MiB", tp.Bytes>>20), "", tp.RelayMiBs, "MiB/s")
 	single("relay ÷ direct", "throughput.ratio", tp.Ratio, "")
 	return tw.Flush()
+}
+
+// figure formats a value readably, never in exponent form: whole numbers
+// from 100 up (1234 ms), else three significant digits (57.3 ms, 0.648 %).
+func figure(v float64, unit string) string {
+	if a := math.Abs(v); a >= 100 {
+		v = math.Round(v)
+	} else if a > 0 {
+		scale := math.Pow(10, 2-math.Floor(math.Log10(a)))
+		v = math.Round(v*scale) / scale
+	}
+	return strings.TrimSpace(strconv.FormatFloat(v, 'f', -1, 64) + " " + unit)
 }
 
 func yes(met bool) string {

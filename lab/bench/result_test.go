@@ -89,3 +89,18 @@ func TestTargets(t *testing.T) {
 		}
 	}
 }
+
+func TestFigure(t *testing.T) {
+	for _, c := range []struct {
+		v    float64
+		unit string
+		want string
+	}{
+		{1234.4, "ms", "1234 ms"}, {57.34, "ms", "57.3 ms"}, {0.6481, "%", "0.648 %"},
+		{3, "ms", "3 ms"}, {0, "", "0"}, {-1, "", "-1"},
+	} {
+		if got := figure(c.v, c.unit); got != c.want {
+			t.Errorf("figure(%v, %q) = %q, want %q", c.v, c.unit, got, c.want)
+		}
+	}
+}

@@ -4,7 +4,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -40,13 +39,17 @@ func (b *run) scanCost(ctx context.Context) (ScanCost, error) {
 	}
 	defer sys.Close()
 
-	// The connections' listener is open on both sides of the comparison,
-	// so both scans find the same sockets.
-	ln, err := b.env.Lab.WSL.Listen("tcp4", "127.0.0.1:0")
+	// The connections' listeners are open on both sides of the
+	// comparison, so both scans find the same sockets.
+	lns, err := b.connListeners(b.size.Established)
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
 	if err != nil {
 		return out, err
 	}
-	defer ln.Close()
 	var socks []sockdiag.Socket
 	timeScans := func() (bare, agent time.Duration, err error) {
 		bare, err = median(b.size.Scans, func() error {
@@ -68,7 +71,7 @@ func (b *run) scanCost(ctx context.Context) (ScanCost, error) {
 	}
 	out.Listeners = len(socks)
 
-	conns, err := b.establish(ctx, ln, b.size.Established)
+	conns, err := b.establish(ctx, lns, b.size.Established)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
@@ -92,28 +95,36 @@ func (b *run) scanCost(ctx context.Context) (ScanCost, error) {
 	return out, nil
 }
 
-// establish opens n TCP connections to ln, a loopback listener inside
-// wsl, and returns both ends of each. On error ln is closed.
-func (b *run) establish(ctx context.Context, ln net.Listener, n int) ([]net.Conn, error) {
-	accepted := make(chan net.Conn, n)
-	go func() {
-		for range n {
-			c, err := ln.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c
+// perListener is how many connections wait in one listener's accept
+// queue: below the kernel's default cap (net.core.somaxconn, 4096).
+const perListener = 2000
+
+// connListeners opens enough loopback listeners in wsl to hold n
+// unaccepted connections.
+func (b *run) connListeners(n int) ([]net.Listener, error) {
+	var lns []net.Listener
+	for range (n + perListener - 1) / perListener {
+		ln, err := b.env.Lab.WSL.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return lns, err
 		}
-		close(accepted)
-	}()
-	conns := make([]net.Conn, 0, 2*n)
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// establish opens n TCP connections over loopback inside wsl, spread over
+// lns. The server ends stay in the listeners' accept queues: established
+// sockets like any other, without a file descriptor, so 10,000 pairs fit
+// the open-file limit.
+func (b *run) establish(ctx context.Context, lns []net.Listener, n int) ([]net.Conn, error) {
+	conns := make([]net.Conn, 0, n)
 	err := b.env.Lab.WSL.Do(func() error {
 		for i := range n {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			c, err := net.Dial("tcp4", ln.Addr().String())
+			c, err := net.Dial("tcp4", lns[i/perListener].Addr().String())
 			if err != nil {
 				return fmt.Errorf("connection %d of %d: %w", i+1, n, err)
 			}
@@ -121,26 +132,7 @@ func (b *run) establish(ctx context.Context, ln net.Listener, n int) ([]net.Conn
 		}
 		return nil
 	})
-	if err != nil {
-		ln.Close()
-		for c := range accepted {
-			conns = append(conns, c)
-		}
-		return conns, err
-	}
-	for range n {
-		select {
-		case c, ok := <-accepted:
-			if !ok {
-				return conns, errors.New("the listener stopped accepting")
-			}
-			conns = append(conns, c)
-		case <-time.After(10 * time.Second):
-			ln.Close()
-			return conns, fmt.Errorf("only %d of %d connections accepted", len(conns)-n, n)
-		}
-	}
-	return conns, nil
+	return conns, err
 }
 
 // median runs fn n times and returns the median duration.
