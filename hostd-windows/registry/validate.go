@@ -118,6 +118,9 @@ func ValidateListener(l *wslfwdv1.Listener) (ListenerKey, error) {
 
 // ValidateNetwork checks a network state and returns the addresses on its
 // interfaces not flagged loopback: the agent's own, external addresses.
+// Those of the interface carrying the IPv4 default route come first, in the
+// order reported: policy forwards to the first IPv4 address, and that must
+// be eth0's, not a docker0 or VPN bridge that happens to sort earlier.
 func ValidateNetwork(n *wslfwdv1.NetworkState) (external []netip.Addr, err error) {
 	if n == nil {
 		return nil, fmt.Errorf("network state is missing")
@@ -128,6 +131,8 @@ func ValidateNetwork(n *wslfwdv1.NetworkState) (external []netip.Addr, err error
 	if len(n.GetRoutes()) > maxRoutes {
 		return nil, fmt.Errorf("network: %d routes, at most %d allowed", len(n.GetRoutes()), maxRoutes)
 	}
+	defIface := defaultRouteInterface(n)
+	var lead []netip.Addr // addresses of the default route's interface
 	for _, ifc := range n.GetInterfaces() {
 		if err := checkText("interface name", ifc.GetName(), maxTextLen); err != nil {
 			return nil, err
@@ -150,6 +155,7 @@ func ValidateNetwork(n *wslfwdv1.NetworkState) (external []netip.Addr, err error
 				loopback = true
 			}
 		}
+		first := ifc.GetName() == defIface
 		if len(ifc.GetAddresses()) > maxAddrsPerIface {
 			return nil, fmt.Errorf("interface %s: %d addresses, at most %d allowed", ifc.GetName(), len(ifc.GetAddresses()), maxAddrsPerIface)
 		}
@@ -167,7 +173,11 @@ func ValidateNetwork(n *wslfwdv1.NetworkState) (external []netip.Addr, err error
 			if int(ia.GetPrefixLength()) > a.BitLen() {
 				return nil, fmt.Errorf("interface %s: address %s: prefix length %d longer than %d", ifc.GetName(), a, ia.GetPrefixLength(), a.BitLen())
 			}
-			if !loopback {
+			switch {
+			case loopback:
+			case first:
+				lead = append(lead, a.WithZone(""))
+			default:
 				external = append(external, a.WithZone(""))
 			}
 		}
@@ -188,5 +198,20 @@ func ValidateNetwork(n *wslfwdv1.NetworkState) (external []netip.Addr, err error
 			return nil, err
 		}
 	}
-	return external, nil
+	return append(lead, external...), nil
+}
+
+// defaultRouteInterface names the interface of the IPv4 default route with
+// the lowest metric, or "" when there is none.
+func defaultRouteInterface(n *wslfwdv1.NetworkState) string {
+	name, metric := "", uint32(0)
+	for _, rt := range n.GetRoutes() {
+		if rt.GetFamily() != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4 || rt.GetDestination() != "0.0.0.0/0" {
+			continue
+		}
+		if name == "" || rt.GetMetric() < metric {
+			name, metric = rt.GetInterfaceName(), rt.GetMetric()
+		}
+	}
+	return name
 }
