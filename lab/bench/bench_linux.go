@@ -196,11 +196,13 @@ func (b *run) trials(ctx context.Context, mode string) (fwd, unfwd Latency, err 
 	var fok, uok []time.Duration
 	var ffail, ufail int
 	base := b.size.TrialPort
+	var phase time.Duration
 	if mode == ModeScan {
 		base += b.size.Trials // never reuse a port the other mode's agent saw
+		phase = b.cfg.ScanInterval
 	}
 	for i := range b.size.Trials {
-		r, err := b.trial(ctx, base+i)
+		r, err := b.trial(ctx, base+i, phase)
 		if err != nil {
 			return fwd, unfwd, err
 		}
@@ -246,6 +248,9 @@ func (b *run) bulk(ctx context.Context, agentPID int) (Bulk, CPU, error) {
 		return out, cpu, err
 	}
 	out.AgentRSSMiB, out.DaemonRSSMiB = round3(out.AgentRSSMiB), round3(out.DaemonRSSMiB)
+	if out.AgentScanUS, err = b.agentScan(50); err != nil {
+		return out, cpu, err
+	}
 
 	// Let the trailing scans and the reconcile finish before "idle" starts.
 	time.Sleep(time.Second)

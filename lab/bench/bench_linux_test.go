@@ -27,7 +27,7 @@ var modeKeys = []string{
 	"trigger",
 	"forward.trials", "forward.ok", "forward.failures", "forward.p50_ms", "forward.p90_ms", "forward.p99_ms", "forward.max_ms",
 	"unforward.trials", "unforward.ok", "unforward.failures", "unforward.p50_ms", "unforward.p90_ms", "unforward.p99_ms", "unforward.max_ms",
-	"bulk.listeners", "bulk.forwarded_ms", "bulk.unforwarded_ms", "bulk.agent_rss_mib", "bulk.daemon_rss_mib",
+	"bulk.listeners", "bulk.forwarded_ms", "bulk.unforwarded_ms", "bulk.agent_rss_mib", "bulk.daemon_rss_mib", "bulk.agent_scan_us",
 	"cpu.idle_pct", "cpu.idle_window_s", "cpu.idle_listeners", "cpu.churn_pct", "cpu.churn_window_s",
 	"cpu.churn_opens_per_s", "cpu.churn_closes_per_s",
 }
@@ -124,7 +124,7 @@ func TestQuickBenchEndToEnd(t *testing.T) {
 		if m.Bulk.Listeners != 1000 || m.CPU.IdleListeners != 1000 {
 			t.Errorf("%s: bulk of %d listeners, idle with %d, want 1000", name, m.Bulk.Listeners, m.CPU.IdleListeners)
 		}
-		if m.Bulk.ForwardedMS <= 0 || m.Bulk.UnforwardedMS <= 0 || m.Bulk.AgentRSSMiB <= 0 || m.Bulk.DaemonRSSMiB <= 0 {
+		if m.Bulk.ForwardedMS <= 0 || m.Bulk.UnforwardedMS <= 0 || m.Bulk.AgentRSSMiB <= 0 || m.Bulk.DaemonRSSMiB <= 0 || m.Bulk.AgentScanUS <= 0 {
 			t.Errorf("%s: bulk figures not positive: %+v", name, m.Bulk)
 		}
 		if m.CPU.IdlePct < 0 || m.CPU.ChurnPct < 0 || m.CPU.IdleWindowS < 2 || m.CPU.ChurnWindowS < 2 ||

@@ -17,6 +17,8 @@
 //     fresh port and has a 5 s deadline; a miss is a failure, counted and
 //     printed. Time to unforward: the helper closes the listener; the driver
 //     dials until the host refuses the port (the relay's listener is gone).
+//     In scan-only mode each open and close waits a random part of the scan
+//     interval first, so the trials do not lock onto the scan's phase.
 //   - Agent CPU: utime+stime from /proc/<pid>/stat (10 ms ticks) over a
 //     window, as a percentage of one core: idle with the bulk listeners open,
 //     and while the helper churns listeners, 100 changes a second (50
@@ -65,6 +67,9 @@
 //	  bulk.unforwarded_ms   last close() → none of them listed
 //	  bulk.agent_rss_mib    agent VmRSS once all are forwarded
 //	  bulk.daemon_rss_mib   daemon VmRSS then
+//	  bulk.agent_scan_us    the agent's listener read (agent-linux/scan: sock_diag scan and owner
+//	                        check) with them open, median of 50 run from the bench; what every
+//	                        wake of the agent costs at this size
 //	  cpu.idle_pct          agent CPU with bulk.listeners open and nothing changing
 //	  cpu.idle_window_s     its measuring window
 //	  cpu.idle_listeners    listeners open meanwhile

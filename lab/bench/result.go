@@ -65,6 +65,7 @@ type Bulk struct {
 	UnforwardedMS float64 `json:"unforwarded_ms"`
 	AgentRSSMiB   float64 `json:"agent_rss_mib"`
 	DaemonRSSMiB  float64 `json:"daemon_rss_mib"`
+	AgentScanUS   float64 `json:"agent_scan_us"`
 }
 
 // CPU is the agent's CPU use as a percentage of one core.
@@ -243,6 +244,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	})
 	mode("1000 listeners forwarded in", "bulk.forwarded_ms", num(func(m *ModeResult) float64 { return m.Bulk.ForwardedMS }, "ms"))
 	mode("1000 listeners unforwarded in", "bulk.unforwarded_ms", num(func(m *ModeResult) float64 { return m.Bulk.UnforwardedMS }, "ms"))
+	mode("agent scan+owners (1000 listeners)", "bulk.agent_scan_us", num(func(m *ModeResult) float64 { return m.Bulk.AgentScanUS }, "µs"))
 	mode("agent RSS (1000 listeners)", "bulk.agent_rss_mib", num(func(m *ModeResult) float64 { return m.Bulk.AgentRSSMiB }, "MiB"))
 	mode("daemon RSS (1000 forwards)", "bulk.daemon_rss_mib", num(func(m *ModeResult) float64 { return m.Bulk.DaemonRSSMiB }, "MiB"))
 	single := func(name, key string, v float64, unit string) {

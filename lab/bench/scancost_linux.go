@@ -148,3 +148,28 @@ func median(n int, fn func() error) (time.Duration, error) {
 	slices.Sort(ds)
 	return ds[n/2], nil
 }
+
+// agentScan returns the median time, in µs, of n listener reads of wsl the
+// way the agent does them (agent-linux/scan: the sock_diag scan and the
+// owner check of every listener), after one read that fills the owner
+// cache as the running agent's is.
+func (b *run) agentScan(n int) (float64, error) {
+	h, err := netns.GetFromName(b.env.Lab.WSL.Name)
+	if err != nil {
+		return 0, fmt.Errorf("open namespace %s: %w", b.env.Lab.WSL.Name, err)
+	}
+	defer h.Close()
+	sys, err := scan.OpenAt(h)
+	if err != nil {
+		return 0, err
+	}
+	defer sys.Close()
+	if _, err := sys.Listeners(); err != nil {
+		return 0, err
+	}
+	d, err := median(n, func() error {
+		_, err := sys.Listeners()
+		return err
+	})
+	return round3(float64(d) / float64(time.Microsecond)), err
+}

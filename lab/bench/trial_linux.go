@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"syscall"
@@ -93,9 +94,15 @@ type trialResult struct {
 // gets an echo through the host's port, then closes it and measures how
 // long until the host refuses the port. Helper failures abort the bench;
 // missed deadlines only fail the trial.
-func (b *run) trial(ctx context.Context, port int) (trialResult, error) {
+//
+// Before the open and before the close it waits a random time below
+// phase. A periodic scan would otherwise lock the trials to its phase: each
+// step starts just after the scan that ended the previous one, so every
+// trial would wait a whole period instead of a uniformly spread part of it.
+func (b *run) trial(ctx context.Context, port int, phase time.Duration) (trialResult, error) {
 	var r trialResult
 	addr := netip.AddrPortFrom(netlab.HostLANAddr.Addr(), uint16(port))
+	randomPause(phase)
 	opened, err := b.helper.mono("listen %d", port)
 	if err != nil {
 		return r, err
@@ -110,6 +117,7 @@ func (b *run) trial(ctx context.Context, port int) (trialResult, error) {
 		return r, err
 	}
 	time.Sleep(settle)
+	randomPause(phase)
 	closed, err := b.helper.mono("close %d", port)
 	if err != nil {
 		return r, err
@@ -124,6 +132,14 @@ func (b *run) trial(ctx context.Context, port int) (trialResult, error) {
 	}
 	time.Sleep(settle)
 	return r, ctx.Err()
+}
+
+// randomPause sleeps for a random time below limit (not at all when
+// limit is zero).
+func randomPause(limit time.Duration) {
+	if limit > 0 {
+		time.Sleep(rand.N(limit))
+	}
 }
 
 // settle is the pause after each half of a trial, so that the agent's
