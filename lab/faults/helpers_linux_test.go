@@ -458,3 +458,10 @@ func waitConnected(ctx context.Context, env *labrun.Env, want bool) error {
 		return (a != nil && a.GetConnected()) == want, nil
 	})
 }
+
+// waitLog waits until p's log, from byte offset from on, contains text.
+func waitLog(ctx context.Context, env *labrun.Env, p *netlab.Proc, from int, text string) error {
+	return env.Wait(ctx, fmt.Sprintf("%s to log %q", p.Name, text), func(context.Context) (bool, error) {
+		return strings.Contains(p.Log()[from:], text), nil
+	})
+}

@@ -34,11 +34,21 @@ func TestAddressChangeAndLinkFlap(t *testing.T) {
 	}
 	checkExact(ctx, t, env, exactOptions{dialAll: true}) // compares with the new address
 
+	agent := env.AgentProc(distro)
+	from := len(agent.Log())
 	if err := env.Lab.SetWSLLinkUp(false); err != nil {
+		t.Fatal(err)
+	}
+	// The agent sees the link go and the services change while it is
+	// down; what it reports cannot reach the daemon until the link is back.
+	if err := waitLog(ctx, env, agent, from, "network changed"); err != nil {
 		t.Fatal(err)
 	}
 	svc.open(20003)
 	svc.close(20001)
+	if err := waitLog(ctx, env, agent, from, "port=20003"); err != nil {
+		t.Fatal(err)
+	}
 	if err := env.Lab.SetWSLLinkUp(true); err != nil {
 		t.Fatal(err)
 	}
@@ -98,10 +108,7 @@ func TestPartitionBetweenAgentAndDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("the daemon noticed the partition after %v", time.Since(cut).Round(time.Millisecond))
-	err = env.Wait(ctx, "the agent to notice the partition", func(context.Context) (bool, error) {
-		return strings.Contains(agent.Log()[logged:], "daemon unreachable"), nil
-	})
-	if err != nil {
+	if err := waitLog(ctx, env, agent, logged, "daemon unreachable"); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("the agent noticed the partition after %v", time.Since(cut).Round(time.Millisecond))
