@@ -15,10 +15,7 @@
 package ledger
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -62,14 +59,8 @@ func Open(dir, backendName string) (*Ledger, error) {
 	if backendName == "" || filepath.Base(backendName) != backendName {
 		return nil, fmt.Errorf("open ledger: invalid backend name %q", backendName)
 	}
-	if err := statefile.MkdirPrivate(dir); err != nil {
-		return nil, fmt.Errorf("open ledger: %w", err)
-	}
 	path := filepath.Join(dir, "ledger-"+backendName+".json")
-	// Best effort: a leftover temporary file is never read, so failing to
-	// remove it changes nothing.
-	_ = statefile.CleanTemps(path)
-	data, ok, err := statefile.ReadFile(path)
+	data, ok, err := statefile.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
@@ -117,24 +108,15 @@ func Encode(entries []backend.Entry) []byte {
 	for _, e := range entries {
 		f.Entries = append(f.Entries, fileEntry{e.Protocol, e.Listen.String(), e.Connect.String()})
 	}
-	data, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		panic(err) // strings and ints only: cannot fail
-	}
-	return append(data, '\n')
+	return statefile.EncodeJSON(f)
 }
 
 // Decode parses a ledger file. Anything but a complete, valid file of this
 // version is an error: unknown fields, trailing data, bad addresses.
 func Decode(data []byte) ([]backend.Entry, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var f fileFormat
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("decode: trailing data after the ledger")
+	if err := statefile.DecodeJSON(data, &f); err != nil {
+		return nil, err
 	}
 	if f.Version != version {
 		return nil, fmt.Errorf("version %d, this wslfwd reads version %d", f.Version, version)

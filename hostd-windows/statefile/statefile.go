@@ -1,9 +1,12 @@
-// Package statefile writes the daemon's small state files (ownership ledger,
-// static forwards) so that a crash or power loss at any moment leaves either
-// the old content or the new content on disk, never a mix.
+// Package statefile reads and writes the daemon's small state files
+// (ownership ledger, static forwards): versioned JSON, read strictly, and
+// written so that a crash or power loss at any moment leaves either the old
+// content or the new content on disk, never a mix.
 package statefile
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,7 +17,7 @@ import (
 
 // tempInfix marks the temporary files WriteAtomic creates next to their
 // target: ".<name>.tmp-<random>". A crash can leave one behind; it never has
-// the target's name, so readers ignore it and CleanTemps removes it.
+// the target's name, so readers ignore it and Load removes it.
 const tempInfix = ".tmp-"
 
 // WriteAtomic replaces path with data. It writes a temporary file in the same
@@ -60,9 +63,48 @@ func WriteAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 	return nil
 }
 
-// ReadFile reads path. A missing file is not an error: it returns nil data
+// Load prepares to read the state file at path and reads it: it creates the
+// file's directory owner-only if missing, removes temporary files a crashed
+// WriteAtomic left behind (best effort: readers never look at them), and
+// returns the content. A missing file returns ok false: no state yet.
+func Load(path string) (data []byte, ok bool, err error) {
+	if err := mkdirPrivate(filepath.Dir(path)); err != nil {
+		return nil, false, err
+	}
+	_ = cleanTemps(path)
+	return readFile(path)
+}
+
+// EncodeJSON renders v as indented JSON ending in a newline, the form of
+// every state file (people read them when something goes wrong). State
+// formats hold only strings, numbers and slices of them, so a marshalling
+// error is a bug and panics.
+func EncodeJSON(v any) []byte {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic(fmt.Sprintf("statefile: encode %T: %v", v, err))
+	}
+	return append(data, '\n')
+}
+
+// DecodeJSON parses data into v strictly: an unknown field or data after
+// the value is an error. A state file that does not read back exactly is
+// corrupt, and the daemon must not guess what it owns.
+func DecodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	if dec.More() {
+		return errors.New("decode: trailing data")
+	}
+	return nil
+}
+
+// readFile reads path. A missing file is not an error: it returns nil data
 // and ok false, which callers treat as "no state yet".
-func ReadFile(path string) (data []byte, ok bool, err error) {
+func readFile(path string) (data []byte, ok bool, err error) {
 	data, err = os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
@@ -73,10 +115,10 @@ func ReadFile(path string) (data []byte, ok bool, err error) {
 	return data, true, nil
 }
 
-// CleanTemps removes temporary files a crashed WriteAtomic left next to
+// cleanTemps removes temporary files a crashed WriteAtomic left next to
 // path. Their content was never committed, so they are garbage. Failures are
 // returned but harmless: readers never look at temporary files.
-func CleanTemps(path string) error {
+func cleanTemps(path string) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -103,10 +145,10 @@ func CleanTemps(path string) error {
 	return nil
 }
 
-// MkdirPrivate creates dir (and parents) if missing, owner-only. It does not
+// mkdirPrivate creates dir (and parents) if missing, owner-only. It does not
 // change the mode of a directory that already exists: an administrator may
 // have set it deliberately.
-func MkdirPrivate(dir string) error {
+func mkdirPrivate(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}

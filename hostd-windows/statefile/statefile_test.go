@@ -15,7 +15,7 @@ func TestWriteAtomicReplacesAndIsPrivate(t *testing.T) {
 	if err := WriteAtomic(path, []byte("two"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	data, ok, err := ReadFile(path)
+	data, ok, err := readFile(path)
 	if err != nil || !ok || string(data) != "two" {
 		t.Fatalf("ReadFile = %q, %v, %v; want \"two\", true, nil", data, ok, err)
 	}
@@ -41,14 +41,14 @@ func TestWriteAtomicFailureLeavesOldContent(t *testing.T) {
 }
 
 func TestReadFileMissing(t *testing.T) {
-	data, ok, err := ReadFile(filepath.Join(t.TempDir(), "nope"))
+	data, ok, err := readFile(filepath.Join(t.TempDir(), "nope"))
 	if err != nil || ok || data != nil {
-		t.Fatalf("ReadFile(missing) = %q, %v, %v; want nil, false, nil", data, ok, err)
+		t.Fatalf("readFile(missing) = %q, %v, %v; want nil, false, nil", data, ok, err)
 	}
 }
 
 // A crash between creating the temporary file and the rename leaves the
-// temporary file behind; the target keeps its old content and CleanTemps
+// temporary file behind; the target keeps its old content and cleanTemps
 // removes the leftover without touching other files.
 func TestCleanTempsAfterCrash(t *testing.T) {
 	dir := t.TempDir()
@@ -64,11 +64,11 @@ func TestCleanTempsAfterCrash(t *testing.T) {
 	if err := os.WriteFile(other, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	data, _, err := ReadFile(path)
+	data, _, err := readFile(path)
 	if err != nil || string(data) != "old" {
 		t.Fatalf("ReadFile = %q, %v; want old", data, err)
 	}
-	if err := CleanTemps(path); err != nil {
+	if err := cleanTemps(path); err != nil {
 		t.Fatal(err)
 	}
 	assertOnlyFiles(t, dir, ".other.json.tmp-1", "state.json")
@@ -76,7 +76,7 @@ func TestCleanTempsAfterCrash(t *testing.T) {
 
 func TestMkdirPrivate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
-	if err := MkdirPrivate(dir); err != nil {
+	if err := mkdirPrivate(dir); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(dir)
@@ -104,6 +104,52 @@ func assertOnlyFiles(t *testing.T, dir string, want ...string) {
 	for i := range got {
 		if got[i] != want[i] {
 			t.Fatalf("files in %s = %q, want %q", dir, got, want)
+		}
+	}
+}
+
+// Load creates the missing directory owner-only, reads nothing from a
+// missing file, and removes a crash's leftover before reading.
+func TestLoad(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	path := filepath.Join(dir, "state.json")
+	data, ok, err := Load(path)
+	if err != nil || ok || data != nil {
+		t.Fatalf("Load(missing) = %q, %v, %v; want nil, false, nil", data, ok, err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("Load did not create %s: %v", dir, err)
+	}
+	if err := WriteAtomic(path, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".state.json.tmp-9"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, ok, err = Load(path)
+	if err != nil || !ok || string(data) != "old" {
+		t.Fatalf("Load = %q, %v, %v; want old, true, nil", data, ok, err)
+	}
+	assertOnlyFiles(t, dir, "state.json")
+}
+
+func TestJSONRoundTripIsStrict(t *testing.T) {
+	type format struct {
+		Version int    `json:"version"`
+		Name    string `json:"name"`
+	}
+	data := EncodeJSON(format{1, "x"})
+	if want := "{\n  \"version\": 1,\n  \"name\": \"x\"\n}\n"; string(data) != want {
+		t.Fatalf("EncodeJSON = %q, want %q", data, want)
+	}
+	var got format
+	if err := DecodeJSON(data, &got); err != nil || got != (format{1, "x"}) {
+		t.Fatalf("DecodeJSON = %+v, %v", got, err)
+	}
+	for _, bad := range []string{`{"version":1,"extra":2}`, `{"version":1} {}`, `{"version":`, ``} {
+		var f format
+		if err := DecodeJSON([]byte(bad), &f); err == nil {
+			t.Errorf("DecodeJSON(%q) succeeded", bad)
 		}
 	}
 }

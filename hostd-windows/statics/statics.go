@@ -11,8 +11,6 @@
 package statics
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -59,12 +57,8 @@ type fileEntry struct {
 // Open loads the store from dir, creating dir (owner-only) if needed. A
 // missing file is an empty store.
 func Open(dir string) (*Store, error) {
-	if err := statefile.MkdirPrivate(dir); err != nil {
-		return nil, fmt.Errorf("open static forwards: %w", err)
-	}
 	path := filepath.Join(dir, "statics.json")
-	_ = statefile.CleanTemps(path) // leftovers are never read: best effort
-	data, ok, err := statefile.ReadFile(path)
+	data, ok, err := statefile.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("open static forwards: %w", err)
 	}
@@ -181,24 +175,15 @@ func Encode(fwd []policy.Static) []byte {
 		}
 		f.Forwards = append(f.Forwards, e)
 	}
-	data, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		panic(err) // strings and ints only: cannot fail
-	}
-	return append(data, '\n')
+	return statefile.EncodeJSON(f)
 }
 
 // Decode parses the file format; every forward must pass Validate and no
 // two may share a host side.
 func Decode(data []byte) ([]policy.Static, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var f fileFormat
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("decode: trailing data")
+	if err := statefile.DecodeJSON(data, &f); err != nil {
+		return nil, err
 	}
 	if f.Version != version {
 		return nil, fmt.Errorf("version %d, this wslfwd reads version %d", f.Version, version)
