@@ -4,11 +4,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
+	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
 )
 
 // newBackend constructs the backend named name. Off Windows only the relay
@@ -35,3 +38,9 @@ func defaultStateDir() string { return "/var/lib/wslfwd" }
 
 // platformProblems has no checks off Windows.
 func platformProblems(context.Context, string) []*wslfwdv1.Problem { return nil }
+
+// newFirewall refuses: the rules firewall = true asks for live in Windows'
+// firewalls.
+func newFirewall(*slog.Logger) (daemon.FirewallSyncer, error) {
+	return nil, errors.New("firewall = true manages Windows firewall rules and works only on Windows")
+}

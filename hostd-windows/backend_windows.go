@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
+	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
+	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy"
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
 	"github.com/wslfwd/wslfwd/hostd-windows/winsvc"
@@ -93,4 +96,10 @@ func platformProblems(_ context.Context, backendName string) []*wslfwdv1.Problem
 		out = append(out, &wslfwdv1.Problem{Code: p.Code, Message: p.Message, Hint: p.Hint})
 	}
 	return out
+}
+
+// newFirewall keeps the forwards' inbound rules in Windows Defender
+// Firewall (NAT mode, WSL1) and the Hyper-V firewall (mirrored mode).
+func newFirewall(log *slog.Logger) (daemon.FirewallSyncer, error) {
+	return firewall.New(firewall.SystemShell{}, log), nil
 }

@@ -270,7 +270,14 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 		addrs = append(addrs, l.Addr().(*net.TCPAddr).AddrPort())
 	}
 
+	var fw daemon.FirewallSyncer
+	if s.cfg.Firewall {
+		if fw, err = newFirewall(log.With("component", "firewall")); err != nil {
+			return err
+		}
+	}
 	d, err := daemon.New(daemon.Options{
+		Firewall:     fw,
 		Config:       s.cfg,
 		Backend:      be,
 		Reconciler:   reconcile.New(be, led, log.With("component", "reconcile")),

@@ -63,6 +63,11 @@ func (d *Daemon) GetStatus(ctx context.Context, _ *wslfwdv1.GetStatusRequest) (*
 			Hint:    "see the daemon's log; forwards are retried on the next change",
 		})
 	}
+	if p := d.fw; p != nil {
+		if pr := p.problem(); pr != nil {
+			resp.Problems = append(resp.Problems, pr)
+		}
+	}
 	if d.opts.Problems != nil {
 		resp.Problems = append(resp.Problems, d.opts.Problems(ctx)...)
 	}

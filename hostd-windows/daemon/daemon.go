@@ -53,6 +53,9 @@ type Options struct {
 	MaxAgents    int
 	// Problems adds platform checks to GetStatus; may be nil.
 	Problems func(ctx context.Context) []*wslfwdv1.Problem
+	// Firewall, when set (config firewall = true), keeps an inbound
+	// firewall rule for every forwarded or directly reachable port.
+	Firewall FirewallSyncer
 	// Dial makes the probe's host-to-wsl and lan-to-wsl connections; nil
 	// uses a net.Dialer. In-process tests route the distro's address to a
 	// loopback echo server with it.
@@ -68,6 +71,7 @@ type Daemon struct {
 	opts Options
 	log  *slog.Logger
 	reg  *registry.Registry
+	fw   *firewallSync // nil unless Options.Firewall is set
 	kick chan struct{}
 	done chan struct{} // closed when Run returns
 	// Owned by the engine goroutine.
@@ -106,6 +110,9 @@ func New(o Options) (*Daemon, error) {
 		watchers:  make(map[*watcher]struct{}),
 		sent:      make(map[string]map[statusKey]*wslfwdv1.ListenerStatus),
 	}
+	if o.Firewall != nil {
+		d.fw = newFirewallSync(o.Firewall, log.With("component", "firewall"))
+	}
 	d.reg = registry.New(registry.Options{
 		Grace:        o.Grace,
 		MaxListeners: o.MaxListeners,
@@ -133,6 +140,11 @@ func (d *Daemon) Kick() {
 func (d *Daemon) Run(ctx context.Context) error {
 	defer close(d.done)
 	defer d.scheduleRetry(false)
+	if d.fw != nil {
+		var wg sync.WaitGroup
+		wg.Go(func() { d.fw.run(ctx) })
+		defer wg.Wait()
+	}
 	d.Kick()
 	for {
 		select {
@@ -186,8 +198,10 @@ func (d *Daemon) step(ctx context.Context) {
 	now := time.Now()
 	infos := make([]*wslfwdv1.Agent, 0, len(agents))
 	sessions := make(map[string]*registry.Session, len(agents))
+	modes := make(map[string]wslfwdv1.NetworkingMode, len(agents))
 	for _, a := range agents {
 		infos = append(infos, a.Info)
+		modes[a.Distro] = a.Mode
 		if a.Connected {
 			sessions[a.Session.ID] = a.Session
 		}
@@ -202,6 +216,9 @@ func (d *Daemon) step(ctx context.Context) {
 	evs = append(evs, diff(d.table, next, now)...)
 	d.table = next
 	d.agents = infos
+	if d.fw != nil {
+		d.fw.set(firewallRules(next, modes))
+	}
 	d.runErr = rep.Err
 	failed := rep.Err != nil
 	for _, r := range next {

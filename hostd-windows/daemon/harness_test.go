@@ -104,6 +104,7 @@ type harnessOptions struct {
 	config   *config.Config
 	expose   netip.Addr
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	firewall FirewallSyncer
 }
 
 func startHarness(t *testing.T, o harnessOptions) *harness {
@@ -145,6 +146,7 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		MaxListeners: o.config.MaxListenersPerAgent,
 		MaxAgents:    o.config.MaxAgents,
 		Dial:         o.dial,
+		Firewall:     o.firewall,
 		Logger:       log,
 	})
 	if err != nil {

@@ -1,0 +1,150 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
+)
+
+// FirewallSyncer makes the daemon's firewall rules exactly the ones given
+// and never touches others; *firewall.Firewall is one.
+type FirewallSyncer interface {
+	Sync(ctx context.Context, wanted []firewall.Rule) error
+}
+
+// firewallRules are the inbound rules the table needs: for every active
+// forward a Windows Firewall rule on its host port (NAT mode, statics), and
+// for a listener reachable directly a rule in the firewall that guards its
+// mode: Hyper-V's for mirrored mode, Windows' for WSL1.
+func firewallRules(table map[rowKey]*row, modes map[string]wslfwdv1.NetworkingMode) []firewall.Rule {
+	seen := make(map[firewall.Rule]bool)
+	var out []firewall.Rule
+	for _, r := range table {
+		f := r.fwd
+		var kind firewall.Kind
+		switch f.GetState() {
+		case wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE:
+			kind = firewall.Windows
+		case wslfwdv1.ForwardState_FORWARD_STATE_DIRECT:
+			switch modes[f.GetDistro()] {
+			case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED:
+				kind = firewall.HyperV
+			case wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1:
+				kind = firewall.Windows
+			default:
+				continue
+			}
+		default:
+			continue
+		}
+		var proto backend.Protocol
+		switch f.GetProtocol() {
+		case wslfwdv1.Protocol_PROTOCOL_TCP:
+			proto = backend.TCP
+		case wslfwdv1.Protocol_PROTOCOL_UDP:
+			proto = backend.UDP
+		default:
+			continue
+		}
+		rule := firewall.Rule{Kind: kind, Protocol: proto, Port: uint16(f.GetListenPort())}
+		if rule.Port != 0 && !seen[rule] {
+			seen[rule] = true
+			out = append(out, rule)
+		}
+	}
+	slices.SortFunc(out, func(a, b firewall.Rule) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
+	})
+	return out
+}
+
+// firewallSync applies the wanted rules off the engine's goroutine:
+// netsh and PowerShell take hundreds of milliseconds, and forwards must not
+// wait for them. Only the latest wanted set matters, so updates coalesce;
+// a failed sync is retried with capped backoff and shown in GetStatus.
+type firewallSync struct {
+	fw   FirewallSyncer
+	log  *slog.Logger
+	kick chan struct{}
+
+	mu      sync.Mutex
+	want    []firewall.Rule
+	applied []firewall.Rule // last set synced without error
+	synced  bool            // applied is meaningful
+	err     error           // error of the last sync
+}
+
+func newFirewallSync(fw FirewallSyncer, log *slog.Logger) *firewallSync {
+	return &firewallSync{fw: fw, log: log, kick: make(chan struct{}, 1)}
+}
+
+// set records the rules wanted now and wakes the syncer if they differ
+// from what was last applied. It never blocks.
+func (s *firewallSync) set(rules []firewall.Rule) {
+	s.mu.Lock()
+	same := s.synced && s.err == nil && slices.Equal(rules, s.applied)
+	s.want = rules
+	s.mu.Unlock()
+	if same {
+		return
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// problem is the standing problem to report, or nil.
+func (s *firewallSync) problem() *wslfwdv1.Problem {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		return nil
+	}
+	return &wslfwdv1.Problem{
+		Code:    "firewall-sync-failed",
+		Message: "firewall rules for the forwards could not be made: " + s.err.Error(),
+		Hint:    "the daemon must run elevated (as the service does); it retries by itself",
+	}
+}
+
+// run syncs until ctx ends.
+func (s *firewallSync) run(ctx context.Context) {
+	var retry <-chan time.Time
+	delay := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		case <-retry:
+		}
+		s.mu.Lock()
+		want := s.want
+		s.mu.Unlock()
+		err := s.fw.Sync(ctx, want)
+		s.mu.Lock()
+		s.err = err
+		if err == nil {
+			s.applied, s.synced = want, true
+		}
+		s.mu.Unlock()
+		if err == nil {
+			retry, delay = nil, 0
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		delay = min(max(2*delay, minRetry), maxRetry)
+		s.log.Warn("firewall sync failed; retrying", "in", delay, "err", err)
+		retry = time.After(delay)
+	}
+}

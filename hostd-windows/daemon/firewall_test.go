@@ -1,0 +1,142 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
+)
+
+// fakeFirewall records what it was asked to sync and fails while failing
+// is set.
+type fakeFirewall struct {
+	mu      sync.Mutex
+	failing bool
+	calls   int
+	synced  []firewall.Rule // last set synced without error
+}
+
+func (f *fakeFirewall) Sync(_ context.Context, rules []firewall.Rule) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.failing {
+		return errors.New("netsh: access denied")
+	}
+	f.synced = slices.Clone(rules)
+	return nil
+}
+
+func (f *fakeFirewall) state() (calls int, synced []firewall.Rule) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls, f.synced
+}
+
+func TestFirewallFollowsForwardsAndRecovers(t *testing.T) {
+	fw := &fakeFirewall{failing: true}
+	h := startHarness(t, harnessOptions{backend: newFakeBackend(), firewall: fw})
+	a := h.connect(t, "Ubuntu")
+	udp := &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol_PROTOCOL_UDP, Family: wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4,
+		Listen: "0.0.0.0", Port: 5353, Inode: 7, Pid: 43, ProcessName: "dns"}
+	a.snapshot(tcpListener("0.0.0.0", 8080), udp, tcpListener("127.0.0.1", 9090))
+
+	problem := func() *wslfwdv1.Problem {
+		st, err := h.control.GetStatus(testCtx(t), &wslfwdv1.GetStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range st.GetProblems() {
+			if p.GetCode() == "firewall-sync-failed" {
+				return p
+			}
+		}
+		return nil
+	}
+	waitFor(t, "the failed firewall sync to show in GetStatus", func() bool { return problem() != nil })
+
+	fw.mu.Lock()
+	fw.failing = false
+	fw.mu.Unlock()
+	want := []firewall.Rule{
+		{Kind: firewall.Windows, Protocol: backend.TCP, Port: 8080},
+		{Kind: firewall.Windows, Protocol: backend.UDP, Port: 5353},
+	}
+	waitFor(t, "the retry to sync the rules", func() bool {
+		_, got := fw.state()
+		return slices.Equal(got, want)
+	})
+	if p := problem(); p != nil {
+		t.Fatalf("problem still reported after a good sync: %v", p)
+	}
+
+	// The loopback-only listener never gets a rule; a closed one loses its.
+	a.changes(nil, []*wslfwdv1.Listener{tcpListener("0.0.0.0", 8080)})
+	waitFor(t, "the rule of the closed listener to go", func() bool {
+		_, got := fw.state()
+		return slices.Equal(got, want[1:])
+	})
+}
+
+func TestFirewallRulesByMode(t *testing.T) {
+	mk := func(distro string, st wslfwdv1.ForwardState, p wslfwdv1.Protocol, port uint32) *row {
+		return &row{fwd: &wslfwdv1.Forward{Distro: distro, State: st, Protocol: p, ListenPort: port}}
+	}
+	tcp, udp := wslfwdv1.Protocol_PROTOCOL_TCP, wslfwdv1.Protocol_PROTOCOL_UDP
+	table := map[rowKey]*row{
+		{port: 1}: mk("nat", wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE, tcp, 80),
+		{port: 2}: mk("nat", wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED, tcp, 81),
+		{port: 3}: mk("nat", wslfwdv1.ForwardState_FORWARD_STATE_ERROR, tcp, 82),
+		{port: 4}: mk("mirrored", wslfwdv1.ForwardState_FORWARD_STATE_DIRECT, udp, 53),
+		{port: 5}: mk("wsl1", wslfwdv1.ForwardState_FORWARD_STATE_DIRECT, tcp, 22),
+		{port: 6}: mk("bridged", wslfwdv1.ForwardState_FORWARD_STATE_DIRECT, tcp, 23),
+		{port: 7}: mk("nat", wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE, tcp, 80), // same port twice
+	}
+	modes := map[string]wslfwdv1.NetworkingMode{
+		"nat":      wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT,
+		"mirrored": wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED,
+		"wsl1":     wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1,
+		"bridged":  wslfwdv1.NetworkingMode_NETWORKING_MODE_BRIDGED,
+	}
+	want := []firewall.Rule{
+		{Kind: firewall.HyperV, Protocol: backend.UDP, Port: 53},
+		{Kind: firewall.Windows, Protocol: backend.TCP, Port: 22},
+		{Kind: firewall.Windows, Protocol: backend.TCP, Port: 80},
+	}
+	if got := firewallRules(table, modes); !slices.Equal(got, want) {
+		t.Fatalf("firewallRules = %v, want %v", got, want)
+	}
+}
+
+// Only a change of the wanted rules wakes the syncer: the engine calls set
+// after every run, and netsh must not run for runs that change nothing.
+func TestFirewallSyncSetWakesOnlyOnChange(t *testing.T) {
+	fw := &fakeFirewall{}
+	s := newFirewallSync(fw, slog.New(slog.DiscardHandler))
+	rules := []firewall.Rule{{Kind: firewall.Windows, Protocol: backend.TCP, Port: 80}}
+	s.set(rules)
+	if len(s.kick) != 1 {
+		t.Fatal("first set did not wake the syncer")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.run(ctx); close(done) }()
+	waitFor(t, "the first sync", func() bool { _, got := fw.state(); return slices.Equal(got, rules) })
+	cancel()
+	<-done
+
+	s.set(slices.Clone(rules))
+	if len(s.kick) != 0 {
+		t.Fatal("setting the rules already synced woke the syncer")
+	}
+	s.set(nil)
+	if len(s.kick) != 1 {
+		t.Fatal("a changed rule set did not wake the syncer")
+	}
+}
