@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"github.com/spf13/cobra"
 
 	"github.com/wslfwd/wslfwd/cli/client"
@@ -21,19 +22,11 @@ while its grace period runs; its forwards stay until then.`,
 		Args:              args(cobra.NoArgs),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withConn(func(c *client.Conn) error {
-				ctx, cancel := a.deadline(cmd.Context())
-				defer cancel()
-				resp, err := c.ListAgents(ctx, &wslfwdv1.ListAgentsRequest{})
-				if err != nil {
-					return c.Explain("list agents", err)
-				}
-				if a.format == output.JSON {
-					return output.WriteJSON(a.stdout, resp)
-				}
-				output.Agents(a.stdout, resp, a.now())
-				return nil
-			})
+			return call(cmd.Context(), a, "list agents",
+				func(ctx context.Context, c *client.Conn) (*wslfwdv1.ListAgentsResponse, error) {
+					return c.ListAgents(ctx, &wslfwdv1.ListAgentsRequest{})
+				},
+				func(resp *wslfwdv1.ListAgentsResponse) { output.Agents(a.stdout, resp, a.now()) })
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -51,19 +52,9 @@ expose address).`,
 				HostPort:      uint32(hostPort),
 				ListenAddress: listen,
 			}
-			return a.withConn(func(c *client.Conn) error {
-				ctx, cancel := a.deadline(cmd.Context())
-				defer cancel()
-				resp, err := c.Expose(ctx, req)
-				if err != nil {
-					return c.Explain(fmt.Sprintf("expose %s", spec), err)
-				}
-				if a.format == output.JSON {
-					return output.WriteJSON(a.stdout, resp)
-				}
-				output.Changed(a.stdout, "Exposed", resp.GetForward())
-				return nil
-			})
+			return call(cmd.Context(), a, fmt.Sprintf("expose %s", spec),
+				func(ctx context.Context, c *client.Conn) (*wslfwdv1.ExposeResponse, error) { return c.Expose(ctx, req) },
+				func(resp *wslfwdv1.ExposeResponse) { output.Changed(a.stdout, "Exposed", resp.GetForward()) })
 		},
 	}
 	f := cmd.Flags()
@@ -102,19 +93,11 @@ affected. Needs the admin token.`,
 				HostPort:      uint32(spec.port),
 				ListenAddress: listen,
 			}
-			return a.withConn(func(c *client.Conn) error {
-				ctx, cancel := a.deadline(cmd.Context())
-				defer cancel()
-				resp, err := c.Unexpose(ctx, req)
-				if err != nil {
-					return c.Explain(fmt.Sprintf("unexpose %s", spec), err)
-				}
-				if a.format == output.JSON {
-					return output.WriteJSON(a.stdout, resp)
-				}
-				output.Changed(a.stdout, "Removed", resp.GetForward())
-				return nil
-			})
+			return call(cmd.Context(), a, fmt.Sprintf("unexpose %s", spec),
+				func(ctx context.Context, c *client.Conn) (*wslfwdv1.UnexposeResponse, error) {
+					return c.Unexpose(ctx, req)
+				},
+				func(resp *wslfwdv1.UnexposeResponse) { output.Changed(a.stdout, "Removed", resp.GetForward()) })
 		},
 	}
 	cmd.Flags().StringVar(&listenAddr, "listen-address", "", "its host address (default: the expose address)")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"github.com/spf13/cobra"
 
 	"github.com/wslfwd/wslfwd/cli/client"
@@ -24,19 +25,11 @@ with the reason.`,
 		Args:              args(cobra.NoArgs),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withConn(func(c *client.Conn) error {
-				ctx, cancel := a.deadline(cmd.Context())
-				defer cancel()
-				resp, err := c.ListForwards(ctx, &wslfwdv1.ListForwardsRequest{All: all})
-				if err != nil {
-					return c.Explain("list forwards", err)
-				}
-				if a.format == output.JSON {
-					return output.WriteJSON(a.stdout, resp)
-				}
-				output.Forwards(a.stdout, resp, all)
-				return nil
-			})
+			return call(cmd.Context(), a, "list forwards",
+				func(ctx context.Context, c *client.Conn) (*wslfwdv1.ListForwardsResponse, error) {
+					return c.ListForwards(ctx, &wslfwdv1.ListForwardsRequest{All: all})
+				},
+				func(resp *wslfwdv1.ListForwardsResponse) { output.Forwards(a.stdout, resp, all) })
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "also list listeners that are not forwarded, with the reason")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"github.com/spf13/cobra"
 
 	"github.com/wslfwd/wslfwd/cli/client"
@@ -20,19 +21,11 @@ forwards are in each state, and any standing problem with how to fix it.`,
 		Args:              args(cobra.NoArgs),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withConn(func(c *client.Conn) error {
-				ctx, cancel := a.deadline(cmd.Context())
-				defer cancel()
-				resp, err := c.GetStatus(ctx, &wslfwdv1.GetStatusRequest{})
-				if err != nil {
-					return c.Explain("get status", err)
-				}
-				if a.format == output.JSON {
-					return output.WriteJSON(a.stdout, resp)
-				}
-				output.Status(a.stdout, resp, a.now())
-				return nil
-			})
+			return call(cmd.Context(), a, "get status",
+				func(ctx context.Context, c *client.Conn) (*wslfwdv1.GetStatusResponse, error) {
+					return c.GetStatus(ctx, &wslfwdv1.GetStatusRequest{})
+				},
+				func(resp *wslfwdv1.GetStatusResponse) { output.Status(a.stdout, resp, a.now()) })
 		},
 	}
 }
