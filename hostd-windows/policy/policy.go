@@ -284,15 +284,24 @@ func unsupported(m wslfwdv1.NetworkingMode) string {
 	return fmt.Sprintf("networking mode %s is not supported: %s", endpoint.ModeName(m), why)
 }
 
+// byMode applies the mode table to listeners and statics alike: NAT goes
+// on to forwarding (done is false); mirrored and WSL1 need no forward; any
+// other mode is unsupported.
+func byMode(base Decision, m wslfwdv1.NetworkingMode) (d Decision, done bool) {
+	switch m {
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT:
+		return Decision{}, false
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1:
+		return base.direct(), true
+	}
+	return base.blocked(unsupported(m)), true
+}
+
 // listener decides one listener of its owning agent.
 func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
 	base := Decision{Origin: wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT, Distro: a.Distro, AgentID: a.ID, Listener: l}
-	switch a.Mode {
-	case wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT:
-	case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1:
-		return []Decision{base.direct()}
-	default:
-		return []Decision{base.blocked(unsupported(a.Mode))}
+	if d, done := byMode(base, a.Mode); done {
+		return []Decision{d}
 	}
 	p, ok := protocolOf(l.GetProtocol())
 	if !ok {
@@ -424,12 +433,8 @@ func (d *decider) static(s Static) []Decision {
 	}
 	a := d.agents[i]
 	base.AgentID = a.ID
-	switch a.Mode {
-	case wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT:
-	case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1:
-		return []Decision{base.direct()}
-	default:
-		return []Decision{base.blocked(unsupported(a.Mode))}
+	if d, done := byMode(base, a.Mode); done {
+		return []Decision{d}
 	}
 	target := firstIPv4(a.Addrs)
 	if !target.IsValid() {
