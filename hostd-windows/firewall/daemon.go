@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
 )
 
 // DaemonRuleName names the rule `wslfwd-hostd install` makes so agents in
@@ -60,9 +62,9 @@ func (f *Firewall) daemonRule(ctx context.Context, script string, want bool) err
 	found := slices.Contains(strings.Split(strings.ReplaceAll(string(names), "\r", ""), "\n"), DaemonRuleName)
 	switch {
 	case want && !found:
-		return fmt.Errorf("firewall rule %q not found when read back; netsh said: %s", DaemonRuleName, said(out))
+		return fmt.Errorf("firewall rule %q not found when read back; netsh said: %s", DaemonRuleName, winexec.Said(out, maxOutput))
 	case !want && found:
-		return fmt.Errorf("firewall rule %q still there when read back; netsh said: %s", DaemonRuleName, said(out))
+		return fmt.Errorf("firewall rule %q still there when read back; netsh said: %s", DaemonRuleName, winexec.Said(out, maxOutput))
 	}
 	return nil
 }

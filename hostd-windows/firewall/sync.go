@@ -8,7 +8,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
 )
+
+// maxOutput bounds how much of a tool's output a failure carries.
+const maxOutput = 1024
 
 // Shell runs firewall commands. Errors mean a program could not be run;
 // exit codes and messages are no verdict: Sync reads the rules back.
@@ -102,12 +107,12 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 	var errs []error
 	for _, r := range add {
 		if !after[r] {
-			errs = append(errs, fmt.Errorf("add %v: not found when read back; output: %s", r, said(out)))
+			errs = append(errs, fmt.Errorf("add %v: not found when read back; output: %s", r, winexec.Said(out, maxOutput)))
 		}
 	}
 	for _, r := range remove {
 		if after[r] {
-			errs = append(errs, fmt.Errorf("remove %v: still there when read back; output: %s", r, said(out)))
+			errs = append(errs, fmt.Errorf("remove %v: still there when read back; output: %s", r, winexec.Said(out, maxOutput)))
 		}
 	}
 	f.log.Info("firewall rules changed", "firewall", k, "added", len(add), "removed", len(remove), "failed", len(errs))
@@ -174,15 +179,4 @@ func parseList(k Kind, out string) map[Rule]bool {
 
 func sortRules(rs []Rule) {
 	slices.SortFunc(rs, func(a, b Rule) int { return strings.Compare(a.Name(), b.Name()) })
-}
-
-func said(out []byte) string {
-	s := strings.TrimSpace(string(out))
-	if s == "" {
-		return "(nothing)"
-	}
-	if len(s) > 1024 {
-		s = s[:1024] + "…"
-	}
-	return fmt.Sprintf("%q", s)
 }

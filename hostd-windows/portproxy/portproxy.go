@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
 )
 
 // Runner runs a netsh script in one netsh process and returns what netsh
@@ -176,7 +177,7 @@ func (b *Backend) run(ctx context.Context, run backend.Batch) ([]backend.Failure
 	if err != nil {
 		return nil, fmt.Errorf("after netsh: %w", err)
 	}
-	notApplied := fmt.Errorf("%w; netsh said: %s", backend.ErrNotApplied, netshSaid(out))
+	notApplied := fmt.Errorf("%w; netsh said: %s", backend.ErrNotApplied, winexec.Said(out, maxOutput))
 	var fails []backend.Failure
 	for _, e := range run.Remove {
 		if !slices.ContainsFunc(after.Entries, func(a backend.Entry) bool { return a.Key() == e.Key() }) {
@@ -193,16 +194,4 @@ func (b *Backend) run(ctx context.Context, run backend.Batch) ([]backend.Failure
 		}
 	}
 	return fails, nil
-}
-
-// netshSaid quotes netsh's output for an error, bounded in size.
-func netshSaid(out []byte) string {
-	s := strings.TrimSpace(string(out))
-	if s == "" {
-		return "(nothing)"
-	}
-	if len(s) > maxOutput {
-		s = s[:maxOutput] + "…"
-	}
-	return fmt.Sprintf("%q", s)
 }
