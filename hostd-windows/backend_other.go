@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
@@ -31,7 +32,12 @@ func defaultBackendName() string { return "relay" }
 
 // defaultListenAddrs is loopback only: off Windows the daemon runs in the
 // lab or in tests, which pass --listen for anything else.
-func defaultListenAddrs() ([]string, error) { return []string{"127.0.0.1:17810"}, nil }
+func defaultListenAddrs() []string { return []string{"127.0.0.1:17810"} }
+
+// wslAdapter has nothing to follow off Windows: there is no WSL adapter.
+func wslAdapter() (lookup func() (netip.Addr, error), onChange func(context.Context, netip.AddrPort) error) {
+	return nil, nil
+}
 
 // defaultStateDir follows the FHS for variable state.
 func defaultStateDir() string { return "/var/lib/wslfwd" }

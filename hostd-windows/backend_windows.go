@@ -43,17 +43,30 @@ func newBackend(name string, opts backendOptions) (backend.Backend, error) {
 // defaultBackendName is portproxy, Windows' own forwarder.
 func defaultBackendName() string { return "portproxy" }
 
-// defaultListenAddrs is the host's address on the WSL network and
-// loopback, never every address.
-func defaultListenAddrs() ([]string, error) {
-	addr, _, err := winhost.HostWSLAddress()
-	if err != nil {
-		return nil, fmt.Errorf("find where to listen: %w; start WSL first, or pass --listen (for example --listen 127.0.0.1:%d in mirrored mode)", err, endpoint.DefaultPort)
+// defaultListenAddrs is loopback, served from the start; the WSL adapter's
+// address is followed as it comes and goes (wslAdapter). Never every
+// address.
+func defaultListenAddrs() []string {
+	return []string{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), endpoint.DefaultPort).String()}
+}
+
+// wslAdapter looks up the host's address on the WSL network, and after the
+// daemon listens on a new one, points the daemon's inbound firewall rule
+// (made by install, limited to that address) at it: the address usually
+// changes with every Windows reboot.
+func wslAdapter() (lookup func() (netip.Addr, error), onChange func(context.Context, netip.AddrPort) error) {
+	lookup = func() (netip.Addr, error) {
+		addr, _, err := winhost.HostWSLAddress()
+		return addr, err
 	}
-	return []string{
-		netip.AddrPortFrom(addr, endpoint.DefaultPort).String(),
-		netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), endpoint.DefaultPort).String(),
-	}, nil
+	onChange = func(ctx context.Context, ap netip.AddrPort) error {
+		fw := firewall.New(firewall.SystemShell{}, nil)
+		if err := fw.SetDaemonRule(ctx, ap.Addr(), ap.Port()); err != nil {
+			return fmt.Errorf("cannot point the daemon's firewall rule at %s (agents in NAT mode may not reach the daemon): %w", ap, err)
+		}
+		return nil
+	}
+	return lookup, onChange
 }
 
 // defaultStateDir is %ProgramData%\wslfwd, found through the known

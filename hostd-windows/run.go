@@ -104,6 +104,7 @@ type settings struct {
 	cfg            *config.Config
 	backend        string
 	listen         []netip.AddrPort
+	followWSL      bool // also listen on the WSL adapter's address, following it
 	expose         netip.Addr
 	stateDir       string
 	tokenFile      string
@@ -163,10 +164,8 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 	}
 	listen := cfg.Listen
 	if len(listen) == 0 {
-		var err error
-		if listen, err = defaultListenAddrs(); err != nil {
-			return nil, err
-		}
+		listen = defaultListenAddrs()
+		s.followWSL = true
 	}
 	for _, l := range listen {
 		ap, err := netip.ParseAddrPort(l)
@@ -270,6 +269,12 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 		addrs = append(addrs, l.Addr().(*net.TCPAddr).AddrPort())
 	}
 
+	// The WSL adapter's address is followed on the daemon's (first) port.
+	var follow *follower
+	if lookup, onChange := wslAdapter(); s.followWSL && lookup != nil {
+		follow = &follower{lookup: lookup, onChange: onChange, port: addrs[0].Port(),
+			interval: 2 * time.Second, log: log.With("component", "listen")}
+	}
 	var fw daemon.FirewallSyncer
 	if s.cfg.Firewall {
 		if fw, err = newFirewall(log.With("component", "firewall")); err != nil {
@@ -277,17 +282,18 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 		}
 	}
 	d, err := daemon.New(daemon.Options{
-		Firewall:     fw,
-		Config:       s.cfg,
-		Backend:      be,
-		Reconciler:   reconcile.New(be, led, log.With("component", "reconcile")),
-		Statics:      st,
-		ExposeAddr:   s.expose,
-		ListenAddrs:  addrs,
-		StateDir:     s.stateDir,
-		Grace:        s.cfg.Grace,
-		MaxListeners: s.cfg.MaxListenersPerAgent,
-		MaxAgents:    s.cfg.MaxAgents,
+		Firewall:          fw,
+		Config:            s.cfg,
+		Backend:           be,
+		Reconciler:        reconcile.New(be, led, log.With("component", "reconcile")),
+		Statics:           st,
+		ExposeAddr:        s.expose,
+		ListenAddrs:       addrs,
+		StateDir:          s.stateDir,
+		Grace:             s.cfg.Grace,
+		MaxListeners:      s.cfg.MaxListenersPerAgent,
+		MaxAgents:         s.cfg.MaxAgents,
+		MovingListenAddrs: follow.listenAddrs(),
 		Problems: func(ctx context.Context) []*wslfwdv1.Problem {
 			return platformProblems(ctx, be.Name())
 		},
@@ -318,6 +324,14 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 		go func() { serveErr <- srv.Serve(l) }()
 	}
 	lns = nil // the server owns them now
+	if follow != nil {
+		follow.serve = srv.Serve
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			follow.run(engineCtx)
+		}()
+	}
 	log.Info("wslfwd-hostd running", "version", version.Version, "backend", be.Name(),
 		"listen", addrs, "expose", s.expose, "state_dir", s.stateDir, "grace", s.cfg.Grace)
 	if onListen != nil {

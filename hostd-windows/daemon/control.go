@@ -29,7 +29,11 @@ func (d *Daemon) GetStatus(ctx context.Context, _ *wslfwdv1.GetStatusRequest) (*
 		ExposeAddress: d.opts.ExposeAddr.String(),
 		Os:            runtime.GOOS,
 	}
-	for _, a := range d.opts.ListenAddrs {
+	listen := d.opts.ListenAddrs
+	if d.opts.MovingListenAddrs != nil {
+		listen = append(slices.Clip(listen), d.opts.MovingListenAddrs()...)
+	}
+	for _, a := range listen {
 		resp.ListenAddresses = append(resp.ListenAddresses, a.String())
 	}
 	resp.AgentsConnected = uint32(len(d.reg.Distros(true)))

@@ -45,6 +45,10 @@ type Options struct {
 	// ListenAddrs are the gRPC server's addresses, for GetStatus; their
 	// ports are never forwarded.
 	ListenAddrs []netip.AddrPort
+	// MovingListenAddrs, when set, reports the addresses the server also
+	// listens on now that come and go (the WSL adapter's), for GetStatus.
+	// They use a port of ListenAddrs.
+	MovingListenAddrs func() []netip.AddrPort
 	// StateDir is checked for writability in GetStatus.
 	StateDir string
 	// Grace, MaxListeners and MaxAgents configure the registry.

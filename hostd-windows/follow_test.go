@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The follower listens on the adapter's address once it appears, moves
+// when it changes, stops when it goes, and reports each new address.
+// 127.0.0.2 and 127.0.0.3 stand in for successive WSL adapter addresses.
+func TestFollowerTracksTheWSLAdapter(t *testing.T) {
+	var mu sync.Mutex
+	addr, lookupErr := netip.Addr{}, errors.New("adapter vEthernet (WSL) not found")
+	setAddr := func(a netip.Addr, err error) {
+		mu.Lock()
+		addr, lookupErr = a, err
+		mu.Unlock()
+	}
+	port := freePort(t)
+	changed := make(chan netip.AddrPort, 4)
+	f := &follower{
+		lookup: func() (netip.Addr, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return addr, lookupErr
+		},
+		port: port,
+		serve: func(l net.Listener) error { // accept and close: enough to tell listening from not
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return err
+				}
+				c.Close()
+			}
+		},
+		onChange: func(_ context.Context, ap netip.AddrPort) error { changed <- ap; return nil },
+		interval: 5 * time.Millisecond,
+		log:      slog.New(slog.DiscardHandler),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	at := func(a string) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr(a), port) }
+	listening := func(ap netip.AddrPort) bool {
+		c, err := net.DialTimeout("tcp", ap.String(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting until %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	if got := f.listenAddrs()(); len(got) != 0 {
+		t.Fatalf("listening on %v before the adapter exists", got)
+	}
+	setAddr(netip.MustParseAddr("127.0.0.2"), nil)
+	if got := <-changed; got != at("127.0.0.2") {
+		t.Fatalf("onChange(%v), want %v", got, at("127.0.0.2"))
+	}
+	waitUntil("127.0.0.2 accepts", func() bool { return listening(at("127.0.0.2")) })
+
+	setAddr(netip.MustParseAddr("127.0.0.3"), nil)
+	if got := <-changed; got != at("127.0.0.3") {
+		t.Fatalf("onChange(%v), want %v", got, at("127.0.0.3"))
+	}
+	waitUntil("the old address is released", func() bool { return !listening(at("127.0.0.2")) })
+	if !listening(at("127.0.0.3")) {
+		t.Fatal("not listening on the new address")
+	}
+	if got := f.listenAddrs()(); len(got) != 1 || got[0] != at("127.0.0.3") {
+		t.Fatalf("listenAddrs = %v, want [%v]", got, at("127.0.0.3"))
+	}
+
+	setAddr(netip.Addr{}, errors.New("adapter gone"))
+	waitUntil("the address is released when the adapter goes", func() bool { return len(f.listenAddrs()()) == 0 })
+	if listening(at("127.0.0.3")) {
+		t.Fatal("still listening after the adapter went")
+	}
+}
+
+func freePort(t *testing.T) uint16 {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
