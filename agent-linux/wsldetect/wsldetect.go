@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/endpoint"
 )
 
 // Detector reads the environment. The zero value reads the real system;
@@ -114,27 +115,17 @@ func (d *Detector) NetworkingMode(ctx context.Context, release string, net *wslf
 	return mode, prog + " --networking-mode", nil
 }
 
-// ParseMode reads the output of `wslinfo --networking-mode`.
+// ParseMode reads the output of `wslinfo --networking-mode`
+// (endpoint.ParseMode); anything else is an error quoting it, bounded.
 func ParseMode(out string) (wslfwdv1.NetworkingMode, error) {
-	switch s := strings.TrimSpace(out); s {
-	case "nat":
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, nil
-	case "mirrored":
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, nil
-	case "bridged":
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_BRIDGED, nil
-	case "virtioproxy", "consomme": // renamed in WSL 2.9
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_VIRTIOPROXY, nil
-	case "none":
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_NONE, nil
-	case "wsl1":
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1, nil
-	default:
-		if len(s) > 64 {
-			s = s[:64] + "..."
-		}
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_UNSPECIFIED, fmt.Errorf("unrecognised networking mode %q", s)
+	if m, ok := endpoint.ParseMode(out); ok {
+		return m, nil
 	}
+	s := strings.TrimSpace(out)
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return wslfwdv1.NetworkingMode_NETWORKING_MODE_UNSPECIFIED, fmt.Errorf("unrecognised networking mode %q", s)
 }
 
 // ParseModeFlag accepts every name the flag --networking-mode takes: wslinfo's

@@ -162,8 +162,9 @@ func FuzzParseMode(f *testing.F) {
 			}
 			return
 		}
-		// Every accepted output is a documented name, modulo white space.
-		name := strings.TrimSpace(s)
+		// Every accepted output is a documented name, modulo white space
+		// and case.
+		name := strings.ToLower(strings.TrimSpace(s))
 		if name == "consomme" {
 			name = "virtioproxy"
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
 
@@ -163,23 +164,11 @@ func detectMode(env Env, osrelease string) (wslfwdv1.NetworkingMode, string) {
 	return wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, "assumed nat: " + err.Error()
 }
 
-// ParseMode maps what `wslinfo --networking-mode` prints to a mode;
-// anything unrecognised is NETWORKING_MODE_UNKNOWN.
+// ParseMode maps what `wslinfo --networking-mode` prints to a mode
+// (endpoint.ParseMode); anything unrecognised is NETWORKING_MODE_UNKNOWN.
 func ParseMode(s string) wslfwdv1.NetworkingMode {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "nat":
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT
-	case "mirrored":
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED
-	case "bridged":
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_BRIDGED
-	case "virtioproxy", "consomme":
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_VIRTIOPROXY
-	case "none":
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_NONE
-	case "wsl1":
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1
-	default:
-		return wslfwdv1.NetworkingMode_NETWORKING_MODE_UNKNOWN
+	if m, ok := endpoint.ParseMode(s); ok {
+		return m
 	}
+	return wslfwdv1.NetworkingMode_NETWORKING_MODE_UNKNOWN
 }

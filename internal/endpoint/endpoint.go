@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
@@ -53,4 +54,28 @@ func ModeName(m wslfwdv1.NetworkingMode) string {
 	default:
 		return "unknown"
 	}
+}
+
+// ParseMode is ModeName's inverse for what `wslinfo --networking-mode`
+// prints, white space and case aside; "consomme" (WSL 2.9's name for
+// virtioproxy) is virtioproxy. ok is false for anything else. The agent and
+// the CLI both detect the mode and must agree on the names.
+func ParseMode(s string) (m wslfwdv1.NetworkingMode, ok bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "consomme" {
+		s = "virtioproxy"
+	}
+	for _, m := range []wslfwdv1.NetworkingMode{
+		wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT,
+		wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED,
+		wslfwdv1.NetworkingMode_NETWORKING_MODE_BRIDGED,
+		wslfwdv1.NetworkingMode_NETWORKING_MODE_VIRTIOPROXY,
+		wslfwdv1.NetworkingMode_NETWORKING_MODE_NONE,
+		wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1,
+	} {
+		if ModeName(m) == s {
+			return m, true
+		}
+	}
+	return wslfwdv1.NetworkingMode_NETWORKING_MODE_UNSPECIFIED, false
 }

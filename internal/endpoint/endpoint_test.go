@@ -39,3 +39,48 @@ func TestForMode(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMode(t *testing.T) {
+	for in, want := range map[string]wslfwdv1.NetworkingMode{
+		"nat\n":         wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT,
+		" Mirrored\r\n": wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED,
+		"bridged":       wslfwdv1.NetworkingMode_NETWORKING_MODE_BRIDGED,
+		"virtioproxy":   wslfwdv1.NetworkingMode_NETWORKING_MODE_VIRTIOPROXY,
+		"consomme":      wslfwdv1.NetworkingMode_NETWORKING_MODE_VIRTIOPROXY,
+		"none":          wslfwdv1.NetworkingMode_NETWORKING_MODE_NONE,
+		"wsl1":          wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1,
+	} {
+		if got, ok := ParseMode(in); !ok || got != want {
+			t.Errorf("ParseMode(%q) = %v, %v; want %v", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "unknown", "natural", "nat mirrored", "n\x00at"} {
+		if got, ok := ParseMode(in); ok {
+			t.Errorf("ParseMode(%q) = %v, want not ok", in, got)
+		}
+	}
+}
+
+// FuzzParseMode: every accepted text names its mode (ModeName), modulo
+// white space, case and the consomme alias.
+func FuzzParseMode(f *testing.F) {
+	for _, s := range []string{"nat", " mirrored\r\n", "CONSOMME", "wsl1", "", "unknown", "\u212a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, ok := ParseMode(s)
+		if !ok {
+			if m != wslfwdv1.NetworkingMode_NETWORKING_MODE_UNSPECIFIED {
+				t.Fatalf("ParseMode(%q) not ok but returned %v", s, m)
+			}
+			return
+		}
+		name := strings.ToLower(strings.TrimSpace(s))
+		if name == "consomme" {
+			name = "virtioproxy"
+		}
+		if ModeName(m) != name {
+			t.Fatalf("ParseMode(%q) = %v, named %q", s, m, ModeName(m))
+		}
+	})
+}
