@@ -1,5 +1,6 @@
 // Package winhost finds the WSL side from Windows: the host's address on
-// the WSL virtual network (the "vEthernet (WSL…)" adapter).
+// the WSL virtual network (the "vEthernet (WSL…)" adapter), and the
+// distros `wsl.exe -l -v` lists.
 package winhost
 
 import (
