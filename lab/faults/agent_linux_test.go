@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/lab/labrun"
 )
 
@@ -52,20 +53,25 @@ func TestAgentKilledWithinGrace(t *testing.T) {
 }
 
 // An agent SIGKILLed for longer than the grace period: its forwards (and
-// the relay's sockets) go once the grace period ends, and come back, with
-// whatever changed meanwhile, when it restarts.
+// the relay's TCP and UDP sockets) go once the grace period ends, and come
+// back, with whatever changed meanwhile, when it restarts.
 func TestAgentKilledBeyondGrace(t *testing.T) {
 	ctx, env := startWithAgent(t, labrun.Options{}, 60*time.Second)
 	svc := newServices(t, env.Lab.WSL)
 	svc.open(20001)
 	svc.open(20002)
+	pc, err := env.Lab.WSL.ListenPacket("udp", "0.0.0.0:20004")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
 	checkExact(ctx, t, env, exactOptions{dialAll: true})
 
 	killed := time.Now()
 	if err := env.KillAgent(distro); err != nil {
 		t.Fatal(err)
 	}
-	err := env.Wait(ctx, "the dead agent's forwards and relay sockets to go", func(ctx context.Context) (bool, error) {
+	err = env.Wait(ctx, "the dead agent's forwards and relay sockets to go", func(ctx context.Context) (bool, error) {
 		fs, err := env.Forwards(ctx, true)
 		if err != nil {
 			return false, err
@@ -74,7 +80,8 @@ func TestAgentKilledBeyondGrace(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		return len(fs) == 0 && !relay[sock{"tcp", 20001}] && !relay[sock{"tcp", 20002}], nil
+		delete(relay, sock{"tcp", endpoint.DefaultPort})
+		return len(fs) == 0 && len(relay) == 0, nil
 	})
 	if err != nil {
 		t.Fatal(err)
