@@ -134,6 +134,9 @@ func (a *app) doctor(ctx context.Context) []output.Check {
 		add(cAgents, output.Fail, conn.Explain("list agents", err).Error(), "")
 	} else {
 		checks = append(checks, agentCheck(cAgents, place, agents))
+		if a.listDistros != nil {
+			checks = append(checks, a.distroChecks(ctx, agents)...)
+		}
 	}
 
 	fctx, cancel := a.deadline(ctx)

@@ -9,7 +9,11 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/wslfwd/wslfwd/cli/output"
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
 )
+
+// listDistros asks wsl.exe which distros exist and which run.
+var listDistros = winhost.ListDistros
 
 // hostChecks checks, without admin rights, that the IP Helper service runs
 // when the daemon uses portproxy: without it the entries exist but nothing

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
 
@@ -88,6 +89,8 @@ type app struct {
 	// hostChecks are the doctor checks specific to the OS, given the
 	// daemon's backend name.
 	hostChecks func(ctx context.Context, backend string) []output.Check
+	// listDistros runs `wsl.exe -l -v` (Windows); nil elsewhere.
+	listDistros func(ctx context.Context) ([]winhost.Distro, error)
 
 	host      string
 	tokenFile string
@@ -98,12 +101,13 @@ type app struct {
 
 func newApp(env client.Env, stdout, stderr io.Writer) *app {
 	return &app{
-		env:        env,
-		stdout:     stdout,
-		stderr:     stderr,
-		now:        time.Now,
-		loc:        time.Local,
-		hostChecks: hostChecks,
+		env:         env,
+		stdout:      stdout,
+		stderr:      stderr,
+		now:         time.Now,
+		loc:         time.Local,
+		hostChecks:  hostChecks,
+		listDistros: listDistros,
 	}
 }
 

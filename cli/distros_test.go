@@ -1,0 +1,44 @@
+package main
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/wslfwd/wslfwd/cli/output"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
+)
+
+func TestDistroChecks(t *testing.T) {
+	ds := []winhost.Distro{
+		{Name: "Ubuntu", State: "Running", Version: 2, Default: true},
+		{Name: "Debian", State: "Running", Version: 2},
+		{Name: "Alpine", State: "Stopped", Version: 2},
+		{Name: "docker-desktop", State: "Running", Version: 2},
+		{Name: "Legacy", State: "Running", Version: 1},
+	}
+	agents := &wslfwdv1.ListAgentsResponse{Agents: []*wslfwdv1.Agent{
+		{Distro: "ubuntu", Connected: true}, // wsl.exe and WSL_DISTRO_NAME may differ in case
+		{Distro: "Legacy", Connected: false}, // inside its grace period: gone
+	}}
+	got := distroChecks(ds, agents)
+	var names []string
+	verdict := map[string]output.Verdict{}
+	for _, c := range got {
+		names = append(names, c.Name)
+		verdict[c.Name] = c.Verdict
+		if c.Verdict == output.Warn && c.Hint == "" {
+			t.Errorf("%s: a warning without a fix", c.Name)
+		}
+	}
+	if want := []string{"distro Ubuntu", "distro Debian", "distro Legacy"}; !slices.Equal(names, want) {
+		t.Fatalf("checks for %v, want %v (stopped and Docker's distros left out)", names, want)
+	}
+	if verdict["distro Ubuntu"] != output.Pass || verdict["distro Debian"] != output.Warn || verdict["distro Legacy"] != output.Warn {
+		t.Fatalf("verdicts %v", verdict)
+	}
+
+	if got := distroChecks([]winhost.Distro{{Name: "Alpine", State: "Stopped", Version: 2}}, agents); len(got) != 1 || got[0].Verdict != output.Pass {
+		t.Fatalf("no running distro: %v, want one PASS", got)
+	}
+}
