@@ -18,7 +18,7 @@ func TestDistroChecks(t *testing.T) {
 		{Name: "Legacy", State: "Running", Version: 1},
 	}
 	agents := &wslfwdv1.ListAgentsResponse{Agents: []*wslfwdv1.Agent{
-		{Distro: "ubuntu", Connected: true}, // wsl.exe and WSL_DISTRO_NAME may differ in case
+		{Distro: "ubuntu", Connected: true},  // wsl.exe and WSL_DISTRO_NAME may differ in case
 		{Distro: "Legacy", Connected: false}, // inside its grace period: gone
 	}}
 	got := distroChecks(ds, agents)
