@@ -78,7 +78,7 @@ func (d *Daemon) GetStatus(ctx context.Context, _ *wslfwdv1.GetStatusRequest) (*
 	return resp, nil
 }
 
-// checkWritable creates and removes a file in dir.
+// checkWritable writes, syncs and removes a file in dir.
 func checkWritable(dir string) error {
 	if dir == "" {
 		return nil
@@ -87,8 +87,17 @@ func checkWritable(dir string) error {
 	if err != nil {
 		return err
 	}
-	f.Close()
-	return os.Remove(f.Name())
+	defer os.Remove(f.Name())
+	// Creating an empty file succeeds on a full file system: write a
+	// ledger-sized block and sync it, as a ledger write would.
+	_, err = f.Write(make([]byte, 4096))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // ListAgents lists connected agents and those in their grace period.
