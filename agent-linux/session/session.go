@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -78,7 +80,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(10*time.Second, cfg.MinBackoff)
 	}
+	var local localAddr
 	opts := append([]grpc.DialOption{
+		grpc.WithContextDialer(local.dial),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true,
@@ -94,15 +98,26 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("daemon address %s: %w", cfg.Addr, err)
 	}
-	defer conn.Close()
-	client := wslfwdv1.NewAgentServiceClient(conn)
+	defer func() { conn.Close() }()
 
 	var lastErr string
 	for attempt := 0; ; attempt++ {
-		s := &stream{cfg: cfg}
-		err := s.run(ctx, client)
+		s := &stream{cfg: cfg, local: local.get}
+		err := s.run(ctx, wslfwdv1.NewAgentServiceClient(conn))
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, errLocalGone) {
+			// The old TCP connection is dead but gRPC would wait for its
+			// keepalive to say so: drop it and dial afresh, at once.
+			cfg.Logger.Info("reconnecting: " + err.Error())
+			conn.Close()
+			local.set(netip.Addr{})
+			if conn, err = grpc.NewClient(cfg.Addr, opts...); err != nil {
+				return fmt.Errorf("daemon address %s: %w", cfg.Addr, err)
+			}
+			attempt = -1
+			continue
 		}
 		if s.welcomed {
 			attempt = 0 // the daemon accepted us: start the backoff afresh
@@ -142,3 +157,53 @@ type tokenError struct{ err error }
 
 func (e *tokenError) Error() string { return e.err.Error() }
 func (e *tokenError) Unwrap() error { return e.err }
+
+// errLocalGone ends a stream whose connection's own address has left the
+// distro's interfaces (a WSL restart or a new address on eth0). The
+// connection is dead, but TCP and gRPC keepalive would take about 15 s to
+// say so; noticing it from the agent's own network state lets forwards
+// follow a new address within milliseconds.
+var errLocalGone = errors.New("this distro's address the daemon connection used is gone")
+
+// localAddr remembers the local address of the connection to the daemon.
+// Tests that bring their own dialer never set it, and the check is off.
+type localAddr struct {
+	mu sync.Mutex
+	a  netip.Addr
+}
+
+// dial is the gRPC context dialer that records the local address.
+func (l *localAddr) dial(ctx context.Context, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		l.set(ta.AddrPort().Addr().Unmap())
+	}
+	return c, nil
+}
+
+func (l *localAddr) set(a netip.Addr) {
+	l.mu.Lock()
+	l.a = a
+	l.mu.Unlock()
+}
+
+func (l *localAddr) get() netip.Addr {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.a
+}
+
+// hasAddr reports whether a is on one of n's interfaces.
+func hasAddr(n *wslfwdv1.NetworkState, a netip.Addr) bool {
+	for _, ifc := range n.GetInterfaces() {
+		for _, ia := range ifc.GetAddresses() {
+			if b, err := netip.ParseAddr(ia.GetAddress()); err == nil && b.WithZone("") == a {
+				return true
+			}
+		}
+	}
+	return false
+}

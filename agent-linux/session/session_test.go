@@ -158,3 +158,33 @@ func TestUnreachableNamesAddressAndWhy(t *testing.T) {
 		return strings.Contains(h.logs.String(), "daemon unreachable at "+addr+" (test: the fake daemon)")
 	})
 }
+
+// When the address the agent's connection uses leaves its interfaces (a
+// new address on eth0), the agent reconnects at once rather than waiting
+// for keepalive to find the connection dead. Here the connection is
+// healthy (loopback), so only the check can end it.
+func TestLocalAddressGoneReconnects(t *testing.T) {
+	d := startDaemon(t, testToken)
+	h := newHarness(t, d.addr, testToken)
+	h.change(t, netWith("127.0.0.1"), tcp(8080, 1)) // the address the agent dials from
+	h.run(t)
+	fs := d.nextStream(t)
+	fs.next(t) // hello
+	expectSnapshot(t, fs.next(t), 1, 8080)
+
+	// Another network change that keeps the address changes nothing.
+	keep := netWith("127.0.0.1")
+	keep.Interfaces[0].Mtu = 1400
+	h.change(t, keep, tcp(8080, 1))
+	expectChanges(t, fs.next(t), 2, nil, nil)
+
+	h.change(t, netWith("172.28.240.54"), tcp(8080, 1))
+	fs = d.nextStream(t)
+	if hello := fs.next(t).GetHello(); !proto.Equal(hello, testHello) {
+		t.Fatalf("after the address went: first message %v, want a new hello", hello)
+	}
+	snap := expectSnapshot(t, fs.next(t), 1, 8080)
+	if !proto.Equal(snap.GetNetwork(), netWith("172.28.240.54")) {
+		t.Fatalf("snapshot network %v, want the new address", snap.GetNetwork())
+	}
+}

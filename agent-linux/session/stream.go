@@ -3,7 +3,9 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/netip"
 
 	"google.golang.org/grpc"
 
@@ -24,6 +26,7 @@ type stream struct {
 	acked    uint64        // highest seq the daemon applied
 	sent     tracker.State // what the daemon holds, as far as this stream sent it
 	changed  <-chan struct{}
+	local    func() netip.Addr // the connection's local address; zero if unknown
 	welcomed bool
 	maxL     uint32 // listeners the daemon accepts; 0 = unknown
 }
@@ -151,6 +154,13 @@ func (s *stream) changes() error {
 	c := tracker.Diff(s.sent, cur, s.seq+1)
 	if c == nil {
 		return nil
+	}
+	if c.Network != nil && s.local != nil {
+		// Gone means: on an interface in what this stream last sent, and
+		// on none now.
+		if a := s.local(); a.IsValid() && hasAddr(s.sent.Network, a) && !hasAddr(cur.Network, a) {
+			return fmt.Errorf("%w: %s", errLocalGone, a)
+		}
 	}
 	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: c}}); err != nil {
 		return err
