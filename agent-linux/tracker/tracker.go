@@ -115,9 +115,10 @@ type Triggers struct {
 	Full []trigger.Trigger
 }
 
-// Run runs the triggers and re-scans on every wake until ctx is done. A
-// trigger that fails is logged and the others carry on.
-func (t *Tracker) Run(ctx context.Context, tr Triggers) error {
+// Run runs the triggers and re-scans on every wake until ctx is done. It
+// has no error to return: a trigger that fails is logged and the others
+// carry on, and a failed scan is logged and keeps the last good state.
+func (t *Tracker) Run(ctx context.Context, tr Triggers) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -144,7 +145,7 @@ func (t *Tracker) Run(ctx context.Context, tr Triggers) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.kick:
 		}
 		if what := t.dirty.Swap(0); what != 0 {
