@@ -39,10 +39,6 @@ func agent(id, distro string, mode wslfwdv1.NetworkingMode, ls ...*wslfwdv1.List
 		Connected: true, ConnectedAt: t0}
 }
 
-func entry(p backend.Protocol, listen, connect string) backend.Entry {
-	return backend.Entry{Protocol: p, Listen: netip.MustParseAddrPort(listen), Connect: netip.MustParseAddrPort(connect)}
-}
-
 // one runs Decide for a single NAT agent with one listener and returns the
 // decisions.
 func one(t *testing.T, cfg *config.Config, l *wslfwdv1.Listener, mut ...func(*Input)) []Decision {
