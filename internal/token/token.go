@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,15 +46,20 @@ func Load(path string) (string, error) {
 		return "", fmt.Errorf("read token file: %w", err)
 	}
 	defer f.Close()
-	buf := make([]byte, maxLen+1)
-	n, err := f.Read(buf)
-	if err != nil && n == 0 {
+	return read(f, path)
+}
+
+// read reads a token from r to the end, bounded: one Read may return less
+// than the file holds (pipes, network and 9p mounts such as /mnt/c).
+func read(r io.Reader, path string) (string, error) {
+	buf, err := io.ReadAll(io.LimitReader(r, maxLen+1))
+	if err != nil {
 		return "", fmt.Errorf("read token file %s: %w", path, err)
 	}
-	if n > maxLen {
+	if len(buf) > maxLen {
 		return "", fmt.Errorf("token file %s: longer than %d bytes", path, maxLen)
 	}
-	return Parse(string(buf[:n]))
+	return Parse(string(buf))
 }
 
 // Parse validates a token given as text.

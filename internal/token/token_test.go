@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 )
 
 func TestLoadOrCreateMakesOwnerOnlyTokenOnce(t *testing.T) {
@@ -99,6 +100,20 @@ func TestLoadTrimsNewline(t *testing.T) {
 	got, err := Load(p)
 	if err != nil || got != want {
 		t.Fatalf("Load = %q, %v; want %q", got, err, want)
+	}
+}
+
+// A reader that hands out one byte per Read (as pipes and network mounts
+// may) still yields the whole token, and the size bound still holds.
+func TestReadShortReads(t *testing.T) {
+	want := strings.Repeat("cd", 20)
+	got, err := read(iotest.OneByteReader(strings.NewReader(want+"\n")), "t")
+	if err != nil || got != want {
+		t.Fatalf("read = %q, %v; want %q", got, err, want)
+	}
+	if _, err := read(iotest.OneByteReader(strings.NewReader(strings.Repeat("x", maxLen+1))), "t"); err == nil ||
+		!strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("oversized token: err = %v", err)
 	}
 }
 
