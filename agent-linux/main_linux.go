@@ -9,11 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"os/signal"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -162,7 +159,7 @@ func listenerTriggers(o *options, log *slog.Logger) ([]trigger.Trigger, error) {
 // In NAT mode at boot the default route may not exist yet: wait for it.
 func (a *agent) daemonAddr(ctx context.Context, host string, log *slog.Logger) (addr, why string, err error) {
 	if host != "" {
-		addr, err := withPort(host)
+		addr, err := endpoint.ParseHost(host)
 		return addr, "--host flag", err
 	}
 	for logged := false; ; logged = true {
@@ -183,20 +180,6 @@ func (a *agent) daemonAddr(ctx context.Context, host string, log *slog.Logger) (
 			log.Debug("refresh while waiting for a gateway", "err", err)
 		}
 	}
-}
-
-// withPort adds the daemon's default port to a host without one.
-func withPort(host string) (string, error) {
-	if _, _, err := net.SplitHostPort(host); err == nil {
-		return host, nil
-	}
-	if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
-		return netip.AddrPortFrom(a, endpoint.DefaultPort).String(), nil
-	}
-	if host == "" {
-		return "", errors.New("--host: empty")
-	}
-	return net.JoinHostPort(host, strconv.Itoa(endpoint.DefaultPort)), nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {

@@ -170,17 +170,3 @@ func withoutInode(l *wslfwdv1.Listener) *wslfwdv1.Listener {
 	c.Inode = 0
 	return c
 }
-
-func TestWithPort(t *testing.T) {
-	for in, want := range map[string]string{
-		"172.28.240.1":      "172.28.240.1:17810",
-		"172.28.240.1:9000": "172.28.240.1:9000",
-		"host.local":        "host.local:17810",
-		"fd00::1":           "[fd00::1]:17810",
-		"[fd00::1]:9000":    "[fd00::1]:9000",
-	} {
-		if got, err := withPort(in); err != nil || got != want {
-			t.Errorf("withPort(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-}

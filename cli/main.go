@@ -21,6 +21,7 @@ import (
 	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
+	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
 
@@ -168,7 +169,7 @@ func newRoot(a *app) *cobra.Command {
 			}
 			a.format = f
 			if a.host != "" {
-				if _, err := client.ParseHost(a.host); err != nil {
+				if _, err := endpoint.ParseHost(a.host); err != nil {
 					return usageError{err}
 				}
 			}

@@ -150,46 +150,6 @@ func TestParseMode(t *testing.T) {
 	}
 }
 
-func TestParseHost(t *testing.T) {
-	for in, want := range map[string]string{
-		"127.0.0.1":         "127.0.0.1:17810",
-		"127.0.0.1:9":       "127.0.0.1:9",
-		"localhost":         "localhost:17810",
-		"winhost:17811":     "winhost:17811",
-		"::1":               "[::1]:17810",
-		"[::1]:5":           "[::1]:5",
-		"172.28.240.1:0017": "172.28.240.1:17",
-	} {
-		got, err := ParseHost(in)
-		if err != nil || got != want {
-			t.Errorf("ParseHost(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", ":17810", "host:", "host:0", "host:65536", "host:http", "a b", "[::1", "[::1]", "http://host", "a:b:c:d:e:f:g:h:i"} {
-		if got, err := ParseHost(in); err == nil {
-			t.Errorf("ParseHost(%q) = %q, want an error", in, got)
-		}
-	}
-}
-
-func FuzzParseHost(f *testing.F) {
-	for _, s := range []string{"127.0.0.1", "host:1", "[::1]:5", "::1", "", ":", "[", "a b", "h:65536"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got, err := ParseHost(s)
-		if err != nil {
-			return
-		}
-		// What ParseHost returns is a valid host:port it accepts again
-		// unchanged.
-		again, err := ParseHost(got)
-		if err != nil || again != got {
-			t.Fatalf("ParseHost(%q) = %q, which gives %q, %v", s, got, again, err)
-		}
-	})
-}
-
 func TestTokenPaths(t *testing.T) {
 	win := Detect(fakeEnv{goos: "windows"}.env())
 	e := fakeEnv{goos: "windows", vars: map[string]string{"ProgramData": `D:\Data\`}}.env()

@@ -2,10 +2,7 @@ package client
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 )
@@ -22,7 +19,7 @@ type Target struct {
 // Place.DetectNetwork).
 func Locate(env Env, p *Place, hostFlag string) (Target, error) {
 	if hostFlag != "" {
-		addr, err := ParseHost(hostFlag)
+		addr, err := endpoint.ParseHost(hostFlag)
 		if err != nil {
 			return Target{}, err
 		}
@@ -47,33 +44,4 @@ func Locate(env Env, p *Place, hostFlag string) (Target, error) {
 	default:
 		return Target{}, fmt.Errorf("no default daemon address on this system; pass --host")
 	}
-}
-
-// ParseHost validates a --host value: "host", "host:port", "[v6]:port" or a
-// bare IPv6 address. A missing port means the daemon's default port.
-func ParseHost(s string) (string, error) {
-	if s == "" || strings.ContainsAny(s, " \t\r\n/") {
-		return "", fmt.Errorf("--host %q: want host or host:port", s)
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.AddrPortFrom(a, endpoint.DefaultPort).String(), nil
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		if strings.Contains(s, ":") || strings.ContainsAny(s, "[]") {
-			return "", fmt.Errorf("--host %q: %w", s, err)
-		}
-		host, port = s, strconv.Itoa(endpoint.DefaultPort)
-	}
-	if host == "" {
-		return "", fmt.Errorf("--host %q: missing host", s)
-	}
-	if strings.ContainsAny(host, "[]") {
-		return "", fmt.Errorf("--host %q: bad host", s)
-	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || n == 0 {
-		return "", fmt.Errorf("--host %q: port must be 1 to 65535", s)
-	}
-	return net.JoinHostPort(host, strconv.FormatUint(n, 10)), nil
 }

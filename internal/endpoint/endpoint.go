@@ -4,6 +4,7 @@ package endpoint
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -78,4 +79,35 @@ func ParseMode(s string) (m wslfwdv1.NetworkingMode, ok bool) {
 		}
 	}
 	return wslfwdv1.NetworkingMode_NETWORKING_MODE_UNSPECIFIED, false
+}
+
+// ParseHost validates a --host value (the agent's and the CLI's): "host",
+// "host:port", "[v6]:port" or a bare IPv6 address, with a port 1-65535. A
+// missing port means the daemon's default port. The result is host:port in
+// canonical form.
+func ParseHost(s string) (string, error) {
+	if s == "" || strings.ContainsAny(s, " \t\r\n/") {
+		return "", fmt.Errorf("--host %q: want host or host:port", s)
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a, DefaultPort).String(), nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		if strings.Contains(s, ":") || strings.ContainsAny(s, "[]") {
+			return "", fmt.Errorf("--host %q: %w", s, err)
+		}
+		host, port = s, strconv.Itoa(DefaultPort)
+	}
+	if host == "" {
+		return "", fmt.Errorf("--host %q: missing host", s)
+	}
+	if strings.ContainsAny(host, "[]") {
+		return "", fmt.Errorf("--host %q: bad host", s)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return "", fmt.Errorf("--host %q: port must be 1 to 65535", s)
+	}
+	return net.JoinHostPort(host, strconv.FormatUint(n, 10)), nil
 }
