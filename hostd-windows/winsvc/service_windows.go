@@ -36,9 +36,17 @@ func Install(exe string, args ...string) (warnings []string, err error) {
 	defer m.Disconnect()
 
 	s, err := m.OpenService(Name)
-	if err == nil {
-		err = update(s, exe, args)
-	} else {
+	switch {
+	case err == nil:
+		if err := update(s, exe, args); err != nil {
+			s.Close()
+			return nil, err
+		}
+	case !errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST):
+		// Access denied and the like: creating would fail with a less
+		// telling error, or mask why the existing service is unreachable.
+		return nil, fmt.Errorf("open service %s: %w", Name, err)
+	default:
 		s, err = m.CreateService(Name, exe, mgr.Config{
 			DisplayName: DisplayName,
 			Description: Description,
@@ -46,11 +54,8 @@ func Install(exe string, args ...string) (warnings []string, err error) {
 			// ServiceStartName empty: LocalSystem.
 		}, args...)
 		if err != nil {
-			err = fmt.Errorf("create service %s: %w", Name, err)
+			return nil, fmt.Errorf("create service %s: %w", Name, err)
 		}
-	}
-	if err != nil {
-		return nil, err
 	}
 	defer s.Close()
 	if err := s.SetRecoveryActions(recovery, recoveryReset); err != nil {
