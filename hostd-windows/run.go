@@ -153,15 +153,16 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 	if set("grace") {
 		cfg.Grace = f.grace
 	}
+	if cfg.Backend == "" {
+		// Before Validate: some checks depend on the backend (portproxy
+		// never listens on loopback), and the platform's default counts.
+		cfg.Backend = defaultBackendName()
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	s.cfg = cfg
-
 	s.backend = cfg.Backend
-	if s.backend == "" {
-		s.backend = defaultBackendName()
-	}
 	listen := cfg.Listen
 	if len(listen) == 0 {
 		listen = defaultListenAddrs()

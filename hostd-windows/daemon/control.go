@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -165,6 +166,10 @@ func (d *Daemon) Expose(ctx context.Context, req *wslfwdv1.ExposeRequest) (*wslf
 	listen, err := parseListen(req.GetListenAddress())
 	if err != nil {
 		return nil, err
+	}
+	if host := cmp.Or(listen, d.opts.ExposeAddr); host.IsLoopback() && d.opts.Backend.Name() == "portproxy" {
+		return nil, status.Errorf(codes.InvalidArgument,
+			"portproxy cannot listen on %s: a loopback entry loops back into portproxy and collides with WSL's own localhost relay; use the LAN address or 0.0.0.0", host)
 	}
 	distro, err := d.pickDistro(req.GetDistro(), false)
 	if err != nil {

@@ -175,6 +175,7 @@ func (d *Daemon) step(ctx context.Context) {
 		ExposeAddr:    d.opts.ExposeAddr,
 		ReservedPorts: d.reservedPorts(),
 		Supports:      d.opts.Backend.Supports,
+		Backend:       d.opts.Backend.Name(),
 	}
 	for _, a := range agents {
 		in.Agents = append(in.Agents, policy.Agent{

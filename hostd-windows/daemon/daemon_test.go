@@ -258,3 +258,39 @@ func TestFailedForwardIsRetried(t *testing.T) {
 		return len(fw) == 1 && fw[0].GetState() == active
 	})
 }
+
+// portproxyNamed is the fake backend under portproxy's name, for the rules
+// that apply to portproxy only.
+type portproxyNamed struct{ *fakeBackend }
+
+func (portproxyNamed) Name() string { return "portproxy" }
+
+// Portproxy must never get an entry on loopback (it loops back into
+// portproxy and collides with WSL's localhost relay): listeners are blocked
+// with the reason, and Expose is refused with nothing stored.
+func TestPortproxyNeverListensOnLoopback(t *testing.T) {
+	be := portproxyNamed{newFakeBackend()}
+	h := startHarness(t, harnessOptions{backend: be, expose: netip.MustParseAddr("127.0.0.1")})
+	a := h.connect(t, "Ubuntu")
+	a.snapshot(tcpListener("0.0.0.0", 8080))
+
+	all := h.forwards(t, true)
+	if len(all) != 1 || all[0].GetState() != blocked || !strings.Contains(all[0].GetReason(), "loopback") {
+		t.Fatalf("forwards = %v, want the listener BLOCKED for loopback", all)
+	}
+	if entries, _ := be.snapshot(); len(entries) != 0 {
+		t.Fatalf("backend holds %v, want nothing", entries)
+	}
+
+	_, err := h.control.Expose(testCtx(t), &wslfwdv1.ExposeRequest{Port: 9000, Distro: "Ubuntu"})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("Expose on the loopback expose address: %v, want InvalidArgument", err)
+	}
+	_, err = h.control.Expose(testCtx(t), &wslfwdv1.ExposeRequest{Port: 9000, Distro: "Ubuntu", ListenAddress: "127.0.0.2"})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("Expose on 127.0.0.2: %v, want InvalidArgument", err)
+	}
+	if all := h.forwards(t, true); len(all) != 1 {
+		t.Fatalf("a refused Expose left %v", all)
+	}
+}
