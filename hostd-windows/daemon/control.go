@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -54,7 +55,7 @@ func (d *Daemon) GetStatus(ctx context.Context, _ *wslfwdv1.GetStatusRequest) (*
 	}
 	slices.SortFunc(resp.ForwardsByState, func(a, b *wslfwdv1.StateCount) int { return int(a.GetState()) - int(b.GetState()) })
 
-	if err := checkWritable(d.opts.StateDir); err != nil {
+	if err := d.stateDirWritable(); err != nil {
 		resp.Problems = append(resp.Problems, &wslfwdv1.Problem{
 			Code:    "state-dir-unwritable",
 			Message: fmt.Sprintf("the state directory cannot be written: %v", err),
@@ -78,6 +79,21 @@ func (d *Daemon) GetStatus(ctx context.Context, _ *wslfwdv1.GetStatusRequest) (*
 	}
 	return resp, nil
 }
+
+// stateDirWritable checks the state directory at most every
+// writableEvery: GetStatus needs only a read token, and its callers must
+// not be able to make the daemon write and sync at will.
+func (d *Daemon) stateDirWritable() error {
+	d.writable.Lock()
+	defer d.writable.Unlock()
+	if now := time.Now(); now.Sub(d.writable.at) >= writableEvery {
+		d.writable.err, d.writable.at = checkWritable(d.opts.StateDir), now
+	}
+	return d.writable.err
+}
+
+// writableEvery bounds how often GetStatus probes the state directory.
+const writableEvery = 2 * time.Second
 
 // checkWritable writes, syncs and removes a file in dir.
 func checkWritable(dir string) error {

@@ -83,6 +83,13 @@ type Daemon struct {
 	retryDelay time.Duration
 	startedAt  time.Time
 
+	// writable caches the state directory probe of GetStatus.
+	writable struct {
+		sync.Mutex
+		at  time.Time
+		err error
+	}
+
 	mu       sync.Mutex
 	started  uint64        // runs begun
 	finished uint64        // runs completed
