@@ -80,13 +80,15 @@ func (d *Daemon) GetStatus(ctx context.Context, _ *wslfwdv1.GetStatusRequest) (*
 	return resp, nil
 }
 
-// stateDirWritable checks the state directory at most every
-// writableEvery: GetStatus needs only a read token, and its callers must
-// not be able to make the daemon write and sync at will.
+// stateDirWritable probes the state directory. A good result is reused
+// for writableEvery: GetStatus needs only a read token, and its callers
+// must not be able to make the daemon write and sync at will. A failed
+// probe writes nothing, so a failing directory is probed on every call
+// and its recovery shows at once.
 func (d *Daemon) stateDirWritable() error {
 	d.writable.Lock()
 	defer d.writable.Unlock()
-	if now := time.Now(); now.Sub(d.writable.at) >= writableEvery {
+	if now := time.Now(); d.writable.err != nil || now.Sub(d.writable.at) >= writableEvery {
 		d.writable.err, d.writable.at = checkWritable(d.opts.StateDir), now
 	}
 	return d.writable.err
