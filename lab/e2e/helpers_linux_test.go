@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/lab/labrun"
+	"github.com/wslfwd/wslfwd/lab/labtest"
 	"github.com/wslfwd/wslfwd/lab/netlab"
 )
 
@@ -32,44 +32,16 @@ const (
 // testTimeout bounds each test; every wait inside is a poll under it.
 const testTimeout = 60 * time.Second
 
-// start builds a lab with the daemon running and returns it with a
-// context bounded by testTimeout. The lab is torn down when the test ends;
-// a failed test logs the programs' output first.
+// start is labtest.Start bounded by testTimeout.
 func start(t *testing.T, o labrun.Options) (context.Context, *labrun.Env) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds network namespaces and runs the daemon and agent in them")
-	}
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	o.Dir, o.Bin = t.TempDir(), bin
-	env, err := labrun.Start(ctx, o)
-	if err != nil {
-		t.Fatalf("start lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("lab %s logs:\n%s", env.Lab.ID, env.Logs(60))
-		}
-		if err := env.Close(); err != nil {
-			t.Errorf("close lab: %v", err)
-		}
-		if left, _ := netlab.List(env.Lab.ID); len(left) > 0 {
-			t.Errorf("namespaces left behind: %v", left)
-		}
-	})
-	return ctx, env
+	return labtest.Start(t, o, testTimeout)
 }
 
 // startWithAgent is start plus one NAT agent for distro Ubuntu in wsl.
 func startWithAgent(t *testing.T, o labrun.Options) (context.Context, *labrun.Env) {
 	t.Helper()
-	ctx, env := start(t, o)
-	if _, err := env.StartAgent(ctx, labrun.AgentOptions{Distro: "Ubuntu"}); err != nil {
-		t.Fatal(err)
-	}
-	return ctx, env
+	return labtest.StartWithAgent(t, o, testTimeout, "Ubuntu")
 }
 
 // tcpEcho opens a TCP echo service in ns, closed when the test ends.

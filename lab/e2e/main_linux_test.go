@@ -3,38 +3,12 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"testing"
-	"time"
 
-	"github.com/wslfwd/wslfwd/lab/labrun"
+	"github.com/wslfwd/wslfwd/lab/labtest"
 )
 
-// bin are the programs every test runs, built once by TestMain.
-var bin labrun.Binaries
-
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		return m.Run() // every test skips and says why
-	}
-	dir, err := os.MkdirTemp("", "wslfwd-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	bin, err = labrun.Build(ctx, dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build the programs:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(labtest.Main(m, "e2e"))
 }

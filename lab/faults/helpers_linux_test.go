@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/lab/labrun"
+	"github.com/wslfwd/wslfwd/lab/labtest"
 	"github.com/wslfwd/wslfwd/lab/netlab"
 )
 
@@ -36,44 +36,15 @@ const (
 // distro is the name of the one agent most tests run.
 const distro = "Ubuntu"
 
-// start builds a lab with the daemon running and returns it with a
-// context bounded by timeout. The lab is torn down when the test ends; a
-// failed test logs the programs' output first.
+// start is labtest.Start; startWithAgent adds the agent for distro.
 func start(t *testing.T, o labrun.Options, timeout time.Duration) (context.Context, *labrun.Env) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds network namespaces and runs the daemon and agent in them")
-	}
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	t.Cleanup(cancel)
-	o.Dir, o.Bin = t.TempDir(), bin
-	env, err := labrun.Start(ctx, o)
-	if err != nil {
-		t.Fatalf("start lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("lab %s logs:\n%s", env.Lab.ID, env.Logs(60))
-		}
-		if err := env.Close(); err != nil {
-			t.Errorf("close lab: %v", err)
-		}
-		if left, _ := netlab.List(env.Lab.ID); len(left) > 0 {
-			t.Errorf("namespaces left behind: %v", left)
-		}
-	})
-	return ctx, env
+	return labtest.Start(t, o, timeout)
 }
 
-// startWithAgent is start plus one NAT agent in wsl.
 func startWithAgent(t *testing.T, o labrun.Options, timeout time.Duration) (context.Context, *labrun.Env) {
 	t.Helper()
-	ctx, env := start(t, o, timeout)
-	if _, err := env.StartAgent(ctx, labrun.AgentOptions{Distro: distro}); err != nil {
-		t.Fatal(err)
-	}
-	return ctx, env
+	return labtest.StartWithAgent(t, o, timeout, distro)
 }
 
 // services are TCP echo listeners the test opened in wsl, by port.

@@ -1,0 +1,83 @@
+//go:build linux
+
+// Package labtest is what the lab's test packages (e2e, faults) share: the
+// programs built once per test binary, and a lab per test that is torn
+// down with it, also when the test fails.
+package labtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/wslfwd/wslfwd/lab/labrun"
+	"github.com/wslfwd/wslfwd/lab/netlab"
+)
+
+// bin are the programs every test runs, built once by Main.
+var bin labrun.Binaries
+
+// Main builds the programs (as root: without root every lab test skips
+// and says why) and runs the tests; name prefixes its messages. Call it
+// from TestMain: os.Exit(labtest.Main(m, "e2e")).
+func Main(m *testing.M, name string) int {
+	if os.Geteuid() != 0 {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "wslfwd-"+name+"-bin-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if bin, err = labrun.Build(ctx, dir); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: build the programs: %v\n", name, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// Start builds a lab with the daemon running, in parallel with the other
+// tests, and returns it with a context bounded by timeout. The lab is torn
+// down when the test ends; a failed test logs the programs' output first,
+// and namespaces left behind fail the test.
+func Start(t *testing.T, o labrun.Options, timeout time.Duration) (context.Context, *labrun.Env) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds network namespaces and runs the daemon and agent in them")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	o.Dir, o.Bin = t.TempDir(), bin
+	env, err := labrun.Start(ctx, o)
+	if err != nil {
+		t.Fatalf("start lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("lab %s logs:\n%s", env.Lab.ID, env.Logs(60))
+		}
+		if err := env.Close(); err != nil {
+			t.Errorf("close lab: %v", err)
+		}
+		if left, _ := netlab.List(env.Lab.ID); len(left) > 0 {
+			t.Errorf("namespaces left behind: %v", left)
+		}
+	})
+	return ctx, env
+}
+
+// StartWithAgent is Start plus one NAT agent for distro in wsl.
+func StartWithAgent(t *testing.T, o labrun.Options, timeout time.Duration, distro string) (context.Context, *labrun.Env) {
+	t.Helper()
+	ctx, env := Start(t, o, timeout)
+	if _, err := env.StartAgent(ctx, labrun.AgentOptions{Distro: distro}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, env
+}
