@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the daemon's Windows test binaries under Wine: the portproxy
-# registry read-back and "netsh did nothing" tests, the ledger and state
-# files with Windows paths, the relay on Windows sockets, and the WSL
+# registry read-back and "netsh did nothing" tests, the ledger, static
+# forwards and state files with Windows paths, config, policy and the
+# reconciler, the relay on Windows sockets, and the WSL
 # adapter and wsl.exe parsing. Each binary runs in its package directory
 # (as `go test` does, for testdata) with a time limit; any failure fails
 # the script. Then service-smoke.sh runs the daemon as a service under
@@ -25,6 +26,10 @@ packages=(
 	hostd-windows/portproxy
 	hostd-windows/ledger
 	hostd-windows/statefile
+	hostd-windows/statics
+	hostd-windows/config
+	hostd-windows/policy
+	hostd-windows/reconcile
 	hostd-windows/backend/relay
 	hostd-windows/winhost
 	hostd-windows/winhost/wintext
