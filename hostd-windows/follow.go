@@ -38,7 +38,8 @@ func (f *follower) run(ctx context.Context) {
 	}()
 	t := time.NewTicker(f.interval)
 	defer t.Stop()
-	absent := false // logged that the adapter is absent
+	absent := false           // logged that the adapter is absent
+	var failed netip.AddrPort // logged that listening on it fails
 	for {
 		addr, err := f.lookup()
 		switch {
@@ -57,15 +58,18 @@ func (f *follower) run(ctx context.Context) {
 			}
 			if err == nil {
 				if nl, err := net.Listen("tcp", want.String()); err != nil {
-					f.log.Warn("cannot listen on the WSL adapter's address; retrying", "addr", want, "err", err)
+					if failed != want {
+						f.log.Warn("cannot listen on the WSL adapter's address; retrying every interval", "addr", want, "err", err)
+						failed = want
+					}
 				} else {
-					l = nl
+					l, failed = nl, netip.AddrPort{}
 					f.set(want)
 					go f.serve(nl) // returns when nl is closed
 					f.log.Info("listening on the WSL adapter's address", "addr", want)
 					if f.onChange != nil {
 						if err := f.onChange(ctx, want); err != nil {
-							f.log.Warn("listening on the new WSL adapter address, but", "err", err)
+							f.log.Warn(err.Error())
 						}
 					}
 				}
