@@ -298,6 +298,20 @@ func (ns *NS) link(h *netlink.Handle, name string) (netlink.Link, error) {
 	return lk, nil
 }
 
+// withLink runs fn with a netlink handle in ns and the named link.
+func (ns *NS) withLink(name string, fn func(h *netlink.Handle, lk netlink.Link) error) error {
+	h, err := ns.handle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	lk, err := ns.link(h, name)
+	if err != nil {
+		return err
+	}
+	return fn(h, lk)
+}
+
 // veth creates a veth pair with one end, name, here and the other,
 // peerName, in peer.
 func (ns *NS) veth(name string, peer *NS, peerName string) error {
@@ -322,24 +336,18 @@ func (ns *NS) setUp(name string) error { return ns.SetLinkUp(name, true) }
 
 // SetLinkUp brings an interface up or down.
 func (ns *NS) SetLinkUp(name string, up bool) error {
-	h, err := ns.handle()
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	lk, err := ns.link(h, name)
-	if err != nil {
-		return err
-	}
-	if up {
-		err = h.LinkSetUp(lk)
-	} else {
-		err = h.LinkSetDown(lk)
-	}
-	if err != nil {
-		return fmt.Errorf("set %s in %s up=%v: %w", name, ns.Name, up, err)
-	}
-	return nil
+	return ns.withLink(name, func(h *netlink.Handle, lk netlink.Link) error {
+		var err error
+		if up {
+			err = h.LinkSetUp(lk)
+		} else {
+			err = h.LinkSetDown(lk)
+		}
+		if err != nil {
+			return fmt.Errorf("set %s in %s up=%v: %w", name, ns.Name, up, err)
+		}
+		return nil
+	})
 }
 
 // WaitOperational polls until a link is operationally up. The kernel
@@ -380,57 +388,44 @@ func (ns *NS) DelAddr(name string, p netip.Prefix) error {
 }
 
 func (ns *NS) changeAddr(name string, p netip.Prefix, add bool) error {
-	h, err := ns.handle()
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	lk, err := ns.link(h, name)
-	if err != nil {
-		return err
-	}
-	a := &netlink.Addr{IPNet: &net.IPNet{
-		IP:   p.Addr().AsSlice(),
-		Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
-	}}
-	if p.Addr().Is6() {
-		a.Flags = unix.IFA_F_NODAD
-	}
-	if add {
-		err = h.AddrAdd(lk, a)
-	} else {
-		err = h.AddrDel(lk, a)
-	}
-	if err != nil {
-		verb := map[bool]string{true: "add", false: "delete"}[add]
-		return fmt.Errorf("%s address %s on %s in %s: %w", verb, p, name, ns.Name, err)
-	}
-	return nil
+	return ns.withLink(name, func(h *netlink.Handle, lk netlink.Link) error {
+		a := &netlink.Addr{IPNet: &net.IPNet{
+			IP:   p.Addr().AsSlice(),
+			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
+		}}
+		if p.Addr().Is6() {
+			a.Flags = unix.IFA_F_NODAD
+		}
+		var err error
+		if add {
+			err = h.AddrAdd(lk, a)
+		} else {
+			err = h.AddrDel(lk, a)
+		}
+		if err != nil {
+			verb := map[bool]string{true: "add", false: "delete"}[add]
+			return fmt.Errorf("%s address %s on %s in %s: %w", verb, p, name, ns.Name, err)
+		}
+		return nil
+	})
 }
 
 // DefaultRoute sets the default route of gw's family through the named
 // interface, replacing any there is.
 func (ns *NS) DefaultRoute(name string, gw netip.Addr) error {
-	h, err := ns.handle()
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	lk, err := ns.link(h, name)
-	if err != nil {
-		return err
-	}
-	dst := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-	if gw.Is6() {
-		dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-	}
-	r := &netlink.Route{
-		LinkIndex: lk.Attrs().Index,
-		Dst:       &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(0, dst.Addr().BitLen())},
-		Gw:        gw.AsSlice(),
-	}
-	if err := h.RouteReplace(r); err != nil {
-		return fmt.Errorf("default route via %s dev %s in %s: %w", gw, name, ns.Name, err)
-	}
-	return nil
+	return ns.withLink(name, func(h *netlink.Handle, lk netlink.Link) error {
+		dst := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if gw.Is6() {
+			dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+		r := &netlink.Route{
+			LinkIndex: lk.Attrs().Index,
+			Dst:       &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(0, dst.Addr().BitLen())},
+			Gw:        gw.AsSlice(),
+		}
+		if err := h.RouteReplace(r); err != nil {
+			return fmt.Errorf("default route via %s dev %s in %s: %w", gw, name, ns.Name, err)
+		}
+		return nil
+	})
 }
