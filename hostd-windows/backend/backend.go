@@ -62,6 +62,21 @@ type Backend interface {
 	Name() string
 	// Supports reports whether the backend can carry the protocol.
 	Supports(Protocol) bool
+	// Durable reports whether the backend's entries outlive the daemon's
+	// process: true for portproxy (entries live in the host's
+	// configuration), false for the relay (forwards are sockets of the
+	// daemon and end with it). It decides where the reconciler records
+	// what it owns. A durable backend's ownership ledger is written to
+	// the state directory before every new entry, so that after a crash
+	// the daemon still knows which entries are its own and never touches
+	// anyone else's. A backend that is not durable holds nothing after a
+	// restart, so a record on disk would have nothing to adopt: its ledger
+	// stays in memory, and its new forwards neither wait for a sync nor
+	// fail when the state directory cannot be written.
+	//
+	// Claiming false for entries that do persist would leak them: after a
+	// restart the daemon would take its own entries for foreign ones.
+	Durable() bool
 	// List returns every entry that exists now, including entries the
 	// daemon does not own. It is the truth the reconciler works from.
 	List(ctx context.Context) ([]Entry, error)
@@ -77,10 +92,8 @@ type Backend interface {
 	// never overwrites a rule it was not asked to remove.
 	Apply(ctx context.Context, b Batch) error
 	// Close releases the backend's own resources. What happens to the
-	// entries depends on where they live: portproxy entries persist in
-	// the host's configuration (a daemon restart must not drop them),
-	// while the relay's forwards live in the daemon's process and end
-	// with it.
+	// entries depends on Durable: a durable backend's entries persist (a
+	// daemon restart must not drop them), the others end with Close.
 	Close() error
 }
 

@@ -263,7 +263,8 @@ func TestFailedForwardIsRetried(t *testing.T) {
 // that apply to portproxy only.
 type portproxyNamed struct{ *fakeBackend }
 
-func (portproxyNamed) Name() string { return "portproxy" }
+func (portproxyNamed) Name() string  { return "portproxy" }
+func (portproxyNamed) Durable() bool { return true }
 
 // Portproxy must never get an entry on loopback (it loops back into
 // portproxy and collides with WSL's localhost relay): listeners are blocked

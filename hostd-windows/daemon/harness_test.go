@@ -41,6 +41,10 @@ func (b *fakeBackend) Name() string                   { return "fake" }
 func (b *fakeBackend) Supports(backend.Protocol) bool { return true }
 func (b *fakeBackend) Close() error                   { return nil }
 
+// Durable is false: like the relay's, a fakeBackend's entries end with it
+// (a restarted harness gets a new, empty one).
+func (b *fakeBackend) Durable() bool { return false }
+
 func (b *fakeBackend) List(context.Context) ([]backend.Entry, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -55,6 +55,11 @@ func (b *Backend) Name() string { return "portproxy" }
 // Supports reports TCP only: there is no UDP portproxy.
 func (b *Backend) Supports(p backend.Protocol) bool { return p == backend.TCP }
 
+// Durable reports true: portproxy entries live in the host's configuration
+// and outlive the daemon, so the daemon must record on disk which of them
+// it made.
+func (b *Backend) Durable() bool { return true }
+
 // Close has nothing to release; entries stay.
 func (b *Backend) Close() error { return nil }
 

@@ -49,6 +49,10 @@ func (f *fakeBackend) Name() string                     { return "fake" }
 func (f *fakeBackend) Supports(p backend.Protocol) bool { return true }
 func (f *fakeBackend) Close() error                     { return nil }
 
+// Durable is true: the fake stands in for portproxy, whose entries outlive
+// the daemon, so the tests reopen its ledger from disk as a restart would.
+func (f *fakeBackend) Durable() bool { return true }
+
 func (f *fakeBackend) List(context.Context) ([]backend.Entry, error) {
 	f.lists++
 	if f.listErr != nil {

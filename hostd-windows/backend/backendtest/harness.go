@@ -17,6 +17,7 @@
 //   - Close stops every goroutine the backend started. Entries of a
 //     persisting backend survive Close and are listed by the next backend
 //     the harness makes; a relay's end with it and free their ports.
+//     Durable says which of the two the backend is.
 package backendtest
 
 import (
@@ -70,7 +71,8 @@ type Harness struct {
 	Foreign func(t *testing.T, e backend.Entry)
 
 	// PersistsAcrossRestart says entries survive Close: true for
-	// portproxy, false for the relay.
+	// portproxy, false for the relay. The backend's Durable must say the
+	// same.
 	PersistsAcrossRestart bool
 }
 

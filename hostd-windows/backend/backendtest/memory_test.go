@@ -29,6 +29,7 @@ type memBackend struct {
 
 func (b *memBackend) Name() string                     { return "memory" }
 func (b *memBackend) Supports(p backend.Protocol) bool { return p == backend.TCP }
+func (b *memBackend) Durable() bool                    { return true } // the store outlives it
 
 func (b *memBackend) List(context.Context) ([]backend.Entry, error) {
 	b.s.mu.Lock()

@@ -23,6 +23,7 @@ const unknownProtocol backend.Protocol = "sctp"
 func Run(t *testing.T, h Harness) {
 	h.check(t)
 	t.Run("Supports", func(t *testing.T) { testSupports(t, h) })
+	t.Run("Durable", func(t *testing.T) { testDurable(t, h) })
 	t.Run("ListEmpty", func(t *testing.T) { start(t, h).wantList() })
 	eachProtocol(t, h, "AddList", testAddList)
 	eachProtocol(t, h, "AddRemove", testAddRemove)
@@ -73,6 +74,17 @@ func testSupports(t *testing.T, h Harness) {
 		if b.Supports(p) {
 			t.Errorf("Supports(%q) = true, want false", p)
 		}
+	}
+}
+
+// testDurable: the backend's Durable claim agrees with the harness, whose
+// PersistsAcrossRestart testClose checks against the store. A durable
+// claim decides whether the daemon records ownership on disk: a backend
+// that wrongly says false would have its own entries taken for foreign
+// ones after a restart.
+func testDurable(t *testing.T, h Harness) {
+	if got := start(t, h).b.Durable(); got != h.PersistsAcrossRestart {
+		t.Errorf("Durable() = %v, but entries survive Close: %v (PersistsAcrossRestart)", got, h.PersistsAcrossRestart)
 	}
 }
 
