@@ -55,7 +55,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.backend, "backend", "", "forwarding backend: portproxy or relay (default: "+defaultBackendName()+")")
 	fs.StringArrayVar(&f.listen, "listen", nil, "address:port for the gRPC server; repeatable (default: the WSL-facing address and loopback)")
 	fs.StringVar(&f.exposeAddress, "expose-address", "", "host address forwards listen on (default 0.0.0.0)")
-	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the ledger, static forwards and tokens (default "+defaultStateDir()+")")
+	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the ownership ledger (portproxy), static forwards and tokens (default "+defaultStateDir()+")")
 	fs.StringVar(&f.tokenFile, "token-file", "", "admin token file, created at first start (default <state-dir>/token)")
 	fs.StringVar(&f.readTokenFile, "read-token-file", "", "read-only token file for status and listing calls, created if missing (default: no read token)")
 	fs.StringVar(&f.agentTokenFile, "agent-token-file", "", "token file for agents, created if missing (default agent.token beside the admin token)")
@@ -238,7 +238,12 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 			log.Warn("close backend", "err", err)
 		}
 	}()
-	led, err := ledger.Open(s.stateDir, be.Name())
+	// The ownership ledger is on disk only when the backend's entries
+	// outlive the daemon (portproxy). The relay's end with it, so its
+	// ledger stays in memory: no sync on the way to each new forward, and
+	// no dependence on a writable state directory. ledger.For ignores a
+	// ledger-relay.json left by older versions.
+	led, err := ledger.For(s.stateDir, be)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,15 @@
 // reconciler only ever changes or removes its own entries and, after a
 // restart, can adopt them again.
 //
-// The ledger lives in <state dir>/ledger-<backend>.json, one file per
-// backend: portproxy entries outlive the daemon, relay entries do not, and
-// switching backends must not make wslfwd forget portproxy entries it made.
+// Only a durable backend's ledger (backend.Backend.Durable: portproxy) lives
+// on disk, in <state dir>/ledger-<backend>.json, one file per backend so
+// that switching backends does not make wslfwd forget portproxy entries it
+// made. Every change is synced before it counts, since after a crash the
+// file is the only record of what wslfwd owns. A backend whose entries end
+// with the daemon (the relay) gets a ledger in memory: after a restart
+// there is nothing to adopt, so a file would only add syncs to every new
+// forward and make forwards fail when the state directory cannot be
+// written. For picks the kind.
 //
 // A torn or corrupt ledger is an error that names the file. The daemon then
 // refuses to start rather than guess: guessing "empty" would turn its own
@@ -34,7 +40,7 @@ const version = 1
 // same key while a forward moves to a new target: whichever of them the
 // backend holds is wslfwd's. Safe for concurrent use.
 type Ledger struct {
-	path string
+	path string // empty: kept in memory only
 
 	mu      sync.Mutex
 	entries []backend.Entry // sorted, no exact duplicates
@@ -51,6 +57,24 @@ type fileEntry struct {
 	Listen   string           `json:"listen"`
 	Connect  string           `json:"connect"`
 }
+
+// For returns the ledger for b: Open's file in dir when b is durable,
+// otherwise NewMemory's. A ledger-<name>.json that an older wslfwd wrote for
+// a backend that is not durable (ledger-relay.json) is ignored, not even
+// read: the entries it names ended with the daemon that wrote it, so it can
+// only be stale, and a torn one must not stop the daemon from starting. It
+// is not removed either, since that would need the writable state
+// directory this avoids depending on; delete it at will.
+func For(dir string, b backend.Backend) (*Ledger, error) {
+	if !b.Durable() {
+		return NewMemory(), nil
+	}
+	return Open(dir, b.Name())
+}
+
+// NewMemory returns an empty ledger kept in memory only, whose Replace
+// never fails: for a backend whose entries end with the daemon.
+func NewMemory() *Ledger { return &Ledger{} }
 
 // Open loads the ledger of the named backend from dir, creating dir
 // (owner-only) if needed. A missing file is an empty ledger. Temporary
@@ -76,7 +100,8 @@ func Open(dir, backendName string) (*Ledger, error) {
 	return l, nil
 }
 
-// Path is the ledger file's path, for messages.
+// Path is the ledger file's path, for messages; empty for a ledger in
+// memory.
 func (l *Ledger) Path() string { return l.path }
 
 // Entries returns a copy of the owned entries, sorted.
@@ -86,8 +111,9 @@ func (l *Ledger) Entries() []backend.Entry {
 	return slices.Clone(l.entries)
 }
 
-// Replace makes entries the owned set, on disk first: when the write fails
-// the ledger in memory is unchanged. Writing an unchanged set is a no-op.
+// Replace makes entries the owned set, on disk first (unless the ledger is
+// in memory only): when the write fails the ledger in memory is unchanged.
+// Writing an unchanged set is a no-op.
 func (l *Ledger) Replace(entries []backend.Entry) error {
 	next := normalize(entries)
 	l.mu.Lock()
@@ -95,8 +121,10 @@ func (l *Ledger) Replace(entries []backend.Entry) error {
 	if slices.Equal(next, l.entries) {
 		return nil
 	}
-	if err := statefile.WriteAtomic(l.path, Encode(next), 0o600); err != nil {
-		return fmt.Errorf("save ledger: %w", err)
+	if l.path != "" {
+		if err := statefile.WriteAtomic(l.path, Encode(next), 0o600); err != nil {
+			return fmt.Errorf("save ledger: %w", err)
+		}
 	}
 	l.entries = next
 	return nil

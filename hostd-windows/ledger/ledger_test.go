@@ -24,7 +24,7 @@ var (
 
 func TestOpenEmptyReplaceReopen(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, "relay")
+	l, err := Open(dir, "portproxy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestOpenEmptyReplaceReopen(t *testing.T) {
 	if got := l.Entries(); !slices.Equal(got, want) {
 		t.Fatalf("Entries = %v, want %v", got, want)
 	}
-	l2, err := Open(dir, "relay")
+	l2, err := Open(dir, "portproxy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +47,12 @@ func TestOpenEmptyReplaceReopen(t *testing.T) {
 		t.Fatalf("reopened Entries = %v, want %v", got, want)
 	}
 	// Another backend has its own ledger.
-	l3, err := Open(dir, "portproxy")
+	l3, err := Open(dir, "other")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := l3.Entries(); len(got) != 0 {
-		t.Fatalf("portproxy ledger has %v", got)
+		t.Fatalf("the other backend's ledger has %v", got)
 	}
 	if runtime.GOOS != "windows" {
 		fi, err := os.Stat(l.Path())
@@ -77,11 +77,11 @@ func TestOpenCorruptNamesFile(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			path := filepath.Join(dir, "ledger-relay.json")
+			path := filepath.Join(dir, "ledger-portproxy.json")
 			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Open(dir, "relay")
+			_, err := Open(dir, "portproxy")
 			if err == nil {
 				t.Fatal("Open of a corrupt ledger succeeded")
 			}
@@ -101,7 +101,7 @@ func TestOpenCorruptNamesFile(t *testing.T) {
 // content is what Open reads, and the leftover is cleaned.
 func TestCrashMidWrite(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, "relay")
+	l, err := Open(dir, "portproxy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +109,11 @@ func TestCrashMidWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	torn := Encode([]backend.Entry{e80, e53})
-	leftover := filepath.Join(dir, ".ledger-relay.json.tmp-4711")
+	leftover := filepath.Join(dir, ".ledger-portproxy.json.tmp-4711")
 	if err := os.WriteFile(leftover, torn[:len(torn)/2], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l2, err := Open(dir, "relay")
+	l2, err := Open(dir, "portproxy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestCrashMidWrite(t *testing.T) {
 // (root ignores permission bits).
 func TestReplaceUnwritableKeepsMemory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	l, err := Open(dir, "relay")
+	l, err := Open(dir, "portproxy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,4 +186,79 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// stubBackend answers only what For asks of a backend; any other method
+// panics on the nil embedded interface.
+type stubBackend struct {
+	backend.Backend
+	name    string
+	durable bool
+}
+
+func (b stubBackend) Name() string  { return b.name }
+func (b stubBackend) Durable() bool { return b.durable }
+
+// A durable backend's ledger is its file: what one daemon records, the next
+// finds.
+func TestForDurableBackendUsesFile(t *testing.T) {
+	dir := t.TempDir()
+	pp := stubBackend{name: "portproxy", durable: true}
+	l, err := For(dir, pp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "ledger-portproxy.json"); l.Path() != want {
+		t.Errorf("Path = %q, want %q", l.Path(), want)
+	}
+	if err := l.Replace([]backend.Entry{e80}); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := For(dir, pp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l2.Entries(); !slices.Equal(got, []backend.Entry{e80}) {
+		t.Fatalf("reopened Entries = %v, want [%v]", got, e80)
+	}
+}
+
+// A backend that is not durable gets a ledger in memory: it neither reads
+// the file an older wslfwd left (even a corrupt one) nor writes one, and
+// Replace succeeds with the state directory gone.
+func TestForNotDurableBackendKeepsNothingOnDisk(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "ledger-relay.json")
+	old := []byte(`{"version": 1, "entries": [`) // torn by a crash
+	if err := os.WriteFile(stale, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := For(dir, stubBackend{name: "relay"})
+	if err != nil {
+		t.Fatalf("For with a stale relay ledger on disk: %v", err)
+	}
+	if l.Path() != "" || len(l.Entries()) != 0 {
+		t.Fatalf("Path %q, Entries %v; want an empty ledger in memory", l.Path(), l.Entries())
+	}
+	if err := l.Replace([]backend.Entry{e80, e53}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(stale); err != nil || string(got) != string(old) {
+		t.Errorf("the stale file changed: %q, %v", got, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Replace([]backend.Entry{e53}); err != nil {
+		t.Fatalf("Replace in memory with the state directory gone: %v", err)
+	}
+	if got := l.Entries(); !slices.Equal(got, []backend.Entry{e53}) {
+		t.Fatalf("Entries = %v, want [%v]", got, e53)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the state directory came back: %v", err)
+	}
 }

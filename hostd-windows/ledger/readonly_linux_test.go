@@ -48,7 +48,7 @@ func makeReadOnly(t *testing.T, dir string) {
 
 func TestReplaceReadOnlyDir(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, "relay")
+	l, err := Open(dir, "portproxy")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestReplaceReadOnlyDir(t *testing.T) {
 		t.Fatalf("Entries after failed Replace = %v, want [%v]", got, e80)
 	}
 	// The file on disk is unchanged too.
-	l2, err := Open(dir, "relay")
+	l2, err := Open(dir, "portproxy")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,9 @@
 //     the additions, so a crash mid-apply never leaves an entry wslfwd made
 //     but does not know it owns. If that write fails nothing is applied:
 //     existing forwards stay, the additions are reported as ERROR with the
-//     state directory problem.
+//     state directory problem. Only a durable backend's ledger is written
+//     to disk (ledger.For); a ledger in memory cannot fail, so the relay's
+//     forwards never wait for or depend on the state directory.
 //  4. Applies all changes in one batch, then records the truth: what the
 //     backend confirmed (or, when the batch failed as a whole, what a new
 //     listing shows).

@@ -306,6 +306,9 @@ func TestStaleLedgerEntriesCleared(t *testing.T) {
 	}
 }
 
+// A durable backend's ledger cannot be written (its directory is gone):
+// nothing is added, since an entry wslfwd made but has no record of would
+// be taken for a user's after a crash.
 func TestLedgerUnwritable(t *testing.T) {
 	f := newFake()
 	r, dir := setup(t, f)
@@ -340,6 +343,28 @@ func TestLedgerUnwritable(t *testing.T) {
 	rep = r.Reconcile(context.Background(), []backend.Entry{a80, c53})
 	if rep.Err != nil || !f.has(c53) || f.has(b443) {
 		t.Fatalf("after recovery: err %v backend %v", rep.Err, f.entries)
+	}
+}
+
+// With a ledger in memory (a backend that is not durable) forwards come and
+// go without any state directory, and ownership is still kept: a foreign
+// entry stays foreign.
+func TestMemoryLedgerNeedsNoStateDir(t *testing.T) {
+	f := newFake(user3000)
+	r := New(f, ledger.NewMemory(), quiet)
+	ctx := context.Background()
+	rep := r.Reconcile(ctx, []backend.Entry{a80, c53})
+	if rep.Err != nil {
+		t.Fatal(rep.Err)
+	}
+	wantOutcome(t, rep, a80, activeState, "")
+	wantOutcome(t, rep, c53, activeState, "")
+	if !slices.Equal(rep.Owned, []backend.Entry{a80, c53}) || !slices.Equal(rep.Foreign, []backend.Entry{user3000}) {
+		t.Fatalf("owned %v foreign %v", rep.Owned, rep.Foreign)
+	}
+	rep = r.Reconcile(ctx, []backend.Entry{c53})
+	if rep.Err != nil || f.has(a80) || !f.has(c53) || !f.has(user3000) {
+		t.Fatalf("after dropping %v: err %v backend %v", a80, rep.Err, f.entries)
 	}
 }
 
