@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,14 +21,19 @@ import (
 	"github.com/wslfwd/wslfwd/lab/labrun"
 )
 
-// recoverWithin bounds how long the daemon may take to converge once its
-// state directory can be written again, with no other change to wake it.
+// recoverWithin bounds how long the daemon may take, once its state
+// directory can be written again, to stop reporting the problem and to
+// take a static forward.
 const recoverWithin = 20 * time.Second
 
-// The daemon's state directory fills up: the daemon keeps serving,
-// reports the problem, keeps the forwards it has, reports new ones as
-// ERROR with the reason, and converges once there is room again. The
-// directory is a 64 KiB tmpfs the test mounts and fills.
+// The daemon's state directory fills up. The relay backend keeps no
+// ownership record on disk (its forwards end with the daemon), so
+// forwarding goes on as if nothing happened: the old forward stays and a
+// new one becomes ACTIVE. The daemon still reports the problem, refuses
+// what does need the directory (a static forward, which must survive a
+// restart) with an error naming it and without changing anything, and
+// takes it once there is room again. The directory is a 64 KiB tmpfs the
+// test mounts and fills.
 func TestStateDirFull(t *testing.T) {
 	dir := privateDir(t)
 	mount(t, "tmpfs", dir, "tmpfs", 0, "size=64k,mode=0700")
@@ -37,8 +44,9 @@ func TestStateDirFull(t *testing.T) {
 }
 
 // The daemon's state directory turns read-only (a read-only bind mount
-// over it): as with a full one, the daemon keeps serving, reports it,
-// loses nothing, and converges once it is writable again.
+// over it): as with a full one, forwarding goes on, the problem is
+// reported, a static forward is refused with nothing changed, and taken
+// once the directory is writable again.
 func TestStateDirReadOnly(t *testing.T) {
 	dir := privateDir(t)
 	var undo func() error
@@ -50,9 +58,15 @@ func TestStateDirReadOnly(t *testing.T) {
 		func() error { return undo() })
 }
 
-// testStateDirFault runs the daemon on stateDir, breaks the directory
-// with breakDir while a service runs, opens another, checks the daemon's
-// answers, then mends the directory and waits for the table to converge.
+// staticPort is the port testStateDirFault exposes: nothing listens there
+// in wsl, and checkExact's sample of closed ports skips it.
+const staticPort = 20003
+
+// testStateDirFault runs the daemon (relay backend) on stateDir, breaks
+// the directory with breakDir while a service runs, opens another, checks
+// that forwarding does not depend on the directory while the daemon still
+// reports it and refuses a static forward, then mends the directory and
+// checks that the static forward is taken.
 func testStateDirFault(t *testing.T, stateDir string, breakDir, mendDir func() error) {
 	ctx, env := startWithAgent(t, labrun.Options{DaemonArgs: []string{"--state-dir", stateDir}}, 60*time.Second)
 	svc := newServices(t, env.Lab.WSL)
@@ -62,18 +76,13 @@ func testStateDirFault(t *testing.T, stateDir string, breakDir, mendDir func() e
 	if err := breakDir(); err != nil {
 		t.Fatal(err)
 	}
+	// The relay needs no disk: the new forward comes up, the old one stays.
 	svc.open(20002)
-	// The new forward fails with the reason; the old one stays.
-	checkExact(ctx, t, env, exactOptions{dialAll: true, errors: map[sock]bool{{"tcp", 20002}: true}})
-	fs, err := env.Select(ctx, labrun.Match{Protocol: tcp, Port: 20002})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(fs) != 1 || !strings.Contains(fs[0].GetReason(), "state directory") {
-		t.Errorf("the failed forward's reason should name the state directory: %v", fs)
-	}
+	checkExact(ctx, t, env, exactOptions{dialAll: true})
+
 	var problem *wslfwdv1.Problem
-	err = env.Wait(ctx, "GetStatus to report the state directory", func(ctx context.Context) (bool, error) {
+	err := env.Wait(ctx, "GetStatus to report the state directory", func(ctx context.Context) (bool, error) {
+		var err error
 		problem, err = stateProblem(ctx, env)
 		return problem != nil, err
 	})
@@ -86,24 +95,70 @@ func testStateDirFault(t *testing.T, stateDir string, breakDir, mendDir func() e
 		t.Errorf("wslfwd status does not show the problem %q (err %v):\n%s", problem.GetCode(), err, out)
 	}
 
+	// A static forward is saved before it is made, so it is refused, with
+	// the reason, and nothing changes: no file, no row, no relay socket.
+	statics := filepath.Join(stateDir, "statics.json")
+	expose := strconv.Itoa(staticPort)
+	out, err = env.CLI(ctx, "expose", expose)
+	switch {
+	case err == nil:
+		t.Errorf("wslfwd expose %s with the state directory broken succeeded:\n%s", expose, out)
+	case !strings.Contains(err.Error(), stateDir):
+		t.Errorf("wslfwd expose %s failed without naming the state directory %s: %v", expose, stateDir, err)
+	default:
+		t.Logf("expose refused: %v", err)
+	}
+	if _, err := os.Stat(statics); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s after the refused expose: %v, want it missing", statics, err)
+	}
+	if rows, err := env.Select(ctx, labrun.Match{Protocol: tcp, Port: staticPort}); err != nil || len(rows) != 0 {
+		t.Errorf("forwards on port %d after the refused expose: %v (err %v), want none", staticPort, rows, err)
+	}
+	checkExact(ctx, t, env, exactOptions{dialAll: true})
+
 	if err := mendDir(); err != nil {
 		t.Fatal(err)
 	}
-	// Nothing else changes: the daemon must notice and retry by itself,
-	// within recoverWithin.
 	mended := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, recoverWithin)
 	defer cancel()
-	checkExact(rctx, t, env, exactOptions{dialAll: true})
-	t.Logf("converged %v after the state directory was mended", time.Since(mended).Round(time.Millisecond))
-	if p, err := stateProblem(ctx, env); err != nil || p != nil {
-		t.Errorf("GetStatus after the state directory recovered: problem %v, err %v", p, err)
+	err = env.Wait(rctx, "GetStatus to stop reporting the state directory", func(ctx context.Context) (bool, error) {
+		p, err := stateProblem(ctx, env)
+		return p == nil, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = env.CLI(rctx, "expose", expose)
+	if err != nil {
+		t.Fatalf("wslfwd expose %s once the state directory is mended: %v", expose, err)
+	}
+	t.Logf("wslfwd expose %s: %s", expose, strings.TrimSpace(out))
+	f, err := env.WaitForward(rctx, labrun.Match{Protocol: tcp, Port: staticPort, State: active})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.GetOrigin() != wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_STATIC {
+		t.Errorf("the forward on port %d is not the static one: %s", staticPort, describe(f))
+	}
+	if _, err := os.Stat(statics); err != nil {
+		t.Errorf("the static forward is not saved: %v", err)
+	}
+	t.Logf("static forward taken %v after the state directory was mended", time.Since(mended).Round(time.Millisecond))
+	if _, err := env.CLI(ctx, "unexpose", expose); err != nil {
+		t.Fatal(err)
+	}
+	checkExact(ctx, t, env, exactOptions{dialAll: true})
+
+	// Nor did the relay write an ownership ledger at any time.
+	if _, err := os.Stat(filepath.Join(stateDir, "ledger-relay.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ledger-relay.json in the state directory: %v, want none (relay forwards end with the daemon)", err)
 	}
 }
 
 // stateProblem returns GetStatus's state-dir-unwritable problem, or nil.
 // The daemon's probe writes and syncs a block, so a full file system is
-// reported as such, not only as the backend failures it causes.
+// reported even while nothing the relay does needs the directory.
 func stateProblem(ctx context.Context, env *labrun.Env) (*wslfwdv1.Problem, error) {
 	st, err := env.Control.GetStatus(ctx, &wslfwdv1.GetStatusRequest{})
 	if err != nil {
