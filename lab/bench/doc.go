@@ -34,8 +34,19 @@
 //     listeners' queues, so they need no file descriptor), for the bare sock_diag scan (agent-linux/sockdiag)
 //     and for the agent's listener read with owner lookup
 //     (agent-linux/scan). No agent runs meanwhile.
-//   - Throughput: a sink in wsl counts what a sender writes; the best of two
-//     transfers each, winhost→wsl direct and lan→winhost (relay)→wsl.
+//   - Throughput: a sink in wsl counts what a sender writes, both 256 KiB
+//     at a time; the best of two transfers each, alternating, winhost→wsl
+//     direct and lan→winhost (relay)→wsl. Every transfer is logged. Both
+//     paths cross the winhost–wsl veth pair once; the relay path also
+//     crosses lan's and carries the bytes over two TCP connections, as a
+//     LAN client's would. What the lab cannot mirror is that sender, relay
+//     and sink, three machines in use, share this machine's CPUs: the
+//     relay path needs about twice the CPU per byte of the direct one, so
+//     with few CPUs the ratio measures the machine as much as the relay
+//     (on 2 vCPUs about 0.6, on one about 0.5). Load from other programs
+//     raises the ratio, as it takes more from the faster direct path. On a
+//     virtual machine the transfers of one run can differ by a factor of
+//     two, so a single run's ratio is rough.
 //
 // The micro-benchmarks beside it live with their code:
 // agent-linux/sockdiag BenchmarkScan, hostd-windows/policy
