@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -246,5 +247,74 @@ func BenchmarkScan(b *testing.B) {
 				b.Fatalf("scan found %d listeners, want 100", len(buf))
 			}
 		})
+	}
+}
+
+// ScanSome lists only what its query selects: protocol, family and port.
+func TestScanSomeNarrows(t *testing.T) {
+	ns := nstest.New(t)
+	var closers []interface{ Close() error }
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	var port uint16
+	nstest.Do(t, ns, func() {
+		// One port used by a TCP4, a TCP6 and a UDP4 socket, plus another
+		// TCP4 port.
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		closers = append(closers, l)
+		port = uint16(l.Addr().(*net.TCPAddr).Port)
+		p := strconv.Itoa(int(port))
+		for _, open := range []func() (interface{ Close() error }, error){
+			func() (interface{ Close() error }, error) { return net.Listen("tcp6", "[::1]:"+p) },
+			func() (interface{ Close() error }, error) { return net.ListenPacket("udp4", "127.0.0.1:"+p) },
+			func() (interface{ Close() error }, error) { return net.Listen("tcp4", "127.0.0.1:0") },
+		} {
+			c, err := open()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			closers = append(closers, c)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	s, err := sockdiag.OpenAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tc := range []struct {
+		q    sockdiag.Query
+		want []string
+	}{
+		{sockdiag.Query{Protocol: sockdiag.TCP, Port: port}, []string{"tcp 127.0.0.1", "tcp ::1"}},
+		{sockdiag.Query{Protocol: sockdiag.TCP, Family: syscall.AF_INET6, Port: port}, []string{"tcp ::1"}},
+		{sockdiag.Query{Protocol: sockdiag.UDP, Port: port}, []string{"udp 127.0.0.1"}},
+		{sockdiag.Query{Protocol: sockdiag.UDP, Family: syscall.AF_INET6}, nil},
+		{sockdiag.Query{Protocol: sockdiag.TCP, Family: syscall.AF_INET}, []string{"tcp 127.0.0.1", "tcp 127.0.0.1"}},
+	} {
+		socks, err := s.ScanSome(nil, tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, sk := range socks {
+			if tc.q.Port != 0 && sk.Port != port {
+				t.Errorf("%+v: socket on another port: %+v", tc.q, sk)
+			}
+			got = append(got, sk.Protocol.String()+" "+sk.Addr.String())
+		}
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%+v: got %v, want %v", tc.q, got, tc.want)
+		}
 	}
 }
