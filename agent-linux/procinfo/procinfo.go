@@ -16,6 +16,10 @@
 // still held by it (the exception, an owner that hands the socket to a
 // child and closes its copy, is corrected within Revalidate). A thousand
 // listeners thus cost a handful of syscalls per scan instead of a thousand.
+//
+// Cheapest of all is an owner the kernel named: the eBPF trigger reports
+// which process called listen() or bind(), and Assume takes its word,
+// checking it by the same revalidation later.
 package procinfo
 
 import (
@@ -41,7 +45,7 @@ const Revalidate = 10 * time.Second
 
 type entry struct {
 	owner   Owner
-	fd      int       // where owner holds the socket; meaningless when !found
+	fd      int       // where owner holds the socket; -1 if not known yet, meaningless when !found
 	checked time.Time // when the fd link last named the socket
 	found   bool
 }
@@ -72,27 +76,35 @@ func New(procRoot string) *Cache {
 	}
 }
 
-// Resolve brings the cache in line with inodes, the sockets of the current
-// scan: entries of other inodes are dropped, known owners are confirmed,
-// and /proc is walked once for the inodes that are new or whose owner let
-// go. Afterwards Lookup answers for every inode in the list.
+// Resolve brings the cache in line with inodes, the sockets of a full
+// scan: entries of other inodes are dropped, and Ensure is called.
 func (c *Cache) Resolve(inodes []uint64) error {
-	live, missing, alive := c.live, c.missing, c.alive
+	live := c.live
 	clear(live)
-	clear(missing)
-	clear(alive)
-	now := c.now()
 	for _, ino := range inodes {
 		live[ino] = struct{}{}
-		if e, ok := c.entries[ino]; ok && (!e.found || c.confirm(ino, &e, now)) {
-			continue
-		}
-		missing[ino] = struct{}{}
 	}
 	for ino := range c.entries {
 		if _, ok := live[ino]; !ok {
 			delete(c.entries, ino)
 		}
+	}
+	return c.Ensure(inodes)
+}
+
+// Ensure makes Lookup answer for inodes, the sockets of a full or partial
+// scan: known owners are confirmed, and /proc is walked once for the
+// inodes that are new or whose owner let go. Other entries are kept.
+func (c *Cache) Ensure(inodes []uint64) error {
+	missing, alive := c.missing, c.alive
+	clear(missing)
+	clear(alive)
+	now := c.now()
+	for _, ino := range inodes {
+		if e, ok := c.entries[ino]; ok && (!e.found || c.confirm(ino, &e, now)) {
+			continue
+		}
+		missing[ino] = struct{}{}
 	}
 	if len(missing) == 0 {
 		return nil
@@ -109,6 +121,30 @@ func (c *Cache) Resolve(inodes []uint64) error {
 	}
 	return c.walk(missing)
 }
+
+// Assume records pid as the owner of inode without walking /proc, for a
+// socket whose owner the kernel named (the eBPF trigger reports the process
+// that called listen() or bind()), with its name comm, which is read from
+// /proc when empty. A pid of 0, a process outside this pid namespace,
+// records the socket as unowned. Which fd holds the socket is
+// not known yet, so the claim is checked, by a walk, the first time Resolve
+// or Ensure sees the inode after Revalidate; a process that is gone by
+// then is noticed at once.
+func (c *Cache) Assume(inode uint64, pid int, comm string) Owner {
+	if pid <= 0 {
+		c.entries[inode] = entry{}
+		return Owner{}
+	}
+	if comm == "" {
+		comm = readComm(c.proc, pid)
+	}
+	o := Owner{PID: pid, Comm: comm}
+	c.entries[inode] = entry{owner: o, fd: -1, checked: c.now(), found: true}
+	return o
+}
+
+// Forget drops what the cache knows about inode, a socket that closed.
+func (c *Cache) Forget(inode uint64) { delete(c.entries, inode) }
 
 // Lookup returns the owner of inode as of the last Resolve.
 func (c *Cache) Lookup(inode uint64) (Owner, bool) {
@@ -147,6 +183,9 @@ func (c *Cache) exists(pid int) bool {
 
 // holds reports whether pid still has inode open as fd.
 func (c *Cache) holds(pid, fd int, inode uint64) bool {
+	if fd < 0 {
+		return false
+	}
 	path := c.proc + "/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(fd)
 	n, err := unix.Readlink(path, c.link)
 	if err != nil {

@@ -126,6 +126,52 @@ func TestCacheWalksOnlyForNewInodes(t *testing.T) {
 	wantOwner(t, c, 1001, 0, "")
 }
 
+// An owner the kernel named is taken without a walk, and checked by one
+// after Revalidate; Ensure keeps the entries a partial scan did not see.
+func TestCacheAssumeAndEnsure(t *testing.T) {
+	p := newFakeProc(t)
+	p.add(100, "nginx", map[int]string{3: "socket:[1001]"})
+	p.add(200, "redis", map[int]string{6: "socket:[2002]"})
+	c := New(p.root)
+	clock := time.Unix(1000, 0)
+	c.now = func() time.Time { return clock }
+
+	if o := c.Assume(2002, 200, ""); o != (Owner{PID: 200, Comm: "redis"}) {
+		t.Fatalf("Assume = %+v", o)
+	}
+	c.Assume(3003, 0, "") // a process outside this pid namespace
+	if err := c.Ensure([]uint64{2002, 3003}); err != nil {
+		t.Fatal(err)
+	}
+	if c.walks != 0 {
+		t.Fatalf("Ensure walked /proc %d times for assumed owners", c.walks)
+	}
+	wantOwner(t, c, 2002, 200, "redis")
+	wantOwner(t, c, 3003, 0, "")
+
+	// A partial scan with a new inode walks, and keeps the others.
+	if err := c.Ensure([]uint64{1001}); err != nil {
+		t.Fatal(err)
+	}
+	wantOwner(t, c, 1001, 100, "nginx")
+	wantOwner(t, c, 2002, 200, "redis")
+	if c.walks != 1 {
+		t.Fatalf("walks = %d, want 1", c.walks)
+	}
+
+	// A wrong claim (the kernel named the thread group that called
+	// listen(), which then handed the socket on) is corrected once
+	// Revalidate has passed.
+	c.Assume(2002, 100, "nginx")
+	wantOwner(t, c, 2002, 100, "nginx")
+	clock = clock.Add(Revalidate)
+	resolve(t, c, 1001, 2002)
+	wantOwner(t, c, 2002, 200, "redis")
+
+	c.Forget(2002)
+	wantOwner(t, c, 2002, 0, "")
+}
+
 func TestCacheFindsOwnSocket(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
