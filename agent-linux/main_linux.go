@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -89,9 +90,16 @@ func run(cmd *cobra.Command, o *options) error {
 	if o.scanInterval <= 0 {
 		return fmt.Errorf("--scan-interval %v: must be positive", o.scanInterval)
 	}
-	listeners, err := listenerTriggers(o, log)
+	listeners, events, err := listenerTriggers(o, log)
 	if err != nil {
 		return err
+	}
+	// One thread runs Go code: the agent is a small event loop, and on
+	// a second one every hand-off between its goroutines (event, session,
+	// gRPC writer and reader) wakes another OS thread, which costs more
+	// CPU than the work itself. GOMAXPROCS in the environment still wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -116,6 +124,7 @@ func run(cmd *cobra.Command, o *options) error {
 		defer wg.Done()
 		a.tr.Run(ctx, tracker.Triggers{
 			Listeners: listeners,
+			Events:    events,
 			Network:   a.sys.Inventory(),
 			Full:      []trigger.Trigger{trigger.Ticker{Interval: safetyScan}},
 		})
@@ -133,25 +142,26 @@ func run(cmd *cobra.Command, o *options) error {
 // netlink notification lost to a failed subscription).
 const safetyScan = 30 * time.Second
 
-// listenerTriggers picks what wakes the listener scan (--trigger).
-func listenerTriggers(o *options, log *slog.Logger) ([]trigger.Trigger, error) {
+// listenerTriggers picks what updates the listeners (--trigger): the
+// eBPF event source, or periodic scans.
+func listenerTriggers(o *options, log *slog.Logger) ([]trigger.Trigger, trigger.EventSource, error) {
 	ticker := trigger.Ticker{Interval: o.scanInterval}
 	switch o.trigger {
 	case "scan":
-		return []trigger.Trigger{ticker}, nil
+		return []trigger.Trigger{ticker}, nil, nil
 	case "auto", "ebpf":
 		et, err := ebpftrigger.New(ebpftrigger.Options{Logger: log})
 		if err == nil {
 			log.Info("eBPF trigger active", "safety_scan", safetyScan)
-			return []trigger.Trigger{et}, nil
+			return nil, et, nil
 		}
 		if o.trigger == "ebpf" {
-			return nil, fmt.Errorf("--trigger ebpf: %w", err)
+			return nil, nil, fmt.Errorf("--trigger ebpf: %w", err)
 		}
 		log.Warn("eBPF trigger unavailable; scanning periodically", "interval", o.scanInterval, "err", err)
-		return []trigger.Trigger{ticker}, nil
+		return []trigger.Trigger{ticker}, nil, nil
 	default:
-		return nil, fmt.Errorf("--trigger %q: want auto, ebpf or scan", o.trigger)
+		return nil, nil, fmt.Errorf("--trigger %q: want auto, ebpf or scan", o.trigger)
 	}
 }
 

@@ -12,11 +12,13 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/wslfwd/wslfwd/agent-linux/trigger"
 )
 
 // udpBindCloseRaw makes one UDP bind and one release event with as little
 // user space work as possible, so the benchmark measures the trigger.
-func udpBindCloseRaw(b *testing.B) {
+func udpBindCloseRaw(b testing.TB) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		b.Fatal(err)
@@ -51,8 +53,9 @@ func drain(b *testing.B, tr *Trigger) {
 
 // BenchmarkEventsAbsorbed drives UDP bind+close pairs as fast as one
 // goroutine can and reports how many events per second user space reads.
-// Events the 4 KiB ring cannot hold are dropped in the kernel (lost/op);
-// that is harmless, since unread events already guarantee a wake.
+// Events the ring cannot hold are dropped in the kernel (lost/op) and
+// counted there; RunEvents then reports a Lost event and the agent
+// re-reads everything.
 func BenchmarkEventsAbsorbed(b *testing.B) {
 	tr := benchTrigger(b)
 	self := uint32(os.Getpid())
@@ -74,25 +77,32 @@ func BenchmarkEventsAbsorbed(b *testing.B) {
 	b.ReportMetric(float64(int64(2*n)-got.Load())/float64(n), "lost/op")
 }
 
-// BenchmarkRunWakes drives the same load through Run and reports how often
-// the agent is woken: at most about once per coalescing window however
-// fast events come.
-func BenchmarkRunWakes(b *testing.B) {
+// BenchmarkRunEventsBatches drives the same load through RunEvents and
+// reports how often it hands over a batch and how many events a batch
+// holds: under a storm, batches grow rather than their number.
+func BenchmarkRunEventsBatches(b *testing.B) {
 	tr := benchTrigger(b)
-	var wakes atomic.Int64
+	var batches, events atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
-	go func() { ran <- tr.Run(ctx, func() { wakes.Add(1) }) }()
+	go func() {
+		ran <- tr.RunEvents(ctx, func(evs []trigger.Event) {
+			batches.Add(1)
+			events.Add(int64(len(evs)))
+		})
+	}()
 	start := time.Now()
 	for b.Loop() {
 		udpBindCloseRaw(b)
 	}
+	drain(b, tr)
 	elapsed := time.Since(start)
 	cancel()
 	if err := <-ran; err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(wakes.Load())/elapsed.Seconds(), "wakes/s")
+	b.ReportMetric(float64(batches.Load())/elapsed.Seconds(), "batches/s")
+	b.ReportMetric(float64(events.Load())/float64(max(batches.Load(), 1)), "events/batch")
 }
 
 // BenchmarkListenProgramCost measures what every TCP state change on the
@@ -156,7 +166,8 @@ func BenchmarkListenProgramCost(b *testing.B) {
 
 // BenchmarkListenToEvent measures the kernel-to-user-space part of the
 // time to forward: from just before listen() until user space holds the
-// event. Run adds one channel send before wake. Reports p50 and p99.
+// event, which describes the socket whole: the agent needs no sock_diag
+// dump after it. Reports p50 and p99.
 func BenchmarkListenToEvent(b *testing.B) {
 	tr := benchTrigger(b)
 	self := uint32(os.Getpid())

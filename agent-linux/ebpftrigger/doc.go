@@ -1,6 +1,6 @@
-// Package ebpftrigger wakes the agent's listener scan within microseconds of
-// a socket starting or stopping to listen, instead of waiting for the next
-// periodic scan. It implements the agent's trigger.Trigger.
+// Package ebpftrigger tells the agent about each socket that starts or
+// stops listening, within microseconds, instead of it waiting for the next
+// periodic scan. It implements the agent's trigger.EventSource.
 //
 // # What it watches
 //
@@ -9,20 +9,27 @@
 // into one BPF ring buffer:
 //
 //   - TCP: the raw tracepoint sock:inet_sock_set_state, for CLOSE->LISTEN
-//     (listen()) and LISTEN->CLOSE (close or shutdown of a listener), TCP
-//     only (sk_protocol, at an offset read from kernel BTF at load time).
-//     The raw form needs no tracefs mount (the classic form does, and
-//     tracefs is not always mounted: it is not on this lab machine), and
-//     its arguments (sk, oldstate, newstate) are the tracepoint's
-//     prototype, so no record layout has to be read from a format file.
-//     It sees every network namespace: a listener in a container's own
-//     namespace costs the agent one needless rescan.
+//     (listen()) and LISTEN->CLOSE (close or shutdown of a listener). The
+//     raw form needs no tracefs mount (the classic form does, and tracefs
+//     is not always mounted: it is not on this lab machine), and its
+//     arguments (sk, oldstate, newstate) are the tracepoint's prototype.
+//     The program reads from the socket what the agent lists: family,
+//     address, port, IPV6_V6ONLY, uid and inode, plus the calling process
+//     and its name. So a TCP listener costs the agent no sock_diag dump and
+//     no /proc search at all: the event is the listener. Kernel structs are
+//     not ABI, so New reads their offsets from kernel BTF
+//     (/sys/kernel/btf/vmlinux, in WSL2's 5.15 and 6.x kernels); it also
+//     lets the program drop non-TCP sockets and sockets of other network
+//     namespaces (containers) in the kernel. Without BTF an event says only
+//     that some TCP socket changed and the agent re-reads its TCP listeners.
 //   - UDP bind: cgroup post_bind hooks (BPF_CGROUP_INET4_POST_BIND and
 //     INET6), which run after every successful bind() and see the socket's
-//     protocol through the stable struct bpf_sock UAPI.
+//     protocol, family and port through the stable struct bpf_sock UAPI.
+//     The agent re-reads that one port.
 //   - UDP close: the cgroup sock_release hook (BPF_CGROUP_INET_SOCK_RELEASE),
 //     for unconnected UDP sockets only, so DNS lookups (connected sockets)
-//     never wake the agent.
+//     never wake the agent. The hook may not read the port, so the agent
+//     re-reads the UDP sockets of that family.
 //
 // The UDP hooks attach to the root of the cgroup2 mount, which covers the
 // whole distro. Kprobes or fentry on udp_lib_get_port/udp_lib_unhash were
@@ -50,32 +57,34 @@
 // agent is in the initial pid namespace, and otherwise the UDP hooks cannot
 // filter (New logs this once; the agent binds no UDP sockets).
 //
-// # Coalescing and cost
+// # Early events, lost events and cost
 //
-// The first event after a quiet spell wakes the agent at once. Later events
-// are absorbed until the window (Options.Coalesce, 2 ms by default) ends,
-// which wakes once more; so a burst costs one scan per window, and a lone
-// event two: the kernel fires inet_sock_set_state just before it hashes or
-// unhashes the socket, and the second scan corrects a first one that ran
-// too early. One goroutine does it all: it waits for the ring buffer in
-// Go's netpoller, with the window as the read deadline, so no thread sits
-// in a blocking system call and an event costs one goroutine wakeup. When
-// nothing happens, nothing runs in user space. The ring buffer holds one page of 16-byte
-// records; when a storm fills it the kernel drops events, which is
-// harmless: a full ring means unread events, and reading them wakes the
-// agent after the dropped change happened. In the kernel, every TCP state change on the machine runs the
-// tracepoint program, which returns after two compares unless a listener
-// is involved (BenchmarkListenProgramCost reports ns per run), and every
-// bind() and inet socket close runs a cgroup program of similar size.
+// Some events come before the kernel has finished the change: listen()
+// fires the tracepoint before it hashes the socket where sock_diag sees
+// it, and sock_release runs before the socket is unhashed. An event that
+// makes the agent re-read (UDP close, or TCP without BTF) is therefore
+// handed over at once and again Options.Coalesce (2 ms) later, so a
+// re-read that ran too early is corrected. A TCP event that carries its
+// socket needs no re-read; the agent replays recent ones over a full scan
+// that might have run in that gap (see agent-linux/tracker).
+//
+// RunEvents waits for the ring buffer in Go's netpoller, so no thread sits
+// in a blocking system call, and hands over what it read in one batch.
+// When nothing happens, nothing runs in user space. The ring buffer holds
+// 64 KiB, over a thousand events; when a storm fills it the programs count
+// what they drop in a memory-mapped counter, and RunEvents reports a Lost
+// event, on which the agent re-reads everything. In the kernel, every TCP
+// state change on the machine runs the tracepoint program, which returns
+// after two compares unless a listener is involved
+// (BenchmarkListenProgramCost reports ns per run), and every bind() and
+// inet socket close runs a cgroup program of similar size.
 //
 // # Requirements
 //
 // Linux 5.9 or later (BPF ring buffer 5.8, sock_release hook 5.9): WSL2's
 // 5.15 and 6.x kernels qualify. Root, or CAP_BPF, CAP_PERFMON and
-// CAP_NET_ADMIN. New reads kernel BTF (/sys/kernel/btf/vmlinux) for the
-// protocol check; without BTF it skips the check and SCTP or MPTCP
-// listeners wake the agent too. Reading BTF makes New take a few hundred
-// milliseconds. Nothing is pinned: the programs go away when Run returns,
+// CAP_NET_ADMIN. Reading kernel BTF makes New take a few hundred
+// milliseconds. Nothing is pinned: the programs go away when RunEvents returns,
 // Close is called, or the process dies. When any of this is missing, New
 // returns an error that says why and the agent falls back to scanning.
 //
@@ -86,14 +95,17 @@
 //	go test -v -run . ./agent-linux/ebpftrigger/
 //
 // loads the programs, opens TCP and UDP sockets on loopback and checks that
-// each is reported with this process's pid, that the own-process filter
-// drops them, and that everything is unloaded after Run returns; a failure
-// to load prints the reason. Then
+// each is reported with this process's pid, that a TCP event carries what
+// sock_diag lists, that the own-process and network namespace filters drop
+// what they should, that an overfull ring is reported, and that everything
+// is unloaded after RunEvents returns; a failure to load prints the
+// reason. Then
 //
 //	go test -run XXX -bench . ./agent-linux/ebpftrigger/
 //
-// prints events/s absorbed, wakes/s under a bind storm (about 1/window)
-// and ns per tracepoint run. A running agent can be inspected through its
+// prints events/s absorbed, batches/s and events per batch under a bind
+// storm, ns per tracepoint run, and the time from listen() to the event in
+// user space. A running agent can be inspected through its
 // file descriptors:
 //
 //	grep -H -E 'link_type|tp_name|attach_type' /proc/$(pidof wslfwd-agent)/fdinfo/*

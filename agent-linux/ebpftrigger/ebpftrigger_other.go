@@ -5,6 +5,8 @@ package ebpftrigger
 import (
 	"context"
 	"errors"
+
+	"github.com/wslfwd/wslfwd/agent-linux/trigger"
 )
 
 // errLinuxOnly is what New returns on every other system.
@@ -16,8 +18,8 @@ type Trigger struct{}
 // New reports that the eBPF trigger needs Linux.
 func New(Options) (*Trigger, error) { return nil, errLinuxOnly }
 
-// Run reports that the eBPF trigger needs Linux.
-func (*Trigger) Run(context.Context, func()) error { return errLinuxOnly }
+// RunEvents reports that the eBPF trigger needs Linux.
+func (*Trigger) RunEvents(context.Context, func([]trigger.Event)) error { return errLinuxOnly }
 
 // Close does nothing.
 func (*Trigger) Close() error { return nil }

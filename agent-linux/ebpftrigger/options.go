@@ -3,9 +3,11 @@ package ebpftrigger
 import (
 	"log/slog"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
-// DefaultCoalesce is the burst window used when Options.Coalesce is zero.
+// DefaultCoalesce is the recheck delay used when Options.Coalesce is zero.
 const DefaultCoalesce = 2 * time.Millisecond
 
 // Options configure New.
@@ -16,11 +18,16 @@ type Options struct {
 	// spin on its own events. Zero means the calling process.
 	IgnorePID uint32
 
-	// Coalesce is the burst window: the first event wakes at once, later
-	// ones wait for the window to end, and one more wake always follows
-	// the last event by a window (see the package doc). Zero means
-	// DefaultCoalesce.
+	// Coalesce is how long after an early event (one the kernel sends
+	// before it has finished the change) the event is handed over again;
+	// see the package doc. Zero means DefaultCoalesce.
 	Coalesce time.Duration
+
+	// NetNS is the network namespace whose TCP listeners to report (the
+	// one the agent lists sockets of); zero means the calling thread's.
+	// Listeners in other namespaces, such as containers', are dropped in
+	// the kernel.
+	NetNS netns.NsHandle
 
 	// Cgroup is the cgroup v2 directory the UDP hooks attach to; empty
 	// means the root of the cgroup2 mount, which covers the whole distro.

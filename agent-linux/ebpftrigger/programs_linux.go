@@ -21,21 +21,57 @@ const (
 	tcpClose    = 7  // TCP_CLOSE: the state of an unconnected UDP socket
 	ipprotoTCP  = 6  // IPPROTO_TCP
 	ipprotoUDP  = 17 // IPPROTO_UDP
-	eventSize   = 8  // struct { u32 kind; u32 pid; }
-	configSize  = 24 // struct { u32 tgid; u32 pad; u64 nsDev; u64 nsIno; }
-	configTGID  = 0
-	configDev   = 8
-	configIno   = 16
+	afInet6     = 10 // AF_INET6
+	bpfSockFam  = 4  // offsetof(struct bpf_sock, family), UAPI
 	bpfSockProt = 12 // offsetof(struct bpf_sock, protocol), UAPI
+	bpfSockPort = 44 // offsetof(struct bpf_sock, src_port), UAPI, host order
 	bpfSockStat = 72 // offsetof(struct bpf_sock, state), UAPI
 )
 
-// Stack slots used by every program (offsets from R10).
+// The ring buffer record, struct event:
+//
+//	u32 kind; u32 pid; u64 inode; u32 uid; u16 family; u16 port;
+//	u8 addr[16]; u8 v6only; u8 pad[7]; char comm[16];
+//
+// Fields a program cannot know stay zero.
+const (
+	eventSize   = 64
+	eventPID    = 4
+	eventInode  = 8
+	eventUID    = 16
+	eventFamily = 20
+	eventPort   = 22
+	eventAddr   = 24
+	eventV6Only = 40
+	eventComm   = 48
+)
+
+// The config map's one value, struct config:
+//
+//	u32 tgid; u32 netns; u64 pidns_dev; u64 pidns_ino; u64 lost;
+const (
+	configSize  = 32
+	configTGID  = 0  // the process whose events are dropped
+	configNetNS = 4  // inode of the network namespace watched
+	configDev   = 8  // the agent's pid namespace
+	configIno   = 16 //
+	configLost  = 24 // events the ring buffer had no room for
+)
+
+// Stack slots used by the programs (offsets from R10).
 const (
 	stackKey   = -4  // u32 key 0 for the config lookup
 	stackNS    = -16 // struct bpf_pidns_info { u32 pid; u32 tgid; }
-	stackEvent = -24 // the event handed to bpf_ringbuf_output
-	stackProto = -32 // u16 sk_protocol copied out of the socket
+	stackTmp   = -24 // 8 bytes for values read on the way
+	stackEvent = -88 // the event handed to bpf_ringbuf_output
+)
+
+// Registers that live across helper calls.
+const (
+	regCtx    = asm.R6 // the program's context
+	regSock   = asm.R7 // the listen program's struct sock *, until emit
+	regConfig = asm.R8 // the config map value
+	regKind   = asm.R9 // the event kind
 )
 
 // pidMode says how a program learns the tgid of the current task, which
@@ -63,92 +99,191 @@ const (
 // matching "oldstate == LISTEN" would wake the agent on every connection a
 // busy server accepts.
 //
-// protoOff is the byte offset of sk_protocol in struct sock, from kernel
-// BTF; negative skips the protocol check (SCTP and MPTCP listeners then
-// wake the agent too, which costs one needless rescan and nothing else).
-func listenProgram(events, config *ebpf.Map, protoOff int32) asm.Instructions {
+// With a layout (from kernel BTF) it reports only TCP sockets of the
+// watched network namespace, and each event carries the socket's family,
+// address, port, IPV6_V6ONLY, uid and inode: everything the agent lists,
+// so it needs no sock_diag dump. Fields it cannot read stay zero, which
+// makes the agent re-read instead. Without a layout the event says only
+// that some socket changed.
+func listenProgram(events, config *ebpf.Map, l *sockLayout) asm.Instructions {
 	insns := asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.LoadMem(asm.R2, asm.R6, 8, asm.DWord),  // oldstate
-		asm.LoadMem(asm.R3, asm.R6, 16, asm.DWord), // newstate
-		asm.Mov.Imm(asm.R9, int32(kindTCPListen)),
+		asm.Mov.Reg(regCtx, asm.R1),
+		asm.LoadMem(asm.R2, regCtx, 8, asm.DWord),  // oldstate
+		asm.LoadMem(asm.R3, regCtx, 16, asm.DWord), // newstate
+		asm.Mov.Imm(regKind, int32(kindTCPListen)),
 		asm.JNE.Imm(asm.R3, tcpListen, "unlisten"),
-		asm.JEq.Imm(asm.R2, tcpClose, "protocol"),
+		asm.JEq.Imm(asm.R2, tcpClose, "start"),
 		asm.Ja.Label("out"),
-		asm.Mov.Imm(asm.R9, int32(kindTCPUnlisten)).WithSymbol("unlisten"),
+		asm.Mov.Imm(regKind, int32(kindTCPUnlisten)).WithSymbol("unlisten"),
 		asm.JNE.Imm(asm.R2, tcpListen, "out"),
 		asm.JNE.Imm(asm.R3, tcpClose, "out"),
+		asm.LoadMem(regSock, regCtx, 0, asm.DWord).WithSymbol("start"),
 	}
-	if protoOff < 0 {
-		insns = append(insns, asm.Ja.Label("owner").WithSymbol("protocol"))
-	} else {
-		insns = append(insns,
-			asm.Mov.Reg(asm.R1, asm.R10).WithSymbol("protocol"),
-			asm.Add.Imm(asm.R1, stackProto),
-			asm.Mov.Imm(asm.R2, 2),
-			asm.LoadMem(asm.R3, asm.R6, 0, asm.DWord), // sk
-			asm.Add.Imm(asm.R3, protoOff),
-			asm.FnProbeReadKernel.Call(),
-			// An unreadable socket is reported: a needless rescan is cheap,
-			// a missed listener is not.
-			asm.JNE.Imm(asm.R0, 0, "owner"),
-			asm.LoadMem(asm.R1, asm.R10, stackProto, asm.Half),
-			asm.JNE.Imm(asm.R1, ipprotoTCP, "out"),
-		)
+	insns = append(insns, start(config)...)
+	if l != nil {
+		insns = append(insns, sockFields(l)...)
 	}
-	return append(insns, emit(events, config, pidNamespace, 0)...)
+	return append(insns, emit(events, pidNamespace, 0)...)
+}
+
+// sockFields reads the socket's fields into the event, after dropping
+// sockets that are not TCP or not in the watched network namespace. A
+// socket whose protocol or namespace cannot be read is reported: a
+// needless re-read is cheap, a missed listener is not.
+func sockFields(l *sockLayout) asm.Instructions {
+	var insns asm.Instructions
+	add := func(more ...asm.Instruction) { insns = append(insns, more...) }
+	add(readKernel(stackTmp, 2, regSock, l.protocol)...)
+	add(
+		asm.JNE.Imm(asm.R0, 0, "netns"),
+		asm.LoadMem(asm.R1, asm.R10, stackTmp, asm.Half),
+		asm.JNE.Imm(asm.R1, ipprotoTCP, "out"),
+	)
+	add(label("netns", readThrough(stackTmp, 4, regSock, l.net, l.netInum, "fields"))...)
+	add(
+		asm.JNE.Imm(asm.R0, 0, "fields"),
+		asm.LoadMem(asm.R1, asm.R10, stackTmp, asm.Word),
+		asm.LoadMem(asm.R2, regConfig, configNetNS, asm.Word),
+		asm.JNE.Reg(asm.R1, asm.R2, "out"),
+	)
+	add(label("fields", readKernel(stackEvent+eventFamily, 2, regSock, l.family))...)
+	add(readKernel(stackEvent+eventPort, 2, regSock, l.port)...)
+	add(readKernel(stackEvent+eventUID, 4, regSock, l.uid)...)
+	add(
+		asm.LoadMem(asm.R1, asm.R10, stackEvent+eventFamily, asm.Half),
+		asm.JEq.Imm(asm.R1, afInet6, "v6"),
+	)
+	add(readKernel(stackEvent+eventAddr, 4, regSock, l.addr4)...)
+	add(asm.Ja.Label("inode"))
+	add(label("v6", readKernel(stackEvent+eventAddr, 16, regSock, l.addr6))...)
+	add(readKernel(stackTmp, 1, regSock, l.v6onlyByte)...)
+	add(
+		asm.LoadMem(asm.R1, asm.R10, stackTmp, asm.Byte),
+		asm.RSh.Imm(asm.R1, l.v6onlyBit),
+		asm.And.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R10, stackEvent+eventV6Only, asm.R1, asm.Byte),
+	)
+	add(label("inode", readThrough(stackEvent+eventInode, 8, regSock, l.socket, l.inode, "comm"))...)
+	// The process name: the current task called listen() or close(), and
+	// its thread group leader's comm is what /proc/<pid>/comm shows, so the
+	// agent need not read that file.
+	add(asm.FnGetCurrentTask.Call().WithSymbol("comm"))
+	add(readThrough(stackEvent+eventComm, 16, asm.R0, l.leader, l.comm, "owner")...)
+	return insns
+}
+
+// readThrough reads the pointer at base+ptrOff, then copies size bytes at
+// that pointer plus off to the stack at dst. When the pointer cannot be
+// read or is NULL it jumps to skip; otherwise R0 is the second read's
+// result.
+func readThrough(dst int16, size int32, base asm.Register, ptrOff, off int32, skip string) asm.Instructions {
+	insns := readKernel(stackTmp, 8, base, ptrOff)
+	insns = append(insns,
+		asm.JNE.Imm(asm.R0, 0, skip),
+		asm.LoadMem(asm.R3, asm.R10, stackTmp, asm.DWord),
+		asm.JEq.Imm(asm.R3, 0, skip),
+	)
+	return append(insns, readKernel(dst, size, asm.R3, off)...)
+}
+
+// label names the first of insns.
+func label(name string, insns asm.Instructions) asm.Instructions {
+	insns[0] = insns[0].WithSymbol(name)
+	return insns
+}
+
+// readKernel copies size bytes at base+off in kernel memory to the stack
+// at dst; R0 is 0 on success. The helper zeroes dst when the read fails.
+func readKernel(dst int16, size int32, base asm.Register, off int32) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R1, asm.R10),
+		asm.Add.Imm(asm.R1, int32(dst)),
+		asm.Mov.Imm(asm.R2, size),
+		asm.Mov.Reg(asm.R3, base),
+		asm.Add.Imm(asm.R3, off),
+		asm.FnProbeReadKernel.Call(),
+	}
 }
 
 // udpBindProgram runs after every successful bind() in the cgroup
-// (BPF_CGROUP_INET{4,6}_POST_BIND) and reports UDP ones. It must return 1:
-// 0 would make the bind fail with EPERM.
+// (BPF_CGROUP_INET{4,6}_POST_BIND), after the kernel has hashed the
+// socket, and reports UDP ones with their family and port. It must return
+// 1: 0 would make the bind fail with EPERM.
 func udpBindProgram(events, config *ebpf.Map, mode pidMode) asm.Instructions {
-	return append(asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.LoadMem(asm.R1, asm.R6, bpfSockProt, asm.Word),
+	insns := asm.Instructions{
+		asm.Mov.Reg(regCtx, asm.R1),
+		asm.LoadMem(asm.R1, regCtx, bpfSockProt, asm.Word),
 		asm.JNE.Imm(asm.R1, ipprotoUDP, "out"),
-		asm.Mov.Imm(asm.R9, int32(kindUDPBind)),
-	}, emit(events, config, mode, 1)...)
+		asm.Mov.Imm(regKind, int32(kindUDPBind)),
+	}
+	insns = append(insns, start(config)...)
+	insns = append(insns,
+		asm.LoadMem(asm.R1, regCtx, bpfSockFam, asm.Word),
+		asm.StoreMem(asm.R10, stackEvent+eventFamily, asm.R1, asm.Half),
+		asm.LoadMem(asm.R1, regCtx, bpfSockPort, asm.Word),
+		asm.StoreMem(asm.R10, stackEvent+eventPort, asm.R1, asm.Half),
+	)
+	return append(insns, emit(events, mode, 1)...)
 }
 
 // udpReleaseProgram runs when an inet socket in the cgroup is released
-// (BPF_CGROUP_INET_SOCK_RELEASE) and reports unconnected UDP sockets, the
-// ones the agent lists. Connected UDP sockets (DNS lookups) are skipped. It
-// returns 1 like every cgroup socket program.
+// (BPF_CGROUP_INET_SOCK_RELEASE), before the kernel unhashes it, and
+// reports unconnected UDP sockets, the ones the agent lists, with their
+// family (the hook may not read the port). Connected UDP sockets (DNS
+// lookups) are skipped. It returns 1 like every cgroup socket program.
 func udpReleaseProgram(events, config *ebpf.Map, mode pidMode) asm.Instructions {
-	return append(asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.LoadMem(asm.R1, asm.R6, bpfSockProt, asm.Word),
+	insns := asm.Instructions{
+		asm.Mov.Reg(regCtx, asm.R1),
+		asm.LoadMem(asm.R1, regCtx, bpfSockProt, asm.Word),
 		asm.JNE.Imm(asm.R1, ipprotoUDP, "out"),
-		asm.LoadMem(asm.R1, asm.R6, bpfSockStat, asm.Word),
+		asm.LoadMem(asm.R1, regCtx, bpfSockStat, asm.Word),
 		asm.JNE.Imm(asm.R1, tcpClose, "out"),
-		asm.Mov.Imm(asm.R9, int32(kindUDPRelease)),
-	}, emit(events, config, mode, 1)...)
+		asm.Mov.Imm(regKind, int32(kindUDPRelease)),
+	}
+	insns = append(insns, start(config)...)
+	insns = append(insns,
+		asm.LoadMem(asm.R1, regCtx, bpfSockFam, asm.Word),
+		asm.StoreMem(asm.R10, stackEvent+eventFamily, asm.R1, asm.Half),
+	)
+	return append(insns, emit(events, mode, 1)...)
 }
 
-// emit is the shared tail of every program. It starts at label "owner" with
-// the event kind in R9, drops the event when the current task belongs to the
-// ignored process, else writes {kind, pid} to the ring buffer. It ends at
-// label "out", which returns ret.
-//
-// The pid sent is the tgid as the agent sees it, or 0 for a task in another
-// pid namespace (pidNamespace mode) or when unknown (pidNone).
-func emit(events, config *ebpf.Map, mode pidMode, ret int32) asm.Instructions {
-	insns := asm.Instructions{
-		asm.StoreImm(asm.R10, stackKey, 0, asm.Word).WithSymbol("owner"),
+// start zeroes the event and the scratch slot and looks up the config
+// value into regConfig; without one the program returns.
+func start(config *ebpf.Map) asm.Instructions {
+	insns := asm.Instructions{asm.Mov.Imm(asm.R1, 0)}
+	for off := int16(stackEvent); off < stackEvent+eventSize; off += 8 {
+		insns = append(insns, asm.StoreMem(asm.R10, off, asm.R1, asm.DWord))
+	}
+	return append(insns,
+		asm.StoreMem(asm.R10, stackTmp, asm.R1, asm.DWord),
+		asm.StoreImm(asm.R10, stackKey, 0, asm.Word),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, stackKey),
 		asm.LoadMapPtr(asm.R1, config.FD()),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.Mov.Reg(asm.R8, asm.R0),
-		asm.Mov.Imm(asm.R7, 0),
+		asm.Mov.Reg(regConfig, asm.R0),
+	)
+}
+
+// emit is the shared tail of every program. It starts at label "owner"
+// with the event kind in regKind and the config in regConfig, drops the
+// event when the current task belongs to the ignored process, else writes
+// the event to the ring buffer, counting it as lost when there is no
+// room. It ends at label "out", which returns ret.
+//
+// The pid sent is the tgid as the agent sees it, or 0 for a task in another
+// pid namespace (pidNamespace mode) or when unknown (pidNone).
+func emit(events *ebpf.Map, mode pidMode, ret int32) asm.Instructions {
+	insns := asm.Instructions{
+		asm.Mov.Imm(asm.R7, 0).WithSymbol("owner"),
 	}
 	switch mode {
 	case pidNamespace:
 		insns = append(insns,
-			asm.LoadMem(asm.R1, asm.R8, configDev, asm.DWord),
-			asm.LoadMem(asm.R2, asm.R8, configIno, asm.DWord),
+			asm.LoadMem(asm.R1, regConfig, configDev, asm.DWord),
+			asm.LoadMem(asm.R2, regConfig, configIno, asm.DWord),
 			asm.Mov.Reg(asm.R3, asm.R10),
 			asm.Add.Imm(asm.R3, stackNS),
 			asm.Mov.Imm(asm.R4, 8),
@@ -167,19 +302,24 @@ func emit(events, config *ebpf.Map, mode pidMode, ret int32) asm.Instructions {
 	}
 	if mode != pidNone {
 		insns = append(insns,
-			asm.LoadMem(asm.R1, asm.R8, configTGID, asm.Word),
+			asm.LoadMem(asm.R1, regConfig, configTGID, asm.Word),
 			asm.JEq.Reg(asm.R7, asm.R1, "out"),
 		)
 	}
 	return append(insns,
-		asm.StoreMem(asm.R10, stackEvent, asm.R9, asm.Word).WithSymbol("emit"),
-		asm.StoreMem(asm.R10, stackEvent+4, asm.R7, asm.Word),
+		asm.StoreMem(asm.R10, stackEvent, regKind, asm.Word).WithSymbol("emit"),
+		asm.StoreMem(asm.R10, stackEvent+eventPID, asm.R7, asm.Word),
 		asm.LoadMapPtr(asm.R1, events.FD()),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, stackEvent),
 		asm.Mov.Imm(asm.R3, eventSize),
 		asm.Mov.Imm(asm.R4, 0), // adaptive wakeup: notify only an idle reader
 		asm.FnRingbufOutput.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.Mov.Reg(asm.R1, regConfig),
+		asm.Add.Imm(asm.R1, configLost),
+		asm.Mov.Imm(asm.R2, 1),
+		asm.StoreXAdd(asm.R1, asm.R2, asm.DWord),
 		asm.Mov.Imm(asm.R0, ret).WithSymbol("out"),
 		asm.Return(),
 	)

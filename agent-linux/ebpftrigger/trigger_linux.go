@@ -3,11 +3,13 @@
 package ebpftrigger
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,12 +18,14 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/wslfwd/wslfwd/agent-linux/trigger"
 )
 
 // initPidNSInode is the inode number of the initial pid namespace
@@ -29,21 +33,24 @@ import (
 const initPidNSInode = 0xEFFFFFFC
 
 // Trigger is a loaded and attached set of BPF programs plus the ring buffer
-// they report to. Create it with New, then call Run once; Run detaches
-// everything when it returns. Close releases a Trigger whose Run is never
-// called.
+// they report to. Create it with New, then call RunEvents once; it detaches
+// everything when it returns. Close releases a Trigger whose RunEvents is
+// never called.
 type Trigger struct {
 	window time.Duration
 	log    *slog.Logger
 
-	events *ebpf.Map // BPF_MAP_TYPE_RINGBUF of 8-byte events
-	config *ebpf.Map // one-slot array: the ignored tgid and pid namespace
-	nsDev  uint64    // the agent's pid namespace, as the kernel names it
-	nsIno  uint64
-	progs  []*ebpf.Program
-	links  []link.Link
-	reader *ringbuf.Reader
-	rec    ringbuf.Record // reused by read
+	events    *ebpf.Map    // BPF_MAP_TYPE_RINGBUF of struct event
+	config    *ebpf.Map    // one-slot array of struct config
+	configMem *ebpf.Memory // config, mapped
+	nsDev     uint64       // the agent's pid namespace, as the kernel names it
+	nsIno     uint64
+	netns     uint32 // inode of the network namespace watched
+	lost      uint64 // the config's lost count when last read
+	progs     []*ebpf.Program
+	links     []link.Link
+	reader    *ringbuf.Reader
+	rec       ringbuf.Record // reused by read
 
 	// poll is a non-blocking duplicate of the ring buffer's fd, registered
 	// with Go's netpoller. read waits on it instead of in the reader's own
@@ -94,11 +101,14 @@ func New(opts Options) (_ *Trigger, err error) {
 	if err := unix.Stat("/proc/self/ns/pid", &ns); err != nil {
 		return nil, fmt.Errorf("identify pid namespace: %w", err)
 	}
+	if t.netns, err = netnsInode(opts.NetNS); err != nil {
+		return nil, err
+	}
 
 	t.events, err = ebpf.NewMap(&ebpf.MapSpec{
 		Name:       "wslfwd_events",
 		Type:       ebpf.RingBuf,
-		MaxEntries: uint32(os.Getpagesize()),
+		MaxEntries: ringSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create ring buffer (needs Linux 5.8): %w", err)
@@ -109,9 +119,15 @@ func New(opts Options) (_ *Trigger, err error) {
 		KeySize:    4,
 		ValueSize:  configSize,
 		MaxEntries: 1,
+		// Mapped into memory, so reading the lost count after every batch
+		// costs no system call.
+		Flags: unix.BPF_F_MMAPABLE,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create config map: %w", err)
+	}
+	if t.configMem, err = t.config.Memory(); err != nil {
+		return nil, fmt.Errorf("map config map: %w", err)
 	}
 	ignore := opts.IgnorePID
 	if ignore == 0 {
@@ -129,7 +145,11 @@ func New(opts Options) (_ *Trigger, err error) {
 	if cgMode == pidNone {
 		t.log.Info("ebpf trigger: this kernel cannot tell cgroup socket programs which process runs them outside the initial pid namespace; UDP binds by the agent itself would wake it (the agent binds none)")
 	}
-	if err := t.attach(cgroup, cgMode, sockProtocolOffset(t.log)); err != nil {
+	layout, err := kernelLayout()
+	if err != nil {
+		t.log.Info("ebpf trigger: socket layout unknown, so every TCP listener change makes the agent re-read all TCP listeners", "err", err)
+	}
+	if err := t.attach(cgroup, cgMode, layout); err != nil {
 		return nil, err
 	}
 	if t.reader, err = ringbuf.NewReader(t.events); err != nil {
@@ -155,7 +175,7 @@ func New(opts Options) (_ *Trigger, err error) {
 // attach loads the four programs and attaches them: the listen program to
 // the raw tracepoint, the UDP ones to the cgroup. What it attached is
 // recorded in t for Close, also when it fails half way.
-func (t *Trigger) attach(cgroup string, cgMode pidMode, protoOff int32) error {
+func (t *Trigger) attach(cgroup string, cgMode pidMode, layout *sockLayout) error {
 	cgroupLink := func(at ebpf.AttachType) func(*ebpf.Program) (link.Link, error) {
 		return func(p *ebpf.Program) (link.Link, error) {
 			return link.AttachCgroup(link.CgroupOptions{Path: cgroup, Attach: at, Program: p})
@@ -168,7 +188,7 @@ func (t *Trigger) attach(cgroup string, cgMode pidMode, protoOff int32) error {
 		insns asm.Instructions
 		link  func(*ebpf.Program) (link.Link, error)
 	}{
-		{"wslfwd_listen", ebpf.RawTracepoint, ebpf.AttachNone, listenProgram(t.events, t.config, protoOff),
+		{"wslfwd_listen", ebpf.RawTracepoint, ebpf.AttachNone, listenProgram(t.events, t.config, layout),
 			func(p *ebpf.Program) (link.Link, error) {
 				return link.AttachRawTracepoint(link.RawTracepointOptions{Name: "inet_sock_set_state", Program: p})
 			}},
@@ -201,33 +221,61 @@ func (t *Trigger) attach(cgroup string, cgMode pidMode, protoOff int32) error {
 	return nil
 }
 
-// Run wakes the agent whenever a socket enters or leaves LISTEN or a UDP
-// socket is bound or closed, coalescing bursts (see Options.Coalesce). It
-// blocks until ctx is done, then detaches the programs and returns nil. It
-// returns an error if the ring buffer fails. Run must be called at most once.
-func (t *Trigger) Run(ctx context.Context, wake func()) error {
+// RunEvents implements trigger.EventSource. It hands over the events as
+// they arrive, a batch per read of the ring buffer, and a Lost event when
+// the ring had no room for some. Events the kernel sends before it has
+// finished the change (see early) are handed over again Options.Coalesce
+// later. It blocks until ctx is done, then detaches the programs and
+// returns nil; it returns an error if the ring buffer fails. RunEvents must
+// be called at most once.
+func (t *Trigger) RunEvents(ctx context.Context, handle func([]trigger.Event)) error {
 	defer t.Close()
 	stop := context.AfterFunc(ctx, func() { t.Close() })
 	defer stop()
 	debug := t.log.Enabled(ctx, slog.LevelDebug)
-	err := coalesce(func(deadline time.Time) (bool, error) {
-		e, err := t.read(deadline)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
+	again := rechecks{window: t.window}
+	var batch []trigger.Event
+	for {
+		e, more, err := t.read(again.next())
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if batch = again.due(time.Now(), batch[:0]); len(batch) > 0 {
+				handle(batch)
+			}
+			continue
+		case errors.Is(err, ringbuf.ErrClosed):
+			return t.Close() // ctx is done, or Close was called
+		case err != nil:
+			return fmt.Errorf("ebpf trigger: %w", err)
 		}
 		if debug {
-			t.log.Debug("ebpf trigger: socket change", "kind", e.kind, "pid", e.pid)
+			t.log.Debug("ebpf trigger: socket change", "event", fmt.Sprintf("%+v", e))
 		}
-		return true, nil
-	}, t.window, wake)
-	if errors.Is(err, ringbuf.ErrClosed) {
-		return t.Close() // ctx is done, or Close was called
+		ev := e.public()
+		batch = append(batch, ev)
+		if early(ev) {
+			again.add(ev, time.Now())
+		}
+		if more && len(batch) < maxBatch {
+			continue
+		}
+		batch = again.due(time.Now(), batch)
+		if lost, err := t.lostCount(); err != nil || lost != t.lost {
+			t.lost = lost
+			batch = append(batch, trigger.Event{Kind: trigger.Lost})
+		}
+		handle(batch)
+		batch = batch[:0]
 	}
-	return fmt.Errorf("ebpf trigger: %w", err)
 }
+
+// maxBatch bounds a batch, so a storm is handed over in parts.
+const maxBatch = 256
+
+// ringSize is the ring buffer's size in bytes: room for over a thousand
+// events, so a service opening a thousand ports at once is seen port by
+// port rather than as lost events and a full re-read.
+const ringSize = 64 << 10
 
 // Close detaches the programs and frees the maps. It is safe to call more
 // than once and concurrently with Run, which it stops.
@@ -262,21 +310,97 @@ func (t *Trigger) Close() error {
 	return t.closeErr
 }
 
-// event is one record from the ring buffer.
+// event is one record from the ring buffer (struct event).
 type event struct {
-	kind uint32
-	pid  uint32 // tgid in the agent's pid namespace; 0 if outside it or unknown
+	kind   uint32
+	pid    uint32 // tgid in the agent's pid namespace; 0 if outside it or unknown
+	inode  uint64
+	uid    uint32
+	family uint16
+	port   uint16
+	addr   [16]byte
+	v6only bool
+	comm   [16]byte
 }
 
-// read returns the next event. It fails with os.ErrDeadlineExceeded once
-// deadline passes (a zero deadline never does) and with ringbuf.ErrClosed
-// after Close. Only Run or a test's single reader may call it.
-func (t *Trigger) read(deadline time.Time) (event, error) {
+func decode(b []byte) (event, error) {
+	if len(b) < eventSize {
+		return event{}, fmt.Errorf("short ring buffer record: %d bytes", len(b))
+	}
+	ne := binary.NativeEndian
+	return event{
+		kind:   ne.Uint32(b[0:]),
+		pid:    ne.Uint32(b[eventPID:]),
+		inode:  ne.Uint64(b[eventInode:]),
+		uid:    ne.Uint32(b[eventUID:]),
+		family: ne.Uint16(b[eventFamily:]),
+		port:   ne.Uint16(b[eventPort:]),
+		addr:   [16]byte(b[eventAddr : eventAddr+16]),
+		v6only: b[eventV6Only] != 0,
+		comm:   [16]byte(b[eventComm : eventComm+16]),
+	}, nil
+}
+
+// public turns a record into the agent's event. The address is valid only
+// for a family the kernel reported.
+func (e event) public() trigger.Event {
+	ev := trigger.Event{
+		Kind:     trigger.Opened,
+		Protocol: ipprotoTCP,
+		Port:     e.port,
+		PID:      e.pid,
+	}
+	switch e.kind {
+	case kindTCPUnlisten:
+		ev.Kind = trigger.Closed
+	case kindUDPBind:
+		ev.Protocol = ipprotoUDP
+	case kindUDPRelease:
+		ev.Kind, ev.Protocol = trigger.Closed, ipprotoUDP
+	}
+	switch e.family {
+	case unix.AF_INET:
+		ev.Family = unix.AF_INET
+		ev.Addr = netip.AddrFrom4([4]byte(e.addr[:4]))
+	case unix.AF_INET6:
+		ev.Family = unix.AF_INET6
+		ev.Addr = netip.AddrFrom16(e.addr)
+	}
+	if ev.PID != 0 {
+		ev.Comm = string(bytes.TrimRight(e.comm[:], "\x00"))
+	}
+	if ev.Protocol == ipprotoTCP && ev.Addr.IsValid() {
+		ev.Inode, ev.UID, ev.V6Only = e.inode, e.uid, e.v6only
+	} else {
+		ev.Addr = netip.Addr{}
+	}
+	return ev
+}
+
+// early reports whether the kernel sent ev before finishing the change:
+// inet_sock_set_state fires before the socket is added to or removed from
+// the tables sock_diag reads, and the sock_release hook runs before the
+// socket is unhashed. Such an event is handed over again a window later,
+// because a re-read it prompts at once may not see the change yet. A TCP
+// event that describes its socket whole needs no re-read, and UDP's
+// post_bind hook runs after the socket is hashed.
+func early(ev trigger.Event) bool {
+	if ev.Protocol == ipprotoUDP {
+		return ev.Kind == trigger.Closed
+	}
+	return !ev.Whole()
+}
+
+// read returns the next event, and whether another is ready. It fails
+// with os.ErrDeadlineExceeded once deadline passes (a zero deadline never
+// does) and with ringbuf.ErrClosed after Close. Only RunEvents or a test's
+// single reader may call it.
+func (t *Trigger) read(deadline time.Time) (_ event, more bool, _ error) {
 	t.readMu.Lock()
 	defer t.readMu.Unlock()
 	for {
 		if t.closed {
-			return event{}, ringbuf.ErrClosed
+			return event{}, false, ringbuf.ErrClosed
 		}
 		if t.reader.AvailableBytes() > 0 {
 			t.reader.SetDeadline(time.Unix(1, 0)) // in the past: never block here
@@ -285,38 +409,61 @@ func (t *Trigger) read(deadline time.Time) (event, error) {
 				break
 			}
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				return event{}, err
+				return event{}, false, err
 			}
 		}
 		t.poll.SetReadDeadline(deadline)
 		err := t.pollRC.Read(func(uintptr) bool { return t.reader.AvailableBytes() > 0 })
 		if err != nil && t.closing.Load() {
-			return event{}, ringbuf.ErrClosed
+			return event{}, false, ringbuf.ErrClosed
 		}
 		if err != nil {
-			return event{}, err
+			return event{}, false, err
 		}
 	}
-	if len(t.rec.RawSample) < eventSize {
-		return event{}, fmt.Errorf("short ring buffer record: %d bytes", len(t.rec.RawSample))
+	e, err := decode(t.rec.RawSample)
+	return e, t.reader.AvailableBytes() > 0, err
+}
+
+// lostCount reads how many events the programs had no room for.
+func (t *Trigger) lostCount() (uint64, error) {
+	var v [8]byte
+	if _, err := t.configMem.ReadAt(v[:], configLost); err != nil {
+		return 0, fmt.Errorf("read config map: %w", err)
 	}
-	return event{
-		kind: binary.NativeEndian.Uint32(t.rec.RawSample[0:]),
-		pid:  binary.NativeEndian.Uint32(t.rec.RawSample[4:]),
-	}, nil
+	return binary.NativeEndian.Uint64(v[:]), nil
 }
 
 // ignore tells the programs which process (tgid in the agent's pid
-// namespace) to drop events from. It takes effect for the next event.
+// namespace) to drop events from, and which network namespace to watch.
+// It takes effect for the next event and restarts the lost count.
 func (t *Trigger) ignore(tgid uint32) error {
 	var v [configSize]byte
 	binary.NativeEndian.PutUint32(v[configTGID:], tgid)
+	binary.NativeEndian.PutUint32(v[configNetNS:], t.netns)
 	binary.NativeEndian.PutUint64(v[configDev:], t.nsDev)
 	binary.NativeEndian.PutUint64(v[configIno:], t.nsIno)
 	if err := t.config.Put(uint32(0), v[:]); err != nil {
 		return fmt.Errorf("write config map: %w", err)
 	}
+	t.lost = 0
 	return nil
+}
+
+// netnsInode returns the inode number of the network namespace ns, or of
+// the calling thread's when ns is 0.
+func netnsInode(ns netns.NsHandle) (uint32, error) {
+	var st unix.Stat_t
+	var err error
+	if ns == 0 {
+		err = unix.Stat("/proc/thread-self/ns/net", &st)
+	} else {
+		err = unix.Fstat(int(ns), &st)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("identify network namespace: %w", err)
+	}
+	return uint32(st.Ino), nil
 }
 
 // cgroupPidMode picks how cgroup socket programs identify the current
@@ -332,33 +479,6 @@ func cgroupPidMode(initialNS bool) pidMode {
 		return pidGlobal
 	}
 	return pidNone
-}
-
-// sockProtocolOffset returns the byte offset of sk_protocol in struct sock
-// from kernel BTF, or -1 when BTF is missing or sk_protocol is a bit field
-// (before Linux 5.6): the listen program then skips its protocol check.
-func sockProtocolOffset(log *slog.Logger) int32 {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		log.Info("ebpf trigger: no kernel BTF, so non-TCP listeners (SCTP) wake the agent too", "err", err)
-		return -1
-	}
-	var sock *btf.Struct
-	if err := spec.TypeByName("sock", &sock); err != nil {
-		log.Info("ebpf trigger: no struct sock in kernel BTF, so non-TCP listeners wake the agent too", "err", err)
-		return -1
-	}
-	for _, m := range sock.Members {
-		if m.Name != "sk_protocol" {
-			continue
-		}
-		if size, err := btf.Sizeof(m.Type); err != nil || size != 2 || m.BitfieldSize != 0 || m.Offset%8 != 0 {
-			break
-		}
-		return int32(m.Offset.Bytes())
-	}
-	log.Info("ebpf trigger: sk_protocol is not a plain u16 in this kernel, so non-TCP listeners wake the agent too")
-	return -1
 }
 
 // explain adds the likely cause to the errors users meet most. A verifier

@@ -20,10 +20,12 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/ringbuf"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wslfwd/wslfwd/agent-linux/trigger"
 )
 
-var _ trigger.Trigger = (*Trigger)(nil)
+var _ trigger.EventSource = (*Trigger)(nil)
 
 // childEnv makes the test binary act as a helper process (see TestMain).
 const childEnv = "WSLFWD_EBPFTRIGGER_CHILD"
@@ -89,7 +91,7 @@ func newTrigger(t *testing.T, ignore int) *Trigger {
 // readEvents hands every event to fn until the trigger is closed.
 func (t *Trigger) readEvents(fn func(event)) error {
 	for {
-		e, err := t.read(time.Time{})
+		e, _, err := t.read(time.Time{})
 		if errors.Is(err, ringbuf.ErrClosed) {
 			return nil
 		}
@@ -288,7 +290,7 @@ func TestOwnProcessIgnoredInKernel(t *testing.T) {
 	}
 }
 
-func TestRunWakesThenDetachesOnCancel(t *testing.T) {
+func TestRunEventsDeliversThenDetachesOnCancel(t *testing.T) {
 	tr := newTrigger(t, os.Getppid())
 	var ids []ebpf.ProgramID
 	for _, p := range tr.progs {
@@ -305,29 +307,41 @@ func TestRunWakesThenDetachesOnCancel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	wakes := make(chan struct{}, 1)
+	got := make(chan trigger.Event, 1024)
 	ran := make(chan error, 1)
 	go func() {
-		ran <- tr.Run(ctx, func() {
-			select {
-			case wakes <- struct{}{}:
-			default:
+		ran <- tr.RunEvents(ctx, func(evs []trigger.Event) {
+			for _, e := range evs {
+				select {
+				case got <- e:
+				default:
+				}
 			}
 		})
 	}()
 
-	// Other processes may wake the trigger too; TestTCPListenAndCloseReported
-	// pins the event to this listener, this test the path to wake.
+	// Other processes cause events too: look for this listener's.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	port := uint16(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	select {
-	case <-wakes:
-	case <-time.After(10 * time.Second):
-		t.Fatal("listen() did not wake the agent")
+	// The close is matched by inode: the kernel may clear the port first.
+	next := func(what string, match func(trigger.Event) bool) trigger.Event {
+		for {
+			select {
+			case e := <-got:
+				if e.Protocol == unix.IPPROTO_TCP && e.PID == uint32(os.Getpid()) && match(e) {
+					return e
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("RunEvents delivered no event for the %s of the listener on port %d", what, port)
+			}
+		}
 	}
+	opened := next("listen()", func(e trigger.Event) bool { return e.Kind == trigger.Opened && e.Port == port })
+	next("close()", func(e trigger.Event) bool { return e.Kind == trigger.Closed && e.Inode == opened.Inode })
 
 	cancel()
 	select {
@@ -419,8 +433,7 @@ func TestProgramVariantsVerify(t *testing.T) {
 		}
 		p.Close()
 	}
-	load("listen_noproto", ebpf.RawTracepoint, ebpf.AttachNone, listenProgram(tr.events, tr.config, -1))
-	load("listen_proto", ebpf.RawTracepoint, ebpf.AttachNone, listenProgram(tr.events, tr.config, 16))
+	load("listen_nolayout", ebpf.RawTracepoint, ebpf.AttachNone, listenProgram(tr.events, tr.config, nil))
 	for _, mode := range []pidMode{pidNamespace, pidGlobal, pidNone} {
 		if mode == pidNamespace && cgroupPidMode(false) != pidNamespace {
 			continue // this kernel cannot do it; New does not ask for it

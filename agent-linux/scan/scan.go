@@ -9,10 +9,13 @@ import (
 	"fmt"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/wslfwd/wslfwd/agent-linux/netinv"
 	"github.com/wslfwd/wslfwd/agent-linux/procinfo"
 	"github.com/wslfwd/wslfwd/agent-linux/sockdiag"
+	"github.com/wslfwd/wslfwd/agent-linux/tracker"
+	"github.com/wslfwd/wslfwd/agent-linux/trigger"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
 
@@ -25,9 +28,11 @@ type System struct {
 
 	socks  []sockdiag.Socket
 	inodes []uint64
-	// prev holds the listeners of the previous scan by inode: an unchanged
-	// socket reuses its message, so a quiet scan allocates little.
+	// prev holds the listeners as last read, by inode: an unchanged socket
+	// reuses its message, so a quiet scan allocates little. Partial reads
+	// and events update it in place.
 	prev, next map[uint64]seen
+	found      map[uint64]bool // reused by ListenersIn
 }
 
 // seen is what a listener message was made from.
@@ -67,7 +72,7 @@ func OpenAt(ns netns.NsHandle) (*System, error) {
 
 func newSystem(inv *netinv.Inventory, sd *sockdiag.Scanner) *System {
 	return &System{inv: inv, sd: sd, procs: procinfo.New("/proc"),
-		prev: map[uint64]seen{}, next: map[uint64]seen{}}
+		prev: map[uint64]seen{}, next: map[uint64]seen{}, found: map[uint64]bool{}}
 }
 
 // Close releases the netlink sockets.
@@ -101,16 +106,101 @@ func (s *System) Listeners() ([]*wslfwdv1.Listener, error) {
 	out := make([]*wslfwdv1.Listener, 0, len(s.socks))
 	clear(s.next)
 	for _, sk := range s.socks {
-		owner, _ := s.procs.Lookup(sk.Inode)
-		p, ok := s.prev[sk.Inode]
-		if !ok || p.sock != sk || p.owner != owner {
-			p = seen{sock: sk, owner: owner, msg: toListener(sk, owner)}
-		}
+		p := s.remember(sk)
 		s.next[sk.Inode] = p
 		out = append(out, p.msg)
 	}
 	s.prev, s.next = s.next, s.prev
 	return out, nil
+}
+
+// ListenersIn implements tracker.Partial with a sock_diag dump narrowed to
+// the scope. A socket found there that was not known before is owned by
+// the scope's process, if it names one and that socket is the only new
+// one (two processes may share a port); otherwise /proc is searched.
+func (s *System) ListenersIn(sc tracker.Scope) ([]*wslfwdv1.Listener, error) {
+	q := sockdiag.Query{Protocol: sockdiag.TCP, Port: uint16(sc.Port)}
+	if sc.Protocol == wslfwdv1.Protocol_PROTOCOL_UDP {
+		q.Protocol = sockdiag.UDP
+	}
+	switch sc.Family {
+	case wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4:
+		q.Family = unix.AF_INET
+	case wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV6:
+		q.Family = unix.AF_INET6
+	}
+	var err error
+	if s.socks, err = s.sd.ScanSome(s.socks[:0], q); err != nil {
+		return nil, err
+	}
+	s.inodes = s.inodes[:0]
+	var fresh []uint64
+	for _, sk := range s.socks {
+		s.inodes = append(s.inodes, sk.Inode)
+		if _, ok := s.prev[sk.Inode]; !ok {
+			fresh = append(fresh, sk.Inode)
+		}
+	}
+	if len(fresh) == 1 && sc.PID != 0 {
+		s.procs.Assume(fresh[0], int(sc.PID), "")
+	}
+	if err := s.procs.Ensure(s.inodes); err != nil {
+		return nil, fmt.Errorf("find listener owners: %w", err)
+	}
+	clear(s.found)
+	out := make([]*wslfwdv1.Listener, 0, len(s.socks))
+	for _, sk := range s.socks {
+		s.found[sk.Inode] = true
+		out = append(out, s.remember(sk).msg)
+	}
+	for ino, p := range s.prev {
+		if !s.found[ino] && inQuery(p.sock, q) {
+			delete(s.prev, ino)
+			s.procs.Forget(ino)
+		}
+	}
+	return out, nil
+}
+
+// inQuery reports whether sk is one of the sockets q selects.
+func inQuery(sk sockdiag.Socket, q sockdiag.Query) bool {
+	fam := uint8(unix.AF_INET)
+	if sk.Addr.Is6() {
+		fam = unix.AF_INET6
+	}
+	return sk.Protocol == q.Protocol && (q.Family == 0 || q.Family == fam) && (q.Port == 0 || q.Port == sk.Port)
+}
+
+// Opened implements tracker.Partial: the event carries everything
+// sock_diag would say, and its process is the owner.
+func (s *System) Opened(ev trigger.Event) *wslfwdv1.Listener {
+	sk := sockdiag.Socket{Protocol: sockdiag.TCP, Addr: ev.Addr, Port: ev.Port, Inode: ev.Inode, UID: ev.UID, V6Only: ev.V6Only}
+	if ev.Protocol == unix.IPPROTO_UDP {
+		sk.Protocol = sockdiag.UDP
+	}
+	if p, ok := s.prev[sk.Inode]; ok && p.sock == sk {
+		return p.msg
+	}
+	s.procs.Assume(sk.Inode, int(ev.PID), ev.Comm)
+	return s.remember(sk).msg
+}
+
+// Closed implements tracker.Partial.
+func (s *System) Closed(inode uint64) {
+	delete(s.prev, inode)
+	s.procs.Forget(inode)
+}
+
+// remember records sk, whose owner the cache knows, in prev and returns
+// what was recorded; an unchanged socket keeps its message.
+func (s *System) remember(sk sockdiag.Socket) seen {
+	owner, _ := s.procs.Lookup(sk.Inode)
+	p, ok := s.prev[sk.Inode]
+	if !ok || p.sock != sk || p.owner != owner {
+		p = seen{sock: sk, owner: owner, msg: toListener(sk, owner)}
+		s.prev[sk.Inode] = p
+	}
+	return p
 }
 
 func toListener(sk sockdiag.Socket, o procinfo.Owner) *wslfwdv1.Listener {

@@ -9,8 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/wslfwd/wslfwd/agent-linux/internal/nstest"
 	"github.com/wslfwd/wslfwd/agent-linux/scan"
+	"github.com/wslfwd/wslfwd/agent-linux/tracker"
+	"github.com/wslfwd/wslfwd/agent-linux/trigger"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
 
@@ -25,7 +30,11 @@ func find(ls []*wslfwdv1.Listener, proto wslfwdv1.Protocol, port uint32) *wslfwd
 
 func port(a net.Addr) uint32 { return uint32(netip.MustParseAddrPort(a.String()).Port()) }
 
-func TestListenersInNamespace(t *testing.T) {
+// open makes a namespace with a TCP listener on 127.0.0.1 and a UDP
+// socket bound to udpAddr (on udpNet), and a System reading it; all are
+// closed when the test ends.
+func open(t *testing.T, udpNet, udpAddr string) (net.Listener, net.PacketConn, *scan.System) {
+	t.Helper()
 	ns := nstest.New(t)
 	var tl net.Listener
 	var uc net.PacketConn
@@ -35,21 +44,26 @@ func TestListenersInNamespace(t *testing.T) {
 			t.Errorf("listen tcp: %v", err)
 			return
 		}
-		if uc, err = net.ListenPacket("udp", ":0"); err != nil {
+		t.Cleanup(func() { tl.Close() })
+		if uc, err = net.ListenPacket(udpNet, udpAddr); err != nil {
 			t.Errorf("listen udp: %v", err)
+			return
 		}
+		t.Cleanup(func() { uc.Close() })
 	})
 	if t.Failed() {
 		t.FailNow()
 	}
-	defer tl.Close()
-	defer uc.Close()
-
 	sys, err := scan.OpenAt(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sys.Close()
+	t.Cleanup(func() { sys.Close() })
+	return tl, uc, sys
+}
+
+func TestListenersInNamespace(t *testing.T) {
+	tl, uc, sys := open(t, "udp", ":0")
 	ls, err := sys.Listeners()
 	if err != nil {
 		t.Fatal(err)
@@ -79,5 +93,47 @@ func TestListenersInNamespace(t *testing.T) {
 	}
 	if len(again) != 1 || again[0] != udp {
 		t.Errorf("after closing the TCP listener: %v; want only the same UDP message", again)
+	}
+}
+
+// A partial read lists only its scope, takes a new socket's owner from the
+// scope's process without searching /proc, and forgets what closed there;
+// an event's listener is the message a full read would make.
+func TestPartialReadsAndEvents(t *testing.T) {
+	tl, uc, sys := open(t, "udp4", "127.0.0.1:0")
+
+	// The kernel named pid 1 as the binder: believed, though /proc says
+	// otherwise, because that search is what the hint saves.
+	udpScope := tracker.Scope{Protocol: wslfwdv1.Protocol_PROTOCOL_UDP, Port: port(uc.LocalAddr()), PID: 1}
+	ls, err := sys.ListenersIn(udpScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 1 || ls[0].GetPort() != port(uc.LocalAddr()) || ls[0].GetPid() != 1 {
+		t.Fatalf("UDP scope: %v, want the UDP socket owned by pid 1", ls)
+	}
+
+	full, err := sys.Listeners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := find(full, wslfwdv1.Protocol_PROTOCOL_TCP, port(tl.Addr()))
+	if tcp == nil || tcp.GetPid() != uint32(os.Getpid()) {
+		t.Fatalf("full read: TCP listener %v, want pid %d", tcp, os.Getpid())
+	}
+	ev := trigger.Event{Kind: trigger.Opened, Protocol: unix.IPPROTO_TCP, Family: unix.AF_INET,
+		Port: uint16(tcp.GetPort()), Addr: netip.MustParseAddr(tcp.GetListen()), Inode: tcp.GetInode(),
+		UID: tcp.GetUid(), PID: tcp.GetPid()}
+	if got := sys.Opened(ev); !proto.Equal(got, tcp) {
+		t.Errorf("listener from the event %v, full read made %v", got, tcp)
+	}
+
+	uc.Close()
+	if ls, err = sys.ListenersIn(udpScope); err != nil || len(ls) != 0 {
+		t.Fatalf("UDP scope after close: %v, %v", ls, err)
+	}
+	tcpScope := tracker.Scope{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Family: wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4}
+	if ls, err = sys.ListenersIn(tcpScope); err != nil || len(ls) != 1 || ls[0] != tcp {
+		t.Fatalf("TCP scope: %v, %v; want the same message %v", ls, err, tcp)
 	}
 }

@@ -33,6 +33,8 @@ import (
 // State is the agent core as the session uses it (a *tracker.Tracker).
 type State interface {
 	Current() (tracker.State, <-chan struct{})
+	// Changes is tracker.Diff, made cheap for states the tracker made.
+	Changes(old, cur tracker.State, seq uint64) *wslfwdv1.Changes
 	Refresh() error
 	Show(inode uint64)
 	Hide(inode uint64)
@@ -84,6 +86,11 @@ func Run(ctx context.Context, cfg Config) error {
 	opts := append([]grpc.DialOption{
 		grpc.WithContextDialer(local.dial),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Fixed flow-control windows turn off gRPC's bandwidth-delay
+		// estimator, whose PING round trips on every burst of received
+		// data cost the agent wake-ups; its messages are small.
+		grpc.WithInitialWindowSize(1 << 20),
+		grpc.WithInitialConnWindowSize(1 << 20),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true,
 		}),

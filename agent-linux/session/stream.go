@@ -151,7 +151,7 @@ func (s *stream) snapshot() error {
 func (s *stream) changes() error {
 	cur, changed := s.cfg.State.Current()
 	s.changed = changed
-	c := tracker.Diff(s.sent, cur, s.seq+1)
+	c := s.cfg.State.Changes(s.sent, cur, s.seq+1)
 	if c == nil {
 		return nil
 	}
@@ -172,8 +172,8 @@ func (s *stream) changes() error {
 }
 
 func (s *stream) checkMax() {
-	if s.maxL > 0 && len(s.sent.Listeners) > int(s.maxL) {
-		s.cfg.Logger.Warn("more listeners than the daemon accepts", "listeners", len(s.sent.Listeners), "max", s.maxL)
+	if s.maxL > 0 && s.sent.Listeners.Len() > int(s.maxL) {
+		s.cfg.Logger.Warn("more listeners than the daemon accepts", "listeners", s.sent.Listeners.Len(), "max", s.maxL)
 	}
 }
 

@@ -32,13 +32,21 @@ func KeyOf(l *wslfwdv1.Listener) Key {
 // hold on to it as long as needed.
 type State struct {
 	Network   *wslfwdv1.NetworkState
-	Listeners map[Key]*wslfwdv1.Listener
+	Listeners Set
+
+	gen uint64 // the tracker's number for this state; 0 if not published
+}
+
+// step is how the state numbered gen was made from the one before.
+type step struct {
+	gen            uint64
+	added, removed []*wslfwdv1.Listener
 }
 
 // Snapshot returns the whole state as a Snapshot with sequence number seq,
 // listeners sorted by protocol, port, address and inode.
 func (s State) Snapshot(seq uint64) *wslfwdv1.Snapshot {
-	return &wslfwdv1.Snapshot{Seq: seq, Network: s.Network, Listeners: sorted(s.Listeners)}
+	return &wslfwdv1.Snapshot{Seq: seq, Network: s.Network, Listeners: sorted(maps.Collect(s.Listeners.All()))}
 }
 
 // Diff returns the Changes that turn old into cur, numbered seq, or nil
@@ -50,14 +58,14 @@ func Diff(old, cur State, seq uint64) *wslfwdv1.Changes {
 		c.Network = cur.Network
 	}
 	added := map[Key]*wslfwdv1.Listener{}
-	for k, l := range cur.Listeners {
-		if _, ok := old.Listeners[k]; !ok {
+	for k, l := range cur.Listeners.All() {
+		if _, ok := old.Listeners.Get(k); !ok {
 			added[k] = l
 		}
 	}
 	removed := map[Key]*wslfwdv1.Listener{}
-	for k, l := range old.Listeners {
-		if _, ok := cur.Listeners[k]; !ok {
+	for k, l := range old.Listeners.All() {
+		if _, ok := cur.Listeners.Get(k); !ok {
 			removed[k] = l
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -52,6 +53,11 @@ type Tracker struct {
 	changed chan struct{}
 	shown   map[uint64]bool // own listener inodes to report
 	lastErr map[string]string
+
+	recent []entry // the journal, guarded by scanMu
+
+	gen   uint64   // of cur; guarded by mu
+	steps [64]step // how the last states were made, by gen; guarded by mu
 }
 
 const (
@@ -71,7 +77,7 @@ func New(cfg Config) *Tracker {
 		changed: make(chan struct{}),
 		shown:   map[uint64]bool{},
 		lastErr: map[string]string{},
-		cur:     State{Network: &wslfwdv1.NetworkState{}, Listeners: map[Key]*wslfwdv1.Listener{}},
+		cur:     State{Network: &wslfwdv1.NetworkState{}},
 	}
 }
 
@@ -106,9 +112,11 @@ func (t *Tracker) Refresh() error {
 
 // Triggers say when to re-read what.
 type Triggers struct {
-	// Listeners wake a listener scan; several may run side by side (an
-	// event source and a slow safety ticker).
+	// Listeners wake a listener scan; several may run side by side.
 	Listeners []trigger.Trigger
+	// Events, if set, reports socket changes one by one; each updates the
+	// listeners it names (see Partial).
+	Events trigger.EventSource
 	// Network wakes a network read (the netlink watch).
 	Network trigger.Trigger
 	// Full wakes both: a slow safety net for events a trigger missed.
@@ -134,6 +142,11 @@ func (t *Tracker) Run(ctx context.Context, tr Triggers) {
 	}
 	for i, tg := range tr.Listeners {
 		start(fmt.Sprintf("listeners#%d %T", i, tg), tg, dirtyListeners)
+	}
+	if tr.Events != nil {
+		start(fmt.Sprintf("events %T", tr.Events), trigger.Func(func(ctx context.Context, _ func()) error {
+			return tr.Events.RunEvents(ctx, t.handle)
+		}), 0)
 	}
 	if tr.Network != nil {
 		start(fmt.Sprintf("network %T", tr.Network), tr.Network, dirtyNetwork)
@@ -166,9 +179,11 @@ func (t *Tracker) wake(bit uint32) {
 func (t *Tracker) scan(what uint32) error {
 	t.scanMu.Lock()
 	defer t.scanMu.Unlock()
+	start := time.Now()
 	cur, _ := t.Current()
 	next, changed := cur, false
 	var errs []error
+	var c change
 	if what&dirtyNetwork != 0 {
 		n, err := t.cfg.Source.Network()
 		t.report("network", err)
@@ -183,77 +198,78 @@ func (t *Tracker) scan(what uint32) error {
 		t.report("listeners", err)
 		if err != nil {
 			errs = append(errs, err)
-		} else if m, ok := t.filter(ls, cur.Listeners); ok {
-			next.Listeners, changed = m, true
+		} else {
+			shown := t.shownSet()
+			c.b.base = cur.Listeners
+			c.replace(Scope{}, ls, t, shown)
+			t.replay(start, &c, shown)
+			if c.b.changed() {
+				next.Listeners, changed = c.b.set(), true
+			}
 		}
 	}
 	if changed {
-		t.mu.Lock()
-		t.cur = next
-		close(t.changed)
-		t.changed = make(chan struct{})
-		t.mu.Unlock()
-		t.logChanges(cur, next)
+		if next.Network != cur.Network {
+			t.log.Info("network changed", "interfaces", len(next.Network.GetInterfaces()), "routes", len(next.Network.GetRoutes()))
+		}
+		t.publish(next, c.added, c.removed)
 	}
 	return errors.Join(errs...)
 }
 
-// logChanges logs one line per listener opened or closed and per network
-// change, at info level.
-func (t *Tracker) logChanges(old, cur State) {
-	if !t.log.Enabled(context.Background(), slog.LevelInfo) {
+// publish makes next the current state, made from the current one by
+// adding and removing those listeners. Callers hold scanMu.
+func (t *Tracker) publish(next State, added, removed []*wslfwdv1.Listener) {
+	t.mu.Lock()
+	t.gen++
+	next.gen = t.gen
+	t.steps[t.gen%uint64(len(t.steps))] = step{gen: t.gen, added: added, removed: removed}
+	t.cur = next
+	close(t.changed)
+	t.changed = make(chan struct{})
+	t.mu.Unlock()
+	t.logListeners(added, removed)
+}
+
+// logListeners logs one line per listener opened or closed, at debug
+// level: the daemon logs what it forwards, and a busy machine opens and
+// closes listeners far more often than a log should say.
+func (t *Tracker) logListeners(added, removed []*wslfwdv1.Listener) {
+	if !t.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	c := Diff(old, cur, 0)
-	if c.GetNetwork() != nil {
-		t.log.Info("network changed", "interfaces", len(cur.Network.GetInterfaces()), "routes", len(cur.Network.GetRoutes()))
-	}
-	for _, l := range c.GetAdded() {
-		t.log.Info("listener opened", "protocol", l.GetProtocol().String(), "listen", l.GetListen(), "port", l.GetPort(),
+	for _, l := range added {
+		t.log.Debug("listener opened", "protocol", l.GetProtocol().String(), "listen", l.GetListen(), "port", l.GetPort(),
 			"pid", l.GetPid(), "process", l.GetProcessName())
 	}
-	for _, l := range c.GetRemoved() {
-		t.log.Info("listener closed", "protocol", l.GetProtocol().String(), "listen", l.GetListen(), "port", l.GetPort(),
+	for _, l := range removed {
+		t.log.Debug("listener closed", "protocol", l.GetProtocol().String(), "listen", l.GetListen(), "port", l.GetPort(),
 			"pid", l.GetPid(), "process", l.GetProcessName())
 	}
 }
 
-// filter drops the agent's own listeners except the shown ones. It returns
-// them as a map, or changed=false without building one when the set of keys
-// equals cur's.
-func (t *Tracker) filter(ls []*wslfwdv1.Listener, cur map[Key]*wslfwdv1.Listener) (_ map[Key]*wslfwdv1.Listener, changed bool) {
+// shownSet returns a copy of the own listeners to report.
+func (t *Tracker) shownSet() map[uint64]bool {
 	t.mu.Lock()
-	shown := maps.Clone(t.shown)
-	t.mu.Unlock()
-	keep := func(l *wslfwdv1.Listener) bool {
-		return t.cfg.SelfPID == 0 || int(l.GetPid()) != t.cfg.SelfPID || shown[l.GetInode()]
+	defer t.mu.Unlock()
+	return maps.Clone(t.shown)
+}
+
+// keep reports whether l is listed: the agent's own listeners are hidden,
+// except the shown ones.
+func (t *Tracker) keep(l *wslfwdv1.Listener, shown map[uint64]bool) bool {
+	return t.cfg.SelfPID == 0 || int(l.GetPid()) != t.cfg.SelfPID || shown[l.GetInode()]
+}
+
+// shownName returns l as listed: a shown own listener carries
+// OwnProcessName.
+func (t *Tracker) shownName(l *wslfwdv1.Listener, shown map[uint64]bool) *wslfwdv1.Listener {
+	if !shown[l.GetInode()] || t.cfg.SelfPID == 0 || int(l.GetPid()) != t.cfg.SelfPID {
+		return l
 	}
-	n := 0
-	for _, l := range ls {
-		if !keep(l) {
-			continue
-		}
-		if _, ok := cur[KeyOf(l)]; !ok {
-			n = -1
-			break
-		}
-		n++
-	}
-	if n == len(cur) {
-		return cur, false
-	}
-	m := make(map[Key]*wslfwdv1.Listener, len(ls))
-	for _, l := range ls {
-		if !keep(l) {
-			continue
-		}
-		if shown[l.GetInode()] {
-			l = proto.CloneOf(l)
-			l.ProcessName = OwnProcessName
-		}
-		m[KeyOf(l)] = l
-	}
-	return m, true
+	l = proto.CloneOf(l)
+	l.ProcessName = OwnProcessName
+	return l
 }
 
 // report logs a scan error once per distinct message, and the recovery.
@@ -269,4 +285,62 @@ func (t *Tracker) report(what string, err error) {
 		t.lastErr[what] = err.Error()
 		t.log.Warn("scan failed; keeping the last good state", "what", what, "err", err)
 	}
+}
+
+// Changes is Diff for two states this tracker published, old first, made
+// cheap: it composes the changes the tracker recorded between them instead
+// of comparing every listener, which is what an agent sending a change per
+// event would otherwise spend most of its time on. States it no longer has
+// the steps for (too far apart, or not its own) are compared with Diff.
+func (t *Tracker) Changes(old, cur State, seq uint64) *wslfwdv1.Changes {
+	steps, ok := t.stepsBetween(old, cur)
+	if !ok {
+		return Diff(old, cur, seq)
+	}
+	c := &wslfwdv1.Changes{Seq: seq}
+	if old.Network != cur.Network && !proto.Equal(old.Network, cur.Network) {
+		c.Network = cur.Network
+	}
+	added := map[Key]*wslfwdv1.Listener{}
+	removed := map[Key]*wslfwdv1.Listener{}
+	for _, s := range steps {
+		for _, l := range s.removed {
+			if k := KeyOf(l); added[k] != nil {
+				delete(added, k)
+			} else {
+				removed[k] = l
+			}
+		}
+		for _, l := range s.added {
+			if k := KeyOf(l); removed[k] != nil {
+				delete(removed, k)
+			} else {
+				added[k] = l
+			}
+		}
+	}
+	if c.Network == nil && len(added) == 0 && len(removed) == 0 {
+		return nil
+	}
+	c.Added, c.Removed = sorted(added), sorted(removed)
+	return c
+}
+
+// stepsBetween returns the steps from old to cur, if the tracker still
+// has them all.
+func (t *Tracker) stepsBetween(old, cur State) ([]step, bool) {
+	if old.gen == 0 || cur.gen < old.gen || cur.gen-old.gen > uint64(len(t.steps)) {
+		return nil, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]step, 0, cur.gen-old.gen)
+	for g := old.gen + 1; g <= cur.gen; g++ {
+		s := t.steps[g%uint64(len(t.steps))]
+		if s.gen != g {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
 }

@@ -159,7 +159,7 @@ func TestRunRescansOnWakeAndKeepsStateOnError(t *testing.T) {
 		t.Fatal("no change published after wake")
 	}
 	st, changed := tr.Current()
-	if len(st.Listeners) != 1 {
+	if st.Listeners.Len() != 1 {
 		t.Errorf("listeners %v, want port 3000", st.Listeners)
 	}
 	// A listener trigger reads listeners only: the network change waits for
@@ -189,7 +189,7 @@ func TestRunRescansOnWakeAndKeepsStateOnError(t *testing.T) {
 		t.Error("a failed scan replaced the state")
 	default:
 	}
-	if cur, _ := tr.Current(); len(cur.Listeners) != 1 {
+	if cur, _ := tr.Current(); cur.Listeners.Len() != 1 {
 		t.Errorf("state after a failed scan: %v", cur.Listeners)
 	}
 }

@@ -79,6 +79,11 @@ func New(o Options) (*Server, error) {
 	a := newAuth(o.Tokens, log)
 	g := grpc.NewServer(
 		grpc.MaxRecvMsgSize(o.MaxRecvMsgSize),
+		// Fixed flow-control windows turn off gRPC's bandwidth-delay
+		// estimator, whose PING round trips on every burst of received
+		// data wake both ends; agent and CLI messages are small.
+		grpc.InitialWindowSize(1<<20),
+		grpc.InitialConnWindowSize(1<<20),
 		grpc.ChainUnaryInterceptor(a.unary),
 		grpc.ChainStreamInterceptor(a.stream),
 		// Find dead agents within seconds, and let agents ping as often

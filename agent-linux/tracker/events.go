@@ -1,0 +1,265 @@
+package tracker
+
+import (
+	"slices"
+	"time"
+
+	"github.com/wslfwd/wslfwd/agent-linux/trigger"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// Partial is a Source that can also update some listeners without reading
+// them all, which is what makes an event cost microseconds instead of a
+// full scan. The tracker uses it for Triggers.Events; with a Source that
+// is not Partial every event batch costs a full listener read.
+type Partial interface {
+	// ListenersIn reads the listeners in scope.
+	ListenersIn(s Scope) ([]*wslfwdv1.Listener, error)
+	// Opened returns the listener a whole Opened event describes
+	// (trigger.Event.Whole), owned by the event's process.
+	Opened(ev trigger.Event) *wslfwdv1.Listener
+	// Closed says that the socket with this inode stopped listening.
+	Closed(inode uint64)
+}
+
+// Scope selects listeners for a partial read.
+type Scope struct {
+	Protocol wslfwdv1.Protocol
+	Family   wslfwdv1.AddressFamily // UNSPECIFIED: both
+	Port     uint32                 // 0: every port
+	// PID is the process that changed the scope, if known: the owner of
+	// a socket found there that was not known before.
+	PID uint32
+}
+
+// contains reports whether l is in s.
+func (s Scope) contains(l *wslfwdv1.Listener) bool {
+	return l.GetProtocol() == s.Protocol &&
+		(s.Family == wslfwdv1.AddressFamily_ADDRESS_FAMILY_UNSPECIFIED || l.GetFamily() == s.Family) &&
+		(s.Port == 0 || l.GetPort() == s.Port)
+}
+
+// scopeOf is what ev narrows a re-read to.
+func scopeOf(ev trigger.Event) Scope {
+	s := Scope{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Port: uint32(ev.Port), PID: ev.PID}
+	if ev.Protocol == udp {
+		s.Protocol = wslfwdv1.Protocol_PROTOCOL_UDP
+	}
+	switch ev.Family {
+	case af4:
+		s.Family = wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4
+	case af6:
+		s.Family = wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV6
+	}
+	return s
+}
+
+// Kernel numbers in trigger.Event (the tracker itself is portable).
+const (
+	udp = 17 // IPPROTO_UDP
+	af4 = 2  // AF_INET
+	af6 = 10 // AF_INET6
+)
+
+// maxScopes is how many distinct partial reads one batch may cost; beyond
+// that one full read is cheaper.
+const maxScopes = 16
+
+// handle applies a batch from the event source, in the source's
+// goroutine: the kernel's ring buffer holds further events meanwhile, and
+// no hand-off to another goroutine is paid per event.
+func (t *Tracker) handle(evs []trigger.Event) {
+	src, partial := t.cfg.Source.(Partial)
+	if !partial || slices.ContainsFunc(evs, func(e trigger.Event) bool { return e.Kind == trigger.Lost }) {
+		_ = t.scan(dirtyListeners) // logged inside
+	}
+	if partial {
+		_ = t.apply(src, evs) // logged inside
+	}
+}
+
+// apply updates the listeners the events name: whole events directly,
+// the others by reading their scope again.
+func (t *Tracker) apply(src Partial, evs []trigger.Event) error {
+	t.scanMu.Lock()
+	defer t.scanMu.Unlock()
+	cur, _ := t.Current()
+	shown := t.shownSet()
+	c := change{b: builder{base: cur.Listeners}}
+	var scopes []Scope
+	now := time.Now()
+	for _, ev := range evs {
+		switch {
+		case ev.Kind == trigger.Lost:
+		case ev.Whole() && ev.Kind == trigger.Opened:
+			l := src.Opened(ev)
+			t.journal(entry{at: now, opened: l})
+			if t.keep(l, shown) {
+				c.add(l)
+			}
+		case ev.Whole() && ev.Kind == trigger.Closed:
+			src.Closed(ev.Inode)
+			p := scopeOf(ev).Protocol
+			t.journal(entry{at: now, protocol: p, inode: ev.Inode})
+			c.closed(p, ev.Inode)
+		default:
+			if s := scopeOf(ev); !slicesContains(scopes, s) {
+				scopes = append(scopes, s)
+			}
+		}
+	}
+	var err error
+	if len(scopes) > maxScopes {
+		var ls []*wslfwdv1.Listener
+		if ls, err = t.cfg.Source.Listeners(); err == nil {
+			c.replace(Scope{}, ls, t, shown)
+		}
+	} else {
+		for _, s := range scopes {
+			ls, serr := src.ListenersIn(s)
+			if serr != nil {
+				err = serr
+				continue
+			}
+			c.replace(s, ls, t, shown)
+		}
+	}
+	t.report("listeners", err)
+	if c.b.changed() {
+		next := cur
+		next.Listeners = c.b.set()
+		t.publish(next, c.added, c.removed)
+	}
+	return err
+}
+
+func slicesContains(ss []Scope, s Scope) bool {
+	for _, x := range ss {
+		if x.Protocol == s.Protocol && x.Family == s.Family && x.Port == s.Port {
+			return true
+		}
+	}
+	return false
+}
+
+// change builds the next listener set from the current one and notes
+// what was added and removed.
+type change struct {
+	b              builder
+	added, removed []*wslfwdv1.Listener
+}
+
+func (c *change) add(l *wslfwdv1.Listener) {
+	k := KeyOf(l)
+	if _, ok := c.b.get(k); ok {
+		return
+	}
+	c.b.put(k, l)
+	c.added = append(c.added, l)
+}
+
+func (c *change) remove(k Key) {
+	l, ok := c.b.get(k)
+	if !ok {
+		return
+	}
+	c.b.del(k)
+	c.removed = append(c.removed, l)
+}
+
+// closed removes the listener of protocol p with this inode.
+func (c *change) closed(p wslfwdv1.Protocol, inode uint64) {
+	for k := range c.b.view().withInode(inode) {
+		if k.Protocol == p {
+			c.remove(k)
+			return
+		}
+	}
+}
+
+// replace makes the listeners in scope s (the zero Scope: all) exactly
+// those of ls that t keeps.
+func (c *change) replace(s Scope, ls []*wslfwdv1.Listener, t *Tracker, shown map[uint64]bool) {
+	all := s == Scope{}
+	if all && c.same(ls, t, shown) {
+		return // the common case of a periodic read: build nothing
+	}
+	want := make(map[Key]*wslfwdv1.Listener, len(ls))
+	for _, l := range ls {
+		if (all || s.contains(l)) && t.keep(l, shown) {
+			l = t.shownName(l, shown)
+			want[KeyOf(l)] = l
+		}
+	}
+	var gone []Key
+	for k, l := range c.b.view().All() {
+		if _, ok := want[k]; !ok && (all || s.contains(l)) {
+			gone = append(gone, k)
+		}
+	}
+	for _, k := range gone {
+		c.remove(k)
+	}
+	for _, l := range want {
+		c.add(l)
+	}
+}
+
+// same reports whether the listeners of ls that t keeps are exactly those
+// in the map.
+func (c *change) same(ls []*wslfwdv1.Listener, t *Tracker, shown map[uint64]bool) bool {
+	m, n := c.b.view(), 0
+	for _, l := range ls {
+		if !t.keep(l, shown) {
+			continue
+		}
+		if _, ok := m.Get(KeyOf(l)); !ok {
+			return false
+		}
+		n++
+	}
+	return n == m.Len()
+}
+
+// journalWindow is how far back a full read replays events (see replay).
+const journalWindow = 100 * time.Millisecond
+
+// entry is one whole event in the journal: a listener opened, or the
+// socket of protocol with inode closed.
+type entry struct {
+	at       time.Time
+	opened   *wslfwdv1.Listener
+	protocol wslfwdv1.Protocol
+	inode    uint64
+}
+
+// journal records e and forgets entries older than journalWindow.
+func (t *Tracker) journal(e entry) {
+	drop := 0
+	for drop < len(t.recent) && e.at.Sub(t.recent[drop].at) > journalWindow {
+		drop++
+	}
+	t.recent = append(t.recent[drop:], e)
+}
+
+// replay applies the journal's entries from journalWindow before start to
+// a full read's result. The kernel reports a listen() just before it
+// makes the socket visible to sock_diag, so a full read that runs in
+// between would drop a listener an event already added, and nothing would
+// bring it back until the next full read; replaying the events since
+// shortly before the read puts it back. Replaying one the read already
+// reflects changes nothing.
+func (t *Tracker) replay(start time.Time, c *change, shown map[uint64]bool) {
+	for _, e := range t.recent {
+		if start.Sub(e.at) > journalWindow {
+			continue
+		}
+		if e.opened != nil {
+			if t.keep(e.opened, shown) {
+				c.add(e.opened)
+			}
+		} else {
+			c.closed(e.protocol, e.inode)
+		}
+	}
+}
