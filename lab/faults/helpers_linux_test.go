@@ -30,7 +30,6 @@ const (
 	tcp    = wslfwdv1.Protocol_PROTOCOL_TCP
 	udp    = wslfwdv1.Protocol_PROTOCOL_UDP
 	active = wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE
-	failed = wslfwdv1.ForwardState_FORWARD_STATE_ERROR
 )
 
 // distro is the name of the one agent most tests run.
@@ -188,9 +187,6 @@ func (p *prober) finish() (int, []string) {
 
 // exactOptions tune checkExact.
 type exactOptions struct {
-	// errors are ports that must be listed in ERROR, with a reason,
-	// instead of ACTIVE, and have no relay socket.
-	errors map[sock]bool
 	// dialAll dials every forwarded port from lan; otherwise a sample.
 	dialAll bool
 }
@@ -199,7 +195,7 @@ type exactOptions struct {
 // exactly, then checks it from lan. The truth is what the kernel says
 // listens in wsl (not what the test believes it opened). Matching means:
 //   - ListForwards (with all) has one row per listening socket and no
-//     other, each ACTIVE (or ERROR where o.errors says), from the host port
+//     other, each ACTIVE, from the host port
 //     to wsl's current address and the same port;
 //   - the relay's listening sockets in winhost (the kernel's tables, the
 //     daemon's own port aside) are exactly the ACTIVE rows;
@@ -217,7 +213,7 @@ func checkExact(ctx context.Context, t *testing.T, env *labrun.Env, o exactOptio
 	var diff string
 	converged := time.Now()
 	err = env.Wait(ctx, "the forward table to match wsl's listeners exactly", func(ctx context.Context) (bool, error) {
-		truth, diff, err = compare(ctx, env, wslAddr, o)
+		truth, diff, err = compare(ctx, env, wslAddr)
 		if err != nil {
 			return false, err
 		}
@@ -229,16 +225,15 @@ func checkExact(ctx context.Context, t *testing.T, env *labrun.Env, o exactOptio
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	t.Logf("forward table exact (%d listeners in wsl, %d in ERROR) after %v",
-		len(truth), len(o.errors), time.Since(converged).Round(time.Millisecond))
+	t.Logf("forward table exact (%d listeners in wsl) after %v", len(truth), time.Since(converged).Round(time.Millisecond))
 
-	if err := checkCLI(ctx, env, truth, o); err != nil {
+	if err := checkCLI(ctx, env, truth); err != nil {
 		t.Error(err)
 	}
 
 	var fwd []uint16
 	for s := range truth {
-		if s.proto == "tcp" && !o.errors[s] {
+		if s.proto == "tcp" {
 			fwd = append(fwd, s.port)
 		}
 	}
@@ -257,9 +252,6 @@ func checkExact(ctx context.Context, t *testing.T, env *labrun.Env, o exactOptio
 			closed = append(closed, port)
 		}
 	}
-	for s := range o.errors {
-		closed = append(closed, s.port)
-	}
 	for _, port := range closed {
 		if err := refusedFromLAN(ctx, env, port); err != nil {
 			t.Error(err)
@@ -269,9 +261,8 @@ func checkExact(ctx context.Context, t *testing.T, env *labrun.Env, o exactOptio
 }
 
 // checkCLI checks that `wslfwd forwards -o json` shows the same ACTIVE
-// forwards as the daemon's table: one per listener in truth, except
-// those in o.errors.
-func checkCLI(ctx context.Context, env *labrun.Env, truth map[sock]bool, o exactOptions) error {
+// forwards as the daemon's table: one per listener in truth.
+func checkCLI(ctx context.Context, env *labrun.Env, truth map[sock]bool) error {
 	out, err := env.CLI(ctx, "forwards", "-o", "json")
 	if err != nil {
 		return err
@@ -286,21 +277,15 @@ func checkCLI(ctx context.Context, env *labrun.Env, truth map[sock]bool, o exact
 			got[sock{protoName(f.GetProtocol()), uint16(f.GetListenPort())}] = true
 		}
 	}
-	want := map[sock]bool{}
-	for s := range truth {
-		if !o.errors[s] {
-			want[s] = true
-		}
-	}
-	if !maps.Equal(got, want) {
-		return fmt.Errorf("wslfwd forwards -o json: ACTIVE %v, want %v", sorted(got), sorted(want))
+	if !maps.Equal(got, truth) {
+		return fmt.Errorf("wslfwd forwards -o json: ACTIVE %v, want %v", sorted(got), sorted(truth))
 	}
 	return nil
 }
 
 // compare returns the truth in wsl and, when the daemon or the relay
 // disagree with it, a description of every difference.
-func compare(ctx context.Context, env *labrun.Env, wslAddr netip.Addr, o exactOptions) (map[sock]bool, string, error) {
+func compare(ctx context.Context, env *labrun.Env, wslAddr netip.Addr) (map[sock]bool, string, error) {
 	truth, err := listening(env.Lab.WSL)
 	if err != nil {
 		return nil, "", err
@@ -323,18 +308,12 @@ func compare(ctx context.Context, env *labrun.Env, wslAddr netip.Addr, o exactOp
 			bad = append(bad, "listed twice: "+describe(f))
 		}
 		rows[s] = true
-		wantState := active
-		if o.errors[s] {
-			wantState = failed
-		}
 		switch {
 		case !truth[s]:
 			bad = append(bad, "stale (nothing listens in wsl): "+describe(f))
-		case f.GetState() != wantState:
-			bad = append(bad, fmt.Sprintf("want %s: %s", wantState, describe(f)))
-		case wantState == failed && f.GetReason() == "":
-			bad = append(bad, "ERROR without a reason: "+describe(f))
-		case wantState == active && (f.GetConnectAddress() != wslAddr.String() || f.GetConnectPort() != f.GetListenPort()):
+		case f.GetState() != active:
+			bad = append(bad, fmt.Sprintf("want %s: %s", active, describe(f)))
+		case f.GetConnectAddress() != wslAddr.String() || f.GetConnectPort() != f.GetListenPort():
 			bad = append(bad, fmt.Sprintf("want → %s:%d: %s", wslAddr, f.GetListenPort(), describe(f)))
 		}
 	}
@@ -342,8 +321,8 @@ func compare(ctx context.Context, env *labrun.Env, wslAddr netip.Addr, o exactOp
 		if !rows[s] {
 			bad = append(bad, "missing (listens in wsl, not listed): "+s.String())
 		}
-		if want := !o.errors[s]; relay[s] != want {
-			bad = append(bad, fmt.Sprintf("relay socket for %s in winhost: %v, want %v", s, relay[s], want))
+		if !relay[s] {
+			bad = append(bad, "no relay socket in winhost for "+s.String())
 		}
 	}
 	for _, s := range sorted(relay) {
