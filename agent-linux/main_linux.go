@@ -90,10 +90,6 @@ func run(cmd *cobra.Command, o *options) error {
 	if o.scanInterval <= 0 {
 		return fmt.Errorf("--scan-interval %v: must be positive", o.scanInterval)
 	}
-	listeners, events, err := listenerTriggers(o, log)
-	if err != nil {
-		return err
-	}
 	// One thread runs Go code: the agent is a small event loop, and on
 	// a second one every hand-off between its goroutines (event, session,
 	// gRPC writer and reader) wakes another OS thread, which costs more
@@ -110,6 +106,10 @@ func run(cmd *cobra.Command, o *options) error {
 	defer a.sys.Close()
 	if problems != nil {
 		return problems
+	}
+	listeners, events, err := listenerTriggers(o, log, a.tr.ScanCost)
+	if err != nil {
+		return err
 	}
 	addr, why, err := a.daemonAddr(ctx, o.host, log)
 	if err != nil {
@@ -142,10 +142,17 @@ func run(cmd *cobra.Command, o *options) error {
 // netlink notification lost to a failed subscription).
 const safetyScan = 30 * time.Second
 
+// Scan-only pacing: scans take at most scanBudget of one core, and come
+// at least every maxScanWait.
+const (
+	scanBudget  = 0.002
+	maxScanWait = 4 * time.Second
+)
+
 // listenerTriggers picks what updates the listeners (--trigger): the
-// eBPF event source, or periodic scans.
-func listenerTriggers(o *options, log *slog.Logger) ([]trigger.Trigger, trigger.EventSource, error) {
-	ticker := trigger.Ticker{Interval: o.scanInterval}
+// eBPF event source, or scans paced by what they cost.
+func listenerTriggers(o *options, log *slog.Logger, cost func() time.Duration) ([]trigger.Trigger, trigger.EventSource, error) {
+	ticker := trigger.Paced{Min: o.scanInterval, Max: max(maxScanWait, o.scanInterval), Budget: scanBudget, Cost: cost}
 	switch o.trigger {
 	case "scan":
 		return []trigger.Trigger{ticker}, nil, nil
@@ -158,7 +165,7 @@ func listenerTriggers(o *options, log *slog.Logger) ([]trigger.Trigger, trigger.
 		if o.trigger == "ebpf" {
 			return nil, nil, fmt.Errorf("--trigger ebpf: %w", err)
 		}
-		log.Warn("eBPF trigger unavailable; scanning periodically", "interval", o.scanInterval, "err", err)
+		log.Warn("eBPF trigger unavailable; scanning periodically", "interval", o.scanInterval, "cpu_budget", scanBudget, "err", err)
 		return []trigger.Trigger{ticker}, nil, nil
 	default:
 		return nil, nil, fmt.Errorf("--trigger %q: want auto, ebpf or scan", o.trigger)

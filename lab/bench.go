@@ -89,7 +89,7 @@ figures (keys documented in lab/bench). A full run takes several minutes;
 	f.BoolVar(&quick, "quick", false, "CI size: 20 trials per mode, 3 s CPU windows, 128 MiB transfers")
 	f.StringVar(&jsonPath, "json", "", "write the figures to this file as JSON")
 	f.IntVar(&trials, "trials", 0, "forward/unforward trials per mode (default 200, 20 with --quick)")
-	f.DurationVar(&scanInterval, "scan-interval", time.Second, "the agents' --scan-interval, the period of scan-only detection")
+	f.DurationVar(&scanInterval, "scan-interval", 250*time.Millisecond, "the agents' --scan-interval, the shortest period of scan-only detection")
 	f.BoolVar(&keepLogs, "keep-logs", false, "keep the programs' logs even when the bench succeeds")
 	return cmd
 }

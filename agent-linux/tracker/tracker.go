@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,7 @@ type Tracker struct {
 
 	scanMu sync.Mutex // serialises reads of the Source
 	dirty  atomic.Uint32
+	costs  recentCosts // of the last full listener reads
 	kick   chan struct{}
 
 	mu      sync.Mutex
@@ -108,6 +110,37 @@ func (t *Tracker) Hide(inode uint64) {
 // Refresh re-reads network and listeners now and publishes any change.
 func (t *Tracker) Refresh() error {
 	return t.scan(dirtyListeners | dirtyNetwork)
+}
+
+// ScanCost returns what a full listener read costs when nothing changed:
+// the quickest of the last few, or 0 before the first. It paces scans
+// without the eBPF trigger. A read that found new sockets also searched
+// /proc for their owners; that is the price of the change, paid once, not
+// of scanning, so it must not slow scanning down.
+func (t *Tracker) ScanCost() time.Duration { return t.costs.min() }
+
+// recentCosts keeps the durations of the last few reads. Safe for
+// concurrent use.
+type recentCosts struct {
+	mu   sync.Mutex
+	last [8]time.Duration
+	n    int
+}
+
+func (r *recentCosts) add(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last[r.n%len(r.last)] = d
+	r.n++
+}
+
+func (r *recentCosts) min() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == 0 {
+		return 0
+	}
+	return slices.Min(r.last[:min(r.n, len(r.last))])
 }
 
 // Triggers say when to re-read what.
@@ -194,7 +227,9 @@ func (t *Tracker) scan(what uint32) error {
 		}
 	}
 	if what&dirtyListeners != 0 {
+		began := time.Now()
 		ls, err := t.cfg.Source.Listeners()
+		t.costs.add(time.Since(began))
 		t.report("listeners", err)
 		if err != nil {
 			errs = append(errs, err)

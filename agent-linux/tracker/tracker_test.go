@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -192,4 +193,43 @@ func TestRunRescansOnWakeAndKeepsStateOnError(t *testing.T) {
 	if cur, _ := tr.Current(); cur.Listeners.Len() != 1 {
 		t.Errorf("state after a failed scan: %v", cur.Listeners)
 	}
+}
+
+// ScanCost is the quickest recent read: one that also searched /proc for
+// new owners does not slow periodic scans down.
+func TestScanCostIsQuickestRecentRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &slowSource{}
+		tr := tracker.New(tracker.Config{Source: src})
+		if tr.ScanCost() != 0 {
+			t.Fatalf("ScanCost before any read = %v", tr.ScanCost())
+		}
+		for _, d := range []time.Duration{50 * time.Millisecond, 2 * time.Millisecond, 30 * time.Millisecond} {
+			src.delay = d
+			if err := tr.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := tr.ScanCost(); got != 2*time.Millisecond {
+			t.Errorf("ScanCost = %v, want 2ms", got)
+		}
+		src.delay = 40 * time.Millisecond
+		for range 8 {
+			tr.Refresh()
+		}
+		if got := tr.ScanCost(); got != 40*time.Millisecond {
+			t.Errorf("ScanCost after 8 slower reads = %v, want 40ms", got)
+		}
+	})
+}
+
+// slowSource takes delay (of fake time, in a synctest bubble) per
+// listener read.
+type slowSource struct{ delay time.Duration }
+
+func (s *slowSource) Network() (*wslfwdv1.NetworkState, error) { return &wslfwdv1.NetworkState{}, nil }
+
+func (s *slowSource) Listeners() ([]*wslfwdv1.Listener, error) {
+	time.Sleep(s.delay)
+	return nil, nil
 }

@@ -65,7 +65,7 @@
 //	started                 start time, RFC 3339 UTC
 //	duration_s              how long the run took
 //	kernel, cpus, go_version  the machine: kernel release, CPUs, Go toolchain
-//	scan_interval_ms        the agents' --scan-interval (scan-only mode's period)
+//	scan_interval_ms        the agents' --scan-interval (scan-only mode's shortest period)
 //	modes.ebpf, modes.scan  the detection figures of each mode:
 //	  trigger               the agent's --trigger value
 //	  forward.trials        trials run; forward.ok succeeded, forward.failures missed the 5 s deadline
