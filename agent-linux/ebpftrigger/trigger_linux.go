@@ -239,8 +239,10 @@ func (t *Trigger) RunEvents(ctx context.Context, handle func([]trigger.Event)) e
 		e, more, err := t.read(again.next())
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if batch = again.due(time.Now(), batch[:0]); len(batch) > 0 {
+			// Rechecks are due; events read before may be waiting too.
+			if batch = again.due(time.Now(), batch); len(batch) > 0 {
 				handle(batch)
+				batch = batch[:0]
 			}
 			continue
 		case errors.Is(err, ringbuf.ErrClosed):
