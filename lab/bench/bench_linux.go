@@ -50,7 +50,7 @@ type Sizes struct {
 	Established  int   // connections for the scan cost
 	Scans        int   // scans timed for each side of the scan cost
 	Bytes        int64 // bulk TCP transfer for each throughput sample
-	Transfers    int   // throughput samples per path; the best counts
+	Transfers    int   // throughput rounds, one transfer per path each; the medians count
 	TrialPort    int   // first port of the trials (each trial its own port)
 	BulkPort     int   // first port of the bulk listeners
 	ChurnPort    int   // first port of the churn listeners
@@ -66,7 +66,7 @@ func SizesFor(quick bool) Sizes {
 		IdleWindow: 20 * time.Second, ChurnWindow: 10 * time.Second,
 		ChurnRate: 50, ChurnLife: 500 * time.Millisecond,
 		Established: 10000, Scans: 2000,
-		Bytes: 1 << 30, Transfers: 2,
+		Bytes: 1 << 30, Transfers: 5,
 		TrialPort: 21000, BulkPort: 22000, ChurnPort: 24000, ChurnSpan: 2000, SinkPort: 20500,
 		FullTrialMin: 200,
 	}

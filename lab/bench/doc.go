@@ -35,8 +35,11 @@
 //     and for the agent's listener read with owner lookup
 //     (agent-linux/scan). No agent runs meanwhile.
 //   - Throughput: a sink in wsl counts what a sender writes, both 256 KiB
-//     at a time; the best of two transfers each, alternating, winhost→wsl
-//     direct and lan→winhost (relay)→wsl. Every transfer is logged. Both
+//     at a time, in five rounds of one transfer winhost→wsl direct and one
+//     lan→winhost (relay)→wsl right after it. Each path's figure is its
+//     median, and the ratio is the median of the rounds' ratios, so a load
+//     change between rounds moves both sides of a ratio. Every transfer is
+//     logged. Both
 //     paths cross the winhost–wsl veth pair once; the relay path also
 //     crosses lan's and carries the bytes over two TCP connections, as a
 //     LAN client's would. What the lab cannot mirror is that sender, relay
@@ -95,9 +98,9 @@
 //	scan_cost.agent_none_us, scan_cost.agent_established_us, scan_cost.agent_ratio
 //	                        the same for the agent's scan plus owner lookup
 //	throughput.bytes        bytes per transfer
-//	throughput.direct_mib_s winhost → wsl, no forward
-//	throughput.relay_mib_s  lan → relay in winhost → wsl
-//	throughput.ratio        relay ÷ direct
+//	throughput.direct_mib_s winhost → wsl, no forward (median of the rounds)
+//	throughput.relay_mib_s  lan → relay in winhost → wsl (median of the rounds)
+//	throughput.ratio        relay ÷ direct: the median of the rounds' ratios
 //	targets[]               issue 7's goals: figure (the JSON path above), op ("<=" or ">="),
 //	                        limit, value, met. A latency goal whose trials had failures
 //	                        is not met, with value -1.

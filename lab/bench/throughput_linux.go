@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"syscall"
 	"time"
 
@@ -24,9 +25,11 @@ const throughputChunk = 256 << 10
 
 // throughput sends Sizes.Bytes over TCP to a sink in wsl, directly from
 // winhost (the host's own path to the VM, no forward involved) and from
-// lan through the daemon's relay, Sizes.Transfers times each, alternating,
-// and keeps each path's best. It logs every transfer, so that a reader can
-// see how far apart they were.
+// lan through the daemon's relay, in Sizes.Transfers rounds of one transfer
+// each. It reports each path's median rate and the median of the rounds'
+// relay ÷ direct ratios: the two transfers of a round run back to back, so
+// a change in what else the machine does shifts both, where the best of
+// each path could come from different moments. It logs every transfer.
 func (b *run) throughput(ctx context.Context) (Throughput, error) {
 	out := Throughput{Bytes: b.size.Bytes}
 	port := uint16(b.size.SinkPort)
@@ -40,30 +43,34 @@ func (b *run) throughput(ctx context.Context) (Throughput, error) {
 		State: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE}); err != nil {
 		return out, err
 	}
-	paths := []struct {
-		name string
-		from *netlab.NS
-		to   netip.AddrPort
-		best *float64
-	}{
-		{"direct", b.env.Lab.WinHost, netip.AddrPortFrom(netlab.WSLAddr.Addr(), port), &out.DirectMiBs},
-		{"relay", b.env.Lab.LAN, netip.AddrPortFrom(netlab.HostLANAddr.Addr(), port), &out.RelayMiBs},
-	}
+	var direct, relay, ratios []float64
 	for i := range b.size.Transfers {
-		for _, p := range paths {
-			rate, err := send(ctx, p.from, p.to, b.size.Bytes)
-			if err != nil {
-				return out, err
-			}
-			fmt.Fprintf(b.log, "     transfer %d %-6s %.0f MiB/s\n", i+1, p.name, rate)
-			*p.best = max(*p.best, rate)
+		d, err := send(ctx, b.env.Lab.WinHost, netip.AddrPortFrom(netlab.WSLAddr.Addr(), port), b.size.Bytes)
+		if err != nil {
+			return out, err
 		}
+		r, err := send(ctx, b.env.Lab.LAN, netip.AddrPortFrom(netlab.HostLANAddr.Addr(), port), b.size.Bytes)
+		if err != nil {
+			return out, err
+		}
+		fmt.Fprintf(b.log, "     round %d: direct %.0f MiB/s, relay %.0f MiB/s (%.2f)\n", i+1, d, r, r/d)
+		direct, relay, ratios = append(direct, d), append(relay, r), append(ratios, r/d)
 	}
-	out.DirectMiBs, out.RelayMiBs = round3(out.DirectMiBs), round3(out.RelayMiBs)
-	if out.DirectMiBs > 0 {
-		out.Ratio = round3(out.RelayMiBs / out.DirectMiBs)
-	}
+	out.DirectMiBs, out.RelayMiBs, out.Ratio = round3(middle(direct)), round3(middle(relay)), round3(middle(ratios))
 	return out, nil
+}
+
+// middle returns the median of xs (the mean of the two middle ones for an
+// even count), or 0 for none.
+func middle(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 // sink counts what each connection sends until the sender closes its
