@@ -145,7 +145,7 @@ const safetyScan = 30 * time.Second
 // Scan-only pacing: scans take at most scanBudget of one core, and come
 // at least every maxScanWait.
 const (
-	scanBudget  = 0.002
+	scanBudget  = 0.0015
 	maxScanWait = 4 * time.Second
 )
 

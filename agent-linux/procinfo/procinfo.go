@@ -41,7 +41,7 @@ type Owner struct {
 
 // Revalidate is how long a confirmed owner is trusted while its process
 // exists.
-const Revalidate = 10 * time.Second
+const Revalidate = time.Minute
 
 type entry struct {
 	owner   Owner
