@@ -65,7 +65,7 @@ func runCommand() *cobra.Command {
 	cmd.Flags().StringVar(&o.trigger, "trigger", "auto",
 		"what reports listener changes: ebpf (instant, needs root and Linux >= 5.9), scan (periodic scans, see --scan-interval), or auto (ebpf when it loads, else scan)")
 	cmd.Flags().DurationVar(&o.scanInterval, "scan-interval", 250*time.Millisecond,
-		"without the eBPF trigger, the shortest time between listener scans; with many listeners scans come less often, so they take at most 0.2% of a core (and at least every 4s). With it, a safety scan runs every 30s")
+		"without the eBPF trigger, the shortest time between listener scans; with many listeners scans come less often, so they take at most 0.15% of a core (and at least every 4s). With it, a safety scan runs every 30s")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	detectionFlags(cmd, o)
 	return cmd

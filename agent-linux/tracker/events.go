@@ -103,7 +103,7 @@ func (t *Tracker) apply(src Partial, evs []trigger.Event) error {
 			t.journal(entry{at: now, protocol: p, inode: ev.Inode})
 			c.closed(p, ev.Inode)
 		default:
-			if s := scopeOf(ev); !slicesContains(scopes, s) {
+			if s := scopeOf(ev); !hasScope(scopes, s) {
 				scopes = append(scopes, s)
 			}
 		}
@@ -133,7 +133,9 @@ func (t *Tracker) apply(src Partial, evs []trigger.Event) error {
 	return err
 }
 
-func slicesContains(ss []Scope, s Scope) bool {
+// hasScope reports whether ss already reads what s would; the first
+// event's process stands for the scope.
+func hasScope(ss []Scope, s Scope) bool {
 	for _, x := range ss {
 		if x.Protocol == s.Protocol && x.Family == s.Family && x.Port == s.Port {
 			return true
