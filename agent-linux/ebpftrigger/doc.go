@@ -63,7 +63,7 @@
 // fires the tracepoint before it hashes the socket where sock_diag sees
 // it, and sock_release runs before the socket is unhashed. An event that
 // makes the agent re-read (UDP close, or TCP without BTF) is therefore
-// handed over at once and again Options.Coalesce (2 ms) later, so a
+// handed over at once and again Options.Recheck (2 ms) later, so a
 // re-read that ran too early is corrected. A TCP event that carries its
 // socket needs no re-read; the agent replays recent ones over a full scan
 // that might have run in that gap (see agent-linux/tracker).

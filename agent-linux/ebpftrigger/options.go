@@ -7,8 +7,8 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// DefaultCoalesce is the recheck delay used when Options.Coalesce is zero.
-const DefaultCoalesce = 2 * time.Millisecond
+// DefaultRecheck is the recheck delay used when Options.Recheck is zero.
+const DefaultRecheck = 2 * time.Millisecond
 
 // Options configure New.
 type Options struct {
@@ -18,10 +18,10 @@ type Options struct {
 	// spin on its own events. Zero means the calling process.
 	IgnorePID uint32
 
-	// Coalesce is how long after an early event (one the kernel sends
+	// Recheck is how long after an early event (one the kernel sends
 	// before it has finished the change) the event is handed over again;
-	// see the package doc. Zero means DefaultCoalesce.
-	Coalesce time.Duration
+	// see the package doc. Zero means DefaultRecheck.
+	Recheck time.Duration
 
 	// NetNS is the network namespace whose TCP listeners to report (the
 	// one the agent lists sockets of); zero means the calling thread's.

@@ -71,9 +71,9 @@ type Trigger struct {
 // error says why eBPF cannot be used here (privilege, kernel version, no
 // cgroup2 mount); the caller logs it once and falls back to scanning.
 func New(opts Options) (_ *Trigger, err error) {
-	t := &Trigger{window: opts.Coalesce, log: opts.Logger}
+	t := &Trigger{window: opts.Recheck, log: opts.Logger}
 	if t.window <= 0 {
-		t.window = DefaultCoalesce
+		t.window = DefaultRecheck
 	}
 	if t.log == nil {
 		t.log = slog.Default()
@@ -224,7 +224,7 @@ func (t *Trigger) attach(cgroup string, cgMode pidMode, layout *sockLayout) erro
 // RunEvents implements trigger.EventSource. It hands over the events as
 // they arrive, a batch per read of the ring buffer, and a Lost event when
 // the ring had no room for some. Events the kernel sends before it has
-// finished the change (see early) are handed over again Options.Coalesce
+// finished the change (see early) are handed over again Options.Recheck
 // later. It blocks until ctx is done, then detaches the programs and
 // returns nil; it returns an error if the ring buffer fails. RunEvents must
 // be called at most once.
