@@ -266,19 +266,18 @@ func (t *Tracker) publish(next State, added, removed []*wslfwdv1.Listener) {
 	t.logListeners(added, removed)
 }
 
-// logListeners logs one line per listener opened or closed, at debug
-// level: the daemon logs what it forwards, and a busy machine opens and
-// closes listeners far more often than a log should say.
+// logListeners logs one line per listener opened or closed, at info
+// level (the agent's default level, warn, leaves them out).
 func (t *Tracker) logListeners(added, removed []*wslfwdv1.Listener) {
-	if !t.log.Enabled(context.Background(), slog.LevelDebug) {
+	if !t.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
 	for _, l := range added {
-		t.log.Debug("listener opened", "protocol", l.GetProtocol().String(), "listen", l.GetListen(), "port", l.GetPort(),
+		t.log.Info("listener opened", "protocol", l.GetProtocol().String(), "listen", l.GetListen(), "port", l.GetPort(),
 			"pid", l.GetPid(), "process", l.GetProcessName())
 	}
 	for _, l := range removed {
-		t.log.Debug("listener closed", "protocol", l.GetProtocol().String(), "listen", l.GetListen(), "port", l.GetPort(),
+		t.log.Info("listener closed", "protocol", l.GetProtocol().String(), "listen", l.GetListen(), "port", l.GetPort(),
 			"pid", l.GetPid(), "process", l.GetProcessName())
 	}
 }

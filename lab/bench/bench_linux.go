@@ -163,9 +163,11 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 // while the agent runs.
 func (b *run) mode(ctx context.Context, trigger string, throughput bool, tp *Throughput) (*ModeResult, error) {
 	distro := "bench-" + trigger
-	b.step(fmt.Sprintf("[%s] start the agent: --trigger %s --scan-interval %v", trigger, trigger, b.cfg.ScanInterval))
+	b.step(fmt.Sprintf("[%s] start the agent: --trigger %s --scan-interval %v --log-level warn", trigger, trigger, b.cfg.ScanInterval))
 	agent, err := b.env.StartAgent(ctx, labrun.AgentOptions{Distro: distro,
-		Args: []string{"--trigger", trigger, "--scan-interval", b.cfg.ScanInterval.String()}})
+		// The agent's own default log level: the lab's is info, whose line
+		// per listener change is not what users run.
+		Args: []string{"--trigger", trigger, "--scan-interval", b.cfg.ScanInterval.String(), "--log-level", "warn"}})
 	if err != nil {
 		return nil, err
 	}
