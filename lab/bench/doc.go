@@ -52,7 +52,8 @@
 //     two, so a single run's ratio is rough.
 //
 // The micro-benchmarks beside it live with their code:
-// agent-linux/sockdiag BenchmarkScan, hostd-windows/policy
+// agent-linux/sockdiag BenchmarkScan, agent-linux/tracker
+// BenchmarkEventOpenClose, hostd-windows/policy
 // BenchmarkDecide1000, hostd-windows/reconcile BenchmarkReconcileSteady1000,
 // hostd-windows/backend/relay BenchmarkThroughput and the
 // agent-linux/ebpftrigger benchmarks.
