@@ -16,6 +16,7 @@ type Binaries struct {
 	Daemon string // wslfwd-hostd
 	Agent  string // wslfwd-agent
 	CLI    string // wslfwd
+	Source string // the module they were built from
 }
 
 // Build compiles the three programs from the module that contains the
@@ -36,6 +37,7 @@ func Build(ctx context.Context, dir string) (Binaries, error) {
 		Daemon: filepath.Join(dir, "wslfwd-hostd"),
 		Agent:  filepath.Join(dir, "wslfwd-agent"),
 		CLI:    filepath.Join(dir, "wslfwd"),
+		Source: root,
 	}
 	// go build names each binary after its package's directory.
 	for from, to := range map[string]string{"hostd-windows": b.Daemon, "agent-linux": b.Agent, "cli": b.CLI} {

@@ -8,7 +8,11 @@ package labtest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +45,31 @@ func Main(m *testing.M, name string) int {
 	return m.Run()
 }
 
+var (
+	sourcesOnce sync.Once
+	sourcesErr  error
+)
+
+// noteSources looks at every Go source file of the module the programs
+// were built from. go test reuses a passing result while the files the
+// test looked at are unchanged, and it cannot see what go build read, so
+// without this a changed agent or daemon would not be tested again.
+func noteSources(root string) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "bin") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !(strings.HasSuffix(path, ".go") || d.Name() == "go.mod" || d.Name() == "go.sum") {
+			return nil
+		}
+		_, err = os.Stat(path)
+		return err
+	})
+}
+
 // Start builds a lab with the daemon running, in parallel with the other
 // tests, and returns it with a context bounded by timeout. The lab is torn
 // down when the test ends; a failed test logs the programs' output first,
@@ -51,6 +80,10 @@ func Start(t *testing.T, o labrun.Options, timeout time.Duration) (context.Conte
 		t.Skip("needs root: builds network namespaces and runs the daemon and agent in them")
 	}
 	t.Parallel()
+	sourcesOnce.Do(func() { sourcesErr = noteSources(bin.Source) })
+	if sourcesErr != nil {
+		t.Fatal(sourcesErr)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	o.Dir, o.Bin = t.TempDir(), bin
