@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/syncbuf"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
 
@@ -306,7 +307,7 @@ func watchEvents() []*wslfwdv1.WatchResponse {
 }
 
 // waitLines polls out until it holds n lines or the deadline passes.
-func waitLines(t *testing.T, out *syncBuffer, n int) []string {
+func waitLines(t *testing.T, out *syncbuf.Buffer, n int) []string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -324,7 +325,7 @@ func TestWatchUntilInterrupted(t *testing.T) {
 	d := startFake(t, &fakeControl{events: watchEvents()})
 	for _, format := range []string{"table", "json"} {
 		ctx, cancel := context.WithCancel(t.Context())
-		var stdout, stderr syncBuffer
+		var stdout, stderr syncbuf.Buffer
 		a := newApp(plainLinux(), &stdout, &stderr)
 		a.loc = time.UTC
 		done := make(chan int)

@@ -32,6 +32,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
+	"github.com/wslfwd/wslfwd/internal/syncbuf"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
 
@@ -467,7 +468,7 @@ func TestRealDaemonWatch(t *testing.T) {
 	waitAgent(t, rd, "Ubuntu")
 
 	ctx, cancel := context.WithCancel(t.Context())
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	app := newApp(plainLinux(), &stdout, &stderr)
 	done := make(chan int)
 	go func() { done <- run(ctx, rd.args(rd.read, "watch", "-o", "json"), app) }()

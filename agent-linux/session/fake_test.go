@@ -1,7 +1,6 @@
 package session_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"github.com/wslfwd/wslfwd/agent-linux/session"
 	"github.com/wslfwd/wslfwd/agent-linux/tracker"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/syncbuf"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
 
@@ -158,31 +158,13 @@ func netWith(addr string) *wslfwdv1.NetworkState {
 		Addresses: []*wslfwdv1.InterfaceAddress{{Address: addr, PrefixLength: 20}}}}}
 }
 
-// logBuffer collects log output safely across goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 var testHello = &wslfwdv1.AgentHello{Distro: "Ubuntu", AgentVersion: "0.1.0-test", BootId: "b-1",
 	NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, KernelRelease: "6.6.0", InstanceId: "i-1", ProtocolRevision: 1}
 
 type harness struct {
 	src  *fakeSource
 	tr   *tracker.Tracker
-	logs *logBuffer
+	logs *syncbuf.Buffer
 	cfg  session.Config
 }
 
@@ -194,7 +176,7 @@ func newHarness(t *testing.T, addr, tok string) *harness {
 			t.Fatal(err)
 		}
 	}
-	h := &harness{src: &fakeSource{}, logs: &logBuffer{}}
+	h := &harness{src: &fakeSource{}, logs: &syncbuf.Buffer{}}
 	h.src.set(netWith("172.28.240.53"), tcp(8080, 1))
 	h.tr = tracker.New(tracker.Config{Source: h.src})
 	if err := h.tr.Refresh(); err != nil {

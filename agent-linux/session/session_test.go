@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,7 +24,7 @@ func ports(ls []*wslfwdv1.Listener) []uint32 {
 func expectSnapshot(t *testing.T, m *wslfwdv1.AgentMessage, seq uint64, wantPorts ...uint32) *wslfwdv1.Snapshot {
 	t.Helper()
 	s := m.GetSnapshot()
-	if s == nil || s.GetSeq() != seq || !equalPorts(ports(s.GetListeners()), wantPorts) {
+	if s == nil || s.GetSeq() != seq || !slices.Equal(ports(s.GetListeners()), wantPorts) {
 		t.Fatalf("got %v, want a snapshot seq %d with ports %v", m, seq, wantPorts)
 	}
 	return s
@@ -32,22 +33,10 @@ func expectSnapshot(t *testing.T, m *wslfwdv1.AgentMessage, seq uint64, wantPort
 func expectChanges(t *testing.T, m *wslfwdv1.AgentMessage, seq uint64, added, removed []uint32) *wslfwdv1.Changes {
 	t.Helper()
 	c := m.GetChanges()
-	if c == nil || c.GetSeq() != seq || !equalPorts(ports(c.GetAdded()), added) || !equalPorts(ports(c.GetRemoved()), removed) {
+	if c == nil || c.GetSeq() != seq || !slices.Equal(ports(c.GetAdded()), added) || !slices.Equal(ports(c.GetRemoved()), removed) {
 		t.Fatalf("got %v, want changes seq %d adding %v removing %v", m, seq, added, removed)
 	}
 	return c
-}
-
-func equalPorts(a, b []uint32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestHelloSnapshotChangesResync(t *testing.T) {

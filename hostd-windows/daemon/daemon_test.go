@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,18 +128,6 @@ func kinds(t *testing.T, ch <-chan *wslfwdv1.WatchResponse, n int) []string {
 	return out
 }
 
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestWatchEventsInOrder(t *testing.T) {
 	h := startHarness(t, harnessOptions{backend: newFakeBackend(), grace: 20 * time.Millisecond})
 	ch := h.watch(t, false)
@@ -146,19 +135,19 @@ func TestWatchEventsInOrder(t *testing.T) {
 	a.snapshot(tcpListener("0.0.0.0", 8080))
 	got := kinds(t, ch, 2)
 	want := []string{"AGENT_EVENT_KIND_CONNECTED", "FORWARD_EVENT_KIND_ADDED"}
-	if !equal(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 	a.changes([]*wslfwdv1.Listener{tcpListener("127.0.0.1", 9090)}, []*wslfwdv1.Listener{tcpListener("0.0.0.0", 8080)})
 	got = kinds(t, ch, 2)
 	want = []string{"FORWARD_EVENT_KIND_REMOVED", "FORWARD_EVENT_KIND_CHANGED"}
-	if !equal(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v (removal first, then the new blocked listener)", got, want)
 	}
 	a.close()
 	got = kinds(t, ch, 3)
 	want = []string{"AGENT_EVENT_KIND_DISCONNECTED", "AGENT_EVENT_KIND_EXPIRED", "FORWARD_EVENT_KIND_REMOVED"}
-	if !equal(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 
@@ -167,7 +156,7 @@ func TestWatchEventsInOrder(t *testing.T) {
 	b.snapshot(tcpListener("0.0.0.0", 7070))
 	got = kinds(t, h.watch(t, true), 2)
 	want = []string{"AGENT_EVENT_KIND_CONNECTED", "FORWARD_EVENT_KIND_ADDED"}
-	if !equal(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("initial events %v, want %v", got, want)
 	}
 }
