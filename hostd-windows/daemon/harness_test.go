@@ -22,6 +22,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
 // fakeBackend keeps entries in memory and records removals, so tests can
@@ -347,16 +348,10 @@ func (a *fakeAgent) status(listen string, port uint32) *wslfwdv1.ListenerStatus 
 	return a.statuses[net.JoinHostPort(listen, itoa(port))]
 }
 
-// waitFor polls cond until it holds or a deadline passes.
+// waitFor polls cond for up to 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitfor.Cond(t, 10*time.Second, what, cond)
 }
 
 func (h *harness) forwards(t *testing.T, all bool) []*wslfwdv1.Forward {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
 func needRoot(t *testing.T) {
@@ -171,7 +173,7 @@ func TestProcLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "log line", func() bool { return strings.Contains(p.Log(), "started") })
+	waitfor.Cond(t, 5*time.Second, "log line", func() bool { return strings.Contains(p.Log(), "started") })
 	if exited, _ := p.Exited(); exited {
 		t.Fatal("exited early")
 	}
@@ -340,16 +342,5 @@ func TestCleanForceRemovesLiveLab(t *testing.T) {
 	}
 	if err := l.Close(); err != nil {
 		t.Errorf("Close after a forced Clean: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

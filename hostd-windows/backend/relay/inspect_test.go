@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
 // running returns the forward serving the key; it fails the test if there
@@ -44,14 +45,8 @@ func (r *Relay) conns(t *testing.T, k backend.Key) int {
 	return len(f.conns)
 }
 
-// waitFor polls cond until it holds, failing the test after a deadline.
+// waitFor polls cond for up to 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Cond(t, 10*time.Second, what, cond)
 }
