@@ -107,7 +107,7 @@ func run(cmd *cobra.Command, o *options) error {
 	if problems != nil {
 		return problems
 	}
-	listeners, events, err := listenerTriggers(o, log, a.tr.ScanCost)
+	listeners, events, fallback, err := listenerTriggers(o, log, a.tr.ScanCost)
 	if err != nil {
 		return err
 	}
@@ -125,6 +125,7 @@ func run(cmd *cobra.Command, o *options) error {
 		a.tr.Run(ctx, tracker.Triggers{
 			Listeners: listeners,
 			Events:    events,
+			Fallback:  fallback,
 			Network:   a.sys.Inventory(),
 			Full:      []trigger.Trigger{trigger.Ticker{Interval: safetyScan}},
 		})
@@ -150,25 +151,27 @@ const (
 )
 
 // listenerTriggers picks what updates the listeners (--trigger): the
-// eBPF event source, or scans paced by what they cost.
-func listenerTriggers(o *options, log *slog.Logger, cost func() time.Duration) ([]trigger.Trigger, trigger.EventSource, error) {
-	ticker := trigger.Paced{Min: o.scanInterval, Max: max(maxScanWait, o.scanInterval), Budget: scanBudget, Cost: cost}
+// eBPF event source, with scans paced by their cost to fall back on if it
+// fails, or those scans alone.
+func listenerTriggers(o *options, log *slog.Logger, cost func() time.Duration) (
+	scans []trigger.Trigger, events trigger.EventSource, fallback trigger.Trigger, err error) {
+	paced := trigger.Paced{Min: o.scanInterval, Max: max(maxScanWait, o.scanInterval), Budget: scanBudget, Cost: cost}
 	switch o.trigger {
 	case "scan":
-		return []trigger.Trigger{ticker}, nil, nil
+		return []trigger.Trigger{paced}, nil, nil, nil
 	case "auto", "ebpf":
 		et, err := ebpftrigger.New(ebpftrigger.Options{Logger: log})
 		if err == nil {
 			log.Info("eBPF trigger active", "safety_scan", safetyScan)
-			return nil, et, nil
+			return nil, et, paced, nil
 		}
 		if o.trigger == "ebpf" {
-			return nil, nil, fmt.Errorf("--trigger ebpf: %w", err)
+			return nil, nil, nil, fmt.Errorf("--trigger ebpf: %w", err)
 		}
 		log.Warn("eBPF trigger unavailable; scanning periodically", "interval", o.scanInterval, "cpu_budget", scanBudget, "err", err)
-		return []trigger.Trigger{ticker}, nil, nil
+		return []trigger.Trigger{paced}, nil, nil, nil
 	default:
-		return nil, nil, fmt.Errorf("--trigger %q: want auto, ebpf or scan", o.trigger)
+		return nil, nil, nil, fmt.Errorf("--trigger %q: want auto, ebpf or scan", o.trigger)
 	}
 }
 

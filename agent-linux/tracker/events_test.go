@@ -2,6 +2,7 @@ package tracker_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/wslfwd/wslfwd/agent-linux/tracker"
 	"github.com/wslfwd/wslfwd/agent-linux/trigger"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
 // partialSource is a fakeSource that also reads scopes and takes
@@ -280,5 +282,50 @@ func BenchmarkEventOpenClose(b *testing.B) {
 		inode++
 		e.send(opened(8080, inode, 7))
 		e.send(trigger.Event{Kind: trigger.Closed, Protocol: 6, Inode: inode})
+	}
+}
+
+// failingEvents is an event source that stops with an error at once.
+type failingEvents struct{}
+
+func (failingEvents) RunEvents(context.Context, func([]trigger.Event)) error {
+	return errors.New("ring buffer: bad file descriptor")
+}
+
+// When the event source fails, the tracker re-reads at once and then
+// scans on the fallback trigger, instead of waiting for the safety net.
+func TestFailedEventsFallBackToScans(t *testing.T) {
+	src, tr := tracked(t, tcp("0.0.0.0", 22, 1, 5))
+	reads := src.fullReads()
+	wakes := make(chan func(), 1)
+	fallback := trigger.Func(func(ctx context.Context, wake func()) error {
+		wakes <- wake
+		<-ctx.Done()
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tr.Run(ctx, tracker.Triggers{Events: failingEvents{}, Fallback: fallback})
+	}()
+	defer func() { cancel(); <-done }()
+	var wake func()
+	select {
+	case wake = <-wakes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fallback did not start after the event source failed")
+	}
+	waitfor.Cond(t, 10*time.Second, "a re-read after the failure", func() bool { return src.fullReads() > reads })
+	_, changed := tr.Current()
+	src.set(netWith("10.0.0.1"), tcp("0.0.0.0", 22, 1, 5), tcp("0.0.0.0", 80, 4, 5))
+	wake()
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a fallback wake did not re-read the listeners")
+	}
+	if st, _ := tr.Current(); !slices.Equal(keys(st), []uint64{1, 4}) {
+		t.Errorf("after a fallback scan: inodes %v, want [1 4]", keys(st))
 	}
 }

@@ -150,6 +150,9 @@ type Triggers struct {
 	// Events, if set, reports socket changes one by one; each updates the
 	// listeners it names (see Partial).
 	Events trigger.EventSource
+	// Fallback wakes listener scans once Events has failed, so detection
+	// degrades to scanning instead of waiting for the safety net.
+	Fallback trigger.Trigger
 	// Network wakes a network read (the netlink watch).
 	Network trigger.Trigger
 	// Full wakes both: a slow safety net for events a trigger missed.
@@ -177,9 +180,15 @@ func (t *Tracker) Run(ctx context.Context, tr Triggers) {
 		start(fmt.Sprintf("listeners#%d %T", i, tg), tg, dirtyListeners)
 	}
 	if tr.Events != nil {
-		start(fmt.Sprintf("events %T", tr.Events), trigger.Func(func(ctx context.Context, _ func()) error {
-			return tr.Events.RunEvents(ctx, t.handle)
-		}), 0)
+		start(fmt.Sprintf("events %T", tr.Events), trigger.Func(func(ctx context.Context, wake func()) error {
+			err := tr.Events.RunEvents(ctx, t.handle)
+			if err == nil || ctx.Err() != nil || tr.Fallback == nil {
+				return err
+			}
+			t.log.Warn("socket events stopped; scanning instead", "err", err)
+			wake() // whatever the events missed meanwhile
+			return tr.Fallback.Run(ctx, wake)
+		}), dirtyListeners)
 	}
 	if tr.Network != nil {
 		start(fmt.Sprintf("network %T", tr.Network), tr.Network, dirtyNetwork)
