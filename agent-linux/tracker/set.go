@@ -66,15 +66,6 @@ func (s Set) withInode(inode uint64) iter.Seq2[Key, *wslfwdv1.Listener] {
 	}
 }
 
-// SetOf returns a Set of ls.
-func SetOf(ls ...*wslfwdv1.Listener) Set {
-	var b builder
-	for _, l := range ls {
-		b.put(KeyOf(l), l)
-	}
-	return b.set()
-}
-
 // builder makes a new Set from base, copying each part on its first
 // change.
 type builder struct {

@@ -35,12 +35,7 @@ const (
 // distro is the name of the one agent most tests run.
 const distro = "Ubuntu"
 
-// start is labtest.Start; startWithAgent adds the agent for distro.
-func start(t *testing.T, o labrun.Options, timeout time.Duration) (context.Context, *labrun.Env) {
-	t.Helper()
-	return labtest.Start(t, o, timeout)
-}
-
+// startWithAgent is labtest.StartWithAgent for distro.
 func startWithAgent(t *testing.T, o labrun.Options, timeout time.Duration) (context.Context, *labrun.Env) {
 	t.Helper()
 	return labtest.StartWithAgent(t, o, timeout, distro)
