@@ -44,6 +44,10 @@ func sampleAgents() *wslfwdv1.ListAgentsResponse {
 		ListenerCount:  3,
 		Connected:      true,
 		ConnectedAt:    timestamppb.New(fixedNow.Add(-5 * time.Minute)),
+	}}, Refusals: []*wslfwdv1.AgentRefusal{{
+		Distro: "Ubuntu", PeerAddress: "172.28.240.99", Code: "AlreadyExists", Count: 3,
+		Reason: `distro "Ubuntu" already has a live agent connected from 172.28.240.53`,
+		First:  timestamppb.New(fixedNow.Add(-time.Minute)), Last: timestamppb.New(fixedNow.Add(-10 * time.Second)),
 	}}}
 }
 
@@ -103,7 +107,8 @@ func TestAgents(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
 	}
-	mustContain(t, "agents table", r.stdout, "DISTRO", "Ubuntu", "nat", "connected 5m")
+	mustContain(t, "agents table", r.stdout, "DISTRO", "Ubuntu", "nat", "connected 5m",
+		"Refused agent sessions", "172.28.240.99", "10s ago", "AlreadyExists: distro \"Ubuntu\" already has a live agent")
 	r = runCLI(t, t.Context(), plainLinux(), d.args("agents", "-o", "json")...)
 	var got wslfwdv1.ListAgentsResponse
 	decode(t, r.stdout, &got)

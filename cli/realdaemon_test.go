@@ -30,6 +30,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
+	"github.com/wslfwd/wslfwd/hostd-windows/registry"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
 	"github.com/wslfwd/wslfwd/internal/syncbuf"
@@ -41,8 +42,13 @@ import (
 // its target can share a port number.
 const exposeAddr = "127.0.0.3"
 
-// distroAddr is the stand-in distro's address; nothing is sent there.
-const distroAddr = "192.0.2.53"
+// distroAddr is the address the stand-in distro reports on eth0; nothing
+// is sent there. Its forwards go to targetAddr, where its connection comes
+// from: the daemon takes no target from what an agent reports.
+const (
+	distroAddr = "192.0.2.53"
+	targetAddr = "127.0.0.1"
+)
 
 // realDaemon is a running daemon with one token file per role.
 type realDaemon struct {
@@ -102,7 +108,9 @@ func startRealDaemon(t *testing.T) realDaemon {
 		Grace:        time.Hour,
 		MaxListeners: cfg.MaxListenersPerAgent,
 		MaxAgents:    cfg.MaxAgents,
-		Logger:       log,
+		// The stand-in agent connects from loopback.
+		Targets: registry.TargetRules{AllowLoopback: true},
+		Logger:  log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +136,7 @@ func startRealDaemon(t *testing.T) realDaemon {
 }
 
 // standInAgent is a minimal agent in NAT mode. Its connection comes from
-// 127.0.0.1, which the NAT peer check requires among eth0's addresses.
+// 127.0.0.1, its forwards' target.
 type standInAgent struct {
 	t      *testing.T
 	stream grpc.BidiStreamingClient[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]
@@ -144,7 +152,7 @@ func agentNetwork() *wslfwdv1.NetworkState {
 	return &wslfwdv1.NetworkState{Interfaces: []*wslfwdv1.Interface{
 		{Name: "lo", Flags: []string{"up", "loopback"}, Addresses: []*wslfwdv1.InterfaceAddress{{Address: "127.0.0.1", PrefixLength: 8}}},
 		{Name: "eth0", Flags: []string{"up"}, Addresses: []*wslfwdv1.InterfaceAddress{
-			{Address: distroAddr, PrefixLength: 24}, {Address: "127.0.0.1", PrefixLength: 8},
+			{Address: distroAddr, PrefixLength: 24},
 		}},
 	}}
 }
@@ -337,7 +345,7 @@ func TestRealDaemonForwardsStatusAgents(t *testing.T) {
 	})
 	f := findForward(resp, port)
 	if f.GetProcessName() != "demo-http" || f.GetDistro() != "Ubuntu" || f.GetListenAddress() != exposeAddr ||
-		f.GetListenPort() != port || f.GetConnectAddress() != distroAddr || f.GetBackend() != "relay" {
+		f.GetListenPort() != port || f.GetConnectAddress() != targetAddr || f.GetBackend() != "relay" {
 		t.Errorf("forward: %v", f)
 	}
 

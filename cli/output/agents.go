@@ -16,19 +16,40 @@ import (
 func Agents(w io.Writer, r *wslfwdv1.ListAgentsResponse, now time.Time) {
 	if len(r.GetAgents()) == 0 {
 		fmt.Fprintln(w, "No agents. Start wslfwd-agent inside your WSL distro.")
+	} else {
+		tw := newTable(w)
+		tw.row("DISTRO", "MODE", "ADDRESS", "GATEWAY", "LISTENERS", "STATE")
+		for _, a := range r.GetAgents() {
+			tw.row(
+				Truncate(a.GetDistro(), maxDistro),
+				Mode(a.GetNetworkingMode()),
+				Addresses(a.GetNetwork()),
+				Gateway4(a.GetNetwork()),
+				strconv.FormatUint(uint64(a.GetListenerCount()), 10),
+				AgentState(a, now),
+			)
+		}
+		tw.flush()
+	}
+	refusals(w, r.GetRefusals(), now)
+}
+
+// refusals lists the agent sessions the daemon refused, so a distro that is
+// not connected says why.
+func refusals(w io.Writer, rs []*wslfwdv1.AgentRefusal, now time.Time) {
+	if len(rs) == 0 {
 		return
 	}
+	fmt.Fprintln(w, "\nRefused agent sessions, newest first:")
 	tw := newTable(w)
-	tw.row("DISTRO", "MODE", "ADDRESS", "GATEWAY", "LISTENERS", "STATE")
-	for _, a := range r.GetAgents() {
-		tw.row(
-			Truncate(a.GetDistro(), maxDistro),
-			Mode(a.GetNetworkingMode()),
-			Addresses(a.GetNetwork()),
-			Gateway4(a.GetNetwork()),
-			strconv.FormatUint(uint64(a.GetListenerCount()), 10),
-			AgentState(a, now),
-		)
+	tw.row("DISTRO", "FROM", "TIMES", "LAST", "WHY")
+	for _, r := range rs {
+		distro := r.GetDistro()
+		if distro == "" {
+			distro = "?"
+		}
+		tw.row(Truncate(distro, maxDistro), r.GetPeerAddress(), strconv.FormatUint(uint64(r.GetCount()), 10),
+			Duration(now.Sub(r.GetLast().AsTime()))+" ago", r.GetCode()+": "+r.GetReason())
 	}
 	tw.flush()
 }

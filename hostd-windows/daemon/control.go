@@ -121,7 +121,7 @@ func checkWritable(dir string) error {
 
 // ListAgents lists connected agents and those in their grace period.
 func (d *Daemon) ListAgents(context.Context, *wslfwdv1.ListAgentsRequest) (*wslfwdv1.ListAgentsResponse, error) {
-	return &wslfwdv1.ListAgentsResponse{Agents: d.reg.Agents()}, nil
+	return &wslfwdv1.ListAgentsResponse{Agents: d.reg.Agents(), Refusals: d.reg.Refusals()}, nil
 }
 
 // ListForwards lists forwards policy wants; with all, also the listeners

@@ -51,10 +51,11 @@ type Options struct {
 	MovingListenAddrs func() []netip.AddrPort
 	// StateDir is checked for writability in GetStatus.
 	StateDir string
-	// Grace, MaxListeners and MaxAgents configure the registry.
+	// Grace, MaxListeners, MaxAgents and Targets configure the registry.
 	Grace        time.Duration
 	MaxListeners int
 	MaxAgents    int
+	Targets      registry.TargetRules
 	// Problems adds platform checks to GetStatus; may be nil.
 	Problems func(ctx context.Context) []*wslfwdv1.Problem
 	// Firewall, when set (config firewall = true), keeps an inbound
@@ -128,6 +129,7 @@ func New(o Options) (*Daemon, error) {
 		Grace:        o.Grace,
 		MaxListeners: o.MaxListeners,
 		MaxAgents:    o.MaxAgents,
+		Targets:      o.Targets,
 		Changed:      d.Kick,
 		Logger:       log,
 	})
@@ -189,7 +191,7 @@ func (d *Daemon) step(ctx context.Context) {
 			ID:          a.Session.ID,
 			Distro:      a.Distro,
 			Mode:        a.Mode,
-			Addrs:       a.External,
+			Targets:     a.Targets,
 			Listeners:   a.Listeners,
 			Connected:   a.Connected,
 			ConnectedAt: a.Since,

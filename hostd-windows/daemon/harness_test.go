@@ -19,6 +19,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
+	"github.com/wslfwd/wslfwd/hostd-windows/registry"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
 	"github.com/wslfwd/wslfwd/internal/token"
@@ -150,9 +151,11 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		Grace:        o.grace,
 		MaxListeners: o.config.MaxListenersPerAgent,
 		MaxAgents:    o.config.MaxAgents,
-		Dial:         o.dial,
-		Firewall:     o.firewall,
-		Logger:       log,
+		// Agent, service and daemon share this machine's loopback.
+		Targets:  registry.TargetRules{AllowLoopback: true},
+		Dial:     o.dial,
+		Firewall: o.firewall,
+		Logger:   log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +209,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // fakeAgent speaks AgentService like the real agent: hello, snapshot,
-// changes, with its own address 127.0.0.1 on "eth0" in NAT mode.
+// changes, in NAT mode, connecting from 127.0.0.1.
 type fakeAgent struct {
 	t      *testing.T
 	distro string
@@ -232,7 +235,7 @@ func (h *harness) connect(t *testing.T, distro string) *fakeAgent {
 	}
 	a := &fakeAgent{t: t, distro: distro, st: st, cancel: cancel, in: make(chan *wslfwdv1.HostMessage, 1024),
 		done: make(chan struct{}), statuses: make(map[string]*wslfwdv1.ListenerStatus)}
-	t.Cleanup(a.close)
+	t.Cleanup(cancel)
 	if err := st.Send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Hello{Hello: &wslfwdv1.AgentHello{
 		Distro: distro, NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, AgentVersion: "test", ProtocolRevision: 1,
 	}}}); err != nil {
@@ -243,6 +246,7 @@ func (h *harness) connect(t *testing.T, distro string) *fakeAgent {
 		t.Fatalf("welcome: %v %v", m, err)
 	}
 	go a.recv()
+	t.Cleanup(a.close)
 	return a
 }
 
@@ -288,18 +292,14 @@ func tcpListener(listen string, port uint32) *wslfwdv1.Listener {
 	return &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Family: fam, Listen: listen, Port: port, Inode: uint64(port), Pid: 42, ProcessName: "svc"}
 }
 
-const distroAddr = "192.0.2.53"
+// distroAddr is the fake agent's forward target: the address its connection
+// comes from (the registry ignores what the agent reports).
+const distroAddr = "127.0.0.1"
 
 func agentNetwork() *wslfwdv1.NetworkState {
 	return &wslfwdv1.NetworkState{Interfaces: []*wslfwdv1.Interface{
 		{Name: "lo", Flags: []string{"up", "loopback"}, Addresses: []*wslfwdv1.InterfaceAddress{{Address: "127.0.0.1", PrefixLength: 8}}},
-		// The distro address is a documentation address (no traffic goes
-		// there: the fake backend only records entries). 127.0.0.1 on eth0
-		// is where the in-process agent's connection comes from, which the
-		// NAT peer check requires among eth0's addresses.
-		{Name: "eth0", Flags: []string{"up"}, Addresses: []*wslfwdv1.InterfaceAddress{
-			{Address: distroAddr, PrefixLength: 24}, {Address: "127.0.0.1", PrefixLength: 8},
-		}},
+		{Name: "eth0", Flags: []string{"up"}, Addresses: []*wslfwdv1.InterfaceAddress{{Address: "172.28.240.53", PrefixLength: 20}}},
 	}}
 }
 

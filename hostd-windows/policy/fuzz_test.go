@@ -31,9 +31,9 @@ func FuzzDecide(f *testing.F) {
 		l1 := &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol(p1 % 4), Listen: listen1, Port: port1, Inode: inode1, Pid: pid1, V6Only: v6only1}
 		l2 := &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol(p2 % 4), Listen: listen2, Port: port2, Inode: inode1 + 1, V6Only: v6only2}
 		a := agent("a", "Ubuntu", nat, l1, l2)
-		a.Addrs = append(a.Addrs, ula6)
+		a.Targets = append(a.Targets, ula6)
 		b := agent("b", "Debian", nat, l1, l2)
-		b.Addrs = []netip.Addr{netip.MustParseAddr("172.28.240.54")}
+		b.Targets = []netip.Addr{netip.MustParseAddr("172.28.240.54")}
 		st := Static{Protocol: backend.TCP, Port: 8080, HostPort: 80, Distro: "Debian", Origin: wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_STATIC}
 		in.Agents, in.Statics = []Agent{a, b}, []Static{st}
 		ds := Decide(in)

@@ -68,9 +68,10 @@ type Agent struct {
 	ID     string
 	Distro string
 	Mode   wslfwdv1.NetworkingMode
-	// Addrs are the distro's own non-loopback addresses, the distro's
-	// main (eth0) IPv4 address first.
-	Addrs     []netip.Addr
+	// Targets are the only addresses the agent's forwards may go to: in
+	// NAT mode the address its connection comes from, verified by the
+	// registry. The interfaces an agent reports are never targets.
+	Targets   []netip.Addr
 	Listeners []*wslfwdv1.Listener
 	// Connected is false inside the grace period; such an agent's
 	// listeners are still wanted.
@@ -190,9 +191,9 @@ type decider struct {
 // Reasons that do not depend on the input.
 const (
 	reasonDirect   = "shares the host's addresses; no forward needed"
-	reasonNoIPv4   = "the distro reported no IPv4 address to forward to"
+	reasonNoIPv4   = "the agent connects from no IPv4 address, the only address it may forward to"
 	reasonIPv6Off  = "IPv6 exposure is off (ipv6 = false)"
-	reasonNoIPv6   = "the distro has no IPv6 address the host can reach (NAT mode forwards to IPv4)"
+	reasonNoIPv6   = "the agent connects over IPv4, and NAT mode forwards only to the address it connects from"
 	loopbackSuffix = " only: unreachable from the host through the distro address"
 )
 
@@ -247,10 +248,10 @@ func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
 	case addr.IsLoopback():
 		return []Decision{base.blocked("bound to " + addr.String() + loopbackSuffix)}
 	case v4any || addr.Is4():
-		target := firstIPv4(a.Addrs)
+		target := firstIPv4(a.Targets)
 		if !v4any {
-			if !slices.Contains(a.Addrs, addr) {
-				return []Decision{base.blocked(fmt.Sprintf("bound to %s, which is not an address of the distro", addr))}
+			if !slices.Contains(a.Targets, addr) {
+				return []Decision{base.blocked(fmt.Sprintf("bound to %s, which is not the address the agent connects from", addr))}
 			}
 			target = addr
 		}
@@ -270,8 +271,8 @@ func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
 		}
 		target := addr.WithZone("")
 		if addr.IsUnspecified() {
-			target = routableIPv6(a.Addrs)
-		} else if !slices.Contains(a.Addrs, target) || target.IsLinkLocalUnicast() {
+			target = firstIPv6(a.Targets)
+		} else if !slices.Contains(a.Targets, target) {
 			target = netip.Addr{}
 		}
 		if !target.IsValid() {
@@ -362,7 +363,7 @@ func (d *decider) static(s Static) []Decision {
 	if d, done := byMode(base, a.Mode); done {
 		return []Decision{d}
 	}
-	target := firstIPv4(a.Addrs)
+	target := firstIPv4(a.Targets)
 	if !target.IsValid() {
 		return []Decision{base.blocked(reasonNoIPv4)}
 	}
@@ -400,19 +401,21 @@ func protocolOf(p wslfwdv1.Protocol) (backend.Protocol, bool) {
 	return "", false
 }
 
-func firstIPv4(addrs []netip.Addr) netip.Addr {
-	for _, a := range addrs {
-		if a = a.Unmap(); a.Is4() && !a.IsLoopback() && !a.IsUnspecified() {
+// firstIPv4 and firstIPv6 pick the target of a family. Targets are verified
+// by the registry (never loopback, link-local or unspecified outside tests).
+func firstIPv4(targets []netip.Addr) netip.Addr {
+	for _, a := range targets {
+		if a.Is4() {
 			return a
 		}
 	}
 	return netip.Addr{}
 }
 
-func routableIPv6(addrs []netip.Addr) netip.Addr {
-	for _, a := range addrs {
-		if a.Is6() && !a.Is4In6() && !a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsUnspecified() {
-			return a.WithZone("")
+func firstIPv6(targets []netip.Addr) netip.Addr {
+	for _, a := range targets {
+		if a.Is6() && !a.Is4In6() {
+			return a
 		}
 	}
 	return netip.Addr{}

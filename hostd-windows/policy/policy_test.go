@@ -25,7 +25,6 @@ const (
 var (
 	t0      = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	distro4 = netip.MustParseAddr("172.28.240.53")
-	other4  = netip.MustParseAddr("172.17.0.1") // e.g. docker0
 	ula6    = netip.MustParseAddr("fd00::53")
 	ll6     = netip.MustParseAddr("fe80::53")
 )
@@ -35,7 +34,7 @@ func lst(p wslfwdv1.Protocol, listen string, port uint32) *wslfwdv1.Listener {
 }
 
 func agent(id, distro string, mode wslfwdv1.NetworkingMode, ls ...*wslfwdv1.Listener) Agent {
-	return Agent{ID: id, Distro: distro, Mode: mode, Addrs: []netip.Addr{distro4, other4, ll6}, Listeners: ls,
+	return Agent{ID: id, Distro: distro, Mode: mode, Targets: []netip.Addr{distro4}, Listeners: ls,
 		Connected: true, ConnectedAt: t0}
 }
 
@@ -99,12 +98,12 @@ func TestModeTable(t *testing.T) {
 			[]want{{pending, "", "tcp 0.0.0.0:8080 -> 172.28.240.53:8080"}}},
 		{"nat own address", nil, lst(tcp, "172.28.240.53", 8080), nat,
 			[]want{{pending, "", "tcp 0.0.0.0:8080 -> 172.28.240.53:8080"}}},
-		{"nat other own address connects there", nil, lst(udp, "172.17.0.1", 53), nat,
-			[]want{{pending, "", "udp 0.0.0.0:53 -> 172.17.0.1:53"}}},
+		{"nat other interface's address (docker0) is no target", nil, lst(udp, "172.17.0.1", 53), nat,
+			[]want{{blocked, "bound to 172.17.0.1, which is not the address the agent connects from", ""}}},
 		{"nat v4-mapped any", nil, lst(tcp, "::ffff:0.0.0.0", 8080), nat,
 			[]want{{pending, "", "tcp 0.0.0.0:8080 -> 172.28.240.53:8080"}}},
 		{"nat foreign address", nil, lst(tcp, "10.9.9.9", 8080), nat,
-			[]want{{blocked, "bound to 10.9.9.9, which is not an address of the distro", ""}}},
+			[]want{{blocked, "bound to 10.9.9.9, which is not the address the agent connects from", ""}}},
 		{"nat loopback v4", nil, lst(tcp, "127.0.0.1", 8080), nat,
 			[]want{{blocked, "bound to 127.0.0.1 only: unreachable from the host through the distro address", ""}}},
 		{"nat loopback 127.0.0.53", nil, lst(udp, "127.0.0.53", 53), nat,
@@ -116,7 +115,7 @@ func TestModeTable(t *testing.T) {
 		{"nat specific v6, ipv6 off", nil, lst(tcp, "fd00::53", 8080), nat,
 			[]want{{blocked, "bound to IPv6 only (fd00::53): IPv6 exposure is off", ""}}},
 		{"nat v6only any, ipv6 on, no routable v6", v6on, &wslfwdv1.Listener{Protocol: tcp, Listen: "::", Port: 8080, V6Only: true}, nat,
-			[]want{{blocked, "the distro has no IPv6 address the host can reach", ""}}},
+			[]want{{blocked, "the agent connects over IPv4, and NAT mode forwards only to the address it connects from", ""}}},
 		{"nat any, ipv6 on: v4 and v6tov4", v6on, lst(tcp, "0.0.0.0", 8080), nat,
 			[]want{{pending, "", "tcp 0.0.0.0:8080 -> 172.28.240.53:8080"}, {pending, "", "tcp [::]:8080 -> 172.28.240.53:8080"}}},
 		{"mirrored", nil, lst(tcp, "127.0.0.1", 8080), wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED,
@@ -153,16 +152,16 @@ func TestModeTable(t *testing.T) {
 func TestIPv6OnWithRoutableAddress(t *testing.T) {
 	cfg := config.Default()
 	cfg.IPv6 = true
-	withV6 := func(in *Input) { in.Agents[0].Addrs = append(in.Agents[0].Addrs, ula6) }
+	withV6 := func(in *Input) { in.Agents[0].Targets = append(in.Agents[0].Targets, ula6) }
 	check(t, one(t, cfg, &wslfwdv1.Listener{Protocol: tcp, Listen: "::", Port: 9, V6Only: true}, withV6),
 		want{pending, "", "tcp [::]:9 -> [fd00::53]:9"})
 	check(t, one(t, cfg, lst(tcp, "fd00::53", 9), withV6), want{pending, "", "tcp [::]:9 -> [fd00::53]:9"})
-	check(t, one(t, cfg, lst(tcp, "fe80::53", 9), withV6), want{blocked, "no IPv6 address the host can reach", ""})
+	check(t, one(t, cfg, lst(tcp, "fe80::53", 9), withV6), want{blocked, "NAT mode forwards only to the address it connects from", ""})
 }
 
 func TestNoIPv4Address(t *testing.T) {
-	check(t, one(t, nil, lst(tcp, "0.0.0.0", 80), func(in *Input) { in.Agents[0].Addrs = []netip.Addr{ll6} }),
-		want{blocked, "the distro reported no IPv4 address to forward to", ""})
+	check(t, one(t, nil, lst(tcp, "0.0.0.0", 80), func(in *Input) { in.Agents[0].Targets = []netip.Addr{ll6} }),
+		want{blocked, "the agent connects from no IPv4 address, the only address it may forward to", ""})
 }
 
 func TestRules(t *testing.T) {
@@ -273,7 +272,7 @@ func TestConflicts(t *testing.T) {
 	a := agent("a", "Ubuntu", nat, lst(tcp, "0.0.0.0", 80))
 	b := agent("b", "Debian", nat, lst(tcp, "0.0.0.0", 80))
 	b.Listeners[0].Inode = 999 // another VM's socket
-	b.Addrs = []netip.Addr{netip.MustParseAddr("172.28.240.54")}
+	b.Targets = []netip.Addr{netip.MustParseAddr("172.28.240.54")}
 	b.ConnectedAt = t0.Add(time.Second)
 	got := Decide(Input{Agents: []Agent{b, a}})
 	// Sorted by host side, then origin and distro: Debian first.
@@ -333,7 +332,7 @@ func TestStatics(t *testing.T) {
 	m := agent("m", "Mirror", wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED)
 	br := agent("br", "Bridge", wslfwdv1.NetworkingMode_NETWORKING_MODE_BRIDGED)
 	noaddr := agent("n", "NoAddr", nat)
-	noaddr.Addrs = nil
+	noaddr.Targets = nil
 	s := func(p backend.Protocol, port, hp uint16, distro string) Static {
 		return Static{Protocol: p, Port: port, HostPort: hp, Distro: distro, Origin: wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_STATIC}
 	}

@@ -7,14 +7,26 @@
 // is rejected with a gRPC status (InvalidArgument, PermissionDenied,
 // ResourceExhausted) and the registry stays as it was.
 //
-// Address ownership: in NAT mode the connection must come from an address
-// on one of the agent's non-loopback interfaces (else PermissionDenied).
-// A listener bound to an address that is not the agent's own is held but
-// never forwarded: the policy only ever targets the agent's own addresses
-// and lists such a listener as blocked, naming the address. Rejecting it
-// instead would be wrong: Linux keeps a socket listening on an address
-// after the address leaves the interface, and refusing every snapshot that
-// holds one would drop all of the distro's forwards.
+// An agent is untrusted input: root in any distro can read the agent token.
+// What an agent may cause is bound to what its connection proves, not to
+// what it reports:
+//   - In NAT mode its only forward target is the source address of its
+//     connection, and only if TargetRules allow it (never loopback,
+//     link-local, multicast, documentation ranges or the host's own
+//     addresses; else the hello gets PermissionDenied). The interfaces it
+//     reports are information. Mirrored mode and WSL1 have no targets.
+//   - One live agent per distro: a hello for a connected distro is refused
+//     (AlreadyExists) unless it comes from the live session's address (an
+//     agent restart) or carries its instance id (the same agent, reconnecting
+//     from the distro's new address); either replaces the old session.
+//
+// Every refusal is recorded (Refusals) and logged at a bounded rate.
+//
+// A listener bound to an address that is not the agent's target is held but
+// never forwarded: the policy lists it as blocked, naming the address.
+// Rejecting it instead would be wrong: Linux keeps a socket listening on an
+// address after the address leaves the interface, and refusing every
+// snapshot that holds one would drop all of the distro's forwards.
 package registry
 
 import (
@@ -24,7 +36,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -47,6 +58,8 @@ type Options struct {
 	// MaxAgents bounds the agents held (connected or in grace). Zero means
 	// no limit.
 	MaxAgents int
+	// Targets decide which connection addresses may be forward targets.
+	Targets TargetRules
 	// Changed is called, without the registry's lock held, after every
 	// change that may affect forwards. It must not block.
 	Changed func()
@@ -59,6 +72,8 @@ type Options struct {
 type Registry struct {
 	opts Options
 	log  *slog.Logger
+
+	refused refusals
 
 	mu      sync.Mutex
 	entries map[string]*entry // by distro
@@ -75,7 +90,6 @@ type entry struct {
 	graceUntil time.Time
 	timer      *time.Timer
 	network    *wslfwdv1.NetworkState
-	external   []netip.Addr // addresses on interfaces not flagged loopback
 	listeners  map[ListenerKey]*wslfwdv1.Listener
 }
 
@@ -91,7 +105,12 @@ func New(opts Options) *Registry {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Registry{opts: opts, log: log, entries: make(map[string]*entry)}
+	return &Registry{
+		opts:    opts,
+		log:     log,
+		refused: refusals{log: log, now: opts.Now, rows: make(map[refusalKey]*refusal)},
+		entries: make(map[string]*entry),
+	}
 }
 
 // MaxListeners is the per-agent listener limit (0: none).
@@ -99,16 +118,75 @@ func (r *Registry) MaxListeners() int { return r.opts.MaxListeners }
 
 // Open validates a hello and starts a session for it. The agent is not
 // registered (and replaces no one) until its first snapshot is accepted.
+// A refusal is recorded and returned as a gRPC status.
 func (r *Registry) Open(hello *wslfwdv1.AgentHello, peer, local netip.AddrPort) (*Session, error) {
+	s, err := r.open(hello, peer, local)
+	if err != nil {
+		r.refused.record(hello.GetDistro(), peer, err)
+	}
+	return s, err
+}
+
+func (r *Registry) open(hello *wslfwdv1.AgentHello, peer, local netip.AddrPort) (*Session, error) {
 	if err := ValidateHello(hello); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	target, err := r.target(hello.GetNetworkingMode(), peer.Addr())
+	if err != nil {
+		return nil, err
 	}
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, status.Errorf(codes.Internal, "session id: %v", err)
 	}
-	return newSession(hex.EncodeToString(b[:]), hello, peer, local, r.opts.Now()), nil
+	s := newSession(hex.EncodeToString(b[:]), hello, peer, local, r.opts.Now())
+	s.Target = target
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.mayTakeOver(s, r.entries[s.Distro()]); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
+
+// target is the forward target a session in mode gets from its connection's
+// address: the address itself in NAT mode, if the rules allow it; none in
+// the other modes, whose distros share the host's addresses.
+func (r *Registry) target(mode wslfwdv1.NetworkingMode, peer netip.Addr) (netip.Addr, error) {
+	if mode != wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT {
+		return netip.Addr{}, nil
+	}
+	p := peer.Unmap().WithZone("")
+	if err := r.opts.Targets.Check(p); err != nil {
+		return netip.Addr{}, status.Errorf(codes.PermissionDenied,
+			"NAT mode: the connection comes from %s, the only address this agent could forward to, and it may not be a target: %v", p, err)
+	}
+	return p, nil
+}
+
+// mayTakeOver refuses s when its distro has a live session of another
+// agent. Only the same agent may replace a live session: restarted (same
+// address) or reconnecting from the distro's new address (same instance
+// id). A distro in grace is free: its agent may come back from anywhere.
+// Called with r.mu held.
+func (r *Registry) mayTakeOver(s *Session, e *entry) error {
+	if e == nil || !e.connected || e.session == s {
+		return nil
+	}
+	old := e.session
+	if old.Peer.Addr().Unmap() == s.Peer.Addr().Unmap() {
+		return nil
+	}
+	if id := old.Hello.GetInstanceId(); id != "" && id == s.Hello.GetInstanceId() {
+		return nil
+	}
+	return status.Errorf(codes.AlreadyExists,
+		"distro %q already has a live agent connected from %s; a second agent from %s is refused (an agent restarted elsewhere is accepted once the old session ends)",
+		s.Distro(), old.Peer.Addr().Unmap(), s.Peer.Addr().Unmap())
+}
+
+// Refusals returns the sessions refused recently, newest first.
+func (r *Registry) Refusals() []*wslfwdv1.AgentRefusal { return r.refused.list() }
 
 // Apply applies one message of a session after its hello. It returns a
 // gRPC status error when the message is rejected: the stream should then
@@ -116,6 +194,14 @@ func (r *Registry) Open(hello *wslfwdv1.AgentHello, peer, local netip.AddrPort) 
 // applied because of sequencing (a gap, changes before a snapshot) is not
 // an error: the session is asked to resync and the message is dropped.
 func (r *Registry) Apply(s *Session, m *wslfwdv1.AgentMessage) error {
+	err := r.apply(s, m)
+	if err != nil {
+		r.refused.record(s.Distro(), s.Peer, err)
+	}
+	return err
+}
+
+func (r *Registry) apply(s *Session, m *wslfwdv1.AgentMessage) error {
 	switch msg := m.GetMsg().(type) {
 	case *wslfwdv1.AgentMessage_Snapshot:
 		return r.applySnapshot(s, msg.Snapshot)
@@ -141,12 +227,8 @@ func (r *Registry) touch(s *Session) {
 }
 
 func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
-	external, err := ValidateNetwork(snap.GetNetwork())
-	if err != nil {
+	if err := ValidateNetwork(snap.GetNetwork()); err != nil {
 		return status.Errorf(codes.InvalidArgument, "snapshot: %v", err)
-	}
-	if err := r.checkPeer(s, external); err != nil {
-		return err
 	}
 	listeners := make(map[ListenerKey]*wslfwdv1.Listener, len(snap.GetListeners()))
 	for _, l := range snap.GetListeners() {
@@ -181,12 +263,16 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 		r.mu.Unlock()
 		return status.Error(codes.Aborted, "a newer session of this distro is connected")
 	}
+	if err := r.mayTakeOver(s, e); err != nil {
+		// Another agent registered between this one's hello and snapshot.
+		r.mu.Unlock()
+		return err
+	}
 	now := r.opts.Now()
 	if e == nil || e.session != s {
 		e = r.register(s, e, now)
 	}
 	e.network = snap.GetNetwork()
-	e.external = external
 	e.listeners = listeners
 	e.lastSeen = now
 	s.seq = snap.GetSeq()
@@ -238,7 +324,7 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		s.resync(fmt.Sprintf("changes seq %d, expected %d", ch.GetSeq(), want))
 		return nil
 	}
-	external, network := e.external, e.network
+	network := e.network
 	listeners := maps.Clone(e.listeners)
 	r.mu.Unlock()
 
@@ -246,13 +332,8 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	// session's stream goroutine mutates its entry, so nothing moves
 	// under us except a replacement, checked again below.
 	if ch.GetNetwork() != nil {
-		var err error
-		external, err = ValidateNetwork(ch.GetNetwork())
-		if err != nil {
+		if err := ValidateNetwork(ch.GetNetwork()); err != nil {
 			return status.Errorf(codes.InvalidArgument, "changes: %v", err)
-		}
-		if err := r.checkPeer(s, external); err != nil {
-			return err
 		}
 		network = ch.GetNetwork()
 	}
@@ -286,7 +367,7 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		r.mu.Unlock()
 		return status.Error(codes.Aborted, "session replaced while applying changes")
 	}
-	e.external, e.network = external, network
+	e.network = network
 	e.listeners = listeners
 	e.lastSeen = r.opts.Now()
 	s.seq = ch.GetSeq()
@@ -300,21 +381,6 @@ func (r *Registry) checkCount(n int) error {
 		return status.Errorf(codes.InvalidArgument, "%d listeners, more than the limit of %d per agent", n, r.opts.MaxListeners)
 	}
 	return nil
-}
-
-// checkPeer enforces, in NAT mode, that the connection comes from one of
-// the addresses the agent reports on its non-loopback interfaces: an agent
-// cannot speak for a distro address it does not hold, and a process on the
-// host (connecting from loopback) cannot pose as a NAT-mode distro.
-func (r *Registry) checkPeer(s *Session, external []netip.Addr) error {
-	if s.Hello.GetNetworkingMode() != wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT {
-		return nil
-	}
-	p := s.Peer.Addr().Unmap().WithZone("")
-	if slices.Contains(external, p) {
-		return nil
-	}
-	return status.Errorf(codes.PermissionDenied, "NAT mode: the connection comes from %s, which is not among the agent's reported addresses", p)
 }
 
 // Close ends a session. If it is its distro's current entry, the agent is
@@ -361,10 +427,12 @@ func (r *Registry) expireLocked(distro string, e *entry) {
 
 // Agent is a registered agent as the engine sees it.
 type Agent struct {
-	Session   *Session
-	Distro    string
-	Mode      wslfwdv1.NetworkingMode
-	External  []netip.Addr // addresses on interfaces not flagged loopback
+	Session *Session
+	Distro  string
+	Mode    wslfwdv1.NetworkingMode
+	// Targets are the addresses the agent's forwards may go to: in NAT mode
+	// its connection's address, otherwise none.
+	Targets   []netip.Addr
 	Listeners []*wslfwdv1.Listener
 	Connected bool
 	Since     time.Time // held without a gap since; older wins shared sockets
@@ -383,7 +451,7 @@ func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
 			Session:   e.session,
 			Distro:    e.session.Distro(),
 			Mode:      e.session.Hello.GetNetworkingMode(),
-			External:  e.external,
+			Targets:   e.session.targets(),
 			Connected: e.connected,
 			Since:     e.since,
 			Seq:       e.session.seq,

@@ -53,6 +53,11 @@ func newReg(t *testing.T, o Options) (*Registry, *int) {
 	t.Helper()
 	kicks := new(int)
 	o.Changed = func() { *kicks++ }
+	if o.Targets.HostAddrs == nil {
+		o.Targets.HostAddrs = func() ([]netip.Addr, error) {
+			return []netip.Addr{hostAddr.Addr(), netip.MustParseAddr("127.0.0.1")}, nil
+		}
+	}
 	return New(o), kicks
 }
 
@@ -218,9 +223,8 @@ func TestRemovingUnknownListenerAsksResync(t *testing.T) {
 	}
 }
 
-// A listener on an address not on the agent's interfaces is held (Linux
-// keeps such sockets after an address change) but is not among the
-// addresses the policy may target; the daemon's tests check it is blocked.
+// A listener on an address that is not the agent's target is held (Linux
+// keeps such sockets after an address change); the policy blocks it.
 func TestForeignAddressListenerHeld(t *testing.T) {
 	r, _ := newReg(t, Options{})
 	s := open(t, r, "Ubuntu", agentAddr)
@@ -231,30 +235,43 @@ func TestForeignAddressListenerHeld(t *testing.T) {
 	if len(agents) != 1 || len(agents[0].Listeners) != 1 {
 		t.Fatalf("agents = %+v", agents)
 	}
-	if slices.Contains(agents[0].External, netip.MustParseAddr("10.9.9.9")) {
-		t.Fatal("a listener's address became one of the agent's own")
+	if !slices.Equal(agents[0].Targets, []netip.Addr{agentAddr.Addr()}) {
+		t.Fatalf("targets = %v, want only the connection's address", agents[0].Targets)
 	}
 }
 
-func TestNATPeerMustBeOwnAddress(t *testing.T) {
+// The interfaces an agent reports are information: its only target is the
+// address its connection comes from, whatever it claims.
+func TestNATTargetIsTheConnectionAddress(t *testing.T) {
 	r, _ := newReg(t, Options{})
-	// The connection comes from 172.28.240.99, the agent claims .53 only.
-	s := open(t, r, "Ubuntu", netip.MustParseAddrPort("172.28.240.99:5000"))
-	err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80)))
-	wantCode(t, err, codes.PermissionDenied)
-	if len(r.Agents()) != 0 {
-		t.Fatal("agent registered despite a foreign peer address")
+	s := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(1, network("127.0.0.1", "192.0.2.2", "10.2.3.1"), listener("0.0.0.0", 80))); err != nil {
+		t.Fatal(err)
 	}
-	// 127.0.0.1 on lo does not count: a host process cannot pose as a
-	// NAT-mode distro.
-	s = open(t, r, "Ubuntu", netip.MustParseAddrPort("127.0.0.1:5000"))
-	wantCode(t, r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80))), codes.PermissionDenied)
-	// Loopback as the agent's own address on eth0, as in-process tests use it.
-	s = open(t, r, "Ubuntu", netip.MustParseAddrPort("127.0.0.1:5000"))
-	if err := r.Apply(s, snapshot(1, network("127.0.0.1"), listener("0.0.0.0", 80))); err != nil {
-		t.Fatalf("peer among own addresses rejected: %v", err)
+	agents, _ := r.State()
+	if len(agents) != 1 || !slices.Equal(agents[0].Targets, []netip.Addr{agentAddr.Addr()}) {
+		t.Fatalf("agents = %+v, want one with target %s only", agents, agentAddr.Addr())
 	}
-	// Mirrored mode dials loopback: no peer check.
+}
+
+func TestNATConnectionAddressMustBeAllowedTarget(t *testing.T) {
+	for _, peer := range []string{"127.0.0.1", "127.0.0.2", "[::1]", "169.254.1.1", "[fe80::1]", "192.0.2.2",
+		"198.51.100.7", "203.0.113.9", "[2001:db8::1]", "224.0.0.1", "255.255.255.255", "0.1.2.3",
+		"172.28.240.1" /* the host's own */, "[::ffff:127.0.0.1]"} {
+		t.Run(peer, func(t *testing.T) {
+			r, _ := newReg(t, Options{})
+			ap := netip.MustParseAddrPort(peer + ":5000")
+			_, err := r.Open(hello("Ubuntu"), ap, hostAddr)
+			wantCode(t, err, codes.PermissionDenied)
+			ref := r.Refusals()
+			if len(ref) != 1 || ref[0].GetDistro() != "Ubuntu" || ref[0].GetCode() != "PermissionDenied" ||
+				!strings.Contains(ref[0].GetReason(), "may not be a target") {
+				t.Fatalf("refusals = %v", ref)
+			}
+		})
+	}
+	// Mirrored mode dials loopback and has no targets at all.
+	r, _ := newReg(t, Options{})
 	h := hello("Debian")
 	h.NetworkingMode = wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED
 	m, err := r.Open(h, netip.MustParseAddrPort("127.0.0.1:5001"), hostAddr)
@@ -263,6 +280,86 @@ func TestNATPeerMustBeOwnAddress(t *testing.T) {
 	}
 	if err := r.Apply(m, snapshot(1, network("192.168.1.20"), listener("0.0.0.0", 80))); err != nil {
 		t.Fatalf("mirrored agent rejected: %v", err)
+	}
+	if agents, _ := r.State(); len(agents) != 1 || agents[0].Targets != nil {
+		t.Fatalf("mirrored agents = %+v, want no targets", agents)
+	}
+}
+
+func TestLiveDistroCannotBeTakenOver(t *testing.T) {
+	r, _ := newReg(t, Options{Grace: time.Hour})
+	s := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80))); err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParseAddrPort("172.28.240.99:5000")
+	for range 2 {
+		_, err := r.Open(hello("Ubuntu"), other, hostAddr)
+		wantCode(t, err, codes.AlreadyExists)
+	}
+	select {
+	case <-s.Replaced():
+		t.Fatal("the live session was replaced")
+	default:
+	}
+	if agents, _ := r.State(); len(agents) != 1 || agents[0].Session != s || !agents[0].Connected {
+		t.Fatalf("agents = %+v, want the first session, connected", agents)
+	}
+	ref := r.Refusals()
+	if len(ref) != 1 || ref[0].GetCount() != 2 || ref[0].GetPeerAddress() != "172.28.240.99" ||
+		ref[0].GetCode() != "AlreadyExists" || !strings.Contains(ref[0].GetReason(), "already has a live agent connected from 172.28.240.53") {
+		t.Fatalf("refusals = %v, want one row counted twice", ref)
+	}
+}
+
+// A hello that passed while the distro was free is still refused at its
+// snapshot if another agent registered the distro in between.
+func TestTakeoverRefusedAtSnapshot(t *testing.T) {
+	r, _ := newReg(t, Options{Grace: time.Hour})
+	s := open(t, r, "Ubuntu", agentAddr)
+	late := open(t, r, "Ubuntu", netip.MustParseAddrPort("172.28.240.99:5000"))
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"))); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, r.Apply(late, snapshot(1, network("172.28.240.99"))), codes.AlreadyExists)
+	if agents, _ := r.State(); len(agents) != 1 || agents[0].Session != s {
+		t.Fatalf("agents = %+v, want the first session", agents)
+	}
+}
+
+// The same agent may replace its live session: restarted (same address), or
+// reconnecting from the distro's new address (same instance id). A distro in
+// grace may be taken from anywhere.
+func TestSameAgentReplacesLiveSession(t *testing.T) {
+	r, _ := newReg(t, Options{Grace: time.Hour})
+	h := hello("Ubuntu")
+	h.InstanceId = "0123456789abcdef0123456789abcdef"
+	s, err := r.Open(h, agentAddr, hostAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"))); err != nil {
+		t.Fatal(err)
+	}
+	moved := netip.MustParseAddrPort("172.28.240.77:5000")
+	s2, err := r.Open(h, moved, hostAddr)
+	if err != nil {
+		t.Fatalf("the same instance from its new address: %v", err)
+	}
+	if err := r.Apply(s2, snapshot(1, network("172.28.240.77"))); err != nil {
+		t.Fatal(err)
+	}
+	<-s.Replaced()
+	if agents, _ := r.State(); !slices.Equal(agents[0].Targets, []netip.Addr{moved.Addr()}) {
+		t.Fatalf("targets = %v, want the new address", agents[0].Targets)
+	}
+	// Another instance id from another address is refused...
+	_, err = r.Open(hello("Ubuntu"), agentAddr, hostAddr)
+	wantCode(t, err, codes.AlreadyExists)
+	// ...but accepted once the live session has ended (grace).
+	r.Close(s2)
+	if _, err := r.Open(hello("Ubuntu"), agentAddr, hostAddr); err != nil {
+		t.Fatalf("a distro in grace refused a new agent: %v", err)
 	}
 }
 

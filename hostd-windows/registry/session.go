@@ -16,10 +16,13 @@ import (
 // (Run), so callers never block on a slow agent: acks collapse to the
 // highest seq and listener statuses to the latest per listener.
 type Session struct {
-	ID          string
-	Hello       *wslfwdv1.AgentHello
-	Peer        netip.AddrPort // the agent's end of the connection
-	Local       netip.AddrPort // the daemon's end, as the agent dialled it
+	ID    string
+	Hello *wslfwdv1.AgentHello
+	Peer  netip.AddrPort // the agent's end of the connection
+	Local netip.AddrPort // the daemon's end, as the agent dialled it
+	// Target is the one address the session's forwards may go to (NAT
+	// mode: Peer's address); zero in the modes without targets.
+	Target      netip.Addr
 	ConnectedAt time.Time
 
 	// Guarded by the registry's mutex.
@@ -60,6 +63,13 @@ func newSession(id string, hello *wslfwdv1.AgentHello, peer, local netip.AddrPor
 		statuses:    make(map[statusKey]*wslfwdv1.ListenerStatus),
 		echoes:      make(map[string]chan *wslfwdv1.EchoReady),
 	}
+}
+
+func (s *Session) targets() []netip.Addr {
+	if !s.Target.IsValid() {
+		return nil
+	}
+	return []netip.Addr{s.Target}
 }
 
 // Distro is the distro named in the session's hello.

@@ -116,102 +116,81 @@ func ValidateListener(l *wslfwdv1.Listener) (ListenerKey, error) {
 	return ListenerKey{Protocol: p, Listen: a.WithZone(""), Port: uint16(l.GetPort()), Inode: l.GetInode()}, nil
 }
 
-// ValidateNetwork checks a network state and returns the addresses on its
-// interfaces not flagged loopback: the agent's own, external addresses.
-// Those of the interface carrying the IPv4 default route come first, in the
-// order reported: policy forwards to the first IPv4 address, and that must
-// be eth0's, not a docker0 or VPN bridge that happens to sort earlier.
-func ValidateNetwork(n *wslfwdv1.NetworkState) (external []netip.Addr, err error) {
+// ValidateNetwork checks a network state: bounded counts, printable text,
+// addresses and prefixes that parse. The state is information for `wslfwd
+// agents`; no forward target comes from it.
+func ValidateNetwork(n *wslfwdv1.NetworkState) error {
 	if n == nil {
-		return nil, fmt.Errorf("network state is missing")
+		return fmt.Errorf("network state is missing")
 	}
 	if len(n.GetInterfaces()) > maxInterfaces {
-		return nil, fmt.Errorf("network: %d interfaces, at most %d allowed", len(n.GetInterfaces()), maxInterfaces)
+		return fmt.Errorf("network: %d interfaces, at most %d allowed", len(n.GetInterfaces()), maxInterfaces)
 	}
 	if len(n.GetRoutes()) > maxRoutes {
-		return nil, fmt.Errorf("network: %d routes, at most %d allowed", len(n.GetRoutes()), maxRoutes)
+		return fmt.Errorf("network: %d routes, at most %d allowed", len(n.GetRoutes()), maxRoutes)
 	}
-	defIface := defaultRouteInterface(n)
-	var lead []netip.Addr // addresses of the default route's interface
 	for _, ifc := range n.GetInterfaces() {
-		if err := checkText("interface name", ifc.GetName(), maxTextLen); err != nil {
-			return nil, err
-		}
-		if err := checkText("interface "+ifc.GetName()+" hardware_address", ifc.GetHardwareAddress(), maxTextLen); err != nil {
-			return nil, err
-		}
-		if err := checkText("interface "+ifc.GetName()+" oper_state", ifc.GetOperState(), maxTextLen); err != nil {
-			return nil, err
-		}
-		if len(ifc.GetFlags()) > maxFlags {
-			return nil, fmt.Errorf("interface %s: %d flags, at most %d allowed", ifc.GetName(), len(ifc.GetFlags()), maxFlags)
-		}
-		loopback := false
-		for _, f := range ifc.GetFlags() {
-			if err := checkText("interface "+ifc.GetName()+" flag", f, maxTextLen); err != nil {
-				return nil, err
-			}
-			if f == "loopback" {
-				loopback = true
-			}
-		}
-		first := ifc.GetName() == defIface
-		if len(ifc.GetAddresses()) > maxAddrsPerIface {
-			return nil, fmt.Errorf("interface %s: %d addresses, at most %d allowed", ifc.GetName(), len(ifc.GetAddresses()), maxAddrsPerIface)
-		}
-		for _, ia := range ifc.GetAddresses() {
-			a, err := netip.ParseAddr(ia.GetAddress())
-			if err != nil {
-				return nil, fmt.Errorf("interface %s: address: %w", ifc.GetName(), err)
-			}
-			if a.Is4In6() {
-				return nil, fmt.Errorf("interface %s: address %s: IPv4-mapped addresses are not interface addresses", ifc.GetName(), a)
-			}
-			if a.IsUnspecified() {
-				return nil, fmt.Errorf("interface %s: address %s is unspecified", ifc.GetName(), a)
-			}
-			if int(ia.GetPrefixLength()) > a.BitLen() {
-				return nil, fmt.Errorf("interface %s: address %s: prefix length %d longer than %d", ifc.GetName(), a, ia.GetPrefixLength(), a.BitLen())
-			}
-			switch {
-			case loopback:
-			case first:
-				lead = append(lead, a.WithZone(""))
-			default:
-				external = append(external, a.WithZone(""))
-			}
+		if err := validateInterface(ifc); err != nil {
+			return err
 		}
 	}
 	for _, rt := range n.GetRoutes() {
-		if f := rt.GetFamily(); f != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4 && f != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV6 {
-			return nil, fmt.Errorf("route %s: invalid address family %d", rt.GetDestination(), int32(f))
-		}
-		if _, err := netip.ParsePrefix(rt.GetDestination()); err != nil {
-			return nil, fmt.Errorf("route destination: %w", err)
-		}
-		if gw := rt.GetGateway(); gw != "" {
-			if _, err := netip.ParseAddr(gw); err != nil {
-				return nil, fmt.Errorf("route %s gateway: %w", rt.GetDestination(), err)
-			}
-		}
-		if err := checkText("route interface_name", rt.GetInterfaceName(), maxTextLen); err != nil {
-			return nil, err
+		if err := validateRoute(rt); err != nil {
+			return err
 		}
 	}
-	return append(lead, external...), nil
+	return nil
 }
 
-// defaultRouteInterface names the interface of the IPv4 default route with
-// the lowest metric, or "" when there is none.
-func defaultRouteInterface(n *wslfwdv1.NetworkState) string {
-	name, metric := "", uint32(0)
-	for _, rt := range n.GetRoutes() {
-		if rt.GetFamily() != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4 || rt.GetDestination() != "0.0.0.0/0" {
-			continue
-		}
-		if name == "" || rt.GetMetric() < metric {
-			name, metric = rt.GetInterfaceName(), rt.GetMetric()
+func validateInterface(ifc *wslfwdv1.Interface) error {
+	name := ifc.GetName()
+	if err := checkText("interface name", name, maxTextLen); err != nil {
+		return err
+	}
+	if err := checkText("interface "+name+" hardware_address", ifc.GetHardwareAddress(), maxTextLen); err != nil {
+		return err
+	}
+	if err := checkText("interface "+name+" oper_state", ifc.GetOperState(), maxTextLen); err != nil {
+		return err
+	}
+	if len(ifc.GetFlags()) > maxFlags {
+		return fmt.Errorf("interface %s: %d flags, at most %d allowed", name, len(ifc.GetFlags()), maxFlags)
+	}
+	for _, f := range ifc.GetFlags() {
+		if err := checkText("interface "+name+" flag", f, maxTextLen); err != nil {
+			return err
 		}
 	}
-	return name
+	if len(ifc.GetAddresses()) > maxAddrsPerIface {
+		return fmt.Errorf("interface %s: %d addresses, at most %d allowed", name, len(ifc.GetAddresses()), maxAddrsPerIface)
+	}
+	for _, ia := range ifc.GetAddresses() {
+		a, err := netip.ParseAddr(ia.GetAddress())
+		switch {
+		case err != nil:
+			return fmt.Errorf("interface %s: address: %w", name, err)
+		case a.Is4In6():
+			return fmt.Errorf("interface %s: address %s: IPv4-mapped addresses are not interface addresses", name, a)
+		case a.IsUnspecified():
+			return fmt.Errorf("interface %s: address %s is unspecified", name, a)
+		case int(ia.GetPrefixLength()) > a.BitLen():
+			return fmt.Errorf("interface %s: address %s: prefix length %d longer than %d", name, a, ia.GetPrefixLength(), a.BitLen())
+		}
+	}
+	return nil
+}
+
+func validateRoute(rt *wslfwdv1.Route) error {
+	if f := rt.GetFamily(); f != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4 && f != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV6 {
+		return fmt.Errorf("route %s: invalid address family %d", rt.GetDestination(), int32(f))
+	}
+	if _, err := netip.ParsePrefix(rt.GetDestination()); err != nil {
+		return fmt.Errorf("route destination: %w", err)
+	}
+	if gw := rt.GetGateway(); gw != "" {
+		if _, err := netip.ParseAddr(gw); err != nil {
+			return fmt.Errorf("route %s gateway: %w", rt.GetDestination(), err)
+		}
+	}
+	return checkText("route interface_name", rt.GetInterfaceName(), maxTextLen)
 }

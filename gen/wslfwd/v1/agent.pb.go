@@ -161,8 +161,12 @@ type AgentHello struct {
 	NetworkingMode NetworkingMode `protobuf:"varint,5,opt,name=networking_mode,json=networkingMode,proto3,enum=wslfwd.v1.NetworkingMode" json:"networking_mode,omitempty"`
 	// uname release, e.g. "5.15.90.1-microsoft-standard-WSL2".
 	KernelRelease string `protobuf:"bytes,6,opt,name=kernel_release,json=kernelRelease,proto3" json:"kernel_release,omitempty"`
-	// Random id chosen once per agent process: the daemon uses it to tell a
-	// reconnect of the same process from a restarted agent.
+	// Random id chosen once per agent process (128 bits, hex): the daemon
+	// uses it to tell a reconnect of the same process from a restarted agent.
+	// A live distro's session is replaced only by a hello from the same
+	// address (an agent restart) or with the same instance_id (the agent
+	// reconnecting from its new address after the distro's address changed).
+	// The daemon never shows it.
 	InstanceId string `protobuf:"bytes,7,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
 	// Highest protocol revision the agent speaks; 1 for this file.
 	ProtocolRevision uint32 `protobuf:"varint,8,opt,name=protocol_revision,json=protocolRevision,proto3" json:"protocol_revision,omitempty"`

@@ -514,7 +514,11 @@ func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
 type ListAgentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Agents, sorted by distro name.
-	Agents        []*Agent `protobuf:"bytes,1,rep,name=agents,proto3" json:"agents,omitempty"`
+	Agents []*Agent `protobuf:"bytes,1,rep,name=agents,proto3" json:"agents,omitempty"`
+	// Sessions the daemon refused recently (a second agent for a live distro,
+	// a connection from an address that can never be a target, a malformed
+	// report), newest first; at most 64.
+	Refusals      []*AgentRefusal `protobuf:"bytes,2,rep,name=refusals,proto3" json:"refusals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -556,6 +560,112 @@ func (x *ListAgentsResponse) GetAgents() []*Agent {
 	return nil
 }
 
+func (x *ListAgentsResponse) GetRefusals() []*AgentRefusal {
+	if x != nil {
+		return x.Refusals
+	}
+	return nil
+}
+
+// AgentRefusal is one kind of agent session the daemon refused: the same
+// distro, peer address and reason are counted, not repeated.
+type AgentRefusal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The distro the hello named; "" when the hello was unreadable.
+	Distro string `protobuf:"bytes,1,opt,name=distro,proto3" json:"distro,omitempty"`
+	// Remote address of the refused connection.
+	PeerAddress string `protobuf:"bytes,2,opt,name=peer_address,json=peerAddress,proto3" json:"peer_address,omitempty"`
+	// Why it was refused, in words.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The gRPC status code the agent got, e.g. "AlreadyExists".
+	Code string `protobuf:"bytes,4,opt,name=code,proto3" json:"code,omitempty"`
+	// How many times, and when first and last.
+	Count         uint32                 `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`
+	First         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=first,proto3" json:"first,omitempty"`
+	Last          *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentRefusal) Reset() {
+	*x = AgentRefusal{}
+	mi := &file_wslfwd_v1_control_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentRefusal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentRefusal) ProtoMessage() {}
+
+func (x *AgentRefusal) ProtoReflect() protoreflect.Message {
+	mi := &file_wslfwd_v1_control_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentRefusal.ProtoReflect.Descriptor instead.
+func (*AgentRefusal) Descriptor() ([]byte, []int) {
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AgentRefusal) GetDistro() string {
+	if x != nil {
+		return x.Distro
+	}
+	return ""
+}
+
+func (x *AgentRefusal) GetPeerAddress() string {
+	if x != nil {
+		return x.PeerAddress
+	}
+	return ""
+}
+
+func (x *AgentRefusal) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AgentRefusal) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *AgentRefusal) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *AgentRefusal) GetFirst() *timestamppb.Timestamp {
+	if x != nil {
+		return x.First
+	}
+	return nil
+}
+
+func (x *AgentRefusal) GetLast() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Last
+	}
+	return nil
+}
+
 // Agent is one agent the daemon knows.
 type Agent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -589,7 +699,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[6]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +711,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[6]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +724,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Agent) GetDistro() string {
@@ -712,7 +822,7 @@ type ListForwardsRequest struct {
 
 func (x *ListForwardsRequest) Reset() {
 	*x = ListForwardsRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[7]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +834,7 @@ func (x *ListForwardsRequest) String() string {
 func (*ListForwardsRequest) ProtoMessage() {}
 
 func (x *ListForwardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[7]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +847,7 @@ func (x *ListForwardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListForwardsRequest.ProtoReflect.Descriptor instead.
 func (*ListForwardsRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListForwardsRequest) GetAll() bool {
@@ -758,7 +868,7 @@ type ListForwardsResponse struct {
 
 func (x *ListForwardsResponse) Reset() {
 	*x = ListForwardsResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[8]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +880,7 @@ func (x *ListForwardsResponse) String() string {
 func (*ListForwardsResponse) ProtoMessage() {}
 
 func (x *ListForwardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[8]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +893,7 @@ func (x *ListForwardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListForwardsResponse.ProtoReflect.Descriptor instead.
 func (*ListForwardsResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListForwardsResponse) GetForwards() []*Forward {
@@ -832,7 +942,7 @@ type Forward struct {
 
 func (x *Forward) Reset() {
 	*x = Forward{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[9]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +954,7 @@ func (x *Forward) String() string {
 func (*Forward) ProtoMessage() {}
 
 func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[9]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +967,7 @@ func (x *Forward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forward.ProtoReflect.Descriptor instead.
 func (*Forward) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Forward) GetProtocol() Protocol {
@@ -969,7 +1079,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[10]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1091,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[10]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1104,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchRequest) GetInitial() bool {
@@ -1022,7 +1132,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[11]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1144,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[11]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1157,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchResponse) GetTime() *timestamppb.Timestamp {
@@ -1113,7 +1223,7 @@ type AgentEvent struct {
 
 func (x *AgentEvent) Reset() {
 	*x = AgentEvent{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[12]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1235,7 @@ func (x *AgentEvent) String() string {
 func (*AgentEvent) ProtoMessage() {}
 
 func (x *AgentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[12]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1248,7 @@ func (x *AgentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent.ProtoReflect.Descriptor instead.
 func (*AgentEvent) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AgentEvent) GetKind() AgentEventKind {
@@ -1168,7 +1278,7 @@ type ForwardEvent struct {
 
 func (x *ForwardEvent) Reset() {
 	*x = ForwardEvent{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1290,7 @@ func (x *ForwardEvent) String() string {
 func (*ForwardEvent) ProtoMessage() {}
 
 func (x *ForwardEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1303,7 @@ func (x *ForwardEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardEvent.ProtoReflect.Descriptor instead.
 func (*ForwardEvent) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ForwardEvent) GetKind() ForwardEventKind {
@@ -1229,7 +1339,7 @@ type ExposeRequest struct {
 
 func (x *ExposeRequest) Reset() {
 	*x = ExposeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1351,7 @@ func (x *ExposeRequest) String() string {
 func (*ExposeRequest) ProtoMessage() {}
 
 func (x *ExposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1364,7 @@ func (x *ExposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExposeRequest.ProtoReflect.Descriptor instead.
 func (*ExposeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExposeRequest) GetProtocol() Protocol {
@@ -1303,7 +1413,7 @@ type ExposeResponse struct {
 
 func (x *ExposeResponse) Reset() {
 	*x = ExposeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1425,7 @@ func (x *ExposeResponse) String() string {
 func (*ExposeResponse) ProtoMessage() {}
 
 func (x *ExposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1438,7 @@ func (x *ExposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExposeResponse.ProtoReflect.Descriptor instead.
 func (*ExposeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExposeResponse) GetForward() *Forward {
@@ -1354,7 +1464,7 @@ type UnexposeRequest struct {
 
 func (x *UnexposeRequest) Reset() {
 	*x = UnexposeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1476,7 @@ func (x *UnexposeRequest) String() string {
 func (*UnexposeRequest) ProtoMessage() {}
 
 func (x *UnexposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1489,7 @@ func (x *UnexposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnexposeRequest.ProtoReflect.Descriptor instead.
 func (*UnexposeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UnexposeRequest) GetProtocol() Protocol {
@@ -1414,7 +1524,7 @@ type UnexposeResponse struct {
 
 func (x *UnexposeResponse) Reset() {
 	*x = UnexposeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1536,7 @@ func (x *UnexposeResponse) String() string {
 func (*UnexposeResponse) ProtoMessage() {}
 
 func (x *UnexposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1549,7 @@ func (x *UnexposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnexposeResponse.ProtoReflect.Descriptor instead.
 func (*UnexposeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UnexposeResponse) GetForward() *Forward {
@@ -1464,7 +1574,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1586,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1599,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ProbeRequest) GetDistro() string {
@@ -1530,7 +1640,7 @@ type ProbeResponse struct {
 
 func (x *ProbeResponse) Reset() {
 	*x = ProbeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1652,7 @@ func (x *ProbeResponse) String() string {
 func (*ProbeResponse) ProtoMessage() {}
 
 func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1665,7 @@ func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
 func (*ProbeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ProbeResponse) GetDistro() string {
@@ -1611,9 +1721,18 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
 	"\x04hint\x18\x03 \x01(\tR\x04hint\"\x13\n" +
-	"\x11ListAgentsRequest\">\n" +
+	"\x11ListAgentsRequest\"s\n" +
 	"\x12ListAgentsResponse\x12(\n" +
-	"\x06agents\x18\x01 \x03(\v2\x10.wslfwd.v1.AgentR\x06agents\"\x94\x04\n" +
+	"\x06agents\x18\x01 \x03(\v2\x10.wslfwd.v1.AgentR\x06agents\x123\n" +
+	"\brefusals\x18\x02 \x03(\v2\x17.wslfwd.v1.AgentRefusalR\brefusals\"\xed\x01\n" +
+	"\fAgentRefusal\x12\x16\n" +
+	"\x06distro\x18\x01 \x01(\tR\x06distro\x12!\n" +
+	"\fpeer_address\x18\x02 \x01(\tR\vpeerAddress\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04code\x18\x04 \x01(\tR\x04code\x12\x14\n" +
+	"\x05count\x18\x05 \x01(\rR\x05count\x120\n" +
+	"\x05first\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05first\x12.\n" +
+	"\x04last\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04last\"\x94\x04\n" +
 	"\x05Agent\x12\x16\n" +
 	"\x06distro\x18\x01 \x01(\tR\x06distro\x12B\n" +
 	"\x0fnetworking_mode\x18\x02 \x01(\x0e2\x19.wslfwd.v1.NetworkingModeR\x0enetworkingMode\x12#\n" +
@@ -1726,7 +1845,7 @@ func file_wslfwd_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_wslfwd_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_wslfwd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_wslfwd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_wslfwd_v1_control_proto_goTypes = []any{
 	(ForwardOrigin)(0),            // 0: wslfwd.v1.ForwardOrigin
 	(AgentEventKind)(0),           // 1: wslfwd.v1.AgentEventKind
@@ -1737,76 +1856,80 @@ var file_wslfwd_v1_control_proto_goTypes = []any{
 	(*Problem)(nil),               // 6: wslfwd.v1.Problem
 	(*ListAgentsRequest)(nil),     // 7: wslfwd.v1.ListAgentsRequest
 	(*ListAgentsResponse)(nil),    // 8: wslfwd.v1.ListAgentsResponse
-	(*Agent)(nil),                 // 9: wslfwd.v1.Agent
-	(*ListForwardsRequest)(nil),   // 10: wslfwd.v1.ListForwardsRequest
-	(*ListForwardsResponse)(nil),  // 11: wslfwd.v1.ListForwardsResponse
-	(*Forward)(nil),               // 12: wslfwd.v1.Forward
-	(*WatchRequest)(nil),          // 13: wslfwd.v1.WatchRequest
-	(*WatchResponse)(nil),         // 14: wslfwd.v1.WatchResponse
-	(*AgentEvent)(nil),            // 15: wslfwd.v1.AgentEvent
-	(*ForwardEvent)(nil),          // 16: wslfwd.v1.ForwardEvent
-	(*ExposeRequest)(nil),         // 17: wslfwd.v1.ExposeRequest
-	(*ExposeResponse)(nil),        // 18: wslfwd.v1.ExposeResponse
-	(*UnexposeRequest)(nil),       // 19: wslfwd.v1.UnexposeRequest
-	(*UnexposeResponse)(nil),      // 20: wslfwd.v1.UnexposeResponse
-	(*ProbeRequest)(nil),          // 21: wslfwd.v1.ProbeRequest
-	(*ProbeResponse)(nil),         // 22: wslfwd.v1.ProbeResponse
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
-	(ForwardState)(0),             // 24: wslfwd.v1.ForwardState
-	(NetworkingMode)(0),           // 25: wslfwd.v1.NetworkingMode
-	(*NetworkState)(nil),          // 26: wslfwd.v1.NetworkState
-	(Protocol)(0),                 // 27: wslfwd.v1.Protocol
-	(*durationpb.Duration)(nil),   // 28: google.protobuf.Duration
-	(*PathResult)(nil),            // 29: wslfwd.v1.PathResult
+	(*AgentRefusal)(nil),          // 9: wslfwd.v1.AgentRefusal
+	(*Agent)(nil),                 // 10: wslfwd.v1.Agent
+	(*ListForwardsRequest)(nil),   // 11: wslfwd.v1.ListForwardsRequest
+	(*ListForwardsResponse)(nil),  // 12: wslfwd.v1.ListForwardsResponse
+	(*Forward)(nil),               // 13: wslfwd.v1.Forward
+	(*WatchRequest)(nil),          // 14: wslfwd.v1.WatchRequest
+	(*WatchResponse)(nil),         // 15: wslfwd.v1.WatchResponse
+	(*AgentEvent)(nil),            // 16: wslfwd.v1.AgentEvent
+	(*ForwardEvent)(nil),          // 17: wslfwd.v1.ForwardEvent
+	(*ExposeRequest)(nil),         // 18: wslfwd.v1.ExposeRequest
+	(*ExposeResponse)(nil),        // 19: wslfwd.v1.ExposeResponse
+	(*UnexposeRequest)(nil),       // 20: wslfwd.v1.UnexposeRequest
+	(*UnexposeResponse)(nil),      // 21: wslfwd.v1.UnexposeResponse
+	(*ProbeRequest)(nil),          // 22: wslfwd.v1.ProbeRequest
+	(*ProbeResponse)(nil),         // 23: wslfwd.v1.ProbeResponse
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(ForwardState)(0),             // 25: wslfwd.v1.ForwardState
+	(NetworkingMode)(0),           // 26: wslfwd.v1.NetworkingMode
+	(*NetworkState)(nil),          // 27: wslfwd.v1.NetworkState
+	(Protocol)(0),                 // 28: wslfwd.v1.Protocol
+	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
+	(*PathResult)(nil),            // 30: wslfwd.v1.PathResult
 }
 var file_wslfwd_v1_control_proto_depIdxs = []int32{
-	23, // 0: wslfwd.v1.GetStatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	24, // 0: wslfwd.v1.GetStatusResponse.started_at:type_name -> google.protobuf.Timestamp
 	5,  // 1: wslfwd.v1.GetStatusResponse.forwards_by_state:type_name -> wslfwd.v1.StateCount
 	6,  // 2: wslfwd.v1.GetStatusResponse.problems:type_name -> wslfwd.v1.Problem
-	24, // 3: wslfwd.v1.StateCount.state:type_name -> wslfwd.v1.ForwardState
-	9,  // 4: wslfwd.v1.ListAgentsResponse.agents:type_name -> wslfwd.v1.Agent
-	25, // 5: wslfwd.v1.Agent.networking_mode:type_name -> wslfwd.v1.NetworkingMode
-	26, // 6: wslfwd.v1.Agent.network:type_name -> wslfwd.v1.NetworkState
-	23, // 7: wslfwd.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	23, // 8: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
-	23, // 9: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
-	12, // 10: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
-	27, // 11: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
-	24, // 12: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
-	0,  // 13: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
-	23, // 14: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
-	23, // 15: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	15, // 16: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
-	16, // 17: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
-	1,  // 18: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
-	9,  // 19: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
-	2,  // 20: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
-	12, // 21: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
-	27, // 22: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	12, // 23: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
-	27, // 24: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	12, // 25: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
-	28, // 26: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
-	29, // 27: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
-	3,  // 28: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
-	7,  // 29: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
-	10, // 30: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
-	13, // 31: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
-	17, // 32: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
-	19, // 33: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
-	21, // 34: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
-	4,  // 35: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
-	8,  // 36: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
-	11, // 37: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
-	14, // 38: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
-	18, // 39: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
-	20, // 40: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
-	22, // 41: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
-	35, // [35:42] is the sub-list for method output_type
-	28, // [28:35] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	25, // 3: wslfwd.v1.StateCount.state:type_name -> wslfwd.v1.ForwardState
+	10, // 4: wslfwd.v1.ListAgentsResponse.agents:type_name -> wslfwd.v1.Agent
+	9,  // 5: wslfwd.v1.ListAgentsResponse.refusals:type_name -> wslfwd.v1.AgentRefusal
+	24, // 6: wslfwd.v1.AgentRefusal.first:type_name -> google.protobuf.Timestamp
+	24, // 7: wslfwd.v1.AgentRefusal.last:type_name -> google.protobuf.Timestamp
+	26, // 8: wslfwd.v1.Agent.networking_mode:type_name -> wslfwd.v1.NetworkingMode
+	27, // 9: wslfwd.v1.Agent.network:type_name -> wslfwd.v1.NetworkState
+	24, // 10: wslfwd.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	24, // 11: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
+	24, // 12: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
+	13, // 13: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
+	28, // 14: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
+	25, // 15: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
+	0,  // 16: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
+	24, // 17: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
+	24, // 18: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	16, // 19: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
+	17, // 20: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
+	1,  // 21: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
+	10, // 22: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
+	2,  // 23: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
+	13, // 24: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
+	28, // 25: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	13, // 26: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
+	28, // 27: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	13, // 28: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
+	29, // 29: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
+	30, // 30: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
+	3,  // 31: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
+	7,  // 32: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
+	11, // 33: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
+	14, // 34: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
+	18, // 35: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
+	20, // 36: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
+	22, // 37: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
+	4,  // 38: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
+	8,  // 39: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
+	12, // 40: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
+	15, // 41: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
+	19, // 42: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
+	21, // 43: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
+	23, // 44: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
+	38, // [38:45] is the sub-list for method output_type
+	31, // [31:38] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_wslfwd_v1_control_proto_init() }
@@ -1815,7 +1938,7 @@ func file_wslfwd_v1_control_proto_init() {
 		return
 	}
 	file_wslfwd_v1_types_proto_init()
-	file_wslfwd_v1_control_proto_msgTypes[11].OneofWrappers = []any{
+	file_wslfwd_v1_control_proto_msgTypes[12].OneofWrappers = []any{
 		(*WatchResponse_Agent)(nil),
 		(*WatchResponse_Forward)(nil),
 	}
@@ -1825,7 +1948,7 @@ func file_wslfwd_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wslfwd_v1_control_proto_rawDesc), len(file_wslfwd_v1_control_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

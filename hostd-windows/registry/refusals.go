@@ -1,0 +1,126 @@
+package registry
+
+import (
+	"cmp"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// Bounds on the refusal record: a flood of refused sessions from many
+// addresses must neither grow the daemon nor fill its log.
+const (
+	maxRefusals     = 64
+	refusalLogEvery = time.Minute
+)
+
+// refusalKey groups refusals: one row per distro, address and reason.
+type refusalKey struct {
+	distro string
+	peer   netip.Addr
+	reason string
+}
+
+type refusal struct {
+	code        codes.Code
+	count       uint32
+	first, last time.Time
+	logged      time.Time // last time this row was logged
+	unlogged    uint32    // refusals since then, not logged
+}
+
+// refusals remembers the sessions the registry refused, so `wslfwd agents`
+// can say why a distro is not connected, and logs them at a bounded rate.
+type refusals struct {
+	log *slog.Logger
+	now func() time.Time
+
+	mu   sync.Mutex
+	rows map[refusalKey]*refusal
+}
+
+// record notes that a session of distro from peer was refused with err (a
+// gRPC status), and logs it unless the same refusal was logged within the
+// last minute. Errors that refuse nothing (a session that ended or was
+// replaced by its own agent's newer one) are not recorded.
+func (rs *refusals) record(distro string, peer netip.AddrPort, err error) {
+	st, ok := status.FromError(err)
+	if !ok || err == nil || st.Code() == codes.Canceled || st.Code() == codes.Aborted {
+		return
+	}
+	if checkText("distro", distro, maxDistroLen) != nil {
+		distro = "" // unreadable: only the address says who it was
+	}
+	now := rs.now()
+	k := refusalKey{distro: distro, peer: peer.Addr().Unmap(), reason: st.Message()}
+	rs.mu.Lock()
+	r := rs.rows[k]
+	if r == nil {
+		rs.evictOldest()
+		r = &refusal{code: st.Code(), first: now}
+		rs.rows[k] = r
+	}
+	r.count++
+	r.last = now
+	logNow := now.Sub(r.logged) >= refusalLogEvery
+	suppressed := r.unlogged
+	if logNow {
+		r.logged, r.unlogged = now, 0
+	} else {
+		r.unlogged++
+	}
+	rs.mu.Unlock()
+	if logNow {
+		rs.log.Warn("agent session refused", "distro", distro, "peer", peer, "code", st.Code().String(),
+			"reason", st.Message(), "suppressed_since_last", suppressed)
+	}
+}
+
+// evictOldest makes room for one more row. Called with rs.mu held.
+func (rs *refusals) evictOldest() {
+	if len(rs.rows) < maxRefusals {
+		return
+	}
+	var oldest refusalKey
+	var at time.Time
+	for k, r := range rs.rows {
+		if at.IsZero() || r.last.Before(at) {
+			oldest, at = k, r.last
+		}
+	}
+	delete(rs.rows, oldest)
+}
+
+// list returns the refusals, newest first.
+func (rs *refusals) list() []*wslfwdv1.AgentRefusal {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := make([]*wslfwdv1.AgentRefusal, 0, len(rs.rows))
+	for k, r := range rs.rows {
+		out = append(out, &wslfwdv1.AgentRefusal{
+			Distro:      k.distro,
+			PeerAddress: k.peer.String(),
+			Reason:      k.reason,
+			Code:        r.code.String(),
+			Count:       r.count,
+			First:       timestamppb.New(r.first),
+			Last:        timestamppb.New(r.last),
+		})
+	}
+	slices.SortFunc(out, func(a, b *wslfwdv1.AgentRefusal) int {
+		if c := b.GetLast().AsTime().Compare(a.GetLast().AsTime()); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.GetDistro(), b.GetDistro()), cmp.Compare(a.GetPeerAddress(), b.GetPeerAddress()),
+			cmp.Compare(a.GetReason(), b.GetReason()))
+	})
+	return out
+}

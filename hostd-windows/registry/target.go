@@ -1,0 +1,92 @@
+package registry
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// TargetRules decide which addresses may ever be a forward target. An
+// agent's report is a claim, not a proof: in NAT mode its only target is
+// the source address of its own connection, and even that must pass these
+// rules, so a distro cannot turn the host into a forwarder to the host
+// itself, to its loopback, or to anywhere else the host can reach.
+type TargetRules struct {
+	// HostAddrs returns the host's own addresses, which are never targets;
+	// nil reads the host's interfaces.
+	HostAddrs func() ([]netip.Addr, error)
+	// AllowLoopback admits loopback addresses. Only tests that run daemon,
+	// agent and service on one machine's loopback set it; the daemon never
+	// does.
+	AllowLoopback bool
+}
+
+// documentation are the address ranges reserved for examples (RFC 5737,
+// RFC 3849): no distro has them, so a claim of one is a lie.
+var documentation = []netip.Prefix{
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("2001:db8::/32"),
+}
+
+// Check returns why a may not be a forward target, or nil.
+func (r TargetRules) Check(a netip.Addr) error {
+	a = a.Unmap().WithZone("")
+	switch {
+	case !a.IsValid():
+		return fmt.Errorf("no address")
+	case a.IsUnspecified():
+		return fmt.Errorf("%s is the unspecified address", a)
+	case a.IsLoopback():
+		if r.AllowLoopback {
+			return nil
+		}
+		return fmt.Errorf("%s is a loopback address", a)
+	case a.IsLinkLocalUnicast():
+		return fmt.Errorf("%s is a link-local address", a)
+	case a.IsMulticast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast():
+		return fmt.Errorf("%s is a multicast address", a)
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return fmt.Errorf("%s is the broadcast address", a)
+	case a.Is4() && a.As4()[0] == 0:
+		return fmt.Errorf("%s is in 0.0.0.0/8, which names this host", a)
+	}
+	for _, p := range documentation {
+		if p.Contains(a) {
+			return fmt.Errorf("%s is in %s, reserved for documentation", a, p)
+		}
+	}
+	own, err := r.hostAddrs()
+	if err != nil {
+		return fmt.Errorf("cannot tell whether %s is the host's own address: %w", a, err)
+	}
+	for _, h := range own {
+		if h.Unmap().WithZone("") == a {
+			return fmt.Errorf("%s is an address of the host itself", a)
+		}
+	}
+	return nil
+}
+
+func (r TargetRules) hostAddrs() ([]netip.Addr, error) {
+	if r.HostAddrs != nil {
+		return r.HostAddrs()
+	}
+	return InterfaceAddrs()
+}
+
+// InterfaceAddrs returns the addresses of the host's interfaces.
+func InterfaceAddrs() ([]netip.Addr, error) {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("list the host's addresses: %w", err)
+	}
+	out := make([]netip.Addr, 0, len(as))
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,56 @@
+package registry
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestTargetRules(t *testing.T) {
+	host := func() ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("10.2.3.1"), netip.MustParseAddr("fd00::1")}, nil
+	}
+	strict := TargetRules{HostAddrs: host}
+	for addr, want := range map[string]string{
+		"172.28.240.53":   "",
+		"fd00::53":        "",
+		"::ffff:10.0.0.9": "",
+		"0.0.0.0":         "unspecified",
+		"::":              "unspecified",
+		"127.0.0.1":       "loopback",
+		"127.9.9.9":       "loopback",
+		"::1":             "loopback",
+		"169.254.7.7":     "link-local",
+		"fe80::1%eth0":    "link-local",
+		"224.0.0.251":     "multicast",
+		"ff02::1":         "multicast",
+		"255.255.255.255": "broadcast",
+		"0.0.0.7":         "0.0.0.0/8",
+		"192.0.2.2":       "documentation",
+		"198.51.100.1":    "documentation",
+		"203.0.113.200":   "documentation",
+		"2001:db8::5":     "documentation",
+		"10.2.3.1":        "the host itself",
+		"::ffff:10.2.3.1": "the host itself",
+		"fd00::1":         "the host itself",
+	} {
+		err := strict.Check(netip.MustParseAddr(addr))
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("Check(%s) = %v, want %q", addr, err, want)
+		}
+	}
+	if err := (TargetRules{HostAddrs: host, AllowLoopback: true}).Check(netip.MustParseAddr("127.0.0.1")); err != nil {
+		t.Errorf("AllowLoopback refused 127.0.0.1: %v", err)
+	}
+	// Not knowing the host's addresses refuses: it must never read as "none".
+	broken := TargetRules{HostAddrs: func() ([]netip.Addr, error) { return nil, errors.New("no") }}
+	if err := broken.Check(netip.MustParseAddr("172.28.240.53")); err == nil {
+		t.Error("a failed host address lookup admitted a target")
+	}
+	// The real lookup lists at least loopback, which is the host's own.
+	own, err := InterfaceAddrs()
+	if err != nil || len(own) == 0 {
+		t.Fatalf("InterfaceAddrs = %v, %v", own, err)
+	}
+}
