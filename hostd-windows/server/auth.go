@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/token"
@@ -121,31 +122,52 @@ func allowed(r role, method string) bool {
 	return false
 }
 
+// rank orders the roles by trust, for the connection limiter: a
+// connection may replace one of the same or a lesser rank.
+func (r role) rank() int {
+	switch r {
+	case roleAdmin:
+		return 3
+	case roleRead:
+		return 2
+	case roleAgent:
+		return 1
+	}
+	return 0
+}
+
 func (a *auth) check(ctx context.Context, method string) error {
+	_, err := a.authorize(ctx, method)
+	return err
+}
+
+// authorize returns the role of the call's token, roleNone for a call
+// that needs none (health), or the error the call gets.
+func (a *auth) authorize(ctx context.Context, method string) (role, error) {
 	if strings.HasPrefix(method, healthPrefix) {
-		return nil
+		return roleNone, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get(token.MetadataKey)
 	if len(vals) != 1 {
 		a.reject(ctx, method, "missing token")
-		return status.Error(codes.Unauthenticated, "missing bearer token in the authorization metadata")
+		return roleNone, status.Error(codes.Unauthenticated, "missing bearer token in the authorization metadata")
 	}
 	tok, ok := token.FromHeader(vals[0])
 	if !ok {
 		a.reject(ctx, method, "malformed authorization header")
-		return status.Error(codes.Unauthenticated, `authorization metadata must be "Bearer <token>"`)
+		return roleNone, status.Error(codes.Unauthenticated, `authorization metadata must be "Bearer <token>"`)
 	}
 	r := a.roleOf(tok)
 	if r == roleNone {
 		a.reject(ctx, method, "wrong token")
-		return status.Error(codes.Unauthenticated, "invalid token")
+		return roleNone, status.Error(codes.Unauthenticated, "invalid token")
 	}
 	if !allowed(r, method) {
 		a.reject(ctx, method, "token of role "+r.String()+" not allowed")
-		return status.Errorf(codes.PermissionDenied, "a %s token may not call %s", r, method)
+		return roleNone, status.Errorf(codes.PermissionDenied, "a %s token may not call %s", r, method)
 	}
-	return nil
+	return r, nil
 }
 
 // reject logs a refused call, at most once per peer per interval, with the
@@ -192,4 +214,23 @@ func (a *auth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 		return err
 	}
 	return h(srv, ss)
+}
+
+// tap checks a call's token as soon as its headers arrive, before gRPC
+// reads any of its messages: a peer without a token cannot make the daemon
+// buffer a request body. The first call with a valid token moves its
+// connection out of the limiter's pending pool.
+func (a *auth) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	r, err := a.authorize(metadata.NewIncomingContext(ctx, info.Header), info.FullMethodName)
+	if err != nil || r == roleNone {
+		return ctx, err
+	}
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return ctx, nil
+	}
+	if c, ok := p.Addr.(*connAddr); ok && !c.conn.lim.graduate(c.conn, r.rank()) {
+		return ctx, status.Error(codes.ResourceExhausted, "too many connections with a token of this or a higher role; close some and retry")
+	}
+	return ctx, nil
 }
