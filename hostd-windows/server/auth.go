@@ -3,12 +3,10 @@ package server
 import (
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
@@ -136,11 +134,6 @@ func (r role) rank() int {
 	return 0
 }
 
-func (a *auth) check(ctx context.Context, method string) error {
-	_, err := a.authorize(ctx, method)
-	return err
-}
-
 // authorize returns the role of the call's token, roleNone for a call
 // that needs none (health), or the error the call gets.
 func (a *auth) authorize(ctx context.Context, method string) (role, error) {
@@ -175,10 +168,8 @@ func (a *auth) authorize(ctx context.Context, method string) (role, error) {
 func (a *auth) reject(ctx context.Context, method, why string) {
 	host := "unknown"
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		host = p.Addr.String()
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
+		// By source, so that many loopback addresses log as one.
+		host = source(addrPort(p.Addr)).String()
 	}
 	now := time.Now()
 	a.mu.Lock()
@@ -202,24 +193,11 @@ func (a *auth) reject(ctx context.Context, method, why string) {
 	a.log.Warn("rejected call", "peer", host, "method", method, "why", why, "suppressed_since_last", suppressed)
 }
 
-func (a *auth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if err := a.check(ctx, info.FullMethod); err != nil {
-		return nil, err
-	}
-	return h(ctx, req)
-}
-
-func (a *auth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if err := a.check(ss.Context(), info.FullMethod); err != nil {
-		return err
-	}
-	return h(srv, ss)
-}
-
-// tap checks a call's token as soon as its headers arrive, before gRPC
-// reads any of its messages: a peer without a token cannot make the daemon
-// buffer a request body. The first call with a valid token moves its
-// connection out of the limiter's pending pool.
+// tap is where every call's token is checked: as soon as its headers
+// arrive, before gRPC reads any of its messages, so a peer without a
+// token cannot make the daemon buffer a request body (an interceptor runs
+// only once a unary request has been read). The first call with a valid
+// token moves its connection out of the limiter's pending pool.
 func (a *auth) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	r, err := a.authorize(metadata.NewIncomingContext(ctx, info.Header), info.FullMethodName)
 	if err != nil || r == roleNone {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -9,10 +10,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/token"
 )
 
 // rawCodec sends []byte messages as they are, so a test can send bytes
@@ -107,6 +110,15 @@ func TestTokenClientGetsPastIdleConnections(t *testing.T) {
 	if _, err := io.ReadAll(idle[0]); err != nil {
 		t.Fatalf("oldest idle connection: %v, want closed by the daemon", err)
 	}
+	// The client's connection graduated at its call: it is no longer
+	// pending, so later idle connections cannot push it out.
+	lim := f.srv.lim
+	lim.mu.Lock()
+	pending, authed := len(lim.pending.all), len(lim.authed.all)
+	lim.mu.Unlock()
+	if pending != 1 || authed != 1 {
+		t.Fatalf("%d pending and %d authenticated connections, want 1 and 1", pending, authed)
+	}
 }
 
 // A call without a token is refused before its body is read.
@@ -118,5 +130,32 @@ func TestNoTokenRefusedAtHeaders(t *testing.T) {
 	err := cc.Invoke(ctx(t), wslfwdv1.ControlService_GetStatus_FullMethodName, big, &reply, grpc.ForceCodecV2(rawCodec{}))
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("tokenless call: %v, want Unauthenticated", err)
+	}
+}
+
+// dialFrom connects from a chosen loopback address.
+func (f *fixture) dialFrom(t *testing.T, from, tok string) *grpc.ClientConn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	cc, err := grpc.NewClient("passthrough:///"+f.addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(token.Credentials{Token: tok}),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func TestAgentSessionsFromAnyLoopbackAddressShareOneCap(t *testing.T) {
+	f := start(t, Options{MaxStreamsPerPeer: 1})
+	if _, c := session(t, f.dialFrom(t, "127.0.0.1", f.tokens.Agent), natHello("Ubuntu")); c != codes.OK {
+		t.Fatalf("first session: %s", c)
+	}
+	if _, c := session(t, f.dialFrom(t, "127.0.0.2", f.tokens.Agent), natHello("Debian")); c != codes.ResourceExhausted {
+		t.Fatalf("second session, from another loopback address: %s, want ResourceExhausted", c)
 	}
 }

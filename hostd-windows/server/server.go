@@ -97,8 +97,8 @@ func New(o Options) (*Server, error) {
 		grpc.InitialConnWindowSize(1<<20),
 		grpc.InTapHandle(a.tap),
 		grpc.ForceServerCodecV2(c),
-		grpc.ChainUnaryInterceptor(c.unary, a.unary),
-		grpc.ChainStreamInterceptor(c.stream, a.stream),
+		grpc.ChainUnaryInterceptor(c.unary),
+		grpc.ChainStreamInterceptor(c.stream),
 	)...)
 	stopping := make(chan struct{})
 	wslfwdv1.RegisterAgentServiceServer(g, &agentService{
