@@ -200,14 +200,17 @@ func (a *auth) reject(ctx context.Context, method, why string) {
 // token moves its connection out of the limiter's pending pool.
 func (a *auth) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	r, err := a.authorize(metadata.NewIncomingContext(ctx, info.Header), info.FullMethodName)
-	if err != nil || r == roleNone {
+	var c *connAddr
+	if p, ok := peer.FromContext(ctx); ok {
+		c, _ = p.Addr.(*connAddr)
+	}
+	if err != nil && c != nil && status.Code(err) == codes.Unauthenticated {
+		c.conn.refused.Store(true) // the first to give way to a new connection
+	}
+	if err != nil || r == roleNone || c == nil {
 		return ctx, err
 	}
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return ctx, nil
-	}
-	if c, ok := p.Addr.(*connAddr); ok && !c.conn.lim.graduate(c.conn, r.rank()) {
+	if !c.conn.lim.graduate(c.conn, r.rank()) {
 		return ctx, status.Error(codes.ResourceExhausted, "too many connections with a token of this or a higher role; close some and retry")
 	}
 	return ctx, nil

@@ -131,6 +131,13 @@ func TestNoTokenRefusedAtHeaders(t *testing.T) {
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("tokenless call: %v, want Unauthenticated", err)
 	}
+	// Its connection is the first to give way to a new one.
+	lim := f.srv.lim
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	if len(lim.pending.all) != 1 || !lim.pending.all[0].refused.Load() {
+		t.Fatal("the connection of a refused call is not marked refused")
+	}
 }
 
 // dialFrom connects from a chosen loopback address.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,12 +32,13 @@ const (
 	DefaultMaxAuthenticated = 512
 )
 
-// LimitOptions bound the connections the server holds. Past a cap the
-// oldest pending connection of the source (or, for the total, of all
-// sources) is closed to admit the new one, so that an attacker holding
-// idle connections cannot keep a client with a token out: the client's
-// connection is the newest, and it leaves the pending pool at its first
-// call. An authenticated connection past a cap replaces the oldest one of
+// LimitOptions bound the connections the server holds. Past a cap a
+// pending connection of the source (or, for the total, of any source) is
+// closed to admit the new one: the oldest of those that made a call
+// without a valid token, else of those that have sent nothing, else of
+// all. So an attacker holding idle connections, or remaking them, cannot
+// keep a client with a token out: the client's connection is the newest,
+// sends at once, and leaves the pending pool at its first call. An authenticated connection past a cap replaces the oldest one of
 // the same or a lesser role (agent < read < admin); if there is none, the
 // call is refused and the connection stays pending.
 type LimitOptions struct {
@@ -109,19 +111,19 @@ func (p *pool) remove(c *trackedConn) bool {
 }
 
 // evict makes room for one connection of src under the caps: it removes
-// and returns the oldest connections that may give way (ok), or reports
-// false, removing nothing, if one cap has no such connection.
-func (p *pool) evict(src netip.Addr, perSource, total int, ok func(*trackedConn) bool) ([]*trackedConn, bool) {
+// and returns the connections that give way, or reports false, removing
+// nothing, if one cap has none that may (see victim).
+func (p *pool) evict(src netip.Addr, perSource, total int, passes ...func(*trackedConn) bool) ([]*trackedConn, bool) {
 	var out []*trackedConn
 	if len(p.bySource[src]) >= perSource {
-		i := slices.IndexFunc(p.bySource[src], ok)
+		i := victim(p.bySource[src], nil, passes)
 		if i < 0 {
 			return nil, false
 		}
 		out = append(out, p.bySource[src][i])
 	}
 	if len(p.all)-len(out) >= total {
-		i := slices.IndexFunc(p.all, func(c *trackedConn) bool { return ok(c) && !slices.Contains(out, c) })
+		i := victim(p.all, out, passes)
 		if i < 0 {
 			return nil, false
 		}
@@ -131,6 +133,29 @@ func (p *pool) evict(src netip.Addr, perSource, total int, ok func(*trackedConn)
 		p.remove(c)
 	}
 	return out, true
+}
+
+// victim returns the index in cs (oldest first) of the connection to
+// close: the oldest that the first pass accepts, else the oldest the
+// second accepts, and so on, never one in skip; -1 if there is none.
+func victim(cs, skip []*trackedConn, passes []func(*trackedConn) bool) int {
+	for _, ok := range passes {
+		if i := slices.IndexFunc(cs, func(c *trackedConn) bool { return ok(c) && !slices.Contains(skip, c) }); i >= 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// The passes that choose the pending connection to close: first one that
+// made a call with a missing or wrong token, then one that has sent
+// nothing, then any. A client with a token sends its HTTP/2 preface at
+// once, so connections that only hold a socket open, however fast they
+// are remade, give way before it.
+var pendingPasses = []func(*trackedConn) bool{
+	func(c *trackedConn) bool { return c.refused.Load() },
+	(*trackedConn).silent,
+	func(*trackedConn) bool { return true },
 }
 
 // source is the address a connection counts against: its IP, except that
@@ -170,7 +195,7 @@ func (lim *limiter) admit(nc net.Conn) *trackedConn {
 	c := &trackedConn{Conn: nc, lim: lim, src: source(ap)}
 	c.addr = &connAddr{Addr: nc.RemoteAddr(), ap: ap, conn: c}
 	lim.mu.Lock()
-	out, _ := lim.pending.evict(c.src, lim.o.MaxPendingPerSource, lim.o.MaxPending, func(*trackedConn) bool { return true })
+	out, _ := lim.pending.evict(c.src, lim.o.MaxPendingPerSource, lim.o.MaxPending, pendingPasses...)
 	lim.pending.add(c)
 	c.timer = time.AfterFunc(lim.o.PendingTimeout, c.expire)
 	lim.mu.Unlock()
@@ -229,9 +254,34 @@ type trackedConn struct {
 	timer *time.Timer
 	rank  int // 0 while pending; guarded by lim.mu
 	once  sync.Once
+	// spoke is set once the peer has sent anything; refused once it made
+	// a call with a missing or wrong token. Both rank it for eviction.
+	spoke, refused atomic.Bool
 }
 
 func (c *trackedConn) RemoteAddr() net.Addr { return c.addr }
+
+// silent reports whether the peer has sent nothing yet, not even bytes
+// the daemon has not read: under load the daemon may read a client's
+// preface well after it arrived.
+func (c *trackedConn) silent() bool {
+	if c.spoke.Load() {
+		return false
+	}
+	if hasInput(c.Conn) {
+		c.spoke.Store(true)
+		return false
+	}
+	return true
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && !c.spoke.Load() {
+		c.spoke.Store(true)
+	}
+	return n, err
+}
 
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {

@@ -18,8 +18,9 @@ type fakeConn struct {
 	closed   atomic.Bool
 }
 
-func (c *fakeConn) RemoteAddr() net.Addr { return c.remote }
-func (c *fakeConn) Close() error         { c.closed.Store(true); return nil }
+func (c *fakeConn) RemoteAddr() net.Addr       { return c.remote }
+func (c *fakeConn) Read(b []byte) (int, error) { return copy(b, "x"), nil }
+func (c *fakeConn) Close() error               { c.closed.Store(true); return nil }
 
 // conns admits one fake connection per address, in order.
 func conns(t *testing.T, lim *limiter, addrs ...string) ([]*fakeConn, []*trackedConn) {
@@ -65,6 +66,21 @@ func TestOldestPendingOfTheSourceGivesWay(t *testing.T) {
 	if n := len(lim.pending.all); n != 3 {
 		t.Fatalf("%d pending, want 3", n)
 	}
+}
+
+func TestRefusedThenSilentConnectionsGiveWayFirst(t *testing.T) {
+	lim := newLimiter(LimitOptions{MaxPendingPerSource: 3, PendingTimeout: time.Hour})
+	fs, ts := conns(t, lim, "10.0.0.1:1", "10.0.0.1:2", "10.0.0.1:3")
+	ts[0].Read(make([]byte, 1)) // spoke
+	ts[2].Read(make([]byte, 1))
+	ts[2].refused.Store(true) // spoke, then made a call without a token
+	more, _ := conns(t, lim, "10.0.0.1:4")
+	wantClosed(t, fs, false, false, true) // the refused one
+	conns(t, lim, "10.0.0.1:5")
+	wantClosed(t, fs, false, true, true) // then the oldest silent one
+	conns(t, lim, "10.0.0.1:6")
+	wantClosed(t, more, true) // still a silent one before the one that spoke
+	wantClosed(t, fs, false)
 }
 
 func TestEveryLoopbackAddressIsOneSource(t *testing.T) {
@@ -161,4 +177,31 @@ func TestPeerAddressCarriesTheConnection(t *testing.T) {
 	if under := ts[0].Conn.RemoteAddr(); a.String() != under.String() || a.Network() != "tcp" {
 		t.Fatalf("address %s/%s", a.Network(), a)
 	}
+}
+
+// A peer that has sent bytes the daemon has not read is not silent.
+func TestUnreadBytesCountAsSpoken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	nc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newLimiter(LimitOptions{PendingTimeout: time.Hour}).admit(nc)
+	defer c.Close()
+	if !c.silent() {
+		t.Fatal("a connection that sent nothing is not silent")
+	}
+	if _, err := client.Write([]byte("PRI")); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Cond(t, 10*time.Second, "the sent bytes to count", func() bool { return !c.silent() })
 }
