@@ -23,8 +23,8 @@ func TestIdleConnectionsWithoutToken(t *testing.T) {
 	heavy.Lock()
 	defer heavy.Unlock()
 	start := time.Now()
-	lo := flood(t, env.Lab.WinHost, floodSpec{Dst: labrun.DaemonLoopback, N: 15000, Loopback: true})
-	wsl := flood(t, env.Lab.WSL, floodSpec{Dst: labrun.DaemonWSL, N: 5000})
+	lo, _ := flood(t, env.Lab.WinHost, floodSpec{Dst: labrun.DaemonLoopback, N: 15000, Loopback: true})
+	wsl, _ := flood(t, env.Lab.WSL, floodSpec{Dst: labrun.DaemonWSL, N: 5000})
 	t.Logf("opened %d connections from loopback and %d from wsl in %v", lo, wsl, time.Since(start).Round(time.Millisecond))
 	if lo+wsl < 20000 {
 		// The daemon stopped accepting: status will tell how badly.
@@ -40,8 +40,8 @@ func TestPrefaceWithoutToken(t *testing.T) {
 	heavy.Lock()
 	defer heavy.Unlock()
 	start := time.Now()
-	lo := flood(t, env.Lab.WinHost, floodSpec{Dst: labrun.DaemonLoopback, N: 13000, Loopback: true, Preface: true})
-	wsl := flood(t, env.Lab.WSL, floodSpec{Dst: labrun.DaemonWSL, N: 5000, Preface: true})
+	lo, _ := flood(t, env.Lab.WinHost, floodSpec{Dst: labrun.DaemonLoopback, N: 13000, Loopback: true, Preface: true})
+	wsl, _ := flood(t, env.Lab.WSL, floodSpec{Dst: labrun.DaemonWSL, N: 5000, Preface: true})
 	t.Logf("opened %d HTTP/2 connections from loopback and %d from wsl in %v", lo, wsl, time.Since(start).Round(time.Millisecond))
 	if lo+wsl < 18000 {
 		t.Errorf("opened only %d of 18,000 connections", lo+wsl)
@@ -113,4 +113,32 @@ func TestHugeHeaderBlocks(t *testing.T) {
 		}
 	}
 	checkBounded(t, ctx, env, "16 header blocks of 15 MiB")
+}
+
+// An attacker on loopback that keeps remaking its connections as fast as
+// it can, so that they are always the newest pending ones, while the
+// admin runs `wslfwd status` again and again. The admin's connection has
+// sent its preface, which the attacker's have not, so theirs give way
+// first. (An attacker that also sends the preface on every connection it
+// remakes can still get the admin's connection closed before its first
+// call: only the token tells the two apart. SECURITY.md says so.)
+func TestReconnectingFlood(t *testing.T) {
+	ctx, env := startDaemon(t, 2*time.Minute)
+	heavy.Lock()
+	defer heavy.Unlock()
+	held, stop := flood(t, env.Lab.WinHost, floodSpec{Dst: labrun.DaemonLoopback, N: 2 * perChild, Loopback: true, Reconnect: true})
+	start := time.Now()
+	var worst time.Duration
+	const calls = 20
+	for range calls {
+		worst = max(worst, statusTime(t, ctx, env))
+	}
+	again := stop()
+	took := time.Since(start)
+	t.Logf("%d connections held and remade %d times in %v (%.0f a second); the slowest of %d `wslfwd status` took %v",
+		held, again, took.Round(time.Millisecond), float64(again)/took.Seconds(), calls, worst.Round(time.Millisecond))
+	if worst > maxStatusTime {
+		t.Errorf("wslfwd status took up to %v under a reconnecting flood, want ≤ %v", worst, maxStatusTime)
+	}
+	checkBounded(t, ctx, env, "a reconnecting flood")
 }

@@ -156,31 +156,42 @@ type floodSpec struct {
 	First    int  // index of the first connection, for loopbackSource
 	Loopback bool // send from loopbackSource(i), not the default address
 	Preface  bool // write the HTTP/2 preface on each connection
+	// Reconnect keeps replacing the connections, oldest first, as fast
+	// as it can once all N are open, until the flood stops.
+	Reconnect bool
 }
 
-// flood opens n connections to dst from inside ns, spread over flood
-// processes of perChild connections each, and returns how many opened.
-// They stay open (as far as this side is concerned) until the test ends.
-// With loopback they come from many loopback addresses; with preface each
-// completes the HTTP/2 preface.
-func flood(t *testing.T, ns *netlab.NS, spec floodSpec) int {
+// flood opens spec.N connections to spec.Dst from inside ns, spread over
+// flood processes of perChild connections each, and returns how many
+// opened. They stay open (as far as this side is concerned) until stop,
+// or the end of the test; stop returns how many connections were made
+// again (with Reconnect).
+func flood(t *testing.T, ns *netlab.NS, spec floodSpec) (opened int, stop func() int) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := 0
+	var stops []func() int
 	for first := 0; first < spec.N; first += perChild {
 		s := spec
 		s.First, s.N = first, min(perChild, spec.N-first)
-		total += floodProcess(t, ns, self, s)
+		n, stop := floodProcess(t, ns, self, s)
+		opened += n
+		stops = append(stops, stop)
 	}
-	return total
+	return opened, func() int {
+		again := 0
+		for _, stop := range stops {
+			again += stop()
+		}
+		return again
+	}
 }
 
 // floodProcess starts one flood process and waits for its count. It holds
-// its connections until its stdin closes, at the end of the test.
-func floodProcess(t *testing.T, ns *netlab.NS, self string, s floodSpec) int {
+// its connections until stop closes its stdin, or the test ends.
+func floodProcess(t *testing.T, ns *netlab.NS, self string, s floodSpec) (int, func() int) {
 	t.Helper()
 	spec, err := json.Marshal(s)
 	if err != nil {
@@ -200,21 +211,29 @@ func floodProcess(t *testing.T, ns *netlab.NS, self string, s floodSpec) int {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start a flood process: %v", err)
 	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
+	var once sync.Once
+	again := 0
+	stop := func() int {
+		once.Do(func() {
+			stdin.Close()
+			fmt.Fscan(stdout, &again)
+			cmd.Wait()
+		})
+		return again
+	}
+	t.Cleanup(func() { stop() })
 	var opened int
 	if _, err := fmt.Fscan(stdout, &opened); err != nil {
 		t.Fatalf("flood process: %v", err)
 	}
-	return opened
+	return opened, stop
 }
 
 // floodChild is a flood process: it opens the connections spec asks for,
-// prints how many opened, and holds them until its stdin closes.
-// Connections the daemon refuses or closes are counted as opened if they
-// connected: closing them is the daemon's defence.
+// prints how many opened, and holds them (or with Reconnect, replaces
+// them) until its stdin closes; then it prints how many it made again.
+// Connections the daemon closes count as opened if they connected:
+// closing them is the daemon's defence.
 func floodChild(spec string) int {
 	var s floodSpec
 	if err := json.Unmarshal([]byte(spec), &s); err != nil {
@@ -224,20 +243,48 @@ func floodChild(spec string) int {
 	var conns []net.Conn
 	deadline := time.Now().Add(floodTime)
 	for i := s.First; i < s.First+s.N && time.Now().Before(deadline); i++ {
-		d := net.Dialer{Deadline: deadline}
-		if s.Loopback {
-			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(loopbackSource(i), 0))
-		}
-		c, err := d.Dial("tcp", s.Dst.String())
-		if err != nil {
-			continue
-		}
-		conns = append(conns, c)
-		if s.Preface {
-			c.Write(http2Preface)
+		if c := s.dial(i, deadline); c != nil {
+			conns = append(conns, c)
 		}
 	}
 	fmt.Println(len(conns))
-	io.Copy(io.Discard, os.Stdin)
+	stopped := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(stopped)
+	}()
+	again := 0
+	for i := 0; s.Reconnect && len(conns) > 0; i++ {
+		select {
+		case <-stopped:
+			fmt.Println(again)
+			return 0
+		default:
+		}
+		k := i % len(conns)
+		conns[k].Close()
+		if c := s.dial(s.First+k, time.Now().Add(time.Second)); c != nil {
+			conns[k] = c
+			again++
+		}
+	}
+	<-stopped
+	fmt.Println(again)
 	return 0
+}
+
+// dial makes the i-th connection of the flood, nil if it fails.
+func (s floodSpec) dial(i int, deadline time.Time) net.Conn {
+	d := net.Dialer{Deadline: deadline}
+	if s.Loopback {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(loopbackSource(i), 0))
+	}
+	c, err := d.Dial("tcp", s.Dst.String())
+	if err != nil {
+		return nil
+	}
+	if s.Preface {
+		c.Write(http2Preface)
+	}
+	return c
 }
