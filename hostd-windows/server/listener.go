@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -64,18 +65,38 @@ func (o *LimitOptions) setDefaults() {
 	}
 }
 
+// evictLogInterval is how often at most the limiter logs the connections
+// it closed past the caps: an attack shows in the log without flooding it.
+const evictLogInterval = 10 * time.Second
+
 // limiter tracks the connections of every listener of one server, so the
 // caps hold across them.
 type limiter struct {
 	o       LimitOptions
+	log     *slog.Logger
 	mu      sync.Mutex
 	pending pool
 	authed  pool
+	// Connections closed past a cap since loggedAt, not logged yet.
+	evicted  int
+	loggedAt time.Time
 }
 
-func newLimiter(o LimitOptions) *limiter {
+func newLimiter(o LimitOptions, log *slog.Logger) *limiter {
 	o.setDefaults()
-	return &limiter{o: o, pending: newPool(), authed: newPool()}
+	return &limiter{o: o, log: log, pending: newPool(), authed: newPool()}
+}
+
+// noteEvicted counts n connections closed past a cap, and logs the count
+// at most once per evictLogInterval. Called with lim.mu.
+func (lim *limiter) noteEvicted(n int) {
+	lim.evicted += n
+	if lim.evicted == 0 || time.Since(lim.loggedAt) < evictLogInterval {
+		return
+	}
+	lim.log.Warn("closed connections past the connection limits", "closed", lim.evicted,
+		"pending", len(lim.pending.all), "authenticated", len(lim.authed.all))
+	lim.evicted, lim.loggedAt = 0, time.Now()
 }
 
 // pool holds connections in accept order, in all and by source.
@@ -196,6 +217,7 @@ func (lim *limiter) admit(nc net.Conn) *trackedConn {
 	c.addr = &connAddr{Addr: nc.RemoteAddr(), ap: ap, conn: c}
 	lim.mu.Lock()
 	out, _ := lim.pending.evict(c.src, lim.o.MaxPendingPerSource, lim.o.MaxPending, pendingPasses...)
+	lim.noteEvicted(len(out))
 	lim.pending.add(c)
 	c.timer = time.AfterFunc(lim.o.PendingTimeout, c.expire)
 	lim.mu.Unlock()
@@ -218,6 +240,7 @@ func (lim *limiter) graduate(c *trackedConn, rank int) bool {
 	}
 	out, ok := lim.authed.evict(c.src, lim.o.MaxAuthenticatedPerSource, lim.o.MaxAuthenticated,
 		func(o *trackedConn) bool { return o.rank <= rank })
+	lim.noteEvicted(len(out))
 	if ok {
 		lim.pending.remove(c)
 		c.rank = rank
@@ -291,10 +314,11 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// expire closes c if it is still pending when its deadline passes.
+// expire closes c if it is still pending when its deadline passes. It
+// leaves the pending pool at once, so it cannot graduate meanwhile.
 func (c *trackedConn) expire() {
 	c.lim.mu.Lock()
-	pending := c.rank == 0
+	pending := c.lim.pending.remove(c)
 	c.lim.mu.Unlock()
 	if pending {
 		c.Close()

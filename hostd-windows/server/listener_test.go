@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -21,6 +22,8 @@ type fakeConn struct {
 func (c *fakeConn) RemoteAddr() net.Addr       { return c.remote }
 func (c *fakeConn) Read(b []byte) (int, error) { return copy(b, "x"), nil }
 func (c *fakeConn) Close() error               { c.closed.Store(true); return nil }
+
+func testLimiter(o LimitOptions) *limiter { return newLimiter(o, slog.New(slog.DiscardHandler)) }
 
 // conns admits one fake connection per address, in order.
 func conns(t *testing.T, lim *limiter, addrs ...string) ([]*fakeConn, []*trackedConn) {
@@ -59,7 +62,7 @@ func wantClosed(t *testing.T, fs []*fakeConn, want ...bool) {
 }
 
 func TestOldestPendingOfTheSourceGivesWay(t *testing.T) {
-	lim := newLimiter(LimitOptions{MaxPendingPerSource: 2, PendingTimeout: time.Hour})
+	lim := testLimiter(LimitOptions{MaxPendingPerSource: 2, PendingTimeout: time.Hour})
 	fs, _ := conns(t, lim, "172.28.240.53:1000", "172.28.240.53:1001", "172.28.240.54:1000", "172.28.240.53:1002")
 	// The third from .53 closes the first from .53, not .54's.
 	wantClosed(t, fs, true, false, false, false)
@@ -69,7 +72,7 @@ func TestOldestPendingOfTheSourceGivesWay(t *testing.T) {
 }
 
 func TestRefusedThenSilentConnectionsGiveWayFirst(t *testing.T) {
-	lim := newLimiter(LimitOptions{MaxPendingPerSource: 3, PendingTimeout: time.Hour})
+	lim := testLimiter(LimitOptions{MaxPendingPerSource: 3, PendingTimeout: time.Hour})
 	fs, ts := conns(t, lim, "10.0.0.1:1", "10.0.0.1:2", "10.0.0.1:3")
 	ts[0].Read(make([]byte, 1)) // spoke
 	ts[2].Read(make([]byte, 1))
@@ -84,19 +87,19 @@ func TestRefusedThenSilentConnectionsGiveWayFirst(t *testing.T) {
 }
 
 func TestEveryLoopbackAddressIsOneSource(t *testing.T) {
-	lim := newLimiter(LimitOptions{MaxPendingPerSource: 2, PendingTimeout: time.Hour})
+	lim := testLimiter(LimitOptions{MaxPendingPerSource: 2, PendingTimeout: time.Hour})
 	fs, _ := conns(t, lim, "127.0.0.1:1000", "127.0.0.2:1000", "[::1]:1000", "127.9.8.7:1000", "[::ffff:127.0.0.1]:1000")
 	wantClosed(t, fs, true, true, true, false, false)
 }
 
 func TestTotalPendingCapClosesTheOldest(t *testing.T) {
-	lim := newLimiter(LimitOptions{MaxPending: 2, PendingTimeout: time.Hour})
+	lim := testLimiter(LimitOptions{MaxPending: 2, PendingTimeout: time.Hour})
 	fs, _ := conns(t, lim, "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1")
 	wantClosed(t, fs, true, false, false)
 }
 
 func TestAuthenticatedConnectionsLeaveThePendingPool(t *testing.T) {
-	lim := newLimiter(LimitOptions{MaxPendingPerSource: 1, PendingTimeout: time.Hour})
+	lim := testLimiter(LimitOptions{MaxPendingPerSource: 1, PendingTimeout: time.Hour})
 	fs, ts := conns(t, lim, "127.0.0.1:1000")
 	if !lim.graduate(ts[0], roleAdmin.rank()) {
 		t.Fatal("graduate refused under no cap")
@@ -110,7 +113,7 @@ func TestAuthenticatedConnectionsLeaveThePendingPool(t *testing.T) {
 }
 
 func TestPendingDeadlineClosesOnlyPending(t *testing.T) {
-	lim := newLimiter(LimitOptions{PendingTimeout: time.Hour})
+	lim := testLimiter(LimitOptions{PendingTimeout: time.Hour})
 	fs, ts := conns(t, lim, "10.0.0.1:1", "10.0.0.1:2")
 	lim.graduate(ts[1], roleRead.rank())
 	for _, c := range ts {
@@ -123,13 +126,13 @@ func TestPendingDeadlineClosesOnlyPending(t *testing.T) {
 }
 
 func TestPendingDeadlineTimerFires(t *testing.T) {
-	lim := newLimiter(LimitOptions{PendingTimeout: time.Millisecond})
+	lim := testLimiter(LimitOptions{PendingTimeout: time.Millisecond})
 	fs, _ := conns(t, lim, "10.0.0.1:1")
 	waitfor.Cond(t, 10*time.Second, "the pending connection to be closed", fs[0].closed.Load)
 }
 
 func TestAuthenticatedCapYieldsOnlyToEqualOrHigherRoles(t *testing.T) {
-	lim := newLimiter(LimitOptions{MaxAuthenticatedPerSource: 1, PendingTimeout: time.Hour})
+	lim := testLimiter(LimitOptions{MaxAuthenticatedPerSource: 1, PendingTimeout: time.Hour})
 	fs, ts := conns(t, lim, "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3")
 	if !lim.graduate(ts[0], roleAgent.rank()) {
 		t.Fatal("first agent connection refused")
@@ -151,7 +154,7 @@ func TestAuthenticatedCapYieldsOnlyToEqualOrHigherRoles(t *testing.T) {
 }
 
 func TestClosedConnectionIsForgotten(t *testing.T) {
-	lim := newLimiter(LimitOptions{PendingTimeout: time.Hour})
+	lim := testLimiter(LimitOptions{PendingTimeout: time.Hour})
 	_, ts := conns(t, lim, "10.0.0.1:1", "10.0.0.1:2")
 	lim.graduate(ts[1], roleAdmin.rank())
 	ts[0].Close()
@@ -165,7 +168,7 @@ func TestClosedConnectionIsForgotten(t *testing.T) {
 }
 
 func TestPeerAddressCarriesTheConnection(t *testing.T) {
-	lim := newLimiter(LimitOptions{PendingTimeout: time.Hour})
+	lim := testLimiter(LimitOptions{PendingTimeout: time.Hour})
 	_, ts := conns(t, lim, "[::ffff:172.28.240.53]:4242")
 	a := ts[0].RemoteAddr()
 	if ca, ok := a.(*connAddr); !ok || ca.conn != ts[0] {
@@ -195,7 +198,7 @@ func TestUnreadBytesCountAsSpoken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newLimiter(LimitOptions{PendingTimeout: time.Hour}).admit(nc)
+	c := testLimiter(LimitOptions{PendingTimeout: time.Hour}).admit(nc)
 	defer c.Close()
 	if !c.silent() {
 		t.Fatal("a connection that sent nothing is not silent")
@@ -204,4 +207,13 @@ func TestUnreadBytesCountAsSpoken(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitfor.Cond(t, 10*time.Second, "the sent bytes to count", func() bool { return !c.silent() })
+}
+
+func TestEvictionsAreLoggedAtABoundedRate(t *testing.T) {
+	n := 0
+	lim := newLimiter(LimitOptions{MaxPendingPerSource: 1, PendingTimeout: time.Hour}, slog.New(countHandler{slog.DiscardHandler, &n}))
+	conns(t, lim, "10.0.0.1:1", "10.0.0.1:2", "10.0.0.1:3", "10.0.0.1:4")
+	if n != 1 {
+		t.Fatalf("%d log lines for 3 evictions within the interval, want 1", n)
+	}
 }

@@ -117,7 +117,7 @@ func New(o Options) (*Server, error) {
 		h.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	reflection.Register(g)
-	return &Server{grpc: g, health: h, lim: newLimiter(o.Limits), stopping: stopping}, nil
+	return &Server{grpc: g, health: h, lim: newLimiter(o.Limits, log), stopping: stopping}, nil
 }
 
 // Serve accepts connections on l until Stop, under the connection limits,
