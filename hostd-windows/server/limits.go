@@ -20,8 +20,10 @@ const (
 	// MaxHeaderListSize bounds one request's headers, in bytes. A token
 	// is 64 characters and the other headers a few hundred bytes; gRPC's
 	// default (16 MiB) let 16 header blocks take hundreds of MB. gRPC
-	// hands it to the HTTP/2 framer, which stops keeping header fields
-	// (and bounds any one string) once a block passes it, while decoding.
+	// hands it to the HTTP/2 framer, which enforces it while decoding: it
+	// bounds any one string, stops keeping fields once a block passes it
+	// (gRPC then resets the call) and closes the connection on a fragment
+	// over twice what is left.
 	MaxHeaderListSize = 8 << 10
 	// ConnectionTimeout bounds the HTTP/2 handshake (the client preface
 	// and first SETTINGS frame) of a new connection; gRPC's default is
