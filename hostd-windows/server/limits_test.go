@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/registry"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
 
@@ -164,5 +167,52 @@ func TestAgentSessionsFromAnyLoopbackAddressShareOneCap(t *testing.T) {
 	}
 	if _, c := session(t, f.dialFrom(t, "127.0.0.2", f.tokens.Agent), natHello("Debian")); c != codes.ResourceExhausted {
 		t.Fatalf("second session, from another loopback address: %s, want ResourceExhausted", c)
+	}
+}
+
+// scriptedStream is an agent session's stream that receives msgs, then
+// io.EOF.
+type scriptedStream struct {
+	grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage] // nil: only Recv is called
+	msgs []*wslfwdv1.AgentMessage
+}
+
+func (s *scriptedStream) Recv() (*wslfwdv1.AgentMessage, error) {
+	if len(s.msgs) == 0 {
+		return nil, io.EOF
+	}
+	m := s.msgs[0]
+	s.msgs = s.msgs[1:]
+	return m, nil
+}
+
+func TestOnlyAnAcceptedSnapshotStopsTheDeadline(t *testing.T) {
+	reg := registry.New(registry.Options{Grace: time.Hour, MaxListeners: 4})
+	a := &agentService{reg: reg, log: slog.New(slog.DiscardHandler)}
+	peer := netip.MustParseAddrPort("127.0.0.1:50000")
+	for _, c := range []struct {
+		snapshotFrom string
+		wantErr      codes.Code
+		stopped      bool
+	}{
+		{"172.28.240.53", codes.PermissionDenied, false}, // not the peer's address: refused
+		{"127.0.0.1", codes.OK, true},
+	} {
+		s, err := reg.Open(natHello("Ubuntu"), peer, netip.MustParseAddrPort("127.0.0.1:17810"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.NewTimer(time.Hour)
+		err = a.receive(&scriptedStream{msgs: []*wslfwdv1.AgentMessage{snapshotMsg(c.snapshotFrom)}}, s, deadline)
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		if status.Code(err) != c.wantErr {
+			t.Fatalf("snapshot from %s: %v, want %s", c.snapshotFrom, err, c.wantErr)
+		}
+		if running := deadline.Stop(); running == c.stopped {
+			t.Fatalf("snapshot from %s: deadline running %v, want %v", c.snapshotFrom, running, !c.stopped)
+		}
+		reg.Close(s)
 	}
 }
