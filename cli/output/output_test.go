@@ -127,14 +127,16 @@ lan-to-wsl   host (0.0.0.0)  10.2.3.1:40123       FAIL    -        dial tcp 10.2
 }
 
 func TestEventLines(t *testing.T) {
+	resync := &wslfwdv1.WatchResponse{Time: ts(4 * time.Second), Event: &wslfwdv1.WatchResponse_Resync{Resync: &wslfwdv1.WatchResync{}}}
 	got := render(func(b *bytes.Buffer) {
-		for _, e := range goldEvents() {
+		for _, e := range append(goldEvents(), resync) {
 			Event(b, e, goldLoc)
 		}
 	})
 	same(t, "events", got, `13:00:01.500  agent disconnected Debian nat 172.28.240.53
 13:00:02.000  forward failed     udp 0.0.0.0:5353 -> 172.28.240.53:53 (Ubuntu) CONFLICT: host port held by svchost.exe
 13:00:03.000  forward added      tcp 0.0.0.0:8080 -> 172.28.240.53:8080 (Ubuntu) node-inspector-server ACTIVE
+13:00:04.000  resync             fell behind: events were lost; the current agents and forwards follow
 `)
 }
 

@@ -31,6 +31,9 @@ func Event(w io.Writer, ev *wslfwdv1.WatchResponse, loc *time.Location) {
 		if f.GetReason() != "" {
 			detail += ": " + f.GetReason()
 		}
+	case *wslfwdv1.WatchResponse_Resync:
+		what = "resync"
+		detail = "fell behind: events were lost; the current agents and forwards follow"
 	default:
 		what = "unknown event"
 	}

@@ -15,36 +15,57 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/registry"
 )
 
-// watcherBuffer is how many events a watcher may lag behind before it is
-// cut off; a watcher that cannot keep up must not slow the engine.
-const watcherBuffer = 4096
+// Watch limits; SECURITY.md lists them.
+const (
+	// MaxWatchers bounds the Watch streams open at once: a read token is
+	// enough to open one, and each may hold a buffer. People and tools
+	// that watch are few; past it, Watch is ResourceExhausted.
+	MaxWatchers = 32
+	// WatcherBufferBytes bounds the events queued for one watcher (their
+	// encoded size). A watcher that falls further behind loses its queue
+	// and gets a resync instead: a marker, then the current state. 512
+	// KiB holds some 2,000 events, more than a burst of 1,000 forwards.
+	WatcherBufferBytes = 512 << 10
+)
 
+// watcher is one Watch stream's queue. Guarded by Daemon.mu.
 type watcher struct {
-	ch     chan *wslfwdv1.WatchResponse
-	closed bool
+	queue  []*wslfwdv1.WatchResponse
+	bytes  int
+	resync bool          // queue dropped: the next send is a resync
+	closed bool          // the daemon is stopping
+	wake   chan struct{} // size 1: something to send
 }
 
-// offer queues an event without blocking; false when the buffer is full.
-func (w *watcher) offer(e *wslfwdv1.WatchResponse) bool {
+func newWatcher() *watcher { return &watcher{wake: make(chan struct{}, 1)} }
+
+func (w *watcher) signal() {
 	select {
-	case w.ch <- e:
-		return true
+	case w.wake <- struct{}{}:
 	default:
-		return false
 	}
+}
+
+// offer queues events, or drops the queue for a resync once it would
+// pass WatcherBufferBytes. Called with d.mu.
+func (w *watcher) offer(evs []*wslfwdv1.WatchResponse) {
+	if w.resync || len(evs) == 0 {
+		return
+	}
+	for _, e := range evs {
+		w.bytes += proto.Size(e)
+	}
+	w.queue = append(w.queue, evs...)
+	if w.bytes > WatcherBufferBytes {
+		w.queue, w.bytes, w.resync = nil, 0, true
+	}
+	w.signal()
 }
 
 // publish hands events to every watcher. Called with d.mu.
 func (d *Daemon) publish(evs []*wslfwdv1.WatchResponse) {
 	for w := range d.watchers {
-		for _, e := range evs {
-			if !w.offer(e) {
-				close(w.ch)
-				w.closed = true
-				delete(d.watchers, w)
-				break
-			}
-		}
+		w.offer(evs)
 	}
 }
 
@@ -52,71 +73,99 @@ func (d *Daemon) closeWatchers() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for w := range d.watchers {
-		close(w.ch)
+		w.closed = true
+		w.signal()
 		delete(d.watchers, w)
 	}
 }
 
-// Watch streams agent and forward events. With initial set it first sends
-// the current agents (CONNECTED, or DISCONNECTED for those in grace) and
-// forwards (ADDED for active ones, FAILED for errors, CHANGED otherwise),
-// taken atomically with the subscription, so no change is lost between.
-// The response headers are sent once the subscription is in place: a
-// client that waits for them knows later changes will reach it.
-func (d *Daemon) Watch(req *wslfwdv1.WatchRequest, st grpc.ServerStreamingServer[wslfwdv1.WatchResponse]) error {
-	w := &watcher{ch: make(chan *wslfwdv1.WatchResponse, watcherBuffer)}
-	var first []*wslfwdv1.WatchResponse
-	d.mu.Lock()
-	if req.GetInitial() {
-		now := time.Now()
-		for _, a := range d.agents {
-			kind := wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_CONNECTED
-			if !a.GetConnected() {
-				kind = wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED
-			}
-			first = append(first, &wslfwdv1.WatchResponse{Time: ts(now), Event: &wslfwdv1.WatchResponse_Agent{
-				Agent: &wslfwdv1.AgentEvent{Kind: kind, Agent: a},
-			}})
+// state is the current agents (CONNECTED, or DISCONNECTED for those in
+// grace) and forwards (ADDED for active ones, FAILED for errors, CHANGED
+// otherwise) as events. Called with d.mu.
+func (d *Daemon) state() []*wslfwdv1.WatchResponse {
+	var evs []*wslfwdv1.WatchResponse
+	now := time.Now()
+	for _, a := range d.agents {
+		kind := wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_CONNECTED
+		if !a.GetConnected() {
+			kind = wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED
 		}
-		first = append(first, diff(nil, d.table, now)...)
+		evs = append(evs, &wslfwdv1.WatchResponse{Time: ts(now), Event: &wslfwdv1.WatchResponse_Agent{
+			Agent: &wslfwdv1.AgentEvent{Kind: kind, Agent: a},
+		}})
 	}
+	return append(evs, diff(nil, d.table, now)...)
+}
+
+// subscribe adds a watcher, with the current state when initial is set,
+// taken atomically with the subscription so no change is lost between.
+func (d *Daemon) subscribe(initial bool) (*watcher, []*wslfwdv1.WatchResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.watchers) >= MaxWatchers {
+		return nil, nil, status.Errorf(codes.ResourceExhausted, "%d watch streams are open, the limit; close one and retry", MaxWatchers)
+	}
+	w := newWatcher()
 	d.watchers[w] = struct{}{}
-	d.mu.Unlock()
+	var first []*wslfwdv1.WatchResponse
+	if initial {
+		first = d.state()
+	}
+	return w, first, nil
+}
+
+// next takes what w has to send: its queue, or after it fell behind a
+// resync marker and the current state. ok is false once the daemon stops.
+func (d *Daemon) next(w *watcher) (evs []*wslfwdv1.WatchResponse, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if w.closed {
+		return nil, false
+	}
+	if w.resync {
+		w.resync = false
+		marker := &wslfwdv1.WatchResponse{Time: ts(time.Now()), Event: &wslfwdv1.WatchResponse_Resync{Resync: &wslfwdv1.WatchResync{}}}
+		return append([]*wslfwdv1.WatchResponse{marker}, d.state()...), true
+	}
+	evs, w.queue, w.bytes = w.queue, nil, 0
+	return evs, true
+}
+
+// Watch streams agent and forward events. With initial set it first sends
+// the current agents and forwards (see state). The response headers are
+// sent once the subscription is in place: a client that waits for them
+// knows later changes will reach it. A reader that falls behind by more
+// than WatcherBufferBytes gets a resync rather than every event.
+func (d *Daemon) Watch(req *wslfwdv1.WatchRequest, st grpc.ServerStreamingServer[wslfwdv1.WatchResponse]) error {
+	w, first, err := d.subscribe(req.GetInitial())
+	if err != nil {
+		return err
+	}
 	defer func() {
 		d.mu.Lock()
-		if !w.closed {
-			delete(d.watchers, w)
-		}
+		delete(d.watchers, w)
 		d.mu.Unlock()
 	}()
-
-	// Headers tell the client the subscription is in place: events from
-	// here on reach it.
 	if err := st.SendHeader(metadata.MD{}); err != nil {
 		return err
 	}
-	for _, e := range first {
-		if err := st.Send(e); err != nil {
-			return err
-		}
-	}
 	ctx := st.Context()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.ch:
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return status.Error(codes.Unavailable, "watch ended: the daemon is stopping or the watcher fell behind; watch again")
-			}
+	for evs, ok := first, true; ok; evs, ok = d.next(w) {
+		for _, e := range evs {
 			if err := st.Send(e); err != nil {
 				return err
 			}
 		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.wake:
+		}
 	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return status.Error(codes.Unavailable, "watch ended: the daemon is stopping; watch again")
 }
 
 // statusKey identifies a listener's status for an agent.

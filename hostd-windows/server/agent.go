@@ -27,6 +27,7 @@ type agentService struct {
 	wslfwdv1.UnimplementedAgentServiceServer
 	stopping     <-chan struct{}
 	helloTimeout time.Duration
+	snapTimeout  time.Duration
 	reg          *registry.Registry
 	log          *slog.Logger
 	maxPerPeer   int
@@ -47,7 +48,8 @@ func addrPort(a net.Addr) netip.AddrPort {
 	if a == nil {
 		return netip.AddrPort{}
 	}
-	if t, ok := a.(*net.TCPAddr); ok {
+	// *net.TCPAddr, and *connAddr from the connection limiter.
+	if t, ok := a.(interface{ AddrPort() netip.AddrPort }); ok {
 		return t.AddrPort()
 	}
 	ap, _ := netip.ParseAddrPort(a.String())
@@ -96,10 +98,28 @@ func (a *agentService) recvHello(st grpc.BidiStreamingServer[wslfwdv1.AgentMessa
 	}
 }
 
+// receive hands the session's messages to the registry until one fails
+// or the stream ends. Once the registry accepts a snapshot it stops
+// noSnapshot, the session's snapshot deadline.
+func (a *agentService) receive(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage], s *registry.Session, noSnapshot *time.Timer) error {
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		if err := a.reg.Apply(s, m); err != nil {
+			return err
+		}
+		if m.GetSnapshot() != nil {
+			noSnapshot.Stop()
+		}
+	}
+}
+
 func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]) error {
 	ctx := st.Context()
 	remote, local := streamAddrs(ctx)
-	ip := remote.Addr().Unmap()
+	ip := source(remote) // every loopback address is one peer
 	if !a.acquire(ip) {
 		return status.Errorf(codes.ResourceExhausted, "%s already has %d agent sessions open, the limit", ip, a.maxPerPeer)
 	}
@@ -133,22 +153,16 @@ func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 	defer cancel()
 	sent := make(chan error, 1)
 	go func() { sent <- s.Run(ctx, st.Send) }()
+	// A session holds its distro's slot: without a snapshot within
+	// snapTimeout it ends, as one without a hello does.
+	noSnapshot := time.NewTimer(a.snapTimeout)
+	defer noSnapshot.Stop()
 	received := make(chan error, 1)
-	go func() {
-		for {
-			m, err := st.Recv()
-			if err != nil {
-				received <- err
-				return
-			}
-			if err := a.reg.Apply(s, m); err != nil {
-				received <- err
-				return
-			}
-		}
-	}()
+	go func() { received <- a.receive(st, s, noSnapshot) }()
 
 	select {
+	case <-noSnapshot.C:
+		err = status.Errorf(codes.DeadlineExceeded, "no snapshot accepted within %s of the hello", a.snapTimeout)
 	case err = <-received:
 	case err = <-sent:
 	case <-s.Replaced():

@@ -3,16 +3,15 @@ package server
 import (
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/token"
@@ -121,31 +120,47 @@ func allowed(r role, method string) bool {
 	return false
 }
 
-func (a *auth) check(ctx context.Context, method string) error {
+// rank orders the roles by trust, for the connection limiter: a
+// connection may replace one of the same or a lesser rank.
+func (r role) rank() int {
+	switch r {
+	case roleAdmin:
+		return 3
+	case roleRead:
+		return 2
+	case roleAgent:
+		return 1
+	}
+	return 0
+}
+
+// authorize returns the role of the call's token, roleNone for a call
+// that needs none (health), or the error the call gets.
+func (a *auth) authorize(ctx context.Context, method string) (role, error) {
 	if strings.HasPrefix(method, healthPrefix) {
-		return nil
+		return roleNone, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get(token.MetadataKey)
 	if len(vals) != 1 {
 		a.reject(ctx, method, "missing token")
-		return status.Error(codes.Unauthenticated, "missing bearer token in the authorization metadata")
+		return roleNone, status.Error(codes.Unauthenticated, "missing bearer token in the authorization metadata")
 	}
 	tok, ok := token.FromHeader(vals[0])
 	if !ok {
 		a.reject(ctx, method, "malformed authorization header")
-		return status.Error(codes.Unauthenticated, `authorization metadata must be "Bearer <token>"`)
+		return roleNone, status.Error(codes.Unauthenticated, `authorization metadata must be "Bearer <token>"`)
 	}
 	r := a.roleOf(tok)
 	if r == roleNone {
 		a.reject(ctx, method, "wrong token")
-		return status.Error(codes.Unauthenticated, "invalid token")
+		return roleNone, status.Error(codes.Unauthenticated, "invalid token")
 	}
 	if !allowed(r, method) {
 		a.reject(ctx, method, "token of role "+r.String()+" not allowed")
-		return status.Errorf(codes.PermissionDenied, "a %s token may not call %s", r, method)
+		return roleNone, status.Errorf(codes.PermissionDenied, "a %s token may not call %s", r, method)
 	}
-	return nil
+	return r, nil
 }
 
 // reject logs a refused call, at most once per peer per interval, with the
@@ -153,10 +168,8 @@ func (a *auth) check(ctx context.Context, method string) error {
 func (a *auth) reject(ctx context.Context, method, why string) {
 	host := "unknown"
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		host = p.Addr.String()
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
+		// By source, so that many loopback addresses log as one.
+		host = source(addrPort(p.Addr)).String()
 	}
 	now := time.Now()
 	a.mu.Lock()
@@ -180,16 +193,25 @@ func (a *auth) reject(ctx context.Context, method, why string) {
 	a.log.Warn("rejected call", "peer", host, "method", method, "why", why, "suppressed_since_last", suppressed)
 }
 
-func (a *auth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if err := a.check(ctx, info.FullMethod); err != nil {
-		return nil, err
+// tap is where every call's token is checked: as soon as its headers
+// arrive, before gRPC reads any of its messages, so a peer without a
+// token cannot make the daemon buffer a request body (an interceptor runs
+// only once a unary request has been read). The first call with a valid
+// token moves its connection out of the limiter's pending pool.
+func (a *auth) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	r, err := a.authorize(metadata.NewIncomingContext(ctx, info.Header), info.FullMethodName)
+	var c *connAddr
+	if p, ok := peer.FromContext(ctx); ok {
+		c, _ = p.Addr.(*connAddr)
 	}
-	return h(ctx, req)
-}
-
-func (a *auth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if err := a.check(ss.Context(), info.FullMethod); err != nil {
-		return err
+	if err != nil && c != nil && status.Code(err) == codes.Unauthenticated {
+		c.conn.refused.Store(true) // the first to give way to a new connection
 	}
-	return h(srv, ss)
+	if err != nil || r == roleNone || c == nil {
+		return ctx, err
+	}
+	if !c.conn.lim.graduate(c.conn, r.rank()) {
+		return ctx, status.Error(codes.ResourceExhausted, "too many connections with a token of this or a higher role; close some and retry")
+	}
+	return ctx, nil
 }

@@ -1,8 +1,8 @@
 // Package server is the daemon's gRPC front: AgentService (agent sessions,
 // fed into the registry), ControlService (implemented by the daemon), the
 // standard health service and server reflection, all behind bearer-token
-// interceptors with per-role permissions, bounded message sizes and a
-// bounded number of agent streams per peer address.
+// checks with per-role permissions, and under limits on connections,
+// streams, header and message sizes and waits (limits.go, listener.go).
 package server
 
 import (
@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
@@ -29,6 +28,9 @@ const (
 	DefaultMaxRecvMsgSize    = 4 << 20
 	DefaultMaxStreamsPerPeer = 32
 	DefaultHelloTimeout      = 10 * time.Second
+	// DefaultSnapshotTimeout: an agent sends its snapshot right after
+	// the welcome; a session without one must not hold the distro's slot.
+	DefaultSnapshotTimeout = 10 * time.Second
 )
 
 // Options configure a Server.
@@ -44,13 +46,19 @@ type Options struct {
 	MaxStreamsPerPeer int
 	// HelloTimeout bounds the wait for an agent session's hello.
 	HelloTimeout time.Duration
-	Logger       *slog.Logger
+	// SnapshotTimeout bounds the wait, after the hello, for an agent
+	// session's first snapshot to be accepted.
+	SnapshotTimeout time.Duration
+	// Limits bound the connections; zero fields take the defaults.
+	Limits LimitOptions
+	Logger *slog.Logger
 }
 
 // Server is the daemon's gRPC server.
 type Server struct {
 	grpc     *grpc.Server
 	health   *health.Server
+	lim      *limiter      // shared by every listener Serve is given
 	stopping chan struct{} // closed by Stop: agent sessions end
 	once     sync.Once
 }
@@ -69,6 +77,9 @@ func New(o Options) (*Server, error) {
 	if o.HelloTimeout <= 0 {
 		o.HelloTimeout = DefaultHelloTimeout
 	}
+	if o.SnapshotTimeout <= 0 {
+		o.SnapshotTimeout = DefaultSnapshotTimeout
+	}
 	if o.MaxStreamsPerPeer <= 0 {
 		o.MaxStreamsPerPeer = DefaultMaxStreamsPerPeer
 	}
@@ -77,24 +88,23 @@ func New(o Options) (*Server, error) {
 		log = slog.Default()
 	}
 	a := newAuth(o.Tokens, log)
-	g := grpc.NewServer(
-		grpc.MaxRecvMsgSize(o.MaxRecvMsgSize),
+	c := newCodec()
+	g := grpc.NewServer(append(limitOptions(o.MaxRecvMsgSize),
 		// Fixed flow-control windows turn off gRPC's bandwidth-delay
 		// estimator, whose PING round trips on every burst of received
 		// data wake both ends; agent and CLI messages are small.
 		grpc.InitialWindowSize(1<<20),
 		grpc.InitialConnWindowSize(1<<20),
-		grpc.ChainUnaryInterceptor(a.unary),
-		grpc.ChainStreamInterceptor(a.stream),
-		// Find dead agents within seconds, and let agents ping as often
-		// as they detect theirs.
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
-	)
+		grpc.InTapHandle(a.tap),
+		grpc.ForceServerCodecV2(c),
+		grpc.ChainUnaryInterceptor(c.unary),
+		grpc.ChainStreamInterceptor(c.stream),
+	)...)
 	stopping := make(chan struct{})
 	wslfwdv1.RegisterAgentServiceServer(g, &agentService{
 		stopping:     stopping,
 		helloTimeout: o.HelloTimeout,
+		snapTimeout:  o.SnapshotTimeout,
 		reg:          o.Registry,
 		log:          log,
 		maxPerPeer:   o.MaxStreamsPerPeer,
@@ -107,11 +117,12 @@ func New(o Options) (*Server, error) {
 		h.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	reflection.Register(g)
-	return &Server{grpc: g, health: h, stopping: stopping}, nil
+	return &Server{grpc: g, health: h, lim: newLimiter(o.Limits, log), stopping: stopping}, nil
 }
 
-// Serve accepts connections on l until Stop.
-func (s *Server) Serve(l net.Listener) error { return s.grpc.Serve(l) }
+// Serve accepts connections on l until Stop, under the connection limits,
+// which every listener shares.
+func (s *Server) Serve(l net.Listener) error { return s.grpc.Serve(s.lim.listener(l)) }
 
 // Stop reports NOT_SERVING, then lets calls in flight finish until ctx
 // ends, after which it closes every connection. Long-lived streams

@@ -29,6 +29,7 @@ type control struct {
 }
 
 type fixture struct {
+	srv    *Server
 	addr   string
 	tokens Tokens
 	reg    *registry.Registry
@@ -64,7 +65,7 @@ func startWith(t *testing.T, o Options, targets registry.TargetRules) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.addr = l.Addr().String()
+	f.addr, f.srv = l.Addr().String(), s
 	done := make(chan struct{})
 	go func() { s.Serve(l); close(done) }()
 	t.Cleanup(func() {
@@ -340,7 +341,7 @@ func TestRejectionLogIsRateLimited(t *testing.T) {
 	a := newAuth(Tokens{Admin: newToken(t)}, slog.New(countHandler{slog.DiscardHandler, &n}))
 	c := context.Background()
 	for range 5 {
-		if err := a.check(c, wslfwdv1.ControlService_GetStatus_FullMethodName); status.Code(err) != codes.Unauthenticated {
+		if _, err := a.authorize(c, wslfwdv1.ControlService_GetStatus_FullMethodName); status.Code(err) != codes.Unauthenticated {
 			t.Fatalf("check: %v", err)
 		}
 	}

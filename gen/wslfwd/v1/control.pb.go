@@ -1125,6 +1125,7 @@ type WatchResponse struct {
 	//
 	//	*WatchResponse_Agent
 	//	*WatchResponse_Forward
+	//	*WatchResponse_Resync
 	Event         isWatchResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1192,6 +1193,15 @@ func (x *WatchResponse) GetForward() *ForwardEvent {
 	return nil
 }
 
+func (x *WatchResponse) GetResync() *WatchResync {
+	if x != nil {
+		if x, ok := x.Event.(*WatchResponse_Resync); ok {
+			return x.Resync
+		}
+	}
+	return nil
+}
+
 type isWatchResponse_Event interface {
 	isWatchResponse_Event()
 }
@@ -1206,9 +1216,56 @@ type WatchResponse_Forward struct {
 	Forward *ForwardEvent `protobuf:"bytes,3,opt,name=forward,proto3,oneof"`
 }
 
+type WatchResponse_Resync struct {
+	// This watcher fell behind and events were lost. The current agents
+	// and forwards follow as events, as with initial set, then events
+	// as they happen again.
+	Resync *WatchResync `protobuf:"bytes,4,opt,name=resync,proto3,oneof"`
+}
+
 func (*WatchResponse_Agent) isWatchResponse_Event() {}
 
 func (*WatchResponse_Forward) isWatchResponse_Event() {}
+
+func (*WatchResponse_Resync) isWatchResponse_Event() {}
+
+// WatchResync marks a gap in a watch stream: the daemon dropped the events
+// queued for a reader that fell behind, rather than hold them without bound.
+type WatchResync struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResync) Reset() {
+	*x = WatchResync{}
+	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResync) ProtoMessage() {}
+
+func (x *WatchResync) ProtoReflect() protoreflect.Message {
+	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResync.ProtoReflect.Descriptor instead.
+func (*WatchResync) Descriptor() ([]byte, []int) {
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{13}
+}
 
 // AgentEvent is a change in an agent's session.
 type AgentEvent struct {
@@ -1223,7 +1280,7 @@ type AgentEvent struct {
 
 func (x *AgentEvent) Reset() {
 	*x = AgentEvent{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1292,7 @@ func (x *AgentEvent) String() string {
 func (*AgentEvent) ProtoMessage() {}
 
 func (x *AgentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1305,7 @@ func (x *AgentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent.ProtoReflect.Descriptor instead.
 func (*AgentEvent) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AgentEvent) GetKind() AgentEventKind {
@@ -1278,7 +1335,7 @@ type ForwardEvent struct {
 
 func (x *ForwardEvent) Reset() {
 	*x = ForwardEvent{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1347,7 @@ func (x *ForwardEvent) String() string {
 func (*ForwardEvent) ProtoMessage() {}
 
 func (x *ForwardEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1360,7 @@ func (x *ForwardEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardEvent.ProtoReflect.Descriptor instead.
 func (*ForwardEvent) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ForwardEvent) GetKind() ForwardEventKind {
@@ -1339,7 +1396,7 @@ type ExposeRequest struct {
 
 func (x *ExposeRequest) Reset() {
 	*x = ExposeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1408,7 @@ func (x *ExposeRequest) String() string {
 func (*ExposeRequest) ProtoMessage() {}
 
 func (x *ExposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1421,7 @@ func (x *ExposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExposeRequest.ProtoReflect.Descriptor instead.
 func (*ExposeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExposeRequest) GetProtocol() Protocol {
@@ -1413,7 +1470,7 @@ type ExposeResponse struct {
 
 func (x *ExposeResponse) Reset() {
 	*x = ExposeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1482,7 @@ func (x *ExposeResponse) String() string {
 func (*ExposeResponse) ProtoMessage() {}
 
 func (x *ExposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1495,7 @@ func (x *ExposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExposeResponse.ProtoReflect.Descriptor instead.
 func (*ExposeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ExposeResponse) GetForward() *Forward {
@@ -1464,7 +1521,7 @@ type UnexposeRequest struct {
 
 func (x *UnexposeRequest) Reset() {
 	*x = UnexposeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1533,7 @@ func (x *UnexposeRequest) String() string {
 func (*UnexposeRequest) ProtoMessage() {}
 
 func (x *UnexposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1546,7 @@ func (x *UnexposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnexposeRequest.ProtoReflect.Descriptor instead.
 func (*UnexposeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UnexposeRequest) GetProtocol() Protocol {
@@ -1524,7 +1581,7 @@ type UnexposeResponse struct {
 
 func (x *UnexposeResponse) Reset() {
 	*x = UnexposeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1593,7 @@ func (x *UnexposeResponse) String() string {
 func (*UnexposeResponse) ProtoMessage() {}
 
 func (x *UnexposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1606,7 @@ func (x *UnexposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnexposeResponse.ProtoReflect.Descriptor instead.
 func (*UnexposeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UnexposeResponse) GetForward() *Forward {
@@ -1574,7 +1631,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1643,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1656,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ProbeRequest) GetDistro() string {
@@ -1640,7 +1697,7 @@ type ProbeResponse struct {
 
 func (x *ProbeResponse) Reset() {
 	*x = ProbeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1709,7 @@ func (x *ProbeResponse) String() string {
 func (*ProbeResponse) ProtoMessage() {}
 
 func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1722,7 @@ func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
 func (*ProbeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ProbeResponse) GetDistro() string {
@@ -1770,12 +1827,14 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\x05since\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12)\n" +
 	"\x10listener_address\x18\x0e \x01(\tR\x0flistenerAddress\"(\n" +
 	"\fWatchRequest\x12\x18\n" +
-	"\ainitial\x18\x01 \x01(\bR\ainitial\"\xac\x01\n" +
+	"\ainitial\x18\x01 \x01(\bR\ainitial\"\xde\x01\n" +
 	"\rWatchResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12-\n" +
 	"\x05agent\x18\x02 \x01(\v2\x15.wslfwd.v1.AgentEventH\x00R\x05agent\x123\n" +
-	"\aforward\x18\x03 \x01(\v2\x17.wslfwd.v1.ForwardEventH\x00R\aforwardB\a\n" +
-	"\x05event\"c\n" +
+	"\aforward\x18\x03 \x01(\v2\x17.wslfwd.v1.ForwardEventH\x00R\aforward\x120\n" +
+	"\x06resync\x18\x04 \x01(\v2\x16.wslfwd.v1.WatchResyncH\x00R\x06resyncB\a\n" +
+	"\x05event\"\r\n" +
+	"\vWatchResync\"c\n" +
 	"\n" +
 	"AgentEvent\x12-\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x19.wslfwd.v1.AgentEventKindR\x04kind\x12&\n" +
@@ -1845,7 +1904,7 @@ func file_wslfwd_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_wslfwd_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_wslfwd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_wslfwd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_wslfwd_v1_control_proto_goTypes = []any{
 	(ForwardOrigin)(0),            // 0: wslfwd.v1.ForwardOrigin
 	(AgentEventKind)(0),           // 1: wslfwd.v1.AgentEventKind
@@ -1863,73 +1922,75 @@ var file_wslfwd_v1_control_proto_goTypes = []any{
 	(*Forward)(nil),               // 13: wslfwd.v1.Forward
 	(*WatchRequest)(nil),          // 14: wslfwd.v1.WatchRequest
 	(*WatchResponse)(nil),         // 15: wslfwd.v1.WatchResponse
-	(*AgentEvent)(nil),            // 16: wslfwd.v1.AgentEvent
-	(*ForwardEvent)(nil),          // 17: wslfwd.v1.ForwardEvent
-	(*ExposeRequest)(nil),         // 18: wslfwd.v1.ExposeRequest
-	(*ExposeResponse)(nil),        // 19: wslfwd.v1.ExposeResponse
-	(*UnexposeRequest)(nil),       // 20: wslfwd.v1.UnexposeRequest
-	(*UnexposeResponse)(nil),      // 21: wslfwd.v1.UnexposeResponse
-	(*ProbeRequest)(nil),          // 22: wslfwd.v1.ProbeRequest
-	(*ProbeResponse)(nil),         // 23: wslfwd.v1.ProbeResponse
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
-	(ForwardState)(0),             // 25: wslfwd.v1.ForwardState
-	(NetworkingMode)(0),           // 26: wslfwd.v1.NetworkingMode
-	(*NetworkState)(nil),          // 27: wslfwd.v1.NetworkState
-	(Protocol)(0),                 // 28: wslfwd.v1.Protocol
-	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
-	(*PathResult)(nil),            // 30: wslfwd.v1.PathResult
+	(*WatchResync)(nil),           // 16: wslfwd.v1.WatchResync
+	(*AgentEvent)(nil),            // 17: wslfwd.v1.AgentEvent
+	(*ForwardEvent)(nil),          // 18: wslfwd.v1.ForwardEvent
+	(*ExposeRequest)(nil),         // 19: wslfwd.v1.ExposeRequest
+	(*ExposeResponse)(nil),        // 20: wslfwd.v1.ExposeResponse
+	(*UnexposeRequest)(nil),       // 21: wslfwd.v1.UnexposeRequest
+	(*UnexposeResponse)(nil),      // 22: wslfwd.v1.UnexposeResponse
+	(*ProbeRequest)(nil),          // 23: wslfwd.v1.ProbeRequest
+	(*ProbeResponse)(nil),         // 24: wslfwd.v1.ProbeResponse
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(ForwardState)(0),             // 26: wslfwd.v1.ForwardState
+	(NetworkingMode)(0),           // 27: wslfwd.v1.NetworkingMode
+	(*NetworkState)(nil),          // 28: wslfwd.v1.NetworkState
+	(Protocol)(0),                 // 29: wslfwd.v1.Protocol
+	(*durationpb.Duration)(nil),   // 30: google.protobuf.Duration
+	(*PathResult)(nil),            // 31: wslfwd.v1.PathResult
 }
 var file_wslfwd_v1_control_proto_depIdxs = []int32{
-	24, // 0: wslfwd.v1.GetStatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	25, // 0: wslfwd.v1.GetStatusResponse.started_at:type_name -> google.protobuf.Timestamp
 	5,  // 1: wslfwd.v1.GetStatusResponse.forwards_by_state:type_name -> wslfwd.v1.StateCount
 	6,  // 2: wslfwd.v1.GetStatusResponse.problems:type_name -> wslfwd.v1.Problem
-	25, // 3: wslfwd.v1.StateCount.state:type_name -> wslfwd.v1.ForwardState
+	26, // 3: wslfwd.v1.StateCount.state:type_name -> wslfwd.v1.ForwardState
 	10, // 4: wslfwd.v1.ListAgentsResponse.agents:type_name -> wslfwd.v1.Agent
 	9,  // 5: wslfwd.v1.ListAgentsResponse.refusals:type_name -> wslfwd.v1.AgentRefusal
-	24, // 6: wslfwd.v1.AgentRefusal.first:type_name -> google.protobuf.Timestamp
-	24, // 7: wslfwd.v1.AgentRefusal.last:type_name -> google.protobuf.Timestamp
-	26, // 8: wslfwd.v1.Agent.networking_mode:type_name -> wslfwd.v1.NetworkingMode
-	27, // 9: wslfwd.v1.Agent.network:type_name -> wslfwd.v1.NetworkState
-	24, // 10: wslfwd.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	24, // 11: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
-	24, // 12: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
+	25, // 6: wslfwd.v1.AgentRefusal.first:type_name -> google.protobuf.Timestamp
+	25, // 7: wslfwd.v1.AgentRefusal.last:type_name -> google.protobuf.Timestamp
+	27, // 8: wslfwd.v1.Agent.networking_mode:type_name -> wslfwd.v1.NetworkingMode
+	28, // 9: wslfwd.v1.Agent.network:type_name -> wslfwd.v1.NetworkState
+	25, // 10: wslfwd.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	25, // 11: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
+	25, // 12: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
 	13, // 13: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
-	28, // 14: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
-	25, // 15: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
+	29, // 14: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
+	26, // 15: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
 	0,  // 16: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
-	24, // 17: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
-	24, // 18: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	16, // 19: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
-	17, // 20: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
-	1,  // 21: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
-	10, // 22: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
-	2,  // 23: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
-	13, // 24: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
-	28, // 25: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	13, // 26: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
-	28, // 27: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	13, // 28: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
-	29, // 29: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
-	30, // 30: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
-	3,  // 31: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
-	7,  // 32: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
-	11, // 33: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
-	14, // 34: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
-	18, // 35: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
-	20, // 36: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
-	22, // 37: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
-	4,  // 38: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
-	8,  // 39: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
-	12, // 40: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
-	15, // 41: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
-	19, // 42: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
-	21, // 43: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
-	23, // 44: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
-	38, // [38:45] is the sub-list for method output_type
-	31, // [31:38] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	25, // 17: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
+	25, // 18: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	17, // 19: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
+	18, // 20: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
+	16, // 21: wslfwd.v1.WatchResponse.resync:type_name -> wslfwd.v1.WatchResync
+	1,  // 22: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
+	10, // 23: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
+	2,  // 24: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
+	13, // 25: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
+	29, // 26: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	13, // 27: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
+	29, // 28: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	13, // 29: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
+	30, // 30: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
+	31, // 31: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
+	3,  // 32: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
+	7,  // 33: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
+	11, // 34: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
+	14, // 35: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
+	19, // 36: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
+	21, // 37: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
+	23, // 38: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
+	4,  // 39: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
+	8,  // 40: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
+	12, // 41: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
+	15, // 42: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
+	20, // 43: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
+	22, // 44: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
+	24, // 45: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
+	39, // [39:46] is the sub-list for method output_type
+	32, // [32:39] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_wslfwd_v1_control_proto_init() }
@@ -1941,6 +2002,7 @@ func file_wslfwd_v1_control_proto_init() {
 	file_wslfwd_v1_control_proto_msgTypes[12].OneofWrappers = []any{
 		(*WatchResponse_Agent)(nil),
 		(*WatchResponse_Forward)(nil),
+		(*WatchResponse_Resync)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1948,7 +2010,7 @@ func file_wslfwd_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wslfwd_v1_control_proto_rawDesc), len(file_wslfwd_v1_control_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

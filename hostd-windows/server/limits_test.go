@@ -1,0 +1,218 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/registry"
+	"github.com/wslfwd/wslfwd/internal/token"
+)
+
+// rawCodec sends []byte messages as they are, so a test can send bytes
+// that are not a valid protobuf.
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.([]byte))}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	*v.(*[]byte) = data.Materialize()
+	return nil
+}
+
+// garbage is not a protobuf: field number 0 is invalid.
+var garbage = []byte{0x00, 0xff, 0xff, 0xff}
+
+func TestMalformedUnaryRequestIsInvalidArgument(t *testing.T) {
+	f := start(t, Options{})
+	cc := f.dial(t, f.tokens.Admin)
+	var reply []byte
+	err := cc.Invoke(ctx(t), wslfwdv1.ControlService_GetStatus_FullMethodName, garbage, &reply, grpc.ForceCodecV2(rawCodec{}))
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("garbage GetStatus: %v, want InvalidArgument", err)
+	}
+	// A well-formed request still reaches the handler.
+	err = cc.Invoke(ctx(t), wslfwdv1.ControlService_GetStatus_FullMethodName, []byte{}, &reply, grpc.ForceCodecV2(rawCodec{}))
+	if status.Code(err) != codes.Unimplemented {
+		t.Fatalf("empty GetStatus: %v, want the stand-in's Unimplemented", err)
+	}
+}
+
+func TestMalformedStreamMessageIsInvalidArgument(t *testing.T) {
+	f := start(t, Options{})
+	cc := f.dial(t, f.tokens.Agent)
+	desc := &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}
+	st, err := cc.NewStream(ctx(t), desc, wslfwdv1.AgentService_Session_FullMethodName, grpc.ForceCodecV2(rawCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SendMsg(garbage); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	var reply []byte
+	if err := st.RecvMsg(&reply); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("garbage hello: %v, want InvalidArgument", err)
+	}
+	if len(f.reg.Agents()) != 0 {
+		t.Fatal("a garbage hello registered an agent")
+	}
+}
+
+func TestSessionWithoutSnapshotEnds(t *testing.T) {
+	f := start(t, Options{SnapshotTimeout: 50 * time.Millisecond, MaxStreamsPerPeer: 1})
+	cc := f.dial(t, f.tokens.Agent)
+	st, c := session(t, cc, natHello("Ubuntu"))
+	if c != codes.OK {
+		t.Fatal(c)
+	}
+	if _, err := st.Recv(); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("session without a snapshot: %v, want DeadlineExceeded", err)
+	}
+	// Its slot is free again.
+	if _, c := session(t, cc, natHello("Ubuntu")); c != codes.OK {
+		t.Fatalf("session after a timed-out one: %s", c)
+	}
+}
+
+// A client with a token gets in past pending connections that fill the
+// per-source cap, and the idle ones give way.
+func TestTokenClientGetsPastIdleConnections(t *testing.T) {
+	f := start(t, Options{Limits: LimitOptions{MaxPendingPerSource: 2}})
+	var idle []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		idle = append(idle, c)
+	}
+	cc := f.dial(t, f.tokens.Read)
+	_, err := wslfwdv1.NewControlServiceClient(cc).GetStatus(ctx(t), &wslfwdv1.GetStatusRequest{})
+	if status.Code(err) != codes.Unimplemented {
+		t.Fatalf("GetStatus past idle connections: %v", err)
+	}
+	// The oldest idle connection was closed by the daemon.
+	idle[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(idle[0]); err != nil {
+		t.Fatalf("oldest idle connection: %v, want closed by the daemon", err)
+	}
+	// The client's connection graduated at its call: it is no longer
+	// pending, so later idle connections cannot push it out.
+	lim := f.srv.lim
+	lim.mu.Lock()
+	pending, authed := len(lim.pending.all), len(lim.authed.all)
+	lim.mu.Unlock()
+	if pending != 1 || authed != 1 {
+		t.Fatalf("%d pending and %d authenticated connections, want 1 and 1", pending, authed)
+	}
+}
+
+// A call without a token is refused before its body is read.
+func TestNoTokenRefusedAtHeaders(t *testing.T) {
+	f := start(t, Options{MaxRecvMsgSize: 1 << 10})
+	cc := f.dial(t, "")
+	var reply []byte
+	big := make([]byte, 1<<20) // past MaxRecvMsgSize: read, it would be ResourceExhausted
+	err := cc.Invoke(ctx(t), wslfwdv1.ControlService_GetStatus_FullMethodName, big, &reply, grpc.ForceCodecV2(rawCodec{}))
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("tokenless call: %v, want Unauthenticated", err)
+	}
+	// Its connection is the first to give way to a new one.
+	lim := f.srv.lim
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	if len(lim.pending.all) != 1 || !lim.pending.all[0].refused.Load() {
+		t.Fatal("the connection of a refused call is not marked refused")
+	}
+}
+
+// dialFrom connects from a chosen loopback address.
+func (f *fixture) dialFrom(t *testing.T, from, tok string) *grpc.ClientConn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	cc, err := grpc.NewClient("passthrough:///"+f.addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(token.Credentials{Token: tok}),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func TestAgentSessionsFromAnyLoopbackAddressShareOneCap(t *testing.T) {
+	f := start(t, Options{MaxStreamsPerPeer: 1})
+	if _, c := session(t, f.dialFrom(t, "127.0.0.1", f.tokens.Agent), natHello("Ubuntu")); c != codes.OK {
+		t.Fatalf("first session: %s", c)
+	}
+	if _, c := session(t, f.dialFrom(t, "127.0.0.2", f.tokens.Agent), natHello("Debian")); c != codes.ResourceExhausted {
+		t.Fatalf("second session, from another loopback address: %s, want ResourceExhausted", c)
+	}
+}
+
+// scriptedStream is an agent session's stream that receives msgs, then
+// io.EOF.
+type scriptedStream struct {
+	grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage] // nil: only Recv is called
+	msgs []*wslfwdv1.AgentMessage
+}
+
+func (s *scriptedStream) Recv() (*wslfwdv1.AgentMessage, error) {
+	if len(s.msgs) == 0 {
+		return nil, io.EOF
+	}
+	m := s.msgs[0]
+	s.msgs = s.msgs[1:]
+	return m, nil
+}
+
+func TestOnlyAnAcceptedSnapshotStopsTheDeadline(t *testing.T) {
+	reg := registry.New(registry.Options{Grace: time.Hour, MaxListeners: 4})
+	a := &agentService{reg: reg, log: slog.New(slog.DiscardHandler)}
+	peer := netip.MustParseAddrPort("127.0.0.1:50000")
+	for _, c := range []struct {
+		snapshotFrom string
+		wantErr      codes.Code
+		stopped      bool
+	}{
+		{"172.28.240.53", codes.PermissionDenied, false}, // not the peer's address: refused
+		{"127.0.0.1", codes.OK, true},
+	} {
+		s, err := reg.Open(natHello("Ubuntu"), peer, netip.MustParseAddrPort("127.0.0.1:17810"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.NewTimer(time.Hour)
+		err = a.receive(&scriptedStream{msgs: []*wslfwdv1.AgentMessage{snapshotMsg(c.snapshotFrom)}}, s, deadline)
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		if status.Code(err) != c.wantErr {
+			t.Fatalf("snapshot from %s: %v, want %s", c.snapshotFrom, err, c.wantErr)
+		}
+		if running := deadline.Stop(); running == c.stopped {
+			t.Fatalf("snapshot from %s: deadline running %v, want %v", c.snapshotFrom, running, !c.stopped)
+		}
+		reg.Close(s)
+	}
+}

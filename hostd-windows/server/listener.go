@@ -1,0 +1,336 @@
+package server
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Connection limits (LimitOptions' defaults). A connection is pending from
+// accept until its first call with a valid token; then it is
+// authenticated. Only pending connections can be opened without a token,
+// so they are few and short-lived; SECURITY.md lists the values.
+const (
+	// DefaultMaxPendingPerSource bounds the pending connections of one
+	// source address (all of loopback counts as one source). Legitimate
+	// clients make their first call within milliseconds, so a handful
+	// would do; 64 leaves room for bursts of CLI commands.
+	DefaultMaxPendingPerSource = 64
+	// DefaultMaxPending bounds pending connections from all sources.
+	DefaultMaxPending = 256
+	// DefaultPendingTimeout closes a connection that has made no call
+	// with a valid token this long after accept.
+	DefaultPendingTimeout = 10 * time.Second
+	// DefaultMaxAuthenticatedPerSource bounds the authenticated
+	// connections of one source: all distros of a WSL2 VM share one
+	// address, and each agent holds one connection.
+	DefaultMaxAuthenticatedPerSource = 128
+	// DefaultMaxAuthenticated bounds authenticated connections in all.
+	DefaultMaxAuthenticated = 512
+)
+
+// LimitOptions bound the connections the server holds. Past a cap a
+// pending connection of the source (or, for the total, of any source) is
+// closed to admit the new one: the oldest of those that made a call
+// without a valid token, else of those that have sent nothing, else of
+// all. So an attacker holding idle connections, or remaking them, cannot
+// keep a client with a token out: the client's connection is the newest,
+// sends at once, and leaves the pending pool at its first call. An authenticated connection past a cap replaces the oldest one of
+// the same or a lesser role (agent < read < admin); if there is none, the
+// call is refused and the connection stays pending.
+type LimitOptions struct {
+	MaxPendingPerSource       int
+	MaxPending                int
+	PendingTimeout            time.Duration
+	MaxAuthenticatedPerSource int
+	MaxAuthenticated          int
+}
+
+func (o *LimitOptions) setDefaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.MaxPendingPerSource, DefaultMaxPendingPerSource)
+	def(&o.MaxPending, DefaultMaxPending)
+	def(&o.MaxAuthenticatedPerSource, DefaultMaxAuthenticatedPerSource)
+	def(&o.MaxAuthenticated, DefaultMaxAuthenticated)
+	if o.PendingTimeout <= 0 {
+		o.PendingTimeout = DefaultPendingTimeout
+	}
+}
+
+// evictLogInterval is how often at most the limiter logs the connections
+// it closed past the caps: an attack shows in the log without flooding it.
+const evictLogInterval = 10 * time.Second
+
+// limiter tracks the connections of every listener of one server, so the
+// caps hold across them.
+type limiter struct {
+	o       LimitOptions
+	log     *slog.Logger
+	mu      sync.Mutex
+	pending pool
+	authed  pool
+	// Connections closed past a cap since loggedAt, not logged yet.
+	evicted  int
+	loggedAt time.Time
+}
+
+func newLimiter(o LimitOptions, log *slog.Logger) *limiter {
+	o.setDefaults()
+	return &limiter{o: o, log: log, pending: newPool(), authed: newPool()}
+}
+
+// noteEvicted counts n connections closed past a cap, and logs the count
+// at most once per evictLogInterval. Called with lim.mu.
+func (lim *limiter) noteEvicted(n int) {
+	lim.evicted += n
+	if lim.evicted == 0 || time.Since(lim.loggedAt) < evictLogInterval {
+		return
+	}
+	lim.log.Warn("closed connections past the connection limits", "closed", lim.evicted,
+		"pending", len(lim.pending.all), "authenticated", len(lim.authed.all))
+	lim.evicted, lim.loggedAt = 0, time.Now()
+}
+
+// pool holds connections in accept order, in all and by source.
+type pool struct {
+	all      []*trackedConn
+	bySource map[netip.Addr][]*trackedConn
+}
+
+func newPool() pool { return pool{bySource: make(map[netip.Addr][]*trackedConn)} }
+
+func (p *pool) add(c *trackedConn) {
+	p.all = append(p.all, c)
+	p.bySource[c.src] = append(p.bySource[c.src], c)
+}
+
+// remove reports whether c was in the pool.
+func (p *pool) remove(c *trackedConn) bool {
+	i := slices.Index(p.all, c)
+	if i < 0 {
+		return false
+	}
+	p.all = slices.Delete(p.all, i, i+1)
+	s := p.bySource[c.src]
+	if j := slices.Index(s, c); j >= 0 {
+		s = slices.Delete(s, j, j+1)
+	}
+	if len(s) == 0 {
+		delete(p.bySource, c.src)
+	} else {
+		p.bySource[c.src] = s
+	}
+	return true
+}
+
+// evict makes room for one connection of src under the caps: it removes
+// and returns the connections that give way, or reports false, removing
+// nothing, if one cap has none that may (see victim).
+func (p *pool) evict(src netip.Addr, perSource, total int, passes ...func(*trackedConn) bool) ([]*trackedConn, bool) {
+	var out []*trackedConn
+	if len(p.bySource[src]) >= perSource {
+		i := victim(p.bySource[src], nil, passes)
+		if i < 0 {
+			return nil, false
+		}
+		out = append(out, p.bySource[src][i])
+	}
+	if len(p.all)-len(out) >= total {
+		i := victim(p.all, out, passes)
+		if i < 0 {
+			return nil, false
+		}
+		out = append(out, p.all[i])
+	}
+	for _, c := range out {
+		p.remove(c)
+	}
+	return out, true
+}
+
+// victim returns the index in cs (oldest first) of the connection to
+// close: the oldest that the first pass accepts, else the oldest the
+// second accepts, and so on, never one in skip; -1 if there is none.
+func victim(cs, skip []*trackedConn, passes []func(*trackedConn) bool) int {
+	for _, ok := range passes {
+		if i := slices.IndexFunc(cs, func(c *trackedConn) bool { return ok(c) && !slices.Contains(skip, c) }); i >= 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// The passes that choose the pending connection to close: first one that
+// made a call with a missing or wrong token, then one that has sent
+// nothing, then any. A client with a token sends its HTTP/2 preface at
+// once, so connections that only hold a socket open, however fast they
+// are remade, give way before it.
+var pendingPasses = []func(*trackedConn) bool{
+	func(c *trackedConn) bool { return c.refused.Load() },
+	(*trackedConn).silent,
+	func(*trackedConn) bool { return true },
+}
+
+// source is the address a connection counts against: its IP, except that
+// every loopback address (all of 127/8, ::1) is one source, since anyone
+// on the host can pick any of them.
+func source(ap netip.AddrPort) netip.Addr {
+	a := ap.Addr().Unmap()
+	if a.IsLoopback() {
+		return netip.IPv6Loopback()
+	}
+	return a
+}
+
+// listener wraps l so that its connections count against the server's caps.
+func (lim *limiter) listener(l net.Listener) net.Listener {
+	return &limitListener{Listener: l, lim: lim}
+}
+
+type limitListener struct {
+	net.Listener
+	lim *limiter
+}
+
+// Accept never blocks on a cap: it closes the connections that must give
+// way and admits the new one.
+func (l *limitListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.lim.admit(c), nil
+}
+
+// admit tracks a new connection as pending and starts its deadline.
+func (lim *limiter) admit(nc net.Conn) *trackedConn {
+	ap := addrPort(nc.RemoteAddr())
+	c := &trackedConn{Conn: nc, lim: lim, src: source(ap)}
+	c.addr = &connAddr{Addr: nc.RemoteAddr(), ap: ap, conn: c}
+	lim.mu.Lock()
+	out, _ := lim.pending.evict(c.src, lim.o.MaxPendingPerSource, lim.o.MaxPending, pendingPasses...)
+	lim.noteEvicted(len(out))
+	lim.pending.add(c)
+	c.timer = time.AfterFunc(lim.o.PendingTimeout, c.expire)
+	lim.mu.Unlock()
+	closeAll(out)
+	return c
+}
+
+// graduate moves c from the pending to the authenticated pool at its
+// first call with a valid token of a role of rank r (higher is more
+// trusted). It reports false when the authenticated caps leave no room.
+func (lim *limiter) graduate(c *trackedConn, rank int) bool {
+	lim.mu.Lock()
+	if c.rank > 0 {
+		lim.mu.Unlock()
+		return true
+	}
+	if !slices.Contains(lim.pending.bySource[c.src], c) {
+		lim.mu.Unlock()
+		return false // closed meanwhile
+	}
+	out, ok := lim.authed.evict(c.src, lim.o.MaxAuthenticatedPerSource, lim.o.MaxAuthenticated,
+		func(o *trackedConn) bool { return o.rank <= rank })
+	lim.noteEvicted(len(out))
+	if ok {
+		lim.pending.remove(c)
+		c.rank = rank
+		c.timer.Stop()
+		lim.authed.add(c)
+	}
+	lim.mu.Unlock()
+	closeAll(out)
+	return ok
+}
+
+func (lim *limiter) forget(c *trackedConn) {
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	if !lim.pending.remove(c) {
+		lim.authed.remove(c)
+	}
+}
+
+func closeAll(cs []*trackedConn) {
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+// trackedConn is an accepted connection under the limiter. Its RemoteAddr
+// is a *connAddr, which gRPC hands on as the peer address: that is how
+// the auth check finds the connection a call came on.
+type trackedConn struct {
+	net.Conn
+	lim   *limiter
+	src   netip.Addr
+	addr  *connAddr
+	timer *time.Timer
+	rank  int // 0 while pending; guarded by lim.mu
+	once  sync.Once
+	// spoke is set once the peer has sent anything; refused once it made
+	// a call with a missing or wrong token. Both rank it for eviction.
+	spoke, refused atomic.Bool
+}
+
+func (c *trackedConn) RemoteAddr() net.Addr { return c.addr }
+
+// silent reports whether the peer has sent nothing yet, not even bytes
+// the daemon has not read: under load the daemon may read a client's
+// preface well after it arrived.
+func (c *trackedConn) silent() bool {
+	if c.spoke.Load() {
+		return false
+	}
+	if hasInput(c.Conn) {
+		c.spoke.Store(true)
+		return false
+	}
+	return true
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && !c.spoke.Load() {
+		c.spoke.Store(true)
+	}
+	return n, err
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.timer.Stop()
+		c.lim.forget(c)
+	})
+	return c.Conn.Close()
+}
+
+// expire closes c if it is still pending when its deadline passes. It
+// leaves the pending pool at once, so it cannot graduate meanwhile.
+func (c *trackedConn) expire() {
+	c.lim.mu.Lock()
+	pending := c.lim.pending.remove(c)
+	c.lim.mu.Unlock()
+	if pending {
+		c.Close()
+	}
+}
+
+// connAddr is a tracked connection's remote address.
+type connAddr struct {
+	net.Addr
+	ap   netip.AddrPort
+	conn *trackedConn
+}
+
+// AddrPort is the address as a netip.AddrPort, as net.TCPAddr has it.
+func (a *connAddr) AddrPort() netip.AddrPort { return a.ap }

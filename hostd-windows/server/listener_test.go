@@ -1,0 +1,219 @@
+package server
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wslfwd/wslfwd/internal/waitfor"
+)
+
+// fakeConn is an accepted connection from a chosen address that notes
+// whether it was closed.
+type fakeConn struct {
+	net.Conn // nil: only the methods below are called
+	remote   *net.TCPAddr
+	closed   atomic.Bool
+}
+
+func (c *fakeConn) RemoteAddr() net.Addr       { return c.remote }
+func (c *fakeConn) Read(b []byte) (int, error) { return copy(b, "x"), nil }
+func (c *fakeConn) Close() error               { c.closed.Store(true); return nil }
+
+func testLimiter(o LimitOptions) *limiter { return newLimiter(o, slog.New(slog.DiscardHandler)) }
+
+// conns admits one fake connection per address, in order.
+func conns(t *testing.T, lim *limiter, addrs ...string) ([]*fakeConn, []*trackedConn) {
+	t.Helper()
+	var fs []*fakeConn
+	var ts []*trackedConn
+	for _, a := range addrs {
+		f := &fakeConn{remote: net.TCPAddrFromAddrPort(netip.MustParseAddrPort(a))}
+		fs = append(fs, f)
+		ts = append(ts, lim.admit(f))
+	}
+	t.Cleanup(func() {
+		for _, c := range ts {
+			c.Close()
+		}
+	})
+	return fs, ts
+}
+
+func closedOnes(fs []*fakeConn) []bool {
+	out := make([]bool, len(fs))
+	for i, f := range fs {
+		out[i] = f.closed.Load()
+	}
+	return out
+}
+
+func wantClosed(t *testing.T, fs []*fakeConn, want ...bool) {
+	t.Helper()
+	got := closedOnes(fs)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("closed = %v, want %v", got, want)
+		}
+	}
+}
+
+func TestOldestPendingOfTheSourceGivesWay(t *testing.T) {
+	lim := testLimiter(LimitOptions{MaxPendingPerSource: 2, PendingTimeout: time.Hour})
+	fs, _ := conns(t, lim, "172.28.240.53:1000", "172.28.240.53:1001", "172.28.240.54:1000", "172.28.240.53:1002")
+	// The third from .53 closes the first from .53, not .54's.
+	wantClosed(t, fs, true, false, false, false)
+	if n := len(lim.pending.all); n != 3 {
+		t.Fatalf("%d pending, want 3", n)
+	}
+}
+
+func TestRefusedThenSilentConnectionsGiveWayFirst(t *testing.T) {
+	lim := testLimiter(LimitOptions{MaxPendingPerSource: 3, PendingTimeout: time.Hour})
+	fs, ts := conns(t, lim, "10.0.0.1:1", "10.0.0.1:2", "10.0.0.1:3")
+	ts[0].Read(make([]byte, 1)) // spoke
+	ts[2].Read(make([]byte, 1))
+	ts[2].refused.Store(true) // spoke, then made a call without a token
+	more, _ := conns(t, lim, "10.0.0.1:4")
+	wantClosed(t, fs, false, false, true) // the refused one
+	conns(t, lim, "10.0.0.1:5")
+	wantClosed(t, fs, false, true, true) // then the oldest silent one
+	conns(t, lim, "10.0.0.1:6")
+	wantClosed(t, more, true) // still a silent one before the one that spoke
+	wantClosed(t, fs, false)
+}
+
+func TestEveryLoopbackAddressIsOneSource(t *testing.T) {
+	lim := testLimiter(LimitOptions{MaxPendingPerSource: 2, PendingTimeout: time.Hour})
+	fs, _ := conns(t, lim, "127.0.0.1:1000", "127.0.0.2:1000", "[::1]:1000", "127.9.8.7:1000", "[::ffff:127.0.0.1]:1000")
+	wantClosed(t, fs, true, true, true, false, false)
+}
+
+func TestTotalPendingCapClosesTheOldest(t *testing.T) {
+	lim := testLimiter(LimitOptions{MaxPending: 2, PendingTimeout: time.Hour})
+	fs, _ := conns(t, lim, "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1")
+	wantClosed(t, fs, true, false, false)
+}
+
+func TestAuthenticatedConnectionsLeaveThePendingPool(t *testing.T) {
+	lim := testLimiter(LimitOptions{MaxPendingPerSource: 1, PendingTimeout: time.Hour})
+	fs, ts := conns(t, lim, "127.0.0.1:1000")
+	if !lim.graduate(ts[0], roleAdmin.rank()) {
+		t.Fatal("graduate refused under no cap")
+	}
+	// New pending connections from the same source no longer evict it,
+	// and its pending deadline no longer applies.
+	more, _ := conns(t, lim, "127.0.0.1:1001", "127.0.0.1:1002")
+	ts[0].expire()
+	wantClosed(t, fs, false)
+	wantClosed(t, more, true, false)
+}
+
+func TestPendingDeadlineClosesOnlyPending(t *testing.T) {
+	lim := testLimiter(LimitOptions{PendingTimeout: time.Hour})
+	fs, ts := conns(t, lim, "10.0.0.1:1", "10.0.0.1:2")
+	lim.graduate(ts[1], roleRead.rank())
+	for _, c := range ts {
+		c.expire()
+	}
+	wantClosed(t, fs, true, false)
+	if len(lim.pending.all) != 0 || len(lim.authed.all) != 1 {
+		t.Fatalf("pending %d, authenticated %d; want 0 and 1", len(lim.pending.all), len(lim.authed.all))
+	}
+}
+
+func TestPendingDeadlineTimerFires(t *testing.T) {
+	lim := testLimiter(LimitOptions{PendingTimeout: time.Millisecond})
+	fs, _ := conns(t, lim, "10.0.0.1:1")
+	waitfor.Cond(t, 10*time.Second, "the pending connection to be closed", fs[0].closed.Load)
+}
+
+func TestAuthenticatedCapYieldsOnlyToEqualOrHigherRoles(t *testing.T) {
+	lim := testLimiter(LimitOptions{MaxAuthenticatedPerSource: 1, PendingTimeout: time.Hour})
+	fs, ts := conns(t, lim, "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3")
+	if !lim.graduate(ts[0], roleAgent.rank()) {
+		t.Fatal("first agent connection refused")
+	}
+	// An admin connection replaces the agent's...
+	if !lim.graduate(ts[1], roleAdmin.rank()) {
+		t.Fatal("admin connection refused")
+	}
+	wantClosed(t, fs, true, false, false)
+	// ...and an agent connection cannot replace the admin's: it is
+	// refused and stays pending.
+	if lim.graduate(ts[2], roleAgent.rank()) {
+		t.Fatal("agent connection replaced the admin's")
+	}
+	wantClosed(t, fs, true, false, false)
+	if len(lim.pending.all) != 1 || lim.pending.all[0] != ts[2] {
+		t.Fatal("the refused connection is not pending")
+	}
+}
+
+func TestClosedConnectionIsForgotten(t *testing.T) {
+	lim := testLimiter(LimitOptions{PendingTimeout: time.Hour})
+	_, ts := conns(t, lim, "10.0.0.1:1", "10.0.0.1:2")
+	lim.graduate(ts[1], roleAdmin.rank())
+	ts[0].Close()
+	ts[1].Close()
+	if len(lim.pending.all)+len(lim.authed.all)+len(lim.pending.bySource)+len(lim.authed.bySource) != 0 {
+		t.Fatal("closed connections still tracked")
+	}
+	if lim.graduate(ts[0], roleAdmin.rank()) {
+		t.Fatal("a closed connection graduated")
+	}
+}
+
+func TestPeerAddressCarriesTheConnection(t *testing.T) {
+	lim := testLimiter(LimitOptions{PendingTimeout: time.Hour})
+	_, ts := conns(t, lim, "[::ffff:172.28.240.53]:4242")
+	a := ts[0].RemoteAddr()
+	if ca, ok := a.(*connAddr); !ok || ca.conn != ts[0] {
+		t.Fatalf("RemoteAddr is %T, want the tracked connection's *connAddr", a)
+	}
+	if got := addrPort(a); got != netip.MustParseAddrPort("[::ffff:172.28.240.53]:4242") {
+		t.Fatalf("addrPort = %v", got)
+	}
+	if under := ts[0].Conn.RemoteAddr(); a.String() != under.String() || a.Network() != "tcp" {
+		t.Fatalf("address %s/%s", a.Network(), a)
+	}
+}
+
+// A peer that has sent bytes the daemon has not read is not silent.
+func TestUnreadBytesCountAsSpoken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	nc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testLimiter(LimitOptions{PendingTimeout: time.Hour}).admit(nc)
+	defer c.Close()
+	if !c.silent() {
+		t.Fatal("a connection that sent nothing is not silent")
+	}
+	if _, err := client.Write([]byte("PRI")); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Cond(t, 10*time.Second, "the sent bytes to count", func() bool { return !c.silent() })
+}
+
+func TestEvictionsAreLoggedAtABoundedRate(t *testing.T) {
+	n := 0
+	lim := newLimiter(LimitOptions{MaxPendingPerSource: 1, PendingTimeout: time.Hour}, slog.New(countHandler{slog.DiscardHandler, &n}))
+	conns(t, lim, "10.0.0.1:1", "10.0.0.1:2", "10.0.0.1:3", "10.0.0.1:4")
+	if n != 1 {
+		t.Fatalf("%d log lines for 3 evictions within the interval, want 1", n)
+	}
+}

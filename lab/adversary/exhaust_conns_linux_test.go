@@ -1,0 +1,144 @@
+//go:build linux
+
+package adversary
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/wslfwd/wslfwd/lab/labrun"
+)
+
+// 20,000 connections without a token, held open, from 250 loopback
+// addresses and from the distro: the daemon keeps answering its admin and
+// stays small.
+func TestIdleConnectionsWithoutToken(t *testing.T) {
+	ctx, env := startDaemon(t, 2*time.Minute)
+	heavy.Lock()
+	defer heavy.Unlock()
+	start := time.Now()
+	lo, _ := flood(t, env.Lab.WinHost, floodSpec{Dst: labrun.DaemonLoopback, N: 15000, Loopback: true})
+	wsl, _ := flood(t, env.Lab.WSL, floodSpec{Dst: labrun.DaemonWSL, N: 5000})
+	t.Logf("opened %d connections from loopback and %d from wsl in %v", lo, wsl, time.Since(start).Round(time.Millisecond))
+	if lo+wsl < 20000 {
+		// The daemon stopped accepting: status will tell how badly.
+		t.Errorf("opened only %d of 20,000 connections", lo+wsl)
+	}
+	checkBounded(t, ctx, env, "20,000 idle connections")
+}
+
+// 18,000 connections that complete the HTTP/2 preface and never send a
+// token.
+func TestPrefaceWithoutToken(t *testing.T) {
+	ctx, env := startDaemon(t, 2*time.Minute)
+	heavy.Lock()
+	defer heavy.Unlock()
+	start := time.Now()
+	lo, _ := flood(t, env.Lab.WinHost, floodSpec{Dst: labrun.DaemonLoopback, N: 13000, Loopback: true, Preface: true})
+	wsl, _ := flood(t, env.Lab.WSL, floodSpec{Dst: labrun.DaemonWSL, N: 5000, Preface: true})
+	t.Logf("opened %d HTTP/2 connections from loopback and %d from wsl in %v", lo, wsl, time.Since(start).Round(time.Millisecond))
+	if lo+wsl < 18000 {
+		t.Errorf("opened only %d of 18,000 connections", lo+wsl)
+	}
+	checkBounded(t, ctx, env, "18,000 HTTP/2 connections without a token")
+}
+
+// headerBlock is one HTTP/2 header block of about size bytes: a request
+// with one header whose value hpack cannot compress.
+func headerBlock(size int) []byte {
+	var b bytes.Buffer
+	enc := hpack.NewEncoder(&b)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/wslfwd.v1.ControlService/GetStatus"},
+		{":authority", "x"}, {"content-type", "application/grpc"}, {"x-pad", strings.Repeat("~", size)}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	return b.Bytes()
+}
+
+// sendHeaderBlock sends block as one HEADERS frame and CONTINUATION frames
+// of the default maximum frame size, until the daemon closes the
+// connection. It returns how much it could send.
+func sendHeaderBlock(c interface{ Write([]byte) (int, error) }, block []byte) int {
+	fr := http2.NewFramer(c, nil)
+	if _, err := c.Write(http2Preface); err != nil {
+		return 0
+	}
+	const frame = 16 << 10
+	sent := 0
+	for sent < len(block) {
+		n := min(frame, len(block)-sent)
+		end := sent+n == len(block)
+		var err error
+		if sent == 0 {
+			err = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:n], EndHeaders: end})
+		} else {
+			err = fr.WriteContinuation(1, end, block[sent:sent+n])
+		}
+		if err != nil {
+			break
+		}
+		sent += n
+	}
+	return sent
+}
+
+// 16 header blocks of 15 MiB each, at once, without a token.
+func TestHugeHeaderBlocks(t *testing.T) {
+	ctx, env := startDaemon(t, 2*time.Minute)
+	heavy.Lock()
+	defer heavy.Unlock()
+	block := headerBlock(15 << 20)
+	var wg sync.WaitGroup
+	sent := make([]int, 16)
+	for i := range sent {
+		c, err := env.Lab.WinHost.Dial(ctx, "tcp", labrun.DaemonLoopback.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		wg.Go(func() { sent[i] = sendHeaderBlock(c, block) })
+	}
+	wg.Wait()
+	t.Logf("16 header blocks of %d bytes: sent %v bytes of each (socket buffers included) before the daemon closed the connection", len(block), sent)
+	for _, n := range sent {
+		if n == len(block) {
+			t.Errorf("the daemon read a whole %d-byte header block", n)
+		}
+	}
+	checkBounded(t, ctx, env, "16 header blocks of 15 MiB")
+}
+
+// An attacker on loopback that keeps remaking its connections as fast as
+// it can, so that they are always the newest pending ones, while the
+// admin runs `wslfwd status` again and again. The admin's connection has
+// sent its preface, which the attacker's have not, so theirs give way
+// first. (An attacker that also sends the preface on every connection it
+// remakes can still get the admin's connection closed before its first
+// call: only the token tells the two apart. SECURITY.md says so.)
+func TestReconnectingFlood(t *testing.T) {
+	ctx, env := startDaemon(t, 2*time.Minute)
+	heavy.Lock()
+	defer heavy.Unlock()
+	held, stop := flood(t, env.Lab.WinHost, floodSpec{Dst: labrun.DaemonLoopback, N: 2 * perChild, Loopback: true, Reconnect: true})
+	start := time.Now()
+	var worst time.Duration
+	const calls = 20
+	for range calls {
+		worst = max(worst, statusTime(t, ctx, env))
+	}
+	again := stop()
+	took := time.Since(start)
+	t.Logf("%d connections held and remade %d times in %v (%.0f a second); the slowest of %d `wslfwd status` took %v",
+		held, again, took.Round(time.Millisecond), float64(again)/took.Seconds(), calls, worst.Round(time.Millisecond))
+	if worst > maxStatusTime {
+		t.Errorf("wslfwd status took up to %v under a reconnecting flood, want ≤ %v", worst, maxStatusTime)
+	}
+	checkBounded(t, ctx, env, "a reconnecting flood")
+}
