@@ -25,6 +25,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
+	"github.com/wslfwd/wslfwd/internal/fileperm"
 	"github.com/wslfwd/wslfwd/internal/token"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
@@ -190,9 +191,13 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 	return s, nil
 }
 
-// loadTokens loads the token files, creating missing ones (owner-only).
+// loadTokens loads the token files, creating missing ones (owner-only),
+// and refuses files others could read or replace and roles that share a
+// token (fileperm, token.CheckDistinct): either would give a weaker
+// role, or another account, the admin's rights.
 func loadTokens(s *settings) (server.Tokens, error) {
 	var t server.Tokens
+	var loaded []token.RoleFile
 	for _, x := range []struct {
 		path string
 		dst  *string
@@ -209,12 +214,16 @@ func loadTokens(s *settings) (server.Tokens, error) {
 		if err != nil {
 			return t, fmt.Errorf("%s token: %w", x.role, err)
 		}
+		if err := fileperm.CheckPrivate(x.path); err != nil {
+			return t, fmt.Errorf("%s token: %w", x.role, err)
+		}
 		if created {
 			s.log.Info("created token file", "role", x.role, "path", x.path)
 		}
 		*x.dst = tok
+		loaded = append(loaded, token.RoleFile{Role: x.role, Path: x.path, Token: tok})
 	}
-	return t, nil
+	return t, token.CheckDistinct(loaded)
 }
 
 // runDaemon runs until ctx ends, then shuts down: it stops serving, stops
@@ -228,6 +237,9 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 	log := s.log
 	if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
+	}
+	if err := fileperm.CheckPrivate(s.stateDir); err != nil {
+		return fmt.Errorf("state directory: %w", err)
 	}
 	be, err := newBackend(s.backend, backendOptions{Logger: log.With("backend", s.backend), StateDir: s.stateDir})
 	if err != nil {
