@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -22,6 +23,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
+	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
@@ -49,6 +51,7 @@ type runFlags struct {
 	agentTokenFile string
 	grace          time.Duration
 	logLevel       string
+	logFile        string
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -62,6 +65,8 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.agentTokenFile, "agent-token-file", "", "token file for agents, created if missing (default agent.token beside the admin token)")
 	fs.DurationVar(&f.grace, "grace", 0, "how long a gone agent's forwards stay up (default "+config.DefaultGrace.String()+")")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFile, "log-file", "", fmt.Sprintf("log to this file instead of stderr, rotated at %d MiB, %d old files kept",
+		logfile.MaxSizeMiB, logfile.MaxBackups))
 }
 
 func newRunCommand() *cobra.Command {
@@ -112,6 +117,7 @@ type settings struct {
 	readTokenFile  string
 	agentTokenFile string
 	log            *slog.Logger
+	logOut         io.Closer // the log file, if any; closed when the daemon ends
 }
 
 // resolve merges config file, explicit flags and defaults.
@@ -120,7 +126,7 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	s := &settings{log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
+	s := &settings{}
 
 	cfg := config.Default()
 	if f.config != "" {
@@ -153,6 +159,9 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 	}
 	if set("grace") {
 		cfg.Grace = f.grace
+	}
+	if set("log-file") {
+		cfg.LogFile = f.logFile
 	}
 	if cfg.Backend == "" {
 		// Before Validate: some checks depend on the backend (portproxy
@@ -188,6 +197,13 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 		s.agentTokenFile = filepath.Join(filepath.Dir(s.tokenFile), "agent.token")
 	}
 	s.readTokenFile = cfg.ReadTokenFile
+	var out io.Writer = os.Stderr
+	if cfg.LogFile != "" {
+		// Opened at the first write, so nothing leaks if the start fails.
+		lf := logfile.Open(cfg.LogFile)
+		out, s.logOut = lf, lf
+	}
+	s.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
 	return s, nil
 }
 
@@ -235,6 +251,9 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 		return err
 	}
 	log := s.log
+	if s.logOut != nil {
+		defer s.logOut.Close()
+	}
 	if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}

@@ -265,3 +265,27 @@ func TestRunRefusesUnsafeTokens(t *testing.T) {
 		})
 	}
 }
+
+// --log-file sends the daemon's log to a file (rotated by package
+// logfile) instead of stderr.
+func TestRunLogsToFile(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "logs", "hostd.log")
+	if err := os.Mkdir(filepath.Dir(logPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := startRun(t, "--listen", freeAddr(t), "--state-dir", filepath.Join(dir, "state"), "--backend", "relay",
+		"--log-file", logPath)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"wslfwd-hostd running", "shutting down"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("log file lacks %q:\n%s", want, b)
+		}
+	}
+}
