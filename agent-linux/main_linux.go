@@ -89,10 +89,7 @@ func run(cmd *cobra.Command, o *options) error {
 		return errors.New("run needs root: it reads every process's /proc/<pid>/fd to name the owners of listening sockets, " +
 			"and the token file; start it with sudo or as the systemd service")
 	}
-	if o.scanInterval <= 0 {
-		return fmt.Errorf("--scan-interval %v: must be positive", o.scanInterval)
-	}
-	if err := checkTokenFile(o.tokenFile); err != nil {
+	if err := checkRunOptions(o); err != nil {
 		return err
 	}
 	// One thread runs Go code: the agent is a small event loop, and on
@@ -205,6 +202,14 @@ func (a *agent) daemonAddr(ctx context.Context, host string, log *slog.Logger) (
 			log.Debug("refresh while waiting for a gateway", "err", err)
 		}
 	}
+}
+
+// checkRunOptions refuses what run cannot work with, before it starts.
+func checkRunOptions(o *options) error {
+	if o.scanInterval <= 0 {
+		return fmt.Errorf("--scan-interval %v: must be positive", o.scanInterval)
+	}
+	return checkTokenFile(o.tokenFile)
 }
 
 // checkTokenFile refuses a token file that group or others may read or

@@ -197,14 +197,20 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 		s.agentTokenFile = filepath.Join(filepath.Dir(s.tokenFile), "agent.token")
 	}
 	s.readTokenFile = cfg.ReadTokenFile
-	var out io.Writer = os.Stderr
-	if cfg.LogFile != "" {
-		// Opened at the first write, so nothing leaks if the start fails.
-		lf := logfile.Open(cfg.LogFile)
-		out, s.logOut = lf, lf
-	}
-	s.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+	s.log, s.logOut = newLogger(cfg.LogFile, level)
 	return s, nil
+}
+
+// newLogger logs to stderr, or to file, rotated by size (package
+// logfile), when file is set; the closer is then the file's.
+func newLogger(file string, level slog.Level) (*slog.Logger, io.Closer) {
+	opts := &slog.HandlerOptions{Level: level}
+	if file == "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	}
+	// Opened at the first write, so nothing leaks if the start fails.
+	lf := logfile.Open(file)
+	return slog.New(slog.NewTextHandler(lf, opts)), lf
 }
 
 // loadTokens loads the token files, creating missing ones (owner-only),
@@ -242,6 +248,18 @@ func loadTokens(s *settings) (server.Tokens, error) {
 	return t, token.CheckDistinct(loaded)
 }
 
+// prepareStateDir creates the state directory (owner-only) and refuses
+// one that others may use: it holds the tokens, the ledger and the log.
+func prepareStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	if err := fileperm.CheckPrivate(dir); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	return nil
+}
+
 // runDaemon runs until ctx ends, then shuts down: it stops serving, stops
 // the engine and closes the backend (relay forwards end with the process;
 // portproxy entries persist and are adopted at the next start).
@@ -254,11 +272,8 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 	if s.logOut != nil {
 		defer s.logOut.Close()
 	}
-	if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
-		return fmt.Errorf("create state directory: %w", err)
-	}
-	if err := fileperm.CheckPrivate(s.stateDir); err != nil {
-		return fmt.Errorf("state directory: %w", err)
+	if err := prepareStateDir(s.stateDir); err != nil {
+		return err
 	}
 	be, err := newBackend(s.backend, backendOptions{Logger: log.With("backend", s.backend), StateDir: s.stateDir})
 	if err != nil {

@@ -202,24 +202,27 @@ func TestRunStartupErrors(t *testing.T) {
 	}
 }
 
+// writeMode writes content to path with exactly mode (past the umask).
+func writeMode(t *testing.T, path, content string, mode os.FileMode) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // The daemon refuses to start with tokens that would give one role
 // another's rights, or another account the admin's, and says how to fix
 // it; nothing listens.
 func TestRunRefusesUnsafeTokens(t *testing.T) {
 	same := strings.Repeat("ab", 32)
-	write := func(path, content string, mode os.FileMode) string {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(path, mode); err != nil { // past the umask
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := func(path, content string, mode os.FileMode) string { return writeMode(t, path, content, mode) }
 	for name, tc := range map[string]struct {
 		setup func(dir string) []string
 		want  []string
