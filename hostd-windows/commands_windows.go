@@ -114,12 +114,16 @@ func parseRunFlags(args []string) (*pflag.FlagSet, *runFlags, error) {
 }
 
 // prepareState creates the state directory and the admin and agent
-// tokens, readable by Administrators and SYSTEM only.
+// tokens, owned by Administrators and readable by Administrators and
+// SYSTEM only, as the daemon's start-up check (fileperm) wants them.
 func prepareState(p servicePaths) error {
 	if err := os.MkdirAll(p.stateDir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
 	if err := winsvc.SecureDir(p.stateDir); err != nil {
+		return err
+	}
+	if err := winsvc.SetAdminOwner(p.stateDir); err != nil {
 		return err
 	}
 	for _, path := range []string{p.tokenFile, p.agentTokenFile} {
@@ -130,6 +134,9 @@ func prepareState(p servicePaths) error {
 			return fmt.Errorf("token %s: %w", path, err)
 		}
 		if err := winsvc.SecureFile(path); err != nil {
+			return err
+		}
+		if err := winsvc.SetAdminOwner(path); err != nil {
 			return err
 		}
 	}
