@@ -34,7 +34,8 @@ type descriptor struct {
 func judgeDescriptor(path string, isDir bool, d descriptor, self string) error {
 	trusted := []string{sidSystem, sidAdministrators, self}
 	if !slices.Contains(trusted, d.Owner) {
-		return fmt.Errorf("%s is owned by %s, not by Administrators or SYSTEM: in an elevated prompt run icacls \"%s\" /setowner *%s",
+		return fmt.Errorf("%s is owned by %s, not by Administrators or SYSTEM: in an elevated prompt run wslfwd-hostd install "+
+			"(it makes Administrators the owner of the state directory and tokens), or icacls \"%s\" /setowner *%s",
 			path, d.Owner, path, sidAdministrators)
 	}
 	if d.NullDACL {
@@ -43,8 +44,8 @@ func judgeDescriptor(path string, isDir bool, d descriptor, self string) error {
 	}
 	for _, e := range d.ACEs {
 		if e.Allow && !slices.Contains(trusted, e.SID) && e.SID != sidCreatorOwner {
-			return fmt.Errorf("%s allows access to %s, beyond Administrators and SYSTEM: in an elevated prompt run %s",
-				path, e.SID, fixDACL(path, isDir, e.SID))
+			return fmt.Errorf("%s allows access to %s, beyond Administrators and SYSTEM: in an elevated prompt run wslfwd-hostd install "+
+				"(it restricts the state directory and tokens), or %s", path, e.SID, fixDACL(path, isDir, e.SID))
 		}
 	}
 	return nil
