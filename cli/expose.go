@@ -27,7 +27,9 @@ one with 'wslfwd unexpose <host port>'. Needs the admin token.
 The port is the port in the distro; the host port is the same unless
 --host-port is given. --distro may be left out when exactly one agent is
 known. --listen-address picks the host address (default: the daemon's
-expose address).`,
+expose address): one the host has, or 0.0.0.0 or :: for all. The daemon
+refuses, and saves nothing for, an address the host lacks, a broadcast or
+multicast address, its own port and ports in its deny list.`,
 		Example: `  wslfwd expose 8080
   wslfwd expose 53/udp --host-port 5353
   wslfwd expose 22 --distro Ubuntu --host-port 2222 --listen-address 192.168.1.2`,
