@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -27,6 +28,7 @@ import (
 	"github.com/wslfwd/wslfwd/agent-linux/wsldetect"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
+	"github.com/wslfwd/wslfwd/internal/fileperm"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
 
@@ -87,8 +89,8 @@ func run(cmd *cobra.Command, o *options) error {
 		return errors.New("run needs root: it reads every process's /proc/<pid>/fd to name the owners of listening sockets, " +
 			"and the token file; start it with sudo or as the systemd service")
 	}
-	if o.scanInterval <= 0 {
-		return fmt.Errorf("--scan-interval %v: must be positive", o.scanInterval)
+	if err := checkRunOptions(o); err != nil {
+		return err
 	}
 	// One thread runs Go code: the agent is a small event loop, and on
 	// a second one every hand-off between its goroutines (event, session,
@@ -200,6 +202,30 @@ func (a *agent) daemonAddr(ctx context.Context, host string, log *slog.Logger) (
 			log.Debug("refresh while waiting for a gateway", "err", err)
 		}
 	}
+}
+
+// checkRunOptions refuses what run cannot work with, before it starts.
+func checkRunOptions(o *options) error {
+	if o.scanInterval <= 0 {
+		return fmt.Errorf("--scan-interval %v: must be positive", o.scanInterval)
+	}
+	return checkTokenFile(o.tokenFile)
+}
+
+// checkTokenFile refuses a token file that group or others may read or
+// write: any user of the distro could then act as its agent, or swap the
+// token. The daemon checks its own files harder (fileperm.CheckPrivate);
+// here root provides the file, so only the mode is judged. A file that
+// does not exist yet is the session's to wait for; it says so.
+func checkTokenFile(path string) error {
+	err := fileperm.CheckNotShared(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("token file: %w", err)
+	}
+	return nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {

@@ -14,7 +14,7 @@ import (
 func newExposeCmd(a *app) *cobra.Command {
 	var (
 		distro     string
-		hostPort   uint16
+		hostPort   string
 		listenAddr string
 	)
 	cmd := &cobra.Command{
@@ -27,7 +27,9 @@ one with 'wslfwd unexpose <host port>'. Needs the admin token.
 The port is the port in the distro; the host port is the same unless
 --host-port is given. --distro may be left out when exactly one agent is
 known. --listen-address picks the host address (default: the daemon's
-expose address).`,
+expose address): one the host has, or 0.0.0.0 or :: for all. The daemon
+refuses, and saves nothing for, an address the host lacks, a broadcast or
+multicast address, its own port and ports in its deny list.`,
 		Example: `  wslfwd expose 8080
   wslfwd expose 53/udp --host-port 5353
   wslfwd expose 22 --distro Ubuntu --host-port 2222 --listen-address 192.168.1.2`,
@@ -38,8 +40,13 @@ expose address).`,
 			if err != nil {
 				return usageError{err}
 			}
-			if cmd.Flags().Changed("host-port") && hostPort == 0 {
-				return usagef("--host-port 0: must be 1 to 65535")
+			var hp uint16
+			if cmd.Flags().Changed("host-port") {
+				// Parsed here, not by pflag, whose message for 70000 is
+				// a raw strconv error.
+				if hp, err = parsePort(hostPort); err != nil {
+					return usagef("--host-port %q: %v", hostPort, err)
+				}
 			}
 			listen, err := parseListenAddress(listenAddr)
 			if err != nil {
@@ -49,7 +56,7 @@ expose address).`,
 				Protocol:      spec.proto,
 				Port:          uint32(spec.port),
 				Distro:        distro,
-				HostPort:      uint32(hostPort),
+				HostPort:      uint32(hp),
 				ListenAddress: listen,
 			}
 			return call(cmd.Context(), a, fmt.Sprintf("expose %s", spec),
@@ -59,7 +66,7 @@ expose address).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&distro, "distro", "", "distro to forward to (default: the only agent)")
-	f.Uint16Var(&hostPort, "host-port", 0, "host port to listen on (default: the same port)")
+	f.StringVar(&hostPort, "host-port", "", "host port to listen on, 1 to 65535 (default: the same port)")
 	f.StringVar(&listenAddr, "listen-address", "", "host address (default: the expose address)")
 	_ = cmd.RegisterFlagCompletionFunc("distro", a.completeDistros)
 	return cmd

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -20,6 +21,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
+	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy"
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy/parsecmd"
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
@@ -50,6 +52,7 @@ func errNotElevated(what string) error {
 // for the same flags (config file, then explicit flags, then defaults).
 type servicePaths struct {
 	stateDir, tokenFile, agentTokenFile string
+	logFile                             string // empty: the service's default
 	port                                uint16 // the daemon's gRPC port
 }
 
@@ -73,7 +76,10 @@ func resolvePaths(fs *pflag.FlagSet, f *runFlags) (servicePaths, error) {
 	if fs.Changed("listen") {
 		cfg.Listen = f.listen
 	}
-	p := servicePaths{stateDir: cfg.StateDir, port: endpoint.DefaultPort}
+	if fs.Changed("log-file") {
+		cfg.LogFile = f.logFile
+	}
+	p := servicePaths{stateDir: cfg.StateDir, logFile: cfg.LogFile, port: endpoint.DefaultPort}
 	if p.stateDir == "" {
 		p.stateDir = defaultStateDir()
 	}
@@ -108,12 +114,16 @@ func parseRunFlags(args []string) (*pflag.FlagSet, *runFlags, error) {
 }
 
 // prepareState creates the state directory and the admin and agent
-// tokens, readable by Administrators and SYSTEM only.
+// tokens, owned by Administrators and readable by Administrators and
+// SYSTEM only, as the daemon's start-up check (fileperm) wants them.
 func prepareState(p servicePaths) error {
 	if err := os.MkdirAll(p.stateDir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
 	if err := winsvc.SecureDir(p.stateDir); err != nil {
+		return err
+	}
+	if err := winsvc.SetAdminOwner(p.stateDir); err != nil {
 		return err
 	}
 	for _, path := range []string{p.tokenFile, p.agentTokenFile} {
@@ -124,6 +134,9 @@ func prepareState(p servicePaths) error {
 			return fmt.Errorf("token %s: %w", path, err)
 		}
 		if err := winsvc.SecureFile(path); err != nil {
+			return err
+		}
+		if err := winsvc.SetAdminOwner(path); err != nil {
 			return err
 		}
 	}
@@ -319,8 +332,9 @@ Daemon flags after -- (such as --config) find the same files the service uses.`,
 }
 
 // newServiceCommand is what the service manager runs: the daemon, as
-// `run` with the same flags, logging to the state directory's log file
-// and the Event Log.
+// `run` with the same flags, logging to a size-rotated log file (the
+// state directory's wslfwd-hostd.log unless --log-file or log_file says
+// otherwise) and the Event Log.
 func newServiceCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:                "service [daemon flags]",
@@ -342,17 +356,20 @@ func newServiceCommand() *cobra.Command {
 			if err := winsvc.SecureDir(paths.stateDir); err != nil {
 				return err
 			}
+			if paths.logFile == "" {
+				args = append(slices.Clip(args), "--log-file", filepath.Join(paths.stateDir, logfile.FileName))
+			}
 			return winsvc.Run(func(ctx context.Context, ready func()) error {
-				logFile, err := winsvc.OpenLog(paths.stateDir)
+				stderr, err := winsvc.OpenStderr(paths.stateDir)
 				if err != nil {
 					return err
 				}
-				defer logFile.Close()
-				// The daemon logs to stderr; a service has none, so stderr
-				// (and with it a panic's trace) goes to the log file.
-				os.Stderr = logFile
-				if err := windows.SetStdHandle(windows.STD_ERROR_HANDLE, windows.Handle(logFile.Fd())); err != nil {
-					return fmt.Errorf("redirect stderr to the log file: %w", err)
+				defer stderr.Close()
+				// A service has no stderr: what bypasses the logger (a
+				// crash's trace) goes to a file.
+				os.Stderr = stderr
+				if err := windows.SetStdHandle(windows.STD_ERROR_HANDLE, windows.Handle(stderr.Fd())); err != nil {
+					return fmt.Errorf("redirect stderr to a file: %w", err)
 				}
 				return runDaemonArgs(ctx, args, ready)
 			})

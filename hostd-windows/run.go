@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -22,9 +23,11 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
+	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
+	"github.com/wslfwd/wslfwd/internal/fileperm"
 	"github.com/wslfwd/wslfwd/internal/token"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
@@ -48,6 +51,7 @@ type runFlags struct {
 	agentTokenFile string
 	grace          time.Duration
 	logLevel       string
+	logFile        string
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -61,6 +65,8 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.agentTokenFile, "agent-token-file", "", "token file for agents, created if missing (default agent.token beside the admin token)")
 	fs.DurationVar(&f.grace, "grace", 0, "how long a gone agent's forwards stay up (default "+config.DefaultGrace.String()+")")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFile, "log-file", "", fmt.Sprintf("log to this file instead of stderr, rotated at %d MiB, %d old files kept",
+		logfile.MaxSizeMiB, logfile.MaxBackups))
 }
 
 func newRunCommand() *cobra.Command {
@@ -111,6 +117,7 @@ type settings struct {
 	readTokenFile  string
 	agentTokenFile string
 	log            *slog.Logger
+	logOut         io.Closer // the log file, if any; closed when the daemon ends
 }
 
 // resolve merges config file, explicit flags and defaults.
@@ -119,7 +126,7 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	s := &settings{log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
+	s := &settings{}
 
 	cfg := config.Default()
 	if f.config != "" {
@@ -152,6 +159,9 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 	}
 	if set("grace") {
 		cfg.Grace = f.grace
+	}
+	if set("log-file") {
+		cfg.LogFile = f.logFile
 	}
 	if cfg.Backend == "" {
 		// Before Validate: some checks depend on the backend (portproxy
@@ -187,12 +197,29 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 		s.agentTokenFile = filepath.Join(filepath.Dir(s.tokenFile), "agent.token")
 	}
 	s.readTokenFile = cfg.ReadTokenFile
+	s.log, s.logOut = newLogger(cfg.LogFile, level)
 	return s, nil
 }
 
-// loadTokens loads the token files, creating missing ones (owner-only).
+// newLogger logs to stderr, or to file, rotated by size (package
+// logfile), when file is set; the closer is then the file's.
+func newLogger(file string, level slog.Level) (*slog.Logger, io.Closer) {
+	opts := &slog.HandlerOptions{Level: level}
+	if file == "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	}
+	// Opened at the first write, so nothing leaks if the start fails.
+	lf := logfile.Open(file)
+	return slog.New(slog.NewTextHandler(lf, opts)), lf
+}
+
+// loadTokens loads the token files, creating missing ones (owner-only),
+// and refuses files others could read or replace and roles that share a
+// token (fileperm, token.CheckDistinct): either would give a weaker
+// role, or another account, the admin's rights.
 func loadTokens(s *settings) (server.Tokens, error) {
 	var t server.Tokens
+	var loaded []token.RoleFile
 	for _, x := range []struct {
 		path string
 		dst  *string
@@ -209,12 +236,28 @@ func loadTokens(s *settings) (server.Tokens, error) {
 		if err != nil {
 			return t, fmt.Errorf("%s token: %w", x.role, err)
 		}
+		if err := fileperm.CheckPrivate(x.path); err != nil {
+			return t, fmt.Errorf("%s token: %w", x.role, err)
+		}
 		if created {
 			s.log.Info("created token file", "role", x.role, "path", x.path)
 		}
 		*x.dst = tok
+		loaded = append(loaded, token.RoleFile{Role: x.role, Path: x.path, Token: tok})
 	}
-	return t, nil
+	return t, token.CheckDistinct(loaded)
+}
+
+// prepareStateDir creates the state directory (owner-only) and refuses
+// one that others may use: it holds the tokens, the ledger and the log.
+func prepareStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	if err := fileperm.CheckPrivate(dir); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	return nil
 }
 
 // runDaemon runs until ctx ends, then shuts down: it stops serving, stops
@@ -226,8 +269,11 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 		return err
 	}
 	log := s.log
-	if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
-		return fmt.Errorf("create state directory: %w", err)
+	if s.logOut != nil {
+		defer s.logOut.Close()
+	}
+	if err := prepareStateDir(s.stateDir); err != nil {
+		return err
 	}
 	be, err := newBackend(s.backend, backendOptions{Logger: log.With("backend", s.backend), StateDir: s.stateDir})
 	if err != nil {

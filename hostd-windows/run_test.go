@@ -201,3 +201,94 @@ func TestRunStartupErrors(t *testing.T) {
 		})
 	}
 }
+
+// writeMode writes content to path with exactly mode (past the umask).
+func writeMode(t *testing.T, path, content string, mode os.FileMode) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The daemon refuses to start with tokens that would give one role
+// another's rights, or another account the admin's, and says how to fix
+// it; nothing listens.
+func TestRunRefusesUnsafeTokens(t *testing.T) {
+	same := strings.Repeat("ab", 32)
+	write := func(path, content string, mode os.FileMode) string { return writeMode(t, path, content, mode) }
+	for name, tc := range map[string]struct {
+		setup func(dir string) []string
+		want  []string
+	}{
+		"admin is agent": {func(dir string) []string {
+			return []string{"--token-file", write(filepath.Join(dir, "s", "token"), same, 0o600),
+				"--agent-token-file", write(filepath.Join(dir, "s", "agent.token"), same+"\n", 0o600)}
+		}, []string{"the admin token (", "and the agent token (", "are the same", "delete ", "agent.token"}},
+		"read is admin": {func(dir string) []string {
+			return []string{"--token-file", write(filepath.Join(dir, "s", "token"), same, 0o600),
+				"--read-token-file", write(filepath.Join(dir, "s", "read.token"), same, 0o600)}
+		}, []string{"the admin token (", "and the read token (", "read.token and start the daemon again"}},
+		"one file for two roles": {func(dir string) []string {
+			p := filepath.Join(dir, "s", "token")
+			return []string{"--token-file", p, "--agent-token-file", p}
+		}, []string{"the admin token (", "and the agent token (", "are the same"}},
+		"token readable by others": {func(dir string) []string {
+			p := write(filepath.Join(dir, "s", "token"), same, 0o644)
+			return []string{"--token-file", p}
+		}, []string{"admin token: ", "mode 0644", "chmod 600 "}},
+		"state dir open to others": {func(dir string) []string {
+			if err := os.Chmod(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, []string{"state directory: ", "mode 0755", "chmod 700 "}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			args := append([]string{"--state-dir", dir, "--listen", freeAddr(t), "--backend", "relay"}, tc.setup(dir)...)
+			err := runDaemonArgs(context.Background(), args, func() { t.Error("the daemon started listening") })
+			if err == nil {
+				t.Fatal("the daemon started")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v\nwant it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// --log-file sends the daemon's log to a file (rotated by package
+// logfile) instead of stderr.
+func TestRunLogsToFile(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "logs", "hostd.log")
+	if err := os.Mkdir(filepath.Dir(logPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := startRun(t, "--listen", freeAddr(t), "--state-dir", filepath.Join(dir, "state"), "--backend", "relay",
+		"--log-file", logPath)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"wslfwd-hostd running", "shutting down"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("log file lacks %q:\n%s", want, b)
+		}
+	}
+}

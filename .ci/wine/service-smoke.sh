@@ -43,9 +43,12 @@ refuses() { ! accepts; }
 hostd install -- --listen "127.0.0.1:$port" --backend relay
 hostd start
 wait_for accepts || { echo "service started but nothing accepts on 127.0.0.1:$port" >&2; exit 1; }
+# The service logs to its size-rotated file in the state directory.
+log=$WINEPREFIX/drive_c/ProgramData/wslfwd/wslfwd-hostd.log
+grep -q "wslfwd-hostd running" "$log" || { echo "service log $log lacks the start line" >&2; exit 1; }
 tok=$(hostd token --agent | tr -d '\r')
 [ ${#tok} -ge 32 ] || { echo "token --agent printed '$tok'" >&2; exit 1; }
 hostd stop
 wait_for refuses || { echo "service stopped but 127.0.0.1:$port still accepts" >&2; exit 1; }
 hostd uninstall --keep-forwards
-echo "service smoke test passed: install, start, token, stop, uninstall"
+echo "service smoke test passed: install, start, log file, token, stop, uninstall"

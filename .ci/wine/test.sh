@@ -35,6 +35,8 @@ packages=(
 	hostd-windows/winhost/wintext
 	hostd-windows/winhost/winexec
 	hostd-windows/winsvc
+	hostd-windows/logfile
+	internal/fileperm
 )
 if [ -n "${WINE_TEST_PACKAGES:-}" ]; then
 	read -r -a packages <<<"$WINE_TEST_PACKAGES"

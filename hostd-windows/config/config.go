@@ -48,6 +48,10 @@ type Config struct {
 	// AgentTokenFile, if set, holds the token agents must present instead
 	// of the main token.
 	AgentTokenFile string
+	// LogFile, if set, is where the daemon logs instead of stderr, rotated
+	// by size (package logfile). The Windows service defaults it to the
+	// state directory's wslfwd-hostd.log.
+	LogFile string
 	// Grace is how long a gone agent's forwards stay up.
 	Grace time.Duration
 	// UDP enables forwarding UDP listeners.

@@ -115,6 +115,8 @@ func (d *decoder) config(c *Config, doc map[string]any) {
 			d.str(k, v, &c.ReadTokenFile)
 		case "agent_token_file":
 			d.str(k, v, &c.AgentTokenFile)
+		case "log_file":
+			d.str(k, v, &c.LogFile)
 		case "grace":
 			var s string
 			if d.str(k, v, &s) {

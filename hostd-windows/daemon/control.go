@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -166,6 +168,8 @@ func parseListen(s string) (netip.Addr, error) {
 }
 
 // Expose pins a static forward and returns it after a run of the engine.
+// A request for a forward that can never exist is refused with
+// InvalidArgument and saves nothing (checkHostSide says which).
 func (d *Daemon) Expose(ctx context.Context, req *wslfwdv1.ExposeRequest) (*wslfwdv1.ExposeResponse, error) {
 	p, err := protocolOf(req.GetProtocol())
 	if err != nil {
@@ -185,9 +189,8 @@ func (d *Daemon) Expose(ctx context.Context, req *wslfwdv1.ExposeRequest) (*wslf
 	if err != nil {
 		return nil, err
 	}
-	if host := cmp.Or(listen, d.opts.ExposeAddr); host.IsLoopback() && d.opts.Backend.Name() == "portproxy" {
-		return nil, status.Errorf(codes.InvalidArgument,
-			"portproxy cannot listen on %s: a loopback entry loops back into portproxy and collides with WSL's own localhost relay; use the LAN address or 0.0.0.0", host)
+	if err := d.checkHostSide(listen, uint16(hostPort)); err != nil {
+		return nil, err
 	}
 	distro, err := d.pickDistro(req.GetDistro(), false)
 	if err != nil {
@@ -214,7 +217,73 @@ func (d *Daemon) Expose(ctx context.Context, req *wslfwdv1.ExposeRequest) (*wslf
 	return nil, status.Error(codes.Internal, "static forward saved but missing from the forwards table")
 }
 
-// Unexpose removes a static forward made by Expose.
+// checkHostSide refuses, with InvalidArgument, a host side no forward can
+// ever have: a listen address that is not one of the host's (nothing
+// could listen there; a broadcast address even "works" on some stacks),
+// the daemon's own port, or a port the deny list blocks. Policy would
+// only mark such a forward BLOCKED; saving it would keep a promise the
+// daemon cannot keep. listen's zero value is the expose address, which
+// the config already checked.
+func (d *Daemon) checkHostSide(listen netip.Addr, hostPort uint16) error {
+	if host := cmp.Or(listen, d.opts.ExposeAddr); host.IsLoopback() && d.opts.Backend.Name() == "portproxy" {
+		return status.Errorf(codes.InvalidArgument,
+			"portproxy cannot listen on %s: a loopback entry loops back into portproxy and collides with WSL's own localhost relay; use the LAN address or 0.0.0.0", host)
+	}
+	if listen.IsValid() {
+		if err := checkListenAddr(listen, net.InterfaceAddrs); err != nil {
+			return status.Errorf(codes.InvalidArgument, "listen_address %s: %v", listen, err)
+		}
+	}
+	if slices.Contains(d.reservedPorts(), hostPort) {
+		return status.Errorf(codes.InvalidArgument, "host port %d is the daemon's own port: pick another host port", hostPort)
+	}
+	if d.opts.Config.Denied(hostPort) {
+		return status.Errorf(codes.InvalidArgument, "host port %d is in the daemon's deny list (deny_ports): pick another host port", hostPort)
+	}
+	return nil
+}
+
+// checkListenAddr accepts the unspecified addresses (every address) and
+// the host's own unicast addresses, as hostAddrs (net.InterfaceAddrs)
+// lists them now.
+func checkListenAddr(a netip.Addr, hostAddrs func() ([]net.Addr, error)) error {
+	const use = "use one of the host's addresses, or 0.0.0.0 or :: for all of them"
+	switch {
+	case a.IsUnspecified():
+		return nil
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return fmt.Errorf("a broadcast address is not one a forward can listen on; %s", use)
+	case a.IsMulticast():
+		return fmt.Errorf("a multicast address is not one a forward can listen on; %s", use)
+	}
+	addrs, err := hostAddrs()
+	if err != nil {
+		return fmt.Errorf("list the host's addresses: %w", err)
+	}
+	var have []string
+	for _, x := range addrs {
+		p, err := netip.ParsePrefix(x.String())
+		if err != nil {
+			continue
+		}
+		if p.Addr().Unmap() == a {
+			return nil
+		}
+		have = append(have, p.Addr().String())
+	}
+	if len(have) > maxListed {
+		have = append(have[:maxListed], "…")
+	}
+	return fmt.Errorf("the host has no such address (it has %s); %s", strings.Join(have, ", "), use)
+}
+
+// maxListed bounds the host addresses an error lists.
+const maxListed = 8
+
+// Unexpose removes a static forward made by Expose. It checks the
+// request's form only, not checkHostSide: a static saved before those
+// checks existed, or whose address the host has since lost, must stay
+// removable.
 func (d *Daemon) Unexpose(ctx context.Context, req *wslfwdv1.UnexposeRequest) (*wslfwdv1.UnexposeResponse, error) {
 	p, err := protocolOf(req.GetProtocol())
 	if err != nil {

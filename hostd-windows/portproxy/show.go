@@ -2,6 +2,7 @@ package portproxy
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"strings"
 
@@ -119,9 +120,31 @@ func rowEntry(r Shown) (backend.Entry, error) {
 // WriteShowJSON parses `netsh interface portproxy show` output in any of
 // the encodings Windows produces (a PowerShell redirect is UTF-16LE) and
 // writes what it found as indented JSON, for `wslfwd-hostd portproxy
-// parse`.
+// parse`. No entries print as "rows": [] (netsh prints only blank lines
+// then); text with no portproxy table at all is not netsh's output (a
+// wrong file, an error message) and is an error, so a user or a script
+// never mistakes it for "no entries".
 func WriteShowJSON(w io.Writer, input []byte) error {
+	text := wintext.Decode(input)
+	sh := ParseShow(text)
+	if !hasTable(text) && strings.TrimSpace(text) != "" {
+		return errors.New("this is not `netsh interface portproxy show` output: it has no table header such as " +
+			"\"Listen on ipv4:             Connect to ipv4:\"")
+	}
+	if sh.Rows == nil {
+		sh.Rows = []Shown{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(ParseShow(wintext.Decode(input)))
+	return enc.Encode(sh)
+}
+
+// hasTable reports whether text has a table header (see ParseShow).
+func hasTable(text string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		if _, ok := tableHeader(line, strings.Fields(line)); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -33,6 +33,23 @@ func setDACL(path, sddl string) error {
 	return nil
 }
 
+// SetAdminOwner makes Administrators the owner of path. Whether a file an
+// elevated administrator creates is owned by Administrators or by that
+// user's own account depends on a policy setting; the daemon, running as
+// SYSTEM, trusts only SYSTEM, Administrators or itself as owners
+// (fileperm), so install names the owner rather than leave it to chance.
+func SetAdminOwner(path string) error {
+	admins, err := windows.CreateWellKnownSid(windows.WinBuiltinAdministratorsSid)
+	if err != nil {
+		return fmt.Errorf("the Administrators SID: %w", err)
+	}
+	err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION, admins, nil, nil, nil)
+	if err != nil {
+		return fmt.Errorf("make Administrators the owner of %s: %w", path, err)
+	}
+	return nil
+}
+
 // DACL returns the DACL of path in SDDL, for checks and diagnostics.
 func DACL(path string) (string, error) {
 	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)

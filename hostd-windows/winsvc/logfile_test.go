@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-func TestOpenLogAppendsAndRotates(t *testing.T) {
+func TestOpenStderrAppendsAndRotatesAtStart(t *testing.T) {
 	dir := t.TempDir()
 	write := func(s string) {
 		t.Helper()
-		f, err := OpenLog(dir)
+		f, err := OpenStderr(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -22,13 +22,13 @@ func TestOpenLogAppendsAndRotates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(dir, LogFileName)
+	path := filepath.Join(dir, StderrFileName)
 	write("one\n")
 	write("two\n")
 	if b, _ := os.ReadFile(path); string(b) != "one\ntwo\n" {
 		t.Fatalf("log = %q, want both lines appended", b)
 	}
-	big := bytes.Repeat([]byte("x"), maxLogSize+1)
+	big := bytes.Repeat([]byte("x"), maxStderrSize+1)
 	if err := os.WriteFile(path, big, 0o600); err != nil {
 		t.Fatal(err)
 	}

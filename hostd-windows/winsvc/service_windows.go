@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/eventlog"
 	"golang.org/x/sys/windows/svc/mgr"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 )
 
 // recovery restarts the service after a crash or a failed exit: soon at
@@ -133,8 +135,8 @@ func Start() error {
 			return err
 		}
 		if st.State != svc.Running {
-			return fmt.Errorf("service %s stopped while starting (exit code %d, service code %d): see the Event Log or %s in the state directory",
-				Name, st.Win32ExitCode, st.ServiceSpecificExitCode, LogFileName)
+			return fmt.Errorf("service %s stopped while starting (exit code %d, service code %d): see the Event Log, or %s and %s in the state directory",
+				Name, st.Win32ExitCode, st.ServiceSpecificExitCode, logfile.FileName, StderrFileName)
 		}
 		return nil
 	})

@@ -137,6 +137,9 @@ func TestSecureFile(t *testing.T) {
 	if err := SecureFile(path); err != nil {
 		t.Fatal(err)
 	}
+	if err := SetAdminOwner(path); err != nil {
+		t.Fatal(err)
+	}
 	if isWine() {
 		t.Skip("needs Windows: Wine accepts file DACLs but does not store them (it keeps Unix modes)")
 	}
@@ -149,5 +152,12 @@ func TestSecureFile(t *testing.T) {
 	}
 	if got, err := DACL(dir); err != nil || got != StateSDDL {
 		t.Errorf("directory DACL = %q, %v; want %q", got, err, StateSDDL)
+	}
+	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if owner, _, err := sd.Owner(); err != nil || !owner.IsWellKnown(windows.WinBuiltinAdministratorsSid) {
+		t.Errorf("owner = %v, %v; want Administrators", owner, err)
 	}
 }

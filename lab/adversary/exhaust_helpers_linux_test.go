@@ -41,13 +41,6 @@ const (
 // process (see floodChild) instead of running the tests.
 const floodEnv = "WSLFWD_ADVERSARY_FLOOD"
 
-func TestMain(m *testing.M) {
-	if spec := os.Getenv(floodEnv); spec != "" {
-		os.Exit(floodChild(spec))
-	}
-	os.Exit(labtest.Main(m, "adversary"))
-}
-
 // heavy serialises the floods: on a small machine, one test's 20,000
 // connections would otherwise slow another test's daemon and blur what it
 // measures.

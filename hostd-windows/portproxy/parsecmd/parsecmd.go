@@ -31,18 +31,31 @@ func New() *cobra.Command {
 	return cmd
 }
 
-// readInput reads the named file, or stdin for "-" or no argument.
+// MaxInput bounds what parse reads. `netsh interface portproxy show all`
+// prints about 60 bytes an entry, so 1 MiB is thousands of entries; a
+// larger input is the wrong file, and decoding and splitting it would
+// take many times its size in memory.
+const MaxInput = 1 << 20
+
+// readInput reads the named file, or stdin for "-" or no argument, up to
+// MaxInput bytes.
 func readInput(stdin io.Reader, args []string) ([]byte, error) {
-	if len(args) == 0 || args[0] == "-" {
-		b, err := io.ReadAll(stdin)
+	from, r := "stdin", stdin
+	if len(args) > 0 && args[0] != "-" {
+		f, err := os.Open(args[0])
 		if err != nil {
-			return nil, fmt.Errorf("read stdin: %w", err)
+			return nil, fmt.Errorf("read netsh output: %w", err)
 		}
-		return b, nil
+		defer f.Close()
+		from, r = args[0], f
 	}
-	b, err := os.ReadFile(args[0])
+	b, err := io.ReadAll(io.LimitReader(r, MaxInput+1))
 	if err != nil {
-		return nil, fmt.Errorf("read netsh output: %w", err)
+		return nil, fmt.Errorf("read netsh output from %s: %w", from, err)
+	}
+	if len(b) > MaxInput {
+		return nil, fmt.Errorf("%s is larger than %d KiB, far more than netsh prints: is it `netsh interface portproxy show all` output?",
+			from, MaxInput>>10)
 	}
 	return b, nil
 }

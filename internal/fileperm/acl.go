@@ -1,0 +1,68 @@
+package fileperm
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Well-known SIDs trusted with the daemon's files on Windows.
+const (
+	sidSystem         = "S-1-5-18"
+	sidAdministrators = "S-1-5-32-544"
+	// sidCreatorOwner in an inheritable entry stands for whoever creates
+	// a file inside: the daemon itself, whose ownership is checked.
+	sidCreatorOwner = "S-1-3-0"
+)
+
+// ace is one entry of a DACL, as far as the check cares.
+type ace struct {
+	Allow bool   // an access-allowed entry (deny entries only narrow access)
+	SID   string // whom it names, as S-1-…
+}
+
+// descriptor is the part of a Windows security descriptor that is judged.
+type descriptor struct {
+	Owner    string // the owner's SID
+	NullDACL bool   // no DACL at all: everyone has full access
+	ACEs     []ace
+}
+
+// judgeDescriptor refuses an owner other than SYSTEM, Administrators or
+// self (the process's user), and any allow entry for anyone else.
+// Inherit-only entries count too: on a directory they reach every file
+// created in it later.
+func judgeDescriptor(path string, isDir bool, d descriptor, self string) error {
+	trusted := []string{sidSystem, sidAdministrators, self}
+	if !slices.Contains(trusted, d.Owner) {
+		return fmt.Errorf("%s is owned by %s, not by Administrators or SYSTEM: in an elevated prompt run wslfwd-hostd install "+
+			"(it makes Administrators the owner of the state directory and tokens), or icacls \"%s\" /setowner *%s",
+			path, d.Owner, path, sidAdministrators)
+	}
+	if d.NullDACL {
+		return fmt.Errorf("%s has no access list, so everyone may use it: in an elevated prompt run %s",
+			path, fixDACL(path, isDir, ""))
+	}
+	for _, e := range d.ACEs {
+		if e.Allow && !slices.Contains(trusted, e.SID) && e.SID != sidCreatorOwner {
+			return fmt.Errorf("%s allows access to %s, beyond Administrators and SYSTEM: in an elevated prompt run wslfwd-hostd install "+
+				"(it restricts the state directory and tokens), or %s", path, e.SID, fixDACL(path, isDir, e.SID))
+		}
+	}
+	return nil
+}
+
+// fixDACL is the icacls command that leaves only SYSTEM and
+// Administrators (inherited by files, for a directory), removing the
+// grants to extra if given.
+func fixDACL(path string, isDir bool, extra string) string {
+	inherit := ""
+	if isDir {
+		inherit = "(OI)(CI)"
+	}
+	remove := ""
+	if extra != "" {
+		remove = " /remove:g *" + extra
+	}
+	return fmt.Sprintf("icacls \"%s\" /inheritance:r%s /grant:r *%s:%sF *%s:%sF",
+		path, remove, sidSystem, inherit, sidAdministrators, inherit)
+}

@@ -1,0 +1,78 @@
+// Package fileperm checks that the files holding secrets (the bearer
+// tokens) and the daemon's state directory are private to the account the
+// daemon runs as, and refuses with the command that fixes them.
+//
+// The daemon runs as LocalSystem on Windows and as root elsewhere, so a
+// token another account could read or replace would hand that account the
+// daemon's rights. Who counts as trusted:
+//
+//   - Linux and other Unix: the file's owner must be the user the process
+//     runs as (root for the daemon) and its mode must give group and
+//     others nothing (mode & 0o077 == 0). A developer who runs the daemon
+//     or its tests without root therefore needs the files to be their own,
+//     which is what the daemon creates; requiring root there would make
+//     the daemon unusable without root for no gain, since such a daemon
+//     holds no more rights than its user.
+//   - Windows: the owner must be SYSTEM, Administrators or the process's
+//     own user, and the DACL may allow access to those only (deny entries
+//     are fine; a missing DACL, which allows everyone, is not).
+//
+// The judging is plain Go over plain values (mode and owner; owner SID and
+// the DACL's entries), so every refusal is tested on every OS; only
+// reading those values is per-OS.
+package fileperm
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+)
+
+// CheckPrivate checks that path, a file or a directory, belongs to the
+// account this process runs as and that nobody else may use it.
+func CheckPrivate(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("check access to %s: %w", path, err)
+	}
+	return checkPrivate(path, fi)
+}
+
+// CheckNotShared checks only the Unix mode: that neither group nor others
+// may read or write path. It is the agent's check on its token file, which
+// root in the distro provides (any owner; the mode says who else can read
+// it). Windows has no such mode: there it checks nothing.
+func CheckNotShared(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("check access to %s: %w", path, err)
+	}
+	return checkMode(path, fi.Mode())
+}
+
+// checkModeBits refuses a mode that gives group or others any access.
+func checkModeBits(path string, mode fs.FileMode) error {
+	if mode.Perm()&0o077 == 0 {
+		return nil
+	}
+	want := "600"
+	if mode.IsDir() {
+		want = "700"
+	}
+	return fmt.Errorf("%s is open to group or others (mode %04o), but it must be private to its owner: run chmod %s %s",
+		path, mode.Perm(), want, path)
+}
+
+// checkOwnerUID refuses a file not owned by the process's user, naming
+// root when that user is root.
+func checkOwnerUID(path string, owner, self uint32) error {
+	if owner == self {
+		return nil
+	}
+	who := fmt.Sprintf("uid %d, the user the daemon runs as", self)
+	if self == 0 {
+		who = "root, the user the daemon runs as"
+	}
+	return fmt.Errorf("%s is owned by uid %d, not by %s: run chown %d %s (or delete it to have it created again)",
+		path, owner, who, self, path)
+}

@@ -1,0 +1,118 @@
+package fileperm
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// wantRefusal fails unless err is a refusal that contains every part.
+func wantRefusal(t *testing.T, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("accepted; want a refusal containing %q", parts)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q does not contain %q", err, p)
+		}
+	}
+}
+
+func TestOwnerUIDMessages(t *testing.T) {
+	if err := checkOwnerUID("/x/token", 0, 0); err != nil {
+		t.Errorf("root-owned file for root: %v", err)
+	}
+	if err := checkOwnerUID("/x/token", 1000, 1000); err != nil {
+		t.Errorf("own file for a non-root user: %v", err)
+	}
+	wantRefusal(t, checkOwnerUID("/x/token", 1000, 0), "/x/token is owned by uid 1000", "not by root", "chown 0 /x/token")
+	wantRefusal(t, checkOwnerUID("/x/token", 0, 1000), "owned by uid 0", "not by uid 1000", "chown 1000 /x/token")
+}
+
+func TestModeBits(t *testing.T) {
+	for _, m := range []os.FileMode{0o600, 0o400, 0o700 | os.ModeDir} {
+		if err := checkModeBits("/x", m); err != nil {
+			t.Errorf("mode %v refused: %v", m, err)
+		}
+	}
+	wantRefusal(t, checkModeBits("/x/token", 0o644), "mode 0644", "chmod 600 /x/token")
+	wantRefusal(t, checkModeBits("/x/token", 0o620), "mode 0620", "chmod 600 /x/token")
+	wantRefusal(t, checkModeBits("/x/state", 0o755|os.ModeDir), "mode 0755", "chmod 700 /x/state")
+}
+
+func TestCheckPrivateOnDisk(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix modes; the Windows judging is TestJudgeDescriptor")
+	}
+	dir := filepath.Join(t.TempDir(), "state") // t.TempDir itself is 0755
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "token")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, file} {
+		if err := CheckPrivate(p); err != nil {
+			t.Errorf("CheckPrivate(%s): %v", p, err)
+		}
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantRefusal(t, CheckPrivate(file), "chmod 600 "+file)
+	wantRefusal(t, CheckNotShared(file), "chmod 600 "+file)
+	if err := os.Chmod(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	wantRefusal(t, CheckPrivate(dir), "chmod 700 "+dir)
+	wantRefusal(t, CheckPrivate(filepath.Join(dir, "missing")), "missing")
+}
+
+// As root, a file of another user is refused even with mode 0600.
+func TestCheckPrivateForeignOwner(t *testing.T) {
+	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
+		t.Skip("needs root to give a file away; TestOwnerUIDMessages covers the rule")
+	}
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(file, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	wantRefusal(t, CheckPrivate(file), "owned by uid 4242", "chown 0 "+file)
+	if err := CheckNotShared(file); err != nil {
+		t.Errorf("the agent's check looks at the mode only: %v", err)
+	}
+}
+
+func TestJudgeDescriptor(t *testing.T) {
+	const self, users, everyone = "S-1-5-21-1-2-3-1001", "S-1-5-32-545", "S-1-1-0"
+	allow := func(sid string) ace { return ace{Allow: true, SID: sid} }
+	good := []ace{allow(sidSystem), allow(sidAdministrators)}
+	ok := map[string]descriptor{
+		"service files":        {Owner: sidSystem, ACEs: good},
+		"owned by admins":      {Owner: sidAdministrators, ACEs: good},
+		"own user":             {Owner: self, ACEs: append([]ace{allow(self)}, good...)},
+		"deny others":          {Owner: sidSystem, ACEs: append([]ace{{Allow: false, SID: everyone}}, good...)},
+		"creator owner (dirs)": {Owner: sidSystem, ACEs: append([]ace{allow(sidCreatorOwner)}, good...)},
+		"empty DACL":           {Owner: sidSystem},
+	}
+	for name, d := range ok {
+		if err := judgeDescriptor(`C:\s\token`, false, d, self); err != nil {
+			t.Errorf("%s: refused: %v", name, err)
+		}
+	}
+	wantRefusal(t, judgeDescriptor(`C:\s\token`, false, descriptor{Owner: users, ACEs: good}, self),
+		`C:\s\token is owned by `+users, `icacls "C:\s\token" /setowner *S-1-5-32-544`)
+	wantRefusal(t, judgeDescriptor(`C:\s`, true, descriptor{Owner: sidSystem, NullDACL: true}, self),
+		"no access list", `icacls "C:\s" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F`)
+	wantRefusal(t, judgeDescriptor(`C:\s\token`, false, descriptor{Owner: sidSystem, ACEs: append(good, allow(users))}, self),
+		"allows access to "+users, `/remove:g *`+users+` /grant:r *S-1-5-18:F *S-1-5-32-544:F`)
+	wantRefusal(t, judgeDescriptor(`C:\s\token`, false, descriptor{Owner: sidSystem, ACEs: append(good, allow(self))}, "S-1-5-18"),
+		"allows access to "+self)
+}

@@ -1,0 +1,73 @@
+package fileperm
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/windows"
+)
+
+// setDACL gives path the DACL in sddl, replacing what it inherited.
+func setDACL(t *testing.T, path, sddl string) {
+	t.Helper()
+	sd, err := windows.SecurityDescriptorFromString(sddl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
+		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readDescriptor reads a real file's owner and DACL entries as SIDs.
+func TestReadDescriptor(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := readDescriptor(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(d.Owner, "S-1-") || len(d.ACEs) == 0 {
+		t.Fatalf("descriptor = %+v, want an owner SID and entries", d)
+	}
+	for _, e := range d.ACEs {
+		if e.Allow && !strings.HasPrefix(e.SID, "S-1-") {
+			t.Errorf("entry %+v: SID not read", e)
+		}
+	}
+	if err := CheckNotShared(path); err != nil {
+		t.Errorf("CheckNotShared has no Unix mode to judge on Windows: %v", err)
+	}
+}
+
+// On Windows, SYSTEM and Administrators only passes, and a grant to
+// Everyone is refused by SID. Wine makes DACLs up from Unix modes, so
+// there only the owner is judged (underWine).
+func TestCheckPrivateReadsDACL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	setDACL(t, path, "D:P(A;;FA;;;SY)(A;;FA;;;BA)")
+	if err := CheckPrivate(path); err != nil {
+		t.Fatalf("SYSTEM and Administrators only: %v", err)
+	}
+	if underWine() {
+		t.Skip("Wine keeps no file DACLs; TestJudgeDescriptor covers the rules")
+	}
+	setDACL(t, path, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FR;;;WD)")
+	err := CheckPrivate(path)
+	if err == nil || !strings.Contains(err.Error(), "allows access to S-1-1-0") || !strings.Contains(err.Error(), "icacls") {
+		t.Fatalf("Everyone may read: err = %v, want a refusal naming S-1-1-0 and the icacls fix", err)
+	}
+}
