@@ -167,8 +167,37 @@ func (b *Backend) checkAdd(ctx context.Context, e backend.Entry, have map[backen
 }
 
 // run applies run with one netsh process and reads the registry back.
+// Whether `netsh -f` goes on past a failing line is undocumented (ReactOS's
+// netsh stops), so when the script left changes undone it is retried one
+// line per netsh process: one entry Windows refuses cannot block the rest.
 func (b *Backend) run(ctx context.Context, run backend.Batch) ([]backend.Failure, error) {
-	script, err := Script(run)
+	out, err := b.netsh(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	after, err := b.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("after netsh: %w", err)
+	}
+	if left := undone(run, after.Entries); !left.Empty() && len(run.Remove)+len(run.Add) > 1 {
+		b.log.Debug("netsh script left changes undone; retrying line by line", "removals", len(left.Remove), "additions", len(left.Add))
+		for _, one := range split(left) {
+			more, err := b.netsh(ctx, one)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, more...)
+		}
+		if after, err = b.Snapshot(ctx); err != nil {
+			return nil, fmt.Errorf("after netsh: %w", err)
+		}
+	}
+	return judge(run, after.Entries, out), nil
+}
+
+// netsh renders batch as one script and runs it in one netsh process.
+func (b *Backend) netsh(ctx context.Context, batch backend.Batch) ([]byte, error) {
+	script, err := Script(batch)
 	if err != nil {
 		return nil, fmt.Errorf("render netsh script: %w", err) // checked above; a bug if reached
 	}
@@ -176,16 +205,47 @@ func (b *Backend) run(ctx context.Context, run backend.Batch) ([]backend.Failure
 	if err != nil {
 		return nil, fmt.Errorf("run netsh: %w", err)
 	}
-	b.log.Debug("netsh ran", "removals", len(run.Remove), "additions", len(run.Add), "output", strings.TrimSpace(string(out)))
+	b.log.Debug("netsh ran", "removals", len(batch.Remove), "additions", len(batch.Add), "output", strings.TrimSpace(string(out)))
+	return out, nil
+}
 
-	after, err := b.Snapshot(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("after netsh: %w", err)
+// undone is the part of run the registry does not show done: removals
+// whose entry is still there, additions whose entry is not.
+func undone(run backend.Batch, after []backend.Entry) backend.Batch {
+	var left backend.Batch
+	for _, e := range run.Remove {
+		if slices.Contains(after, e) {
+			left.Remove = append(left.Remove, e)
+		}
 	}
+	for _, e := range run.Add {
+		if !slices.Contains(after, e) {
+			left.Add = append(left.Add, e)
+		}
+	}
+	return left
+}
+
+// split turns a batch into one-change batches, removals first, so that a
+// key being replaced is freed before its new entry is added.
+func split(batch backend.Batch) []backend.Batch {
+	var out []backend.Batch
+	for _, e := range batch.Remove {
+		out = append(out, backend.Batch{Remove: []backend.Entry{e}})
+	}
+	for _, e := range batch.Add {
+		out = append(out, backend.Batch{Add: []backend.Entry{e}})
+	}
+	return out
+}
+
+// judge names every change of run the registry does not show done. A
+// removal whose key the batch fills again is judged by the addition.
+func judge(run backend.Batch, after []backend.Entry, out []byte) []backend.Failure {
 	notApplied := fmt.Errorf("%w; netsh said: %s", backend.ErrNotApplied, winexec.Said(out, maxOutput))
 	var fails []backend.Failure
 	for _, e := range run.Remove {
-		if !slices.ContainsFunc(after.Entries, func(a backend.Entry) bool { return a.Key() == e.Key() }) {
+		if !slices.ContainsFunc(after, func(a backend.Entry) bool { return a.Key() == e.Key() }) {
 			continue
 		}
 		if slices.ContainsFunc(run.Add, func(a backend.Entry) bool { return a.Key() == e.Key() }) {
@@ -194,9 +254,9 @@ func (b *Backend) run(ctx context.Context, run backend.Batch) ([]backend.Failure
 		fails = append(fails, backend.Failure{Entry: e, Remove: true, Err: notApplied})
 	}
 	for _, e := range run.Add {
-		if !slices.Contains(after.Entries, e) {
+		if !slices.Contains(after, e) {
 			fails = append(fails, backend.Failure{Entry: e, Err: notApplied})
 		}
 	}
-	return fails, nil
+	return fails
 }
