@@ -89,23 +89,28 @@ const maxOutput = 2048
 // each change in the registry. A removal of an entry that is not there is
 // already done; a removal of a key that holds a different target is
 // refused (it is not the entry the caller meant). An addition whose key is
-// held by another entry that the batch does not remove fails with
-// backend.ErrPortInUse: portproxy entries are never overwritten.
+// held by another entry that the batch does not remove, or by a value
+// wslfwd cannot read, fails with backend.ErrPortInUse: portproxy values
+// are never overwritten.
 func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 	before, err := b.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
-	have := make(map[backend.Key]backend.Entry, len(before.Entries))
+	p := plan{
+		have:     make(map[backend.Key]backend.Entry, len(before.Entries)),
+		foreign:  heldByUnparsed(before.Unparsed),
+		removing: make(map[backend.Key]bool),
+		adding:   make(map[backend.Key]bool),
+	}
 	for _, e := range before.Entries {
-		have[e.Key()] = e
+		p.have[e.Key()] = e
 	}
 
 	var fails []backend.Failure
 	var run backend.Batch
-	removing := make(map[backend.Key]bool)
 	for _, e := range batch.Remove {
-		cur, ok := have[e.Key()]
+		cur, ok := p.have[e.Key()]
 		switch err := checkEntry(e); {
 		case err != nil:
 			fails = append(fails, backend.Failure{Entry: e, Remove: true, Err: err})
@@ -116,21 +121,20 @@ func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 				Err: fmt.Errorf("the registry holds %s at this address, not the entry asked for; left alone", cur)})
 		default:
 			run.Remove = append(run.Remove, e)
-			removing[e.Key()] = true
+			p.removing[e.Key()] = true
 		}
 	}
-	adding := make(map[backend.Key]bool)
 	for _, e := range batch.Add {
-		if err := b.checkAdd(ctx, e, have, removing, adding); err != nil {
+		if err := b.checkAdd(ctx, e, p); err != nil {
 			fails = append(fails, backend.Failure{Entry: e, Err: err})
 			continue
 		}
-		if cur, ok := have[e.Key()]; ok && cur == e && !removing[e.Key()] {
-			adding[e.Key()] = true
+		if cur, ok := p.have[e.Key()]; ok && cur == e && !p.removing[e.Key()] {
+			p.adding[e.Key()] = true
 			continue // already there
 		}
 		run.Add = append(run.Add, e)
-		adding[e.Key()] = true
+		p.adding[e.Key()] = true
 	}
 
 	if !run.Empty() {
@@ -146,16 +150,45 @@ func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 	return nil
 }
 
+// plan is what Apply knows while it sorts a batch.
+type plan struct {
+	have     map[backend.Key]backend.Entry // entries in the registry
+	foreign  map[backend.Key]Unparsed      // keys held by values wslfwd cannot read
+	removing map[backend.Key]bool          // keys the batch frees
+	adding   map[backend.Key]bool          // keys the batch fills
+}
+
+// heldByUnparsed maps the listen keys that values wslfwd cannot read
+// hold: a value whose name is a listen address and port (only its data,
+// or its being in two tables, is odd) sits where netsh would write an
+// entry with that key, and is someone else's.
+func heldByUnparsed(us []Unparsed) map[backend.Key]Unparsed {
+	held := make(map[backend.Key]Unparsed)
+	for _, u := range us {
+		listen4, _, err := u.Kind.families()
+		if err != nil {
+			continue
+		}
+		if ap, err := parseAddrPort(u.Name, listen4); err == nil {
+			held[backend.Key{Protocol: backend.TCP, Listen: ap}] = u
+		}
+	}
+	return held
+}
+
 // checkAdd reports why e cannot be added, if it cannot.
-func (b *Backend) checkAdd(ctx context.Context, e backend.Entry, have map[backend.Key]backend.Entry, removing, adding map[backend.Key]bool) error {
+func (b *Backend) checkAdd(ctx context.Context, e backend.Entry, p plan) error {
 	if err := checkEntry(e); err != nil {
 		return err
 	}
-	if adding[e.Key()] {
+	if p.adding[e.Key()] {
 		return fmt.Errorf("the batch adds %s twice", e.Key())
 	}
-	cur, held := have[e.Key()]
-	if held && cur != e && !removing[e.Key()] {
+	if u, ok := p.foreign[e.Key()]; ok {
+		return fmt.Errorf("the portproxy value %s %s = %q, which wslfwd cannot read (%s), holds this address: %w", u.Kind, u.Name, u.Data, u.Reason, backend.ErrPortInUse)
+	}
+	cur, held := p.have[e.Key()]
+	if held && cur != e && !p.removing[e.Key()] {
 		return fmt.Errorf("portproxy entry %s holds this address: %w", cur, backend.ErrPortInUse)
 	}
 	if held || b.opts.CheckPort == nil {

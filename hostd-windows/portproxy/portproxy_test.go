@@ -269,3 +269,30 @@ func TestApplyOnlyLinesThatMustSucceed(t *testing.T) {
 		t.Fatalf("scripts = %q, want one line adding only the missing entry", netsh.scripts)
 	}
 }
+
+// TestApplyLeavesUnparsedValueAtSameKey: a value wslfwd cannot read (a
+// user's) whose name is the listen address and port of an entry to add
+// holds that key: adding would overwrite it, and removing later would
+// delete it. The add fails as port in use; the value is never touched.
+func TestApplyLeavesUnparsedValueAtSameKey(t *testing.T) {
+	for _, v := range []Value{
+		{Kind: V4ToV4, Name: "0.0.0.0/4000", Data: "myhost.lan/4000"},     // same table: would be overwritten
+		{Kind: V4ToV6, Name: "0.0.0.0/4000", Data: "myhost.lan/4000"},     // other table, same listen key
+		{Kind: V4ToV4, Name: "0.0.0.0/4000", Data: "172.28.240.53/04000"}, // port netsh would not write
+	} {
+		b, store, netsh := newFake()
+		store.set(v.Kind, v.Name, v.Data)
+		before, _ := store.Read()
+		mine := tcp("0.0.0.0:4000", "172.28.240.53:4000")
+		ae := failures(t, b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{mine}}))
+		if f, ok := ae.FailureFor(mine.Key(), false); !ok || !errors.Is(f.Err, backend.ErrPortInUse) {
+			t.Errorf("%v: add = %v, want port in use", v, ae)
+		}
+		if err := b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{mine}}); err != nil {
+			t.Errorf("%v: remove = %v, want nothing to do", v, err)
+		}
+		if after, _ := store.Read(); !reflect.DeepEqual(before, after) || len(netsh.scripts) != 0 {
+			t.Errorf("%v: registry %v after %q, want it untouched", v, after, netsh.scripts)
+		}
+	}
+}
