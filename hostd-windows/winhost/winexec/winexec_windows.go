@@ -23,12 +23,13 @@ func SystemPath(rel string) string {
 	return filepath.Join(root, rel)
 }
 
-// Output runs the program and returns its combined output, decoded, with a
-// non-zero exit status appended. The error is set only when the program
+// Output runs the program and returns its combined output, decoded from
+// the console's code page (or UTF-16LE), with a non-zero exit status
+// appended. The error is set only when the program
 // could not be run.
 func Output(ctx context.Context, path string, args ...string) ([]byte, error) {
 	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
-	text := wintext.Decode(out)
+	text := wintext.DecodeCodePage(out, consoleCodePage())
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return []byte(strings.TrimRight(text, "\r\n") + fmt.Sprintf("\r\n(%s exit status %d)", filepath.Base(path), exit.ExitCode())), nil
