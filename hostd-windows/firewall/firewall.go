@@ -110,7 +110,9 @@ const listDone = "wslfwd-list-done"
 // rule in the firewall whose display name starts with Prefix, one per
 // line, then listDone. Rules are found by -DisplayName, the parameter that
 // takes wildcards (-Name does not). Every error stops the script but
-// ObjectNotFound, which a filter that matches nothing may raise. Windows
+// ObjectNotFound, which a filter that matches nothing may raise, and
+// which a missing cmdlet raises (no Hyper-V firewall before Windows 11
+// 22H2: no rules there). Windows
 // Firewall rules made by netsh carry their name as DisplayName; Hyper-V
 // rules get it as both Name and DisplayName (psAdd).
 func listScript(k Kind) string {

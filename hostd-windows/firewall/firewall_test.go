@@ -26,6 +26,7 @@ type fakeShell struct {
 	ran       []string
 	broken    bool                   // commands "succeed" and change nothing
 	listFails bool                   // every listing fails
+	noHyperV  bool                   // a Windows without the Hyper-V firewall cmdlets
 	refuse    func(line string) bool // lines the firewall refuses
 }
 
@@ -82,6 +83,8 @@ func (s *fakeShell) PowerShell(_ context.Context, script string) ([]byte, error)
 		switch {
 		case m == nil:
 			return []byte("unexpected line\r\n(powershell.exe exit status 1)"), nil
+		case s.noHyperV:
+			out.WriteString("The term '" + m[1] + "-NetFirewallHyperVRule' is not recognized as the name of a cmdlet.\r\n")
 		case s.refuse != nil && s.refuse(line):
 			out.WriteString("The parameter is incorrect.\r\n")
 		case s.broken:
@@ -122,6 +125,8 @@ func (s *fakeShell) psList(script string, m []string) []byte {
 	switch {
 	case s.listFails:
 		fail, category = "Access is denied.", "PermissionDenied"
+	case k == HyperV && s.noHyperV: // CommandNotFoundException
+		fail, category = "The term 'Get-NetFirewallHyperVRule' is not recognized as the name of a cmdlet.", "ObjectNotFound"
 	case len(names) == 0:
 		fail, category = "No matching MSFT_NetFirewallRule objects found.", "ObjectNotFound"
 	}
@@ -454,6 +459,29 @@ func TestSyncListingFails(t *testing.T) {
 		if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.1"), 17810); err == nil {
 			t.Errorf("%s: SetDaemonRule succeeded with a failing listing", k)
 		}
+	}
+	// With no rules wanted too: wslfwd's stale rules may be there.
+	shell := newFakeShell()
+	shell.listFails = true
+	if err := New(shell, nil).Sync(t.Context(), nil); err == nil {
+		t.Error("Sync(nil) with failing listings succeeded")
+	}
+}
+
+// TestSyncWithoutHyperVFirewall: before Windows 11 22H2 there are no
+// Hyper-V firewall cmdlets: no Hyper-V rules, not a failed listing; a
+// Hyper-V rule wanted there fails in words.
+func TestSyncWithoutHyperVFirewall(t *testing.T) {
+	shell := newFakeShell()
+	shell.noHyperV = true
+	fw := New(shell, nil)
+	win := Rule{Kind: Windows, Protocol: backend.TCP, Port: 80}
+	if err := fw.Sync(t.Context(), []Rule{win}); err != nil {
+		t.Fatal(err)
+	}
+	err := fw.Sync(t.Context(), []Rule{win, {Kind: HyperV, Protocol: backend.TCP, Port: 81}})
+	if err == nil || !strings.Contains(err.Error(), "not recognized") {
+		t.Fatalf("Sync of a Hyper-V rule without the Hyper-V firewall = %v", err)
 	}
 }
 

@@ -70,14 +70,11 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 			wantHere = append(wantHere, r)
 		}
 	}
+	// A listing that fails is an error even with no rules wanted: wslfwd's
+	// stale rules may be there. A Windows without the Hyper-V firewall
+	// lists none (listScript).
 	have, err := f.list(ctx, k)
 	if err != nil {
-		if len(wantHere) == 0 {
-			// No rules wanted in a firewall we cannot read (no Hyper-V
-			// firewall before Windows 11 22H2): nothing to do.
-			f.log.Debug("cannot list firewall rules", "firewall", k, "err", err)
-			return nil
-		}
 		return err
 	}
 	var add, remove []Rule
