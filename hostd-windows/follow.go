@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
 
 // follower serves the gRPC API on the host's address on the WSL network for
@@ -24,63 +26,133 @@ type follower struct {
 	interval time.Duration                               // how often to look
 	log      *slog.Logger
 
-	mu  sync.Mutex
-	cur netip.AddrPort // where it listens now; zero when it does not
+	mu      sync.Mutex
+	cur     netip.AddrPort // where it listens now; zero when it does not
+	ruleErr error          // onChange's last failure for cur; nil after a success
+}
+
+// maxRuleRetry caps the pause between tries of a failed onChange.
+const maxRuleRetry = 5 * time.Minute
+
+// followState is what run carries from one look to the next.
+type followState struct {
+	l       net.Listener
+	absent  bool           // logged that the adapter is absent
+	failed  netip.AddrPort // logged that listening on it fails
+	retryAt time.Time      // when to try onChange again after it failed
+	delay   time.Duration  // the pause before that try
 }
 
 // run follows the address until ctx ends, then closes its listener.
 func (f *follower) run(ctx context.Context) {
-	var l net.Listener
+	var st followState
 	defer func() {
-		if l != nil {
-			l.Close()
+		if st.l != nil {
+			st.l.Close()
 		}
 	}()
 	t := time.NewTicker(f.interval)
 	defer t.Stop()
-	absent := false           // logged that the adapter is absent
-	var failed netip.AddrPort // logged that listening on it fails
 	for {
-		addr, err := f.lookup()
-		switch {
-		case err != nil && !absent:
-			f.log.Info("no WSL adapter yet: serving loopback only until it appears", "why", err)
-			absent = true
-		case err == nil:
-			absent = false
-		}
-		if want := netip.AddrPortFrom(addr, f.port); want != f.current() {
-			if l != nil {
-				f.log.Info("WSL adapter address gone: stopped listening", "addr", f.current())
-				l.Close()
-				l = nil
-				f.set(netip.AddrPort{})
-			}
-			if err == nil {
-				if nl, err := net.Listen("tcp", want.String()); err != nil {
-					if failed != want {
-						f.log.Warn("cannot listen on the WSL adapter's address; retrying every interval", "addr", want, "err", err)
-						failed = want
-					}
-				} else {
-					l, failed = nl, netip.AddrPort{}
-					f.set(want)
-					go f.serve(nl) // returns when nl is closed
-					f.log.Info("listening on the WSL adapter's address", "addr", want)
-					if f.onChange != nil {
-						if err := f.onChange(ctx, want); err != nil {
-							f.log.Warn(err.Error())
-						}
-					}
-				}
-			}
-		}
+		f.step(ctx, &st)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// step looks up the address once and moves the listener if it changed;
+// otherwise it retries a failed onChange when its pause is over.
+func (f *follower) step(ctx context.Context, st *followState) {
+	addr, err := f.lookup()
+	switch {
+	case err != nil && !st.absent:
+		f.log.Info("no WSL adapter yet: serving loopback only until it appears", "why", err)
+		st.absent = true
+	case err == nil:
+		st.absent = false
+	}
+	want := netip.AddrPortFrom(addr, f.port)
+	if want == f.current() {
+		if f.ruleFailed() && want.IsValid() && !time.Now().Before(st.retryAt) {
+			f.point(ctx, st, want)
+		}
+		return
+	}
+	if st.l != nil {
+		f.log.Info("WSL adapter address gone: stopped listening", "addr", f.current())
+		st.l.Close()
+		st.l = nil
+		f.set(netip.AddrPort{})
+		f.setRuleErr(nil) // a rule for an address not served is no problem
+	}
+	if err != nil {
+		return
+	}
+	nl, err := net.Listen("tcp", want.String())
+	if err != nil {
+		if st.failed != want {
+			f.log.Warn("cannot listen on the WSL adapter's address; retrying every interval", "addr", want, "err", err)
+			st.failed = want
+		}
+		return
+	}
+	st.l, st.failed, st.delay = nl, netip.AddrPort{}, 0
+	f.set(want)
+	go f.serve(nl) // returns when nl is closed
+	f.log.Info("listening on the WSL adapter's address", "addr", want)
+	f.point(ctx, st, want)
+}
+
+// point calls onChange for the address served now. A failure (the
+// daemon's firewall rule not made: agents in NAT mode may not reach the
+// daemon) is kept for problems and tried again with capped backoff, not
+// only when the address changes.
+func (f *follower) point(ctx context.Context, st *followState, ap netip.AddrPort) {
+	if f.onChange == nil {
+		return
+	}
+	err := f.onChange(ctx, ap)
+	f.setRuleErr(err)
+	if err == nil {
+		st.delay = 0
+		return
+	}
+	st.delay = min(max(2*st.delay, f.interval), maxRuleRetry)
+	st.retryAt = time.Now().Add(st.delay)
+	f.log.Warn(err.Error(), "retry_in", st.delay)
+}
+
+func (f *follower) setRuleErr(err error) {
+	f.mu.Lock()
+	f.ruleErr = err
+	f.mu.Unlock()
+}
+
+func (f *follower) ruleFailed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ruleErr != nil
+}
+
+// problems reports a failed onChange for GetStatus; none for a nil
+// follower.
+func (f *follower) problems() []*wslfwdv1.Problem {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ruleErr == nil {
+		return nil
+	}
+	return []*wslfwdv1.Problem{{
+		Code:    "daemon-firewall-rule-failed",
+		Message: f.ruleErr.Error(),
+		Hint:    "the daemon must run elevated (as the service does); it retries by itself",
+	}}
 }
 
 func (f *follower) set(a netip.AddrPort) {

@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
 // The follower listens on the adapter's address once it appears, moves
@@ -44,10 +47,7 @@ func TestFollowerTracksTheWSLAdapter(t *testing.T) {
 		interval: 5 * time.Millisecond,
 		log:      slog.New(slog.DiscardHandler),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runFollower(t, f)
 
 	at := func(a string) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr(a), port) }
 	listening := func(ap netip.AddrPort) bool {
@@ -96,6 +96,14 @@ func TestFollowerTracksTheWSLAdapter(t *testing.T) {
 	}
 }
 
+// runFollower runs f until t ends.
+func runFollower(t *testing.T, f *follower) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 func freePort(t *testing.T) uint16 {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -104,4 +112,45 @@ func freePort(t *testing.T) uint16 {
 	}
 	defer l.Close()
 	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+// A failed onChange (the daemon's firewall rule not made) shows as a
+// problem and is tried again without the address changing, until it
+// works.
+func TestFollowerRetriesFailedRule(t *testing.T) {
+	results := make(chan error)
+	port := freePort(t)
+	f := &follower{
+		lookup: func() (netip.Addr, error) { return netip.MustParseAddr("127.0.0.1"), nil },
+		port:   port,
+		serve:  func(l net.Listener) error { _, err := l.Accept(); return err },
+		onChange: func(ctx context.Context, _ netip.AddrPort) error {
+			select {
+			case err := <-results:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+		interval: 5 * time.Millisecond,
+		log:      slog.New(slog.DiscardHandler),
+	}
+	runFollower(t, f)
+	answer := func(what string, err error) {
+		t.Helper()
+		select {
+		case results <- err:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("onChange not called for %s", what)
+		}
+	}
+
+	answer("the new address", errors.New("netsh: access denied"))
+	waitfor.Cond(t, 10*time.Second, "the failure to show as a problem", func() bool {
+		ps := f.problems()
+		return len(ps) == 1 && ps[0].GetCode() == "daemon-firewall-rule-failed" && strings.Contains(ps[0].GetMessage(), "access denied")
+	})
+	answer("a retry of the same address", errors.New("netsh: access denied"))
+	answer("a second retry", nil)
+	waitfor.Cond(t, 10*time.Second, "the problem to clear", func() bool { return len(f.problems()) == 0 })
 }

@@ -347,7 +347,7 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 		MaxAgents:         s.cfg.MaxAgents,
 		MovingListenAddrs: follow.listenAddrs(),
 		Problems: func(ctx context.Context) []*wslfwdv1.Problem {
-			return platformProblems(ctx, be.Name())
+			return append(platformProblems(ctx, be.Name()), follow.problems()...)
 		},
 		Logger: log,
 	})

@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# Runs the daemon's Windows test binaries under Wine: the portproxy
-# registry read-back and "netsh did nothing" tests, the ledger, static
-# forwards and state files with Windows paths, config, policy and the
-# reconciler, the relay on Windows sockets, and the WSL
-# adapter and wsl.exe parsing. Each binary runs in its package directory
-# (as `go test` does, for testdata) with a time limit; any failure fails
-# the script. Then service-smoke.sh runs the daemon as a service under
-# Wine's service manager.
+# Runs the Windows test binaries of every package under hostd-windows/,
+# cli/ and internal/ that has tests, found with `go list` (so a new package is
+# covered without editing this script), under Wine. Each binary runs in
+# its package directory (as `go test` does, for testdata) with a time
+# limit; any failure fails the script. Tests that cannot run under Wine
+# skip and say why. Then service-smoke.sh runs the daemon as a service
+# under Wine's service manager.
 #
 # Uses the prefix setup.sh made ($WINEPREFIX, default
 # ${TMPDIR:-/tmp}/wslfwd-wine) and runs setup.sh first if it is not ready.
@@ -21,25 +20,24 @@ if [ ! -f "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" ] || [ ! -
 	"$here/setup.sh"
 fi
 
-# WINE_TEST_PACKAGES (space-separated) runs a subset while developing.
-packages=(
-	hostd-windows/portproxy
-	hostd-windows/ledger
-	hostd-windows/statefile
-	hostd-windows/statics
-	hostd-windows/config
-	hostd-windows/policy
-	hostd-windows/reconcile
-	hostd-windows/backend/relay
-	hostd-windows/winhost
-	hostd-windows/winhost/wintext
-	hostd-windows/winhost/winexec
-	hostd-windows/winsvc
-	hostd-windows/logfile
-	internal/fileperm
-)
+# WINE_TEST_PACKAGES (space-separated, relative to the repository) runs a
+# subset while developing.
 if [ -n "${WINE_TEST_PACKAGES:-}" ]; then
 	read -r -a packages <<<"$WINE_TEST_PACKAGES"
+else
+	list=$(cd "$root" && GOOS=windows GOARCH=amd64 go list \
+		-f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}' ./hostd-windows/... ./cli/... ./internal/...)
+	mapfile -t packages < <(sed -e "s|^$root/||" -e '/^$/d' <<<"$list")
+fi
+if [ ${#packages[@]} -eq 0 ]; then
+	echo "no packages with tests found" >&2
+	exit 1
+fi
+# go test -c -o DIR/ names each binary after its package's last path
+# element: two packages of one name would overwrite each other's binary.
+if dups=$(printf '%s\n' "${packages[@]##*/}" | sort | uniq -d) && [ -n "$dups" ]; then
+	echo "packages share a last path element ($dups): give test.sh a way to name their binaries apart" >&2
+	exit 1
 fi
 
 bin=$(mktemp -d)
@@ -60,6 +58,7 @@ GOOS=windows GOARCH=amd64 go test -overlay "$overlay" -c -o "$bin/" "${packages[
 /usr/lib/wine/wineserver -p >/dev/null 2>&1 || true
 
 failed=()
+total=$SECONDS
 for pkg in "${packages[@]}"; do
 	printf '\n--- wine: %s\n' "$pkg"
 	start=$SECONDS
@@ -80,4 +79,4 @@ if [ ${#failed[@]} -gt 0 ]; then
 	echo "failed under wine: ${failed[*]}" >&2
 	exit 1
 fi
-echo "all Windows test binaries passed under wine"
+echo "all ${#packages[@]} Windows test binaries passed under wine ($((SECONDS - total))s): ${packages[*]}"

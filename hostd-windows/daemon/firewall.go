@@ -86,15 +86,21 @@ func newFirewallSync(fw FirewallSyncer, log *slog.Logger) *firewallSync {
 }
 
 // set records the rules wanted now and wakes the syncer if they differ
-// from what was last applied. It never blocks.
+// from what was last applied. It never blocks. A set during a sync
+// compares with the set before it; run catches that case when the sync
+// ends (see there).
 func (s *firewallSync) set(rules []firewall.Rule) {
 	s.mu.Lock()
 	same := s.synced && s.err == nil && slices.Equal(rules, s.applied)
 	s.want = rules
 	s.mu.Unlock()
-	if same {
-		return
+	if !same {
+		s.wake()
 	}
+}
+
+// wake makes run sync soon; a wake already pending is enough.
+func (s *firewallSync) wake() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
@@ -135,9 +141,16 @@ func (s *firewallSync) run(ctx context.Context) {
 		if err == nil {
 			s.applied, s.synced = want, true
 		}
+		// Rules wanted while this sync ran were compared by set with the
+		// set applied before it, and may equal that one (a listener that
+		// opened and closed): sync again whenever the wish moved on.
+		moved := !slices.Equal(s.want, want)
 		s.mu.Unlock()
 		if err == nil {
 			retry, delay = nil, 0
+			if moved {
+				s.wake()
+			}
 			continue
 		}
 		if ctx.Err() != nil {

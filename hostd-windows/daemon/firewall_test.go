@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
@@ -139,4 +140,58 @@ func TestFirewallSyncSetWakesOnlyOnChange(t *testing.T) {
 	if len(s.kick) != 1 {
 		t.Fatal("a changed rule set did not wake the syncer")
 	}
+}
+
+// slowFirewall holds every Sync until the test releases it, so the test
+// can change the wanted rules while a sync is under way.
+type slowFirewall struct {
+	entered chan []firewall.Rule
+	release chan struct{}
+}
+
+func (f *slowFirewall) Sync(ctx context.Context, rules []firewall.Rule) error {
+	f.entered <- slices.Clone(rules)
+	select {
+	case <-f.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// A listener that opens and closes while its rule is being made must
+// not leave the rule behind: the syncer always ends at the last wanted
+// set, whatever it was comparing against when set was called.
+func TestFirewallSyncConvergesAfterChangeMidSync(t *testing.T) {
+	fw := &slowFirewall{entered: make(chan []firewall.Rule), release: make(chan struct{})}
+	s := newFirewallSync(fw, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	next := func(what string) []firewall.Rule {
+		t.Helper()
+		select {
+		case got := <-fw.entered:
+			return got
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no sync of %s", what)
+			return nil
+		}
+	}
+
+	s.set(nil)
+	next("the empty set")
+	fw.release <- struct{}{}
+	open := []firewall.Rule{{Kind: firewall.Windows, Protocol: backend.TCP, Port: 8080}}
+	s.set(open)
+	if got := next("the opened listener's rule"); !slices.Equal(got, open) {
+		t.Fatalf("synced %v, want %v", got, open)
+	}
+	s.set(nil) // closed while its rule is being made
+	fw.release <- struct{}{}
+	if got := next("the set after the listener closed"); len(got) != 0 {
+		t.Fatalf("synced %v, want no rules", got)
+	}
+	fw.release <- struct{}{}
 }

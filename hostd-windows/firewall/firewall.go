@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
 )
 
 // Prefix starts the name of every firewall rule wslfwd makes.
@@ -100,14 +101,43 @@ func psDelete(r Rule) string {
 	return fmt.Sprintf(`try { Remove-NetFirewallHyperVRule -Name '%s' } catch { Write-Output $_.Exception.Message }`, r.Name())
 }
 
-// listScript renders the PowerShell that prints the name of every rule in
-// the firewall whose name starts with Prefix, one per line. Windows
-// Firewall rules made by netsh carry the name as DisplayName.
+// listDone is the line a list script prints last, and only when the
+// listing worked: PowerShell can fail and still exit 0, and a failed
+// listing must never read as "no rules".
+const listDone = "wslfwd-list-done"
+
+// listScript renders the PowerShell that prints the display name of every
+// rule in the firewall whose display name starts with Prefix, one per
+// line, then listDone. Rules are found by -DisplayName, the parameter that
+// takes wildcards (-Name does not). Every error stops the script but
+// ObjectNotFound, which a filter that matches nothing may raise, and
+// which a missing cmdlet raises (no Hyper-V firewall before Windows 11
+// 22H2: no rules there). Windows
+// Firewall rules made by netsh carry their name as DisplayName; Hyper-V
+// rules get it as both Name and DisplayName (psAdd).
 func listScript(k Kind) string {
+	cmdlet := "Get-NetFirewallRule"
 	if k == HyperV {
-		return `Get-NetFirewallHyperVRule -Name '` + Prefix + `*' -ErrorAction SilentlyContinue | ForEach-Object { $_.Name }`
+		cmdlet = "Get-NetFirewallHyperVRule"
 	}
-	return `Get-NetFirewallRule -DisplayName '` + Prefix + `*' -ErrorAction SilentlyContinue | ForEach-Object { $_.DisplayName }`
+	return strings.Join([]string{
+		`$ErrorActionPreference = 'Stop'`,
+		`try { ` + cmdlet + ` -DisplayName '` + Prefix + `*' | ForEach-Object { $_.DisplayName } } catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }`,
+		`'` + listDone + `'`,
+	}, "\r\n") + "\r\n"
+}
+
+// parseListing returns the names a list script printed, or an error when
+// the listing did not finish.
+func parseListing(out string) ([]string, error) {
+	lines := strings.Split(strings.ReplaceAll(out, "\r", ""), "\n")
+	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) == 0 || lines[len(lines)-1] != listDone {
+		return nil, fmt.Errorf("the listing failed: %s", winexec.Said([]byte(out), maxOutput))
+	}
+	return lines[:len(lines)-1], nil
 }
 
 // RulesFor returns the rules that let clients reach the forwards' listen

@@ -2,83 +2,148 @@ package firewall
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 )
 
 // fakeShell is both firewalls in memory, driven by the rendered commands
-// as netsh and PowerShell would run them.
+// as netsh and PowerShell would run them, and stricter than Windows where
+// Windows is undocumented: a `netsh -f` script stops at its first failing
+// line; deleting an absent rule fails; -Name takes no wildcard (the
+// cmdlets' reference); a listing can fail; a PowerShell command line longer
+// than Windows allows cannot be started. Windows Firewall allows two rules
+// of one name, and so does the fake.
 type fakeShell struct {
-	rules  map[Kind]map[string]bool // firewall -> rule names
-	ran    []string
-	broken bool // commands "succeed" and change nothing
+	rules     map[Kind][]string // firewall -> rule display names, in order made
+	ran       []string
+	broken    bool                   // commands "succeed" and change nothing
+	listFails bool                   // every listing fails
+	noHyperV  bool                   // a Windows without the Hyper-V firewall cmdlets
+	refuse    func(line string) bool // lines the firewall refuses
 }
 
 func newFakeShell() *fakeShell {
-	return &fakeShell{rules: map[Kind]map[string]bool{Windows: {}, HyperV: {}}}
+	return &fakeShell{rules: map[Kind][]string{}}
 }
 
 var (
 	netshRule = regexp.MustCompile(`^advfirewall firewall (add|delete) rule name="([^"]*)"`)
 	psRule    = regexp.MustCompile(`^try \{ (New|Remove)-NetFirewallHyperVRule -Name '([^']*)'`)
+	psList    = regexp.MustCompile(`Get-NetFirewall(HyperV)?Rule -(Name|DisplayName) '([^']*)'`)
 )
 
 func (s *fakeShell) Netsh(_ context.Context, script string) ([]byte, error) {
 	s.ran = append(s.ran, "netsh: "+script)
 	for _, line := range strings.Split(strings.TrimSpace(script), "\r\n") {
 		m := netshRule.FindStringSubmatch(line)
-		if m == nil {
+		switch {
+		case m == nil:
 			return []byte("The syntax supplied for this command is not valid."), nil
-		}
-		if !s.broken {
-			s.rules[Windows][m[2]] = m[1] == "add"
+		case s.refuse != nil && s.refuse(line):
+			return []byte("The parameter is incorrect."), nil
+		case s.broken:
+		case m[1] == "add":
+			s.rules[Windows] = append(s.rules[Windows], m[2])
+		case !slices.Contains(s.rules[Windows], m[2]):
+			return []byte("No rules match the specified criteria."), nil
+		default:
+			s.rules[Windows] = slices.DeleteFunc(s.rules[Windows], func(n string) bool { return n == m[2] })
 		}
 	}
 	return []byte("Ok.\r\n"), nil
 }
 
+// psCommandLine is how long the command line running script is.
+func psCommandLine(script string) int {
+	n := len(utf16.Encode([]rune(script)))
+	return len(`C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand `) +
+		base64.StdEncoding.EncodedLen(2*n)
+}
+
 func (s *fakeShell) PowerShell(_ context.Context, script string) ([]byte, error) {
 	s.ran = append(s.ran, "ps: "+script)
-	switch script {
-	case listScript(Windows), listScript(HyperV):
-		k := Windows
-		if script == listScript(HyperV) {
-			k = HyperV
-		}
-		var names []string
-		for n, ok := range s.rules[k] {
-			if ok && strings.HasPrefix(n, Prefix) {
-				names = append(names, n)
-			}
-		}
-		slices.Sort(names)
-		return []byte(strings.Join(names, "\r\n")), nil
+	if psCommandLine(script) >= 32767 {
+		return nil, errors.New("fork/exec powershell.exe: The filename or extension is too long.")
 	}
+	if m := psList.FindStringSubmatch(script); m != nil {
+		return s.psList(script, m), nil
+	}
+	var out strings.Builder
 	for _, line := range strings.Split(strings.TrimSpace(script), "\r\n") {
 		m := psRule.FindStringSubmatch(line)
-		if m == nil {
-			return []byte("unexpected line"), nil
-		}
-		if !s.broken {
-			s.rules[HyperV][m[2]] = m[1] == "New"
+		exists := m != nil && slices.Contains(s.rules[HyperV], m[2])
+		switch {
+		case m == nil:
+			return []byte("unexpected line\r\n(powershell.exe exit status 1)"), nil
+		case s.noHyperV:
+			out.WriteString("The term '" + m[1] + "-NetFirewallHyperVRule' is not recognized as the name of a cmdlet.\r\n")
+		case s.refuse != nil && s.refuse(line):
+			out.WriteString("The parameter is incorrect.\r\n")
+		case s.broken:
+		case m[1] == "New" && exists:
+			out.WriteString("Cannot create a file when that file already exists.\r\n")
+		case m[1] == "New":
+			s.rules[HyperV] = append(s.rules[HyperV], m[2])
+		case !exists:
+			out.WriteString("No MSFT_NetFirewallHyperVRule objects found with property 'InstanceID' equal to '" + m[2] + "'.\r\n")
+		default:
+			s.rules[HyperV] = slices.DeleteFunc(s.rules[HyperV], func(n string) bool { return n == m[2] })
 		}
 	}
-	return nil, nil
+	return []byte(out.String()), nil
+}
+
+// psList runs a listing: -DisplayName matches with wildcards, -Name only
+// literally. An error (a failing listing, or ObjectNotFound when nothing
+// matches) is swallowed by -ErrorAction SilentlyContinue, ObjectNotFound
+// also by a catch that says so; any other stops the script.
+func (s *fakeShell) psList(script string, m []string) []byte {
+	k := Windows
+	if m[1] == "HyperV" {
+		k = HyperV
+	}
+	pattern := "^" + regexp.QuoteMeta(m[3]) + "$"
+	if m[2] == "DisplayName" {
+		pattern = strings.ReplaceAll(pattern, `\*`, ".*")
+	}
+	re := regexp.MustCompile(pattern)
+	var names []string
+	for _, n := range s.rules[k] {
+		if re.MatchString(n) {
+			names = append(names, n)
+		}
+	}
+	fail, category := "", ""
+	switch {
+	case s.listFails:
+		fail, category = "Access is denied.", "PermissionDenied"
+	case k == HyperV && s.noHyperV: // CommandNotFoundException
+		fail, category = "The term 'Get-NetFirewallHyperVRule' is not recognized as the name of a cmdlet.", "ObjectNotFound"
+	case len(names) == 0:
+		fail, category = "No matching MSFT_NetFirewallRule objects found.", "ObjectNotFound"
+	}
+	swallowed := strings.Contains(script, "SilentlyContinue") ||
+		category == "ObjectNotFound" && strings.Contains(script, "-ne 'ObjectNotFound'")
+	if fail != "" && !swallowed {
+		return []byte(fail + "\r\n(powershell.exe exit status 1)")
+	}
+	out := strings.Join(names, "\r\n")
+	if strings.Contains(script, "'"+listDone+"'") {
+		out += "\r\n" + listDone
+	}
+	return []byte(out)
 }
 
 func (s *fakeShell) names(k Kind) []string {
-	var out []string
-	for n, ok := range s.rules[k] {
-		if ok {
-			out = append(out, n)
-		}
-	}
+	out := slices.Clone(s.rules[k])
 	slices.Sort(out)
 	return out
 }
@@ -95,8 +160,9 @@ func TestRender(t *testing.T) {
 		{psDelete(udp53), `try { Remove-NetFirewallHyperVRule -Name 'wslfwd udp/53' } catch { Write-Output $_.Exception.Message }`},
 		{Script(Windows, []Rule{tcp8080}, []Rule{{Kind: Windows, Protocol: backend.UDP, Port: 9}}),
 			`advfirewall firewall delete rule name="wslfwd udp/9" dir=in protocol=UDP localport=9` + "\r\n" + netshAdd(tcp8080) + "\r\n"},
-		{listScript(Windows), `Get-NetFirewallRule -DisplayName 'wslfwd *' -ErrorAction SilentlyContinue | ForEach-Object { $_.DisplayName }`},
-		{listScript(HyperV), `Get-NetFirewallHyperVRule -Name 'wslfwd *' -ErrorAction SilentlyContinue | ForEach-Object { $_.Name }`},
+		{listScript(HyperV), "$ErrorActionPreference = 'Stop'\r\n" +
+			`try { Get-NetFirewallHyperVRule -DisplayName 'wslfwd *' | ForEach-Object { $_.DisplayName } } catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }` + "\r\n" +
+			"'wslfwd-list-done'\r\n"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -152,8 +218,8 @@ func TestSync(t *testing.T) {
 	// Rules wslfwd must never touch: a user's, the daemon's own, odd names.
 	foreign := []string{"My web server", "wslfwd daemon (gRPC from WSL)", "wslfwd tcp/080"}
 	for _, n := range foreign {
-		shell.rules[Windows][n] = true
-		shell.rules[HyperV][n] = true
+		shell.rules[Windows] = append(shell.rules[Windows], n)
+		shell.rules[HyperV] = append(shell.rules[HyperV], n)
 	}
 	fw := New(shell, nil)
 	ctx := t.Context()
@@ -183,7 +249,7 @@ func TestSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range shell.ran {
-		if !strings.HasPrefix(r, "ps: Get-") {
+		if !strings.HasPrefix(r, "ps: ") || !strings.Contains(r, "Get-NetFirewall") {
 			t.Errorf("a sync with nothing to do ran %q", r)
 		}
 	}
@@ -239,8 +305,7 @@ func TestDaemonRuleScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `advfirewall firewall delete rule name="wslfwd daemon (gRPC from WSL)"` + "\r\n" +
-		`advfirewall firewall add rule name="wslfwd daemon (gRPC from WSL)" dir=in action=allow protocol=TCP localport=17810 localip=172.28.240.1` + "\r\n"
+	want := `advfirewall firewall add rule name="wslfwd daemon (gRPC from WSL)" dir=in action=allow protocol=TCP localport=17810 localip=172.28.240.1` + "\r\n"
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
@@ -259,13 +324,20 @@ func TestDaemonRuleScript(t *testing.T) {
 
 func TestDaemonRule(t *testing.T) {
 	shell := newFakeShell()
-	shell.rules[Windows]["wslfwd tcp/80"] = true
+	shell.rules[Windows] = []string{"wslfwd tcp/80"}
 	fw := New(shell, nil)
 	if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.1"), 17810); err != nil {
 		t.Fatal(err)
 	}
 	if got := shell.names(Windows); !slices.Equal(got, []string{DaemonRuleName, "wslfwd tcp/80"}) {
 		t.Fatalf("rules = %q", got)
+	}
+	// A new address: still exactly one daemon rule.
+	if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.9"), 17810); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.names(Windows); !slices.Equal(got, []string{DaemonRuleName, "wslfwd tcp/80"}) {
+		t.Fatalf("rules after a second SetDaemonRule = %q", got)
 	}
 	// Port rules come and go; the daemon's rule stays.
 	if err := fw.Sync(t.Context(), nil); err != nil {
@@ -308,5 +380,130 @@ func TestRulesFor(t *testing.T) {
 	}
 	if got := RulesFor(HyperV, nil); len(got) != 0 {
 		t.Errorf("RulesFor(nil) = %v", got)
+	}
+}
+
+// TestDaemonRuleDeleteRefused: when the old rule cannot be deleted, the
+// add does not run and the error says so; two rules of one name, one of
+// them stale, never read as success.
+func TestDaemonRuleDeleteRefused(t *testing.T) {
+	shell := newFakeShell()
+	shell.rules[Windows] = []string{DaemonRuleName}
+	shell.refuse = func(line string) bool { return strings.Contains(line, "delete rule") }
+	fw := New(shell, nil)
+	err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.1"), 17810)
+	if err == nil || !strings.Contains(err.Error(), "still there") {
+		t.Fatalf("SetDaemonRule = %v, want the old rule reported still there", err)
+	}
+	if got := shell.names(Windows); !slices.Equal(got, []string{DaemonRuleName}) {
+		t.Fatalf("rules = %q", got)
+	}
+}
+
+// TestSyncNetshStopsAtFailingLine: one rule the firewall refuses must not
+// keep the others from being made, nor the stale ones from going.
+func TestSyncNetshStopsAtFailingLine(t *testing.T) {
+	shell := newFakeShell()
+	shell.rules[Windows] = []string{"wslfwd tcp/1", "wslfwd tcp/2"}
+	shell.refuse = func(line string) bool { return strings.Contains(line, `"wslfwd tcp/10"`) }
+	fw := New(shell, nil)
+	want := []Rule{{Kind: Windows, Protocol: backend.TCP, Port: 10}, {Kind: Windows, Protocol: backend.TCP, Port: 11}, {Kind: Windows, Protocol: backend.TCP, Port: 12}}
+	err := fw.Sync(t.Context(), want)
+	if err == nil || !strings.Contains(err.Error(), "wslfwd tcp/10: not found") || strings.Contains(err.Error(), "tcp/11") {
+		t.Fatalf("Sync = %v, want only the refused rule reported", err)
+	}
+	if got := shell.names(Windows); !slices.Equal(got, []string{"wslfwd tcp/11", "wslfwd tcp/12"}) {
+		t.Fatalf("rules = %q", got)
+	}
+}
+
+// TestSyncFindsOwnHyperVRules: -Name takes no wildcard, so rules must be
+// found by display name, or they are never removed.
+func TestSyncFindsOwnHyperVRules(t *testing.T) {
+	shell := newFakeShell()
+	shell.rules[HyperV] = []string{"wslfwd udp/53", "My rule"}
+	fw := New(shell, nil)
+	if err := fw.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.names(HyperV); !slices.Equal(got, []string{"My rule"}) {
+		t.Fatalf("hyper-v rules = %q, want wslfwd's removed", got)
+	}
+	if err := fw.Sync(t.Context(), []Rule{{Kind: HyperV, Protocol: backend.TCP, Port: 80}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Sync(t.Context(), []Rule{{Kind: HyperV, Protocol: backend.TCP, Port: 80}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.names(HyperV); !slices.Equal(got, []string{"My rule", "wslfwd tcp/80"}) {
+		t.Fatalf("hyper-v rules = %q, want one rule after two syncs", got)
+	}
+}
+
+// TestSyncListingFails: a listing that fails is an error, never "no
+// rules": nothing is added or removed on its word.
+func TestSyncListingFails(t *testing.T) {
+	for _, k := range []Kind{Windows, HyperV} {
+		shell := newFakeShell()
+		shell.listFails = true
+		fw := New(shell, nil)
+		err := fw.Sync(t.Context(), []Rule{{Kind: k, Protocol: backend.TCP, Port: 80}})
+		if err == nil || !strings.Contains(err.Error(), "Access is denied") {
+			t.Errorf("%s: Sync = %v, want the listing's failure", k, err)
+		}
+		for _, r := range shell.ran {
+			if !strings.Contains(r, "Get-NetFirewall") {
+				t.Errorf("%s: ran %q on a failed listing", k, r)
+			}
+		}
+		if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.1"), 17810); err == nil {
+			t.Errorf("%s: SetDaemonRule succeeded with a failing listing", k)
+		}
+	}
+	// With no rules wanted too: wslfwd's stale rules may be there.
+	shell := newFakeShell()
+	shell.listFails = true
+	if err := New(shell, nil).Sync(t.Context(), nil); err == nil {
+		t.Error("Sync(nil) with failing listings succeeded")
+	}
+}
+
+// TestSyncWithoutHyperVFirewall: before Windows 11 22H2 there are no
+// Hyper-V firewall cmdlets: no Hyper-V rules, not a failed listing; a
+// Hyper-V rule wanted there fails in words.
+func TestSyncWithoutHyperVFirewall(t *testing.T) {
+	shell := newFakeShell()
+	shell.noHyperV = true
+	fw := New(shell, nil)
+	win := Rule{Kind: Windows, Protocol: backend.TCP, Port: 80}
+	if err := fw.Sync(t.Context(), []Rule{win}); err != nil {
+		t.Fatal(err)
+	}
+	err := fw.Sync(t.Context(), []Rule{win, {Kind: HyperV, Protocol: backend.TCP, Port: 81}})
+	if err == nil || !strings.Contains(err.Error(), "not recognized") {
+		t.Fatalf("Sync of a Hyper-V rule without the Hyper-V firewall = %v", err)
+	}
+}
+
+// TestSyncManyHyperVRules: PowerShell takes its script on the command
+// line, which Windows caps at 32,767 characters; about 46 rules passed it.
+func TestSyncManyHyperVRules(t *testing.T) {
+	shell := newFakeShell()
+	fw := New(shell, nil)
+	var want []Rule
+	for p := range uint16(300) {
+		want = append(want, Rule{Kind: HyperV, Protocol: backend.TCP, Port: 1000 + p})
+	}
+	if err := fw.Sync(t.Context(), want); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(shell.names(HyperV)); got != len(want) {
+		t.Fatalf("%d hyper-v rules, want %d", got, len(want))
+	}
+	if err := fw.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.names(HyperV); len(got) != 0 {
+		t.Fatalf("%d hyper-v rules left", len(got))
 	}
 }

@@ -70,14 +70,11 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 			wantHere = append(wantHere, r)
 		}
 	}
+	// A listing that fails is an error even with no rules wanted: wslfwd's
+	// stale rules may be there. A Windows without the Hyper-V firewall
+	// lists none (listScript).
 	have, err := f.list(ctx, k)
 	if err != nil {
-		if len(wantHere) == 0 {
-			// No rules wanted in a firewall we cannot read (no Hyper-V
-			// firewall before Windows 11 22H2): nothing to do.
-			f.log.Debug("cannot list firewall rules", "firewall", k, "err", err)
-			return nil
-		}
 		return err
 	}
 	var add, remove []Rule
@@ -96,13 +93,9 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 	}
 	sortRules(add)
 	sortRules(remove)
-	out, err := f.apply(ctx, k, add, remove)
+	after, out, err := f.change(ctx, k, add, remove)
 	if err != nil {
 		return err
-	}
-	after, err := f.list(ctx, k)
-	if err != nil {
-		return fmt.Errorf("after changing the %s firewall: %w", k, err)
 	}
 	var errs []error
 	for _, r := range add {
@@ -119,10 +112,60 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 	return errors.Join(errs...)
 }
 
+// change adds and removes rules, which the listing just showed missing
+// and present, so every line must succeed, and returns the rules listed
+// afterwards with the tools' output. Whether `netsh -f` goes on past a
+// failing line is undocumented (ReactOS's netsh stops), so when rules are
+// still not as wanted, each is tried again in a run of its own: one rule
+// the firewall refuses cannot block the rest.
+func (f *Firewall) change(ctx context.Context, k Kind, add, remove []Rule) (map[Rule]bool, []byte, error) {
+	out, err := f.apply(ctx, k, add, remove)
+	if err != nil {
+		return nil, nil, err
+	}
+	after, err := f.list(ctx, k)
+	if err != nil {
+		return nil, nil, fmt.Errorf("after changing the %s firewall: %w", k, err)
+	}
+	if len(add)+len(remove) == 1 {
+		return after, out, nil
+	}
+	retried := false
+	for _, r := range remove {
+		if after[r] {
+			more, err := f.apply(ctx, k, nil, []Rule{r})
+			if err != nil {
+				return nil, nil, err
+			}
+			out, retried = append(out, more...), true
+		}
+	}
+	for _, r := range add {
+		if !after[r] {
+			more, err := f.apply(ctx, k, []Rule{r}, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			out, retried = append(out, more...), true
+		}
+	}
+	if !retried {
+		return after, out, nil
+	}
+	if after, err = f.list(ctx, k); err != nil {
+		return nil, nil, fmt.Errorf("after changing the %s firewall: %w", k, err)
+	}
+	return after, out, nil
+}
+
 // Script renders the commands that add and remove rules of one firewall:
 // a `netsh -f` script for the Windows firewall, PowerShell for Hyper-V.
 // Removals come first.
 func Script(k Kind, add, remove []Rule) string {
+	return strings.Join(scriptLines(k, add, remove), "\r\n") + "\r\n"
+}
+
+func scriptLines(k Kind, add, remove []Rule) []string {
 	var lines []string
 	for _, r := range remove {
 		if k == HyperV {
@@ -138,43 +181,79 @@ func Script(k Kind, add, remove []Rule) string {
 			lines = append(lines, netshAdd(r))
 		}
 	}
-	return strings.Join(lines, "\r\n") + "\r\n"
+	return lines
 }
 
+// apply runs the commands: one netsh script (a file, of any length) for
+// the Windows firewall; for Hyper-V as few PowerShell runs as fit, since
+// PowerShell takes its script on the command line, which Windows caps.
 func (f *Firewall) apply(ctx context.Context, k Kind, add, remove []Rule) ([]byte, error) {
-	script := Script(k, add, remove)
-	if k == HyperV {
-		out, err := f.shell.PowerShell(ctx, script)
+	if k == Windows {
+		out, err := f.shell.Netsh(ctx, Script(k, add, remove))
 		if err != nil {
-			return nil, fmt.Errorf("change Hyper-V firewall rules: %w", err)
+			return nil, fmt.Errorf("change Windows firewall rules: %w", err)
 		}
 		return out, nil
 	}
-	out, err := f.shell.Netsh(ctx, script)
-	if err != nil {
-		return nil, fmt.Errorf("change Windows firewall rules: %w", err)
+	var out []byte
+	for _, script := range fitting(scriptLines(k, add, remove), winexec.PowerShellFits) {
+		more, err := f.shell.PowerShell(ctx, script)
+		if err != nil {
+			return nil, fmt.Errorf("change Hyper-V firewall rules: %w", err)
+		}
+		out = append(out, more...)
 	}
 	return out, nil
 }
 
-// list returns wslfwd's rules in the firewall.
+// fitting joins lines into as few scripts as fits allows, in order. A
+// line that does not fit on its own is a script of its own (and fails
+// when run, in words).
+func fitting(lines []string, fits func(string) bool) []string {
+	var scripts []string
+	cur := ""
+	for _, l := range lines {
+		next := cur + l + "\r\n"
+		if cur != "" && !fits(next) {
+			scripts = append(scripts, cur)
+			next = l + "\r\n"
+		}
+		cur = next
+	}
+	if cur != "" {
+		scripts = append(scripts, cur)
+	}
+	return scripts
+}
+
+// list returns wslfwd's rules in the firewall; an error when the listing
+// failed, never an empty list.
 func (f *Firewall) list(ctx context.Context, k Kind) (map[Rule]bool, error) {
+	names, err := f.names(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	rules := make(map[Rule]bool)
+	for _, n := range names {
+		if r, ok := ParseName(k, n); ok {
+			rules[r] = true
+		}
+	}
+	return rules, nil
+}
+
+// names lists the display names starting with Prefix in the firewall,
+// once per rule (Windows allows two rules of one name).
+func (f *Firewall) names(ctx context.Context, k Kind) ([]string, error) {
 	out, err := f.shell.PowerShell(ctx, listScript(k))
 	if err != nil {
 		return nil, fmt.Errorf("list %s firewall rules: %w", k, err)
 	}
-	return parseList(k, string(out)), nil
-}
-
-// parseList reads the names the list script printed, keeping wslfwd's.
-func parseList(k Kind, out string) map[Rule]bool {
-	rules := make(map[Rule]bool)
-	for _, line := range strings.Split(out, "\n") {
-		if r, ok := ParseName(k, strings.TrimRight(line, "\r")); ok {
-			rules[r] = true
-		}
+	names, err := parseListing(string(out))
+	if err != nil {
+		return nil, fmt.Errorf("list %s firewall rules: %w", k, err)
 	}
-	return rules
+	return names, nil
 }
 
 func sortRules(rs []Rule) {

@@ -40,11 +40,14 @@ func (s *memStore) Read() ([]Value, error) {
 }
 
 // fakeNetsh applies `interface portproxy add|delete` script lines to a
-// memStore as netsh does: the registry value name is what listenaddress and
-// listenport say, unchecked; a bad line prints a usage message and the run
-// still "succeeds".
+// memStore, stricter than Windows where Windows is undocumented: the
+// registry value name is what listenaddress and listenport say, unchecked;
+// a delete of an absent entry and an add over an existing key fail; and a
+// `-f` script stops at its first failing line (ReactOS's netsh does), with
+// exit code 0 and only a message, as netsh may.
 type fakeNetsh struct {
 	store   *memStore
+	refuse  func(line string) bool // lines that fail as if Windows refused them
 	mu      sync.Mutex
 	scripts []string
 }
@@ -53,16 +56,18 @@ func (n *fakeNetsh) Run(_ context.Context, script string) ([]byte, error) {
 	n.mu.Lock()
 	n.scripts = append(n.scripts, script)
 	n.mu.Unlock()
-	var out strings.Builder
 	for _, line := range strings.Split(script, "\r\n") {
 		if line == "" {
 			continue
 		}
+		if n.refuse != nil && n.refuse(line) {
+			return []byte("The parameter is incorrect.\r\n"), nil
+		}
 		if err := n.apply(line); err != nil {
-			fmt.Fprintf(&out, "%v\r\n", err)
+			return []byte(err.Error() + "\r\n"), nil
 		}
 	}
-	return []byte(out.String()), nil
+	return nil, nil
 }
 
 func (n *fakeNetsh) apply(line string) error {
@@ -87,18 +92,25 @@ func (n *fakeNetsh) apply(line string) error {
 		laddr = "*"
 	}
 	name := laddr + "/" + lport
+	n.store.mu.Lock()
+	defer n.store.mu.Unlock()
+	_, exists := n.store.tables[kind][name]
 	switch op {
-	case "add", "set":
+	case "add":
+		if exists {
+			return fmt.Errorf("Cannot create a file when that file already exists.")
+		}
 		cport := args["connectport"]
 		if cport == "" {
 			cport = lport
 		}
-		n.store.set(kind, name, args["connectaddress"]+"/"+cport)
+		if n.store.tables[kind] == nil {
+			n.store.tables[kind] = make(map[string]string)
+		}
+		n.store.tables[kind][name] = args["connectaddress"] + "/" + cport
 		return nil
 	case "delete":
-		n.store.mu.Lock()
-		defer n.store.mu.Unlock()
-		if _, ok := n.store.tables[kind][name]; !ok {
+		if !exists {
 			return fmt.Errorf("The system cannot find the file specified.")
 		}
 		delete(n.store.tables[kind], name)

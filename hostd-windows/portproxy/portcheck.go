@@ -83,9 +83,15 @@ func (c *PortCheck) ranges(ctx context.Context, v6 bool) []PortRange {
 // TryListen listens on the TCP address and port and stops at once. It is
 // how the host's port table is asked whether a port is free without
 // parsing it: an error means the port is taken (or the address is not the
-// host's).
+// host's). It listens on the address's family only, as portproxy does:
+// Go's "tcp" on an unspecified address is dual-stack, and would read a
+// port held on the other family alone as taken.
 func TryListen(ap netip.AddrPort) error {
-	l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap))
+	network := "tcp6"
+	if ap.Addr().Is4() {
+		network = "tcp4"
+	}
+	l, err := net.ListenTCP(network, net.TCPAddrFromAddrPort(ap))
 	if err != nil {
 		return err
 	}

@@ -89,23 +89,28 @@ const maxOutput = 2048
 // each change in the registry. A removal of an entry that is not there is
 // already done; a removal of a key that holds a different target is
 // refused (it is not the entry the caller meant). An addition whose key is
-// held by another entry that the batch does not remove fails with
-// backend.ErrPortInUse: portproxy entries are never overwritten.
+// held by another entry that the batch does not remove, or by a value
+// wslfwd cannot read, fails with backend.ErrPortInUse: portproxy values
+// are never overwritten.
 func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 	before, err := b.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
-	have := make(map[backend.Key]backend.Entry, len(before.Entries))
+	p := plan{
+		have:     make(map[backend.Key]backend.Entry, len(before.Entries)),
+		foreign:  heldByUnparsed(before.Unparsed),
+		removing: make(map[backend.Key]bool),
+		adding:   make(map[backend.Key]bool),
+	}
 	for _, e := range before.Entries {
-		have[e.Key()] = e
+		p.have[e.Key()] = e
 	}
 
 	var fails []backend.Failure
 	var run backend.Batch
-	removing := make(map[backend.Key]bool)
 	for _, e := range batch.Remove {
-		cur, ok := have[e.Key()]
+		cur, ok := p.have[e.Key()]
 		switch err := checkEntry(e); {
 		case err != nil:
 			fails = append(fails, backend.Failure{Entry: e, Remove: true, Err: err})
@@ -116,21 +121,20 @@ func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 				Err: fmt.Errorf("the registry holds %s at this address, not the entry asked for; left alone", cur)})
 		default:
 			run.Remove = append(run.Remove, e)
-			removing[e.Key()] = true
+			p.removing[e.Key()] = true
 		}
 	}
-	adding := make(map[backend.Key]bool)
 	for _, e := range batch.Add {
-		if err := b.checkAdd(ctx, e, have, removing, adding); err != nil {
+		if err := b.checkAdd(ctx, e, p); err != nil {
 			fails = append(fails, backend.Failure{Entry: e, Err: err})
 			continue
 		}
-		if cur, ok := have[e.Key()]; ok && cur == e && !removing[e.Key()] {
-			adding[e.Key()] = true
+		if cur, ok := p.have[e.Key()]; ok && cur == e && !p.removing[e.Key()] {
+			p.adding[e.Key()] = true
 			continue // already there
 		}
 		run.Add = append(run.Add, e)
-		adding[e.Key()] = true
+		p.adding[e.Key()] = true
 	}
 
 	if !run.Empty() {
@@ -146,16 +150,45 @@ func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 	return nil
 }
 
+// plan is what Apply knows while it sorts a batch.
+type plan struct {
+	have     map[backend.Key]backend.Entry // entries in the registry
+	foreign  map[backend.Key]Unparsed      // keys held by values wslfwd cannot read
+	removing map[backend.Key]bool          // keys the batch frees
+	adding   map[backend.Key]bool          // keys the batch fills
+}
+
+// heldByUnparsed maps the listen keys that values wslfwd cannot read
+// hold: a value whose name is a listen address and port (only its data,
+// or its being in two tables, is odd) sits where netsh would write an
+// entry with that key, and is someone else's.
+func heldByUnparsed(us []Unparsed) map[backend.Key]Unparsed {
+	held := make(map[backend.Key]Unparsed)
+	for _, u := range us {
+		listen4, _, err := u.Kind.families()
+		if err != nil {
+			continue
+		}
+		if ap, err := parseAddrPort(u.Name, listen4); err == nil {
+			held[backend.Key{Protocol: backend.TCP, Listen: ap}] = u
+		}
+	}
+	return held
+}
+
 // checkAdd reports why e cannot be added, if it cannot.
-func (b *Backend) checkAdd(ctx context.Context, e backend.Entry, have map[backend.Key]backend.Entry, removing, adding map[backend.Key]bool) error {
+func (b *Backend) checkAdd(ctx context.Context, e backend.Entry, p plan) error {
 	if err := checkEntry(e); err != nil {
 		return err
 	}
-	if adding[e.Key()] {
+	if p.adding[e.Key()] {
 		return fmt.Errorf("the batch adds %s twice", e.Key())
 	}
-	cur, held := have[e.Key()]
-	if held && cur != e && !removing[e.Key()] {
+	if u, ok := p.foreign[e.Key()]; ok {
+		return fmt.Errorf("the portproxy value %s %s = %q, which wslfwd cannot read (%s), holds this address: %w", u.Kind, u.Name, u.Data, u.Reason, backend.ErrPortInUse)
+	}
+	cur, held := p.have[e.Key()]
+	if held && cur != e && !p.removing[e.Key()] {
 		return fmt.Errorf("portproxy entry %s holds this address: %w", cur, backend.ErrPortInUse)
 	}
 	if held || b.opts.CheckPort == nil {
@@ -167,8 +200,37 @@ func (b *Backend) checkAdd(ctx context.Context, e backend.Entry, have map[backen
 }
 
 // run applies run with one netsh process and reads the registry back.
+// Whether `netsh -f` goes on past a failing line is undocumented (ReactOS's
+// netsh stops), so when the script left changes undone it is retried one
+// line per netsh process: one entry Windows refuses cannot block the rest.
 func (b *Backend) run(ctx context.Context, run backend.Batch) ([]backend.Failure, error) {
-	script, err := Script(run)
+	out, err := b.netsh(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	after, err := b.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("after netsh: %w", err)
+	}
+	if left := undone(run, after.Entries); !left.Empty() && len(run.Remove)+len(run.Add) > 1 {
+		b.log.Debug("netsh script left changes undone; retrying line by line", "removals", len(left.Remove), "additions", len(left.Add))
+		for _, one := range split(left) {
+			more, err := b.netsh(ctx, one)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, more...)
+		}
+		if after, err = b.Snapshot(ctx); err != nil {
+			return nil, fmt.Errorf("after netsh: %w", err)
+		}
+	}
+	return judge(run, after.Entries, out), nil
+}
+
+// netsh renders batch as one script and runs it in one netsh process.
+func (b *Backend) netsh(ctx context.Context, batch backend.Batch) ([]byte, error) {
+	script, err := Script(batch)
 	if err != nil {
 		return nil, fmt.Errorf("render netsh script: %w", err) // checked above; a bug if reached
 	}
@@ -176,16 +238,47 @@ func (b *Backend) run(ctx context.Context, run backend.Batch) ([]backend.Failure
 	if err != nil {
 		return nil, fmt.Errorf("run netsh: %w", err)
 	}
-	b.log.Debug("netsh ran", "removals", len(run.Remove), "additions", len(run.Add), "output", strings.TrimSpace(string(out)))
+	b.log.Debug("netsh ran", "removals", len(batch.Remove), "additions", len(batch.Add), "output", strings.TrimSpace(string(out)))
+	return out, nil
+}
 
-	after, err := b.Snapshot(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("after netsh: %w", err)
+// undone is the part of run the registry does not show done: removals
+// whose entry is still there, additions whose entry is not.
+func undone(run backend.Batch, after []backend.Entry) backend.Batch {
+	var left backend.Batch
+	for _, e := range run.Remove {
+		if slices.Contains(after, e) {
+			left.Remove = append(left.Remove, e)
+		}
 	}
+	for _, e := range run.Add {
+		if !slices.Contains(after, e) {
+			left.Add = append(left.Add, e)
+		}
+	}
+	return left
+}
+
+// split turns a batch into one-change batches, removals first, so that a
+// key being replaced is freed before its new entry is added.
+func split(batch backend.Batch) []backend.Batch {
+	var out []backend.Batch
+	for _, e := range batch.Remove {
+		out = append(out, backend.Batch{Remove: []backend.Entry{e}})
+	}
+	for _, e := range batch.Add {
+		out = append(out, backend.Batch{Add: []backend.Entry{e}})
+	}
+	return out
+}
+
+// judge names every change of run the registry does not show done. A
+// removal whose key the batch fills again is judged by the addition.
+func judge(run backend.Batch, after []backend.Entry, out []byte) []backend.Failure {
 	notApplied := fmt.Errorf("%w; netsh said: %s", backend.ErrNotApplied, winexec.Said(out, maxOutput))
 	var fails []backend.Failure
 	for _, e := range run.Remove {
-		if !slices.ContainsFunc(after.Entries, func(a backend.Entry) bool { return a.Key() == e.Key() }) {
+		if !slices.ContainsFunc(after, func(a backend.Entry) bool { return a.Key() == e.Key() }) {
 			continue
 		}
 		if slices.ContainsFunc(run.Add, func(a backend.Entry) bool { return a.Key() == e.Key() }) {
@@ -194,9 +287,9 @@ func (b *Backend) run(ctx context.Context, run backend.Batch) ([]backend.Failure
 		fails = append(fails, backend.Failure{Entry: e, Remove: true, Err: notApplied})
 	}
 	for _, e := range run.Add {
-		if !slices.Contains(after.Entries, e) {
+		if !slices.Contains(after, e) {
 			fails = append(fails, backend.Failure{Entry: e, Err: notApplied})
 		}
 	}
-	return fails, nil
+	return fails
 }

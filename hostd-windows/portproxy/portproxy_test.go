@@ -76,8 +76,8 @@ func TestApplyLyingNetsh(t *testing.T) {
 	add := tcp("0.0.0.0:4000", "172.28.240.53:4000")
 	err := b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{add}, Remove: []backend.Entry{keep}})
 	ae := failures(t, err)
-	if netsh.runs != 1 {
-		t.Fatalf("netsh ran %d times", netsh.runs)
+	if netsh.runs != 3 {
+		t.Fatalf("netsh ran %d times, want the script and then each of its 2 lines alone", netsh.runs)
 	}
 	for _, want := range []struct {
 		e      backend.Entry
@@ -223,5 +223,76 @@ func TestApplyPortCheck(t *testing.T) {
 	}
 	if got := list(t, b); !reflect.DeepEqual(got, []backend.Entry{replaced, v6}) {
 		t.Errorf("List = %v", got)
+	}
+}
+
+// TestApplyScriptStopsAtFailingLine: netsh may stop a `-f` script at its
+// first failing line, so one entry Windows refuses must not keep the
+// entries after it from being made, nor a removal before it undone.
+func TestApplyScriptStopsAtFailingLine(t *testing.T) {
+	b, store, netsh := newFake()
+	old := tcp("0.0.0.0:3000", "172.28.240.53:3000")
+	store.set(V4ToV4, "0.0.0.0/3000", "172.28.240.53/3000")
+	bad := tcp("0.0.0.0:4000", "172.28.240.53:4000")
+	good := []backend.Entry{tcp("0.0.0.0:4001", "172.28.240.53:4001"), tcp("[::]:4002", "172.28.240.53:4002")}
+	netsh.refuse = func(line string) bool { return strings.Contains(line, "listenport=4000 ") }
+	ae := failures(t, b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{old}, Add: append([]backend.Entry{bad}, good...)}))
+	if f, ok := ae.FailureFor(bad.Key(), false); !ok || !errors.Is(f.Err, backend.ErrNotApplied) || !strings.Contains(f.Err.Error(), "parameter is incorrect") {
+		t.Fatalf("failures = %v, want the refused entry not applied, with netsh's words", ae)
+	}
+	if len(ae.Failures) != 1 {
+		t.Errorf("failures = %v, want only the refused entry", ae.Failures)
+	}
+	if got := list(t, b); !reflect.DeepEqual(got, good) {
+		t.Fatalf("List = %v, want %v: one refused line must not block the rest", got, good)
+	}
+	for _, s := range netsh.scripts[1:] {
+		if strings.Count(s, "\r\n") != 1 {
+			t.Errorf("retry script %q has more than one line", s)
+		}
+	}
+}
+
+// TestApplyOnlyLinesThatMustSucceed: a script never deletes an entry the
+// registry does not show, nor adds one it already holds, since either
+// line fails and may stop the script.
+func TestApplyOnlyLinesThatMustSucceed(t *testing.T) {
+	b, store, netsh := newFake()
+	present := tcp("0.0.0.0:5000", "172.28.240.53:5000")
+	store.set(V4ToV4, "0.0.0.0/5000", "172.28.240.53/5000")
+	gone := tcp("0.0.0.0:5001", "172.28.240.53:5001")
+	fresh := tcp("0.0.0.0:5002", "172.28.240.53:5002")
+	if err := b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{gone}, Add: []backend.Entry{present, fresh}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(netsh.scripts) != 1 || strings.Count(netsh.scripts[0], "\r\n") != 1 || !strings.Contains(netsh.scripts[0], "listenport=5002 ") {
+		t.Fatalf("scripts = %q, want one line adding only the missing entry", netsh.scripts)
+	}
+}
+
+// TestApplyLeavesUnparsedValueAtSameKey: a value wslfwd cannot read (a
+// user's) whose name is the listen address and port of an entry to add
+// holds that key: adding would overwrite it, and removing later would
+// delete it. The add fails as port in use; the value is never touched.
+func TestApplyLeavesUnparsedValueAtSameKey(t *testing.T) {
+	for _, v := range []Value{
+		{Kind: V4ToV4, Name: "0.0.0.0/4000", Data: "myhost.lan/4000"},     // same table: would be overwritten
+		{Kind: V4ToV6, Name: "0.0.0.0/4000", Data: "myhost.lan/4000"},     // other table, same listen key
+		{Kind: V4ToV4, Name: "0.0.0.0/4000", Data: "172.28.240.53/04000"}, // port netsh would not write
+	} {
+		b, store, netsh := newFake()
+		store.set(v.Kind, v.Name, v.Data)
+		before, _ := store.Read()
+		mine := tcp("0.0.0.0:4000", "172.28.240.53:4000")
+		ae := failures(t, b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{mine}}))
+		if f, ok := ae.FailureFor(mine.Key(), false); !ok || !errors.Is(f.Err, backend.ErrPortInUse) {
+			t.Errorf("%v: add = %v, want port in use", v, ae)
+		}
+		if err := b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{mine}}); err != nil {
+			t.Errorf("%v: remove = %v, want nothing to do", v, err)
+		}
+		if after, _ := store.Read(); !reflect.DeepEqual(before, after) || len(netsh.scripts) != 0 {
+			t.Errorf("%v: registry %v after %q, want it untouched", v, after, netsh.scripts)
+		}
 	}
 }

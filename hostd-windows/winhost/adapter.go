@@ -1,5 +1,5 @@
 // Package winhost finds the WSL side from Windows: the host's address on
-// the WSL virtual network (the "vEthernet (WSL…)" adapter), and the
+// the WSL virtual network (the "vEthernet (WSL)" adapter), and the
 // distros `wsl.exe -l -v` lists.
 package winhost
 
@@ -18,23 +18,27 @@ type Adapter struct {
 
 // The WSL adapter's names: "vEthernet (WSL)", or
 // "vEthernet (WSL (Hyper-V firewall))" when the Hyper-V firewall is on.
+// Only these exact names: a prefix would also match a user's own switch
+// such as "vEthernet (WSLBridge)".
 const (
-	wslAdapter       = "vEthernet (WSL)"
-	wslAdapterPrefix = "vEthernet (WSL"
+	wslAdapter         = "vEthernet (WSL)"
+	wslAdapterFirewall = "vEthernet (WSL (Hyper-V firewall))"
 )
 
-// ErrNoWSLAdapter means no adapter named "vEthernet (WSL…)" has an IPv4
-// address: WSL is not running, runs in mirrored mode, or is WSL1.
+// ErrNoWSLAdapter means no adapter named "vEthernet (WSL)" (or its
+// Hyper-V firewall name) has an IPv4 address: WSL is not running, runs in
+// mirrored mode, or is WSL1.
 var ErrNoWSLAdapter = errors.New(`no "vEthernet (WSL)" adapter with an IPv4 address (is WSL running in NAT mode?)`)
 
 // IsWSL reports whether the adapter is the host side of WSL's NAT network.
+// Windows compares adapter names without regard to case.
 func (a Adapter) IsWSL() bool {
-	return strings.EqualFold(a.Name, wslAdapter) || strings.HasPrefix(strings.ToLower(a.Name), strings.ToLower(wslAdapterPrefix))
+	return strings.EqualFold(a.Name, wslAdapter) || strings.EqualFold(a.Name, wslAdapterFirewall)
 }
 
 // WSLAddress returns the host's IPv4 address on the WSL network: the
-// address the distros see as their default gateway. The exactly named
-// "vEthernet (WSL)" wins over other "vEthernet (WSL…)" names.
+// address the distros see as their default gateway. "vEthernet (WSL)"
+// wins over the Hyper-V firewall name.
 func WSLAddress(adapters []Adapter) (netip.Addr, string, error) {
 	var found []Adapter
 	for _, a := range adapters {

@@ -137,6 +137,8 @@ func TestWSLAddress(t *testing.T) {
 		{{Name: "Ethernet", Addrs: []netip.Addr{a("192.168.1.20")}}},
 		{{Name: "vEthernet (WSL)", Addrs: []netip.Addr{a("fe80::1")}}}, // mirrored mode leftovers
 		{{Name: "vEthernet (Default Switch)", Addrs: []netip.Addr{a("172.17.0.1")}}},
+		{{Name: "vEthernet (WSLBridge)", Addrs: []netip.Addr{a("192.168.50.1")}}}, // a user's switch, not WSL's
+		{{Name: "vEthernet (WSL) 2", Addrs: []netip.Addr{a("192.168.51.1")}}},
 	} {
 		if got, _, err := WSLAddress(adapters); !errors.Is(err, ErrNoWSLAdapter) {
 			t.Errorf("WSLAddress(%+v) = %v, %v; want ErrNoWSLAdapter", adapters, got, err)

@@ -2,14 +2,12 @@ package winexec
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost/wintext"
 )
@@ -25,12 +23,13 @@ func SystemPath(rel string) string {
 	return filepath.Join(root, rel)
 }
 
-// Output runs the program and returns its combined output, decoded, with a
-// non-zero exit status appended. The error is set only when the program
+// Output runs the program and returns its combined output, decoded from
+// the console's code page (or UTF-16LE), with a non-zero exit status
+// appended. The error is set only when the program
 // could not be run.
 func Output(ctx context.Context, path string, args ...string) ([]byte, error) {
 	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
-	text := wintext.Decode(out)
+	text := wintext.DecodeCodePage(out, consoleCodePage())
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return []byte(strings.TrimRight(text, "\r\n") + fmt.Sprintf("\r\n(%s exit status %d)", filepath.Base(path), exit.ExitCode())), nil
@@ -62,14 +61,11 @@ func Netsh(ctx context.Context, script string) ([]byte, error) {
 func NetshPath() string { return SystemPath(`System32\netsh.exe`) }
 
 // PowerShell runs a script in Windows PowerShell, passed encoded so no
-// quoting of the command line can change it.
+// quoting of the command line can change it. A script too long for one
+// command line is refused here, in words, rather than by CreateProcess.
 func PowerShell(ctx context.Context, script string) ([]byte, error) {
-	u := utf16.Encode([]rune(script))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		b[2*i], b[2*i+1] = byte(c), byte(c>>8)
+	if !PowerShellFits(script) {
+		return nil, fmt.Errorf("a PowerShell script of %d characters does not fit on a command line (%d characters at most, encoded)", len(script), MaxCommandLine)
 	}
-	return Output(ctx, SystemPath(`System32\WindowsPowerShell\v1.0\powershell.exe`),
-		"-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
-		"-EncodedCommand", base64.StdEncoding.EncodeToString(b))
+	return Output(ctx, SystemPath(`System32\WindowsPowerShell\v1.0\powershell.exe`), powerShellArgs(script)...)
 }

@@ -30,3 +30,11 @@ func TestOutputExitStatus(t *testing.T) {
 		t.Errorf("output = %q", got)
 	}
 }
+
+// TestConsoleCodePage: whatever the console, the code page is a real one,
+// never 0 (which would read every localised message as UTF-8).
+func TestConsoleCodePage(t *testing.T) {
+	if cp := consoleCodePage(); cp == 0 {
+		t.Fatal("consoleCodePage() = 0")
+	}
+}
