@@ -14,10 +14,11 @@ const MaxCommandLine = 32767
 // depends on %SystemRoot%, which cannot be longer than MAX_PATH.
 const maxPath = 260
 
-// powerShellArgs are the arguments that run script in Windows PowerShell.
+// PowerShellArgs are the arguments that run script in Windows PowerShell
+// (exported for the test stand-in in lab/winstandin, which decodes them).
 // The script is passed encoded (base64 of UTF-16LE) so that no quoting of
 // the command line can change it; that doubles its length and more.
-func powerShellArgs(script string) []string {
+func PowerShellArgs(script string) []string {
 	u := utf16.Encode([]rune(script))
 	b := make([]byte, 2*len(u))
 	for i, c := range u {
@@ -31,5 +32,5 @@ func powerShellArgs(script string) []string {
 // line with powershell.exe's path: a longer one cannot be started at all,
 // so callers split their work into scripts that fit.
 func PowerShellFits(script string) bool {
-	return maxPath+1+len(strings.Join(powerShellArgs(script), " ")) < MaxCommandLine
+	return maxPath+1+len(strings.Join(PowerShellArgs(script), " ")) < MaxCommandLine
 }

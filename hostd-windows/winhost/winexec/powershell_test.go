@@ -8,7 +8,7 @@ import (
 )
 
 func TestPowerShellArgsEncodeUTF16LE(t *testing.T) {
-	args := powerShellArgs("Write-Output 'é'")
+	args := PowerShellArgs("Write-Output 'é'")
 	raw, err := base64.StdEncoding.DecodeString(args[len(args)-1])
 	if err != nil {
 		t.Fatal(err)

@@ -67,5 +67,5 @@ func PowerShell(ctx context.Context, script string) ([]byte, error) {
 	if !PowerShellFits(script) {
 		return nil, fmt.Errorf("a PowerShell script of %d characters does not fit on a command line (%d characters at most, encoded)", len(script), MaxCommandLine)
 	}
-	return Output(ctx, SystemPath(`System32\WindowsPowerShell\v1.0\powershell.exe`), powerShellArgs(script)...)
+	return Output(ctx, SystemPath(`System32\WindowsPowerShell\v1.0\powershell.exe`), PowerShellArgs(script)...)
 }

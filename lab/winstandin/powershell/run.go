@@ -1,0 +1,228 @@
+package powershell
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/wslfwd/wslfwd/lab/winstandin/state"
+)
+
+// Shell runs scripts against a store.
+type Shell struct {
+	Store state.Store
+}
+
+// psError is an error record: a cmdlet's message and its category
+// ("ObjectNotFound", "ResourceExists", "InvalidArgument").
+type psError struct {
+	cmdlet, msg, category string
+}
+
+func (e *psError) Error() string { return e.cmdlet + " : " + e.msg }
+
+// record renders an error record as PowerShell writes it to stderr.
+func (e *psError) record() string {
+	return fmt.Sprintf("%s : %s\r\n    + CategoryInfo          : %s: (%s) [], CimException\r\n", e.cmdlet, e.msg, e.category, e.cmdlet)
+}
+
+// run is one script's execution.
+type run struct {
+	store  state.Store
+	stop   bool // $ErrorActionPreference = 'Stop'
+	stdout strings.Builder
+	stderr strings.Builder
+}
+
+// Run runs powershell with its command-line arguments and returns what it
+// wrote to stdout and stderr and its exit code. A command line or script
+// the stand-in does not know fails with exit 1 before anything runs.
+func (sh Shell) Run(args []string) (stdout, stderr string, code int) {
+	script, err := DecodeArgs(args)
+	if err != nil {
+		return "", "powershell stand-in: unsupported command line: " + err.Error() + "\r\n", 1
+	}
+	stmts, err := Parse(script)
+	if err != nil {
+		return "", "powershell stand-in: unsupported script: " + err.Error() + "\r\n", 1
+	}
+	r := &run{store: sh.Store}
+	for _, s := range stmts {
+		if perr := r.exec(s); perr != nil {
+			r.stderr.WriteString(perr.record())
+			return r.stdout.String(), r.stderr.String(), 1
+		}
+	}
+	return r.stdout.String(), r.stderr.String(), 0
+}
+
+// exec runs one statement; an error is a terminating error nothing
+// caught, which ends the script.
+func (r *run) exec(s stmt) *psError {
+	switch {
+	case s.pref != "":
+		r.stop = s.pref == "Stop"
+		return nil
+	case s.call == nil:
+		r.stdout.WriteString(s.literal + "\r\n")
+		return nil
+	}
+	names, perr := r.invoke(s.call)
+	if perr == nil {
+		if s.sink == displayNames {
+			for _, n := range names {
+				r.stdout.WriteString(n + "\r\n")
+			}
+		}
+		return nil
+	}
+	if !r.stop {
+		// A non-terminating error: written, and try/catch does not see it.
+		r.stderr.WriteString(perr.record())
+		return nil
+	}
+	switch s.catch {
+	case writeMessage:
+		r.stdout.WriteString(perr.msg + "\r\n")
+		return nil
+	case rethrowUnlessNotFound:
+		if perr.category == "ObjectNotFound" {
+			return nil
+		}
+	}
+	return perr
+}
+
+// invoke runs a cmdlet and returns the display names of the rules it
+// output.
+func (r *run) invoke(c *call) ([]string, *psError) {
+	table, class := state.HyperV, "MSFT_NetFirewallHyperVRule"
+	if c.cmdlet == "Get-NetFirewallRule" {
+		table, class = state.Windows, "MSFT_NetFirewallRule"
+	}
+	rules, err := r.store.Rules(table)
+	if err != nil {
+		return nil, &psError{c.cmdlet, err.Error(), "ReadError"}
+	}
+	switch c.cmdlet {
+	case "New-NetFirewallHyperVRule":
+		return nil, r.newRule(c, rules)
+	case "Remove-NetFirewallHyperVRule":
+		return nil, r.removeRule(c, rules)
+	}
+	param, value := "name", c.params["name"]
+	if v, ok := c.params["displayname"]; ok {
+		param, value = "displayname", v
+	}
+	var names []string
+	for _, rule := range rules {
+		if matches(displayName(table, rule, param), value, param == "displayname") {
+			names = append(names, displayName(table, rule, "displayname"))
+		}
+	}
+	if len(names) == 0 && (param == "name" || !hasWildcard(value)) {
+		return nil, notFound(c.cmdlet, class, param, value)
+	}
+	return names, nil
+}
+
+// displayName reads a rule's name or display name; a rule netsh made
+// carries its name as its display name.
+func displayName(t state.Table, rule state.Rule, param string) string {
+	if t == state.Windows {
+		return rule["name"]
+	}
+	return rule[param]
+}
+
+func notFound(cmdlet, class, param, value string) *psError {
+	prop := map[string]string{"name": "Name", "displayname": "DisplayName"}[param]
+	return &psError{cmdlet, fmt.Sprintf("No %s objects found with property '%s' equal to '%s'.  Verify the value of the property and retry.", class, prop, value), "ObjectNotFound"}
+}
+
+// matches compares as PowerShell does: without regard to case, and with
+// the wildcards * and ? only where the parameter takes wildcards.
+func matches(have, pattern string, wildcards bool) bool {
+	if !wildcards {
+		return strings.EqualFold(have, pattern)
+	}
+	re := "(?is)^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(pattern)) + "$"
+	return regexp.MustCompile(re).MatchString(have)
+}
+
+// hasWildcard reports whether a pattern holds a PowerShell wildcard.
+// (Parse refuses the bracket form.)
+func hasWildcard(s string) bool { return strings.ContainsAny(s, "*?") }
+
+// newRule adds a Hyper-V rule; its -Name must be new.
+func (r *run) newRule(c *call, rules []state.Rule) *psError {
+	p := c.params
+	if err := checkNewRule(p); err != nil {
+		return &psError{c.cmdlet, err.Error(), "InvalidArgument"}
+	}
+	for _, rule := range rules {
+		if strings.EqualFold(rule["name"], p["name"]) {
+			return &psError{c.cmdlet, "Cannot create a file when that file already exists.", "ResourceExists"}
+		}
+	}
+	if err := r.store.SetRules(state.HyperV, append(rules, state.Rule(p))); err != nil {
+		return &psError{c.cmdlet, err.Error(), "WriteError"}
+	}
+	return nil
+}
+
+// checkNewRule validates New-NetFirewallHyperVRule's arguments as its
+// parameter binding does.
+func checkNewRule(p map[string]string) error {
+	if !oneOf(p["direction"], "Inbound", "Outbound") || !oneOf(p["action"], "Allow", "Block") {
+		return fmt.Errorf("cannot bind -Direction %q or -Action %q", p["direction"], p["action"])
+	}
+	if !oneOf(p["protocol"], "TCP", "UDP", "Any") {
+		if n, err := strconv.Atoi(p["protocol"]); err != nil || n < 0 || n > 255 {
+			return fmt.Errorf("cannot bind -Protocol %q", p["protocol"])
+		}
+	}
+	if n, err := strconv.ParseUint(p["localports"], 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("cannot bind -LocalPorts %q", p["localports"])
+	}
+	id := p["vmcreatorid"]
+	if len(id) != 38 || id[0] != '{' || id[37] != '}' || !isGUID(id[1:37]) {
+		return fmt.Errorf("cannot bind -VMCreatorId %q: not a GUID in braces", id)
+	}
+	if p["name"] == "" {
+		return fmt.Errorf("-Name is empty")
+	}
+	return nil
+}
+
+var guid = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
+
+func isGUID(s string) bool { return guid.MatchString(s) }
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if strings.EqualFold(s, o) {
+			return true
+		}
+	}
+	return false
+}
+
+// removeRule removes the Hyper-V rule of exactly this -Name, which takes
+// no wildcard: 'wslfwd *' names no rule.
+func (r *run) removeRule(c *call, rules []state.Rule) *psError {
+	var kept []state.Rule
+	for _, rule := range rules {
+		if !strings.EqualFold(rule["name"], c.params["name"]) {
+			kept = append(kept, rule)
+		}
+	}
+	if len(kept) == len(rules) {
+		return notFound(c.cmdlet, "MSFT_NetFirewallHyperVRule", "name", c.params["name"])
+	}
+	if err := r.store.SetRules(state.HyperV, kept); err != nil {
+		return &psError{c.cmdlet, err.Error(), "WriteError"}
+	}
+	return nil
+}
