@@ -1,0 +1,11 @@
+// Package wine holds the Wine end-to-end test of issue 14: the real
+// daemon (wslfwd-hostd.exe, portproxy backend, firewall on) under Wine in
+// the lab's winhost namespace, with the strict netsh and PowerShell
+// stand-ins of lab/winstandin in the Wine prefix, and the real Linux
+// agent in the wsl namespace.
+//
+// It runs as root with a prefix that .ci/wine/standins.sh prepared, named
+// by WSLFWD_WINE_PREFIX; .ci/wine/e2e.sh sets both that and
+// WSLFWD_WINE_E2E=required, under which a test that cannot run fails
+// instead of skipping.
+package wine
