@@ -5,7 +5,7 @@
 # its package directory (as `go test` does, for testdata) with a time
 # limit; any failure fails the script. Tests that cannot run under Wine
 # skip and say why. Then service-smoke.sh runs the daemon as a service
-# under Wine's service manager.
+# under Wine's service manager, and e2e.sh the daemon with the stand-ins.
 #
 # Uses the prefix setup.sh made ($WINEPREFIX, default
 # ${TMPDIR:-/tmp}/wslfwd-wine) and runs setup.sh first if it is not ready.
@@ -73,6 +73,8 @@ done
 if [ -z "${WINE_TEST_PACKAGES:-}" ]; then
 	printf '\n--- wine: service smoke test\n'
 	"$here/service-smoke.sh" || failed+=("service smoke test")
+	printf '\n--- wine: end-to-end with the netsh and PowerShell stand-ins\n'
+	"$here/e2e.sh" || failed+=("end-to-end with the stand-ins")
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

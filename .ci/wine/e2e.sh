@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the Wine end-to-end test (lab/wine, issue 14): the real daemon under
+# Wine with the strict netsh and PowerShell stand-ins, and the real agent,
+# in the lab's namespaces. Needs root.
+#
+# The stand-ins get a prefix of their own, $WSLFWD_WINE_STANDIN_PREFIX
+# (default ${TMPDIR:-/tmp}/wslfwd-wine-standin): the other Wine tests
+# expect Wine's own netsh and powershell. setup.sh makes the prefix (or
+# reuses it), standins.sh installs them; the test must run, not skip.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+export WINEPREFIX=${WSLFWD_WINE_STANDIN_PREFIX:-${TMPDIR:-/tmp}/wslfwd-wine-standin}
+
+"$here/setup.sh"
+"$here/standins.sh"
+cd "$root"
+WSLFWD_WINE_PREFIX=$WINEPREFIX WSLFWD_WINE_E2E=required \
+	go test -count=1 -v -timeout 170s -run '^TestDaemonUnderWine$' ./lab/wine
