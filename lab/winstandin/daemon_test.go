@@ -1,0 +1,164 @@
+package winstandin_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
+	"github.com/wslfwd/wslfwd/hostd-windows/portproxy"
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
+	"github.com/wslfwd/wslfwd/lab/winstandin/netsh"
+	"github.com/wslfwd/wslfwd/lab/winstandin/powershell"
+	"github.com/wslfwd/wslfwd/lab/winstandin/state"
+)
+
+// host runs the daemon's real firewall and portproxy code against the
+// stand-ins in this process, over one store: the same strictness as under
+// Wine, in milliseconds and without root.
+type host struct{ st *state.Memory }
+
+// Netsh runs a script as `netsh -f` does, with the exit status appended
+// as winexec.Output appends it.
+func (h host) Netsh(_ context.Context, script string) ([]byte, error) {
+	tool := netsh.Tool{Store: h.st, ReadFile: func(string) ([]byte, error) { return []byte(script), nil }}
+	out, code := tool.Run([]string{"-f", "script.txt"})
+	return withStatus(out, code), nil
+}
+
+// PowerShell runs a script from the command line the daemon would use.
+func (h host) PowerShell(_ context.Context, script string) ([]byte, error) {
+	out, errOut, code := powershell.Shell{Store: h.st}.Run(winexec.PowerShellArgs(script))
+	return withStatus(out+errOut, code), nil
+}
+
+// Run is the portproxy backend's runner.
+func (h host) Run(ctx context.Context, script string) ([]byte, error) { return h.Netsh(ctx, script) }
+
+// Read is the portproxy backend's store: the registry values as kept.
+func (h host) Read() ([]portproxy.Value, error) {
+	var out []portproxy.Value
+	for _, k := range portproxy.Kinds {
+		vs, err := h.st.Values(string(k))
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vs {
+			out = append(out, portproxy.Value{Kind: k, Name: v.Name, Data: v.Data})
+		}
+	}
+	return out, nil
+}
+
+func withStatus(out string, code int) []byte {
+	if code != 0 {
+		out += fmt.Sprintf("\r\n(exit status %d)", code)
+	}
+	return []byte(out)
+}
+
+func ruleCount(t *testing.T, st *state.Memory, table state.Table, name string) int {
+	t.Helper()
+	rs, err := st.Rules(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range rs {
+		if r["name"] == name {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDaemonRuleOnFirstInstallAndAgain: on a host with no rule the
+// daemon's rule is made (a delete of the absent rule in the same script
+// would stop it), and making it again leaves exactly one.
+func TestDaemonRuleOnFirstInstallAndAgain(t *testing.T) {
+	h := host{st: state.NewMemory()}
+	fw := firewall.New(h, nil)
+	for _, addr := range []string{"172.28.240.1", "172.28.240.1", "172.30.0.1"} {
+		if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr(addr), 17810); err != nil {
+			t.Fatalf("SetDaemonRule(%s): %v", addr, err)
+		}
+		if n := ruleCount(t, h.st, state.Windows, firewall.DaemonRuleName); n != 1 {
+			t.Fatalf("after SetDaemonRule(%s): %d daemon rules, want 1", addr, n)
+		}
+	}
+	rs, _ := h.st.Rules(state.Windows)
+	if rs[0]["localip"] != "172.30.0.1" {
+		t.Errorf("the daemon's rule allows %s, want the last address", rs[0]["localip"])
+	}
+}
+
+// TestSyncKeepsExactlyItsRules: in both firewalls, Sync adds the wanted
+// rules, removes its own unwanted ones, and leaves a user's rule alone.
+func TestSyncKeepsExactlyItsRules(t *testing.T) {
+	h := host{st: state.NewMemory()}
+	h.st.SetRules(state.Windows, []state.Rule{{"name": "user rule", "dir": "in", "action": "allow"}})
+	fw := firewall.New(h, nil)
+	var want []firewall.Rule
+	for _, k := range []firewall.Kind{firewall.Windows, firewall.HyperV} {
+		for _, p := range []uint16{80, 443} {
+			want = append(want, firewall.Rule{Kind: k, Protocol: backend.TCP, Port: p})
+		}
+	}
+	for range 2 { // the second Sync has nothing to do
+		if err := fw.Sync(t.Context(), want); err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+	}
+	for _, r := range want {
+		if n := ruleCount(t, h.st, state.Table(r.Kind), r.Name()); n != 1 {
+			t.Errorf("%v: %d rules, want 1", r, n)
+		}
+	}
+	if err := fw.Sync(t.Context(), nil); err != nil {
+		t.Fatalf("Sync(nothing): %v", err)
+	}
+	for _, r := range want {
+		if n := ruleCount(t, h.st, state.Table(r.Kind), r.Name()); n != 0 {
+			t.Errorf("%v: %d rules left, want 0", r, n)
+		}
+	}
+	if n := ruleCount(t, h.st, state.Windows, "user rule"); n != 1 {
+		t.Errorf("the user's rule: %d, want 1", n)
+	}
+}
+
+func entry(listen, connect string) backend.Entry {
+	return backend.Entry{Protocol: backend.TCP, Listen: netip.MustParseAddrPort(listen), Connect: netip.MustParseAddrPort(connect)}
+}
+
+// TestPortproxyBackendAgainstStandin: the backend adds and removes its
+// entries in one script where it can, and a user's values, parsable or
+// not, are never changed, even at a key the daemon wants.
+func TestPortproxyBackendAgainstStandin(t *testing.T) {
+	h := host{st: state.NewMemory()}
+	h.st.SetValue("v4tov4", "0.0.0.0/5555", "10.0.0.1/5555")
+	h.st.SetValue("v4tov4", "0.0.0.0/8081", "wsl-host/8081")
+	be := portproxy.New(h, h, portproxy.Options{})
+	a, b := entry("0.0.0.0:8080", "172.28.240.53:8080"), entry("0.0.0.0:9090", "172.28.240.53:9090")
+	if err := be.Apply(t.Context(), backend.Batch{Add: []backend.Entry{a, b}}); err != nil {
+		t.Fatalf("add: %v", err)
+	}
+	blocked := entry("0.0.0.0:8081", "172.28.240.53:8081")
+	err := be.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{a}, Add: []backend.Entry{blocked}})
+	var ae *backend.ApplyError
+	if !errors.As(err, &ae) || len(ae.Failures) != 1 || !errors.Is(ae.Failures[0].Err, backend.ErrPortInUse) {
+		t.Errorf("add at the key of a user's unparsable value: %v, want one ErrPortInUse", err)
+	}
+	vs, _ := h.st.Values("v4tov4")
+	want := []state.Value{
+		{Name: "0.0.0.0/5555", Data: "10.0.0.1/5555"},
+		{Name: "0.0.0.0/8081", Data: "wsl-host/8081"},
+		{Name: "0.0.0.0/9090", Data: "172.28.240.53/9090"},
+	}
+	if fmt.Sprint(vs) != fmt.Sprint(want) {
+		t.Errorf("registry = %v, want %v", vs, want)
+	}
+}
