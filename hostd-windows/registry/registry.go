@@ -253,9 +253,9 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 		return nil
 	}
 	e := r.entries[s.Distro()]
-	if !s.registered && e == nil && r.opts.MaxAgents > 0 && len(r.entries) >= r.opts.MaxAgents {
+	if !s.registered && e == nil && !r.makeRoom() {
 		r.mu.Unlock()
-		return status.Errorf(codes.ResourceExhausted, "the daemon already holds %d agents, its limit", r.opts.MaxAgents)
+		return status.Errorf(codes.ResourceExhausted, "the daemon already holds %d connected agents, its limit", r.opts.MaxAgents)
 	}
 	if e != nil && e.session != s && (s.registered || e.connected && e.session.ConnectedAt.After(s.ConnectedAt)) {
 		// A newer session of this distro took over (or is connected
@@ -281,6 +281,32 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 	r.mu.Unlock()
 	r.opts.Changed()
 	return nil
+}
+
+// makeRoom reports whether one more agent may be registered. At MaxAgents
+// it expires the agent that has been gone longest: agents in grace must
+// not let a token holder who connects and leaves under ever new distro
+// names fill the table and lock new distros out. Called with r.mu held.
+func (r *Registry) makeRoom() bool {
+	if r.opts.MaxAgents <= 0 || len(r.entries) < r.opts.MaxAgents {
+		return true
+	}
+	var oldest *entry
+	for _, e := range r.entries {
+		if !e.connected && (oldest == nil || e.graceUntil.Before(oldest.graceUntil)) {
+			oldest = e
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	if oldest.timer != nil {
+		oldest.timer.Stop()
+	}
+	r.log.Warn("agent table full: the longest-gone agent's forwards go before its grace ends",
+		"distro", oldest.session.Distro(), "max_agents", r.opts.MaxAgents)
+	r.expireLocked(oldest.session.Distro(), oldest)
+	return true
 }
 
 // register makes s the entry of its distro, replacing old (connected, in

@@ -417,6 +417,38 @@ func TestMaxAgents(t *testing.T) {
 	}
 }
 
+// Agents in grace give way to a new distro: connecting and leaving under
+// ever new names cannot fill the table. Live agents do not give way.
+func TestMaxAgentsExpiresLongestGone(t *testing.T) {
+	r, _ := newReg(t, Options{MaxAgents: 3, Grace: time.Hour})
+	register := func(distro string) (*Session, error) {
+		s := open(t, r, distro, agentAddr)
+		return s, r.Apply(s, snapshot(1, network("172.28.240.53")))
+	}
+	live, _ := register("Ubuntu")
+	for _, d := range []string{"gone1", "gone2"} {
+		s, err := register(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close(s)
+	}
+	if _, err := register("Debian"); err != nil {
+		t.Fatalf("a new distro with two agents in grace: %v", err)
+	}
+	if got := r.Distros(false); !slices.Equal(got, []string{"Debian", "Ubuntu", "gone2"}) {
+		t.Fatalf("distros = %v, want the longest gone expired", got)
+	}
+	if _, err := register("Fedora"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := register("Arch")
+	wantCode(t, err, codes.ResourceExhausted)
+	if _, ok := r.Connected("Ubuntu"); !ok || live == nil {
+		t.Fatal("a live agent gave way")
+	}
+}
+
 func TestGraceKeepsStateAndReconnectReplaces(t *testing.T) {
 	r, _ := newReg(t, Options{Grace: time.Hour})
 	s := open(t, r, "Ubuntu", agentAddr)
