@@ -173,7 +173,9 @@ func TestAgentSessionsFromAnyLoopbackAddressShareOneCap(t *testing.T) {
 // scriptedStream is an agent session's stream that receives msgs, then
 // io.EOF.
 type scriptedStream struct {
-	grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage] // nil: only Recv is called
+	// nil: only Recv is called.
+	grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]
+
 	msgs []*wslfwdv1.AgentMessage
 }
 
