@@ -185,7 +185,7 @@ func TestIdentityTakeoverRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go serveEcho(ln)
+	go netlab.Echo(ln)
 	port := uint32(ln.Addr().(*net.TCPAddr).Port)
 	m := labrun.Match{Port: port, State: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE, Connect: netlab.WSLAddr.Addr()}
 	if _, err := env.WaitForward(ctx, m); err != nil {
@@ -225,20 +225,6 @@ func TestIdentityTakeoverRefused(t *testing.T) {
 	}
 	if !strings.Contains(out, intruder.String()) || !strings.Contains(out, "AlreadyExists") || !strings.Contains(out, "connected") {
 		t.Errorf("wslfwd agents does not show the live agent and the refused one:\n%s", out)
-	}
-}
-
-// serveEcho echoes every connection accepted on ln until it is closed.
-func serveEcho(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			_, _ = io.Copy(c, c)
-		}()
 	}
 }
 
