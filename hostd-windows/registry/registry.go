@@ -226,7 +226,18 @@ func (r *Registry) touch(s *Session) {
 	}
 }
 
+// Registered reports whether s has become its distro's entry (its first
+// snapshot was accepted).
+func (r *Registry) Registered(s *Session) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return s.registered
+}
+
 func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
+	if snap.GetSeq() == 0 {
+		return status.Error(codes.InvalidArgument, "snapshot: seq must be 1 or more")
+	}
 	if err := ValidateNetwork(snap.GetNetwork()); err != nil {
 		return status.Errorf(codes.InvalidArgument, "snapshot: %v", err)
 	}
