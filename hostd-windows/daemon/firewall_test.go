@@ -98,6 +98,10 @@ func TestFirewallRulesByMode(t *testing.T) {
 		{port: 5}: mk("wsl1", wslfwdv1.ForwardState_FORWARD_STATE_DIRECT, tcp, 22),
 		{port: 6}: mk("bridged", wslfwdv1.ForwardState_FORWARD_STATE_DIRECT, tcp, 23),
 		{port: 7}: mk("nat", wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE, tcp, 80), // same port twice
+		// Bound to loopback: the LAN cannot reach it, and a rule on its
+		// port would open the port for every other program of the host.
+		{port: 8}: {fwd: &wslfwdv1.Forward{Distro: "mirrored", State: wslfwdv1.ForwardState_FORWARD_STATE_DIRECT,
+			Protocol: tcp, ListenPort: 5432, ListenerAddress: "127.0.0.1"}},
 	}
 	modes := map[string]wslfwdv1.NetworkingMode{
 		"nat":      wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT,

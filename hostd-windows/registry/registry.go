@@ -45,6 +45,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/endpoint"
 )
 
 // Options configure a Registry.
@@ -151,12 +152,27 @@ func (r *Registry) open(hello *wslfwdv1.AgentHello, peer, local netip.AddrPort) 
 
 // target is the forward target a session in mode gets from its connection's
 // address: the address itself in NAT mode, if the rules allow it; none in
-// the other modes, whose distros share the host's addresses.
+// the other modes. Mirrored mode and WSL1 share the host's addresses, so
+// their agents connect from the host itself: a claim of either mode from
+// elsewhere (a NAT distro's address) is a lie that would open firewall
+// rules, and is refused.
 func (r *Registry) target(mode wslfwdv1.NetworkingMode, peer netip.Addr) (netip.Addr, error) {
-	if mode != wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT {
+	p := peer.Unmap().WithZone("")
+	switch mode {
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT:
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1:
+		host, err := r.opts.Targets.IsHost(p)
+		if err != nil {
+			return netip.Addr{}, status.Errorf(codes.Unavailable, "%s mode: %v", endpoint.ModeName(mode), err)
+		}
+		if !host {
+			return netip.Addr{}, status.Errorf(codes.PermissionDenied,
+				"%s mode shares the host's addresses, so its agent connects from the host itself, not from %s", endpoint.ModeName(mode), p)
+		}
+		return netip.Addr{}, nil
+	default:
 		return netip.Addr{}, nil
 	}
-	p := peer.Unmap().WithZone("")
 	if err := r.opts.Targets.Check(p); err != nil {
 		return netip.Addr{}, status.Errorf(codes.PermissionDenied,
 			"NAT mode: the connection comes from %s, the only address this agent could forward to, and it may not be a target: %v", p, err)

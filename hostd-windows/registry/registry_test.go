@@ -286,6 +286,24 @@ func TestNATConnectionAddressMustBeAllowedTarget(t *testing.T) {
 	}
 }
 
+// Mirrored mode and WSL1 share the host's addresses: a claim of either
+// from a distro's own address is a lie (it would open firewall rules).
+func TestSharedModesComeFromTheHost(t *testing.T) {
+	for _, mode := range []wslfwdv1.NetworkingMode{wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1} {
+		r, _ := newReg(t, Options{})
+		h := hello("Ubuntu")
+		h.NetworkingMode = mode
+		_, err := r.Open(h, agentAddr, hostAddr)
+		wantCode(t, err, codes.PermissionDenied)
+		for _, from := range []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:5000"), netip.MustParseAddrPort("[::1]:5000"),
+			netip.AddrPortFrom(hostAddr.Addr(), 5000)} {
+			if _, err := r.Open(h, from, hostAddr); err != nil {
+				t.Errorf("%s from the host (%s): %v", mode, from, err)
+			}
+		}
+	}
+}
+
 func TestLiveDistroCannotBeTakenOver(t *testing.T) {
 	r, _ := newReg(t, Options{Grace: time.Hour})
 	s := open(t, r, "Ubuntu", agentAddr)

@@ -166,9 +166,23 @@ func TestIdentityForwardsOnlyToConnectionAddress(t *testing.T) {
 			t.Errorf("NAT session from the host (%s): %v, want PermissionDenied", from.why, code)
 		}
 	}
+	// A distro lying about its mode: WSL1 and mirrored share the host's
+	// addresses, and their listeners get firewall rules on the host.
+	for _, mode := range []wslfwdv1.NetworkingMode{wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1, wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED} {
+		h := natHello("Liar")
+		h.NetworkingMode = mode
+		lie := &wslfwdv1.Snapshot{Seq: 1, Network: lyingNetwork(netlab.WSLAddr.Addr().String()),
+			Listeners: []*wslfwdv1.Listener{tcp4("0.0.0.0", 445), tcp4("0.0.0.0", 9005)}}
+		if _, code := claim(t, ctx, env, env.Lab.WSL, netip.Addr{}, labrun.DaemonWSL, h, lie); code != codes.PermissionDenied {
+			t.Errorf("%s claimed from the distro's address: %v, want PermissionDenied", mode, code)
+		}
+	}
 	out, err := env.CLI(ctx, "agents")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(out, "shares the host's addresses, so its agent connects from the host itself") {
+		t.Errorf("wslfwd agents does not show the refused mode claims:\n%s", out)
 	}
 	if !strings.Contains(out, "Refused agent sessions") || !strings.Contains(out, "127.0.0.1 is a loopback address") ||
 		!strings.Contains(out, "is an address of the host itself") {
@@ -219,12 +233,19 @@ func TestIdentityTakeoverRefused(t *testing.T) {
 	if err := roundTrip(ctx, env.Lab.LAN, netip.AddrPortFrom(netlab.HostLANAddr.Addr(), uint16(port))); err != nil {
 		t.Errorf("the real agent's forward stopped working: %v", err)
 	}
+	a, err := env.Agent(ctx, "Ubuntu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.GetConnected() || !strings.HasPrefix(a.GetPeerAddress(), wsl+":") {
+		t.Errorf("after the takeover attempt the distro's agent is %v, want the real one, connected from %s", a, wsl)
+	}
 	out, err := env.CLI(ctx, "agents")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, intruder.String()) || !strings.Contains(out, "AlreadyExists") || !strings.Contains(out, "connected") {
-		t.Errorf("wslfwd agents does not show the live agent and the refused one:\n%s", out)
+	if !strings.Contains(out, intruder.String()) || !strings.Contains(out, "AlreadyExists") {
+		t.Errorf("wslfwd agents does not show the refused agent:\n%s", out)
 	}
 }
 
