@@ -31,25 +31,28 @@ func TestRestartHoldsForwardsForReturningAgents(t *testing.T) {
 	debian.close()
 	h.stop()
 	entries, _ := be.snapshot()
-	removed0, added0 := be.changes()
-	if len(entries) != 2 || len(removed0) != 0 || len(added0) != 2 {
-		t.Fatalf("before the restart: entries %v, removed %v, added %v", entries, removed0, added0)
+	removed, added := be.changes()
+	if len(entries) != 2 || len(removed) != 0 || len(added) != 2 {
+		t.Fatalf("before the restart: entries %v, removed %v, added %v", entries, removed, added)
 	}
-	unchanged := func(when string) {
-		t.Helper()
-		removed, added := be.changes()
-		if len(removed) != len(removed0) || len(added) != len(added0) {
-			t.Fatalf("%s: removed %v, added %v; want no change since %v, %v", when, removed, added, removed0, added0)
-		}
+	restartWithinGrace(t, be, dir)
+	restartPastGrace(t, be, dir)
+	if _, after := be.changes(); len(after) != len(added) {
+		t.Fatalf("added %v after the restarts", after[len(added):])
 	}
+}
 
-	// Daemon B: nothing is deleted before the agents are back.
+// restartWithinGrace starts daemon B, which holds both forwards until
+// Ubuntu's agent returns wanting its forward still, with no change to the
+// backend.
+func restartWithinGrace(t *testing.T, be *fakeBackend, dir string) {
+	t.Helper()
 	fw := &fakeFirewall{}
-	h = startHarness(t, harnessOptions{backend: be, stateDir: dir, firewall: fw})
+	h := startHarness(t, harnessOptions{backend: be, stateDir: dir, firewall: fw})
 	if err := h.d.waitRun(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	unchanged("after the restart")
+	unchanged(t, be, "after the restart")
 	held := h.forwards(t, false)
 	if len(held) != 2 {
 		t.Fatalf("forwards after the restart = %v, want both held", held)
@@ -67,9 +70,9 @@ func TestRestartHoldsForwardsForReturningAgents(t *testing.T) {
 		return slices.Equal(got, rules)
 	})
 
-	ubuntu = h.connect(t, "Ubuntu")
+	ubuntu := h.connect(t, "Ubuntu")
 	ubuntu.snapshot(tcpListener("0.0.0.0", 8080))
-	unchanged("after the agent returned")
+	unchanged(t, be, "after the agent returned")
 	got := h.forwards(t, false)
 	if len(got) != 2 || got[0].GetReason() != "" || got[0].GetState() != active || got[0].GetOrigin() != wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT ||
 		!strings.Contains(got[1].GetReason(), "agent of Debian") {
@@ -80,11 +83,24 @@ func TestRestartHoldsForwardsForReturningAgents(t *testing.T) {
 	}
 	ubuntu.close()
 	h.stop()
+}
 
-	// Daemon C, short grace: Ubuntu's agent returns without the listener,
-	// Debian's never does.
-	h = startHarness(t, harnessOptions{backend: be, stateDir: dir, grace: 3 * time.Second})
-	ubuntu = h.connect(t, "Ubuntu")
+// unchanged fails unless the backend never removed anything and added
+// only the two forwards daemon A made.
+func unchanged(t *testing.T, be *fakeBackend, when string) {
+	t.Helper()
+	if removed, added := be.changes(); len(removed) != 0 || len(added) != 2 {
+		t.Fatalf("%s: removed %v, added %v; want no change", when, removed, added)
+	}
+}
+
+// restartPastGrace starts daemon C with a short grace: Ubuntu's agent
+// returns without the listener, so its forward goes at once; Debian's
+// never returns, so its forward goes when grace ends.
+func restartPastGrace(t *testing.T, be *fakeBackend, dir string) {
+	t.Helper()
+	h := startHarness(t, harnessOptions{backend: be, stateDir: dir, grace: 3 * time.Second})
+	ubuntu := h.connect(t, "Ubuntu")
 	ubuntu.snapshot()
 	if removed, _ := be.changes(); !slices.Equal(removed, []backend.Entry{entry8080()}) {
 		t.Fatalf("after Ubuntu returned without the listener, removed %v; want its forward alone", removed)
@@ -93,9 +109,6 @@ func TestRestartHoldsForwardsForReturningAgents(t *testing.T) {
 		entries, _ := be.snapshot()
 		return len(entries) == 0
 	})
-	if _, added := be.changes(); len(added) != len(added0) {
-		t.Fatalf("added %v after the restarts", added[len(added0):])
-	}
 	if fw := h.forwards(t, true); len(fw) != 0 {
 		t.Fatalf("forwards after grace = %v", fw)
 	}
