@@ -37,6 +37,22 @@ type fakeBackend struct {
 	added   []backend.Entry
 	failAdd error // when set, every addition fails with it
 	durable bool  // see Durable
+	// broken, when set, is why no entry carries connections (Verify),
+	// as with portproxy while iphlpsvc is stopped.
+	broken error
+}
+
+// Verify finds every entry broken while broken is set.
+func (b *fakeBackend) Verify(_ context.Context, es []backend.Entry) map[backend.Entry]error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[backend.Entry]error)
+	for _, e := range es {
+		if b.broken != nil {
+			out[e] = b.broken
+		}
+	}
+	return out
 }
 
 func newFakeBackend() *fakeBackend {

@@ -31,6 +31,7 @@ type row struct {
 	key      rowKey
 	fwd      *wslfwdv1.Forward
 	wanted   bool   // policy wants it forwarded (listed without "all")
+	exists   bool   // the backend holds its entry (reconcile.Outcome.Exists)
 	agentID  string // session whose listener it is; empty for statics
 	listener *wslfwdv1.Listener
 }
@@ -84,11 +85,12 @@ func (d *Daemon) buildTable(decisions []policy.Decision, rep reconcile.Report, n
 			k.port = uint32(st.Port)
 		}
 		k.protocol = f.Protocol
+		exists := false
 		if dc.Want {
 			out, ok := rep.Outcomes[dc.Entry.Key()]
 			switch {
 			case ok:
-				f.State, f.Reason = out.State, out.Reason
+				f.State, f.Reason, exists = out.State, out.Reason, out.Exists
 			case rep.Err != nil:
 				f.State, f.Reason = wslfwdv1.ForwardState_FORWARD_STATE_ERROR, rep.Err.Error()
 			default:
@@ -103,7 +105,7 @@ func (d *Daemon) buildTable(decisions []policy.Decision, rep reconcile.Report, n
 		if old, ok := d.table[k]; ok && old.fwd.GetState() == f.GetState() {
 			f.Since = old.fwd.GetSince()
 		}
-		next[k] = &row{key: k, fwd: f, wanted: dc.Want, agentID: dc.AgentID, listener: dc.Listener}
+		next[k] = &row{key: k, fwd: f, wanted: dc.Want, exists: exists, agentID: dc.AgentID, listener: dc.Listener}
 	}
 	return next
 }

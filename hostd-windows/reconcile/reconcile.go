@@ -57,6 +57,11 @@ type Outcome struct {
 	// State is ACTIVE, ERROR, CONFLICT or BLOCKED.
 	State  wslfwdv1.ForwardState
 	Reason string // empty for ACTIVE
+	// Exists is true when the backend holds the entry: for ACTIVE, and for
+	// an ERROR of an entry that exists but carries nothing (a
+	// backend.Verifier said why), which works again once the cause is
+	// gone without being made anew.
+	Exists bool
 }
 
 // Report is the result of one Reconcile.
@@ -83,7 +88,7 @@ func New(b backend.Backend, l *ledger.Ledger, log *slog.Logger) *Reconciler {
 // distros: after a restart, what the daemon adopts and holds.
 func (r *Reconciler) Owned() []ledger.Record { return r.l.Records() }
 
-var active = Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE}
+var active = Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE, Exists: true}
 
 // Plan is what one Reconcile is asked to bring about.
 type Plan struct {
@@ -109,11 +114,38 @@ type survey struct {
 }
 
 // Reconcile makes the backend hold p.Want, keeps what p.Hold names, and
-// removes every other entry wslfwd owns.
+// removes every other entry wslfwd owns. An entry the backend's Verifier
+// finds not working is ERROR, not ACTIVE.
 func (r *Reconciler) Reconcile(ctx context.Context, p Plan) Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	rep := r.reconcile(ctx, p)
+	r.verify(ctx, &rep)
+	return rep
+}
 
+// verify asks a backend that can tell whether each entry reported ACTIVE
+// carries connections.
+func (r *Reconciler) verify(ctx context.Context, rep *Report) {
+	v, ok := r.b.(backend.Verifier)
+	if !ok {
+		return
+	}
+	var check []backend.Entry
+	for _, e := range rep.Owned {
+		if rep.Outcomes[e.Key()].State == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
+			check = append(check, e)
+		}
+	}
+	if len(check) == 0 {
+		return
+	}
+	for e, err := range v.Verify(ctx, check) {
+		rep.Outcomes[e.Key()] = Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_ERROR, Reason: err.Error(), Exists: true}
+	}
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, p Plan) Report {
 	wants := r.uniqueWants(p.Want)
 	rep := Report{Outcomes: make(map[backend.Key]Outcome, len(wants)+len(p.Hold))}
 	actual, err := r.b.List(ctx)
@@ -196,8 +228,8 @@ func planBatch(wants []ledger.Record, hold []backend.Entry, sv survey, rep *Repo
 		case !exists:
 			batch.Add = append(batch.Add, w)
 		case !sv.isOwned[a]:
-			rep.Outcomes[k] = Outcome{wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT,
-				fmt.Sprintf("held by an entry wslfwd does not own (%s)", a)}
+			rep.Outcomes[k] = Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT,
+				Reason: fmt.Sprintf("held by an entry wslfwd does not own (%s)", a)}
 		case a == w:
 			rep.Outcomes[k] = active
 		default:
@@ -354,15 +386,15 @@ func failure(ae *backend.ApplyError, e backend.Entry, remove bool) (backend.Fail
 func classify(err error) Outcome {
 	switch {
 	case errors.Is(err, backend.ErrPortInUse):
-		return Outcome{wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT, err.Error()}
+		return Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT, Reason: err.Error()}
 	case errors.Is(err, backend.ErrExcludedPort):
-		return Outcome{wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED, err.Error()}
+		return Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED, Reason: err.Error()}
 	}
 	return errorOutcome(err.Error())
 }
 
 func errorOutcome(reason string) Outcome {
-	return Outcome{wslfwdv1.ForwardState_FORWARD_STATE_ERROR, reason}
+	return Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_ERROR, Reason: reason}
 }
 
 func set(es []backend.Entry) map[backend.Entry]bool {

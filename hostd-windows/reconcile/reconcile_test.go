@@ -522,3 +522,55 @@ func TestConflictingWantsKeepFirst(t *testing.T) {
 	}
 	wantOutcome(t, rep, a80new, activeState, "")
 }
+
+// verifyingBackend is a fakeBackend whose entries can exist without
+// working, as a portproxy entry does while iphlpsvc is stopped.
+type verifyingBackend struct {
+	*fakeBackend
+	broken  map[backend.Entry]error
+	checked [][]backend.Entry
+}
+
+func (v *verifyingBackend) Verify(_ context.Context, es []backend.Entry) map[backend.Entry]error {
+	v.checked = append(v.checked, slices.Clone(es))
+	out := map[backend.Entry]error{}
+	for _, e := range es {
+		if err := v.broken[e]; err != nil {
+			out[e] = err
+		}
+	}
+	return out
+}
+
+// ACTIVE means the entry exists and works: an entry the backend finds not
+// working is ERROR with the backend's reason, still owned and left in
+// place, and ACTIVE again once it works, without being made anew.
+func TestActiveOnlyWhenVerified(t *testing.T) {
+	f := newFake(user3000)
+	v := &verifyingBackend{fakeBackend: f, broken: map[backend.Entry]error{
+		a80: errors.New("nothing listens on 0.0.0.0:80"),
+	}}
+	r := New(v, ledger.NewMemory(), quiet)
+	collide := entry(backend.TCP, "0.0.0.0:3000", "172.28.240.53:3000")
+	rep := r.Reconcile(context.Background(), wants(a80, b443, collide))
+	wantOutcome(t, rep, a80, errorState, "nothing listens on 0.0.0.0:80")
+	wantOutcome(t, rep, b443, activeState, "")
+	wantOutcome(t, rep, collide, conflictState, "does not own")
+	if !rep.Outcomes[a80.Key()].Exists || !rep.Outcomes[b443.Key()].Exists || rep.Outcomes[collide.Key()].Exists {
+		t.Errorf("Exists: %v, want true for the entries the backend holds", rep.Outcomes)
+	}
+	if len(v.checked) != 1 || !slices.Equal(v.checked[0], []backend.Entry{a80, b443}) {
+		t.Errorf("verified %v, want the two entries wslfwd holds", v.checked)
+	}
+	if !f.has(a80) || !slices.Equal(rep.Owned, []backend.Entry{a80, b443}) {
+		t.Fatalf("the entry that does not work was dropped: owned %v", rep.Owned)
+	}
+
+	delete(v.broken, a80)
+	batches := len(f.batches)
+	rep = r.Reconcile(context.Background(), wants(a80, b443))
+	wantOutcome(t, rep, a80, activeState, "")
+	if len(f.batches) != batches {
+		t.Fatalf("a working entry was made anew: %v", f.batches[batches:])
+	}
+}
