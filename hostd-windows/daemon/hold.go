@@ -88,6 +88,6 @@ func (d *Daemon) addHeldRows(next map[rowKey]*row, held []ledger.Record, wanted 
 		if old, ok := d.table[k]; ok && old.fwd.GetState() == f.GetState() {
 			f.Since = old.fwd.GetSince()
 		}
-		next[k] = &row{key: k, fwd: f, wanted: true, exists: out.Exists}
+		next[k] = &row{key: k, fwd: f, wanted: true, exists: out.Exists, held: true}
 	}
 }

@@ -70,9 +70,14 @@ func restartWithinGrace(t *testing.T, be *fakeBackend, dir string) {
 		return slices.Equal(got, rules)
 	})
 
+	ch := h.watch(t, false)
 	ubuntu := h.connect(t, "Ubuntu")
 	ubuntu.snapshot(tcpListener("0.0.0.0", 8080))
 	unchanged(t, be, "after the agent returned")
+	// Watchers see the forward go on, not go and come back.
+	if got, want := kinds(t, ch, 2), []string{"AGENT_EVENT_KIND_CONNECTED", "FORWARD_EVENT_KIND_CHANGED"}; !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
 	got := h.forwards(t, false)
 	if len(got) != 2 || got[0].GetReason() != "" || got[0].GetState() != active || got[0].GetOrigin() != wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT ||
 		!strings.Contains(got[1].GetReason(), "agent of Debian") {
