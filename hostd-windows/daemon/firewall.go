@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,11 @@ func firewallRules(table map[rowKey]*row, modes map[string]wslfwdv1.NetworkingMo
 		case r.exists, f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE:
 			kind = firewall.Windows
 		case f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_DIRECT:
+			if loopbackOnly(f) {
+				// The LAN cannot reach it; a rule on its port would open
+				// that port for every other program of the host.
+				continue
+			}
 			switch modes[f.GetDistro()] {
 			case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED:
 				kind = firewall.HyperV
@@ -65,6 +71,12 @@ func firewallRules(table map[rowKey]*row, modes map[string]wslfwdv1.NetworkingMo
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
 	})
 	return out
+}
+
+// loopbackOnly reports whether f's listener is bound to a loopback address.
+func loopbackOnly(f *wslfwdv1.Forward) bool {
+	a, err := netip.ParseAddr(f.GetListenerAddress())
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // firewallSync applies the wanted rules off the engine's goroutine:

@@ -131,6 +131,10 @@ func TestFirewallRulesByMode(t *testing.T) {
 		{port: 6}: mk("bridged", wslfwdv1.ForwardState_FORWARD_STATE_DIRECT, tcp, 23),
 		{port: 7}: mk("nat", wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE, tcp, 80), // same port twice
 		{port: 8}: mk("nat", wslfwdv1.ForwardState_FORWARD_STATE_ERROR, tcp, 83),
+		// Bound to loopback: the LAN cannot reach it, and a rule on its
+		// port would open the port for every other program of the host.
+		{port: 9}: {fwd: &wslfwdv1.Forward{Distro: "mirrored", State: wslfwdv1.ForwardState_FORWARD_STATE_DIRECT,
+			Protocol: tcp, ListenPort: 5432, ListenerAddress: "127.0.0.1"}},
 	}
 	// An entry that exists but does not work (nothing listens yet) keeps
 	// its rule; an entry that could not be made (port 82) has none.
