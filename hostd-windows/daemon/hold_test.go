@@ -104,11 +104,19 @@ func unchanged(t *testing.T, be *fakeBackend, when string) {
 // never returns, so its forward goes when grace ends.
 func restartPastGrace(t *testing.T, be *fakeBackend, dir string) {
 	t.Helper()
-	h := startHarness(t, harnessOptions{backend: be, stateDir: dir, grace: 3 * time.Second})
+	const grace = 3 * time.Second
+	start := time.Now()
+	h := startHarness(t, harnessOptions{backend: be, stateDir: dir, grace: grace})
 	ubuntu := h.connect(t, "Ubuntu")
 	ubuntu.snapshot()
-	if removed, _ := be.changes(); !slices.Equal(removed, []backend.Entry{entry8080()}) {
-		t.Fatalf("after Ubuntu returned without the listener, removed %v; want its forward alone", removed)
+	removed, _ := be.changes()
+	if !slices.Contains(removed, entry8080()) {
+		t.Fatalf("after Ubuntu returned without the listener, removed %v; want its forward removed", removed)
+	}
+	// Debian's forward must still be held, unless a slow machine took
+	// the whole grace period to get here.
+	if len(removed) != 1 && time.Since(start) < grace {
+		t.Fatalf("removed %v within grace; want Ubuntu's forward alone", removed)
 	}
 	waitFor(t, "Debian's forward to go after grace", func() bool {
 		entries, _ := be.snapshot()
