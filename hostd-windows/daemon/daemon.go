@@ -6,10 +6,11 @@
 //
 // Changes kick the loop through a channel of size one, so a burst of
 // changes coalesces into one run and the fast path has no timer. The timers
-// are the registry's grace period and, only while forwards fail (backend
+// are the registry's grace period, the end of the holds on the forwards a
+// restarted daemon adopted (holds) and, only while forwards fail (backend
 // errors, a state directory that cannot be written, a port held by another
-// process), a retry with capped exponential backoff, so the daemon recovers
-// by itself once the cause is gone.
+// process, an entry nothing listens on), a retry with capped exponential
+// backoff, so the daemon recovers by itself once the cause is gone.
 package daemon
 
 import (
