@@ -52,7 +52,8 @@ type Config struct {
 	// by size (package logfile). The Windows service defaults it to the
 	// state directory's wslfwd-hostd.log.
 	LogFile string
-	// Grace is how long a gone agent's forwards stay up.
+	// Grace is how long a gone agent's forwards stay up, and how long a
+	// restarted daemon holds the forwards it owns for their agents.
 	Grace time.Duration
 	// UDP enables forwarding UDP listeners.
 	UDP bool

@@ -6,10 +6,11 @@
 //
 // Changes kick the loop through a channel of size one, so a burst of
 // changes coalesces into one run and the fast path has no timer. The timers
-// are the registry's grace period and, only while forwards fail (backend
+// are the registry's grace period, the end of the holds on the forwards a
+// restarted daemon adopted (holds) and, only while forwards fail (backend
 // errors, a state directory that cannot be written, a port held by another
-// process), a retry with capped exponential backoff, so the daemon recovers
-// by itself once the cause is gone.
+// process, an entry nothing listens on), a retry with capped exponential
+// backoff, so the daemon recovers by itself once the cause is gone.
 package daemon
 
 import (
@@ -28,6 +29,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
+	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
 	"github.com/wslfwd/wslfwd/hostd-windows/policy"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/registry"
@@ -83,6 +85,7 @@ type Daemon struct {
 	retry      *time.Timer
 	retryDelay time.Duration
 	startedAt  time.Time
+	held       holds // forwards adopted at start, held while agents reconnect
 
 	// writable caches the state directory probe of GetStatus.
 	writable struct {
@@ -122,6 +125,7 @@ func New(o Options) (*Daemon, error) {
 		watchers:  make(map[*watcher]struct{}),
 		sent:      make(map[string]map[statusKey]*wslfwdv1.ListenerStatus),
 	}
+	d.held = holds{until: d.startedAt.Add(o.Grace), records: o.Reconciler.Owned()}
 	if o.Firewall != nil {
 		d.fw = newFirewallSync(o.Firewall, log.With("component", "firewall"))
 	}
@@ -148,11 +152,17 @@ func (d *Daemon) Kick() {
 	}
 }
 
-// Run runs the engine until ctx ends. The first run happens at once, so
-// forwards owned from before a restart are adopted or cleared.
+// Run runs the engine until ctx ends. The first run happens at once: it
+// adopts the forwards owned from before a restart and holds them (holds)
+// until their agents are back or grace ends, when one more run clears
+// what nobody wants.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer close(d.done)
 	defer d.scheduleRetry(false)
+	if len(d.held.records) > 0 {
+		end := time.AfterFunc(time.Until(d.held.until), d.Kick)
+		defer end.Stop()
+	}
 	if d.fw != nil {
 		var wg sync.WaitGroup
 		wg.Go(func() { d.fw.run(ctx) })
@@ -177,6 +187,55 @@ func (d *Daemon) step(ctx context.Context) {
 	d.mu.Unlock()
 
 	agents, events := d.reg.State()
+	held := d.held.current(time.Now(), agents)
+	decisions := policy.Decide(d.policyInput(agents))
+	rep := d.opts.Reconciler.Reconcile(ctx, plan(decisions, held))
+	if rep.Err != nil {
+		d.log.Warn("reconcile", "err", rep.Err)
+	}
+
+	now := time.Now()
+	infos, sessions, modes := agentViews(agents)
+
+	d.mu.Lock()
+	next := d.buildTable(decisions, rep, now)
+	d.addHeldRows(next, held, wantedKeys(decisions), rep, now)
+	evs := make([]*wslfwdv1.WatchResponse, 0, len(events))
+	for _, e := range events {
+		evs = append(evs, &wslfwdv1.WatchResponse{Time: ts(now), Event: &wslfwdv1.WatchResponse_Agent{Agent: e}})
+	}
+	evs = append(evs, diff(d.table, next, now)...)
+	d.table = next
+	d.agents = infos
+	if d.fw != nil {
+		d.fw.set(firewallRules(next, modes))
+	}
+	d.runErr = rep.Err
+	failed := rep.Err != nil || anyFailed(next)
+	d.publish(evs)
+	updates := d.statusUpdates(sessions)
+	d.finished++
+	close(d.ran)
+	d.ran = make(chan struct{})
+	d.mu.Unlock()
+
+	d.scheduleRetry(failed)
+
+	// Tell agents what became of their listeners, then acknowledge what
+	// this run acted on.
+	for id, st := range updates {
+		sessions[id].Statuses(st)
+	}
+	for _, a := range agents {
+		if a.Connected {
+			a.Session.Ack(a.Seq)
+		}
+	}
+}
+
+// policyInput is what the policy decides from: the agents (connected or
+// in grace), the static forwards and the config.
+func (d *Daemon) policyInput(agents []registry.Agent) policy.Input {
 	in := policy.Input{
 		Agents:        make([]policy.Agent, 0, len(agents)),
 		Statics:       d.opts.Statics.List(),
@@ -197,19 +256,12 @@ func (d *Daemon) step(ctx context.Context) {
 			ConnectedAt: a.Since,
 		})
 	}
-	decisions := policy.Decide(in)
-	var want []backend.Entry
-	for _, dc := range decisions {
-		if dc.Want {
-			want = append(want, dc.Entry)
-		}
-	}
-	rep := d.opts.Reconciler.Reconcile(ctx, want)
-	if rep.Err != nil {
-		d.log.Warn("reconcile", "err", rep.Err)
-	}
+	return in
+}
 
-	now := time.Now()
+// agentViews are the agents as ListAgents shows them, the connected
+// agents' sessions by ID, and each distro's networking mode.
+func agentViews(agents []registry.Agent) ([]*wslfwdv1.Agent, map[string]*registry.Session, map[string]wslfwdv1.NetworkingMode) {
 	infos := make([]*wslfwdv1.Agent, 0, len(agents))
 	sessions := make(map[string]*registry.Session, len(agents))
 	modes := make(map[string]wslfwdv1.NetworkingMode, len(agents))
@@ -220,45 +272,44 @@ func (d *Daemon) step(ctx context.Context) {
 			sessions[a.Session.ID] = a.Session
 		}
 	}
+	return infos, sessions, modes
+}
 
-	d.mu.Lock()
-	next := d.buildTable(decisions, rep, now)
-	evs := make([]*wslfwdv1.WatchResponse, 0, len(events))
-	for _, e := range events {
-		evs = append(evs, &wslfwdv1.WatchResponse{Time: ts(now), Event: &wslfwdv1.WatchResponse_Agent{Agent: e}})
-	}
-	evs = append(evs, diff(d.table, next, now)...)
-	d.table = next
-	d.agents = infos
-	if d.fw != nil {
-		d.fw.set(firewallRules(next, modes))
-	}
-	d.runErr = rep.Err
-	failed := rep.Err != nil
-	for _, r := range next {
+// anyFailed reports whether a wanted forward of the table failed: ERROR or
+// CONFLICT, which a retry may cure.
+func anyFailed(table map[rowKey]*row) bool {
+	for _, r := range table {
 		if st := r.fwd.GetState(); r.wanted && (st == wslfwdv1.ForwardState_FORWARD_STATE_ERROR || st == wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT) {
-			failed = true
+			return true
 		}
 	}
-	d.publish(evs)
-	updates := d.statusUpdates(sessions)
-	d.finished++
-	close(d.ran)
-	d.ran = make(chan struct{})
-	d.mu.Unlock()
+	return false
+}
 
-	d.scheduleRetry(failed)
-
-	// Tell agents what became of their listeners, then acknowledge what
-	// this run acted on.
-	for id, st := range updates {
-		sessions[id].Statuses(st)
-	}
-	for _, a := range agents {
-		if a.Connected {
-			a.Session.Ack(a.Seq)
+// plan asks the reconciler for what the policy wants, each entry with its
+// distro, and to keep the held entries.
+func plan(decisions []policy.Decision, held []ledger.Record) reconcile.Plan {
+	var p reconcile.Plan
+	for _, dc := range decisions {
+		if dc.Want {
+			p.Want = append(p.Want, ledger.Record{Entry: dc.Entry, Distro: dc.Distro})
 		}
 	}
+	for _, h := range held {
+		p.Hold = append(p.Hold, h.Entry)
+	}
+	return p
+}
+
+// wantedKeys are the keys the policy wants forwarded.
+func wantedKeys(decisions []policy.Decision) map[backend.Key]bool {
+	out := make(map[backend.Key]bool, len(decisions))
+	for _, dc := range decisions {
+		if dc.Want {
+			out[dc.Entry.Key()] = true
+		}
+	}
+	return out
 }
 
 // Retry delays while forwards fail.

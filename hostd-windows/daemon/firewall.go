@@ -20,20 +20,22 @@ type FirewallSyncer interface {
 	Sync(ctx context.Context, wanted []firewall.Rule) error
 }
 
-// firewallRules are the inbound rules the table needs: for every active
-// forward a Windows Firewall rule on its host port (NAT mode, statics), and
-// for a listener reachable directly a rule in the firewall that guards its
-// mode: Hyper-V's for mirrored mode, Windows' for WSL1.
+// firewallRules are the inbound rules the table needs: for every forward
+// whose entry exists a Windows Firewall rule on its host port (NAT mode,
+// statics), and for a listener reachable directly a rule in the firewall
+// that guards its mode: Hyper-V's for mirrored mode, Windows' for WSL1. An
+// entry that exists but does not work yet (ERROR while iphlpsvc starts,
+// say) keeps its rule, so the rule does not flap with it.
 func firewallRules(table map[rowKey]*row, modes map[string]wslfwdv1.NetworkingMode) []firewall.Rule {
 	seen := make(map[firewall.Rule]bool)
 	var out []firewall.Rule
 	for _, r := range table {
 		f := r.fwd
 		var kind firewall.Kind
-		switch f.GetState() {
-		case wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE:
+		switch {
+		case r.exists, f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE:
 			kind = firewall.Windows
-		case wslfwdv1.ForwardState_FORWARD_STATE_DIRECT:
+		case f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_DIRECT:
 			if loopbackOnly(f) {
 				// The LAN cannot reach it; a rule on its port would open
 				// that port for every other program of the host.
