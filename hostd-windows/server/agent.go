@@ -119,6 +119,9 @@ func (a *agentService) receive(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 
 func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]) error {
 	ctx := st.Context()
+	if p, ok := peer.FromContext(ctx); ok {
+		defer holdSession(p.Addr)()
+	}
 	remote, local := streamAddrs(ctx)
 	ip := source(remote) // every loopback address is one peer
 	if !a.acquire(ip) {
