@@ -329,7 +329,7 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 	}
 	var fw daemon.FirewallSyncer
 	if s.cfg.Firewall {
-		if fw, err = newFirewall(log.With("component", "firewall")); err != nil {
+		if fw, err = newFirewall(log.With("component", "firewall"), s.cfg.FirewallProfiles); err != nil {
 			return err
 		}
 	}
