@@ -134,7 +134,7 @@ func (a *app) doctor(ctx context.Context) []output.Check {
 		add(cAgents, output.Fail, conn.Explain("list agents", err).Error(), "")
 	} else {
 		checks = append(checks, agentCheck(cAgents, place, agents))
-		if a.listDistros != nil {
+		if a.listRunning != nil {
 			checks = append(checks, a.distroChecks(ctx, agents)...)
 		}
 	}

@@ -12,5 +12,5 @@ import (
 // hostChecks are Windows-only; elsewhere there is nothing to add.
 func hostChecks(context.Context, string) []output.Check { return nil }
 
-// listDistros is nil: only Windows has wsl.exe.
-var listDistros func(context.Context) ([]winhost.Distro, error)
+// listRunning is nil: only Windows has wsl.exe.
+var listRunning func(context.Context) (winhost.DistroList, error)

@@ -90,8 +90,8 @@ type app struct {
 	// hostChecks are the doctor checks specific to the OS, given the
 	// daemon's backend name.
 	hostChecks func(ctx context.Context, backend string) []output.Check
-	// listDistros runs `wsl.exe -l -v` (Windows); nil elsewhere.
-	listDistros func(ctx context.Context) ([]winhost.Distro, error)
+	// listRunning runs `wsl.exe -l --running -q` (Windows); nil elsewhere.
+	listRunning func(ctx context.Context) (winhost.DistroList, error)
 
 	host      string
 	tokenFile string
@@ -108,7 +108,7 @@ func newApp(env client.Env, stdout, stderr io.Writer) *app {
 		now:         time.Now,
 		loc:         time.Local,
 		hostChecks:  hostChecks,
-		listDistros: listDistros,
+		listRunning: listRunning,
 	}
 }
 
