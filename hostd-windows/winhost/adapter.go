@@ -1,6 +1,6 @@
 // Package winhost finds the WSL side from Windows: the host's address on
 // the WSL virtual network (the "vEthernet (WSL)" adapter), and the
-// distros `wsl.exe -l -v` lists.
+// distros `wsl.exe -l -q` lists.
 package winhost
 
 import (

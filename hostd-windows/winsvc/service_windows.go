@@ -168,7 +168,7 @@ func withService(f func(*mgr.Service) error) error {
 	defer m.Disconnect()
 	s, err := m.OpenService(Name)
 	if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
-		return fmt.Errorf("service %s is not installed: run wslfwd-hostd install (elevated)", Name)
+		return errNotInstalled
 	}
 	if err != nil {
 		return fmt.Errorf("open service %s: %w", Name, err)
@@ -176,6 +176,9 @@ func withService(f func(*mgr.Service) error) error {
 	defer s.Close()
 	return f(s)
 }
+
+// errNotInstalled is withService's error when there is no service.
+var errNotInstalled = fmt.Errorf("service %s is not installed: run wslfwd-hostd install (elevated)", Name)
 
 // waitWhile polls the service while its state is one of states, for at
 // most 30 seconds, and returns the state it reached.
@@ -198,4 +201,26 @@ func waitWhile(s *mgr.Service, states ...svc.State) (svc.Status, error) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// InstalledCommandLine is the command line the service manager runs for
+// the service (its BinaryPathName), and false when no service is
+// installed.
+func InstalledCommandLine() (string, bool, error) {
+	var line string
+	err := withService(func(s *mgr.Service) error {
+		c, err := s.Config()
+		if err != nil {
+			return fmt.Errorf("read service %s's configuration: %w", Name, err)
+		}
+		line = c.BinaryPathName
+		return nil
+	})
+	switch {
+	case errors.Is(err, errNotInstalled):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	return line, true, nil
 }
