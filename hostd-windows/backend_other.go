@@ -52,3 +52,7 @@ func newFirewall(log *slog.Logger, _ []string) (daemon.FirewallSyncer, error) {
 	log.Info("firewall = true manages Windows firewall rules; off Windows there are none to manage")
 	return nil, nil
 }
+
+// newFirewallAuditor is nil off Windows: no Windows firewall stands
+// between the LAN and the relay there.
+func newFirewallAuditor(*slog.Logger) daemon.FirewallAuditor { return nil }

@@ -116,3 +116,9 @@ func platformProblems(_ context.Context, backendName string) []*wslfwdv1.Problem
 func newFirewall(log *slog.Logger, profiles []string) (daemon.FirewallSyncer, error) {
 	return firewall.New(firewall.SystemShell{}, log, profiles...), nil
 }
+
+// newFirewallAuditor checks, with firewall = false, that inbound rules of
+// the user's let LAN clients reach the forwards (GetStatus, doctor).
+func newFirewallAuditor(log *slog.Logger) daemon.FirewallAuditor {
+	return firewall.New(firewall.SystemShell{}, log)
+}

@@ -332,13 +332,17 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 			interval: 2 * time.Second, log: log.With("component", "listen")}
 	}
 	var fw daemon.FirewallSyncer
+	var audit daemon.FirewallAuditor
 	if s.cfg.Firewall {
 		if fw, err = newFirewall(log.With("component", "firewall"), s.cfg.FirewallProfiles); err != nil {
 			return err
 		}
+	} else {
+		audit = newFirewallAuditor(log.With("component", "firewall"))
 	}
 	d, err := daemon.New(daemon.Options{
 		Firewall:          fw,
+		FirewallAudit:     audit,
 		Config:            s.cfg,
 		Backend:           be,
 		Reconciler:        reconcile.New(be, led, log.With("component", "reconcile")),

@@ -111,6 +111,7 @@ type harnessOptions struct {
 	expose   netip.Addr
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	firewall FirewallSyncer
+	audit    FirewallAuditor
 }
 
 func startHarness(t *testing.T, o harnessOptions) *harness {
@@ -154,8 +155,9 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		// Agent, service and daemon share this machine's loopback.
 		Targets:  registry.TargetRules{AllowLoopback: true},
 		Dial:     o.dial,
-		Firewall: o.firewall,
-		Logger:   log,
+		Firewall:      o.firewall,
+		FirewallAudit: o.audit,
+		Logger:        log,
 	})
 	if err != nil {
 		t.Fatal(err)

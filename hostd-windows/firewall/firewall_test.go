@@ -29,6 +29,7 @@ type fakeShell struct {
 	noHyperV  bool                   // a Windows without the Hyper-V firewall cmdlets
 	refuse    func(line string) bool // lines the firewall refuses
 	profiles  map[string]string      // rule name -> the profiles it was made in ("" for any)
+	audit     map[Kind]string        // what an audit listing of the firewall prints
 }
 
 func newFakeShell() *fakeShell {
@@ -85,6 +86,17 @@ func (s *fakeShell) PowerShell(_ context.Context, script string) ([]byte, error)
 	s.ran = append(s.ran, "ps: "+script)
 	if psCommandLine(script) >= 32767 {
 		return nil, errors.New("fork/exec powershell.exe: The filename or extension is too long.")
+	}
+	if strings.Contains(script, "Get-NetConnectionProfile") {
+		k := Windows
+		if strings.Contains(script, "HyperV") {
+			k = HyperV
+		}
+		out, ok := s.audit[k]
+		if !ok {
+			return []byte("Access is denied.\r\n(powershell.exe exit status 1)"), nil
+		}
+		return []byte(out), nil
 	}
 	if m := psList.FindStringSubmatch(script); m != nil {
 		return s.psList(script, m), nil
