@@ -153,8 +153,8 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		MaxListeners: o.config.MaxListenersPerAgent,
 		MaxAgents:    o.config.MaxAgents,
 		// Agent, service and daemon share this machine's loopback.
-		Targets:  registry.TargetRules{AllowLoopback: true},
-		Dial:     o.dial,
+		Targets:       registry.TargetRules{AllowLoopback: true},
+		Dial:          o.dial,
 		Firewall:      o.firewall,
 		FirewallAudit: o.audit,
 		Logger:        log,
