@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"syscall"
 
 	"github.com/wslfwd/wslfwd/cli/output"
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
@@ -14,3 +15,6 @@ func hostChecks(context.Context, string) []output.Check { return nil }
 
 // listRunning is nil: only Windows has wsl.exe.
 var listRunning func(context.Context) (winhost.DistroList, error)
+
+// errConnRefused is how the OS says nothing listens on a port.
+var errConnRefused error = syscall.ECONNREFUSED

@@ -77,3 +77,6 @@ func stateName(s uint32) string {
 		return fmt.Sprintf("state %d", s)
 	}
 }
+
+// errConnRefused is how Winsock says nothing listens on a port.
+var errConnRefused error = windows.WSAECONNREFUSED

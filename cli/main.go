@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -90,6 +91,8 @@ type app struct {
 	// hostChecks are the doctor checks specific to the OS, given the
 	// daemon's backend name.
 	hostChecks func(ctx context.Context, backend string) []output.Check
+	// dial connects for probe --from-lan.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// listRunning runs `wsl.exe -l --running -q` (Windows); nil elsewhere.
 	listRunning func(ctx context.Context) (winhost.DistroList, error)
 
@@ -108,6 +111,7 @@ func newApp(env client.Env, stdout, stderr io.Writer) *app {
 		now:         time.Now,
 		loc:         time.Local,
 		hostChecks:  hostChecks,
+		dial:        (&net.Dialer{}).DialContext,
 		listRunning: listRunning,
 	}
 }
