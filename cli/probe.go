@@ -23,17 +23,7 @@ const probeSteps = 6
 // when --step-timeout is not given.
 const defaultStepTimeout = 5 * time.Second
 
-func newProbeCmd(a *app) *cobra.Command {
-	var (
-		distro  string
-		port    uint16
-		step    time.Duration
-		fromLAN string
-	)
-	cmd := &cobra.Command{
-		Use:   "probe",
-		Short: "Test connectivity across the Windows/WSL boundary",
-		Long: `Ask the daemon to test every path across the Windows/WSL boundary: the
+const probeLong = `Ask the daemon to test every path across the Windows/WSL boundary: the
 agent opens a temporary echo listener, the daemon waits for its forward,
 then tests each path and cleans up, also on failure:
 
@@ -48,7 +38,19 @@ lan-to-wsl runs on the host: Windows Firewall does not filter a host's
 connections to its own addresses, so it cannot tell whether LAN clients get
 in. For that, run on another machine of the LAN (no daemon or token needed):
   wslfwd probe --from-lan <host-lan-address> --port <forwarded port>
-which connects from there and says whether, and how, it failed.`,
+which connects from there and says whether, and how, it failed.`
+
+func newProbeCmd(a *app) *cobra.Command {
+	var (
+		distro  string
+		port    uint16
+		step    time.Duration
+		fromLAN string
+	)
+	cmd := &cobra.Command{
+		Use:   "probe",
+		Short: "Test connectivity across the Windows/WSL boundary",
+		Long:  probeLong,
 		Example: `  wslfwd probe
   wslfwd probe --distro Ubuntu --port 40123
   wslfwd probe -o json
@@ -79,15 +81,7 @@ which connects from there and says whether, and how, it failed.`,
 				if err != nil {
 					return c.Explain("probe", err)
 				}
-				if a.format == output.JSON {
-					if err := output.WriteJSON(a.stdout, resp); err != nil {
-						return err
-					}
-				} else {
-					output.Probe(a.stdout, resp)
-					lanNote(a.stdout, resp)
-				}
-				return probeVerdict(resp)
+				return a.printProbe(resp, true)
 			})
 		},
 	}
@@ -98,6 +92,22 @@ which connects from there and says whether, and how, it failed.`,
 	f.StringVar(&fromLAN, "from-lan", "", "run on another machine: connect from it to this host address (the Windows host's LAN address) and --port")
 	_ = cmd.RegisterFlagCompletionFunc("distro", a.completeDistros)
 	return cmd
+}
+
+// printProbe writes the probe's result, with the note on what lan-to-wsl
+// did not test when note is set (text output), and returns its verdict.
+func (a *app) printProbe(resp *wslfwdv1.ProbeResponse, note bool) error {
+	if a.format == output.JSON {
+		if err := output.WriteJSON(a.stdout, resp); err != nil {
+			return err
+		}
+		return probeVerdict(resp)
+	}
+	output.Probe(a.stdout, resp)
+	if note {
+		lanNote(a.stdout, resp)
+	}
+	return probeVerdict(resp)
 }
 
 // probeVerdict fails when any path failed or none was tested, or when the

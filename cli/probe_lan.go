@@ -13,7 +13,6 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
 
@@ -74,15 +73,7 @@ func (a *app) probeFromLAN(ctx context.Context, host string, port uint16, timeou
 		c.Close()
 		p.Ok, p.Latency = true, durationpb.New(time.Since(start))
 	}
-	resp := &wslfwdv1.ProbeResponse{Port: uint32(port), Paths: []*wslfwdv1.PathResult{p}, Ok: p.Ok}
-	if a.format == output.JSON {
-		if err := output.WriteJSON(a.stdout, resp); err != nil {
-			return err
-		}
-	} else {
-		output.Probe(a.stdout, resp)
-	}
-	return probeVerdict(resp)
+	return a.printProbe(&wslfwdv1.ProbeResponse{Port: uint32(port), Paths: []*wslfwdv1.PathResult{p}, Ok: p.Ok}, false)
 }
 
 // lanDialError says what a failed connect from the LAN means.
