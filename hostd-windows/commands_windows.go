@@ -28,7 +28,7 @@ import (
 )
 
 // platformCommands are the Windows service commands, `token` for the
-// hand-off to agents, and `portproxy parse`.
+// hand-off to agents, `selftest`, and `portproxy parse`.
 func platformCommands() []*cobra.Command {
 	return []*cobra.Command{
 		newInstallCommand(),
@@ -37,6 +37,7 @@ func platformCommands() []*cobra.Command {
 		newServiceControlCommand("stop", "Stop the service", "stopped", winsvc.Stop),
 		newTokenCommand(),
 		newServiceCommand(),
+		newSelftestCommand(),
 		parsecmd.New(),
 	}
 }

@@ -25,6 +25,8 @@ type servicePaths struct {
 	stateDir, tokenFile, agentTokenFile string
 	logFile                             string // empty: the service's default
 	port                                uint16 // the daemon's gRPC port
+	firewall                            bool   // config firewall: the daemon makes rules
+	profiles                            []string
 }
 
 func resolvePaths(fs *pflag.FlagSet, f *runFlags) (servicePaths, error) {
@@ -50,7 +52,8 @@ func resolvePaths(fs *pflag.FlagSet, f *runFlags) (servicePaths, error) {
 	if fs.Changed("log-file") {
 		cfg.LogFile = f.logFile
 	}
-	p := servicePaths{stateDir: cfg.StateDir, logFile: cfg.LogFile, port: endpoint.DefaultPort}
+	p := servicePaths{stateDir: cfg.StateDir, logFile: cfg.LogFile, port: endpoint.DefaultPort,
+		firewall: cfg.Firewall, profiles: cfg.FirewallProfiles}
 	if p.stateDir == "" {
 		p.stateDir = defaultStateDir()
 	}
@@ -103,19 +106,29 @@ func installedDaemonArgs(argv []string) ([]string, error) {
 // command line argv, resolved as the service resolves it (its config
 // file, then its flags, then the default).
 func stateDirOf(argv []string) (string, error) {
-	args, err := installedDaemonArgs(argv)
+	p, err := installedPaths(argv)
 	if err != nil {
 		return "", err
 	}
+	return p.stateDir, nil
+}
+
+// installedPaths resolves the settings of the service installed with the
+// command line argv.
+func installedPaths(argv []string) (servicePaths, error) {
+	args, err := installedDaemonArgs(argv)
+	if err != nil {
+		return servicePaths{}, err
+	}
 	fs, f, err := parseRunFlags(args)
 	if err != nil {
-		return "", fmt.Errorf("the installed service's flags: %w", err)
+		return servicePaths{}, fmt.Errorf("the installed service's flags: %w", err)
 	}
 	p, err := resolvePaths(fs, f)
 	if err != nil {
-		return "", fmt.Errorf("the installed service's settings (fix them, or give --state-dir): %w", err)
+		return servicePaths{}, fmt.Errorf("the installed service's settings (fix them, or give --state-dir): %w", err)
 	}
-	return p.stateDir, nil
+	return p, nil
 }
 
 // serviceLogPath is where the service logs, as far as its flags alone

@@ -248,6 +248,10 @@ func (f *Firewall) list(ctx context.Context, k Kind) (map[Rule]bool, error) {
 	return rules, nil
 }
 
+// Names lists the display names of the rules in the Windows firewall
+// that start with Prefix, once per rule: what selftest checks.
+func (f *Firewall) Names(ctx context.Context) ([]string, error) { return f.names(ctx, Windows) }
+
 // names lists the display names starting with Prefix in the firewall,
 // once per rule (Windows allows two rules of one name).
 func (f *Firewall) names(ctx context.Context, k Kind) ([]string, error) {

@@ -105,3 +105,29 @@ func TestWSLAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestLANAddress(t *testing.T) {
+	a := func(name string, addrs ...string) Adapter {
+		ad := Adapter{Name: name}
+		for _, s := range addrs {
+			ad.Addrs = append(ad.Addrs, netip.MustParseAddr(s))
+		}
+		return ad
+	}
+	wsl := a("vEthernet (WSL (Hyper-V firewall))", "172.28.240.1")
+	def := a("vEthernet (Default Switch)", "172.20.0.1")
+	lo := a("Loopback Pseudo-Interface 1", "127.0.0.1")
+	wifi := a("Wi-Fi", "fe80::1", "169.254.3.4", "192.168.1.20")
+	ip, name, err := LANAddress([]Adapter{wsl, def, lo, wifi})
+	if err != nil || ip != netip.MustParseAddr("192.168.1.20") || name != "Wi-Fi" {
+		t.Errorf("LANAddress = %v %q %v, want Wi-Fi's 192.168.1.20", ip, name, err)
+	}
+	// Only an external Hyper-V switch has the LAN: it counts, WSL's never.
+	ip, _, err = LANAddress([]Adapter{wsl, a("vEthernet (External)", "10.0.0.5")})
+	if err != nil || ip != netip.MustParseAddr("10.0.0.5") {
+		t.Errorf("external switch: %v %v", ip, err)
+	}
+	if _, _, err := LANAddress([]Adapter{wsl, lo}); err == nil {
+		t.Error("a host with only WSL's adapter has a LAN address")
+	}
+}

@@ -224,3 +224,19 @@ func InstalledCommandLine() (string, bool, error) {
 	}
 	return line, true, nil
 }
+
+// State says whether the service is installed and whether it runs.
+func State() (installed, running bool, err error) {
+	err = withService(func(s *mgr.Service) error {
+		st, err := s.Query()
+		if err != nil {
+			return fmt.Errorf("query service %s: %w", Name, err)
+		}
+		installed, running = true, st.State == svc.Running
+		return nil
+	})
+	if errors.Is(err, errNotInstalled) {
+		return false, false, nil
+	}
+	return installed, running, err
+}
