@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -185,7 +184,9 @@ func (h *windowsHost) StartListener(ctx context.Context, distro string, port uin
 	cmd := exec.CommandContext(ctx, winexec.SystemPath(`System32\wsl.exe`), "-d", distro, "--",
 		"timeout", "120", "python3", "-m", "http.server", strconv.Itoa(int(port)), "--bind", "0.0.0.0")
 	cmd.Env = append(os.Environ(), "WSL_UTF8=1")
-	var out lockedBuffer
+	// One writer for both: os/exec then copies from one pipe, and the
+	// buffer is read only after Wait.
+	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start wsl.exe: %w", err)
@@ -193,26 +194,8 @@ func (h *windowsHost) StartListener(ctx context.Context, distro string, port uin
 	return func() string {
 		cmd.Process.Kill()
 		cmd.Wait()
-		return wintext.Decode(out.bytes())
+		return wintext.Decode(out.Bytes())
 	}, nil
-}
-
-// lockedBuffer is an output buffer two copying goroutines share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
 }
 
 func (h *windowsHost) LANAddress() (netip.Addr, error) {
