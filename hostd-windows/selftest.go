@@ -87,8 +87,11 @@ type selftestReport struct {
 	noTarget bool
 }
 
+// add records a check; a detail of several lines (joined errors) is put
+// on one, so every line of the report starts with its verdict.
 func (r *selftestReport) add(verdict, name, format string, args ...any) {
-	r.checks = append(r.checks, selftestCheck{verdict, name, fmt.Sprintf(format, args...)})
+	detail := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", "; ")
+	r.checks = append(r.checks, selftestCheck{verdict, name, detail})
 }
 
 // write prints the report: the header, a line per check, the counts.

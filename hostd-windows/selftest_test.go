@@ -241,8 +241,8 @@ func TestSelftestFailures(t *testing.T) {
 		{"firewall off", func(m *fakeMachine, _ *selftestOptions) { m.firewallOn = false },
 			[]string{"SKIP  firewall rule: firewall = false"}},
 		{"daemon problem", func(m *fakeMachine, _ *selftestOptions) {
-			m.problems = []*wslfwdv1.Problem{{Code: "iphlpsvc-stopped", Message: "IP Helper is stopped", Hint: "start it"}}
-		}, []string{"FAIL  daemon problem iphlpsvc-stopped: IP Helper is stopped (start it)"}},
+			m.problems = []*wslfwdv1.Problem{{Code: "iphlpsvc-stopped", Message: "IP Helper is stopped\nand not Automatic", Hint: "start it"}}
+		}, []string{"FAIL  daemon problem iphlpsvc-stopped: IP Helper is stopped; and not Automatic (start it)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := healthyMachine()

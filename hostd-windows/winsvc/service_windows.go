@@ -209,12 +209,9 @@ func waitWhile(s *mgr.Service, states ...svc.State) (svc.Status, error) {
 func InstalledCommandLine() (string, bool, error) {
 	var line string
 	err := withService(func(s *mgr.Service) error {
-		c, err := s.Config()
-		if err != nil {
-			return fmt.Errorf("read service %s's configuration: %w", Name, err)
-		}
-		line = c.BinaryPathName
-		return nil
+		var err error
+		line, err = binaryPath(s)
+		return err
 	})
 	switch {
 	case errors.Is(err, errNotInstalled):
@@ -239,4 +236,22 @@ func State() (installed, running bool, err error) {
 		return false, false, nil
 	}
 	return installed, running, err
+}
+
+// binaryPath reads the service's command line with QueryServiceConfig
+// alone: mgr's Config also asks QueryServiceConfig2 for settings that not
+// every host has (Wine answers "Invalid level").
+func binaryPath(s *mgr.Service) (string, error) {
+	n := uint32(1024)
+	for {
+		b := make([]byte, n)
+		p := (*windows.QUERY_SERVICE_CONFIG)(unsafe.Pointer(&b[0]))
+		err := windows.QueryServiceConfig(s.Handle, p, n, &n)
+		if err == nil {
+			return windows.UTF16PtrToString(p.BinaryPathName), nil
+		}
+		if !errors.Is(err, windows.ERROR_INSUFFICIENT_BUFFER) {
+			return "", fmt.Errorf("read service %s's command line: %w", Name, err)
+		}
+	}
 }
