@@ -151,6 +151,10 @@ func installService(out io.Writer, args []string) error {
 	for _, c := range placed.Copied {
 		fmt.Fprintln(out, "Copied", c)
 	}
+	if len(placed.Copied) > 0 {
+		// A running program is renamed aside, not replaced in memory.
+		fmt.Fprintln(out, "A service already running keeps the old program until it restarts: wslfwd-hostd stop, then wslfwd-hostd start.")
+	}
 	warnings, err := winsvc.Install(placed.Exe, append([]string{serviceVerb}, args...)...)
 	if err != nil {
 		return err
