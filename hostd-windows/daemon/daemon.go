@@ -63,6 +63,10 @@ type Options struct {
 	// Firewall, when set (config firewall = true), keeps an inbound
 	// firewall rule for every forwarded or directly reachable port.
 	Firewall FirewallSyncer
+	// FirewallAudit, when set and Firewall is not (firewall = false),
+	// checks that inbound rules of the user's allow those ports and
+	// names the ports they do not in GetStatus.
+	FirewallAudit FirewallAuditor
 	// Dial makes the probe's host-to-wsl and lan-to-wsl connections; nil
 	// uses a net.Dialer. In-process tests route the distro's address to a
 	// loopback echo server with it.
@@ -78,7 +82,7 @@ type Daemon struct {
 	opts Options
 	log  *slog.Logger
 	reg  *registry.Registry
-	fw   *firewallSync // nil unless Options.Firewall is set
+	fw   firewallKeeper // nil unless Options.Firewall or FirewallAudit is set
 	kick chan struct{}
 	done chan struct{} // closed when Run returns
 	// Owned by the engine goroutine.
@@ -126,8 +130,11 @@ func New(o Options) (*Daemon, error) {
 		sent:      make(map[string]map[statusKey]*wslfwdv1.ListenerStatus),
 	}
 	d.held = holds{until: d.startedAt.Add(o.Grace), records: o.Reconciler.Owned()}
-	if o.Firewall != nil {
+	switch {
+	case o.Firewall != nil:
 		d.fw = newFirewallSync(o.Firewall, log.With("component", "firewall"))
+	case o.FirewallAudit != nil:
+		d.fw = newFirewallAudit(o.FirewallAudit, log.With("component", "firewall-audit"))
 	}
 	d.reg = registry.New(registry.Options{
 		Grace:        o.Grace,

@@ -143,6 +143,7 @@ type harnessOptions struct {
 	expose   netip.Addr
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	firewall FirewallSyncer
+	audit    FirewallAuditor
 }
 
 func startHarness(t *testing.T, o harnessOptions) *harness {
@@ -184,10 +185,11 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		MaxListeners: o.config.MaxListenersPerAgent,
 		MaxAgents:    o.config.MaxAgents,
 		// Agent, service and daemon share this machine's loopback.
-		Targets:  registry.TargetRules{AllowLoopback: true},
-		Dial:     o.dial,
-		Firewall: o.firewall,
-		Logger:   log,
+		Targets:       registry.TargetRules{AllowLoopback: true},
+		Dial:          o.dial,
+		Firewall:      o.firewall,
+		FirewallAudit: o.audit,
+		Logger:        log,
 	})
 	if err != nil {
 		t.Fatal(err)
