@@ -263,6 +263,10 @@ func TestProbe(t *testing.T) {
 		t.Errorf("sent %v, want %v", got, want)
 	}
 	mustContain(t, "probe table", r.stdout, "All 3 paths passed.", "PASS", "1.2ms")
+	// A passing lan-to-wsl is no LAN check: the output says so and how
+	// to make one from another machine, at the address it dialed.
+	mustContain(t, "probe note", r.stdout, "Note: lan-to-wsl ran on this host", "tested the forward, not whether LAN clients get",
+		"Test-NetConnection 10.2.3.1 -Port <port>", "nc -vz 10.2.3.1 <port>", "wslfwd probe --from-lan 10.2.3.1 --port <port>")
 
 	fake.probe = &wslfwdv1.ProbeResponse{Distro: "Ubuntu", Port: 40123, Ok: false, Paths: []*wslfwdv1.PathResult{
 		pathResult("wsl-to-host", true, ""), pathResult("host-to-wsl", true, ""),

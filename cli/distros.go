@@ -10,25 +10,28 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
 )
 
-// distroChecks compares the distros wsl.exe lists with the daemon's agents.
-// A running distro without an agent has nothing forwarded, the commonest
-// reason a service does not show up, and only Windows can see it.
+// distroChecks compares the distros wsl.exe lists as running with the
+// daemon's agents. A running distro without an agent has nothing
+// forwarded, the commonest reason a service does not show up, and only
+// Windows can see it.
 func (a *app) distroChecks(ctx context.Context, agents *wslfwdv1.ListAgentsResponse) []output.Check {
 	const name = "WSL distros"
 	ctx, cancel := a.deadline(ctx)
 	defer cancel()
-	ds, err := a.listDistros(ctx)
+	running, err := a.listRunning(ctx)
 	if err != nil {
 		return []output.Check{{Name: name, Verdict: output.Warn, Detail: err.Error(),
-			Hint: "check by hand: `wsl.exe -l -v`"}}
+			Hint: "check by hand: `wsl.exe -l --running -q`"}}
 	}
-	return distroChecks(ds, agents)
+	return distroChecks(running, agents)
 }
 
 // distroChecks gives one check per running distro: PASS with an agent
 // connected, WARN without. Docker Desktop's own distros run no services
-// of the user's and are left out.
-func distroChecks(ds []winhost.Distro, agents *wslfwdv1.ListAgentsResponse) []output.Check {
+// of the user's and are left out. With none listed, what wsl.exe said
+// instead is shown as it is: its sentence is localised, so it is not read
+// to tell "none running" from a failure.
+func distroChecks(running winhost.DistroList, agents *wslfwdv1.ListAgentsResponse) []output.Check {
 	connected := make(map[string]bool)
 	for _, ag := range agents.GetAgents() {
 		if ag.GetConnected() {
@@ -36,22 +39,26 @@ func distroChecks(ds []winhost.Distro, agents *wslfwdv1.ListAgentsResponse) []ou
 		}
 	}
 	var out []output.Check
-	for _, d := range ds {
-		if !d.Running() || strings.HasPrefix(d.Name, "docker-desktop") {
+	for _, d := range running.Names {
+		if strings.HasPrefix(d, "docker-desktop") {
 			continue
 		}
-		name := "distro " + d.Name
-		if connected[strings.ToLower(d.Name)] {
+		name := "distro " + d
+		if connected[strings.ToLower(d)] {
 			out = append(out, output.Check{Name: name, Verdict: output.Pass, Detail: "running, agent connected"})
 			continue
 		}
 		out = append(out, output.Check{Name: name, Verdict: output.Warn,
-			Detail: fmt.Sprintf("running (WSL %d) without an agent: its services are not forwarded", d.Version),
+			Detail: "running without an agent: its services are not forwarded",
 			Hint: fmt.Sprintf("install wslfwd-agent in it and give it its token: "+
-				"`wslfwd-hostd token --agent | wsl -d %s -u root sh -c \"mkdir -p /etc/wslfwd && umask 077 && cat > /etc/wslfwd/token\"`", d.Name)})
+				"`wslfwd-hostd token --agent | wsl -d %s -u root sh -c \"mkdir -p /etc/wslfwd && umask 077 && cat > /etc/wslfwd/token\"`", d)})
 	}
 	if len(out) == 0 {
-		out = append(out, output.Check{Name: "WSL distros", Verdict: output.Pass, Detail: "none running"})
+		detail := "none running"
+		if running.Said != "" {
+			detail += " (wsl.exe said: " + running.Said + ")"
+		}
+		out = append(out, output.Check{Name: "WSL distros", Verdict: output.Pass, Detail: detail})
 	}
 	return out
 }

@@ -10,18 +10,12 @@ import (
 )
 
 func TestDistroChecks(t *testing.T) {
-	ds := []winhost.Distro{
-		{Name: "Ubuntu", State: "Running", Version: 2, Default: true},
-		{Name: "Debian", State: "Running", Version: 2},
-		{Name: "Alpine", State: "Stopped", Version: 2},
-		{Name: "docker-desktop", State: "Running", Version: 2},
-		{Name: "Legacy", State: "Running", Version: 1},
-	}
+	running := winhost.DistroList{Names: []string{"Ubuntu", "Debian", "docker-desktop", "Legacy"}}
 	agents := &wslfwdv1.ListAgentsResponse{Agents: []*wslfwdv1.Agent{
 		{Distro: "ubuntu", Connected: true},  // wsl.exe and WSL_DISTRO_NAME may differ in case
 		{Distro: "Legacy", Connected: false}, // inside its grace period: gone
 	}}
-	got := distroChecks(ds, agents)
+	got := distroChecks(running, agents)
 	var names []string
 	verdict := map[string]output.Verdict{}
 	for _, c := range got {
@@ -32,13 +26,16 @@ func TestDistroChecks(t *testing.T) {
 		}
 	}
 	if want := []string{"distro Ubuntu", "distro Debian", "distro Legacy"}; !slices.Equal(names, want) {
-		t.Fatalf("checks for %v, want %v (stopped and Docker's distros left out)", names, want)
+		t.Fatalf("checks for %v, want %v (Docker's distros left out)", names, want)
 	}
 	if verdict["distro Ubuntu"] != output.Pass || verdict["distro Debian"] != output.Warn || verdict["distro Legacy"] != output.Warn {
 		t.Fatalf("verdicts %v", verdict)
 	}
 
-	if got := distroChecks([]winhost.Distro{{Name: "Alpine", State: "Stopped", Version: 2}}, agents); len(got) != 1 || got[0].Verdict != output.Pass {
-		t.Fatalf("no running distro: %v, want one PASS", got)
+	// None running: wsl.exe's sentence (any language) is shown, not read.
+	none := winhost.DistroList{Said: "Es werden keine Distributionen ausgeführt."}
+	if got := distroChecks(none, agents); len(got) != 1 || got[0].Verdict != output.Pass ||
+		got[0].Detail != "none running (wsl.exe said: Es werden keine Distributionen ausgeführt.)" {
+		t.Fatalf("no running distro: %+v, want one PASS quoting wsl.exe", got)
 	}
 }

@@ -124,7 +124,8 @@ func (a *app) doctor(ctx context.Context) []output.Check {
 		add(cProblems, output.Pass, "none reported", "")
 	}
 	for _, p := range status.GetProblems() {
-		add("daemon problem "+p.GetCode(), output.Fail, p.GetMessage(), p.GetHint())
+		name, v := problemCheck(p.GetCode())
+		add(name, v, p.GetMessage(), p.GetHint())
 	}
 
 	actx, cancel := a.deadline(ctx)
@@ -134,7 +135,7 @@ func (a *app) doctor(ctx context.Context) []output.Check {
 		add(cAgents, output.Fail, conn.Explain("list agents", err).Error(), "")
 	} else {
 		checks = append(checks, agentCheck(cAgents, place, agents))
-		if a.listDistros != nil {
+		if a.listRunning != nil {
 			checks = append(checks, a.distroChecks(ctx, agents)...)
 		}
 	}
@@ -269,4 +270,18 @@ func reachHint(p client.Place) string {
 	default:
 		return "start wslfwd-hostd, or pass its address with --host"
 	}
+}
+
+// problemCheck names the check a daemon problem is shown as, and its
+// verdict. The firewall's problems are about LAN clients, whom no check
+// from this machine reaches, so they get a name that says so; a firewall
+// that could not be listed is a warning: nothing is known to be wrong.
+func problemCheck(code string) (string, output.Verdict) {
+	switch code {
+	case "firewall-blocks-forwards", "firewall-sync-failed":
+		return "LAN firewall", output.Fail
+	case "firewall-audit-failed":
+		return "LAN firewall", output.Warn
+	}
+	return "daemon problem " + code, output.Fail
 }

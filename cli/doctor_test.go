@@ -125,6 +125,31 @@ func TestDoctorReportsProblems(t *testing.T) {
 	wantVerdicts(t, rep, map[string]output.Verdict{"forwards healthy": output.Warn})
 }
 
+// With firewall = false the daemon names the forwarded ports no inbound
+// rule allows; doctor shows them as the LAN firewall check, with the fix.
+func TestDoctorNamesPortsTheFirewallBlocks(t *testing.T) {
+	fake := healthyFake()
+	fake.status.Problems = []*wslfwdv1.Problem{{Code: "firewall-blocks-forwards",
+		Message: "firewall = false, and no inbound firewall rule in force allows tcp/8080, tcp/3000: LAN clients cannot reach them",
+		Hint:    "set firewall = true (the daemon then allows forwarded ports in the Private and Domain profiles), or allow each port yourself"}}
+	d := startFake(t, fake)
+	rep, r := doctorJSON(t, plainLinux(), d.args()...)
+	if r.code != exitFailure || rep.OK {
+		t.Errorf("exit %d, ok %v; want failure", r.code, rep.OK)
+	}
+	wantVerdicts(t, rep, map[string]output.Verdict{"LAN firewall": output.Fail, "forwards healthy": output.Pass})
+	r = runCLI(t, t.Context(), plainLinux(), d.args("doctor")...)
+	mustContain(t, "doctor table", r.stdout, "FAIL  LAN firewall: firewall = false, and no inbound firewall rule in force allows tcp/8080, tcp/3000", "set firewall = true")
+
+	// A listing that failed is a warning: nothing is known to be blocked.
+	fake.status.Problems = []*wslfwdv1.Problem{{Code: "firewall-audit-failed", Message: "could not be checked", Hint: "check by hand"}}
+	rep, r = doctorJSON(t, plainLinux(), d.args()...)
+	if r.code != 0 {
+		t.Errorf("audit failed only: exit %d", r.code)
+	}
+	wantVerdicts(t, rep, map[string]output.Verdict{"LAN firewall": output.Warn})
+}
+
 func TestDoctorUnreachableAndRefused(t *testing.T) {
 	d := startFake(t, healthyFake())
 	rep, r := doctorJSON(t, plainLinux(), "--host", closedPort(t), "--token-file", d.tokenFile)

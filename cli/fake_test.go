@@ -199,7 +199,7 @@ func runCLI(t *testing.T, ctx context.Context, env client.Env, args ...string) r
 	a.loc = time.UTC
 	// The distros of the machine the tests run on are not the test's: on
 	// Windows (and under Wine, which has no wsl.exe) doctor would list them.
-	a.listDistros = nil
+	a.listRunning = nil
 	code := run(ctx, args, a)
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"syscall"
 
 	"github.com/wslfwd/wslfwd/cli/output"
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
@@ -12,5 +13,8 @@ import (
 // hostChecks are Windows-only; elsewhere there is nothing to add.
 func hostChecks(context.Context, string) []output.Check { return nil }
 
-// listDistros is nil: only Windows has wsl.exe.
-var listDistros func(context.Context) ([]winhost.Distro, error)
+// listRunning is nil: only Windows has wsl.exe.
+var listRunning func(context.Context) (winhost.DistroList, error)
+
+// errConnRefused is how the OS says nothing listens on a port.
+var errConnRefused error = syscall.ECONNREFUSED

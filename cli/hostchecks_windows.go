@@ -12,8 +12,11 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
 )
 
-// listDistros asks wsl.exe which distros exist and which run.
-var listDistros = winhost.ListDistros
+// listRunning asks wsl.exe which distros run, by name only (the one
+// listing whose words are not localised).
+func listRunning(ctx context.Context) (winhost.DistroList, error) {
+	return winhost.ListDistros(ctx, true)
+}
 
 // hostChecks checks, without admin rights, that the IP Helper service runs
 // when the daemon uses portproxy: without it the entries exist but nothing
@@ -74,3 +77,6 @@ func stateName(s uint32) string {
 		return fmt.Sprintf("state %d", s)
 	}
 }
+
+// errConnRefused is how Winsock says nothing listens on a port.
+var errConnRefused error = windows.WSAECONNREFUSED

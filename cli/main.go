@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -90,8 +91,10 @@ type app struct {
 	// hostChecks are the doctor checks specific to the OS, given the
 	// daemon's backend name.
 	hostChecks func(ctx context.Context, backend string) []output.Check
-	// listDistros runs `wsl.exe -l -v` (Windows); nil elsewhere.
-	listDistros func(ctx context.Context) ([]winhost.Distro, error)
+	// dial connects for probe --from-lan.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// listRunning runs `wsl.exe -l --running -q` (Windows); nil elsewhere.
+	listRunning func(ctx context.Context) (winhost.DistroList, error)
 
 	host      string
 	tokenFile string
@@ -108,7 +111,8 @@ func newApp(env client.Env, stdout, stderr io.Writer) *app {
 		now:         time.Now,
 		loc:         time.Local,
 		hostChecks:  hostChecks,
-		listDistros: listDistros,
+		dial:        (&net.Dialer{}).DialContext,
+		listRunning: listRunning,
 	}
 }
 

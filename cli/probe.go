@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -22,33 +23,49 @@ const probeSteps = 6
 // when --step-timeout is not given.
 const defaultStepTimeout = 5 * time.Second
 
-func newProbeCmd(a *app) *cobra.Command {
-	var (
-		distro string
-		port   uint16
-		step   time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "probe",
-		Short: "Test connectivity across the Windows/WSL boundary",
-		Long: `Ask the daemon to test every path across the Windows/WSL boundary: the
+const probeLong = `Ask the daemon to test every path across the Windows/WSL boundary: the
 agent opens a temporary echo listener, the daemon waits for its forward,
 then tests each path and cleans up, also on failure:
 
   wsl-to-host  from the distro to the daemon's address
   host-to-wsl  from the host to the distro's address
-  lan-to-wsl   from the expose address through the forward (the LAN path)
+  lan-to-wsl   from the host to its own LAN address, through the forward
 
 Each path is printed with PASS or FAIL, its latency and, on failure, the
-reason. Exits 1 when any path fails. Needs the admin token.`,
+reason. Exits 1 when any path fails. Needs the admin token.
+
+lan-to-wsl runs on the host: Windows Firewall does not filter a host's
+connections to its own addresses, so it cannot tell whether LAN clients get
+in. For that, run on another machine of the LAN (no daemon or token needed):
+  wslfwd probe --from-lan <host-lan-address> --port <forwarded port>
+which connects from there and says whether, and how, it failed.`
+
+func newProbeCmd(a *app) *cobra.Command {
+	var (
+		distro  string
+		port    uint16
+		step    time.Duration
+		fromLAN string
+	)
+	cmd := &cobra.Command{
+		Use:   "probe",
+		Short: "Test connectivity across the Windows/WSL boundary",
+		Long:  probeLong,
 		Example: `  wslfwd probe
   wslfwd probe --distro Ubuntu --port 40123
-  wslfwd probe -o json`,
+  wslfwd probe -o json
+  wslfwd probe --from-lan 192.168.1.20 --port 8080   # on another PC`,
 		Args:              args(cobra.NoArgs),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if step < 0 {
 				return usagef("--step-timeout %s: must not be negative", step)
+			}
+			if fromLAN != "" {
+				if distro != "" {
+					return usagef("--from-lan tests from this machine: --distro is for the daemon's probe")
+				}
+				return a.probeFromLAN(cmd.Context(), fromLAN, port, cmp.Or(step, defaultStepTimeout))
 			}
 			req := &wslfwdv1.ProbeRequest{Distro: distro, Port: uint32(port)}
 			wait := defaultStepTimeout
@@ -64,23 +81,33 @@ reason. Exits 1 when any path fails. Needs the admin token.`,
 				if err != nil {
 					return c.Explain("probe", err)
 				}
-				if a.format == output.JSON {
-					if err := output.WriteJSON(a.stdout, resp); err != nil {
-						return err
-					}
-				} else {
-					output.Probe(a.stdout, resp)
-				}
-				return probeVerdict(resp)
+				return a.printProbe(resp, true)
 			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&distro, "distro", "", "distro to probe (default: the only agent)")
-	f.Uint16Var(&port, "port", 0, "port for the echo listener (default: any free)")
-	f.DurationVar(&step, "step-timeout", 0, "how long the daemon waits per step (default 5s)")
+	f.Uint16Var(&port, "port", 0, "port for the echo listener (default: any free); with --from-lan the forwarded host port to connect to")
+	f.DurationVar(&step, "step-timeout", 0, "how long the daemon waits per step (default 5s); with --from-lan how long to wait for the connection")
+	f.StringVar(&fromLAN, "from-lan", "", "run on another machine: connect from it to this host address (the Windows host's LAN address) and --port")
 	_ = cmd.RegisterFlagCompletionFunc("distro", a.completeDistros)
 	return cmd
+}
+
+// printProbe writes the probe's result, with the note on what lan-to-wsl
+// did not test when note is set (text output), and returns its verdict.
+func (a *app) printProbe(resp *wslfwdv1.ProbeResponse, note bool) error {
+	if a.format == output.JSON {
+		if err := output.WriteJSON(a.stdout, resp); err != nil {
+			return err
+		}
+		return probeVerdict(resp)
+	}
+	output.Probe(a.stdout, resp)
+	if note {
+		lanNote(a.stdout, resp)
+	}
+	return probeVerdict(resp)
 }
 
 // probeVerdict fails when any path failed or none was tested, or when the

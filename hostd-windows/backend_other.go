@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -45,8 +44,15 @@ func defaultStateDir() string { return "/var/lib/wslfwd" }
 // platformProblems has no checks off Windows.
 func platformProblems(context.Context, string) []*wslfwdv1.Problem { return nil }
 
-// newFirewall refuses: the rules firewall = true asks for live in Windows'
-// firewalls.
-func newFirewall(*slog.Logger) (daemon.FirewallSyncer, error) {
-	return nil, errors.New("firewall = true manages Windows firewall rules and works only on Windows")
+// newFirewall has no firewall to manage off Windows: the rules firewall =
+// true (the default) asks for live in Windows' firewalls, and the relay
+// listens directly (the lab, tests). Saying so once beats refusing to
+// start with the default config.
+func newFirewall(log *slog.Logger, _ []string) (daemon.FirewallSyncer, error) {
+	log.Info("firewall = true manages Windows firewall rules; off Windows there are none to manage")
+	return nil, nil
 }
+
+// newFirewallAuditor is nil off Windows: no Windows firewall stands
+// between the LAN and the relay there.
+func newFirewallAuditor(*slog.Logger) daemon.FirewallAuditor { return nil }

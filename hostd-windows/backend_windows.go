@@ -113,6 +113,12 @@ func platformProblems(_ context.Context, backendName string) []*wslfwdv1.Problem
 
 // newFirewall keeps the forwards' inbound rules in Windows Defender
 // Firewall (NAT mode, WSL1) and the Hyper-V firewall (mirrored mode).
-func newFirewall(log *slog.Logger) (daemon.FirewallSyncer, error) {
-	return firewall.New(firewall.SystemShell{}, log), nil
+func newFirewall(log *slog.Logger, profiles []string) (daemon.FirewallSyncer, error) {
+	return firewall.New(firewall.SystemShell{}, log, profiles...), nil
+}
+
+// newFirewallAuditor checks, with firewall = false, that inbound rules of
+// the user's let LAN clients reach the forwards (GetStatus, doctor).
+func newFirewallAuditor(log *slog.Logger) daemon.FirewallAuditor {
+	return firewall.New(firewall.SystemShell{}, log)
 }

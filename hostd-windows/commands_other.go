@@ -21,6 +21,7 @@ func platformCommands() []*cobra.Command {
 		{"start", "Start the Windows service (Windows only)"},
 		{"stop", "Stop the Windows service (Windows only)"},
 		{"token", "Print a token for the agent or the CLI (Windows only)"},
+		{"selftest", "Check install, forwarding and firewall on this machine (Windows only)"},
 	} {
 		cmds = append(cmds, &cobra.Command{
 			Use:                c.use,

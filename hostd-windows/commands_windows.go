@@ -8,30 +8,27 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/windows"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
-	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
 	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy"
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy/parsecmd"
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
 	"github.com/wslfwd/wslfwd/hostd-windows/winsvc"
-	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
 
 // platformCommands are the Windows service commands, `token` for the
-// hand-off to agents, and `portproxy parse`.
+// hand-off to agents, `selftest`, and `portproxy parse`.
 func platformCommands() []*cobra.Command {
 	return []*cobra.Command{
 		newInstallCommand(),
@@ -40,6 +37,7 @@ func platformCommands() []*cobra.Command {
 		newServiceControlCommand("stop", "Stop the service", "stopped", winsvc.Stop),
 		newTokenCommand(),
 		newServiceCommand(),
+		newSelftestCommand(),
 		parsecmd.New(),
 	}
 }
@@ -48,75 +46,15 @@ func errNotElevated(what string) error {
 	return fmt.Errorf("%s needs an elevated prompt: open Terminal (Admin) or PowerShell with \"Run as administrator\" and run wslfwd-hostd %s again", what, what)
 }
 
-// servicePaths resolves the state directory and token files as `run` does
-// for the same flags (config file, then explicit flags, then defaults).
-type servicePaths struct {
-	stateDir, tokenFile, agentTokenFile string
-	logFile                             string // empty: the service's default
-	port                                uint16 // the daemon's gRPC port
-}
-
-func resolvePaths(fs *pflag.FlagSet, f *runFlags) (servicePaths, error) {
-	cfg := config.Default()
-	if f.config != "" {
-		var err error
-		if cfg, err = config.Load(f.config); err != nil {
-			return servicePaths{}, err
-		}
-	}
-	if fs.Changed("state-dir") {
-		cfg.StateDir = f.stateDir
-	}
-	if fs.Changed("token-file") {
-		cfg.TokenFile = f.tokenFile
-	}
-	if fs.Changed("agent-token-file") {
-		cfg.AgentTokenFile = f.agentTokenFile
-	}
-	if fs.Changed("listen") {
-		cfg.Listen = f.listen
-	}
-	if fs.Changed("log-file") {
-		cfg.LogFile = f.logFile
-	}
-	p := servicePaths{stateDir: cfg.StateDir, logFile: cfg.LogFile, port: endpoint.DefaultPort}
-	if p.stateDir == "" {
-		p.stateDir = defaultStateDir()
-	}
-	p.tokenFile = cfg.TokenPath(p.stateDir)
-	p.agentTokenFile = cfg.AgentTokenFile
-	if p.agentTokenFile == "" {
-		p.agentTokenFile = filepath.Join(filepath.Dir(p.tokenFile), "agent.token")
-	}
-	if len(cfg.Listen) > 0 {
-		ap, err := netip.ParseAddrPort(cfg.Listen[0])
-		if err != nil {
-			return servicePaths{}, fmt.Errorf("listen address %q: %w", cfg.Listen[0], err)
-		}
-		p.port = ap.Port()
-	}
-	return p, nil
-}
-
-// parseRunFlags parses the flags the service passes to the daemon.
-func parseRunFlags(args []string) (*pflag.FlagSet, *runFlags, error) {
-	f := &runFlags{}
-	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, fmt.Errorf("daemon flags: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return nil, nil, fmt.Errorf("daemon flags: unexpected arguments %q", fs.Args())
-	}
-	return fs, f, nil
-}
-
 // prepareState creates the state directory and the admin and agent
 // tokens, owned by Administrators and readable by Administrators and
-// SYSTEM only, as the daemon's start-up check (fileperm) wants them.
+// SYSTEM only, as the daemon's start-up check (fileperm) wants them. A
+// directory that another account made before is refused, not taken over
+// (winsvc.CheckStateOwner). netsh's scripts are written there from now on.
 func prepareState(p servicePaths) error {
+	if err := winsvc.CheckStateDir(p.stateDir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(p.stateDir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
@@ -126,6 +64,7 @@ func prepareState(p servicePaths) error {
 	if err := winsvc.SetAdminOwner(p.stateDir); err != nil {
 		return err
 	}
+	winexec.SetScriptDir(p.stateDir)
 	for _, path := range []string{p.tokenFile, p.agentTokenFile} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return fmt.Errorf("create token directory: %w", err)
@@ -143,17 +82,23 @@ func prepareState(p servicePaths) error {
 	return nil
 }
 
+const installLong = `Install copies wslfwd-hostd.exe (and wslfwd.exe, when it lies beside it) to
+%ProgramFiles%\wslfwd and registers the copy as a Windows service that runs as
+LocalSystem, starts at boot and is restarted after a crash: a program the
+service runs must not lie where a standard user can replace it. Flags after --
+are passed to the daemon as for "wslfwd-hostd run" (for example
+-- --config C:\ProgramData\wslfwd\wslfwd.toml).
+It creates the state directory (%ProgramData%\wslfwd) owned by Administrators
+with the tokens, readable by Administrators and SYSTEM only, and refuses one
+that another account made first. It adds an inbound firewall rule for the
+daemon's port on the WSL adapter's address, so agents in WSL can reach it.
+Running it again updates the service and the copied programs.`
+
 func newInstallCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "install [-- daemon flags]",
 		Short: "Install (or update) the Windows service; needs elevation",
-		Long: `Install registers wslfwd-hostd as a Windows service that runs as LocalSystem,
-starts at boot and is restarted after a crash. Flags after -- are passed to the
-daemon as for "wslfwd-hostd run" (for example -- --config C:\ProgramData\wslfwd\wslfwd.toml).
-It creates the state directory (%ProgramData%\wslfwd) and the tokens, readable by
-Administrators and SYSTEM only, and an inbound firewall rule for the daemon's
-port on the WSL adapter's address, so agents in WSL can reach it.
-Running it again updates the service.`,
+		Long:  installLong,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !winsvc.Elevated() {
 				return errNotElevated("install")
@@ -169,42 +114,73 @@ Running it again updates the service.`,
 			if err := prepareState(paths); err != nil {
 				return err
 			}
-			exe, err := os.Executable()
-			if err != nil {
-				return fmt.Errorf("find this program's path: %w", err)
-			}
-			warnings, err := winsvc.Install(exe, append([]string{"service"}, args...)...)
-			if err != nil {
+			out := cmd.OutOrStdout()
+			if err := installService(out, args); err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			for _, w := range warnings {
-				fmt.Fprintln(out, "WARNING:", w)
-			}
-			fmt.Fprintf(out, "Installed service %s (LocalSystem, starts at boot, restarts after a crash).\n", winsvc.Name)
 			fmt.Fprintf(out, "State and tokens: %s (Administrators and SYSTEM only)\n", paths.stateDir)
-
-			addr, name, err := winhost.HostWSLAddress()
-			if err == nil {
-				fw := firewall.New(firewall.SystemShell{}, nil)
-				err = fw.SetDaemonRule(cmd.Context(), addr, paths.port)
-			}
-			if err != nil {
-				fmt.Fprintf(out, "\nWARNING: no firewall rule for the daemon's port %d: %v\n", paths.port, err)
-				fmt.Fprintf(out, "Agents in WSL (NAT mode) cannot reach the daemon until there is one: start WSL and run wslfwd-hostd install again.\n")
-			} else {
-				fmt.Fprintf(out, "Firewall: inbound TCP %d allowed on %s (%s) only.\n", paths.port, addr, name)
-			}
-			fmt.Fprintf(out, `
+			installDaemonRule(cmd.Context(), out, paths.port)
+			fmt.Fprint(out, `
 Next:
   1. wslfwd-hostd start
   2. Give each distro's agent its token (in this elevated prompt, per distro):
        wslfwd-hostd token --agent | wsl -d <distro> -u root sh -c "mkdir -p /etc/wslfwd && umask 077 && cat > /etc/wslfwd/token"
   3. Start the agent in the distro, then list forwards with: wslfwd forwards
+  4. To check the whole path on this machine: wslfwd-hostd selftest
 `)
 			return nil
 		},
 	}
+}
+
+// installService copies the programs to Program Files and registers the
+// service there with the daemon flags args.
+func installService(out io.Writer, args []string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find this program's path: %w", err)
+	}
+	pf, err := winsvc.ProgramFiles()
+	if err != nil {
+		return err
+	}
+	placed, err := winsvc.Place(winsvc.SystemFiles{}, exe, pf)
+	if err != nil {
+		return err
+	}
+	for _, c := range placed.Copied {
+		fmt.Fprintln(out, "Copied", c)
+	}
+	if len(placed.Copied) > 0 {
+		// A running program is renamed aside, not replaced in memory.
+		fmt.Fprintln(out, "A service already running keeps the old program until it restarts: wslfwd-hostd stop, then wslfwd-hostd start.")
+	}
+	warnings, err := winsvc.Install(placed.Exe, append([]string{serviceVerb}, args...)...)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(out, "WARNING:", w)
+	}
+	fmt.Fprintf(out, "Installed service %s: %s (LocalSystem, starts at boot, restarts after a crash).\n", winsvc.Name, placed.Exe)
+	return nil
+}
+
+// installDaemonRule lets agents in WSL reach the daemon's port, on the
+// WSL adapter's address only; a failure leaves a working service and is
+// said, with what to do.
+func installDaemonRule(ctx context.Context, out io.Writer, port uint16) {
+	addr, name, err := winhost.HostWSLAddress()
+	if err == nil {
+		fw := firewall.New(firewall.SystemShell{}, nil)
+		err = fw.SetDaemonRule(ctx, addr, port)
+	}
+	if err != nil {
+		fmt.Fprintf(out, "\nWARNING: no firewall rule for the daemon's port %d: %v\n", port, err)
+		fmt.Fprintf(out, "Agents in WSL (NAT mode) cannot reach the daemon until there is one: start WSL and run wslfwd-hostd install again.\n")
+		return
+	}
+	fmt.Fprintf(out, "Firewall: inbound TCP %d allowed on %s (%s) only.\n", port, addr, name)
 }
 
 func newUninstallCommand() *cobra.Command {
@@ -215,41 +191,74 @@ func newUninstallCommand() *cobra.Command {
 		Short: "Stop and remove the Windows service, its forwards and its firewall rules; needs elevation",
 		Long: `Uninstall stops and removes the service and its Event Log source, deletes the
 portproxy entries wslfwd created (those in its ledger; others are never touched)
-unless --keep-forwards is given, and removes wslfwd's firewall rules. The state
-directory with the tokens stays; delete it by hand to remove them too.`,
+unless --keep-forwards is given, and removes wslfwd's firewall rules. It finds
+the state directory from the installed service's own flags (--config,
+--state-dir), unless --state-dir is given. The state directory with the tokens
+and the programs in %ProgramFiles%\wslfwd stay; delete them by hand to remove
+them too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !winsvc.Elevated() {
 				return errNotElevated("uninstall")
 			}
+			if !cmd.Flags().Changed("state-dir") {
+				dir, err := installedStateDir()
+				if err != nil {
+					return err
+				}
+				stateDir = dir
+			}
 			if err := winsvc.Uninstall(); err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Removed service %s.\n", winsvc.Name)
-			var errs []error
-			if !keepForwards {
-				n, err := removeOwnedForwards(cmd.Context(), stateDir)
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					fmt.Fprintf(out, "Removed %d portproxy entries wslfwd had made.\n", n)
-				}
-			}
-			fw := firewall.New(firewall.SystemShell{}, nil)
-			if err := fw.Sync(cmd.Context(), nil); err != nil {
-				errs = append(errs, fmt.Errorf("remove firewall rules: %w", err))
-			}
-			if err := fw.RemoveDaemonRule(cmd.Context()); err != nil {
-				errs = append(errs, err)
-			}
-			fmt.Fprintf(out, "State directory kept: %s\n", stateDir)
-			return errors.Join(errs...)
+			fmt.Fprintf(cmd.OutOrStdout(), "Removed service %s.\n", winsvc.Name)
+			return cleanUp(cmd.Context(), cmd.OutOrStdout(), stateDir, keepForwards)
 		},
 	}
 	cmd.Flags().BoolVar(&keepForwards, "keep-forwards", false, "leave the portproxy entries wslfwd made")
-	cmd.Flags().StringVar(&stateDir, "state-dir", defaultStateDir(), "the daemon's state directory")
+	cmd.Flags().StringVar(&stateDir, "state-dir", defaultStateDir(), "the daemon's state directory (default: the installed service's)")
 	return cmd
+}
+
+// installedStateDir is the state directory the installed service uses,
+// read from its command line in the service manager; the default when no
+// service is installed.
+func installedStateDir() (string, error) {
+	line, ok, err := winsvc.InstalledCommandLine()
+	if err != nil || !ok {
+		return defaultStateDir(), err
+	}
+	argv, err := windows.DecomposeCommandLine(line)
+	if err != nil {
+		return "", fmt.Errorf("split the service's command line %q: %w", line, err)
+	}
+	return stateDirOf(argv)
+}
+
+// cleanUp removes what the service made: its portproxy entries (unless
+// keepForwards) and its firewall rules.
+func cleanUp(ctx context.Context, out io.Writer, stateDir string, keepForwards bool) error {
+	var errs []error
+	if fi, err := os.Stat(stateDir); err == nil && fi.IsDir() {
+		winexec.SetScriptDir(stateDir) // else %TEMP%: there is no protected folder left
+	}
+	if !keepForwards {
+		n, err := removeOwnedForwards(ctx, stateDir)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			fmt.Fprintf(out, "Removed %d portproxy entries wslfwd had made.\n", n)
+		}
+	}
+	fw := firewall.New(firewall.SystemShell{}, nil)
+	if err := fw.Sync(ctx, nil); err != nil {
+		errs = append(errs, fmt.Errorf("remove firewall rules: %w", err))
+	}
+	if err := fw.RemoveDaemonRule(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	fmt.Fprintf(out, "State directory kept: %s\n", stateDir)
+	return errors.Join(errs...)
 }
 
 // removeOwnedForwards deletes the portproxy entries in the ledger, and
@@ -334,45 +343,84 @@ Daemon flags after -- (such as --config) find the same files the service uses.`,
 // newServiceCommand is what the service manager runs: the daemon, as
 // `run` with the same flags, logging to a size-rotated log file (the
 // state directory's wslfwd-hostd.log unless --log-file or log_file says
-// otherwise) and the Event Log.
+// otherwise) and the Event Log. A failure to start, a broken config file
+// included, is reported to the service manager, the Event Log and the log
+// file in words.
 func newServiceCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:                "service [daemon flags]",
+		Use:                serviceVerb + " [daemon flags]",
 		Short:              "Run as the Windows service (started by the service manager)",
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
-			fs, f, err := parseRunFlags(args)
+			st, err := prepareService(args)
 			if err != nil {
-				return err
+				// Run the service anyway, only to fail it: exiting before
+				// the service manager hears from us leaves error 1053
+				// and nothing said anywhere.
+				err = fmt.Errorf("configuration: %w", err)
+				logPath := serviceLogPath(args)
+				return winsvc.Run(func(context.Context, func()) error { return failed(logPath, err) })
 			}
-			paths, err := resolvePaths(fs, f)
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(paths.stateDir, 0o700); err != nil {
-				return fmt.Errorf("create state directory: %w", err)
-			}
-			if err := winsvc.SecureDir(paths.stateDir); err != nil {
-				return err
-			}
-			if paths.logFile == "" {
-				args = append(slices.Clip(args), "--log-file", filepath.Join(paths.stateDir, logfile.FileName))
-			}
+			logPath := st.logPath
 			return winsvc.Run(func(ctx context.Context, ready func()) error {
-				stderr, err := winsvc.OpenStderr(paths.stateDir)
+				stderr, err := winsvc.OpenStderr(st.stateDir)
 				if err != nil {
-					return err
+					return failed(logPath, err)
 				}
 				defer stderr.Close()
 				// A service has no stderr: what bypasses the logger (a
 				// crash's trace) goes to a file.
 				os.Stderr = stderr
 				if err := windows.SetStdHandle(windows.STD_ERROR_HANDLE, windows.Handle(stderr.Fd())); err != nil {
-					return fmt.Errorf("redirect stderr to a file: %w", err)
+					return failed(logPath, fmt.Errorf("redirect stderr to a file: %w", err))
 				}
-				return runDaemonArgs(ctx, args, ready)
+				if err := runDaemonArgs(ctx, st.args, ready); err != nil {
+					return failed(logPath, err)
+				}
+				return nil
 			})
 		},
 	}
+}
+
+// serviceStart is what the service runs with.
+type serviceStart struct {
+	args              []string // the daemon's flags
+	stateDir, logPath string
+}
+
+// prepareService resolves the service's flags, makes and protects the
+// state directory, and adds --log-file when neither flag nor config names
+// one.
+func prepareService(args []string) (serviceStart, error) {
+	fs, f, err := parseRunFlags(args)
+	if err != nil {
+		return serviceStart{}, err
+	}
+	paths, err := resolvePaths(fs, f)
+	if err != nil {
+		return serviceStart{}, err
+	}
+	if err := os.MkdirAll(paths.stateDir, 0o700); err != nil {
+		return serviceStart{}, fmt.Errorf("create state directory: %w", err)
+	}
+	if err := winsvc.SecureDir(paths.stateDir); err != nil {
+		return serviceStart{}, err
+	}
+	st := serviceStart{args: args, stateDir: paths.stateDir, logPath: paths.logFile}
+	if st.logPath == "" {
+		st.logPath = filepath.Join(paths.stateDir, logfile.FileName)
+		st.args = append(slices.Clip(args), "--log-file", st.logPath)
+	}
+	return st, nil
+}
+
+// failed writes err to the log file too (the Event Log gets it from
+// winsvc) and returns it.
+func failed(logPath string, err error) error {
+	if lerr := logStartFailure(logPath, err); lerr != nil {
+		return errors.Join(err, lerr)
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -30,6 +31,12 @@ func main() {
 	root.AddCommand(newRunCommand())
 	root.AddCommand(platformCommands()...)
 	if err := root.ExecuteContext(context.Background()); err != nil {
+		// A command that printed its own verdict (selftest) ends with its
+		// exit code and nothing more.
+		var code exitError
+		if errors.As(err, &code) {
+			os.Exit(code.code)
+		}
 		fmt.Fprintln(os.Stderr, "wslfwd-hostd:", err)
 		os.Exit(1)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
+	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
 	"github.com/wslfwd/wslfwd/internal/fileperm"
 	"github.com/wslfwd/wslfwd/internal/token"
 	"github.com/wslfwd/wslfwd/internal/version"
@@ -275,6 +276,9 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 	if err := prepareStateDir(s.stateDir); err != nil {
 		return err
 	}
+	// netsh's script files go to the state directory, which only the
+	// daemon's account may use, not to a user's %TEMP%.
+	winexec.SetScriptDir(s.stateDir)
 	be, err := newBackend(s.backend, backendOptions{Logger: log.With("backend", s.backend), StateDir: s.stateDir})
 	if err != nil {
 		return fmt.Errorf("backend: %w", err)
@@ -328,13 +332,17 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 			interval: 2 * time.Second, log: log.With("component", "listen")}
 	}
 	var fw daemon.FirewallSyncer
+	var audit daemon.FirewallAuditor
 	if s.cfg.Firewall {
-		if fw, err = newFirewall(log.With("component", "firewall")); err != nil {
+		if fw, err = newFirewall(log.With("component", "firewall"), s.cfg.FirewallProfiles); err != nil {
 			return err
 		}
+	} else {
+		audit = newFirewallAuditor(log.With("component", "firewall"))
 	}
 	d, err := daemon.New(daemon.Options{
 		Firewall:          fw,
+		FirewallAudit:     audit,
 		Config:            s.cfg,
 		Backend:           be,
 		Reconciler:        reconcile.New(be, led, log.With("component", "reconcile")),

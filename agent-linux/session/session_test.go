@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -131,6 +132,23 @@ func TestMissingTokenFile(t *testing.T) {
 	})
 	if n := d.attempts.Load(); n != 0 {
 		t.Errorf("the agent opened %d streams without a token", n)
+	}
+}
+
+// A token file opened to group or others after the agent started is
+// refused at the next connection: the token is not sent.
+func TestSharedTokenFileRefused(t *testing.T) {
+	d := startDaemon(t, testToken)
+	h := newHarness(t, d.addr, testToken)
+	if err := os.Chmod(h.cfg.TokenFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.run(t)
+	waitFor(t, "the open token file to be reported", func() bool {
+		return strings.Contains(h.logs.String(), "chmod 600 "+h.cfg.TokenFile)
+	})
+	if n := d.attempts.Load(); n != 0 {
+		t.Errorf("the agent opened %d streams with a token others can read", n)
 	}
 }
 

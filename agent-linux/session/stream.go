@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 
 	"google.golang.org/grpc"
 
 	"github.com/wslfwd/wslfwd/agent-linux/tracker"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/fileperm"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
 
@@ -34,6 +36,11 @@ type stream struct {
 // run opens a stream and serves it until it ends. A nil error means the
 // daemon closed it.
 func (s *stream) run(ctx context.Context, client wslfwdv1.AgentServiceClient) error {
+	// Checked at every connection, not only at start: a token file opened
+	// to the distro's users later must stop the agent using it.
+	if err := fileperm.CheckNotShared(s.cfg.TokenFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &tokenError{err}
+	}
 	tok, err := token.Load(s.cfg.TokenFile)
 	if err != nil {
 		return &tokenError{err}

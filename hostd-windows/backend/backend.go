@@ -97,6 +97,20 @@ type Backend interface {
 	Close() error
 }
 
+// Verifier is implemented by a backend whose entries can exist without
+// carrying connections. A portproxy entry is a registry value; only the IP
+// Helper service listening on its address makes it a forward, and with
+// that service stopped the value stays while nothing listens. The
+// reconciler calls it for every entry it would report ACTIVE, so ACTIVE
+// means the forward works, not only that its entry exists.
+type Verifier interface {
+	// Verify returns, for each of entries (all present in the backend)
+	// that does not carry connections, why; an entry not in the map
+	// works. When it cannot tell, every entry gets the reason: ACTIVE is
+	// never a guess.
+	Verify(ctx context.Context, entries []Entry) map[Entry]error
+}
+
 // Errors a backend wraps in a Failure so the reconciler can say why.
 var (
 	// ErrPortInUse: another process holds the listen port.

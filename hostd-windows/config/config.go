@@ -52,14 +52,22 @@ type Config struct {
 	// by size (package logfile). The Windows service defaults it to the
 	// state directory's wslfwd-hostd.log.
 	LogFile string
-	// Grace is how long a gone agent's forwards stay up.
+	// Grace is how long a gone agent's forwards stay up, and how long a
+	// restarted daemon holds the forwards it owns for their agents.
 	Grace time.Duration
 	// UDP enables forwarding UDP listeners.
 	UDP bool
 	// IPv6 also exposes forwards on the host's IPv6 any address.
 	IPv6 bool
-	// Firewall makes the daemon manage inbound firewall rules.
+	// Firewall makes the daemon manage inbound firewall rules, so LAN
+	// clients reach the forwards: on by default, since without them
+	// Windows Firewall blocks every LAN client and forwarding to the LAN
+	// is the point.
 	Firewall bool
+	// FirewallProfiles are the firewall profiles the rules apply in:
+	// "private" and "domain" by default, never "public" unless asked, so
+	// a laptop on café Wi-Fi (the Public profile) exposes nothing.
+	FirewallProfiles []string
 	// DenyPorts are host ports never forwarded.
 	DenyPorts []PortRange
 	// AllowPorts, if not empty, are the only host ports listeners are
@@ -130,12 +138,26 @@ var DefaultDenyPorts = []PortRange{
 	{3389, 3389}, {5985, 5986}, {47001, 47001},
 }
 
+// Firewall profiles, as netsh and PowerShell name them (lower case here).
+const (
+	ProfilePrivate = "private"
+	ProfileDomain  = "domain"
+	ProfilePublic  = "public"
+)
+
+// DefaultFirewallProfiles are the profiles forward rules apply in unless
+// firewall_profiles says otherwise: the networks a user has called
+// trusted (Private) or that a domain manages, not Public.
+var DefaultFirewallProfiles = []string{ProfilePrivate, ProfileDomain}
+
 // Default returns the configuration used when no file is given.
 func Default() *Config {
 	return &Config{
 		ExposeAddress:        "0.0.0.0",
 		Grace:                DefaultGrace,
 		UDP:                  true,
+		Firewall:             true,
+		FirewallProfiles:     slices.Clone(DefaultFirewallProfiles),
 		DenyPorts:            slices.Clone(DefaultDenyPorts),
 		Distros:              map[string]DistroConfig{},
 		MaxListenersPerAgent: 4096,
@@ -241,6 +263,7 @@ func (c *Config) Validate() error {
 	for i, r := range c.AllowPorts {
 		checkRange(&v, index("allow_ports", i), r)
 	}
+	c.validateProfiles(&v)
 	c.validateRemaps(&v)
 	for name := range c.Distros {
 		if name == "" {
@@ -255,6 +278,24 @@ func (c *Config) Validate() error {
 		v.add("max_agents", "%d is less than 1", c.MaxAgents)
 	}
 	return v.err()
+}
+
+// validateProfiles wants at least one known profile, each once: an empty
+// list would make rules that apply nowhere, which reads as on but is off.
+func (c *Config) validateProfiles(v *errList) {
+	if len(c.FirewallProfiles) == 0 {
+		v.add("firewall_profiles", "empty: name at least one of %q, %q, %q (or set firewall = false)", ProfilePrivate, ProfileDomain, ProfilePublic)
+	}
+	seen := map[string]bool{}
+	for i, p := range c.FirewallProfiles {
+		switch {
+		case p != ProfilePrivate && p != ProfileDomain && p != ProfilePublic:
+			v.add(index("firewall_profiles", i), "%q is not %q, %q or %q", p, ProfilePrivate, ProfileDomain, ProfilePublic)
+		case seen[p]:
+			v.add(index("firewall_profiles", i), "%q named twice", p)
+		}
+		seen[p] = true
+	}
 }
 
 func (c *Config) validateRemaps(v *errList) {

@@ -22,8 +22,13 @@ func TestDefaultIsValid(t *testing.T) {
 			t.Errorf("default deny list lacks %d", p)
 		}
 	}
-	if c.Denied(80) || !c.Allowed(80) || !c.UDP || c.IPv6 || c.Firewall || c.Grace != DefaultGrace {
+	if c.Denied(80) || !c.Allowed(80) || !c.UDP || c.IPv6 || c.Grace != DefaultGrace {
 		t.Errorf("unexpected default %+v", c)
+	}
+	// LAN clients reach forwards by default, but only in the Private and
+	// Domain profiles: never on a public network unless asked.
+	if !c.Firewall || !reflect.DeepEqual(c.FirewallProfiles, []string{"private", "domain"}) {
+		t.Errorf("firewall default %v in %q, want on in private and domain", c.Firewall, c.FirewallProfiles)
 	}
 }
 
@@ -54,7 +59,7 @@ func TestExampleLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"listen", "expose_address", "backend", "state_dir", "token_file",
-		"read_token_file", "agent_token_file", "log_file", "grace", "udp", "ipv6", "firewall", "deny_ports",
+		"read_token_file", "agent_token_file", "log_file", "grace", "udp", "ipv6", "firewall", "firewall_profiles", "deny_ports",
 		"allow_ports", "[[remap]]", "port", "host_port", "distro", "protocol", "[distros.", "enabled",
 		"[[forward]]", "listen_address", "max_listeners_per_agent", "max_agents"} {
 		if !strings.Contains(string(data), "\n"+k) {
@@ -71,6 +76,8 @@ backend = "relay"
 grace = "2m"
 udp = false
 ipv6 = true
+firewall = false
+firewall_profiles = ["public"]
 deny_ports = []
 allow_ports = [80, "8000-8100", "443"]
 remap = [{port = 80, host_port = 8080}]
@@ -86,6 +93,9 @@ distro = "Debian"
 	if c.ExposeAddress != "10.2.3.1" || c.Expose() != netip.MustParseAddr("10.2.3.1") || c.Backend != "relay" ||
 		c.Grace != 2*time.Minute || c.UDP || !c.IPv6 || len(c.DenyPorts) != 0 || len(c.Listen) != 2 {
 		t.Errorf("got %+v", c)
+	}
+	if c.Firewall || !reflect.DeepEqual(c.FirewallProfiles, []string{"public"}) {
+		t.Errorf("firewall %v in %q, want off, public", c.Firewall, c.FirewallProfiles)
 	}
 	if !c.Allowed(8050) || !c.Allowed(443) || c.Allowed(81) {
 		t.Errorf("allow list %v", c.AllowPorts)
@@ -134,6 +144,9 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"forward addr", "[[forward]]\nport = 5\ndistro = \"a\"\nlisten_address = \"x\"\n", `c.toml:4: forward[0].listen_address: "x" is not an IP address`},
 		{"forward dup", "[[forward]]\nport = 5\ndistro = \"a\"\n[[forward]]\nport = 6\nhost_port = 5\ndistro = \"b\"\n",
 			"c.toml:4: forward[1]: same protocol, host address and host port as forward[0]"},
+		{"profile", "firewall_profiles = [\"private\", \"Work\"]", `c.toml:1: firewall_profiles[1]: "Work" is not "private", "domain" or "public"`},
+		{"profile twice", "firewall_profiles = [\"domain\", \"domain\"]", `c.toml:1: firewall_profiles[1]: "domain" named twice`},
+		{"no profile", "firewall_profiles = []", `c.toml:1: firewall_profiles: empty: name at least one of "private", "domain", "public" (or set firewall = false)`},
 		{"max", "max_agents = 0", "c.toml:1: max_agents: 0 out of range 1-1073741824"},
 		{"syntax", "udp = true\nx = [\n", "c.toml:2: array is incomplete"},
 		{"duplicate", "udp = true\nudp = false\n", "c.toml:2: udp: key udp is already defined"},

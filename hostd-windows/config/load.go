@@ -132,6 +132,8 @@ func (d *decoder) config(c *Config, doc map[string]any) {
 			d.boolean(k, v, &c.IPv6)
 		case "firewall":
 			d.boolean(k, v, &c.Firewall)
+		case "firewall_profiles":
+			c.FirewallProfiles = d.strings(k, v)
 		case "deny_ports":
 			c.DenyPorts = d.ranges(k, v)
 		case "allow_ports":

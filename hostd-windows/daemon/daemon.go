@@ -6,10 +6,11 @@
 //
 // Changes kick the loop through a channel of size one, so a burst of
 // changes coalesces into one run and the fast path has no timer. The timers
-// are the registry's grace period and, only while forwards fail (backend
+// are the registry's grace period, the end of the holds on the forwards a
+// restarted daemon adopted (holds) and, only while forwards fail (backend
 // errors, a state directory that cannot be written, a port held by another
-// process), a retry with capped exponential backoff, so the daemon recovers
-// by itself once the cause is gone.
+// process, an entry nothing listens on), a retry with capped exponential
+// backoff, so the daemon recovers by itself once the cause is gone.
 package daemon
 
 import (
@@ -28,6 +29,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
+	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
 	"github.com/wslfwd/wslfwd/hostd-windows/policy"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/registry"
@@ -61,6 +63,10 @@ type Options struct {
 	// Firewall, when set (config firewall = true), keeps an inbound
 	// firewall rule for every forwarded or directly reachable port.
 	Firewall FirewallSyncer
+	// FirewallAudit, when set and Firewall is not (firewall = false),
+	// checks that inbound rules of the user's allow those ports and
+	// names the ports they do not in GetStatus.
+	FirewallAudit FirewallAuditor
 	// Dial makes the probe's host-to-wsl and lan-to-wsl connections; nil
 	// uses a net.Dialer. In-process tests route the distro's address to a
 	// loopback echo server with it.
@@ -76,13 +82,14 @@ type Daemon struct {
 	opts Options
 	log  *slog.Logger
 	reg  *registry.Registry
-	fw   *firewallSync // nil unless Options.Firewall is set
+	fw   firewallKeeper // nil unless Options.Firewall or FirewallAudit is set
 	kick chan struct{}
 	done chan struct{} // closed when Run returns
 	// Owned by the engine goroutine.
 	retry      *time.Timer
 	retryDelay time.Duration
 	startedAt  time.Time
+	held       holds // forwards adopted at start, held while agents reconnect
 
 	// writable caches the state directory probe of GetStatus.
 	writable struct {
@@ -122,8 +129,12 @@ func New(o Options) (*Daemon, error) {
 		watchers:  make(map[*watcher]struct{}),
 		sent:      make(map[string]map[statusKey]*wslfwdv1.ListenerStatus),
 	}
-	if o.Firewall != nil {
+	d.held = holds{until: d.startedAt.Add(o.Grace), records: o.Reconciler.Owned()}
+	switch {
+	case o.Firewall != nil:
 		d.fw = newFirewallSync(o.Firewall, log.With("component", "firewall"))
+	case o.FirewallAudit != nil:
+		d.fw = newFirewallAudit(o.FirewallAudit, log.With("component", "firewall-audit"))
 	}
 	d.reg = registry.New(registry.Options{
 		Grace:        o.Grace,
@@ -148,11 +159,17 @@ func (d *Daemon) Kick() {
 	}
 }
 
-// Run runs the engine until ctx ends. The first run happens at once, so
-// forwards owned from before a restart are adopted or cleared.
+// Run runs the engine until ctx ends. The first run happens at once: it
+// adopts the forwards owned from before a restart and holds them (holds)
+// until their agents are back or grace ends, when one more run clears
+// what nobody wants.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer close(d.done)
 	defer d.scheduleRetry(false)
+	if len(d.held.records) > 0 {
+		end := time.AfterFunc(time.Until(d.held.until), d.Kick)
+		defer end.Stop()
+	}
 	if d.fw != nil {
 		var wg sync.WaitGroup
 		wg.Go(func() { d.fw.run(ctx) })
@@ -177,6 +194,55 @@ func (d *Daemon) step(ctx context.Context) {
 	d.mu.Unlock()
 
 	agents, events := d.reg.State()
+	held := d.held.current(time.Now(), agents)
+	decisions := policy.Decide(d.policyInput(agents))
+	rep := d.opts.Reconciler.Reconcile(ctx, plan(decisions, held))
+	if rep.Err != nil {
+		d.log.Warn("reconcile", "err", rep.Err)
+	}
+
+	now := time.Now()
+	infos, sessions, modes := agentViews(agents)
+
+	d.mu.Lock()
+	next := d.buildTable(decisions, rep, now)
+	d.addHeldRows(next, held, wantedKeys(decisions), rep, now)
+	evs := make([]*wslfwdv1.WatchResponse, 0, len(events))
+	for _, e := range events {
+		evs = append(evs, &wslfwdv1.WatchResponse{Time: ts(now), Event: &wslfwdv1.WatchResponse_Agent{Agent: e}})
+	}
+	evs = append(evs, diff(d.table, next, now)...)
+	d.table = next
+	d.agents = infos
+	if d.fw != nil {
+		d.fw.set(firewallRules(next, modes))
+	}
+	d.runErr = rep.Err
+	failed := rep.Err != nil || anyFailed(next)
+	d.publish(evs)
+	updates := d.statusUpdates(sessions)
+	d.finished++
+	close(d.ran)
+	d.ran = make(chan struct{})
+	d.mu.Unlock()
+
+	d.scheduleRetry(failed)
+
+	// Tell agents what became of their listeners, then acknowledge what
+	// this run acted on.
+	for id, st := range updates {
+		sessions[id].Statuses(st)
+	}
+	for _, a := range agents {
+		if a.Connected {
+			a.Session.Ack(a.Seq)
+		}
+	}
+}
+
+// policyInput is what the policy decides from: the agents (connected or
+// in grace), the static forwards and the config.
+func (d *Daemon) policyInput(agents []registry.Agent) policy.Input {
 	in := policy.Input{
 		Agents:        make([]policy.Agent, 0, len(agents)),
 		Statics:       d.opts.Statics.List(),
@@ -197,19 +263,12 @@ func (d *Daemon) step(ctx context.Context) {
 			ConnectedAt: a.Since,
 		})
 	}
-	decisions := policy.Decide(in)
-	var want []backend.Entry
-	for _, dc := range decisions {
-		if dc.Want {
-			want = append(want, dc.Entry)
-		}
-	}
-	rep := d.opts.Reconciler.Reconcile(ctx, want)
-	if rep.Err != nil {
-		d.log.Warn("reconcile", "err", rep.Err)
-	}
+	return in
+}
 
-	now := time.Now()
+// agentViews are the agents as ListAgents shows them, the connected
+// agents' sessions by ID, and each distro's networking mode.
+func agentViews(agents []registry.Agent) ([]*wslfwdv1.Agent, map[string]*registry.Session, map[string]wslfwdv1.NetworkingMode) {
 	infos := make([]*wslfwdv1.Agent, 0, len(agents))
 	sessions := make(map[string]*registry.Session, len(agents))
 	modes := make(map[string]wslfwdv1.NetworkingMode, len(agents))
@@ -220,45 +279,44 @@ func (d *Daemon) step(ctx context.Context) {
 			sessions[a.Session.ID] = a.Session
 		}
 	}
+	return infos, sessions, modes
+}
 
-	d.mu.Lock()
-	next := d.buildTable(decisions, rep, now)
-	evs := make([]*wslfwdv1.WatchResponse, 0, len(events))
-	for _, e := range events {
-		evs = append(evs, &wslfwdv1.WatchResponse{Time: ts(now), Event: &wslfwdv1.WatchResponse_Agent{Agent: e}})
-	}
-	evs = append(evs, diff(d.table, next, now)...)
-	d.table = next
-	d.agents = infos
-	if d.fw != nil {
-		d.fw.set(firewallRules(next, modes))
-	}
-	d.runErr = rep.Err
-	failed := rep.Err != nil
-	for _, r := range next {
+// anyFailed reports whether a wanted forward of the table failed: ERROR or
+// CONFLICT, which a retry may cure.
+func anyFailed(table map[rowKey]*row) bool {
+	for _, r := range table {
 		if st := r.fwd.GetState(); r.wanted && (st == wslfwdv1.ForwardState_FORWARD_STATE_ERROR || st == wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT) {
-			failed = true
+			return true
 		}
 	}
-	d.publish(evs)
-	updates := d.statusUpdates(sessions)
-	d.finished++
-	close(d.ran)
-	d.ran = make(chan struct{})
-	d.mu.Unlock()
+	return false
+}
 
-	d.scheduleRetry(failed)
-
-	// Tell agents what became of their listeners, then acknowledge what
-	// this run acted on.
-	for id, st := range updates {
-		sessions[id].Statuses(st)
-	}
-	for _, a := range agents {
-		if a.Connected {
-			a.Session.Ack(a.Seq)
+// plan asks the reconciler for what the policy wants, each entry with its
+// distro, and to keep the held entries.
+func plan(decisions []policy.Decision, held []ledger.Record) reconcile.Plan {
+	var p reconcile.Plan
+	for _, dc := range decisions {
+		if dc.Want {
+			p.Want = append(p.Want, ledger.Record{Entry: dc.Entry, Distro: dc.Distro})
 		}
 	}
+	for _, h := range held {
+		p.Hold = append(p.Hold, h.Entry)
+	}
+	return p
+}
+
+// wantedKeys are the keys the policy wants forwarded.
+func wantedKeys(decisions []policy.Decision) map[backend.Key]bool {
+	out := make(map[backend.Key]bool, len(decisions))
+	for _, dc := range decisions {
+		if dc.Want {
+			out[dc.Entry.Key()] = true
+		}
+	}
+	return out
 }
 
 // Retry delays while forwards fail.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -19,20 +20,27 @@ type FirewallSyncer interface {
 	Sync(ctx context.Context, wanted []firewall.Rule) error
 }
 
-// firewallRules are the inbound rules the table needs: for every active
-// forward a Windows Firewall rule on its host port (NAT mode, statics), and
-// for a listener reachable directly a rule in the firewall that guards its
-// mode: Hyper-V's for mirrored mode, Windows' for WSL1.
+// firewallRules are the inbound rules the table needs: for every forward
+// whose entry exists a Windows Firewall rule on its host port (NAT mode,
+// statics), and for a listener reachable directly a rule in the firewall
+// that guards its mode: Hyper-V's for mirrored mode, Windows' for WSL1. An
+// entry that exists but does not work yet (ERROR while iphlpsvc starts,
+// say) keeps its rule, so the rule does not flap with it.
 func firewallRules(table map[rowKey]*row, modes map[string]wslfwdv1.NetworkingMode) []firewall.Rule {
 	seen := make(map[firewall.Rule]bool)
 	var out []firewall.Rule
 	for _, r := range table {
 		f := r.fwd
 		var kind firewall.Kind
-		switch f.GetState() {
-		case wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE:
+		switch {
+		case r.exists, f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE:
 			kind = firewall.Windows
-		case wslfwdv1.ForwardState_FORWARD_STATE_DIRECT:
+		case f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_DIRECT:
+			if loopbackOnly(f) {
+				// The LAN cannot reach it; a rule on its port would open
+				// that port for every other program of the host.
+				continue
+			}
 			switch modes[f.GetDistro()] {
 			case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED:
 				kind = firewall.HyperV
@@ -63,6 +71,12 @@ func firewallRules(table map[rowKey]*row, modes map[string]wslfwdv1.NetworkingMo
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
 	})
 	return out
+}
+
+// loopbackOnly reports whether f's listener is bound to a loopback address.
+func loopbackOnly(f *wslfwdv1.Forward) bool {
+	a, err := netip.ParseAddr(f.GetListenerAddress())
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // firewallSync applies the wanted rules off the engine's goroutine:

@@ -85,6 +85,38 @@ func TestFirewallFollowsForwardsAndRecovers(t *testing.T) {
 	})
 }
 
+// An entry that exists but carries nothing is ERROR with the backend's
+// reason, keeps its firewall rule, and turns ACTIVE by itself (the retry)
+// once it works, without being made anew.
+func TestEntryThatDoesNotWorkIsErrorUntilItWorks(t *testing.T) {
+	be := newFakeBackend()
+	be.broken = errors.New("nothing listens on 0.0.0.0:8080")
+	fw := &fakeFirewall{}
+	h := startHarness(t, harnessOptions{backend: be, firewall: fw})
+	a := h.connect(t, "Ubuntu")
+	a.snapshot(tcpListener("0.0.0.0", 8080))
+	f := h.forwards(t, false)
+	if len(f) != 1 || f[0].GetState() != wslfwdv1.ForwardState_FORWARD_STATE_ERROR || f[0].GetReason() != "nothing listens on 0.0.0.0:8080" || f[0].GetBackend() != "" {
+		t.Fatalf("forwards = %v, want ERROR saying nothing listens", f)
+	}
+	rule := []firewall.Rule{{Kind: firewall.Windows, Protocol: backend.TCP, Port: 8080}}
+	waitFor(t, "the rule of the entry that exists", func() bool {
+		_, got := fw.state()
+		return slices.Equal(got, rule)
+	})
+
+	be.mu.Lock()
+	be.broken = nil
+	be.mu.Unlock()
+	waitFor(t, "the forward to turn ACTIVE", func() bool {
+		f := h.forwards(t, false)
+		return len(f) == 1 && f[0].GetState() == active && f[0].GetReason() == ""
+	})
+	if removed, added := be.changes(); len(removed) != 0 || len(added) != 1 {
+		t.Fatalf("removed %v, added %v; want the one addition", removed, added)
+	}
+}
+
 func TestFirewallRulesByMode(t *testing.T) {
 	mk := func(distro string, st wslfwdv1.ForwardState, p wslfwdv1.Protocol, port uint32) *row {
 		return &row{fwd: &wslfwdv1.Forward{Distro: distro, State: st, Protocol: p, ListenPort: port}}
@@ -98,7 +130,15 @@ func TestFirewallRulesByMode(t *testing.T) {
 		{port: 5}: mk("wsl1", wslfwdv1.ForwardState_FORWARD_STATE_DIRECT, tcp, 22),
 		{port: 6}: mk("bridged", wslfwdv1.ForwardState_FORWARD_STATE_DIRECT, tcp, 23),
 		{port: 7}: mk("nat", wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE, tcp, 80), // same port twice
+		{port: 8}: mk("nat", wslfwdv1.ForwardState_FORWARD_STATE_ERROR, tcp, 83),
+		// Bound to loopback: the LAN cannot reach it, and a rule on its
+		// port would open the port for every other program of the host.
+		{port: 9}: {fwd: &wslfwdv1.Forward{Distro: "mirrored", State: wslfwdv1.ForwardState_FORWARD_STATE_DIRECT,
+			Protocol: tcp, ListenPort: 5432, ListenerAddress: "127.0.0.1"}},
 	}
+	// An entry that exists but does not work (nothing listens yet) keeps
+	// its rule; an entry that could not be made (port 82) has none.
+	table[rowKey{port: 8}].exists = true
 	modes := map[string]wslfwdv1.NetworkingMode{
 		"nat":      wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT,
 		"mirrored": wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED,
@@ -109,6 +149,7 @@ func TestFirewallRulesByMode(t *testing.T) {
 		{Kind: firewall.HyperV, Protocol: backend.UDP, Port: 53},
 		{Kind: firewall.Windows, Protocol: backend.TCP, Port: 22},
 		{Kind: firewall.Windows, Protocol: backend.TCP, Port: 80},
+		{Kind: firewall.Windows, Protocol: backend.TCP, Port: 83},
 	}
 	if got := firewallRules(table, modes); !slices.Equal(got, want) {
 		t.Fatalf("firewallRules = %v, want %v", got, want)

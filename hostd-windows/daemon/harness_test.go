@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -26,13 +27,32 @@ import (
 	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
-// fakeBackend keeps entries in memory and records removals, so tests can
-// tell a forward that stayed up from one that was taken down and re-made.
+// fakeBackend keeps entries in memory and records removals and additions,
+// so tests can tell a forward that stayed up from one that was taken down
+// and re-made.
 type fakeBackend struct {
 	mu      sync.Mutex
 	entries map[backend.Key]backend.Entry
 	removed []backend.Entry
+	added   []backend.Entry
 	failAdd error // when set, every addition fails with it
+	durable bool  // see Durable
+	// broken, when set, is why no entry carries connections (Verify),
+	// as with portproxy while iphlpsvc is stopped.
+	broken error
+}
+
+// Verify finds every entry broken while broken is set.
+func (b *fakeBackend) Verify(_ context.Context, es []backend.Entry) map[backend.Entry]error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[backend.Entry]error)
+	for _, e := range es {
+		if b.broken != nil {
+			out[e] = b.broken
+		}
+	}
+	return out
 }
 
 func newFakeBackend() *fakeBackend {
@@ -43,9 +63,11 @@ func (b *fakeBackend) Name() string                   { return "fake" }
 func (b *fakeBackend) Supports(backend.Protocol) bool { return true }
 func (b *fakeBackend) Close() error                   { return nil }
 
-// Durable is false: like the relay's, a fakeBackend's entries end with it
-// (a restarted harness gets a new, empty one).
-func (b *fakeBackend) Durable() bool { return false }
+// Durable is false unless set: like the relay's, a fakeBackend's entries
+// end with it (a restarted harness gets a new, empty one). A durable one
+// stands in for portproxy: a restarted harness is given the same one, with
+// its entries, and its ledger is on disk.
+func (b *fakeBackend) Durable() bool { return b.durable }
 
 func (b *fakeBackend) List(context.Context) ([]backend.Entry, error) {
 	b.mu.Lock()
@@ -76,12 +98,22 @@ func (b *fakeBackend) Apply(_ context.Context, batch backend.Batch) error {
 			fails = append(fails, backend.Failure{Entry: e, Err: backend.ErrPortInUse})
 			continue
 		}
+		if _, ok := b.entries[e.Key()]; !ok {
+			b.added = append(b.added, e)
+		}
 		b.entries[e.Key()] = e
 	}
 	if fails != nil {
 		return &backend.ApplyError{Failures: fails}
 	}
 	return nil
+}
+
+// changes returns every removal and addition so far.
+func (b *fakeBackend) changes() (removed, added []backend.Entry) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.removed), slices.Clone(b.added)
 }
 
 func (b *fakeBackend) snapshot() (map[backend.Key]backend.Entry, []backend.Entry) {
@@ -111,6 +143,7 @@ type harnessOptions struct {
 	expose   netip.Addr
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	firewall FirewallSyncer
+	audit    FirewallAuditor
 }
 
 func startHarness(t *testing.T, o harnessOptions) *harness {
@@ -128,7 +161,7 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		o.expose = netip.MustParseAddr("0.0.0.0")
 	}
 	log := slog.New(slog.DiscardHandler)
-	led, err := ledger.Open(o.stateDir, o.backend.Name())
+	led, err := ledger.For(o.stateDir, o.backend)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,10 +185,11 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		MaxListeners: o.config.MaxListenersPerAgent,
 		MaxAgents:    o.config.MaxAgents,
 		// Agent, service and daemon share this machine's loopback.
-		Targets:  registry.TargetRules{AllowLoopback: true},
-		Dial:     o.dial,
-		Firewall: o.firewall,
-		Logger:   log,
+		Targets:       registry.TargetRules{AllowLoopback: true},
+		Dial:          o.dial,
+		Firewall:      o.firewall,
+		FirewallAudit: o.audit,
+		Logger:        log,
 	})
 	if err != nil {
 		t.Fatal(err)

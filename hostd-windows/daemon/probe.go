@@ -98,7 +98,8 @@ func (d *Daemon) Probe(ctx context.Context, req *wslfwdv1.ProbeRequest) (*wslfwd
 	}
 
 	h2w := &wslfwdv1.PathResult{Name: "host-to-wsl", From: "host (daemon)"}
-	l2w := &wslfwdv1.PathResult{Name: "lan-to-wsl", From: "lan (the host's own LAN address)"}
+	// Dialed on the host: the firewall does not filter it, and From says so.
+	l2w := &wslfwdv1.PathResult{Name: "lan-to-wsl", From: "host, to its own LAN address"}
 	wait, stop = step()
 	defer stop()
 	f, err := d.waitForward(wait, s.ID, er.GetPort())

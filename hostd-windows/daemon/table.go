@@ -31,6 +31,8 @@ type row struct {
 	key      rowKey
 	fwd      *wslfwdv1.Forward
 	wanted   bool   // policy wants it forwarded (listed without "all")
+	exists   bool   // the backend holds its entry (reconcile.Outcome.Exists)
+	held     bool   // held after a restart for its distro's agent (holds)
 	agentID  string // session whose listener it is; empty for statics
 	listener *wslfwdv1.Listener
 }
@@ -84,11 +86,12 @@ func (d *Daemon) buildTable(decisions []policy.Decision, rep reconcile.Report, n
 			k.port = uint32(st.Port)
 		}
 		k.protocol = f.Protocol
+		exists := false
 		if dc.Want {
 			out, ok := rep.Outcomes[dc.Entry.Key()]
 			switch {
 			case ok:
-				f.State, f.Reason = out.State, out.Reason
+				f.State, f.Reason, exists = out.State, out.Reason, out.Exists
 			case rep.Err != nil:
 				f.State, f.Reason = wslfwdv1.ForwardState_FORWARD_STATE_ERROR, rep.Err.Error()
 			default:
@@ -103,7 +106,7 @@ func (d *Daemon) buildTable(decisions []policy.Decision, rep reconcile.Report, n
 		if old, ok := d.table[k]; ok && old.fwd.GetState() == f.GetState() {
 			f.Since = old.fwd.GetSince()
 		}
-		next[k] = &row{key: k, fwd: f, wanted: dc.Want, agentID: dc.AgentID, listener: dc.Listener}
+		next[k] = &row{key: k, fwd: f, wanted: dc.Want, exists: exists, agentID: dc.AgentID, listener: dc.Listener}
 	}
 	return next
 }
@@ -139,7 +142,9 @@ func sameButSince(a, b *wslfwdv1.Forward) bool {
 }
 
 // diff turns the change from prev to next into events: removals first,
-// then additions and changes, each in table order.
+// then additions and changes, each in table order. A held forward that
+// its returning agent's row takes over is one forward going on: a CHANGED,
+// not a removal and an addition.
 func diff(prev, next map[rowKey]*row, now time.Time) []*wslfwdv1.WatchResponse {
 	var evs []*wslfwdv1.WatchResponse
 	ev := func(kind wslfwdv1.ForwardEventKind, f *wslfwdv1.Forward) {
@@ -147,8 +152,13 @@ func diff(prev, next map[rowKey]*row, now time.Time) []*wslfwdv1.WatchResponse {
 			Forward: &wslfwdv1.ForwardEvent{Kind: kind, Forward: f},
 		}})
 	}
+	took := takeovers(prev, next)
+	continued := make(map[rowKey]bool, len(took))
+	for _, old := range took {
+		continued[old.key] = true
+	}
 	for _, r := range sortedRows(prev) {
-		if _, ok := next[r.key]; !ok {
+		if _, ok := next[r.key]; !ok && !continued[r.key] {
 			ev(wslfwdv1.ForwardEventKind_FORWARD_EVENT_KIND_REMOVED, r.fwd)
 		}
 	}
@@ -157,9 +167,28 @@ func diff(prev, next map[rowKey]*row, now time.Time) []*wslfwdv1.WatchResponse {
 		if ok && sameButSince(old.fwd, r.fwd) {
 			continue
 		}
+		if !ok {
+			old = took[r.key] // nil unless it continues a held row
+		}
 		ev(eventKind(old, r), r.fwd)
 	}
 	return evs
+}
+
+// takeovers maps each new row of next that continues a held row of prev
+// (same distro and entry) to that row.
+func takeovers(prev, next map[rowKey]*row) map[rowKey]*row {
+	out := make(map[rowKey]*row)
+	for _, r := range next {
+		if _, kept := prev[r.key]; kept || r.held {
+			continue
+		}
+		k := rowKey{distro: r.key.distro, protocol: r.key.protocol, port: r.fwd.GetConnectPort(), host: r.key.host}
+		if old, ok := prev[k]; ok && old.held && old.fwd.GetConnectAddress() == r.fwd.GetConnectAddress() {
+			out[r.key] = old
+		}
+	}
+	return out
 }
 
 // eventKind names the change from old (nil when new) to r.

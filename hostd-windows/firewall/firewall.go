@@ -79,10 +79,17 @@ func ParseName(kind Kind, name string) (Rule, bool) {
 // upper is the protocol as netsh and PowerShell spell it.
 func upper(p backend.Protocol) string { return strings.ToUpper(string(p)) }
 
+// DefaultProfiles are the firewall profiles port rules apply in when New
+// is given none: Private and Domain, never Public, so a laptop on a
+// public network exposes nothing to it.
+var DefaultProfiles = []string{"private", "domain"}
+
 // netshAdd and netshDelete render `netsh -f` script lines. The name needs
 // quotes for its space; it never holds a quote itself (see check).
-func netshAdd(r Rule) string {
-	return fmt.Sprintf(`advfirewall firewall add rule name="%s" dir=in action=allow protocol=%s localport=%d`, r.Name(), upper(r.Protocol), r.Port)
+// profiles are netsh's words (private, domain, public).
+func netshAdd(r Rule, profiles []string) string {
+	return fmt.Sprintf(`advfirewall firewall add rule name="%s" dir=in action=allow protocol=%s localport=%d profile=%s`,
+		r.Name(), upper(r.Protocol), r.Port, strings.Join(profiles, ","))
 }
 
 func netshDelete(r Rule) string {
@@ -92,9 +99,15 @@ func netshDelete(r Rule) string {
 // psAdd and psDelete render PowerShell lines for the Hyper-V firewall. Each
 // runs on its own so one failure does not stop the rest; the read-back
 // judges them.
-func psAdd(r Rule) string {
-	return fmt.Sprintf(`try { New-NetFirewallHyperVRule -Name '%[1]s' -DisplayName '%[1]s' -Direction Inbound -VMCreatorId '%[2]s' -Protocol %[3]s -LocalPorts %[4]d -Action Allow | Out-Null } catch { Write-Output $_.Exception.Message }`,
-		r.Name(), WSLVMCreatorID, upper(r.Protocol), r.Port)
+// -Profiles takes the names comma-separated without spaces (the cmdlet's
+// reference), capitalised as its enumeration spells them.
+func psAdd(r Rule, profiles []string) string {
+	ps := make([]string, len(profiles))
+	for i, p := range profiles {
+		ps[i] = strings.ToUpper(p[:1]) + p[1:]
+	}
+	return fmt.Sprintf(`try { New-NetFirewallHyperVRule -Name '%[1]s' -DisplayName '%[1]s' -Direction Inbound -VMCreatorId '%[2]s' -Protocol %[3]s -LocalPorts %[4]d -Action Allow -Profiles %[5]s | Out-Null } catch { Write-Output $_.Exception.Message }`,
+		r.Name(), WSLVMCreatorID, upper(r.Protocol), r.Port, strings.Join(ps, ","))
 }
 
 func psDelete(r Rule) string {

@@ -28,16 +28,20 @@ type fakeShell struct {
 	listFails bool                   // every listing fails
 	noHyperV  bool                   // a Windows without the Hyper-V firewall cmdlets
 	refuse    func(line string) bool // lines the firewall refuses
+	profiles  map[string]string      // rule name -> the profiles it was made in ("" for any)
+	audit     map[Kind]string        // what an audit listing of the firewall prints
 }
 
 func newFakeShell() *fakeShell {
-	return &fakeShell{rules: map[Kind][]string{}}
+	return &fakeShell{rules: map[Kind][]string{}, profiles: map[string]string{}}
 }
 
 var (
 	netshRule = regexp.MustCompile(`^advfirewall firewall (add|delete) rule name="([^"]*)"`)
 	psRule    = regexp.MustCompile(`^try \{ (New|Remove)-NetFirewallHyperVRule -Name '([^']*)'`)
-	psList    = regexp.MustCompile(`Get-NetFirewall(HyperV)?Rule -(Name|DisplayName) '([^']*)'`)
+	// A rule's profiles: netsh's profile=a,b; the cmdlet's -Profiles A,B.
+	ruleProfiles = regexp.MustCompile(`(?: profile=| -Profiles )(\S+)`)
+	psList       = regexp.MustCompile(`Get-NetFirewall(HyperV)?Rule -(Name|DisplayName) '([^']*)'`)
 )
 
 func (s *fakeShell) Netsh(_ context.Context, script string) ([]byte, error) {
@@ -52,6 +56,7 @@ func (s *fakeShell) Netsh(_ context.Context, script string) ([]byte, error) {
 		case s.broken:
 		case m[1] == "add":
 			s.rules[Windows] = append(s.rules[Windows], m[2])
+			s.profiles[m[2]] = profilesOf(line)
 		case !slices.Contains(s.rules[Windows], m[2]):
 			return []byte("No rules match the specified criteria."), nil
 		default:
@@ -59,6 +64,15 @@ func (s *fakeShell) Netsh(_ context.Context, script string) ([]byte, error) {
 		}
 	}
 	return []byte("Ok.\r\n"), nil
+}
+
+// profilesOf is the profile list of an add line, lower case; "" (every
+// profile, Windows' default) when the line names none.
+func profilesOf(line string) string {
+	if m := ruleProfiles.FindStringSubmatch(line); m != nil {
+		return strings.ToLower(m[1])
+	}
+	return ""
 }
 
 // psCommandLine is how long the command line running script is.
@@ -72,6 +86,17 @@ func (s *fakeShell) PowerShell(_ context.Context, script string) ([]byte, error)
 	s.ran = append(s.ran, "ps: "+script)
 	if psCommandLine(script) >= 32767 {
 		return nil, errors.New("fork/exec powershell.exe: The filename or extension is too long.")
+	}
+	if strings.Contains(script, "Get-NetConnectionProfile") {
+		k := Windows
+		if strings.Contains(script, "HyperV") {
+			k = HyperV
+		}
+		out, ok := s.audit[k]
+		if !ok {
+			return []byte("Access is denied.\r\n(powershell.exe exit status 1)"), nil
+		}
+		return []byte(out), nil
 	}
 	if m := psList.FindStringSubmatch(script); m != nil {
 		return s.psList(script, m), nil
@@ -92,6 +117,7 @@ func (s *fakeShell) PowerShell(_ context.Context, script string) ([]byte, error)
 			out.WriteString("Cannot create a file when that file already exists.\r\n")
 		case m[1] == "New":
 			s.rules[HyperV] = append(s.rules[HyperV], m[2])
+			s.profiles[m[2]] = profilesOf(line)
 		case !exists:
 			out.WriteString("No MSFT_NetFirewallHyperVRule objects found with property 'InstanceID' equal to '" + m[2] + "'.\r\n")
 		default:
@@ -154,12 +180,13 @@ func TestRender(t *testing.T) {
 	tests := []struct{ got, want string }{
 		{tcp8080.Name(), "wslfwd tcp/8080"},
 		{udp53.Name(), "wslfwd udp/53"},
-		{netshAdd(tcp8080), `advfirewall firewall add rule name="wslfwd tcp/8080" dir=in action=allow protocol=TCP localport=8080`},
+		{netshAdd(tcp8080, DefaultProfiles), `advfirewall firewall add rule name="wslfwd tcp/8080" dir=in action=allow protocol=TCP localport=8080 profile=private,domain`},
+		{netshAdd(tcp8080, []string{"public"}), `advfirewall firewall add rule name="wslfwd tcp/8080" dir=in action=allow protocol=TCP localport=8080 profile=public`},
 		{netshDelete(tcp8080), `advfirewall firewall delete rule name="wslfwd tcp/8080" dir=in protocol=TCP localport=8080`},
-		{psAdd(udp53), `try { New-NetFirewallHyperVRule -Name 'wslfwd udp/53' -DisplayName 'wslfwd udp/53' -Direction Inbound -VMCreatorId '{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}' -Protocol UDP -LocalPorts 53 -Action Allow | Out-Null } catch { Write-Output $_.Exception.Message }`},
+		{psAdd(udp53, DefaultProfiles), `try { New-NetFirewallHyperVRule -Name 'wslfwd udp/53' -DisplayName 'wslfwd udp/53' -Direction Inbound -VMCreatorId '{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}' -Protocol UDP -LocalPorts 53 -Action Allow -Profiles Private,Domain | Out-Null } catch { Write-Output $_.Exception.Message }`},
 		{psDelete(udp53), `try { Remove-NetFirewallHyperVRule -Name 'wslfwd udp/53' } catch { Write-Output $_.Exception.Message }`},
-		{Script(Windows, []Rule{tcp8080}, []Rule{{Kind: Windows, Protocol: backend.UDP, Port: 9}}),
-			`advfirewall firewall delete rule name="wslfwd udp/9" dir=in protocol=UDP localport=9` + "\r\n" + netshAdd(tcp8080) + "\r\n"},
+		{Script(Windows, []Rule{tcp8080}, []Rule{{Kind: Windows, Protocol: backend.UDP, Port: 9}}, []string{"domain"}),
+			`advfirewall firewall delete rule name="wslfwd udp/9" dir=in protocol=UDP localport=9` + "\r\n" + netshAdd(tcp8080, []string{"domain"}) + "\r\n"},
 		{listScript(HyperV), "$ErrorActionPreference = 'Stop'\r\n" +
 			`try { Get-NetFirewallHyperVRule -DisplayName 'wslfwd *' | ForEach-Object { $_.DisplayName } } catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }` + "\r\n" +
 			"'wslfwd-list-done'\r\n"},
@@ -267,6 +294,31 @@ func TestSync(t *testing.T) {
 	for _, k := range []Kind{Windows, HyperV} {
 		if got := shell.names(k); !slices.Equal(got, wantNames(k)) {
 			t.Errorf("%s rules = %q, want only the foreign ones", k, got)
+		}
+	}
+}
+
+// Port rules apply in the profiles asked for, Private and Domain unless
+// told otherwise, never in every profile (Public included) by omission.
+func TestSyncProfiles(t *testing.T) {
+	tcp := Rule{Kind: Windows, Protocol: backend.TCP, Port: 8080}
+	udp := Rule{Kind: HyperV, Protocol: backend.UDP, Port: 53}
+	for _, tc := range []struct {
+		profiles []string
+		want     string
+	}{
+		{nil, "private,domain"},
+		{[]string{"domain"}, "domain"},
+		{[]string{"private", "public"}, "private,public"},
+	} {
+		shell := newFakeShell()
+		if err := New(shell, nil, tc.profiles...).Sync(t.Context(), []Rule{tcp, udp}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []Rule{tcp, udp} {
+			if got := shell.profiles[r.Name()]; got != tc.want {
+				t.Errorf("New(%q): %v made in profiles %q, want %q", tc.profiles, r, got, tc.want)
+			}
 		}
 	}
 }

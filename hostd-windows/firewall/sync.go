@@ -26,17 +26,23 @@ type Shell interface {
 
 // Firewall keeps wslfwd's firewall rules in step with what is wanted.
 type Firewall struct {
-	shell Shell
-	log   *slog.Logger
-	mu    sync.Mutex
+	shell    Shell
+	log      *slog.Logger
+	profiles []string // where port rules apply: netsh's profile words
+	mu       sync.Mutex
 }
 
-// New returns a Firewall that runs its commands through shell.
-func New(shell Shell, log *slog.Logger) *Firewall {
+// New returns a Firewall that runs its commands through shell and makes
+// port rules that apply in the given profiles ("private", "domain",
+// "public", as config validates them); none given: DefaultProfiles.
+func New(shell Shell, log *slog.Logger, profiles ...string) *Firewall {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Firewall{shell: shell, log: log}
+	if len(profiles) == 0 {
+		profiles = DefaultProfiles
+	}
+	return &Firewall{shell: shell, log: log, profiles: slices.Clone(profiles)}
 }
 
 // Sync makes wslfwd's rules exactly wanted: it adds the missing ones and
@@ -160,12 +166,12 @@ func (f *Firewall) change(ctx context.Context, k Kind, add, remove []Rule) (map[
 
 // Script renders the commands that add and remove rules of one firewall:
 // a `netsh -f` script for the Windows firewall, PowerShell for Hyper-V.
-// Removals come first.
-func Script(k Kind, add, remove []Rule) string {
-	return strings.Join(scriptLines(k, add, remove), "\r\n") + "\r\n"
+// Removals come first; added rules apply in profiles.
+func Script(k Kind, add, remove []Rule, profiles []string) string {
+	return strings.Join(scriptLines(k, add, remove, profiles), "\r\n") + "\r\n"
 }
 
-func scriptLines(k Kind, add, remove []Rule) []string {
+func scriptLines(k Kind, add, remove []Rule, profiles []string) []string {
 	var lines []string
 	for _, r := range remove {
 		if k == HyperV {
@@ -176,9 +182,9 @@ func scriptLines(k Kind, add, remove []Rule) []string {
 	}
 	for _, r := range add {
 		if k == HyperV {
-			lines = append(lines, psAdd(r))
+			lines = append(lines, psAdd(r, profiles))
 		} else {
-			lines = append(lines, netshAdd(r))
+			lines = append(lines, netshAdd(r, profiles))
 		}
 	}
 	return lines
@@ -189,14 +195,14 @@ func scriptLines(k Kind, add, remove []Rule) []string {
 // PowerShell takes its script on the command line, which Windows caps.
 func (f *Firewall) apply(ctx context.Context, k Kind, add, remove []Rule) ([]byte, error) {
 	if k == Windows {
-		out, err := f.shell.Netsh(ctx, Script(k, add, remove))
+		out, err := f.shell.Netsh(ctx, Script(k, add, remove, f.profiles))
 		if err != nil {
 			return nil, fmt.Errorf("change Windows firewall rules: %w", err)
 		}
 		return out, nil
 	}
 	var out []byte
-	for _, script := range fitting(scriptLines(k, add, remove), winexec.PowerShellFits) {
+	for _, script := range fitting(scriptLines(k, add, remove, f.profiles), winexec.PowerShellFits) {
 		more, err := f.shell.PowerShell(ctx, script)
 		if err != nil {
 			return nil, fmt.Errorf("change Hyper-V firewall rules: %w", err)
@@ -241,6 +247,10 @@ func (f *Firewall) list(ctx context.Context, k Kind) (map[Rule]bool, error) {
 	}
 	return rules, nil
 }
+
+// Names lists the display names of the rules in the Windows firewall
+// that start with Prefix, once per rule: what selftest checks.
+func (f *Firewall) Names(ctx context.Context) ([]string, error) { return f.names(ctx, Windows) }
 
 // names lists the display names starting with Prefix in the firewall,
 // once per rule (Windows allows two rules of one name).

@@ -1,6 +1,8 @@
 // Package ledger records which backend entries wslfwd created, so that the
 // reconciler only ever changes or removes its own entries and, after a
-// restart, can adopt them again.
+// restart, can adopt them again. Each entry is recorded with the distro it
+// forwards to, so that a restarted daemon can hold it until that distro's
+// agent is back (package daemon).
 //
 // Only a durable backend's ledger (backend.Backend.Durable: portproxy) lives
 // on disk, in <state dir>/ledger-<backend>.json, one file per backend so
@@ -32,9 +34,20 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/statefile"
 )
 
-// version is the file format version. A file with another version is
-// refused: an older daemon must not misread a newer ledger.
-const version = 1
+// version is the file format version written. Version 2 added each
+// entry's distro; version 1 files (no distro) are still read. A file with
+// a newer version is refused: an older daemon must not misread a newer
+// ledger.
+const version = 2
+
+// Record is one entry wslfwd owns and the distro it forwards to. The
+// distro is what lets a restarted daemon hold the entry for that distro's
+// agent instead of removing it (package daemon); it is empty for entries
+// recorded by a wslfwd that did not record it (a version 1 file).
+type Record struct {
+	Entry  backend.Entry
+	Distro string
+}
 
 // Ledger is the set of entries wslfwd owns. It may hold two entries with the
 // same key while a forward moves to a new target: whichever of them the
@@ -43,7 +56,7 @@ type Ledger struct {
 	path string // empty: kept in memory only
 
 	mu      sync.Mutex
-	entries []backend.Entry // sorted, no exact duplicates
+	records []Record // sorted, one per entry
 }
 
 // fileFormat is the JSON form of the ledger.
@@ -56,6 +69,7 @@ type fileEntry struct {
 	Protocol backend.Protocol `json:"protocol"`
 	Listen   string           `json:"listen"`
 	Connect  string           `json:"connect"`
+	Distro   string           `json:"distro,omitempty"` // from version 2
 }
 
 // For returns the ledger for b: Open's file in dir when b is durable,
@@ -92,11 +106,11 @@ func Open(dir, backendName string) (*Ledger, error) {
 	if !ok {
 		return l, nil
 	}
-	entries, err := Decode(data)
+	records, err := Decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s is corrupt (%w); refusing to guess what wslfwd owns: repair or delete the file and remove stale wslfwd entries by hand", path, err)
 	}
-	l.entries = entries
+	l.records = records
 	return l, nil
 }
 
@@ -108,17 +122,29 @@ func (l *Ledger) Path() string { return l.path }
 func (l *Ledger) Entries() []backend.Entry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Clone(l.entries)
+	out := make([]backend.Entry, len(l.records))
+	for i, r := range l.records {
+		out[i] = r.Entry
+	}
+	return out
 }
 
-// Replace makes entries the owned set, on disk first (unless the ledger is
-// in memory only): when the write fails the ledger in memory is unchanged.
-// Writing an unchanged set is a no-op.
-func (l *Ledger) Replace(entries []backend.Entry) error {
-	next := normalize(entries)
+// Records returns a copy of the owned entries with their distros, sorted.
+func (l *Ledger) Records() []Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if slices.Equal(next, l.entries) {
+	return slices.Clone(l.records)
+}
+
+// Replace makes records the owned set, on disk first (unless the ledger is
+// in memory only): when the write fails the ledger in memory is unchanged.
+// Writing an unchanged set is a no-op. An entry given twice is kept once,
+// with a distro if either names one.
+func (l *Ledger) Replace(records []Record) error {
+	next := normalize(records)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if slices.Equal(next, l.records) {
 		return nil
 	}
 	if l.path != "" {
@@ -126,38 +152,43 @@ func (l *Ledger) Replace(entries []backend.Entry) error {
 			return fmt.Errorf("save ledger: %w", err)
 		}
 	}
-	l.entries = next
+	l.records = next
 	return nil
 }
 
-// Encode renders entries in the file format.
-func Encode(entries []backend.Entry) []byte {
-	f := fileFormat{Version: version, Entries: make([]fileEntry, 0, len(entries))}
-	for _, e := range entries {
-		f.Entries = append(f.Entries, fileEntry{e.Protocol, e.Listen.String(), e.Connect.String()})
+// Encode renders records in the file format of this version.
+func Encode(records []Record) []byte {
+	f := fileFormat{Version: version, Entries: make([]fileEntry, 0, len(records))}
+	for _, r := range records {
+		e := r.Entry
+		f.Entries = append(f.Entries, fileEntry{e.Protocol, e.Listen.String(), e.Connect.String(), r.Distro})
 	}
 	return statefile.EncodeJSON(f)
 }
 
-// Decode parses a ledger file. Anything but a complete, valid file of this
-// version is an error: unknown fields, trailing data, bad addresses.
-func Decode(data []byte) ([]backend.Entry, error) {
+// Decode parses a ledger file of version 1 or 2. Anything but a complete,
+// valid file is an error: unknown fields, trailing data, bad addresses, a
+// distro in a version 1 file.
+func Decode(data []byte) ([]Record, error) {
 	var f fileFormat
 	if err := statefile.DecodeJSON(data, &f); err != nil {
 		return nil, err
 	}
-	if f.Version != version {
-		return nil, fmt.Errorf("version %d, this wslfwd reads version %d", f.Version, version)
+	if f.Version != 1 && f.Version != version {
+		return nil, fmt.Errorf("version %d, this wslfwd reads versions 1 to %d", f.Version, version)
 	}
-	entries := make([]backend.Entry, 0, len(f.Entries))
+	records := make([]Record, 0, len(f.Entries))
 	for i, fe := range f.Entries {
+		if f.Version == 1 && fe.Distro != "" {
+			return nil, fmt.Errorf("entry %d: a distro in a version 1 file", i)
+		}
 		e, err := parseEntry(fe)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
-		entries = append(entries, e)
+		records = append(records, Record{Entry: e, Distro: fe.Distro})
 	}
-	return normalize(entries), nil
+	return normalize(records), nil
 }
 
 func parseEntry(fe fileEntry) (backend.Entry, error) {
@@ -189,12 +220,16 @@ func parseAddrPort(s string) (netip.AddrPort, error) {
 	return ap, nil
 }
 
-// normalize sorts entries and drops exact duplicates, so equal sets compare
-// equal and the file's content is stable.
-func normalize(entries []backend.Entry) []backend.Entry {
-	out := slices.Clone(entries)
-	slices.SortFunc(out, Compare)
-	return slices.Compact(out)
+// normalize sorts records and keeps one per entry (the first with a
+// distro, if any names one), so equal sets compare equal and the file's
+// content is stable.
+func normalize(records []Record) []Record {
+	out := slices.Clone(records)
+	slices.SortFunc(out, func(a, b Record) int {
+		// Distros in descending order: an empty one comes last.
+		return cmp.Or(Compare(a.Entry, b.Entry), cmp.Compare(b.Distro, a.Distro))
+	})
+	return slices.CompactFunc(out, func(a, b Record) bool { return a.Entry == b.Entry })
 }
 
 // Compare orders entries by protocol, listen port, listen address, then

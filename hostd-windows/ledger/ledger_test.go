@@ -16,6 +16,15 @@ func entry(proto backend.Protocol, listen, connect string) backend.Entry {
 	return backend.Entry{Protocol: proto, Listen: netip.MustParseAddrPort(listen), Connect: netip.MustParseAddrPort(connect)}
 }
 
+// recs records entries without a distro.
+func recs(es ...backend.Entry) []Record {
+	out := make([]Record, len(es))
+	for i, e := range es {
+		out[i] = Record{Entry: e}
+	}
+	return out
+}
+
 var (
 	e80  = entry(backend.TCP, "0.0.0.0:80", "172.28.240.53:80")
 	e53  = entry(backend.UDP, "0.0.0.0:53", "172.28.240.53:53")
@@ -32,7 +41,7 @@ func TestOpenEmptyReplaceReopen(t *testing.T) {
 		t.Fatalf("fresh ledger has %v", got)
 	}
 	// Two entries for one key are legal while a forward moves.
-	if err := l.Replace([]backend.Entry{e80b, e53, e80, e80}); err != nil {
+	if err := l.Replace(recs(e80b, e53, e80, e80)); err != nil {
 		t.Fatal(err)
 	}
 	want := []backend.Entry{e80, e80b, e53}
@@ -65,11 +74,46 @@ func TestOpenEmptyReplaceReopen(t *testing.T) {
 	}
 }
 
+// A version 1 ledger, written before wslfwd recorded distros, still loads:
+// its entries stay wslfwd's, with no distro; the next write records
+// distros in version 2.
+func TestOpenVersion1(t *testing.T) {
+	dir := t.TempDir()
+	v1 := `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"172.28.240.53:80"}]}`
+	if err := os.WriteFile(filepath.Join(dir, "ledger-portproxy.json"), []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(dir, "portproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Records(); !slices.Equal(got, recs(e80)) {
+		t.Fatalf("Records = %v, want %v without a distro", got, recs(e80))
+	}
+	want := []Record{{Entry: e80, Distro: "Ubuntu"}, {Entry: e53}}
+	// The same entry twice: the record that names a distro wins.
+	if err := l.Replace(append(recs(e80, e53), want[0])); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(l.Path())
+	if err != nil || !strings.Contains(string(data), `"version": 2`) || !strings.Contains(string(data), `"distro": "Ubuntu"`) {
+		t.Fatalf("rewritten ledger = %s (%v), want version 2 naming the distro", data, err)
+	}
+	l2, err := Open(dir, "portproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l2.Records(); !slices.Equal(got, []Record{want[0], want[1]}) {
+		t.Fatalf("reopened Records = %v, want %v", got, want)
+	}
+}
+
 func TestOpenCorruptNamesFile(t *testing.T) {
 	for name, content := range map[string]string{
 		"torn":        `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","conn`,
 		"empty":       ``,
-		"bad version": `{"version":2,"entries":[]}`,
+		"bad version": `{"version":3,"entries":[]}`,
+		"v1 distro":   `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"1.2.3.4:80","distro":"Ubuntu"}]}`,
 		"bad address": `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"nope"}]}`,
 		"bad proto":   `{"version":1,"entries":[{"protocol":"sctp","listen":"0.0.0.0:80","connect":"1.2.3.4:80"}]}`,
 		"unknown key": `{"version":1,"entries":[],"extra":1}`,
@@ -105,10 +149,10 @@ func TestCrashMidWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Replace([]backend.Entry{e80}); err != nil {
+	if err := l.Replace(recs(e80)); err != nil {
 		t.Fatal(err)
 	}
-	torn := Encode([]backend.Entry{e80, e53})
+	torn := Encode(recs(e80, e53))
 	leftover := filepath.Join(dir, ".ledger-portproxy.json.tmp-4711")
 	if err := os.WriteFile(leftover, torn[:len(torn)/2], 0o600); err != nil {
 		t.Fatal(err)
@@ -134,13 +178,13 @@ func TestReplaceUnwritableKeepsMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Replace([]backend.Entry{e80}); err != nil {
+	if err := l.Replace(recs(e80)); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	err = l.Replace([]backend.Entry{e80, e53})
+	err = l.Replace(recs(e80, e53))
 	if err == nil {
 		t.Fatal("Replace into a removed directory succeeded")
 	}
@@ -161,7 +205,7 @@ func TestOpenRejectsBadBackendName(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add(Encode([]backend.Entry{e80, e53}))
+	f.Add(Encode(recs(e80, e53)))
 	f.Add(Encode(nil))
 	f.Add([]byte(`{"version":1,"entries":[{"protocol":"tcp","listen":"[::]:80","connect":"[fe80::1%eth0]:80"}]}`))
 	f.Add([]byte(`{"version":1,"entries":null}`))
@@ -180,7 +224,8 @@ func FuzzDecode(f *testing.F) {
 		if !slices.Equal(entries, again) {
 			t.Fatalf("round trip changed %v to %v", entries, again)
 		}
-		for _, e := range entries {
+		for _, r := range entries {
+			e := r.Entry
 			if e.Listen.Port() == 0 || e.Connect.Port() == 0 {
 				t.Fatalf("decoded entry with port 0: %v", e)
 			}
@@ -211,7 +256,7 @@ func TestForDurableBackendUsesFile(t *testing.T) {
 	if want := filepath.Join(dir, "ledger-portproxy.json"); l.Path() != want {
 		t.Errorf("Path = %q, want %q", l.Path(), want)
 	}
-	if err := l.Replace([]backend.Entry{e80}); err != nil {
+	if err := l.Replace(recs(e80)); err != nil {
 		t.Fatal(err)
 	}
 	l2, err := For(dir, pp)
@@ -243,7 +288,7 @@ func TestForNotDurableBackendKeepsNothingOnDisk(t *testing.T) {
 	if l.Path() != "" || len(l.Entries()) != 0 {
 		t.Fatalf("Path %q, Entries %v; want an empty ledger in memory", l.Path(), l.Entries())
 	}
-	if err := l.Replace([]backend.Entry{e80, e53}); err != nil {
+	if err := l.Replace(recs(e80, e53)); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := os.ReadFile(stale); err != nil || string(got) != string(old) {
@@ -252,7 +297,7 @@ func TestForNotDurableBackendKeepsNothingOnDisk(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Replace([]backend.Entry{e53}); err != nil {
+	if err := l.Replace(recs(e53)); err != nil {
 		t.Fatalf("Replace in memory with the state directory gone: %v", err)
 	}
 	if got := l.Entries(); !slices.Equal(got, []backend.Entry{e53}) {

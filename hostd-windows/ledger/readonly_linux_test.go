@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 )
 
 // fsImmutableFL is FS_IMMUTABLE_FL from linux/fs.h (x/sys/unix lacks it).
@@ -52,11 +50,11 @@ func TestReplaceReadOnlyDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Replace([]backend.Entry{e80}); err != nil {
+	if err := l.Replace(recs(e80)); err != nil {
 		t.Fatal(err)
 	}
 	makeReadOnly(t, dir)
-	err = l.Replace([]backend.Entry{e80, e53})
+	err = l.Replace(recs(e80, e53))
 	if err == nil {
 		t.Fatal("Replace into a read-only directory succeeded")
 	}

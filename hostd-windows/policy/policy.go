@@ -227,9 +227,6 @@ func byMode(base Decision, m wslfwdv1.NetworkingMode) (d Decision, done bool) {
 // listener decides one listener of its owning agent.
 func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
 	base := Decision{Origin: wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT, Distro: a.Distro, AgentID: a.ID, Listener: l}
-	if d, done := byMode(base, a.Mode); done {
-		return []Decision{d}
-	}
 	p, ok := protocolOf(l.GetProtocol())
 	if !ok {
 		return []Decision{base.blocked(fmt.Sprintf("invalid listener: protocol %s", l.GetProtocol()))}
@@ -238,6 +235,9 @@ func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
 		return []Decision{base.blocked(fmt.Sprintf("invalid listener: port %d", l.GetPort()))}
 	}
 	port := uint16(l.GetPort())
+	if dc, done := byMode(base, a.Mode); done {
+		return []Decision{d.checkDirect(dc, p, port)}
+	}
 	addr, err := netip.ParseAddr(l.GetListen())
 	if err != nil {
 		return []Decision{base.blocked(fmt.Sprintf("invalid listener address %q", l.GetListen()))}
@@ -284,6 +284,20 @@ func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
 	}
 }
 
+// checkDirect applies the port rules to a listener its mode made DIRECT: such a
+// listener gets a firewall rule on its port, so a port the deny list, the
+// allow list or the daemon's own port rules out stays closed, whatever the
+// agent reports.
+func (d *decider) checkDirect(dc Decision, p backend.Protocol, port uint16) Decision {
+	if dc.State != wslfwdv1.ForwardState_FORWARD_STATE_DIRECT {
+		return dc
+	}
+	if blocked := d.portRules(dc.Distro, p, port, true); blocked != "" {
+		return dc.blocked(blocked)
+	}
+	return dc
+}
+
 // forward4 makes the decisions for a forward to an IPv4 target on host
 // port hp: on listen, or, when listen is zero, on the expose address and
 // also on [::] when ipv6 is on.
@@ -315,7 +329,22 @@ func (d *decider) rules(distro string, p backend.Protocol, port uint16) (uint16,
 	return hp, d.hostRules(distro, p, hp, true)
 }
 
+// hostRules are the rules for a forward on host port hp: the port rules,
+// and a backend that can carry the protocol.
 func (d *decider) hostRules(distro string, p backend.Protocol, hp uint16, isListener bool) string {
+	if why := d.portRules(distro, p, hp, isListener); why != "" {
+		return why
+	}
+	if d.in.Supports != nil && !d.in.Supports(p) {
+		return fmt.Sprintf("the backend cannot carry %s", p)
+	}
+	return ""
+}
+
+// portRules are the config's rules for host port hp, forwarded or opened
+// in the firewall: distro enabled, UDP on, not the daemon's own port, not
+// denied, and allowed (allow_ports applies to listeners, not statics).
+func (d *decider) portRules(distro string, p backend.Protocol, hp uint16, isListener bool) string {
 	if d.cfg.Distro(distro).Disabled {
 		return fmt.Sprintf("distro %s is disabled in the config (enabled = false)", distro)
 	}
@@ -323,9 +352,6 @@ func (d *decider) hostRules(distro string, p backend.Protocol, hp uint16, isList
 		if ok, key := d.cfg.UDPFor(distro); !ok {
 			return fmt.Sprintf("UDP forwarding is off (%s = false)", key)
 		}
-	}
-	if d.in.Supports != nil && !d.in.Supports(p) {
-		return fmt.Sprintf("the backend cannot carry %s", p)
 	}
 	if d.reserved[hp] {
 		return fmt.Sprintf("port %d is the daemon's own port", hp)

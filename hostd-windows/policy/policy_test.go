@@ -122,6 +122,13 @@ func TestModeTable(t *testing.T) {
 			[]want{{direct, "shares the host's addresses; no forward needed", ""}}},
 		{"wsl1", nil, lst(tcp, "0.0.0.0", 8080), wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1,
 			[]want{{direct, "shares the host's addresses; no forward needed", ""}}},
+		// A direct listener gets a firewall rule: the port rules apply.
+		{"mirrored denied port", nil, lst(tcp, "0.0.0.0", 445), wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED,
+			[]want{{blocked, "port 445 is in the deny list", ""}}},
+		{"wsl1 denied port", nil, lst(tcp, "0.0.0.0", 3389), wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1,
+			[]want{{blocked, "port 3389 is in the deny list", ""}}},
+		{"mirrored bad port", nil, lst(tcp, "0.0.0.0", 70000), wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED,
+			[]want{{blocked, "invalid listener: port 70000", ""}}},
 		{"bridged", nil, lst(tcp, "0.0.0.0", 8080), wslfwdv1.NetworkingMode_NETWORKING_MODE_BRIDGED,
 			[]want{{blocked, "networking mode bridged is not supported: the distro has its own address", ""}}},
 		{"virtioproxy", nil, lst(tcp, "0.0.0.0", 8080), wslfwdv1.NetworkingMode_NETWORKING_MODE_VIRTIOPROXY,

@@ -11,10 +11,11 @@ import (
 )
 
 // NewSystem returns the backend over the real registry and netsh, with
-// the excluded-range and port-in-use checks.
+// the excluded-range and port-in-use checks, and Verify over the host's
+// listening sockets and the IP Helper service's process.
 func NewSystem(log *slog.Logger) *Backend {
 	check := &PortCheck{Ranges: ExcludedRanges, Bind: TryListen, TTL: time.Minute, Log: log}
-	return New(SystemStore(), NetshRunner{}, Options{CheckPort: check.Check, Log: log})
+	return New(SystemStore(), NetshRunner{}, Options{CheckPort: check.Check, Listening: ListeningTCP, ServicePID: IPHelperPID, Log: log})
 }
 
 // ReadHostState checks elevation and the IP Helper service.
@@ -24,24 +25,13 @@ func ReadHostState() HostState {
 	return s
 }
 
-// ipHelper queries iphlpsvc with the least access that answers, so the
-// check works without elevation too.
+// ipHelper says whether iphlpsvc runs and starts automatically.
 func ipHelper() (running, automatic bool, err error) {
-	scm, err := windows.OpenSCManager(nil, nil, windows.SC_MANAGER_CONNECT)
-	if err != nil {
-		return false, false, fmt.Errorf("open the service manager: %w", err)
-	}
-	defer windows.CloseServiceHandle(scm)
-	name, err := windows.UTF16PtrFromString("iphlpsvc")
+	s, done, err := openIPHelper()
 	if err != nil {
 		return false, false, err
 	}
-	h, err := windows.OpenService(scm, name, windows.SERVICE_QUERY_STATUS|windows.SERVICE_QUERY_CONFIG)
-	if err != nil {
-		return false, false, fmt.Errorf("open iphlpsvc: %w", err)
-	}
-	s := &mgr.Service{Name: "iphlpsvc", Handle: h}
-	defer s.Close()
+	defer done()
 	st, err := s.Query()
 	if err != nil {
 		return false, false, fmt.Errorf("query iphlpsvc: %w", err)
@@ -51,4 +41,44 @@ func ipHelper() (running, automatic bool, err error) {
 		return false, false, fmt.Errorf("read iphlpsvc's configuration: %w", err)
 	}
 	return st.State == svc.Running, cfg.StartType == mgr.StartAutomatic, nil
+}
+
+// IPHelperPID is the process id of iphlpsvc, which holds the ports of
+// portproxy entries; 0 while it is stopped.
+func IPHelperPID() (uint32, error) {
+	s, done, err := openIPHelper()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	st, err := s.Query()
+	if err != nil {
+		return 0, fmt.Errorf("query iphlpsvc: %w", err)
+	}
+	if st.State != svc.Running {
+		return 0, nil
+	}
+	return st.ProcessId, nil
+}
+
+// openIPHelper opens iphlpsvc with the least access that answers, so the
+// checks work without elevation too; done closes it and the service
+// manager.
+func openIPHelper() (s *mgr.Service, done func(), err error) {
+	scm, err := windows.OpenSCManager(nil, nil, windows.SC_MANAGER_CONNECT)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the service manager: %w", err)
+	}
+	name, err := windows.UTF16PtrFromString("iphlpsvc")
+	if err != nil {
+		windows.CloseServiceHandle(scm)
+		return nil, nil, err
+	}
+	h, err := windows.OpenService(scm, name, windows.SERVICE_QUERY_STATUS|windows.SERVICE_QUERY_CONFIG)
+	if err != nil {
+		windows.CloseServiceHandle(scm)
+		return nil, nil, fmt.Errorf("open iphlpsvc: %w", err)
+	}
+	s = &mgr.Service{Name: "iphlpsvc", Handle: h}
+	return s, func() { s.Close(); windows.CloseServiceHandle(scm) }, nil
 }

@@ -25,6 +25,15 @@ type Options struct {
 	// error (wrapping backend.ErrExcludedPort or backend.ErrPortInUse)
 	// keeps the entry out of the batch and becomes its failure.
 	CheckPort func(ctx context.Context, e backend.Entry) error
+	// Listening returns the host's listening TCP sockets, for Verify: an
+	// entry works only while the IP Helper service listens on its
+	// address. nil means Verify cannot tell, so no entry counts as
+	// working.
+	Listening func(ctx context.Context) ([]Socket, error)
+	// ServicePID returns the IP Helper service's process id, 0 while it
+	// is stopped, so Verify can tell its listener from another process's.
+	// nil, or an error, settles for "something listens".
+	ServicePID func() (uint32, error)
 	// Log receives one line per netsh run; nil discards.
 	Log *slog.Logger
 }

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
+	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -164,5 +166,90 @@ func TestExcludedRangesRuns(t *testing.T) {
 			}
 		}
 		t.Logf("ipv6=%v: %d excluded ranges", v6, len(ranges))
+	}
+}
+
+// TestListeningTCP finds this process's own listeners, IPv4 and IPv6, in
+// the table GetExtendedTcpTable returns: the thin Windows layer under
+// Verify. The owner is this process where the host reports owners (Wine
+// may report another id for its own processes).
+func TestListeningTCP(t *testing.T) {
+	var mine []net.Listener
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		mine = append(mine, l)
+	}
+	socks, err := ListeningTCP(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range mine {
+		ap := l.Addr().(*net.TCPAddr).AddrPort()
+		i := slices.IndexFunc(socks, func(s Socket) bool { return s.Addr == ap })
+		switch {
+		case i < 0:
+			t.Errorf("%v not among the %d listening sockets", ap, len(socks))
+		case socks[i].PID != uint32(os.Getpid()) && !isWine():
+			t.Errorf("%v is owned by pid %d, want this process, %d", ap, socks[i].PID, os.Getpid())
+		default:
+			t.Logf("%v owned by pid %d (this process: %d)", ap, socks[i].PID, os.Getpid())
+		}
+	}
+}
+
+// TestIPHelperPID asks the service manager for iphlpsvc's process. Wine
+// has no such service: there it must fail, not claim a process.
+func TestIPHelperPID(t *testing.T) {
+	pid, err := IPHelperPID()
+	if isWine() {
+		if err == nil && pid != 0 {
+			t.Fatalf("IPHelperPID under Wine = %d, want an error or 0", pid)
+		}
+		t.Logf("IPHelperPID under Wine: %d, %v", pid, err)
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("iphlpsvc runs as pid %d", pid)
+}
+
+// TestVerifyWithHostTable runs Verify over the host's real socket table
+// and service manager, as NewSystem wires it. An entry on a port nothing
+// listens on is never ACTIVE: under Wine, whose netsh and iphlpsvc do
+// nothing, that is every portproxy entry. An entry on a port this process
+// holds is someone else's on Windows (not iphlpsvc's); under Wine, which
+// has no iphlpsvc to compare with, any listener counts.
+func TestVerifyWithHostTable(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	held := l.Addr().(*net.TCPAddr).AddrPort()
+	free, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAP := free.Addr().(*net.TCPAddr).AddrPort()
+	free.Close()
+
+	b := New(testStore(t, nil), NetshRunner{}, Options{Listening: ListeningTCP, ServicePID: IPHelperPID})
+	mine := tcp(held.String(), "172.28.240.53:4000")
+	nobody := tcp(freeAP.String(), "172.28.240.53:4000")
+	got := b.Verify(t.Context(), []backend.Entry{mine, nobody})
+	if err := got[nobody]; err == nil || !strings.Contains(err.Error(), "nothing listens on "+freeAP.String()) {
+		t.Errorf("Verify of %v = %v, want nothing listening", nobody, err)
+	}
+	err = got[mine]
+	switch {
+	case isWine() && err != nil:
+		t.Errorf("Verify of %v under Wine = %v, want it working (something listens)", mine, err)
+	case !isWine() && (err == nil || !strings.Contains(err.Error(), "another process")):
+		t.Errorf("Verify of %v = %v, want it held by another process than iphlpsvc", mine, err)
 	}
 }

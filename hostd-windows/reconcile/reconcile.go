@@ -9,11 +9,13 @@
 //     is foreign and is never changed or removed.
 //  2. Plans: a wanted entry that exists and is owned is left alone; an owned
 //     entry at a wanted key with another target is replaced; an owned entry
-//     not wanted is removed; a wanted key held by a foreign entry is a
-//     CONFLICT. Ledger entries missing from the backend are forgotten.
-//     After a restart this adopts what still exists and clears the rest.
+//     neither wanted nor held (Plan.Hold) is removed; a wanted key held by
+//     a foreign entry is a CONFLICT. Ledger entries missing from the
+//     backend are forgotten. After a restart this adopts what still exists:
+//     the daemon holds it while agents reconnect, and what nobody wants
+//     once the holds end is cleared.
 //  3. Records intent: before adding, the ledger gets the owned entries plus
-//     the additions, so a crash mid-apply never leaves an entry wslfwd made
+//     the additions, each with the distro it forwards to, so a crash mid-apply never leaves an entry wslfwd made
 //     but does not know it owns. If that write fails nothing is applied:
 //     existing forwards stay, the additions are reported as ERROR with the
 //     state directory problem. Only a durable backend's ledger is written
@@ -55,6 +57,11 @@ type Outcome struct {
 	// State is ACTIVE, ERROR, CONFLICT or BLOCKED.
 	State  wslfwdv1.ForwardState
 	Reason string // empty for ACTIVE
+	// Exists is true when the backend holds the entry: for ACTIVE, and for
+	// an ERROR of an entry that exists but carries nothing (a
+	// backend.Verifier said why), which works again once the cause is
+	// gone without being made anew.
+	Exists bool
 }
 
 // Report is the result of one Reconcile.
@@ -77,53 +84,152 @@ func New(b backend.Backend, l *ledger.Ledger, log *slog.Logger) *Reconciler {
 	return &Reconciler{b: b, l: l, log: log}
 }
 
-var active = Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE}
+// Owned returns the entries the ledger says wslfwd owns, with their
+// distros: after a restart, what the daemon adopts and holds.
+func (r *Reconciler) Owned() []ledger.Record { return r.l.Records() }
 
-// Reconcile makes the backend hold want. want should hold at most one
-// entry per key (the policy guarantees it); exact duplicates are merged,
-// and of two different entries for one key the first is used.
-func (r *Reconciler) Reconcile(ctx context.Context, want []backend.Entry) Report {
+var active = Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE, Exists: true}
+
+// Plan is what one Reconcile is asked to bring about.
+type Plan struct {
+	// Want are the entries that should exist, each with the distro it
+	// forwards to, which the ledger records. It should hold at most one
+	// entry per key (the policy guarantees it); exact duplicates are
+	// merged, and of two different entries for one key the first is used.
+	Want []ledger.Record
+	// Hold are entries wslfwd owns that stay as they stand though nothing
+	// wants them now: after a restart, the forwards of distros whose
+	// agents have not reconnected yet (package daemon). A held entry that
+	// exists and is wslfwd's is kept and gets an outcome; one that is gone
+	// is not added again. A wanted key overrides a hold on it.
+	Hold []backend.Entry
+}
+
+// survey is the backend's listing sorted by ownership.
+type survey struct {
+	byKey   map[backend.Key]backend.Entry
+	owned   []backend.Entry
+	isOwned map[backend.Entry]bool
+	foreign []backend.Entry
+}
+
+// Reconcile makes the backend hold p.Want, keeps what p.Hold names, and
+// removes every other entry wslfwd owns. An entry the backend's Verifier
+// finds not working is ERROR, not ACTIVE.
+func (r *Reconciler) Reconcile(ctx context.Context, p Plan) Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	rep := r.reconcile(ctx, p)
+	r.verify(ctx, &rep)
+	return rep
+}
 
-	wants := r.uniqueWants(want)
-	rep := Report{Outcomes: make(map[backend.Key]Outcome, len(wants))}
+// verify asks a backend that can tell whether each entry reported ACTIVE
+// carries connections.
+func (r *Reconciler) verify(ctx context.Context, rep *Report) {
+	v, ok := r.b.(backend.Verifier)
+	if !ok {
+		return
+	}
+	var check []backend.Entry
+	for _, e := range rep.Owned {
+		if rep.Outcomes[e.Key()].State == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
+			check = append(check, e)
+		}
+	}
+	if len(check) == 0 {
+		return
+	}
+	for e, err := range v.Verify(ctx, check) {
+		rep.Outcomes[e.Key()] = Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_ERROR, Reason: err.Error(), Exists: true}
+	}
+}
 
+func (r *Reconciler) reconcile(ctx context.Context, p Plan) Report {
+	wants := r.uniqueWants(p.Want)
+	rep := Report{Outcomes: make(map[backend.Key]Outcome, len(wants)+len(p.Hold))}
 	actual, err := r.b.List(ctx)
 	if err != nil {
 		rep.Err = fmt.Errorf("list %s entries: %w", r.b.Name(), err)
+		bad := errorOutcome("cannot read the backend's entries: " + err.Error())
 		for _, w := range wants {
-			rep.Outcomes[w.Key()] = errorOutcome("cannot read the backend's entries: " + err.Error())
+			rep.Outcomes[w.Entry.Key()] = bad
+		}
+		for _, h := range p.Hold {
+			if _, wanted := rep.Outcomes[h.Key()]; !wanted {
+				rep.Outcomes[h.Key()] = bad
+			}
 		}
 		rep.Owned = r.l.Entries()
 		return rep
 	}
-	ledgered := set(r.l.Entries())
-	byKey := make(map[backend.Key]backend.Entry, len(actual))
-	var owned []backend.Entry
-	for _, e := range actual {
-		byKey[e.Key()] = e
-		if ledgered[e] {
-			owned = append(owned, e)
-		} else {
-			rep.Foreign = append(rep.Foreign, e)
+	sv := r.survey(actual)
+	rep.Foreign = sv.foreign
+	sortEntries(rep.Foreign)
+	batch := planBatch(wants, p.Hold, sv, &rep)
+	distros := r.distros(wants)
+
+	if batch.Empty() {
+		// Forget ledger entries the backend no longer has.
+		if err := r.l.Replace(records(sv.owned, distros)); err != nil {
+			rep.Err = fmt.Errorf("state directory: %w", err)
+		}
+		rep.Owned = r.l.Entries()
+		return rep
+	}
+
+	// Record intent before adding.
+	if len(batch.Add) > 0 {
+		intent := append(slices.Clone(sv.owned), batch.Add...)
+		if err := r.l.Replace(records(intent, distros)); err != nil {
+			r.refuseAdditions(batch.Add, sv.owned, err, &rep)
+			return rep
 		}
 	}
-	isOwned := set(owned)
 
-	// Plan.
+	truth := r.apply(ctx, batch, sv.owned, &rep)
+	if err := r.l.Replace(records(truth, distros)); err != nil {
+		rep.Err = errors.Join(rep.Err, fmt.Errorf("state directory: %w", err))
+	}
+	rep.Owned = truth
+	sortEntries(rep.Owned)
+	return rep
+}
+
+// survey splits the backend's listing into what wslfwd owns (an identical
+// entry is in the ledger) and what is foreign.
+func (r *Reconciler) survey(actual []backend.Entry) survey {
+	ledgered := set(r.l.Entries())
+	sv := survey{byKey: make(map[backend.Key]backend.Entry, len(actual))}
+	for _, e := range actual {
+		sv.byKey[e.Key()] = e
+		if ledgered[e] {
+			sv.owned = append(sv.owned, e)
+		} else {
+			sv.foreign = append(sv.foreign, e)
+		}
+	}
+	sv.isOwned = set(sv.owned)
+	return sv
+}
+
+// planBatch decides the changes: add what is wanted and missing, replace
+// an owned entry at a wanted key with another target, remove owned
+// entries neither wanted nor held. It sets the outcome of every wanted
+// key that needs no change and of every held entry kept.
+func planBatch(wants []ledger.Record, hold []backend.Entry, sv survey, rep *Report) backend.Batch {
 	var batch backend.Batch
 	wantKeys := make(map[backend.Key]bool, len(wants))
-	for _, w := range wants {
-		k := w.Key()
+	for _, wr := range wants {
+		w, k := wr.Entry, wr.Entry.Key()
 		wantKeys[k] = true
-		a, exists := byKey[k]
+		a, exists := sv.byKey[k]
 		switch {
 		case !exists:
 			batch.Add = append(batch.Add, w)
-		case !isOwned[a]:
-			rep.Outcomes[k] = Outcome{wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT,
-				fmt.Sprintf("held by an entry wslfwd does not own (%s)", a)}
+		case !sv.isOwned[a]:
+			rep.Outcomes[k] = Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT,
+				Reason: fmt.Sprintf("held by an entry wslfwd does not own (%s)", a)}
 		case a == w:
 			rep.Outcomes[k] = active
 		default:
@@ -131,47 +237,56 @@ func (r *Reconciler) Reconcile(ctx context.Context, want []backend.Entry) Report
 			batch.Add = append(batch.Add, w)
 		}
 	}
-	for _, e := range owned {
-		if !wantKeys[e.Key()] {
+	held := make(map[backend.Entry]bool, len(hold))
+	for _, h := range hold {
+		if !wantKeys[h.Key()] && sv.isOwned[h] {
+			held[h] = true
+			rep.Outcomes[h.Key()] = active
+		}
+	}
+	for _, e := range sv.owned {
+		if !wantKeys[e.Key()] && !held[e] {
 			batch.Remove = append(batch.Remove, e)
 		}
 	}
 	slices.SortFunc(batch.Remove, ledger.Compare)
 	slices.SortFunc(batch.Add, ledger.Compare)
+	return batch
+}
 
-	if batch.Empty() {
-		// Forget ledger entries the backend no longer has.
-		if err := r.l.Replace(owned); err != nil {
-			rep.Err = fmt.Errorf("state directory: %w", err)
-		}
-		rep.Owned = r.l.Entries()
-		sortEntries(rep.Foreign)
-		return rep
+// refuseAdditions reports a run that changed nothing because the ledger
+// could not record the additions: existing forwards stay, the additions
+// are ERROR.
+func (r *Reconciler) refuseAdditions(add, owned []backend.Entry, err error, rep *Report) {
+	rep.Err = fmt.Errorf("state directory: %w", err)
+	for _, w := range add {
+		rep.Outcomes[w.Key()] = errorOutcome("not added: cannot record ownership in the state directory: " + err.Error())
 	}
-
-	// Record intent before adding.
-	if len(batch.Add) > 0 {
-		if err := r.l.Replace(append(slices.Clone(owned), batch.Add...)); err != nil {
-			rep.Err = fmt.Errorf("state directory: %w", err)
-			for _, w := range batch.Add {
-				rep.Outcomes[w.Key()] = errorOutcome("not added: cannot record ownership in the state directory: " + err.Error())
-			}
-			rep.Owned = owned
-			sortEntries(rep.Owned)
-			sortEntries(rep.Foreign)
-			r.log.Error("not changing forwards: the ledger cannot be written", "err", err)
-			return rep
-		}
-	}
-
-	truth := r.apply(ctx, batch, owned, &rep)
-	if err := r.l.Replace(truth); err != nil {
-		rep.Err = errors.Join(rep.Err, fmt.Errorf("state directory: %w", err))
-	}
-	rep.Owned = truth
+	rep.Owned = slices.Clone(owned)
 	sortEntries(rep.Owned)
-	sortEntries(rep.Foreign)
-	return rep
+	r.log.Error("not changing forwards: the ledger cannot be written", "err", err)
+}
+
+// distros maps each entry to the distro the ledger should record for it:
+// the wanting distro, else the one recorded before.
+func (r *Reconciler) distros(wants []ledger.Record) map[backend.Entry]string {
+	out := make(map[backend.Entry]string)
+	for _, rec := range r.l.Records() {
+		out[rec.Entry] = rec.Distro
+	}
+	for _, w := range wants {
+		out[w.Entry] = w.Distro
+	}
+	return out
+}
+
+// records pairs entries with their distros for the ledger.
+func records(entries []backend.Entry, distros map[backend.Entry]string) []ledger.Record {
+	out := make([]ledger.Record, len(entries))
+	for i, e := range entries {
+		out[i] = ledger.Record{Entry: e, Distro: distros[e]}
+	}
+	return out
 }
 
 // apply runs the batch and returns the entries owned afterwards, setting
@@ -243,17 +358,17 @@ func (r *Reconciler) afterBatchFailure(ctx context.Context, batch backend.Batch,
 	return truth
 }
 
-func (r *Reconciler) uniqueWants(want []backend.Entry) []backend.Entry {
+func (r *Reconciler) uniqueWants(want []ledger.Record) []ledger.Record {
 	seen := make(map[backend.Key]backend.Entry, len(want))
-	out := make([]backend.Entry, 0, len(want))
+	out := make([]ledger.Record, 0, len(want))
 	for _, w := range want {
-		if prev, dup := seen[w.Key()]; dup {
-			if prev != w {
-				r.log.Warn("two targets wanted for one key; keeping the first", "kept", prev.String(), "dropped", w.String())
+		if prev, dup := seen[w.Entry.Key()]; dup {
+			if prev != w.Entry {
+				r.log.Warn("two targets wanted for one key; keeping the first", "kept", prev.String(), "dropped", w.Entry.String())
 			}
 			continue
 		}
-		seen[w.Key()] = w
+		seen[w.Entry.Key()] = w.Entry
 		out = append(out, w)
 	}
 	return out
@@ -271,15 +386,15 @@ func failure(ae *backend.ApplyError, e backend.Entry, remove bool) (backend.Fail
 func classify(err error) Outcome {
 	switch {
 	case errors.Is(err, backend.ErrPortInUse):
-		return Outcome{wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT, err.Error()}
+		return Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT, Reason: err.Error()}
 	case errors.Is(err, backend.ErrExcludedPort):
-		return Outcome{wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED, err.Error()}
+		return Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED, Reason: err.Error()}
 	}
 	return errorOutcome(err.Error())
 }
 
 func errorOutcome(reason string) Outcome {
-	return Outcome{wslfwdv1.ForwardState_FORWARD_STATE_ERROR, reason}
+	return Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_ERROR, Reason: reason}
 }
 
 func set(es []backend.Entry) map[backend.Entry]bool {

@@ -130,6 +130,15 @@ var (
 	user3000 = entry(backend.TCP, "0.0.0.0:3000", "192.168.1.5:3000")
 )
 
+// wants is a plan that wants es, for no distro in particular.
+func wants(es ...backend.Entry) Plan {
+	p := Plan{Want: make([]ledger.Record, len(es))}
+	for i, e := range es {
+		p.Want[i] = ledger.Record{Entry: e}
+	}
+	return p
+}
+
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func setup(t *testing.T, f *fakeBackend) (*Reconciler, string) {
@@ -181,7 +190,7 @@ func TestAddsInOneBatchRecordingIntentFirst(t *testing.T) {
 			}
 		}
 	}
-	rep := r.Reconcile(context.Background(), []backend.Entry{b443, a80, c53, a80})
+	rep := r.Reconcile(context.Background(), wants(b443, a80, c53, a80))
 	if rep.Err != nil {
 		t.Fatal(rep.Err)
 	}
@@ -203,26 +212,26 @@ func TestFewestChanges(t *testing.T) {
 	f := newFake()
 	r, _ := setup(t, f)
 	ctx := context.Background()
-	r.Reconcile(ctx, []backend.Entry{a80, b443})
+	r.Reconcile(ctx, wants(a80, b443))
 	// Unchanged wants: no Apply at all.
-	rep := r.Reconcile(ctx, []backend.Entry{b443, a80})
+	rep := r.Reconcile(ctx, wants(b443, a80))
 	if len(f.batches) != 1 {
 		t.Fatalf("unchanged wants made %d more batches", len(f.batches)-1)
 	}
 	wantOutcome(t, rep, a80, activeState, "")
 	// One more forward: one batch with one addition.
-	r.Reconcile(ctx, []backend.Entry{a80, b443, c53})
+	r.Reconcile(ctx, wants(a80, b443, c53))
 	if len(f.batches) != 2 || !slices.Equal(f.batches[1].Add, []backend.Entry{c53}) || len(f.batches[1].Remove) != 0 {
 		t.Fatalf("batches %v, want a second with only %v", f.batches, c53)
 	}
 	// One forward moves to a new target: one batch, remove old, add new.
-	rep = r.Reconcile(ctx, []backend.Entry{a80new, b443, c53})
+	rep = r.Reconcile(ctx, wants(a80new, b443, c53))
 	if len(f.batches) != 3 || !slices.Equal(f.batches[2].Remove, []backend.Entry{a80}) || !slices.Equal(f.batches[2].Add, []backend.Entry{a80new}) {
 		t.Fatalf("move batch %v", f.batches[2:])
 	}
 	wantOutcome(t, rep, a80new, activeState, "")
 	// One forward goes: one batch, one removal.
-	rep = r.Reconcile(ctx, []backend.Entry{a80new, c53})
+	rep = r.Reconcile(ctx, wants(a80new, c53))
 	if len(f.batches) != 4 || !slices.Equal(f.batches[3].Remove, []backend.Entry{b443}) || len(f.batches[3].Add) != 0 {
 		t.Fatalf("removal batch %v", f.batches[3:])
 	}
@@ -237,12 +246,12 @@ func TestForeignEntriesNeverTouched(t *testing.T) {
 	r, _ := setup(t, f)
 	// A want colliding with a foreign entry, one identical to a foreign entry.
 	collide := entry(backend.TCP, "0.0.0.0:3000", "172.28.240.53:3000")
-	rep := r.Reconcile(context.Background(), []backend.Entry{collide, b443, a80})
+	rep := r.Reconcile(context.Background(), wants(collide, b443, a80))
 	wantOutcome(t, rep, collide, conflictState, "held by an entry wslfwd does not own (tcp 0.0.0.0:3000 -> 192.168.1.5:3000)")
 	wantOutcome(t, rep, b443, conflictState, "held by an entry wslfwd does not own")
 	wantOutcome(t, rep, a80, activeState, "")
 	// Nothing wanted any more: wslfwd removes its own, never the user's.
-	rep = r.Reconcile(context.Background(), nil)
+	rep = r.Reconcile(context.Background(), Plan{})
 	if !f.has(user3000) || !f.has(userSame) || f.removed(user3000) || f.removed(userSame) {
 		t.Fatalf("foreign entries touched: backend %v, batches %v", f.entries, f.batches)
 	}
@@ -255,7 +264,7 @@ func TestForeignEntriesNeverTouched(t *testing.T) {
 	// A foreign entry at a key wslfwd once owned, with another target, is
 	// still foreign.
 	f.entries[a80.Key()] = a80new
-	rep = r.Reconcile(context.Background(), []backend.Entry{a80})
+	rep = r.Reconcile(context.Background(), wants(a80))
 	wantOutcome(t, rep, a80, conflictState, "does not own")
 	if !f.has(a80new) {
 		t.Fatal("foreign entry replaced")
@@ -265,12 +274,12 @@ func TestForeignEntriesNeverTouched(t *testing.T) {
 func TestAdoptAfterRestart(t *testing.T) {
 	f := newFake(user3000)
 	r, dir := setup(t, f)
-	r.Reconcile(context.Background(), []backend.Entry{a80, b443})
+	r.Reconcile(context.Background(), wants(a80, b443))
 	batches := len(f.batches)
 
 	// The daemon restarts; the backend (portproxy) kept its entries.
 	r2, _ := reopen(t, f, dir)
-	rep := r2.Reconcile(context.Background(), []backend.Entry{a80, b443})
+	rep := r2.Reconcile(context.Background(), wants(a80, b443))
 	if len(f.batches) != batches {
 		t.Fatalf("adoption applied %v", f.batches[batches:])
 	}
@@ -281,16 +290,54 @@ func TestAdoptAfterRestart(t *testing.T) {
 	}
 }
 
+// After a restart, entries held for distros whose agents are not back are
+// kept as they stand: no batch at all, each held entry ACTIVE, its distro
+// still in the ledger. A held entry that went missing is not added again,
+// and a wanted key overrides a hold.
+func TestHoldKeepsAdoptedEntries(t *testing.T) {
+	f := newFake(user3000)
+	r, dir := setup(t, f)
+	r.Reconcile(context.Background(), Plan{Want: []ledger.Record{{Entry: a80, Distro: "Ubuntu"}, {Entry: b443, Distro: "Debian"}, {Entry: d22, Distro: "Debian"}}})
+	delete(f.entries, d22.Key()) // someone deleted it while the daemon was down
+	batches := len(f.batches)
+
+	r2, l := reopen(t, f, dir)
+	rep := r2.Reconcile(context.Background(), Plan{Hold: []backend.Entry{a80, b443, d22}})
+	if len(f.batches) != batches {
+		t.Fatalf("holding applied %v", f.batches[batches:])
+	}
+	wantOutcome(t, rep, a80, activeState, "")
+	wantOutcome(t, rep, b443, activeState, "")
+	if o, ok := rep.Outcomes[d22.Key()]; ok || f.has(d22) {
+		t.Fatalf("a held entry that went missing got %v (in the backend: %v); want it left gone", o, f.has(d22))
+	}
+	want := []ledger.Record{{Entry: a80, Distro: "Ubuntu"}, {Entry: b443, Distro: "Debian"}}
+	if got := l.Records(); !slices.Equal(got, want) {
+		t.Fatalf("ledger %v, want %v", got, want)
+	}
+
+	// Ubuntu's agent is back and wants 80 at a new address; Debian's hold
+	// ended without its agent.
+	rep = r2.Reconcile(context.Background(), Plan{Want: []ledger.Record{{Entry: a80new, Distro: "Ubuntu"}}, Hold: []backend.Entry{a80}})
+	wantOutcome(t, rep, a80new, activeState, "")
+	if got := f.batches[batches:]; len(got) != 1 || !slices.Equal(got[0].Remove, []backend.Entry{a80, b443}) || !slices.Equal(got[0].Add, []backend.Entry{a80new}) {
+		t.Fatalf("batches %v, want one replacing %v and removing %v", got, a80, b443)
+	}
+	if got := l.Records(); !slices.Equal(got, []ledger.Record{{Entry: a80new, Distro: "Ubuntu"}}) {
+		t.Fatalf("ledger %v", got)
+	}
+}
+
 func TestStaleLedgerEntriesCleared(t *testing.T) {
 	f := newFake()
 	r, dir := setup(t, f)
-	r.Reconcile(context.Background(), []backend.Entry{a80, b443, c53})
+	r.Reconcile(context.Background(), wants(a80, b443, c53))
 	// While the daemon was down: someone deleted c53, and a80 is no
 	// longer wanted after the restart.
 	delete(f.entries, c53.Key())
 	r2, l := reopen(t, f, dir)
 	before := len(f.batches)
-	rep := r2.Reconcile(context.Background(), []backend.Entry{b443})
+	rep := r2.Reconcile(context.Background(), wants(b443))
 	if got := f.batches[before:]; len(got) != 1 || !slices.Equal(got[0].Remove, []backend.Entry{a80}) || len(got[0].Add) != 0 {
 		t.Fatalf("batches %v, want one removing %v", got, a80)
 	}
@@ -300,7 +347,7 @@ func TestStaleLedgerEntriesCleared(t *testing.T) {
 	// A ledger entry the backend lost is forgotten without any Apply.
 	delete(f.entries, b443.Key())
 	before = len(f.batches)
-	r2.Reconcile(context.Background(), nil)
+	r2.Reconcile(context.Background(), Plan{})
 	if len(f.batches) != before || len(l.Entries()) != 0 {
 		t.Fatalf("stale entry: batches %v, ledger %v", f.batches[before:], l.Entries())
 	}
@@ -312,13 +359,13 @@ func TestStaleLedgerEntriesCleared(t *testing.T) {
 func TestLedgerUnwritable(t *testing.T) {
 	f := newFake()
 	r, dir := setup(t, f)
-	r.Reconcile(context.Background(), []backend.Entry{a80, b443})
+	r.Reconcile(context.Background(), wants(a80, b443))
 	before := len(f.batches)
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
 	// a80 stays, b443 is no longer wanted, c53 is new.
-	rep := r.Reconcile(context.Background(), []backend.Entry{a80, c53})
+	rep := r.Reconcile(context.Background(), wants(a80, c53))
 	if len(f.batches) != before {
 		t.Fatalf("applied %v without a ledger", f.batches[before:])
 	}
@@ -340,7 +387,7 @@ func TestLedgerUnwritable(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	rep = r.Reconcile(context.Background(), []backend.Entry{a80, c53})
+	rep = r.Reconcile(context.Background(), wants(a80, c53))
 	if rep.Err != nil || !f.has(c53) || f.has(b443) {
 		t.Fatalf("after recovery: err %v backend %v", rep.Err, f.entries)
 	}
@@ -353,7 +400,7 @@ func TestMemoryLedgerNeedsNoStateDir(t *testing.T) {
 	f := newFake(user3000)
 	r := New(f, ledger.NewMemory(), quiet)
 	ctx := context.Background()
-	rep := r.Reconcile(ctx, []backend.Entry{a80, c53})
+	rep := r.Reconcile(ctx, wants(a80, c53))
 	if rep.Err != nil {
 		t.Fatal(rep.Err)
 	}
@@ -362,7 +409,7 @@ func TestMemoryLedgerNeedsNoStateDir(t *testing.T) {
 	if !slices.Equal(rep.Owned, []backend.Entry{a80, c53}) || !slices.Equal(rep.Foreign, []backend.Entry{user3000}) {
 		t.Fatalf("owned %v foreign %v", rep.Owned, rep.Foreign)
 	}
-	rep = r.Reconcile(ctx, []backend.Entry{c53})
+	rep = r.Reconcile(ctx, wants(c53))
 	if rep.Err != nil || f.has(a80) || !f.has(c53) || !f.has(user3000) {
 		t.Fatalf("after dropping %v: err %v backend %v", a80, rep.Err, f.entries)
 	}
@@ -375,7 +422,7 @@ func TestPartialApplyError(t *testing.T) {
 	f.fail[c53.Key()] = backend.ErrExcludedPort
 	f.fail[d22.Key()] = other
 	r, dir := setup(t, f)
-	rep := r.Reconcile(context.Background(), []backend.Entry{a80, b443, c53, d22})
+	rep := r.Reconcile(context.Background(), wants(a80, b443, c53, d22))
 	if rep.Err != nil {
 		t.Fatalf("Err = %v; per-entry failures are outcomes", rep.Err)
 	}
@@ -389,12 +436,12 @@ func TestPartialApplyError(t *testing.T) {
 	}
 	// A failed removal keeps the entry owned, to be retried.
 	f.failRemove[a80.Key()] = other
-	rep = r.Reconcile(context.Background(), nil)
+	rep = r.Reconcile(context.Background(), Plan{})
 	if !slices.Equal(rep.Owned, []backend.Entry{a80}) || !f.has(a80) {
 		t.Fatalf("after failed removal owned %v", rep.Owned)
 	}
 	delete(f.failRemove, a80.Key())
-	rep = r.Reconcile(context.Background(), nil)
+	rep = r.Reconcile(context.Background(), Plan{})
 	if len(rep.Owned) != 0 || f.has(a80) {
 		t.Fatalf("retry did not remove: owned %v", rep.Owned)
 	}
@@ -407,7 +454,7 @@ func TestWholeBatchFailure(t *testing.T) {
 	f.batchErr = errors.New("netsh crashed")
 	f.batchApplies = 1
 	r, dir := setup(t, f)
-	rep := r.Reconcile(context.Background(), []backend.Entry{a80, b443})
+	rep := r.Reconcile(context.Background(), wants(a80, b443))
 	if rep.Err == nil || !strings.Contains(rep.Err.Error(), "netsh crashed") {
 		t.Fatalf("Err = %v", rep.Err)
 	}
@@ -422,9 +469,9 @@ func TestWholeBatchFailure(t *testing.T) {
 func TestListFailure(t *testing.T) {
 	f := newFake()
 	r, _ := setup(t, f)
-	r.Reconcile(context.Background(), []backend.Entry{a80})
+	r.Reconcile(context.Background(), wants(a80))
 	f.listErr = errors.New("registry unreadable")
-	rep := r.Reconcile(context.Background(), []backend.Entry{b443})
+	rep := r.Reconcile(context.Background(), wants(b443))
 	if rep.Err == nil || len(f.batches) != 1 {
 		t.Fatalf("Err %v, batches %v", rep.Err, f.batches)
 	}
@@ -452,10 +499,10 @@ func BenchmarkReconcileSteady1000(b *testing.B) {
 			Connect: netip.AddrPortFrom(netip.MustParseAddr("192.168.1.5"), uint16(20000+i))}
 		f.entries[e.Key()] = e
 	}
-	r.Reconcile(context.Background(), want)
+	r.Reconcile(context.Background(), wants(want...))
 	b.ReportAllocs()
 	for b.Loop() {
-		if rep := r.Reconcile(context.Background(), want); len(rep.Owned) != 1000 {
+		if rep := r.Reconcile(context.Background(), wants(want...)); len(rep.Owned) != 1000 {
 			b.Fatalf("owned %d", len(rep.Owned))
 		}
 	}
@@ -469,9 +516,61 @@ func BenchmarkReconcileSteady1000(b *testing.B) {
 func TestConflictingWantsKeepFirst(t *testing.T) {
 	f := newFake()
 	r, _ := setup(t, f)
-	rep := r.Reconcile(context.Background(), []backend.Entry{a80new, a80})
+	rep := r.Reconcile(context.Background(), wants(a80new, a80))
 	if len(f.batches) != 1 || !slices.Equal(f.batches[0].Add, []backend.Entry{a80new}) {
 		t.Fatalf("batches %v, want one adding only %v", f.batches, a80new)
 	}
 	wantOutcome(t, rep, a80new, activeState, "")
+}
+
+// verifyingBackend is a fakeBackend whose entries can exist without
+// working, as a portproxy entry does while iphlpsvc is stopped.
+type verifyingBackend struct {
+	*fakeBackend
+	broken  map[backend.Entry]error
+	checked [][]backend.Entry
+}
+
+func (v *verifyingBackend) Verify(_ context.Context, es []backend.Entry) map[backend.Entry]error {
+	v.checked = append(v.checked, slices.Clone(es))
+	out := map[backend.Entry]error{}
+	for _, e := range es {
+		if err := v.broken[e]; err != nil {
+			out[e] = err
+		}
+	}
+	return out
+}
+
+// ACTIVE means the entry exists and works: an entry the backend finds not
+// working is ERROR with the backend's reason, still owned and left in
+// place, and ACTIVE again once it works, without being made anew.
+func TestActiveOnlyWhenVerified(t *testing.T) {
+	f := newFake(user3000)
+	v := &verifyingBackend{fakeBackend: f, broken: map[backend.Entry]error{
+		a80: errors.New("nothing listens on 0.0.0.0:80"),
+	}}
+	r := New(v, ledger.NewMemory(), quiet)
+	collide := entry(backend.TCP, "0.0.0.0:3000", "172.28.240.53:3000")
+	rep := r.Reconcile(context.Background(), wants(a80, b443, collide))
+	wantOutcome(t, rep, a80, errorState, "nothing listens on 0.0.0.0:80")
+	wantOutcome(t, rep, b443, activeState, "")
+	wantOutcome(t, rep, collide, conflictState, "does not own")
+	if !rep.Outcomes[a80.Key()].Exists || !rep.Outcomes[b443.Key()].Exists || rep.Outcomes[collide.Key()].Exists {
+		t.Errorf("Exists: %v, want true for the entries the backend holds", rep.Outcomes)
+	}
+	if len(v.checked) != 1 || !slices.Equal(v.checked[0], []backend.Entry{a80, b443}) {
+		t.Errorf("verified %v, want the two entries wslfwd holds", v.checked)
+	}
+	if !f.has(a80) || !slices.Equal(rep.Owned, []backend.Entry{a80, b443}) {
+		t.Fatalf("the entry that does not work was dropped: owned %v", rep.Owned)
+	}
+
+	delete(v.broken, a80)
+	batches := len(f.batches)
+	rep = r.Reconcile(context.Background(), wants(a80, b443))
+	wantOutcome(t, rep, a80, activeState, "")
+	if len(f.batches) != batches {
+		t.Fatalf("a working entry was made anew: %v", f.batches[batches:])
+	}
 }

@@ -20,6 +20,10 @@ import (
 const (
 	maxRefusals     = 64
 	refusalLogEvery = time.Minute
+	// refusalLogMax bounds the refusals logged per refusalLogEvery in all:
+	// each row logs once a minute, but new rows (a new distro name each
+	// time) would otherwise log every time.
+	refusalLogMax = 20
 )
 
 // refusalKey groups refusals: one row per distro, address and reason.
@@ -45,6 +49,11 @@ type refusals struct {
 
 	mu   sync.Mutex
 	rows map[refusalKey]*refusal
+	// The log budget: logged in the window that began at windowAt, and
+	// refusals not logged for want of budget since the last one logged.
+	windowAt   time.Time
+	windowLogs int
+	overBudget int
 }
 
 // record notes that a session of distro from peer was refused with err (a
@@ -70,18 +79,32 @@ func (rs *refusals) record(distro string, peer netip.AddrPort, err error) {
 	}
 	r.count++
 	r.last = now
-	logNow := now.Sub(r.logged) >= refusalLogEvery
-	suppressed := r.unlogged
+	logNow := now.Sub(r.logged) >= refusalLogEvery && rs.spend(now)
+	suppressed, others := r.unlogged, rs.overBudget
 	if logNow {
-		r.logged, r.unlogged = now, 0
+		r.logged, r.unlogged, rs.overBudget = now, 0, 0
 	} else {
 		r.unlogged++
 	}
 	rs.mu.Unlock()
 	if logNow {
 		rs.log.Warn("agent session refused", "distro", distro, "peer", peer, "code", st.Code().String(),
-			"reason", st.Message(), "suppressed_since_last", suppressed)
+			"reason", st.Message(), "suppressed_since_last", suppressed, "suppressed_other_refusals", others)
 	}
+}
+
+// spend takes one log line from the budget, or counts one refusal not
+// logged. Called with rs.mu held.
+func (rs *refusals) spend(now time.Time) bool {
+	if now.Sub(rs.windowAt) >= refusalLogEvery {
+		rs.windowAt, rs.windowLogs = now, 0
+	}
+	if rs.windowLogs >= refusalLogMax {
+		rs.overBudget++
+		return false
+	}
+	rs.windowLogs++
+	return true
 }
 
 // evictOldest makes room for one more row. Called with rs.mu held.

@@ -45,6 +45,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/endpoint"
 )
 
 // Options configure a Registry.
@@ -151,12 +152,27 @@ func (r *Registry) open(hello *wslfwdv1.AgentHello, peer, local netip.AddrPort) 
 
 // target is the forward target a session in mode gets from its connection's
 // address: the address itself in NAT mode, if the rules allow it; none in
-// the other modes, whose distros share the host's addresses.
+// the other modes. Mirrored mode and WSL1 share the host's addresses, so
+// their agents connect from the host itself: a claim of either mode from
+// elsewhere (a NAT distro's address) is a lie that would open firewall
+// rules, and is refused.
 func (r *Registry) target(mode wslfwdv1.NetworkingMode, peer netip.Addr) (netip.Addr, error) {
-	if mode != wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT {
+	p := peer.Unmap().WithZone("")
+	switch mode {
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT:
+	case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1:
+		host, err := r.opts.Targets.IsHost(p)
+		if err != nil {
+			return netip.Addr{}, status.Errorf(codes.Unavailable, "%s mode: %v", endpoint.ModeName(mode), err)
+		}
+		if !host {
+			return netip.Addr{}, status.Errorf(codes.PermissionDenied,
+				"%s mode shares the host's addresses, so its agent connects from the host itself, not from %s", endpoint.ModeName(mode), p)
+		}
+		return netip.Addr{}, nil
+	default:
 		return netip.Addr{}, nil
 	}
-	p := peer.Unmap().WithZone("")
 	if err := r.opts.Targets.Check(p); err != nil {
 		return netip.Addr{}, status.Errorf(codes.PermissionDenied,
 			"NAT mode: the connection comes from %s, the only address this agent could forward to, and it may not be a target: %v", p, err)
@@ -226,7 +242,18 @@ func (r *Registry) touch(s *Session) {
 	}
 }
 
+// Registered reports whether s has become its distro's entry (its first
+// snapshot was accepted).
+func (r *Registry) Registered(s *Session) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return s.registered
+}
+
 func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
+	if snap.GetSeq() == 0 {
+		return status.Error(codes.InvalidArgument, "snapshot: seq must be 1 or more")
+	}
 	if err := ValidateNetwork(snap.GetNetwork()); err != nil {
 		return status.Errorf(codes.InvalidArgument, "snapshot: %v", err)
 	}
@@ -253,9 +280,9 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 		return nil
 	}
 	e := r.entries[s.Distro()]
-	if !s.registered && e == nil && r.opts.MaxAgents > 0 && len(r.entries) >= r.opts.MaxAgents {
+	if !s.registered && e == nil && !r.makeRoom() {
 		r.mu.Unlock()
-		return status.Errorf(codes.ResourceExhausted, "the daemon already holds %d agents, its limit", r.opts.MaxAgents)
+		return status.Errorf(codes.ResourceExhausted, "the daemon already holds %d connected agents, its limit", r.opts.MaxAgents)
 	}
 	if e != nil && e.session != s && (s.registered || e.connected && e.session.ConnectedAt.After(s.ConnectedAt)) {
 		// A newer session of this distro took over (or is connected
@@ -281,6 +308,32 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 	r.mu.Unlock()
 	r.opts.Changed()
 	return nil
+}
+
+// makeRoom reports whether one more agent may be registered. At MaxAgents
+// it expires the agent that has been gone longest: agents in grace must
+// not let a token holder who connects and leaves under ever new distro
+// names fill the table and lock new distros out. Called with r.mu held.
+func (r *Registry) makeRoom() bool {
+	if r.opts.MaxAgents <= 0 || len(r.entries) < r.opts.MaxAgents {
+		return true
+	}
+	var oldest *entry
+	for _, e := range r.entries {
+		if !e.connected && (oldest == nil || e.graceUntil.Before(oldest.graceUntil)) {
+			oldest = e
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	if oldest.timer != nil {
+		oldest.timer.Stop()
+	}
+	r.log.Warn("agent table full: the longest-gone agent's forwards go before its grace ends",
+		"distro", oldest.session.Distro(), "max_agents", r.opts.MaxAgents)
+	r.expireLocked(oldest.session.Distro(), oldest)
+	return true
 }
 
 // register makes s the entry of its distro, replacing old (connected, in

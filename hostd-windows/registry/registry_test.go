@@ -286,6 +286,24 @@ func TestNATConnectionAddressMustBeAllowedTarget(t *testing.T) {
 	}
 }
 
+// Mirrored mode and WSL1 share the host's addresses: a claim of either
+// from a distro's own address is a lie (it would open firewall rules).
+func TestSharedModesComeFromTheHost(t *testing.T) {
+	for _, mode := range []wslfwdv1.NetworkingMode{wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1} {
+		r, _ := newReg(t, Options{})
+		h := hello("Ubuntu")
+		h.NetworkingMode = mode
+		_, err := r.Open(h, agentAddr, hostAddr)
+		wantCode(t, err, codes.PermissionDenied)
+		for _, from := range []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:5000"), netip.MustParseAddrPort("[::1]:5000"),
+			netip.AddrPortFrom(hostAddr.Addr(), 5000)} {
+			if _, err := r.Open(h, from, hostAddr); err != nil {
+				t.Errorf("%s from the host (%s): %v", mode, from, err)
+			}
+		}
+	}
+}
+
 func TestLiveDistroCannotBeTakenOver(t *testing.T) {
 	r, _ := newReg(t, Options{Grace: time.Hour})
 	s := open(t, r, "Ubuntu", agentAddr)
@@ -414,6 +432,38 @@ func TestMaxAgents(t *testing.T) {
 	a2 := open(t, r, "Ubuntu", agentAddr)
 	if err := r.Apply(a2, snapshot(1, network("172.28.240.53"))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Agents in grace give way to a new distro: connecting and leaving under
+// ever new names cannot fill the table. Live agents do not give way.
+func TestMaxAgentsExpiresLongestGone(t *testing.T) {
+	r, _ := newReg(t, Options{MaxAgents: 3, Grace: time.Hour})
+	register := func(distro string) (*Session, error) {
+		s := open(t, r, distro, agentAddr)
+		return s, r.Apply(s, snapshot(1, network("172.28.240.53")))
+	}
+	live, _ := register("Ubuntu")
+	for _, d := range []string{"gone1", "gone2"} {
+		s, err := register(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close(s)
+	}
+	if _, err := register("Debian"); err != nil {
+		t.Fatalf("a new distro with two agents in grace: %v", err)
+	}
+	if got := r.Distros(false); !slices.Equal(got, []string{"Debian", "Ubuntu", "gone2"}) {
+		t.Fatalf("distros = %v, want the longest gone expired", got)
+	}
+	if _, err := register("Fedora"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := register("Arch")
+	wantCode(t, err, codes.ResourceExhausted)
+	if _, ok := r.Connected("Ubuntu"); !ok || live == nil {
+		t.Fatal("a live agent gave way")
 	}
 }
 

@@ -57,16 +57,33 @@ func (r TargetRules) Check(a netip.Addr) error {
 			return fmt.Errorf("%s is in %s, reserved for documentation", a, p)
 		}
 	}
+	host, err := r.IsHost(a)
+	if err != nil {
+		return err
+	}
+	if host {
+		return fmt.Errorf("%s is an address of the host itself", a)
+	}
+	return nil
+}
+
+// IsHost reports whether a is the host's own: loopback or an address of
+// one of its interfaces.
+func (r TargetRules) IsHost(a netip.Addr) (bool, error) {
+	a = a.Unmap().WithZone("")
+	if a.IsLoopback() {
+		return true, nil
+	}
 	own, err := r.hostAddrs()
 	if err != nil {
-		return fmt.Errorf("cannot tell whether %s is the host's own address: %w", a, err)
+		return false, fmt.Errorf("cannot tell whether %s is the host's own address: %w", a, err)
 	}
 	for _, h := range own {
 		if h.Unmap().WithZone("") == a {
-			return fmt.Errorf("%s is an address of the host itself", a)
+			return true, nil
 		}
 	}
-	return nil
+	return false, nil
 }
 
 func (r TargetRules) hostAddrs() ([]netip.Addr, error) {

@@ -99,8 +99,9 @@ func (a *agentService) recvHello(st grpc.BidiStreamingServer[wslfwdv1.AgentMessa
 }
 
 // receive hands the session's messages to the registry until one fails
-// or the stream ends. Once the registry accepts a snapshot it stops
-// noSnapshot, the session's snapshot deadline.
+// or the stream ends. Once a snapshot registers the session it stops
+// noSnapshot, the session's snapshot deadline; a snapshot answered with a
+// resync does not.
 func (a *agentService) receive(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage], s *registry.Session, noSnapshot *time.Timer) error {
 	for {
 		m, err := st.Recv()
@@ -110,7 +111,7 @@ func (a *agentService) receive(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 		if err := a.reg.Apply(s, m); err != nil {
 			return err
 		}
-		if m.GetSnapshot() != nil {
+		if m.GetSnapshot() != nil && a.reg.Registered(s) {
 			noSnapshot.Stop()
 		}
 	}
@@ -118,6 +119,9 @@ func (a *agentService) receive(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 
 func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]) error {
 	ctx := st.Context()
+	if p, ok := peer.FromContext(ctx); ok {
+		defer holdSession(p.Addr)()
+	}
 	remote, local := streamAddrs(ctx)
 	ip := source(remote) // every loopback address is one peer
 	if !a.acquire(ip) {

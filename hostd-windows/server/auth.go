@@ -26,9 +26,10 @@ import (
 //   - Agent may call AgentService only, so a token handed to every distro
 //     cannot steer forwards.
 //
-// The gRPC health service needs no token (load balancers and service
-// managers probe it without credentials, and it reveals nothing). Server
-// reflection needs a token of any role.
+// The gRPC health service needs a token of any role: without one, a peer
+// could make the daemon read and buffer message bodies (a health call may
+// carry one of the largest size) before any token is seen. Server
+// reflection needs a read or admin token; agents have no use for it.
 type Tokens struct {
 	Admin string
 	Read  string
@@ -113,9 +114,9 @@ func allowed(r role, method string) bool {
 	case roleAdmin:
 		return true
 	case roleRead:
-		return readMethods[method] || strings.HasPrefix(method, reflectionPrefix)
+		return readMethods[method] || strings.HasPrefix(method, reflectionPrefix) || strings.HasPrefix(method, healthPrefix)
 	case roleAgent:
-		return strings.HasPrefix(method, agentPrefix) || strings.HasPrefix(method, reflectionPrefix)
+		return strings.HasPrefix(method, agentPrefix) || strings.HasPrefix(method, healthPrefix)
 	}
 	return false
 }
@@ -134,12 +135,9 @@ func (r role) rank() int {
 	return 0
 }
 
-// authorize returns the role of the call's token, roleNone for a call
-// that needs none (health), or the error the call gets.
+// authorize returns the role of the call's token, or the error the call
+// gets. Every call needs a token.
 func (a *auth) authorize(ctx context.Context, method string) (role, error) {
-	if strings.HasPrefix(method, healthPrefix) {
-		return roleNone, nil
-	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get(token.MetadataKey)
 	if len(vals) != 1 {

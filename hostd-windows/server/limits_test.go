@@ -173,7 +173,9 @@ func TestAgentSessionsFromAnyLoopbackAddressShareOneCap(t *testing.T) {
 // scriptedStream is an agent session's stream that receives msgs, then
 // io.EOF.
 type scriptedStream struct {
-	grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage] // nil: only Recv is called
+	// nil: only Recv is called.
+	grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]
+
 	msgs []*wslfwdv1.AgentMessage
 }
 
@@ -186,32 +188,41 @@ func (s *scriptedStream) Recv() (*wslfwdv1.AgentMessage, error) {
 	return m, nil
 }
 
+// Only a snapshot that registers the session stops its deadline: a
+// refused one, or one the registry answers with a resync, must not let a
+// session hold its slot for ever.
 func TestOnlyAnAcceptedSnapshotStopsTheDeadline(t *testing.T) {
-	reg := registry.New(registry.Options{Grace: time.Hour, MaxListeners: 4})
+	reg := registry.New(registry.Options{Grace: time.Hour, MaxListeners: 4, Targets: registry.TargetRules{AllowLoopback: true}})
 	a := &agentService{reg: reg, log: slog.New(slog.DiscardHandler)}
 	peer := netip.MustParseAddrPort("127.0.0.1:50000")
+	seq0 := snapshotMsg("127.0.0.1")
+	seq0.GetSnapshot().Seq = 0
+	badPort := snapshotMsg("127.0.0.1", &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP,
+		Family: wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4, Listen: "0.0.0.0", Port: 70000})
 	for _, c := range []struct {
-		snapshotFrom string
-		wantErr      codes.Code
-		stopped      bool
+		name    string
+		msg     *wslfwdv1.AgentMessage
+		wantErr codes.Code
+		stopped bool
 	}{
-		{"172.28.240.53", codes.PermissionDenied, false}, // not the peer's address: refused
-		{"127.0.0.1", codes.OK, true},
+		{"seq 0", seq0, codes.InvalidArgument, false},
+		{"bad listener", badPort, codes.InvalidArgument, false},
+		{"accepted", snapshotMsg("127.0.0.1"), codes.OK, true},
 	} {
 		s, err := reg.Open(natHello("Ubuntu"), peer, netip.MustParseAddrPort("127.0.0.1:17810"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.NewTimer(time.Hour)
-		err = a.receive(&scriptedStream{msgs: []*wslfwdv1.AgentMessage{snapshotMsg(c.snapshotFrom)}}, s, deadline)
+		err = a.receive(&scriptedStream{msgs: []*wslfwdv1.AgentMessage{c.msg}}, s, deadline)
 		if errors.Is(err, io.EOF) {
 			err = nil
 		}
 		if status.Code(err) != c.wantErr {
-			t.Fatalf("snapshot from %s: %v, want %s", c.snapshotFrom, err, c.wantErr)
+			t.Fatalf("%s: %v, want %s", c.name, err, c.wantErr)
 		}
 		if running := deadline.Stop(); running == c.stopped {
-			t.Fatalf("snapshot from %s: deadline running %v, want %v", c.snapshotFrom, running, !c.stopped)
+			t.Fatalf("%s: deadline running %v, want %v", c.name, running, !c.stopped)
 		}
 		reg.Close(s)
 	}

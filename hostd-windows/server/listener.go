@@ -238,8 +238,12 @@ func (lim *limiter) graduate(c *trackedConn, rank int) bool {
 		lim.mu.Unlock()
 		return false // closed meanwhile
 	}
+	// A lesser role gives way first; the same role only if the connection
+	// carries no agent session, so that a token holder opening connections
+	// cannot close the live agents' ones.
 	out, ok := lim.authed.evict(c.src, lim.o.MaxAuthenticatedPerSource, lim.o.MaxAuthenticated,
-		func(o *trackedConn) bool { return o.rank <= rank })
+		func(o *trackedConn) bool { return o.rank < rank },
+		func(o *trackedConn) bool { return o.rank == rank && o.sessions.Load() == 0 })
 	lim.noteEvicted(len(out))
 	if ok {
 		lim.pending.remove(c)
@@ -280,6 +284,21 @@ type trackedConn struct {
 	// spoke is set once the peer has sent anything; refused once it made
 	// a call with a missing or wrong token. Both rank it for eviction.
 	spoke, refused atomic.Bool
+	// sessions counts the agent sessions open on the connection: such a
+	// connection never gives way to another of the same role.
+	sessions atomic.Int32
+}
+
+// holdSession marks the connection of a call's peer address as carrying
+// an agent session until the returned func is called. Addresses of
+// connections the limiter does not track are ignored.
+func holdSession(a net.Addr) func() {
+	ca, ok := a.(*connAddr)
+	if !ok {
+		return func() {}
+	}
+	ca.conn.sessions.Add(1)
+	return func() { ca.conn.sessions.Add(-1) }
 }
 
 func (c *trackedConn) RemoteAddr() net.Addr { return c.addr }

@@ -153,6 +153,35 @@ func TestAuthenticatedCapYieldsOnlyToEqualOrHigherRoles(t *testing.T) {
 	}
 }
 
+// An agent-token holder opening connections cannot close the ones that
+// carry live agent sessions; idle ones of its role give way.
+func TestConnectionsWithAgentSessionsDoNotGiveWay(t *testing.T) {
+	lim := testLimiter(LimitOptions{MaxAuthenticatedPerSource: 2, PendingTimeout: time.Hour})
+	fs, ts := conns(t, lim, "172.28.240.53:1", "172.28.240.53:2", "172.28.240.53:3", "172.28.240.53:4")
+	for _, c := range ts[:2] {
+		if !lim.graduate(c, roleAgent.rank()) {
+			t.Fatal("agent connection refused")
+		}
+	}
+	done := holdSession(ts[0].RemoteAddr())
+	// The idle one gives way; the one with a session does not.
+	if !lim.graduate(ts[2], roleAgent.rank()) {
+		t.Fatal("third agent connection refused while an idle one could give way")
+	}
+	wantClosed(t, fs, false, true, false, false)
+	holdSession(ts[2].RemoteAddr())
+	if lim.graduate(ts[3], roleAgent.rank()) {
+		t.Fatal("an agent connection closed one carrying an agent session")
+	}
+	wantClosed(t, fs, false, true, false, false)
+	// Once its session ends, the connection may give way again.
+	done()
+	if !lim.graduate(ts[3], roleAgent.rank()) {
+		t.Fatal("refused though the first connection's session ended")
+	}
+	wantClosed(t, fs, true, true, false, false)
+}
+
 func TestClosedConnectionIsForgotten(t *testing.T) {
 	lim := testLimiter(LimitOptions{PendingTimeout: time.Hour})
 	_, ts := conns(t, lim, "10.0.0.1:1", "10.0.0.1:2")

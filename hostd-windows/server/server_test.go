@@ -172,10 +172,10 @@ func TestAuthMatrix(t *testing.T) {
 		denied = codes.PermissionDenied
 	)
 	want := map[string]map[string]codes.Code{
-		"none":  {"GetStatus": unauth, "Watch": unauth, "Expose": unauth, "Probe": unauth, "Session": unauth, "Health": codes.OK, "Reflection": unauth},
-		"wrong": {"GetStatus": unauth, "Watch": unauth, "Expose": unauth, "Probe": unauth, "Session": unauth, "Health": codes.OK, "Reflection": unauth},
+		"none":  {"GetStatus": unauth, "Watch": unauth, "Expose": unauth, "Probe": unauth, "Session": unauth, "Health": unauth, "Reflection": unauth},
+		"wrong": {"GetStatus": unauth, "Watch": unauth, "Expose": unauth, "Probe": unauth, "Session": unauth, "Health": unauth, "Reflection": unauth},
 		"read":  {"GetStatus": ok, "Watch": ok, "Expose": denied, "Probe": denied, "Session": denied, "Health": codes.OK, "Reflection": codes.OK},
-		"agent": {"GetStatus": denied, "Watch": denied, "Expose": denied, "Probe": denied, "Session": codes.OK, "Health": codes.OK, "Reflection": codes.OK},
+		"agent": {"GetStatus": denied, "Watch": denied, "Expose": denied, "Probe": denied, "Session": codes.OK, "Health": codes.OK, "Reflection": denied},
 		"admin": {"GetStatus": ok, "Watch": ok, "Expose": ok, "Probe": ok, "Session": codes.OK, "Health": codes.OK, "Reflection": codes.OK},
 	}
 	toks := map[string]string{"none": "", "wrong": newToken(t), "read": f.tokens.Read, "agent": f.tokens.Agent, "admin": f.tokens.Admin}

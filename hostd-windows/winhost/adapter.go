@@ -1,6 +1,6 @@
 // Package winhost finds the WSL side from Windows: the host's address on
 // the WSL virtual network (the "vEthernet (WSL)" adapter), and the
-// distros `wsl.exe -l -v` lists.
+// distros `wsl.exe -l -q` lists.
 package winhost
 
 import (
@@ -62,4 +62,24 @@ func WSLAddress(adapters []Adapter) (netip.Addr, string, error) {
 		return netip.Addr{}, "", fmt.Errorf("%w: %q has none", ErrNoWSLAdapter, found[0].Name)
 	}
 	return netip.Addr{}, "", ErrNoWSLAdapter
+}
+
+// LANAddress returns the host's IPv4 address a LAN client would use: the
+// first one, not loopback or link-local, of an adapter that is not a
+// Hyper-V switch ("vEthernet (…)": WSL's, the Default Switch), else of a
+// Hyper-V switch other than WSL's (an external switch bridges the LAN).
+func LANAddress(adapters []Adapter) (netip.Addr, string, error) {
+	for _, switches := range []bool{false, true} {
+		for _, a := range adapters {
+			if a.IsWSL() || switches != strings.HasPrefix(strings.ToLower(a.Name), "vethernet (") {
+				continue
+			}
+			for _, ip := range a.Addrs {
+				if ip.Is4() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() && !ip.IsUnspecified() {
+					return ip, a.Name, nil
+				}
+			}
+		}
+	}
+	return netip.Addr{}, "", errors.New("no adapter but WSL's has an IPv4 address: is this host on a LAN?")
 }

@@ -20,83 +20,43 @@ func utf16le(s string, bom bool) []byte {
 	return b
 }
 
-const english = "  NAME                   STATE           VERSION\r\n" +
-	"* Ubuntu-22.04           Running         2\r\n" +
-	"  docker-desktop         Stopped         2\r\n" +
-	"  Legacy                 Stopped         1\r\n"
-
-var englishWant = []Distro{
-	{Name: "Ubuntu-22.04", State: "Running", Version: 2, Default: true},
-	{Name: "docker-desktop", State: "Stopped", Version: 2},
-	{Name: "Legacy", State: "Stopped", Version: 1},
-}
-
-func TestParseList(t *testing.T) {
-	german := "  NAME      STATUS            VERSION\r\n* Debian    Wird ausgeführt   2\r\n  Alpine    Beendet           2\r\n"
+// What `wsl.exe -l --running -q` prints, as it arrives.
+func TestParseNames(t *testing.T) {
 	tests := []struct {
 		name string
 		in   []byte
-		want []Distro
+		want DistroList
 	}{
-		{"utf16le with bom", utf16le(english, true), englishWant},
-		{"utf16le without bom", utf16le(english, false), englishWant},
-		{"utf8 (WSL_UTF8=1)", []byte(english), englishWant},
-		{"lf line ends, no header", []byte("* Ubuntu Running 2\n  Other Installing 2\n"), []Distro{
-			{Name: "Ubuntu", State: "Running", Version: 2, Default: true},
-			{Name: "Other", State: "Installing", Version: 2},
-		}},
-		{"german, multi-word state", utf16le(german, false), []Distro{
-			{Name: "Debian", State: "Wird ausgeführt", Version: 2, Default: true},
-			{Name: "Alpine", State: "Beendet", Version: 2},
-		}},
+		{"utf16le with bom", utf16le("Ubuntu-22.04\r\ndocker-desktop\r\n", true),
+			DistroList{Names: []string{"Ubuntu-22.04", "docker-desktop"}}},
+		{"utf16le without bom", utf16le("Ubuntu\r\n", false), DistroList{Names: []string{"Ubuntu"}}},
+		{"utf8 (WSL_UTF8=1), lf, blank lines", []byte("Debian\n\nkali-linux\n"), DistroList{Names: []string{"Debian", "kali-linux"}}},
+		{"none running, english", utf16le("There are no running distributions.\r\n", false),
+			DistroList{Said: "There are no running distributions."}},
+		{"none running, german", utf16le("Es werden keine Distributionen ausgeführt.\r\n", true),
+			DistroList{Said: "Es werden keine Distributionen ausgeführt."}},
+		{"not installed", utf16le("Windows Subsystem for Linux has no installed distributions.\r\nhttps://aka.ms/wslstore\r\n", false),
+			DistroList{Names: nil, Said: "Windows Subsystem for Linux has no installed distributions. https://aka.ms/wslstore"}},
+		{"nothing", nil, DistroList{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseList(tt.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
+			if got := ParseNames(tt.in); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
 	}
-	if !englishWant[0].Running() || englishWant[1].Running() {
-		t.Error("Running() wrong for the English states")
-	}
 }
 
-func TestParseListNone(t *testing.T) {
-	for _, in := range [][]byte{
-		nil,
-		utf16le("Windows Subsystem for Linux has no installed distributions.\r\nDistributions can be installed by visiting the Microsoft Store:\r\nhttps://aka.ms/wslstore\r\n", true),
-		utf16le("  NAME STATE VERSION\r\n", false),
-		[]byte("Invalid command line option: -v\r\n"),
-	} {
-		ds, err := ParseList(in)
-		if err == nil {
-			t.Errorf("ParseList(%q) = %+v, want an error", in, ds)
-		}
-	}
-	_, err := ParseList(utf16le("Windows Subsystem for Linux has no installed distributions.\r\n", true))
-	if err == nil || !strings.Contains(err.Error(), "has no installed distributions") {
-		t.Errorf("error %v does not carry wsl.exe's text", err)
-	}
-}
-
-func FuzzParseList(f *testing.F) {
-	f.Add(utf16le(english, true))
-	f.Add(utf16le(english, false))
-	f.Add([]byte(english))
-	f.Add([]byte("* a b c 2\n"))
+// Whatever arrives, a name never holds a space, a path separator or a
+// quote: names go on command lines (wsl.exe -d NAME).
+func FuzzParseNames(f *testing.F) {
+	f.Add(utf16le("Ubuntu\r\nDebian\r\n", true))
+	f.Add([]byte("There are no running distributions.\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ds, err := ParseList(b)
-		if err != nil {
-			return
-		}
-		for _, d := range ds {
-			if d.Name == "" || d.State == "" || (d.Version != 1 && d.Version != 2) || strings.ContainsAny(d.Name, " \t\r\n") {
-				t.Fatalf("bad distro %+v from %q", d, b)
+		for _, n := range ParseNames(b).Names {
+			if n == "" || strings.ContainsAny(n, " \t\r\n\\/\"'") {
+				t.Fatalf("bad name %q from %q", n, b)
 			}
 		}
 	})
@@ -143,5 +103,31 @@ func TestWSLAddress(t *testing.T) {
 		if got, _, err := WSLAddress(adapters); !errors.Is(err, ErrNoWSLAdapter) {
 			t.Errorf("WSLAddress(%+v) = %v, %v; want ErrNoWSLAdapter", adapters, got, err)
 		}
+	}
+}
+
+func TestLANAddress(t *testing.T) {
+	a := func(name string, addrs ...string) Adapter {
+		ad := Adapter{Name: name}
+		for _, s := range addrs {
+			ad.Addrs = append(ad.Addrs, netip.MustParseAddr(s))
+		}
+		return ad
+	}
+	wsl := a("vEthernet (WSL (Hyper-V firewall))", "172.28.240.1")
+	def := a("vEthernet (Default Switch)", "172.20.0.1")
+	lo := a("Loopback Pseudo-Interface 1", "127.0.0.1")
+	wifi := a("Wi-Fi", "fe80::1", "169.254.3.4", "192.168.1.20")
+	ip, name, err := LANAddress([]Adapter{wsl, def, lo, wifi})
+	if err != nil || ip != netip.MustParseAddr("192.168.1.20") || name != "Wi-Fi" {
+		t.Errorf("LANAddress = %v %q %v, want Wi-Fi's 192.168.1.20", ip, name, err)
+	}
+	// Only an external Hyper-V switch has the LAN: it counts, WSL's never.
+	ip, _, err = LANAddress([]Adapter{wsl, a("vEthernet (External)", "10.0.0.5")})
+	if err != nil || ip != netip.MustParseAddr("10.0.0.5") {
+		t.Errorf("external switch: %v %v", ip, err)
+	}
+	if _, _, err := LANAddress([]Adapter{wsl, lo}); err == nil {
+		t.Error("a host with only WSL's adapter has a LAN address")
 	}
 }

@@ -1,67 +1,48 @@
 package winhost
 
 import (
-	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost/wintext"
 )
 
-// Distro is one line of `wsl.exe -l -v`.
-type Distro struct {
-	Name    string `json:"name"`
-	State   string `json:"state"` // as printed, localised: "Running", "Stopped", "Wird ausgeführt"
-	Version int    `json:"version"`
-	Default bool   `json:"default,omitempty"`
+// DistroList is what `wsl.exe -l -q` (every distro) or `wsl.exe -l
+// --running -q` (running ones) printed: names only, one a line, which is
+// the one listing whose words are not localised (`-l -v`'s states are:
+// "Running", "Wird ausgeführt").
+type DistroList struct {
+	// Names are the distros listed, in order.
+	Names []string `json:"names"`
+	// Said is every other line, joined: wsl.exe's sentence when there is
+	// nothing to list ("There are no running distributions.", in the
+	// user's language) or when it failed. It is shown, never parsed.
+	Said string `json:"said,omitempty"`
 }
 
-// Running reports whether the distro runs, for the English state text
-// (the only one known here); other languages report false.
-func (d Distro) Running() bool { return d.State == "Running" }
+// distroName is the shape WSL accepts for a distro name when one is
+// registered: no spaces, so a line with a space is a sentence.
+var distroName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
-// ParseList parses the output of `wsl.exe -l -v` as it arrives: UTF-16LE
-// with or without a byte order mark, or UTF-8 (WSL_UTF8=1). Its titles
-// and states are localised, so a row is found by shape: an optional `*`
-// (the default distro), the name (distro names have no spaces), the state
-// (possibly several words), and the version 1 or 2 last. Output without
-// any such row (no distros installed, an old wsl.exe without -v) is an
-// error carrying the text.
-func ParseList(out []byte) ([]Distro, error) {
-	text := wintext.Decode(out)
-	var ds []Distro
-	for _, line := range strings.Split(text, "\n") {
-		if d, ok := parseRow(strings.Fields(line)); ok {
-			ds = append(ds, d)
+// ParseNames parses the output of `wsl.exe -l [--running] -q` as it
+// arrives: UTF-16LE with or without a byte order mark, or UTF-8
+// (WSL_UTF8=1). With nothing running wsl.exe prints a localised sentence
+// and exits non-zero; with WSL missing it prints another. Neither can be
+// told apart without reading the words, so neither is: the lines that are
+// not names go to Said for the user to read.
+func ParseNames(out []byte) DistroList {
+	var l DistroList
+	var said []string
+	for _, line := range strings.Split(wintext.Decode(out), "\n") {
+		line = strings.TrimSpace(strings.Trim(line, "\x00"))
+		switch {
+		case line == "":
+		case distroName.MatchString(line):
+			l.Names = append(l.Names, line)
+		default:
+			said = append(said, line)
 		}
 	}
-	if len(ds) == 0 {
-		msg := strings.Join(strings.Fields(text), " ")
-		if msg == "" {
-			msg = "(nothing)"
-		}
-		return nil, fmt.Errorf("wsl.exe -l -v listed no distros: %s", msg)
-	}
-	return ds, nil
-}
-
-func parseRow(f []string) (Distro, bool) {
-	var d Distro
-	if len(f) > 0 && f[0] == "*" {
-		d.Default = true
-		f = f[1:]
-	}
-	if len(f) < 3 {
-		return Distro{}, false
-	}
-	switch f[len(f)-1] {
-	case "1":
-		d.Version = 1
-	case "2":
-		d.Version = 2
-	default:
-		return Distro{}, false
-	}
-	d.Name = f[0]
-	d.State = strings.Join(f[1:len(f)-1], " ")
-	return d, true
+	l.Said = strings.Join(said, " ")
+	return l
 }

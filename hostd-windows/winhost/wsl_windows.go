@@ -2,21 +2,32 @@ package winhost
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
-	"strings"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/wintext"
 )
 
-// ListDistros runs `wsl.exe -l -v` and parses what it prints.
-func ListDistros(ctx context.Context) ([]Distro, error) {
-	cmd := exec.CommandContext(ctx, winexec.SystemPath(`System32\wsl.exe`), "-l", "-v")
-	out, err := cmd.Output()
-	if err != nil {
-		// wsl.exe exits non-zero with its message on stdout (UTF-16LE).
-		return nil, fmt.Errorf("wsl.exe -l -v: %w: %s", err, strings.TrimSpace(wintext.Decode(out)))
+// ListDistros runs `wsl.exe -l -q`, or with runningOnly `wsl.exe -l
+// --running -q`, with WSL_UTF8=1 (ParseNames takes UTF-16LE too, for a
+// wsl.exe that ignores it). A non-zero exit is no error: wsl.exe exits so
+// when nothing runs, and says why in words (Said). The error is set only
+// when wsl.exe could not be run. Distros belong to a Windows user: run as
+// LocalSystem (the service) this lists none of the user's.
+func ListDistros(ctx context.Context, runningOnly bool) (DistroList, error) {
+	args := []string{"-l", "-q"}
+	if runningOnly {
+		args = []string{"-l", "--running", "-q"}
 	}
-	return ParseList(out)
+	path := winexec.SystemPath(`System32\wsl.exe`)
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = append(os.Environ(), "WSL_UTF8=1")
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		return DistroList{}, fmt.Errorf("run %s: %w", path, err)
+	}
+	return ParseNames(out), nil
 }

@@ -168,7 +168,7 @@ func withService(f func(*mgr.Service) error) error {
 	defer m.Disconnect()
 	s, err := m.OpenService(Name)
 	if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
-		return fmt.Errorf("service %s is not installed: run wslfwd-hostd install (elevated)", Name)
+		return errNotInstalled
 	}
 	if err != nil {
 		return fmt.Errorf("open service %s: %w", Name, err)
@@ -176,6 +176,9 @@ func withService(f func(*mgr.Service) error) error {
 	defer s.Close()
 	return f(s)
 }
+
+// errNotInstalled is withService's error when there is no service.
+var errNotInstalled = fmt.Errorf("service %s is not installed: run wslfwd-hostd install (elevated)", Name)
 
 // waitWhile polls the service while its state is one of states, for at
 // most 30 seconds, and returns the state it reached.
@@ -197,5 +200,58 @@ func waitWhile(s *mgr.Service, states ...svc.State) (svc.Status, error) {
 			return st, fmt.Errorf("service %s still in state %d after 30s", Name, st.State)
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// InstalledCommandLine is the command line the service manager runs for
+// the service (its BinaryPathName), and false when no service is
+// installed.
+func InstalledCommandLine() (string, bool, error) {
+	var line string
+	err := withService(func(s *mgr.Service) error {
+		var err error
+		line, err = binaryPath(s)
+		return err
+	})
+	switch {
+	case errors.Is(err, errNotInstalled):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	return line, true, nil
+}
+
+// State says whether the service is installed and whether it runs.
+func State() (installed, running bool, err error) {
+	err = withService(func(s *mgr.Service) error {
+		st, err := s.Query()
+		if err != nil {
+			return fmt.Errorf("query service %s: %w", Name, err)
+		}
+		installed, running = true, st.State == svc.Running
+		return nil
+	})
+	if errors.Is(err, errNotInstalled) {
+		return false, false, nil
+	}
+	return installed, running, err
+}
+
+// binaryPath reads the service's command line with QueryServiceConfig
+// alone: mgr's Config also asks QueryServiceConfig2 for settings that not
+// every host has (Wine answers "Invalid level").
+func binaryPath(s *mgr.Service) (string, error) {
+	n := uint32(1024)
+	for {
+		b := make([]byte, n)
+		p := (*windows.QUERY_SERVICE_CONFIG)(unsafe.Pointer(&b[0]))
+		err := windows.QueryServiceConfig(s.Handle, p, n, &n)
+		if err == nil {
+			return windows.UTF16PtrToString(p.BinaryPathName), nil
+		}
+		if !errors.Is(err, windows.ERROR_INSUFFICIENT_BUFFER) {
+			return "", fmt.Errorf("read service %s's command line: %w", Name, err)
+		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wslfwd/wslfwd/lab/netlab"
 )
 
 // Monotonic returns CLOCK_MONOTONIC in nanoseconds. The clock is the same
@@ -168,7 +170,7 @@ func (h *helper) listen(port int) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	h.open[port] = ln
-	go echo(ln)
+	go netlab.Echo(ln)
 	return nil
 }
 
@@ -241,18 +243,4 @@ func (h *helper) churn(ctx context.Context, first, span, rate int, d, life time.
 		}
 	}
 	return opens, closes, nil
-}
-
-// echo answers every connection on ln with what it sends, until ln closes.
-func echo(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			_, _ = io.Copy(c, c)
-		}()
-	}
 }

@@ -52,18 +52,7 @@ func tcpEcho(t *testing.T, ns *netlab.NS, addr string) net.Listener {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	go netlab.Echo(ln)
 	return ln
 }
 

@@ -6,7 +6,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wslfwd/wslfwd/lab/labrun"
+	"github.com/wslfwd/wslfwd/lab/netlab"
 )
 
 // churnEnv names the variable that turns the test binary into the churn
@@ -100,7 +100,7 @@ func churnMain(spec string) int {
 			}
 			open[port] = ln
 			opens++
-			go echoAll(ln)
+			go netlab.Echo(ln)
 		}
 		if done := i + 1; done%500 == 0 {
 			fmt.Printf("churn progress %d\n", done)
@@ -108,21 +108,6 @@ func churnMain(spec string) int {
 	}
 	fmt.Printf("churn done: %d opens, %d closes, %d open\n", opens, closes, len(open))
 	select {} // hold the listeners until the test kills us
-}
-
-// echoAll echoes on every connection ln accepts until ln closes, so lan
-// can check a forward end to end.
-func echoAll(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			_, _ = io.Copy(c, c)
-		}()
-	}
 }
 
 // long runs the churn for 30 s, as issue 8 describes; by default it runs

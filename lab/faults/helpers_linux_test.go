@@ -71,18 +71,7 @@ func (s *services) open(port uint16) {
 	s.mu.Lock()
 	s.lns[port] = ln
 	s.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	go netlab.Echo(ln)
 }
 
 // close stops the service on port.

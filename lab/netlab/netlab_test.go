@@ -46,18 +46,7 @@ func newLab(t *testing.T) *Lab {
 func echoServer(t *testing.T, ln net.Listener) {
 	t.Helper()
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	go Echo(ln)
 }
 
 // roundTrip dials addr from ns and checks that a message comes back.

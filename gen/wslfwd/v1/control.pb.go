@@ -928,7 +928,9 @@ type Forward struct {
 	Backend string `protobuf:"bytes,9,opt,name=backend,proto3" json:"backend,omitempty"`
 	// State of the forward.
 	State ForwardState `protobuf:"varint,10,opt,name=state,proto3,enum=wslfwd.v1.ForwardState" json:"state,omitempty"`
-	// Why the state is what it is; set for every state but ACTIVE.
+	// Why the state is what it is; set for every state but ACTIVE, where it
+	// is set only for a forward a restarted daemon holds while the distro's
+	// agent reconnects ("held after daemon restart; ...").
 	Reason string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Where the wish comes from.
 	Origin ForwardOrigin `protobuf:"varint,12,opt,name=origin,proto3,enum=wslfwd.v1.ForwardOrigin" json:"origin,omitempty"`

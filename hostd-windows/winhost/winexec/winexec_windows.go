@@ -40,9 +40,10 @@ func Output(ctx context.Context, path string, args ...string) ([]byte, error) {
 	return []byte(text), nil
 }
 
-// Netsh runs a netsh script with `netsh -f` in one process.
+// Netsh runs a netsh script with `netsh -f` in one process. The script
+// file is written in ScriptDir (see SetScriptDir).
 func Netsh(ctx context.Context, script string) ([]byte, error) {
-	f, err := os.CreateTemp("", "wslfwd-netsh-*.txt")
+	f, err := os.CreateTemp(ScriptDir(), "wslfwd-netsh-*.txt")
 	if err != nil {
 		return nil, fmt.Errorf("create netsh script: %w", err)
 	}

@@ -1,6 +1,9 @@
 package winexec
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestSystemPath(t *testing.T) {
 	t.Setenv("SystemRoot", `D:\Win`)
@@ -36,5 +39,21 @@ func TestOutputExitStatus(t *testing.T) {
 func TestConsoleCodePage(t *testing.T) {
 	if cp := consoleCodePage(); cp == 0 {
 		t.Fatal("consoleCodePage() = 0")
+	}
+}
+
+// Netsh's script file goes where SetScriptDir says (the state directory),
+// not to %TEMP%: a folder that does not exist makes the write fail there.
+func TestNetshScriptDir(t *testing.T) {
+	missing := t.TempDir() + `\gone`
+	SetScriptDir(missing)
+	t.Cleanup(func() { SetScriptDir("") })
+	_, err := Netsh(t.Context(), "interface portproxy show all\r\n")
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("Netsh with script dir %s = %v, want a failure to write there", missing, err)
+	}
+	SetScriptDir(t.TempDir())
+	if _, err := Netsh(t.Context(), "interface portproxy show all\r\n"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,160 @@
+package winsvc
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// InstallDirName is the folder under %ProgramFiles% that install copies
+// the programs to and registers the service from. The service runs as
+// LocalSystem: registered from wherever install ran (a Downloads folder a
+// standard user can write), anyone who could replace the program there
+// would run code as SYSTEM at the next start. Under %ProgramFiles% only
+// administrators (and TrustedInstaller) can write, and install refuses a
+// folder it finds otherwise.
+const InstallDirName = "wslfwd"
+
+// DaemonExe and CLIExe are the programs' names in the install folder.
+// The daemon is copied from the running program, whatever its name; the
+// CLI is copied when it lies beside it (release archives ship both).
+const (
+	DaemonExe = "wslfwd-hostd.exe"
+	CLIExe    = "wslfwd.exe"
+)
+
+// Well-known SIDs trusted with the programs and the state directory.
+const (
+	SIDSystem         = "S-1-5-18"
+	SIDAdministrators = "S-1-5-32-544"
+	// SIDTrustedInstaller owns and writes %ProgramFiles% itself.
+	SIDTrustedInstaller = "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"
+	// SIDCreatorOwner in an inheritable entry stands for whoever creates
+	// a file inside: only someone who can already write there.
+	SIDCreatorOwner = "S-1-3-0"
+)
+
+// ACE is one entry of a DACL, as far as the writability check cares.
+type ACE struct {
+	Allow bool   // an access-allowed entry; deny entries only narrow access
+	SID   string // whom it names, as S-1-…
+	Mask  uint32 // the access it grants or denies
+}
+
+// writeAccess are the rights that let a holder change what a folder
+// holds or who may: write or add files, add folders, delete children,
+// delete, change the DACL or the owner, and the generic rights that
+// include them. Entries that only apply to children count too: they
+// reach the programs install copies in.
+const writeAccess = 0x2 | 0x4 | 0x40 | 0x10000 | 0x40000 | 0x80000 | 0x10000000 | 0x40000000
+
+// WritableBy names whoever other than SYSTEM, Administrators,
+// TrustedInstaller and self (the administrator running install, elevated)
+// may write to a folder with this owner and DACL, or "" when nobody may.
+// The owner counts: an owner can always rewrite the DACL.
+func WritableBy(owner, self string, dacl []ACE) string {
+	trusted := []string{SIDSystem, SIDAdministrators, SIDTrustedInstaller, self}
+	if !slices.Contains(trusted, owner) {
+		return owner + " (the owner)"
+	}
+	var who []string
+	for _, e := range dacl {
+		if e.Allow && e.Mask&writeAccess != 0 && e.SID != SIDCreatorOwner &&
+			!slices.Contains(trusted, e.SID) && !slices.Contains(who, e.SID) {
+			who = append(who, e.SID)
+		}
+	}
+	return strings.Join(who, ", ")
+}
+
+// Files is what placing the programs needs of the file system: the
+// Windows one is thin (install_windows.go); tests use a fake.
+type Files interface {
+	// Exists reports whether path exists.
+	Exists(path string) (bool, error)
+	// MkdirAll creates dir, inheriting its parent's access.
+	MkdirAll(dir string) error
+	// WritableBy names who beyond administrators may write to dir
+	// (see WritableBy), "" for nobody.
+	WritableBy(dir string) (string, error)
+	// Copy replaces dst with a copy of src, also when dst is a program
+	// that runs (the service being updated).
+	Copy(src, dst string) error
+}
+
+// Placement is where install put the programs.
+type Placement struct {
+	Exe    string   // the daemon to register
+	Copied []string // the files copied, for the report
+}
+
+// Place copies the daemon (exe) and the CLI beside it, if any, into
+// programFiles\wslfwd and returns the daemon's path there. Run from that
+// folder already (an update by the installed program), it copies
+// nothing. A folder that users beyond administrators may write is
+// refused: registering a program from it would hand them SYSTEM.
+func Place(fs Files, exe, programFiles string) (Placement, error) {
+	if !filepath.IsAbs(programFiles) {
+		return Placement{}, fmt.Errorf("the Program Files folder %q is not an absolute path", programFiles)
+	}
+	dir := filepath.Join(programFiles, InstallDirName)
+	if err := fs.MkdirAll(dir); err != nil {
+		return Placement{}, fmt.Errorf("create %s: %w", dir, err)
+	}
+	who, err := fs.WritableBy(dir)
+	if err != nil {
+		return Placement{}, fmt.Errorf("check who may write to %s: %w", dir, err)
+	}
+	if who != "" {
+		return Placement{}, fmt.Errorf("%s may be written by %s, so the service (which runs as SYSTEM) cannot be registered from it: "+
+			"remove those rights (icacls \"%s\" /reset /t restores what Program Files gives) or delete the folder, then run wslfwd-hostd install again",
+			dir, who, dir)
+	}
+	p := Placement{Exe: filepath.Join(dir, DaemonExe)}
+	src := filepath.Dir(exe)
+	if samePath(src, dir) {
+		p.Exe = exe
+		return p, nil
+	}
+	copies := [][2]string{{exe, p.Exe}}
+	cli := filepath.Join(src, CLIExe)
+	switch ok, err := fs.Exists(cli); {
+	case err != nil:
+		return Placement{}, fmt.Errorf("look for %s beside %s: %w", CLIExe, exe, err)
+	case ok:
+		copies = append(copies, [2]string{cli, filepath.Join(dir, CLIExe)})
+	}
+	for _, c := range copies {
+		if err := fs.Copy(c[0], c[1]); err != nil {
+			return Placement{}, fmt.Errorf("copy %s to %s: %w", c[0], c[1], err)
+		}
+		p.Copied = append(p.Copied, c[1])
+	}
+	return p, nil
+}
+
+// samePath compares Windows paths: case-insensitively, cleaned.
+func samePath(a, b string) bool {
+	return strings.EqualFold(filepath.Clean(a), filepath.Clean(b))
+}
+
+// CheckStateOwner refuses a state directory that existed before install
+// with an owner other than SYSTEM, Administrators or self (the user
+// running install, elevated). %ProgramData% lets every user create a
+// folder, so a standard user could make %ProgramData%\wslfwd first, with
+// a token or ledger of their choosing and rights of their own; taking it
+// over would trust what they planted. owner is "" when the directory does
+// not exist yet.
+func CheckStateOwner(dir, owner, self string) error {
+	if owner == "" || owner == SIDSystem || owner == SIDAdministrators || owner == self {
+		return nil
+	}
+	return fmt.Errorf("%w: %s already exists and is owned by %s, not by Administrators or SYSTEM: an account other than an administrator "+
+		"made it, so what it holds (tokens, ledger) cannot be trusted. Look inside, delete it (rmdir /s /q \"%s\"), then run wslfwd-hostd install again",
+		ErrForeignStateDir, dir, owner, dir)
+}
+
+// ErrForeignStateDir marks a state directory another account made.
+var ErrForeignStateDir = errors.New("state directory not made by an administrator")
