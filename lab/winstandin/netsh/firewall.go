@@ -68,6 +68,9 @@ func validRule(m map[string]string) error {
 			return fmt.Errorf("%s %q needs protocol tcp or udp and ports", k, p)
 		}
 	}
+	if p, set := m["profile"]; set && !validProfiles(p) {
+		return fmt.Errorf("profile %q", p)
+	}
 	for _, k := range []string{"localip", "remoteip"} {
 		if a, set := m[k]; set && !validAddrs(a) {
 			return fmt.Errorf("%s %q", k, a)
@@ -83,6 +86,16 @@ func oneOf(s string, options ...string) bool {
 		}
 	}
 	return false
+}
+
+// validProfiles accepts a comma list of public, private, domain and any.
+func validProfiles(s string) bool {
+	for _, p := range strings.Split(s, ",") {
+		if !oneOf(p, "public", "private", "domain", "any") {
+			return false
+		}
+	}
+	return true
 }
 
 // validPorts accepts "any" or a comma list of ports and port ranges.

@@ -95,6 +95,7 @@ func TestSyntaxErrorPrintsUsageExitsZeroAndStopsScript(t *testing.T) {
 		"interface portproxy add v9tov9 listenport=1 connectaddress=10.0.0.1",
 		`advfirewall firewall add rule name="x" dir=in`,                         // no action
 		"advfirewall firewall add rule name=x dir=in action=allow localport=80", // port without protocol
+		"advfirewall firewall add rule name=x dir=in action=allow profile=home", // no such profile
 	} {
 		tool, st := newTool(map[string]string{"s": bad + "\r\ninterface portproxy add v4tov4 listenport=9 connectaddress=10.0.0.9\r\n"})
 		out, code := tool.Run([]string{"-f", "s"})

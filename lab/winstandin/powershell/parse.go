@@ -138,7 +138,7 @@ var shapes = map[string]struct {
 }{
 	"Get-NetFirewallRule":          {params: []string{"displayname"}, oneOf: true, sink: displayNames},
 	"Get-NetFirewallHyperVRule":    {params: []string{"displayname", "name"}, oneOf: true, sink: displayNames},
-	"New-NetFirewallHyperVRule":    {params: []string{"name", "displayname", "direction", "vmcreatorid", "protocol", "localports", "action"}, sink: outNull},
+	"New-NetFirewallHyperVRule":    {params: []string{"name", "displayname", "direction", "vmcreatorid", "protocol", "localports", "action", "profiles"}, sink: outNull},
 	"Remove-NetFirewallHyperVRule": {params: []string{"name"}},
 }
 
@@ -167,7 +167,7 @@ func checkShape(s stmt) error {
 	return nil
 }
 
-var bareValue = regexp.MustCompile(`^[A-Za-z0-9{}_.-]+$`)
+var bareValue = regexp.MustCompile(`^[A-Za-z0-9{}_.,-]+$`)
 
 // parseCall reads `Cmdlet -Param value -Param 'quoted value' ...`.
 func parseCall(text string) (*call, error) {
@@ -200,7 +200,8 @@ func parseCall(text string) (*call, error) {
 }
 
 // parseValue reads one argument: a single-quoted string (” stands for
-// one quote) or a bare word of letters, digits and {}_.-.
+// one quote) or a bare word of letters, digits and {}_.,- (a comma list
+// is an array, as for -Profiles Private,Domain).
 func parseValue(s string) (value, rest string, err error) {
 	if !strings.HasPrefix(s, "'") {
 		word, rest, _ := strings.Cut(s, " ")

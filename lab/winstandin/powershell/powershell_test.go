@@ -29,7 +29,7 @@ func hyperVRule(port uint16) firewall.Rule {
 // remove, list.
 func TestDaemonScriptsRoundTrip(t *testing.T) {
 	st := state.NewMemory()
-	out, errOut, code := runScript(t, st, firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80), hyperVRule(443)}, nil))
+	out, errOut, code := runScript(t, st, firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80), hyperVRule(443)}, nil, firewall.DefaultProfiles))
 	if code != 0 || out != "" || errOut != "" {
 		t.Fatalf("add: code %d, out %q, err %q", code, out, errOut)
 	}
@@ -37,7 +37,7 @@ func TestDaemonScriptsRoundTrip(t *testing.T) {
 	if code != 0 || out != "wslfwd tcp/80\r\nwslfwd tcp/443\r\nwslfwd-list-done\r\n" {
 		t.Fatalf("list: code %d, out %q", code, out)
 	}
-	out, errOut, code = runScript(t, st, firewall.Script(firewall.HyperV, nil, []firewall.Rule{hyperVRule(80)}))
+	out, errOut, code = runScript(t, st, firewall.Script(firewall.HyperV, nil, []firewall.Rule{hyperVRule(80)}, nil))
 	if code != 0 || out != "" || errOut != "" {
 		t.Fatalf("remove: code %d, out %q, err %q", code, out, errOut)
 	}
@@ -58,7 +58,7 @@ func TestEmptyListingStillEndsWithDone(t *testing.T) {
 // nothing and fails, and a listing by -Name finds nothing.
 func TestNameTakesNoWildcard(t *testing.T) {
 	st := state.NewMemory()
-	runScript(t, st, firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80)}, nil))
+	runScript(t, st, firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80)}, nil, firewall.DefaultProfiles))
 	_, errOut, code := runScript(t, st, "Remove-NetFirewallHyperVRule -Name 'wslfwd *'\r\n")
 	if code != 0 || !strings.Contains(errOut, "No MSFT_NetFirewallHyperVRule objects found with property 'Name' equal to 'wslfwd *'") {
 		t.Errorf("remove by a -Name pattern: code %d, err %q", code, errOut)
@@ -90,7 +90,7 @@ func TestTryCatchesOnlyWithStop(t *testing.T) {
 
 func TestNewRuleNameMustBeNew(t *testing.T) {
 	st := state.NewMemory()
-	add := firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80)}, nil)
+	add := firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80)}, nil, firewall.DefaultProfiles)
 	runScript(t, st, add)
 	_, errOut, code := runScript(t, st, add)
 	if code != 0 || !strings.Contains(errOut, "already exists") {
@@ -105,7 +105,7 @@ func TestNewRuleNameMustBeNew(t *testing.T) {
 // the done line, with exit 1, so a failed listing cannot read as empty.
 func TestUncaughtErrorEndsScript(t *testing.T) {
 	script := "$ErrorActionPreference = 'Stop'\r\n" +
-		"try { New-NetFirewallHyperVRule -Name 'x' -DisplayName 'x' -Direction Sideways -VMCreatorId '{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}' -Protocol TCP -LocalPorts 80 -Action Allow | Out-Null } catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }\r\n" +
+		"try { New-NetFirewallHyperVRule -Name 'x' -DisplayName 'x' -Direction Sideways -VMCreatorId '{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}' -Protocol TCP -LocalPorts 80 -Action Allow -Profiles Private | Out-Null } catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }\r\n" +
 		"'wslfwd-list-done'\r\n"
 	out, errOut, code := runScript(t, state.NewMemory(), script)
 	if code != 1 || out != "" || !strings.Contains(errOut, "InvalidArgument") {
@@ -141,7 +141,7 @@ func TestUnknownScriptsFailBeforeRunning(t *testing.T) {
 		"'unterminated",
 	} {
 		st := state.NewMemory()
-		script := firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80)}, nil) + bad + "\r\n"
+		script := firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80)}, nil, firewall.DefaultProfiles) + bad + "\r\n"
 		_, errOut, code := runScript(t, st, script)
 		if code != 1 || !strings.Contains(errOut, "unsupported script") {
 			t.Errorf("%q: code %d, err %q", bad, code, errOut)

@@ -190,6 +190,11 @@ func checkNewRule(p map[string]string) error {
 	if len(id) != 38 || id[0] != '{' || id[37] != '}' || !isGUID(id[1:37]) {
 		return fmt.Errorf("cannot bind -VMCreatorId %q: not a GUID in braces", id)
 	}
+	for _, prof := range strings.Split(p["profiles"], ",") {
+		if !oneOf(prof, "Any", "Domain", "Private", "Public") {
+			return fmt.Errorf("cannot bind -Profiles %q", p["profiles"])
+		}
+	}
 	if p["name"] == "" {
 		return fmt.Errorf("-Name is empty")
 	}
