@@ -14,7 +14,12 @@ import (
 const (
 	servicePort = 18080
 	blockedPort = 18081
+	brieflyPort = 18082
 	restarts    = 10
+	// settle is how long a rule made by a sync that was under way when
+	// its service stopped would take to show up: a firewall sync under
+	// Wine is three tool runs of well under a second together.
+	settle = 3 * time.Second
 )
 
 var (
@@ -37,7 +42,8 @@ const userRule = "user web server"
 // TestDaemonUnderWine: the daemon makes the forward's portproxy entry and
 // firewall rule on a first install, keeps exactly one of each across
 // restarts, never lets them lapse while restarting, removes them when the
-// service stops, and never touches a user's entries or rules.
+// service stops (also when it stops while its rule is being made), and
+// never touches a user's entries or rules.
 //
 // Not checked here: the daemon's own rule. The daemon makes it for the
 // "vEthernet (WSL)" adapter's address, and Wine names adapters after Linux
@@ -55,6 +61,7 @@ func TestDaemonUnderWine(t *testing.T) {
 	h.checkUserState()
 
 	t.Run("restarts", func(t *testing.T) { h.restartContinuity(t) })
+	t.Run("stop mid-sync", func(t *testing.T) { h.stopMidSync(t) })
 
 	svc.Close()
 	h.waitView("the forward's entry and rule to go when the service stops", func(v view) bool {
@@ -135,6 +142,42 @@ func (h *host) waitView(what string, cond func(view) bool) {
 			h.t.Fatalf("timed out after %v waiting for %s; last seen: %+v (err %v)\ndaemon log:\n%s", wait, what, last, lastErr, h.daemon.Tail(30))
 		}
 	}
+}
+
+// stopMidSync closes a service as soon as its entry shows, while the
+// daemon is making its firewall rule, and checks that neither the entry
+// nor the rule stays (issue 14, point 11: a rule made for a wish that had
+// moved on stayed for good). The sync under way may still add the rule
+// after the state first reads clean; the daemon must then take it away
+// again. So the state must read clean for settle on end, within wait.
+func (h *host) stopMidSync(t *testing.T) {
+	l := h.listen(brieflyPort)
+	key, rule := fmt.Sprintf("0.0.0.0/%d", brieflyPort), fmt.Sprintf("wslfwd tcp/%d", brieflyPort)
+	gone := func(v view) bool {
+		_, has := v.entries[key]
+		return !has && v.count(rule) == 0
+	}
+	h.waitView("the entry of a service just opened", func(v view) bool { return !gone(v) })
+	l.Close()
+	deadline, back := time.Now().Add(wait), 0
+	var cleanSince time.Time // zero while the state is not clean
+	for cleanSince.IsZero() || time.Since(cleanSince) < settle {
+		v, err := h.look()
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case !gone(v) && time.Now().After(deadline):
+			t.Fatalf("%v after the service stopped the host still holds entry %q and %d rules %q", wait, v.entries[key], v.count(rule), rule)
+		case !gone(v):
+			if !cleanSince.IsZero() {
+				back++
+			}
+			cleanSince = time.Time{}
+		case cleanSince.IsZero():
+			cleanSince = time.Now()
+		}
+	}
+	t.Logf("entry and rule gone for good; the rule came back %d time(s) after first reading clean (a sync under way when the service stopped)", back)
 }
 
 // restartContinuity restarts the daemon while another goroutine reads the
