@@ -110,7 +110,7 @@ func (r *selftestReport) write(w io.Writer) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "\nResult: %d passed, %d failed, %d skipped", n[vPass], n[vFail], n[vSkip])
+	fmt.Fprintf(w, "\nResult: PASS %d, FAIL %d, SKIP %d", n[vPass], n[vFail], n[vSkip])
 	if r.noTarget && n[vFail] == 0 {
 		fmt.Fprintf(w, "; nothing to forward was found (exit code %d)", exitNoTarget)
 	}

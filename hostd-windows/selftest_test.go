@@ -178,7 +178,7 @@ func TestSelftestHealthyBox(t *testing.T) {
 		`PASS  firewall rule: "wslfwd tcp/41234" exists`,
 		"PASS  probe lan-to-wsl: host, to its own LAN address -> 192.168.1.20:40001 (on this host: not a LAN client's path)",
 		"PASS  uninstall",
-		"Result: 14 passed, 0 failed, 0 skipped\n",
+		"Result: PASS 14, FAIL 0, SKIP 0\n",
 	}
 	last := 0
 	for _, w := range want {
@@ -206,7 +206,7 @@ func TestSelftestNoDistro(t *testing.T) {
 	}
 	for _, w := range []string{"PASS  service: installed\n", "PASS  service running\n",
 		"SKIP  distro: none running (wsl.exe said: There are no running distributions.)",
-		"Result: 5 passed, 0 failed, 1 skipped; nothing to forward was found (exit code 3)"} {
+		"Result: PASS 5, FAIL 0, SKIP 1; nothing to forward was found (exit code 3)"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("report lacks %q:\n%s", w, out)
 		}
@@ -229,7 +229,7 @@ func TestSelftestFailures(t *testing.T) {
 		want  []string
 	}{
 		{"not elevated", func(m *fakeMachine, _ *selftestOptions) { m.elevated = false },
-			[]string{"FAIL  elevated: no: run selftest from an elevated prompt", "Result: 0 passed, 1 failed"}},
+			[]string{"FAIL  elevated: no: run selftest from an elevated prompt", "Result: PASS 0, FAIL 1"}},
 		{"not installed, --no-install", func(_ *fakeMachine, o *selftestOptions) { o.install = false },
 			[]string{"FAIL  service: not installed (and --no-install given): run wslfwd-hostd install"}},
 		{"forward blocked", func(m *fakeMachine, _ *selftestOptions) {

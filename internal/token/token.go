@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // MetadataKey is the gRPC metadata key carrying the token, as
@@ -38,7 +39,7 @@ func Generate() (string, error) {
 // Load reads a token from path. Surrounding white space is ignored; an
 // empty, short or non-printable token is an error.
 func Load(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("token file %s does not exist: %w", path, err)
@@ -47,6 +48,20 @@ func Load(path string) (string, error) {
 	}
 	defer f.Close()
 	return read(f, path)
+}
+
+// open opens path for reading. On Windows a file another process is
+// linking or unlinking (LoadOrCreate's temporary link) refuses to open
+// for a moment with a sharing violation: that is retried for up to a
+// second rather than read as an error.
+func open(path string) (*os.File, error) {
+	for try := 0; ; try++ {
+		f, err := os.Open(path)
+		if err == nil || !busy(err) || try == 100 {
+			return f, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // read reads a token from r to the end, bounded: one Read may return less

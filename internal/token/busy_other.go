@@ -1,0 +1,6 @@
+//go:build !windows
+
+package token
+
+// busy is Windows' sharing violation; other systems have none.
+func busy(error) bool { return false }
