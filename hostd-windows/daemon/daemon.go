@@ -132,7 +132,7 @@ func New(o Options) (*Daemon, error) {
 	d.held = holds{until: d.startedAt.Add(o.Grace), records: o.Reconciler.Owned()}
 	switch {
 	case o.Firewall != nil:
-		d.fw = newFirewallSync(o.Firewall, log.With("component", "firewall"))
+		d.fw = newFirewallSync(o.Firewall, log.With("component", "firewall"), d.held.until)
 	case o.FirewallAudit != nil:
 		d.fw = newFirewallAudit(o.FirewallAudit, log.With("component", "firewall-audit"))
 	}

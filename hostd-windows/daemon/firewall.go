@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
 	"net/netip"
@@ -15,9 +14,11 @@ import (
 )
 
 // FirewallSyncer makes the daemon's firewall rules exactly the ones given
-// and never touches others; *firewall.Firewall is one.
+// and never touches others, and lists the daemon's rules that exist;
+// *firewall.Firewall is one.
 type FirewallSyncer interface {
 	Sync(ctx context.Context, wanted []firewall.Rule) error
+	Rules(ctx context.Context) ([]firewall.Rule, error)
 }
 
 // firewallRules are the inbound rules the table needs: for every forward
@@ -67,9 +68,7 @@ func firewallRules(table map[rowKey]*row, modes map[string]wslfwdv1.NetworkingMo
 			out = append(out, rule)
 		}
 	}
-	slices.SortFunc(out, func(a, b firewall.Rule) int {
-		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
-	})
+	slices.SortFunc(out, firewall.Rule.Compare)
 	return out
 }
 
@@ -83,20 +82,51 @@ func loopbackOnly(f *wslfwdv1.Forward) bool {
 // netsh and PowerShell take hundreds of milliseconds, and forwards must not
 // wait for them. Only the latest wanted set matters, so updates coalesce;
 // a failed sync is retried with capped backoff and shown in GetStatus.
+//
+// A restart is not a reinstall: the rules the daemon finds at its first
+// sync are kept until holdUntil (the end of the restart's grace period),
+// as the forwards they open are, so a listener whose agent has not yet
+// reconnected (a mirrored-mode one has only its rule) loses nothing.
 type firewallSync struct {
-	fw   FirewallSyncer
-	log  *slog.Logger
-	kick chan struct{}
+	fw        FirewallSyncer
+	log       *slog.Logger
+	kick      chan struct{}
+	holdUntil time.Time
+	kept      []firewall.Rule // found at start; nil until listed
+	listed    bool
 
 	mu      sync.Mutex
+	wanted  bool // set was called: want is the engine's
 	want    []firewall.Rule
 	applied []firewall.Rule // last set synced without error
 	synced  bool            // applied is meaningful
 	err     error           // error of the last sync
 }
 
-func newFirewallSync(fw FirewallSyncer, log *slog.Logger) *firewallSync {
-	return &firewallSync{fw: fw, log: log, kick: make(chan struct{}, 1)}
+func newFirewallSync(fw FirewallSyncer, log *slog.Logger, holdUntil time.Time) *firewallSync {
+	return &firewallSync{fw: fw, log: log, kick: make(chan struct{}, 1), holdUntil: holdUntil}
+}
+
+// target is what a sync must leave: the wanted rules, and while the hold
+// lasts the rules found at start. It lists them at its first call.
+func (s *firewallSync) target(ctx context.Context, want []firewall.Rule) ([]firewall.Rule, error) {
+	if !time.Now().Before(s.holdUntil) {
+		return want, nil
+	}
+	if !s.listed {
+		kept, err := s.fw.Rules(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.kept, s.listed = kept, true
+	}
+	out := slices.Clone(want)
+	for _, r := range s.kept {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // set records the rules wanted now and wakes the syncer if they differ
@@ -106,7 +136,7 @@ func newFirewallSync(fw FirewallSyncer, log *slog.Logger) *firewallSync {
 func (s *firewallSync) set(rules []firewall.Rule) {
 	s.mu.Lock()
 	same := s.synced && s.err == nil && slices.Equal(rules, s.applied)
-	s.want = rules
+	s.want, s.wanted = rules, true
 	s.mu.Unlock()
 	if !same {
 		s.wake()
@@ -135,9 +165,13 @@ func (s *firewallSync) problem() *wslfwdv1.Problem {
 	}
 }
 
-// run syncs until ctx ends.
+// run syncs until ctx ends, and once more when the hold ends.
 func (s *firewallSync) run(ctx context.Context) {
 	var retry <-chan time.Time
+	var holdEnd <-chan time.Time
+	if d := time.Until(s.holdUntil); d > 0 {
+		holdEnd = time.After(d)
+	}
 	delay := time.Duration(0)
 	for {
 		select {
@@ -145,11 +179,19 @@ func (s *firewallSync) run(ctx context.Context) {
 			return
 		case <-s.kick:
 		case <-retry:
+		case <-holdEnd:
+			holdEnd = nil
 		}
 		s.mu.Lock()
-		want := s.want
+		want, set := s.want, s.wanted
 		s.mu.Unlock()
-		err := s.fw.Sync(ctx, want)
+		if !set {
+			continue // nothing wanted yet: the engine has not run
+		}
+		target, err := s.target(ctx, want)
+		if err == nil {
+			err = s.fw.Sync(ctx, target)
+		}
 		s.mu.Lock()
 		s.err = err
 		if err == nil {

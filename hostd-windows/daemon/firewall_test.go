@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
@@ -20,7 +21,7 @@ type fakeFirewall struct {
 	mu      sync.Mutex
 	failing bool
 	calls   int
-	synced  []firewall.Rule // last set synced without error
+	synced  []firewall.Rule // last set synced without error: the rules that exist
 }
 
 func (f *fakeFirewall) Sync(_ context.Context, rules []firewall.Rule) error {
@@ -32,6 +33,15 @@ func (f *fakeFirewall) Sync(_ context.Context, rules []firewall.Rule) error {
 	}
 	f.synced = slices.Clone(rules)
 	return nil
+}
+
+func (f *fakeFirewall) Rules(context.Context) ([]firewall.Rule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failing {
+		return nil, errors.New("netsh: access denied")
+	}
+	return slices.Clone(f.synced), nil
 }
 
 func (f *fakeFirewall) state() (calls int, synced []firewall.Rule) {
@@ -160,7 +170,7 @@ func TestFirewallRulesByMode(t *testing.T) {
 // after every run, and netsh must not run for runs that change nothing.
 func TestFirewallSyncSetWakesOnlyOnChange(t *testing.T) {
 	fw := &fakeFirewall{}
-	s := newFirewallSync(fw, slog.New(slog.DiscardHandler))
+	s := newFirewallSync(fw, slog.New(slog.DiscardHandler), time.Time{})
 	rules := []firewall.Rule{{Kind: firewall.Windows, Protocol: backend.TCP, Port: 80}}
 	s.set(rules)
 	if len(s.kick) != 1 {
@@ -190,6 +200,8 @@ type slowFirewall struct {
 	release chan struct{}
 }
 
+func (f *slowFirewall) Rules(context.Context) ([]firewall.Rule, error) { return nil, nil }
+
 func (f *slowFirewall) Sync(ctx context.Context, rules []firewall.Rule) error {
 	f.entered <- slices.Clone(rules)
 	select {
@@ -205,7 +217,7 @@ func (f *slowFirewall) Sync(ctx context.Context, rules []firewall.Rule) error {
 // set, whatever it was comparing against when set was called.
 func TestFirewallSyncConvergesAfterChangeMidSync(t *testing.T) {
 	fw := &slowFirewall{entered: make(chan []firewall.Rule), release: make(chan struct{})}
-	s := newFirewallSync(fw, slog.New(slog.DiscardHandler))
+	s := newFirewallSync(fw, slog.New(slog.DiscardHandler), time.Time{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.run(ctx); close(done) }()
@@ -235,4 +247,35 @@ func TestFirewallSyncConvergesAfterChangeMidSync(t *testing.T) {
 		t.Fatalf("synced %v, want no rules", got)
 	}
 	fw.release <- struct{}{}
+}
+
+// After a restart the rules found at the first sync stay until the hold
+// ends, while wanted rules come and go as usual; then the ones nobody
+// wants go.
+func TestFirewallSyncKeepsRulesFoundAtStartUntilTheHoldEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		old := firewall.Rule{Kind: firewall.HyperV, Protocol: backend.TCP, Port: 8080} // a mirrored listener's
+		fw := &fakeFirewall{synced: []firewall.Rule{old}}
+		s := newFirewallSync(fw, slog.New(slog.DiscardHandler), time.Now().Add(30*time.Second))
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go s.run(ctx)
+
+		now := firewall.Rule{Kind: firewall.Windows, Protocol: backend.TCP, Port: 9000}
+		s.set([]firewall.Rule{now})
+		synctest.Wait()
+		if _, got := fw.state(); !slices.Equal(got, []firewall.Rule{now, old}) {
+			t.Fatalf("rules during the hold = %v, want the new one and the held one", got)
+		}
+		time.Sleep(29 * time.Second)
+		synctest.Wait()
+		if _, got := fw.state(); !slices.Contains(got, old) {
+			t.Fatalf("the held rule went before the hold ended: %v", got)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if _, got := fw.state(); !slices.Equal(got, []firewall.Rule{now}) {
+			t.Fatalf("rules after the hold = %v, want only the wanted one", got)
+		}
+	})
 }

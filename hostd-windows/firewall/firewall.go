@@ -10,6 +10,7 @@
 package firewall
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -38,6 +39,11 @@ type Rule struct {
 	Kind     Kind
 	Protocol backend.Protocol
 	Port     uint16
+}
+
+// Compare orders rules by firewall, protocol and port.
+func (r Rule) Compare(o Rule) int {
+	return cmp.Or(cmp.Compare(r.Kind, o.Kind), cmp.Compare(r.Protocol, o.Protocol), cmp.Compare(r.Port, o.Port))
 }
 
 // Name is the rule's name in its firewall: "wslfwd tcp/8080".

@@ -69,6 +69,25 @@ func (f *Firewall) Sync(ctx context.Context, wanted []Rule) error {
 	return errors.Join(errs...)
 }
 
+// Rules lists the rules of the daemon's that exist, in both firewalls. A
+// listing that fails is an error, never an empty list.
+func (f *Firewall) Rules(ctx context.Context) ([]Rule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Rule
+	for _, k := range []Kind{Windows, HyperV} {
+		have, err := f.list(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		for r := range have {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, Rule.Compare)
+	return out, nil
+}
+
 func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) error {
 	var wantHere []Rule
 	for r := range want {
