@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Wine end-to-end test (lab/wine, issue 14): the real daemon under
 # Wine with the strict netsh and PowerShell stand-ins, and the real agent,
-# in the lab's namespaces. Needs root.
+# in the lab's namespaces; and, with firewall = false, the real CLI's doctor
+# and probe against it. Needs root.
 #
 # The stand-ins get a prefix of their own, $WSLFWD_WINE_STANDIN_PREFIX
 # (default ${TMPDIR:-/tmp}/wslfwd-wine-standin): the other Wine tests
@@ -16,4 +17,4 @@ export WINEPREFIX=${WSLFWD_WINE_STANDIN_PREFIX:-${TMPDIR:-/tmp}/wslfwd-wine-stan
 "$here/standins.sh"
 cd "$root"
 WSLFWD_WINE_PREFIX=$WINEPREFIX WSLFWD_WINE_E2E=required \
-	go test -count=1 -v -timeout 170s -run '^TestDaemonUnderWine$' ./lab/wine
+	go test -count=1 -v -timeout 240s -run '^(TestDaemonUnderWine|TestFirewallOffUnderWine)$' ./lab/wine

@@ -72,6 +72,7 @@ func (d *Daemon) GetStatus(ctx context.Context, _ *wslfwdv1.GetStatusRequest) (*
 		})
 	}
 	if p := d.fw; p != nil {
+		p.refresh(ctx)
 		if pr := p.problem(); pr != nil {
 			resp.Problems = append(resp.Problems, pr)
 		}

@@ -151,6 +151,10 @@ func (s *firewallSync) wake() {
 	}
 }
 
+// refresh does nothing: the sync's state is of its own making, never
+// stale.
+func (s *firewallSync) refresh(context.Context) {}
+
 // problem is the standing problem to report, or nil.
 func (s *firewallSync) problem() *wslfwdv1.Problem {
 	s.mu.Lock()

@@ -16,10 +16,11 @@ import (
 // firewallKeeper follows the inbound rules the forwards need: firewallSync
 // makes them (firewall = true), firewallAudit checks that rules of the
 // user's allow them (firewall = false). The engine calls set after every
-// run; GetStatus reports problem.
+// run; GetStatus calls refresh, then reports problem.
 type firewallKeeper interface {
 	set(rules []firewall.Rule)
 	run(ctx context.Context)
+	refresh(ctx context.Context)
 	problem() *wslfwdv1.Problem
 }
 
@@ -34,6 +35,17 @@ type FirewallAuditor interface {
 // costs a PowerShell start, so not more often.
 const auditEvery = time.Minute
 
+// A user who has just added the allow rule that doctor's hint gives, and
+// runs doctor again, must see the verdict on the rules as they are now,
+// not on those of up to auditEvery ago: GetStatus waits for a new audit
+// when the last one started more than auditFresh ago (so callers cannot
+// start PowerShell more often than that), for refreshWait at the most
+// (a hung PowerShell must not hang GetStatus).
+const (
+	auditFresh  = 2 * time.Second
+	refreshWait = 10 * time.Second
+)
+
 // firewallAudit audits the wanted rules off the engine's goroutine, at
 // once when they change and every auditEvery while there are any.
 type firewallAudit struct {
@@ -41,16 +53,19 @@ type firewallAudit struct {
 	log   *slog.Logger
 	kick  chan struct{}
 	every time.Duration
+	fresh time.Duration // auditFresh, shorter in tests
 
 	mu      sync.Mutex
 	want    []firewall.Rule
 	audited []firewall.Rule // the set the last audit judged
 	blocked []firewall.Rule // of it, those no rule allows
 	err     error
+	started time.Time     // when the last audit started
+	next    chan struct{} // closed when the next audit to start has ended
 }
 
 func newFirewallAudit(a FirewallAuditor, log *slog.Logger) *firewallAudit {
-	return &firewallAudit{a: a, log: log, kick: make(chan struct{}, 1), every: auditEvery}
+	return &firewallAudit{a: a, log: log, kick: make(chan struct{}, 1), every: auditEvery, fresh: auditFresh, next: make(chan struct{})}
 }
 
 // set records the rules wanted now and wakes the auditor when they differ
@@ -61,10 +76,35 @@ func (s *firewallAudit) set(rules []firewall.Rule) {
 	s.want = rules
 	s.mu.Unlock()
 	if !same {
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
+		s.wake()
+	}
+}
+
+// wake makes run audit soon; a wake already pending is enough.
+func (s *firewallAudit) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// refresh waits until an audit that starts after the call has ended,
+// unless the last one started within auditFresh or nothing is forwarded.
+func (s *firewallAudit) refresh(ctx context.Context) {
+	s.mu.Lock()
+	if len(s.want) == 0 || time.Since(s.started) < s.fresh {
+		s.mu.Unlock()
+		return
+	}
+	done := s.next
+	s.mu.Unlock()
+	s.wake()
+	wait := time.NewTimer(refreshWait)
+	defer wait.Stop()
+	select {
+	case <-done:
+	case <-wait.C:
+	case <-ctx.Done():
 	}
 }
 
@@ -80,7 +120,8 @@ func (s *firewallAudit) run(ctx context.Context) {
 		case <-tick.C:
 		}
 		s.mu.Lock()
-		want := s.want
+		want, done := s.want, s.next
+		s.started, s.next = time.Now(), make(chan struct{})
 		s.mu.Unlock()
 		var blocked []firewall.Rule
 		var err error
@@ -93,6 +134,7 @@ func (s *firewallAudit) run(ctx context.Context) {
 		s.mu.Lock()
 		s.audited, s.blocked, s.err = want, blocked, err
 		s.mu.Unlock()
+		close(done)
 		if err != nil {
 			s.log.Warn("firewall audit failed", "err", err)
 		}

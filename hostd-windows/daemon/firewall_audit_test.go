@@ -3,10 +3,12 @@ package daemon
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
@@ -112,5 +114,33 @@ func TestFirewallAuditProblemWording(t *testing.T) {
 	p := s.problem()
 	if want := "allows tcp/80, udp/53 (Hyper-V firewall): LAN clients cannot reach them"; !strings.Contains(p.GetMessage(), want) {
 		t.Errorf("message %q lacks %q", p.GetMessage(), want)
+	}
+}
+
+// A user who adds the allow rule doctor's hint gives and asks again sees
+// the new verdict at once, not the one of up to auditEvery ago; within
+// fresh of the last audit, asking starts no new one.
+func TestFirewallAuditRefreshSeesRulesNow(t *testing.T) {
+	fw := &fakeAuditor{}
+	s := newFirewallAudit(fw, slog.New(slog.DiscardHandler))
+	s.fresh = time.Hour
+	go s.run(t.Context())
+	s.set([]firewall.Rule{{Kind: firewall.Windows, Protocol: backend.TCP, Port: 8080}})
+	waitFor(t, "the first audit to name the port", func() bool { return s.problem() != nil })
+
+	fw.set(map[uint16]bool{8080: true}, false)
+	s.refresh(t.Context())
+	fw.mu.Lock()
+	audits := len(fw.asked)
+	fw.mu.Unlock()
+	if s.problem() == nil || audits != 1 {
+		t.Fatalf("within fresh: problem %v after %d audits, want the old verdict and no new audit", s.problem(), audits)
+	}
+	s.mu.Lock()
+	s.fresh = 0
+	s.mu.Unlock()
+	s.refresh(t.Context())
+	if p := s.problem(); p != nil {
+		t.Fatalf("after the user allowed the port: %v", p)
 	}
 }

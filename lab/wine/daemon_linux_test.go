@@ -25,13 +25,13 @@ import (
 const wait = 30 * time.Second
 
 // startDaemon runs `wslfwd-hostd.exe run` under Wine with the portproxy
-// backend and firewall = true, listening only on the vEthernet address
-// (an agent connecting from loopback is no forward target), and waits
-// until it answers ListAgents.
+// backend and h.config, listening only on the vEthernet address (an agent
+// connecting from loopback is no forward target), and waits until it
+// answers ListAgents.
 func (h *host) startDaemon(n int) wslfwdv1.ControlServiceClient {
 	h.t.Helper()
 	cfg := filepath.Join(h.dir, "wslfwd.toml")
-	if err := os.WriteFile(cfg, []byte("firewall = true\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(h.config), 0o600); err != nil {
 		h.t.Fatal(err)
 	}
 	p, err := h.lab.Start(fmt.Sprintf("daemon-%d", n), h.cmd(context.Background(), wine, h.exe, "run",
@@ -112,14 +112,7 @@ func (h *host) waitAgent(c wslfwdv1.ControlServiceClient, what string) {
 // all, which the agent refuses).
 func (h *host) startAgent() {
 	h.t.Helper()
-	tok, err := token.Load(h.hostPath(stateDir + `\agent.token`))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	tokFile := filepath.Join(h.dir, "agent.token")
-	if err := os.WriteFile(tokFile, []byte(tok+"\n"), 0o600); err != nil {
-		h.t.Fatal(err)
-	}
+	tokFile := h.privateToken("agent.token")
 	p, err := h.lab.Start("agent", h.lab.WSL.Command(context.Background(), h.agent, "run",
 		"--token-file", tokFile, "--networking-mode", "nat",
 		"--distro", distro, "--host", daemonAddr.String(), "--log-level", "info"))
@@ -127,6 +120,22 @@ func (h *host) startAgent() {
 		h.t.Fatal(err)
 	}
 	h.agentProc = p
+}
+
+// privateToken copies the token file name of the daemon's state dir into
+// a file only its owner reads, as a user does (Wine makes files readable
+// by all, which the agent and the CLI refuse), and returns its path.
+func (h *host) privateToken(name string) string {
+	h.t.Helper()
+	tok, err := token.Load(h.hostPath(stateDir + `\` + name))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	file := filepath.Join(h.dir, name)
+	if err := os.WriteFile(file, []byte(tok+"\n"), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	return file
 }
 
 // agentConnected reports whether the daemon lists the agent as connected.

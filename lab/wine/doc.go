@@ -2,7 +2,9 @@
 // daemon (wslfwd-hostd.exe, portproxy backend, firewall on) under Wine in
 // the lab's winhost namespace, with the strict netsh and PowerShell
 // stand-ins of lab/winstandin in the Wine prefix, and the real Linux
-// agent in the wsl namespace.
+// agent in the wsl namespace. A second test runs the daemon with
+// firewall = false and the real Linux CLI in winhost: doctor's "LAN
+// firewall" check and probe's note on the lan-to-wsl path.
 //
 // It runs as root with a prefix that .ci/wine/standins.sh prepared, named
 // by WSLFWD_WINE_PREFIX; .ci/wine/e2e.sh sets both that and

@@ -88,9 +88,16 @@ func (h *host) addUserState() {
 			h.t.Fatalf("reg add %s: %s", name, out)
 		}
 	}
-	if out, ok := h.wine(`C:\windows\system32\netsh.exe`, "advfirewall", "firewall", "add", "rule",
-		"name="+userRule, "dir=in", "action=allow", "protocol=TCP", "localport=5555"); !ok {
-		h.t.Fatalf("netsh add rule: %s", out)
+	h.addRule("name="+userRule, "dir=in", "action=allow", "protocol=TCP", "localport=5555")
+}
+
+// addRule adds a firewall rule as a user does: `netsh advfirewall firewall
+// add rule` with these parameters.
+func (h *host) addRule(params ...string) {
+	h.t.Helper()
+	args := append([]string{`C:\windows\system32\netsh.exe`, "advfirewall", "firewall", "add", "rule"}, params...)
+	if out, ok := h.wine(args...); !ok {
+		h.t.Fatalf("netsh add rule %q: %s", params, out)
 	}
 }
 

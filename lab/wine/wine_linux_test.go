@@ -34,7 +34,11 @@ type host struct {
 	prefix string
 	exe    string // wslfwd-hostd.exe
 	agent  string // the Linux wslfwd-agent
+	cli    string // the Linux wslfwd, run in winhost
 	dir    string
+	// config is the daemon's config file: firewall = true unless a test
+	// says otherwise.
+	config string
 	daemon *netlab.Proc
 	// agentProc is the agent, once started.
 	agentProc *netlab.Proc
@@ -61,13 +65,15 @@ func need(t *testing.T) string {
 	return prefix
 }
 
-// build compiles the daemon for windows/amd64 and the agent for Linux.
-func build(t *testing.T, dir string) (exe, agent string) {
+// build compiles the daemon for windows/amd64, and the agent and the CLI
+// for Linux.
+func build(t *testing.T, dir string) (exe, agent, cli string) {
 	t.Helper()
-	exe, agent = filepath.Join(dir, "wslfwd-hostd.exe"), filepath.Join(dir, "wslfwd-agent")
+	exe, agent, cli = filepath.Join(dir, "wslfwd-hostd.exe"), filepath.Join(dir, "wslfwd-agent"), filepath.Join(dir, "wslfwd")
 	for _, b := range []struct{ goos, out, pkg string }{
 		{"windows", exe, "github.com/wslfwd/wslfwd/hostd-windows"},
 		{"linux", agent, "github.com/wslfwd/wslfwd/agent-linux"},
+		{"linux", cli, "github.com/wslfwd/wslfwd/cli"},
 	} {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
 		cmd.Env = append(os.Environ(), "GOOS="+b.goos, "GOARCH=amd64")
@@ -75,7 +81,7 @@ func build(t *testing.T, dir string) (exe, agent string) {
 			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
 		}
 	}
-	return exe, agent
+	return exe, agent, cli
 }
 
 // newHost builds the programs and the lab, starts a wineserver inside
@@ -85,7 +91,7 @@ func build(t *testing.T, dir string) (exe, agent string) {
 func newHost(t *testing.T) *host {
 	prefix := need(t)
 	dir := t.TempDir()
-	exe, agent := build(t, dir)
+	exe, agent, cli := build(t, dir)
 	// A wineserver of this prefix outside the lab would serve the daemon
 	// in the wrong namespace.
 	killWineserver(prefix)
@@ -93,7 +99,7 @@ func newHost(t *testing.T) *host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &host{t: t, lab: lab, prefix: prefix, exe: exe, agent: agent, dir: dir}
+	h := &host{t: t, lab: lab, prefix: prefix, exe: exe, agent: agent, cli: cli, dir: dir, config: "firewall = true\n"}
 	t.Cleanup(func() {
 		killWineserver(prefix)
 		if err := lab.Close(); err != nil {

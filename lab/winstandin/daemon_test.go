@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
@@ -160,5 +161,51 @@ func TestPortproxyBackendAgainstStandin(t *testing.T) {
 	}
 	if fmt.Sprint(vs) != fmt.Sprint(want) {
 		t.Errorf("registry = %v, want %v", vs, want)
+	}
+}
+
+// userRule adds an inbound rule as a user does, with netsh's command line.
+func userRule(t *testing.T, h host, name, action, port, profile string) {
+	t.Helper()
+	tool := netsh.Tool{Store: h.st}
+	out, code := tool.Run([]string{"advfirewall", "firewall", "add", "rule", "name=" + name, "dir=in",
+		"action=" + action, "protocol=TCP", "localport=" + port, "profile=" + profile})
+	if code != 0 || !strings.Contains(out, "Ok.") {
+		t.Fatalf("netsh add rule %s: code %d, %q", name, code, out)
+	}
+}
+
+// TestAuditAgainstStandin: with firewall = false the daemon's audit,
+// answered by the stand-in from the rules netsh keeps, names a forwarded
+// port until a user's rule allows it in a profile in force (the host is
+// on a Private network), and again once a user's rule blocks it.
+func TestAuditAgainstStandin(t *testing.T) {
+	h := host{st: state.NewMemory()}
+	fw := firewall.New(h, nil)
+	wanted := []firewall.Rule{{Kind: firewall.Windows, Protocol: backend.TCP, Port: 8080}}
+	blocked := func(want bool, after string) {
+		t.Helper()
+		got, err := fw.Blocked(t.Context(), wanted)
+		if err != nil || (len(got) == 1) != want {
+			t.Fatalf("after %s: Blocked = %v, %v; want blocked %v", after, got, err, want)
+		}
+	}
+	blocked(true, "no rule")
+	userRule(t, h, "public only", "allow", "8080", "public")
+	blocked(true, "an allow rule of the Public profile")
+	userRule(t, h, "LAN 8080", "allow", "8000-8100", "private,domain")
+	blocked(false, "an allow rule of the Private and Domain profiles")
+	userRule(t, h, "no 8080", "block", "8080", "any")
+	blocked(true, "a block rule")
+
+	hv := firewall.Rule{Kind: firewall.HyperV, Protocol: backend.TCP, Port: 8080}
+	if got, err := fw.Blocked(t.Context(), []firewall.Rule{hv}); err != nil || len(got) != 1 {
+		t.Fatalf("Hyper-V, no rule: Blocked = %v, %v", got, err)
+	}
+	if err := fw.Sync(t.Context(), []firewall.Rule{hv}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fw.Blocked(t.Context(), []firewall.Rule{hv}); err != nil || len(got) != 0 {
+		t.Fatalf("Hyper-V, with the daemon's own rule: Blocked = %v, %v", got, err)
 	}
 }

@@ -2,7 +2,8 @@
 // under Wine: it runs exactly the firewall scripts wslfwd-hostd sends
 // (Get-NetFirewallRule and Get-/New-/Remove-NetFirewallHyperVRule, with
 // the try/catch framing and the wslfwd-list-done line of
-// hostd-windows/firewall) against a state.Store shared with the netsh
+// hostd-windows/firewall, and the audits of the inbound rules in force
+// that firewall = false sends) against a state.Store shared with the netsh
 // stand-in, and refuses anything else loudly, before running any of it.
 //
 // It keeps PowerShell's rules where they bite: -Name takes no wildcard

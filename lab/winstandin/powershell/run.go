@@ -37,11 +37,20 @@ type run struct {
 
 // Run runs powershell with its command-line arguments and returns what it
 // wrote to stdout and stderr and its exit code. A command line or script
-// the stand-in does not know fails with exit 1 before anything runs.
+// the stand-in does not know fails with exit 1 before anything runs. The
+// firewall audits are known whole (auditTable), the other scripts line by
+// line (Parse).
 func (sh Shell) Run(args []string) (stdout, stderr string, code int) {
 	script, err := DecodeArgs(args)
 	if err != nil {
 		return "", "powershell stand-in: unsupported command line: " + err.Error() + "\r\n", 1
+	}
+	if t, ok := auditTable(script); ok {
+		out, perr := audit(sh.Store, t)
+		if perr != nil {
+			return "", perr.record(), 1
+		}
+		return out, "", 0
 	}
 	stmts, err := Parse(script)
 	if err != nil {
