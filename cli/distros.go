@@ -7,7 +7,7 @@ import (
 
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
+	"github.com/wslfwd/wslfwd/internal/wsl"
 )
 
 // distroChecks compares the distros wsl.exe lists as running with the
@@ -31,7 +31,7 @@ func (a *app) distroChecks(ctx context.Context, agents *wslfwdv1.ListAgentsRespo
 // of the user's and are left out. With none listed, what wsl.exe said
 // instead is shown as it is: its sentence is localised, so it is not read
 // to tell "none running" from a failure.
-func distroChecks(running winhost.DistroList, agents *wslfwdv1.ListAgentsResponse) []output.Check {
+func distroChecks(running wsl.DistroList, agents *wslfwdv1.ListAgentsResponse) []output.Check {
 	connected := make(map[string]bool)
 	for _, ag := range agents.GetAgents() {
 		if ag.GetConnected() {

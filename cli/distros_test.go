@@ -6,11 +6,11 @@ import (
 
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
+	"github.com/wslfwd/wslfwd/internal/wsl"
 )
 
 func TestDistroChecks(t *testing.T) {
-	running := winhost.DistroList{Names: []string{"Ubuntu", "Debian", "docker-desktop", "Legacy"}}
+	running := wsl.DistroList{Names: []string{"Ubuntu", "Debian", "docker-desktop", "Legacy"}}
 	agents := &wslfwdv1.ListAgentsResponse{Agents: []*wslfwdv1.Agent{
 		{Distro: "ubuntu", Connected: true},  // wsl.exe and WSL_DISTRO_NAME may differ in case
 		{Distro: "Legacy", Connected: false}, // inside its grace period: gone
@@ -33,7 +33,7 @@ func TestDistroChecks(t *testing.T) {
 	}
 
 	// None running: wsl.exe's sentence (any language) is shown, not read.
-	none := winhost.DistroList{Said: "Es werden keine Distributionen ausgeführt."}
+	none := wsl.DistroList{Said: "Es werden keine Distributionen ausgeführt."}
 	if got := distroChecks(none, agents); len(got) != 1 || got[0].Verdict != output.Pass ||
 		got[0].Detail != "none running (wsl.exe said: Es werden keine Distributionen ausgeführt.)" {
 		t.Fatalf("no running distro: %+v, want one PASS quoting wsl.exe", got)

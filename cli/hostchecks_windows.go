@@ -9,13 +9,13 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/wslfwd/wslfwd/cli/output"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
+	"github.com/wslfwd/wslfwd/internal/wsl"
 )
 
 // listRunning asks wsl.exe which distros run, by name only (the one
 // listing whose words are not localised).
-func listRunning(ctx context.Context) (winhost.DistroList, error) {
-	return winhost.ListDistros(ctx, true)
+func listRunning(ctx context.Context) (wsl.DistroList, error) {
+	return wsl.ListDistros(ctx, true)
 }
 
 // hostChecks checks, without admin rights, that the IP Helper service runs

@@ -21,9 +21,9 @@ import (
 
 	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/internal/version"
+	"github.com/wslfwd/wslfwd/internal/wsl"
 )
 
 func main() {
@@ -94,7 +94,7 @@ type app struct {
 	// dial connects for probe --from-lan.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// listRunning runs `wsl.exe -l --running -q` (Windows); nil elsewhere.
-	listRunning func(ctx context.Context) (winhost.DistroList, error)
+	listRunning func(ctx context.Context) (wsl.DistroList, error)
 
 	host      string
 	tokenFile string

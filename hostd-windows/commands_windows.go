@@ -22,9 +22,9 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy"
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy/parsecmd"
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
 	"github.com/wslfwd/wslfwd/hostd-windows/winsvc"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/winexec"
 )
 
 // platformCommands are the Windows service commands, `token` for the

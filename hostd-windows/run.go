@@ -27,10 +27,10 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
 	"github.com/wslfwd/wslfwd/internal/fileperm"
 	"github.com/wslfwd/wslfwd/internal/token"
 	"github.com/wslfwd/wslfwd/internal/version"
+	"github.com/wslfwd/wslfwd/internal/winexec"
 )
 
 // backendOptions carries what a backend constructor may need.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
+	"github.com/wslfwd/wslfwd/internal/wsl"
 )
 
 // selftest checks the whole path on a real Windows box, elevated: the
@@ -47,7 +47,7 @@ type selftestHost interface {
 	Start() error
 	// Daemon connects to the installed service's daemon, admin token.
 	Daemon() (wslfwdv1.ControlServiceClient, func(), error)
-	RunningDistros(ctx context.Context) (winhost.DistroList, error)
+	RunningDistros(ctx context.Context) (wsl.DistroList, error)
 	// StartListener runs a test TCP listener on port in the distro, as
 	// the user; stop ends it and returns what it printed.
 	StartListener(ctx context.Context, distro string, port uint16) (stop func() string, err error)

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
+	"github.com/wslfwd/wslfwd/internal/wsl"
 )
 
 // fakeMachine is a Windows box with a service, a daemon, distros and a
@@ -24,7 +24,7 @@ type fakeMachine struct {
 	mu                    sync.Mutex
 	elevated, firewallOn  bool
 	installed, running    bool
-	running2              winhost.DistroList
+	running2              wsl.DistroList
 	agents                []*wslfwdv1.Agent
 	problems              []*wslfwdv1.Problem
 	forwardState          wslfwdv1.ForwardState
@@ -57,7 +57,7 @@ func (m *fakeMachine) Daemon() (wslfwdv1.ControlServiceClient, func(), error) {
 	}
 	return m, func() {}, nil
 }
-func (m *fakeMachine) RunningDistros(context.Context) (winhost.DistroList, error) {
+func (m *fakeMachine) RunningDistros(context.Context) (wsl.DistroList, error) {
 	return m.running2, nil
 }
 func (m *fakeMachine) StartListener(_ context.Context, distro string, port uint16) (func() string, error) {
@@ -136,7 +136,7 @@ func (m *fakeMachine) Probe(context.Context, *wslfwdv1.ProbeRequest, ...grpc.Cal
 func healthyMachine() *fakeMachine {
 	return &fakeMachine{
 		elevated: true, firewallOn: true,
-		running2:     winhost.DistroList{Names: []string{"docker-desktop", "Ubuntu"}},
+		running2:     wsl.DistroList{Names: []string{"docker-desktop", "Ubuntu"}},
 		agents:       []*wslfwdv1.Agent{{Distro: "Ubuntu", Connected: true, AgentVersion: "1.2.3", NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT}},
 		forwardState: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE, forwardAfter: 2, ruleAfter: 1,
 	}
@@ -197,7 +197,7 @@ func TestSelftestHealthyBox(t *testing.T) {
 func TestSelftestNoDistro(t *testing.T) {
 	m := healthyMachine()
 	m.installed, m.running = true, true
-	m.running2 = winhost.DistroList{Said: "There are no running distributions."}
+	m.running2 = wsl.DistroList{Said: "There are no running distributions."}
 	o := testOptions
 	o.install = false
 	out, code := report(t, m, o)
@@ -215,7 +215,7 @@ func TestSelftestNoDistro(t *testing.T) {
 		t.Errorf("did %q on a box with nothing to test", m.did)
 	}
 
-	m.running2 = winhost.DistroList{Names: []string{"Debian"}}
+	m.running2 = wsl.DistroList{Names: []string{"Debian"}}
 	out, code = report(t, m, o)
 	if code != exitNoTarget || !strings.Contains(out, "no running distro has a connected agent (running: Debian)") {
 		t.Errorf("exit %d:\n%s", code, out)

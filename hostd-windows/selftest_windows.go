@@ -22,11 +22,12 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/wintext"
 	"github.com/wslfwd/wslfwd/hostd-windows/winsvc"
 	"github.com/wslfwd/wslfwd/internal/token"
 	"github.com/wslfwd/wslfwd/internal/version"
+	"github.com/wslfwd/wslfwd/internal/winexec"
+	"github.com/wslfwd/wslfwd/internal/wintext"
+	"github.com/wslfwd/wslfwd/internal/wsl"
 )
 
 const selftestLong = `Selftest checks the whole path on this machine and prints a report to paste
@@ -173,8 +174,8 @@ func (h *windowsHost) Daemon() (wslfwdv1.ControlServiceClient, func(), error) {
 	return c, func() { c.Close() }, nil
 }
 
-func (h *windowsHost) RunningDistros(ctx context.Context) (winhost.DistroList, error) {
-	return winhost.ListDistros(ctx, true)
+func (h *windowsHost) RunningDistros(ctx context.Context) (wsl.DistroList, error) {
+	return wsl.ListDistros(ctx, true)
 }
 
 // StartListener runs python3's HTTP server in the distro as the user

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
+	"github.com/wslfwd/wslfwd/internal/winexec"
 )
 
 // DaemonRuleName names the rule `wslfwd-hostd install` makes so agents in

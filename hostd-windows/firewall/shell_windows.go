@@ -3,7 +3,7 @@ package firewall
 import (
 	"context"
 
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
+	"github.com/wslfwd/wslfwd/internal/winexec"
 )
 
 // SystemShell runs netsh and Windows PowerShell by absolute path.

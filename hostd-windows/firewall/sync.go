@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
+	"github.com/wslfwd/wslfwd/internal/winexec"
 )
 
 // maxOutput bounds how much of a tool's output a failure carries.

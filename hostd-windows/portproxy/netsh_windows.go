@@ -3,7 +3,7 @@ package portproxy
 import (
 	"context"
 
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
+	"github.com/wslfwd/wslfwd/internal/winexec"
 )
 
 // NetshRunner runs scripts with `netsh -f`, one process per script.

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
+	"github.com/wslfwd/wslfwd/internal/winexec"
 )
 
 // Runner runs a netsh script in one netsh process and returns what netsh

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/wintext"
+	"github.com/wslfwd/wslfwd/internal/wintext"
 )
 
 // Shown is one row of `netsh interface portproxy show` output, kept as

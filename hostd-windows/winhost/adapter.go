@@ -1,6 +1,6 @@
 // Package winhost finds the WSL side from Windows: the host's address on
-// the WSL virtual network (the "vEthernet (WSL)" adapter), and the
-// distros `wsl.exe -l -q` lists.
+// the WSL virtual network (the "vEthernet (WSL)" adapter) and on the LAN.
+// The distro listing both daemon and CLI use is internal/wsl.
 package winhost
 
 import (

@@ -11,7 +11,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy"
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
+	"github.com/wslfwd/wslfwd/internal/winexec"
 	"github.com/wslfwd/wslfwd/lab/winstandin/netsh"
 	"github.com/wslfwd/wslfwd/lab/winstandin/powershell"
 	"github.com/wslfwd/wslfwd/lab/winstandin/state"

@@ -1,4 +1,4 @@
-package winhost
+package wsl
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"os"
 	"os/exec"
 
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/winexec"
+	"github.com/wslfwd/wslfwd/internal/winexec"
 )
 
 // ListDistros runs `wsl.exe -l -q`, or with runningOnly `wsl.exe -l

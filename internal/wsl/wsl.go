@@ -1,10 +1,13 @@
-package winhost
+// Package wsl lists WSL distros from Windows, as `wsl.exe -l -q` prints
+// them. The daemon (selftest) and the CLI (doctor) both use it, so it lives
+// below both.
+package wsl
 
 import (
 	"regexp"
 	"strings"
 
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/wintext"
+	"github.com/wslfwd/wslfwd/internal/wintext"
 )
 
 // DistroList is what `wsl.exe -l -q` (every distro) or `wsl.exe -l

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/wslfwd/wslfwd/hostd-windows/winhost/wintext"
+	"github.com/wslfwd/wslfwd/internal/wintext"
 )
 
 // SystemPath returns %SystemRoot%\<rel>. Go refuses to run a program
