@@ -4,9 +4,9 @@ import (
 	"context"
 	"github.com/spf13/cobra"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 )
 
 func newAgentsCmd(a *app) *cobra.Command {
@@ -23,7 +23,7 @@ while its grace period runs; its forwards stay until then.`,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return call(cmd.Context(), a, "list agents",
-				func(ctx context.Context, c *client.Conn) (*wslfwdv1.ListAgentsResponse, error) {
+				func(ctx context.Context, c *controlclient.Conn) (*wslfwdv1.ListAgentsResponse, error) {
 					return c.ListAgents(ctx, &wslfwdv1.ListAgentsRequest{})
 				},
 				func(resp *wslfwdv1.ListAgentsResponse) { output.Agents(a.stdout, resp, a.now()) })

@@ -5,8 +5,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 )
 
 // call runs one request against the daemon within --timeout and prints the
@@ -14,8 +14,8 @@ import (
 // errors ("list agents"). Every one-shot command goes through here, so they
 // all connect, time out, explain failures and honour -o alike.
 func call[Resp proto.Message](ctx context.Context, a *app, what string,
-	rpc func(context.Context, *client.Conn) (Resp, error), text func(Resp)) error {
-	return a.withConn(func(c *client.Conn) error {
+	rpc func(context.Context, *controlclient.Conn) (Resp, error), text func(Resp)) error {
+	return a.withConn(func(c *controlclient.Conn) error {
 		ctx, cancel := a.deadline(ctx)
 		defer cancel()
 		resp, err := rpc(ctx, c)

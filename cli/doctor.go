@@ -8,9 +8,9 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 )
 
@@ -75,27 +75,27 @@ func (a *app) doctor(ctx context.Context) []output.Check {
 		cForwards = "forwards healthy"
 	)
 
-	place := client.Detect(a.env)
-	if place.Kind == client.WSL {
+	place := controlclient.Detect(a.env)
+	if place.Kind == controlclient.WSL {
 		place.DetectNetwork(a.env)
 		checks = append(checks, wslChecks(place)...)
 	}
 
-	t, err := client.Locate(a.env, &place, a.host)
+	t, err := controlclient.Locate(a.env, &place, a.host)
 	if err != nil {
 		add(cAddr, output.Fail, err.Error(), "pass the daemon's address with --host, e.g. --host 172.28.240.1")
 		return skip("no daemon address", cToken, cReach, cAccepted, cProblems, cAgents, cForwards)
 	}
 	add(cAddr, output.Pass, fmt.Sprintf("%s (%s)", t.Addr, t.Why), "")
 
-	tok, from, err := client.FindToken(a.tokenFile, place, a.env)
+	tok, from, err := controlclient.FindToken(a.tokenFile, place, a.env)
 	if err != nil {
-		add(cToken, output.Fail, err.Error(), client.TokenHint(place))
+		add(cToken, output.Fail, err.Error(), controlclient.TokenHint(place))
 		return skip("no token", cReach, cAccepted, cProblems, cAgents, cForwards)
 	}
 	add(cToken, output.Pass, "read from "+from, "")
 
-	conn, err := client.Dial(t, tok, from)
+	conn, err := controlclient.Dial(t, tok, from)
 	if err != nil {
 		add(cReach, output.Fail, err.Error(), "pass a valid --host")
 		return skip("daemon unreachable", cAccepted, cProblems, cAgents, cForwards)
@@ -105,13 +105,13 @@ func (a *app) doctor(ctx context.Context) []output.Check {
 	sctx, cancel := a.deadline(ctx)
 	status, err := conn.GetStatus(sctx, &wslfwdv1.GetStatusRequest{})
 	cancel()
-	switch code := client.Code(err); {
+	switch code := controlclient.Code(err); {
 	case err == nil:
 		add(cReach, output.Pass, fmt.Sprintf("wslfwd-hostd %s at %s", status.GetVersion(), t.Addr), "")
 		add(cAccepted, output.Pass, "", "")
 	case code == codes.Unauthenticated || code == codes.PermissionDenied:
 		add(cReach, output.Pass, t.Addr, "")
-		add(cAccepted, output.Fail, conn.Explain("get status", err).Error(), client.TokenHint(place))
+		add(cAccepted, output.Fail, conn.Explain("get status", err).Error(), controlclient.TokenHint(place))
 		return skip("token refused", cProblems, cAgents, cForwards)
 	default:
 		add(cReach, output.Fail, conn.Explain("get status", err).Error(), reachHint(place))
@@ -153,7 +153,7 @@ func (a *app) doctor(ctx context.Context) []output.Check {
 
 // wslChecks are the checks made inside a distro, before the daemon is
 // asked anything: a supported mode and, in NAT mode, a default gateway.
-func wslChecks(p client.Place) []output.Check {
+func wslChecks(p controlclient.Place) []output.Check {
 	mode := output.Check{Name: "networking mode", Detail: p.ModeSource}
 	switch p.Mode {
 	case wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT,
@@ -186,7 +186,7 @@ func wslChecks(p client.Place) []output.Check {
 
 // agentCheck fails when no agent is connected or, inside WSL, when this
 // distro's agent is not; an agent in its grace period is a warning.
-func agentCheck(name string, p client.Place, r *wslfwdv1.ListAgentsResponse) output.Check {
+func agentCheck(name string, p controlclient.Place, r *wslfwdv1.ListAgentsResponse) output.Check {
 	const startHint = "start the agent in the distro: `sudo systemctl enable --now wslfwd-agent` (or run wslfwd-agent)"
 	var connected []string
 	var mine *wslfwdv1.Agent
@@ -194,11 +194,11 @@ func agentCheck(name string, p client.Place, r *wslfwdv1.ListAgentsResponse) out
 		if ag.GetConnected() {
 			connected = append(connected, ag.GetDistro())
 		}
-		if p.Kind == client.WSL && ag.GetDistro() == p.Distro {
+		if p.Kind == controlclient.WSL && ag.GetDistro() == p.Distro {
 			mine = ag
 		}
 	}
-	if p.Kind == client.WSL && p.Distro != "" {
+	if p.Kind == controlclient.WSL && p.Distro != "" {
 		switch {
 		case mine == nil:
 			return output.Check{Name: name, Verdict: output.Fail,
@@ -261,11 +261,11 @@ func listOrNone(s []string) string {
 }
 
 // reachHint says what usually keeps the daemon out of reach from here.
-func reachHint(p client.Place) string {
+func reachHint(p controlclient.Place) string {
 	switch {
-	case p.Kind == client.WSL && p.Mode == wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT:
+	case p.Kind == controlclient.WSL && p.Mode == wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT:
 		return fmt.Sprintf("start wslfwd-hostd on Windows; it must listen on the vEthernet (WSL) address, and the Windows firewall must allow TCP %d from WSL", endpoint.DefaultPort)
-	case p.Kind == client.Windows:
+	case p.Kind == controlclient.Windows:
 		return "start the wslfwd-hostd service (Services, or `sc start wslfwd-hostd` from an elevated prompt)"
 	default:
 		return "start wslfwd-hostd, or pass its address with --host"

@@ -7,14 +7,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 )
 
 // wslEnv is an Env inside the distro "Ubuntu" whose wslinfo prints mode
 // and whose default gateway is gw ("" for none).
-func wslEnv(mode, gw string) client.Env {
+func wslEnv(mode, gw string) controlclient.Env {
 	env := plainLinux()
 	env.Getenv = func(k string) string {
 		if k == "WSL_DISTRO_NAME" {
@@ -34,7 +34,7 @@ func wslEnv(mode, gw string) client.Env {
 }
 
 // doctorJSON runs doctor -o json and decodes the report.
-func doctorJSON(t *testing.T, env client.Env, args ...string) (output.DoctorReport, result) {
+func doctorJSON(t *testing.T, env controlclient.Env, args ...string) (output.DoctorReport, result) {
 	t.Helper()
 	r := runCLI(t, t.Context(), env, append(args, "doctor", "-o", "json")...)
 	var rep output.DoctorReport

@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 )
 
 func newExposeCmd(a *app) *cobra.Command {
@@ -60,7 +60,9 @@ multicast address, its own port and ports in its deny list.`,
 				ListenAddress: listen,
 			}
 			return call(cmd.Context(), a, fmt.Sprintf("expose %s", spec),
-				func(ctx context.Context, c *client.Conn) (*wslfwdv1.ExposeResponse, error) { return c.Expose(ctx, req) },
+				func(ctx context.Context, c *controlclient.Conn) (*wslfwdv1.ExposeResponse, error) {
+					return c.Expose(ctx, req)
+				},
 				func(resp *wslfwdv1.ExposeResponse) { output.Changed(a.stdout, "Exposed", resp.GetForward()) })
 		},
 	}
@@ -101,7 +103,7 @@ affected. Needs the admin token.`,
 				ListenAddress: listen,
 			}
 			return call(cmd.Context(), a, fmt.Sprintf("unexpose %s", spec),
-				func(ctx context.Context, c *client.Conn) (*wslfwdv1.UnexposeResponse, error) {
+				func(ctx context.Context, c *controlclient.Conn) (*wslfwdv1.UnexposeResponse, error) {
 					return c.Unexpose(ctx, req)
 				},
 				func(resp *wslfwdv1.UnexposeResponse) { output.Changed(a.stdout, "Removed", resp.GetForward()) })

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 	"github.com/wslfwd/wslfwd/internal/syncbuf"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
@@ -164,12 +164,12 @@ func (d daemonFixture) args(rest ...string) []string {
 
 // plainLinux is an Env for Linux outside WSL with nothing installed and no
 // token in the default places; token files named by --token-file are read.
-func plainLinux() client.Env {
-	return client.Env{
+func plainLinux() controlclient.Env {
+	return controlclient.Env{
 		GOOS:     "linux",
 		Getenv:   func(string) string { return "" },
 		ReadFile: func(string) ([]byte, error) { return []byte("6.1.0-18-amd64\n"), nil },
-		Wslinfo:  func(...string) (string, error) { return "", client.ErrNoWslinfo },
+		Wslinfo:  func(...string) (string, error) { return "", controlclient.ErrNoWslinfo },
 		Gateway4: func() (netip.Addr, error) { return netip.Addr{}, errors.New("no IPv4 default route") },
 		HomeDir:  func() (string, error) { return "/nonexistent", nil },
 		LoadToken: func(path string) (string, error) {
@@ -191,7 +191,7 @@ type result struct {
 var fixedNow = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // runCLI runs the CLI in-process with env and args.
-func runCLI(t *testing.T, ctx context.Context, env client.Env, args ...string) result {
+func runCLI(t *testing.T, ctx context.Context, env controlclient.Env, args ...string) result {
 	t.Helper()
 	var stdout, stderr syncbuf.Buffer
 	a := newApp(env, &stdout, &stderr)

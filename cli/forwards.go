@@ -4,9 +4,9 @@ import (
 	"context"
 	"github.com/spf13/cobra"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 )
 
 func newForwardsCmd(a *app) *cobra.Command {
@@ -26,7 +26,7 @@ with the reason.`,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return call(cmd.Context(), a, "list forwards",
-				func(ctx context.Context, c *client.Conn) (*wslfwdv1.ListForwardsResponse, error) {
+				func(ctx context.Context, c *controlclient.Conn) (*wslfwdv1.ListForwardsResponse, error) {
 					return c.ListForwards(ctx, &wslfwdv1.ListForwardsRequest{All: all})
 				},
 				func(resp *wslfwdv1.ListForwardsResponse) { output.Forwards(a.stdout, resp, all) })

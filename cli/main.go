@@ -19,8 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/internal/version"
 	"github.com/wslfwd/wslfwd/internal/wsl"
@@ -28,7 +28,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], newApp(client.SystemEnv(), os.Stdout, os.Stderr))
+	code := run(ctx, os.Args[1:], newApp(controlclient.SystemEnv(), os.Stdout, os.Stderr))
 	stop()
 	os.Exit(code)
 }
@@ -84,7 +84,7 @@ func args(v cobra.PositionalArgs) cobra.PositionalArgs {
 // app is the state every command shares: where it reads and writes, the
 // machine it runs on, and the global flags.
 type app struct {
-	env            client.Env
+	env            controlclient.Env
 	stdout, stderr io.Writer
 	now            func() time.Time
 	loc            *time.Location
@@ -103,7 +103,7 @@ type app struct {
 	format    output.Format
 }
 
-func newApp(env client.Env, stdout, stderr io.Writer) *app {
+func newApp(env controlclient.Env, stdout, stderr io.Writer) *app {
 	return &app{
 		env:         env,
 		stdout:      stdout,
@@ -208,21 +208,21 @@ func newRoot(a *app) *cobra.Command {
 
 // connect finds the daemon and a token and prepares a connection. Nothing
 // is sent yet.
-func (a *app) connect() (*client.Conn, error) {
-	place := client.Detect(a.env)
-	t, err := client.Locate(a.env, &place, a.host)
+func (a *app) connect() (*controlclient.Conn, error) {
+	place := controlclient.Detect(a.env)
+	t, err := controlclient.Locate(a.env, &place, a.host)
 	if err != nil {
 		return nil, err
 	}
-	tok, from, err := client.FindToken(a.tokenFile, place, a.env)
+	tok, from, err := controlclient.FindToken(a.tokenFile, place, a.env)
 	if err != nil {
 		return nil, err
 	}
-	return client.Dial(t, tok, from)
+	return controlclient.Dial(t, tok, from)
 }
 
 // withConn connects to the daemon, runs f, and closes the connection.
-func (a *app) withConn(f func(*client.Conn) error) error {
+func (a *app) withConn(f func(*controlclient.Conn) error) error {
 	c, err := a.connect()
 	if err != nil {
 		return err

@@ -10,9 +10,9 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 )
 
 // probeSteps bounds how many waits of --step-timeout one probe may take on
@@ -73,7 +73,7 @@ func newProbeCmd(a *app) *cobra.Command {
 				req.Timeout = durationpb.New(step)
 				wait = step
 			}
-			return a.withConn(func(c *client.Conn) error {
+			return a.withConn(func(c *controlclient.Conn) error {
 				// The daemon may wait up to one step timeout per step.
 				ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout+probeSteps*wait)
 				defer cancel()
@@ -130,7 +130,7 @@ func probeVerdict(r *wslfwdv1.ProbeResponse) error {
 // errors into the shell.
 func (a *app) completeDistros(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	var out []cobra.Completion
-	_ = a.withConn(func(c *client.Conn) error {
+	_ = a.withConn(func(c *controlclient.Conn) error {
 		ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
 		defer cancel()
 		resp, err := c.ListAgents(ctx, &wslfwdv1.ListAgentsRequest{})

@@ -4,9 +4,9 @@ import (
 	"context"
 	"github.com/spf13/cobra"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 )
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -22,7 +22,7 @@ forwards are in each state, and any standing problem with how to fix it.`,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return call(cmd.Context(), a, "get status",
-				func(ctx context.Context, c *client.Conn) (*wslfwdv1.GetStatusResponse, error) {
+				func(ctx context.Context, c *controlclient.Conn) (*wslfwdv1.GetStatusResponse, error) {
 					return c.GetStatus(ctx, &wslfwdv1.GetStatusRequest{})
 				},
 				func(resp *wslfwdv1.GetStatusResponse) { output.Status(a.stdout, resp, a.now()) })

@@ -5,9 +5,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
 
@@ -23,7 +23,7 @@ An unreachable daemon is reported but is not a failure.`,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep := output.VersionReport{CLIVersion: version.Version}
-			err := a.withConn(func(c *client.Conn) error {
+			err := a.withConn(func(c *controlclient.Conn) error {
 				rep.DaemonAddress = c.Target.Addr
 				ctx, cancel := a.deadline(cmd.Context())
 				defer cancel()

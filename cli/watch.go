@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 )
 
 func newWatchCmd(a *app) *cobra.Command {
@@ -27,7 +27,7 @@ Ctrl-C exits 0; losing the daemon exits 1.`,
 		Args:              args(cobra.NoArgs),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withConn(func(c *client.Conn) error {
+			return a.withConn(func(c *controlclient.Conn) error {
 				return a.watch(cmd.Context(), c, initial)
 			})
 		},
@@ -37,7 +37,7 @@ Ctrl-C exits 0; losing the daemon exits 1.`,
 }
 
 // watch prints events until ctx ends (a clean exit) or the stream breaks.
-func (a *app) watch(ctx context.Context, c *client.Conn, initial bool) error {
+func (a *app) watch(ctx context.Context, c *controlclient.Conn, initial bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.Watch(ctx, &wslfwdv1.WatchRequest{Initial: initial})

@@ -18,11 +18,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/windows"
 
-	"github.com/wslfwd/wslfwd/cli/client"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
 	"github.com/wslfwd/wslfwd/hostd-windows/winsvc"
+	"github.com/wslfwd/wslfwd/internal/controlclient"
 	"github.com/wslfwd/wslfwd/internal/token"
 	"github.com/wslfwd/wslfwd/internal/version"
 	"github.com/wslfwd/wslfwd/internal/winexec"
@@ -167,7 +167,7 @@ func (h *windowsHost) Daemon() (wslfwdv1.ControlServiceClient, func(), error) {
 		return nil, nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(h.paths.port)))
-	c, err := client.Dial(client.Target{Addr: addr, Why: "the service's port"}, tok, h.paths.tokenFile)
+	c, err := controlclient.Dial(controlclient.Target{Addr: addr, Why: "the service's port"}, tok, h.paths.tokenFile)
 	if err != nil {
 		return nil, nil, err
 	}

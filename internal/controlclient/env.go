@@ -1,7 +1,9 @@
-// Package client finds the wslfwd daemon from wherever the CLI runs (Windows,
-// a WSL distro, plain Linux), finds a token it will accept, dials it, and
-// turns gRPC failures into errors that say what was tried and what to do.
-package client
+// Package controlclient is the client side of the daemon's ControlService:
+// it finds the wslfwd daemon from wherever the CLI runs (Windows, a WSL
+// distro, plain Linux), finds a token it will accept, dials it, and turns
+// gRPC failures into errors that say what was tried and what to do. The CLI
+// and the daemon's selftest both dial with it.
+package controlclient
 
 import (
 	"context"
