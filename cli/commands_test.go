@@ -444,7 +444,7 @@ func TestDaemonErrorsAreExplained(t *testing.T) {
 		err  error
 		want string
 	}{
-		{status.Error(codes.PermissionDenied, "a read token may not call Expose"), "need the read or admin token"},
+		{status.Error(codes.PermissionDenied, "the read token may not call Expose"), "need the read or admin token"},
 		{status.Error(codes.InvalidArgument, "distro required: 2 agents known"), "expose 80/tcp: distro required: 2 agents known"},
 		{status.Error(codes.Unimplemented, "not yet"), "does not support this call"},
 	} {

@@ -418,7 +418,7 @@ func TestRealDaemonRefusesAgentToken(t *testing.T) {
 	if r.code != exitFailure {
 		t.Errorf("status with the agent token: exit %d", r.code)
 	}
-	mustContain(t, "stderr", r.stderr, "agent's token is refused")
+	mustContain(t, "stderr", r.stderr, "agent's token is refused", "the agent token may not call")
 
 	wrong := writeOtherToken(t)
 	r = runCLI(t, t.Context(), plainLinux(), rd.args(wrong, "forwards")...)
