@@ -277,10 +277,14 @@ func TestProbe(t *testing.T) {
 		if r.code != exitFailure {
 			t.Errorf("failing probe, -o %s: exit %d, want %d", format, r.code, exitFailure)
 		}
-		mustContain(t, "stderr", r.stderr, "1 of 3 paths failed: lan-to-wsl")
 		if format == "table" {
-			mustContain(t, "probe table", r.stdout, "FAIL", "connection refused")
+			// The verdict is said once: on the table's last line.
+			mustContain(t, "probe table", r.stdout, "FAIL", "connection refused", "1 of 3 paths failed: lan-to-wsl.")
+			if n := strings.Count(r.stdout+r.stderr, "paths failed"); n != 1 || r.stderr != "" {
+				t.Errorf("failing probe: verdict said %d times, stderr %q; want once, on stdout", n, r.stderr)
+			}
 		} else {
+			mustContain(t, "stderr", r.stderr, "1 of 3 paths failed: lan-to-wsl")
 			var got wslfwdv1.ProbeResponse
 			decode(t, r.stdout, &got)
 			if !proto.Equal(&got, fake.probe) {

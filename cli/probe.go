@@ -107,7 +107,12 @@ func (a *app) printProbe(resp *wslfwdv1.ProbeResponse, note bool) error {
 	if note {
 		lanNote(a.stdout, resp)
 	}
-	return probeVerdict(resp)
+	err := probeVerdict(resp)
+	if err != nil && (len(output.FailedPaths(resp)) > 0 || len(resp.GetPaths()) == 0) {
+		// The table's last line already said which paths failed.
+		return shownError{err}
+	}
+	return err
 }
 
 // probeVerdict fails when any path failed or none was tested, or when the

@@ -440,8 +440,11 @@ func TestRealDaemonProbe(t *testing.T) {
 	if r.code != exitFailure {
 		t.Errorf("probe: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	mustContain(t, "probe table", r.stdout, "Probe of Ubuntu", "wsl-to-host", "PASS", "host-to-wsl", "FAIL", "not forwarded")
-	mustContain(t, "stderr", r.stderr, "2 of 3 paths failed: host-to-wsl, lan-to-wsl")
+	mustContain(t, "probe table", r.stdout, "Probe of Ubuntu", "wsl-to-host", "PASS", "host-to-wsl", "FAIL", "not forwarded",
+		"2 of 3 paths failed: host-to-wsl, lan-to-wsl.")
+	if strings.Count(r.stdout+r.stderr, "paths failed") != 1 {
+		t.Errorf("probe says its verdict more than once:\n%s%s", r.stdout, r.stderr)
+	}
 
 	a.mu.Lock()
 	a.failWSLToHost = true
