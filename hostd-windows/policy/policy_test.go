@@ -359,6 +359,9 @@ func TestStatics(t *testing.T) {
 		{"no address", s(backend.TCP, 1, 0, "NoAddr"), want{blocked, "no IPv4 address", ""}},
 		{"denied", s(backend.TCP, 1, 445, "Ubuntu"), want{blocked, "port 445 is in the deny list", ""}},
 		{"reserved", s(backend.TCP, 1, 17810, "Ubuntu"), want{blocked, "daemon's own port", ""}},
+		{"denied, no agent", s(backend.TCP, 1, 445, "Gone"), want{blocked, "port 445 is in the deny list", ""}},
+		{"denied, mirrored", s(backend.TCP, 445, 0, "Mirror"), want{blocked, "port 445 is in the deny list", ""}},
+		{"udp off, no agent", s(backend.UDP, 53, 0, "Gone"), want{blocked, "UDP forwarding is off", ""}},
 		{"udp off", s(backend.UDP, 53, 0, "Ubuntu"), want{blocked, "UDP forwarding is off", ""}},
 		{"bad protocol", s("sctp", 53, 0, "Ubuntu"), want{blocked, "invalid static forward", ""}},
 	} {
