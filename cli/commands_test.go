@@ -399,7 +399,12 @@ func TestUnreachableDaemon(t *testing.T) {
 		if r.code != exitFailure {
 			t.Errorf("%s: exit %d, want %d", cmd, r.code, exitFailure)
 		}
-		mustContain(t, cmd+" stderr", r.stderr, "daemon unreachable at "+addr+" (from --host)", "pass --host")
+		mustContain(t, cmd+" stderr", r.stderr, "daemon unreachable at "+addr+" (from --host): connection refused;", "pass --host")
+		for _, raw := range []string{"desc =", "transport:", "rpc error", "dial tcp"} {
+			if strings.Contains(r.stderr, raw) {
+				t.Errorf("%s: gRPC transport text %q in %q", cmd, raw, r.stderr)
+			}
+		}
 	}
 }
 

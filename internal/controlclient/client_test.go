@@ -263,3 +263,20 @@ func TestExplain(t *testing.T) {
 		t.Error("Explain(nil) != nil")
 	}
 }
+
+// A refused dial reads as its cause, without gRPC's layers around it.
+func TestExplainCutsTransportText(t *testing.T) {
+	c := &Conn{Target: Target{Addr: "127.0.0.1:1", Why: "from --host"}}
+	for raw, cause := range map[string]string{
+		`connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`:                                                                                   "connection refused",
+		`last connection error: connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connectex: No connection could be made because the target machine actively refused it."`: "No connection could be made because the target machine actively refused it.",
+		`connection error: desc = "error reading server preface: EOF"`:                                                                                                                                   "error reading server preface: EOF",
+		"name resolver error: produced zero addresses":                                                                                                                                                   "name resolver error: produced zero addresses",
+	} {
+		got := c.Explain("get status", status.Error(codes.Unavailable, raw)).Error()
+		want := "daemon unreachable at 127.0.0.1:1 (from --host): " + cause + "; is wslfwd-hostd running?"
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("Explain(%q) = %q, want it to start %q", raw, got, want)
+		}
+	}
+}
