@@ -518,3 +518,34 @@ func freeUDPPort(t *testing.T) uint32 {
 	defer c.Close()
 	return uint32(c.LocalAddr().(*net.UDPAddr).Port)
 }
+
+// Exposing a port whose listener is already forwarded: the static takes
+// the forward over, so `forwards` lists it once, as static, and --all
+// lists the listener as carried by it.
+func TestRealDaemonExposeOverAutomaticForward(t *testing.T) {
+	rd := startRealDaemon(t)
+	port := freePort(t)
+	connectAgent(t, rd, "Ubuntu", tcpListener("0.0.0.0", port, "demo-http"))
+	pollForwards(t, rd, func(r *wslfwdv1.ListForwardsResponse) bool {
+		f := findForward(r, port)
+		return f != nil && f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE
+	})
+	p := strconv.Itoa(int(port))
+	if r := runCLI(t, t.Context(), plainLinux(), rd.args(rd.admin, "expose", p)...); r.code != 0 {
+		t.Fatalf("expose %s: exit %d: %s", p, r.code, r.stderr)
+	}
+	resp := pollForwards(t, rd, func(r *wslfwdv1.ListForwardsResponse) bool {
+		f := findForward(r, port)
+		return f.GetOrigin() == wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_STATIC && f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE
+	})
+	if n := len(resp.GetForwards()); n != 1 {
+		t.Errorf("forwards after expose: %d rows, want 1: %v", n, resp.GetForwards())
+	}
+	all := pollForwards(t, rd, func(r *wslfwdv1.ListForwardsResponse) bool { return len(r.GetForwards()) == 2 }, "--all")
+	for _, f := range all.GetForwards() {
+		if f.GetOrigin() == wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT &&
+			(f.GetState() != wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE || f.GetReason() != "forwarded by the static forward to Ubuntu port "+p) {
+			t.Errorf("listener's row under --all: %v", f)
+		}
+	}
+}

@@ -125,7 +125,13 @@ type Decision struct {
 	// unknown (a static whose distro has no agent).
 	Entry backend.Entry
 	Want  bool
-	// State is PENDING when Want, else BLOCKED, DIRECT or CONFLICT.
+	// Carried is set on a decision whose forward an earlier one already
+	// wants, to the same target (a static pinned over a listener's
+	// forward): the forward is wanted once, and this decision is listed
+	// with its state, as carried by the other.
+	Carried bool
+	// State is PENDING when Want or Carried, else BLOCKED, DIRECT or
+	// CONFLICT.
 	State  wslfwdv1.ForwardState
 	Reason string
 }
