@@ -42,13 +42,9 @@ lists it once, as static.`,
 			if err != nil {
 				return usageError{err}
 			}
-			var hp uint16
-			if cmd.Flags().Changed("host-port") {
-				// Parsed here, not by pflag, whose message for 70000 is
-				// a raw strconv error.
-				if hp, err = parsePort(hostPort); err != nil {
-					return usagef("--host-port %q: %v", hostPort, err)
-				}
+			hp, err := portFlag(cmd, "host-port", hostPort)
+			if err != nil {
+				return err
 			}
 			listen, err := parseListenAddress(listenAddr)
 			if err != nil {
