@@ -61,6 +61,8 @@ func TestRealDaemonRefusesImpossibleExpose(t *testing.T) {
 			"wslfwd: expose " + own + "/tcp: host port " + own + " is the daemon's own port: pick another host port\n"},
 		{[]string{"expose", "8080", "--host-port", "445"},
 			"wslfwd: expose 8080/tcp: host port 445 is in the daemon's deny list (deny_ports): pick another host port\n"},
+		{[]string{"expose", "445"},
+			"wslfwd: expose 445/tcp: host port 445 is in the daemon's deny list (deny_ports): pick another host port\n"},
 	} {
 		r := runCLI(t, t.Context(), plainLinux(), rd.args(rd.admin, tc.args...)...)
 		if r.code != exitFailure || !strings.HasPrefix(r.stderr, tc.want) || r.stdout != "" {
