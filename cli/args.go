@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
 
@@ -59,6 +61,20 @@ func parsePort(s string) (uint16, error) {
 		return 0, fmt.Errorf("port must be 1 to 65535")
 	}
 	return uint16(n), nil
+}
+
+// portFlag parses the port flag name, given as value; 0 when the flag was
+// not given. Port flags are strings, parsed here, because pflag's own
+// message for 70000 is a raw strconv error.
+func portFlag(cmd *cobra.Command, name, value string) (uint16, error) {
+	if !cmd.Flags().Changed(name) {
+		return 0, nil
+	}
+	p, err := parsePort(value)
+	if err != nil {
+		return 0, usagef("--%s %q: %v", name, value, err)
+	}
+	return p, nil
 }
 
 // parseListenAddress validates --listen-address: an IP address, which is

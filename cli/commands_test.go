@@ -277,10 +277,14 @@ func TestProbe(t *testing.T) {
 		if r.code != exitFailure {
 			t.Errorf("failing probe, -o %s: exit %d, want %d", format, r.code, exitFailure)
 		}
-		mustContain(t, "stderr", r.stderr, "1 of 3 paths failed: lan-to-wsl")
 		if format == "table" {
-			mustContain(t, "probe table", r.stdout, "FAIL", "connection refused")
+			// The verdict is said once: on the table's last line.
+			mustContain(t, "probe table", r.stdout, "FAIL", "connection refused", "1 of 3 paths failed: lan-to-wsl.")
+			if n := strings.Count(r.stdout+r.stderr, "paths failed"); n != 1 || r.stderr != "" {
+				t.Errorf("failing probe: verdict said %d times, stderr %q; want once, on stdout", n, r.stderr)
+			}
 		} else {
+			mustContain(t, "stderr", r.stderr, "1 of 3 paths failed: lan-to-wsl")
 			var got wslfwdv1.ProbeResponse
 			decode(t, r.stdout, &got)
 			if !proto.Equal(&got, fake.probe) {
@@ -395,7 +399,12 @@ func TestUnreachableDaemon(t *testing.T) {
 		if r.code != exitFailure {
 			t.Errorf("%s: exit %d, want %d", cmd, r.code, exitFailure)
 		}
-		mustContain(t, cmd+" stderr", r.stderr, "daemon unreachable at "+addr+" (from --host)", "pass --host")
+		mustContain(t, cmd+" stderr", r.stderr, "daemon unreachable at "+addr+" (from --host): connection refused;", "pass --host")
+		for _, raw := range []string{"desc =", "transport:", "rpc error", "dial tcp"} {
+			if strings.Contains(r.stderr, raw) {
+				t.Errorf("%s: gRPC transport text %q in %q", cmd, raw, r.stderr)
+			}
+		}
 	}
 }
 
@@ -444,7 +453,7 @@ func TestDaemonErrorsAreExplained(t *testing.T) {
 		err  error
 		want string
 	}{
-		{status.Error(codes.PermissionDenied, "a read token may not call Expose"), "need the read or admin token"},
+		{status.Error(codes.PermissionDenied, "the read token may not call Expose"), "need the read or admin token"},
 		{status.Error(codes.InvalidArgument, "distro required: 2 agents known"), "expose 80/tcp: distro required: 2 agents known"},
 		{status.Error(codes.Unimplemented, "not yet"), "does not support this call"},
 	} {

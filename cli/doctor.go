@@ -46,7 +46,7 @@ Exits 1 when any check fails; warnings alone exit 0.`,
 				output.Doctor(a.stdout, checks)
 			}
 			if len(failed) > 0 {
-				return fmt.Errorf("doctor: %d checks failed: %s", len(failed), strings.Join(failed, "; "))
+				return fmt.Errorf("doctor: %s failed: %s", countOf(len(failed), "check"), strings.Join(failed, "; "))
 			}
 			return nil
 		},
@@ -284,4 +284,13 @@ func problemCheck(code string) (string, output.Verdict) {
 		return "LAN firewall", output.Warn
 	}
 	return "daemon problem " + code, output.Fail
+}
+
+// countOf writes n and the noun, plural unless n is 1 ("1 check", "3
+// checks"), so that a single failure does not read "1 checks failed".
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -203,3 +203,12 @@ func TestDoctorInsideWSL(t *testing.T) {
 		}
 	}
 }
+
+// A single failure reads "1 check failed", not "1 checks failed".
+func TestCountOf(t *testing.T) {
+	for n, want := range map[int]string{0: "0 checks", 1: "1 check", 3: "3 checks"} {
+		if got := countOf(n, "check"); got != want {
+			t.Errorf("countOf(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

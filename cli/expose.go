@@ -29,7 +29,9 @@ The port is the port in the distro; the host port is the same unless
 known. --listen-address picks the host address (default: the daemon's
 expose address): one the host has, or 0.0.0.0 or :: for all. The daemon
 refuses, and saves nothing for, an address the host lacks, a broadcast or
-multicast address, its own port and ports in its deny list.`,
+multicast address, its own port and ports in its deny list. A port already
+forwarded for its listener keeps its forward, now pinned: 'wslfwd forwards'
+lists it once, as static.`,
 		Example: `  wslfwd expose 8080
   wslfwd expose 53/udp --host-port 5353
   wslfwd expose 22 --distro Ubuntu --host-port 2222 --listen-address 192.168.1.2`,
@@ -40,13 +42,9 @@ multicast address, its own port and ports in its deny list.`,
 			if err != nil {
 				return usageError{err}
 			}
-			var hp uint16
-			if cmd.Flags().Changed("host-port") {
-				// Parsed here, not by pflag, whose message for 70000 is
-				// a raw strconv error.
-				if hp, err = parsePort(hostPort); err != nil {
-					return usagef("--host-port %q: %v", hostPort, err)
-				}
+			hp, err := portFlag(cmd, "host-port", hostPort)
+			if err != nil {
+				return err
 			}
 			listen, err := parseListenAddress(listenAddr)
 			if err != nil {

@@ -9,26 +9,33 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
 
-// A port past 65535 gets the CLI's own message, not strconv's, exits 2
-// and sends nothing.
-func TestHostPortOutOfRangeMessage(t *testing.T) {
+// A port flag past 65535 gets the CLI's own message, not strconv's, exits
+// 2 and sends nothing: expose --host-port and probe --port (with and
+// without --from-lan) alike.
+func TestPortFlagOutOfRangeMessage(t *testing.T) {
 	fake := &fakeControl{status: sampleStatus()}
 	d := startFake(t, fake)
-	for value, want := range map[string]string{
-		"70000": "wslfwd: --host-port \"70000\": port must be 1 to 65535\nRun 'wslfwd expose --help' for usage.\n",
-		"0":     "wslfwd: --host-port \"0\": port must be 1 to 65535\nRun 'wslfwd expose --help' for usage.\n",
-		"http":  "wslfwd: --host-port \"http\": \"http\" is not a port number\nRun 'wslfwd expose --help' for usage.\n",
-		"":      "wslfwd: --host-port \"\": missing port number\nRun 'wslfwd expose --help' for usage.\n",
+	const expose, probe = "\nRun 'wslfwd expose --help' for usage.\n", "\nRun 'wslfwd probe --help' for usage.\n"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"expose", "80", "--host-port", "70000"}, "wslfwd: --host-port \"70000\": port must be 1 to 65535" + expose},
+		{[]string{"expose", "80", "--host-port", "0"}, "wslfwd: --host-port \"0\": port must be 1 to 65535" + expose},
+		{[]string{"expose", "80", "--host-port", "http"}, "wslfwd: --host-port \"http\": \"http\" is not a port number" + expose},
+		{[]string{"expose", "80", "--host-port", ""}, "wslfwd: --host-port \"\": missing port number" + expose},
+		{[]string{"probe", "--port", "70000"}, "wslfwd: --port \"70000\": port must be 1 to 65535" + probe},
+		{[]string{"probe", "--from-lan", "192.0.2.1", "--port", "70000"}, "wslfwd: --port \"70000\": port must be 1 to 65535" + probe},
 	} {
-		r := runCLI(t, t.Context(), plainLinux(), d.args("expose", "80", "--host-port", value)...)
-		if r.code != exitUsage || r.stderr != want || r.stdout != "" {
-			t.Errorf("--host-port %q: exit %d, stderr %q; want exit %d, %q", value, r.code, r.stderr, exitUsage, want)
+		r := runCLI(t, t.Context(), plainLinux(), d.args(tc.args...)...)
+		if r.code != exitUsage || r.stderr != tc.want || r.stdout != "" {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d, %q", tc.args, r.code, r.stderr, exitUsage, tc.want)
 		}
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
 	if len(fake.requests) != 0 {
-		t.Errorf("bad host ports reached the daemon: %v", fake.requests)
+		t.Errorf("bad ports reached the daemon: %v", fake.requests)
 	}
 }
 
@@ -54,6 +61,8 @@ func TestRealDaemonRefusesImpossibleExpose(t *testing.T) {
 			"wslfwd: expose " + own + "/tcp: host port " + own + " is the daemon's own port: pick another host port\n"},
 		{[]string{"expose", "8080", "--host-port", "445"},
 			"wslfwd: expose 8080/tcp: host port 445 is in the daemon's deny list (deny_ports): pick another host port\n"},
+		{[]string{"expose", "445"},
+			"wslfwd: expose 445/tcp: host port 445 is in the daemon's deny list (deny_ports): pick another host port\n"},
 	} {
 		r := runCLI(t, t.Context(), plainLinux(), rd.args(rd.admin, tc.args...)...)
 		if r.code != exitFailure || !strings.HasPrefix(r.stderr, tc.want) || r.stdout != "" {

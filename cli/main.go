@@ -51,6 +51,9 @@ func run(ctx context.Context, args []string, a *app) int {
 	if err == nil {
 		return exitOK
 	}
+	if errors.As(err, new(shownError)) {
+		return exitFailure
+	}
 	fmt.Fprintln(a.stderr, "wslfwd:", err)
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -65,6 +68,13 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// shownError is a failure the command's output already told (exit 1): run
+// prints nothing more, so that a verdict is not said twice.
+type shownError struct{ err error }
+
+func (e shownError) Error() string { return e.err.Error() }
+func (e shownError) Unwrap() error { return e.err }
 
 // usagef returns a usageError.
 func usagef(format string, args ...any) error {

@@ -43,7 +43,7 @@ which connects from there and says whether, and how, it failed.`
 func newProbeCmd(a *app) *cobra.Command {
 	var (
 		distro  string
-		port    uint16
+		portArg string
 		step    time.Duration
 		fromLAN string
 	)
@@ -60,6 +60,10 @@ func newProbeCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if step < 0 {
 				return usagef("--step-timeout %s: must not be negative", step)
+			}
+			port, err := portFlag(cmd, "port", portArg)
+			if err != nil {
+				return err
 			}
 			if fromLAN != "" {
 				if distro != "" {
@@ -87,7 +91,7 @@ func newProbeCmd(a *app) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&distro, "distro", "", "distro to probe (default: the only agent)")
-	f.Uint16Var(&port, "port", 0, "port for the echo listener (default: any free); with --from-lan the forwarded host port to connect to")
+	f.StringVar(&portArg, "port", "", "port for the echo listener (default: any free); with --from-lan the forwarded host port to connect to")
 	f.DurationVar(&step, "step-timeout", 0, "how long the daemon waits per step (default 5s); with --from-lan how long to wait for the connection")
 	f.StringVar(&fromLAN, "from-lan", "", "run on another machine: connect from it to this host address (the Windows host's LAN address) and --port")
 	_ = cmd.RegisterFlagCompletionFunc("distro", a.completeDistros)
@@ -107,7 +111,12 @@ func (a *app) printProbe(resp *wslfwdv1.ProbeResponse, note bool) error {
 	if note {
 		lanNote(a.stdout, resp)
 	}
-	return probeVerdict(resp)
+	err := probeVerdict(resp)
+	if err != nil && (len(output.FailedPaths(resp)) > 0 || len(resp.GetPaths()) == 0) {
+		// The table's last line already said which paths failed.
+		return shownError{err}
+	}
+	return err
 }
 
 // probeVerdict fails when any path failed or none was tested, or when the

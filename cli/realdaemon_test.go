@@ -418,7 +418,7 @@ func TestRealDaemonRefusesAgentToken(t *testing.T) {
 	if r.code != exitFailure {
 		t.Errorf("status with the agent token: exit %d", r.code)
 	}
-	mustContain(t, "stderr", r.stderr, "agent's token is refused")
+	mustContain(t, "stderr", r.stderr, "agent's token is refused", "the agent token may not call")
 
 	wrong := writeOtherToken(t)
 	r = runCLI(t, t.Context(), plainLinux(), rd.args(wrong, "forwards")...)
@@ -440,8 +440,11 @@ func TestRealDaemonProbe(t *testing.T) {
 	if r.code != exitFailure {
 		t.Errorf("probe: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	mustContain(t, "probe table", r.stdout, "Probe of Ubuntu", "wsl-to-host", "PASS", "host-to-wsl", "FAIL", "not forwarded")
-	mustContain(t, "stderr", r.stderr, "2 of 3 paths failed: host-to-wsl, lan-to-wsl")
+	mustContain(t, "probe table", r.stdout, "Probe of Ubuntu", "wsl-to-host", "PASS", "host-to-wsl", "FAIL", "not forwarded",
+		"2 of 3 paths failed: host-to-wsl, lan-to-wsl.")
+	if strings.Count(r.stdout+r.stderr, "paths failed") != 1 {
+		t.Errorf("probe says its verdict more than once:\n%s%s", r.stdout, r.stderr)
+	}
 
 	a.mu.Lock()
 	a.failWSLToHost = true
@@ -514,4 +517,35 @@ func freeUDPPort(t *testing.T) uint32 {
 	}
 	defer c.Close()
 	return uint32(c.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// Exposing a port whose listener is already forwarded: the static takes
+// the forward over, so `forwards` lists it once, as static, and --all
+// lists the listener as carried by it.
+func TestRealDaemonExposeOverAutomaticForward(t *testing.T) {
+	rd := startRealDaemon(t)
+	port := freePort(t)
+	connectAgent(t, rd, "Ubuntu", tcpListener("0.0.0.0", port, "demo-http"))
+	pollForwards(t, rd, func(r *wslfwdv1.ListForwardsResponse) bool {
+		f := findForward(r, port)
+		return f != nil && f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE
+	})
+	p := strconv.Itoa(int(port))
+	if r := runCLI(t, t.Context(), plainLinux(), rd.args(rd.admin, "expose", p)...); r.code != 0 {
+		t.Fatalf("expose %s: exit %d: %s", p, r.code, r.stderr)
+	}
+	resp := pollForwards(t, rd, func(r *wslfwdv1.ListForwardsResponse) bool {
+		f := findForward(r, port)
+		return f.GetOrigin() == wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_STATIC && f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE
+	})
+	if n := len(resp.GetForwards()); n != 1 {
+		t.Errorf("forwards after expose: %d rows, want 1: %v", n, resp.GetForwards())
+	}
+	all := pollForwards(t, rd, func(r *wslfwdv1.ListForwardsResponse) bool { return len(r.GetForwards()) == 2 }, "--all")
+	for _, f := range all.GetForwards() {
+		if f.GetOrigin() == wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT &&
+			(f.GetState() != wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE || f.GetReason() != "forwarded by the static forward to Ubuntu port "+p) {
+			t.Errorf("listener's row under --all: %v", f)
+		}
+	}
 }

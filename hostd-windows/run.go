@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
@@ -279,7 +280,7 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 	// netsh's script files go to the state directory, which only the
 	// daemon's account may use, not to a user's %TEMP%.
 	winexec.SetScriptDir(s.stateDir)
-	be, err := newBackend(s.backend, backendOptions{Logger: log.With("backend", s.backend), StateDir: s.stateDir})
+	be, err := openBackend(log, s.backend, s.stateDir)
 	if err != nil {
 		return fmt.Errorf("backend: %w", err)
 	}
@@ -345,7 +346,7 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 		FirewallAudit:     audit,
 		Config:            s.cfg,
 		Backend:           be,
-		Reconciler:        reconcile.New(be, led, log.With("component", "reconcile")),
+		Reconciler:        newReconciler(be, led, log),
 		Statics:           st,
 		ExposeAddr:        s.expose,
 		ListenAddrs:       addrs,
@@ -416,4 +417,16 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 		err = nil
 	}
 	return err
+}
+
+// openBackend makes the named backend with a logger that names it once;
+// the backends add no backend attribute of their own.
+func openBackend(log *slog.Logger, name, stateDir string) (backend.Backend, error) {
+	return newBackend(name, backendOptions{Logger: log.With("backend", name), StateDir: stateDir})
+}
+
+// newReconciler makes the reconciler, which logs each forward added or
+// removed (the backends do not, so each is logged once).
+func newReconciler(be backend.Backend, led *ledger.Ledger, log *slog.Logger) *reconcile.Reconciler {
+	return reconcile.New(be, led, log.With("component", "reconcile"))
 }

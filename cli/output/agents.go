@@ -1,6 +1,7 @@
 package output
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net/netip"
@@ -113,8 +114,10 @@ func AgentState(a *wslfwdv1.Agent, now time.Time) string {
 		return "connected " + Duration(now.Sub(a.GetConnectedAt().AsTime()))
 	}
 	s := "gone"
-	if a.GetLastSeen() != nil {
-		s += " " + Duration(now.Sub(a.GetLastSeen().AsTime()))
+	// Since the disconnect; a daemon older than disconnected_at gives
+	// only the agent's last message, which an idle agent sent long before.
+	if at := cmp.Or(a.GetDisconnectedAt(), a.GetLastSeen()); at != nil {
+		s += " " + Duration(now.Sub(at.AsTime()))
 	}
 	if g := a.GetGraceUntil(); g != nil && g.AsTime().After(now) {
 		s += ", grace " + Duration(g.AsTime().Sub(now))

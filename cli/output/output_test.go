@@ -81,6 +81,12 @@ Arch          mirrored  -                 -             0          connected
 	if s := AgentState(gone, goldNow); s != "gone 2m" {
 		t.Errorf("AgentState after grace = %q", s)
 	}
+	// An idle agent's last message may be minutes old when it dies:
+	// "gone" counts from the disconnect.
+	justGone := &wslfwdv1.Agent{LastSeen: ts(-(3*time.Minute + 43*time.Second)), DisconnectedAt: ts(-time.Second), GraceUntil: ts(29 * time.Second)}
+	if s := AgentState(justGone, goldNow); s != "gone 1s, grace 29s" {
+		t.Errorf("AgentState a second after the disconnect = %q", s)
+	}
 }
 
 func TestForwardsTable(t *testing.T) {

@@ -29,6 +29,8 @@ func Probe(w io.Writer, r *wslfwdv1.ProbeResponse) {
 	switch {
 	case len(r.GetPaths()) == 0:
 		fmt.Fprintln(w, "No paths were tested.")
+	case len(failed) == 0 && len(r.GetPaths()) == 1:
+		fmt.Fprintln(w, "The path passed.")
 	case len(failed) == 0:
 		fmt.Fprintf(w, "All %d paths passed.\n", len(r.GetPaths()))
 	default:

@@ -87,20 +87,8 @@ func (d *Daemon) buildTable(decisions []policy.Decision, rep reconcile.Report, n
 		}
 		k.protocol = f.Protocol
 		exists := false
-		if dc.Want {
-			out, ok := rep.Outcomes[dc.Entry.Key()]
-			switch {
-			case ok:
-				f.State, f.Reason, exists = out.State, out.Reason, out.Exists
-			case rep.Err != nil:
-				f.State, f.Reason = wslfwdv1.ForwardState_FORWARD_STATE_ERROR, rep.Err.Error()
-			default:
-				f.State, f.Reason = wslfwdv1.ForwardState_FORWARD_STATE_PENDING, "not yet applied"
-			}
-			if f.State == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
-				f.Backend = d.opts.Backend.Name()
-				f.Reason = ""
-			}
+		if dc.Want || dc.Carried {
+			exists = d.outcome(f, dc, rep) && dc.Want
 		}
 		f.Since = ts(now)
 		if old, ok := d.table[k]; ok && old.fwd.GetState() == f.GetState() {
@@ -109,6 +97,29 @@ func (d *Daemon) buildTable(decisions []policy.Decision, rep reconcile.Report, n
 		next[k] = &row{key: k, fwd: f, wanted: dc.Want, exists: exists, agentID: dc.AgentID, listener: dc.Listener}
 	}
 	return next
+}
+
+// outcome gives f, the row of a wanted or carried decision, the state the
+// reconciler reports for its forward, and says whether the entry exists.
+// A carried row keeps its reason, which names whose forward carries it.
+func (d *Daemon) outcome(f *wslfwdv1.Forward, dc policy.Decision, rep reconcile.Report) bool {
+	out, ok := rep.Outcomes[dc.Entry.Key()]
+	switch {
+	case ok:
+		f.State, f.Reason = out.State, out.Reason
+	case rep.Err != nil:
+		f.State, f.Reason = wslfwdv1.ForwardState_FORWARD_STATE_ERROR, rep.Err.Error()
+	default:
+		f.State, f.Reason = wslfwdv1.ForwardState_FORWARD_STATE_PENDING, "not yet applied"
+	}
+	if f.State == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
+		f.Backend = d.opts.Backend.Name()
+		f.Reason = ""
+		if dc.Carried {
+			f.Reason = dc.Reason
+		}
+	}
+	return ok && out.Exists
 }
 
 // compareForwards orders forwards as ListForwards lists them: by protocol,

@@ -17,7 +17,9 @@ type portKey struct {
 
 // resolveConflicts walks the decisions in rank order and turns every want
 // whose host side overlaps an earlier want with a different target into a
-// CONFLICT naming the earlier one.
+// CONFLICT naming the earlier one. A want of the very forward an earlier
+// one wants is Carried by it: one forward, listed once by 'forwards'
+// under the higher-ranked wish (a static over a listener).
 func resolveConflicts(ds []Decision) {
 	taken := make(map[portKey][]int, len(ds)) // indexes of accepted wants
 	for i := range ds {
@@ -28,7 +30,7 @@ func resolveConflicts(ds []Decision) {
 		k := portKey{d.Entry.Protocol, d.Entry.Listen.Port()}
 		winner := -1
 		for _, j := range taken[k] {
-			if overlap(ds[j].Entry.Listen.Addr(), d.Entry.Listen.Addr()) && ds[j].Entry != d.Entry {
+			if overlap(ds[j].Entry.Listen.Addr(), d.Entry.Listen.Addr()) {
 				winner = j
 				break
 			}
@@ -39,6 +41,11 @@ func resolveConflicts(ds []Decision) {
 		}
 		w := &ds[winner]
 		d.Want = false
+		if w.Entry == d.Entry {
+			d.Carried = true
+			d.Reason = "forwarded by " + w.describe()
+			continue
+		}
 		d.State = wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT
 		d.Reason = fmt.Sprintf("host %s is already wanted by %s (to %s)", d.Entry.Key(), w.describe(), w.Entry.Connect)
 	}

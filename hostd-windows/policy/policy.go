@@ -34,9 +34,11 @@
 // pinned to a loopback address) is refused with a reason instead.
 //
 // Static forwards (the config's [[forward]] tables and the statics store)
-// follow the same rules except allow_ports: pinning one is explicit. They
-// need their distro's agent for the distro's address; without one they are
-// blocked until it connects.
+// follow the same rules except allow_ports: pinning one is explicit. Their
+// port rules come first, since they need no agent: a denied static says
+// so whether or not its agent is there. They need their distro's agent
+// for the distro's address; without one they are blocked until it
+// connects.
 //
 // The shared WSL2 namespace: every agent sees the same sockets, so a socket
 // (protocol, address, port, inode) reported by several agents gets one
@@ -123,7 +125,13 @@ type Decision struct {
 	// unknown (a static whose distro has no agent).
 	Entry backend.Entry
 	Want  bool
-	// State is PENDING when Want, else BLOCKED, DIRECT or CONFLICT.
+	// Carried is set on a decision whose forward an earlier one already
+	// wants, to the same target (a static pinned over a listener's
+	// forward): the forward is wanted once, and this decision is listed
+	// with its state, as carried by the other.
+	Carried bool
+	// State is PENDING when Want or Carried, else BLOCKED, DIRECT or
+	// CONFLICT.
 	State  wslfwdv1.ForwardState
 	Reason string
 }
@@ -335,6 +343,11 @@ func (d *decider) hostRules(distro string, p backend.Protocol, hp uint16, isList
 	if why := d.portRules(distro, p, hp, isListener); why != "" {
 		return why
 	}
+	return d.carries(p)
+}
+
+// carries says why the backend cannot carry protocol p, or "" when it can.
+func (d *decider) carries(p backend.Protocol) string {
 	if d.in.Supports != nil && !d.in.Supports(p) {
 		return fmt.Sprintf("the backend cannot carry %s", p)
 	}
@@ -380,6 +393,11 @@ func (d *decider) static(s Static) []Decision {
 	if s.Protocol != backend.TCP && s.Protocol != backend.UDP || s.Port == 0 {
 		return []Decision{base.blocked(fmt.Sprintf("invalid static forward: %s port %d", s.Protocol, s.Port))}
 	}
+	// The port rules need no agent: a denied port says so, not that the
+	// distro has no agent, and stays blocked whatever the agent's mode.
+	if why := d.portRules(s.Distro, s.Protocol, hp, false); why != "" {
+		return []Decision{base.blocked(why)}
+	}
 	i := slices.IndexFunc(d.agents, func(a *Agent) bool { return a.Distro == s.Distro })
 	if i < 0 {
 		return []Decision{base.blocked(fmt.Sprintf("distro %s has no agent", s.Distro))}
@@ -393,8 +411,7 @@ func (d *decider) static(s Static) []Decision {
 	if !target.IsValid() {
 		return []Decision{base.blocked(reasonNoIPv4)}
 	}
-	blocked := d.hostRules(s.Distro, s.Protocol, hp, false)
-	return d.forward4(base, s.Protocol, s.Port, hp, s.ListenAddr, target, blocked)
+	return d.forward4(base, s.Protocol, s.Port, hp, s.ListenAddr, target, d.carries(s.Protocol))
 }
 
 func (b Decision) direct() Decision {

@@ -65,8 +65,10 @@ func check(t *testing.T, got []Decision, want ...want) {
 		if g.State != w.state || (w.reason == "") != (g.Reason == "") || !strings.Contains(g.Reason, w.reason) {
 			t.Errorf("decision %d: %v %q, want %v %q", i, g.State, g.Reason, w.state, w.reason)
 		}
-		if g.Want != (w.state == pending) {
-			t.Errorf("decision %d: Want = %v with state %v", i, g.Want, g.State)
+		// A pending decision "forwarded by" another is carried, not wanted.
+		carried := w.state == pending && strings.HasPrefix(w.reason, "forwarded by ")
+		if g.Want != (w.state == pending && !carried) || g.Carried != carried {
+			t.Errorf("decision %d: Want = %v, Carried = %v with state %v", i, g.Want, g.Carried, g.State)
 		}
 		if w.entry != "" && g.Entry.String() != w.entry {
 			t.Errorf("decision %d: entry %q, want %q", i, g.Entry, w.entry)
@@ -266,12 +268,30 @@ func TestSharedNamespaceDeduplication(t *testing.T) {
 		t.Fatalf("owner among ties:\n%s", dump(got))
 	}
 	// A different inode is a different socket (SO_REUSEPORT): both decided,
-	// and they want the same forward, so they share it.
+	// and they want the same forward, so they share it: the earlier
+	// agent's wants it, the other's is carried by it.
 	other := shared(0)
 	other.Inode = 778
 	b.Listeners = []*wslfwdv1.Listener{other}
 	got = Decide(Input{Agents: []Agent{a, b}})
-	check(t, got, want{pending, "", "tcp 0.0.0.0:80 -> 172.28.240.53:80"}, want{pending, "", "tcp 0.0.0.0:80 -> 172.28.240.53:80"})
+	check(t, got, want{pending, "forwarded by Ubuntu's listener on 0.0.0.0:80", "tcp 0.0.0.0:80 -> 172.28.240.53:80"},
+		want{pending, "", "tcp 0.0.0.0:80 -> 172.28.240.53:80"})
+}
+
+// Exposing a port its listener already has forwarded: the static takes
+// the forward over, and the listener is carried by it, so the forward is
+// wanted, and listed, once.
+func TestStaticOverListenerIsOneForward(t *testing.T) {
+	a := agent("a", "Ubuntu", nat, lst(tcp, "0.0.0.0", 8000))
+	st := Static{Protocol: backend.TCP, Port: 8000, Distro: "Ubuntu", Origin: wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_STATIC}
+	got := Decide(Input{Agents: []Agent{a}, Statics: []Static{st}})
+	// Sorted by origin: the listener's (AGENT) before the static's.
+	check(t, got,
+		want{pending, "forwarded by the static forward to Ubuntu port 8000", "tcp 0.0.0.0:8000 -> 172.28.240.53:8000"},
+		want{pending, "", "tcp 0.0.0.0:8000 -> 172.28.240.53:8000"})
+	if got[0].Listener == nil || got[1].Static == nil {
+		t.Errorf("want the listener's decision carried by the static's:\n%s", dump(got))
+	}
 }
 
 func TestConflicts(t *testing.T) {
@@ -359,6 +379,9 @@ func TestStatics(t *testing.T) {
 		{"no address", s(backend.TCP, 1, 0, "NoAddr"), want{blocked, "no IPv4 address", ""}},
 		{"denied", s(backend.TCP, 1, 445, "Ubuntu"), want{blocked, "port 445 is in the deny list", ""}},
 		{"reserved", s(backend.TCP, 1, 17810, "Ubuntu"), want{blocked, "daemon's own port", ""}},
+		{"denied, no agent", s(backend.TCP, 1, 445, "Gone"), want{blocked, "port 445 is in the deny list", ""}},
+		{"denied, mirrored", s(backend.TCP, 445, 0, "Mirror"), want{blocked, "port 445 is in the deny list", ""}},
+		{"udp off, no agent", s(backend.UDP, 53, 0, "Gone"), want{blocked, "UDP forwarding is off", ""}},
 		{"udp off", s(backend.UDP, 53, 0, "Ubuntu"), want{blocked, "UDP forwarding is off", ""}},
 		{"bad protocol", s("sctp", 53, 0, "Ubuntu"), want{blocked, "invalid static forward", ""}},
 	} {

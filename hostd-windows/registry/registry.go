@@ -88,6 +88,7 @@ type entry struct {
 	connected  bool
 	since      time.Time // held without a gap since (survives reconnects in grace)
 	lastSeen   time.Time
+	goneAt     time.Time // when the session closed; "gone" counts from here
 	graceUntil time.Time
 	timer      *time.Timer
 	network    *wslfwdv1.NetworkState
@@ -448,6 +449,7 @@ func (r *Registry) Close(s *Session) {
 	}
 	now := r.opts.Now()
 	e.connected = false
+	e.goneAt = now
 	e.graceUntil = now.Add(r.opts.Grace)
 	r.events = append(r.events, &wslfwdv1.AgentEvent{Kind: wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED, Agent: e.proto()})
 	if r.opts.Grace <= 0 {
@@ -579,6 +581,7 @@ func (e *entry) proto() *wslfwdv1.Agent {
 		a.LastSeen = timestamppb.New(e.lastSeen)
 	}
 	if !e.connected {
+		a.DisconnectedAt = timestamppb.New(e.goneAt)
 		a.GraceUntil = timestamppb.New(e.graceUntil)
 	}
 	return a

@@ -584,3 +584,24 @@ func TestOutboxCoalesces(t *testing.T) {
 		t.Fatalf("a repeated ack was sent again: %v", m)
 	}
 }
+
+// A disconnected agent carries when its session ended, which an idle
+// agent's last message may precede by minutes: "gone" counts from there.
+func TestDisconnectedAtIsTheClose(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r, _ := newReg(t, Options{Grace: time.Hour, Now: func() time.Time { return now }})
+	s := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"))); err != nil {
+		t.Fatal(err)
+	}
+	if a := r.Agents()[0]; a.GetDisconnectedAt() != nil {
+		t.Fatalf("connected agent has disconnected_at %v", a.GetDisconnectedAt())
+	}
+	lastMessage := now
+	now = now.Add(3 * time.Minute)
+	r.Close(s)
+	a := r.Agents()[0]
+	if !a.GetDisconnectedAt().AsTime().Equal(now) || !a.GetLastSeen().AsTime().Equal(lastMessage) {
+		t.Errorf("disconnected_at %v, last_seen %v; want %v and %v", a.GetDisconnectedAt().AsTime(), a.GetLastSeen().AsTime(), now, lastMessage)
+	}
+}

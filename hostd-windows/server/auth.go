@@ -156,7 +156,8 @@ func (a *auth) authorize(ctx context.Context, method string) (role, error) {
 	}
 	if !allowed(r, method) {
 		a.reject(ctx, method, "token of role "+r.String()+" not allowed")
-		return roleNone, status.Errorf(codes.PermissionDenied, "a %s token may not call %s", r, method)
+		// "the admin token", not "a admin token": no article to agree.
+		return roleNone, status.Errorf(codes.PermissionDenied, "the %s token may not call %s", r, method)
 	}
 	return r, nil
 }

@@ -243,7 +243,7 @@ func TestExplain(t *testing.T) {
 			[]string{"daemon unreachable at 172.28.240.1:17810 (NAT mode): connection refused", "is wslfwd-hostd running?"}},
 		{status.Error(codes.Unauthenticated, "invalid token"),
 			[]string{"daemon at 172.28.240.1:17810 rejected the token from /home/ada/.config/wslfwd/token: invalid token"}},
-		{status.Error(codes.PermissionDenied, "a agent token may not call GetStatus"),
+		{status.Error(codes.PermissionDenied, "the agent token may not call GetStatus"),
 			[]string{"list agents: the token from /home/ada/.config/wslfwd/token is not allowed", "agent's token is refused"}},
 		{status.Error(codes.DeadlineExceeded, "context deadline exceeded"), []string{"did not answer in time", "--timeout"}},
 		{status.Error(codes.NotFound, "no static forward on tcp 0.0.0.0:80"), []string{"list agents: no static forward on tcp 0.0.0.0:80"}},
@@ -261,5 +261,22 @@ func TestExplain(t *testing.T) {
 	}
 	if c.Explain("x", nil) != nil {
 		t.Error("Explain(nil) != nil")
+	}
+}
+
+// A refused dial reads as its cause, without gRPC's layers around it.
+func TestExplainCutsTransportText(t *testing.T) {
+	c := &Conn{Target: Target{Addr: "127.0.0.1:1", Why: "from --host"}}
+	for raw, cause := range map[string]string{
+		`connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`:                                                                                   "connection refused",
+		`last connection error: connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connectex: No connection could be made because the target machine actively refused it."`: "No connection could be made because the target machine actively refused it.",
+		`connection error: desc = "error reading server preface: EOF"`:                                                                                                                                   "error reading server preface: EOF",
+		"name resolver error: produced zero addresses":                                                                                                                                                   "name resolver error: produced zero addresses",
+	} {
+		got := c.Explain("get status", status.Error(codes.Unavailable, raw)).Error()
+		want := "daemon unreachable at 127.0.0.1:1 (from --host): " + cause + "; is wslfwd-hostd running?"
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("Explain(%q) = %q, want it to start %q", raw, got, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package controlclient
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -72,7 +73,7 @@ func (c *Conn) Explain(what string, err error) error {
 	switch s.Code() {
 	case codes.Unavailable:
 		msg = fmt.Sprintf("daemon unreachable at %s (%s): %s; is wslfwd-hostd running? pass --host to dial another address",
-			c.Target.Addr, c.Target.Why, s.Message())
+			c.Target.Addr, c.Target.Why, transportCause(s.Message()))
 	case codes.Unauthenticated:
 		msg = fmt.Sprintf("daemon at %s rejected the token from %s: %s; copy the daemon's current token (`wslfwd-hostd token`, elevated, on Windows) or pass --token-file",
 			c.Target.Addr, c.TokenFrom, s.Message())
@@ -99,4 +100,30 @@ func Code(err error) codes.Code {
 		return re.Code
 	}
 	return status.Code(err)
+}
+
+// transportWrappers are the layers gRPC wraps a failed dial in, outermost
+// first: `connection error: desc = "transport: Error while dialing: dial
+// tcp 127.0.0.1:1: connect: connection refused"`.
+var transportWrappers = []string{`last connection error: `, `connection error: desc = "`, `transport: `,
+	`Error while dialing: `}
+
+// transportCause cuts gRPC's wrapping off a transport failure, leaving
+// the cause ("connection refused"): the message around it already names
+// the address.
+func transportCause(msg string) string {
+	for _, w := range transportWrappers {
+		if rest, ok := strings.CutPrefix(msg, w); ok {
+			msg = strings.TrimSuffix(rest, `"`)
+		}
+	}
+	if rest, ok := strings.CutPrefix(msg, "dial "); ok {
+		// "tcp 127.0.0.1:1: connect: connection refused"; Windows says
+		// "connectex: No connection could be made …".
+		if _, cause, ok := strings.Cut(rest, ": "); ok {
+			cause = strings.TrimPrefix(cause, "connect: ")
+			msg = strings.TrimPrefix(cause, "connectex: ")
+		}
+	}
+	return msg
 }

@@ -692,9 +692,12 @@ type Agent struct {
 	// For a disconnected agent, when its forwards will be removed.
 	GraceUntil *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=grace_until,json=graceUntil,proto3" json:"grace_until,omitempty"`
 	// The agent's WSL VM id, if it reported one.
-	VmId          string `protobuf:"bytes,12,opt,name=vm_id,json=vmId,proto3" json:"vm_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	VmId string `protobuf:"bytes,12,opt,name=vm_id,json=vmId,proto3" json:"vm_id,omitempty"`
+	// For a disconnected agent, when its session ended: last_seen is its
+	// last message, which may be long before (an idle agent sends none).
+	DisconnectedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=disconnected_at,json=disconnectedAt,proto3" json:"disconnected_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
@@ -809,6 +812,13 @@ func (x *Agent) GetVmId() string {
 		return x.VmId
 	}
 	return ""
+}
+
+func (x *Agent) GetDisconnectedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DisconnectedAt
+	}
+	return nil
 }
 
 // ListForwardsRequest selects forwards.
@@ -1791,7 +1801,7 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\x04code\x18\x04 \x01(\tR\x04code\x12\x14\n" +
 	"\x05count\x18\x05 \x01(\rR\x05count\x120\n" +
 	"\x05first\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05first\x12.\n" +
-	"\x04last\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04last\"\x94\x04\n" +
+	"\x04last\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04last\"\xd9\x04\n" +
 	"\x05Agent\x12\x16\n" +
 	"\x06distro\x18\x01 \x01(\tR\x06distro\x12B\n" +
 	"\x0fnetworking_mode\x18\x02 \x01(\x0e2\x19.wslfwd.v1.NetworkingModeR\x0enetworkingMode\x12#\n" +
@@ -1806,7 +1816,8 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	" \x01(\tR\vpeerAddress\x12;\n" +
 	"\vgrace_until\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"graceUntil\x12\x13\n" +
-	"\x05vm_id\x18\f \x01(\tR\x04vmId\"'\n" +
+	"\x05vm_id\x18\f \x01(\tR\x04vmId\x12C\n" +
+	"\x0fdisconnected_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0edisconnectedAt\"'\n" +
 	"\x13ListForwardsRequest\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\"F\n" +
 	"\x14ListForwardsResponse\x12.\n" +
@@ -1955,44 +1966,45 @@ var file_wslfwd_v1_control_proto_depIdxs = []int32{
 	25, // 10: wslfwd.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
 	25, // 11: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
 	25, // 12: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
-	13, // 13: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
-	29, // 14: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
-	26, // 15: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
-	0,  // 16: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
-	25, // 17: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
-	25, // 18: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	17, // 19: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
-	18, // 20: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
-	16, // 21: wslfwd.v1.WatchResponse.resync:type_name -> wslfwd.v1.WatchResync
-	1,  // 22: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
-	10, // 23: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
-	2,  // 24: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
-	13, // 25: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
-	29, // 26: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	13, // 27: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
-	29, // 28: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	13, // 29: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
-	30, // 30: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
-	31, // 31: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
-	3,  // 32: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
-	7,  // 33: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
-	11, // 34: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
-	14, // 35: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
-	19, // 36: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
-	21, // 37: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
-	23, // 38: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
-	4,  // 39: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
-	8,  // 40: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
-	12, // 41: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
-	15, // 42: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
-	20, // 43: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
-	22, // 44: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
-	24, // 45: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
-	39, // [39:46] is the sub-list for method output_type
-	32, // [32:39] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	25, // 13: wslfwd.v1.Agent.disconnected_at:type_name -> google.protobuf.Timestamp
+	13, // 14: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
+	29, // 15: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
+	26, // 16: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
+	0,  // 17: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
+	25, // 18: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
+	25, // 19: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	17, // 20: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
+	18, // 21: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
+	16, // 22: wslfwd.v1.WatchResponse.resync:type_name -> wslfwd.v1.WatchResync
+	1,  // 23: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
+	10, // 24: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
+	2,  // 25: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
+	13, // 26: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
+	29, // 27: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	13, // 28: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
+	29, // 29: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	13, // 30: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
+	30, // 31: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
+	31, // 32: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
+	3,  // 33: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
+	7,  // 34: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
+	11, // 35: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
+	14, // 36: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
+	19, // 37: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
+	21, // 38: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
+	23, // 39: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
+	4,  // 40: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
+	8,  // 41: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
+	12, // 42: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
+	15, // 43: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
+	20, // 44: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
+	22, // 45: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
+	24, // 46: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
+	40, // [40:47] is the sub-list for method output_type
+	33, // [33:40] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_wslfwd_v1_control_proto_init() }

@@ -92,8 +92,10 @@ var errClosed = errors.New("relay is closed")
 func New(opts Options) *Relay {
 	opts = opts.withDefaults()
 	return &Relay{
-		opts:     opts,
-		log:      opts.Logger.With("backend", "relay"),
+		opts: opts,
+		// No backend attribute here: the daemon names the backend in the
+		// logger it passes, and a second one logged "backend=relay" twice.
+		log:      opts.Logger,
 		forwards: make(map[backend.Key]running),
 	}
 }
@@ -166,7 +168,6 @@ func (r *Relay) remove(e backend.Entry) error {
 	}
 	cur.fwd.close()
 	delete(r.forwards, e.Key())
-	r.log.Info("forward removed", "entry", e.String())
 	return nil
 }
 
@@ -194,8 +195,9 @@ func (r *Relay) add(ctx context.Context, e backend.Entry) error {
 	if err != nil {
 		return err
 	}
+	// Not logged here: the reconciler logs every forward it adds or
+	// removes, whatever the backend.
 	r.forwards[e.Key()] = running{entry: e, fwd: f}
-	log.Info("forward added")
 	return nil
 }
 
