@@ -269,7 +269,7 @@ func TestExplainCutsTransportText(t *testing.T) {
 	c := &Conn{Target: Target{Addr: "127.0.0.1:1", Why: "from --host"}}
 	for raw, cause := range map[string]string{
 		`connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`:                                                                                   "connection refused",
-		`last connection error: connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connectex: No connection could be made because the target machine actively refused it."`: "No connection could be made because the target machine actively refused it.",
+		`last connection error: connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connectex: No connection could be made because the target machine actively refused it."`: "No connection could be made because the target machine actively refused it",
 		`connection error: desc = "error reading server preface: EOF"`:                                                                                                                                   "error reading server preface: EOF",
 		"name resolver error: produced zero addresses":                                                                                                                                                   "name resolver error: produced zero addresses",
 	} {

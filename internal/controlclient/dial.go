@@ -125,5 +125,6 @@ func transportCause(msg string) string {
 			msg = strings.TrimPrefix(cause, "connectex: ")
 		}
 	}
-	return msg
+	// Windows' messages end in a full stop; the sentence around goes on.
+	return strings.TrimSuffix(msg, ".")
 }
