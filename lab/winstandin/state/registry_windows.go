@@ -3,7 +3,6 @@ package state
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"golang.org/x/sys/windows/registry"
 )
@@ -13,9 +12,13 @@ import (
 const PortProxyPath = `SYSTEM\CurrentControlSet\Services\PortProxy`
 
 // RulesPath is the stand-ins' own key for firewall rules, under
-// HKEY_LOCAL_MACHINE; each firewall is a subkey holding one REG_SZ value
-// per rule, named by a zero-padded sequence number so order is kept.
+// HKEY_LOCAL_MACHINE; each firewall is a subkey holding one REG_MULTI_SZ
+// value, rulesValue, with one encoded rule per string in the order they
+// were made. One value, written in one call, so that a reader in another
+// process sees the rules before or after a change, never half of one.
 const RulesPath = `SOFTWARE\wslfwd-standin\Firewall`
+
+const rulesValue = "rules"
 
 // Registry is the Store over the Windows (under Wine: Wine's) registry.
 type Registry struct{}
@@ -97,17 +100,15 @@ func (Registry) Rules(t Table) ([]Rule, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer k.Close()
-	names, err := k.ReadValueNames(-1)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+	enc, _, err := k.GetStringsValue(rulesValue)
+	if errors.Is(err, registry.ErrNotExist) {
+		return nil, nil
 	}
-	slices.Sort(names)
-	out := make([]Rule, 0, len(names))
-	for _, n := range names {
-		s, _, err := k.GetStringValue(n)
-		if err != nil {
-			return nil, fmt.Errorf("read %s %s: %w", path, n, err)
-		}
+	if err != nil {
+		return nil, fmt.Errorf("read %s %s: %w", path, rulesValue, err)
+	}
+	out := make([]Rule, 0, len(enc))
+	for _, s := range enc {
 		r, err := DecodeRule(s)
 		if err != nil {
 			return nil, err
@@ -117,32 +118,30 @@ func (Registry) Rules(t Table) ([]Rule, error) {
 	return out, nil
 }
 
-// SetRules replaces a firewall's rules: the key is emptied and written
-// again.
+// SetRules replaces a firewall's rules in one write.
 func (Registry) SetRules(t Table, rules []Rule) error {
 	path := RulesPath + `\` + string(t)
-	k, _, err := registry.CreateKey(registry.LOCAL_MACHINE, path, registry.QUERY_VALUE|registry.SET_VALUE|access)
+	k, _, err := registry.CreateKey(registry.LOCAL_MACHINE, path, registry.SET_VALUE|access)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
 	defer k.Close()
-	names, err := k.ReadValueNames(-1)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	for _, n := range names {
-		if err := k.DeleteValue(n); err != nil {
-			return fmt.Errorf("delete %s %s: %w", path, n, err)
+	if len(rules) == 0 {
+		if err := k.DeleteValue(rulesValue); err != nil && !errors.Is(err, registry.ErrNotExist) {
+			return fmt.Errorf("delete %s %s: %w", path, rulesValue, err)
 		}
+		return nil
 	}
-	for i, r := range rules {
+	enc := make([]string, 0, len(rules))
+	for _, r := range rules {
 		s, err := EncodeRule(r)
 		if err != nil {
 			return err
 		}
-		if err := k.SetStringValue(fmt.Sprintf("%08d", i), s); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
+		enc = append(enc, s)
+	}
+	if err := k.SetStringsValue(rulesValue, enc); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
