@@ -77,6 +77,7 @@ type Registry struct {
 	refused refusals
 
 	mu      sync.Mutex
+	gone    uint64            // disconnects so far
 	entries map[string]*entry // by distro
 	events  []*wslfwdv1.AgentEvent
 }
@@ -90,6 +91,7 @@ type entry struct {
 	lastSeen   time.Time
 	goneAt     time.Time // when the session closed; "gone" counts from here
 	graceUntil time.Time
+	goneSeq    uint64 // order of disconnects: clocks may not tell two apart
 	timer      *time.Timer
 	network    *wslfwdv1.NetworkState
 	listeners  map[ListenerKey]*wslfwdv1.Listener
@@ -321,7 +323,7 @@ func (r *Registry) makeRoom() bool {
 	}
 	var oldest *entry
 	for _, e := range r.entries {
-		if !e.connected && (oldest == nil || e.graceUntil.Before(oldest.graceUntil)) {
+		if !e.connected && (oldest == nil || e.goneSeq < oldest.goneSeq) {
 			oldest = e
 		}
 	}
@@ -451,6 +453,8 @@ func (r *Registry) Close(s *Session) {
 	e.connected = false
 	e.goneAt = now
 	e.graceUntil = now.Add(r.opts.Grace)
+	r.gone++
+	e.goneSeq = r.gone
 	r.events = append(r.events, &wslfwdv1.AgentEvent{Kind: wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED, Agent: e.proto()})
 	if r.opts.Grace <= 0 {
 		r.expireLocked(s.Distro(), e)
