@@ -25,12 +25,12 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
-	"github.com/wslfwd/wslfwd/hostd-windows/registry"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
 	"github.com/wslfwd/wslfwd/internal/syncbuf"
@@ -109,7 +109,7 @@ func startRealDaemon(t *testing.T) realDaemon {
 		MaxListeners: cfg.MaxListenersPerAgent,
 		MaxAgents:    cfg.MaxAgents,
 		// The stand-in agent connects from loopback.
-		Targets: registry.TargetRules{AllowLoopback: true},
+		Targets: agents.TargetRules{AllowLoopback: true},
 		Logger:  log,
 	})
 	if err != nil {

@@ -27,12 +27,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
 	"github.com/wslfwd/wslfwd/hostd-windows/policy"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
-	"github.com/wslfwd/wslfwd/hostd-windows/registry"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
 )
 
@@ -57,7 +57,7 @@ type Options struct {
 	Grace        time.Duration
 	MaxListeners int
 	MaxAgents    int
-	Targets      registry.TargetRules
+	Targets      agents.TargetRules
 	// Problems adds platform checks to GetStatus; may be nil.
 	Problems func(ctx context.Context) []*wslfwdv1.Problem
 	// Firewall, when set (config firewall = true), keeps an inbound
@@ -81,7 +81,7 @@ type Daemon struct {
 
 	opts Options
 	log  *slog.Logger
-	reg  *registry.Registry
+	reg  *agents.Registry
 	fw   firewallKeeper // nil unless Options.Firewall or FirewallAudit is set
 	kick chan struct{}
 	done chan struct{} // closed when Run returns
@@ -136,7 +136,7 @@ func New(o Options) (*Daemon, error) {
 	case o.FirewallAudit != nil:
 		d.fw = newFirewallAudit(o.FirewallAudit, log.With("component", "firewall-audit"))
 	}
-	d.reg = registry.New(registry.Options{
+	d.reg = agents.New(agents.Options{
 		Grace:        o.Grace,
 		MaxListeners: o.MaxListeners,
 		MaxAgents:    o.MaxAgents,
@@ -148,7 +148,7 @@ func New(o Options) (*Daemon, error) {
 }
 
 // Registry is the agent registry the AgentService feeds.
-func (d *Daemon) Registry() *registry.Registry { return d.reg }
+func (d *Daemon) Registry() *agents.Registry { return d.reg }
 
 // Kick asks for a run. It never blocks; kicks during a run coalesce into
 // one more run.
@@ -193,16 +193,16 @@ func (d *Daemon) step(ctx context.Context) {
 	d.started++
 	d.mu.Unlock()
 
-	agents, events := d.reg.State()
-	held := d.held.current(time.Now(), agents)
-	decisions := policy.Decide(d.policyInput(agents))
+	present, events := d.reg.State()
+	held := d.held.current(time.Now(), present)
+	decisions := policy.Decide(d.policyInput(present))
 	rep := d.opts.Reconciler.Reconcile(ctx, plan(decisions, held))
 	if rep.Err != nil {
 		d.log.Warn("reconcile", "err", rep.Err)
 	}
 
 	now := time.Now()
-	infos, sessions, modes := agentViews(agents)
+	infos, sessions, modes := agentViews(present)
 
 	d.mu.Lock()
 	next := d.buildTable(decisions, rep, now)
@@ -233,7 +233,7 @@ func (d *Daemon) step(ctx context.Context) {
 	for id, st := range updates {
 		sessions[id].Statuses(st)
 	}
-	for _, a := range agents {
+	for _, a := range present {
 		if a.Connected {
 			a.Session.Ack(a.Seq)
 		}
@@ -242,9 +242,9 @@ func (d *Daemon) step(ctx context.Context) {
 
 // policyInput is what the policy decides from: the agents (connected or
 // in grace), the static forwards and the config.
-func (d *Daemon) policyInput(agents []registry.Agent) policy.Input {
+func (d *Daemon) policyInput(list []agents.Agent) policy.Input {
 	in := policy.Input{
-		Agents:        make([]policy.Agent, 0, len(agents)),
+		Agents:        make([]policy.Agent, 0, len(list)),
 		Statics:       d.opts.Statics.List(),
 		Config:        d.opts.Config,
 		ExposeAddr:    d.opts.ExposeAddr,
@@ -252,7 +252,7 @@ func (d *Daemon) policyInput(agents []registry.Agent) policy.Input {
 		Supports:      d.opts.Backend.Supports,
 		Backend:       d.opts.Backend.Name(),
 	}
-	for _, a := range agents {
+	for _, a := range list {
 		in.Agents = append(in.Agents, policy.Agent{
 			ID:          a.Session.ID,
 			Distro:      a.Distro,
@@ -268,11 +268,11 @@ func (d *Daemon) policyInput(agents []registry.Agent) policy.Input {
 
 // agentViews are the agents as ListAgents shows them, the connected
 // agents' sessions by ID, and each distro's networking mode.
-func agentViews(agents []registry.Agent) ([]*wslfwdv1.Agent, map[string]*registry.Session, map[string]wslfwdv1.NetworkingMode) {
-	infos := make([]*wslfwdv1.Agent, 0, len(agents))
-	sessions := make(map[string]*registry.Session, len(agents))
-	modes := make(map[string]wslfwdv1.NetworkingMode, len(agents))
-	for _, a := range agents {
+func agentViews(list []agents.Agent) ([]*wslfwdv1.Agent, map[string]*agents.Session, map[string]wslfwdv1.NetworkingMode) {
+	infos := make([]*wslfwdv1.Agent, 0, len(list))
+	sessions := make(map[string]*agents.Session, len(list))
+	modes := make(map[string]wslfwdv1.NetworkingMode, len(list))
+	for _, a := range list {
 		infos = append(infos, a.Info)
 		modes[a.Distro] = a.Mode
 		if a.Connected {

@@ -16,11 +16,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
-	"github.com/wslfwd/wslfwd/hostd-windows/registry"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
 	"github.com/wslfwd/wslfwd/internal/token"
@@ -185,7 +185,7 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		MaxListeners: o.config.MaxListenersPerAgent,
 		MaxAgents:    o.config.MaxAgents,
 		// Agent, service and daemon share this machine's loopback.
-		Targets:       registry.TargetRules{AllowLoopback: true},
+		Targets:       agents.TargetRules{AllowLoopback: true},
 		Dial:          o.dial,
 		Firewall:      o.firewall,
 		FirewallAudit: o.audit,

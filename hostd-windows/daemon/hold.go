@@ -5,10 +5,10 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
-	"github.com/wslfwd/wslfwd/hostd-windows/registry"
 )
 
 // holds are the forwards a restarted daemon adopts from its ledger and
@@ -31,13 +31,13 @@ type holds struct {
 // (the registry holds it, connected or in its own grace) or grace is over,
 // and returns the rest. An entry recorded without a distro (a ledger of an
 // older wslfwd) waits for grace alone.
-func (h *holds) current(now time.Time, agents []registry.Agent) []ledger.Record {
+func (h *holds) current(now time.Time, list []agents.Agent) []ledger.Record {
 	if !now.Before(h.until) {
 		h.records = nil
 		return nil
 	}
-	present := make(map[string]bool, len(agents))
-	for _, a := range agents {
+	present := make(map[string]bool, len(list))
+	for _, a := range list {
 		present[a.Distro] = true
 	}
 	kept := h.records[:0]

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
-	"github.com/wslfwd/wslfwd/hostd-windows/registry"
 )
 
 // A restart is an adoption: the durable backend's forwards are held, not
@@ -139,7 +139,7 @@ func TestHoldsEnd(t *testing.T) {
 	}
 	old, ubuntu, debian := rec("", 1), rec("Ubuntu", 2), rec("Debian", 3)
 	h := holds{until: t0.Add(time.Minute), records: []ledger.Record{old, ubuntu, debian}}
-	back := []registry.Agent{{Distro: "Ubuntu"}}
+	back := []agents.Agent{{Distro: "Ubuntu"}}
 	if got := h.current(t0, back); !slices.Equal(got, []ledger.Record{old, debian}) {
 		t.Fatalf("held with Ubuntu's agent back = %v, want %v", got, []ledger.Record{old, debian})
 	}

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/registry"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 )
 
 // Watch limits; SECURITY.md lists them.
@@ -178,7 +178,7 @@ type statusKey struct {
 // statusUpdates returns, per connected session, the listener statuses
 // that changed since last sent, and forgets sessions that are gone.
 // Called with d.mu.
-func (d *Daemon) statusUpdates(sessions map[string]*registry.Session) map[string][]*wslfwdv1.ListenerStatus {
+func (d *Daemon) statusUpdates(sessions map[string]*agents.Session) map[string][]*wslfwdv1.ListenerStatus {
 	cur := make(map[string]map[statusKey]*wslfwdv1.ListenerStatus)
 	for _, r := range d.table {
 		if r.agentID == "" || r.fwd.GetOrigin() != wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT {

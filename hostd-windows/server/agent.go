@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/registry"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
 
@@ -28,7 +28,7 @@ type agentService struct {
 	stopping     <-chan struct{}
 	helloTimeout time.Duration
 	snapTimeout  time.Duration
-	reg          *registry.Registry
+	reg          *agents.Registry
 	log          *slog.Logger
 	maxPerPeer   int
 
@@ -102,7 +102,7 @@ func (a *agentService) recvHello(st grpc.BidiStreamingServer[wslfwdv1.AgentMessa
 // or the stream ends. Once a snapshot registers the session it stops
 // noSnapshot, the session's snapshot deadline; a snapshot answered with a
 // resync does not.
-func (a *agentService) receive(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage], s *registry.Session, noSnapshot *time.Timer) error {
+func (a *agentService) receive(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage], s *agents.Session, noSnapshot *time.Timer) error {
 	for {
 		m, err := st.Recv()
 		if err != nil {

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/registry"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
 
@@ -192,7 +192,7 @@ func (s *scriptedStream) Recv() (*wslfwdv1.AgentMessage, error) {
 // refused one, or one the registry answers with a resync, must not let a
 // session hold its slot for ever.
 func TestOnlyAnAcceptedSnapshotStopsTheDeadline(t *testing.T) {
-	reg := registry.New(registry.Options{Grace: time.Hour, MaxListeners: 4, Targets: registry.TargetRules{AllowLoopback: true}})
+	reg := agents.New(agents.Options{Grace: time.Hour, MaxListeners: 4, Targets: agents.TargetRules{AllowLoopback: true}})
 	a := &agentService{reg: reg, log: slog.New(slog.DiscardHandler)}
 	peer := netip.MustParseAddrPort("127.0.0.1:50000")
 	seq0 := snapshotMsg("127.0.0.1")

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/registry"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 )
 
 // Defaults for the zero Options fields.
@@ -35,7 +35,7 @@ const (
 
 // Options configure a Server.
 type Options struct {
-	Registry *registry.Registry
+	Registry *agents.Registry
 	Control  wslfwdv1.ControlServiceServer
 	Tokens   Tokens
 	// MaxRecvMsgSize bounds one incoming message, in bytes.

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/registry"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
 
@@ -32,7 +32,7 @@ type fixture struct {
 	srv    *Server
 	addr   string
 	tokens Tokens
-	reg    *registry.Registry
+	reg    *agents.Registry
 }
 
 func newToken(t *testing.T) string {
@@ -48,13 +48,13 @@ func newToken(t *testing.T) string {
 // tests' agents connect from.
 func start(t *testing.T, o Options) *fixture {
 	t.Helper()
-	return startWith(t, o, registry.TargetRules{AllowLoopback: true})
+	return startWith(t, o, agents.TargetRules{AllowLoopback: true})
 }
 
-func startWith(t *testing.T, o Options, targets registry.TargetRules) *fixture {
+func startWith(t *testing.T, o Options, targets agents.TargetRules) *fixture {
 	t.Helper()
 	f := &fixture{tokens: Tokens{Admin: newToken(t), Read: newToken(t), Agent: newToken(t)}}
-	f.reg = registry.New(registry.Options{Grace: time.Hour, MaxListeners: 4, Targets: targets})
+	f.reg = agents.New(agents.Options{Grace: time.Hour, MaxListeners: 4, Targets: targets})
 	o.Registry, o.Control, o.Tokens = f.reg, control{}, f.tokens
 	o.Logger = slog.New(slog.DiscardHandler)
 	s, err := New(o)
@@ -239,7 +239,7 @@ func snapshotMsg(addr string, listeners ...*wslfwdv1.Listener) *wslfwdv1.AgentMe
 func TestNATPeerCheckOverTCP(t *testing.T) {
 	// With the daemon's rules, a NAT agent connecting from loopback is
 	// refused at its hello: loopback is never a forward target.
-	strict := startWith(t, Options{}, registry.TargetRules{})
+	strict := startWith(t, Options{}, agents.TargetRules{})
 	_, c := session(t, strict.dial(t, strict.tokens.Agent), natHello("Ubuntu"))
 	if c != codes.PermissionDenied {
 		t.Fatalf("hello from 127.0.0.1: %v, want PermissionDenied", c)

@@ -115,7 +115,7 @@ func TestViolation(t *testing.T) {
 		{"cli", "hostd-windows/server", true, false},
 		{"cli", "agent-linux/scan", true, true},
 		{"hostd-windows", "cli/output", false, true},
-		{"agent-linux/session", "hostd-windows/registry", false, true},
+		{"agent-linux/session", "hostd-windows/agents", false, true},
 		{"internal/wsl", "hostd-windows/winhost", false, true},
 		{"internal/wsl", "lab/netlab", true, true},
 		{"gen/wslfwd/v1", "internal/token", false, true},

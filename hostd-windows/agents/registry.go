@@ -1,4 +1,4 @@
-// Package registry holds what the daemon knows about each agent: its hello,
+// Package agents holds what the daemon knows about each connected agent: its hello,
 // network state and listeners, applied from the agent's snapshot and
 // changes with sequence checks, and the grace period that keeps a gone
 // agent's forwards up for a while so an agent restart does not flap them.
@@ -27,7 +27,7 @@
 // Rejecting it instead would be wrong: Linux keeps a socket listening on an
 // address after the address leaves the interface, and refusing every
 // snapshot that holds one would drop all of the distro's forwards.
-package registry
+package agents
 
 import (
 	"crypto/rand"

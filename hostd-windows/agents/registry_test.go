@@ -1,4 +1,4 @@
-package registry
+package agents
 
 import (
 	"net/netip"
