@@ -1,7 +1,7 @@
 package main
 
-// Tests against the real daemon engine and gRPC server (hostd-windows
-// daemon + server with the relay backend), run in-process on loopback. A
+// Tests against the real daemon (hostd-windows/daemon, started by
+// daemontest with the relay backend), run in-process on loopback. A
 // small stand-in agent speaks AgentService and answers probes with a real
 // echo listener. Its distro address is a documentation address (192.0.2.53)
 // no test ever sends traffic to: forwards are checked as the daemon reports
@@ -25,14 +25,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
-	"github.com/wslfwd/wslfwd/hostd-windows/config"
-	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
-	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
-	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
+	"github.com/wslfwd/wslfwd/hostd-windows/daemon/daemontest"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
-	"github.com/wslfwd/wslfwd/hostd-windows/statics"
 	"github.com/wslfwd/wslfwd/internal/syncbuf"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
@@ -83,55 +78,8 @@ func startRealDaemon(t *testing.T) realDaemon {
 
 	be := relay.New(relay.Options{Logger: log})
 	t.Cleanup(func() { be.Close() })
-	led, err := ledger.Open(dir, be.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := statics.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.ExposeAddress = exposeAddr
-	d, err := daemon.New(daemon.Options{
-		Config:       cfg,
-		Backend:      be,
-		Reconciler:   reconcile.New(be, led, log),
-		Statics:      st,
-		ExposeAddr:   netip.MustParseAddr(exposeAddr),
-		ListenAddrs:  []netip.AddrPort{l.Addr().(*net.TCPAddr).AddrPort()},
-		StateDir:     dir,
-		Grace:        time.Hour,
-		MaxListeners: cfg.MaxListenersPerAgent,
-		MaxAgents:    cfg.MaxAgents,
-		// The stand-in agent connects from loopback.
-		Targets: agents.TargetRules{AllowLoopback: true},
-		Logger:  log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Options{Registry: d.Registry(), Control: d, Tokens: tokens, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); d.Run(ctx) }()
-	go func() { defer wg.Done(); srv.Serve(l) }()
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer scancel()
-		srv.Stop(sctx)
-		cancel()
-		wg.Wait()
-	})
-	rd.addr = l.Addr().String()
+	d := daemontest.Start(t, daemontest.Options{Backend: be, StateDir: dir, Expose: netip.MustParseAddr(exposeAddr), Tokens: tokens, Logger: log})
+	rd.addr = d.Addr
 	return rd
 }
 

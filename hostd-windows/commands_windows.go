@@ -51,7 +51,7 @@ func errNotElevated(what string) error {
 // SYSTEM only, as the daemon's start-up check (fileperm) wants them. A
 // directory that another account made before is refused, not taken over
 // (winsvc.CheckStateOwner). netsh's scripts are written there from now on.
-func prepareState(p servicePaths) error {
+func prepareState(p *settings) error {
 	if err := winsvc.CheckStateDir(p.stateDir); err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func newInstallCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			paths, err := resolvePaths(fs, f)
+			paths, err := resolve(fs, f)
 			if err != nil {
 				return err
 			}
@@ -119,7 +119,7 @@ func newInstallCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(out, "State and tokens: %s (Administrators and SYSTEM only)\n", paths.stateDir)
-			installDaemonRule(cmd.Context(), out, paths.port)
+			installDaemonRule(cmd.Context(), out, paths.port())
 			fmt.Fprint(out, `
 Next:
   1. wslfwd-hostd start
@@ -314,7 +314,7 @@ Daemon flags after -- (such as --config) find the same files the service uses.`,
 			if err != nil {
 				return err
 			}
-			paths, err := resolvePaths(fs, f)
+			paths, err := resolve(fs, f)
 			if err != nil {
 				return err
 			}
@@ -398,7 +398,7 @@ func prepareService(args []string) (serviceStart, error) {
 	if err != nil {
 		return serviceStart{}, err
 	}
-	paths, err := resolvePaths(fs, f)
+	paths, err := resolve(fs, f)
 	if err != nil {
 		return serviceStart{}, err
 	}
@@ -408,7 +408,7 @@ func prepareService(args []string) (serviceStart, error) {
 	if err := winsvc.SecureDir(paths.stateDir); err != nil {
 		return serviceStart{}, err
 	}
-	st := serviceStart{args: args, stateDir: paths.stateDir, logPath: paths.logFile}
+	st := serviceStart{args: args, stateDir: paths.stateDir, logPath: paths.cfg.LogFile}
 	if st.logPath == "" {
 		st.logPath = filepath.Join(paths.stateDir, logfile.FileName)
 		st.args = append(slices.Clip(args), "--log-file", st.logPath)

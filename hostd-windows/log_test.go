@@ -6,10 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend/backendtest"
-	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
-	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
+	"github.com/wslfwd/wslfwd/hostd-windows/daemon/daemontest"
 	"github.com/wslfwd/wslfwd/internal/syncbuf"
 )
 
@@ -23,12 +22,17 @@ func TestForwardLoggedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer be.Close()
-	r := newReconciler(be, ledger.NewMemory(), log)
 	lo := netip.MustParseAddr("127.0.0.1")
-	e := backend.Entry{Protocol: backend.TCP, Listen: netip.AddrPortFrom(lo, backendtest.FreePort(t, lo)),
-		Connect: netip.AddrPortFrom(lo, backendtest.FreePort(t, lo))}
-	r.Reconcile(t.Context(), reconcile.Plan{Want: []ledger.Record{{Entry: e, Distro: "Ubuntu"}}})
-	r.Reconcile(t.Context(), reconcile.Plan{})
+	h := daemontest.Start(t, daemontest.Options{Backend: be, Expose: lo, Logger: log})
+	h.Connect(t, "Ubuntu").Snapshot()
+	hostPort := uint32(backendtest.FreePort(t, lo))
+	if _, err := h.Control.Expose(daemontest.Ctx(t), &wslfwdv1.ExposeRequest{Port: hostPort + 1, HostPort: hostPort}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Control.Unexpose(daemontest.Ctx(t), &wslfwdv1.UnexposeRequest{HostPort: hostPort}); err != nil {
+		t.Fatal(err)
+	}
+	h.Stop()
 
 	text := out.String()
 	for _, msg := range []string{"forward added", "forward removed"} {
@@ -37,6 +41,9 @@ func TestForwardLoggedOnce(t *testing.T) {
 		}
 	}
 	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		if !strings.Contains(line, " backend=") {
+			continue // not the backend's or the reconciler's
+		}
 		seen := map[string]bool{}
 		for _, f := range strings.Fields(line) {
 			key, _, ok := strings.Cut(f, "=")

@@ -11,7 +11,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
-	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
+	"github.com/wslfwd/wslfwd/hostd-windows/engine"
 )
 
 // newBackend constructs the backend named name. Off Windows only the relay
@@ -48,11 +48,11 @@ func platformProblems(context.Context, string) []*wslfwdv1.Problem { return nil 
 // true (the default) asks for live in Windows' firewalls, and the relay
 // listens directly (the lab, tests). Saying so once beats refusing to
 // start with the default config.
-func newFirewall(log *slog.Logger, _ []string) (daemon.FirewallSyncer, error) {
+func newFirewall(log *slog.Logger, _ []string) (engine.FirewallSyncer, error) {
 	log.Info("firewall = true manages Windows firewall rules; off Windows there are none to manage")
 	return nil, nil
 }
 
 // newFirewallAuditor is nil off Windows: no Windows firewall stands
 // between the LAN and the relay there.
-func newFirewallAuditor(*slog.Logger) daemon.FirewallAuditor { return nil }
+func newFirewallAuditor(*slog.Logger) engine.FirewallAuditor { return nil }

@@ -16,7 +16,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
-	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
+	"github.com/wslfwd/wslfwd/hostd-windows/engine"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy"
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
@@ -113,12 +113,12 @@ func platformProblems(_ context.Context, backendName string) []*wslfwdv1.Problem
 
 // newFirewall keeps the forwards' inbound rules in Windows Defender
 // Firewall (NAT mode, WSL1) and the Hyper-V firewall (mirrored mode).
-func newFirewall(log *slog.Logger, profiles []string) (daemon.FirewallSyncer, error) {
+func newFirewall(log *slog.Logger, profiles []string) (engine.FirewallSyncer, error) {
 	return firewall.New(firewall.SystemShell{}, log, profiles...), nil
 }
 
 // newFirewallAuditor checks, with firewall = false, that inbound rules of
 // the user's let LAN clients reach the forwards (GetStatus, doctor).
-func newFirewallAuditor(log *slog.Logger) daemon.FirewallAuditor {
+func newFirewallAuditor(log *slog.Logger) engine.FirewallAuditor {
 	return firewall.New(firewall.SystemShell{}, log)
 }

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -23,11 +22,8 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
-	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
 	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
-	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
-	"github.com/wslfwd/wslfwd/hostd-windows/statics"
 	"github.com/wslfwd/wslfwd/internal/fileperm"
 	"github.com/wslfwd/wslfwd/internal/token"
 	"github.com/wslfwd/wslfwd/internal/version"
@@ -107,20 +103,22 @@ func runDaemonArgs(ctx context.Context, args []string, ready func()) error {
 	return runDaemon(ctx, fs, &f, onListen)
 }
 
-// settings are the resolved settings of one run.
+// settings are the resolved settings of one run, of the service, or of
+// the commands that find the service's files: the config with the flags
+// given explicitly applied over it, and what follows from it.
 type settings struct {
-	cfg            *config.Config
-	backend        string
+	cfg            *config.Config // validated
+	level          slog.Level
 	listen         []netip.AddrPort
 	followWSL      bool // also listen on the WSL adapter's address, following it
-	expose         netip.Addr
 	stateDir       string
 	tokenFile      string
 	readTokenFile  string
 	agentTokenFile string
-	log            *slog.Logger
-	logOut         io.Closer // the log file, if any; closed when the daemon ends
 }
+
+// port is the daemon's gRPC port: the first listen address's.
+func (s *settings) port() uint16 { return s.listen[0].Port() }
 
 // resolve merges config file, explicit flags and defaults.
 func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
@@ -128,8 +126,24 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	s := &settings{}
+	cfg, err := loadConfig(fs, f)
+	if err != nil {
+		return nil, err
+	}
+	s := &settings{cfg: cfg, level: level}
+	if s.listen, s.followWSL, err = listenAddrs(cfg.Listen); err != nil {
+		return nil, err
+	}
+	s.stateDir = cmp.Or(cfg.StateDir, defaultStateDir())
+	s.tokenFile = cfg.TokenPath(s.stateDir)
+	s.agentTokenFile = cmp.Or(cfg.AgentTokenFile, filepath.Join(filepath.Dir(s.tokenFile), "agent.token"))
+	s.readTokenFile = cfg.ReadTokenFile
+	return s, nil
+}
 
+// loadConfig reads the config file, or takes the defaults, applies the
+// flags given explicitly over it and validates the result.
+func loadConfig(fs *pflag.FlagSet, f *runFlags) (*config.Config, error) {
 	cfg := config.Default()
 	if f.config != "" {
 		var err error
@@ -137,7 +151,20 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 			return nil, err
 		}
 	}
-	set := fs.Changed
+	f.applyTo(cfg, fs.Changed)
+	if cfg.Backend == "" {
+		// Before Validate: some checks depend on the backend (portproxy
+		// never listens on loopback), and the platform's default counts.
+		cfg.Backend = defaultBackendName()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// applyTo sets in cfg the settings whose flags were given (set).
+func (f *runFlags) applyTo(cfg *config.Config, set func(name string) bool) {
 	if set("backend") {
 		cfg.Backend = f.backend
 	}
@@ -165,42 +192,22 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 	if set("log-file") {
 		cfg.LogFile = f.logFile
 	}
-	if cfg.Backend == "" {
-		// Before Validate: some checks depend on the backend (portproxy
-		// never listens on loopback), and the platform's default counts.
-		cfg.Backend = defaultBackendName()
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	s.cfg = cfg
-	s.backend = cfg.Backend
-	listen := cfg.Listen
+}
+
+// listenAddrs parses the listen addresses; with none, the platform's
+// default, and the WSL adapter's address is followed too.
+func listenAddrs(listen []string) (addrs []netip.AddrPort, followWSL bool, err error) {
 	if len(listen) == 0 {
-		listen = defaultListenAddrs()
-		s.followWSL = true
+		listen, followWSL = defaultListenAddrs(), true
 	}
 	for _, l := range listen {
 		ap, err := netip.ParseAddrPort(l)
 		if err != nil {
-			return nil, fmt.Errorf("listen address %q: want address:port, e.g. 127.0.0.1:17810: %w", l, err)
+			return nil, false, fmt.Errorf("listen address %q: want address:port, e.g. 127.0.0.1:17810: %w", l, err)
 		}
-		s.listen = append(s.listen, ap)
+		addrs = append(addrs, ap)
 	}
-	s.expose = cfg.Expose()
-
-	s.stateDir = cfg.StateDir
-	if s.stateDir == "" {
-		s.stateDir = defaultStateDir()
-	}
-	s.tokenFile = cfg.TokenPath(s.stateDir)
-	s.agentTokenFile = cfg.AgentTokenFile
-	if s.agentTokenFile == "" {
-		s.agentTokenFile = filepath.Join(filepath.Dir(s.tokenFile), "agent.token")
-	}
-	s.readTokenFile = cfg.ReadTokenFile
-	s.log, s.logOut = newLogger(cfg.LogFile, level)
-	return s, nil
+	return addrs, followWSL, nil
 }
 
 // newLogger logs to stderr, or to file, rotated by size (package
@@ -219,7 +226,7 @@ func newLogger(file string, level slog.Level) (*slog.Logger, io.Closer) {
 // and refuses files others could read or replace and roles that share a
 // token (fileperm, token.CheckDistinct): either would give a weaker
 // role, or another account, the admin's rights.
-func loadTokens(s *settings) (server.Tokens, error) {
+func loadTokens(s *settings, log *slog.Logger) (server.Tokens, error) {
 	var t server.Tokens
 	var loaded []token.RoleFile
 	for _, x := range []struct {
@@ -242,7 +249,7 @@ func loadTokens(s *settings) (server.Tokens, error) {
 			return t, fmt.Errorf("%s token: %w", x.role, err)
 		}
 		if created {
-			s.log.Info("created token file", "role", x.role, "path", x.path)
+			log.Info("created token file", "role", x.role, "path", x.path)
 		}
 		*x.dst = tok
 		loaded = append(loaded, token.RoleFile{Role: x.role, Path: x.path, Token: tok})
@@ -270,9 +277,9 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 	if err != nil {
 		return err
 	}
-	log := s.log
-	if s.logOut != nil {
-		defer s.logOut.Close()
+	log, logOut := newLogger(s.cfg.LogFile, s.level)
+	if logOut != nil {
+		defer logOut.Close()
 	}
 	if err := prepareStateDir(s.stateDir); err != nil {
 		return err
@@ -280,7 +287,7 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 	// netsh's script files go to the state directory, which only the
 	// daemon's account may use, not to a user's %TEMP%.
 	winexec.SetScriptDir(s.stateDir)
-	be, err := openBackend(log, s.backend, s.stateDir)
+	be, err := openBackend(log, s.cfg.Backend, s.stateDir)
 	if err != nil {
 		return fmt.Errorf("backend: %w", err)
 	}
@@ -289,144 +296,101 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 			log.Warn("close backend", "err", err)
 		}
 	}()
-	// The ownership ledger is on disk only when the backend's entries
-	// outlive the daemon (portproxy). The relay's end with it, so its
-	// ledger stays in memory: no sync on the way to each new forward, and
-	// no dependence on a writable state directory. ledger.For ignores a
-	// ledger-relay.json left by older versions.
-	led, err := ledger.For(s.stateDir, be)
+	tokens, err := loadTokens(s, log)
 	if err != nil {
 		return err
 	}
-	st, err := statics.Open(s.stateDir)
+	lns, err := listen(s.listen, log)
 	if err != nil {
 		return err
 	}
-	tokens, err := loadTokens(s)
+	d, follow, err := newDaemon(s, be, tokens, lns, log)
 	if err != nil {
-		return err
-	}
-
-	var lns []net.Listener
-	defer func() {
 		for _, l := range lns {
 			l.Close()
 		}
-	}()
-	var addrs []netip.AddrPort
-	for _, a := range s.listen {
+		return err
+	}
+	return serve(ctx, d, follow, s, log, onListen)
+}
+
+// listen opens the gRPC server's listeners.
+func listen(addrs []netip.AddrPort, log *slog.Logger) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, a := range addrs {
 		if a.Addr().IsUnspecified() {
 			log.Warn("listening on every address: agents and clients anywhere can reach the daemon", "listen", a)
 		}
 		l, err := net.Listen("tcp", a.String())
 		if err != nil {
-			return fmt.Errorf("listen on %s: %w", a, err)
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("listen on %s: %w", a, err)
 		}
 		lns = append(lns, l)
-		addrs = append(addrs, l.Addr().(*net.TCPAddr).AddrPort())
 	}
+	return lns, nil
+}
 
+// newDaemon wires the platform's parts (the WSL adapter's address, the
+// firewall, the host checks) into a daemon serving lns.
+func newDaemon(s *settings, be backend.Backend, tokens server.Tokens, lns []net.Listener, log *slog.Logger) (*daemon.Daemon, *follower, error) {
 	// The WSL adapter's address is followed on the daemon's (first) port.
 	var follow *follower
 	if lookup, onChange := wslAdapter(); s.followWSL && lookup != nil {
-		follow = &follower{lookup: lookup, onChange: onChange, port: addrs[0].Port(),
+		follow = &follower{lookup: lookup, onChange: onChange, port: uint16(lns[0].Addr().(*net.TCPAddr).Port),
 			interval: 2 * time.Second, log: log.With("component", "listen")}
 	}
-	var fw daemon.FirewallSyncer
-	var audit daemon.FirewallAuditor
-	if s.cfg.Firewall {
-		if fw, err = newFirewall(log.With("component", "firewall"), s.cfg.FirewallProfiles); err != nil {
-			return err
-		}
-	} else {
-		audit = newFirewallAuditor(log.With("component", "firewall"))
-	}
-	d, err := daemon.New(daemon.Options{
-		Firewall:          fw,
-		FirewallAudit:     audit,
+	o := daemon.Options{
 		Config:            s.cfg,
 		Backend:           be,
-		Reconciler:        newReconciler(be, led, log),
-		Statics:           st,
-		ExposeAddr:        s.expose,
-		ListenAddrs:       addrs,
 		StateDir:          s.stateDir,
-		Grace:             s.cfg.Grace,
-		MaxListeners:      s.cfg.MaxListenersPerAgent,
-		MaxAgents:         s.cfg.MaxAgents,
+		Listeners:         lns,
+		Tokens:            tokens,
 		MovingListenAddrs: follow.listenAddrs(),
 		Problems: func(ctx context.Context) []*wslfwdv1.Problem {
 			return append(platformProblems(ctx, be.Name()), follow.problems()...)
 		},
 		Logger: log,
-	})
-	if err != nil {
-		return err
 	}
-	srv, err := server.New(server.Options{
-		Registry: d.Registry(),
-		Control:  d,
-		Tokens:   tokens,
-		Logger:   log.With("component", "server"),
-	})
-	if err != nil {
-		return err
+	var err error
+	if s.cfg.Firewall {
+		if o.Firewall, err = newFirewall(log.With("component", "firewall"), s.cfg.FirewallProfiles); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		o.FirewallAudit = newFirewallAuditor(log.With("component", "firewall"))
 	}
+	d, err := daemon.New(o)
+	return d, follow, err
+}
 
-	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		d.Run(engineCtx)
-	}()
-	serveErr := make(chan error, len(lns))
-	for _, l := range lns {
-		go func() { serveErr <- srv.Serve(l) }()
-	}
-	lns = nil // the server owns them now
+// serve runs the daemon, and the follower if any, until ctx ends.
+func serve(ctx context.Context, d *daemon.Daemon, follow *follower, s *settings, log *slog.Logger, onListen func([]netip.AddrPort)) error {
 	if follow != nil {
-		follow.serve = srv.Serve
-		wg.Add(1)
+		follow.serve = d.Serve
+		followCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
 		go func() {
-			defer wg.Done()
-			follow.run(engineCtx)
+			defer close(done)
+			follow.run(followCtx)
+		}()
+		defer func() {
+			stop()
+			<-done
 		}()
 	}
-	log.Info("wslfwd-hostd running", "version", version.Version, "backend", be.Name(),
-		"listen", addrs, "expose", s.expose, "state_dir", s.stateDir, "grace", s.cfg.Grace)
+	log.Info("wslfwd-hostd running", "version", version.Version, "backend", s.cfg.Backend,
+		"listen", d.Addrs(), "expose", s.cfg.Expose(), "state_dir", s.stateDir, "grace", s.cfg.Grace)
 	if onListen != nil {
-		onListen(addrs)
+		onListen(d.Addrs())
 	}
-
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err = <-serveErr:
-		err = fmt.Errorf("serve: %w", err)
-		log.Error("server failed", "err", err)
-	}
-	// Stop the engine first: it ends the watch streams, so the server's
-	// graceful stop only waits for short calls.
-	stopEngine()
-	wg.Wait()
-	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	srv.Stop(stopCtx)
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
+	return d.Run(ctx)
 }
 
 // openBackend makes the named backend with a logger that names it once;
 // the backends add no backend attribute of their own.
 func openBackend(log *slog.Logger, name, stateDir string) (backend.Backend, error) {
 	return newBackend(name, backendOptions{Logger: log.With("backend", name), StateDir: stateDir})
-}
-
-// newReconciler makes the reconciler, which logs each forward added or
-// removed (the backends do not, so each is logged once).
-func newReconciler(be backend.Backend, led *ledger.Ledger, log *slog.Logger) *reconcile.Reconciler {
-	return reconcile.New(be, led, log.With("component", "reconcile"))
 }

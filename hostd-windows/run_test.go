@@ -172,8 +172,8 @@ func TestFlagsOverrideConfig(t *testing.T) {
 	if s.cfg.Grace != 5*time.Second {
 		t.Errorf("grace = %v, want the flag's 5s", s.cfg.Grace)
 	}
-	if s.expose != netip.MustParseAddr("127.0.0.1") {
-		t.Errorf("expose = %v, want the config's 127.0.0.1", s.expose)
+	if s.cfg.Expose() != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("expose = %v, want the config's 127.0.0.1", s.cfg.Expose())
 	}
 	if s.tokenFile != filepath.Join(dir, "token") || s.agentTokenFile != filepath.Join(dir, "agent.token") || s.readTokenFile != "" {
 		t.Errorf("token files = %q %q %q", s.tokenFile, s.agentTokenFile, s.readTokenFile)

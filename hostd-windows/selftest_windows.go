@@ -83,7 +83,7 @@ func newSelftestCommand() *cobra.Command {
 // windowsHost is selftestHost on Windows.
 type windowsHost struct {
 	args    []string // daemon flags to install with
-	paths   servicePaths
+	paths   *settings
 	cmdline string    // the installed service's, "" when none
 	log     io.Writer // install's and uninstall's own output
 }
@@ -102,22 +102,22 @@ func newWindowsHost(args []string, log io.Writer) (*windowsHost, error) {
 			return nil, fmt.Errorf("split the service's command line %q: %w", line, err)
 		}
 		h.cmdline = line
-		h.paths, err = installedPaths(argv)
+		h.paths, err = installedSettings(argv)
 		return h, err
 	}
 	fs, f, err := parseRunFlags(args)
 	if err != nil {
 		return nil, err
 	}
-	h.paths, err = resolvePaths(fs, f)
+	h.paths, err = resolve(fs, f)
 	return h, err
 }
 
 func (h *windowsHost) Facts(ctx context.Context) [][2]string {
 	v := windows.RtlGetVersion()
 	fw := "off (firewall = false)"
-	if h.paths.firewall {
-		fw = "on, profiles " + strings.Join(h.paths.profiles, ",")
+	if h.paths.cfg.Firewall {
+		fw = "on, profiles " + strings.Join(h.paths.cfg.FirewallProfiles, ",")
 	}
 	return [][2]string{
 		{"time", time.Now().UTC().Format(time.RFC3339)},
@@ -154,7 +154,7 @@ func (h *windowsHost) Install(ctx context.Context) error {
 	if err := installService(h.log, h.args); err != nil {
 		return err
 	}
-	installDaemonRule(ctx, h.log, h.paths.port)
+	installDaemonRule(ctx, h.log, h.paths.port())
 	return nil
 }
 
@@ -166,7 +166,7 @@ func (h *windowsHost) Daemon() (wslfwdv1.ControlServiceClient, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(h.paths.port)))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(h.paths.port())))
 	c, err := controlclient.Dial(controlclient.Target{Addr: addr, Why: "the service's port"}, tok, h.paths.tokenFile)
 	if err != nil {
 		return nil, nil, err
@@ -221,7 +221,7 @@ func (h *windowsHost) FirewallRules(ctx context.Context) ([]string, error) {
 	return firewall.New(firewall.SystemShell{}, nil).Names(ctx)
 }
 
-func (h *windowsHost) FirewallOn() bool { return h.paths.firewall }
+func (h *windowsHost) FirewallOn() bool { return h.paths.cfg.Firewall }
 
 func (h *windowsHost) Uninstall(ctx context.Context) error {
 	if err := winsvc.Uninstall(); err != nil {

@@ -4,73 +4,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
 
-	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
-	"github.com/wslfwd/wslfwd/internal/endpoint"
 )
 
 // This file is the OS-neutral part of the Windows service commands
 // (commands_windows.go): how the service's command line is read, and how
 // a failure to start is put in words, so Linux tests reach it.
-
-// servicePaths resolves the state directory and token files as `run` does
-// for the same flags (config file, then explicit flags, then defaults).
-type servicePaths struct {
-	stateDir, tokenFile, agentTokenFile string
-	logFile                             string // empty: the service's default
-	port                                uint16 // the daemon's gRPC port
-	firewall                            bool   // config firewall: the daemon makes rules
-	profiles                            []string
-}
-
-func resolvePaths(fs *pflag.FlagSet, f *runFlags) (servicePaths, error) {
-	cfg := config.Default()
-	if f.config != "" {
-		var err error
-		if cfg, err = config.Load(f.config); err != nil {
-			return servicePaths{}, err
-		}
-	}
-	if fs.Changed("state-dir") {
-		cfg.StateDir = f.stateDir
-	}
-	if fs.Changed("token-file") {
-		cfg.TokenFile = f.tokenFile
-	}
-	if fs.Changed("agent-token-file") {
-		cfg.AgentTokenFile = f.agentTokenFile
-	}
-	if fs.Changed("listen") {
-		cfg.Listen = f.listen
-	}
-	if fs.Changed("log-file") {
-		cfg.LogFile = f.logFile
-	}
-	p := servicePaths{stateDir: cfg.StateDir, logFile: cfg.LogFile, port: endpoint.DefaultPort,
-		firewall: cfg.Firewall, profiles: cfg.FirewallProfiles}
-	if p.stateDir == "" {
-		p.stateDir = defaultStateDir()
-	}
-	p.tokenFile = cfg.TokenPath(p.stateDir)
-	p.agentTokenFile = cfg.AgentTokenFile
-	if p.agentTokenFile == "" {
-		p.agentTokenFile = filepath.Join(filepath.Dir(p.tokenFile), "agent.token")
-	}
-	if len(cfg.Listen) > 0 {
-		ap, err := netip.ParseAddrPort(cfg.Listen[0])
-		if err != nil {
-			return servicePaths{}, fmt.Errorf("listen address %q: %w", cfg.Listen[0], err)
-		}
-		p.port = ap.Port()
-	}
-	return p, nil
-}
 
 // parseRunFlags parses the flags the service passes to the daemon.
 func parseRunFlags(args []string) (*pflag.FlagSet, *runFlags, error) {
@@ -106,29 +50,29 @@ func installedDaemonArgs(argv []string) ([]string, error) {
 // command line argv, resolved as the service resolves it (its config
 // file, then its flags, then the default).
 func stateDirOf(argv []string) (string, error) {
-	p, err := installedPaths(argv)
+	s, err := installedSettings(argv)
 	if err != nil {
 		return "", err
 	}
-	return p.stateDir, nil
+	return s.stateDir, nil
 }
 
-// installedPaths resolves the settings of the service installed with the
-// command line argv.
-func installedPaths(argv []string) (servicePaths, error) {
+// installedSettings resolves the settings of the service installed with
+// the command line argv.
+func installedSettings(argv []string) (*settings, error) {
 	args, err := installedDaemonArgs(argv)
 	if err != nil {
-		return servicePaths{}, err
+		return nil, err
 	}
 	fs, f, err := parseRunFlags(args)
 	if err != nil {
-		return servicePaths{}, fmt.Errorf("the installed service's flags: %w", err)
+		return nil, fmt.Errorf("the installed service's flags: %w", err)
 	}
-	p, err := resolvePaths(fs, f)
+	s, err := resolve(fs, f)
 	if err != nil {
-		return servicePaths{}, fmt.Errorf("the installed service's settings (fix them, or give --state-dir): %w", err)
+		return nil, fmt.Errorf("the installed service's settings (fix them, or give --state-dir): %w", err)
 	}
-	return p, nil
+	return s, nil
 }
 
 // serviceLogPath is where the service logs, as far as its flags alone

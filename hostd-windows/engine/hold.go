@@ -1,4 +1,4 @@
-package daemon
+package engine
 
 import (
 	"fmt"
@@ -61,7 +61,7 @@ func heldReason(distro string, until time.Time) string {
 
 // addHeldRows adds a row for every held entry that the reconciler kept and
 // no wanted forward shows. Called with d.mu.
-func (d *Daemon) addHeldRows(next map[rowKey]*row, held []ledger.Record, wanted map[backend.Key]bool, rep reconcile.Report, now time.Time) {
+func (d *Engine) addHeldRows(next map[rowKey]*row, held []ledger.Record, wanted map[backend.Key]bool, rep reconcile.Report, now time.Time) {
 	for _, h := range held {
 		e := h.Entry
 		out, kept := rep.Outcomes[e.Key()]

@@ -1,8 +1,11 @@
-// Package daemon is the daemon's engine: one goroutine that, whenever the
+// Package engine is the daemon's engine: one goroutine that, whenever the
 // agents, the static forwards or the config change, decides what should be
 // forwarded (policy), makes the backend match (reconcile), keeps the
 // forwards table, tells agents what became of their listeners, and streams
-// the changes to watchers. It also implements ControlService on top of it.
+// the changes to watchers. Its Go API (Status, Forwards, Expose, Probe,
+// Watch, ...) is what package control serves as ControlService; the engine
+// itself knows nothing of gRPC, and its errors say what went wrong by kind
+// (errors.go), not by status code.
 //
 // Changes kick the loop through a channel of size one, so a burst of
 // changes coalesces into one run and the fast path has no timer. The timers
@@ -11,7 +14,7 @@
 // errors, a state directory that cannot be written, a port held by another
 // process, an entry nothing listens on), a retry with capped exponential
 // backoff, so the daemon recovers by itself once the cause is gone.
-package daemon
+package engine
 
 import (
 	"context"
@@ -23,9 +26,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
@@ -36,7 +36,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
 )
 
-// Options configure a Daemon.
+// Options configure an Engine.
 type Options struct {
 	Config     *config.Config
 	Backend    backend.Backend
@@ -74,11 +74,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Daemon is the engine. Create it with New, serve its Registry to agents
-// and itself as ControlService, and Run it.
-type Daemon struct {
-	wslfwdv1.UnimplementedControlServiceServer
-
+// Engine decides and keeps the forwards. Create it with New, feed its
+// Registry from the agents' sessions, and Run it.
+type Engine struct {
 	opts Options
 	log  *slog.Logger
 	reg  *agents.Registry
@@ -110,15 +108,15 @@ type Daemon struct {
 }
 
 // New builds a daemon. It does not start the loop: call Run.
-func New(o Options) (*Daemon, error) {
+func New(o Options) (*Engine, error) {
 	if o.Config == nil || o.Backend == nil || o.Reconciler == nil || o.Statics == nil {
-		return nil, errors.New("daemon: config, backend, reconciler and statics are required")
+		return nil, errors.New("engine: config, backend, reconciler and statics are required")
 	}
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Daemon{
+	d := &Engine{
 		opts:      o,
 		log:       log,
 		kick:      make(chan struct{}, 1),
@@ -148,11 +146,11 @@ func New(o Options) (*Daemon, error) {
 }
 
 // Registry is the agent registry the AgentService feeds.
-func (d *Daemon) Registry() *agents.Registry { return d.reg }
+func (d *Engine) Registry() *agents.Registry { return d.reg }
 
 // Kick asks for a run. It never blocks; kicks during a run coalesce into
 // one more run.
-func (d *Daemon) Kick() {
+func (d *Engine) Kick() {
 	select {
 	case d.kick <- struct{}{}:
 	default:
@@ -163,7 +161,7 @@ func (d *Daemon) Kick() {
 // adopts the forwards owned from before a restart and holds them (holds)
 // until their agents are back or grace ends, when one more run clears
 // what nobody wants.
-func (d *Daemon) Run(ctx context.Context) error {
+func (d *Engine) Run(ctx context.Context) error {
 	defer close(d.done)
 	defer d.scheduleRetry(false)
 	if len(d.held.records) > 0 {
@@ -188,7 +186,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // step is one run of the engine.
-func (d *Daemon) step(ctx context.Context) {
+func (d *Engine) step(ctx context.Context) {
 	d.mu.Lock()
 	d.started++
 	d.mu.Unlock()
@@ -242,7 +240,7 @@ func (d *Daemon) step(ctx context.Context) {
 
 // policyInput is what the policy decides from: the agents (connected or
 // in grace), the static forwards and the config.
-func (d *Daemon) policyInput(list []agents.Agent) policy.Input {
+func (d *Engine) policyInput(list []agents.Agent) policy.Input {
 	in := policy.Input{
 		Agents:        make([]policy.Agent, 0, len(list)),
 		Statics:       d.opts.Statics.List(),
@@ -327,7 +325,7 @@ const (
 
 // scheduleRetry arms one retry run after a run with failures, doubling
 // the delay each time up to maxRetry; a clean run disarms it.
-func (d *Daemon) scheduleRetry(failed bool) {
+func (d *Engine) scheduleRetry(failed bool) {
 	if d.retry != nil {
 		d.retry.Stop()
 		d.retry = nil
@@ -341,7 +339,7 @@ func (d *Daemon) scheduleRetry(failed bool) {
 }
 
 // reservedPorts are the daemon's own ports, never forwarded.
-func (d *Daemon) reservedPorts() []uint16 {
+func (d *Engine) reservedPorts() []uint16 {
 	var out []uint16
 	for _, a := range d.opts.ListenAddrs {
 		out = append(out, a.Port())
@@ -350,11 +348,11 @@ func (d *Daemon) reservedPorts() []uint16 {
 }
 
 // errStopped answers calls that wait for the engine after it stopped.
-var errStopped = status.Error(codes.Unavailable, "the daemon is shutting down")
+var errStopped = errorf(ErrUnavailable, "the daemon is shutting down")
 
 // waitRun waits until a run that began after the call has finished, so
 // whatever the caller changed before is reflected in the table.
-func (d *Daemon) waitRun(ctx context.Context) error {
+func (d *Engine) waitRun(ctx context.Context) error {
 	d.mu.Lock()
 	target := d.started + 1
 	d.mu.Unlock()

@@ -1,14 +1,11 @@
-package daemon
+package engine
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
@@ -28,7 +25,7 @@ const (
 	WatcherBufferBytes = 512 << 10
 )
 
-// watcher is one Watch stream's queue. Guarded by Daemon.mu.
+// watcher is one Watch stream's queue. Guarded by Engine.mu.
 type watcher struct {
 	queue  []*wslfwdv1.WatchResponse
 	bytes  int
@@ -63,13 +60,13 @@ func (w *watcher) offer(evs []*wslfwdv1.WatchResponse) {
 }
 
 // publish hands events to every watcher. Called with d.mu.
-func (d *Daemon) publish(evs []*wslfwdv1.WatchResponse) {
+func (d *Engine) publish(evs []*wslfwdv1.WatchResponse) {
 	for w := range d.watchers {
 		w.offer(evs)
 	}
 }
 
-func (d *Daemon) closeWatchers() {
+func (d *Engine) closeWatchers() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for w := range d.watchers {
@@ -82,7 +79,7 @@ func (d *Daemon) closeWatchers() {
 // state is the current agents (CONNECTED, or DISCONNECTED for those in
 // grace) and forwards (ADDED for active ones, FAILED for errors, CHANGED
 // otherwise) as events. Called with d.mu.
-func (d *Daemon) state() []*wslfwdv1.WatchResponse {
+func (d *Engine) state() []*wslfwdv1.WatchResponse {
 	var evs []*wslfwdv1.WatchResponse
 	now := time.Now()
 	for _, a := range d.agents {
@@ -99,11 +96,11 @@ func (d *Daemon) state() []*wslfwdv1.WatchResponse {
 
 // subscribe adds a watcher, with the current state when initial is set,
 // taken atomically with the subscription so no change is lost between.
-func (d *Daemon) subscribe(initial bool) (*watcher, []*wslfwdv1.WatchResponse, error) {
+func (d *Engine) subscribe(initial bool) (*watcher, []*wslfwdv1.WatchResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.watchers) >= MaxWatchers {
-		return nil, nil, status.Errorf(codes.ResourceExhausted, "%d watch streams are open, the limit; close one and retry", MaxWatchers)
+		return nil, nil, errorf(ErrLimit, "%d watch streams are open, the limit; close one and retry", MaxWatchers)
 	}
 	w := newWatcher()
 	d.watchers[w] = struct{}{}
@@ -116,7 +113,7 @@ func (d *Daemon) subscribe(initial bool) (*watcher, []*wslfwdv1.WatchResponse, e
 
 // next takes what w has to send: its queue, or after it fell behind a
 // resync marker and the current state. ok is false once the daemon stops.
-func (d *Daemon) next(w *watcher) (evs []*wslfwdv1.WatchResponse, ok bool) {
+func (d *Engine) next(w *watcher) (evs []*wslfwdv1.WatchResponse, ok bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if w.closed {
@@ -131,30 +128,22 @@ func (d *Daemon) next(w *watcher) (evs []*wslfwdv1.WatchResponse, ok bool) {
 	return evs, true
 }
 
-// Watch streams agent and forward events. With initial set it first sends
-// the current agents and forwards (see state). The response headers are
-// sent once the subscription is in place: a client that waits for them
-// knows later changes will reach it. A reader that falls behind by more
-// than WatcherBufferBytes gets a resync rather than every event.
-func (d *Daemon) Watch(req *wslfwdv1.WatchRequest, st grpc.ServerStreamingServer[wslfwdv1.WatchResponse]) error {
-	w, first, err := d.subscribe(req.GetInitial())
+// Watch streams agent and forward events to send until ctx ends (nil) or
+// the engine stops (ErrUnavailable); an error of send ends it with that
+// error. send is called first once the subscription is in place, with the
+// current agents and forwards when initial is set (see state) and with no
+// events otherwise: a caller that answers its client then lets the client
+// know that later changes will reach it. A reader that falls behind by
+// more than WatcherBufferBytes gets a resync rather than every event.
+func (d *Engine) Watch(ctx context.Context, initial bool, send func([]*wslfwdv1.WatchResponse) error) error {
+	w, first, err := d.subscribe(initial)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		d.mu.Lock()
-		delete(d.watchers, w)
-		d.mu.Unlock()
-	}()
-	if err := st.SendHeader(metadata.MD{}); err != nil {
-		return err
-	}
-	ctx := st.Context()
+	defer d.unsubscribe(w)
 	for evs, ok := first, true; ok; evs, ok = d.next(w) {
-		for _, e := range evs {
-			if err := st.Send(e); err != nil {
-				return err
-			}
+		if err := send(evs); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -165,7 +154,13 @@ func (d *Daemon) Watch(req *wslfwdv1.WatchRequest, st grpc.ServerStreamingServer
 	if ctx.Err() != nil {
 		return nil
 	}
-	return status.Error(codes.Unavailable, "watch ended: the daemon is stopping; watch again")
+	return errorf(ErrUnavailable, "watch ended: the daemon is stopping; watch again")
+}
+
+func (d *Engine) unsubscribe(w *watcher) {
+	d.mu.Lock()
+	delete(d.watchers, w)
+	d.mu.Unlock()
 }
 
 // statusKey identifies a listener's status for an agent.
@@ -178,7 +173,7 @@ type statusKey struct {
 // statusUpdates returns, per connected session, the listener statuses
 // that changed since last sent, and forgets sessions that are gone.
 // Called with d.mu.
-func (d *Daemon) statusUpdates(sessions map[string]*agents.Session) map[string][]*wslfwdv1.ListenerStatus {
+func (d *Engine) statusUpdates(sessions map[string]*agents.Session) map[string][]*wslfwdv1.ListenerStatus {
 	cur := make(map[string]map[statusKey]*wslfwdv1.ListenerStatus)
 	for _, r := range d.table {
 		if r.agentID == "" || r.fwd.GetOrigin() != wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT {

@@ -1,4 +1,4 @@
-package daemon
+package engine_test
 
 import (
 	"net/netip"
@@ -8,10 +8,11 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/daemon/daemontest"
+	"github.com/wslfwd/wslfwd/hostd-windows/engine"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
-	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
+	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
 // A restart is an adoption: the durable backend's forwards are held, not
@@ -21,23 +22,23 @@ import (
 // return goes when grace ends.
 func TestRestartHoldsForwardsForReturningAgents(t *testing.T) {
 	dir := t.TempDir()
-	be := newFakeBackend()
-	be.durable = true
-	h := startHarness(t, harnessOptions{backend: be, stateDir: dir})
-	ubuntu, debian := h.connect(t, "Ubuntu"), h.connect(t, "Debian")
-	ubuntu.snapshot(tcpListener("0.0.0.0", 8080))
-	debian.snapshot(tcpListener("0.0.0.0", 9090))
-	ubuntu.close()
-	debian.close()
-	h.stop()
-	entries, _ := be.snapshot()
-	removed, added := be.changes()
+	be := daemontest.NewBackend()
+	be.SetDurable(true)
+	h := daemontest.Start(t, daemontest.Options{Backend: be, StateDir: dir})
+	ubuntu, debian := h.Connect(t, "Ubuntu"), h.Connect(t, "Debian")
+	ubuntu.Snapshot(daemontest.TCPListener("0.0.0.0", 8080))
+	debian.Snapshot(daemontest.TCPListener("0.0.0.0", 9090))
+	ubuntu.Close()
+	debian.Close()
+	h.Stop()
+	entries := be.Entries()
+	removed, added := be.Changes()
 	if len(entries) != 2 || len(removed) != 0 || len(added) != 2 {
 		t.Fatalf("before the restart: entries %v, removed %v, added %v", entries, removed, added)
 	}
 	restartWithinGrace(t, be, dir)
 	restartPastGrace(t, be, dir)
-	if _, after := be.changes(); len(after) != len(added) {
+	if _, after := be.Changes(); len(after) != len(added) {
 		t.Fatalf("added %v after the restarts", after[len(added):])
 	}
 }
@@ -45,15 +46,15 @@ func TestRestartHoldsForwardsForReturningAgents(t *testing.T) {
 // restartWithinGrace starts daemon B, which holds both forwards until
 // Ubuntu's agent returns wanting its forward still, with no change to the
 // backend.
-func restartWithinGrace(t *testing.T, be *fakeBackend, dir string) {
+func restartWithinGrace(t *testing.T, be *daemontest.Backend, dir string) {
 	t.Helper()
-	fw := &fakeFirewall{}
-	h := startHarness(t, harnessOptions{backend: be, stateDir: dir, firewall: fw})
-	if err := h.d.waitRun(testCtx(t)); err != nil {
+	fw := &engine.FakeFirewall{}
+	h := daemontest.Start(t, daemontest.Options{Backend: be, StateDir: dir, Firewall: fw})
+	if err := h.Engine().WaitRun(daemontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	unchanged(t, be, "after the restart")
-	held := h.forwards(t, false)
+	held := h.Forwards(t, false)
 	if len(held) != 2 {
 		t.Fatalf("forwards after the restart = %v, want both held", held)
 	}
@@ -65,36 +66,36 @@ func restartWithinGrace(t *testing.T, be *fakeBackend, dir string) {
 		}
 	}
 	rules := []firewall.Rule{{Kind: firewall.Windows, Protocol: backend.TCP, Port: 8080}, {Kind: firewall.Windows, Protocol: backend.TCP, Port: 9090}}
-	waitFor(t, "the held forwards' firewall rules", func() bool {
-		_, got := fw.state()
+	waitfor.Cond(t, 10*time.Second, "the held forwards' firewall rules", func() bool {
+		_, got := fw.State()
 		return slices.Equal(got, rules)
 	})
 
-	ch := h.watch(t, false)
-	ubuntu := h.connect(t, "Ubuntu")
-	ubuntu.snapshot(tcpListener("0.0.0.0", 8080))
+	ch := h.Watch(t, false)
+	ubuntu := h.Connect(t, "Ubuntu")
+	ubuntu.Snapshot(daemontest.TCPListener("0.0.0.0", 8080))
 	unchanged(t, be, "after the agent returned")
 	// Watchers see the forward go on, not go and come back.
 	if got, want := kinds(t, ch, 2), []string{"AGENT_EVENT_KIND_CONNECTED", "FORWARD_EVENT_KIND_CHANGED"}; !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
-	got := h.forwards(t, false)
+	got := h.Forwards(t, false)
 	if len(got) != 2 || got[0].GetReason() != "" || got[0].GetState() != active || got[0].GetOrigin() != wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT ||
 		!strings.Contains(got[1].GetReason(), "agent of Debian") {
 		t.Fatalf("forwards after Ubuntu's agent returned = %v, want its forward as before and Debian's still held", got)
 	}
-	if s := ubuntu.status("0.0.0.0", 8080); s.GetState() != active {
+	if s := ubuntu.Status("0.0.0.0", 8080); s.GetState() != active {
 		t.Fatalf("the returning agent is told %v, want ACTIVE", s)
 	}
-	ubuntu.close()
-	h.stop()
+	ubuntu.Close()
+	h.Stop()
 }
 
 // unchanged fails unless the backend never removed anything and added
 // only the two forwards daemon A made.
-func unchanged(t *testing.T, be *fakeBackend, when string) {
+func unchanged(t *testing.T, be *daemontest.Backend, when string) {
 	t.Helper()
-	if removed, added := be.changes(); len(removed) != 0 || len(added) != 2 {
+	if removed, added := be.Changes(); len(removed) != 0 || len(added) != 2 {
 		t.Fatalf("%s: removed %v, added %v; want no change", when, removed, added)
 	}
 }
@@ -102,14 +103,14 @@ func unchanged(t *testing.T, be *fakeBackend, when string) {
 // restartPastGrace starts daemon C with a short grace: Ubuntu's agent
 // returns without the listener, so its forward goes at once; Debian's
 // never returns, so its forward goes when grace ends.
-func restartPastGrace(t *testing.T, be *fakeBackend, dir string) {
+func restartPastGrace(t *testing.T, be *daemontest.Backend, dir string) {
 	t.Helper()
 	const grace = 3 * time.Second
 	start := time.Now()
-	h := startHarness(t, harnessOptions{backend: be, stateDir: dir, grace: grace})
-	ubuntu := h.connect(t, "Ubuntu")
-	ubuntu.snapshot()
-	removed, _ := be.changes()
+	h := daemontest.Start(t, daemontest.Options{Backend: be, StateDir: dir, Grace: grace})
+	ubuntu := h.Connect(t, "Ubuntu")
+	ubuntu.Snapshot()
+	removed, _ := be.Changes()
 	if !slices.Contains(removed, entry8080()) {
 		t.Fatalf("after Ubuntu returned without the listener, removed %v; want its forward removed", removed)
 	}
@@ -119,35 +120,12 @@ func restartPastGrace(t *testing.T, be *fakeBackend, dir string) {
 		t.Fatalf("removed %v within grace; want Ubuntu's forward alone", removed)
 	}
 	// The backend entry goes first, then the same run updates the table.
-	waitFor(t, "Debian's forward to go after grace, from the backend and the table", func() bool {
-		entries, _ := be.snapshot()
-		return len(entries) == 0 && len(h.forwards(t, true)) == 0
+	waitfor.Cond(t, 10*time.Second, "Debian's forward to go after grace, from the backend and the table", func() bool {
+		entries := be.Entries()
+		return len(entries) == 0 && len(h.Forwards(t, true)) == 0
 	})
 }
 
 func entry8080() backend.Entry {
-	return backend.Entry{Protocol: backend.TCP, Listen: mustAP("0.0.0.0:8080"), Connect: mustAP(distroAddr + ":8080")}
-}
-
-// A hold ends when its distro's agent is back or grace is over; an entry
-// of an old ledger, without a distro, waits for grace alone.
-func TestHoldsEnd(t *testing.T) {
-	t0 := time.Unix(1_000_000, 0)
-	rec := func(distro string, port uint16) ledger.Record {
-		return ledger.Record{Entry: backend.Entry{Protocol: backend.TCP, Listen: netip.AddrPortFrom(netip.IPv4Unspecified(), port),
-			Connect: mustAP("172.28.240.53:80")}, Distro: distro}
-	}
-	old, ubuntu, debian := rec("", 1), rec("Ubuntu", 2), rec("Debian", 3)
-	h := holds{until: t0.Add(time.Minute), records: []ledger.Record{old, ubuntu, debian}}
-	back := []agents.Agent{{Distro: "Ubuntu"}}
-	if got := h.current(t0, back); !slices.Equal(got, []ledger.Record{old, debian}) {
-		t.Fatalf("held with Ubuntu's agent back = %v, want %v", got, []ledger.Record{old, debian})
-	}
-	// Once its agent was back, a distro is never held again.
-	if got := h.current(t0.Add(time.Second), nil); !slices.Equal(got, []ledger.Record{old, debian}) {
-		t.Fatalf("held later = %v", got)
-	}
-	if got := h.current(t0.Add(time.Minute), nil); len(got) != 0 {
-		t.Fatalf("held after grace = %v, want nothing", got)
-	}
+	return backend.Entry{Protocol: backend.TCP, Listen: netip.MustParseAddrPort("0.0.0.0:8080"), Connect: netip.MustParseAddrPort(daemontest.DistroAddr + ":8080")}
 }

@@ -1,4 +1,4 @@
-package daemon
+package engine
 
 import (
 	"cmp"
@@ -52,7 +52,7 @@ func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
 // buildTable merges the policy's decisions with the reconciler's outcomes.
 // A row keeps its "since" while its state stays the same. Called with d.mu.
-func (d *Daemon) buildTable(decisions []policy.Decision, rep reconcile.Report, now time.Time) map[rowKey]*row {
+func (d *Engine) buildTable(decisions []policy.Decision, rep reconcile.Report, now time.Time) map[rowKey]*row {
 	next := make(map[rowKey]*row, len(decisions))
 	for _, dc := range decisions {
 		f := &wslfwdv1.Forward{
@@ -102,7 +102,7 @@ func (d *Daemon) buildTable(decisions []policy.Decision, rep reconcile.Report, n
 // outcome gives f, the row of a wanted or carried decision, the state the
 // reconciler reports for its forward, and says whether the entry exists.
 // A carried row keeps its reason, which names whose forward carries it.
-func (d *Daemon) outcome(f *wslfwdv1.Forward, dc policy.Decision, rep reconcile.Report) bool {
+func (d *Engine) outcome(f *wslfwdv1.Forward, dc policy.Decision, rep reconcile.Report) bool {
 	out, ok := rep.Outcomes[dc.Entry.Key()]
 	switch {
 	case ok:

@@ -1,4 +1,4 @@
-package daemon
+package engine
 
 import (
 	"context"
@@ -13,18 +13,19 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
+	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
-// fakeFirewall records what it was asked to sync and fails while failing
-// is set.
-type fakeFirewall struct {
+// FakeFirewall records what it was asked to sync and fails while failing
+// is set. It is exported for the package's external tests.
+type FakeFirewall struct {
 	mu      sync.Mutex
 	failing bool
 	calls   int
 	synced  []firewall.Rule // last set synced without error: the rules that exist
 }
 
-func (f *fakeFirewall) Sync(_ context.Context, rules []firewall.Rule) error {
+func (f *FakeFirewall) Sync(_ context.Context, rules []firewall.Rule) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -35,7 +36,7 @@ func (f *fakeFirewall) Sync(_ context.Context, rules []firewall.Rule) error {
 	return nil
 }
 
-func (f *fakeFirewall) Rules(context.Context) ([]firewall.Rule, error) {
+func (f *FakeFirewall) Rules(context.Context) ([]firewall.Rule, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failing {
@@ -44,87 +45,18 @@ func (f *fakeFirewall) Rules(context.Context) ([]firewall.Rule, error) {
 	return slices.Clone(f.synced), nil
 }
 
-func (f *fakeFirewall) state() (calls int, synced []firewall.Rule) {
+// SetFailing makes Sync and Rules fail, or work again.
+func (f *FakeFirewall) SetFailing(failing bool) {
+	f.mu.Lock()
+	f.failing = failing
+	f.mu.Unlock()
+}
+
+// State is how often Sync was called and the rules that exist.
+func (f *FakeFirewall) State() (calls int, synced []firewall.Rule) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls, f.synced
-}
-
-func TestFirewallFollowsForwardsAndRecovers(t *testing.T) {
-	fw := &fakeFirewall{failing: true}
-	h := startHarness(t, harnessOptions{backend: newFakeBackend(), firewall: fw})
-	a := h.connect(t, "Ubuntu")
-	udp := &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol_PROTOCOL_UDP, Family: wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4,
-		Listen: "0.0.0.0", Port: 5353, Inode: 7, Pid: 43, ProcessName: "dns"}
-	a.snapshot(tcpListener("0.0.0.0", 8080), udp, tcpListener("127.0.0.1", 9090))
-
-	problem := func() *wslfwdv1.Problem {
-		st, err := h.control.GetStatus(testCtx(t), &wslfwdv1.GetStatusRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range st.GetProblems() {
-			if p.GetCode() == "firewall-sync-failed" {
-				return p
-			}
-		}
-		return nil
-	}
-	waitFor(t, "the failed firewall sync to show in GetStatus", func() bool { return problem() != nil })
-
-	fw.mu.Lock()
-	fw.failing = false
-	fw.mu.Unlock()
-	want := []firewall.Rule{
-		{Kind: firewall.Windows, Protocol: backend.TCP, Port: 8080},
-		{Kind: firewall.Windows, Protocol: backend.UDP, Port: 5353},
-	}
-	waitFor(t, "the retry to sync the rules", func() bool {
-		_, got := fw.state()
-		return slices.Equal(got, want)
-	})
-	if p := problem(); p != nil {
-		t.Fatalf("problem still reported after a good sync: %v", p)
-	}
-
-	// The loopback-only listener never gets a rule; a closed one loses its.
-	a.changes(nil, []*wslfwdv1.Listener{tcpListener("0.0.0.0", 8080)})
-	waitFor(t, "the rule of the closed listener to go", func() bool {
-		_, got := fw.state()
-		return slices.Equal(got, want[1:])
-	})
-}
-
-// An entry that exists but carries nothing is ERROR with the backend's
-// reason, keeps its firewall rule, and turns ACTIVE by itself (the retry)
-// once it works, without being made anew.
-func TestEntryThatDoesNotWorkIsErrorUntilItWorks(t *testing.T) {
-	be := newFakeBackend()
-	be.broken = errors.New("nothing listens on 0.0.0.0:8080")
-	fw := &fakeFirewall{}
-	h := startHarness(t, harnessOptions{backend: be, firewall: fw})
-	a := h.connect(t, "Ubuntu")
-	a.snapshot(tcpListener("0.0.0.0", 8080))
-	f := h.forwards(t, false)
-	if len(f) != 1 || f[0].GetState() != wslfwdv1.ForwardState_FORWARD_STATE_ERROR || f[0].GetReason() != "nothing listens on 0.0.0.0:8080" || f[0].GetBackend() != "" {
-		t.Fatalf("forwards = %v, want ERROR saying nothing listens", f)
-	}
-	rule := []firewall.Rule{{Kind: firewall.Windows, Protocol: backend.TCP, Port: 8080}}
-	waitFor(t, "the rule of the entry that exists", func() bool {
-		_, got := fw.state()
-		return slices.Equal(got, rule)
-	})
-
-	be.mu.Lock()
-	be.broken = nil
-	be.mu.Unlock()
-	waitFor(t, "the forward to turn ACTIVE", func() bool {
-		f := h.forwards(t, false)
-		return len(f) == 1 && f[0].GetState() == active && f[0].GetReason() == ""
-	})
-	if removed, added := be.changes(); len(removed) != 0 || len(added) != 1 {
-		t.Fatalf("removed %v, added %v; want the one addition", removed, added)
-	}
 }
 
 func TestFirewallRulesByMode(t *testing.T) {
@@ -169,7 +101,7 @@ func TestFirewallRulesByMode(t *testing.T) {
 // Only a change of the wanted rules wakes the syncer: the engine calls set
 // after every run, and netsh must not run for runs that change nothing.
 func TestFirewallSyncSetWakesOnlyOnChange(t *testing.T) {
-	fw := &fakeFirewall{}
+	fw := &FakeFirewall{}
 	s := newFirewallSync(fw, slog.New(slog.DiscardHandler), time.Time{})
 	rules := []firewall.Rule{{Kind: firewall.Windows, Protocol: backend.TCP, Port: 80}}
 	s.set(rules)
@@ -179,7 +111,7 @@ func TestFirewallSyncSetWakesOnlyOnChange(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.run(ctx); close(done) }()
-	waitFor(t, "the first sync", func() bool { _, got := fw.state(); return slices.Equal(got, rules) })
+	waitfor.Cond(t, 10*time.Second, "the first sync", func() bool { _, got := fw.State(); return slices.Equal(got, rules) })
 	cancel()
 	<-done
 
@@ -255,7 +187,7 @@ func TestFirewallSyncConvergesAfterChangeMidSync(t *testing.T) {
 func TestFirewallSyncKeepsRulesFoundAtStartUntilTheHoldEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		old := firewall.Rule{Kind: firewall.HyperV, Protocol: backend.TCP, Port: 8080} // a mirrored listener's
-		fw := &fakeFirewall{synced: []firewall.Rule{old}}
+		fw := &FakeFirewall{synced: []firewall.Rule{old}}
 		s := newFirewallSync(fw, slog.New(slog.DiscardHandler), time.Now().Add(30*time.Second))
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
@@ -264,17 +196,17 @@ func TestFirewallSyncKeepsRulesFoundAtStartUntilTheHoldEnds(t *testing.T) {
 		now := firewall.Rule{Kind: firewall.Windows, Protocol: backend.TCP, Port: 9000}
 		s.set([]firewall.Rule{now})
 		synctest.Wait()
-		if _, got := fw.state(); !slices.Equal(got, []firewall.Rule{now, old}) {
+		if _, got := fw.State(); !slices.Equal(got, []firewall.Rule{now, old}) {
 			t.Fatalf("rules during the hold = %v, want the new one and the held one", got)
 		}
 		time.Sleep(29 * time.Second)
 		synctest.Wait()
-		if _, got := fw.state(); !slices.Contains(got, old) {
+		if _, got := fw.State(); !slices.Contains(got, old) {
 			t.Fatalf("the held rule went before the hold ended: %v", got)
 		}
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		if _, got := fw.state(); !slices.Equal(got, []firewall.Rule{now}) {
+		if _, got := fw.State(); !slices.Equal(got, []firewall.Rule{now}) {
 			t.Fatalf("rules after the hold = %v, want only the wanted one", got)
 		}
 	})
