@@ -360,59 +360,25 @@ func (r *Registry) register(s *Session, old *entry, now time.Time) *entry {
 	return e
 }
 
+// applyChanges applies an agent's changes to its state. Changes out of
+// order, before a snapshot, or removing a listener the state lacks change
+// nothing and ask the agent for a snapshot instead; invalid ones end the
+// session.
 func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
-	r.mu.Lock()
-	e := r.entries[s.Distro()]
-	switch {
-	case s.resyncPending:
-		// Already asked; drop until the snapshot arrives.
-		r.mu.Unlock()
-		return nil
-	case !s.synced || e == nil || e.session != s:
-		s.resyncPending = true
-		r.mu.Unlock()
-		s.resync("changes before a snapshot")
-		return nil
-	case ch.GetSeq() != s.seq+1:
-		s.resyncPending = true
-		want := s.seq + 1
-		r.mu.Unlock()
-		s.resync(fmt.Sprintf("changes seq %d, expected %d", ch.GetSeq(), want))
+	e, network, listeners, ok := r.changesBase(s, ch)
+	if !ok {
 		return nil
 	}
-	network := e.network
-	listeners := maps.Clone(e.listeners)
-	r.mu.Unlock()
-
 	// Validate and build the new state outside the lock; only this
 	// session's stream goroutine mutates its entry, so nothing moves
 	// under us except a replacement, checked again below.
-	if ch.GetNetwork() != nil {
-		if err := ValidateNetwork(ch.GetNetwork()); err != nil {
-			return status.Errorf(codes.InvalidArgument, "changes: %v", err)
-		}
-		network = ch.GetNetwork()
+	network, unknown, err := merge(ch, network, listeners)
+	if err != nil {
+		return err
 	}
-	for _, l := range ch.GetRemoved() {
-		k, err := ValidateListener(l)
-		if err != nil {
-			return status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
-		}
-		if _, ok := listeners[k]; !ok {
-			r.mu.Lock()
-			s.resyncPending = true
-			r.mu.Unlock()
-			s.resync(fmt.Sprintf("changes remove unknown listener %s %s port %d", proto(k.Protocol), k.Listen, k.Port))
-			return nil
-		}
-		delete(listeners, k)
-	}
-	for _, l := range ch.GetAdded() {
-		k, err := ValidateListener(l)
-		if err != nil {
-			return status.Errorf(codes.InvalidArgument, "changes added: %v", err)
-		}
-		listeners[k] = l
+	if unknown != "" {
+		r.askResync(s, unknown)
+		return nil
 	}
 	if err := r.checkCount(len(listeners)); err != nil {
 		return err
@@ -430,6 +396,72 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	r.mu.Unlock()
 	r.opts.Changed()
 	return nil
+}
+
+// changesBase returns s's entry and a copy of its state for ch to apply
+// to, if ch follows what s sent before; else it asks the agent for a
+// snapshot, once, and returns false.
+func (r *Registry) changesBase(s *Session, ch *wslfwdv1.Changes) (*entry, *wslfwdv1.NetworkState, map[ListenerKey]*wslfwdv1.Listener, bool) {
+	r.mu.Lock()
+	e := r.entries[s.Distro()]
+	var why string
+	switch {
+	case s.resyncPending:
+		// Already asked; drop until the snapshot arrives.
+		r.mu.Unlock()
+		return nil, nil, nil, false
+	case !s.synced || e == nil || e.session != s:
+		why = "changes before a snapshot"
+	case ch.GetSeq() != s.seq+1:
+		why = fmt.Sprintf("changes seq %d, expected %d", ch.GetSeq(), s.seq+1)
+	default:
+		network, listeners := e.network, maps.Clone(e.listeners)
+		r.mu.Unlock()
+		return e, network, listeners, true
+	}
+	r.mu.Unlock()
+	r.askResync(s, why)
+	return nil, nil, nil, false
+}
+
+// askResync asks the agent of s for a snapshot, and drops its changes
+// until the snapshot arrives.
+func (r *Registry) askResync(s *Session, why string) {
+	r.mu.Lock()
+	s.resyncPending = true
+	r.mu.Unlock()
+	s.resync(why)
+}
+
+// merge validates ch and applies it to an agent's state: listeners, a
+// copy, is changed in place, and the network that results is returned.
+// A removal of a listener the state lacks is named in unknown: the
+// agent's view and the daemon's differ.
+func merge(ch *wslfwdv1.Changes, network *wslfwdv1.NetworkState, listeners map[ListenerKey]*wslfwdv1.Listener) (_ *wslfwdv1.NetworkState, unknown string, err error) {
+	if ch.GetNetwork() != nil {
+		if err := ValidateNetwork(ch.GetNetwork()); err != nil {
+			return nil, "", status.Errorf(codes.InvalidArgument, "changes: %v", err)
+		}
+		network = ch.GetNetwork()
+	}
+	for _, l := range ch.GetRemoved() {
+		k, err := ValidateListener(l)
+		if err != nil {
+			return nil, "", status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
+		}
+		if _, ok := listeners[k]; !ok {
+			return nil, fmt.Sprintf("changes remove unknown listener %s %s port %d", proto(k.Protocol), k.Listen, k.Port), nil
+		}
+		delete(listeners, k)
+	}
+	for _, l := range ch.GetAdded() {
+		k, err := ValidateListener(l)
+		if err != nil {
+			return nil, "", status.Errorf(codes.InvalidArgument, "changes added: %v", err)
+		}
+		listeners[k] = l
+	}
+	return network, "", nil
 }
 
 func (r *Registry) checkCount(n int) error {

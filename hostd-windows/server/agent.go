@@ -117,6 +117,9 @@ func (a *agentService) receive(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 	}
 }
 
+// Session serves one agent's stream: a hello within helloTimeout, at most
+// maxPerPeer sessions per peer address, then the registry's session until
+// either end stops.
 func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]) error {
 	ctx := st.Context()
 	if p, ok := peer.FromContext(ctx); ok {
@@ -129,31 +132,55 @@ func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 	}
 	defer a.release(ip)
 
-	first, err := a.recvHello(st)
+	s, hello, err := a.open(st, remote, local)
 	if err != nil {
 		return err
 	}
+	log := a.log.With("distro", s.Distro(), "session", s.ID, "peer", remote)
+	log.Info("agent session opened", "mode", hello.GetNetworkingMode().String(), "agent_version", hello.GetAgentVersion())
+	defer a.reg.Close(s)
+
+	err = a.serve(st, s)
+	if errors.Is(err, io.EOF) {
+		log.Info("agent session closed by the agent")
+		return nil
+	}
+	log.Info("agent session ended", "err", err)
+	return err
+}
+
+// open waits for the hello, opens the session in the registry and
+// welcomes the agent.
+func (a *agentService) open(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage], remote, local netip.AddrPort) (*agents.Session, *wslfwdv1.AgentHello, error) {
+	first, err := a.recvHello(st)
+	if err != nil {
+		return nil, nil, err
+	}
 	hello := first.GetHello()
 	if hello == nil {
-		return status.Error(codes.InvalidArgument, "the first message of a session must be a hello")
+		return nil, nil, status.Error(codes.InvalidArgument, "the first message of a session must be a hello")
 	}
 	s, err := a.reg.Open(hello, remote, local)
 	if err != nil {
 		a.log.Warn("agent hello rejected", "peer", remote, "err", err)
-		return err
+		return nil, nil, err
 	}
-	log := a.log.With("distro", s.Distro(), "session", s.ID, "peer", remote)
 	if err := st.Send(&wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Welcome{Welcome: &wslfwdv1.HostWelcome{
 		DaemonVersion: version.Version,
 		SessionId:     s.ID,
 		MaxListeners:  uint32(a.reg.MaxListeners()),
 	}}}); err != nil {
-		return err
+		return nil, nil, err
 	}
-	log.Info("agent session opened", "mode", hello.GetNetworkingMode().String(), "agent_version", hello.GetAgentVersion())
-	defer a.reg.Close(s)
+	return s, hello, nil
+}
 
-	ctx, cancel := context.WithCancel(ctx)
+// serve runs an open session: the session's outbox is the stream's one
+// sender, and every message received goes to the registry, until either
+// fails, the session is replaced, the server stops, or no snapshot comes
+// within snapTimeout of the hello.
+func (a *agentService) serve(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, wslfwdv1.HostMessage], s *agents.Session) error {
+	ctx, cancel := context.WithCancel(st.Context())
 	defer cancel()
 	sent := make(chan error, 1)
 	go func() { sent <- s.Run(ctx, st.Send) }()
@@ -166,18 +193,14 @@ func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 
 	select {
 	case <-noSnapshot.C:
-		err = status.Errorf(codes.DeadlineExceeded, "no snapshot accepted within %s of the hello", a.snapTimeout)
-	case err = <-received:
-	case err = <-sent:
+		return status.Errorf(codes.DeadlineExceeded, "no snapshot accepted within %s of the hello", a.snapTimeout)
+	case err := <-received:
+		return err
+	case err := <-sent:
+		return err
 	case <-s.Replaced():
-		err = status.Error(codes.Aborted, "a newer session of this distro took over")
+		return status.Error(codes.Aborted, "a newer session of this distro took over")
 	case <-a.stopping:
-		err = status.Error(codes.Unavailable, "the daemon is shutting down")
+		return status.Error(codes.Unavailable, "the daemon is shutting down")
 	}
-	if errors.Is(err, io.EOF) {
-		log.Info("agent session closed by the agent")
-		return nil
-	}
-	log.Info("agent session ended", "err", err)
-	return err
 }
