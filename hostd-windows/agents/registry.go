@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -45,6 +46,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 )
 
@@ -551,7 +553,7 @@ func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
 		for _, l := range e.listeners {
 			a.Listeners = append(a.Listeners, l)
 		}
-		sortListeners(a.Listeners)
+		slices.SortFunc(a.Listeners, wire.CompareListeners)
 		out = append(out, a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Distro < out[j].Distro })
@@ -621,22 +623,6 @@ func (e *entry) proto() *wslfwdv1.Agent {
 		a.GraceUntil = timestamppb.New(e.graceUntil)
 	}
 	return a
-}
-
-func sortListeners(ls []*wslfwdv1.Listener) {
-	sort.Slice(ls, func(i, j int) bool {
-		a, b := ls[i], ls[j]
-		if a.GetProtocol() != b.GetProtocol() {
-			return a.GetProtocol() < b.GetProtocol()
-		}
-		if a.GetPort() != b.GetPort() {
-			return a.GetPort() < b.GetPort()
-		}
-		if a.GetListen() != b.GetListen() {
-			return a.GetListen() < b.GetListen()
-		}
-		return a.GetInode() < b.GetInode()
-	})
 }
 
 func proto(p wslfwdv1.Protocol) string {

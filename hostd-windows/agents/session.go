@@ -7,6 +7,7 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 )
 
 // Session is one agent stream. The registry holds it from the hello on; it
@@ -40,15 +41,9 @@ type Session struct {
 	control  []*wslfwdv1.HostMessage // welcome, echo start/stop, resync: in order
 	ack      uint64                  // highest seq to acknowledge
 	acked    uint64                  // highest seq acknowledged
-	statuses map[statusKey]*wslfwdv1.ListenerStatus
-	order    []statusKey
+	statuses map[wire.StatusKey]*wslfwdv1.ListenerStatus
+	order    []wire.StatusKey
 	echoes   map[string]chan *wslfwdv1.EchoReady
-}
-
-type statusKey struct {
-	protocol wslfwdv1.Protocol
-	listen   string
-	port     uint32
 }
 
 func newSession(id string, hello *wslfwdv1.AgentHello, peer, local netip.AddrPort, now time.Time) *Session {
@@ -60,7 +55,7 @@ func newSession(id string, hello *wslfwdv1.AgentHello, peer, local netip.AddrPor
 		ConnectedAt: now,
 		replaced:    make(chan struct{}),
 		notify:      make(chan struct{}, 1),
-		statuses:    make(map[statusKey]*wslfwdv1.ListenerStatus),
+		statuses:    make(map[wire.StatusKey]*wslfwdv1.ListenerStatus),
 		echoes:      make(map[string]chan *wslfwdv1.EchoReady),
 	}
 }
@@ -121,7 +116,7 @@ func (s *Session) Statuses(st []*wslfwdv1.ListenerStatus) {
 	}
 	s.mu.Lock()
 	for _, v := range st {
-		k := statusKey{v.GetProtocol(), v.GetListen(), v.GetPort()}
+		k := wire.StatusKeyOf(v)
 		if _, ok := s.statuses[k]; !ok {
 			s.order = append(s.order, k)
 		}

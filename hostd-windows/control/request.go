@@ -10,6 +10,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/engine"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 )
 
 // The probe's wait for each step.
@@ -82,11 +83,11 @@ func probeRequest(req *wslfwdv1.ProbeRequest) (engine.ProbeRequest, error) {
 
 // protocolOf maps a request's protocol, TCP when unset.
 func protocolOf(p wslfwdv1.Protocol) (backend.Protocol, error) {
-	switch p {
-	case wslfwdv1.Protocol_PROTOCOL_UNSPECIFIED, wslfwdv1.Protocol_PROTOCOL_TCP:
+	if p == wslfwdv1.Protocol_PROTOCOL_UNSPECIFIED {
 		return backend.TCP, nil
-	case wslfwdv1.Protocol_PROTOCOL_UDP:
-		return backend.UDP, nil
+	}
+	if bp, ok := wire.ProtocolFromProto(p); ok {
+		return bp, nil
 	}
 	return "", status.Errorf(codes.InvalidArgument, "unknown protocol %d", int32(p))
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/policy"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 )
 
 // Options configure an Engine.
@@ -104,7 +105,7 @@ type Engine struct {
 	agents   []*wslfwdv1.Agent
 	runErr   error // backend or ledger error of the last run
 	watchers map[*watcher]struct{}
-	sent     map[string]map[statusKey]*wslfwdv1.ListenerStatus // by session id
+	sent     map[string]map[wire.StatusKey]*wslfwdv1.ListenerStatus // by session id
 }
 
 // New builds a daemon. It does not start the loop: call Run.
@@ -125,7 +126,7 @@ func New(o Options) (*Engine, error) {
 		ran:       make(chan struct{}),
 		table:     make(map[rowKey]*row),
 		watchers:  make(map[*watcher]struct{}),
-		sent:      make(map[string]map[statusKey]*wslfwdv1.ListenerStatus),
+		sent:      make(map[string]map[wire.StatusKey]*wslfwdv1.ListenerStatus),
 	}
 	d.held = holds{until: d.startedAt.Add(o.Grace), records: o.Reconciler.Owned()}
 	switch {

@@ -14,6 +14,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/policy"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 )
 
 // ExposeRequest is a static forward as a caller asks for it.
@@ -147,7 +148,7 @@ func (d *Engine) staticForward(st policy.Static) *wslfwdv1.Forward {
 		listen = d.opts.ExposeAddr
 	}
 	return &wslfwdv1.Forward{
-		Protocol:      protoOf(st.Protocol),
+		Protocol:      wire.ProtocolToProto(st.Protocol),
 		ListenAddress: listen.String(),
 		ListenPort:    uint32(st.HostPort),
 		ConnectPort:   uint32(st.Port),

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 )
 
 // FirewallSyncer makes the daemon's firewall rules exactly the ones given
@@ -53,13 +53,8 @@ func firewallRules(table map[rowKey]*row, modes map[string]wslfwdv1.NetworkingMo
 		default:
 			continue
 		}
-		var proto backend.Protocol
-		switch f.GetProtocol() {
-		case wslfwdv1.Protocol_PROTOCOL_TCP:
-			proto = backend.TCP
-		case wslfwdv1.Protocol_PROTOCOL_UDP:
-			proto = backend.UDP
-		default:
+		proto, ok := wire.ProtocolFromProto(f.GetProtocol())
+		if !ok {
 			continue
 		}
 		rule := firewall.Rule{Kind: kind, Protocol: proto, Port: uint16(f.GetListenPort())}

@@ -9,6 +9,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 )
 
 // holds are the forwards a restarted daemon adopts from its ledger and
@@ -69,7 +70,7 @@ func (d *Engine) addHeldRows(next map[rowKey]*row, held []ledger.Record, wanted 
 			continue
 		}
 		f := &wslfwdv1.Forward{
-			Protocol:       protoOf(e.Protocol),
+			Protocol:       wire.ProtocolToProto(e.Protocol),
 			ListenAddress:  e.Listen.Addr().String(),
 			ListenPort:     uint32(e.Listen.Port()),
 			ConnectAddress: e.Connect.Addr().String(),

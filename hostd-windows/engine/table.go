@@ -10,9 +10,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/policy"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 )
 
 // rowKey identifies a row of the forwards table across runs: where the
@@ -35,16 +35,6 @@ type row struct {
 	held     bool   // held after a restart for its distro's agent (holds)
 	agentID  string // session whose listener it is; empty for statics
 	listener *wslfwdv1.Listener
-}
-
-func protoOf(p backend.Protocol) wslfwdv1.Protocol {
-	switch p {
-	case backend.TCP:
-		return wslfwdv1.Protocol_PROTOCOL_TCP
-	case backend.UDP:
-		return wslfwdv1.Protocol_PROTOCOL_UDP
-	}
-	return wslfwdv1.Protocol_PROTOCOL_UNSPECIFIED
 }
 
 // ts converts a time for the wire.
@@ -72,7 +62,7 @@ func (d *Engine) buildTable(decisions []policy.Decision, rep reconcile.Report, n
 			k.listener, k.port = l.GetListen(), l.GetPort()
 		}
 		if e := dc.Entry; e.Listen.IsValid() {
-			f.Protocol = protoOf(e.Protocol)
+			f.Protocol = wire.ProtocolToProto(e.Protocol)
 			f.ListenAddress = e.Listen.Addr().String()
 			f.ListenPort = uint32(e.Listen.Port())
 			if e.Connect.IsValid() {

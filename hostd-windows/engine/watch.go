@@ -10,6 +10,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 )
 
 // Watch limits; SECURITY.md lists them.
@@ -163,18 +164,11 @@ func (d *Engine) unsubscribe(w *watcher) {
 	d.mu.Unlock()
 }
 
-// statusKey identifies a listener's status for an agent.
-type statusKey struct {
-	protocol wslfwdv1.Protocol
-	listen   string
-	port     uint32
-}
-
 // statusUpdates returns, per connected session, the listener statuses
 // that changed since last sent, and forgets sessions that are gone.
 // Called with d.mu.
 func (d *Engine) statusUpdates(sessions map[string]*agents.Session) map[string][]*wslfwdv1.ListenerStatus {
-	cur := make(map[string]map[statusKey]*wslfwdv1.ListenerStatus)
+	cur := make(map[string]map[wire.StatusKey]*wslfwdv1.ListenerStatus)
 	for _, r := range d.table {
 		if r.agentID == "" || r.fwd.GetOrigin() != wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT {
 			continue
@@ -195,10 +189,10 @@ func (d *Engine) statusUpdates(sessions map[string]*agents.Session) map[string][
 		}
 		m := cur[r.agentID]
 		if m == nil {
-			m = make(map[statusKey]*wslfwdv1.ListenerStatus)
+			m = make(map[wire.StatusKey]*wslfwdv1.ListenerStatus)
 			cur[r.agentID] = m
 		}
-		m[statusKey{ls.Protocol, ls.Listen, ls.Port}] = ls
+		m[wire.StatusKeyOf(ls)] = ls
 	}
 	out := make(map[string][]*wslfwdv1.ListenerStatus)
 	for id, m := range cur {

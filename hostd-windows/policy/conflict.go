@@ -7,6 +7,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 )
 
 // portKey groups wants that may collide: same protocol and host port.
@@ -93,7 +94,7 @@ func compareDecisions(a, b Decision) int {
 		cmp.Compare(a.Origin, b.Origin),
 		cmp.Compare(a.Distro, b.Distro),
 		cmp.Compare(a.AgentID, b.AgentID),
-		compareListeners(a.Listener, b.Listener),
+		wire.CompareListeners(a.Listener, b.Listener),
 		a.Entry.Connect.Compare(b.Entry.Connect),
 	)
 }
@@ -105,7 +106,7 @@ func (d Decision) hostSide() (backend.Protocol, uint16, netip.Addr) {
 		return d.Entry.Protocol, d.Entry.Listen.Port(), d.Entry.Listen.Addr()
 	}
 	if l := d.Listener; l != nil {
-		p, _ := protocolOf(l.GetProtocol())
+		p, _ := wire.ProtocolFromProto(l.GetProtocol())
 		return p, uint16(l.GetPort()), netip.Addr{}
 	}
 	return "", 0, netip.Addr{}

@@ -62,6 +62,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 )
 
@@ -235,7 +236,7 @@ func byMode(base Decision, m wslfwdv1.NetworkingMode) (d Decision, done bool) {
 // listener decides one listener of its owning agent.
 func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
 	base := Decision{Origin: wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT, Distro: a.Distro, AgentID: a.ID, Listener: l}
-	p, ok := protocolOf(l.GetProtocol())
+	p, ok := wire.ProtocolFromProto(l.GetProtocol())
 	if !ok {
 		return []Decision{base.blocked(fmt.Sprintf("invalid listener: protocol %s", l.GetProtocol()))}
 	}
@@ -432,16 +433,6 @@ func (b Decision) want(e backend.Entry, blocked string) Decision {
 	}
 	b.Want, b.State = true, wslfwdv1.ForwardState_FORWARD_STATE_PENDING
 	return b
-}
-
-func protocolOf(p wslfwdv1.Protocol) (backend.Protocol, bool) {
-	switch p {
-	case wslfwdv1.Protocol_PROTOCOL_TCP:
-		return backend.TCP, true
-	case wslfwdv1.Protocol_PROTOCOL_UDP:
-		return backend.UDP, true
-	}
-	return "", false
 }
 
 // firstIPv4 and firstIPv6 pick the target of a family. Targets are verified

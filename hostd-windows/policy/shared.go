@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 )
 
 // All WSL2 distros share one network namespace, so every agent reports the
@@ -73,16 +74,7 @@ func (d *decider) sockets() []owned {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b owned) int {
-		return cmp.Or(cmp.Compare(a.rank, b.rank), compareListeners(a.l, b.l))
+		return cmp.Or(cmp.Compare(a.rank, b.rank), wire.CompareListeners(a.l, b.l))
 	})
 	return out
-}
-
-func compareListeners(a, b *wslfwdv1.Listener) int {
-	return cmp.Or(
-		cmp.Compare(a.GetProtocol(), b.GetProtocol()),
-		cmp.Compare(a.GetPort(), b.GetPort()),
-		cmp.Compare(a.GetListen(), b.GetListen()),
-		cmp.Compare(a.GetInode(), b.GetInode()),
-	)
 }

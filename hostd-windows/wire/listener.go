@@ -1,0 +1,32 @@
+package wire
+
+import (
+	"cmp"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// CompareListeners orders listeners by protocol, port, listen address
+// and socket inode: the order an agent's listeners are listed and decided
+// in.
+func CompareListeners(a, b *wslfwdv1.Listener) int {
+	return cmp.Or(
+		cmp.Compare(a.GetProtocol(), b.GetProtocol()),
+		cmp.Compare(a.GetPort(), b.GetPort()),
+		cmp.Compare(a.GetListen(), b.GetListen()),
+		cmp.Compare(a.GetInode(), b.GetInode()),
+	)
+}
+
+// StatusKey identifies the listener a ListenerStatus is about: an agent
+// holds one status per protocol, listen address and port.
+type StatusKey struct {
+	Protocol wslfwdv1.Protocol
+	Listen   string
+	Port     uint32
+}
+
+// StatusKeyOf is the key of s.
+func StatusKeyOf(s *wslfwdv1.ListenerStatus) StatusKey {
+	return StatusKey{s.GetProtocol(), s.GetListen(), s.GetPort()}
+}
