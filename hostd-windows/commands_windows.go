@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -172,7 +171,7 @@ func installService(out io.Writer, args []string) error {
 func installDaemonRule(ctx context.Context, out io.Writer, port uint16) {
 	addr, name, err := winhost.HostWSLAddress()
 	if err == nil {
-		fw := firewall.New(firewall.SystemShell{}, nil)
+		fw := firewall.New(firewall.SystemShell{}, quiet)
 		err = fw.SetDaemonRule(ctx, addr, port)
 	}
 	if err != nil {
@@ -250,7 +249,7 @@ func cleanUp(ctx context.Context, out io.Writer, stateDir string, keepForwards b
 			fmt.Fprintf(out, "Removed %d portproxy entries wslfwd had made.\n", n)
 		}
 	}
-	fw := firewall.New(firewall.SystemShell{}, nil)
+	fw := firewall.New(firewall.SystemShell{}, quiet)
 	if err := fw.Sync(ctx, nil); err != nil {
 		errs = append(errs, fmt.Errorf("remove firewall rules: %w", err))
 	}
@@ -272,7 +271,7 @@ func removeOwnedForwards(ctx context.Context, stateDir string) (int, error) {
 	if len(owned) == 0 {
 		return 0, nil
 	}
-	b := portproxy.NewSystem(slog.New(slog.DiscardHandler))
+	b := portproxy.NewSystem(quiet)
 	if err := b.Apply(ctx, backend.Batch{Remove: owned}); err != nil {
 		return 0, fmt.Errorf("remove wslfwd's portproxy entries: %w", err)
 	}

@@ -60,7 +60,7 @@ func wslAdapter() (lookup func() (netip.Addr, error), onChange func(context.Cont
 		return addr, err
 	}
 	onChange = func(ctx context.Context, ap netip.AddrPort) error {
-		fw := firewall.New(firewall.SystemShell{}, nil)
+		fw := firewall.New(firewall.SystemShell{}, quiet)
 		if err := fw.SetDaemonRule(ctx, ap.Addr(), ap.Port()); err != nil {
 			return fmt.Errorf("cannot point the daemon's firewall rule at %s (agents in NAT mode may not reach the daemon): %w", ap, err)
 		}

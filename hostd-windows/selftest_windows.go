@@ -218,7 +218,7 @@ func (h *windowsHost) Connect(ctx context.Context, to netip.AddrPort) error {
 }
 
 func (h *windowsHost) FirewallRules(ctx context.Context) ([]string, error) {
-	return firewall.New(firewall.SystemShell{}, nil).Names(ctx)
+	return firewall.New(firewall.SystemShell{}, quiet).Names(ctx)
 }
 
 func (h *windowsHost) FirewallOn() bool { return h.paths.cfg.Firewall }

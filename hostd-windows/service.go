@@ -31,6 +31,11 @@ func parseRunFlags(args []string) (*pflag.FlagSet, *runFlags, error) {
 	return fs, f, nil
 }
 
+// quiet is the logger of the parts the service commands and the daemon's
+// own firewall rule use, whose callers say in words what happened: a nil
+// logger would mean slog.Default().
+var quiet = slog.New(slog.DiscardHandler)
+
 // serviceVerb is the hidden command the service manager runs; install
 // registers `<exe> service <daemon flags>`.
 const serviceVerb = "service"

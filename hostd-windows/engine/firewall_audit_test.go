@@ -56,7 +56,7 @@ func (f *FakeAuditor) Set(allowed map[uint16]bool, failing bool) {
 }
 
 func TestFirewallAuditProblemWording(t *testing.T) {
-	s := newFirewallAudit(&FakeAuditor{}, nil)
+	s := newFirewallAudit(&FakeAuditor{}, slog.New(slog.DiscardHandler))
 	s.blocked = []firewall.Rule{
 		{Kind: firewall.Windows, Protocol: backend.TCP, Port: 80},
 		{Kind: firewall.HyperV, Protocol: backend.UDP, Port: 53},

@@ -32,12 +32,13 @@ type Firewall struct {
 	mu       sync.Mutex
 }
 
-// New returns a Firewall that runs its commands through shell and makes
-// port rules that apply in the given profiles ("private", "domain",
-// "public", as config validates them); none given: DefaultProfiles.
+// New returns a Firewall that runs its commands through shell, logs to log
+// (nil means slog.Default()) and makes port rules that apply in the given
+// profiles ("private", "domain", "public", as config validates them);
+// none given: DefaultProfiles.
 func New(shell Shell, log *slog.Logger, profiles ...string) *Firewall {
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = slog.Default()
 	}
 	if len(profiles) == 0 {
 		profiles = DefaultProfiles

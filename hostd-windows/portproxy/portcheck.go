@@ -1,6 +1,7 @@
 package portproxy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,8 @@ type PortCheck struct {
 	// TTL is how long ranges are reused before being listed again; they
 	// change only when Hyper-V, WinNAT or an administrator reserves ports.
 	TTL time.Duration
+	// Log receives a failure to list the ranges; nil means
+	// slog.Default().
 	Log *slog.Logger
 
 	mu     sync.Mutex
@@ -71,9 +74,7 @@ func (c *PortCheck) ranges(ctx context.Context, v6 bool) []PortRange {
 	}
 	r, err := c.Ranges(ctx, v6)
 	if err != nil {
-		if c.Log != nil {
-			c.Log.Warn("cannot list excluded port ranges; not checking them", "ipv6", v6, "err", err)
-		}
+		cmp.Or(c.Log, slog.Default()).Warn("cannot list excluded port ranges; not checking them", "ipv6", v6, "err", err)
 		return nil
 	}
 	c.cached[i] = cachedRanges{at: time.Now(), ranges: r}

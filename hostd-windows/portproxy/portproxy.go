@@ -34,7 +34,7 @@ type Options struct {
 	// is stopped, so Verify can tell its listener from another process's.
 	// nil, or an error, settles for "something listens".
 	ServicePID func() (uint32, error)
-	// Log receives one line per netsh run; nil discards.
+	// Log receives one line per netsh run; nil means slog.Default().
 	Log *slog.Logger
 }
 
@@ -53,7 +53,7 @@ var _ backend.Backend = (*Backend)(nil)
 func New(store Store, runner Runner, opts Options) *Backend {
 	log := opts.Log
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = slog.Default()
 	}
 	return &Backend{store: store, runner: runner, opts: opts, log: log}
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -16,7 +17,7 @@ func BenchmarkThroughput(b *testing.B) {
 	sink := sinkTCP(b)
 	b.Run("direct", func(b *testing.B) { bulk(b, sink) })
 	b.Run("relay", func(b *testing.B) {
-		r := New(Options{})
+		r := New(Options{Logger: slog.New(slog.DiscardHandler)})
 		b.Cleanup(func() { r.Close() })
 		e := backend.Entry{Protocol: backend.TCP, Listen: netip.AddrPortFrom(loopback, freePortB(b)), Connect: sink}
 		if err := r.Apply(b.Context(), backend.Batch{Add: []backend.Entry{e}}); err != nil {

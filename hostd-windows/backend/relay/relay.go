@@ -40,7 +40,7 @@ type Options struct {
 	// further clients are dropped until a flow expires, so a flood of
 	// source addresses cannot exhaust the host's sockets.
 	MaxUDPFlows int
-	// Logger receives the relay's logs; nil discards them.
+	// Logger receives the relay's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -55,7 +55,7 @@ func (o Options) withDefaults() Options {
 		o.MaxUDPFlows = DefaultMaxUDPFlows
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = slog.Default()
 	}
 	return o
 }
