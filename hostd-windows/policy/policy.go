@@ -3,7 +3,7 @@
 // listener is not forwarded. It is pure: no I/O, no clock, the same input
 // gives the same output in the same order.
 //
-// The mode table (DESIGN.md):
+// What each networking mode gets:
 //
 //   - nat: a listener on 0.0.0.0, on :: without IPV6_V6ONLY (it accepts
 //     IPv4 too), or on one of the distro's own IPv4 addresses is wanted as
