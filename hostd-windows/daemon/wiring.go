@@ -37,8 +37,8 @@ type Options struct {
 	// StateDir holds the ledger (for a durable backend) and the static
 	// forwards; it exists and is private to the daemon's account.
 	StateDir string
-	// Listeners are the gRPC server's. Run serves them, and the server
-	// closes them when it stops.
+	// Listeners are the gRPC server's. Run serves them and closes them
+	// when it stops; if New fails, they stay the caller's to close.
 	Listeners []net.Listener
 	// Tokens are the bearer tokens of each role; Admin is required.
 	Tokens server.Tokens
@@ -104,7 +104,8 @@ func New(o Options) (*Daemon, error) {
 // engine on them. The ledger is on disk only when the backend's entries
 // outlive the daemon (portproxy); the relay's end with it, so its ledger
 // stays in memory: no sync on the way to each new forward, and no
-// dependence on a writable state directory.
+// dependence on a writable state directory (ledger.For ignores a
+// ledger-relay.json left by older versions).
 func newEngine(o Options, listen []netip.AddrPort, log *slog.Logger) (*engine.Engine, error) {
 	led, err := ledger.For(o.StateDir, o.Backend)
 	if err != nil {
