@@ -108,7 +108,7 @@ type Engine struct {
 	sent     map[string]map[wire.StatusKey]*wslfwdv1.ListenerStatus // by session id
 }
 
-// New builds a daemon. It does not start the loop: call Run.
+// New builds an engine. It does not start the loop: call Run.
 func New(o Options) (*Engine, error) {
 	if o.Config == nil || o.Backend == nil || o.Reconciler == nil || o.Statics == nil {
 		return nil, errors.New("engine: config, backend, reconciler and statics are required")
