@@ -161,6 +161,11 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"duration type", "grace = 5", "c.toml:1: grace: want a string, got an integer"},
 		{"table for array", "[forward]\nport = 1\n", "c.toml:1: forward: want an array, got a table"},
 		{"table for value", "[udp]\na = 1\n", "c.toml:1: udp: want true or false, got a table"},
+		{"implicit table for array", "[[forward.x]]\n", "c.toml:1: forward: want an array, got a table"},
+		// go-toml matches keys to fields in any case; TOML keys are case-sensitive.
+		{"key case", "UDP = false", "c.toml:1: UDP: unknown key"},
+		{"table key case", "[[Forward]]\nport = 1\ndistro = \"a\"\n", "c.toml:1: Forward: unknown key"},
+		{"inner key case", "[[forward]]\nPort = 1\ndistro = \"a\"\n", "c.toml:2: forward[0].Port: unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("c.toml", []byte(tc.doc))

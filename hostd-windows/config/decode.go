@@ -19,7 +19,7 @@ import (
 // problem before decoding again. The file is nil when a value was wrong or
 // the document is malformed: only unknown keys leave a file to apply.
 func decode(data []byte, keys *positions) (*file, error) {
-	errs, data, ok := keys.checkTypes(data)
+	errs, data, ok := keys.checkTypes(data) // data is a copy from here on
 	if !ok {
 		return nil, errs.err()
 	}
@@ -39,7 +39,7 @@ func decode(data []byte, keys *positions) (*file, error) {
 		case errors.As(err, &de):
 			e, expr := keys.decodeError(de)
 			errs = append(errs, e)
-			if !keys.malformed && blank(&data, expr) {
+			if !keys.malformed && blank(data, expr) {
 				wrong = true
 				continue
 			}
@@ -55,39 +55,60 @@ func decode(data []byte, keys *positions) (*file, error) {
 	}
 }
 
-// checkTypes finds the values of a TOML type file does not take at their
-// key, one per key/value, and blanks their key/values. ok is false when a
-// table header is of the wrong type: it cannot be blanked.
+// checkTypes finds every value go-toml would refuse, or take wrongly, for
+// its key (see problem), one per key/value, and blanks their key/values in
+// a copy of data. ok is false when such a key is a table header: it cannot
+// be blanked.
 func (p *positions) checkTypes(data []byte) (errs errList, out []byte, ok bool) {
 	if p.malformed {
 		return nil, data, true // decoding reports the syntax error alone
 	}
+	data = bytes.Clone(data)
 	for _, k := range p.keys {
-		t := typeAt(reflect.TypeFor[file](), k.parts, strings.HasSuffix(k.key, "]"))
-		if t == nil {
-			continue // an unknown key: strict decoding reports it
-		}
-		want, kinds := wants(t)
-		if kinds == nil || slices.Contains(kinds, k.kind) {
+		msg := problem(k)
+		if msg == "" {
 			continue
 		}
-		e := &Error{Line: k.line, Key: k.key, Msg: fmt.Sprintf("want %s, got %s", want, kindName(k.kind))}
+		e := &Error{Line: k.line, Key: k.key, Msg: msg}
 		if k.expr.Length == 0 {
 			return append(errs, e), data, false
 		}
-		if blank(&data, k.expr) {
+		if blank(data, k.expr) {
 			errs = append(errs, e)
 		}
 	}
 	return errs, data, true
 }
 
-// blank overwrites the expression r in a copy of *data with spaces, keeping
-// the lines, so every other key keeps its position. It reports whether
-// there was anything to blank.
-func blank(data *[]byte, r unstable.Range) bool {
-	b := bytes.Clone(*data)
-	part := b[r.Offset : r.Offset+r.Length]
+// problem says what is wrong with the value at k, or "": a TOML type the
+// key does not take, text its UnmarshalText refuses (go-toml would stop at
+// the first), or a key in the wrong case (go-toml would take "UDP" for
+// "udp"; TOML keys are case-sensitive).
+func problem(k keyPos) string {
+	t, miscased := typeAt(reflect.TypeFor[file](), k.parts, strings.HasSuffix(k.key, "]"))
+	switch {
+	case miscased:
+		return "unknown key"
+	case t == nil:
+		return "" // unknown: strict decoding reports it
+	}
+	want, kinds := wants(t)
+	if kinds != nil && !slices.Contains(kinds, k.kind) {
+		return fmt.Sprintf("want %s, got %s", want, kindName(k.kind))
+	}
+	if u, ok := reflect.New(deref(t)).Interface().(encoding.TextUnmarshaler); ok {
+		if err := u.UnmarshalText(k.text); err != nil {
+			return err.Error()
+		}
+	}
+	return ""
+}
+
+// blank overwrites the expression r in data with spaces, keeping the
+// lines, so every other key keeps its position. It reports whether there
+// was anything to blank.
+func blank(data []byte, r unstable.Range) bool {
+	part := data[r.Offset : r.Offset+r.Length]
 	if len(bytes.TrimSpace(part)) == 0 {
 		return false
 	}
@@ -96,7 +117,6 @@ func blank(data *[]byte, r unstable.Range) bool {
 			part[i] = ' '
 		}
 	}
-	*data = b
 	return true
 }
 
@@ -114,47 +134,59 @@ func (p *positions) decodeError(de *toml.DecodeError) (*Error, unstable.Range) {
 }
 
 // typeAt is the Go type file decodes the value at the key parts into; elem:
-// the value is an element of the array there. nil when parts name no field.
-func typeAt(t reflect.Type, parts []string, elem bool) reflect.Type {
+// the value is an element of the array there. nil when parts name no field;
+// miscased when they name one only in another case.
+func typeAt(t reflect.Type, parts []string, elem bool) (_ reflect.Type, miscased bool) {
 	for _, part := range parts {
 		t = arrayElem(t)
 		switch t.Kind() {
 		case reflect.Map:
 			t = t.Elem()
 		case reflect.Struct:
-			f, ok := fieldByKey(t, part)
-			if !ok {
-				return nil
+			f, exact := fieldByKey(t, part)
+			if f == nil || !exact {
+				return nil, f != nil
 			}
 			t = f.Type
 		default:
-			return nil
+			return nil, false
 		}
 	}
 	if elem {
 		t = arrayElem(t)
+	}
+	return t, false
+}
+
+func deref(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
 	return t
 }
 
 // arrayElem dereferences t and, for an array, returns its elements' type.
 func arrayElem(t reflect.Type) reflect.Type {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
+	t = deref(t)
 	if t.Kind() == reflect.Slice {
 		return t.Elem()
 	}
 	return t
 }
 
-func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
-	for _, f := range reflect.VisibleFields(t) {
-		if name, _, _ := strings.Cut(f.Tag.Get("toml"), ","); name == key {
-			return f, true
+// fieldByKey finds the field tagged with key, or failing that one tagged
+// with key in another case, which go-toml would also decode into.
+func fieldByKey(t reflect.Type, key string) (f *reflect.StructField, exact bool) {
+	for _, sf := range reflect.VisibleFields(t) {
+		name, _, _ := strings.Cut(sf.Tag.Get("toml"), ",")
+		if name == key {
+			return &sf, true
+		}
+		if strings.EqualFold(name, key) {
+			f = &sf
 		}
 	}
-	return reflect.StructField{}, false
+	return f, false
 }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -162,9 +194,7 @@ var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 // wants says what a value decoded into t is written as, and the TOML kinds
 // that are that; no kinds: anything.
 func wants(t reflect.Type) (string, []unstable.Kind) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
+	t = deref(t)
 	switch {
 	case t == reflect.TypeFor[portSpec]():
 		return `a port or a "first-last" range`, []unstable.Kind{unstable.Integer, unstable.String}

@@ -13,6 +13,7 @@ type keyPos struct {
 	line  int           // 1-based
 	col   int           // 1-based; 0 when the parser gives none (an empty array in an array)
 	kind  unstable.Kind // of the value: Integer, Array, Table (a header), ...
+	text  []byte        // a String value, unquoted
 	// expr is the key/value expression the key is written in; zero for
 	// table headers.
 	expr unstable.Range
@@ -91,6 +92,9 @@ func (w *walker) header(n *unstable.Node) keyPos {
 	parts, first := keyParts(n.Key())
 	k := keyPos{parts: parts, kind: unstable.Table}
 	k.line, k.col = w.place(first)
+	for i := 1; i < len(parts); i++ { // [a.b.c] makes tables a and a.b
+		w.add(keyPos{key: w.resolve(parts[:i]), parts: parts[:i], line: k.line, col: k.col, kind: unstable.Table})
+	}
 	if n.Kind == unstable.Table {
 		k.key = w.resolve(parts)
 		w.add(k)
@@ -124,12 +128,16 @@ func (w *walker) resolve(parts []string) string {
 // written in the expression expr.
 func (w *walker) keyValue(prefix keyPos, n *unstable.Node, expr unstable.Range) {
 	parts, first := keyParts(n.Key())
-	k := keyPos{key: prefix.key, parts: slices.Concat(prefix.parts, parts), expr: expr}
-	for _, part := range parts {
-		k.key = join(k.key, keyPart(part))
-	}
+	k := keyPos{key: prefix.key, expr: expr, kind: unstable.Table}
 	k.line, k.col = w.place(first)
-	k.kind = n.Value().Kind
+	for i, part := range parts {
+		k.key = join(k.key, keyPart(part))
+		k.parts = slices.Concat(prefix.parts, parts[:i+1])
+		if i < len(parts)-1 { // a.b.c = 1 makes tables a and a.b
+			w.add(k)
+		}
+	}
+	k.kind, k.text = n.Value().Kind, n.Value().Data
 	w.add(k)
 	w.value(k, n.Value())
 }
@@ -141,7 +149,7 @@ func (w *walker) value(k keyPos, n *unstable.Node) {
 		it := n.Children()
 		for i := 0; it.Next(); i++ {
 			c := it.Node()
-			e := keyPos{key: index(k.key, i), parts: k.parts, line: k.line, kind: c.Kind, expr: k.expr}
+			e := keyPos{key: index(k.key, i), parts: k.parts, line: k.line, kind: c.Kind, text: c.Data, expr: k.expr}
 			if line, col := w.place(firstPlaced(c)); line > 0 {
 				e.line, e.col = line, col
 			}
