@@ -17,6 +17,7 @@ import (
 	"github.com/wslfwd/wslfwd/agent-linux/netinv"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
+	"github.com/wslfwd/wslfwd/internal/netproto"
 )
 
 func inspect(cmd *cobra.Command, o *options) error {
@@ -105,16 +106,9 @@ func (a *agent) printTable(w io.Writer, snap *wslfwdv1.Snapshot) error {
 		if l.GetPid() != 0 {
 			pid = strconv.Itoa(int(l.GetPid()))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", protoName(l.GetProtocol()), listen, l.GetPort(), pid, orDash(l.GetProcessName()))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", netproto.Name(l.GetProtocol()), listen, l.GetPort(), pid, orDash(l.GetProcessName()))
 	}
 	return tw.Flush()
-}
-
-func protoName(p wslfwdv1.Protocol) string {
-	if p == wslfwdv1.Protocol_PROTOCOL_UDP {
-		return "udp"
-	}
-	return "tcp"
 }
 
 func orDash(s string) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/netproto"
 )
 
 // portSpec is a port argument: "8080", "8080/tcp" or "53/udp".
@@ -18,10 +19,7 @@ type portSpec struct {
 }
 
 func (p portSpec) String() string {
-	if p.proto == wslfwdv1.Protocol_PROTOCOL_UDP {
-		return fmt.Sprintf("%d/udp", p.port)
-	}
-	return fmt.Sprintf("%d/tcp", p.port)
+	return fmt.Sprintf("%d/%s", p.port, netproto.Name(p.proto))
 }
 
 // parsePortSpec parses PORT[/tcp|/udp]; the port is 1 to 65535 in decimal
@@ -30,13 +28,11 @@ func parsePortSpec(s string) (portSpec, error) {
 	num, proto, hasProto := strings.Cut(s, "/")
 	spec := portSpec{proto: wslfwdv1.Protocol_PROTOCOL_TCP}
 	if hasProto {
-		switch strings.ToLower(proto) {
-		case "tcp":
-		case "udp":
-			spec.proto = wslfwdv1.Protocol_PROTOCOL_UDP
-		default:
+		p, err := netproto.Parse(proto)
+		if err != nil {
 			return portSpec{}, fmt.Errorf("port %q: protocol must be tcp or udp", s)
 		}
+		spec.proto = p
 	}
 	n, err := parsePort(num)
 	if err != nil {

@@ -84,6 +84,17 @@ func decode(t *testing.T, out string, m proto.Message) {
 	}
 }
 
+// roundTrip checks that out, the CLI's JSON output, is one document equal
+// to want.
+func roundTrip(t *testing.T, out string, want proto.Message) {
+	t.Helper()
+	got := want.ProtoReflect().New().Interface()
+	decode(t, out, got)
+	if !proto.Equal(got, want) {
+		t.Errorf("json round trip: got %v, want %v", got, want)
+	}
+}
+
 func TestStatus(t *testing.T) {
 	d := startFake(t, &fakeControl{status: sampleStatus()})
 	r := runCLI(t, t.Context(), plainLinux(), d.args("status")...)
@@ -93,11 +104,7 @@ func TestStatus(t *testing.T) {
 	mustContain(t, "status table", r.stdout, "1.2.3 on linux, up 1h30m", "relay", "2 active", "Problems:   none")
 
 	r = runCLI(t, t.Context(), plainLinux(), d.args("status", "-o", "json")...)
-	var got wslfwdv1.GetStatusResponse
-	decode(t, r.stdout, &got)
-	if !proto.Equal(&got, sampleStatus()) {
-		t.Errorf("json round trip: got %v", &got)
-	}
+	roundTrip(t, r.stdout, sampleStatus())
 	mustContain(t, "status json", r.stdout, `"listen_addresses"`, `"agents_connected"`)
 }
 
@@ -110,11 +117,7 @@ func TestAgents(t *testing.T) {
 	mustContain(t, "agents table", r.stdout, "DISTRO", "Ubuntu", "nat", "connected 5m",
 		"Refused agent sessions", "172.28.240.99", "10s ago", "AlreadyExists: distro \"Ubuntu\" already has a live agent")
 	r = runCLI(t, t.Context(), plainLinux(), d.args("agents", "-o", "json")...)
-	var got wslfwdv1.ListAgentsResponse
-	decode(t, r.stdout, &got)
-	if !proto.Equal(&got, sampleAgents()) {
-		t.Errorf("json round trip: got %v", &got)
-	}
+	roundTrip(t, r.stdout, sampleAgents())
 }
 
 func TestForwards(t *testing.T) {
@@ -138,11 +141,7 @@ func TestForwards(t *testing.T) {
 		mustContain(t, "forwards table", r.stdout, "0.0.0.0:8080", "172.28.240.53:8080", "demo-http", "REASON", "bound to loopback only")
 	}
 	r := runCLI(t, t.Context(), plainLinux(), d.args("forwards", "-o", "json")...)
-	var got wslfwdv1.ListForwardsResponse
-	decode(t, r.stdout, &got)
-	if !proto.Equal(&got, sampleForwards()) {
-		t.Errorf("json round trip: got %v", &got)
-	}
+	roundTrip(t, r.stdout, sampleForwards())
 	mustContain(t, "forwards json", r.stdout, `"process_name"`, `"listen_port"`)
 }
 
@@ -177,11 +176,7 @@ func TestExposeSendsRequest(t *testing.T) {
 		}
 	}
 	r := runCLI(t, t.Context(), plainLinux(), d.args("expose", "53/udp", "-o", "json")...)
-	var got wslfwdv1.ExposeResponse
-	decode(t, r.stdout, &got)
-	if !proto.Equal(got.GetForward(), fwd) {
-		t.Errorf("json round trip: got %v", &got)
-	}
+	roundTrip(t, r.stdout, &wslfwdv1.ExposeResponse{Forward: fwd})
 }
 
 func TestUnexposeSendsRequest(t *testing.T) {
@@ -285,11 +280,7 @@ func TestProbe(t *testing.T) {
 			}
 		} else {
 			mustContain(t, "stderr", r.stderr, "1 of 3 paths failed: lan-to-wsl")
-			var got wslfwdv1.ProbeResponse
-			decode(t, r.stdout, &got)
-			if !proto.Equal(&got, fake.probe) {
-				t.Errorf("json round trip: got %v", &got)
-			}
+			roundTrip(t, r.stdout, fake.probe)
 		}
 	}
 	if got := d.fake.last(t); !proto.Equal(got, &wslfwdv1.ProbeRequest{}) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -53,90 +54,124 @@ Exits 1 when any check fails; warnings alone exit 0.`,
 	}
 }
 
+// The checks of the daemon, in the order doctor makes them: each one's
+// premise is that the ones before it passed.
+const (
+	cAddr     = "daemon address"
+	cToken    = "token"
+	cReach    = "daemon reachable"
+	cAccepted = "token accepted"
+	cProblems = "daemon problems"
+	cAgents   = "agents connected"
+	cForwards = "forwards healthy"
+)
+
+var daemonChecks = []string{cAddr, cToken, cReach, cAccepted, cProblems, cAgents, cForwards}
+
+// report is the doctor's checks in the order they were made.
+type report []output.Check
+
+func (r *report) add(name string, v output.Verdict, detail, hint string) {
+	*r = append(*r, output.Check{Name: name, Verdict: v, Detail: detail, Hint: hint})
+}
+
+// skipAfter reports every daemon check after the one that failed as SKIP.
+func (r *report) skipAfter(failed, because string) {
+	for _, n := range daemonChecks[slices.Index(daemonChecks, failed)+1:] {
+		r.add(n, output.Skip, because, "")
+	}
+}
+
 // doctor runs the checks in order; a check whose premise failed is SKIP.
 func (a *app) doctor(ctx context.Context) []output.Check {
-	var checks []output.Check
-	add := func(name string, v output.Verdict, detail, hint string) {
-		checks = append(checks, output.Check{Name: name, Verdict: v, Detail: detail, Hint: hint})
-	}
-	skip := func(because string, names ...string) []output.Check {
-		for _, n := range names {
-			add(n, output.Skip, because, "")
-		}
-		return checks
-	}
-	const (
-		cAddr     = "daemon address"
-		cToken    = "token"
-		cReach    = "daemon reachable"
-		cAccepted = "token accepted"
-		cProblems = "daemon problems"
-		cAgents   = "agents connected"
-		cForwards = "forwards healthy"
-	)
-
+	var r report
 	place := controlclient.Detect(a.env)
 	if place.Kind == controlclient.WSL {
 		place.DetectNetwork(a.env)
-		checks = append(checks, wslChecks(place)...)
+		r = append(r, wslChecks(place)...)
 	}
+	conn, addr := a.doctorConnect(&r, &place)
+	if conn == nil {
+		return r
+	}
+	defer conn.Close()
+	status := a.doctorStatus(ctx, &r, conn, place, addr)
+	if status == nil {
+		return r
+	}
+	r = append(r, a.hostChecks(ctx, status.GetBackend())...)
+	if len(status.GetProblems()) == 0 {
+		r.add(cProblems, output.Pass, "none reported", "")
+	}
+	for _, p := range status.GetProblems() {
+		name, v := problemCheck(p.GetCode())
+		r.add(name, v, p.GetMessage(), p.GetHint())
+	}
+	a.doctorLists(ctx, &r, conn, place)
+	return r
+}
 
-	t, err := controlclient.Locate(a.env, &place, a.host)
+// doctorConnect finds the daemon's address and a token, and prepares a
+// connection; nil when it cannot, with the rest skipped.
+func (a *app) doctorConnect(r *report, place *controlclient.Place) (*controlclient.Conn, string) {
+	t, err := controlclient.Locate(a.env, place, a.host)
 	if err != nil {
-		add(cAddr, output.Fail, err.Error(), "pass the daemon's address with --host, e.g. --host 172.28.240.1")
-		return skip("no daemon address", cToken, cReach, cAccepted, cProblems, cAgents, cForwards)
+		r.add(cAddr, output.Fail, err.Error(), "pass the daemon's address with --host, e.g. --host 172.28.240.1")
+		r.skipAfter(cAddr, "no daemon address")
+		return nil, ""
 	}
-	add(cAddr, output.Pass, fmt.Sprintf("%s (%s)", t.Addr, t.Why), "")
+	r.add(cAddr, output.Pass, fmt.Sprintf("%s (%s)", t.Addr, t.Why), "")
 
-	tok, from, err := controlclient.FindToken(a.tokenFile, place, a.env)
+	tok, from, err := controlclient.FindToken(a.tokenFile, *place, a.env)
 	if err != nil {
-		add(cToken, output.Fail, err.Error(), controlclient.TokenHint(place))
-		return skip("no token", cReach, cAccepted, cProblems, cAgents, cForwards)
+		r.add(cToken, output.Fail, err.Error(), controlclient.TokenHint(*place))
+		r.skipAfter(cToken, "no token")
+		return nil, ""
 	}
-	add(cToken, output.Pass, "read from "+from, "")
+	r.add(cToken, output.Pass, "read from "+from, "")
 
 	conn, err := controlclient.Dial(t, tok, from)
 	if err != nil {
-		add(cReach, output.Fail, err.Error(), "pass a valid --host")
-		return skip("daemon unreachable", cAccepted, cProblems, cAgents, cForwards)
+		r.add(cReach, output.Fail, err.Error(), "pass a valid --host")
+		r.skipAfter(cReach, "daemon unreachable")
+		return nil, ""
 	}
-	defer conn.Close()
+	return conn, t.Addr
+}
 
+// doctorStatus asks the daemon for its status, which tells whether it is
+// reachable and takes the token; nil when not, with the rest skipped.
+func (a *app) doctorStatus(ctx context.Context, r *report, conn *controlclient.Conn, place controlclient.Place, addr string) *wslfwdv1.GetStatusResponse {
 	sctx, cancel := a.deadline(ctx)
 	status, err := conn.GetStatus(sctx, &wslfwdv1.GetStatusRequest{})
 	cancel()
 	switch code := controlclient.Code(err); {
 	case err == nil:
-		add(cReach, output.Pass, fmt.Sprintf("wslfwd-hostd %s at %s", status.GetVersion(), t.Addr), "")
-		add(cAccepted, output.Pass, "", "")
+		r.add(cReach, output.Pass, fmt.Sprintf("wslfwd-hostd %s at %s", status.GetVersion(), addr), "")
+		r.add(cAccepted, output.Pass, "", "")
+		return status
 	case code == codes.Unauthenticated || code == codes.PermissionDenied:
-		add(cReach, output.Pass, t.Addr, "")
-		add(cAccepted, output.Fail, conn.Explain("get status", err).Error(), controlclient.TokenHint(place))
-		return skip("token refused", cProblems, cAgents, cForwards)
+		r.add(cReach, output.Pass, addr, "")
+		r.add(cAccepted, output.Fail, conn.Explain("get status", err).Error(), controlclient.TokenHint(place))
+		r.skipAfter(cAccepted, "token refused")
 	default:
-		add(cReach, output.Fail, conn.Explain("get status", err).Error(), reachHint(place))
-		return skip("daemon unreachable", cAccepted, cProblems, cAgents, cForwards)
+		r.add(cReach, output.Fail, conn.Explain("get status", err).Error(), reachHint(place))
+		r.skipAfter(cReach, "daemon unreachable")
 	}
+	return nil
+}
 
-	checks = append(checks, a.hostChecks(ctx, status.GetBackend())...)
-
-	if len(status.GetProblems()) == 0 {
-		add(cProblems, output.Pass, "none reported", "")
-	}
-	for _, p := range status.GetProblems() {
-		name, v := problemCheck(p.GetCode())
-		add(name, v, p.GetMessage(), p.GetHint())
-	}
-
+// doctorLists checks the agents and the forwards the daemon lists.
+func (a *app) doctorLists(ctx context.Context, r *report, conn *controlclient.Conn, place controlclient.Place) {
 	actx, cancel := a.deadline(ctx)
 	agents, err := conn.ListAgents(actx, &wslfwdv1.ListAgentsRequest{})
 	cancel()
 	if err != nil {
-		add(cAgents, output.Fail, conn.Explain("list agents", err).Error(), "")
+		r.add(cAgents, output.Fail, conn.Explain("list agents", err).Error(), "")
 	} else {
-		checks = append(checks, agentCheck(cAgents, place, agents))
+		*r = append(*r, agentCheck(cAgents, place, agents))
 		if a.listRunning != nil {
-			checks = append(checks, a.distroChecks(ctx, agents)...)
+			*r = append(*r, a.distroChecks(ctx, agents)...)
 		}
 	}
 
@@ -144,11 +179,10 @@ func (a *app) doctor(ctx context.Context) []output.Check {
 	fwds, err := conn.ListForwards(fctx, &wslfwdv1.ListForwardsRequest{})
 	cancel()
 	if err != nil {
-		add(cForwards, output.Fail, conn.Explain("list forwards", err).Error(), "")
+		r.add(cForwards, output.Fail, conn.Explain("list forwards", err).Error(), "")
 	} else {
-		checks = append(checks, forwardCheck(cForwards, fwds))
+		*r = append(*r, forwardCheck(cForwards, fwds))
 	}
-	return checks
 }
 
 // wslChecks are the checks made inside a distro, before the daemon is

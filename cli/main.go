@@ -166,42 +166,11 @@ func newRoot(a *app) *cobra.Command {
 		SilenceErrors:              true,
 		// Runnable so that an unknown command exits 2 instead of
 		// printing help and exiting 0.
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				msg := fmt.Sprintf("unknown command %q", args[0])
-				if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-					msg += fmt.Sprintf(" (did you mean %q?)", s[0])
-				}
-				return usagef("%s", msg)
-			}
-			return cmd.Help()
-		},
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := output.ParseFormat(a.outFlag)
-			if err != nil {
-				return usageError{err}
-			}
-			a.format = f
-			if a.host != "" {
-				if _, err := endpoint.ParseHost(a.host); err != nil {
-					return usageError{err}
-				}
-			}
-			if a.timeout <= 0 {
-				return usagef("--timeout %s: must be positive", a.timeout)
-			}
-			return nil
-		},
+		RunE:              unknownCommand,
+		PersistentPreRunE: func(*cobra.Command, []string) error { return a.checkGlobalFlags() },
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	pf := root.PersistentFlags()
-	pf.StringVar(&a.host, "host", "", "daemon address host[:port] (see 'wslfwd --help')")
-	pf.StringVar(&a.tokenFile, "token-file", "", "token file (default: see 'wslfwd --help')")
-	pf.StringVarP(&a.outFlag, "output", "o", string(output.Table), "output format: table or json")
-	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "how long to wait for each answer")
-	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
-		[]cobra.Completion{string(output.Table), string(output.JSON)}, cobra.ShellCompDirectiveNoFileComp))
-
+	a.addGlobalFlags(root)
 	root.AddCommand(
 		newStatusCmd(a),
 		newAgentsCmd(a),
@@ -214,6 +183,48 @@ func newRoot(a *app) *cobra.Command {
 		newVersionCmd(a),
 	)
 	return root
+}
+
+// unknownCommand runs for the root command: help without arguments, exit 2
+// with a suggestion for a command it does not know.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	msg := fmt.Sprintf("unknown command %q", args[0])
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+	}
+	return usagef("%s", msg)
+}
+
+func (a *app) addGlobalFlags(root *cobra.Command) {
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.host, "host", "", "daemon address host[:port] (see 'wslfwd --help')")
+	pf.StringVar(&a.tokenFile, "token-file", "", "token file (default: see 'wslfwd --help')")
+	pf.StringVarP(&a.outFlag, "output", "o", string(output.Table), "output format: table or json")
+	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "how long to wait for each answer")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
+		[]cobra.Completion{string(output.Table), string(output.JSON)}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// checkGlobalFlags checks the global flags before any command runs, so a
+// bad one exits 2 whatever the command.
+func (a *app) checkGlobalFlags() error {
+	f, err := output.ParseFormat(a.outFlag)
+	if err != nil {
+		return usageError{err}
+	}
+	a.format = f
+	if a.host != "" {
+		if _, err := endpoint.ParseHost(a.host); err != nil {
+			return usageError{err}
+		}
+	}
+	if a.timeout <= 0 {
+		return usagef("--timeout %s: must be positive", a.timeout)
+	}
+	return nil
 }
 
 // connect finds the daemon and a token and prepares a connection. Nothing

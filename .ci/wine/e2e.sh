@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the Wine end-to-end test (lab/wine, issue 14): the real daemon under
+# Runs the Wine end-to-end test (lab/wine): the real daemon under
 # Wine with the strict netsh and PowerShell stand-ins, and the real agent,
 # in the lab's namespaces; and, with firewall = false, the real CLI's doctor
 # and probe against it. Needs root.

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/netproto"
 )
 
 // Forwards renders ListForwards as a table. A REASON column is added when
@@ -35,7 +36,7 @@ func Forwards(w io.Writer, r *wslfwdv1.ListForwardsResponse, all bool) {
 	tw.row(head...)
 	for _, f := range fs {
 		cells := []string{
-			Protocol(f.GetProtocol()),
+			netproto.Name(f.GetProtocol()),
 			HostPort(f.GetListenAddress(), f.GetListenPort()),
 			Target(f),
 			Truncate(f.GetDistro(), maxDistro),
@@ -63,7 +64,7 @@ func Target(f *wslfwdv1.Forward) string {
 
 // Describe is a forward in one phrase: "udp 0.0.0.0:5353 -> 172.28.240.53:53 (Ubuntu)".
 func Describe(f *wslfwdv1.Forward) string {
-	s := fmt.Sprintf("%s %s -> %s", Protocol(f.GetProtocol()), orNone(HostPort(f.GetListenAddress(), f.GetListenPort())), orNone(Target(f)))
+	s := fmt.Sprintf("%s %s -> %s", netproto.Name(f.GetProtocol()), orNone(HostPort(f.GetListenAddress(), f.GetListenPort())), orNone(Target(f)))
 	if f.GetDistro() != "" {
 		s += " (" + f.GetDistro() + ")"
 	}

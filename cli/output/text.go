@@ -137,18 +137,6 @@ func State(s wslfwdv1.ForwardState) string {
 	return strings.TrimPrefix(s.String(), "FORWARD_STATE_")
 }
 
-// Protocol is "tcp" or "udp".
-func Protocol(p wslfwdv1.Protocol) string {
-	switch p {
-	case wslfwdv1.Protocol_PROTOCOL_TCP:
-		return "tcp"
-	case wslfwdv1.Protocol_PROTOCOL_UDP:
-		return "udp"
-	default:
-		return ""
-	}
-}
-
 // Mode is the networking mode as wslinfo prints it: "nat", "mirrored".
 func Mode(m wslfwdv1.NetworkingMode) string {
 	if m == wslfwdv1.NetworkingMode_NETWORKING_MODE_UNSPECIFIED {

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +143,7 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"remap dup", "[[remap]]\nport = 22\nhost_port = 1\n[[remap]]\nport = 22\nhost_port = 2\n",
 			"c.toml:4: remap[1]: remaps the same port, distro and protocol as remap[0]"},
 		{"forward distro", "[[forward]]\nport = 5\n", "c.toml:1: forward[0].distro: missing: name the distro to forward to"},
-		{"forward addr", "[[forward]]\nport = 5\ndistro = \"a\"\nlisten_address = \"x\"\n", `c.toml:4: forward[0].listen_address: "x" is not an IP address`},
+		{"forward addr", "[[forward]]\nport = 5\ndistro = \"a\"\nlisten_address = \"x\"\n", `c.toml:4: forward[0].listen_address: ParseAddr("x"): unable to parse IP`},
 		{"forward dup", "[[forward]]\nport = 5\ndistro = \"a\"\n[[forward]]\nport = 6\nhost_port = 5\ndistro = \"b\"\n",
 			"c.toml:4: forward[1]: same protocol, host address and host port as forward[0]"},
 		{"profile", "firewall_profiles = [\"private\", \"Work\"]", `c.toml:1: firewall_profiles[1]: "Work" is not "private", "domain" or "public"`},
@@ -151,6 +153,19 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"syntax", "udp = true\nx = [\n", "c.toml:2: array is incomplete"},
 		{"duplicate", "udp = true\nudp = false\n", "c.toml:2: udp: key udp is already defined"},
 		{"distros not table", "distros = 1", "c.toml:1: distros: want a table, got an integer"},
+		{"element type", "listen = [\"127.0.0.1:1\", 1]", "c.toml:1: listen[1]: want a string, got an integer"},
+		{"inline table element", "forward = [{port = 1, distro = \"x\"}, 3]", "c.toml:1: forward[1]: want a table, got an integer"},
+		{"type in second array table", "[[remap]]\nport = 1\nhost_port = 2\n[[remap]]\nport = \"x\"\nhost_port = 3\n",
+			"c.toml:5: remap[1].port: want an integer, got a string"},
+		{"inline port", "remap = [{port = 1, host_port = 70000}]", "c.toml:1: remap[0].host_port: port 70000 out of range 1-65535"},
+		{"duration type", "grace = 5", "c.toml:1: grace: want a string, got an integer"},
+		{"table for array", "[forward]\nport = 1\n", "c.toml:1: forward: want an array, got a table"},
+		{"table for value", "[udp]\na = 1\n", "c.toml:1: udp: want true or false, got a table"},
+		{"implicit table for array", "[[forward.x]]\n", "c.toml:1: forward: want an array, got a table"},
+		// go-toml matches keys to fields in any case; TOML keys are case-sensitive.
+		{"key case", "UDP = false", "c.toml:1: UDP: unknown key"},
+		{"table key case", "[[Forward]]\nport = 1\ndistro = \"a\"\n", "c.toml:1: Forward: unknown key"},
+		{"inner key case", "[[forward]]\nPort = 1\ndistro = \"a\"\n", "c.toml:2: forward[0].Port: unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("c.toml", []byte(tc.doc))
@@ -173,6 +188,21 @@ func TestParseReportsEveryProblemInLineOrder(t *testing.T) {
 	}
 	if n := len(Errors(err)); n != 3 {
 		t.Fatalf("Errors() has %d, want 3", n)
+	}
+}
+
+// go-toml stops at the first value of the wrong type or that does not
+// parse; Parse still reports each, with the unknown keys.
+func TestParseReportsEveryBadValue(t *testing.T) {
+	_, err := Parse("c.toml", []byte("udp = 2\n[[forward]]\nport = 1\ndistro = \"a\"\nlisten_address = \"x\"\n"+
+		"[[forward]]\nport = 2\ndistro = \"a\"\nlisten_address = \"y\"\nbogus = 1\n[distros.a]\nenabled = 1\n"))
+	var got []string
+	for _, e := range Errors(err) {
+		got = append(got, fmt.Sprintf("%d %s", e.Line, e.Key))
+	}
+	want := []string{"1 udp", "5 forward[0].listen_address", "9 forward[1].listen_address", "10 forward[1].bogus", "12 distros.a.enabled"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("errors at %q, want %q\n%v", got, want, err)
 	}
 }
 

@@ -24,7 +24,7 @@ import (
 	"github.com/wslfwd/wslfwd/lab/netlab"
 )
 
-// The bounds issue 13 sets for the daemon under attack.
+// The bounds the daemon keeps under attack (SECURITY.md, "Bounded resources").
 const (
 	maxRSS        = 100 << 20 // bytes, peak resident set (VmHWM)
 	maxStatusTime = time.Second

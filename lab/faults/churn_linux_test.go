@@ -110,7 +110,7 @@ func churnMain(spec string) int {
 	select {} // hold the listeners until the test kills us
 }
 
-// long runs the churn for 30 s, as issue 8 describes; by default it runs
+// long runs the churn for 30 s, the full-length run; by default it runs
 // for 10 s to keep CI quick (5 s with -short).
 var long = flag.Bool("long", false, "churn listeners for 30 s instead of 10 s")
 

@@ -1,4 +1,4 @@
-// Package wine holds the Wine end-to-end test of issue 14: the real
+// Package wine holds the Wine end-to-end test: the real
 // daemon (wslfwd-hostd.exe, portproxy backend, firewall on) under Wine in
 // the lab's winhost namespace, with the strict netsh and PowerShell
 // stand-ins of lab/winstandin in the Wine prefix, and the real Linux

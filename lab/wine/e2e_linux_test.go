@@ -153,7 +153,7 @@ func (h *host) waitView(what string, cond func(view) bool) {
 
 // stopMidSync closes a service as soon as its entry shows, while the
 // daemon is making its firewall rule, and checks that neither the entry
-// nor the rule stays (issue 14, point 11: a rule made for a wish that had
+// nor the rule stays (a bug this test caught: a rule made for a wish that had
 // moved on stayed for good). The sync under way may still add the rule
 // after the state first reads clean; the daemon must then take it away
 // again. So the state must read clean for settle on end, within wait.
