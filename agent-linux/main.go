@@ -38,7 +38,7 @@ func main() {
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), "wslfwd-agent", version.Version)
 		},
-	}, runCommand(), inspectCommand())
+	}, runCommand(), inspectCommand(), installCommand(), uninstallCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "wslfwd-agent:", err)
 		os.Exit(1)

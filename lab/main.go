@@ -5,13 +5,17 @@
 // CLI run in them (see lab/netlab and lab/labrun). It needs root.
 //
 //	go run ./lab demo    a service in the simulated WSL answers on the simulated LAN
+//	go run ./lab up      keep such a lab running to try things in, until Ctrl-C
+//	go run ./lab exec wsl -- COMMAND   run a command in a running lab's namespace
 //	go run ./lab clean   remove namespaces a crashed run left behind
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"syscall"
 
@@ -21,7 +25,7 @@ import (
 // commands builds the subcommands. Files that add one (bench, ...) append
 // their constructor here from an init function, so they need not edit this
 // file.
-var commands = []func() *cobra.Command{demoCmd, cleanCmd, serveHTTPCmd}
+var commands = []func() *cobra.Command{demoCmd, upCmd, execCmd, cleanCmd, serveHTTPCmd}
 
 func main() {
 	// SIGINT and SIGTERM cancel the context; the commands then tear their
@@ -39,7 +43,14 @@ func main() {
 	}
 	err := root.ExecuteContext(ctx)
 	stop()
-	if err != nil {
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.Is(err, errInterrupted):
+		os.Exit(130) // said already; 130 is a shell's status for Ctrl-C
+	case errors.As(err, &exit):
+		os.Exit(exit.ExitCode()) // lab exec: the command's own status
+	default:
 		fmt.Fprintln(os.Stderr, "lab:", err)
 		os.Exit(1)
 	}

@@ -13,54 +13,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/wslfwd/wslfwd/internal/atomicfile"
 )
 
-// tempInfix marks the temporary files WriteAtomic creates next to their
-// target: ".<name>.tmp-<random>". A crash can leave one behind; it never has
-// the target's name, so readers ignore it and Load removes it.
-const tempInfix = ".tmp-"
-
-// WriteAtomic replaces path with data. It writes a temporary file in the same
-// directory, syncs it, renames it over path and syncs the directory, so the
-// rename itself is durable. The file gets perm (use 0o600: state files are
-// owner-only). On error path is unchanged and no temporary file is left.
-func WriteAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+tempInfix+"*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := syncDir(dir); err != nil {
-		// The new content is in place; only its durability across a power
-		// loss is in doubt. Report it: the caller decides.
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
-	}
-	return nil
+// WriteAtomic replaces path with data so that a crash leaves the old
+// content or the new, never a mix (atomicfile.Write). Use perm 0o600:
+// state files are owner-only.
+func WriteAtomic(path string, data []byte, perm fs.FileMode) error {
+	return atomicfile.Write(path, data, perm)
 }
 
 // Load prepares to read the state file at path and reads it: it creates the
@@ -131,7 +92,7 @@ func cleanTemps(path string) error {
 		return fmt.Errorf("clean temporary files of %s: %w", path, err)
 	}
 	var errs []error
-	prefix := "." + base + tempInfix
+	prefix := "." + base + atomicfile.TempInfix
 	for _, e := range ents {
 		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), prefix) {
 			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {

@@ -47,7 +47,7 @@ func Load(path string) (string, error) {
 		return "", fmt.Errorf("read token file: %w", err)
 	}
 	defer f.Close()
-	return read(f, path)
+	return Read(f, path)
 }
 
 // open opens path for reading. On Windows a file another process is
@@ -64,9 +64,10 @@ func open(path string) (*os.File, error) {
 	}
 }
 
-// read reads a token from r to the end, bounded: one Read may return less
-// than the file holds (pipes, network and 9p mounts such as /mnt/c).
-func read(r io.Reader, path string) (string, error) {
+// Read reads a token from r to the end, bounded: one Read may return less
+// than the file holds (pipes, network and 9p mounts such as /mnt/c). path
+// names r in errors.
+func Read(r io.Reader, path string) (string, error) {
 	buf, err := io.ReadAll(io.LimitReader(r, maxLen+1))
 	if err != nil {
 		return "", fmt.Errorf("read token file %s: %w", path, err)

@@ -107,11 +107,11 @@ func TestLoadTrimsNewline(t *testing.T) {
 // may) still yields the whole token, and the size bound still holds.
 func TestReadShortReads(t *testing.T) {
 	want := strings.Repeat("cd", 20)
-	got, err := read(iotest.OneByteReader(strings.NewReader(want+"\n")), "t")
+	got, err := Read(iotest.OneByteReader(strings.NewReader(want+"\n")), "t")
 	if err != nil || got != want {
 		t.Fatalf("read = %q, %v; want %q", got, err, want)
 	}
-	if _, err := read(iotest.OneByteReader(strings.NewReader(strings.Repeat("x", maxLen+1))), "t"); err == nil ||
+	if _, err := Read(iotest.OneByteReader(strings.NewReader(strings.Repeat("x", maxLen+1))), "t"); err == nil ||
 		!strings.Contains(err.Error(), "longer than") {
 		t.Fatalf("oversized token: err = %v", err)
 	}

@@ -1,4 +1,4 @@
-package statefile
+package atomicfile
 
 // syncDir is a no-op on Windows: directories cannot be opened for syncing
 // there, and NTFS journals the rename (MoveFileEx with replace) itself.

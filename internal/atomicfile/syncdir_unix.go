@@ -1,6 +1,6 @@
 //go:build !windows
 
-package statefile
+package atomicfile
 
 import "os"
 
