@@ -41,6 +41,9 @@ func run(args []string) error {
 		return fmt.Errorf("usage: release binaries|dist|version [flags]")
 	}
 	cmd := args[0]
+	if cmd != "binaries" && cmd != "dist" && cmd != "version" {
+		return fmt.Errorf("unknown command %q: want binaries, dist or version", cmd)
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	snapshot := fs.Bool("snapshot", false, "accept any version and mark it a snapshot; allow uncommitted changes")
 	ver := fs.String("version", "", "the version (default: git describe)")
@@ -55,15 +58,13 @@ func run(args []string) error {
 	}
 	r.out, r.baseURL = *out, *baseURL
 	switch cmd {
-	case "version":
-		fmt.Println(r.v.Tag())
-		return nil
 	case "binaries":
-		return r.binaries()
+		return r.runBinaries()
 	case "dist":
-		return r.release(*snapshot)
+		return r.runDist(*snapshot)
 	}
-	return fmt.Errorf("unknown command %q: want binaries, dist or version", cmd)
+	fmt.Println(r.v.Tag())
+	return nil
 }
 
 // newRelease finds the repository, the version and the commit's time.
@@ -87,7 +88,7 @@ func newRelease(ver string, snapshot bool) (release, error) {
 	return r, err
 }
 
-func (r release) binaries() error {
+func (r release) runBinaries() error {
 	if r.out == "" {
 		r.out = filepath.Join(r.root, "bin")
 	}
@@ -98,7 +99,7 @@ func (r release) binaries() error {
 	return nil
 }
 
-func (r release) release(snapshot bool) error {
+func (r release) runDist(snapshot bool) error {
 	if r.out == "" {
 		r.out = filepath.Join(r.root, "dist")
 	}
@@ -107,8 +108,12 @@ func (r release) release(snapshot bool) error {
 	}
 	r.baseURL = strings.TrimSuffix(r.baseURL, "/")
 	if !snapshot {
-		if changed, err := git(r.root, "status", "--porcelain"); err != nil || changed != "" {
-			return fmt.Errorf("a release is built from committed code, and the tree has changes (or git failed: %v); commit them or build a --snapshot", err)
+		changed, err := git(r.root, "status", "--porcelain")
+		if err != nil {
+			return err
+		}
+		if changed != "" {
+			return fmt.Errorf("a release is built from committed code, and the tree has changes:\n%s\ncommit them or build a --snapshot", changed)
 		}
 	}
 	names, err := r.dist()
