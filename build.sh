@@ -1,17 +1,9 @@
 #!/usr/bin/env bash
-# Builds every binary into bin/ for this machine, and into bin/windows_amd64/
-# for Windows. VERSION (default: git describe) is stamped into each binary.
+# Builds every binary a release ships into bin/<goos>_<goarch>/: wslfwd and
+# wslfwd-hostd for windows/amd64 and windows/arm64, wslfwd and wslfwd-agent
+# for linux/amd64 and linux/arm64. The release tool (tools/release) holds the
+# build flags, so these are the binaries a release packs. VERSION (default:
+# git describe) is stamped into each, marked as a snapshot.
 set -euo pipefail
-cd "$(dirname "$0")"
-version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)}
-ldflags="-s -w -X github.com/wslfwd/wslfwd/internal/version.Version=${version}"
-build() { # build OUTDIR EXT [env...]
-	local out=$1 ext=$2; shift 2
-	mkdir -p "$out"
-	env "$@" CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/wslfwd$ext" ./cli
-	env "$@" CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/wslfwd-agent$ext" ./agent-linux
-	env "$@" CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/wslfwd-hostd$ext" ./hostd-windows
-}
-build bin ""
-build bin/windows_amd64 .exe GOOS=windows GOARCH=amd64
-echo "built $version: bin/ and bin/windows_amd64/"
+cd "$(dirname "$0")/tools"
+exec go run ./release binaries --snapshot ${VERSION:+--version "$VERSION"} "$@"
