@@ -3,83 +3,14 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/wslfwd/wslfwd/lab/netlab"
 )
-
-// dialEvery spaces the driver's connection attempts. A refused dial comes
-// back at once, so without a pause the driver would take a core from the
-// agent and daemon it measures on a small machine; 250 µs keeps the
-// measurement's resolution far below the targets.
-const dialEvery = 250 * time.Microsecond
-
-// trialDeadline bounds one forward or unforward wait: past it the trial
-// counts as a failure.
-const trialDeadline = 5 * time.Second
-
-// echoed dials addr from ns and reports whether a message made the round
-// trip: the forward exists and reaches a listener.
-func echoed(addr netip.AddrPort) bool {
-	c, err := (&net.Dialer{Timeout: time.Second}).Dial("tcp4", addr.String())
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	msg := []byte("wslfwd-bench")
-	if _, err := c.Write(msg); err != nil {
-		return false
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, got); err != nil {
-		return false
-	}
-	return bytes.Equal(got, msg)
-}
-
-// refused dials addr and reports whether the host refused it: nothing
-// listens there, so the forward is gone.
-func refused(addr netip.AddrPort) bool {
-	c, err := (&net.Dialer{Timeout: time.Second}).Dial("tcp4", addr.String())
-	if err == nil {
-		c.Close()
-		return false
-	}
-	return errors.Is(err, syscall.ECONNREFUSED)
-}
-
-// pollFrom runs check from inside ns every dialEvery until it returns true
-// or deadline passes, and returns the CLOCK_MONOTONIC time of success.
-func pollFrom(ctx context.Context, ns *netlab.NS, deadline time.Duration, check func() bool) (int64, error) {
-	var at int64
-	err := ns.Do(func() error {
-		end := time.Now().Add(deadline)
-		for {
-			if check() {
-				at = Monotonic()
-				return nil
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if time.Now().After(end) {
-				return fmt.Errorf("not within %v", deadline)
-			}
-			time.Sleep(dialEvery)
-		}
-	})
-	return at, err
-}
 
 // trialResult is one forward+unforward trial. A non-nil error is a failed
 // half; the unforward half is not measured (skipped) when the forward
