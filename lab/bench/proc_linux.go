@@ -57,28 +57,30 @@ func parseSchedstat(b []byte) (time.Duration, error) {
 	return time.Duration(ns), nil
 }
 
-// cpuPercent measures pid's CPU use over window as a percentage of one
-// core, calling during (which may block for the window) between the two
-// readings; with a nil during it sleeps.
-func cpuPercent(pid int, window time.Duration, during func() error) (float64, time.Duration, error) {
-	before, err := cpuTime(pid)
-	if err != nil {
-		return 0, 0, err
+// cpuPercents measures the CPU use of each of pids while during runs, as
+// percentages of one core, and returns them with the wall time.
+func cpuPercents(pids []int, during func() error) ([]float64, time.Duration, error) {
+	before := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		var err error
+		if before[i], err = cpuTime(pid); err != nil {
+			return nil, 0, err
+		}
 	}
 	start := time.Now()
-	if during != nil {
-		if err := during(); err != nil {
-			return 0, 0, err
-		}
-	} else {
-		time.Sleep(window)
-	}
-	after, err := cpuTime(pid)
-	if err != nil {
-		return 0, 0, err
+	if err := during(); err != nil {
+		return nil, 0, err
 	}
 	wall := time.Since(start)
-	return 100 * float64(after-before) / float64(wall), wall, nil
+	pct := make([]float64, len(pids))
+	for i, pid := range pids {
+		after, err := cpuTime(pid)
+		if err != nil {
+			return nil, 0, err
+		}
+		pct[i] = 100 * float64(after-before[i]) / float64(wall)
+	}
+	return pct, wall, nil
 }
 
 // rssMiB returns a process's resident set (VmRSS) in MiB.

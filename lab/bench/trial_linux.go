@@ -5,6 +5,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -22,25 +23,26 @@ type trialResult struct {
 }
 
 // trial opens a listener in wsl on port and measures how long until lan
-// gets an echo through the host's port, then closes it and measures how
-// long until the host refuses the port. Helper failures abort the bench;
-// missed deadlines only fail the trial.
+// gets an echo through to (the host's port that forwards it); then, with
+// unforward, closes it and measures how long until the host refuses to.
+// Without unforward it only closes the listener. Helper failures abort the
+// bench; missed deadlines only fail the trial.
 //
 // Before the open and before the close it waits a random time below
 // phase. A periodic scan would otherwise lock the trials to its phase: each
 // step starts just after the scan that ended the previous one, so every
 // trial would wait a whole period instead of a uniformly spread part of it.
-func (b *run) trial(ctx context.Context, port int, phase time.Duration) (trialResult, error) {
-	var r trialResult
-	addr := netip.AddrPortFrom(netlab.HostLANAddr.Addr(), uint16(port))
+func (b *run) trial(ctx context.Context, port int, to netip.AddrPort, phase time.Duration, unforward bool) (trialResult, error) {
+	r := trialResult{unforwardSkipped: !unforward}
 	randomPause(phase)
 	opened, err := b.helper.mono("listen %d", port)
 	if err != nil {
 		return r, err
 	}
-	at, err := pollFrom(ctx, b.env.Lab.LAN, trialDeadline, func() bool { return echoed(addr) })
+	at, err := pollFrom(ctx, b.env.Lab.LAN, trialDeadline, func() bool { return echoed(to) })
 	if err != nil {
 		r.forwardErr = fmt.Errorf("forward of port %d: %w", port, err)
+		r.unforwardSkipped = true
 	} else {
 		r.forward = time.Duration(at - opened)
 	}
@@ -50,19 +52,43 @@ func (b *run) trial(ctx context.Context, port int, phase time.Duration) (trialRe
 	time.Sleep(settle)
 	randomPause(phase)
 	closed, err := b.helper.mono("close %d", port)
-	if err != nil {
+	if err != nil || r.unforwardSkipped {
+		time.Sleep(settle)
 		return r, err
 	}
-	at, err = pollFrom(ctx, b.env.Lab.LAN, trialDeadline, func() bool { return refused(addr) })
-	if r.forwardErr != nil {
-		r.unforwardSkipped = true
-	} else if err != nil {
+	at, err = pollFrom(ctx, b.env.Lab.LAN, trialDeadline, func() bool { return refused(to) })
+	if err != nil {
 		r.unforwardErr = fmt.Errorf("unforward of port %d: %w", port, err)
 	} else {
 		r.unforward = time.Duration(at - closed)
 	}
 	time.Sleep(settle)
 	return r, ctx.Err()
+}
+
+// hostPort is where lan reaches port's forward: the host's LAN address.
+func hostPort(port int) netip.AddrPort {
+	return netip.AddrPortFrom(netlab.HostLANAddr.Addr(), uint16(port))
+}
+
+// tally adds r to a repeat's successes and the failure counts, logging
+// failures.
+func (r trialResult) tally(fwd, unfwd []time.Duration, ffail, ufail int, log io.Writer) ([]time.Duration, []time.Duration, int, int) {
+	if r.forwardErr != nil {
+		ffail++
+		fmt.Fprintf(log, "     trial failed: %v\n", r.forwardErr)
+	} else {
+		fwd = append(fwd, r.forward)
+	}
+	switch {
+	case r.unforwardSkipped:
+	case r.unforwardErr != nil:
+		ufail++
+		fmt.Fprintf(log, "     trial failed: %v\n", r.unforwardErr)
+	default:
+		unfwd = append(unfwd, r.unforward)
+	}
+	return fwd, unfwd, ffail, ufail
 }
 
 // randomPause sleeps for a random time below limit (not at all when
