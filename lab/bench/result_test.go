@@ -131,3 +131,29 @@ func TestFigure(t *testing.T) {
 		}
 	}
 }
+
+// A figure whose target differs by mode names each mode's; a shared one
+// is printed once.
+func TestTableTargetsPerMode(t *testing.T) {
+	r := &Result{Repeats: 3, Modes: map[string]*ModeResult{
+		ModeEBPF: {CPU: CPU{ChurnPct: 1}, Bulk: Bulk{Listeners: 1000}},
+		ModeScan: {CPU: CPU{ChurnPct: 3}, Bulk: Bulk{Listeners: 1000}},
+	}}
+	r.checkTargets()
+	var out bytes.Buffer
+	if err := r.WriteTable(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		switch {
+		case strings.HasPrefix(line, "agent CPU under churn"):
+			if !strings.Contains(line, "ebpf <= 1.5, scan <= 5") || !strings.Contains(line, "ebpf met, scan met") {
+				t.Errorf("churn row: %q", line)
+			}
+		case strings.HasPrefix(line, "agent RSS"):
+			if !strings.Contains(line, "  <= 30  ") {
+				t.Errorf("RSS row prints its shared target other than once: %q", line)
+			}
+		}
+	}
+}

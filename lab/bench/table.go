@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -48,8 +49,7 @@ func (r *Result) bulkListeners() int {
 // modes.<mode>, which names its target if it has one.
 func (t *table) mode(name, key string, get func(*ModeResult) string) {
 	row := []string{name}
-	var target string
-	var verdict []string
+	var limits, named, verdict []string // named: each mode's target with its name
 	for _, m := range []string{ModeEBPF, ModeScan} {
 		mr := t.r.Modes[m]
 		if mr == nil {
@@ -58,9 +58,15 @@ func (t *table) mode(name, key string, get func(*ModeResult) string) {
 		}
 		row = append(row, get(mr))
 		if g, ok := t.goals["modes."+m+"."+key]; ok {
-			target = fmt.Sprintf("%s %g", g.Op, g.Limit)
+			limit := fmt.Sprintf("%s %g", g.Op, g.Limit)
+			limits, named = append(limits, limit), append(named, m+" "+limit)
 			verdict = append(verdict, m+" "+yes(g.Met))
 		}
+	}
+	// A target both modes share is printed once.
+	target := strings.Join(named, ", ")
+	if len(limits) > 0 && len(slices.Compact(limits)) == 1 {
+		target = limits[0]
 	}
 	row = append(row, target, strings.Join(verdict, ", "))
 	fmt.Fprintln(t.tw, strings.Join(row, "\t"))
