@@ -37,6 +37,7 @@ func inspect(cmd *cobra.Command, o *options) error {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(warn, "wslfwd-agent: warning: not root: owners of other users' sockets are not shown (run shows them)")
 	}
+	a.probeDetection()
 	st, _ := a.tr.Current()
 	snap := st.Snapshot(1)
 	out := cmd.OutOrStdout()
@@ -77,6 +78,9 @@ func (a *agent) printTable(w io.Writer, snap *wslfwdv1.Snapshot) error {
 	fmt.Fprintf(tw, "kernel\t%s\n", h.GetKernelRelease())
 	fmt.Fprintf(tw, "vm id\t%s\n", orDash(h.GetVmId()))
 	fmt.Fprintf(tw, "boot id\t%s\n", h.GetBootId())
+	for _, d := range a.detectionLines() {
+		fmt.Fprintf(tw, "%s\t%s\n", d[0], d[1])
+	}
 	if addr, why, err := endpoint.ForMode(h.GetNetworkingMode(), netinv.Gateway4(snap.GetNetwork())); err == nil {
 		fmt.Fprintf(tw, "daemon\t%s (%s)\n", addr, why)
 	} else {

@@ -63,9 +63,9 @@ func runCommand() *cobra.Command {
 		"daemon address host[:port] (default: by networking mode; NAT: the IPv4 default gateway, mirrored and WSL1: 127.0.0.1)")
 	cmd.Flags().StringVar(&o.tokenFile, "token-file", "/etc/wslfwd/token", "file holding the daemon's bearer token")
 	cmd.Flags().StringVar(&o.trigger, "trigger", "auto",
-		"what reports listener changes: ebpf (instant, needs root and Linux >= 5.9), scan (periodic scans, see --scan-interval), or auto (ebpf when it loads, else scan)")
+		"what reports listener changes: ebpf (instant, needs root and Linux >= 5.9; a protocol whose part does not load is scanned for), scan (periodic scans, see --scan-interval), or auto (ebpf when it loads, else scan)")
 	cmd.Flags().DurationVar(&o.scanInterval, "scan-interval", 250*time.Millisecond,
-		"without the eBPF trigger, the shortest time between listener scans; with many listeners scans come less often, so they take at most 0.15% of a core (and at least every 4s). With it, a safety scan runs every 30s")
+		"without the eBPF trigger, the shortest time between listener scans; with many listeners scans come less often, so they take at most 0.15% of a core (and at least every 4s). With it, a safety scan runs every 5m")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	detectionFlags(cmd, o)
 	return cmd

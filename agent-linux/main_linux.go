@@ -42,6 +42,7 @@ type agent struct {
 	tr    *tracker.Tracker
 	info  wsldetect.Info
 	hello *wslfwdv1.AgentHello
+	parts ebpftrigger.Parts // inspect: why a part of the eBPF trigger is not live
 }
 
 // setup reads the system once and detects the environment. The returned
@@ -109,10 +110,11 @@ func run(cmd *cobra.Command, o *options) error {
 	if problems != nil {
 		return problems
 	}
-	listeners, events, fallback, err := listenerTriggers(o, log, a.tr.ScanCost)
+	triggers, detection, err := listenerTriggers(o, log, a.tr.ScanCost)
 	if err != nil {
 		return err
 	}
+	a.hello.Detection = detection
 	addr, why, err := a.daemonAddr(ctx, o.host, log)
 	if err != nil {
 		return err
@@ -124,13 +126,9 @@ func run(cmd *cobra.Command, o *options) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.tr.Run(ctx, tracker.Triggers{
-			Listeners: listeners,
-			Events:    events,
-			Fallback:  fallback,
-			Network:   a.sys.Inventory(),
-			Full:      []trigger.Trigger{trigger.Ticker{Interval: safetyScan}},
-		})
+		triggers.Network = a.sys.Inventory()
+		triggers.Full = []trigger.Trigger{trigger.Ticker{Interval: safetyScan}}
+		a.tr.Run(ctx, triggers)
 	}()
 	err = session.Run(ctx, session.Config{
 		Addr: addr, Why: why, TokenFile: o.tokenFile, Hello: a.hello, State: a.tr, Logger: log,
@@ -140,10 +138,16 @@ func run(cmd *cobra.Command, o *options) error {
 	return err
 }
 
-// safetyScan is the periodic full re-read beside the event triggers: it
-// heals what they cannot see (a bound UDP socket that connects later, a
-// netlink notification lost to a failed subscription).
-const safetyScan = 30 * time.Second
+// safetyScan is the periodic full re-read beside the other triggers. What
+// it heals is rare and does little harm meanwhile, so it comes seldom:
+// each one costs a full listener read (about 2.5 ms with a thousand
+// listeners) and wakes the idle agent. Lost kernel events are reported
+// and re-read at once (ebpftrigger's Lost), and lost netlink
+// notifications make the network watch resubscribe and re-read
+// (netinv.Inventory.Run); what is left is what no event announces: a bound
+// UDP socket that connects later stays listed (the daemon forwards to a
+// socket that no longer takes datagrams from anyone else) until this scan.
+const safetyScan = 5 * time.Minute
 
 // Scan-only pacing: scans take at most scanBudget of one core, and come
 // at least every maxScanWait.
@@ -152,29 +156,88 @@ const (
 	maxScanWait = 4 * time.Second
 )
 
-// listenerTriggers picks what updates the listeners (--trigger): the
-// eBPF event source, with scans paced by their cost to fall back on if it
-// fails, or those scans alone.
-func listenerTriggers(o *options, log *slog.Logger, cost func() time.Duration) (
-	scans []trigger.Trigger, events trigger.EventSource, fallback trigger.Trigger, err error) {
+// listenerTriggers picks what updates the listeners (--trigger) and says
+// how each protocol's are detected, for the hello. With the eBPF trigger,
+// each protocol whose part did not load is scanned on its own, paced by
+// scan cost, and everything is if the events fail later; scan-only paces
+// full scans.
+func listenerTriggers(o *options, log *slog.Logger, cost func() time.Duration) (tracker.Triggers, *wslfwdv1.ListenerDetection, error) {
 	paced := trigger.Paced{Min: o.scanInterval, Max: max(maxScanWait, o.scanInterval), Budget: scanBudget, Cost: cost}
+	scans := &wslfwdv1.ListenerDetection{Tcp: wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS, Udp: wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS}
 	switch o.trigger {
 	case "scan":
-		return []trigger.Trigger{paced}, nil, nil, nil
+		return tracker.Triggers{Listeners: []trigger.Trigger{paced}}, scans, nil
 	case "auto", "ebpf":
 		et, err := ebpftrigger.New(ebpftrigger.Options{Logger: log})
 		if err == nil {
-			log.Info("eBPF trigger active", "safety_scan", safetyScan)
-			return nil, et, paced, nil
+			tr, det := partTriggers(et, paced, log)
+			return tr, det, nil
 		}
 		if o.trigger == "ebpf" {
-			return nil, nil, nil, fmt.Errorf("--trigger ebpf: %w", err)
+			return tracker.Triggers{}, nil, fmt.Errorf("--trigger ebpf: %w", err)
 		}
 		log.Warn("eBPF trigger unavailable; scanning periodically", "interval", o.scanInterval, "cpu_budget", scanBudget, "err", err)
-		return []trigger.Trigger{paced}, nil, nil, nil
+		return tracker.Triggers{Listeners: []trigger.Trigger{paced}}, scans, nil
 	default:
-		return nil, nil, nil, fmt.Errorf("--trigger %q: want auto, ebpf or scan", o.trigger)
+		return tracker.Triggers{}, nil, fmt.Errorf("--trigger %q: want auto, ebpf or scan", o.trigger)
 	}
+}
+
+// partTriggers uses each live part of et and scans, paced, for the
+// protocol of each part that is not.
+func partTriggers(et *ebpftrigger.Trigger, paced trigger.Paced, log *slog.Logger) (tracker.Triggers, *wslfwdv1.ListenerDetection) {
+	tr := tracker.Triggers{Events: et, Fallback: paced}
+	det := &wslfwdv1.ListenerDetection{}
+	for _, p := range []struct {
+		proto wslfwdv1.Protocol
+		err   error
+		det   *wslfwdv1.DetectionMethod
+	}{
+		{wslfwdv1.Protocol_PROTOCOL_TCP, et.Parts().TCP, &det.Tcp},
+		{wslfwdv1.Protocol_PROTOCOL_UDP, et.Parts().UDP, &det.Udp},
+	} {
+		*p.det = wslfwdv1.DetectionMethod_DETECTION_METHOD_EVENTS
+		if p.err != nil {
+			*p.det = wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS
+			tr.Narrow = append(tr.Narrow, tracker.Narrow{Protocol: p.proto, Trigger: paced})
+			log.Warn("eBPF trigger: part unavailable; scanning for its listeners periodically", "protocol", protoName(p.proto), "err", p.err)
+		}
+	}
+	log.Info("eBPF trigger active", "tcp", det.Tcp, "udp", det.Udp, "safety_scan", safetyScan)
+	return tr, det
+}
+
+// probeDetection loads the eBPF trigger to see which of its parts are
+// live, as run with --trigger auto would, unloads it, and records the
+// result in the hello.
+func (a *agent) probeDetection() {
+	quiet := slog.New(slog.DiscardHandler)
+	et, err := ebpftrigger.New(ebpftrigger.Options{Logger: quiet})
+	if err != nil {
+		a.parts = ebpftrigger.Parts{TCP: err, UDP: err}
+		a.hello.Detection = &wslfwdv1.ListenerDetection{Tcp: wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS, Udp: wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS}
+		return
+	}
+	defer et.Close()
+	a.parts = et.Parts()
+	_, a.hello.Detection = partTriggers(et, trigger.Paced{}, quiet)
+}
+
+// detectionLines says, per protocol, how listeners are detected and, for
+// scans, why not from events.
+func (a *agent) detectionLines() [][2]string {
+	line := func(name string, m wslfwdv1.DetectionMethod, why error) [2]string {
+		how := "events (eBPF)"
+		if m != wslfwdv1.DetectionMethod_DETECTION_METHOD_EVENTS {
+			how = "periodic scans"
+			if why != nil {
+				how += ": " + why.Error()
+			}
+		}
+		return [2]string{name + " listeners", how}
+	}
+	d := a.hello.GetDetection()
+	return [][2]string{line("tcp", d.GetTcp(), a.parts.TCP), line("udp", d.GetUdp(), a.parts.UDP)}
 }
 
 // daemonAddr picks the address to dial: --host, else the mode's default.

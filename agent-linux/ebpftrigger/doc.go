@@ -32,7 +32,22 @@
 //     re-reads the UDP sockets of that family.
 //
 // The UDP hooks attach to the root of the cgroup2 mount, which covers the
-// whole distro. Kprobes or fentry on udp_lib_get_port/udp_lib_unhash were
+// whole distro. Where none is mounted in view (under `ip netns exec`,
+// which remounts /sys, or in a container) New mounts the hierarchy on a
+// thread of its own, in a mount namespace nobody else sees, and attaches
+// there. The hooks see every process's sockets, whatever its network
+// namespace, so the programs first compare the socket's netns cookie
+// (bpf_get_netns_cookie) with that of the namespace watched and drop the
+// others' binds and closes in the kernel: a container or sandbox binding
+// UDP sockets does not wake the agent. The cookie is read with
+// SO_NETNS_COOKIE (Linux 5.14); on older kernels the hooks do not filter.
+//
+// # Parts
+//
+// TCP (the tracepoint) and UDP (the cgroup hooks) load and attach on their
+// own: each needs something the other does not. Parts says which are
+// live; New fails only when neither is, and the agent scans periodically
+// for the protocol of a part that is not, instead of for everything. Kprobes or fentry on udp_lib_get_port/udp_lib_unhash were
 // the alternatives: kprobes are compiled out of some kernels (this lab's),
 // fentry needs BTF and trampolines, and both hook function names that are
 // not ABI. Syscall tracepoints (sys_exit_bind) need tracefs and say nothing
@@ -83,10 +98,12 @@
 //
 // Linux 5.9 or later (BPF ring buffer 5.8, sock_release hook 5.9): WSL2's
 // 5.15 and 6.x kernels qualify. Root, or CAP_BPF, CAP_PERFMON and
-// CAP_NET_ADMIN. Reading kernel BTF makes New take a few hundred
+// CAP_NET_ADMIN (and CAP_SYS_ADMIN to mount cgroup2 privately). Reading
+// kernel BTF makes New take a few hundred
 // milliseconds. Nothing is pinned: the programs go away when RunEvents returns,
-// Close is called, or the process dies. When any of this is missing, New
-// returns an error that says why and the agent falls back to scanning.
+// Close is called, or the process dies. When any of this is missing for
+// both parts, New returns an error that says why and the agent falls back
+// to scanning.
 //
 // # Verifying it in WSL
 //

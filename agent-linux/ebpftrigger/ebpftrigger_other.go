@@ -23,3 +23,6 @@ func (*Trigger) RunEvents(context.Context, func([]trigger.Event)) error { return
 
 // Close does nothing.
 func (*Trigger) Close() error { return nil }
+
+// Parts reports that nothing is live.
+func (*Trigger) Parts() Parts { return Parts{TCP: errLinuxOnly, UDP: errLinuxOnly} }

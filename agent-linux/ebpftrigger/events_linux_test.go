@@ -141,6 +141,68 @@ func TestOtherNetworkNamespaceDropped(t *testing.T) {
 	}
 }
 
+// UDP sockets bound in another network namespace are dropped in the
+// kernel by the cgroup hooks, which see every process's sockets: binds in
+// containers must not wake the agent. The trigger watching that namespace
+// reports them.
+func TestUDPOtherNetworkNamespaceDropped(t *testing.T) {
+	needRoot(t, loadBPF)
+	ns := nstest.New(t)
+	here := newTrigger(t, os.Getppid())
+	if here.cookie == 0 {
+		t.Skip("this kernel does not tell the netns cookie (SO_NETNS_COOKIE, Linux 5.14): UDP hooks are not filtered")
+	}
+	hereEvents := watch(t, here)
+	there, err := New(Options{IgnorePID: uint32(os.Getppid()), NetNS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	thereEvents := watch(t, there)
+
+	var inner net.PacketConn
+	nstest.Do(t, ns, func() { inner, err = net.ListenPacket("udp4", "127.0.0.1:0") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	innerPort := uint16(inner.LocalAddr().(*net.UDPAddr).Port)
+	awaitBind(t, thereEvents, innerPort, 0, "bind() in the watched namespace")
+
+	// The ring keeps order: once the marker's event is read, the inner
+	// bind's would have been read before it.
+	var marker net.PacketConn
+	for marker == nil || marker.LocalAddr().(*net.UDPAddr).Port == int(innerPort) {
+		if marker, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		defer marker.Close()
+	}
+	awaitBind(t, hereEvents, uint16(marker.LocalAddr().(*net.UDPAddr).Port), innerPort, "marker bind()")
+}
+
+// awaitBind waits for this process's UDP bind event on port, failing if
+// one on notPort comes first.
+func awaitBind(t *testing.T, ch <-chan event, port, notPort uint16, what string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-ch:
+			if e.kind != kindUDPBind || e.pid != uint32(os.Getpid()) {
+				continue
+			}
+			if notPort != 0 && e.port == notPort {
+				t.Fatalf("bind on port %d reported before %s: %+v", notPort, what, e.public())
+			}
+			if e.port == port {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no bind event on UDP port %d: %s", port, what)
+		}
+	}
+}
+
 // When the ring buffer overflows, RunEvents says events were lost, so the
 // agent re-reads everything instead of trusting what it has.
 func TestRingOverflowReportsLost(t *testing.T) {

@@ -37,3 +37,16 @@ type Options struct {
 	// kernels; nil means slog.Default().
 	Logger *slog.Logger
 }
+
+// Parts says which parts of a Trigger are live: each field is nil when its
+// part reports, or says why it does not. The parts load and attach on
+// their own, because each needs something the other does not (the UDP
+// hooks a cgroup2 hierarchy, the TCP tracepoint raw tracepoints): a missing
+// piece costs only its protocol's events, and the agent scans for those
+// alone.
+type Parts struct {
+	// TCP is the listen tracepoint: TCP sockets entering and leaving LISTEN.
+	TCP error
+	// UDP is the cgroup hooks: UDP binds and closes.
+	UDP error
+}

@@ -17,12 +17,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/wslfwd/wslfwd/agent-linux/trigger"
@@ -46,6 +42,7 @@ type Trigger struct {
 	nsDev     uint64       // the agent's pid namespace, as the kernel names it
 	nsIno     uint64
 	netns     uint32 // inode of the network namespace watched
+	cookie    uint64 // its netns cookie, 0 if the kernel cannot tell
 	lost      uint64 // the config's lost count when last read
 	progs     []*ebpf.Program
 	links     []link.Link
@@ -63,162 +60,10 @@ type Trigger struct {
 	readMu  sync.Mutex  // serialises read and the reader's Close
 	closed  bool        // the reader is closed
 
+	parts Parts // what New made live
+
 	closeOnce sync.Once
 	closeErr  error
-}
-
-// New loads the programs, attaches them and opens the ring buffer. Its
-// error says why eBPF cannot be used here (privilege, kernel version, no
-// cgroup2 mount); the caller logs it once and falls back to scanning.
-func New(opts Options) (_ *Trigger, err error) {
-	t := &Trigger{window: opts.Recheck, log: opts.Logger}
-	if t.window <= 0 {
-		t.window = DefaultRecheck
-	}
-	if t.log == nil {
-		t.log = slog.Default()
-	}
-	defer func() {
-		if err != nil {
-			t.Close()
-			err = fmt.Errorf("ebpf trigger: %w", explain(err))
-		}
-	}()
-
-	// Before Linux 5.11 BPF memory counts against RLIMIT_MEMLOCK, whose
-	// default (64 KiB) is too small; later kernels use memcg and this is a
-	// no-op.
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("remove memlock rlimit: %w", err)
-	}
-	cgroup := opts.Cgroup
-	if cgroup == "" {
-		if cgroup, err = findCgroup2(); err != nil {
-			return nil, fmt.Errorf("find cgroup2 mount for the UDP hooks: %w", err)
-		}
-	}
-	var ns unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/pid", &ns); err != nil {
-		return nil, fmt.Errorf("identify pid namespace: %w", err)
-	}
-	if t.netns, err = netnsInode(opts.NetNS); err != nil {
-		return nil, err
-	}
-
-	t.events, err = ebpf.NewMap(&ebpf.MapSpec{
-		Name:       "wslfwd_events",
-		Type:       ebpf.RingBuf,
-		MaxEntries: ringSize,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create ring buffer (needs Linux 5.8): %w", err)
-	}
-	t.config, err = ebpf.NewMap(&ebpf.MapSpec{
-		Name:       "wslfwd_config",
-		Type:       ebpf.Array,
-		KeySize:    4,
-		ValueSize:  configSize,
-		MaxEntries: 1,
-		// Mapped into memory, so reading the lost count after every batch
-		// costs no system call.
-		Flags: unix.BPF_F_MMAPABLE,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create config map: %w", err)
-	}
-	if t.configMem, err = t.config.Memory(); err != nil {
-		return nil, fmt.Errorf("map config map: %w", err)
-	}
-	ignore := opts.IgnorePID
-	if ignore == 0 {
-		ignore = uint32(os.Getpid())
-	}
-	// The kernel compares the namespace's device in its internal encoding
-	// (MKDEV: major<<20 | minor), not stat's.
-	t.nsDev = uint64(unix.Major(ns.Dev))<<20 | uint64(unix.Minor(ns.Dev))
-	t.nsIno = ns.Ino
-	if err := t.ignore(ignore); err != nil {
-		return nil, err
-	}
-
-	cgMode := cgroupPidMode(ns.Ino == initPidNSInode)
-	if cgMode == pidNone {
-		t.log.Info("ebpf trigger: this kernel cannot tell cgroup socket programs which process runs them outside the initial pid namespace; UDP binds by the agent itself would wake it (the agent binds none)")
-	}
-	layout, err := kernelLayout()
-	if err != nil {
-		t.log.Info("ebpf trigger: socket layout unknown, so every TCP listener change makes the agent re-read all TCP listeners", "err", err)
-	}
-	if err := t.attach(cgroup, cgMode, layout); err != nil {
-		return nil, err
-	}
-	if t.reader, err = ringbuf.NewReader(t.events); err != nil {
-		return nil, fmt.Errorf("open ring buffer: %w", err)
-	}
-	// The duplicate shares the ring's wait queue: it turns readable when
-	// the kernel notifies the consumer.
-	fd, err := unix.FcntlInt(uintptr(t.events.FD()), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("dup ring buffer: %w", err)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("ring buffer: %w", err)
-	}
-	t.poll = os.NewFile(uintptr(fd), "ringbuf")
-	if t.pollRC, err = t.poll.SyscallConn(); err != nil {
-		return nil, fmt.Errorf("ring buffer: %w", err)
-	}
-	return t, nil
-}
-
-// attach loads the four programs and attaches them: the listen program to
-// the raw tracepoint, the UDP ones to the cgroup. What it attached is
-// recorded in t for Close, also when it fails half way.
-func (t *Trigger) attach(cgroup string, cgMode pidMode, layout *sockLayout) error {
-	cgroupLink := func(at ebpf.AttachType) func(*ebpf.Program) (link.Link, error) {
-		return func(p *ebpf.Program) (link.Link, error) {
-			return link.AttachCgroup(link.CgroupOptions{Path: cgroup, Attach: at, Program: p})
-		}
-	}
-	for _, a := range []struct {
-		name  string
-		typ   ebpf.ProgramType
-		at    ebpf.AttachType
-		insns asm.Instructions
-		link  func(*ebpf.Program) (link.Link, error)
-	}{
-		{"wslfwd_listen", ebpf.RawTracepoint, ebpf.AttachNone, listenProgram(t.events, t.config, layout),
-			func(p *ebpf.Program) (link.Link, error) {
-				return link.AttachRawTracepoint(link.RawTracepointOptions{Name: "inet_sock_set_state", Program: p})
-			}},
-		{"wslfwd_bind4", ebpf.CGroupSock, ebpf.AttachCGroupInet4PostBind, udpBindProgram(t.events, t.config, cgMode),
-			cgroupLink(ebpf.AttachCGroupInet4PostBind)},
-		{"wslfwd_bind6", ebpf.CGroupSock, ebpf.AttachCGroupInet6PostBind, udpBindProgram(t.events, t.config, cgMode),
-			cgroupLink(ebpf.AttachCGroupInet6PostBind)},
-		{"wslfwd_release", ebpf.CGroupSock, ebpf.AttachCgroupInetSockRelease, udpReleaseProgram(t.events, t.config, cgMode),
-			cgroupLink(ebpf.AttachCgroupInetSockRelease)},
-	} {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-			Name:         a.name,
-			Type:         a.typ,
-			AttachType:   a.at,
-			Instructions: a.insns,
-			// The helpers used (ring buffer, probe read, pid namespace)
-			// are GPL-only: the kernel wants a GPL-compatible license.
-			License: "Dual MIT/GPL",
-		})
-		if err != nil {
-			return fmt.Errorf("load %s: %w", a.name, err)
-		}
-		t.progs = append(t.progs, prog)
-		l, err := a.link(prog)
-		if err != nil {
-			return fmt.Errorf("attach %s: %w", a.name, err)
-		}
-		t.links = append(t.links, l)
-	}
-	return nil
 }
 
 // RunEvents implements trigger.EventSource. It hands over the events as
@@ -450,37 +295,6 @@ func (t *Trigger) ignore(tgid uint32) error {
 	}
 	t.lost = 0
 	return nil
-}
-
-// netnsInode returns the inode number of the network namespace ns, or of
-// the calling thread's when ns is 0.
-func netnsInode(ns netns.NsHandle) (uint32, error) {
-	var st unix.Stat_t
-	var err error
-	if ns == 0 {
-		err = unix.Stat("/proc/thread-self/ns/net", &st)
-	} else {
-		err = unix.Fstat(int(ns), &st)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("identify network namespace: %w", err)
-	}
-	return uint32(st.Ino), nil
-}
-
-// cgroupPidMode picks how cgroup socket programs identify the current
-// process, by probing what the kernel lets them call:
-// bpf_get_ns_current_pid_tgid (opened to all program types in Linux 6.10),
-// else bpf_get_current_pid_tgid, which is right only in the initial pid
-// namespace.
-func cgroupPidMode(initialNS bool) pidMode {
-	if features.HaveProgramHelper(ebpf.CGroupSock, asm.FnGetNsCurrentPidTgid) == nil {
-		return pidNamespace
-	}
-	if initialNS && features.HaveProgramHelper(ebpf.CGroupSock, asm.FnGetCurrentPidTgid) == nil {
-		return pidGlobal
-	}
-	return pidNone
 }
 
 // explain adds the likely cause to the errors users meet most. A verifier

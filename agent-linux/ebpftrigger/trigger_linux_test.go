@@ -51,6 +51,12 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	case "no-cgroup2":
+		if err := noCgroup2Agent(); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	case "new":
 		tr, err := New(Options{})
 		if err == nil {
@@ -439,9 +445,9 @@ func TestProgramVariantsVerify(t *testing.T) {
 			continue // this kernel cannot do it; New does not ask for it
 		}
 		load(fmt.Sprint("bind_", mode), ebpf.CGroupSock, ebpf.AttachCGroupInet4PostBind,
-			udpBindProgram(tr.events, tr.config, mode))
+			udpBindProgram(tr.events, tr.config, udpFilter{mode: mode, cookie: tr.cookie}))
 		load(fmt.Sprint("release_", mode), ebpf.CGroupSock, ebpf.AttachCgroupInetSockRelease,
-			udpReleaseProgram(tr.events, tr.config, mode))
+			udpReleaseProgram(tr.events, tr.config, udpFilter{mode: mode, cookie: tr.cookie}))
 	}
 }
 
@@ -480,21 +486,114 @@ func bpfFDs(t *testing.T) int {
 	return n
 }
 
-func TestNewFailureReleasesWhatItLoaded(t *testing.T) {
+// When the UDP hooks cannot attach, the TCP part stays live and reports,
+// and what the UDP part had loaded is released.
+func TestUDPHooksFailAloneTCPStays(t *testing.T) {
 	needRoot(t, loadBPF)
 	before := bpfFDs(t)
+	full := newTrigger(t, os.Getppid())
+	if p := full.Parts(); p.TCP != nil || p.UDP != nil {
+		t.Fatalf("parts of a trigger that loaded whole: %+v", p)
+	}
+	whole := bpfFDs(t) - before
+	full.Close()
+
 	// Not a cgroup: the tracepoint program attaches, the first cgroup hook
-	// fails, and New must undo the rest.
+	// fails, and New must undo the UDP part alone.
 	tr, err := New(Options{IgnorePID: uint32(os.Getppid()), Cgroup: t.TempDir()})
-	if err == nil {
-		tr.Close()
-		t.Fatal("New attached to a directory that is not a cgroup")
+	if err != nil {
+		t.Fatalf("New failed as a whole when only the UDP hooks could not attach: %v", err)
 	}
-	if !strings.Contains(err.Error(), "attach wslfwd_bind4") {
-		t.Fatalf("error does not say what failed: %v", err)
+	p := tr.Parts()
+	if p.TCP != nil || p.UDP == nil || !strings.Contains(p.UDP.Error(), "attach wslfwd_bind4") {
+		t.Fatalf("parts = %+v, want TCP live and UDP failed at attach wslfwd_bind4", p)
 	}
+	// Three programs and their three links fewer than the whole trigger.
+	if got := bpfFDs(t) - before; got != whole-6 {
+		t.Errorf("%d BPF objects open with the TCP part alone, want %d (whole: %d)", got, whole-6, whole)
+	}
+	events := watch(t, tr)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	await(t, events, kindTCPListen, os.Getpid(), "listen() with the TCP part alone")
+	tr.Close()
 	if after := bpfFDs(t); after != before {
-		t.Fatalf("%d BPF objects left open after a failed New", after-before)
+		t.Fatalf("%d BPF objects left open after Close", after-before)
+	}
+}
+
+// Where no cgroup2 is mounted in view (under `ip netns exec`, in a
+// container), the trigger mounts one privately for the UDP hooks. The
+// child runs in a mount namespace of its own without one; see
+// noCgroup2Agent.
+func TestUDPHooksWithoutCgroup2Mount(t *testing.T) {
+	needRoot(t, loadBPF)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"=no-cgroup2")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("agent without a cgroup2 mount: %v: %s", err, out)
+	}
+}
+
+// noCgroup2Agent is the child side: it unmounts every cgroup2 in its own
+// mount namespace (made private first, so nothing reaches the parent's),
+// loads a trigger and checks that UDP binds are reported and that no
+// mount is left in its namespace.
+func noCgroup2Agent() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	for {
+		dir, err := findCgroup2()
+		if errors.Is(err, errNoCgroup2) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount %s: %w", dir, err)
+		}
+	}
+	tr, err := New(Options{IgnorePID: uint32(os.Getppid())})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	if p := tr.Parts(); p.TCP != nil || p.UDP != nil {
+		return fmt.Errorf("parts without a cgroup2 mount: %+v", p)
+	}
+	if _, err := findCgroup2(); !errors.Is(err, errNoCgroup2) {
+		return fmt.Errorf("the private cgroup2 mount shows in the agent's mount table: %v", err)
+	}
+	events := make(chan event, 1<<14)
+	go tr.readEvents(func(e event) {
+		select {
+		case events <- e:
+		default:
+		}
+	})
+	u, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	port := uint16(u.LocalAddr().(*net.UDPAddr).Port)
+	u.Close()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.kind == kindUDPBind && e.port == port {
+				return nil
+			}
+		case <-deadline:
+			return fmt.Errorf("no bind event for UDP port %d", port)
+		}
 	}
 }
 

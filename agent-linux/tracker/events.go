@@ -79,12 +79,13 @@ func (t *Tracker) handle(evs []trigger.Event) {
 }
 
 // apply updates the listeners the events name: whole events directly,
-// the others by reading their scope again.
+// the others by reading their scope again. It costs what the events
+// touch: no walk or copy of the whole listener set.
 func (t *Tracker) apply(src Partial, evs []trigger.Event) error {
 	t.scanMu.Lock()
 	defer t.scanMu.Unlock()
 	cur, _ := t.Current()
-	shown := t.shownSet()
+	shown := t.shownNow()
 	c := change{b: builder{base: cur.Listeners}}
 	var scopes []Scope
 	now := time.Now()
@@ -108,27 +109,39 @@ func (t *Tracker) apply(src Partial, evs []trigger.Event) error {
 			}
 		}
 	}
-	var err error
-	if len(scopes) > maxScopes {
-		var ls []*wslfwdv1.Listener
-		if ls, err = t.cfg.Source.Listeners(); err == nil {
-			c.replace(Scope{}, ls, t, shown)
-		}
-	} else {
-		for _, s := range scopes {
-			ls, serr := src.ListenersIn(s)
-			if serr != nil {
-				err = serr
-				continue
-			}
-			c.replace(s, ls, t, shown)
-		}
-	}
+	err := t.reread(scopes, &c, shown)
 	t.report("listeners", err)
 	if c.b.changed() {
 		next := cur
 		next.Listeners = c.b.set()
 		t.publish(next, c.added, c.removed)
+	}
+	return err
+}
+
+// reread reads the listeners in scopes again into c: each scope alone when
+// the Source is Partial and they are few, else all listeners at once.
+// Callers hold scanMu.
+func (t *Tracker) reread(scopes []Scope, c *change, shown map[uint64]bool) error {
+	if len(scopes) == 0 {
+		return nil
+	}
+	src, partial := t.cfg.Source.(Partial)
+	if !partial || len(scopes) > maxScopes {
+		ls, err := t.cfg.Source.Listeners()
+		if err == nil {
+			c.replace(Scope{}, ls, t, shown)
+		}
+		return err
+	}
+	var err error
+	for _, s := range scopes {
+		ls, serr := src.ListenersIn(s)
+		if serr != nil {
+			err = serr
+			continue
+		}
+		c.replace(s, ls, t, shown)
 	}
 	return err
 }
@@ -171,9 +184,9 @@ func (c *change) remove(k Key) {
 
 // closed removes the listener of protocol p with this inode.
 func (c *change) closed(p wslfwdv1.Protocol, inode uint64) {
-	for k := range c.b.view().withInode(inode) {
-		if k.Protocol == p {
-			c.remove(k)
+	for _, l := range c.b.view().withInode(inode) {
+		if l.GetProtocol() == p {
+			c.remove(KeyOf(l))
 			return
 		}
 	}

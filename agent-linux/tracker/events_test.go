@@ -329,3 +329,47 @@ func TestFailedEventsFallBackToScans(t *testing.T) {
 		t.Errorf("after a fallback scan: inodes %v, want [1 4]", keys(st))
 	}
 }
+
+// A narrow trigger re-reads its protocol's listeners alone: with the eBPF
+// trigger's UDP part missing, UDP is scanned while TCP comes from events,
+// and a UDP scan must neither read everything nor touch the TCP ones.
+func TestNarrowTriggerRereadsOneProtocol(t *testing.T) {
+	udp53 := &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol_PROTOCOL_UDP, Family: wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4,
+		Listen: "0.0.0.0", Port: 53, Inode: 9}
+	src, tr := tracked(t, tcp("0.0.0.0", 22, 1, 5))
+	reads := src.fullReads()
+	wakes := make(chan func())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tr.Run(ctx, tracker.Triggers{Narrow: []tracker.Narrow{{
+			Protocol: wslfwdv1.Protocol_PROTOCOL_UDP,
+			Trigger: trigger.Func(func(ctx context.Context, wake func()) error {
+				select {
+				case wakes <- wake:
+				case <-ctx.Done():
+				}
+				<-ctx.Done()
+				return nil
+			}),
+		}}})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// A TCP listener the narrow trigger must not pick up, and a UDP one it must.
+	src.set(netWith("10.0.0.1"), udp53, tcp("0.0.0.0", 22, 1, 5), tcp("0.0.0.0", 80, 4, 5))
+	_, changed := tr.Current()
+	(<-wakes)()
+	<-changed
+	st, _ := tr.Current()
+	if got := keys(st); !slices.Equal(got, []uint64{1, 9}) {
+		t.Fatalf("after a UDP scan: inodes %v, want [1 9]", got)
+	}
+	want := tracker.Scope{Protocol: wslfwdv1.Protocol_PROTOCOL_UDP}
+	src.mu2.Lock()
+	defer src.mu2.Unlock()
+	if src.full != reads || !slices.Equal(src.scopes, []tracker.Scope{want}) {
+		t.Errorf("a UDP scan made %d full reads and read scopes %v, want none and [%v]", src.full-reads, src.scopes, want)
+	}
+}

@@ -3,6 +3,7 @@ package tracker
 import (
 	"iter"
 	"maps"
+	"slices"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
@@ -15,13 +16,20 @@ const shards = 64
 // Set is an immutable set of listeners by Key: published states share it,
 // and a change makes a new Set that shares the parts it did not touch.
 // The zero Set is empty.
+//
+// Each part maps a socket's inode to its listeners (one, as a rule), so
+// a socket closing, which the kernel names by inode alone, is found by one
+// lookup rather than a walk.
 type Set struct {
-	parts *[shards]map[Key]*wslfwdv1.Listener
+	parts *[shards]part
 	n     int
 }
 
-// shardOf picks a key's part by inode, so a socket closing, which the
-// kernel names by inode, is found in one part.
+// part holds the listeners of some sockets, by inode. Its slices are
+// never modified once the part is shared: a change replaces them.
+type part map[uint64][]*wslfwdv1.Listener
+
+// shardOf picks a socket's part by inode.
 func shardOf(inode uint64) int { return int(inode % shards) }
 
 // Len returns how many listeners s holds.
@@ -32,8 +40,18 @@ func (s Set) Get(k Key) (*wslfwdv1.Listener, bool) {
 	if s.parts == nil {
 		return nil, false
 	}
-	l, ok := s.parts[shardOf(k.Inode)][k]
-	return l, ok
+	ls := s.parts[shardOf(k.Inode)][k.Inode]
+	if i := index(ls, k); i >= 0 {
+		return ls[i], true
+	}
+	return nil, false
+}
+
+// index returns where the listener with key k is in ls, or -1.
+func index(ls []*wslfwdv1.Listener, k Key) int {
+	return slices.IndexFunc(ls, func(l *wslfwdv1.Listener) bool {
+		return l.GetProtocol() == k.Protocol && l.GetPort() == k.Port && l.GetListen() == k.Listen
+	})
 }
 
 // All iterates over s in no particular order.
@@ -43,34 +61,31 @@ func (s Set) All() iter.Seq2[Key, *wslfwdv1.Listener] {
 			return
 		}
 		for _, p := range s.parts {
-			for k, l := range p {
-				if !yield(k, l) {
-					return
+			for _, ls := range p {
+				for _, l := range ls {
+					if !yield(KeyOf(l), l) {
+						return
+					}
 				}
 			}
 		}
 	}
 }
 
-// withInode iterates over the listeners of socket inode.
-func (s Set) withInode(inode uint64) iter.Seq2[Key, *wslfwdv1.Listener] {
-	return func(yield func(Key, *wslfwdv1.Listener) bool) {
-		if s.parts == nil {
-			return
-		}
-		for k, l := range s.parts[shardOf(inode)] {
-			if k.Inode == inode && !yield(k, l) {
-				return
-			}
-		}
+// withInode returns the listeners of socket inode; the caller must not
+// modify the slice.
+func (s Set) withInode(inode uint64) []*wslfwdv1.Listener {
+	if s.parts == nil {
+		return nil
 	}
+	return s.parts[shardOf(inode)][inode]
 }
 
 // builder makes a new Set from base, copying each part on its first
 // change.
 type builder struct {
 	base   Set
-	parts  *[shards]map[Key]*wslfwdv1.Listener // nil until the first change
+	parts  *[shards]part // nil until the first change
 	copied [shards]bool
 	n      int
 }
@@ -80,11 +95,7 @@ func (b *builder) changed() bool { return b.parts != nil }
 
 // get looks k up in the Set being built.
 func (b *builder) get(k Key) (*wslfwdv1.Listener, bool) {
-	if b.parts == nil {
-		return b.base.Get(k)
-	}
-	l, ok := b.parts[shardOf(k.Inode)][k]
-	return l, ok
+	return b.view().Get(k)
 }
 
 // view is the Set being built, valid until the next change.
@@ -95,46 +106,56 @@ func (b *builder) view() Set {
 	return Set{parts: b.parts, n: b.n}
 }
 
-// part returns k's part, ready for writing.
-func (b *builder) part(k Key) map[Key]*wslfwdv1.Listener {
+// part returns the part of socket inode, ready for writing.
+func (b *builder) part(inode uint64) part {
 	if b.parts == nil {
-		b.parts = new([shards]map[Key]*wslfwdv1.Listener)
+		b.parts = new([shards]part)
 		if b.base.parts != nil {
 			*b.parts = *b.base.parts
 		}
 		b.n = b.base.n
 	}
-	i := shardOf(k.Inode)
+	i := shardOf(inode)
 	if !b.copied[i] {
 		b.parts[i] = maps.Clone(b.parts[i])
 		if b.parts[i] == nil {
-			b.parts[i] = map[Key]*wslfwdv1.Listener{}
+			b.parts[i] = part{}
 		}
 		b.copied[i] = true
 	}
 	return b.parts[i]
 }
 
+// put adds l under k, or replaces the listener k names.
 func (b *builder) put(k Key, l *wslfwdv1.Listener) {
-	p := b.part(k)
-	if _, ok := p[k]; !ok {
-		b.n++
+	p := b.part(k.Inode)
+	ls := p[k.Inode]
+	if i := index(ls, k); i >= 0 {
+		ls = slices.Clone(ls)
+		ls[i] = l
+		p[k.Inode] = ls
+		return
 	}
-	p[k] = l
+	// Clip: appending must not write into an array a shared part holds.
+	p[k.Inode] = append(slices.Clip(ls), l)
+	b.n++
 }
 
 func (b *builder) del(k Key) {
-	p := b.part(k)
-	if _, ok := p[k]; ok {
-		b.n--
-		delete(p, k)
+	i := index(b.view().withInode(k.Inode), k)
+	if i < 0 {
+		return
 	}
+	p := b.part(k.Inode)
+	if ls := p[k.Inode]; len(ls) == 1 {
+		delete(p, k.Inode)
+	} else {
+		p[k.Inode] = slices.Delete(slices.Clone(ls), i, i+1)
+	}
+	b.n--
 }
 
 // set returns the Set built; the builder must not be used afterwards.
 func (b *builder) set() Set {
-	if b.parts == nil {
-		return b.base
-	}
-	return Set{parts: b.parts, n: b.n}
+	return b.view()
 }

@@ -53,7 +53,7 @@ type Tracker struct {
 	mu      sync.Mutex
 	cur     State
 	changed chan struct{}
-	shown   map[uint64]bool // own listener inodes to report
+	shown   map[uint64]bool // own listener inodes to report; replaced, never modified
 	lastErr map[string]string
 
 	recent []entry // the journal, guarded by scanMu
@@ -65,6 +65,8 @@ type Tracker struct {
 const (
 	dirtyListeners = 1 << iota
 	dirtyNetwork
+	dirtyTCP // the TCP listeners alone
+	dirtyUDP // the UDP listeners alone
 )
 
 // New returns a Tracker with an empty state; call Refresh before use.
@@ -96,15 +98,19 @@ func (t *Tracker) Current() (State, <-chan struct{}) {
 // Refresh afterwards to publish at once.
 func (t *Tracker) Show(inode uint64) {
 	t.mu.Lock()
-	t.shown[inode] = true
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	shown := maps.Clone(t.shown)
+	shown[inode] = true
+	t.shown = shown
 }
 
 // Hide undoes Show.
 func (t *Tracker) Hide(inode uint64) {
 	t.mu.Lock()
-	delete(t.shown, inode)
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	shown := maps.Clone(t.shown)
+	delete(shown, inode)
+	t.shown = shown
 }
 
 // Refresh re-reads network and listeners now and publishes any change.
@@ -153,6 +159,9 @@ type Triggers struct {
 	// Fallback wakes listener scans once Events has failed, so detection
 	// degrades to scanning instead of waiting for the safety net.
 	Fallback trigger.Trigger
+	// Narrow wake re-reads of one protocol's listeners: those the event
+	// source does not report when only part of it is live.
+	Narrow []Narrow
 	// Network wakes a network read (the netlink watch).
 	Network trigger.Trigger
 	// Full wakes both: a slow safety net for events a trigger missed.
@@ -190,6 +199,9 @@ func (t *Tracker) Run(ctx context.Context, tr Triggers) {
 			return tr.Fallback.Run(ctx, wake)
 		}), dirtyListeners)
 	}
+	for _, n := range tr.Narrow {
+		start(fmt.Sprintf("%s %T", n.Protocol, n.Trigger), n.Trigger, n.bit())
+	}
 	if tr.Network != nil {
 		start(fmt.Sprintf("network %T", tr.Network), tr.Network, dirtyNetwork)
 	}
@@ -207,6 +219,31 @@ func (t *Tracker) Run(ctx context.Context, tr Triggers) {
 			_ = t.scan(what) // logged inside
 		}
 	}
+}
+
+// Narrow is a trigger whose wakes re-read one protocol's listeners.
+type Narrow struct {
+	Protocol wslfwdv1.Protocol // PROTOCOL_TCP or PROTOCOL_UDP
+	Trigger  trigger.Trigger
+}
+
+func (n Narrow) bit() uint32 {
+	if n.Protocol == wslfwdv1.Protocol_PROTOCOL_UDP {
+		return dirtyUDP
+	}
+	return dirtyTCP
+}
+
+// narrowScopes returns the scopes of the protocols marked in what.
+func narrowScopes(what uint32) []Scope {
+	var ss []Scope
+	if what&dirtyTCP != 0 {
+		ss = append(ss, Scope{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP})
+	}
+	if what&dirtyUDP != 0 {
+		ss = append(ss, Scope{Protocol: wslfwdv1.Protocol_PROTOCOL_UDP})
+	}
+	return ss
 }
 
 // wake marks what needs re-reading; it never blocks and coalesces.
@@ -235,6 +272,17 @@ func (t *Tracker) scan(what uint32) error {
 			next.Network, changed = n, true
 		}
 	}
+	if what&dirtyListeners == 0 && what&(dirtyTCP|dirtyUDP) != 0 {
+		shown := t.shownNow()
+		c.b.base = cur.Listeners
+		err := t.reread(narrowScopes(what), &c, shown)
+		t.report("listeners", err)
+		if err != nil {
+			errs = append(errs, err)
+		} else if c.b.changed() {
+			next.Listeners, changed = c.b.set(), true
+		}
+	}
 	if what&dirtyListeners != 0 {
 		began := time.Now()
 		ls, err := t.cfg.Source.Listeners()
@@ -243,7 +291,7 @@ func (t *Tracker) scan(what uint32) error {
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			shown := t.shownSet()
+			shown := t.shownNow()
 			c.b.base = cur.Listeners
 			c.replace(Scope{}, ls, t, shown)
 			t.replay(start, &c, shown)
@@ -291,11 +339,13 @@ func (t *Tracker) logListeners(added, removed []*wslfwdv1.Listener) {
 	}
 }
 
-// shownSet returns a copy of the own listeners to report.
-func (t *Tracker) shownSet() map[uint64]bool {
+// shownNow returns the own listeners to report. The map is replaced on
+// every Show and Hide, never modified, so it is handed out as is: an event
+// costs no copy of it.
+func (t *Tracker) shownNow() map[uint64]bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return maps.Clone(t.shown)
+	return t.shown
 }
 
 // keep reports whether l is listed: the agent's own listeners are hidden,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"time"
@@ -41,43 +42,54 @@ type Config struct {
 
 // Sizes are the workload sizes of a run.
 type Sizes struct {
-	Trials       int           // forward/unforward trials per mode
+	Repeats      int           // each figure is measured this many times: median and range
+	Trials       int           // forward/unforward trials per mode, over all repeats
+	LoadedTrials int           // forward trials per mode with Bulk listeners open, over all repeats
+	PeerTrials   int           // time-to-forward trials through socat, over all repeats
+	PollerTrials int           // time-to-see trials of the 1 s poller, over all repeats
 	Bulk         int           // listeners opened at once
-	IdleWindow   time.Duration // agent CPU with Bulk listeners open and nothing happening
-	ChurnWindow  time.Duration // agent CPU under churn
+	IdleWindow   time.Duration // one CPU window with Bulk listeners open and nothing happening
+	ChurnWindow  time.Duration // one CPU window under churn
 	ChurnRate    int           // listener opens a second under churn; each closes ChurnLife later, so changes are twice this
 	ChurnLife    time.Duration
-	Established  int   // connections for the scan cost
-	Scans        int   // scans timed for each side of the scan cost
-	Bytes        int64 // bulk TCP transfer for each throughput sample
-	Transfers    int   // throughput rounds, one transfer per path each; the medians count
-	TrialPort    int   // first port of the trials (each trial its own port)
-	BulkPort     int   // first port of the bulk listeners
-	ChurnPort    int   // first port of the churn listeners
-	ChurnSpan    int   // ports the churn cycles through
-	SinkPort     int   // throughput sink
-	FullTrialMin int   // the minimum number of trials in a full run
+	PollInterval time.Duration // the poller peer's period
+	Established  int           // connections for the scan cost
+	Scans        int           // scans timed for each side of the scan cost, per repeat
+	Bytes        int64         // bulk TCP transfer for each throughput sample
+	Transfers    int           // throughput rounds, one transfer per path each
+	TrialPort    int           // first port of the trials (each trial its own port)
+	LoadedPort   int           // first port of the loaded trials
+	PollerPort   int           // first port of the poller trials
+	BulkPort     int           // first port of the bulk listeners
+	ChurnPort    int           // first port of the churn listeners
+	ChurnSpan    int           // ports the churn cycles through
+	SinkPort     int           // throughput sink in wsl
+	PeerPort     int           // the socat trials' listener in wsl
+	SocatOffset  int           // socat listens on the host at a wsl port plus this
 }
 
 // SizesFor returns the sizes of a quick (CI) or full run.
 func SizesFor(quick bool) Sizes {
 	s := Sizes{
-		Trials: 200, Bulk: 1000,
-		IdleWindow: 20 * time.Second, ChurnWindow: 10 * time.Second,
-		ChurnRate: 50, ChurnLife: 500 * time.Millisecond,
-		Established: 10000, Scans: 2000,
+		Repeats: 3, Trials: 210, LoadedTrials: 60, PeerTrials: 60, PollerTrials: 30, Bulk: 1000,
+		IdleWindow: 10 * time.Second, ChurnWindow: 5 * time.Second,
+		ChurnRate: 50, ChurnLife: 500 * time.Millisecond, PollInterval: time.Second,
+		Established: 10000, Scans: 1000,
 		Bytes: 1 << 30, Transfers: 5,
-		TrialPort: 21000, BulkPort: 22000, ChurnPort: 24000, ChurnSpan: 2000, SinkPort: 20500,
-		FullTrialMin: 200,
+		TrialPort: 21000, LoadedPort: 20600, PollerPort: 20800, BulkPort: 22000, ChurnPort: 24000, ChurnSpan: 2000,
+		SinkPort: 20500, PeerPort: 20510, SocatOffset: 1,
 	}
 	if quick {
-		s.Trials = 20
-		s.IdleWindow, s.ChurnWindow = 3*time.Second, 3*time.Second
-		s.Scans = 200
-		s.Bytes = 128 << 20
+		s.Trials, s.LoadedTrials, s.PeerTrials, s.PollerTrials = 21, 6, 9, 6
+		s.IdleWindow, s.ChurnWindow = 2*time.Second, time.Second
+		s.Scans = 100
+		s.Bytes, s.Transfers = 128<<20, 3
 	}
 	return s
 }
+
+// perRepeat splits n trials over the repeats, at least one each.
+func (s Sizes) perRepeat(n int) int { return max(1, (n+s.Repeats-1)/s.Repeats) }
 
 // run is one bench run's state.
 type run struct {
@@ -85,70 +97,37 @@ type run struct {
 	size   Sizes
 	env    *labrun.Env
 	helper *helperProc
+	socat  *socatPair
 	log    io.Writer
 }
 
-// Run builds the programs, starts a lab with the daemon (relay backend),
-// measures every figure with an agent in each detection mode in turn, and
-// tears the lab down. It needs root.
+// Run builds the programs, starts a lab with the daemon (relay backend)
+// and the peers, measures every figure with an agent in each detection
+// mode in turn, and tears the lab down. It needs root, and socat.
 func Run(ctx context.Context, cfg Config) (res *Result, err error) {
-	if os.Geteuid() != 0 {
-		return nil, errors.New("the bench needs root: it creates network namespaces and loads eBPF programs")
-	}
-	if cfg.LabBinary == "" || cfg.Dir == "" {
-		return nil, errors.New("bench: Config.LabBinary and Config.Dir are required")
-	}
-	if cfg.ScanInterval <= 0 {
-		return nil, fmt.Errorf("bench: scan interval %v must be positive", cfg.ScanInterval)
-	}
-	b := &run{cfg: cfg, size: SizesFor(cfg.Quick), log: cfg.Progress}
-	if b.log == nil {
-		b.log = io.Discard
-	}
-	if cfg.Trials > 0 {
-		b.size.Trials = cfg.Trials
-	}
-	if err := raiseFileLimit(b.size.Established + 4096); err != nil {
+	b, err := newRun(cfg)
+	if err != nil {
 		return nil, err
 	}
 	res = &Result{
 		Quick: cfg.Quick, Command: cfg.Command, Started: time.Now().UTC().Truncate(time.Second),
 		Kernel: kernel(), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
-		ScanIntervalMS: ms(cfg.ScanInterval), Modes: map[string]*ModeResult{},
+		ScanIntervalMS: ms(cfg.ScanInterval), Repeats: b.size.Repeats, Modes: map[string]*ModeResult{},
 	}
-
-	b.step("build wslfwd-hostd, wslfwd-agent, wslfwd")
-	bin, err := labrun.Build(ctx, cfg.Dir)
+	stop, err := b.start(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b.step("start the lab and the daemon (relay backend)")
-	b.env, err = labrun.Start(ctx, labrun.Options{Dir: cfg.Dir, Bin: bin})
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("%w\n%s", err, b.env.Logs(20))
-		}
-		if cerr := b.env.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("tear down the lab: %w", cerr))
-		}
-	}()
-	b.helper, err = startHelper(b.env.Lab, cfg.LabBinary)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { err = errors.Join(err, b.helper.stop()) }()
-
+	defer func() { err = stop(err) }()
 	for _, mode := range []string{ModeEBPF, ModeScan} {
-		m, err := b.mode(ctx, mode, mode == ModeEBPF, &res.Throughput)
+		m, err := b.mode(ctx, mode, res)
 		if err != nil {
 			return nil, fmt.Errorf("%s mode: %w", mode, err)
 		}
 		res.Modes[mode] = m
 	}
-	b.step(fmt.Sprintf("scan cost: %d scans with no connections and with %d established", b.size.Scans, b.size.Established))
+	b.step(fmt.Sprintf("scan cost: %d × %d scans with no connections and with %d established",
+		b.size.Repeats, b.size.Scans, b.size.Established))
 	res.ScanCost, err = b.scanCost(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("scan cost: %w", err)
@@ -158,10 +137,66 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	return res, nil
 }
 
+// newRun checks cfg and sizes the run.
+func newRun(cfg Config) (*run, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the bench needs root: it creates network namespaces and loads eBPF programs")
+	}
+	if cfg.LabBinary == "" || cfg.Dir == "" {
+		return nil, errors.New("bench: Config.LabBinary and Config.Dir are required")
+	}
+	if cfg.ScanInterval <= 0 {
+		return nil, fmt.Errorf("bench: scan interval %v must be positive", cfg.ScanInterval)
+	}
+	if _, err := exec.LookPath("socat"); err != nil {
+		return nil, fmt.Errorf("the bench compares with socat, which is not installed (apt-get install socat): %w", err)
+	}
+	b := &run{cfg: cfg, size: SizesFor(cfg.Quick), log: cfg.Progress}
+	if b.log == nil {
+		b.log = io.Discard
+	}
+	if cfg.Trials > 0 {
+		b.size.Trials = cfg.Trials
+	}
+	return b, raiseFileLimit(b.size.Established + 4096)
+}
+
+// start builds the programs and starts the lab, the daemon, the helper
+// and the socat peer. It returns a stop that tears them down and adds what
+// failed to the error it is given.
+func (b *run) start(ctx context.Context) (func(err error) error, error) {
+	b.step("build wslfwd-hostd, wslfwd-agent, wslfwd")
+	bin, err := labrun.Build(ctx, b.cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	b.step("start the lab, the daemon (relay backend) and two socat relays")
+	if b.env, err = labrun.Start(ctx, labrun.Options{Dir: b.cfg.Dir, Bin: bin}); err != nil {
+		return nil, err
+	}
+	closeLab := func(err error) error {
+		if err != nil {
+			err = fmt.Errorf("%w\n%s", err, b.env.Logs(20))
+		}
+		if cerr := b.env.Close(); cerr != nil { // stops the helper and socat too
+			err = errors.Join(err, fmt.Errorf("tear down the lab: %w", cerr))
+		}
+		return err
+	}
+	if b.helper, err = startHelper(b.env.Lab, b.cfg.LabBinary); err == nil {
+		b.socat, err = startSocat(ctx, b.env.Lab, b.size)
+	}
+	if err != nil {
+		return nil, closeLab(err)
+	}
+	helper := b.helper
+	return func(err error) error { return closeLab(errors.Join(err, helper.stop())) }, nil
+}
+
 // mode starts an agent with the given trigger and measures the detection
-// figures; with throughput set it also measures the relay's throughput
-// while the agent runs.
-func (b *run) mode(ctx context.Context, trigger string, throughput bool, tp *Throughput) (*ModeResult, error) {
+// figures; in the eBPF mode also the throughput and the peers, while the
+// agent runs as it would.
+func (b *run) mode(ctx context.Context, trigger string, res *Result) (*ModeResult, error) {
 	distro := "bench-" + trigger
 	b.step(fmt.Sprintf("[%s] start the agent: --trigger %s --scan-interval %v --log-level warn", trigger, trigger, b.cfg.ScanInterval))
 	agent, err := b.env.StartAgent(ctx, labrun.AgentOptions{Distro: distro,
@@ -172,19 +207,16 @@ func (b *run) mode(ctx context.Context, trigger string, throughput bool, tp *Thr
 		return nil, err
 	}
 	m := &ModeResult{Trigger: trigger}
-	b.step(fmt.Sprintf("[%s] %d forward/unforward trials", trigger, b.size.Trials))
-	if m.Forward, m.Unforward, err = b.trials(ctx, trigger); err != nil {
+	b.step(fmt.Sprintf("[%s] %d forward/unforward trials in %d repeats", trigger, b.size.Trials, b.size.Repeats))
+	if m.Forward, m.Unforward, err = b.trials(ctx, trigger, b.size.TrialPort, b.size.Trials, true); err != nil {
 		return nil, err
 	}
-	if throughput {
-		b.step(fmt.Sprintf("throughput: %d MiB direct (winhost → wsl) and through the relay (lan → winhost → wsl)", b.size.Bytes>>20))
-		if *tp, err = b.throughput(ctx); err != nil {
-			return nil, fmt.Errorf("throughput: %w", err)
+	if trigger == ModeEBPF {
+		if err := b.peersAndThroughput(ctx, res); err != nil {
+			return nil, err
 		}
 	}
-	b.step(fmt.Sprintf("[%s] %d listeners at once, then agent CPU idle for %v and under churn for %v",
-		trigger, b.size.Bulk, b.size.IdleWindow, b.size.ChurnWindow))
-	if m.Bulk, m.CPU, err = b.bulk(ctx, agent.Pid()); err != nil {
+	if err := b.loaded(ctx, m, agent.Pid(), trigger == ModeEBPF, &res.Peers); err != nil {
 		return nil, err
 	}
 	if err := agent.Stop(5 * time.Second); err != nil && !signalled(err) {
@@ -193,107 +225,54 @@ func (b *run) mode(ctx context.Context, trigger string, throughput bool, tp *Thr
 	return m, nil
 }
 
-// trials runs the forward/unforward trials on a fresh port each.
-func (b *run) trials(ctx context.Context, mode string) (fwd, unfwd Latency, err error) {
-	var fok, uok []time.Duration
-	var ffail, ufail int
-	base := b.size.TrialPort
-	var phase time.Duration
-	if mode == ModeScan {
-		base += b.size.Trials // never reuse a port the other mode's agent saw
-		phase = b.cfg.ScanInterval
+// peersAndThroughput measures socat's time to forward and the throughput
+// of the three paths.
+func (b *run) peersAndThroughput(ctx context.Context, res *Result) error {
+	var err error
+	b.step(fmt.Sprintf("peer: %d time-to-forward trials through socat", b.size.PeerTrials))
+	if res.Peers.Socat.Forward, err = b.socatTrials(ctx); err != nil {
+		return fmt.Errorf("socat trials: %w", err)
 	}
-	for i := range b.size.Trials {
-		r, err := b.trial(ctx, base+i, phase)
-		if err != nil {
-			return fwd, unfwd, err
-		}
-		if r.forwardErr != nil {
-			ffail++
-			fmt.Fprintf(b.log, "     trial %d failed: %v\n", i, r.forwardErr)
-		} else {
-			fok = append(fok, r.forward)
-		}
-		switch {
-		case r.unforwardSkipped:
-		case r.unforwardErr != nil:
-			ufail++
-			fmt.Fprintf(b.log, "     trial %d failed: %v\n", i, r.unforwardErr)
-		default:
-			uok = append(uok, r.unforward)
-		}
+	b.step(fmt.Sprintf("throughput: %d rounds of %d MiB direct (winhost → wsl), through the relay and through socat (lan → winhost → wsl)",
+		b.size.Transfers, b.size.Bytes>>20))
+	if res.Throughput, err = b.throughput(ctx); err != nil {
+		return fmt.Errorf("throughput: %w", err)
 	}
-	return summarize(fok, ffail), summarize(uok, ufail), nil
+	return nil
 }
 
-// bulk opens Size.Bulk listeners at once and times until all are
-// forwarded, reads both RSS figures, measures the agent's CPU idle and
-// under churn with them open, then closes them and times until all
-// forwards are gone.
-func (b *run) bulk(ctx context.Context, agentPID int) (Bulk, CPU, error) {
-	n, first := b.size.Bulk, b.size.BulkPort
-	out := Bulk{Listeners: n}
-	var cpu CPU
-	opened, err := b.helper.mono("open-many %d %d", first, n)
-	if err != nil {
-		return out, cpu, err
+// trials runs n forward/unforward trials (only forward ones unless
+// unforward), each on a fresh port from first. The scan mode's ports start
+// n further, so it never reuses a port the other mode's agent saw.
+func (b *run) trials(ctx context.Context, mode string, first, n int, unforward bool) (fwd, unfwd Latency, err error) {
+	var phase time.Duration
+	if mode == ModeScan {
+		first += n
+		phase = b.cfg.ScanInterval
 	}
-	at, err := b.waitActive(ctx, first, n, n)
-	if err != nil {
-		return out, cpu, err
-	}
-	out.ForwardedMS = ms(time.Duration(at - opened))
-	if out.AgentRSSMiB, err = rssMiB(agentPID); err != nil {
-		return out, cpu, err
-	}
-	if out.DaemonRSSMiB, err = rssMiB(b.env.Daemon.Pid()); err != nil {
-		return out, cpu, err
-	}
-	out.AgentRSSMiB, out.DaemonRSSMiB = round3(out.AgentRSSMiB), round3(out.DaemonRSSMiB)
-	if out.AgentScanUS, err = b.agentScan(50); err != nil {
-		return out, cpu, err
-	}
-
-	// Let the trailing scans and the reconcile finish before "idle" starts.
-	time.Sleep(time.Second)
-	pct, wall, err := cpuPercent(agentPID, b.size.IdleWindow, nil)
-	if err != nil {
-		return out, cpu, err
-	}
-	cpu.IdlePct, cpu.IdleWindowS, cpu.IdleListeners = round3(pct), round3(wall.Seconds()), n
-
-	var opens, closes int
-	pct, wall, err = cpuPercent(agentPID, b.size.ChurnWindow, func() error {
-		f, err := b.helper.call(b.size.ChurnWindow+30*time.Second, "churn %d %d %d %d %d",
-			b.size.ChurnPort, b.size.ChurnSpan, b.size.ChurnRate,
-			b.size.ChurnWindow.Milliseconds(), b.size.ChurnLife.Milliseconds())
-		if err != nil {
-			return err
-		}
-		if len(f) != 2 {
-			return fmt.Errorf("churn: malformed reply %q", f)
-		}
-		_, err = fmt.Sscan(f[0]+" "+f[1], &opens, &closes)
-		return err
+	return b.repeated(n, func(i int) (trialResult, error) {
+		return b.trial(ctx, first+i, hostPort(first+i), phase, unforward)
 	})
-	if err != nil {
-		return out, cpu, err
-	}
-	cpu.ChurnPct, cpu.ChurnWindowS = round3(pct), round3(wall.Seconds())
-	cpu.ChurnOpensPerS = round3(float64(opens) / wall.Seconds())
-	cpu.ChurnClosesPerS = round3(float64(closes) / wall.Seconds())
+}
 
-	closed, err := b.helper.mono("close-many %d %d", first, n)
-	if err != nil {
-		return out, cpu, err
+// repeated runs trial 0..n-1 split evenly over Sizes.Repeats repeats
+// (rounded up) and summarizes each half over the repeats.
+func (b *run) repeated(n int, trial func(i int) (trialResult, error)) (fwd, unfwd Latency, err error) {
+	var fok, uok [][]time.Duration
+	var ffail, ufail int
+	per := b.size.perRepeat(n)
+	for rep := range b.size.Repeats {
+		var f, u []time.Duration
+		for i := range per {
+			r, err := trial(rep*per + i)
+			if err != nil {
+				return fwd, unfwd, err
+			}
+			f, u, ffail, ufail = r.tally(f, u, ffail, ufail, b.log)
+		}
+		fok, uok = append(fok, f), append(uok, u)
 	}
-	if at, err = b.waitActive(ctx, first, n, 0); err != nil {
-		return out, cpu, err
-	}
-	out.UnforwardedMS = ms(time.Duration(at - closed))
-	// The churn's forwards go too before the next mode starts.
-	_, err = b.waitActive(ctx, b.size.ChurnPort, b.size.ChurnSpan, 0)
-	return out, cpu, err
+	return summarize(fok, ffail), summarize(uok, ufail), nil
 }
 
 // bulkPoll is how often waitActive lists the forwards; ListForwards of a

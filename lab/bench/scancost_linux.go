@@ -20,25 +20,14 @@ import (
 // twice over: the bare sock_diag scan (agent-linux/sockdiag, whose kernel
 // state filter should make the two cost the same) and the agent's whole
 // listener read (agent-linux/scan: the scan plus the owner lookup). Each
-// figure is the median of Sizes.Scans scans.
+// figure is the median of Sizes.Repeats medians of Sizes.Scans scans.
 func (b *run) scanCost(ctx context.Context) (ScanCost, error) {
 	out := ScanCost{Established: b.size.Established, Scans: b.size.Scans}
-	h, err := netns.GetFromName(b.env.Lab.WSL.Name)
-	if err != nil {
-		return out, fmt.Errorf("open namespace %s: %w", b.env.Lab.WSL.Name, err)
-	}
-	defer h.Close()
-	sd, err := sockdiag.OpenAt(h)
+	sc, err := openScanners(b.env.Lab.WSL.Name)
 	if err != nil {
 		return out, err
 	}
-	defer sd.Close()
-	sys, err := scan.OpenAt(h)
-	if err != nil {
-		return out, err
-	}
-	defer sys.Close()
-
+	defer sc.close()
 	// The connections' listeners are open on both sides of the
 	// comparison, so both scans find the same sockets.
 	lns, err := b.connListeners(b.size.Established)
@@ -50,27 +39,11 @@ func (b *run) scanCost(ctx context.Context) (ScanCost, error) {
 	if err != nil {
 		return out, err
 	}
-	var socks []sockdiag.Socket
-	timeScans := func() (bare, agent time.Duration, err error) {
-		bare, err = median(b.size.Scans, func() error {
-			socks, err = sd.Scan(socks)
-			return err
-		})
-		if err != nil {
-			return 0, 0, err
-		}
-		agent, err = median(b.size.Scans, func() error {
-			_, err := sys.Listeners()
-			return err
-		})
-		return bare, agent, err
-	}
-	none, agentNone, err := timeScans()
+	none, err := sc.time(b.size.Repeats, b.size.Scans)
 	if err != nil {
 		return out, err
 	}
-	out.Listeners = len(socks)
-
+	out.Listeners = len(sc.socks)
 	conns, err := b.establish(ctx, lns, b.size.Established)
 	defer func() {
 		for _, c := range conns {
@@ -80,20 +53,89 @@ func (b *run) scanCost(ctx context.Context) (ScanCost, error) {
 	if err != nil {
 		return out, err
 	}
-	estab, agentEstab, err := timeScans()
+	estab, err := sc.time(b.size.Repeats, b.size.Scans)
 	if err != nil {
 		return out, err
 	}
-	if len(socks) != out.Listeners {
-		return out, fmt.Errorf("the scan found %d sockets with the connections open and %d without: the state filter let connections through", len(socks), out.Listeners)
+	if len(sc.socks) != out.Listeners {
+		return out, fmt.Errorf("the scan found %d sockets with the connections open and %d without: the state filter let connections through", len(sc.socks), out.Listeners)
 	}
-	us := func(d time.Duration) float64 { return round3(float64(d) / float64(time.Microsecond)) }
-	out.NoneUS, out.EstablishedUS = us(none), us(estab)
-	out.AgentNoneUS, out.AgentEstabUS = us(agentNone), us(agentEstab)
-	out.Ratio = round3(float64(estab) / float64(none))
-	out.AgentRatio = round3(float64(agentEstab) / float64(agentNone))
+	out.NoneUS, out.NoneUSRange = spread(none.bare)
+	out.EstablishedUS, out.EstablishedUSRange = spread(estab.bare)
+	out.AgentNoneUS, _ = spread(none.agent)
+	out.AgentEstabUS, _ = spread(estab.agent)
+	out.Ratio, out.RatioRange = spread(ratios(estab.bare, none.bare))
+	out.AgentRatio, out.AgentRatioRange = spread(ratios(estab.agent, none.agent))
 	return out, nil
 }
+
+// ratios returns a[i] ÷ b[i].
+func ratios(a, b []float64) []float64 {
+	out := make([]float64, len(a))
+	for i := range a {
+		out[i] = a[i] / b[i]
+	}
+	return out
+}
+
+// scanners are the two scans scanCost compares, open in one namespace.
+type scanners struct {
+	sd    *sockdiag.Scanner
+	sys   *scan.System
+	socks []sockdiag.Socket // what the last bare scan found
+}
+
+func openScanners(ns string) (*scanners, error) {
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, fmt.Errorf("open namespace %s: %w", ns, err)
+	}
+	defer h.Close()
+	sd, err := sockdiag.OpenAt(h)
+	if err != nil {
+		return nil, err
+	}
+	sys, err := scan.OpenAt(h)
+	if err != nil {
+		sd.Close()
+		return nil, err
+	}
+	return &scanners{sd: sd, sys: sys}, nil
+}
+
+func (s *scanners) close() {
+	s.sd.Close()
+	s.sys.Close()
+}
+
+// scanTimes are the per-repeat medians of both scans, in µs.
+type scanTimes struct{ bare, agent []float64 }
+
+// time returns, for each of repeats, the median of n bare scans and of n
+// agent reads.
+func (s *scanners) time(repeats, n int) (scanTimes, error) {
+	var out scanTimes
+	for range repeats {
+		bare, err := median(n, func() (err error) {
+			s.socks, err = s.sd.Scan(s.socks)
+			return err
+		})
+		if err != nil {
+			return out, err
+		}
+		agent, err := median(n, func() error {
+			_, err := s.sys.Listeners()
+			return err
+		})
+		if err != nil {
+			return out, err
+		}
+		out.bare, out.agent = append(out.bare, us(bare)), append(out.agent, us(agent))
+	}
+	return out, nil
+}
+
+func us(d time.Duration) float64 { return round3(float64(d) / float64(time.Microsecond)) }
 
 // perListener is how many connections wait in one listener's accept
 // queue: below the kernel's default cap (net.core.somaxconn, 4096).
@@ -171,5 +213,5 @@ func (b *run) agentScan(n int) (float64, error) {
 		_, err := sys.Listeners()
 		return err
 	})
-	return round3(float64(d) / float64(time.Microsecond)), err
+	return us(d), err
 }

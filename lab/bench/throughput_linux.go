@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
-	"slices"
 	"syscall"
 	"time"
 
@@ -24,14 +23,15 @@ import (
 const throughputChunk = 256 << 10
 
 // throughput sends Sizes.Bytes over TCP to a sink in wsl, directly from
-// winhost (the host's own path to the VM, no forward involved) and from
-// lan through the daemon's relay, in Sizes.Transfers rounds of one transfer
-// each. It reports each path's median rate and the median of the rounds'
-// relay ÷ direct ratios: the two transfers of a round run back to back, so
-// a change in what else the machine does shifts both, where the best of
-// each path could come from different moments. It logs every transfer.
+// winhost (the host's own path to the VM, no forward involved), from lan
+// through the daemon's relay and from lan through socat, in
+// Sizes.Transfers rounds of one transfer each. It reports each path's
+// median rate and the medians of the rounds' ratios: the transfers of a
+// round run back to back, so a change in what else the machine does
+// shifts all of them, where the best of each path could come from
+// different moments. It logs every round.
 func (b *run) throughput(ctx context.Context) (Throughput, error) {
-	out := Throughput{Bytes: b.size.Bytes}
+	out := Throughput{Bytes: b.size.Bytes, Rounds: b.size.Transfers}
 	port := uint16(b.size.SinkPort)
 	ln, err := b.env.Lab.WSL.Listen("tcp4", netip.AddrPortFrom(netip.IPv4Unspecified(), port).String())
 	if err != nil {
@@ -43,34 +43,34 @@ func (b *run) throughput(ctx context.Context) (Throughput, error) {
 		State: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE}); err != nil {
 		return out, err
 	}
-	var direct, relay, ratios []float64
+	paths := []struct {
+		ns *netlab.NS
+		to netip.AddrPort
+	}{
+		{b.env.Lab.WinHost, netip.AddrPortFrom(netlab.WSLAddr.Addr(), port)},
+		{b.env.Lab.LAN, hostPort(int(port))},
+		{b.env.Lab.LAN, hostPort(int(port) + b.size.SocatOffset)},
+	}
+	var direct, relay, socat, ratios, vsSocat []float64
 	for i := range b.size.Transfers {
-		d, err := send(ctx, b.env.Lab.WinHost, netip.AddrPortFrom(netlab.WSLAddr.Addr(), port), b.size.Bytes)
-		if err != nil {
-			return out, err
+		var rates [3]float64
+		for j, p := range paths {
+			if rates[j], err = send(ctx, p.ns, p.to, b.size.Bytes); err != nil {
+				return out, err
+			}
 		}
-		r, err := send(ctx, b.env.Lab.LAN, netip.AddrPortFrom(netlab.HostLANAddr.Addr(), port), b.size.Bytes)
-		if err != nil {
-			return out, err
-		}
-		fmt.Fprintf(b.log, "     round %d: direct %.0f MiB/s, relay %.0f MiB/s (%.2f)\n", i+1, d, r, r/d)
-		direct, relay, ratios = append(direct, d), append(relay, r), append(ratios, r/d)
+		d, r, s := rates[0], rates[1], rates[2]
+		fmt.Fprintf(b.log, "     round %d: direct %.0f MiB/s, relay %.0f MiB/s (%.2f), socat %.0f MiB/s (relay ÷ socat %.2f)\n",
+			i+1, d, r, r/d, s, r/s)
+		direct, relay, socat = append(direct, d), append(relay, r), append(socat, s)
+		ratios, vsSocat = append(ratios, r/d), append(vsSocat, r/s)
 	}
-	out.DirectMiBs, out.RelayMiBs, out.Ratio = round3(middle(direct)), round3(middle(relay)), round3(middle(ratios))
+	out.DirectMiBs, out.DirectRange = spread(direct)
+	out.RelayMiBs, out.RelayRange = spread(relay)
+	out.SocatMiBs, out.SocatRange = spread(socat)
+	out.Ratio, out.RatioRange = spread(ratios)
+	out.RelayVsSocat, out.RelayVsSocatRange = spread(vsSocat)
 	return out, nil
-}
-
-// middle returns the median of xs (the mean of the two middle ones for an
-// even count), or 0 for none.
-func middle(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Sorted(slices.Values(xs))
-	if n := len(s); n%2 == 0 {
-		return (s[n/2-1] + s[n/2]) / 2
-	}
-	return s[len(s)/2]
 }
 
 // sink counts what each connection sends until the sender closes its

@@ -3,83 +3,15 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/wslfwd/wslfwd/lab/netlab"
 )
-
-// dialEvery spaces the driver's connection attempts. A refused dial comes
-// back at once, so without a pause the driver would take a core from the
-// agent and daemon it measures on a small machine; 250 µs keeps the
-// measurement's resolution far below the targets.
-const dialEvery = 250 * time.Microsecond
-
-// trialDeadline bounds one forward or unforward wait: past it the trial
-// counts as a failure.
-const trialDeadline = 5 * time.Second
-
-// echoed dials addr from ns and reports whether a message made the round
-// trip: the forward exists and reaches a listener.
-func echoed(addr netip.AddrPort) bool {
-	c, err := (&net.Dialer{Timeout: time.Second}).Dial("tcp4", addr.String())
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	msg := []byte("wslfwd-bench")
-	if _, err := c.Write(msg); err != nil {
-		return false
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, got); err != nil {
-		return false
-	}
-	return bytes.Equal(got, msg)
-}
-
-// refused dials addr and reports whether the host refused it: nothing
-// listens there, so the forward is gone.
-func refused(addr netip.AddrPort) bool {
-	c, err := (&net.Dialer{Timeout: time.Second}).Dial("tcp4", addr.String())
-	if err == nil {
-		c.Close()
-		return false
-	}
-	return errors.Is(err, syscall.ECONNREFUSED)
-}
-
-// pollFrom runs check from inside ns every dialEvery until it returns true
-// or deadline passes, and returns the CLOCK_MONOTONIC time of success.
-func pollFrom(ctx context.Context, ns *netlab.NS, deadline time.Duration, check func() bool) (int64, error) {
-	var at int64
-	err := ns.Do(func() error {
-		end := time.Now().Add(deadline)
-		for {
-			if check() {
-				at = Monotonic()
-				return nil
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if time.Now().After(end) {
-				return fmt.Errorf("not within %v", deadline)
-			}
-			time.Sleep(dialEvery)
-		}
-	})
-	return at, err
-}
 
 // trialResult is one forward+unforward trial. A non-nil error is a failed
 // half; the unforward half is not measured (skipped) when the forward
@@ -91,25 +23,26 @@ type trialResult struct {
 }
 
 // trial opens a listener in wsl on port and measures how long until lan
-// gets an echo through the host's port, then closes it and measures how
-// long until the host refuses the port. Helper failures abort the bench;
-// missed deadlines only fail the trial.
+// gets an echo through to (the host's port that forwards it); then, with
+// unforward, closes it and measures how long until the host refuses to.
+// Without unforward it only closes the listener. Helper failures abort the
+// bench; missed deadlines only fail the trial.
 //
 // Before the open and before the close it waits a random time below
 // phase. A periodic scan would otherwise lock the trials to its phase: each
 // step starts just after the scan that ended the previous one, so every
 // trial would wait a whole period instead of a uniformly spread part of it.
-func (b *run) trial(ctx context.Context, port int, phase time.Duration) (trialResult, error) {
-	var r trialResult
-	addr := netip.AddrPortFrom(netlab.HostLANAddr.Addr(), uint16(port))
+func (b *run) trial(ctx context.Context, port int, to netip.AddrPort, phase time.Duration, unforward bool) (trialResult, error) {
+	r := trialResult{unforwardSkipped: !unforward}
 	randomPause(phase)
 	opened, err := b.helper.mono("listen %d", port)
 	if err != nil {
 		return r, err
 	}
-	at, err := pollFrom(ctx, b.env.Lab.LAN, trialDeadline, func() bool { return echoed(addr) })
+	at, err := pollFrom(ctx, b.env.Lab.LAN, trialDeadline, func() bool { return echoed(to) })
 	if err != nil {
 		r.forwardErr = fmt.Errorf("forward of port %d: %w", port, err)
+		r.unforwardSkipped = true
 	} else {
 		r.forward = time.Duration(at - opened)
 	}
@@ -119,19 +52,43 @@ func (b *run) trial(ctx context.Context, port int, phase time.Duration) (trialRe
 	time.Sleep(settle)
 	randomPause(phase)
 	closed, err := b.helper.mono("close %d", port)
-	if err != nil {
+	if err != nil || r.unforwardSkipped {
+		time.Sleep(settle)
 		return r, err
 	}
-	at, err = pollFrom(ctx, b.env.Lab.LAN, trialDeadline, func() bool { return refused(addr) })
-	if r.forwardErr != nil {
-		r.unforwardSkipped = true
-	} else if err != nil {
+	at, err = pollFrom(ctx, b.env.Lab.LAN, trialDeadline, func() bool { return refused(to) })
+	if err != nil {
 		r.unforwardErr = fmt.Errorf("unforward of port %d: %w", port, err)
 	} else {
 		r.unforward = time.Duration(at - closed)
 	}
 	time.Sleep(settle)
 	return r, ctx.Err()
+}
+
+// hostPort is where lan reaches port's forward: the host's LAN address.
+func hostPort(port int) netip.AddrPort {
+	return netip.AddrPortFrom(netlab.HostLANAddr.Addr(), uint16(port))
+}
+
+// tally adds r to a repeat's successes and the failure counts, logging
+// failures.
+func (r trialResult) tally(fwd, unfwd []time.Duration, ffail, ufail int, log io.Writer) ([]time.Duration, []time.Duration, int, int) {
+	if r.forwardErr != nil {
+		ffail++
+		fmt.Fprintf(log, "     trial failed: %v\n", r.forwardErr)
+	} else {
+		fwd = append(fwd, r.forward)
+	}
+	switch {
+	case r.unforwardSkipped:
+	case r.unforwardErr != nil:
+		ufail++
+		fmt.Fprintf(log, "     trial failed: %v\n", r.unforwardErr)
+	default:
+		unfwd = append(unfwd, r.unforward)
+	}
+	return fwd, unfwd, ffail, ufail
 }
 
 // randomPause sleeps for a random time below limit (not at all when

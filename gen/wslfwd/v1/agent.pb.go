@@ -21,6 +21,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DetectionMethod is how an agent learns that listeners opened or closed.
+type DetectionMethod int32
+
+const (
+	DetectionMethod_DETECTION_METHOD_UNSPECIFIED DetectionMethod = 0
+	// Kernel events (the eBPF trigger): within milliseconds.
+	DetectionMethod_DETECTION_METHOD_EVENTS DetectionMethod = 1
+	// Periodic scans (--scan-interval, paced by their cost).
+	DetectionMethod_DETECTION_METHOD_SCANS DetectionMethod = 2
+)
+
+// Enum value maps for DetectionMethod.
+var (
+	DetectionMethod_name = map[int32]string{
+		0: "DETECTION_METHOD_UNSPECIFIED",
+		1: "DETECTION_METHOD_EVENTS",
+		2: "DETECTION_METHOD_SCANS",
+	}
+	DetectionMethod_value = map[string]int32{
+		"DETECTION_METHOD_UNSPECIFIED": 0,
+		"DETECTION_METHOD_EVENTS":      1,
+		"DETECTION_METHOD_SCANS":       2,
+	}
+)
+
+func (x DetectionMethod) Enum() *DetectionMethod {
+	p := new(DetectionMethod)
+	*p = x
+	return p
+}
+
+func (x DetectionMethod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DetectionMethod) Descriptor() protoreflect.EnumDescriptor {
+	return file_wslfwd_v1_agent_proto_enumTypes[0].Descriptor()
+}
+
+func (DetectionMethod) Type() protoreflect.EnumType {
+	return &file_wslfwd_v1_agent_proto_enumTypes[0]
+}
+
+func (x DetectionMethod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DetectionMethod.Descriptor instead.
+func (DetectionMethod) EnumDescriptor() ([]byte, []int) {
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
 // AgentMessage is one message from the agent to the daemon.
 type AgentMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -170,8 +222,11 @@ type AgentHello struct {
 	InstanceId string `protobuf:"bytes,7,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
 	// Highest protocol revision the agent speaks; 1 for this file.
 	ProtocolRevision uint32 `protobuf:"varint,8,opt,name=protocol_revision,json=protocolRevision,proto3" json:"protocol_revision,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How the agent learns of listeners opening and closing, per protocol.
+	// Unset from agents older than this field.
+	Detection     *ListenerDetection `protobuf:"bytes,9,opt,name=detection,proto3" json:"detection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentHello) Reset() {
@@ -260,6 +315,68 @@ func (x *AgentHello) GetProtocolRevision() uint32 {
 	return 0
 }
 
+func (x *AgentHello) GetDetection() *ListenerDetection {
+	if x != nil {
+		return x.Detection
+	}
+	return nil
+}
+
+// ListenerDetection says how an agent learns of each protocol's listeners:
+// the eBPF trigger loads its TCP and UDP parts on their own, and the agent
+// scans periodically for a protocol whose part is not live.
+type ListenerDetection struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tcp           DetectionMethod        `protobuf:"varint,1,opt,name=tcp,proto3,enum=wslfwd.v1.DetectionMethod" json:"tcp,omitempty"`
+	Udp           DetectionMethod        `protobuf:"varint,2,opt,name=udp,proto3,enum=wslfwd.v1.DetectionMethod" json:"udp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListenerDetection) Reset() {
+	*x = ListenerDetection{}
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListenerDetection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListenerDetection) ProtoMessage() {}
+
+func (x *ListenerDetection) ProtoReflect() protoreflect.Message {
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListenerDetection.ProtoReflect.Descriptor instead.
+func (*ListenerDetection) Descriptor() ([]byte, []int) {
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListenerDetection) GetTcp() DetectionMethod {
+	if x != nil {
+		return x.Tcp
+	}
+	return DetectionMethod_DETECTION_METHOD_UNSPECIFIED
+}
+
+func (x *ListenerDetection) GetUdp() DetectionMethod {
+	if x != nil {
+		return x.Udp
+	}
+	return DetectionMethod_DETECTION_METHOD_UNSPECIFIED
+}
+
 // Snapshot is the agent's complete current state.
 type Snapshot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -277,7 +394,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[2]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +406,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[2]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +419,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Snapshot) GetSeq() uint64 {
@@ -345,7 +462,7 @@ type Changes struct {
 
 func (x *Changes) Reset() {
 	*x = Changes{}
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[3]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +474,7 @@ func (x *Changes) String() string {
 func (*Changes) ProtoMessage() {}
 
 func (x *Changes) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[3]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +487,7 @@ func (x *Changes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Changes.ProtoReflect.Descriptor instead.
 func (*Changes) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Changes) GetSeq() uint64 {
@@ -421,7 +538,7 @@ type EchoReady struct {
 
 func (x *EchoReady) Reset() {
 	*x = EchoReady{}
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[4]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +550,7 @@ func (x *EchoReady) String() string {
 func (*EchoReady) ProtoMessage() {}
 
 func (x *EchoReady) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[4]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +563,7 @@ func (x *EchoReady) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EchoReady.ProtoReflect.Descriptor instead.
 func (*EchoReady) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EchoReady) GetProbeId() string {
@@ -504,7 +621,7 @@ type HostMessage struct {
 
 func (x *HostMessage) Reset() {
 	*x = HostMessage{}
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[5]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +633,7 @@ func (x *HostMessage) String() string {
 func (*HostMessage) ProtoMessage() {}
 
 func (x *HostMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[5]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +646,7 @@ func (x *HostMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostMessage.ProtoReflect.Descriptor instead.
 func (*HostMessage) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HostMessage) GetMsg() isHostMessage_Msg {
@@ -654,7 +771,7 @@ type HostWelcome struct {
 
 func (x *HostWelcome) Reset() {
 	*x = HostWelcome{}
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[6]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +783,7 @@ func (x *HostWelcome) String() string {
 func (*HostWelcome) ProtoMessage() {}
 
 func (x *HostWelcome) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[6]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +796,7 @@ func (x *HostWelcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostWelcome.ProtoReflect.Descriptor instead.
 func (*HostWelcome) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HostWelcome) GetDaemonVersion() string {
@@ -714,7 +831,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[7]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +843,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[7]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,7 +856,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Ack) GetSeq() uint64 {
@@ -760,7 +877,7 @@ type ResyncRequest struct {
 
 func (x *ResyncRequest) Reset() {
 	*x = ResyncRequest{}
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[8]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +889,7 @@ func (x *ResyncRequest) String() string {
 func (*ResyncRequest) ProtoMessage() {}
 
 func (x *ResyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[8]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +902,7 @@ func (x *ResyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResyncRequest.ProtoReflect.Descriptor instead.
 func (*ResyncRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ResyncRequest) GetReason() string {
@@ -806,7 +923,7 @@ type ForwardStatusUpdate struct {
 
 func (x *ForwardStatusUpdate) Reset() {
 	*x = ForwardStatusUpdate{}
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[9]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +935,7 @@ func (x *ForwardStatusUpdate) String() string {
 func (*ForwardStatusUpdate) ProtoMessage() {}
 
 func (x *ForwardStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[9]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +948,7 @@ func (x *ForwardStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardStatusUpdate.ProtoReflect.Descriptor instead.
 func (*ForwardStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ForwardStatusUpdate) GetStatuses() []*ListenerStatus {
@@ -862,7 +979,7 @@ type ListenerStatus struct {
 
 func (x *ListenerStatus) Reset() {
 	*x = ListenerStatus{}
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[10]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +991,7 @@ func (x *ListenerStatus) String() string {
 func (*ListenerStatus) ProtoMessage() {}
 
 func (x *ListenerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[10]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1004,7 @@ func (x *ListenerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerStatus.ProtoReflect.Descriptor instead.
 func (*ListenerStatus) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListenerStatus) GetProtocol() Protocol {
@@ -950,7 +1067,7 @@ type EchoStart struct {
 
 func (x *EchoStart) Reset() {
 	*x = EchoStart{}
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[11]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1079,7 @@ func (x *EchoStart) String() string {
 func (*EchoStart) ProtoMessage() {}
 
 func (x *EchoStart) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[11]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1092,7 @@ func (x *EchoStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EchoStart.ProtoReflect.Descriptor instead.
 func (*EchoStart) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EchoStart) GetProbeId() string {
@@ -1017,7 +1134,7 @@ type EchoStop struct {
 
 func (x *EchoStop) Reset() {
 	*x = EchoStop{}
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[12]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1146,7 @@ func (x *EchoStop) String() string {
 func (*EchoStop) ProtoMessage() {}
 
 func (x *EchoStop) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_agent_proto_msgTypes[12]
+	mi := &file_wslfwd_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1159,7 @@ func (x *EchoStop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EchoStop.ProtoReflect.Descriptor instead.
 func (*EchoStop) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_wslfwd_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EchoStop) GetProbeId() string {
@@ -1063,7 +1180,7 @@ const file_wslfwd_v1_agent_proto_rawDesc = "" +
 	"\achanges\x18\x03 \x01(\v2\x12.wslfwd.v1.ChangesH\x00R\achanges\x125\n" +
 	"\n" +
 	"echo_ready\x18\x04 \x01(\v2\x14.wslfwd.v1.EchoReadyH\x00R\techoReadyB\x05\n" +
-	"\x03msg\"\xb0\x02\n" +
+	"\x03msg\"\xec\x02\n" +
 	"\n" +
 	"AgentHello\x12\x16\n" +
 	"\x06distro\x18\x01 \x01(\tR\x06distro\x12#\n" +
@@ -1074,7 +1191,11 @@ const file_wslfwd_v1_agent_proto_rawDesc = "" +
 	"\x0ekernel_release\x18\x06 \x01(\tR\rkernelRelease\x12\x1f\n" +
 	"\vinstance_id\x18\a \x01(\tR\n" +
 	"instanceId\x12+\n" +
-	"\x11protocol_revision\x18\b \x01(\rR\x10protocolRevision\"\x82\x01\n" +
+	"\x11protocol_revision\x18\b \x01(\rR\x10protocolRevision\x12:\n" +
+	"\tdetection\x18\t \x01(\v2\x1c.wslfwd.v1.ListenerDetectionR\tdetection\"o\n" +
+	"\x11ListenerDetection\x12,\n" +
+	"\x03tcp\x18\x01 \x01(\x0e2\x1a.wslfwd.v1.DetectionMethodR\x03tcp\x12,\n" +
+	"\x03udp\x18\x02 \x01(\x0e2\x1a.wslfwd.v1.DetectionMethodR\x03udp\"\x82\x01\n" +
 	"\bSnapshot\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x121\n" +
 	"\anetwork\x18\x02 \x01(\v2\x17.wslfwd.v1.NetworkStateR\anetwork\x121\n" +
@@ -1125,7 +1246,11 @@ const file_wslfwd_v1_agent_proto_rawDesc = "" +
 	"\vhost_target\x18\x04 \x01(\tR\n" +
 	"hostTarget\"%\n" +
 	"\bEchoStop\x12\x19\n" +
-	"\bprobe_id\x18\x01 \x01(\tR\aprobeId2N\n" +
+	"\bprobe_id\x18\x01 \x01(\tR\aprobeId*l\n" +
+	"\x0fDetectionMethod\x12 \n" +
+	"\x1cDETECTION_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17DETECTION_METHOD_EVENTS\x10\x01\x12\x1a\n" +
+	"\x16DETECTION_METHOD_SCANS\x10\x022N\n" +
 	"\fAgentService\x12>\n" +
 	"\aSession\x12\x17.wslfwd.v1.AgentMessage\x1a\x16.wslfwd.v1.HostMessage(\x010\x01B1Z/github.com/wslfwd/wslfwd/gen/wslfwd/v1;wslfwdv1b\x06proto3"
 
@@ -1141,57 +1266,63 @@ func file_wslfwd_v1_agent_proto_rawDescGZIP() []byte {
 	return file_wslfwd_v1_agent_proto_rawDescData
 }
 
-var file_wslfwd_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_wslfwd_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_wslfwd_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_wslfwd_v1_agent_proto_goTypes = []any{
-	(*AgentMessage)(nil),        // 0: wslfwd.v1.AgentMessage
-	(*AgentHello)(nil),          // 1: wslfwd.v1.AgentHello
-	(*Snapshot)(nil),            // 2: wslfwd.v1.Snapshot
-	(*Changes)(nil),             // 3: wslfwd.v1.Changes
-	(*EchoReady)(nil),           // 4: wslfwd.v1.EchoReady
-	(*HostMessage)(nil),         // 5: wslfwd.v1.HostMessage
-	(*HostWelcome)(nil),         // 6: wslfwd.v1.HostWelcome
-	(*Ack)(nil),                 // 7: wslfwd.v1.Ack
-	(*ResyncRequest)(nil),       // 8: wslfwd.v1.ResyncRequest
-	(*ForwardStatusUpdate)(nil), // 9: wslfwd.v1.ForwardStatusUpdate
-	(*ListenerStatus)(nil),      // 10: wslfwd.v1.ListenerStatus
-	(*EchoStart)(nil),           // 11: wslfwd.v1.EchoStart
-	(*EchoStop)(nil),            // 12: wslfwd.v1.EchoStop
-	(NetworkingMode)(0),         // 13: wslfwd.v1.NetworkingMode
-	(*NetworkState)(nil),        // 14: wslfwd.v1.NetworkState
-	(*Listener)(nil),            // 15: wslfwd.v1.Listener
-	(*PathResult)(nil),          // 16: wslfwd.v1.PathResult
-	(Protocol)(0),               // 17: wslfwd.v1.Protocol
-	(ForwardState)(0),           // 18: wslfwd.v1.ForwardState
+	(DetectionMethod)(0),        // 0: wslfwd.v1.DetectionMethod
+	(*AgentMessage)(nil),        // 1: wslfwd.v1.AgentMessage
+	(*AgentHello)(nil),          // 2: wslfwd.v1.AgentHello
+	(*ListenerDetection)(nil),   // 3: wslfwd.v1.ListenerDetection
+	(*Snapshot)(nil),            // 4: wslfwd.v1.Snapshot
+	(*Changes)(nil),             // 5: wslfwd.v1.Changes
+	(*EchoReady)(nil),           // 6: wslfwd.v1.EchoReady
+	(*HostMessage)(nil),         // 7: wslfwd.v1.HostMessage
+	(*HostWelcome)(nil),         // 8: wslfwd.v1.HostWelcome
+	(*Ack)(nil),                 // 9: wslfwd.v1.Ack
+	(*ResyncRequest)(nil),       // 10: wslfwd.v1.ResyncRequest
+	(*ForwardStatusUpdate)(nil), // 11: wslfwd.v1.ForwardStatusUpdate
+	(*ListenerStatus)(nil),      // 12: wslfwd.v1.ListenerStatus
+	(*EchoStart)(nil),           // 13: wslfwd.v1.EchoStart
+	(*EchoStop)(nil),            // 14: wslfwd.v1.EchoStop
+	(NetworkingMode)(0),         // 15: wslfwd.v1.NetworkingMode
+	(*NetworkState)(nil),        // 16: wslfwd.v1.NetworkState
+	(*Listener)(nil),            // 17: wslfwd.v1.Listener
+	(*PathResult)(nil),          // 18: wslfwd.v1.PathResult
+	(Protocol)(0),               // 19: wslfwd.v1.Protocol
+	(ForwardState)(0),           // 20: wslfwd.v1.ForwardState
 }
 var file_wslfwd_v1_agent_proto_depIdxs = []int32{
-	1,  // 0: wslfwd.v1.AgentMessage.hello:type_name -> wslfwd.v1.AgentHello
-	2,  // 1: wslfwd.v1.AgentMessage.snapshot:type_name -> wslfwd.v1.Snapshot
-	3,  // 2: wslfwd.v1.AgentMessage.changes:type_name -> wslfwd.v1.Changes
-	4,  // 3: wslfwd.v1.AgentMessage.echo_ready:type_name -> wslfwd.v1.EchoReady
-	13, // 4: wslfwd.v1.AgentHello.networking_mode:type_name -> wslfwd.v1.NetworkingMode
-	14, // 5: wslfwd.v1.Snapshot.network:type_name -> wslfwd.v1.NetworkState
-	15, // 6: wslfwd.v1.Snapshot.listeners:type_name -> wslfwd.v1.Listener
-	14, // 7: wslfwd.v1.Changes.network:type_name -> wslfwd.v1.NetworkState
-	15, // 8: wslfwd.v1.Changes.added:type_name -> wslfwd.v1.Listener
-	15, // 9: wslfwd.v1.Changes.removed:type_name -> wslfwd.v1.Listener
-	16, // 10: wslfwd.v1.EchoReady.wsl_to_host:type_name -> wslfwd.v1.PathResult
-	6,  // 11: wslfwd.v1.HostMessage.welcome:type_name -> wslfwd.v1.HostWelcome
-	7,  // 12: wslfwd.v1.HostMessage.ack:type_name -> wslfwd.v1.Ack
-	8,  // 13: wslfwd.v1.HostMessage.resync:type_name -> wslfwd.v1.ResyncRequest
-	9,  // 14: wslfwd.v1.HostMessage.forward_status:type_name -> wslfwd.v1.ForwardStatusUpdate
-	11, // 15: wslfwd.v1.HostMessage.echo_start:type_name -> wslfwd.v1.EchoStart
-	12, // 16: wslfwd.v1.HostMessage.echo_stop:type_name -> wslfwd.v1.EchoStop
-	10, // 17: wslfwd.v1.ForwardStatusUpdate.statuses:type_name -> wslfwd.v1.ListenerStatus
-	17, // 18: wslfwd.v1.ListenerStatus.protocol:type_name -> wslfwd.v1.Protocol
-	18, // 19: wslfwd.v1.ListenerStatus.state:type_name -> wslfwd.v1.ForwardState
-	17, // 20: wslfwd.v1.EchoStart.protocol:type_name -> wslfwd.v1.Protocol
-	0,  // 21: wslfwd.v1.AgentService.Session:input_type -> wslfwd.v1.AgentMessage
-	5,  // 22: wslfwd.v1.AgentService.Session:output_type -> wslfwd.v1.HostMessage
-	22, // [22:23] is the sub-list for method output_type
-	21, // [21:22] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	2,  // 0: wslfwd.v1.AgentMessage.hello:type_name -> wslfwd.v1.AgentHello
+	4,  // 1: wslfwd.v1.AgentMessage.snapshot:type_name -> wslfwd.v1.Snapshot
+	5,  // 2: wslfwd.v1.AgentMessage.changes:type_name -> wslfwd.v1.Changes
+	6,  // 3: wslfwd.v1.AgentMessage.echo_ready:type_name -> wslfwd.v1.EchoReady
+	15, // 4: wslfwd.v1.AgentHello.networking_mode:type_name -> wslfwd.v1.NetworkingMode
+	3,  // 5: wslfwd.v1.AgentHello.detection:type_name -> wslfwd.v1.ListenerDetection
+	0,  // 6: wslfwd.v1.ListenerDetection.tcp:type_name -> wslfwd.v1.DetectionMethod
+	0,  // 7: wslfwd.v1.ListenerDetection.udp:type_name -> wslfwd.v1.DetectionMethod
+	16, // 8: wslfwd.v1.Snapshot.network:type_name -> wslfwd.v1.NetworkState
+	17, // 9: wslfwd.v1.Snapshot.listeners:type_name -> wslfwd.v1.Listener
+	16, // 10: wslfwd.v1.Changes.network:type_name -> wslfwd.v1.NetworkState
+	17, // 11: wslfwd.v1.Changes.added:type_name -> wslfwd.v1.Listener
+	17, // 12: wslfwd.v1.Changes.removed:type_name -> wslfwd.v1.Listener
+	18, // 13: wslfwd.v1.EchoReady.wsl_to_host:type_name -> wslfwd.v1.PathResult
+	8,  // 14: wslfwd.v1.HostMessage.welcome:type_name -> wslfwd.v1.HostWelcome
+	9,  // 15: wslfwd.v1.HostMessage.ack:type_name -> wslfwd.v1.Ack
+	10, // 16: wslfwd.v1.HostMessage.resync:type_name -> wslfwd.v1.ResyncRequest
+	11, // 17: wslfwd.v1.HostMessage.forward_status:type_name -> wslfwd.v1.ForwardStatusUpdate
+	13, // 18: wslfwd.v1.HostMessage.echo_start:type_name -> wslfwd.v1.EchoStart
+	14, // 19: wslfwd.v1.HostMessage.echo_stop:type_name -> wslfwd.v1.EchoStop
+	12, // 20: wslfwd.v1.ForwardStatusUpdate.statuses:type_name -> wslfwd.v1.ListenerStatus
+	19, // 21: wslfwd.v1.ListenerStatus.protocol:type_name -> wslfwd.v1.Protocol
+	20, // 22: wslfwd.v1.ListenerStatus.state:type_name -> wslfwd.v1.ForwardState
+	19, // 23: wslfwd.v1.EchoStart.protocol:type_name -> wslfwd.v1.Protocol
+	1,  // 24: wslfwd.v1.AgentService.Session:input_type -> wslfwd.v1.AgentMessage
+	7,  // 25: wslfwd.v1.AgentService.Session:output_type -> wslfwd.v1.HostMessage
+	25, // [25:26] is the sub-list for method output_type
+	24, // [24:25] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_wslfwd_v1_agent_proto_init() }
@@ -1206,7 +1337,7 @@ func file_wslfwd_v1_agent_proto_init() {
 		(*AgentMessage_Changes)(nil),
 		(*AgentMessage_EchoReady)(nil),
 	}
-	file_wslfwd_v1_agent_proto_msgTypes[5].OneofWrappers = []any{
+	file_wslfwd_v1_agent_proto_msgTypes[6].OneofWrappers = []any{
 		(*HostMessage_Welcome)(nil),
 		(*HostMessage_Ack)(nil),
 		(*HostMessage_Resync)(nil),
@@ -1219,13 +1350,14 @@ func file_wslfwd_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wslfwd_v1_agent_proto_rawDesc), len(file_wslfwd_v1_agent_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   13,
+			NumEnums:      1,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_wslfwd_v1_agent_proto_goTypes,
 		DependencyIndexes: file_wslfwd_v1_agent_proto_depIdxs,
+		EnumInfos:         file_wslfwd_v1_agent_proto_enumTypes,
 		MessageInfos:      file_wslfwd_v1_agent_proto_msgTypes,
 	}.Build()
 	File_wslfwd_v1_agent_proto = out.File
