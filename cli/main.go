@@ -212,6 +212,8 @@ func newRoot(a *app) *cobra.Command {
 		newProbeCmd(a),
 		newDoctorCmd(a),
 		newVersionCmd(a),
+		newSetupCmd(a),
+		newSetupWorkerCmd(a),
 	)
 	return root
 }
