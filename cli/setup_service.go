@@ -63,7 +63,7 @@ func (e *setupEnv) ensureService(ctx context.Context, want []string) (installedS
 	if err != nil {
 		return st, err
 	}
-	if want == nil && st.installed {
+	if len(want) == 0 && st.installed {
 		want = st.args
 	}
 	src := filepath.Join(e.exeDir, hostdExe)

@@ -198,7 +198,7 @@ func TestSetupFromNothing(t *testing.T) {
 	}
 	wantRan := []string{
 		"wsl.exe -d Fedora --exec wslpath -a -u " + filepath.Join(e.exeDir, "linux-arm64", agentName),
-		"wsl.exe -d Ubuntu -u root --exec /mnt/c" + e.exeDir + "/linux-amd64/wslfwd-agent install --token-stdin",
+		"wsl.exe -d Ubuntu -u root --exec /mnt/c" + filepath.ToSlash(e.exeDir) + "/linux-amd64/wslfwd-agent install --token-stdin",
 		hostdExe + " install -- --backend portproxy",
 		hostdExe + " start",
 		hostdExe + " token --agent -- --backend portproxy",
@@ -223,7 +223,7 @@ func TestSetupAgainChangesNothing(t *testing.T) {
 	w.add("Ubuntu", wsl2Kernel, true)
 	var out bytes.Buffer
 	e := w.env(&out)
-	if err := e.setup(context.Background(), setupOptions{}); err != nil {
+	if err := e.setup(context.Background(), setupOptions{daemonArgs: []string{"--backend", "relay"}}); err != nil {
 		t.Fatalf("first setup: %v\n%s", err, out.String())
 	}
 	// The install copied the programs where the service runs them.
@@ -231,7 +231,8 @@ func TestSetupAgainChangesNothing(t *testing.T) {
 		writeFile(t, filepath.Join(e.installDir, f), "release "+f)
 	}
 	w.ran = nil
-	if err := e.setup(context.Background(), setupOptions{}); err != nil {
+	// As the command line gives it: no daemon flags is an empty list.
+	if err := e.setup(context.Background(), setupOptions{daemonArgs: []string{}}); err != nil {
 		t.Fatalf("second setup: %v\n%s", err, out.String())
 	}
 	for _, c := range w.ran {
@@ -405,7 +406,7 @@ func TestSetupUninstall(t *testing.T) {
 	}
 	var left []string
 	filepath.WalkDir(filepath.Dir(e.installDir), func(p string, _ os.DirEntry, _ error) error {
-		left = append(left, strings.TrimPrefix(p, filepath.Dir(e.installDir)))
+		left = append(left, filepath.ToSlash(strings.TrimPrefix(p, filepath.Dir(e.installDir))))
 		return nil
 	})
 	if want := []string{"", "/wslfwd", "/wslfwd/linux-arm64", "/wslfwd/linux-arm64/notes.txt"}; !slices.Equal(left, want) {

@@ -14,8 +14,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
-	"golang.org/x/sys/windows/svc"
-	"golang.org/x/sys/windows/svc/mgr"
 
 	"github.com/wslfwd/wslfwd/internal/wsl"
 )
@@ -70,22 +68,40 @@ func installedService() (installedState, error) {
 	if err != nil {
 		return installedState{}, fmt.Errorf("open service %s: %w", serviceName, err)
 	}
-	s := &mgr.Service{Name: serviceName, Handle: h}
-	defer s.Close()
-	cfg, err := s.Config()
+	defer windows.CloseServiceHandle(h)
+	line, err := serviceCommandLine(h)
 	if err != nil {
 		return installedState{}, fmt.Errorf("read service %s: %w", serviceName, err)
 	}
-	status, err := s.Query()
-	if err != nil {
+	var status windows.SERVICE_STATUS
+	if err := windows.QueryServiceStatus(h, &status); err != nil {
 		return installedState{}, fmt.Errorf("query service %s: %w", serviceName, err)
 	}
-	argv, err := windows.DecomposeCommandLine(cfg.BinaryPathName)
+	argv, err := windows.DecomposeCommandLine(line)
 	if err != nil || len(argv) < 2 || argv[1] != "service" {
 		return installedState{}, fmt.Errorf("service %s runs %q, not a program wslfwd-hostd install registered: remove it (sc delete %s) and run setup again",
-			serviceName, cfg.BinaryPathName, serviceName)
+			serviceName, line, serviceName)
 	}
-	return installedState{installed: true, running: status.State == svc.Running, exe: argv[0], args: argv[2:]}, nil
+	return installedState{installed: true, running: status.CurrentState == windows.SERVICE_RUNNING, exe: argv[0], args: argv[2:]}, nil
+}
+
+// serviceCommandLine reads the service's command line with
+// QueryServiceConfig alone (mgr's Config also asks for the description,
+// at a level Wine does not know).
+func serviceCommandLine(h windows.Handle) (string, error) {
+	var need uint32
+	buf := make([]byte, 1024)
+	for {
+		cfg := (*windows.QUERY_SERVICE_CONFIG)(unsafe.Pointer(&buf[0]))
+		err := windows.QueryServiceConfig(h, cfg, uint32(len(buf)), &need)
+		if err == nil {
+			return windows.UTF16PtrToString(cfg.BinaryPathName), nil
+		}
+		if !errors.Is(err, windows.ERROR_INSUFFICIENT_BUFFER) || int(need) <= len(buf) {
+			return "", err
+		}
+		buf = make([]byte, need)
+	}
 }
 
 // pipePrefix starts the name of the pipe the elevated setup reports
