@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/wslfwd/wslfwd/cli/output"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
@@ -32,26 +30,19 @@ func (a *app) distroChecks(ctx context.Context, agents *wslfwdv1.ListAgentsRespo
 // instead is shown as it is: its sentence is localised, so it is not read
 // to tell "none running" from a failure.
 func distroChecks(running wsl.DistroList, agents *wslfwdv1.ListAgentsResponse) []output.Check {
-	connected := make(map[string]bool)
-	for _, ag := range agents.GetAgents() {
-		if ag.GetConnected() {
-			connected[strings.ToLower(ag.GetDistro())] = true
-		}
-	}
 	var out []output.Check
 	for _, d := range running.Names {
-		if strings.HasPrefix(d, "docker-desktop") {
+		if wsl.Infrastructure(d) {
 			continue
 		}
 		name := "distro " + d
-		if connected[strings.ToLower(d)] {
+		if hasAgent(agents, d) {
 			out = append(out, output.Check{Name: name, Verdict: output.Pass, Detail: "running, agent connected"})
 			continue
 		}
 		out = append(out, output.Check{Name: name, Verdict: output.Warn,
 			Detail: "running without an agent: its services are not forwarded",
-			Hint: fmt.Sprintf("install wslfwd-agent in it and give it its token: "+
-				"`wslfwd-hostd token --agent | wsl -d %s -u root sh -c \"mkdir -p /etc/wslfwd && umask 077 && cat > /etc/wslfwd/token\"`", d)})
+			Hint:   "install the agent in it: `" + setupFix(d) + "`"})
 	}
 	if len(out) == 0 {
 		detail := "none running"

@@ -181,6 +181,8 @@ func newRoot(a *app) *cobra.Command {
 		newProbeCmd(a),
 		newDoctorCmd(a),
 		newVersionCmd(a),
+		newSetupCmd(a),
+		newSetupWorkerCmd(a),
 	)
 	return root
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/wslfwd/wslfwd/cli/output"
@@ -15,7 +17,8 @@ func newStatusCmd(a *app) *cobra.Command {
 		Short: "Show the daemon's health and standing problems",
 		Long: `Show the daemon's version, uptime, backend, the addresses it listens on,
 the address forwards listen on, how many agents are connected, how many
-forwards are in each state, and any standing problem with how to fix it.`,
+forwards are in each state, and any standing problem with how to fix it.
+On Windows it warns about running distros without a connected agent.`,
 		Example: `  wslfwd status
   wslfwd status -o json`,
 		Args:              args(cobra.NoArgs),
@@ -25,7 +28,25 @@ forwards are in each state, and any standing problem with how to fix it.`,
 				func(ctx context.Context, c *controlclient.Conn) (*wslfwdv1.GetStatusResponse, error) {
 					return c.GetStatus(ctx, &wslfwdv1.GetStatusRequest{})
 				},
-				func(resp *wslfwdv1.GetStatusResponse) { output.Status(a.stdout, resp, a.now()) })
+				func(resp *wslfwdv1.GetStatusResponse) {
+					output.Status(a.stdout, resp, a.now())
+					a.warnWithoutAgent(cmd.Context())
+				})
 		},
+	}
+}
+
+// warnWithoutAgent warns about running distros without a connected
+// agent (Windows only: see withoutAgent).
+func (a *app) warnWithoutAgent(ctx context.Context) {
+	if a.listRunning == nil {
+		return
+	}
+	agents, err := a.listAgents(ctx)
+	if err != nil {
+		return
+	}
+	for _, d := range a.withoutAgent(ctx, agents) {
+		fmt.Fprintf(a.stdout, "WARNING: distro %s runs without an agent, so its services are not forwarded: %s\n", d, setupFix(d))
 	}
 }

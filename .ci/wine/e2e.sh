@@ -17,4 +17,4 @@ export WINEPREFIX=${WSLFWD_WINE_STANDIN_PREFIX:-${TMPDIR:-/tmp}/wslfwd-wine-stan
 "$here/standins.sh"
 cd "$root"
 WSLFWD_WINE_PREFIX=$WINEPREFIX WSLFWD_WINE_E2E=required \
-	go test -count=1 -v -timeout 240s -run '^(TestDaemonUnderWine|TestFirewallOffUnderWine)$' ./lab/wine
+	go test -count=1 -v -timeout 360s -run '^(TestDaemonUnderWine|TestFirewallOffUnderWine|TestSetupUnderWine)$' ./lab/wine

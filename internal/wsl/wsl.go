@@ -27,6 +27,9 @@ type DistroList struct {
 // registered: no spaces, so a line with a space is a sentence.
 var distroName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
+// ValidName reports whether name has the shape of a distro name.
+func ValidName(name string) bool { return distroName.MatchString(name) }
+
 // ParseNames parses the output of `wsl.exe -l [--running] -q` as it
 // arrives: UTF-16LE with or without a byte order mark, or UTF-8
 // (WSL_UTF8=1). With nothing running wsl.exe prints a localised sentence
