@@ -29,6 +29,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/internal/fileperm"
+	"github.com/wslfwd/wslfwd/internal/netproto"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
 
@@ -200,7 +201,7 @@ func partTriggers(et *ebpftrigger.Trigger, paced trigger.Paced, log *slog.Logger
 		if p.err != nil {
 			*p.det = wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS
 			tr.Narrow = append(tr.Narrow, tracker.Narrow{Protocol: p.proto, Trigger: paced})
-			log.Warn("eBPF trigger: part unavailable; scanning for its listeners periodically", "protocol", protoName(p.proto), "err", p.err)
+			log.Warn("eBPF trigger: part unavailable; scanning for its listeners periodically", "protocol", netproto.Name(p.proto), "err", p.err)
 		}
 	}
 	log.Info("eBPF trigger active", "tcp", det.Tcp, "udp", det.Udp, "safety_scan", safetyScan)
