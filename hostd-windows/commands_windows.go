@@ -81,10 +81,11 @@ func prepareState(p *settings) error {
 	return nil
 }
 
-const installLong = `Install copies wslfwd-hostd.exe (and wslfwd.exe, when it lies beside it) to
-%ProgramFiles%\wslfwd and registers the copy as a Windows service that runs as
-LocalSystem, starts at boot and is restarted after a crash: a program the
-service runs must not lie where a standard user can replace it. Flags after --
+const installLong = `Install copies wslfwd-hostd.exe (and wslfwd.exe and the Linux agents of a
+release, when they lie beside it) to %ProgramFiles%\wslfwd and registers the
+copy as a Windows service that runs as LocalSystem, starts at boot and is
+restarted after a crash: a program the service runs must not lie where a
+standard user can replace it. Flags after --
 are passed to the daemon as for "wslfwd-hostd run" (for example
 -- --config C:\ProgramData\wslfwd\wslfwd.toml).
 It creates the state directory (%ProgramData%\wslfwd) owned by Administrators
@@ -122,10 +123,9 @@ func newInstallCommand() *cobra.Command {
 			fmt.Fprint(out, `
 Next:
   1. wslfwd-hostd start
-  2. Give each distro's agent its token (in this elevated prompt, per distro):
-       wslfwd-hostd token --agent | wsl -d <distro> -u root sh -c "mkdir -p /etc/wslfwd && umask 077 && cat > /etc/wslfwd/token"
-  3. Start the agent in the distro, then list forwards with: wslfwd forwards
-  4. To check the whole path on this machine: wslfwd-hostd selftest
+  2. Put the agent in every WSL distro, from a normal (not elevated) prompt:
+       wslfwd setup
+  3. To check the whole path on this machine: wslfwd-hostd selftest
 `)
 			return nil
 		},

@@ -25,6 +25,15 @@ const (
 	CLIExe    = "wslfwd.exe"
 )
 
+// Agents are the Linux agents a release ships beside the programs, one
+// per architecture, as `wslfwd setup` looks for them. They are copied
+// with the CLI, so that setup run later from the installed copy (for a
+// distro made after install) still finds an agent to put in.
+var Agents = []string{
+	filepath.Join("linux-amd64", "wslfwd-agent"),
+	filepath.Join("linux-arm64", "wslfwd-agent"),
+}
+
 // Well-known SIDs trusted with the programs and the state directory.
 const (
 	SIDSystem         = "S-1-5-18"
@@ -119,14 +128,19 @@ func Place(fs Files, exe, programFiles string) (Placement, error) {
 		return p, nil
 	}
 	copies := [][2]string{{exe, p.Exe}}
-	cli := filepath.Join(src, CLIExe)
-	switch ok, err := fs.Exists(cli); {
-	case err != nil:
-		return Placement{}, fmt.Errorf("look for %s beside %s: %w", CLIExe, exe, err)
-	case ok:
-		copies = append(copies, [2]string{cli, filepath.Join(dir, CLIExe)})
+	for _, name := range append([]string{CLIExe}, Agents...) {
+		from := filepath.Join(src, name)
+		switch ok, err := fs.Exists(from); {
+		case err != nil:
+			return Placement{}, fmt.Errorf("look for %s beside %s: %w", name, exe, err)
+		case ok:
+			copies = append(copies, [2]string{from, filepath.Join(dir, name)})
+		}
 	}
 	for _, c := range copies {
+		if err := fs.MkdirAll(filepath.Dir(c[1])); err != nil {
+			return Placement{}, fmt.Errorf("create %s: %w", filepath.Dir(c[1]), err)
+		}
 		if err := fs.Copy(c[0], c[1]); err != nil {
 			return Placement{}, fmt.Errorf("copy %s to %s: %w", c[0], c[1], err)
 		}

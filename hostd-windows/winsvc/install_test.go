@@ -62,6 +62,16 @@ func TestPlaceCopiesToProgramFiles(t *testing.T) {
 		t.Errorf("copied %q", p.Copied)
 	}
 
+	// The Linux agents of a release archive come along, in their folders.
+	agent := filepath.Join(filepath.Dir(exe), Agents[1])
+	fs = &fakeFiles{files: map[string]bool{exe: true, cli: true, agent: true}}
+	if p, err = Place(fs, exe, pf); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Copied[len(p.Copied)-1]; got != filepath.Join(pf, "wslfwd", "linux-arm64", "wslfwd-agent") || len(p.Copied) != 3 {
+		t.Errorf("copied %q, want the daemon, the CLI and the arm64 agent", p.Copied)
+	}
+
 	// Without the CLI beside it only the daemon is copied.
 	fs = &fakeFiles{files: map[string]bool{exe: true}}
 	if p, err = Place(fs, exe, pf); err != nil || len(p.Copied) != 1 {
