@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -432,19 +433,33 @@ func TestRealDaemonWatch(t *testing.T) {
 	done := make(chan int)
 	go func() { done <- run(ctx, rd.args(rd.read, "watch", "-o", "json"), app) }()
 
-	// Keep adding listeners until one shows up in the stream: the watch
-	// may not be subscribed when the first is added.
-	port := freePort(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stdout.String(), `"connect_port":`) || !strings.Contains(stdout.String(), strconv.Itoa(int(port))) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no forward event; got %q %q", stdout.String(), stderr.String())
+	// Keep adding listeners, each on a new port, until one shows up in the
+	// stream: the watch may not be subscribed when the first is added. A
+	// listener is never removed here, so no step can fold an add and its
+	// remove into nothing, however slowly the machine runs.
+	var added []string
+	seen := func() bool {
+		out := stdout.String()
+		for _, p := range added {
+			// protojson puts a space after the colon or not, at random.
+			if regexp.MustCompile(`"connect_port":\s*` + p + `\b`).MatchString(out) {
+				return true
+			}
 		}
+		return false
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !seen() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no forward event for ports %v; got %q %q", added, stdout.String(), stderr.String())
+		}
+		port := freePort(t)
+		added = append(added, strconv.Itoa(int(port)))
 		a.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: &wslfwdv1.Changes{
 			Added: []*wslfwdv1.Listener{tcpListener("0.0.0.0", port, "demo-http")}}}})
-		time.Sleep(50 * time.Millisecond)
-		a.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: &wslfwdv1.Changes{
-			Removed: []*wslfwdv1.Listener{tcpListener("0.0.0.0", port, "demo-http")}}}})
+		for wait := time.Now().Add(time.Second); !seen() && time.Now().Before(wait); {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	cancel()
 	if code := <-done; code != 0 {
