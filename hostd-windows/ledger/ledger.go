@@ -156,6 +156,45 @@ func (l *Ledger) Replace(records []Record) error {
 	return nil
 }
 
+// Update records set (each replacing a record of the same entry) and
+// forgets remove, as one change with Replace's guarantees: on disk first,
+// an unchanged set is a no-op. It costs what the change touches in memory,
+// so the engine can record one new forward without rebuilding the set.
+func (l *Ledger) Update(set []Record, remove []backend.Entry) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	next := slices.Clone(l.records)
+	for _, e := range remove {
+		if i, ok := find(next, e); ok {
+			next = slices.Delete(next, i, i+1)
+		}
+	}
+	for _, r := range set {
+		switch i, ok := find(next, r.Entry); {
+		case !ok:
+			next = slices.Insert(next, i, r)
+		case r.Distro != "":
+			next[i] = r
+		}
+	}
+	if slices.Equal(next, l.records) {
+		return nil
+	}
+	if l.path != "" {
+		if err := statefile.WriteAtomic(l.path, Encode(next), 0o600); err != nil {
+			return fmt.Errorf("save ledger: %w", err)
+		}
+	}
+	l.records = next
+	return nil
+}
+
+// find returns the index of e's record in sorted records, or where it
+// would go.
+func find(records []Record, e backend.Entry) (int, bool) {
+	return slices.BinarySearchFunc(records, e, func(r Record, e backend.Entry) int { return Compare(r.Entry, e) })
+}
+
 // Encode renders records in the file format of this version.
 func Encode(records []Record) []byte {
 	f := fileFormat{Version: version, Entries: make([]fileEntry, 0, len(records))}
