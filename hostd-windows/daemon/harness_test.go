@@ -296,8 +296,8 @@ func (a *fakeAgent) recv() {
 		for _, s := range m.GetForwardStatus().GetStatuses() {
 			a.statuses[net.JoinHostPort(s.GetListen(), itoa(s.GetPort()))] = s
 		}
-		if m.GetAck() != nil {
-			a.acked = m.GetAck().GetSeq()
+		if m.GetForwardStatus() != nil {
+			a.acked = max(a.acked, m.GetForwardStatus().GetSeq())
 		}
 		onEcho := a.onEcho
 		a.mu.Unlock()
@@ -355,7 +355,7 @@ func (a *fakeAgent) sendNoFail(m *wslfwdv1.AgentMessage) {
 func (a *fakeAgent) snapshot(ls ...*wslfwdv1.Listener) {
 	a.t.Helper()
 	a.seq++
-	a.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{Seq: a.seq, Network: agentNetwork(), Listeners: ls}}})
+	a.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{Seq: a.seq, Network: agentNetwork(), Listeners: ls, WantReply: true}}})
 	a.waitAck(a.seq)
 }
 
@@ -363,13 +363,15 @@ func (a *fakeAgent) snapshot(ls ...*wslfwdv1.Listener) {
 func (a *fakeAgent) changes(added, removed []*wslfwdv1.Listener) {
 	a.t.Helper()
 	a.seq++
-	a.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: &wslfwdv1.Changes{Seq: a.seq, Added: added, Removed: removed}}})
+	a.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: &wslfwdv1.Changes{Seq: a.seq, Added: added, Removed: removed, WantReply: true}}})
 	a.waitAck(a.seq)
 }
 
+// waitAck waits for the reply to seq, which the daemon sends once it acted
+// on it.
 func (a *fakeAgent) waitAck(seq uint64) {
 	a.t.Helper()
-	waitFor(a.t, "ack of seq", func() bool {
+	waitFor(a.t, "reply to seq", func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		return a.acked >= seq

@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"net"
-	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
@@ -12,7 +10,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/registry"
 )
 
 // Watch limits; SECURITY.md lists them.
@@ -166,54 +163,4 @@ func (d *Daemon) Watch(req *wslfwdv1.WatchRequest, st grpc.ServerStreamingServer
 		return nil
 	}
 	return status.Error(codes.Unavailable, "watch ended: the daemon is stopping; watch again")
-}
-
-// statusKey identifies a listener's status for an agent.
-type statusKey struct {
-	protocol wslfwdv1.Protocol
-	listen   string
-	port     uint32
-}
-
-// statusUpdates returns, per connected session, the listener statuses
-// that changed since last sent, and forgets sessions that are gone.
-// Called with d.mu.
-func (d *Daemon) statusUpdates(sessions map[string]*registry.Session) map[string][]*wslfwdv1.ListenerStatus {
-	cur := make(map[string]map[statusKey]*wslfwdv1.ListenerStatus)
-	for _, r := range d.table {
-		if r.agentID == "" || r.fwd.GetOrigin() != wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT {
-			continue
-		}
-		if _, ok := sessions[r.agentID]; !ok {
-			continue
-		}
-		f := r.fwd
-		ls := &wslfwdv1.ListenerStatus{
-			Protocol: f.GetProtocol(),
-			Listen:   f.GetListenerAddress(),
-			Port:     r.listener.GetPort(),
-			State:    f.GetState(),
-			Reason:   f.GetReason(),
-		}
-		if f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
-			ls.ExposedAt = net.JoinHostPort(f.GetListenAddress(), strconv.Itoa(int(f.GetListenPort())))
-		}
-		m := cur[r.agentID]
-		if m == nil {
-			m = make(map[statusKey]*wslfwdv1.ListenerStatus)
-			cur[r.agentID] = m
-		}
-		m[statusKey{ls.Protocol, ls.Listen, ls.Port}] = ls
-	}
-	out := make(map[string][]*wslfwdv1.ListenerStatus)
-	for id, m := range cur {
-		prev := d.sent[id]
-		for k, ls := range m {
-			if p, ok := prev[k]; !ok || !proto.Equal(p, ls) {
-				out[id] = append(out[id], ls)
-			}
-		}
-	}
-	d.sent = cur
-	return out
 }

@@ -309,6 +309,9 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 	s.synced = true
 	s.resyncPending = false
 	r.mu.Unlock()
+	if snap.GetWantReply() {
+		s.askReply(snap.GetSeq())
+	}
 	r.opts.Changed()
 	return nil
 }
@@ -428,6 +431,9 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	e.lastSeen = r.opts.Now()
 	s.seq = ch.GetSeq()
 	r.mu.Unlock()
+	if ch.GetWantReply() {
+		s.askReply(ch.GetSeq())
+	}
 	r.opts.Changed()
 	return nil
 }
@@ -495,7 +501,7 @@ type Agent struct {
 	Listeners []*wslfwdv1.Listener
 	Connected bool
 	Since     time.Time // held without a gap since; older wins shared sockets
-	Seq       uint64    // last applied seq, to acknowledge once acted on
+	Seq       uint64    // last applied seq: what a run on this state acted on
 	Info      *wslfwdv1.Agent
 }
 
