@@ -266,12 +266,16 @@ func (d *Daemon) policyInput(agents []registry.Agent, statics []policy.Static, o
 		Only:          only,
 	}
 	for _, a := range agents {
+		ls := a.Listeners
+		if only != nil {
+			ls = listenersIn(ls, only, d.groups)
+		}
 		in.Agents = append(in.Agents, policy.Agent{
 			ID:          a.Session.ID,
 			Distro:      a.Distro,
 			Mode:        a.Mode,
 			Targets:     a.Targets,
-			Listeners:   a.Listeners,
+			Listeners:   ls,
 			Connected:   a.Connected,
 			ConnectedAt: a.Since,
 		})

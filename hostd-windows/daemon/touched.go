@@ -114,3 +114,26 @@ func compareListeners(a, b *wslfwdv1.Listener) int {
 		cmp.Compare(a.GetInode(), b.GetInode()),
 	)
 }
+
+// listenersIn returns the listeners of ls, sorted as the registry sorts
+// them, that are in the port groups of only, in the same order. It
+// searches rather than walks, so a step's cost does not grow with the
+// listeners it does not touch.
+func listenersIn(ls []*wslfwdv1.Listener, only map[uint16]bool, groups policy.Groups) []*wslfwdv1.Listener {
+	var out []*wslfwdv1.Listener
+	for g := range only {
+		for _, port := range groups.Members(g) {
+			for _, p := range []wslfwdv1.Protocol{wslfwdv1.Protocol_PROTOCOL_TCP, wslfwdv1.Protocol_PROTOCOL_UDP} {
+				at := func(l *wslfwdv1.Listener) int {
+					return cmp.Or(cmp.Compare(l.GetProtocol(), p), cmp.Compare(l.GetPort(), uint32(port)))
+				}
+				i, _ := slices.BinarySearchFunc(ls, 0, func(l *wslfwdv1.Listener, _ int) int { return at(l) })
+				for ; i < len(ls) && at(ls[i]) == 0; i++ {
+					out = append(out, ls[i])
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, compareListeners)
+	return out
+}

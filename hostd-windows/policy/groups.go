@@ -13,6 +13,17 @@ type Groups struct {
 	of map[uint16]uint16 // a remapped port's group; absent: the port itself
 }
 
+// Members returns the ports of group g, in no order.
+func (g Groups) Members(grp uint16) []uint16 {
+	out := []uint16{grp}
+	for p, of := range g.of {
+		if of == grp && p != grp {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // NewGroups derives the groups from cfg's remaps; nil means the default
 // config, which has none.
 func NewGroups(cfg *config.Config) Groups {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,6 +25,14 @@ func TestGroupsFollowRemapChains(t *testing.T) {
 	}
 	if g.Of(443) != 443 || g.Of(443) == g.Of(22) {
 		t.Errorf("port 443 in group %d, want its own", g.Of(443))
+	}
+	members := g.Members(g.Of(22))
+	slices.Sort(members)
+	if !slices.Equal(members, []uint16{22, 80, 2222, 8080}) {
+		t.Errorf("members of 22's group = %v", members)
+	}
+	if m := g.Members(443); !slices.Equal(m, []uint16{443}) {
+		t.Errorf("members of 443's group = %v", m)
 	}
 }
 

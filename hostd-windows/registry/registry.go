@@ -30,12 +30,14 @@
 package registry
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -95,6 +97,10 @@ type entry struct {
 	timer      *time.Timer
 	network    *wslfwdv1.NetworkState
 	listeners  map[ListenerKey]*wslfwdv1.Listener
+	// sorted holds the listeners in sortListeners' order. It is replaced,
+	// never changed, so State hands it out without a copy, and a change
+	// updates it by search instead of sorting it again.
+	sorted []*wslfwdv1.Listener
 }
 
 // New returns an empty registry.
@@ -304,6 +310,8 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 	}
 	e.network = snap.GetNetwork()
 	e.listeners = listeners
+	e.sorted = slices.Collect(maps.Values(listeners))
+	sortListeners(e.sorted)
 	e.lastSeen = now
 	s.seq = snap.GetSeq()
 	s.synced = true
@@ -385,6 +393,7 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	}
 	network := e.network
 	listeners := maps.Clone(e.listeners)
+	sorted := slices.Clone(e.sorted)
 	r.mu.Unlock()
 
 	// Validate and build the new state outside the lock; only this
@@ -401,7 +410,8 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
 		}
-		if _, ok := listeners[k]; !ok {
+		old, ok := listeners[k]
+		if !ok {
 			r.mu.Lock()
 			s.resyncPending = true
 			r.mu.Unlock()
@@ -409,13 +419,19 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 			return nil
 		}
 		delete(listeners, k)
+		sorted = without(sorted, old)
 	}
 	for _, l := range ch.GetAdded() {
 		k, err := ValidateListener(l)
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "changes added: %v", err)
 		}
+		if old, ok := listeners[k]; ok {
+			sorted = without(sorted, old)
+		}
 		listeners[k] = l
+		i, _ := slices.BinarySearchFunc(sorted, l, compareListeners)
+		sorted = slices.Insert(sorted, i, l)
 	}
 	if err := r.checkCount(len(listeners)); err != nil {
 		return err
@@ -428,6 +444,7 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	}
 	e.network = network
 	e.listeners = listeners
+	e.sorted = sorted
 	e.lastSeen = r.opts.Now()
 	s.seq = ch.GetSeq()
 	r.mu.Unlock()
@@ -498,7 +515,7 @@ type Agent struct {
 	// Targets are the addresses the agent's forwards may go to: in NAT mode
 	// its connection's address, otherwise none.
 	Targets   []netip.Addr
-	Listeners []*wslfwdv1.Listener
+	Listeners []*wslfwdv1.Listener // sorted by protocol, port, listen, inode; read only
 	Connected bool
 	Since     time.Time // held without a gap since; older wins shared sockets
 	Seq       uint64    // last applied seq: what a run on this state acted on
@@ -521,11 +538,8 @@ func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
 			Since:     e.since,
 			Seq:       e.session.seq,
 			Info:      e.proto(),
+			Listeners: e.sorted,
 		}
-		for _, l := range e.listeners {
-			a.Listeners = append(a.Listeners, l)
-		}
-		sortListeners(a.Listeners)
 		out = append(out, a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Distro < out[j].Distro })
@@ -597,20 +611,24 @@ func (e *entry) proto() *wslfwdv1.Agent {
 	return a
 }
 
-func sortListeners(ls []*wslfwdv1.Listener) {
-	sort.Slice(ls, func(i, j int) bool {
-		a, b := ls[i], ls[j]
-		if a.GetProtocol() != b.GetProtocol() {
-			return a.GetProtocol() < b.GetProtocol()
-		}
-		if a.GetPort() != b.GetPort() {
-			return a.GetPort() < b.GetPort()
-		}
-		if a.GetListen() != b.GetListen() {
-			return a.GetListen() < b.GetListen()
-		}
-		return a.GetInode() < b.GetInode()
-	})
+func sortListeners(ls []*wslfwdv1.Listener) { slices.SortFunc(ls, compareListeners) }
+
+// compareListeners orders listeners by protocol, port, listen, inode.
+func compareListeners(a, b *wslfwdv1.Listener) int {
+	return cmp.Or(
+		cmp.Compare(a.GetProtocol(), b.GetProtocol()),
+		cmp.Compare(a.GetPort(), b.GetPort()),
+		cmp.Compare(a.GetListen(), b.GetListen()),
+		cmp.Compare(a.GetInode(), b.GetInode()),
+	)
+}
+
+// without returns sorted without l, the very listener.
+func without(sorted []*wslfwdv1.Listener, l *wslfwdv1.Listener) []*wslfwdv1.Listener {
+	if i, ok := slices.BinarySearchFunc(sorted, l, compareListeners); ok && sorted[i] == l {
+		return slices.Delete(sorted, i, i+1)
+	}
+	return sorted
 }
 
 func proto(p wslfwdv1.Protocol) string {
