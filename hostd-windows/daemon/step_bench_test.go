@@ -43,30 +43,9 @@ func BenchmarkStepOneMore(b *testing.B) {
 // are forwarded, through its engine.
 func loadedDaemon(tb testing.TB, n int) (*Daemon, *registry.Session, uint64) {
 	tb.Helper()
-	dir := tb.TempDir()
 	be := newFakeBackend()
-	led, err := ledger.For(dir, be)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	st, err := statics.Open(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	d, err := New(Options{
-		Config: config.Default(), Backend: be, Reconciler: reconcile.New(be, led, log), Statics: st,
-		ExposeAddr: netip.MustParseAddr("0.0.0.0"), Grace: time.Hour,
-		Targets: registry.TargetRules{AllowLoopback: true}, Logger: log,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hello := &wslfwdv1.AgentHello{Distro: "Bench", NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, ProtocolRevision: 1}
-	s, err := d.reg.Open(hello, netip.MustParseAddrPort("127.0.0.1:50000"), netip.MustParseAddrPort("127.0.0.1:5030"))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	d := bareDaemon(tb, be, config.Default())
+	s := openAgent(tb, d, "Bench", "127.0.0.1:50000")
 	snap := &wslfwdv1.Snapshot{Seq: 1, Network: agentNetwork()}
 	for i := range n {
 		snap.Listeners = append(snap.Listeners, tcpListener("0.0.0.0", uint32(20000+i)))
@@ -79,4 +58,39 @@ func loadedDaemon(tb testing.TB, n int) (*Daemon, *registry.Session, uint64) {
 		tb.Fatalf("%d entries after the first step, want %d", got, n)
 	}
 	return d, s, 1
+}
+
+// bareDaemon is a daemon whose engine the caller steps by hand.
+func bareDaemon(tb testing.TB, be *fakeBackend, cfg *config.Config) *Daemon {
+	tb.Helper()
+	dir := tb.TempDir()
+	led, err := ledger.For(dir, be)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := statics.Open(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	d, err := New(Options{
+		Config: cfg, Backend: be, Reconciler: reconcile.New(be, led, log), Statics: st,
+		ExposeAddr: netip.MustParseAddr("0.0.0.0"), Grace: time.Hour,
+		Targets: registry.TargetRules{AllowLoopback: true}, Logger: log,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// openAgent opens a NAT agent's session from peer, not yet registered.
+func openAgent(tb testing.TB, d *Daemon, distro, peer string) *registry.Session {
+	tb.Helper()
+	hello := &wslfwdv1.AgentHello{Distro: distro, NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, ProtocolRevision: 2}
+	s, err := d.reg.Open(hello, netip.MustParseAddrPort(peer), netip.MustParseAddrPort("127.0.0.1:5030"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
