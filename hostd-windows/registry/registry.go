@@ -97,7 +97,7 @@ type entry struct {
 	timer      *time.Timer
 	network    *wslfwdv1.NetworkState
 	listeners  map[ListenerKey]*wslfwdv1.Listener
-	// sorted holds the listeners in sortListeners' order. It is replaced,
+	// sorted holds the listeners in compareListeners' order. It is replaced,
 	// never changed, so State hands it out without a copy, and a change
 	// updates it by search instead of sorting it again.
 	sorted []*wslfwdv1.Listener
@@ -309,17 +309,11 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 		e = r.register(s, e, now)
 	}
 	e.network = snap.GetNetwork()
-	e.listeners = listeners
-	e.sorted = slices.Collect(maps.Values(listeners))
-	sortListeners(e.sorted)
+	e.listeners, e.sorted = listeners, inOrder(listeners)
 	e.lastSeen = now
-	s.seq = snap.GetSeq()
-	s.synced = true
-	s.resyncPending = false
+	s.seq, s.synced, s.resyncPending = snap.GetSeq(), true, false
 	r.mu.Unlock()
-	if snap.GetWantReply() {
-		s.askReply(snap.GetSeq())
-	}
+	s.askReply(snap.GetWantReply(), snap.GetSeq())
 	r.opts.Changed()
 	return nil
 }
@@ -391,9 +385,7 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		s.resync(fmt.Sprintf("changes seq %d, expected %d", ch.GetSeq(), want))
 		return nil
 	}
-	network := e.network
-	listeners := maps.Clone(e.listeners)
-	sorted := slices.Clone(e.sorted)
+	network, listeners, sorted := e.network, maps.Clone(e.listeners), slices.Clone(e.sorted)
 	r.mu.Unlock()
 
 	// Validate and build the new state outside the lock; only this
@@ -405,33 +397,10 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		}
 		network = ch.GetNetwork()
 	}
-	for _, l := range ch.GetRemoved() {
-		k, err := ValidateListener(l)
-		if err != nil {
-			return status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
-		}
-		old, ok := listeners[k]
-		if !ok {
-			r.mu.Lock()
-			s.resyncPending = true
-			r.mu.Unlock()
-			s.resync(fmt.Sprintf("changes remove unknown listener %s %s port %d", proto(k.Protocol), k.Listen, k.Port))
-			return nil
-		}
-		delete(listeners, k)
-		sorted = without(sorted, old)
-	}
-	for _, l := range ch.GetAdded() {
-		k, err := ValidateListener(l)
-		if err != nil {
-			return status.Errorf(codes.InvalidArgument, "changes added: %v", err)
-		}
-		if old, ok := listeners[k]; ok {
-			sorted = without(sorted, old)
-		}
-		listeners[k] = l
-		i, _ := slices.BinarySearchFunc(sorted, l, compareListeners)
-		sorted = slices.Insert(sorted, i, l)
+	sorted, unknown, err := applyListeners(ch, listeners, sorted)
+	if err != nil || unknown != "" {
+		r.askResync(s, unknown)
+		return err
 	}
 	if err := r.checkCount(len(listeners)); err != nil {
 		return err
@@ -448,11 +417,52 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	e.lastSeen = r.opts.Now()
 	s.seq = ch.GetSeq()
 	r.mu.Unlock()
-	if ch.GetWantReply() {
-		s.askReply(ch.GetSeq())
-	}
+	s.askReply(ch.GetWantReply(), ch.GetSeq())
 	r.opts.Changed()
 	return nil
+}
+
+// askResync asks s for a snapshot, unless why is empty, and drops its
+// changes until the snapshot comes.
+func (r *Registry) askResync(s *Session, why string) {
+	if why == "" {
+		return
+	}
+	r.mu.Lock()
+	s.resyncPending = true
+	r.mu.Unlock()
+	s.resync(why)
+}
+
+// applyListeners applies the removals and additions of ch to listeners
+// and to sorted, in compareListeners' order, and returns the new order. A
+// removal of a listener not held stops it with the reason to resync.
+func applyListeners(ch *wslfwdv1.Changes, listeners map[ListenerKey]*wslfwdv1.Listener, sorted []*wslfwdv1.Listener) ([]*wslfwdv1.Listener, string, error) {
+	for _, l := range ch.GetRemoved() {
+		k, err := ValidateListener(l)
+		if err != nil {
+			return nil, "", status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
+		}
+		old, ok := listeners[k]
+		if !ok {
+			return nil, fmt.Sprintf("changes remove unknown listener %s %s port %d", proto(k.Protocol), k.Listen, k.Port), nil
+		}
+		delete(listeners, k)
+		sorted = without(sorted, old)
+	}
+	for _, l := range ch.GetAdded() {
+		k, err := ValidateListener(l)
+		if err != nil {
+			return nil, "", status.Errorf(codes.InvalidArgument, "changes added: %v", err)
+		}
+		if old, ok := listeners[k]; ok {
+			sorted = without(sorted, old)
+		}
+		listeners[k] = l
+		i, _ := slices.BinarySearchFunc(sorted, l, compareListeners)
+		sorted = slices.Insert(sorted, i, l)
+	}
+	return sorted, "", nil
 }
 
 func (r *Registry) checkCount(n int) error {
@@ -611,7 +621,12 @@ func (e *entry) proto() *wslfwdv1.Agent {
 	return a
 }
 
-func sortListeners(ls []*wslfwdv1.Listener) { slices.SortFunc(ls, compareListeners) }
+// inOrder returns the listeners in compareListeners' order.
+func inOrder(ls map[ListenerKey]*wslfwdv1.Listener) []*wslfwdv1.Listener {
+	out := slices.Collect(maps.Values(ls))
+	slices.SortFunc(out, compareListeners)
+	return out
+}
 
 // compareListeners orders listeners by protocol, port, listen, inode.
 func compareListeners(a, b *wslfwdv1.Listener) int {

@@ -584,7 +584,7 @@ func TestOutboxCoalesces(t *testing.T) {
 		t.Fatalf("sent again: %v", m)
 	}
 	// A reply asked for comes once a run acted on its seq, statuses or not.
-	s.askReply(5)
+	s.askReply(true, 5)
 	s.Reply(nil, 4)
 	if m := s.take(); len(m) != 0 {
 		t.Fatalf("replied before seq 5 was acted on: %v", m)

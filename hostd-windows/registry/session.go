@@ -123,8 +123,12 @@ func (s *Session) Reply(st []*wslfwdv1.ListenerStatus, seq uint64) {
 	}
 }
 
-// askReply notes that the agent wants a reply once seq is acted on.
-func (s *Session) askReply(seq uint64) {
+// askReply notes, when want is set, that the agent wants a reply once seq
+// is acted on.
+func (s *Session) askReply(want bool, seq uint64) {
+	if !want {
+		return
+	}
 	s.mu.Lock()
 	s.asked = max(s.asked, seq)
 	s.mu.Unlock()
