@@ -34,7 +34,7 @@ import (
 )
 
 // protocolRevision is the highest agent protocol revision spoken.
-const protocolRevision = 1
+const protocolRevision = 2
 
 // agent is what run and inspect share: the kernel source, the tracker and
 // the hello.

@@ -139,7 +139,7 @@ func TestInspectJSONInNamespace(t *testing.T) {
 		}
 	}
 	if hello.GetDistro() != "Lab" || hello.GetNetworkingMode() != wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT ||
-		hello.GetProtocolRevision() != 1 || len(hello.GetInstanceId()) != 32 || hello.GetBootId() == "" {
+		hello.GetProtocolRevision() != 2 || len(hello.GetInstanceId()) != 32 || hello.GetBootId() == "" {
 		t.Errorf("hello %v", &hello)
 	}
 	var names []string

@@ -160,9 +160,10 @@ func netWith(addr string) *wslfwdv1.NetworkState {
 }
 
 var testHello = &wslfwdv1.AgentHello{Distro: "Ubuntu", AgentVersion: "0.1.0-test", BootId: "b-1",
-	NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, KernelRelease: "6.6.0", InstanceId: "i-1", ProtocolRevision: 1}
+	NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT, KernelRelease: "6.6.0", InstanceId: "i-1", ProtocolRevision: 2}
 
 type harness struct {
+	sess *session.Session // once run
 	src  *fakeSource
 	tr   *tracker.Tracker
 	logs *syncbuf.Buffer
@@ -192,7 +193,8 @@ func newHarness(t *testing.T, addr, tok string) *harness {
 func (h *harness) run(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- session.Run(ctx, h.cfg) }()
+	h.sess = session.New(h.cfg)
+	go func() { done <- h.sess.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -214,4 +216,19 @@ func (h *harness) change(t *testing.T, net *wslfwdv1.NetworkState, ls ...*wslfwd
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	waitfor.Cond(t, 10*time.Second, what, cond)
+}
+
+// twoListeners starts a daemon and an agent whose stream has carried the
+// hello, a snapshot with port 8080 (seq 1) and changes adding 9090 (seq 2).
+func twoListeners(t *testing.T) (*fakeDaemon, *harness, *fakeStream) {
+	t.Helper()
+	d := startDaemon(t, testToken)
+	h := newHarness(t, d.addr, testToken)
+	h.run(t)
+	fs := d.nextStream(t)
+	fs.next(t) // hello
+	expectSnapshot(t, fs.next(t), 1, 8080)
+	h.change(t, netWith("172.28.240.53"), tcp(8080, 1), tcp(9090, 2))
+	expectChanges(t, fs.next(t), 2, []uint32{9090}, nil)
+	return d, h, fs
 }

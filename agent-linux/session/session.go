@@ -13,14 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
+	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -67,9 +66,15 @@ type Config struct {
 	DialOptions []grpc.DialOption
 }
 
-// Run keeps a session open until ctx is done, reconnecting after every
-// failure. It returns an error only when the client cannot be set up.
-func Run(ctx context.Context, cfg Config) error {
+// Session is the agent's side of its stream to the daemon, kept open
+// across reconnects. Create it with New and Run it.
+type Session struct {
+	cfg  Config
+	book statusBook
+}
+
+// New returns a session for cfg, with its defaults filled in.
+func New(cfg Config) *Session {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -82,8 +87,67 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(10*time.Second, cfg.MinBackoff)
 	}
+	return &Session{cfg: cfg}
+}
+
+// Run keeps a session for cfg open until ctx is done (see Session.Run).
+func Run(ctx context.Context, cfg Config) error { return New(cfg).Run(ctx) }
+
+// Statuses returns what the daemon said, on the current stream, of the
+// listeners it did not forward on their own port (a listener not listed
+// is forwarded as asked), and the highest seq it said it acted on.
+func (s *Session) Statuses() ([]*wslfwdv1.ListenerStatus, uint64) { return s.book.list() }
+
+// Run keeps the session open until ctx is done, reconnecting after every
+// failure. It returns an error only when the client cannot be set up.
+func (s *Session) Run(ctx context.Context) error {
 	var local localAddr
-	opts := append([]grpc.DialOption{
+	opts := dialOptions(s.cfg, &local)
+	conn, err := grpc.NewClient(s.cfg.Addr, opts...)
+	if err != nil {
+		return fmt.Errorf("daemon address %s: %w", s.cfg.Addr, err)
+	}
+	defer func() { conn.Close() }()
+
+	wait := backoff{min: s.cfg.MinBackoff, max: s.cfg.MaxBackoff}
+	var lastErr string
+	for {
+		st := &stream{cfg: s.cfg, local: local.get, book: &s.book}
+		err := st.run(ctx, wslfwdv1.NewAgentServiceClient(conn))
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, errLocalGone) {
+			// The old TCP connection is dead but gRPC would wait for its
+			// keepalive to say so: drop it and dial afresh, at once.
+			s.cfg.Logger.Info("reconnecting: " + err.Error())
+			conn.Close()
+			local.set(netip.Addr{})
+			if conn, err = grpc.NewClient(s.cfg.Addr, opts...); err != nil {
+				return fmt.Errorf("daemon address %s: %w", s.cfg.Addr, err)
+			}
+			wait.reset()
+			continue
+		}
+		if st.welcomed {
+			wait.reset() // the daemon accepted us: start the backoff afresh
+		}
+		if msg := describe(s.cfg, err); msg != lastErr {
+			s.cfg.Logger.Warn(msg)
+			lastErr = msg
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait.next()):
+		}
+	}
+}
+
+// dialOptions are the client's options: the dialer that records the local
+// address, and timings that suit one long-lived, quiet stream.
+func dialOptions(cfg Config, local *localAddr) []grpc.DialOption {
+	return append([]grpc.DialOption{
 		grpc.WithContextDialer(local.dial),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		// Fixed flow-control windows turn off gRPC's bandwidth-delay
@@ -97,49 +161,10 @@ func Run(ctx context.Context, cfg Config) error {
 		// gRPC's own reconnect backoff (default up to 2 minutes) must not
 		// outlast the session's.
 		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: cfg.MinBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: cfg.MaxBackoff},
+			Backoff:           grpcbackoff.Config{BaseDelay: cfg.MinBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: cfg.MaxBackoff},
 			MinConnectTimeout: 5 * time.Second,
 		}),
 	}, cfg.DialOptions...)
-	conn, err := grpc.NewClient(cfg.Addr, opts...)
-	if err != nil {
-		return fmt.Errorf("daemon address %s: %w", cfg.Addr, err)
-	}
-	defer func() { conn.Close() }()
-
-	var lastErr string
-	for attempt := 0; ; attempt++ {
-		s := &stream{cfg: cfg, local: local.get}
-		err := s.run(ctx, wslfwdv1.NewAgentServiceClient(conn))
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, errLocalGone) {
-			// The old TCP connection is dead but gRPC would wait for its
-			// keepalive to say so: drop it and dial afresh, at once.
-			cfg.Logger.Info("reconnecting: " + err.Error())
-			conn.Close()
-			local.set(netip.Addr{})
-			if conn, err = grpc.NewClient(cfg.Addr, opts...); err != nil {
-				return fmt.Errorf("daemon address %s: %w", cfg.Addr, err)
-			}
-			attempt = -1
-			continue
-		}
-		if s.welcomed {
-			attempt = 0 // the daemon accepted us: start the backoff afresh
-		}
-		if msg := describe(cfg, err); msg != lastErr {
-			cfg.Logger.Warn(msg)
-			lastErr = msg
-		}
-		bound := min(cfg.MaxBackoff, cfg.MinBackoff<<min(attempt, 20))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(rand.N(bound) + time.Millisecond):
-		}
-	}
 }
 
 // describe turns a stream's end into one plain sentence.

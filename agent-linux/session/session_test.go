@@ -73,14 +73,7 @@ func TestHelloSnapshotChangesResync(t *testing.T) {
 }
 
 func TestReconnectSendsCurrentTruth(t *testing.T) {
-	d := startDaemon(t, testToken)
-	h := newHarness(t, d.addr, testToken)
-	h.run(t)
-	fs := d.nextStream(t)
-	fs.next(t) // hello
-	expectSnapshot(t, fs.next(t), 1, 8080)
-	h.change(t, netWith("172.28.240.53"), tcp(8080, 1), tcp(9090, 2))
-	expectChanges(t, fs.next(t), 2, []uint32{9090}, nil)
+	d, h, fs := twoListeners(t)
 
 	// The daemon goes away and refuses the agent for a while; meanwhile a
 	// listener closes and another opens.

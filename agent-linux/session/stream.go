@@ -25,7 +25,7 @@ type stream struct {
 	msgs     chan *wslfwdv1.HostMessage
 	recvErr  chan error    // the receiver's final error
 	seq      uint64        // of the last message sent
-	acked    uint64        // highest seq the daemon applied
+	book     *statusBook   // what the daemon said of the listeners
 	sent     tracker.State // what the daemon holds, as far as this stream sent it
 	changed  <-chan struct{}
 	local    func() netip.Addr // the connection's local address; zero if unknown
@@ -36,6 +36,28 @@ type stream struct {
 // run opens a stream and serves it until it ends. A nil error means the
 // daemon closed it.
 func (s *stream) run(ctx context.Context, client wslfwdv1.AgentServiceClient) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := s.open(ctx, client); err != nil {
+		return err
+	}
+	s.book.reset()
+	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Hello{Hello: s.cfg.Hello}}); err != nil {
+		return err
+	}
+	// Read the truth now rather than trust the last scan: this snapshot
+	// replaces all the daemon knew. A failed read is logged by the tracker,
+	// and the last good state goes.
+	_ = s.cfg.State.Refresh()
+	if err := s.snapshot(); err != nil {
+		return err
+	}
+	return s.serve(ctx)
+}
+
+// open checks and loads the token, opens the stream and starts its
+// receiver, which lives until ctx ends.
+func (s *stream) open(ctx context.Context, client wslfwdv1.AgentServiceClient) error {
 	// Checked at every connection, not only at start: a token file opened
 	// to the distro's users later must stop the agent using it.
 	if err := fileperm.CheckNotShared(s.cfg.TokenFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -45,8 +67,6 @@ func (s *stream) run(ctx context.Context, client wslfwdv1.AgentServiceClient) er
 	if err != nil {
 		return &tokenError{err}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	s.st, err = client.Session(ctx, grpc.PerRPCCredentials(token.Credentials{Token: tok}))
 	if err != nil {
 		return err
@@ -67,38 +87,29 @@ func (s *stream) run(ctx context.Context, client wslfwdv1.AgentServiceClient) er
 			}
 		}
 	}()
+	return nil
+}
 
-	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Hello{Hello: s.cfg.Hello}}); err != nil {
-		return err
-	}
-	// Read the truth now rather than trust the last scan: this snapshot
-	// replaces all the daemon knew. A failed read is logged by the tracker,
-	// and the last good state goes.
-	_ = s.cfg.State.Refresh()
-	if err := s.snapshot(); err != nil {
-		return err
-	}
-
+// serve sends changes and answers the daemon until the stream ends.
+func (s *stream) serve(ctx context.Context) error {
 	echo := newEchoes(s.cfg)
 	defer echo.closeAll()
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-s.recvErr:
 			return endErr(err)
 		case <-s.changed:
-			if err := s.changes(); err != nil {
-				return err
-			}
+			err = s.changes()
 		case r := <-echo.ready:
-			if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: r}}); err != nil {
-				return err
-			}
+			err = s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: r}})
 		case m := <-s.msgs:
-			if err := s.handle(ctx, m, echo); err != nil {
-				return err
-			}
+			err = s.handle(ctx, m, echo)
+		}
+		if err != nil {
+			return err
 		}
 	}
 }
@@ -111,17 +122,17 @@ func (s *stream) handle(ctx context.Context, m *wslfwdv1.HostMessage, echo *echo
 		s.cfg.Logger.Info("connected to the daemon", "addr", s.cfg.Addr, "session", m.Welcome.GetSessionId(),
 			"daemon_version", m.Welcome.GetDaemonVersion())
 		s.checkMax()
-	case *wslfwdv1.HostMessage_Ack:
-		a := m.Ack.GetSeq()
-		if a > s.seq {
+	case *wslfwdv1.HostMessage_Ack: // from a daemon before revision 2
+		if a := m.Ack.GetSeq(); a > s.seq {
 			s.cfg.Logger.Warn("the daemon acknowledged a message never sent", "ack", a, "last_sent", s.seq)
-		} else if a > s.acked {
-			s.acked = a
+		} else {
+			s.book.ack(a)
 		}
 	case *wslfwdv1.HostMessage_Resync:
 		s.cfg.Logger.Info("daemon asked for a resync", "reason", m.Resync.GetReason())
 		return s.snapshot()
 	case *wslfwdv1.HostMessage_ForwardStatus:
+		s.book.record(m.ForwardStatus)
 		for _, st := range m.ForwardStatus.GetStatuses() {
 			s.cfg.Logger.Debug("forward status", "protocol", st.GetProtocol().String(), "listen", st.GetListen(),
 				"port", st.GetPort(), "state", st.GetState().String(), "reason", st.GetReason(), "exposed_at", st.GetExposedAt())
@@ -172,6 +183,7 @@ func (s *stream) changes() error {
 	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: c}}); err != nil {
 		return err
 	}
+	s.book.forget(c.GetRemoved())
 	s.seq++
 	s.sent = cur
 	s.checkMax()

@@ -97,6 +97,10 @@ type entry struct {
 	timer      *time.Timer
 	network    *wslfwdv1.NetworkState
 	listeners  map[ListenerKey]*wslfwdv1.Listener
+	// sorted holds the listeners in wire.CompareListeners' order. It is replaced,
+	// never changed, so State hands it out without a copy, and a change
+	// updates it by search instead of sorting it again.
+	sorted []*wslfwdv1.Listener
 }
 
 // New returns an empty registry.
@@ -305,12 +309,11 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 		e = r.register(s, e, now)
 	}
 	e.network = snap.GetNetwork()
-	e.listeners = listeners
+	e.listeners, e.sorted = listeners, inOrder(listeners)
 	e.lastSeen = now
-	s.seq = snap.GetSeq()
-	s.synced = true
-	s.resyncPending = false
+	s.seq, s.synced, s.resyncPending = snap.GetSeq(), true, false
 	r.mu.Unlock()
+	s.askReply(snap.GetWantReply(), snap.GetSeq())
 	r.opts.Changed()
 	return nil
 }
@@ -367,14 +370,14 @@ func (r *Registry) register(s *Session, old *entry, now time.Time) *entry {
 // nothing and ask the agent for a snapshot instead; invalid ones end the
 // session.
 func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
-	e, network, listeners, ok := r.changesBase(s, ch)
+	e, st, ok := r.changesBase(s, ch)
 	if !ok {
 		return nil
 	}
 	// Validate and build the new state outside the lock; only this
 	// session's stream goroutine mutates its entry, so nothing moves
 	// under us except a replacement, checked again below.
-	network, unknown, err := merge(ch, network, listeners)
+	unknown, err := st.merge(ch)
 	if err != nil {
 		return err
 	}
@@ -382,7 +385,7 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		r.askResync(s, unknown)
 		return nil
 	}
-	if err := r.checkCount(len(listeners)); err != nil {
+	if err := r.checkCount(len(st.listeners)); err != nil {
 		return err
 	}
 
@@ -391,19 +394,26 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		r.mu.Unlock()
 		return status.Error(codes.Aborted, "session replaced while applying changes")
 	}
-	e.network = network
-	e.listeners = listeners
+	e.network, e.listeners, e.sorted = st.network, st.listeners, st.sorted
 	e.lastSeen = r.opts.Now()
 	s.seq = ch.GetSeq()
 	r.mu.Unlock()
+	s.askReply(ch.GetWantReply(), ch.GetSeq())
 	r.opts.Changed()
 	return nil
+}
+
+// held is a copy of an agent's state for its changes to apply to.
+type held struct {
+	network   *wslfwdv1.NetworkState
+	listeners map[ListenerKey]*wslfwdv1.Listener
+	sorted    []*wslfwdv1.Listener // in wire.CompareListeners' order
 }
 
 // changesBase returns s's entry and a copy of its state for ch to apply
 // to, if ch follows what s sent before; else it asks the agent for a
 // snapshot, once, and returns false.
-func (r *Registry) changesBase(s *Session, ch *wslfwdv1.Changes) (*entry, *wslfwdv1.NetworkState, map[ListenerKey]*wslfwdv1.Listener, bool) {
+func (r *Registry) changesBase(s *Session, ch *wslfwdv1.Changes) (*entry, *held, bool) {
 	r.mu.Lock()
 	e := r.entries[s.Distro()]
 	var why string
@@ -411,19 +421,19 @@ func (r *Registry) changesBase(s *Session, ch *wslfwdv1.Changes) (*entry, *wslfw
 	case s.resyncPending:
 		// Already asked; drop until the snapshot arrives.
 		r.mu.Unlock()
-		return nil, nil, nil, false
+		return nil, nil, false
 	case !s.synced || e == nil || e.session != s:
 		why = "changes before a snapshot"
 	case ch.GetSeq() != s.seq+1:
 		why = fmt.Sprintf("changes seq %d, expected %d", ch.GetSeq(), s.seq+1)
 	default:
-		network, listeners := e.network, maps.Clone(e.listeners)
+		st := &held{e.network, maps.Clone(e.listeners), slices.Clone(e.sorted)}
 		r.mu.Unlock()
-		return e, network, listeners, true
+		return e, st, true
 	}
 	r.mu.Unlock()
 	r.askResync(s, why)
-	return nil, nil, nil, false
+	return nil, nil, false
 }
 
 // askResync asks the agent of s for a snapshot, and drops its changes
@@ -435,35 +445,41 @@ func (r *Registry) askResync(s *Session, why string) {
 	s.resync(why)
 }
 
-// merge validates ch and applies it to an agent's state: listeners, a
-// copy, is changed in place, and the network that results is returned.
-// A removal of a listener the state lacks is named in unknown: the
-// agent's view and the daemon's differ.
-func merge(ch *wslfwdv1.Changes, network *wslfwdv1.NetworkState, listeners map[ListenerKey]*wslfwdv1.Listener) (_ *wslfwdv1.NetworkState, unknown string, err error) {
+// merge validates ch and applies it to st, keeping st.sorted in order by
+// search rather than sorting it again. A removal of a listener st lacks
+// is named in unknown: the agent's view and the daemon's differ.
+func (st *held) merge(ch *wslfwdv1.Changes) (unknown string, err error) {
 	if ch.GetNetwork() != nil {
 		if err := ValidateNetwork(ch.GetNetwork()); err != nil {
-			return nil, "", status.Errorf(codes.InvalidArgument, "changes: %v", err)
+			return "", status.Errorf(codes.InvalidArgument, "changes: %v", err)
 		}
-		network = ch.GetNetwork()
+		st.network = ch.GetNetwork()
 	}
 	for _, l := range ch.GetRemoved() {
 		k, err := ValidateListener(l)
 		if err != nil {
-			return nil, "", status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
+			return "", status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
 		}
-		if _, ok := listeners[k]; !ok {
-			return nil, fmt.Sprintf("changes remove unknown listener %s %s port %d", proto(k.Protocol), k.Listen, k.Port), nil
+		old, ok := st.listeners[k]
+		if !ok {
+			return fmt.Sprintf("changes remove unknown listener %s %s port %d", proto(k.Protocol), k.Listen, k.Port), nil
 		}
-		delete(listeners, k)
+		delete(st.listeners, k)
+		st.sorted = without(st.sorted, old)
 	}
 	for _, l := range ch.GetAdded() {
 		k, err := ValidateListener(l)
 		if err != nil {
-			return nil, "", status.Errorf(codes.InvalidArgument, "changes added: %v", err)
+			return "", status.Errorf(codes.InvalidArgument, "changes added: %v", err)
 		}
-		listeners[k] = l
+		if old, ok := st.listeners[k]; ok {
+			st.sorted = without(st.sorted, old)
+		}
+		st.listeners[k] = l
+		i, _ := slices.BinarySearchFunc(st.sorted, l, wire.CompareListeners)
+		st.sorted = slices.Insert(st.sorted, i, l)
 	}
-	return network, "", nil
+	return "", nil
 }
 
 func (r *Registry) checkCount(n int) error {
@@ -526,10 +542,10 @@ type Agent struct {
 	// Targets are the addresses the agent's forwards may go to: in NAT mode
 	// its connection's address, otherwise none.
 	Targets   []netip.Addr
-	Listeners []*wslfwdv1.Listener
+	Listeners []*wslfwdv1.Listener // sorted by protocol, port, listen, inode; read only
 	Connected bool
 	Since     time.Time // held without a gap since; older wins shared sockets
-	Seq       uint64    // last applied seq, to acknowledge once acted on
+	Seq       uint64    // last applied seq: what a run on this state acted on
 	Info      *wslfwdv1.Agent
 }
 
@@ -549,11 +565,8 @@ func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
 			Since:     e.since,
 			Seq:       e.session.seq,
 			Info:      e.proto(),
+			Listeners: e.sorted,
 		}
-		for _, l := range e.listeners {
-			a.Listeners = append(a.Listeners, l)
-		}
-		slices.SortFunc(a.Listeners, wire.CompareListeners)
 		out = append(out, a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Distro < out[j].Distro })
@@ -623,6 +636,21 @@ func (e *entry) proto() *wslfwdv1.Agent {
 		a.GraceUntil = timestamppb.New(e.graceUntil)
 	}
 	return a
+}
+
+// inOrder returns the listeners in wire.CompareListeners' order.
+func inOrder(ls map[ListenerKey]*wslfwdv1.Listener) []*wslfwdv1.Listener {
+	out := slices.Collect(maps.Values(ls))
+	slices.SortFunc(out, wire.CompareListeners)
+	return out
+}
+
+// without returns sorted without l, the very listener.
+func without(sorted []*wslfwdv1.Listener, l *wslfwdv1.Listener) []*wslfwdv1.Listener {
+	if i, ok := slices.BinarySearchFunc(sorted, l, wire.CompareListeners); ok && sorted[i] == l {
+		return slices.Delete(sorted, i, i+1)
+	}
+	return sorted
 }
 
 func proto(p wslfwdv1.Protocol) string {

@@ -561,27 +561,37 @@ func TestNewerSessionReplacesConnectedOne(t *testing.T) {
 	wantCode(t, r.Apply(s, snapshot(2, network("172.28.240.53"))), codes.Aborted)
 }
 
+// The engine's replies collapse into one update with the latest status
+// per listener and the highest seq acted on; a run with nothing to say
+// and no reply asked for sends nothing.
 func TestOutboxCoalesces(t *testing.T) {
 	s := newSession("id", hello("Ubuntu"), agentAddr, hostAddr, time.Now())
-	s.Ack(1)
-	s.Ack(3)
-	s.Ack(2)
-	s.Statuses([]*wslfwdv1.ListenerStatus{{Protocol: tcp, Listen: "0.0.0.0", Port: 80, State: wslfwdv1.ForwardState_FORWARD_STATE_PENDING}})
-	s.Statuses([]*wslfwdv1.ListenerStatus{{Protocol: tcp, Listen: "0.0.0.0", Port: 80, State: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE}})
-	msgs := s.take()
-	if len(msgs) != 2 {
-		t.Fatalf("%d messages, want a status update and an ack: %v", len(msgs), msgs)
-	}
-	st := msgs[0].GetForwardStatus().GetStatuses()
-	if len(st) != 1 || st[0].GetState() != wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
-		t.Fatalf("statuses = %v, want the latest only", st)
-	}
-	if msgs[1].GetAck().GetSeq() != 3 {
-		t.Fatalf("ack = %v, want 3", msgs[1])
-	}
-	s.Ack(3)
+	s.Reply(nil, 1)
 	if m := s.take(); len(m) != 0 {
-		t.Fatalf("a repeated ack was sent again: %v", m)
+		t.Fatalf("a run with nothing to say sent %v", m)
+	}
+	s.Reply([]*wslfwdv1.ListenerStatus{{Protocol: tcp, Listen: "0.0.0.0", Port: 80, State: wslfwdv1.ForwardState_FORWARD_STATE_PENDING}}, 2)
+	s.Reply([]*wslfwdv1.ListenerStatus{{Protocol: tcp, Listen: "0.0.0.0", Port: 80, State: wslfwdv1.ForwardState_FORWARD_STATE_ERROR}}, 3)
+	msgs := s.take()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages, want one status update: %v", len(msgs), msgs)
+	}
+	up := msgs[0].GetForwardStatus()
+	if st := up.GetStatuses(); len(st) != 1 || st[0].GetState() != wslfwdv1.ForwardState_FORWARD_STATE_ERROR || up.GetSeq() != 3 {
+		t.Fatalf("update = %v, want the latest status only, at seq 3", up)
+	}
+	if m := s.take(); len(m) != 0 {
+		t.Fatalf("sent again: %v", m)
+	}
+	// A reply asked for comes once a run acted on its seq, statuses or not.
+	s.askReply(true, 5)
+	s.Reply(nil, 4)
+	if m := s.take(); len(m) != 0 {
+		t.Fatalf("replied before seq 5 was acted on: %v", m)
+	}
+	s.Reply(nil, 5)
+	if m := s.take(); len(m) != 1 || m[0].GetForwardStatus().GetSeq() != 5 || len(m[0].GetForwardStatus().GetStatuses()) != 0 {
+		t.Fatalf("reply = %v, want an empty update at seq 5", m)
 	}
 }
 

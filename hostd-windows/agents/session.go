@@ -14,8 +14,9 @@ import (
 // becomes the agent's entry once its first snapshot is accepted.
 //
 // Messages to the agent go through an outbox that a single sender drains
-// (Run), so callers never block on a slow agent: acks collapse to the
-// highest seq and listener statuses to the latest per listener.
+// (Run), so callers never block on a slow agent: the engine's replies
+// collapse into one ForwardStatusUpdate, with the latest status per
+// listener and the highest seq acted on.
 type Session struct {
 	ID    string
 	Hello *wslfwdv1.AgentHello
@@ -39,8 +40,9 @@ type Session struct {
 	mu       sync.Mutex
 	notify   chan struct{}
 	control  []*wslfwdv1.HostMessage // welcome, echo start/stop, resync: in order
-	ack      uint64                  // highest seq to acknowledge
-	acked    uint64                  // highest seq acknowledged
+	acted    uint64                  // highest seq the engine acted on
+	asked    uint64                  // highest seq the agent wants a reply to; 0: none
+	due      bool                    // a reply is to be sent
 	statuses map[wire.StatusKey]*wslfwdv1.ListenerStatus
 	order    []wire.StatusKey
 	echoes   map[string]chan *wslfwdv1.EchoReady
@@ -90,31 +92,14 @@ func (s *Session) push(m *wslfwdv1.HostMessage) {
 	s.wake()
 }
 
-// Ack queues an acknowledgement of everything up to seq. Acks at or below
-// one already sent are dropped.
-func (s *Session) Ack(seq uint64) {
+// Reply queues what one engine run that acted on everything up to seq has
+// to tell the agent: listener statuses, a later one for a listener
+// replacing one not yet sent. It goes out as one ForwardStatusUpdate, and
+// only when there are statuses or the agent asked for a reply at or below
+// seq (want_reply).
+func (s *Session) Reply(st []*wslfwdv1.ListenerStatus, seq uint64) {
 	s.mu.Lock()
-	if seq > s.ack {
-		s.ack = seq
-	}
-	s.mu.Unlock()
-	s.wake()
-}
-
-// Acked returns the highest seq sent to the agent in an Ack.
-func (s *Session) Acked() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.acked
-}
-
-// Statuses queues listener statuses; a later status for the same listener
-// replaces one not yet sent.
-func (s *Session) Statuses(st []*wslfwdv1.ListenerStatus) {
-	if len(st) == 0 {
-		return
-	}
-	s.mu.Lock()
+	s.acted = max(s.acted, seq)
 	for _, v := range st {
 		k := wire.StatusKeyOf(v)
 		if _, ok := s.statuses[k]; !ok {
@@ -122,8 +107,26 @@ func (s *Session) Statuses(st []*wslfwdv1.ListenerStatus) {
 		}
 		s.statuses[k] = v
 	}
+	if s.asked != 0 && s.asked <= seq {
+		s.asked, s.due = 0, true
+	}
+	s.due = s.due || len(st) > 0
+	due := s.due
 	s.mu.Unlock()
-	s.wake()
+	if due {
+		s.wake()
+	}
+}
+
+// askReply notes, when want is set, that the agent wants a reply once seq
+// is acted on.
+func (s *Session) askReply(want bool, seq uint64) {
+	if !want {
+		return
+	}
+	s.mu.Lock()
+	s.asked = max(s.asked, seq)
+	s.mu.Unlock()
 }
 
 // StartEcho asks the agent to open an echo listener and returns a channel
@@ -163,26 +166,21 @@ func (s *Session) resync(reason string) {
 	s.push(&wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Resync{Resync: &wslfwdv1.ResyncRequest{Reason: reason}}})
 }
 
-// take empties the outbox: control messages first, in order, then
-// statuses, then the ack, so the agent learns a listener's fate no later
-// than the ack covering it.
+// take empties the outbox: control messages first, in order, then the
+// reply.
 func (s *Session) take() []*wslfwdv1.HostMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := s.control
 	s.control = nil
-	if len(s.order) > 0 {
-		up := &wslfwdv1.ForwardStatusUpdate{}
+	if s.due {
+		up := &wslfwdv1.ForwardStatusUpdate{Seq: s.acted}
 		for _, k := range s.order {
 			up.Statuses = append(up.Statuses, s.statuses[k])
 		}
 		clear(s.statuses)
-		s.order = s.order[:0]
+		s.order, s.due = s.order[:0], false
 		out = append(out, &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_ForwardStatus{ForwardStatus: up}})
-	}
-	if s.ack > s.acked {
-		out = append(out, &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Ack{Ack: &wslfwdv1.Ack{Seq: s.ack}}})
-		s.acked = s.ack
 	}
 	return out
 }

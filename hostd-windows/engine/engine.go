@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
@@ -87,8 +88,12 @@ type Engine struct {
 	// Owned by the engine goroutine.
 	retry      *time.Timer
 	retryDelay time.Duration
+	retryDue   atomic.Bool // the retry timer fired: the next step is full
 	startedAt  time.Time
 	held       holds // forwards adopted at start, held while agents reconnect
+	heldBefore bool  // the previous step held forwards
+	groups     policy.Groups
+	marks      marks // the previous step's input
 
 	// writable caches the state directory probe of GetStatus.
 	writable struct {
@@ -102,6 +107,7 @@ type Engine struct {
 	finished uint64        // runs completed
 	ran      chan struct{} // closed and replaced at the end of every run
 	table    map[rowKey]*row
+	index    index // of table
 	agents   []*wslfwdv1.Agent
 	runErr   error // backend or ledger error of the last run
 	watchers map[*watcher]struct{}
@@ -125,6 +131,8 @@ func New(o Options) (*Engine, error) {
 		startedAt: time.Now(),
 		ran:       make(chan struct{}),
 		table:     make(map[rowKey]*row),
+		index:     newIndex(),
+		groups:    policy.NewGroups(o.Config),
 		watchers:  make(map[*watcher]struct{}),
 		sent:      make(map[string]map[wire.StatusKey]*wslfwdv1.ListenerStatus),
 	}
@@ -186,7 +194,8 @@ func (d *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// step is one run of the engine.
+// step is one run of the engine. It decides again only the port groups
+// whose input changed (touched.go), or everything when a full step is due.
 func (d *Engine) step(ctx context.Context) {
 	d.mu.Lock()
 	d.started++
@@ -194,8 +203,13 @@ func (d *Engine) step(ctx context.Context) {
 
 	present, events := d.reg.State()
 	held := d.held.current(time.Now(), present)
-	decisions := policy.Decide(d.policyInput(present))
-	rep := d.opts.Reconciler.Reconcile(ctx, plan(decisions, held))
+	statics := d.opts.Statics.List()
+	full := d.retryDue.Swap(false) || len(held) > 0 || d.heldBefore
+	d.heldBefore = len(held) > 0
+	only := d.marks.touched(present, statics, d.groups, full)
+	prev := d.rowsIn(only)
+	decisions := policy.Decide(d.policyInput(present, statics, only))
+	rep := d.opts.Reconciler.Reconcile(ctx, plan(decisions, held, prev, only))
 	if rep.Err != nil {
 		d.log.Warn("reconcile", "err", rep.Err)
 	}
@@ -210,16 +224,16 @@ func (d *Engine) step(ctx context.Context) {
 	for _, e := range events {
 		evs = append(evs, &wslfwdv1.WatchResponse{Time: ts(now), Event: &wslfwdv1.WatchResponse_Agent{Agent: e}})
 	}
-	evs = append(evs, diff(d.table, next, now)...)
-	d.table = next
+	evs = append(evs, diff(prev, next, now)...)
+	rulesChanged := d.replaceRows(only, next, modes)
 	d.agents = infos
-	if d.fw != nil {
-		d.fw.set(firewallRules(next, modes))
+	if d.fw != nil && rulesChanged {
+		d.fw.set(d.index.rules.list())
 	}
 	d.runErr = rep.Err
-	failed := rep.Err != nil || anyFailed(next)
+	failed := rep.Err != nil || d.index.failing > 0
 	d.publish(evs)
-	updates := d.statusUpdates(sessions)
+	updates := d.statusUpdates(sessions, prev, next, only == nil)
 	d.finished++
 	close(d.ran)
 	d.ran = make(chan struct{})
@@ -227,37 +241,40 @@ func (d *Engine) step(ctx context.Context) {
 
 	d.scheduleRetry(failed)
 
-	// Tell agents what became of their listeners, then acknowledge what
-	// this run acted on.
-	for id, st := range updates {
-		sessions[id].Statuses(st)
-	}
+	// Tell each agent, in one message, what it cannot infer of its
+	// listeners, or answer the reply it asked for.
 	for _, a := range present {
 		if a.Connected {
-			a.Session.Ack(a.Seq)
+			a.Session.Reply(updates[a.Session.ID], a.Seq)
 		}
 	}
 }
 
 // policyInput is what the policy decides from: the agents (connected or
-// in grace), the static forwards and the config.
-func (d *Engine) policyInput(list []agents.Agent) policy.Input {
+// in grace), the static forwards and the config, for the port groups of
+// only (nil: all).
+func (d *Engine) policyInput(list []agents.Agent, statics []policy.Static, only map[uint16]bool) policy.Input {
 	in := policy.Input{
 		Agents:        make([]policy.Agent, 0, len(list)),
-		Statics:       d.opts.Statics.List(),
+		Statics:       statics,
 		Config:        d.opts.Config,
 		ExposeAddr:    d.opts.ExposeAddr,
 		ReservedPorts: d.reservedPorts(),
 		Supports:      d.opts.Backend.Supports,
 		Backend:       d.opts.Backend.Name(),
+		Only:          only,
 	}
 	for _, a := range list {
+		ls := a.Listeners
+		if only != nil {
+			ls = listenersIn(ls, only, d.groups)
+		}
 		in.Agents = append(in.Agents, policy.Agent{
 			ID:          a.Session.ID,
 			Distro:      a.Distro,
 			Mode:        a.Mode,
 			Targets:     a.Targets,
-			Listeners:   a.Listeners,
+			Listeners:   ls,
 			Connected:   a.Connected,
 			ConnectedAt: a.Since,
 		})
@@ -281,21 +298,24 @@ func agentViews(list []agents.Agent) ([]*wslfwdv1.Agent, map[string]*agents.Sess
 	return infos, sessions, modes
 }
 
-// anyFailed reports whether a wanted forward of the table failed: ERROR or
-// CONFLICT, which a retry may cure.
-func anyFailed(table map[rowKey]*row) bool {
-	for _, r := range table {
-		if st := r.fwd.GetState(); r.wanted && (st == wslfwdv1.ForwardState_FORWARD_STATE_ERROR || st == wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT) {
-			return true
+// plan asks the reconciler for what the policy wants, each entry with its
+// distro, and to keep the held entries. A step of some port groups (only)
+// asks about the keys their rows wanted before (prev) and want now.
+func plan(decisions []policy.Decision, held []ledger.Record, prev map[rowKey]*row, only map[uint16]bool) reconcile.Plan {
+	var p reconcile.Plan
+	if only != nil {
+		p.Keys = make(map[backend.Key]bool)
+		for _, r := range prev {
+			if r.wanted {
+				p.Keys[r.entryKey()] = true
+			}
+		}
+		for _, dc := range decisions {
+			if dc.Want {
+				p.Keys[dc.Entry.Key()] = true
+			}
 		}
 	}
-	return false
-}
-
-// plan asks the reconciler for what the policy wants, each entry with its
-// distro, and to keep the held entries.
-func plan(decisions []policy.Decision, held []ledger.Record) reconcile.Plan {
-	var p reconcile.Plan
 	for _, dc := range decisions {
 		if dc.Want {
 			p.Want = append(p.Want, ledger.Record{Entry: dc.Entry, Distro: dc.Distro})
@@ -336,7 +356,10 @@ func (d *Engine) scheduleRetry(failed bool) {
 		return
 	}
 	d.retryDelay = min(max(2*d.retryDelay, minRetry), maxRetry)
-	d.retry = time.AfterFunc(d.retryDelay, d.Kick)
+	d.retry = time.AfterFunc(d.retryDelay, func() {
+		d.retryDue.Store(true)
+		d.Kick()
+	})
 }
 
 // reservedPorts are the daemon's own ports, never forwarded.

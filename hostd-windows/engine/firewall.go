@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -21,48 +22,73 @@ type FirewallSyncer interface {
 	Rules(ctx context.Context) ([]firewall.Rule, error)
 }
 
-// firewallRules are the inbound rules the table needs: for every forward
-// whose entry exists a Windows Firewall rule on its host port (NAT mode,
-// statics), and for a listener reachable directly a rule in the firewall
-// that guards its mode: Hyper-V's for mirrored mode, Windows' for WSL1. An
-// entry that exists but does not work yet (ERROR while iphlpsvc starts,
-// say) keeps its rule, so the rule does not flap with it.
-func firewallRules(table map[rowKey]*row, modes map[string]wslfwdv1.NetworkingMode) []firewall.Rule {
-	seen := make(map[firewall.Rule]bool)
-	var out []firewall.Rule
-	for _, r := range table {
-		f := r.fwd
-		var kind firewall.Kind
-		switch {
-		case r.exists, f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE:
+// ruleOf is the inbound rule a row of the table needs, if any: for a
+// forward whose entry exists a Windows Firewall rule on its host port (NAT
+// mode, statics), and for a listener reachable directly a rule in the
+// firewall that guards its distro's mode: Hyper-V's for mirrored mode,
+// Windows' for WSL1. An entry that exists but does not work yet (ERROR
+// while iphlpsvc starts, say) keeps its rule, so the rule does not flap
+// with it.
+func ruleOf(r *row, mode wslfwdv1.NetworkingMode) (firewall.Rule, bool) {
+	f := r.fwd
+	var kind firewall.Kind
+	switch {
+	case r.exists, f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE:
+		kind = firewall.Windows
+	case f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_DIRECT:
+		if loopbackOnly(f) {
+			// The LAN cannot reach it; a rule on its port would open
+			// that port for every other program of the host.
+			return firewall.Rule{}, false
+		}
+		switch mode {
+		case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED:
+			kind = firewall.HyperV
+		case wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1:
 			kind = firewall.Windows
-		case f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_DIRECT:
-			if loopbackOnly(f) {
-				// The LAN cannot reach it; a rule on its port would open
-				// that port for every other program of the host.
-				continue
-			}
-			switch modes[f.GetDistro()] {
-			case wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED:
-				kind = firewall.HyperV
-			case wslfwdv1.NetworkingMode_NETWORKING_MODE_WSL1:
-				kind = firewall.Windows
-			default:
-				continue
-			}
 		default:
-			continue
+			return firewall.Rule{}, false
 		}
-		proto, ok := wire.ProtocolFromProto(f.GetProtocol())
-		if !ok {
-			continue
-		}
-		rule := firewall.Rule{Kind: kind, Protocol: proto, Port: uint16(f.GetListenPort())}
-		if rule.Port != 0 && !seen[rule] {
-			seen[rule] = true
-			out = append(out, rule)
-		}
+	default:
+		return firewall.Rule{}, false
 	}
+	proto, ok := wire.ProtocolFromProto(f.GetProtocol())
+	if !ok {
+		return firewall.Rule{}, false
+	}
+	rule := firewall.Rule{Kind: kind, Protocol: proto, Port: uint16(f.GetListenPort())}
+	return rule, rule.Port != 0
+}
+
+// ruleCounts counts the rows that need each rule, so a step that changes
+// a few rows updates the wanted rules without walking the table.
+type ruleCounts map[firewall.Rule]int
+
+// add counts r's rule, if any, and reports whether the rule is new.
+func (c ruleCounts) add(r *row) bool {
+	if !r.hasRule {
+		return false
+	}
+	c[r.rule]++
+	return c[r.rule] == 1
+}
+
+// remove uncounts r's rule, if any, and reports whether it is gone.
+func (c ruleCounts) remove(r *row) bool {
+	if !r.hasRule {
+		return false
+	}
+	c[r.rule]--
+	if c[r.rule] > 0 {
+		return false
+	}
+	delete(c, r.rule)
+	return true
+}
+
+// list is the rules, sorted.
+func (c ruleCounts) list() []firewall.Rule {
+	out := slices.Collect(maps.Keys(c))
 	slices.SortFunc(out, firewall.Rule.Compare)
 	return out
 }

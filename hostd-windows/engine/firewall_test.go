@@ -93,8 +93,17 @@ func TestFirewallRulesByMode(t *testing.T) {
 		{Kind: firewall.Windows, Protocol: backend.TCP, Port: 80},
 		{Kind: firewall.Windows, Protocol: backend.TCP, Port: 83},
 	}
-	if got := firewallRules(table, modes); !slices.Equal(got, want) {
-		t.Fatalf("firewallRules = %v, want %v", got, want)
+	rules := ruleCounts{}
+	for _, r := range table {
+		r.rule, r.hasRule = ruleOf(r, modes[r.fwd.GetDistro()])
+		rules.add(r)
+	}
+	if got := rules.list(); !slices.Equal(got, want) {
+		t.Fatalf("rules = %v, want %v", got, want)
+	}
+	// Each row counts: the rule of port 80 stays while one row needs it.
+	if rules.remove(table[rowKey{port: 7}]) || !rules.remove(table[rowKey{port: 8}]) {
+		t.Fatal("removing rows: a rule another row needs went, or one nobody needs stayed")
 	}
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
 	"github.com/wslfwd/wslfwd/hostd-windows/policy"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/wire"
@@ -35,6 +38,93 @@ type row struct {
 	held     bool   // held after a restart for its distro's agent (holds)
 	agentID  string // session whose listener it is; empty for statics
 	listener *wslfwdv1.Listener
+	// Set when the row joins the table.
+	group   uint16        // port group (policy.Groups) of its host port
+	rule    firewall.Rule // the inbound rule it needs, if hasRule
+	hasRule bool
+}
+
+// entryKey is the backend key of a wanted row's entry.
+func (r *row) entryKey() backend.Key {
+	p, _ := wire.ProtocolFromProto(r.key.protocol)
+	return backend.Key{Protocol: p, Listen: r.key.host}
+}
+
+// hostPort is the port by which the policy groups the row: the host port,
+// or the listener's port when no host side is known.
+func (k rowKey) hostPort() uint16 {
+	if k.host.IsValid() {
+		return k.host.Port()
+	}
+	return uint16(k.port)
+}
+
+// index is what lets a step replace a few rows of the forwards table
+// without walking the rest: the rows by port group, the failed rows
+// counted and the firewall rules the rows need. Guarded by Engine.mu;
+// only the engine goroutine changes it, with the table.
+type index struct {
+	byGroup map[uint16]map[rowKey]*row
+	failing int // wanted rows in ERROR or CONFLICT, which a retry may cure
+	rules   ruleCounts
+}
+
+func newIndex() index {
+	return index{byGroup: make(map[uint16]map[rowKey]*row), rules: ruleCounts{}}
+}
+
+// rowsIn returns the rows of the given port groups; nil means all of them.
+// Called by the engine goroutine.
+func (d *Engine) rowsIn(only map[uint16]bool) map[rowKey]*row {
+	if only == nil {
+		return d.table
+	}
+	out := make(map[rowKey]*row)
+	for g := range only {
+		maps.Copy(out, d.index.byGroup[g])
+	}
+	return out
+}
+
+// replaceRows swaps the rows of the given port groups (nil: all) for
+// next, whose rows must all be of those groups, and reports whether the
+// firewall rules changed. Called with d.mu.
+func (d *Engine) replaceRows(only map[uint16]bool, next map[rowKey]*row, modes map[string]wslfwdv1.NetworkingMode) bool {
+	x := &d.index
+	changed := false
+	if only == nil {
+		d.table, *x = make(map[rowKey]*row, len(next)), newIndex()
+		changed = true
+	}
+	for g := range only {
+		for k, r := range x.byGroup[g] {
+			delete(d.table, k)
+			x.failing -= failing(r)
+			changed = x.rules.remove(r) || changed
+		}
+		delete(x.byGroup, g)
+	}
+	for k, r := range next {
+		r.group = d.groups.Of(k.hostPort())
+		r.rule, r.hasRule = ruleOf(r, modes[r.fwd.GetDistro()])
+		d.table[k] = r
+		if x.byGroup[r.group] == nil {
+			x.byGroup[r.group] = make(map[rowKey]*row)
+		}
+		x.byGroup[r.group][k] = r
+		x.failing += failing(r)
+		changed = x.rules.add(r) || changed
+	}
+	return changed
+}
+
+// failing is 1 for a wanted row in ERROR or CONFLICT, which a retry may
+// cure, else 0.
+func failing(r *row) int {
+	if st := r.fwd.GetState(); r.wanted && (st == wslfwdv1.ForwardState_FORWARD_STATE_ERROR || st == wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT) {
+		return 1
+	}
+	return 0
 }
 
 // ts converts a time for the wire.

@@ -2,15 +2,11 @@ package engine
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/agents"
-	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 )
 
 // Watch limits; SECURITY.md lists them.
@@ -162,47 +158,4 @@ func (d *Engine) unsubscribe(w *watcher) {
 	d.mu.Lock()
 	delete(d.watchers, w)
 	d.mu.Unlock()
-}
-
-// statusUpdates returns, per connected session, the listener statuses
-// that changed since last sent, and forgets sessions that are gone.
-// Called with d.mu.
-func (d *Engine) statusUpdates(sessions map[string]*agents.Session) map[string][]*wslfwdv1.ListenerStatus {
-	cur := make(map[string]map[wire.StatusKey]*wslfwdv1.ListenerStatus)
-	for _, r := range d.table {
-		if r.agentID == "" || r.fwd.GetOrigin() != wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT {
-			continue
-		}
-		if _, ok := sessions[r.agentID]; !ok {
-			continue
-		}
-		f := r.fwd
-		ls := &wslfwdv1.ListenerStatus{
-			Protocol: f.GetProtocol(),
-			Listen:   f.GetListenerAddress(),
-			Port:     r.listener.GetPort(),
-			State:    f.GetState(),
-			Reason:   f.GetReason(),
-		}
-		if f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
-			ls.ExposedAt = net.JoinHostPort(f.GetListenAddress(), strconv.Itoa(int(f.GetListenPort())))
-		}
-		m := cur[r.agentID]
-		if m == nil {
-			m = make(map[wire.StatusKey]*wslfwdv1.ListenerStatus)
-			cur[r.agentID] = m
-		}
-		m[wire.StatusKeyOf(ls)] = ls
-	}
-	out := make(map[string][]*wslfwdv1.ListenerStatus)
-	for id, m := range cur {
-		prev := d.sent[id]
-		for k, ls := range m {
-			if p, ok := prev[k]; !ok || !proto.Equal(p, ls) {
-				out[id] = append(out[id], ls)
-			}
-		}
-	}
-	d.sent = cur
-	return out
 }

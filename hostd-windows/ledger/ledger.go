@@ -156,6 +156,65 @@ func (l *Ledger) Replace(records []Record) error {
 	return nil
 }
 
+// Update records set (each replacing a record of the same entry) and
+// forgets remove, as one change with Replace's guarantees: on disk first,
+// an unchanged set is a no-op. It costs what the change touches in
+// memory, so the engine can record one new forward without rebuilding the
+// set; on disk the file is still written whole.
+func (l *Ledger) Update(set []Record, remove []backend.Entry) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !changes(l.records, set, remove) {
+		return nil
+	}
+	next := l.records
+	if l.path != "" {
+		next = slices.Clone(next) // the memory stays as it is if the write fails
+	}
+	for _, e := range remove {
+		if i, ok := find(next, e); ok {
+			next = slices.Delete(next, i, i+1)
+		}
+	}
+	for _, r := range set {
+		switch i, ok := find(next, r.Entry); {
+		case !ok:
+			next = slices.Insert(next, i, r)
+		case r.Distro != "":
+			next[i] = r
+		}
+	}
+	if l.path != "" {
+		if err := statefile.WriteAtomic(l.path, Encode(next), 0o600); err != nil {
+			return fmt.Errorf("save ledger: %w", err)
+		}
+	}
+	l.records = next
+	return nil
+}
+
+// changes reports whether Update(set, remove) would change records.
+func changes(records, set []Record, remove []backend.Entry) bool {
+	for _, e := range remove {
+		if _, ok := find(records, e); ok {
+			return true
+		}
+	}
+	for _, r := range set {
+		i, ok := find(records, r.Entry)
+		if !ok || r.Distro != "" && records[i].Distro != r.Distro {
+			return true
+		}
+	}
+	return false
+}
+
+// find returns the index of e's record in sorted records, or where it
+// would go.
+func find(records []Record, e backend.Entry) (int, bool) {
+	return slices.BinarySearchFunc(records, e, func(r Record, e backend.Entry) int { return Compare(r.Entry, e) })
+}
+
 // Encode renders records in the file format of this version.
 func Encode(records []Record) []byte {
 	f := fileFormat{Version: version, Entries: make([]fileEntry, 0, len(records))}

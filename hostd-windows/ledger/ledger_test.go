@@ -307,3 +307,37 @@ func TestForNotDurableBackendKeepsNothingOnDisk(t *testing.T) {
 		t.Errorf("the state directory came back: %v", err)
 	}
 }
+
+// Update is Replace of the set it describes: on disk, with distros, one
+// record per entry.
+func TestUpdateIsReplaceOfTheResult(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, "portproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Replace(recs(e80, e53)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Update([]Record{{Entry: e80b, Distro: "Debian"}, {Entry: e53, Distro: "Ubuntu"}}, []backend.Entry{e80, e80}); err != nil {
+		t.Fatal(err)
+	}
+	want := []Record{{Entry: e80b, Distro: "Debian"}, {Entry: e53, Distro: "Ubuntu"}}
+	if got := l.Records(); !slices.Equal(got, want) {
+		t.Fatalf("Records = %v, want %v", got, want)
+	}
+	reopened, err := Open(dir, "portproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reopened.Records(); !slices.Equal(got, want) {
+		t.Fatalf("reopened Records = %v, want %v", got, want)
+	}
+	// A record without a distro does not erase the one recorded.
+	if err := l.Update(recs(e53), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Records(); !slices.Equal(got, want) {
+		t.Fatalf("after a distro-less update Records = %v, want %v", got, want)
+	}
+}

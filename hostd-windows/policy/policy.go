@@ -111,6 +111,11 @@ type Input struct {
 	// the config's backend. It decides whether loopback host addresses
 	// are refused (portproxy).
 	Backend string
+	// Only, when set, limits Decide to the port groups it holds (keys are
+	// Groups.Of of the config): the result is exactly the decisions of a
+	// full Decide whose host port is in one of those groups. The engine
+	// uses it to decide again only what a change touched.
+	Only map[uint16]bool
 }
 
 // Decision is what became of one listener or static forward (a listener may
@@ -168,16 +173,23 @@ func Decide(in Input) []Decision {
 	for _, p := range in.ReservedPorts {
 		d.reserved[p] = true
 	}
+	if in.Only != nil {
+		d.groups = NewGroups(cfg)
+	}
 
 	// Candidates in rank order: config forwards, statics, listeners.
 	socks := d.sockets()
 	out := make([]Decision, 0, len(cfg.Forwards)+len(in.Statics)+len(socks))
 	for _, f := range cfg.Forwards {
 		s := Static{f.Protocol, f.Port, f.Distro, f.HostPort, f.ListenAddress, wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_CONFIG}
-		out = append(out, d.static(s)...)
+		if d.includes(s.hostPort()) {
+			out = append(out, d.static(s)...)
+		}
 	}
 	for _, s := range in.Statics {
-		out = append(out, d.static(s)...)
+		if d.includes(s.hostPort()) {
+			out = append(out, d.static(s)...)
+		}
 	}
 	for _, o := range socks {
 		out = append(out, d.listener(o.agent, o.l)...)
@@ -195,6 +207,13 @@ type decider struct {
 	backend  string     // the backend's name
 	reserved map[uint16]bool
 	agents   []*Agent // by rank: ConnectedAt, then ID
+	groups   Groups   // set when in.Only is
+}
+
+// includes reports whether a wish whose host port (or, for a listener,
+// distro port: the same group) is port is to be decided.
+func (d *decider) includes(port uint16) bool {
+	return d.in.Only == nil || d.in.Only[d.groups.Of(port)]
 }
 
 // Reasons that do not depend on the input.
@@ -382,10 +401,7 @@ func (d *decider) portRules(distro string, p backend.Protocol, hp uint16, isList
 // static decides one static forward.
 func (d *decider) static(s Static) []Decision {
 	base := Decision{Origin: s.Origin, Distro: s.Distro, Static: &s}
-	hp := s.HostPort
-	if hp == 0 {
-		hp = s.Port
-	}
+	hp := s.hostPort()
 	listen := s.ListenAddr
 	if !listen.IsValid() {
 		listen = d.expose
@@ -413,6 +429,14 @@ func (d *decider) static(s Static) []Decision {
 		return []Decision{base.blocked(reasonNoIPv4)}
 	}
 	return d.forward4(base, s.Protocol, s.Port, hp, s.ListenAddr, target, d.carries(s.Protocol))
+}
+
+// hostPort is the host port a static forward asks for.
+func (s Static) hostPort() uint16 {
+	if s.HostPort == 0 {
+		return s.Port
+	}
+	return s.HostPort
 }
 
 func (b Decision) direct() Decision {

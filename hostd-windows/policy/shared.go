@@ -51,7 +51,7 @@ func (d *decider) sockets() []owned {
 	out := make([]owned, 0, n)
 	for rank, a := range d.agents {
 		for _, l := range a.Listeners {
-			if l == nil {
+			if l == nil || !d.includes(uint16(l.GetPort())) {
 				continue
 			}
 			listen := l.GetListen()

@@ -27,6 +27,14 @@
 //
 // Failed additions map to states: ErrPortInUse is CONFLICT, ErrExcludedPort
 // BLOCKED, anything else ERROR.
+//
+// A run may be incremental (Plan.Keys): it then looks only at the keys a
+// change touched and trusts what earlier runs learned of the backend
+// instead of listing it, so one more forward costs the same with 1,000
+// open as with none. The backend still judges every addition (a foreign
+// entry at the key is a CONFLICT); what changed behind wslfwd's back at
+// other keys is found by the next full run, which the engine makes on
+// every retry and whenever anything but an agent's listeners changed.
 package reconcile
 
 import (
@@ -49,7 +57,8 @@ type Reconciler struct {
 	l   *ledger.Ledger
 	log *slog.Logger
 
-	mu sync.Mutex
+	mu    sync.Mutex
+	known *view // the backend after the last run; nil: list it
 }
 
 // Outcome is what became of one wanted entry.
@@ -68,8 +77,8 @@ type Outcome struct {
 type Report struct {
 	// Outcomes has one outcome per wanted key.
 	Outcomes map[backend.Key]Outcome
-	// Owned are the entries wslfwd owns after the run; Foreign the
-	// backend's other entries.
+	// Owned are the entries wslfwd owns after a full run; Foreign the
+	// backend's other entries. An incremental run leaves both nil.
 	Owned, Foreign []backend.Entry
 	// Err is a problem of the run as a whole (backend unreadable, ledger
 	// unwritable); outcomes say what it meant for each entry.
@@ -103,13 +112,40 @@ type Plan struct {
 	// exists and is wslfwd's is kept and gets an outcome; one that is gone
 	// is not added again. A wanted key overrides a hold on it.
 	Hold []backend.Entry
+	// Keys, when set, makes the run incremental: it compares and changes
+	// only these keys (Want and Hold outside them are ignored), leaves the
+	// entries at other keys as they are, and does not list the backend
+	// but trusts what earlier runs left. A full run (Keys nil) lists the
+	// backend afresh and removes every owned entry neither wanted nor
+	// held.
+	Keys map[backend.Key]bool
+}
+
+// view is the backend as far as wslfwd knows it: its entries by key, and
+// which of them are wslfwd's.
+type view struct {
+	byKey   map[backend.Key]backend.Entry
+	isOwned map[backend.Entry]bool
+}
+
+// applied updates v with the changes a batch made.
+func (v *view) applied(removed, added []backend.Entry) {
+	for _, e := range removed {
+		if v.byKey[e.Key()] == e {
+			delete(v.byKey, e.Key())
+		}
+		delete(v.isOwned, e)
+	}
+	for _, e := range added {
+		v.byKey[e.Key()] = e
+		v.isOwned[e] = true
+	}
 }
 
 // survey is the backend's listing sorted by ownership.
 type survey struct {
-	byKey   map[backend.Key]backend.Entry
+	view
 	owned   []backend.Entry
-	isOwned map[backend.Entry]bool
 	foreign []backend.Entry
 }
 
@@ -119,23 +155,53 @@ type survey struct {
 func (r *Reconciler) Reconcile(ctx context.Context, p Plan) Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rep := r.reconcile(ctx, p)
-	r.verify(ctx, &rep)
+	var rep Report
+	if p.Keys != nil {
+		p = p.within()
+		rep = r.reconcileKeys(ctx, p)
+	} else {
+		rep = r.reconcile(ctx, p)
+	}
+	r.verify(ctx, p, &rep)
 	return rep
 }
 
-// verify asks a backend that can tell whether each entry reported ACTIVE
-// carries connections.
-func (r *Reconciler) verify(ctx context.Context, rep *Report) {
+// within drops the wants and holds outside p.Keys.
+func (p Plan) within() Plan {
+	in := Plan{Keys: p.Keys}
+	for _, w := range p.Want {
+		if p.Keys[w.Entry.Key()] {
+			in.Want = append(in.Want, w)
+		}
+	}
+	for _, h := range p.Hold {
+		if p.Keys[h.Key()] {
+			in.Hold = append(in.Hold, h)
+		}
+	}
+	return in
+}
+
+// verify asks a backend that can tell whether each wanted or held entry
+// reported ACTIVE carries connections.
+func (r *Reconciler) verify(ctx context.Context, p Plan, rep *Report) {
 	v, ok := r.b.(backend.Verifier)
 	if !ok {
 		return
 	}
 	var check []backend.Entry
-	for _, e := range rep.Owned {
-		if rep.Outcomes[e.Key()].State == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
+	seen := make(map[backend.Key]bool)
+	consider := func(e backend.Entry) {
+		if !seen[e.Key()] && rep.Outcomes[e.Key()].State == wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
+			seen[e.Key()] = true
 			check = append(check, e)
 		}
+	}
+	for _, w := range p.Want {
+		consider(w.Entry)
+	}
+	for _, h := range p.Hold {
+		consider(h)
 	}
 	if len(check) == 0 {
 		return
@@ -148,25 +214,15 @@ func (r *Reconciler) verify(ctx context.Context, rep *Report) {
 func (r *Reconciler) reconcile(ctx context.Context, p Plan) Report {
 	wants := r.uniqueWants(p.Want)
 	rep := Report{Outcomes: make(map[backend.Key]Outcome, len(wants)+len(p.Hold))}
-	actual, err := r.b.List(ctx)
-	if err != nil {
-		rep.Err = fmt.Errorf("list %s entries: %w", r.b.Name(), err)
-		bad := errorOutcome("cannot read the backend's entries: " + err.Error())
-		for _, w := range wants {
-			rep.Outcomes[w.Entry.Key()] = bad
-		}
-		for _, h := range p.Hold {
-			if _, wanted := rep.Outcomes[h.Key()]; !wanted {
-				rep.Outcomes[h.Key()] = bad
-			}
-		}
+	r.known = nil
+	sv, ok := r.list(ctx, wants, p.Hold, &rep)
+	if !ok {
 		rep.Owned = r.l.Entries()
 		return rep
 	}
-	sv := r.survey(actual)
 	rep.Foreign = sv.foreign
 	sortEntries(rep.Foreign)
-	batch := planBatch(wants, p.Hold, sv, &rep)
+	batch := planBatch(wants, p.Hold, sv.owned, sv.view, &rep)
 	distros := r.distros(wants)
 
 	if batch.Empty() {
@@ -175,6 +231,7 @@ func (r *Reconciler) reconcile(ctx context.Context, p Plan) Report {
 			rep.Err = fmt.Errorf("state directory: %w", err)
 		}
 		rep.Owned = r.l.Entries()
+		r.known = &sv.view
 		return rep
 	}
 
@@ -182,12 +239,15 @@ func (r *Reconciler) reconcile(ctx context.Context, p Plan) Report {
 	if len(batch.Add) > 0 {
 		intent := append(slices.Clone(sv.owned), batch.Add...)
 		if err := r.l.Replace(records(intent, distros)); err != nil {
-			r.refuseAdditions(batch.Add, sv.owned, err, &rep)
+			r.refuseAdditions(batch.Add, err, &rep)
+			rep.Owned = slices.Clone(sv.owned)
+			sortEntries(rep.Owned)
+			r.known = &sv.view
 			return rep
 		}
 	}
 
-	truth := r.apply(ctx, batch, sv.owned, &rep)
+	truth := r.applyBatch(ctx, batch, sv.owned, &sv.view, &rep)
 	if err := r.l.Replace(records(truth, distros)); err != nil {
 		rep.Err = errors.Join(rep.Err, fmt.Errorf("state directory: %w", err))
 	}
@@ -196,11 +256,89 @@ func (r *Reconciler) reconcile(ctx context.Context, p Plan) Report {
 	return rep
 }
 
+// reconcileKeys is an incremental run (Plan.Keys): the same plan as a
+// full run's, made from what wslfwd knows of the backend at the keys.
+func (r *Reconciler) reconcileKeys(ctx context.Context, p Plan) Report {
+	wants := r.uniqueWants(p.Want)
+	rep := Report{Outcomes: make(map[backend.Key]Outcome, len(wants)+len(p.Hold))}
+	if r.known == nil {
+		sv, ok := r.list(ctx, wants, p.Hold, &rep)
+		if !ok {
+			return rep
+		}
+		r.known = &sv.view
+	}
+	v := r.known
+	var owned []backend.Entry
+	for k := range p.Keys {
+		if e, ok := v.byKey[k]; ok && v.isOwned[e] {
+			owned = append(owned, e)
+		}
+	}
+	batch := planBatch(wants, p.Hold, owned, *v, &rep)
+	// Record intent before adding, and the distro of every want kept;
+	// recording what is recorded already writes nothing.
+	if err := r.l.Update(recorded(wants, batch.Add, *v), nil); err != nil {
+		r.refuseAdditions(batch.Add, err, &rep)
+		return rep
+	}
+	if batch.Empty() {
+		return rep
+	}
+	removed, added, err := r.apply(ctx, batch, &rep)
+	if err != nil {
+		r.known = nil
+		truth := r.afterBatchFailure(ctx, batch, slices.Collect(maps.Keys(v.isOwned)), err, &rep)
+		if err := r.l.Replace(records(truth, r.distros(wants))); err != nil {
+			rep.Err = errors.Join(rep.Err, fmt.Errorf("state directory: %w", err))
+		}
+		return rep
+	}
+	v.applied(removed, added)
+	if err := r.l.Update(nil, append(removed, failed(batch.Add, added)...)); err != nil {
+		rep.Err = fmt.Errorf("state directory: %w", err)
+	}
+	return rep
+}
+
+// recorded are the wants the ledger should record before a batch: those
+// it adds, and those that exist and are wslfwd's.
+func recorded(wants []ledger.Record, add []backend.Entry, v view) []ledger.Record {
+	adding := set(add)
+	var out []ledger.Record
+	for _, w := range wants {
+		if adding[w.Entry] || v.isOwned[w.Entry] && v.byKey[w.Entry.Key()] == w.Entry {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// list reads the backend into a survey. When it cannot, it reports every
+// wanted and held key as an error and returns false.
+func (r *Reconciler) list(ctx context.Context, wants []ledger.Record, hold []backend.Entry, rep *Report) (survey, bool) {
+	actual, err := r.b.List(ctx)
+	if err == nil {
+		return r.survey(actual), true
+	}
+	rep.Err = fmt.Errorf("list %s entries: %w", r.b.Name(), err)
+	bad := errorOutcome("cannot read the backend's entries: " + err.Error())
+	for _, w := range wants {
+		rep.Outcomes[w.Entry.Key()] = bad
+	}
+	for _, h := range hold {
+		if _, wanted := rep.Outcomes[h.Key()]; !wanted {
+			rep.Outcomes[h.Key()] = bad
+		}
+	}
+	return survey{}, false
+}
+
 // survey splits the backend's listing into what wslfwd owns (an identical
 // entry is in the ledger) and what is foreign.
 func (r *Reconciler) survey(actual []backend.Entry) survey {
 	ledgered := set(r.l.Entries())
-	sv := survey{byKey: make(map[backend.Key]backend.Entry, len(actual))}
+	sv := survey{view: view{byKey: make(map[backend.Key]backend.Entry, len(actual))}}
 	for _, e := range actual {
 		sv.byKey[e.Key()] = e
 		if ledgered[e] {
@@ -214,20 +352,20 @@ func (r *Reconciler) survey(actual []backend.Entry) survey {
 }
 
 // planBatch decides the changes: add what is wanted and missing, replace
-// an owned entry at a wanted key with another target, remove owned
-// entries neither wanted nor held. It sets the outcome of every wanted
-// key that needs no change and of every held entry kept.
-func planBatch(wants []ledger.Record, hold []backend.Entry, sv survey, rep *Report) backend.Batch {
+// an owned entry at a wanted key with another target, remove the entries
+// of owned that are neither wanted nor held. It sets the outcome of every
+// wanted key that needs no change and of every held entry kept.
+func planBatch(wants []ledger.Record, hold, owned []backend.Entry, v view, rep *Report) backend.Batch {
 	var batch backend.Batch
 	wantKeys := make(map[backend.Key]bool, len(wants))
 	for _, wr := range wants {
 		w, k := wr.Entry, wr.Entry.Key()
 		wantKeys[k] = true
-		a, exists := sv.byKey[k]
+		a, exists := v.byKey[k]
 		switch {
 		case !exists:
 			batch.Add = append(batch.Add, w)
-		case !sv.isOwned[a]:
+		case !v.isOwned[a]:
 			rep.Outcomes[k] = Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT,
 				Reason: fmt.Sprintf("held by an entry wslfwd does not own (%s)", a)}
 		case a == w:
@@ -239,12 +377,12 @@ func planBatch(wants []ledger.Record, hold []backend.Entry, sv survey, rep *Repo
 	}
 	held := make(map[backend.Entry]bool, len(hold))
 	for _, h := range hold {
-		if !wantKeys[h.Key()] && sv.isOwned[h] {
+		if !wantKeys[h.Key()] && v.isOwned[h] {
 			held[h] = true
 			rep.Outcomes[h.Key()] = active
 		}
 	}
-	for _, e := range sv.owned {
+	for _, e := range owned {
 		if !wantKeys[e.Key()] && !held[e] {
 			batch.Remove = append(batch.Remove, e)
 		}
@@ -257,13 +395,11 @@ func planBatch(wants []ledger.Record, hold []backend.Entry, sv survey, rep *Repo
 // refuseAdditions reports a run that changed nothing because the ledger
 // could not record the additions: existing forwards stay, the additions
 // are ERROR.
-func (r *Reconciler) refuseAdditions(add, owned []backend.Entry, err error, rep *Report) {
+func (r *Reconciler) refuseAdditions(add []backend.Entry, err error, rep *Report) {
 	rep.Err = fmt.Errorf("state directory: %w", err)
 	for _, w := range add {
 		rep.Outcomes[w.Key()] = errorOutcome("not added: cannot record ownership in the state directory: " + err.Error())
 	}
-	rep.Owned = slices.Clone(owned)
-	sortEntries(rep.Owned)
 	r.log.Error("not changing forwards: the ledger cannot be written", "err", err)
 }
 
@@ -289,29 +425,43 @@ func records(entries []backend.Entry, distros map[backend.Entry]string) []ledger
 	return out
 }
 
-// apply runs the batch and returns the entries owned afterwards, setting
-// the outcome of every addition.
-func (r *Reconciler) apply(ctx context.Context, batch backend.Batch, owned []backend.Entry, rep *Report) []backend.Entry {
-	r.log.Debug("applying", "backend", r.b.Name(), "remove", len(batch.Remove), "add", len(batch.Add))
-	err := r.b.Apply(ctx, batch)
-	var ae *backend.ApplyError
-	if err != nil && !errors.As(err, &ae) {
+// applyBatch applies the batch of a full run and returns the entries owned
+// afterwards; v, the backend as listed, becomes what the next run knows
+// unless the batch failed whole.
+func (r *Reconciler) applyBatch(ctx context.Context, batch backend.Batch, owned []backend.Entry, v *view, rep *Report) []backend.Entry {
+	removed, added, err := r.apply(ctx, batch, rep)
+	if err != nil {
 		return r.afterBatchFailure(ctx, batch, owned, err, rep)
 	}
-	removed := map[backend.Entry]bool{}
+	v.applied(removed, added)
+	r.known = v
+	gone := set(removed)
+	var truth []backend.Entry
+	for _, e := range owned {
+		if !gone[e] {
+			truth = append(truth, e)
+		}
+	}
+	return append(truth, added...)
+}
+
+// apply runs the batch, sets the outcome of every addition and returns
+// the entries it removed and added. An error is a batch that failed as a
+// whole: what it left is unknown (see afterBatchFailure).
+func (r *Reconciler) apply(ctx context.Context, batch backend.Batch, rep *Report) (removed, added []backend.Entry, err error) {
+	r.log.Debug("applying", "backend", r.b.Name(), "remove", len(batch.Remove), "add", len(batch.Add))
+	err = r.b.Apply(ctx, batch)
+	var ae *backend.ApplyError
+	if err != nil && !errors.As(err, &ae) {
+		return nil, nil, err
+	}
 	for _, e := range batch.Remove {
 		if f, failed := failure(ae, e, true); failed {
 			r.log.Warn("remove forward", "entry", e.String(), "err", f.Err)
 			continue
 		}
-		removed[e] = true
+		removed = append(removed, e)
 		r.log.Info("forward removed", "entry", e.String())
-	}
-	var truth []backend.Entry
-	for _, e := range owned {
-		if !removed[e] {
-			truth = append(truth, e)
-		}
 	}
 	for _, w := range batch.Add {
 		if f, failed := failure(ae, w, false); failed {
@@ -319,11 +469,23 @@ func (r *Reconciler) apply(ctx context.Context, batch backend.Batch, owned []bac
 			r.log.Warn("add forward", "entry", w.String(), "err", f.Err)
 			continue
 		}
-		truth = append(truth, w)
+		added = append(added, w)
 		rep.Outcomes[w.Key()] = active
 		r.log.Info("forward added", "entry", w.String())
 	}
-	return truth
+	return removed, added, nil
+}
+
+// failed are the entries of add that were not added.
+func failed(add, added []backend.Entry) []backend.Entry {
+	ok := set(added)
+	var out []backend.Entry
+	for _, e := range add {
+		if !ok[e] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // afterBatchFailure finds out what a batch that failed as a whole left

@@ -220,7 +220,8 @@ type AgentHello struct {
 	// reconnecting from its new address after the distro's address changed).
 	// The daemon never shows it.
 	InstanceId string `protobuf:"bytes,7,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
-	// Highest protocol revision the agent speaks; 1 for this file.
+	// Highest protocol revision the agent speaks: 2 for this file (want_reply
+	// and ForwardStatusUpdate.seq), 1 before them.
 	ProtocolRevision uint32 `protobuf:"varint,8,opt,name=protocol_revision,json=protocolRevision,proto3" json:"protocol_revision,omitempty"`
 	// How the agent learns of listeners opening and closing, per protocol.
 	// Unset from agents older than this field.
@@ -387,7 +388,11 @@ type Snapshot struct {
 	// Interfaces and routes.
 	Network *NetworkState `protobuf:"bytes,2,opt,name=network,proto3" json:"network,omitempty"`
 	// Every listening socket the agent can see, except its own.
-	Listeners     []*Listener `protobuf:"bytes,3,rep,name=listeners,proto3" json:"listeners,omitempty"`
+	Listeners []*Listener `protobuf:"bytes,3,rep,name=listeners,proto3" json:"listeners,omitempty"`
+	// Asks the daemon to answer with a ForwardStatusUpdate carrying this
+	// seq once it has acted on this message, even when no status changed.
+	// For tools and tests that must know; the agent does not need it.
+	WantReply     bool `protobuf:"varint,4,opt,name=want_reply,json=wantReply,proto3" json:"want_reply,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -443,6 +448,13 @@ func (x *Snapshot) GetListeners() []*Listener {
 	return nil
 }
 
+func (x *Snapshot) GetWantReply() bool {
+	if x != nil {
+		return x.WantReply
+	}
+	return false
+}
+
 // Changes is a delta against the state built from the last snapshot and the
 // changes after it. A gap in seq makes the daemon ask for a resync.
 type Changes struct {
@@ -455,7 +467,9 @@ type Changes struct {
 	// Listeners that appeared.
 	Added []*Listener `protobuf:"bytes,3,rep,name=added,proto3" json:"added,omitempty"`
 	// Listeners that went away, identified by protocol, listen, port and inode.
-	Removed       []*Listener `protobuf:"bytes,4,rep,name=removed,proto3" json:"removed,omitempty"`
+	Removed []*Listener `protobuf:"bytes,4,rep,name=removed,proto3" json:"removed,omitempty"`
+	// As Snapshot.want_reply.
+	WantReply     bool `protobuf:"varint,5,opt,name=want_reply,json=wantReply,proto3" json:"want_reply,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -516,6 +530,13 @@ func (x *Changes) GetRemoved() []*Listener {
 		return x.Removed
 	}
 	return nil
+}
+
+func (x *Changes) GetWantReply() bool {
+	if x != nil {
+		return x.WantReply
+	}
+	return false
 }
 
 // EchoReady answers an EchoStart.
@@ -720,7 +741,8 @@ type HostMessage_Welcome struct {
 }
 
 type HostMessage_Ack struct {
-	// The daemon applied everything up to and including seq.
+	// The daemon applied everything up to and including seq. Daemons of
+	// protocol revision 2 send none: ForwardStatusUpdate.seq says it.
 	Ack *Ack `protobuf:"bytes,2,opt,name=ack,proto3,oneof"`
 }
 
@@ -912,11 +934,21 @@ func (x *ResyncRequest) GetReason() string {
 	return ""
 }
 
-// ForwardStatusUpdate reports what the daemon did with listeners.
+// ForwardStatusUpdate reports what the daemon did with listeners. A daemon
+// sends at most one per run of its engine, and only when it has something
+// to say: a listener it did not forward on the listener's own port (blocked,
+// in conflict, failed, direct, remapped), one that is forwarded again after
+// that, or a reply the agent asked for (want_reply). A listener the daemon
+// never reported on is forwarded on its own port as asked. Daemons before
+// revision 2 reported every listener whose status changed, and acked each
+// message with an Ack.
 type ForwardStatusUpdate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One entry per listener whose status changed, or all of them.
-	Statuses      []*ListenerStatus `protobuf:"bytes,1,rep,name=statuses,proto3" json:"statuses,omitempty"`
+	// One entry per listener whose status the agent is to learn.
+	Statuses []*ListenerStatus `protobuf:"bytes,1,rep,name=statuses,proto3" json:"statuses,omitempty"`
+	// Highest seq of the agent's messages the daemon had acted on when it
+	// sent this; 0 from daemons before revision 2.
+	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -956,6 +988,13 @@ func (x *ForwardStatusUpdate) GetStatuses() []*ListenerStatus {
 		return x.Statuses
 	}
 	return nil
+}
+
+func (x *ForwardStatusUpdate) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
 }
 
 // ListenerStatus is the daemon's verdict on one listener of this agent.
@@ -1195,16 +1234,20 @@ const file_wslfwd_v1_agent_proto_rawDesc = "" +
 	"\tdetection\x18\t \x01(\v2\x1c.wslfwd.v1.ListenerDetectionR\tdetection\"o\n" +
 	"\x11ListenerDetection\x12,\n" +
 	"\x03tcp\x18\x01 \x01(\x0e2\x1a.wslfwd.v1.DetectionMethodR\x03tcp\x12,\n" +
-	"\x03udp\x18\x02 \x01(\x0e2\x1a.wslfwd.v1.DetectionMethodR\x03udp\"\x82\x01\n" +
+	"\x03udp\x18\x02 \x01(\x0e2\x1a.wslfwd.v1.DetectionMethodR\x03udp\"\xa1\x01\n" +
 	"\bSnapshot\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x121\n" +
 	"\anetwork\x18\x02 \x01(\v2\x17.wslfwd.v1.NetworkStateR\anetwork\x121\n" +
-	"\tlisteners\x18\x03 \x03(\v2\x13.wslfwd.v1.ListenerR\tlisteners\"\xa8\x01\n" +
+	"\tlisteners\x18\x03 \x03(\v2\x13.wslfwd.v1.ListenerR\tlisteners\x12\x1d\n" +
+	"\n" +
+	"want_reply\x18\x04 \x01(\bR\twantReply\"\xc7\x01\n" +
 	"\aChanges\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x121\n" +
 	"\anetwork\x18\x02 \x01(\v2\x17.wslfwd.v1.NetworkStateR\anetwork\x12)\n" +
 	"\x05added\x18\x03 \x03(\v2\x13.wslfwd.v1.ListenerR\x05added\x12-\n" +
-	"\aremoved\x18\x04 \x03(\v2\x13.wslfwd.v1.ListenerR\aremoved\"\x9f\x01\n" +
+	"\aremoved\x18\x04 \x03(\v2\x13.wslfwd.v1.ListenerR\aremoved\x12\x1d\n" +
+	"\n" +
+	"want_reply\x18\x05 \x01(\bR\twantReply\"\x9f\x01\n" +
 	"\tEchoReady\x12\x19\n" +
 	"\bprobe_id\x18\x01 \x01(\tR\aprobeId\x12\x16\n" +
 	"\x06listen\x18\x02 \x01(\tR\x06listen\x12\x12\n" +
@@ -1228,9 +1271,10 @@ const file_wslfwd_v1_agent_proto_rawDesc = "" +
 	"\x03Ack\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\"'\n" +
 	"\rResyncRequest\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"L\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"^\n" +
 	"\x13ForwardStatusUpdate\x125\n" +
-	"\bstatuses\x18\x01 \x03(\v2\x19.wslfwd.v1.ListenerStatusR\bstatuses\"\xd3\x01\n" +
+	"\bstatuses\x18\x01 \x03(\v2\x19.wslfwd.v1.ListenerStatusR\bstatuses\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xd3\x01\n" +
 	"\x0eListenerStatus\x12/\n" +
 	"\bprotocol\x18\x01 \x01(\x0e2\x13.wslfwd.v1.ProtocolR\bprotocol\x12\x16\n" +
 	"\x06listen\x18\x02 \x01(\tR\x06listen\x12\x12\n" +

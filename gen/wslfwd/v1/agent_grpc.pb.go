@@ -29,8 +29,11 @@ const (
 // AgentService is what an agent inside a WSL distro talks to.
 type AgentServiceClient interface {
 	// Session is the agent's one long-lived stream. The agent sends a hello,
-	// then a full snapshot, then changes; the daemon acknowledges, may ask for
-	// a full resync at any time, and pushes back the status of each listener.
+	// then a full snapshot, then changes; the daemon may ask for a full
+	// resync at any time, and tells the agent what became of its listeners
+	// when that is not what the agent asked for (see ForwardStatusUpdate).
+	// Every stream starts with a snapshot that replaces all the daemon held,
+	// so nothing is lost across reconnects without acknowledgements.
 	// Every stream carries the bearer token in the "authorization" metadata.
 	//
 	// The message names predate the lint rule that wants SessionRequest and
@@ -66,8 +69,11 @@ type AgentService_SessionClient = grpc.BidiStreamingClient[AgentMessage, HostMes
 // AgentService is what an agent inside a WSL distro talks to.
 type AgentServiceServer interface {
 	// Session is the agent's one long-lived stream. The agent sends a hello,
-	// then a full snapshot, then changes; the daemon acknowledges, may ask for
-	// a full resync at any time, and pushes back the status of each listener.
+	// then a full snapshot, then changes; the daemon may ask for a full
+	// resync at any time, and tells the agent what became of its listeners
+	// when that is not what the agent asked for (see ForwardStatusUpdate).
+	// Every stream starts with a snapshot that replaces all the daemon held,
+	// so nothing is lost across reconnects without acknowledgements.
 	// Every stream carries the bearer token in the "authorization" metadata.
 	//
 	// The message names predate the lint rule that wants SessionRequest and

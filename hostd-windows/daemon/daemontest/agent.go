@@ -32,7 +32,7 @@ type Agent struct {
 	mu       sync.Mutex
 	seq      uint64
 	statuses map[string]*wslfwdv1.ListenerStatus // by listen:port
-	acked    uint64
+	replied  uint64                              // highest seq the daemon replied to
 	onEcho   func(*wslfwdv1.EchoStart)
 }
 
@@ -73,8 +73,8 @@ func (a *Agent) recv() {
 		for _, s := range m.GetForwardStatus().GetStatuses() {
 			a.statuses[net.JoinHostPort(s.GetListen(), itoa(s.GetPort()))] = s
 		}
-		if m.GetAck() != nil {
-			a.acked = m.GetAck().GetSeq()
+		if m.GetForwardStatus() != nil {
+			a.replied = max(a.replied, m.GetForwardStatus().GetSeq())
 		}
 		onEcho := a.onEcho
 		a.mu.Unlock()
@@ -130,7 +130,8 @@ func TCPListener(listen string, port uint32) *wslfwdv1.Listener {
 	return &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Family: fam, Listen: listen, Port: port, Inode: uint64(port), Pid: 42, ProcessName: "svc"}
 }
 
-func agentNetwork() *wslfwdv1.NetworkState {
+// Network is the network state the Agent reports: loopback and eth0.
+func Network() *wslfwdv1.NetworkState {
 	return &wslfwdv1.NetworkState{Interfaces: []*wslfwdv1.Interface{
 		{Name: "lo", Flags: []string{"up", "loopback"}, Addresses: []*wslfwdv1.InterfaceAddress{{Address: "127.0.0.1", PrefixLength: 8}}},
 		{Name: "eth0", Flags: []string{"up"}, Addresses: []*wslfwdv1.InterfaceAddress{{Address: "172.28.240.53", PrefixLength: 20}}},
@@ -153,28 +154,32 @@ func (a *Agent) SendNoFail(m *wslfwdv1.AgentMessage) {
 	}
 }
 
-// Snapshot sends a snapshot and waits until the daemon acted on it.
+// Snapshot sends a snapshot that asks for a reply, and waits for it: the
+// daemon acted on it.
 func (a *Agent) Snapshot(ls ...*wslfwdv1.Listener) {
 	a.t.Helper()
 	seq := a.NextSeq()
-	a.Send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{Seq: seq, Network: agentNetwork(), Listeners: ls}}})
-	a.waitAck(seq)
+	a.Send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{Seq: seq, Network: Network(), Listeners: ls, WantReply: true}}})
+	a.waitReply(seq)
 }
 
-// Changes sends changes and waits until the daemon acted on them.
+// Changes sends changes that ask for a reply, and waits for it: the
+// daemon acted on them.
 func (a *Agent) Changes(added, removed []*wslfwdv1.Listener) {
 	a.t.Helper()
 	seq := a.NextSeq()
-	a.Send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: &wslfwdv1.Changes{Seq: seq, Added: added, Removed: removed}}})
-	a.waitAck(seq)
+	a.Send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: &wslfwdv1.Changes{Seq: seq, Added: added, Removed: removed, WantReply: true}}})
+	a.waitReply(seq)
 }
 
-func (a *Agent) waitAck(seq uint64) {
+// waitReply waits for the reply to seq, which the daemon sends once it
+// acted on it.
+func (a *Agent) waitReply(seq uint64) {
 	a.t.Helper()
-	waitfor.Cond(a.t, 10*time.Second, "ack of seq", func() bool {
+	waitfor.Cond(a.t, 10*time.Second, "reply to seq", func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return a.acked >= seq
+		return a.replied >= seq
 	})
 }
 
