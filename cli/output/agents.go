@@ -13,20 +13,23 @@ import (
 )
 
 // Agents renders ListAgents as a table: one row per agent with its mode,
-// address, gateway, listener count and session state.
+// version, address, gateway, listener count, how it learns of listeners
+// and session state.
 func Agents(w io.Writer, r *wslfwdv1.ListAgentsResponse, now time.Time) {
 	if len(r.GetAgents()) == 0 {
 		fmt.Fprintln(w, "No agents. Start wslfwd-agent inside your WSL distro.")
 	} else {
 		tw := newTable(w)
-		tw.row("DISTRO", "MODE", "ADDRESS", "GATEWAY", "LISTENERS", "STATE")
+		tw.row("DISTRO", "MODE", "VERSION", "ADDRESS", "GATEWAY", "LISTENERS", "DETECTION", "STATE")
 		for _, a := range r.GetAgents() {
 			tw.row(
 				Truncate(a.GetDistro(), maxDistro),
 				Mode(a.GetNetworkingMode()),
+				a.GetAgentVersion(),
 				Addresses(a.GetNetwork()),
 				Gateway4(a.GetNetwork()),
 				strconv.FormatUint(uint64(a.GetListenerCount()), 10),
+				Detection(a.GetDetection()),
 				AgentState(a, now),
 			)
 		}
@@ -123,4 +126,28 @@ func AgentState(a *wslfwdv1.Agent, now time.Time) string {
 		s += ", grace " + Duration(g.AsTime().Sub(now))
 	}
 	return s
+}
+
+// Detection says how an agent learns of listeners: "events" when the eBPF
+// trigger is live for both protocols, "scans" when for neither, else each
+// protocol's own; "" (a "-" cell) for an agent too old to say.
+func Detection(d *wslfwdv1.ListenerDetection) string {
+	tcp, udp := detectionWord(d.GetTcp()), detectionWord(d.GetUdp())
+	switch {
+	case tcp == "" || udp == "":
+		return ""
+	case tcp == udp:
+		return tcp
+	}
+	return "tcp " + tcp + ", udp " + udp
+}
+
+func detectionWord(m wslfwdv1.DetectionMethod) string {
+	switch m {
+	case wslfwdv1.DetectionMethod_DETECTION_METHOD_EVENTS:
+		return "events"
+	case wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS:
+		return "scans"
+	}
+	return ""
 }

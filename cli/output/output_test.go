@@ -68,10 +68,10 @@ Problems:   none
 
 func TestAgentsTable(t *testing.T) {
 	got := render(func(b *bytes.Buffer) { Agents(b, goldAgents(), goldNow) })
-	same(t, "agents", got, `DISTRO        MODE      ADDRESS           GATEWAY       LISTENERS  STATE
-Debian        nat       172.28.240.53     172.28.240.1  0          gone 12s, grace 18s
-Ubuntu-22.0~  nat       172.28.240.53 +2  172.28.240.1  12         connected 1h2m
-Arch          mirrored  -                 -             0          connected
+	same(t, "agents", got, `DISTRO        MODE      VERSION  ADDRESS           GATEWAY       LISTENERS  DETECTION              STATE
+Debian        nat       -        172.28.240.53     172.28.240.1  0          -                      gone 12s, grace 18s
+Ubuntu-22.0~  nat       v0.4.0   172.28.240.53 +2  172.28.240.1  12         tcp events, udp scans  connected 1h2m
+Arch          mirrored  v0.4.0   -                 -             0          events                 connected
 `)
 	got = render(func(b *bytes.Buffer) { Agents(b, &wslfwdv1.ListAgentsResponse{}, goldNow) })
 	same(t, "no agents", got, "No agents. Start wslfwd-agent inside your WSL distro.\n")

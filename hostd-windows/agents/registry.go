@@ -627,6 +627,7 @@ func (e *entry) proto() *wslfwdv1.Agent {
 		ConnectedAt:    timestamppb.New(e.session.ConnectedAt),
 		PeerAddress:    e.session.Peer.String(),
 		VmId:           h.GetVmId(),
+		Detection:      h.GetDetection(),
 	}
 	if !e.lastSeen.IsZero() {
 		a.LastSeen = timestamppb.New(e.lastSeen)

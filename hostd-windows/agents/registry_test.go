@@ -615,3 +615,27 @@ func TestDisconnectedAtIsTheClose(t *testing.T) {
 		t.Errorf("disconnected_at %v, last_seen %v; want %v and %v", a.GetDisconnectedAt().AsTime(), a.GetLastSeen().AsTime(), now, lastMessage)
 	}
 }
+
+// wslfwd agents shows each agent's version and how it learns of
+// listeners, as its hello said.
+func TestAgentsCarryVersionAndDetection(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	h := hello("Ubuntu")
+	h.Detection = &wslfwdv1.ListenerDetection{
+		Tcp: wslfwdv1.DetectionMethod_DETECTION_METHOD_EVENTS,
+		Udp: wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS,
+	}
+	s, err := r.Open(h, agentAddr, hostAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"))); err != nil {
+		t.Fatal(err)
+	}
+	as := r.Agents()
+	if len(as) != 1 || as[0].GetAgentVersion() != "0.1.0" ||
+		as[0].GetDetection().GetTcp() != wslfwdv1.DetectionMethod_DETECTION_METHOD_EVENTS ||
+		as[0].GetDetection().GetUdp() != wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS {
+		t.Errorf("agents = %v", as)
+	}
+}

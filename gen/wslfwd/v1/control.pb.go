@@ -696,8 +696,11 @@ type Agent struct {
 	// For a disconnected agent, when its session ended: last_seen is its
 	// last message, which may be long before (an idle agent sends none).
 	DisconnectedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=disconnected_at,json=disconnectedAt,proto3" json:"disconnected_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// How the agent learns of listeners, per protocol, as its hello said;
+	// unset for an agent too old to say.
+	Detection     *ListenerDetection `protobuf:"bytes,14,opt,name=detection,proto3" json:"detection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
@@ -817,6 +820,13 @@ func (x *Agent) GetVmId() string {
 func (x *Agent) GetDisconnectedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.DisconnectedAt
+	}
+	return nil
+}
+
+func (x *Agent) GetDetection() *ListenerDetection {
+	if x != nil {
+		return x.Detection
 	}
 	return nil
 }
@@ -1769,7 +1779,7 @@ var File_wslfwd_v1_control_proto protoreflect.FileDescriptor
 
 const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x17wslfwd/v1/control.proto\x12\twslfwd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15wslfwd/v1/types.proto\"\x12\n" +
+	"\x17wslfwd/v1/control.proto\x12\twslfwd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15wslfwd/v1/agent.proto\x1a\x15wslfwd/v1/types.proto\"\x12\n" +
 	"\x10GetStatusRequest\"\x82\x03\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x129\n" +
@@ -1801,7 +1811,7 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\x04code\x18\x04 \x01(\tR\x04code\x12\x14\n" +
 	"\x05count\x18\x05 \x01(\rR\x05count\x120\n" +
 	"\x05first\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05first\x12.\n" +
-	"\x04last\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04last\"\xd9\x04\n" +
+	"\x04last\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04last\"\x95\x05\n" +
 	"\x05Agent\x12\x16\n" +
 	"\x06distro\x18\x01 \x01(\tR\x06distro\x12B\n" +
 	"\x0fnetworking_mode\x18\x02 \x01(\x0e2\x19.wslfwd.v1.NetworkingModeR\x0enetworkingMode\x12#\n" +
@@ -1817,7 +1827,8 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\vgrace_until\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"graceUntil\x12\x13\n" +
 	"\x05vm_id\x18\f \x01(\tR\x04vmId\x12C\n" +
-	"\x0fdisconnected_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0edisconnectedAt\"'\n" +
+	"\x0fdisconnected_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0edisconnectedAt\x12:\n" +
+	"\tdetection\x18\x0e \x01(\v2\x1c.wslfwd.v1.ListenerDetectionR\tdetection\"'\n" +
 	"\x13ListForwardsRequest\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\"F\n" +
 	"\x14ListForwardsResponse\x12.\n" +
@@ -1948,9 +1959,10 @@ var file_wslfwd_v1_control_proto_goTypes = []any{
 	(ForwardState)(0),             // 26: wslfwd.v1.ForwardState
 	(NetworkingMode)(0),           // 27: wslfwd.v1.NetworkingMode
 	(*NetworkState)(nil),          // 28: wslfwd.v1.NetworkState
-	(Protocol)(0),                 // 29: wslfwd.v1.Protocol
-	(*durationpb.Duration)(nil),   // 30: google.protobuf.Duration
-	(*PathResult)(nil),            // 31: wslfwd.v1.PathResult
+	(*ListenerDetection)(nil),     // 29: wslfwd.v1.ListenerDetection
+	(Protocol)(0),                 // 30: wslfwd.v1.Protocol
+	(*durationpb.Duration)(nil),   // 31: google.protobuf.Duration
+	(*PathResult)(nil),            // 32: wslfwd.v1.PathResult
 }
 var file_wslfwd_v1_control_proto_depIdxs = []int32{
 	25, // 0: wslfwd.v1.GetStatusResponse.started_at:type_name -> google.protobuf.Timestamp
@@ -1967,44 +1979,45 @@ var file_wslfwd_v1_control_proto_depIdxs = []int32{
 	25, // 11: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
 	25, // 12: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
 	25, // 13: wslfwd.v1.Agent.disconnected_at:type_name -> google.protobuf.Timestamp
-	13, // 14: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
-	29, // 15: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
-	26, // 16: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
-	0,  // 17: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
-	25, // 18: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
-	25, // 19: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	17, // 20: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
-	18, // 21: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
-	16, // 22: wslfwd.v1.WatchResponse.resync:type_name -> wslfwd.v1.WatchResync
-	1,  // 23: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
-	10, // 24: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
-	2,  // 25: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
-	13, // 26: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
-	29, // 27: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	13, // 28: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
-	29, // 29: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	13, // 30: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
-	30, // 31: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
-	31, // 32: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
-	3,  // 33: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
-	7,  // 34: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
-	11, // 35: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
-	14, // 36: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
-	19, // 37: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
-	21, // 38: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
-	23, // 39: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
-	4,  // 40: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
-	8,  // 41: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
-	12, // 42: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
-	15, // 43: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
-	20, // 44: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
-	22, // 45: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
-	24, // 46: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
-	40, // [40:47] is the sub-list for method output_type
-	33, // [33:40] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	29, // 14: wslfwd.v1.Agent.detection:type_name -> wslfwd.v1.ListenerDetection
+	13, // 15: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
+	30, // 16: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
+	26, // 17: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
+	0,  // 18: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
+	25, // 19: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
+	25, // 20: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	17, // 21: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
+	18, // 22: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
+	16, // 23: wslfwd.v1.WatchResponse.resync:type_name -> wslfwd.v1.WatchResync
+	1,  // 24: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
+	10, // 25: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
+	2,  // 26: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
+	13, // 27: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
+	30, // 28: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	13, // 29: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
+	30, // 30: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	13, // 31: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
+	31, // 32: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
+	32, // 33: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
+	3,  // 34: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
+	7,  // 35: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
+	11, // 36: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
+	14, // 37: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
+	19, // 38: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
+	21, // 39: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
+	23, // 40: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
+	4,  // 41: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
+	8,  // 42: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
+	12, // 43: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
+	15, // 44: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
+	20, // 45: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
+	22, // 46: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
+	24, // 47: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
+	41, // [41:48] is the sub-list for method output_type
+	34, // [34:41] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_wslfwd_v1_control_proto_init() }
@@ -2012,6 +2025,7 @@ func file_wslfwd_v1_control_proto_init() {
 	if File_wslfwd_v1_control_proto != nil {
 		return
 	}
+	file_wslfwd_v1_agent_proto_init()
 	file_wslfwd_v1_types_proto_init()
 	file_wslfwd_v1_control_proto_msgTypes[12].OneofWrappers = []any{
 		(*WatchResponse_Agent)(nil),
