@@ -47,7 +47,7 @@ func TokenPaths(p Place, env Env) []string {
 func TokenHint(p Place) string {
 	switch p.Kind {
 	case Windows:
-		return "the daemon's token is readable from an elevated prompt only: run wslfwd elevated, or save the output of `wslfwd-hostd token` (elevated) to a file and pass --token-file"
+		return "the daemon's admin token is readable from an elevated prompt only, its read token (status, forwards, agents, watch) by every user once `wslfwd-hostd install` has made it: run wslfwd elevated, run install again, or save the output of `wslfwd-hostd token` (elevated) to a file and pass --token-file"
 	case WSL:
 		distro := p.Distro
 		if distro == "" {
