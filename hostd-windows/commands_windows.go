@@ -45,11 +45,12 @@ func errNotElevated(what string) error {
 	return fmt.Errorf("%s needs an elevated prompt: open Terminal (Admin) or PowerShell with \"Run as administrator\" and run wslfwd-hostd %s again", what, what)
 }
 
-// prepareState creates the state directory and the admin and agent
-// tokens, owned by Administrators and readable by Administrators and
-// SYSTEM only, as the daemon's start-up check (fileperm) wants them. A
-// directory that another account made before is refused, not taken over
-// (winsvc.CheckStateOwner). netsh's scripts are written there from now on.
+// prepareState creates the state directory and the tokens, owned by
+// Administrators: the admin and agent tokens readable by Administrators
+// and SYSTEM only, the read token by Users too, as the daemon's start-up
+// check (fileperm) wants them. A directory that another account made
+// before is refused, not taken over (winsvc.CheckStateOwner). netsh's
+// scripts are written there from now on.
 func prepareState(p *settings) error {
 	if err := winsvc.CheckStateDir(p.stateDir); err != nil {
 		return err
@@ -64,21 +65,34 @@ func prepareState(p *settings) error {
 		return err
 	}
 	winexec.SetScriptDir(p.stateDir)
-	for _, path := range []string{p.tokenFile, p.agentTokenFile} {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return fmt.Errorf("create token directory: %w", err)
-		}
-		if _, _, err := token.LoadOrCreate(path); err != nil {
-			return fmt.Errorf("token %s: %w", path, err)
-		}
-		if err := winsvc.SecureFile(path); err != nil {
-			return err
-		}
-		if err := winsvc.SetAdminOwner(path); err != nil {
+	for _, f := range []struct {
+		path   string
+		secure func(path string) error
+	}{
+		{p.tokenFile, winsvc.SecureFile},
+		{p.agentTokenFile, winsvc.SecureFile},
+		{p.readTokenFile, winsvc.SecureReadableFile},
+	} {
+		if err := prepareToken(f.path, f.secure); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// prepareToken creates the token file at path if missing, gives it its
+// DACL (secure) and makes Administrators its owner.
+func prepareToken(path string, secure func(path string) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create token directory: %w", err)
+	}
+	if _, _, err := token.LoadOrCreate(path); err != nil {
+		return fmt.Errorf("token %s: %w", path, err)
+	}
+	if err := secure(path); err != nil {
+		return err
+	}
+	return winsvc.SetAdminOwner(path)
 }
 
 const installLong = `Install copies wslfwd-hostd.exe (and wslfwd.exe and the Linux agents of a
@@ -89,8 +103,10 @@ standard user can replace it. Flags after --
 are passed to the daemon as for "wslfwd-hostd run" (for example
 -- --config C:\ProgramData\wslfwd\wslfwd.toml).
 It creates the state directory (%ProgramData%\wslfwd) owned by Administrators
-with the tokens, readable by Administrators and SYSTEM only, and refuses one
-that another account made first. It adds an inbound firewall rule for the
+with the tokens, readable by Administrators and SYSTEM only except the read
+token (read.token), which every user may read so that wslfwd status, forwards,
+agents and watch work from a normal prompt; it refuses a state directory that
+another account made first. It adds an inbound firewall rule for the
 daemon's port on the WSL adapter's address, so agents in WSL can reach it.
 Running it again updates the service and the copied programs.`
 
@@ -118,7 +134,7 @@ func newInstallCommand() *cobra.Command {
 			if err := installService(out, args); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "State and tokens: %s (Administrators and SYSTEM only)\n", paths.stateDir)
+			fmt.Fprintf(out, "State and tokens: %s (Administrators and SYSTEM only; Users may read %s)\n", paths.stateDir, paths.readTokenFile)
 			installDaemonRule(cmd.Context(), out, paths.port())
 			fmt.Fprint(out, `
 Next:
@@ -300,13 +316,15 @@ func newServiceControlCommand(use, short, done string, do func() error) *cobra.C
 }
 
 func newTokenCommand() *cobra.Command {
-	var agent bool
+	var agent, read bool
 	cmd := &cobra.Command{
-		Use:   "token [--agent] [-- daemon flags]",
-		Short: "Print the admin token, or with --agent the agents' token (created if missing); needs elevation",
+		Use:   "token [--agent | --read] [-- daemon flags]",
+		Short: "Print the admin token, or with --agent the agents' token, with --read the read token (created if missing); needs elevation",
 		Long: `Token prints a token for handing over. The agent reads /etc/wslfwd/token by
 default, so in an elevated prompt:
   wslfwd-hostd token --agent | wsl -d <distro> -u root sh -c "mkdir -p /etc/wslfwd && umask 077 && cat > /etc/wslfwd/token"
+The read token (--read) is good for status, forwards, agents and watch only;
+every user may read its file, so those commands work from a normal prompt.
 Daemon flags after -- (such as --config) find the same files the service uses.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs, f, err := parseRunFlags(args)
@@ -324,8 +342,11 @@ Daemon flags after -- (such as --config) find the same files the service uses.`,
 				return err
 			}
 			path := paths.tokenFile
-			if agent {
+			switch {
+			case agent:
 				path = paths.agentTokenFile
+			case read:
+				path = paths.readTokenFile
 			}
 			tok, err := token.Load(path)
 			if err != nil {
@@ -336,6 +357,8 @@ Daemon flags after -- (such as --config) find the same files the service uses.`,
 		},
 	}
 	cmd.Flags().BoolVar(&agent, "agent", false, "print the token agents present (the one for /etc/wslfwd/token)")
+	cmd.Flags().BoolVar(&read, "read", false, "print the read token, good for status, forwards, agents and watch only")
+	cmd.MarkFlagsMutuallyExclusive("agent", "read")
 	return cmd
 }
 

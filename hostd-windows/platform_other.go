@@ -56,3 +56,7 @@ func newFirewall(log *slog.Logger, _ []string) (engine.FirewallSyncer, error) {
 // newFirewallAuditor is nil off Windows: no Windows firewall stands
 // between the LAN and the relay there.
 func newFirewallAuditor(*slog.Logger) engine.FirewallAuditor { return nil }
+
+// readTokenByDefault: outside Windows a read token is kept only when
+// configured; the state directory is root's, which users cannot reach.
+const readTokenByDefault = false

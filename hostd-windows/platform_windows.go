@@ -122,3 +122,8 @@ func newFirewall(log *slog.Logger, profiles []string) (engine.FirewallSyncer, er
 func newFirewallAuditor(log *slog.Logger) engine.FirewallAuditor {
 	return firewall.New(firewall.SystemShell{}, log)
 }
+
+// readTokenByDefault: on Windows the daemon keeps a read token beside the
+// admin token, which install lets Users read, so that the CLI's read
+// commands work from a normal prompt.
+const readTokenByDefault = true

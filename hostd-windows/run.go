@@ -59,7 +59,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.exposeAddress, "expose-address", "", "host address forwards listen on (default 0.0.0.0)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the ownership ledger (portproxy), static forwards and tokens (default "+defaultStateDir()+")")
 	fs.StringVar(&f.tokenFile, "token-file", "", "admin token file, created at first start (default <state-dir>/token)")
-	fs.StringVar(&f.readTokenFile, "read-token-file", "", "read-only token file for status and listing calls, created if missing (default: no read token)")
+	fs.StringVar(&f.readTokenFile, "read-token-file", "", "read-only token file for status and listing calls, created if missing (default on Windows "+token.ReadFileName+" beside the admin token, readable by Users; elsewhere no read token)")
 	fs.StringVar(&f.agentTokenFile, "agent-token-file", "", "token file for agents, created if missing (default agent.token beside the admin token)")
 	fs.DurationVar(&f.grace, "grace", 0, "how long a gone agent's forwards stay up (default "+config.DefaultGrace.String()+")")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -137,8 +137,17 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 	s.stateDir = cmp.Or(cfg.StateDir, defaultStateDir())
 	s.tokenFile = cfg.TokenPath(s.stateDir)
 	s.agentTokenFile = cmp.Or(cfg.AgentTokenFile, filepath.Join(filepath.Dir(s.tokenFile), "agent.token"))
-	s.readTokenFile = cfg.ReadTokenFile
+	s.readTokenFile = readTokenPath(cfg.ReadTokenFile, s.tokenFile, readTokenByDefault)
 	return s, nil
+}
+
+// readTokenPath is the read token file: the configured one, else, when
+// byDefault, read.token beside the admin token, else none ("").
+func readTokenPath(configured, tokenFile string, byDefault bool) string {
+	if configured != "" || !byDefault {
+		return configured
+	}
+	return filepath.Join(filepath.Dir(tokenFile), token.ReadFileName)
 }
 
 // loadConfig reads the config file, or takes the defaults, applies the
@@ -225,18 +234,20 @@ func newLogger(file string, level slog.Level) (*slog.Logger, io.Closer) {
 // loadTokens loads the token files, creating missing ones (owner-only),
 // and refuses files others could read or replace and roles that share a
 // token (fileperm, token.CheckDistinct): either would give a weaker
-// role, or another account, the admin's rights.
+// role, or another account, the admin's rights. Only the read token may
+// be read by others (fileperm.CheckReadShared): that is what it is for.
 func loadTokens(s *settings, log *slog.Logger) (server.Tokens, error) {
 	var t server.Tokens
 	var loaded []token.RoleFile
 	for _, x := range []struct {
-		path string
-		dst  *string
-		role string
+		path  string
+		dst   *string
+		role  string
+		check func(path string) error
 	}{
-		{s.tokenFile, &t.Admin, "admin"},
-		{s.agentTokenFile, &t.Agent, "agent"},
-		{s.readTokenFile, &t.Read, "read"},
+		{s.tokenFile, &t.Admin, "admin", fileperm.CheckPrivate},
+		{s.agentTokenFile, &t.Agent, "agent", fileperm.CheckPrivate},
+		{s.readTokenFile, &t.Read, "read", fileperm.CheckReadShared},
 	} {
 		if x.path == "" {
 			continue
@@ -245,7 +256,7 @@ func loadTokens(s *settings, log *slog.Logger) (server.Tokens, error) {
 		if err != nil {
 			return t, fmt.Errorf("%s token: %w", x.role, err)
 		}
-		if err := fileperm.CheckPrivate(x.path); err != nil {
+		if err := x.check(x.path); err != nil {
 			return t, fmt.Errorf("%s token: %w", x.role, err)
 		}
 		if created {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -209,6 +210,63 @@ func TestRunStartupErrors(t *testing.T) {
 			err := runDaemonArgs(context.Background(), args, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The read token file is found where configured, else beside the admin
+// token where the platform keeps one by default (Windows), else nowhere.
+func TestReadTokenPath(t *testing.T) {
+	tok := filepath.Join("state", "token")
+	for _, tc := range []struct {
+		configured string
+		byDefault  bool
+		want       string
+	}{
+		{"", true, filepath.Join("state", "read.token")},
+		{"", false, ""},
+		{"r.token", true, "r.token"},
+		{"r.token", false, "r.token"},
+	} {
+		if got := readTokenPath(tc.configured, tok, tc.byDefault); got != tc.want {
+			t.Errorf("readTokenPath(%q, %q, %v) = %q, want %q", tc.configured, tok, tc.byDefault, got, tc.want)
+		}
+	}
+}
+
+// Only the read token may be readable by others; the admin and agent
+// tokens never, and nobody else may write any of them.
+func TestLoadTokensReadShared(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix mode bits: Windows has none (fileperm's and winsvc's Windows tests cover the ACLs)")
+	}
+	log := slog.New(slog.DiscardHandler)
+	for name, tc := range map[string]struct {
+		admin, agent, read os.FileMode
+		want               string // "" for accepted
+	}{
+		"read token 0644":  {0o600, 0o600, 0o644, ""},
+		"admin token 0644": {0o644, 0o600, 0o600, "admin token: "},
+		"agent token 0644": {0o600, 0o644, 0o600, "agent token: "},
+		"read token 0664":  {0o600, 0o600, 0o664, "read token: "},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := &settings{
+				tokenFile:      writeMode(t, filepath.Join(dir, "token"), strings.Repeat("a", 64), tc.admin),
+				agentTokenFile: writeMode(t, filepath.Join(dir, "agent.token"), strings.Repeat("b", 64), tc.agent),
+				readTokenFile:  writeMode(t, filepath.Join(dir, "read.token"), strings.Repeat("c", 64), tc.read),
+			}
+			tokens, err := loadTokens(s, log)
+			if tc.want == "" {
+				if err != nil || tokens.Read != strings.Repeat("c", 64) {
+					t.Fatalf("loadTokens = %+v, %v; want the read token loaded", tokens, err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a refusal starting %q", err, tc.want)
 			}
 		})
 	}

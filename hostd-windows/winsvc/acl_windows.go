@@ -16,6 +16,10 @@ func SecureDir(dir string) error { return setDACL(dir, StateSDDL) }
 // SecureFile gives the file FileSDDL's DACL: Administrators and SYSTEM.
 func SecureFile(path string) error { return setDACL(path, FileSDDL) }
 
+// SecureReadableFile gives the file ReadableFileSDDL's DACL: SecureFile's,
+// and reading for Users. It is for the read token only.
+func SecureReadableFile(path string) error { return setDACL(path, ReadableFileSDDL) }
+
 func setDACL(path, sddl string) error {
 	sd, err := windows.SecurityDescriptorFromString(sddl)
 	if err != nil {

@@ -21,3 +21,11 @@ const StateSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
 
 // FileSDDL is a token file's own DACL: SYSTEM and Administrators only.
 const FileSDDL = "D:P(A;;FA;;;SY)(A;;FA;;;BA)"
+
+// ReadableFileSDDL is the read token's DACL: FileSDDL, and reading
+// (FILE_GENERIC_READ) for BUILTIN\Users, so that the CLI's read commands
+// work from a normal prompt. Users reach the file in the state directory,
+// which they may not list, by the right to bypass traverse checking that
+// Windows gives everyone. The daemon's start-up check accepts this for the
+// read token only (fileperm.CheckReadShared).
+const ReadableFileSDDL = FileSDDL + "(A;;FR;;;BU)"

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
+
+	"github.com/wslfwd/wslfwd/internal/fileperm"
 )
 
 // memLog records Event Log messages.
@@ -105,7 +107,7 @@ func TestHandlerFailure(t *testing.T) {
 
 // TestSDDL checks that the DACLs parse and say what they mean.
 func TestSDDL(t *testing.T) {
-	for _, sddl := range []string{FileSDDL, StateSDDL} {
+	for sddl, entries := range map[string]uint16{FileSDDL: 2, StateSDDL: 2, ReadableFileSDDL: 3} {
 		sd, err := windows.SecurityDescriptorFromString(sddl)
 		if err != nil {
 			t.Fatalf("%s: %v", sddl, err)
@@ -114,8 +116,8 @@ func TestSDDL(t *testing.T) {
 			t.Errorf("%s reads back as %s", sddl, got)
 		}
 		dacl, _, err := sd.DACL()
-		if err != nil || dacl == nil || dacl.AceCount != 2 {
-			t.Errorf("%s: DACL %v, %v; want two entries", sddl, dacl, err)
+		if err != nil || dacl == nil || dacl.AceCount != entries {
+			t.Errorf("%s: DACL %v, %v; want %d entries", sddl, dacl, err, entries)
 		}
 	}
 }
@@ -159,5 +161,32 @@ func TestSecureFile(t *testing.T) {
 	}
 	if owner, _, err := sd.Owner(); err != nil || !owner.IsWellKnown(windows.WinBuiltinAdministratorsSid) {
 		t.Errorf("owner = %v, %v; want Administrators", owner, err)
+	}
+}
+
+// TestSecureReadableFile gives a file the read token's DACL: the daemon's
+// check for the read token accepts it, the one for the other tokens not.
+func TestSecureReadableFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "read.token")
+	if err := os.WriteFile(path, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := SecureReadableFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetAdminOwner(path); err != nil {
+		t.Fatal(err)
+	}
+	if isWine() {
+		t.Skip("needs Windows: Wine accepts file DACLs but does not store them (it keeps Unix modes)")
+	}
+	if got, err := DACL(path); err != nil || got != ReadableFileSDDL {
+		t.Errorf("DACL = %q, %v; want %q", got, err, ReadableFileSDDL)
+	}
+	if err := fileperm.CheckReadShared(path); err != nil {
+		t.Errorf("the read token's check refuses its DACL: %v", err)
+	}
+	if err := fileperm.CheckPrivate(path); err == nil {
+		t.Error("the admin and agent tokens' check accepts a DACL that lets Users read")
 	}
 }

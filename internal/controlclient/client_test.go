@@ -244,7 +244,7 @@ func TestExplain(t *testing.T) {
 		{status.Error(codes.Unauthenticated, "invalid token"),
 			[]string{"daemon at 172.28.240.1:17810 rejected the token from /home/ada/.config/wslfwd/token: invalid token"}},
 		{status.Error(codes.PermissionDenied, "the agent token may not call GetStatus"),
-			[]string{"list agents: the token from /home/ada/.config/wslfwd/token is not allowed", "agent's token is refused"}},
+			[]string{"list agents: the token from /home/ada/.config/wslfwd/token is not allowed", "agent's token is refused", "elevated prompt"}},
 		{status.Error(codes.DeadlineExceeded, "context deadline exceeded"), []string{"did not answer in time", "--timeout"}},
 		{status.Error(codes.NotFound, "no static forward on tcp 0.0.0.0:80"), []string{"list agents: no static forward on tcp 0.0.0.0:80"}},
 		{errors.New("plain"), []string{"list agents: plain"}},

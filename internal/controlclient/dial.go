@@ -78,7 +78,8 @@ func (c *Conn) Explain(what string, err error) error {
 		msg = fmt.Sprintf("daemon at %s rejected the token from %s: %s; copy the daemon's current token (`wslfwd-hostd token`, elevated, on Windows) or pass --token-file",
 			c.Target.Addr, c.TokenFrom, s.Message())
 	case codes.PermissionDenied:
-		msg = fmt.Sprintf("%s: the token from %s is not allowed: %s; read commands need the read or admin token, expose, unexpose and probe the admin token (the agent's token is refused)",
+		msg = fmt.Sprintf("%s: the token from %s is not allowed: %s; read commands need the read or admin token, expose, unexpose and probe the admin token "+
+			"(on Windows run wslfwd from an elevated prompt, where it reads the admin token; elsewhere pass --token-file with it); the agent's token is refused",
 			what, c.TokenFrom, s.Message())
 	case codes.DeadlineExceeded:
 		msg = fmt.Sprintf("%s: daemon at %s did not answer in time (%s); raise --timeout", what, c.Target.Addr, s.Message())

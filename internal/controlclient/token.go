@@ -6,14 +6,16 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+
+	"github.com/wslfwd/wslfwd/internal/token"
 )
 
 // TokenPaths lists, in the order tried, where the CLI looks for a token when
 // --token-file is not given.
 //
 //   - Windows: the daemon's own files under %ProgramData%\wslfwd: its admin
-//     token "token" (readable by administrators), then "read.token", where
-//     a read-only token is kept when the daemon is given one by that name.
+//     token "token" (readable by administrators), then its read token
+//     "read.token" (readable by every user), good for the read commands.
 //   - WSL: a token the user copied in. /etc/wslfwd/token is the agent's token,
 //     which ControlService rejects, so it is never tried.
 //   - Linux outside WSL (the daemon runs here): the daemon's state directory.
@@ -25,7 +27,7 @@ func TokenPaths(p Place, env Env) []string {
 			dir = `C:\ProgramData`
 		}
 		dir = strings.TrimRight(dir, `\`) + `\wslfwd\`
-		return []string{dir + "token", dir + "read.token"}
+		return []string{dir + "token", dir + token.ReadFileName}
 	case WSL:
 		var paths []string
 		if cfg := env.Getenv("XDG_CONFIG_HOME"); cfg != "" && path.IsAbs(cfg) {
@@ -35,7 +37,7 @@ func TokenPaths(p Place, env Env) []string {
 		}
 		return append(paths, "/etc/wslfwd/cli.token")
 	case Linux:
-		return []string{"/var/lib/wslfwd/token", "/var/lib/wslfwd/read.token"}
+		return []string{"/var/lib/wslfwd/token", path.Join("/var/lib/wslfwd", token.ReadFileName)}
 	default:
 		return nil
 	}
@@ -45,7 +47,7 @@ func TokenPaths(p Place, env Env) []string {
 func TokenHint(p Place) string {
 	switch p.Kind {
 	case Windows:
-		return "the daemon's token is readable from an elevated prompt only: run wslfwd elevated, or save the output of `wslfwd-hostd token` (elevated) to a file and pass --token-file"
+		return "the daemon's admin token is readable from an elevated prompt only, its read token (status, forwards, agents, watch) by every user once `wslfwd-hostd install` has made it: run wslfwd elevated, run install again, or save the output of `wslfwd-hostd token` (elevated) to a file and pass --token-file"
 	case WSL:
 		distro := p.Distro
 		if distro == "" {

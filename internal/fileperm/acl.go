@@ -9,16 +9,30 @@ import (
 const (
 	sidSystem         = "S-1-5-18"
 	sidAdministrators = "S-1-5-32-544"
+	// sidUsers (BUILTIN\Users) is every interactive user: it may read
+	// the read token.
+	sidUsers = "S-1-5-32-545"
 	// sidCreatorOwner in an inheritable entry stands for whoever creates
 	// a file inside: the daemon itself, whose ownership is checked.
 	sidCreatorOwner = "S-1-3-0"
 )
 
+// readAccess are the rights that only read a file: FILE_GENERIC_READ and
+// FILE_GENERIC_EXECUTE (read data, attributes and extended attributes,
+// execute, read the DACL, synchronize) and GENERIC_READ and
+// GENERIC_EXECUTE. An entry that grants anything else may change the file
+// or who may use it.
+const readAccess = 0x1 | 0x8 | 0x20 | 0x80 | 0x20000 | 0x100000 | 0x20000000 | 0x80000000
+
 // ace is one entry of a DACL, as far as the check cares.
 type ace struct {
 	Allow bool   // an access-allowed entry (deny entries only narrow access)
 	SID   string // whom it names, as S-1-…
+	Mask  uint32 // the access it grants or denies
 }
+
+// readOnly reports whether the entry grants reading only.
+func (e ace) readOnly() bool { return e.Mask&^readAccess == 0 }
 
 // descriptor is the part of a Windows security descriptor that is judged.
 type descriptor struct {
@@ -28,10 +42,11 @@ type descriptor struct {
 }
 
 // judgeDescriptor refuses an owner other than SYSTEM, Administrators or
-// self (the process's user), and any allow entry for anyone else.
+// self (the process's user), and any allow entry for anyone else, or,
+// when othersRead, any such entry that grants more than reading.
 // Inherit-only entries count too: on a directory they reach every file
 // created in it later.
-func judgeDescriptor(path string, isDir bool, d descriptor, self string) error {
+func judgeDescriptor(path string, isDir bool, d descriptor, self string, othersRead bool) error {
 	trusted := []string{sidSystem, sidAdministrators, self}
 	if !slices.Contains(trusted, d.Owner) {
 		return fmt.Errorf("%s is owned by %s, not by Administrators or SYSTEM: in an elevated prompt run wslfwd-hostd install "+
@@ -43,7 +58,14 @@ func judgeDescriptor(path string, isDir bool, d descriptor, self string) error {
 			path, fixDACL(path, isDir, ""))
 	}
 	for _, e := range d.ACEs {
+		if othersRead && e.readOnly() {
+			continue
+		}
 		if e.Allow && !slices.Contains(trusted, e.SID) && e.SID != sidCreatorOwner {
+			if othersRead {
+				return fmt.Errorf("%s lets %s change it (access mask %#x), beyond Administrators and SYSTEM: in an elevated prompt run wslfwd-hostd install "+
+					"(it gives the read token its access list), or icacls \"%s\" /remove:g *%s /grant:r *%s:R", path, e.SID, e.Mask, path, e.SID, sidUsers)
+			}
 			return fmt.Errorf("%s allows access to %s, beyond Administrators and SYSTEM: in an elevated prompt run wslfwd-hostd install "+
 				"(it restricts the state directory and tokens), or %s", path, e.SID, fixDACL(path, isDir, e.SID))
 		}

@@ -17,6 +17,13 @@
 //     own user, and the DACL may allow access to those only (deny entries
 //     are fine; a missing DACL, which allows everyone, is not).
 //
+// The read token is the one file others may read (CheckReadShared): it is
+// meant for every user of the machine, so that the CLI's read commands
+// work from a normal prompt, and it grants only what any of them may see.
+// Others still may not change it: on Unix the mode gives group and others
+// no write access (mode & 0o022 == 0), on Windows entries beyond SYSTEM,
+// Administrators and self grant reading only. The owner rule is the same.
+//
 // The judging is plain Go over plain values (mode and owner; owner SID and
 // the DACL's entries), so every refusal is tested on every OS; only
 // reading those values is per-OS.
@@ -35,7 +42,17 @@ func CheckPrivate(path string) error {
 	if err != nil {
 		return fmt.Errorf("check access to %s: %w", path, err)
 	}
-	return checkPrivate(path, fi)
+	return checkPrivate(path, fi, false)
+}
+
+// CheckReadShared checks path like CheckPrivate, except that others may
+// read it (never change it). It is the check on the read token only.
+func CheckReadShared(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("check access to %s: %w", path, err)
+	}
+	return checkPrivate(path, fi, true)
 }
 
 // CheckNotShared checks only the Unix mode: that neither group nor others
@@ -50,8 +67,16 @@ func CheckNotShared(path string) error {
 	return checkMode(path, fi.Mode())
 }
 
-// checkModeBits refuses a mode that gives group or others any access.
-func checkModeBits(path string, mode fs.FileMode) error {
+// checkModeBits refuses a mode that gives group or others any access,
+// or, when othersRead, write access.
+func checkModeBits(path string, mode fs.FileMode, othersRead bool) error {
+	if othersRead {
+		if mode.Perm()&0o022 == 0 {
+			return nil
+		}
+		return fmt.Errorf("%s may be written by group or others (mode %04o), but only its owner may change it: run chmod 644 %s",
+			path, mode.Perm(), path)
+	}
 	if mode.Perm()&0o077 == 0 {
 		return nil
 	}

@@ -34,13 +34,13 @@ func TestOwnerUIDMessages(t *testing.T) {
 
 func TestModeBits(t *testing.T) {
 	for _, m := range []os.FileMode{0o600, 0o400, 0o700 | os.ModeDir} {
-		if err := checkModeBits("/x", m); err != nil {
+		if err := checkModeBits("/x", m, false); err != nil {
 			t.Errorf("mode %v refused: %v", m, err)
 		}
 	}
-	wantRefusal(t, checkModeBits("/x/token", 0o644), "mode 0644", "chmod 600 /x/token")
-	wantRefusal(t, checkModeBits("/x/token", 0o620), "mode 0620", "chmod 600 /x/token")
-	wantRefusal(t, checkModeBits("/x/state", 0o755|os.ModeDir), "mode 0755", "chmod 700 /x/state")
+	wantRefusal(t, checkModeBits("/x/token", 0o644, false), "mode 0644", "chmod 600 /x/token")
+	wantRefusal(t, checkModeBits("/x/token", 0o620, false), "mode 0620", "chmod 600 /x/token")
+	wantRefusal(t, checkModeBits("/x/state", 0o755|os.ModeDir, false), "mode 0755", "chmod 700 /x/state")
 }
 
 func TestCheckPrivateOnDisk(t *testing.T) {
@@ -70,6 +70,36 @@ func TestCheckPrivateOnDisk(t *testing.T) {
 	}
 	wantRefusal(t, CheckPrivate(dir), "chmod 700 "+dir)
 	wantRefusal(t, CheckPrivate(filepath.Join(dir, "missing")), "missing")
+	wantRefusal(t, CheckReadShared(filepath.Join(dir, "missing")), "missing")
+}
+
+// The read token may be 0644 on disk; 0664 and a foreign owner are not.
+func TestCheckReadSharedOnDisk(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix modes; the Windows judging is TestJudgeDescriptorReadShared")
+	}
+	file := filepath.Join(t.TempDir(), "read.token")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckReadShared(file); err != nil {
+		t.Errorf("0644 read token: %v", err)
+	}
+	wantRefusal(t, CheckPrivate(file), "chmod 600 "+file)
+	if err := os.Chmod(file, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	wantRefusal(t, CheckReadShared(file), "chmod 644 "+file)
+	if os.Geteuid() != 0 {
+		return // giving a file away needs root; TestOwnerUIDMessages covers the rule
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(file, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	wantRefusal(t, CheckReadShared(file), "owned by uid 4242")
 }
 
 // As root, a file of another user is refused even with mode 0600.
@@ -103,16 +133,73 @@ func TestJudgeDescriptor(t *testing.T) {
 		"empty DACL":           {Owner: sidSystem},
 	}
 	for name, d := range ok {
-		if err := judgeDescriptor(`C:\s\token`, false, d, self); err != nil {
+		if err := judgeDescriptor(`C:\s\token`, false, d, self, false); err != nil {
 			t.Errorf("%s: refused: %v", name, err)
 		}
 	}
-	wantRefusal(t, judgeDescriptor(`C:\s\token`, false, descriptor{Owner: users, ACEs: good}, self),
+	wantRefusal(t, judgeDescriptor(`C:\s\token`, false, descriptor{Owner: users, ACEs: good}, self, false),
 		`C:\s\token is owned by `+users, `icacls "C:\s\token" /setowner *S-1-5-32-544`)
-	wantRefusal(t, judgeDescriptor(`C:\s`, true, descriptor{Owner: sidSystem, NullDACL: true}, self),
+	wantRefusal(t, judgeDescriptor(`C:\s`, true, descriptor{Owner: sidSystem, NullDACL: true}, self, false),
 		"no access list", `icacls "C:\s" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F`)
-	wantRefusal(t, judgeDescriptor(`C:\s\token`, false, descriptor{Owner: sidSystem, ACEs: append(good, allow(users))}, self),
+	wantRefusal(t, judgeDescriptor(`C:\s\token`, false, descriptor{Owner: sidSystem, ACEs: append(good, allow(users))}, self, false),
 		"allows access to "+users, `/remove:g *`+users+` /grant:r *S-1-5-18:F *S-1-5-32-544:F`)
-	wantRefusal(t, judgeDescriptor(`C:\s\token`, false, descriptor{Owner: sidSystem, ACEs: append(good, allow(self))}, "S-1-5-18"),
+	wantRefusal(t, judgeDescriptor(`C:\s\token`, false, descriptor{Owner: sidSystem, ACEs: append(good, allow(self))}, "S-1-5-18", false),
 		"allows access to "+self)
+}
+
+// The read token may be read by others, never changed by them; the owner
+// rule is unchanged.
+func TestReadSharedModeBits(t *testing.T) {
+	for _, m := range []os.FileMode{0o600, 0o640, 0o644, 0o444} {
+		if err := checkModeBits("/x/read.token", m, true); err != nil {
+			t.Errorf("mode %v refused for the read token: %v", m, err)
+		}
+	}
+	for _, m := range []os.FileMode{0o664, 0o646, 0o666} {
+		wantRefusal(t, checkModeBits("/x/read.token", m, true), "may be written by group or others", "chmod 644 /x/read.token")
+	}
+}
+
+func TestJudgeDescriptorReadShared(t *testing.T) {
+	const self, users, everyone = "S-1-5-21-1-2-3-1001", "S-1-5-32-545", "S-1-1-0"
+	grant := func(sid string, mask uint32) ace { return ace{Allow: true, SID: sid, Mask: mask} }
+	const fileAll, fileRead, fileReadExec = 0x1f01ff, 0x120089, 0x1200a9
+	good := []ace{grant(sidSystem, fileAll), grant(sidAdministrators, fileAll)}
+	for name, extra := range map[string]ace{
+		"users read (R)":     grant(users, fileRead),
+		"users read (RX)":    grant(users, fileReadExec),
+		"everyone read":      grant(everyone, fileRead),
+		"generic read":       grant(users, 0x80000000),
+		"users denied write": {Allow: false, SID: users, Mask: 0x2},
+	} {
+		d := descriptor{Owner: sidAdministrators, ACEs: append(good, extra)}
+		if err := judgeDescriptor(`C:\s\read.token`, false, d, self, true); err != nil {
+			t.Errorf("%s: refused: %v", name, err)
+		}
+		if extra.Allow {
+			wantRefusal(t, judgeDescriptor(`C:\s\token`, false, d, self, false), "allows access to "+extra.SID)
+		}
+	}
+	for name, mask := range map[string]uint32{
+		"write data":    0x2,
+		"append":        0x4,
+		"write attribs": 0x100,
+		"delete":        0x10000,
+		"write DAC":     0x40000,
+		"take owner":    0x80000,
+		"generic write": 0x40000000,
+		"generic all":   0x10000000,
+		"full control":  fileAll,
+		"modify":        0x1301bf,
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := descriptor{Owner: sidSystem, ACEs: append(good, grant(users, mask))}
+			wantRefusal(t, judgeDescriptor(`C:\s\read.token`, false, d, self, true),
+				"lets "+users+" change it", `icacls "C:\s\read.token" /remove:g *`+users+` /grant:r *S-1-5-32-545:R`)
+		})
+	}
+	wantRefusal(t, judgeDescriptor(`C:\s\read.token`, false, descriptor{Owner: users, ACEs: good}, self, true),
+		"is owned by "+users)
+	wantRefusal(t, judgeDescriptor(`C:\s\read.token`, false, descriptor{Owner: sidSystem, NullDACL: true}, self, true),
+		"no access list")
 }

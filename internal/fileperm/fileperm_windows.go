@@ -10,7 +10,7 @@ import (
 )
 
 // checkPrivate reads path's owner and DACL and judges them.
-func checkPrivate(path string, fi fs.FileInfo) error {
+func checkPrivate(path string, fi fs.FileInfo, othersRead bool) error {
 	d, err := readDescriptor(path)
 	if err != nil {
 		return err
@@ -27,7 +27,7 @@ func checkPrivate(path string, fi fs.FileInfo) error {
 	if err != nil {
 		return fmt.Errorf("check access to %s: this process's user: %w", path, err)
 	}
-	return judgeDescriptor(path, fi.IsDir(), d, user.User.Sid.String())
+	return judgeDescriptor(path, fi.IsDir(), d, user.User.Sid.String(), othersRead)
 }
 
 // underWine reports whether the process runs under Wine, whose ntdll
@@ -83,9 +83,10 @@ const (
 func aceOf(e *windows.ACCESS_ALLOWED_ACE) ace {
 	switch e.Header.AceType {
 	case windows.ACCESS_ALLOWED_ACE_TYPE:
-		return ace{Allow: true, SID: (*windows.SID)(unsafe.Pointer(&e.SidStart)).String()}
+		return ace{Allow: true, SID: (*windows.SID)(unsafe.Pointer(&e.SidStart)).String(), Mask: uint32(e.Mask)}
 	case windows.ACCESS_DENIED_ACE_TYPE, deniedObjectACEType, deniedCallbackACEType, deniedCallbackObjectACEType:
-		return ace{Allow: false}
+		return ace{Allow: false, Mask: uint32(e.Mask)}
 	}
-	return ace{Allow: true, SID: fmt.Sprintf("an entry of type %d", e.Header.AceType)}
+	// Whatever it grants, it counts as everything.
+	return ace{Allow: true, SID: fmt.Sprintf("an entry of type %d", e.Header.AceType), Mask: ^uint32(0)}
 }

@@ -71,3 +71,26 @@ func TestCheckPrivateReadsDACL(t *testing.T) {
 		t.Fatalf("Everyone may read: err = %v, want a refusal naming S-1-1-0 and the icacls fix", err)
 	}
 }
+
+// The read token's DACL (Users may read) passes CheckReadShared and not
+// CheckPrivate; Users allowed to modify it fails both.
+func TestCheckReadSharedReadsDACL(t *testing.T) {
+	if underWine() {
+		t.Skip("Wine keeps no file DACLs; TestJudgeDescriptorReadShared covers the rules")
+	}
+	path := filepath.Join(t.TempDir(), "read.token")
+	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	setDACL(t, path, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FR;;;BU)")
+	if err := CheckReadShared(path); err != nil {
+		t.Fatalf("Users may read: %v", err)
+	}
+	if err := CheckPrivate(path); err == nil {
+		t.Fatal("CheckPrivate accepted a file Users may read")
+	}
+	setDACL(t, path, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FRFW;;;BU)")
+	if err := CheckReadShared(path); err == nil || !strings.Contains(err.Error(), "lets S-1-5-32-545 change it") {
+		t.Fatalf("Users may write: err = %v, want a refusal naming S-1-5-32-545", err)
+	}
+}

@@ -21,6 +21,11 @@ import (
 // "Bearer <token>".
 const MetadataKey = "authorization"
 
+// ReadFileName is the read token's file name, beside the admin token: the
+// daemon's default on Windows, and where the CLI looks after the admin
+// token.
+const ReadFileName = "read.token"
+
 // minLen is the shortest token accepted: 128 bits in hex.
 const minLen = 32
 
