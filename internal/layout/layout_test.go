@@ -87,7 +87,12 @@ func imports(t *testing.T, goos string) map[string][2][]string {
 
 // TestImportsRunDown fails naming every import that runs the wrong way,
 // for the Linux and the Windows build of each package.
-func TestImportsRunDown(t *testing.T) {
+func TestImportsRunDown(t *testing.T) { checkImports(t, violation) }
+
+// checkImports fails naming every import, of the Linux and the Windows
+// build of each package and its tests, that rule names.
+func checkImports(t *testing.T, rule func(pkg, imp string, test bool) string) {
+	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command here (the Windows test binaries run under Wine without one)")
 	}
@@ -95,7 +100,7 @@ func TestImportsRunDown(t *testing.T) {
 		for pkg, imps := range imports(t, goos) {
 			for i, list := range imps {
 				for _, imp := range list {
-					if v := violation(pkg, imp, i == 1); v != "" {
+					if v := rule(pkg, imp, i == 1); v != "" {
 						t.Errorf("GOOS=%s: %s", goos, v)
 					}
 				}
