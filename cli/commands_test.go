@@ -108,6 +108,25 @@ func TestStatus(t *testing.T) {
 	mustContain(t, "status json", r.stdout, `"listen_addresses"`, `"agents_connected"`)
 }
 
+// status says which connected agents run another version than the
+// daemon, and how to update them; agents of its own version pass quietly.
+func TestStatusWarnsOfOtherAgentVersions(t *testing.T) {
+	agents := sampleAgents()
+	agents.Agents[0].AgentVersion = "1.2.2"
+	agents.Agents = append(agents.Agents,
+		&wslfwdv1.Agent{Distro: "Debian", Connected: true, AgentVersion: "1.2.3"},
+		&wslfwdv1.Agent{Distro: "Arch", Connected: false, AgentVersion: "1.0.0"})
+	d := startFake(t, &fakeControl{status: sampleStatus(), agents: agents})
+	r := runCLI(t, t.Context(), plainLinux(), d.args("status")...)
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+	}
+	mustContain(t, "status", r.stdout, "WARNING: the agent in Ubuntu is version 1.2.2, the daemon 1.2.3: ", "wslfwd setup --distro Ubuntu")
+	if strings.Count(r.stdout, "WARNING") != 1 {
+		t.Errorf("status warns of agents of the daemon's version, or of gone ones:\n%s", r.stdout)
+	}
+}
+
 func TestAgents(t *testing.T) {
 	d := startFake(t, &fakeControl{agents: sampleAgents()})
 	r := runCLI(t, t.Context(), plainLinux(), d.args("agents")...)

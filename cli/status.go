@@ -18,7 +18,8 @@ func newStatusCmd(a *app) *cobra.Command {
 		Long: `Show the daemon's version, uptime, backend, the addresses it listens on,
 the address forwards listen on, how many agents are connected, how many
 forwards are in each state, and any standing problem with how to fix it.
-On Windows it warns about running distros without a connected agent.`,
+It warns about connected agents of another version than the daemon's, and
+on Windows about running distros without a connected agent.`,
 		Example: `  wslfwd status
   wslfwd status -o json`,
 		Args:              args(cobra.NoArgs),
@@ -30,20 +31,27 @@ On Windows it warns about running distros without a connected agent.`,
 				},
 				func(resp *wslfwdv1.GetStatusResponse) {
 					output.Status(a.stdout, resp, a.now())
-					a.warnWithoutAgent(cmd.Context())
+					a.warnAgents(cmd.Context(), resp.GetVersion())
 				})
 		},
 	}
 }
 
-// warnWithoutAgent warns about running distros without a connected
-// agent (Windows only: see withoutAgent).
-func (a *app) warnWithoutAgent(ctx context.Context) {
-	if a.listRunning == nil {
-		return
-	}
+// warnAgents warns about connected agents whose version is not the
+// daemon's (adjacent versions work together, but setup updates both), and
+// about running distros without a connected agent (Windows only: see
+// withoutAgent). Status has said what it must by then, so a failure to
+// list the agents only leaves the warnings out.
+func (a *app) warnAgents(ctx context.Context, daemonVersion string) {
 	agents, err := a.listAgents(ctx)
 	if err != nil {
+		return
+	}
+	for _, ag := range output.OtherVersions(agents.GetAgents(), daemonVersion) {
+		fmt.Fprintf(a.stdout, "WARNING: the agent in %s is version %s, the daemon %s: %s\n",
+			ag.GetDistro(), ag.GetAgentVersion(), daemonVersion, setupFix(ag.GetDistro()))
+	}
+	if a.listRunning == nil {
 		return
 	}
 	for _, d := range a.withoutAgent(ctx, agents) {

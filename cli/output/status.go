@@ -66,3 +66,16 @@ func StateCounts(counts []*wslfwdv1.StateCount) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// OtherVersions lists the connected agents whose version differs from the
+// daemon's; an empty version (on either side) says nothing, so it is left
+// out.
+func OtherVersions(agents []*wslfwdv1.Agent, daemonVersion string) []*wslfwdv1.Agent {
+	var out []*wslfwdv1.Agent
+	for _, a := range agents {
+		if a.GetConnected() && daemonVersion != "" && a.GetAgentVersion() != "" && a.GetAgentVersion() != daemonVersion {
+			out = append(out, a)
+		}
+	}
+	return out
+}
