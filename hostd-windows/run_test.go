@@ -176,7 +176,8 @@ func TestFlagsOverrideConfig(t *testing.T) {
 	if s.cfg.Expose() != netip.MustParseAddr("127.0.0.1") {
 		t.Errorf("expose = %v, want the config's 127.0.0.1", s.cfg.Expose())
 	}
-	if s.tokenFile != filepath.Join(dir, "token") || s.agentTokenFile != filepath.Join(dir, "agent.token") || s.readTokenFile != "" {
+	wantRead := readTokenPath("", filepath.Join(dir, "token"), readTokenByDefault) // read.token on Windows only
+	if s.tokenFile != filepath.Join(dir, "token") || s.agentTokenFile != filepath.Join(dir, "agent.token") || s.readTokenFile != wantRead {
 		t.Errorf("token files = %q %q %q", s.tokenFile, s.agentTokenFile, s.readTokenFile)
 	}
 	if len(s.listen) != 1 || s.listen[0] != netip.MustParseAddrPort("127.0.0.1:17810") {
