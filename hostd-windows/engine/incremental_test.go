@@ -56,7 +56,7 @@ type twin struct {
 	agents  map[string]*agents.Session
 	seq     map[string]uint64
 	held    map[string][]*wslfwdv1.Listener // what each agent reported
-	last    time.Time                       // the latest session's ConnectedAt
+	last    time.Time                       // when the latest agent was registered, or later
 }
 
 var twinPeers = map[string]string{"Ubuntu": "127.0.0.1:50000", "Debian": "127.0.0.2:50000"}
@@ -77,18 +77,19 @@ func newTwin(t *testing.T, cfg *config.Config) *twin {
 
 // connect opens a session for distro and sends what it holds.
 //
-// Agents rank by ConnectedAt, then by their random session IDs, so two
-// sessions opened in one clock tick (Windows' clock is coarse) would rank
-// at random, and differently in the two twins. Each session therefore
-// opens on a later tick than the one before, as real connections do.
+// Agents rank by when they registered (their first snapshot), then by
+// their random session IDs, so two agents registered in one clock tick
+// (Windows' clock is coarse) would rank at random, and differently in
+// the two twins. Each agent therefore registers on a later tick than the
+// one before, as real connections do.
 func (tw *twin) connect(t *testing.T, distro string) {
 	for !time.Now().After(tw.last) {
 		runtime.Gosched()
 	}
 	tw.agents[distro] = openAgent(t, tw.e, distro, twinPeers[distro])
-	tw.last = tw.agents[distro].ConnectedAt
 	tw.seq[distro] = 0
 	tw.snapshot(t, distro)
+	tw.last = time.Now()
 }
 
 func (tw *twin) snapshot(t *testing.T, distro string) {
