@@ -49,7 +49,7 @@ func TestServicesForwardedAndRemoved(t *testing.T) {
 			t.Errorf("forward %s: want → %s:%d, distro Ubuntu, pid %d (this test), backend relay",
 				describe(f), wslAddr, c.port, os.Getpid())
 		}
-		if err := echoFromLAN(ctx, env, c.network, c.port); err != nil {
+		if err := env.EchoFromLAN(ctx, c.network, c.port); err != nil {
 			t.Errorf("%s %d from lan through an ACTIVE forward: %v", c.network, c.port, err)
 		}
 	}
@@ -58,7 +58,7 @@ func TestServicesForwardedAndRemoved(t *testing.T) {
 	if err := env.WaitNoForward(ctx, labrun.Match{Protocol: tcp, Port: 9001}); err != nil {
 		t.Fatal(err)
 	}
-	if err := refusedFromLAN(ctx, env, 9001); err != nil {
+	if err := env.RefusedFromLAN(ctx, 9001); err != nil {
 		t.Error(err)
 	}
 	pc.Close()
@@ -88,7 +88,7 @@ func TestLoopbackOnlyServiceNotForwarded(t *testing.T) {
 			t.Errorf("ListForwards without all lists the loopback-only listener: %s", describe(f))
 		}
 	}
-	if err := refusedFromLAN(ctx, env, 9003); err != nil {
+	if err := env.RefusedFromLAN(ctx, 9003); err != nil {
 		t.Error(err)
 	}
 }
@@ -128,7 +128,7 @@ func TestTwoAgentsOneForward(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d forwards for port 9004, want 1", n)
 	}
-	if err := echoFromLAN(ctx, env, "tcp", 9004); err != nil {
+	if err := env.EchoFromLAN(ctx, "tcp", 9004); err != nil {
 		t.Error(err)
 	}
 }
@@ -154,7 +154,7 @@ func TestAddressChangeMovesForwards(t *testing.T) {
 	if f.GetConnectPort() != 9005 {
 		t.Errorf("after the address change: %s", describe(f))
 	}
-	if err := echoFromLAN(ctx, env, "tcp", 9005); err != nil {
+	if err := env.EchoFromLAN(ctx, "tcp", 9005); err != nil {
 		t.Errorf("from lan after the address change: %v", err)
 	}
 }
@@ -179,7 +179,7 @@ func TestKilledAgentForwardsExpireAfterGrace(t *testing.T) {
 	if took := time.Since(killed); took < env.Grace {
 		t.Errorf("forward removed %v after the agent was killed, before the grace period (%v) ended", took, env.Grace)
 	}
-	if err := refusedFromLAN(ctx, env, 9006); err != nil {
+	if err := env.RefusedFromLAN(ctx, 9006); err != nil {
 		t.Error(err)
 	}
 }
@@ -312,7 +312,7 @@ func TestMirroredModeIsDirect(t *testing.T) {
 	if n := listeners(t, env.Lab.WinHost, 9008); n != 1 {
 		t.Errorf("%d TCP listeners on port 9008 in winhost, want 1 (the service)", n)
 	}
-	if err := echoFromLAN(ctx, env, "tcp", 9008); err != nil {
+	if err := env.EchoFromLAN(ctx, "tcp", 9008); err != nil {
 		t.Errorf("lan reaches a mirrored service directly: %v", err)
 	}
 }
@@ -326,20 +326,16 @@ func TestCLI(t *testing.T) {
 	if _, err := env.WaitForward(ctx, labrun.Match{Protocol: tcp, Port: 9009, State: active}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := env.CLI(ctx, "forwards", "-o", "json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var fwd wslfwdv1.ListForwardsResponse
-	if err := protojson.Unmarshal([]byte(out), &fwd); err != nil {
-		t.Fatalf("wslfwd forwards -o json: %v\n%s", err, out)
+	if err := env.CLIJSON(ctx, &fwd, "forwards"); err != nil {
+		t.Fatal(err)
 	}
 	if fs := fwd.GetForwards(); len(fs) != 1 || fs[0].GetListenPort() != 9009 || fs[0].GetState() != active ||
 		fs[0].GetConnectAddress() != wslAddr.String() {
-		t.Errorf("wslfwd forwards -o json: want one ACTIVE forward of port 9009 to %s, got\n%s", wslAddr, out)
+		t.Errorf("wslfwd forwards -o json: want one ACTIVE forward of port 9009 to %s, got %v", wslAddr, fwd.GetForwards())
 	}
 
-	out, err = env.CLIFromWSL(ctx, "Ubuntu", "agents", "-o", "json")
+	out, err := env.CLIFromWSL(ctx, "Ubuntu", "agents", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +360,7 @@ func TestDaemonRestartRestoresForwards(t *testing.T) {
 	if err := env.StopDaemon(); err != nil {
 		t.Fatal(err)
 	}
-	if err := refusedFromLAN(ctx, env, 9010); err != nil {
+	if err := env.RefusedFromLAN(ctx, 9010); err != nil {
 		t.Errorf("with the daemon stopped (the relay lives in it): %v", err)
 	}
 	if err := env.StartDaemon(ctx); err != nil {
@@ -373,7 +369,7 @@ func TestDaemonRestartRestoresForwards(t *testing.T) {
 	if _, err := env.WaitForward(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := echoFromLAN(ctx, env, "tcp", 9010); err != nil {
+	if err := env.EchoFromLAN(ctx, "tcp", 9010); err != nil {
 		t.Errorf("from lan after the daemon restarted: %v", err)
 	}
 }
@@ -390,7 +386,7 @@ func TestLinkFlapKeepsForward(t *testing.T) {
 	if err := env.Lab.SetWSLLinkUp(false); err != nil {
 		t.Fatal(err)
 	}
-	if err := echoFromLAN(ctx, env, "tcp", 9011); err == nil {
+	if err := env.EchoFromLAN(ctx, "tcp", 9011); err == nil {
 		t.Error("reached the service through the host with wsl's eth0 down")
 	}
 	if err := env.Lab.SetWSLLinkUp(true); err != nil {
@@ -400,7 +396,7 @@ func TestLinkFlapKeepsForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := env.Wait(ctx, "the service to answer from lan again", func(ctx context.Context) (bool, error) {
-		err := echoFromLAN(ctx, env, "tcp", 9011)
+		err := env.EchoFromLAN(ctx, "tcp", 9011)
 		return err == nil, err
 	})
 	if err != nil {

@@ -4,13 +4,9 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/netip"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -77,55 +73,6 @@ func udpEcho(t *testing.T, ns *netlab.NS, addr string) net.PacketConn {
 	return pc
 }
 
-// hostLAN is the host's LAN address with a port: where lan reaches forwards.
-func hostLAN(port uint16) string {
-	return netip.AddrPortFrom(netlab.HostLANAddr.Addr(), port).String()
-}
-
-// echo sends a message over network from ns to addr and checks that the
-// same bytes come back.
-func echo(ctx context.Context, ns *netlab.NS, network, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	c, err := ns.Dial(ctx, network, addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	deadline, _ := ctx.Deadline()
-	_ = c.SetDeadline(deadline)
-	msg := fmt.Sprintf("ping %s %d", network, time.Now().UnixNano())
-	if _, err := io.WriteString(c, msg); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	buf := make([]byte, len(msg)+16)
-	n, err := io.ReadAtLeast(c, buf, len(msg))
-	if err != nil {
-		return fmt.Errorf("read echo: %w", err)
-	}
-	if got := string(buf[:n]); got != msg {
-		return fmt.Errorf("echo = %q, want %q", got, msg)
-	}
-	return nil
-}
-
-// echoFromLAN is echo from lan to the host's LAN address.
-func echoFromLAN(ctx context.Context, env *labrun.Env, network string, port uint16) error {
-	return echo(ctx, env.Lab.LAN, network, hostLAN(port))
-}
-
-// refusedFromLAN checks that nothing answers on the host's LAN address.
-func refusedFromLAN(ctx context.Context, env *labrun.Env, port uint16) error {
-	err := echoFromLAN(ctx, env, "tcp", port)
-	if err == nil {
-		return fmt.Errorf("port %d answers from lan", port)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("port %d from lan: want connection refused, got %v", port, err)
-	}
-	return nil
-}
-
 // describe prints a forward for error messages.
 func describe(f *wslfwdv1.Forward) string {
 	return fmt.Sprintf("%s %s:%d → %s:%d [%s] %s (distro %s, %s pid %d, backend %q)",
@@ -177,7 +124,7 @@ func probeFromLAN(ctx context.Context, env *labrun.Env, port uint16) func() (pro
 			case <-tick.C:
 			}
 			n++
-			if err := echoFromLAN(ctx, env, "tcp", port); err != nil {
+			if err := env.EchoFromLAN(ctx, "tcp", port); err != nil {
 				failed++
 				if first == nil {
 					first = err

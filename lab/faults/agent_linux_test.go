@@ -90,7 +90,7 @@ func TestAgentKilledBeyondGrace(t *testing.T) {
 		t.Errorf("forwards gone %v after the kill, before the grace period (%v) ended", gone, env.Grace)
 	}
 	for _, port := range []uint16{20001, 20002} {
-		if err := refusedFromLAN(ctx, env, port); err != nil {
+		if err := env.RefusedFromLAN(ctx, port); err != nil {
 			t.Error(err)
 		}
 	}

@@ -6,14 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -87,49 +85,6 @@ func (s *services) close(port uint16) {
 	ln.Close()
 }
 
-// hostLAN is the host's LAN address with a port: where lan reaches forwards.
-func hostLAN(port uint16) string {
-	return netip.AddrPortFrom(netlab.HostLANAddr.Addr(), port).String()
-}
-
-// echoFromLAN sends a message from lan to the host's port over TCP and
-// checks that the same bytes come back.
-func echoFromLAN(ctx context.Context, env *labrun.Env, port uint16) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	c, err := env.Lab.LAN.Dial(ctx, "tcp", hostLAN(port))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	deadline, _ := ctx.Deadline()
-	_ = c.SetDeadline(deadline)
-	msg := fmt.Sprintf("ping %d %d", port, time.Now().UnixNano())
-	if _, err := io.WriteString(c, msg); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		return fmt.Errorf("read echo: %w", err)
-	}
-	if string(buf) != msg {
-		return fmt.Errorf("echo = %q, want %q", buf, msg)
-	}
-	return nil
-}
-
-// refusedFromLAN checks that nothing answers on the host's port.
-func refusedFromLAN(ctx context.Context, env *labrun.Env, port uint16) error {
-	err := echoFromLAN(ctx, env, port)
-	if err == nil {
-		return fmt.Errorf("port %d answers from lan", port)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("port %d from lan: want connection refused, got %v", port, err)
-	}
-	return nil
-}
-
 // prober echoes through the host's ports from lan, a new connection per
 // port every 20 ms, until stop; it counts probes and failures.
 type prober struct {
@@ -153,7 +108,7 @@ func probeFromLAN(ctx context.Context, env *labrun.Env, ports ...uint16) *prober
 			}
 			for _, port := range ports {
 				p.n++
-				if err := echoFromLAN(ctx, env, port); err != nil {
+				if err := env.EchoFromLAN(ctx, "tcp", port); err != nil {
 					p.fails = append(p.fails, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err))
 				}
 			}
@@ -226,7 +181,7 @@ func checkExact(ctx context.Context, t *testing.T, env *labrun.Env, o exactOptio
 		fwd = sample(fwd, 20)
 	}
 	for _, port := range fwd {
-		if err := echoFromLAN(ctx, env, port); err != nil {
+		if err := env.EchoFromLAN(ctx, "tcp", port); err != nil {
 			t.Errorf("forwarded port %d from lan: %v", port, err)
 		}
 	}
@@ -237,7 +192,7 @@ func checkExact(ctx context.Context, t *testing.T, env *labrun.Env, o exactOptio
 		}
 	}
 	for _, port := range closed {
-		if err := refusedFromLAN(ctx, env, port); err != nil {
+		if err := env.RefusedFromLAN(ctx, port); err != nil {
 			t.Error(err)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 type Binaries struct {
 	Daemon string // wslfwd-hostd
 	Agent  string // wslfwd-agent
-	CLI    string // wslfwd
+	CLI    string // wslfwd; empty when not built
 	Source string // the module they were built from
 }
 
@@ -26,22 +26,53 @@ func Build(ctx context.Context, dir string) (Binaries, error) {
 	if err != nil {
 		return Binaries{}, err
 	}
-	// One go build for all three shares the work between them.
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", dir+string(filepath.Separator),
-		"./hostd-windows", "./agent-linux", "./cli")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return Binaries{}, fmt.Errorf("go build: %w\n%s", err, out)
+	return BuildTree(ctx, Tree{Source: root, Dir: dir, CLI: true})
+}
+
+// Tree says what BuildTree builds: the programs of a wslfwd source tree,
+// which need not be the work tree (an older version's, for the upgrade
+// tests).
+type Tree struct {
+	Source string // the module's root directory
+	Dir    string // where the programs go
+	// Version is linked into every program (internal/version.Version);
+	// empty keeps the development version.
+	Version string
+	// CLI builds wslfwd too, not only the daemon and the agent.
+	CLI bool
+}
+
+// versionVar is the variable -ldflags -X sets to a program's version.
+const versionVar = "github.com/wslfwd/wslfwd/internal/version.Version"
+
+// BuildTree compiles the daemon and the agent (and the CLI if asked) of
+// the tree for Linux, with the tree's own go.mod.
+func BuildTree(ctx context.Context, t Tree) (Binaries, error) {
+	pkgs := map[string]*string{}
+	b := Binaries{Source: t.Source}
+	pkgs["hostd-windows"], pkgs["agent-linux"] = &b.Daemon, &b.Agent
+	if t.CLI {
+		pkgs["cli"] = &b.CLI
 	}
-	b := Binaries{
-		Daemon: filepath.Join(dir, "wslfwd-hostd"),
-		Agent:  filepath.Join(dir, "wslfwd-agent"),
-		CLI:    filepath.Join(dir, "wslfwd"),
-		Source: root,
+	// One go build for all of them shares the work between them.
+	args := []string{"build", "-o", t.Dir + string(filepath.Separator)}
+	if t.Version != "" {
+		args = append(args, "-ldflags", "-X "+versionVar+"="+t.Version)
+	}
+	for p := range pkgs {
+		args = append(args, "./"+p)
+	}
+	cmd := exec.CommandContext(ctx, goTool(), args...)
+	cmd.Dir = t.Source
+	cmd.Env = append(os.Environ(), "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return Binaries{}, fmt.Errorf("go build in %s: %w\n%s", t.Source, err, out)
 	}
 	// go build names each binary after its package's directory.
-	for from, to := range map[string]string{"hostd-windows": b.Daemon, "agent-linux": b.Agent, "cli": b.CLI} {
-		if err := os.Rename(filepath.Join(dir, from), to); err != nil {
+	names := map[string]string{"hostd-windows": "wslfwd-hostd", "agent-linux": "wslfwd-agent", "cli": "wslfwd"}
+	for p, dst := range pkgs {
+		*dst = filepath.Join(t.Dir, names[p])
+		if err := os.Rename(filepath.Join(t.Dir, p), *dst); err != nil {
 			return Binaries{}, fmt.Errorf("go build: %w", err)
 		}
 	}

@@ -3,6 +3,7 @@
 package labrun
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
@@ -212,6 +215,12 @@ type AgentOptions struct {
 	Host string
 	// Args are extra flags.
 	Args []string
+	// Program is the agent to run; Env.Bin.Agent when empty (another
+	// version's, for the upgrade tests).
+	Program string
+	// Enter is a command line the agent is started through, inside NS:
+	// e.g. nsenter into a distro's own PID and mount namespaces.
+	Enter []string
 	// NoWait skips waiting for the agent to show as connected.
 	NoWait bool
 }
@@ -247,7 +256,8 @@ func (e *Env) StartAgent(ctx context.Context, o AgentOptions) (*netlab.Proc, err
 		args = append(args, "--host", o.Host)
 	}
 	args = append(args, o.Args...)
-	cmd := o.NS.Command(context.Background(), e.Bin.Agent, args...)
+	argv := append(slices.Clone(o.Enter), cmp.Or(o.Program, e.Bin.Agent))
+	cmd := o.NS.Command(context.Background(), argv[0], append(argv[1:], args...)...)
 	cmd.Env = append(os.Environ(), "WSL_DISTRO_NAME="+o.Distro)
 	p, err := e.Lab.Start("agent-"+o.Distro, cmd)
 	if err != nil {
@@ -316,13 +326,15 @@ type Match struct {
 	Port     uint32 // host port (listen_port)
 	State    wslfwdv1.ForwardState
 	Connect  netip.Addr // connect_address
+	Distro   string     // the distro the forward is credited to
 }
 
 func (m Match) matches(f *wslfwdv1.Forward) bool {
 	return (m.Protocol == 0 || f.GetProtocol() == m.Protocol) &&
 		(m.Port == 0 || f.GetListenPort() == m.Port) &&
 		(m.State == 0 || f.GetState() == m.State) &&
-		(!m.Connect.IsValid() || f.GetConnectAddress() == m.Connect.String())
+		(!m.Connect.IsValid() || f.GetConnectAddress() == m.Connect.String()) &&
+		(m.Distro == "" || f.GetDistro() == m.Distro)
 }
 
 func (m Match) String() string {
@@ -338,6 +350,9 @@ func (m Match) String() string {
 	}
 	if m.Connect.IsValid() {
 		parts = append(parts, "→ "+m.Connect.String())
+	}
+	if m.Distro != "" {
+		parts = append(parts, "distro "+m.Distro)
 	}
 	if len(parts) == 0 {
 		return "any forward"
@@ -393,6 +408,20 @@ func (e *Env) WaitNoForward(ctx context.Context, m Match) error {
 func (e *Env) CLI(ctx context.Context, args ...string) (string, error) {
 	full := append([]string{"--host", DaemonLoopback.String(), "--token-file", e.TokenFile}, args...)
 	return e.runCLI(e.Lab.WinHost.Command(ctx, e.Bin.CLI, full...), args)
+}
+
+// CLIJSON runs the wslfwd command with -o json as CLI does and decodes
+// its output into m, the command's response message.
+func (e *Env) CLIJSON(ctx context.Context, m proto.Message, args ...string) error {
+	args = append(slices.Clone(args), "-o", "json")
+	out, err := e.CLI(ctx, args...)
+	if err != nil {
+		return err
+	}
+	if err := protojson.Unmarshal([]byte(out), m); err != nil {
+		return fmt.Errorf("wslfwd %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 // CLIFromWSL runs the wslfwd command in wsl as a user in distro would:

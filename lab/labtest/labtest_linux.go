@@ -23,6 +23,9 @@ import (
 // bin are the programs every test runs, built once by Main.
 var bin labrun.Binaries
 
+// Bin returns the programs Main built from the work tree.
+func Bin() labrun.Binaries { return bin }
+
 // Main builds the programs (as root: without root every lab test skips
 // and says why) and runs the tests; name prefixes its messages. Call it
 // from TestMain: os.Exit(labtest.Main(m, "e2e")).
@@ -71,7 +74,8 @@ func noteSources(root string) error {
 }
 
 // Start builds a lab with the daemon running, in parallel with the other
-// tests, and returns it with a context bounded by timeout. The lab is torn
+// tests, and returns it with a context bounded by timeout. It runs the
+// programs of o.Bin, or those Main built when o.Bin.Daemon is empty. The lab is torn
 // down when the test ends; a failed test logs the programs' output first,
 // and namespaces left behind fail the test.
 func Start(t *testing.T, o labrun.Options, timeout time.Duration) (context.Context, *labrun.Env) {
@@ -86,7 +90,10 @@ func Start(t *testing.T, o labrun.Options, timeout time.Duration) (context.Conte
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
-	o.Dir, o.Bin = t.TempDir(), bin
+	o.Dir = t.TempDir()
+	if o.Bin.Daemon == "" {
+		o.Bin = bin
+	}
 	env, err := labrun.Start(ctx, o)
 	if err != nil {
 		t.Fatalf("start lab: %v", err)
