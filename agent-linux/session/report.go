@@ -66,9 +66,9 @@ type Report struct {
 	// agent knows, nil if none on this stream: its listeners the daemon
 	// said nothing of are forwarded on their own port, as asked.
 	Confirmed *tracker.State
-	// statuses is what the daemon said of listeners it did not forward
-	// as asked (StatusOf).
-	statuses map[statusKey]*wslfwdv1.ListenerStatus
+	// Statuses is what the daemon said of listeners it did not forward
+	// as asked.
+	Statuses map[StatusKey]*wslfwdv1.ListenerStatus
 }
 
 // Report asks the daemon, when connected, to say once it has acted on
@@ -80,7 +80,7 @@ func (s *Session) Report(ctx context.Context) Report {
 		s.sync(ctx)
 	}
 	s.book.mu.Lock()
-	r := Report{statuses: maps.Clone(s.book.statuses), Acted: s.book.acted, Confirmed: s.book.confirmed}
+	r := Report{Statuses: maps.Clone(s.book.statuses), Acted: s.book.acted, Confirmed: s.book.confirmed}
 	s.book.mu.Unlock()
 	r.Link = s.link.get()
 	return r
@@ -112,7 +112,7 @@ func (s *Session) sync(ctx context.Context) {
 
 // StatusOf returns what the daemon said of l, nil if nothing.
 func (r Report) StatusOf(l *wslfwdv1.Listener) *wslfwdv1.ListenerStatus {
-	return r.statuses[statusKey{l.GetProtocol(), l.GetListen(), l.GetPort()}]
+	return r.Statuses[StatusKeyOf(l)]
 }
 
 // ActedOn reports whether the daemon acted on a message that carried l.

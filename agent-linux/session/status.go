@@ -24,17 +24,25 @@ import (
 // asked. Nothing here runs per listener event unless someone asked.
 type statusBook struct {
 	mu        sync.Mutex
-	statuses  map[statusKey]*wslfwdv1.ListenerStatus
+	statuses  map[StatusKey]*wslfwdv1.ListenerStatus
 	acted     uint64 // highest seq the daemon said it acted on
 	asks      []ask  // states sent with want_reply, not yet acted on
 	confirmed *tracker.State
 	waiters   []waiter
 }
 
-type statusKey struct {
-	protocol wslfwdv1.Protocol
-	listen   string
-	port     uint32
+// StatusKey is what the daemon's statuses name a listener by: no inode,
+// so a status outlives a socket re-opened on the same address and port
+// until the removal of the old one is sent.
+type StatusKey struct {
+	Protocol wslfwdv1.Protocol
+	Listen   string
+	Port     uint32
+}
+
+// StatusKeyOf returns l's key.
+func StatusKeyOf(l *wslfwdv1.Listener) StatusKey {
+	return StatusKey{l.GetProtocol(), l.GetListen(), l.GetPort()}
 }
 
 // ask is a state sent in the message numbered seq, with want_reply.
@@ -69,7 +77,7 @@ func (b *statusBook) record(up *wslfwdv1.ForwardStatusUpdate) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.statuses == nil {
-		b.statuses = make(map[statusKey]*wslfwdv1.ListenerStatus)
+		b.statuses = make(map[StatusKey]*wslfwdv1.ListenerStatus)
 	}
 	for _, st := range up.GetStatuses() {
 		b.statuses[keyOfStatus(st)] = st
@@ -123,7 +131,7 @@ func (b *statusBook) forget(removed []*wslfwdv1.Listener) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, l := range removed {
-		delete(b.statuses, statusKey{l.GetProtocol(), l.GetListen(), l.GetPort()})
+		delete(b.statuses, StatusKeyOf(l))
 	}
 }
 
@@ -142,6 +150,6 @@ func (b *statusBook) list() ([]*wslfwdv1.ListenerStatus, uint64) {
 	return out, b.acted
 }
 
-func keyOfStatus(st *wslfwdv1.ListenerStatus) statusKey {
-	return statusKey{st.GetProtocol(), st.GetListen(), st.GetPort()}
+func keyOfStatus(st *wslfwdv1.ListenerStatus) StatusKey {
+	return StatusKey{st.GetProtocol(), st.GetListen(), st.GetPort()}
 }

@@ -24,10 +24,10 @@ type stream struct {
 	cfg      Config
 	st       sendStream
 	msgs     chan *wslfwdv1.HostMessage
-	recvErr  chan error    // the receiver's final error
-	seq      uint64        // of the last message sent
-	book     *statusBook   // what the daemon said of the listeners
-	link     *link         // the session's connection state
+	recvErr  chan error  // the receiver's final error
+	seq      uint64      // of the last message sent
+	book     *statusBook // what the daemon said of the listeners
+	link     *link       // the session's connection state
 	syncs    <-chan chan (<-chan struct{})
 	sent     tracker.State // what the daemon holds, as far as this stream sent it
 	changed  <-chan struct{}
@@ -203,10 +203,12 @@ func (s *stream) changes(want bool) error {
 			return fmt.Errorf("%w: %s", errLocalGone, a)
 		}
 	}
+	// Forget first: once sent, a status request may look (and a failed
+	// send ends the stream, whose book starts afresh anyway).
+	s.book.forget(c.GetRemoved())
 	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: c}}); err != nil {
 		return err
 	}
-	s.book.forget(c.GetRemoved())
 	s.seq++
 	s.sent = cur
 	s.checkMax()
