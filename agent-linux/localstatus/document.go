@@ -20,6 +20,10 @@ import (
 	"github.com/wslfwd/wslfwd/internal/netproto"
 )
 
+// DefaultSocket is where the agent serves its status unless told
+// otherwise (--status-socket).
+const DefaultSocket = "/run/wslfwd/agent.sock"
+
 // Document is what the agent answers on its status socket, as JSON.
 type Document struct {
 	AgentVersion   string     `json:"agent_version"`

@@ -13,10 +13,6 @@ import (
 	"github.com/wslfwd/wslfwd/internal/fileperm"
 )
 
-// DefaultSocket is where the agent serves its status unless told
-// otherwise (--status-socket).
-const DefaultSocket = "/run/wslfwd/agent.sock"
-
 // ErrInUse: another live agent serves its status on the same path.
 var ErrInUse = errors.New("another wslfwd-agent serves its status there")
 
