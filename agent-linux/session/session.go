@@ -92,9 +92,6 @@ func New(cfg Config) *Session {
 	return &Session{cfg: cfg, syncs: make(chan chan (<-chan struct{}))}
 }
 
-// Run keeps a session for cfg open until ctx is done (see Session.Run).
-func Run(ctx context.Context, cfg Config) error { return New(cfg).Run(ctx) }
-
 // Statuses returns what the daemon said, on the current stream, of the
 // listeners it did not forward on their own port (a listener not listed
 // is forwarded as asked), and the highest seq it said it acted on.
