@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wslfwd/wslfwd/agent-linux/localstatus"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
 
@@ -21,6 +22,8 @@ type options struct {
 	trigger      string
 	logLevel     string
 	json         bool
+	statusSocket string
+	output       string
 }
 
 func main() {
@@ -38,7 +41,7 @@ func main() {
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), "wslfwd-agent", version.Version)
 		},
-	}, runCommand(), inspectCommand(), installCommand(), uninstallCommand())
+	}, runCommand(), inspectCommand(), statusCommand(), installCommand(), uninstallCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "wslfwd-agent:", err)
 		os.Exit(1)
@@ -67,7 +70,22 @@ func runCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&o.scanInterval, "scan-interval", 250*time.Millisecond,
 		"without the eBPF trigger, the shortest time between listener scans; with many listeners scans come less often, so they take at most 0.15% of a core (and at least every 4s). With it, a safety scan runs every 5m")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	cmd.Flags().StringVar(&o.statusSocket, "status-socket", localstatus.DefaultSocket,
+		"Unix socket where `wslfwd-agent status` reads this agent's state (in a directory only root may enter); empty: serve none")
 	detectionFlags(cmd, o)
+	return cmd
+}
+
+func statusCommand() *cobra.Command {
+	o := &options{}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running agent's listeners and what the daemon made of each (needs root)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return status(cmd, o) },
+	}
+	cmd.Flags().StringVar(&o.statusSocket, "status-socket", localstatus.DefaultSocket, "the running agent's --status-socket")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
 

@@ -131,11 +131,14 @@ func run(cmd *cobra.Command, o *options) error {
 		triggers.Full = []trigger.Trigger{trigger.Ticker{Interval: safetyScan}}
 		a.tr.Run(ctx, triggers)
 	}()
-	err = session.Run(ctx, session.Config{
+	sess := session.New(session.Config{
 		Addr: addr, Why: why, TokenFile: o.tokenFile, Hello: a.hello, State: a.tr, Logger: log,
 	})
+	served := a.serveStatus(ctx, o.statusSocket, sess, addr, why, log)
+	err = sess.Run(ctx)
 	stop()
 	wg.Wait()
+	<-served
 	return err
 }
 

@@ -69,8 +69,10 @@ type Config struct {
 // Session is the agent's side of its stream to the daemon, kept open
 // across reconnects. Create it with New and Run it.
 type Session struct {
-	cfg  Config
-	book statusBook
+	cfg   Config
+	book  statusBook
+	link  link
+	syncs chan chan (<-chan struct{}) // Report's requests to the stream
 }
 
 // New returns a session for cfg, with its defaults filled in.
@@ -87,11 +89,8 @@ func New(cfg Config) *Session {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(10*time.Second, cfg.MinBackoff)
 	}
-	return &Session{cfg: cfg}
+	return &Session{cfg: cfg, syncs: make(chan chan (<-chan struct{}))}
 }
-
-// Run keeps a session for cfg open until ctx is done (see Session.Run).
-func Run(ctx context.Context, cfg Config) error { return New(cfg).Run(ctx) }
 
 // Statuses returns what the daemon said, on the current stream, of the
 // listeners it did not forward on their own port (a listener not listed
@@ -112,7 +111,7 @@ func (s *Session) Run(ctx context.Context) error {
 	wait := backoff{min: s.cfg.MinBackoff, max: s.cfg.MaxBackoff}
 	var lastErr string
 	for {
-		st := &stream{cfg: s.cfg, local: local.get, book: &s.book}
+		st := &stream{cfg: s.cfg, local: local.get, book: &s.book, link: &s.link, syncs: s.syncs}
 		err := st.run(ctx, wslfwdv1.NewAgentServiceClient(conn))
 		if ctx.Err() != nil {
 			return nil
@@ -121,6 +120,7 @@ func (s *Session) Run(ctx context.Context) error {
 			// The old TCP connection is dead but gRPC would wait for its
 			// keepalive to say so: drop it and dial afresh, at once.
 			s.cfg.Logger.Info("reconnecting: " + err.Error())
+			s.link.down(err.Error(), time.Now(), time.Now())
 			conn.Close()
 			local.set(netip.Addr{})
 			if conn, err = grpc.NewClient(s.cfg.Addr, opts...); err != nil {
@@ -132,14 +132,17 @@ func (s *Session) Run(ctx context.Context) error {
 		if st.welcomed {
 			wait.reset() // the daemon accepted us: start the backoff afresh
 		}
-		if msg := describe(s.cfg, err); msg != lastErr {
+		msg := describe(s.cfg, err)
+		if msg != lastErr {
 			s.cfg.Logger.Warn(msg)
 			lastErr = msg
 		}
+		pause := wait.next()
+		s.link.down(msg, time.Now(), time.Now().Add(pause))
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(wait.next()):
+		case <-time.After(pause):
 		}
 	}
 }

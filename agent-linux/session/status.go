@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/wslfwd/wslfwd/agent-linux/tracker"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
 
@@ -13,24 +14,61 @@ import (
 // listener it did not forward on its own port (and of one forwarded again
 // after that); a listener it never spoke of is forwarded as asked. An
 // older daemon speaks of every listener whose status changed.
+//
+// Silence proves nothing until the daemon has acted on the message that
+// carried a listener, and a revision 2 daemon says what it acted on only
+// when asked (want_reply) or when it has a status to tell. So a status
+// request asks (Session.Report): the book keeps the state each asking
+// message carried, and once the daemon acted on it, that state is
+// confirmed: its listeners the daemon said nothing of are forwarded as
+// asked. Nothing here runs per listener event unless someone asked.
 type statusBook struct {
-	mu       sync.Mutex
-	statuses map[statusKey]*wslfwdv1.ListenerStatus
-	acted    uint64 // highest seq the daemon said it acted on
+	mu        sync.Mutex
+	statuses  map[StatusKey]*wslfwdv1.ListenerStatus
+	acted     uint64 // highest seq the daemon said it acted on
+	asks      []ask  // states sent with want_reply, not yet acted on
+	confirmed *tracker.State
+	waiters   []waiter
 }
 
-type statusKey struct {
-	protocol wslfwdv1.Protocol
-	listen   string
-	port     uint32
+// StatusKey is what the daemon's statuses name a listener by: no inode,
+// so a status outlives a socket re-opened on the same address and port
+// until the removal of the old one is sent.
+type StatusKey struct {
+	Protocol wslfwdv1.Protocol
+	Listen   string
+	Port     uint32
+}
+
+// StatusKeyOf returns l's key.
+func StatusKeyOf(l *wslfwdv1.Listener) StatusKey {
+	return StatusKey{l.GetProtocol(), l.GetListen(), l.GetPort()}
+}
+
+// ask is a state sent in the message numbered seq, with want_reply.
+type ask struct {
+	seq   uint64
+	state tracker.State
+}
+
+// waiter is a Report waiting for the daemon to act on seq; done is
+// closed when it has, or when the stream ends.
+type waiter struct {
+	seq  uint64
+	done chan struct{}
 }
 
 // reset forgets everything: a new stream, whose daemon session knows
-// nothing of what the previous one said.
+// nothing of what the previous one said. Waiters of the old stream are
+// woken; what they find is that nothing is confirmed.
 func (b *statusBook) reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.statuses, b.acted = nil, 0
+	b.statuses, b.acted, b.asks, b.confirmed = nil, 0, nil, nil
+	for _, w := range b.waiters {
+		close(w.done)
+	}
+	b.waiters = nil
 }
 
 // record keeps the statuses of an update, each replacing the last one of
@@ -39,19 +77,53 @@ func (b *statusBook) record(up *wslfwdv1.ForwardStatusUpdate) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.statuses == nil {
-		b.statuses = make(map[statusKey]*wslfwdv1.ListenerStatus)
+		b.statuses = make(map[StatusKey]*wslfwdv1.ListenerStatus)
 	}
 	for _, st := range up.GetStatuses() {
-		b.statuses[statusKey{st.GetProtocol(), st.GetListen(), st.GetPort()}] = st
+		b.statuses[keyOfStatus(st)] = st
 	}
-	b.acted = max(b.acted, up.GetSeq())
+	b.actedOn(up.GetSeq())
 }
 
 // ack records the Ack of a daemon before revision 2.
 func (b *statusBook) ack(seq uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.actedOn(seq)
+}
+
+// actedOn moves acted up to seq, confirms the latest state asked about at
+// or below it and wakes who waited for it. Called with b.mu.
+func (b *statusBook) actedOn(seq uint64) {
 	b.acted = max(b.acted, seq)
+	n := 0
+	for _, a := range b.asks {
+		if a.seq > b.acted {
+			break
+		}
+		b.confirmed = &a.state
+		n++
+	}
+	b.asks = b.asks[n:]
+	b.waiters = slices.DeleteFunc(b.waiters, func(w waiter) bool {
+		if w.seq <= b.acted {
+			close(w.done)
+			return true
+		}
+		return false
+	})
+}
+
+// asked notes that the message numbered seq carried state and asked for a
+// reply, and returns a channel closed once the daemon acted on it.
+func (b *statusBook) asked(seq uint64, state tracker.State) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := waiter{seq: seq, done: make(chan struct{})}
+	b.asks = append(b.asks, ask{seq, state})
+	b.waiters = append(b.waiters, w)
+	b.actedOn(b.acted) // an old daemon's Ack may have come first
+	return w.done
 }
 
 // forget drops the statuses of listeners that went away.
@@ -59,7 +131,7 @@ func (b *statusBook) forget(removed []*wslfwdv1.Listener) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, l := range removed {
-		delete(b.statuses, statusKey{l.GetProtocol(), l.GetListen(), l.GetPort()})
+		delete(b.statuses, StatusKeyOf(l))
 	}
 }
 
@@ -76,4 +148,8 @@ func (b *statusBook) list() ([]*wslfwdv1.ListenerStatus, uint64) {
 		return cmp.Or(cmp.Compare(a.GetProtocol(), b.GetProtocol()), cmp.Compare(a.GetPort(), b.GetPort()), cmp.Compare(a.GetListen(), b.GetListen()))
 	})
 	return out, b.acted
+}
+
+func keyOfStatus(st *wslfwdv1.ListenerStatus) StatusKey {
+	return StatusKey{st.GetProtocol(), st.GetListen(), st.GetPort()}
 }

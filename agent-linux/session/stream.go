@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/netip"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -23,9 +24,11 @@ type stream struct {
 	cfg      Config
 	st       sendStream
 	msgs     chan *wslfwdv1.HostMessage
-	recvErr  chan error    // the receiver's final error
-	seq      uint64        // of the last message sent
-	book     *statusBook   // what the daemon said of the listeners
+	recvErr  chan error  // the receiver's final error
+	seq      uint64      // of the last message sent
+	book     *statusBook // what the daemon said of the listeners
+	link     *link       // the session's connection state
+	syncs    <-chan chan (<-chan struct{})
 	sent     tracker.State // what the daemon holds, as far as this stream sent it
 	changed  <-chan struct{}
 	local    func() netip.Addr // the connection's local address; zero if unknown
@@ -102,7 +105,11 @@ func (s *stream) serve(ctx context.Context) error {
 		case err := <-s.recvErr:
 			return endErr(err)
 		case <-s.changed:
-			err = s.changes()
+			err = s.changes(false)
+		case req := <-s.syncs:
+			var done <-chan struct{}
+			done, err = s.sync()
+			req <- done
 		case r := <-echo.ready:
 			err = s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: r}})
 		case m := <-s.msgs:
@@ -118,6 +125,7 @@ func (s *stream) handle(ctx context.Context, m *wslfwdv1.HostMessage, echo *echo
 	switch m := m.GetMsg().(type) {
 	case *wslfwdv1.HostMessage_Welcome:
 		s.welcomed = true
+		s.link.up(m.Welcome.GetDaemonVersion(), time.Now())
 		s.maxL = m.Welcome.GetMaxListeners()
 		s.cfg.Logger.Info("connected to the daemon", "addr", s.cfg.Addr, "session", m.Welcome.GetSessionId(),
 			"daemon_version", m.Welcome.GetDaemonVersion())
@@ -141,13 +149,13 @@ func (s *stream) handle(ctx context.Context, m *wslfwdv1.HostMessage, echo *echo
 		// The echo listener must reach the daemon as a listener before the
 		// EchoReady, so the daemon can forward it: publish it now.
 		r := echo.start(ctx, m.EchoStart, s.cfg.Hello.GetDistro())
-		if err := s.changes(); err != nil || r == nil {
+		if err := s.changes(false); err != nil || r == nil {
 			return err
 		}
 		return s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: r}})
 	case *wslfwdv1.HostMessage_EchoStop:
 		if echo.stop(m.EchoStop.GetProbeId()) {
-			return s.changes()
+			return s.changes(false)
 		}
 	}
 	return nil
@@ -165,14 +173,29 @@ func (s *stream) snapshot() error {
 	return nil
 }
 
-// changes sends what changed since the last message, if anything did.
-func (s *stream) changes() error {
+// sync sends what changed since the last message, or an empty Changes
+// when nothing did, asking the daemon to reply once it acted on it, and
+// returns a channel closed when it did (nil if nothing was sent).
+func (s *stream) sync() (<-chan struct{}, error) {
+	if err := s.changes(true); err != nil {
+		return nil, err
+	}
+	return s.book.asked(s.seq, s.sent), nil
+}
+
+// changes sends what changed since the last message, if anything did or
+// when want asks for a reply.
+func (s *stream) changes(want bool) error {
 	cur, changed := s.cfg.State.Current()
 	s.changed = changed
 	c := s.cfg.State.Changes(s.sent, cur, s.seq+1)
-	if c == nil {
+	if c == nil && !want {
 		return nil
 	}
+	if c == nil {
+		c = &wslfwdv1.Changes{Seq: s.seq + 1}
+	}
+	c.WantReply = want
 	if c.Network != nil && s.local != nil {
 		// Gone means: on an interface in what this stream last sent, and
 		// on none now.
@@ -180,10 +203,12 @@ func (s *stream) changes() error {
 			return fmt.Errorf("%w: %s", errLocalGone, a)
 		}
 	}
+	// Forget first: once sent, a status request may look (and a failed
+	// send ends the stream, whose book starts afresh anyway).
+	s.book.forget(c.GetRemoved())
 	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: c}}); err != nil {
 		return err
 	}
-	s.book.forget(c.GetRemoved())
 	s.seq++
 	s.sent = cur
 	s.checkMax()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/enumtext"
 )
 
 // Agents renders ListAgents as a table: one row per agent with its mode,
@@ -132,7 +133,7 @@ func AgentState(a *wslfwdv1.Agent, now time.Time) string {
 // trigger is live for both protocols, "scans" when for neither, else each
 // protocol's own; "" (a "-" cell) for an agent too old to say.
 func Detection(d *wslfwdv1.ListenerDetection) string {
-	tcp, udp := detectionWord(d.GetTcp()), detectionWord(d.GetUdp())
+	tcp, udp := enumtext.Detection(d.GetTcp()), enumtext.Detection(d.GetUdp())
 	switch {
 	case tcp == "" || udp == "":
 		return ""
@@ -140,14 +141,4 @@ func Detection(d *wslfwdv1.ListenerDetection) string {
 		return tcp
 	}
 	return "tcp " + tcp + ", udp " + udp
-}
-
-func detectionWord(m wslfwdv1.DetectionMethod) string {
-	switch m {
-	case wslfwdv1.DetectionMethod_DETECTION_METHOD_EVENTS:
-		return "events"
-	case wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS:
-		return "scans"
-	}
-	return ""
 }

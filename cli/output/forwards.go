@@ -5,6 +5,7 @@ import (
 	"io"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/enumtext"
 	"github.com/wslfwd/wslfwd/internal/netproto"
 )
 
@@ -42,7 +43,7 @@ func Forwards(w io.Writer, r *wslfwdv1.ListForwardsResponse, all bool) {
 			Truncate(f.GetDistro(), maxDistro),
 			Truncate(f.GetProcessName(), maxProcess),
 			f.GetBackend(),
-			State(f.GetState()),
+			enumtext.State(f.GetState()),
 		}
 		if withReason {
 			cells = append(cells, f.GetReason())
@@ -75,7 +76,7 @@ func Describe(f *wslfwdv1.Forward) string {
 // "Exposed tcp 0.0.0.0:8080 -> 172.28.240.53:8080 (Ubuntu): PENDING, reason".
 func Changed(w io.Writer, verb string, f *wslfwdv1.Forward) {
 	s := verb + " " + Describe(f)
-	if st := State(f.GetState()); st != "" {
+	if st := enumtext.State(f.GetState()); st != "" {
 		s += ": " + st
 		if f.GetReason() != "" {
 			s += ", " + f.GetReason()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/enumtext"
 )
 
 // Status renders GetStatus as labelled lines, then the standing problems
@@ -55,7 +56,7 @@ func StateCounts(counts []*wslfwdv1.StateCount) string {
 		if c.GetCount() == 0 {
 			continue
 		}
-		name := strings.ToLower(State(c.GetState()))
+		name := strings.ToLower(enumtext.State(c.GetState()))
 		if name == "" {
 			name = "unknown"
 		}

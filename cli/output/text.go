@@ -129,14 +129,6 @@ func Latency(d time.Duration) string {
 	}
 }
 
-// State is a forward state without its enum prefix: "ACTIVE".
-func State(s wslfwdv1.ForwardState) string {
-	if s == wslfwdv1.ForwardState_FORWARD_STATE_UNSPECIFIED {
-		return ""
-	}
-	return strings.TrimPrefix(s.String(), "FORWARD_STATE_")
-}
-
 // Mode is the networking mode as wslinfo prints it: "nat", "mirrored".
 func Mode(m wslfwdv1.NetworkingMode) string {
 	if m == wslfwdv1.NetworkingMode_NETWORKING_MODE_UNSPECIFIED {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/enumtext"
 )
 
 // Event renders one watch event as one line, its time shown in loc:
@@ -27,7 +28,7 @@ func Event(w io.Writer, ev *wslfwdv1.WatchResponse, loc *time.Location) {
 	case *wslfwdv1.WatchResponse_Forward:
 		what = "forward " + kind(e.Forward.GetKind().String(), "FORWARD_EVENT_KIND_")
 		f := e.Forward.GetForward()
-		detail = join(Describe(f), f.GetProcessName(), State(f.GetState()))
+		detail = join(Describe(f), f.GetProcessName(), enumtext.State(f.GetState()))
 		if f.GetReason() != "" {
 			detail += ": " + f.GetReason()
 		}

@@ -251,6 +251,7 @@ func (e *Env) StartAgent(ctx context.Context, o AgentOptions) (*netlab.Proc, err
 		"--networking-mode", o.Mode,
 		"--distro", o.Distro,
 		"--log-level", "info",
+		"--status-socket", e.StatusSocket(o.Distro),
 	}
 	if o.Host != "" {
 		args = append(args, "--host", o.Host)
@@ -277,6 +278,19 @@ func (e *Env) StartAgent(ctx context.Context, o AgentOptions) (*netlab.Proc, err
 		return nil, err
 	}
 	return p, nil
+}
+
+// StatusSocket is where the agent of distro serves its status: in the
+// lab's directory, so labs and agents running at once never share one.
+func (e *Env) StatusSocket(distro string) string {
+	return filepath.Join(e.dir, "status-"+distro, "agent.sock")
+}
+
+// AgentStatus runs `wslfwd-agent status` in wsl against distro's agent
+// and returns its standard output.
+func (e *Env) AgentStatus(ctx context.Context, distro string, args ...string) (string, error) {
+	full := append([]string{"status", "--status-socket", e.StatusSocket(distro)}, args...)
+	return output(e.Lab.WSL.Command(ctx, e.Bin.Agent, full...), "wslfwd-agent", full)
 }
 
 // AgentProc returns the latest agent process started for distro.
@@ -407,7 +421,7 @@ func (e *Env) WaitNoForward(ctx context.Context, m Match) error {
 // listener with the admin token, and returns its standard output.
 func (e *Env) CLI(ctx context.Context, args ...string) (string, error) {
 	full := append([]string{"--host", DaemonLoopback.String(), "--token-file", e.TokenFile}, args...)
-	return e.runCLI(e.Lab.WinHost.Command(ctx, e.Bin.CLI, full...), args)
+	return output(e.Lab.WinHost.Command(ctx, e.Bin.CLI, full...), "wslfwd", args)
 }
 
 // CLIJSON runs the wslfwd command with -o json as CLI does and decodes
@@ -431,15 +445,17 @@ func (e *Env) CLIFromWSL(ctx context.Context, distro string, args ...string) (st
 	full := append([]string{"--token-file", e.TokenFile}, args...)
 	cmd := e.Lab.WSL.Command(ctx, e.Bin.CLI, full...)
 	cmd.Env = append(os.Environ(), "WSL_DISTRO_NAME="+distro)
-	return e.runCLI(cmd, args)
+	return output(cmd, "wslfwd", args)
 }
 
-func (e *Env) runCLI(cmd *exec.Cmd, args []string) (string, error) {
+// output runs cmd, program prog with args, and returns its standard
+// output; a failure carries its standard error.
+func output(cmd *exec.Cmd, prog string, args []string) (string, error) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return string(out), fmt.Errorf("wslfwd %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+		return string(out), fmt.Errorf("%s %s: %w\n%s", prog, strings.Join(args, " "), err, stderr.String())
 	}
 	return string(out), nil
 }
