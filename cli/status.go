@@ -17,7 +17,10 @@ func newStatusCmd(a *app) *cobra.Command {
 		Short: "Show the daemon's health and standing problems",
 		Long: `Show the daemon's version, uptime, backend, the addresses it listens on,
 the address forwards listen on, how many agents are connected, how many
-forwards are in each state, and any standing problem with how to fix it.
+forwards are in each state, reconciles, netsh runs and the time from an
+agent's message to an active forward (-o json has every figure, as the
+daemon's metrics_listen endpoint serves them), and any standing problem
+with how to fix it.
 It warns about connected agents of another version than the daemon's, and
 on Windows about running distros without a connected agent.`,
 		Example: `  wslfwd status

@@ -287,7 +287,7 @@ func removeOwnedForwards(ctx context.Context, stateDir string) (int, error) {
 	if len(owned) == 0 {
 		return 0, nil
 	}
-	b := portproxy.NewSystem(quiet)
+	b := portproxy.NewSystem(quiet, nil)
 	if err := b.Apply(ctx, backend.Batch{Remove: owned}); err != nil {
 		return 0, fmt.Errorf("remove wslfwd's portproxy entries: %w", err)
 	}

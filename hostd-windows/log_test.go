@@ -9,6 +9,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend/backendtest"
 	"github.com/wslfwd/wslfwd/hostd-windows/daemon/daemontest"
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/internal/syncbuf"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestForwardLoggedOnce(t *testing.T) {
 	var out syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	be, err := openBackend(log, "relay", t.TempDir())
+	be, err := openBackend(log, "relay", t.TempDir(), metrics.New())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func newBackend(name string, opts backendOptions) (backend.Backend, error) {
 	}
 	switch name {
 	case "portproxy":
-		return portproxy.NewSystem(opts.Logger), nil
+		return portproxy.NewSystem(opts.Logger, opts.Metrics.NetshRan), nil
 	case "relay":
 		return relay.New(relay.Options{Logger: opts.Logger}), nil
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
 	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/internal/fileperm"
 	"github.com/wslfwd/wslfwd/internal/token"
@@ -32,8 +33,9 @@ import (
 
 // backendOptions carries what a backend constructor may need.
 type backendOptions struct {
-	Logger   *slog.Logger // never nil
-	StateDir string       // the daemon's state directory, already created
+	Logger   *slog.Logger     // never nil
+	StateDir string           // the daemon's state directory, already created
+	Metrics  *metrics.Metrics // never nil: what the backend counts goes here
 }
 
 // runFlags are the `run` command's flags. Flags given explicitly override
@@ -50,6 +52,7 @@ type runFlags struct {
 	grace          time.Duration
 	logLevel       string
 	logFile        string
+	metricsListen  string
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -65,6 +68,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFile, "log-file", "", fmt.Sprintf("log to this file instead of stderr, rotated at %d MiB, %d old files kept",
 		logfile.MaxSizeMiB, logfile.MaxBackups))
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus figures at http://<this>/metrics; loopback only, e.g. 127.0.0.1:9180 (default off)")
 }
 
 func newRunCommand() *cobra.Command {
@@ -201,6 +205,9 @@ func (f *runFlags) applyTo(cfg *config.Config, set func(name string) bool) {
 	if set("log-file") {
 		cfg.LogFile = f.logFile
 	}
+	if set("metrics-listen") {
+		cfg.MetricsListen = f.metricsListen
+	}
 }
 
 // listenAddrs parses the listen addresses; with none, the platform's
@@ -298,7 +305,8 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 	// netsh's script files go to the state directory, which only the
 	// daemon's account may use, not to a user's %TEMP%.
 	winexec.SetScriptDir(s.stateDir)
-	be, err := openBackend(log, s.cfg.Backend, s.stateDir)
+	m := metrics.New()
+	be, err := openBackend(log, s.cfg.Backend, s.stateDir, m)
 	if err != nil {
 		return fmt.Errorf("backend: %w", err)
 	}
@@ -315,14 +323,44 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 	if err != nil {
 		return err
 	}
-	d, follow, err := newDaemon(s, be, tokens, lns, log)
+	ml, err := listenMetrics(s.cfg)
 	if err != nil {
-		for _, l := range lns {
-			l.Close()
-		}
+		closeAll(lns)
+		return err
+	}
+	d, follow, err := newDaemon(s, be, tokens, lns, metricsEndpoint{m, ml}, log)
+	if err != nil {
+		closeAll(append(lns, ml...))
 		return err
 	}
 	return serve(ctx, d, follow, s, log, onListen)
+}
+
+func closeAll(lns []net.Listener) {
+	for _, l := range lns {
+		l.Close()
+	}
+}
+
+// listenMetrics opens the metrics endpoint's listener when metrics_listen
+// is set: none or one.
+func listenMetrics(cfg *config.Config) ([]net.Listener, error) {
+	addr, on := cfg.MetricsAddr()
+	if !on {
+		return nil, nil
+	}
+	l, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen: %w", err)
+	}
+	return []net.Listener{l}, nil
+}
+
+// metricsEndpoint are the daemon's figures and the listener, if any, that
+// serves them.
+type metricsEndpoint struct {
+	m  *metrics.Metrics
+	ln []net.Listener // none or one
 }
 
 // listen opens the gRPC server's listeners.
@@ -334,9 +372,7 @@ func listen(addrs []netip.AddrPort, log *slog.Logger) ([]net.Listener, error) {
 		}
 		l, err := net.Listen("tcp", a.String())
 		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
+			closeAll(lns)
 			return nil, fmt.Errorf("listen on %s: %w", a, err)
 		}
 		lns = append(lns, l)
@@ -345,8 +381,9 @@ func listen(addrs []netip.AddrPort, log *slog.Logger) ([]net.Listener, error) {
 }
 
 // newDaemon wires the platform's parts (the WSL adapter's address, the
-// firewall, the host checks) into a daemon serving lns.
-func newDaemon(s *settings, be backend.Backend, tokens server.Tokens, lns []net.Listener, log *slog.Logger) (*daemon.Daemon, *follower, error) {
+// firewall, the host checks) into a daemon serving lns and the metrics
+// endpoint.
+func newDaemon(s *settings, be backend.Backend, tokens server.Tokens, lns []net.Listener, me metricsEndpoint, log *slog.Logger) (*daemon.Daemon, *follower, error) {
 	// The WSL adapter's address is followed on the daemon's (first) port.
 	var follow *follower
 	if lookup, onChange := wslAdapter(); s.followWSL && lookup != nil {
@@ -359,6 +396,7 @@ func newDaemon(s *settings, be backend.Backend, tokens server.Tokens, lns []net.
 		StateDir:          s.stateDir,
 		Listeners:         lns,
 		Tokens:            tokens,
+		Metrics:           me.m,
 		MovingListenAddrs: follow.listenAddrs(),
 		Problems: func(ctx context.Context) []*wslfwdv1.Problem {
 			return append(platformProblems(ctx, be.Name()), follow.problems()...)
@@ -372,6 +410,9 @@ func newDaemon(s *settings, be backend.Backend, tokens server.Tokens, lns []net.
 		}
 	} else {
 		o.FirewallAudit = newFirewallAuditor(log.With("component", "firewall"))
+	}
+	if len(me.ln) > 0 {
+		o.MetricsListener = me.ln[0]
 	}
 	d, err := daemon.New(o)
 	return d, follow, err
@@ -402,6 +443,6 @@ func serve(ctx context.Context, d *daemon.Daemon, follow *follower, s *settings,
 
 // openBackend makes the named backend with a logger that names it once;
 // the backends add no backend attribute of their own.
-func openBackend(log *slog.Logger, name, stateDir string) (backend.Backend, error) {
-	return newBackend(name, backendOptions{Logger: log.With("backend", name), StateDir: stateDir})
+func openBackend(log *slog.Logger, name, stateDir string, m *metrics.Metrics) (backend.Backend, error) {
+	return newBackend(name, backendOptions{Logger: log.With("backend", name), StateDir: stateDir, Metrics: m})
 }

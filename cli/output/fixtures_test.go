@@ -35,7 +35,24 @@ func goldStatus() *wslfwdv1.GetStatusResponse {
 			Hint:    "sc start iphlpsvc",
 		}},
 		Os: "windows",
+		Metrics: &wslfwdv1.DaemonMetrics{
+			ReconcileFull:        histogram(2, 0.05, 0.1),
+			ReconcileIncremental: histogram(10, 0.01, 0.1),
+			EventToActive:        histogram(3, 0.025, 0.05),
+			NetshRuns:            5,
+			NetshFailures:        1,
+		},
 	}
+}
+
+// histogram holds n durations whose median lies in the bucket that ends
+// at medianBound, and all of them at most above.
+func histogram(n uint64, medianBound, above float64) *wslfwdv1.DurationHistogram {
+	return &wslfwdv1.DurationHistogram{Count: n, Buckets: []*wslfwdv1.DurationBucket{
+		{UpperBoundSeconds: medianBound / 2, Count: (n+1)/2 - 1},
+		{UpperBoundSeconds: medianBound, Count: (n + 1) / 2},
+		{UpperBoundSeconds: above, Count: n},
+	}}
 }
 
 func nat(addrs ...string) *wslfwdv1.NetworkState {

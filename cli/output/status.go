@@ -35,6 +35,7 @@ func Status(w io.Writer, s *wslfwdv1.GetStatusResponse, now time.Time) {
 	line("Expose", s.GetExposeAddress())
 	line("Agents", fmt.Sprintf("%d connected", s.GetAgentsConnected()))
 	line("Forwards", StateCounts(s.GetForwardsByState()))
+	figures(line, s.GetMetrics())
 	if len(s.GetProblems()) == 0 {
 		line("Problems", "none")
 		return
@@ -47,6 +48,45 @@ func Status(w io.Writer, s *wslfwdv1.GetStatusResponse, now time.Time) {
 		}
 	}
 }
+
+// figures prints a few of the daemon's figures (older daemons send
+// none): the rest are in -o json and on the metrics endpoint.
+func figures(line func(label, value string), m *wslfwdv1.DaemonMetrics) {
+	if m == nil {
+		return
+	}
+	full, inc := m.GetReconcileFull(), m.GetReconcileIncremental()
+	if n := full.GetCount() + inc.GetCount(); n > 0 {
+		line("Reconciles", fmt.Sprintf("%d (%d full), median full %s, incremental %s", n, full.GetCount(), median(full), median(inc)))
+	}
+	if m.GetNetshRuns() > 0 {
+		line("netsh", fmt.Sprintf("%d runs, %d failed", m.GetNetshRuns(), m.GetNetshFailures()))
+	}
+	if h := m.GetEventToActive(); h.GetCount() > 0 {
+		line("To active", fmt.Sprintf("median %s over %d forwards, from the agent's message", median(h), h.GetCount()))
+	}
+}
+
+// median says within which bucket the median of h lies: "≤ 1ms", "> 10s"
+// past the last bound, "-" when h is empty.
+func median(h *wslfwdv1.DurationHistogram) string {
+	if h.GetCount() == 0 {
+		return none
+	}
+	half := (h.GetCount() + 1) / 2
+	for _, b := range h.GetBuckets() {
+		if b.GetCount() >= half {
+			return "≤ " + seconds(b.GetUpperBoundSeconds())
+		}
+	}
+	bs := h.GetBuckets()
+	if len(bs) == 0 {
+		return none
+	}
+	return "> " + seconds(bs[len(bs)-1].GetUpperBoundSeconds())
+}
+
+func seconds(s float64) string { return time.Duration(s * float64(time.Second)).String() }
 
 // StateCounts prints "3 active, 1 conflict" in the daemon's order, leaving
 // out empty states; "none" when there are no forwards.

@@ -44,8 +44,9 @@ type refusal struct {
 // refusals remembers the sessions the registry refused, so `wslfwd agents`
 // can say why a distro is not connected, and logs them at a bounded rate.
 type refusals struct {
-	log *slog.Logger
-	now func() time.Time
+	log     *slog.Logger
+	now     func() time.Time
+	counted func(code string) // Options.Refused; may be nil
 
 	mu   sync.Mutex
 	rows map[refusalKey]*refusal
@@ -67,6 +68,9 @@ func (rs *refusals) record(distro string, peer netip.AddrPort, err error) {
 	}
 	if checkText("distro", distro, maxDistroLen) != nil {
 		distro = "" // unreadable: only the address says who it was
+	}
+	if rs.counted != nil {
+		rs.counted(st.Code().String())
 	}
 	now := rs.now()
 	k := refusalKey{distro: distro, peer: peer.Addr().Unmap(), reason: st.Message()}

@@ -66,6 +66,9 @@ type Options struct {
 	// Changed is called, without the registry's lock held, after every
 	// change that may affect forwards. It must not block.
 	Changed func()
+	// Refused, when set, is called with the gRPC code's name of every
+	// session refused (Refusals), for the daemon's figures.
+	Refused func(code string)
 	Logger  *slog.Logger
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
@@ -101,6 +104,11 @@ type entry struct {
 	// never changed, so State hands it out without a copy, and a change
 	// updates it by search instead of sorting it again.
 	sorted []*wslfwdv1.Listener
+	// arrived holds when the daemon received the message that brought
+	// each listener (the same pointers as listeners), for the time from
+	// an agent's event to its forward being active. Replaced, never
+	// changed, like sorted.
+	arrived map[*wslfwdv1.Listener]time.Time
 }
 
 // New returns an empty registry.
@@ -118,7 +126,7 @@ func New(opts Options) *Registry {
 	return &Registry{
 		opts:    opts,
 		log:     log,
-		refused: refusals{log: log, now: opts.Now, rows: make(map[refusalKey]*refusal)},
+		refused: refusals{log: log, now: opts.Now, counted: opts.Refused, rows: make(map[refusalKey]*refusal)},
 		entries: make(map[string]*entry),
 	}
 }
@@ -260,6 +268,7 @@ func (r *Registry) Registered(s *Session) bool {
 }
 
 func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
+	received := r.opts.Now()
 	if snap.GetSeq() == 0 {
 		return status.Error(codes.InvalidArgument, "snapshot: seq must be 1 or more")
 	}
@@ -304,11 +313,13 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 		r.mu.Unlock()
 		return err
 	}
+	arrived := arrivals(e, listeners, received) // before a new session's entry replaces e
 	now := r.opts.Now()
 	if e == nil || e.session != s {
 		e = r.register(s, e, now)
 	}
 	e.network = snap.GetNetwork()
+	e.arrived = arrived
 	e.listeners, e.sorted = listeners, inOrder(listeners)
 	e.lastSeen = now
 	s.seq, s.synced, s.resyncPending = snap.GetSeq(), true, false
@@ -370,6 +381,7 @@ func (r *Registry) register(s *Session, old *entry, now time.Time) *entry {
 // nothing and ask the agent for a snapshot instead; invalid ones end the
 // session.
 func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
+	received := r.opts.Now()
 	e, st, ok := r.changesBase(s, ch)
 	if !ok {
 		return nil
@@ -377,7 +389,7 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	// Validate and build the new state outside the lock; only this
 	// session's stream goroutine mutates its entry, so nothing moves
 	// under us except a replacement, checked again below.
-	unknown, err := st.merge(ch)
+	unknown, err := st.merge(ch, received)
 	if err != nil {
 		return err
 	}
@@ -394,7 +406,7 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		r.mu.Unlock()
 		return status.Error(codes.Aborted, "session replaced while applying changes")
 	}
-	e.network, e.listeners, e.sorted = st.network, st.listeners, st.sorted
+	e.network, e.listeners, e.sorted, e.arrived = st.network, st.listeners, st.sorted, st.arrived
 	e.lastSeen = r.opts.Now()
 	s.seq = ch.GetSeq()
 	r.mu.Unlock()
@@ -408,6 +420,7 @@ type held struct {
 	network   *wslfwdv1.NetworkState
 	listeners map[ListenerKey]*wslfwdv1.Listener
 	sorted    []*wslfwdv1.Listener // in wire.CompareListeners' order
+	arrived   map[*wslfwdv1.Listener]time.Time
 }
 
 // changesBase returns s's entry and a copy of its state for ch to apply
@@ -427,7 +440,7 @@ func (r *Registry) changesBase(s *Session, ch *wslfwdv1.Changes) (*entry, *held,
 	case ch.GetSeq() != s.seq+1:
 		why = fmt.Sprintf("changes seq %d, expected %d", ch.GetSeq(), s.seq+1)
 	default:
-		st := &held{e.network, maps.Clone(e.listeners), slices.Clone(e.sorted)}
+		st := &held{e.network, maps.Clone(e.listeners), slices.Clone(e.sorted), maps.Clone(e.arrived)}
 		r.mu.Unlock()
 		return e, st, true
 	}
@@ -448,7 +461,7 @@ func (r *Registry) askResync(s *Session, why string) {
 // merge validates ch and applies it to st, keeping st.sorted in order by
 // search rather than sorting it again. A removal of a listener st lacks
 // is named in unknown: the agent's view and the daemon's differ.
-func (st *held) merge(ch *wslfwdv1.Changes) (unknown string, err error) {
+func (st *held) merge(ch *wslfwdv1.Changes, received time.Time) (unknown string, err error) {
 	if ch.GetNetwork() != nil {
 		if err := ValidateNetwork(ch.GetNetwork()); err != nil {
 			return "", status.Errorf(codes.InvalidArgument, "changes: %v", err)
@@ -465,6 +478,7 @@ func (st *held) merge(ch *wslfwdv1.Changes) (unknown string, err error) {
 			return fmt.Sprintf("changes remove unknown listener %s %s port %d", proto(k.Protocol), k.Listen, k.Port), nil
 		}
 		delete(st.listeners, k)
+		delete(st.arrived, old)
 		st.sorted = without(st.sorted, old)
 	}
 	for _, l := range ch.GetAdded() {
@@ -472,10 +486,14 @@ func (st *held) merge(ch *wslfwdv1.Changes) (unknown string, err error) {
 		if err != nil {
 			return "", status.Errorf(codes.InvalidArgument, "changes added: %v", err)
 		}
+		at := received
 		if old, ok := st.listeners[k]; ok {
 			st.sorted = without(st.sorted, old)
+			at = st.arrived[old] // the same listener, updated: it arrived before
+			delete(st.arrived, old)
 		}
 		st.listeners[k] = l
+		st.arrived[l] = at
 		i, _ := slices.BinarySearchFunc(st.sorted, l, wire.CompareListeners)
 		st.sorted = slices.Insert(st.sorted, i, l)
 	}
@@ -534,6 +552,24 @@ func (r *Registry) expireLocked(distro string, e *entry) {
 	r.events = append(r.events, &wslfwdv1.AgentEvent{Kind: wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_EXPIRED, Agent: e.proto()})
 }
 
+// arrivals maps each listener of a snapshot to when it arrived: a
+// listener e (nil: none) already held keeps its time, even across an
+// agent's reconnect; a new one arrived with the snapshot, received.
+// Called with r.mu held.
+func arrivals(e *entry, listeners map[ListenerKey]*wslfwdv1.Listener, received time.Time) map[*wslfwdv1.Listener]time.Time {
+	out := make(map[*wslfwdv1.Listener]time.Time, len(listeners))
+	for k, l := range listeners {
+		at := received
+		if e != nil {
+			if old, ok := e.listeners[k]; ok {
+				at = e.arrived[old]
+			}
+		}
+		out[l] = at
+	}
+	return out
+}
+
 // Agent is a registered agent as the engine sees it.
 type Agent struct {
 	Session *Session
@@ -547,6 +583,9 @@ type Agent struct {
 	Since     time.Time // held without a gap since; older wins shared sockets
 	Seq       uint64    // last applied seq: what a run on this state acted on
 	Info      *wslfwdv1.Agent
+	// Arrived holds when the daemon received the message that brought
+	// each of Listeners; read only.
+	Arrived map[*wslfwdv1.Listener]time.Time
 }
 
 // State returns every registered agent, sorted by distro, and the agent
@@ -566,6 +605,7 @@ func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
 			Seq:       e.session.seq,
 			Info:      e.proto(),
 			Listeners: e.sorted,
+			Arrived:   e.arrived,
 		}
 		out = append(out, a)
 	}

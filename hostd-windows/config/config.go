@@ -56,6 +56,10 @@ type Config struct {
 	// by size (package logfile). The Windows service defaults it to the
 	// state directory's wslfwd-hostd.log.
 	LogFile string
+	// MetricsListen, if set, is the loopback host:port where the daemon
+	// serves its figures to Prometheus (package metrics); empty: off.
+	// Only loopback: the endpoint has no token (see MetricsAddr).
+	MetricsListen string
 	// Grace is how long a gone agent's forwards stay up, and how long a
 	// restarted daemon holds the forwards it owns for their agents.
 	Grace time.Duration
@@ -135,6 +139,15 @@ type StaticForward struct {
 func (c *Config) Expose() netip.Addr {
 	a, _ := netip.ParseAddr(c.ExposeAddress)
 	return a
+}
+
+// MetricsAddr is where the metrics endpoint listens, from MetricsListen
+// ("localhost" is 127.0.0.1, not looked up: a hosts file must not move
+// the endpoint off loopback); ok is false when it is off. Valid after
+// Validate.
+func (c *Config) MetricsAddr() (addr netip.AddrPort, ok bool) {
+	a, err := parseMetricsListen(c.MetricsListen)
+	return a, err == nil && a.IsValid()
 }
 
 // TokenPath is the main token file: TokenFile, else <stateDir>/token.

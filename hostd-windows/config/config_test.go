@@ -61,7 +61,7 @@ func TestExampleLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"listen", "expose_address", "backend", "state_dir", "token_file",
-		"read_token_file", "agent_token_file", "log_file", "grace", "udp", "ipv6", "firewall", "firewall_profiles", "deny_ports",
+		"read_token_file", "agent_token_file", "log_file", "metrics_listen", "grace", "udp", "ipv6", "firewall", "firewall_profiles", "deny_ports",
 		"allow_ports", "[[remap]]", "port", "host_port", "distro", "protocol", "[distros.", "enabled",
 		"[[forward]]", "listen_address", "max_listeners_per_agent", "max_agents"} {
 		if !strings.Contains(string(data), "\n"+k) {

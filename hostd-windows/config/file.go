@@ -22,6 +22,7 @@ type file struct {
 	ReadTokenFile        *string               `toml:"read_token_file"`
 	AgentTokenFile       *string               `toml:"agent_token_file"`
 	LogFile              *string               `toml:"log_file"`
+	MetricsListen        *string               `toml:"metrics_listen"`
 	Grace                *duration             `toml:"grace"`
 	UDP                  *bool                 `toml:"udp"`
 	IPv6                 *bool                 `toml:"ipv6"`
@@ -85,6 +86,7 @@ func (f *file) apply(c *Config) error {
 	set(&c.ReadTokenFile, f.ReadTokenFile)
 	set(&c.AgentTokenFile, f.AgentTokenFile)
 	set(&c.LogFile, f.LogFile)
+	set(&c.MetricsListen, f.MetricsListen)
 	if f.Grace != nil {
 		c.Grace = f.Grace.Duration
 	}

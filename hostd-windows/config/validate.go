@@ -23,6 +23,9 @@ func (c *Config) Validate() error {
 			v.add(index("listen", i), "%v", err)
 		}
 	}
+	if _, err := parseMetricsListen(c.MetricsListen); err != nil {
+		v.add("metrics_listen", "%v", err)
+	}
 	if a, err := netip.ParseAddr(c.ExposeAddress); err != nil {
 		v.add("expose_address", "%q is not an IP address", c.ExposeAddress)
 	} else if !a.Is4() {
@@ -138,6 +141,26 @@ func checkListen(s string) error {
 		return fmt.Errorf("%q: port out of range 1-65535", s)
 	}
 	return nil
+}
+
+// parseMetricsListen parses metrics_listen: empty (off, the zero
+// AddrPort), or a loopback address or "localhost" with a port.
+func parseMetricsListen(s string) (netip.AddrPort, error) {
+	if s == "" {
+		return netip.AddrPort{}, nil
+	}
+	ip := s
+	if host, port, err := net.SplitHostPort(s); err == nil && host == "localhost" {
+		ip = net.JoinHostPort("127.0.0.1", port)
+	}
+	if err := checkListen(ip); err != nil {
+		return netip.AddrPort{}, err
+	}
+	a := netip.MustParseAddrPort(ip)
+	if !a.Addr().Unmap().IsLoopback() {
+		return netip.AddrPort{}, fmt.Errorf("%q: only loopback (127.0.0.1, [::1], localhost) may serve metrics: the endpoint has no token", s)
+	}
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), nil
 }
 
 func checkRange(v *errList, key string, r PortRange) {

@@ -22,6 +22,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/control"
 	"github.com/wslfwd/wslfwd/hostd-windows/engine"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
@@ -57,17 +58,26 @@ type Options struct {
 	FirewallAudit engine.FirewallAuditor
 	// Dial makes the probe's connections; nil uses a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Metrics are the daemon's figures, shared with the backend that
+	// counts into them (portproxy's netsh runs); nil: the daemon's own.
+	Metrics *metrics.Metrics
+	// MetricsListener, when set (config metrics_listen), serves the
+	// figures to Prometheus; Run closes it when it stops, and if New
+	// fails it stays the caller's to close, like Listeners.
+	MetricsListener net.Listener
 	// Logger is the daemon's log; nil means slog.Default().
 	Logger *slog.Logger
 }
 
 // Daemon is the engine and the gRPC server that serves it.
 type Daemon struct {
-	engine *engine.Engine
-	srv    *server.Server
-	lns    []net.Listener
-	addrs  []netip.AddrPort
-	log    *slog.Logger
+	engine  *engine.Engine
+	srv     *server.Server
+	lns     []net.Listener
+	addrs   []netip.AddrPort
+	metrics *metrics.Metrics
+	mln     net.Listener // nil: no metrics endpoint
+	log     *slog.Logger
 }
 
 // New builds the daemon; nothing runs until Run.
@@ -79,7 +89,10 @@ func New(o Options) (*Daemon, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Daemon{lns: o.Listeners, log: log}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	d := &Daemon{lns: o.Listeners, metrics: o.Metrics, mln: o.MetricsListener, log: log}
 	for _, l := range o.Listeners {
 		d.addrs = append(d.addrs, l.Addr().(*net.TCPAddr).AddrPort())
 	}
@@ -135,6 +148,7 @@ func newEngine(o Options, listen []netip.AddrPort, log *slog.Logger) (*engine.En
 		Firewall:          o.Firewall,
 		FirewallAudit:     o.FirewallAudit,
 		Dial:              o.Dial,
+		Metrics:           o.Metrics,
 		Logger:            log,
 	})
 }
@@ -148,6 +162,32 @@ func (d *Daemon) Engine() *engine.Engine { return d.engine }
 // Serve serves one more listener until the daemon stops; the WSL
 // adapter's address, which comes and goes, is served this way.
 func (d *Daemon) Serve(l net.Listener) error { return d.srv.Serve(l) }
+
+// MetricsAddr is where the metrics endpoint listens; ok is false when
+// there is none.
+func (d *Daemon) MetricsAddr() (addr netip.AddrPort, ok bool) {
+	if d.mln == nil {
+		return netip.AddrPort{}, false
+	}
+	return d.mln.Addr().(*net.TCPAddr).AddrPort(), true
+}
+
+// serveMetrics serves the metrics endpoint, if any, until ctx ends; the
+// returned func waits for it to have shut down. The endpoint failing
+// leaves the daemon running: the figures are an extra, forwards are not.
+func (d *Daemon) serveMetrics(ctx context.Context) (wait func()) {
+	if d.mln == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := metrics.Serve(ctx, d.mln, d.metrics, d.log.With("component", "metrics")); err != nil {
+			d.log.Error("metrics endpoint stopped", "err", err)
+		}
+	}()
+	return func() { <-done }
+}
 
 // stopWait bounds how long calls in flight may finish at shutdown.
 const stopWait = 5 * time.Second
@@ -166,6 +206,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, l := range d.lns {
 		go func() { serveErr <- d.srv.Serve(l) }()
 	}
+	// The endpoint stops with the engine, and Run returns once it has.
+	defer d.serveMetrics(engineCtx)()
 	var err error
 	select {
 	case <-ctx.Done():

@@ -32,6 +32,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/hostd-windows/policy"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
@@ -72,8 +73,12 @@ type Options struct {
 	// Dial makes the probe's host-to-wsl and lan-to-wsl connections; nil
 	// uses a net.Dialer. In-process tests route the distro's address to a
 	// loopback echo server with it.
-	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
-	Logger *slog.Logger
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Metrics receives the engine's and the registry's figures and reads
+	// the levels from the engine (levels.go); nil: figures of its own,
+	// which Status still reports.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 }
 
 // Engine decides and keeps the forwards. Create it with New, feed its
@@ -81,6 +86,7 @@ type Options struct {
 type Engine struct {
 	opts Options
 	log  *slog.Logger
+	m    *metrics.Metrics
 	reg  *agents.Registry
 	fw   firewallKeeper // nil unless Options.Firewall or FirewallAudit is set
 	kick chan struct{}
@@ -123,9 +129,13 @@ func New(o Options) (*Engine, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
 	d := &Engine{
 		opts:      o,
 		log:       log,
+		m:         o.Metrics,
 		kick:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		startedAt: time.Now(),
@@ -149,8 +159,10 @@ func New(o Options) (*Engine, error) {
 		MaxAgents:    o.MaxAgents,
 		Targets:      o.Targets,
 		Changed:      d.Kick,
+		Refused:      d.m.AgentRefused,
 		Logger:       log,
 	})
+	d.m.SetLevels(d.levels)
 	return d, nil
 }
 
@@ -209,7 +221,9 @@ func (d *Engine) step(ctx context.Context) {
 	only := d.marks.touched(present, statics, d.groups, full)
 	prev := d.rowsIn(only)
 	decisions := policy.Decide(d.policyInput(present, statics, only))
+	began := time.Now()
 	rep := d.opts.Reconciler.Reconcile(ctx, plan(decisions, held, prev, only))
+	d.m.Reconciled(only == nil, time.Since(began))
 	if rep.Err != nil {
 		d.log.Warn("reconcile", "err", rep.Err)
 	}
@@ -219,6 +233,7 @@ func (d *Engine) step(ctx context.Context) {
 
 	d.mu.Lock()
 	next := d.buildTable(decisions, rep, now)
+	d.countActivations(next, present, now)
 	d.addHeldRows(next, held, wantedKeys(decisions), rep, now)
 	evs := make([]*wslfwdv1.WatchResponse, 0, len(events))
 	for _, e := range events {

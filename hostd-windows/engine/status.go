@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
 
@@ -30,22 +31,13 @@ func (d *Engine) Status(ctx context.Context) *wslfwdv1.GetStatusResponse {
 	for _, a := range listen {
 		resp.ListenAddresses = append(resp.ListenAddresses, a.String())
 	}
-	resp.AgentsConnected = uint32(len(d.reg.Distros(true)))
-
+	snap := d.m.Snapshot()
+	resp.Metrics = snap.Proto()
+	resp.AgentsConnected = uint32(snap.AgentsConnected)
+	resp.ForwardsByState = byState(snap.Forwards)
 	d.mu.Lock()
-	counts := make(map[wslfwdv1.ForwardState]uint32)
-	for _, r := range d.table {
-		counts[r.fwd.GetState()]++
-	}
 	runErr := d.runErr
 	d.mu.Unlock()
-	for s := range wslfwdv1.ForwardState_name {
-		st := wslfwdv1.ForwardState(s)
-		if n := counts[st]; n > 0 {
-			resp.ForwardsByState = append(resp.ForwardsByState, &wslfwdv1.StateCount{State: st, Count: n})
-		}
-	}
-	slices.SortFunc(resp.ForwardsByState, func(a, b *wslfwdv1.StateCount) int { return int(a.GetState()) - int(b.GetState()) })
 
 	if err := d.stateDirWritable(); err != nil {
 		resp.Problems = append(resp.Problems, &wslfwdv1.Problem{
@@ -71,6 +63,20 @@ func (d *Engine) Status(ctx context.Context) *wslfwdv1.GetStatusResponse {
 		resp.Problems = append(resp.Problems, d.opts.Problems(ctx)...)
 	}
 	return resp
+}
+
+// byState sums the counts of each state over the backends, in the
+// states' order.
+func byState(fs []metrics.ForwardCount) []*wslfwdv1.StateCount {
+	var out []*wslfwdv1.StateCount
+	for _, f := range fs { // sorted by state
+		if n := len(out); n > 0 && out[n-1].GetState() == f.State {
+			out[n-1].Count += uint32(f.Count)
+			continue
+		}
+		out = append(out, &wslfwdv1.StateCount{State: f.State, Count: uint32(f.Count)})
+	}
+	return out
 }
 
 // stateDirWritable probes the state directory. A good result is reused

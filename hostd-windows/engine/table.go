@@ -42,6 +42,9 @@ type row struct {
 	group   uint16        // port group (policy.Groups) of its host port
 	rule    firewall.Rule // the inbound rule it needs, if hasRule
 	hasRule bool
+	// counted is when the listener arrived whose time to ACTIVE was
+	// counted (levels.go); carried from row to row of one key.
+	counted time.Time
 }
 
 // entryKey is the backend key of a wanted row's entry.
@@ -67,10 +70,11 @@ type index struct {
 	byGroup map[uint16]map[rowKey]*row
 	failing int // wanted rows in ERROR or CONFLICT, which a retry may cure
 	rules   ruleCounts
+	states  stateCounts
 }
 
 func newIndex() index {
-	return index{byGroup: make(map[uint16]map[rowKey]*row), rules: ruleCounts{}}
+	return index{byGroup: make(map[uint16]map[rowKey]*row), rules: ruleCounts{}, states: stateCounts{}}
 }
 
 // rowsIn returns the rows of the given port groups; nil means all of them.
@@ -100,6 +104,7 @@ func (d *Engine) replaceRows(only map[uint16]bool, next map[rowKey]*row, modes m
 		for k, r := range x.byGroup[g] {
 			delete(d.table, k)
 			x.failing -= failing(r)
+			x.states.add(r, -1)
 			changed = x.rules.remove(r) || changed
 		}
 		delete(x.byGroup, g)
@@ -113,6 +118,7 @@ func (d *Engine) replaceRows(only map[uint16]bool, next map[rowKey]*row, modes m
 		}
 		x.byGroup[r.group][k] = r
 		x.failing += failing(r)
+		x.states.add(r, 1)
 		changed = x.rules.add(r) || changed
 	}
 	return changed
@@ -171,10 +177,14 @@ func (d *Engine) buildTable(decisions []policy.Decision, rep reconcile.Report, n
 			exists = d.outcome(f, dc, rep) && dc.Want
 		}
 		f.Since = ts(now)
-		if old, ok := d.table[k]; ok && old.fwd.GetState() == f.GetState() {
-			f.Since = old.fwd.GetSince()
+		r := &row{key: k, fwd: f, wanted: dc.Want, exists: exists, agentID: dc.AgentID, listener: dc.Listener}
+		if old, ok := d.table[k]; ok {
+			r.counted = old.counted
+			if old.fwd.GetState() == f.GetState() {
+				f.Since = old.fwd.GetSince()
+			}
 		}
-		next[k] = &row{key: k, fwd: f, wanted: dc.Want, exists: exists, agentID: dc.AgentID, listener: dc.Listener}
+		next[k] = r
 	}
 	return next
 }

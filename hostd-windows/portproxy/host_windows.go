@@ -12,10 +12,12 @@ import (
 
 // NewSystem returns the backend over the real registry and netsh, with
 // the excluded-range and port-in-use checks, and Verify over the host's
-// listening sockets and the IP Helper service's process.
-func NewSystem(log *slog.Logger) *Backend {
+// listening sockets and the IP Helper service's process. netshRan, when
+// set, counts the netsh runs (Options.NetshRan).
+func NewSystem(log *slog.Logger, netshRan func(failed bool)) *Backend {
 	check := &PortCheck{Ranges: ExcludedRanges, Bind: TryListen, TTL: time.Minute, Log: log}
-	return New(SystemStore(), NetshRunner{}, Options{CheckPort: check.Check, Listening: ListeningTCP, ServicePID: IPHelperPID, Log: log})
+	return New(SystemStore(), NetshRunner{}, Options{CheckPort: check.Check, Listening: ListeningTCP, ServicePID: IPHelperPID,
+		NetshRan: netshRan, Log: log})
 }
 
 // ReadHostState checks elevation and the IP Helper service.

@@ -34,6 +34,12 @@ type Options struct {
 	// is stopped, so Verify can tell its listener from another process's.
 	// nil, or an error, settles for "something listens".
 	ServicePID func() (uint32, error)
+	// NetshRan, when set, is told of every netsh process Apply starts and
+	// whether it failed: the registry read back afterwards does not show
+	// all of its changes (or netsh could not be started, or the registry
+	// not read). netsh's exit status has no say. For the daemon's
+	// figures (metrics.Metrics.NetshRan).
+	NetshRan func(failed bool)
 	// Log receives one line per netsh run; nil means slog.Default().
 	Log *slog.Logger
 }
@@ -217,24 +223,45 @@ func (b *Backend) run(ctx context.Context, run backend.Batch) ([]backend.Failure
 	if err != nil {
 		return nil, err
 	}
-	after, err := b.Snapshot(ctx)
+	after, err := b.readBack(ctx, run)
 	if err != nil {
-		return nil, fmt.Errorf("after netsh: %w", err)
+		return nil, err
 	}
-	if left := undone(run, after.Entries); !left.Empty() && len(run.Remove)+len(run.Add) > 1 {
+	if left := undone(run, after); !left.Empty() && len(run.Remove)+len(run.Add) > 1 {
 		b.log.Debug("netsh script left changes undone; retrying line by line", "removals", len(left.Remove), "additions", len(left.Add))
-		for _, one := range split(left) {
+		lines := split(left)
+		for _, one := range lines {
 			more, err := b.netsh(ctx, one)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, more...)
 		}
-		if after, err = b.Snapshot(ctx); err != nil {
-			return nil, fmt.Errorf("after netsh: %w", err)
+		if after, err = b.readBack(ctx, lines...); err != nil {
+			return nil, err
 		}
 	}
-	return judge(run, after.Entries, out), nil
+	return judge(run, after, out), nil
+}
+
+// readBack reads the registry after netsh ran each of runs, and counts
+// each run (Options.NetshRan) as failed if the registry does not show it
+// all done.
+func (b *Backend) readBack(ctx context.Context, runs ...backend.Batch) ([]backend.Entry, error) {
+	after, err := b.Snapshot(ctx)
+	for _, run := range runs {
+		b.counted(err != nil || !undone(run, after.Entries).Empty())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("after netsh: %w", err)
+	}
+	return after.Entries, nil
+}
+
+func (b *Backend) counted(failed bool) {
+	if b.opts.NetshRan != nil {
+		b.opts.NetshRan(failed)
+	}
 }
 
 // netsh renders batch as one script and runs it in one netsh process.
@@ -245,6 +272,7 @@ func (b *Backend) netsh(ctx context.Context, batch backend.Batch) ([]byte, error
 	}
 	out, err := b.runner.Run(ctx, script)
 	if err != nil {
+		b.counted(true)
 		return nil, fmt.Errorf("run netsh: %w", err)
 	}
 	b.log.Debug("netsh ran", "removals", len(batch.Remove), "additions", len(batch.Add), "output", strings.TrimSpace(string(out)))

@@ -255,7 +255,10 @@ type GetStatusResponse struct {
 	// Standing problems that stop forwards from working.
 	Problems []*Problem `protobuf:"bytes,8,rep,name=problems,proto3" json:"problems,omitempty"`
 	// Operating system the daemon runs on, e.g. "windows", "linux".
-	Os            string `protobuf:"bytes,9,opt,name=os,proto3" json:"os,omitempty"`
+	Os string `protobuf:"bytes,9,opt,name=os,proto3" json:"os,omitempty"`
+	// The daemon's figures, the same its Prometheus endpoint (metrics_listen)
+	// serves.
+	Metrics       *DaemonMetrics `protobuf:"bytes,10,opt,name=metrics,proto3" json:"metrics,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -353,6 +356,364 @@ func (x *GetStatusResponse) GetOs() string {
 	return ""
 }
 
+func (x *GetStatusResponse) GetMetrics() *DaemonMetrics {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+// DaemonMetrics are the daemon's figures since it started.
+type DaemonMetrics struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rows of the forwards table by state and backend.
+	Forwards []*ForwardCount `protobuf:"bytes,1,rep,name=forwards,proto3" json:"forwards,omitempty"`
+	// Agents with an open session.
+	AgentsConnected uint32 `protobuf:"varint,2,opt,name=agents_connected,json=agentsConnected,proto3" json:"agents_connected,omitempty"`
+	// Durations of full reconciles (the backend listed afresh).
+	ReconcileFull *DurationHistogram `protobuf:"bytes,3,opt,name=reconcile_full,json=reconcileFull,proto3" json:"reconcile_full,omitempty"`
+	// Durations of incremental reconciles (only the port groups a change
+	// touched).
+	ReconcileIncremental *DurationHistogram `protobuf:"bytes,4,opt,name=reconcile_incremental,json=reconcileIncremental,proto3" json:"reconcile_incremental,omitempty"`
+	// From the daemon receiving the agent message that brought a listener
+	// to the end of the engine step that made its forward ACTIVE.
+	EventToActive *DurationHistogram `protobuf:"bytes,5,opt,name=event_to_active,json=eventToActive,proto3" json:"event_to_active,omitempty"`
+	// netsh processes started to change portproxy entries.
+	NetshRuns uint64 `protobuf:"varint,6,opt,name=netsh_runs,json=netshRuns,proto3" json:"netsh_runs,omitempty"`
+	// netsh runs after which the registry did not show every change made,
+	// or that could not start.
+	NetshFailures uint64 `protobuf:"varint,7,opt,name=netsh_failures,json=netshFailures,proto3" json:"netsh_failures,omitempty"`
+	// Agent sessions refused, by gRPC code.
+	AgentRefusals []*RefusalCount `protobuf:"bytes,8,rep,name=agent_refusals,json=agentRefusals,proto3" json:"agent_refusals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DaemonMetrics) Reset() {
+	*x = DaemonMetrics{}
+	mi := &file_wslfwd_v1_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DaemonMetrics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DaemonMetrics) ProtoMessage() {}
+
+func (x *DaemonMetrics) ProtoReflect() protoreflect.Message {
+	mi := &file_wslfwd_v1_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DaemonMetrics.ProtoReflect.Descriptor instead.
+func (*DaemonMetrics) Descriptor() ([]byte, []int) {
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DaemonMetrics) GetForwards() []*ForwardCount {
+	if x != nil {
+		return x.Forwards
+	}
+	return nil
+}
+
+func (x *DaemonMetrics) GetAgentsConnected() uint32 {
+	if x != nil {
+		return x.AgentsConnected
+	}
+	return 0
+}
+
+func (x *DaemonMetrics) GetReconcileFull() *DurationHistogram {
+	if x != nil {
+		return x.ReconcileFull
+	}
+	return nil
+}
+
+func (x *DaemonMetrics) GetReconcileIncremental() *DurationHistogram {
+	if x != nil {
+		return x.ReconcileIncremental
+	}
+	return nil
+}
+
+func (x *DaemonMetrics) GetEventToActive() *DurationHistogram {
+	if x != nil {
+		return x.EventToActive
+	}
+	return nil
+}
+
+func (x *DaemonMetrics) GetNetshRuns() uint64 {
+	if x != nil {
+		return x.NetshRuns
+	}
+	return 0
+}
+
+func (x *DaemonMetrics) GetNetshFailures() uint64 {
+	if x != nil {
+		return x.NetshFailures
+	}
+	return 0
+}
+
+func (x *DaemonMetrics) GetAgentRefusals() []*RefusalCount {
+	if x != nil {
+		return x.AgentRefusals
+	}
+	return nil
+}
+
+// ForwardCount is how many forwards are in one state with one backend.
+type ForwardCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The state.
+	State ForwardState `protobuf:"varint,1,opt,name=state,proto3,enum=wslfwd.v1.ForwardState" json:"state,omitempty"`
+	// The backend carrying them; empty when none does.
+	Backend string `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"`
+	// How many.
+	Count         uint32 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardCount) Reset() {
+	*x = ForwardCount{}
+	mi := &file_wslfwd_v1_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardCount) ProtoMessage() {}
+
+func (x *ForwardCount) ProtoReflect() protoreflect.Message {
+	mi := &file_wslfwd_v1_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardCount.ProtoReflect.Descriptor instead.
+func (*ForwardCount) Descriptor() ([]byte, []int) {
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ForwardCount) GetState() ForwardState {
+	if x != nil {
+		return x.State
+	}
+	return ForwardState_FORWARD_STATE_UNSPECIFIED
+}
+
+func (x *ForwardCount) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *ForwardCount) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// DurationHistogram counts durations in fixed buckets.
+type DurationHistogram struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Durations counted.
+	Count uint64 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	// Their sum, in seconds.
+	SumSeconds float64 `protobuf:"fixed64,2,opt,name=sum_seconds,json=sumSeconds,proto3" json:"sum_seconds,omitempty"`
+	// Cumulative buckets in ascending order; durations above the last bound
+	// are in count only.
+	Buckets       []*DurationBucket `protobuf:"bytes,3,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DurationHistogram) Reset() {
+	*x = DurationHistogram{}
+	mi := &file_wslfwd_v1_control_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DurationHistogram) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DurationHistogram) ProtoMessage() {}
+
+func (x *DurationHistogram) ProtoReflect() protoreflect.Message {
+	mi := &file_wslfwd_v1_control_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DurationHistogram.ProtoReflect.Descriptor instead.
+func (*DurationHistogram) Descriptor() ([]byte, []int) {
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DurationHistogram) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *DurationHistogram) GetSumSeconds() float64 {
+	if x != nil {
+		return x.SumSeconds
+	}
+	return 0
+}
+
+func (x *DurationHistogram) GetBuckets() []*DurationBucket {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+// DurationBucket is one cumulative bucket of a DurationHistogram.
+type DurationBucket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Upper bound, in seconds.
+	UpperBoundSeconds float64 `protobuf:"fixed64,1,opt,name=upper_bound_seconds,json=upperBoundSeconds,proto3" json:"upper_bound_seconds,omitempty"`
+	// Durations at most upper_bound_seconds.
+	Count         uint64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DurationBucket) Reset() {
+	*x = DurationBucket{}
+	mi := &file_wslfwd_v1_control_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DurationBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DurationBucket) ProtoMessage() {}
+
+func (x *DurationBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_wslfwd_v1_control_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DurationBucket.ProtoReflect.Descriptor instead.
+func (*DurationBucket) Descriptor() ([]byte, []int) {
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DurationBucket) GetUpperBoundSeconds() float64 {
+	if x != nil {
+		return x.UpperBoundSeconds
+	}
+	return 0
+}
+
+func (x *DurationBucket) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// RefusalCount is how many agent sessions were refused with one code.
+type RefusalCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gRPC code's name, e.g. "PermissionDenied".
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// How many.
+	Count         uint64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefusalCount) Reset() {
+	*x = RefusalCount{}
+	mi := &file_wslfwd_v1_control_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefusalCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefusalCount) ProtoMessage() {}
+
+func (x *RefusalCount) ProtoReflect() protoreflect.Message {
+	mi := &file_wslfwd_v1_control_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefusalCount.ProtoReflect.Descriptor instead.
+func (*RefusalCount) Descriptor() ([]byte, []int) {
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RefusalCount) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *RefusalCount) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // StateCount is how many forwards are in one state.
 type StateCount struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -366,7 +727,7 @@ type StateCount struct {
 
 func (x *StateCount) Reset() {
 	*x = StateCount{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[2]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +739,7 @@ func (x *StateCount) String() string {
 func (*StateCount) ProtoMessage() {}
 
 func (x *StateCount) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[2]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +752,7 @@ func (x *StateCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateCount.ProtoReflect.Descriptor instead.
 func (*StateCount) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StateCount) GetState() ForwardState {
@@ -424,7 +785,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[3]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +797,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[3]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +810,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Problem) GetCode() string {
@@ -482,7 +843,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[4]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +855,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[4]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +868,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 // ListAgentsResponse lists agents.
@@ -525,7 +886,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[5]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +898,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[5]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +911,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -589,7 +950,7 @@ type AgentRefusal struct {
 
 func (x *AgentRefusal) Reset() {
 	*x = AgentRefusal{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[6]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +962,7 @@ func (x *AgentRefusal) String() string {
 func (*AgentRefusal) ProtoMessage() {}
 
 func (x *AgentRefusal) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[6]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +975,7 @@ func (x *AgentRefusal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentRefusal.ProtoReflect.Descriptor instead.
 func (*AgentRefusal) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AgentRefusal) GetDistro() string {
@@ -705,7 +1066,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[7]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +1078,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[7]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +1091,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Agent) GetDistro() string {
@@ -842,7 +1203,7 @@ type ListForwardsRequest struct {
 
 func (x *ListForwardsRequest) Reset() {
 	*x = ListForwardsRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[8]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +1215,7 @@ func (x *ListForwardsRequest) String() string {
 func (*ListForwardsRequest) ProtoMessage() {}
 
 func (x *ListForwardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[8]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1228,7 @@ func (x *ListForwardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListForwardsRequest.ProtoReflect.Descriptor instead.
 func (*ListForwardsRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListForwardsRequest) GetAll() bool {
@@ -888,7 +1249,7 @@ type ListForwardsResponse struct {
 
 func (x *ListForwardsResponse) Reset() {
 	*x = ListForwardsResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[9]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +1261,7 @@ func (x *ListForwardsResponse) String() string {
 func (*ListForwardsResponse) ProtoMessage() {}
 
 func (x *ListForwardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[9]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1274,7 @@ func (x *ListForwardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListForwardsResponse.ProtoReflect.Descriptor instead.
 func (*ListForwardsResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListForwardsResponse) GetForwards() []*Forward {
@@ -964,7 +1325,7 @@ type Forward struct {
 
 func (x *Forward) Reset() {
 	*x = Forward{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[10]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1337,7 @@ func (x *Forward) String() string {
 func (*Forward) ProtoMessage() {}
 
 func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[10]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1350,7 @@ func (x *Forward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forward.ProtoReflect.Descriptor instead.
 func (*Forward) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Forward) GetProtocol() Protocol {
@@ -1101,7 +1462,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[11]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1474,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[11]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1487,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchRequest) GetInitial() bool {
@@ -1155,7 +1516,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[12]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1528,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[12]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1541,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchResponse) GetTime() *timestamppb.Timestamp {
@@ -1261,7 +1622,7 @@ type WatchResync struct {
 
 func (x *WatchResync) Reset() {
 	*x = WatchResync{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1634,7 @@ func (x *WatchResync) String() string {
 func (*WatchResync) ProtoMessage() {}
 
 func (x *WatchResync) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[13]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1647,7 @@ func (x *WatchResync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResync.ProtoReflect.Descriptor instead.
 func (*WatchResync) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 // AgentEvent is a change in an agent's session.
@@ -1302,7 +1663,7 @@ type AgentEvent struct {
 
 func (x *AgentEvent) Reset() {
 	*x = AgentEvent{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1675,7 @@ func (x *AgentEvent) String() string {
 func (*AgentEvent) ProtoMessage() {}
 
 func (x *AgentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[14]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1688,7 @@ func (x *AgentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent.ProtoReflect.Descriptor instead.
 func (*AgentEvent) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AgentEvent) GetKind() AgentEventKind {
@@ -1357,7 +1718,7 @@ type ForwardEvent struct {
 
 func (x *ForwardEvent) Reset() {
 	*x = ForwardEvent{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1730,7 @@ func (x *ForwardEvent) String() string {
 func (*ForwardEvent) ProtoMessage() {}
 
 func (x *ForwardEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1743,7 @@ func (x *ForwardEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardEvent.ProtoReflect.Descriptor instead.
 func (*ForwardEvent) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ForwardEvent) GetKind() ForwardEventKind {
@@ -1418,7 +1779,7 @@ type ExposeRequest struct {
 
 func (x *ExposeRequest) Reset() {
 	*x = ExposeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1791,7 @@ func (x *ExposeRequest) String() string {
 func (*ExposeRequest) ProtoMessage() {}
 
 func (x *ExposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1804,7 @@ func (x *ExposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExposeRequest.ProtoReflect.Descriptor instead.
 func (*ExposeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExposeRequest) GetProtocol() Protocol {
@@ -1492,7 +1853,7 @@ type ExposeResponse struct {
 
 func (x *ExposeResponse) Reset() {
 	*x = ExposeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1865,7 @@ func (x *ExposeResponse) String() string {
 func (*ExposeResponse) ProtoMessage() {}
 
 func (x *ExposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1878,7 @@ func (x *ExposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExposeResponse.ProtoReflect.Descriptor instead.
 func (*ExposeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExposeResponse) GetForward() *Forward {
@@ -1543,7 +1904,7 @@ type UnexposeRequest struct {
 
 func (x *UnexposeRequest) Reset() {
 	*x = UnexposeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1916,7 @@ func (x *UnexposeRequest) String() string {
 func (*UnexposeRequest) ProtoMessage() {}
 
 func (x *UnexposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1929,7 @@ func (x *UnexposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnexposeRequest.ProtoReflect.Descriptor instead.
 func (*UnexposeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UnexposeRequest) GetProtocol() Protocol {
@@ -1603,7 +1964,7 @@ type UnexposeResponse struct {
 
 func (x *UnexposeResponse) Reset() {
 	*x = UnexposeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1976,7 @@ func (x *UnexposeResponse) String() string {
 func (*UnexposeResponse) ProtoMessage() {}
 
 func (x *UnexposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1989,7 @@ func (x *UnexposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnexposeResponse.ProtoReflect.Descriptor instead.
 func (*UnexposeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UnexposeResponse) GetForward() *Forward {
@@ -1653,7 +2014,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +2026,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +2039,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ProbeRequest) GetDistro() string {
@@ -1719,7 +2080,7 @@ type ProbeResponse struct {
 
 func (x *ProbeResponse) Reset() {
 	*x = ProbeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[21]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +2092,7 @@ func (x *ProbeResponse) String() string {
 func (*ProbeResponse) ProtoMessage() {}
 
 func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[21]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +2105,7 @@ func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
 func (*ProbeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ProbeResponse) GetDistro() string {
@@ -1780,7 +2141,7 @@ var File_wslfwd_v1_control_proto protoreflect.FileDescriptor
 const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"\x17wslfwd/v1/control.proto\x12\twslfwd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15wslfwd/v1/agent.proto\x1a\x15wslfwd/v1/types.proto\"\x12\n" +
-	"\x10GetStatusRequest\"\x82\x03\n" +
+	"\x10GetStatusRequest\"\xb6\x03\n" +
 	"\x11GetStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x129\n" +
 	"\n" +
@@ -1791,7 +2152,34 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\x10agents_connected\x18\x06 \x01(\rR\x0fagentsConnected\x12A\n" +
 	"\x11forwards_by_state\x18\a \x03(\v2\x15.wslfwd.v1.StateCountR\x0fforwardsByState\x12.\n" +
 	"\bproblems\x18\b \x03(\v2\x12.wslfwd.v1.ProblemR\bproblems\x12\x0e\n" +
-	"\x02os\x18\t \x01(\tR\x02os\"Q\n" +
+	"\x02os\x18\t \x01(\tR\x02os\x122\n" +
+	"\ametrics\x18\n" +
+	" \x01(\v2\x18.wslfwd.v1.DaemonMetricsR\ametrics\"\xd3\x03\n" +
+	"\rDaemonMetrics\x123\n" +
+	"\bforwards\x18\x01 \x03(\v2\x17.wslfwd.v1.ForwardCountR\bforwards\x12)\n" +
+	"\x10agents_connected\x18\x02 \x01(\rR\x0fagentsConnected\x12C\n" +
+	"\x0ereconcile_full\x18\x03 \x01(\v2\x1c.wslfwd.v1.DurationHistogramR\rreconcileFull\x12Q\n" +
+	"\x15reconcile_incremental\x18\x04 \x01(\v2\x1c.wslfwd.v1.DurationHistogramR\x14reconcileIncremental\x12D\n" +
+	"\x0fevent_to_active\x18\x05 \x01(\v2\x1c.wslfwd.v1.DurationHistogramR\reventToActive\x12\x1d\n" +
+	"\n" +
+	"netsh_runs\x18\x06 \x01(\x04R\tnetshRuns\x12%\n" +
+	"\x0enetsh_failures\x18\a \x01(\x04R\rnetshFailures\x12>\n" +
+	"\x0eagent_refusals\x18\b \x03(\v2\x17.wslfwd.v1.RefusalCountR\ragentRefusals\"m\n" +
+	"\fForwardCount\x12-\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x17.wslfwd.v1.ForwardStateR\x05state\x12\x18\n" +
+	"\abackend\x18\x02 \x01(\tR\abackend\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\rR\x05count\"\x7f\n" +
+	"\x11DurationHistogram\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x04R\x05count\x12\x1f\n" +
+	"\vsum_seconds\x18\x02 \x01(\x01R\n" +
+	"sumSeconds\x123\n" +
+	"\abuckets\x18\x03 \x03(\v2\x19.wslfwd.v1.DurationBucketR\abuckets\"V\n" +
+	"\x0eDurationBucket\x12.\n" +
+	"\x13upper_bound_seconds\x18\x01 \x01(\x01R\x11upperBoundSeconds\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"8\n" +
+	"\fRefusalCount\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"Q\n" +
 	"\n" +
 	"StateCount\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.wslfwd.v1.ForwardStateR\x05state\x12\x14\n" +
@@ -1928,96 +2316,109 @@ func file_wslfwd_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_wslfwd_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_wslfwd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_wslfwd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_wslfwd_v1_control_proto_goTypes = []any{
 	(ForwardOrigin)(0),            // 0: wslfwd.v1.ForwardOrigin
 	(AgentEventKind)(0),           // 1: wslfwd.v1.AgentEventKind
 	(ForwardEventKind)(0),         // 2: wslfwd.v1.ForwardEventKind
 	(*GetStatusRequest)(nil),      // 3: wslfwd.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),     // 4: wslfwd.v1.GetStatusResponse
-	(*StateCount)(nil),            // 5: wslfwd.v1.StateCount
-	(*Problem)(nil),               // 6: wslfwd.v1.Problem
-	(*ListAgentsRequest)(nil),     // 7: wslfwd.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),    // 8: wslfwd.v1.ListAgentsResponse
-	(*AgentRefusal)(nil),          // 9: wslfwd.v1.AgentRefusal
-	(*Agent)(nil),                 // 10: wslfwd.v1.Agent
-	(*ListForwardsRequest)(nil),   // 11: wslfwd.v1.ListForwardsRequest
-	(*ListForwardsResponse)(nil),  // 12: wslfwd.v1.ListForwardsResponse
-	(*Forward)(nil),               // 13: wslfwd.v1.Forward
-	(*WatchRequest)(nil),          // 14: wslfwd.v1.WatchRequest
-	(*WatchResponse)(nil),         // 15: wslfwd.v1.WatchResponse
-	(*WatchResync)(nil),           // 16: wslfwd.v1.WatchResync
-	(*AgentEvent)(nil),            // 17: wslfwd.v1.AgentEvent
-	(*ForwardEvent)(nil),          // 18: wslfwd.v1.ForwardEvent
-	(*ExposeRequest)(nil),         // 19: wslfwd.v1.ExposeRequest
-	(*ExposeResponse)(nil),        // 20: wslfwd.v1.ExposeResponse
-	(*UnexposeRequest)(nil),       // 21: wslfwd.v1.UnexposeRequest
-	(*UnexposeResponse)(nil),      // 22: wslfwd.v1.UnexposeResponse
-	(*ProbeRequest)(nil),          // 23: wslfwd.v1.ProbeRequest
-	(*ProbeResponse)(nil),         // 24: wslfwd.v1.ProbeResponse
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(ForwardState)(0),             // 26: wslfwd.v1.ForwardState
-	(NetworkingMode)(0),           // 27: wslfwd.v1.NetworkingMode
-	(*NetworkState)(nil),          // 28: wslfwd.v1.NetworkState
-	(*ListenerDetection)(nil),     // 29: wslfwd.v1.ListenerDetection
-	(Protocol)(0),                 // 30: wslfwd.v1.Protocol
-	(*durationpb.Duration)(nil),   // 31: google.protobuf.Duration
-	(*PathResult)(nil),            // 32: wslfwd.v1.PathResult
+	(*DaemonMetrics)(nil),         // 5: wslfwd.v1.DaemonMetrics
+	(*ForwardCount)(nil),          // 6: wslfwd.v1.ForwardCount
+	(*DurationHistogram)(nil),     // 7: wslfwd.v1.DurationHistogram
+	(*DurationBucket)(nil),        // 8: wslfwd.v1.DurationBucket
+	(*RefusalCount)(nil),          // 9: wslfwd.v1.RefusalCount
+	(*StateCount)(nil),            // 10: wslfwd.v1.StateCount
+	(*Problem)(nil),               // 11: wslfwd.v1.Problem
+	(*ListAgentsRequest)(nil),     // 12: wslfwd.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),    // 13: wslfwd.v1.ListAgentsResponse
+	(*AgentRefusal)(nil),          // 14: wslfwd.v1.AgentRefusal
+	(*Agent)(nil),                 // 15: wslfwd.v1.Agent
+	(*ListForwardsRequest)(nil),   // 16: wslfwd.v1.ListForwardsRequest
+	(*ListForwardsResponse)(nil),  // 17: wslfwd.v1.ListForwardsResponse
+	(*Forward)(nil),               // 18: wslfwd.v1.Forward
+	(*WatchRequest)(nil),          // 19: wslfwd.v1.WatchRequest
+	(*WatchResponse)(nil),         // 20: wslfwd.v1.WatchResponse
+	(*WatchResync)(nil),           // 21: wslfwd.v1.WatchResync
+	(*AgentEvent)(nil),            // 22: wslfwd.v1.AgentEvent
+	(*ForwardEvent)(nil),          // 23: wslfwd.v1.ForwardEvent
+	(*ExposeRequest)(nil),         // 24: wslfwd.v1.ExposeRequest
+	(*ExposeResponse)(nil),        // 25: wslfwd.v1.ExposeResponse
+	(*UnexposeRequest)(nil),       // 26: wslfwd.v1.UnexposeRequest
+	(*UnexposeResponse)(nil),      // 27: wslfwd.v1.UnexposeResponse
+	(*ProbeRequest)(nil),          // 28: wslfwd.v1.ProbeRequest
+	(*ProbeResponse)(nil),         // 29: wslfwd.v1.ProbeResponse
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(ForwardState)(0),             // 31: wslfwd.v1.ForwardState
+	(NetworkingMode)(0),           // 32: wslfwd.v1.NetworkingMode
+	(*NetworkState)(nil),          // 33: wslfwd.v1.NetworkState
+	(*ListenerDetection)(nil),     // 34: wslfwd.v1.ListenerDetection
+	(Protocol)(0),                 // 35: wslfwd.v1.Protocol
+	(*durationpb.Duration)(nil),   // 36: google.protobuf.Duration
+	(*PathResult)(nil),            // 37: wslfwd.v1.PathResult
 }
 var file_wslfwd_v1_control_proto_depIdxs = []int32{
-	25, // 0: wslfwd.v1.GetStatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	5,  // 1: wslfwd.v1.GetStatusResponse.forwards_by_state:type_name -> wslfwd.v1.StateCount
-	6,  // 2: wslfwd.v1.GetStatusResponse.problems:type_name -> wslfwd.v1.Problem
-	26, // 3: wslfwd.v1.StateCount.state:type_name -> wslfwd.v1.ForwardState
-	10, // 4: wslfwd.v1.ListAgentsResponse.agents:type_name -> wslfwd.v1.Agent
-	9,  // 5: wslfwd.v1.ListAgentsResponse.refusals:type_name -> wslfwd.v1.AgentRefusal
-	25, // 6: wslfwd.v1.AgentRefusal.first:type_name -> google.protobuf.Timestamp
-	25, // 7: wslfwd.v1.AgentRefusal.last:type_name -> google.protobuf.Timestamp
-	27, // 8: wslfwd.v1.Agent.networking_mode:type_name -> wslfwd.v1.NetworkingMode
-	28, // 9: wslfwd.v1.Agent.network:type_name -> wslfwd.v1.NetworkState
-	25, // 10: wslfwd.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	25, // 11: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
-	25, // 12: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
-	25, // 13: wslfwd.v1.Agent.disconnected_at:type_name -> google.protobuf.Timestamp
-	29, // 14: wslfwd.v1.Agent.detection:type_name -> wslfwd.v1.ListenerDetection
-	13, // 15: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
-	30, // 16: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
-	26, // 17: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
-	0,  // 18: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
-	25, // 19: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
-	25, // 20: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	17, // 21: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
-	18, // 22: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
-	16, // 23: wslfwd.v1.WatchResponse.resync:type_name -> wslfwd.v1.WatchResync
-	1,  // 24: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
-	10, // 25: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
-	2,  // 26: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
-	13, // 27: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
-	30, // 28: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	13, // 29: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
-	30, // 30: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	13, // 31: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
-	31, // 32: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
-	32, // 33: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
-	3,  // 34: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
-	7,  // 35: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
-	11, // 36: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
-	14, // 37: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
-	19, // 38: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
-	21, // 39: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
-	23, // 40: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
-	4,  // 41: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
-	8,  // 42: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
-	12, // 43: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
-	15, // 44: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
-	20, // 45: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
-	22, // 46: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
-	24, // 47: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
-	41, // [41:48] is the sub-list for method output_type
-	34, // [34:41] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	30, // 0: wslfwd.v1.GetStatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	10, // 1: wslfwd.v1.GetStatusResponse.forwards_by_state:type_name -> wslfwd.v1.StateCount
+	11, // 2: wslfwd.v1.GetStatusResponse.problems:type_name -> wslfwd.v1.Problem
+	5,  // 3: wslfwd.v1.GetStatusResponse.metrics:type_name -> wslfwd.v1.DaemonMetrics
+	6,  // 4: wslfwd.v1.DaemonMetrics.forwards:type_name -> wslfwd.v1.ForwardCount
+	7,  // 5: wslfwd.v1.DaemonMetrics.reconcile_full:type_name -> wslfwd.v1.DurationHistogram
+	7,  // 6: wslfwd.v1.DaemonMetrics.reconcile_incremental:type_name -> wslfwd.v1.DurationHistogram
+	7,  // 7: wslfwd.v1.DaemonMetrics.event_to_active:type_name -> wslfwd.v1.DurationHistogram
+	9,  // 8: wslfwd.v1.DaemonMetrics.agent_refusals:type_name -> wslfwd.v1.RefusalCount
+	31, // 9: wslfwd.v1.ForwardCount.state:type_name -> wslfwd.v1.ForwardState
+	8,  // 10: wslfwd.v1.DurationHistogram.buckets:type_name -> wslfwd.v1.DurationBucket
+	31, // 11: wslfwd.v1.StateCount.state:type_name -> wslfwd.v1.ForwardState
+	15, // 12: wslfwd.v1.ListAgentsResponse.agents:type_name -> wslfwd.v1.Agent
+	14, // 13: wslfwd.v1.ListAgentsResponse.refusals:type_name -> wslfwd.v1.AgentRefusal
+	30, // 14: wslfwd.v1.AgentRefusal.first:type_name -> google.protobuf.Timestamp
+	30, // 15: wslfwd.v1.AgentRefusal.last:type_name -> google.protobuf.Timestamp
+	32, // 16: wslfwd.v1.Agent.networking_mode:type_name -> wslfwd.v1.NetworkingMode
+	33, // 17: wslfwd.v1.Agent.network:type_name -> wslfwd.v1.NetworkState
+	30, // 18: wslfwd.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	30, // 19: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
+	30, // 20: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
+	30, // 21: wslfwd.v1.Agent.disconnected_at:type_name -> google.protobuf.Timestamp
+	34, // 22: wslfwd.v1.Agent.detection:type_name -> wslfwd.v1.ListenerDetection
+	18, // 23: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
+	35, // 24: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
+	31, // 25: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
+	0,  // 26: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
+	30, // 27: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
+	30, // 28: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	22, // 29: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
+	23, // 30: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
+	21, // 31: wslfwd.v1.WatchResponse.resync:type_name -> wslfwd.v1.WatchResync
+	1,  // 32: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
+	15, // 33: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
+	2,  // 34: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
+	18, // 35: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
+	35, // 36: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	18, // 37: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
+	35, // 38: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	18, // 39: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
+	36, // 40: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
+	37, // 41: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
+	3,  // 42: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
+	12, // 43: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
+	16, // 44: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
+	19, // 45: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
+	24, // 46: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
+	26, // 47: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
+	28, // 48: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
+	4,  // 49: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
+	13, // 50: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
+	17, // 51: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
+	20, // 52: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
+	25, // 53: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
+	27, // 54: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
+	29, // 55: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
+	49, // [49:56] is the sub-list for method output_type
+	42, // [42:49] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_wslfwd_v1_control_proto_init() }
@@ -2027,7 +2428,7 @@ func file_wslfwd_v1_control_proto_init() {
 	}
 	file_wslfwd_v1_agent_proto_init()
 	file_wslfwd_v1_types_proto_init()
-	file_wslfwd_v1_control_proto_msgTypes[12].OneofWrappers = []any{
+	file_wslfwd_v1_control_proto_msgTypes[17].OneofWrappers = []any{
 		(*WatchResponse_Agent)(nil),
 		(*WatchResponse_Forward)(nil),
 		(*WatchResponse_Resync)(nil),
@@ -2038,7 +2439,7 @@ func file_wslfwd_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wslfwd_v1_control_proto_rawDesc), len(file_wslfwd_v1_control_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   22,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
 	"github.com/wslfwd/wslfwd/hostd-windows/engine"
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
@@ -39,6 +40,11 @@ type Options struct {
 	Firewall engine.FirewallSyncer
 	Audit    engine.FirewallAuditor
 	Logger   *slog.Logger // default: discard
+	// Metrics are the daemon's figures; default: its own. Pass them to
+	// share them with a backend that counts into them.
+	Metrics *metrics.Metrics
+	// MetricsEndpoint serves the figures on a loopback port (MetricsURL).
+	MetricsEndpoint bool
 }
 
 // Daemon is a running daemon. Stop ends it; the test's cleanup does too.
@@ -47,7 +53,9 @@ type Daemon struct {
 	Addr    string        // the gRPC server's address
 	Tokens  server.Tokens // the tokens it accepts
 	Control wslfwdv1.ControlServiceClient
-	stop    func()
+	// MetricsURL is the metrics endpoint's, when Options.MetricsEndpoint.
+	MetricsURL string
+	stop       func()
 }
 
 // Start runs a daemon on 127.0.0.1. Agents, service and daemon share this
@@ -61,20 +69,32 @@ func Start(t testing.TB, o Options) *Daemon {
 	}
 	cfg := *o.Config
 	cfg.Grace, cfg.ExposeAddress = o.Grace, o.Expose.String()
+	var ml net.Listener
+	if o.MetricsEndpoint {
+		if ml, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			l.Close()
+			t.Fatal(err)
+		}
+	}
 	d, err := daemon.New(daemon.Options{
-		Config:        &cfg,
-		Backend:       o.Backend,
-		StateDir:      o.StateDir,
-		Listeners:     []net.Listener{l},
-		Tokens:        o.Tokens,
-		Targets:       agents.TargetRules{AllowLoopback: true},
-		Dial:          o.Dial,
-		Firewall:      o.Firewall,
-		FirewallAudit: o.Audit,
-		Logger:        o.Logger,
+		Config:          &cfg,
+		Backend:         o.Backend,
+		StateDir:        o.StateDir,
+		Listeners:       []net.Listener{l},
+		Tokens:          o.Tokens,
+		Targets:         agents.TargetRules{AllowLoopback: true},
+		Dial:            o.Dial,
+		Firewall:        o.Firewall,
+		FirewallAudit:   o.Audit,
+		Logger:          o.Logger,
+		Metrics:         o.Metrics,
+		MetricsListener: ml,
 	})
 	if err != nil {
 		l.Close()
+		if ml != nil {
+			ml.Close()
+		}
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -84,6 +104,9 @@ func Start(t testing.TB, o Options) *Daemon {
 		d.Run(ctx)
 	}()
 	h := &Daemon{Daemon: d, Addr: l.Addr().String(), Tokens: o.Tokens}
+	if ml != nil {
+		h.MetricsURL = "http://" + ml.Addr().String() + metrics.Path
+	}
 	var once sync.Once
 	h.stop = func() {
 		once.Do(func() {

@@ -1,0 +1,79 @@
+package metrics
+
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+)
+
+// The series the endpoint serves, all from one Snapshot per scrape.
+var (
+	descForwards = prometheus.NewDesc("wslfwd_forwards",
+		"Rows of the forwards table by state and backend (backend \"none\" when nothing carries them).",
+		[]string{"state", "backend"}, nil)
+	descAgents = prometheus.NewDesc("wslfwd_agents_connected",
+		"Agents with an open session.", nil, nil)
+	descReconcile = prometheus.NewDesc("wslfwd_reconcile_duration_seconds",
+		"Time one reconcile took (plan, apply, read back, verify), by kind: full or incremental.",
+		[]string{"kind"}, nil)
+	descEventToActive = prometheus.NewDesc("wslfwd_event_to_active_seconds",
+		"From the daemon receiving the agent message that brought a listener to the end of the engine step that made its forward ACTIVE.",
+		nil, nil)
+	descNetshRuns = prometheus.NewDesc("wslfwd_netsh_runs_total",
+		"netsh processes started to change portproxy entries.", nil, nil)
+	descNetshFailures = prometheus.NewDesc("wslfwd_netsh_failures_total",
+		"netsh runs after which the registry did not show every change made, or that could not start.", nil, nil)
+	descRefusals = prometheus.NewDesc("wslfwd_agent_refusals_total",
+		"Agent sessions the daemon refused, by gRPC code.", []string{"code"}, nil)
+)
+
+// collector serves a Metrics to Prometheus.
+type collector struct{ m *Metrics }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descForwards, descAgents, descReconcile, descEventToActive,
+		descNetshRuns, descNetshFailures, descRefusals} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.Snapshot()
+	for _, f := range s.Forwards {
+		ch <- prometheus.MustNewConstMetric(descForwards, prometheus.GaugeValue, float64(f.Count),
+			stateLabel(f.State), backendLabel(f.Backend))
+	}
+	ch <- prometheus.MustNewConstMetric(descAgents, prometheus.GaugeValue, float64(s.AgentsConnected))
+	ch <- constHistogram(descReconcile, s.ReconcileFull, "full")
+	ch <- constHistogram(descReconcile, s.ReconcileIncremental, "incremental")
+	ch <- constHistogram(descEventToActive, s.EventToActive)
+	ch <- prometheus.MustNewConstMetric(descNetshRuns, prometheus.CounterValue, float64(s.NetshRuns))
+	ch <- prometheus.MustNewConstMetric(descNetshFailures, prometheus.CounterValue, float64(s.NetshFailures))
+	for _, r := range s.Refusals {
+		ch <- prometheus.MustNewConstMetric(descRefusals, prometheus.CounterValue, float64(r.Count), r.Code)
+	}
+}
+
+func constHistogram(d *prometheus.Desc, h HistogramSnapshot, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Buckets))
+	for _, b := range h.Buckets {
+		buckets[b.UpperBoundSeconds] = b.Count
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, h.SumSeconds, buckets, labels...)
+}
+
+// stateLabel is a forward state as a label value: "active", "error", ...
+func stateLabel(s wslfwdv1.ForwardState) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "FORWARD_STATE_"))
+}
+
+// backendLabel is a backend name as a label value: "none" for rows no
+// backend carries.
+func backendLabel(b string) string {
+	if b == "" {
+		return "none"
+	}
+	return b
+}
