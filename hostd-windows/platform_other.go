@@ -11,19 +11,23 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
+	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/engine"
 )
 
-// newBackend constructs the backend named name. Off Windows only the relay
-// exists: portproxy is a Windows service.
+// newBackend constructs the backend named name. Off Windows there is the
+// relay, and on Linux the kernel's nftables rules (newKernelBackend):
+// portproxy is a Windows service.
 func newBackend(name string, opts backendOptions) (backend.Backend, error) {
 	switch name {
-	case "relay":
+	case config.BackendRelay:
 		return relay.New(relay.Options{Logger: opts.Logger}), nil
-	case "portproxy":
+	case config.BackendKernel:
+		return newKernelBackend(opts)
+	case config.BackendPortproxy:
 		return nil, fmt.Errorf("backend %q exists only on Windows; use relay", name)
 	}
-	return nil, fmt.Errorf("unknown backend %q (valid here: relay)", name)
+	return nil, fmt.Errorf("unknown backend %q (valid here: %s)", name, otherBackends)
 }
 
 // defaultBackendName is the relay: the only backend off Windows.

@@ -16,6 +16,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
+	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/engine"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy"
@@ -36,6 +37,8 @@ func newBackend(name string, opts backendOptions) (backend.Backend, error) {
 		return portproxy.NewSystem(opts.Logger, opts.Metrics.NetshRan), nil
 	case "relay":
 		return relay.New(relay.Options{Logger: opts.Logger}), nil
+	case config.BackendKernel:
+		return nil, fmt.Errorf("backend %q (nftables rules) exists only on Linux; on Windows use portproxy or relay", name)
 	}
 	return nil, fmt.Errorf("unknown backend %q (valid: portproxy, relay)", name)
 }

@@ -57,7 +57,7 @@ type runFlags struct {
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "config file (TOML); flags given explicitly override it")
-	fs.StringVar(&f.backend, "backend", "", "forwarding backend: portproxy or relay (default: "+defaultBackendName()+")")
+	fs.StringVar(&f.backend, "backend", "", "forwarding backend: portproxy (Windows), relay or kernel (Linux) (default: "+defaultBackendName()+")")
 	fs.StringArrayVar(&f.listen, "listen", nil, "address:port for the gRPC server; repeatable (default: the WSL-facing address and loopback)")
 	fs.StringVar(&f.exposeAddress, "expose-address", "", "host address forwards listen on (default 0.0.0.0)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the ownership ledger (portproxy), static forwards and tokens (default "+defaultStateDir()+")")

@@ -27,6 +27,7 @@ import (
 const (
 	BackendRelay     = "relay"
 	BackendPortproxy = "portproxy"
+	BackendKernel    = "kernel" // Linux: nftables DNAT rules (backend/kernel)
 )
 
 // Config is the daemon's configuration. The zero value is not useful: start
@@ -38,7 +39,8 @@ type Config struct {
 	Listen []string
 	// ExposeAddress is the IPv4 host address forwards listen on.
 	ExposeAddress string
-	// Backend is "relay" or "portproxy"; empty: the platform default.
+	// Backend is "relay", "portproxy" (Windows) or "kernel" (Linux); empty:
+	// the platform default.
 	Backend string
 	// StateDir holds the ledger and the static forwards; empty: the
 	// platform default.

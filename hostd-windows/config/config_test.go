@@ -131,7 +131,7 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"type", "\n\nudp = 1\n", "c.toml:3: udp: want true or false, got an integer"},
 		{"duration", `grace = "soon"`, `c.toml:1: grace: "soon" is not a duration like "30s" or "2m"`},
 		{"negative grace", `grace = "-1s"`, `c.toml:1: grace: -1s is negative`},
-		{"backend", "\nbackend = \"wintun\"\n", `c.toml:2: backend: "wintun" is not "relay" or "portproxy"`},
+		{"backend", "\nbackend = \"wintun\"\n", `c.toml:2: backend: "wintun" is not "relay", "portproxy" or "kernel"`},
 		{"expose v6", `expose_address = "::"`, `c.toml:1: expose_address: :: is not an IPv4 address (IPv6 exposure uses [::] when ipv6 = true)`},
 		{"expose loopback portproxy", "backend = \"portproxy\"\nexpose_address = \"127.0.0.1\"\n",
 			`c.toml:2: expose_address: 127.0.0.1: ` + portproxyLoopback},

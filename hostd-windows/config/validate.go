@@ -14,6 +14,23 @@ import (
 // [::1]:N, and a portproxy entry there would shadow or fight it.
 const portproxyLoopback = `portproxy does not listen on loopback (WSL's localhost relay serves it); use 0.0.0.0 or another host address, or backend = "relay"`
 
+// kernelLoopback says why backend "kernel" refuses a loopback host
+// address: a packet from loopback rewritten towards another machine is
+// dropped unless route_localnet is on, which exposes loopback services to
+// the LAN (see backend/kernel).
+const kernelLoopback = `kernel forwards do not serve loopback clients; use 0.0.0.0 or another host address, or backend = "relay"`
+
+// loopbackRefusal is why the backend cannot listen on loopback, or "".
+func loopbackRefusal(backendName string) string {
+	switch backendName {
+	case BackendPortproxy:
+		return portproxyLoopback
+	case BackendKernel:
+		return kernelLoopback
+	}
+	return ""
+}
+
 // Validate checks every value. The error lists every problem, each naming
 // its key; Load adds the file and line.
 func (c *Config) Validate() error {
@@ -30,13 +47,13 @@ func (c *Config) Validate() error {
 		v.add("expose_address", "%q is not an IP address", c.ExposeAddress)
 	} else if !a.Is4() {
 		v.add("expose_address", "%s is not an IPv4 address (IPv6 exposure uses [::] when ipv6 = true)", a)
-	} else if c.Backend == BackendPortproxy && a.IsLoopback() {
-		v.add("expose_address", "%s: %s", a, portproxyLoopback)
+	} else if why := loopbackRefusal(c.Backend); why != "" && a.IsLoopback() {
+		v.add("expose_address", "%s: %s", a, why)
 	}
 	switch c.Backend {
-	case "", BackendRelay, BackendPortproxy:
+	case "", BackendRelay, BackendPortproxy, BackendKernel:
 	default:
-		v.add("backend", "%q is not %q or %q", c.Backend, BackendRelay, BackendPortproxy)
+		v.add("backend", "%q is not %q, %q or %q", c.Backend, BackendRelay, BackendPortproxy, BackendKernel)
 	}
 	if c.Grace < 0 {
 		v.add("grace", "%v is negative", c.Grace)
@@ -113,8 +130,8 @@ func (c *Config) validateForwards(v *errList) {
 		}
 		if a := f.ListenAddress; a.IsValid() && (a.Zone() != "" || a.IsMulticast()) {
 			v.add(k+".listen_address", "%s cannot be listened on", a)
-		} else if c.Backend == BackendPortproxy && a.IsLoopback() {
-			v.add(k+".listen_address", "%s: %s", a, portproxyLoopback)
+		} else if why := loopbackRefusal(c.Backend); why != "" && a.IsLoopback() {
+			v.add(k+".listen_address", "%s: %s", a, why)
 		}
 		hp := f.HostPort
 		if hp == 0 {

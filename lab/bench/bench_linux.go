@@ -66,6 +66,7 @@ type Sizes struct {
 	SinkPort     int           // throughput sink in wsl
 	PeerPort     int           // the socat trials' listener in wsl
 	SocatOffset  int           // socat listens on the host at a wsl port plus this
+	KernelOffset int           // the kernel backend's forward listens on the host at the sink port plus this
 }
 
 // SizesFor returns the sizes of a quick (CI) or full run.
@@ -77,7 +78,7 @@ func SizesFor(quick bool) Sizes {
 		Established: 10000, Scans: 1000,
 		Bytes: 1 << 30, Transfers: 5,
 		TrialPort: 21000, LoadedPort: 20600, PollerPort: 20800, BulkPort: 22000, ChurnPort: 24000, ChurnSpan: 2000,
-		SinkPort: 20500, PeerPort: 20510, SocatOffset: 1,
+		SinkPort: 20500, PeerPort: 20510, SocatOffset: 1, KernelOffset: 2,
 	}
 	if quick {
 		s.Trials, s.LoadedTrials, s.PeerTrials, s.PollerTrials = 21, 6, 9, 6
@@ -233,7 +234,7 @@ func (b *run) peersAndThroughput(ctx context.Context, res *Result) error {
 	if res.Peers.Socat.Forward, err = b.socatTrials(ctx); err != nil {
 		return fmt.Errorf("socat trials: %w", err)
 	}
-	b.step(fmt.Sprintf("throughput: %d rounds of %d MiB direct (winhost → wsl), through the relay and through socat (lan → winhost → wsl)",
+	b.step(fmt.Sprintf("throughput: %d rounds of %d MiB direct (winhost → wsl), through the relay, socat and kernel DNAT (lan → winhost → wsl)",
 		b.size.Transfers, b.size.Bytes>>20))
 	if res.Throughput, err = b.throughput(ctx); err != nil {
 		return fmt.Errorf("throughput: %w", err)

@@ -23,6 +23,8 @@ var leafKeys = []string{
 	"throughput.bytes", "throughput.rounds", "throughput.direct_mib_s", "throughput.direct_mib_s_range",
 	"throughput.relay_mib_s", "throughput.relay_mib_s_range", "throughput.socat_mib_s", "throughput.socat_mib_s_range",
 	"throughput.ratio", "throughput.ratio_range", "throughput.relay_vs_socat", "throughput.relay_vs_socat_range",
+	"throughput.kernel_mib_s", "throughput.kernel_mib_s_range", "throughput.kernel_vs_socat",
+	"throughput.kernel_vs_socat_range", "throughput.kernel_vs_direct", "throughput.kernel_vs_direct_range",
 	"peers.socat.cpu_pct", "peers.socat.cpu_pct_range", "peers.poller.cpu_pct", "peers.poller.cpu_pct_range",
 }
 
@@ -156,7 +158,8 @@ func TestQuickBenchEndToEnd(t *testing.T) {
 	}
 	tp := r.Throughput
 	if tp.Bytes != 128<<20 || tp.Rounds != 3 || tp.DirectMiBs <= 0 || tp.RelayMiBs <= 0 || tp.SocatMiBs <= 0 ||
-		tp.Ratio <= 0 || !within(tp.RelayVsSocat, tp.RelayVsSocatRange) {
+		tp.Ratio <= 0 || !within(tp.RelayVsSocat, tp.RelayVsSocatRange) ||
+		tp.KernelMiBs <= 0 || !within(tp.KernelVsSocat, tp.KernelVsSocatRange) || !within(tp.KernelVsDirect, tp.KernelVsDirectRange) {
 		t.Errorf("throughput: %+v", tp)
 	}
 	checkLatency(t, "socat", r.Peers.Socat.Forward, 9)

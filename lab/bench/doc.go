@@ -128,6 +128,10 @@
 //	throughput.socat_mib_s  lan → socat in winhost → wsl (and _range)
 //	throughput.ratio        relay ÷ direct: the median of the rounds' ratios (and _range)
 //	throughput.relay_vs_socat  relay ÷ socat, likewise (and _range)
+//	throughput.kernel_mib_s lan → the kernel backend's DNAT rule in winhost → wsl, forwarded
+//	                        by the kernel with no process in the path (and _range)
+//	throughput.kernel_vs_socat, throughput.kernel_vs_direct  kernel ÷ socat and kernel ÷ direct,
+//	                        medians of the rounds' ratios (and _range)
 //	targets[]               issue 16's goals and issue 7's it kept: figure (the JSON path above),
 //	                        op ("<=" or ">="), limit, value, met. A latency goal whose trials had
 //	                        failures is not met, with value -1.

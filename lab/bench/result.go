@@ -133,8 +133,9 @@ type ScanCost struct {
 	AgentRatioRange    Spread  `json:"agent_ratio_range"`
 }
 
-// Throughput compares bulk TCP through the relay with the direct path and
-// with socat relaying the same way, in rounds of one transfer each.
+// Throughput compares bulk TCP through the relay with the direct path,
+// with socat relaying the same way and with the kernel backend's DNAT
+// rule, in rounds of one transfer each.
 type Throughput struct {
 	Bytes             int64   `json:"bytes"`
 	Rounds            int     `json:"rounds"`
@@ -148,6 +149,13 @@ type Throughput struct {
 	RatioRange        Spread  `json:"ratio_range"`
 	RelayVsSocat      float64 `json:"relay_vs_socat"`
 	RelayVsSocatRange Spread  `json:"relay_vs_socat_range"`
+	// The kernel backend's DNAT rule on the same path.
+	KernelMiBs          float64 `json:"kernel_mib_s"`
+	KernelRange         Spread  `json:"kernel_mib_s_range"`
+	KernelVsSocat       float64 `json:"kernel_vs_socat"`
+	KernelVsSocatRange  Spread  `json:"kernel_vs_socat_range"`
+	KernelVsDirect      float64 `json:"kernel_vs_direct"`
+	KernelVsDirectRange Spread  `json:"kernel_vs_direct_range"`
 }
 
 // Target is one goal checked against a figure.

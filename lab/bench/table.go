@@ -157,6 +157,9 @@ func (t *table) rest() {
 	t.single(fmt.Sprintf("socat TCP, %d MiB", tp.Bytes>>20), "", ranged(tp.SocatMiBs, tp.SocatRange, "MiB/s"))
 	t.single("relay ÷ direct", "throughput.ratio", ranged(tp.Ratio, tp.RatioRange, ""))
 	t.single("relay ÷ socat", "throughput.relay_vs_socat", ranged(tp.RelayVsSocat, tp.RelayVsSocatRange, ""))
+	t.single(fmt.Sprintf("kernel DNAT TCP, %d MiB", tp.Bytes>>20), "", ranged(tp.KernelMiBs, tp.KernelRange, "MiB/s"))
+	t.single("kernel ÷ direct", "throughput.kernel_vs_direct", ranged(tp.KernelVsDirect, tp.KernelVsDirectRange, ""))
+	t.single("kernel ÷ socat", "throughput.kernel_vs_socat", ranged(tp.KernelVsSocat, tp.KernelVsSocatRange, ""))
 }
 
 // ranged formats a median with its range: "1.8 ms (1.6–2.1)".

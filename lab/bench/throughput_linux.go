@@ -23,15 +23,15 @@ import (
 const throughputChunk = 256 << 10
 
 // throughput sends Sizes.Bytes over TCP to a sink in wsl, directly from
-// winhost (the host's own path to the VM, no forward involved), from lan
-// through the daemon's relay and from lan through socat, in
-// Sizes.Transfers rounds of one transfer each. It reports each path's
-// median rate and the medians of the rounds' ratios: the transfers of a
-// round run back to back, so a change in what else the machine does
-// shifts all of them, where the best of each path could come from
-// different moments. It logs every round.
-func (b *run) throughput(ctx context.Context) (Throughput, error) {
-	out := Throughput{Bytes: b.size.Bytes, Rounds: b.size.Transfers}
+// winhost (the host's own path to the VM, no forward involved), and from
+// lan through the daemon's relay, through socat and through the kernel
+// backend's DNAT rule, in Sizes.Transfers rounds of one transfer each. It
+// reports each path's median rate and the medians of the rounds' ratios:
+// the transfers of a round run back to back, so a change in what else the
+// machine does shifts all of them, where the best of each path could come
+// from different moments. It logs every round.
+func (b *run) throughput(ctx context.Context) (out Throughput, err error) {
+	out = Throughput{Bytes: b.size.Bytes, Rounds: b.size.Transfers}
 	port := uint16(b.size.SinkPort)
 	ln, err := b.env.Lab.WSL.Listen("tcp4", netip.AddrPortFrom(netip.IPv4Unspecified(), port).String())
 	if err != nil {
@@ -43,6 +43,11 @@ func (b *run) throughput(ctx context.Context) (Throughput, error) {
 		State: wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE}); err != nil {
 		return out, err
 	}
+	undo, err := b.kernelForward(port)
+	if err != nil {
+		return out, err
+	}
+	defer func() { err = errors.Join(err, undo()) }()
 	paths := []struct {
 		ns *netlab.NS
 		to netip.AddrPort
@@ -50,27 +55,48 @@ func (b *run) throughput(ctx context.Context) (Throughput, error) {
 		{b.env.Lab.WinHost, netip.AddrPortFrom(netlab.WSLAddr.Addr(), port)},
 		{b.env.Lab.LAN, hostPort(int(port))},
 		{b.env.Lab.LAN, hostPort(int(port) + b.size.SocatOffset)},
+		{b.env.Lab.LAN, hostPort(int(port) + b.size.KernelOffset)},
 	}
-	var direct, relay, socat, ratios, vsSocat []float64
+	var r rates
 	for i := range b.size.Transfers {
-		var rates [3]float64
+		var round [4]float64
 		for j, p := range paths {
-			if rates[j], err = send(ctx, p.ns, p.to, b.size.Bytes); err != nil {
+			if round[j], err = send(ctx, p.ns, p.to, b.size.Bytes); err != nil {
 				return out, err
 			}
 		}
-		d, r, s := rates[0], rates[1], rates[2]
-		fmt.Fprintf(b.log, "     round %d: direct %.0f MiB/s, relay %.0f MiB/s (%.2f), socat %.0f MiB/s (relay ÷ socat %.2f)\n",
-			i+1, d, r, r/d, s, r/s)
-		direct, relay, socat = append(direct, d), append(relay, r), append(socat, s)
-		ratios, vsSocat = append(ratios, r/d), append(vsSocat, r/s)
+		r.add(round)
+		d, rl, s, k := round[0], round[1], round[2], round[3]
+		fmt.Fprintf(b.log, "     round %d: direct %.0f MiB/s, relay %.0f MiB/s (%.2f), socat %.0f MiB/s (relay ÷ socat %.2f), kernel %.0f MiB/s (%.2f)\n",
+			i+1, d, rl, rl/d, s, rl/s, k, k/d)
 	}
-	out.DirectMiBs, out.DirectRange = spread(direct)
-	out.RelayMiBs, out.RelayRange = spread(relay)
-	out.SocatMiBs, out.SocatRange = spread(socat)
-	out.Ratio, out.RatioRange = spread(ratios)
-	out.RelayVsSocat, out.RelayVsSocatRange = spread(vsSocat)
+	r.into(&out)
 	return out, nil
+}
+
+// rates are the rounds' rates and ratios, path by path.
+type rates struct {
+	direct, relay, socat, kernel, ratio, vsSocat, kernelVsSocat, kernelVsDirect []float64
+}
+
+// add records a round: direct, relay, socat, kernel.
+func (r *rates) add(x [4]float64) {
+	d, rl, s, k := x[0], x[1], x[2], x[3]
+	r.direct, r.relay, r.socat, r.kernel = append(r.direct, d), append(r.relay, rl), append(r.socat, s), append(r.kernel, k)
+	r.ratio, r.vsSocat = append(r.ratio, rl/d), append(r.vsSocat, rl/s)
+	r.kernelVsSocat, r.kernelVsDirect = append(r.kernelVsSocat, k/s), append(r.kernelVsDirect, k/d)
+}
+
+// into sets each median and range.
+func (r *rates) into(out *Throughput) {
+	out.DirectMiBs, out.DirectRange = spread(r.direct)
+	out.RelayMiBs, out.RelayRange = spread(r.relay)
+	out.SocatMiBs, out.SocatRange = spread(r.socat)
+	out.KernelMiBs, out.KernelRange = spread(r.kernel)
+	out.Ratio, out.RatioRange = spread(r.ratio)
+	out.RelayVsSocat, out.RelayVsSocatRange = spread(r.vsSocat)
+	out.KernelVsSocat, out.KernelVsSocatRange = spread(r.kernelVsSocat)
+	out.KernelVsDirect, out.KernelVsDirectRange = spread(r.kernelVsDirect)
 }
 
 // sink counts what each connection sends until the sender closes its

@@ -16,7 +16,8 @@
 //     reports exactly the changes that failed, with the entries as given.
 //   - Close stops every goroutine the backend started. Entries of a
 //     persisting backend survive Close and are listed by the next backend
-//     the harness makes; a relay's end with it and free their ports.
+//     the harness makes, with the connections they carry; a relay's end
+//     with it, connections and all, and free their ports.
 //     Durable says which of the two the backend is.
 package backendtest
 

@@ -227,7 +227,9 @@ func testForeign(t *testing.T, h Harness, p backend.Protocol) {
 
 // testClose: Close stops all the backend's goroutines, with a forward
 // carrying a connection or flow at the time; a persisting backend's
-// entries survive it and a relay's go with it.
+// entries survive it, and so does what they carry (the kernel's
+// connections, like portproxy's, are not the daemon's), while a relay's
+// go with it.
 func testClose(t *testing.T, h Harness, p backend.Protocol) {
 	// The target's goroutines start before the count.
 	to := newTarget(t, h, p)
@@ -242,7 +244,12 @@ func testClose(t *testing.T, h Harness, p backend.Protocol) {
 	}
 	s.close()
 
-	if open != nil {
+	switch {
+	case open == nil:
+	case h.PersistsAcrossRestart:
+		checkStillOpen(t, e, open)
+		open.Close() // its echo server's goroutine is not the backend's
+	default:
 		checkClosed(t, open)
 	}
 	waitGoroutines(t, before)
@@ -357,6 +364,25 @@ func openThrough(t *testing.T, e backend.Entry) net.Conn {
 		t.Fatalf("echo through %s: %v", e, err)
 	}
 	return c
+}
+
+// checkStillOpen checks that a connection or flow opened through a
+// persisting backend's entry still carries an echo after Close.
+func checkStillOpen(t *testing.T, e backend.Entry, c net.Conn) {
+	t.Helper()
+	msg := []byte("after close")
+	var err error
+	if uc, ok := c.(*net.UDPConn); ok {
+		err = udpRoundTrip(uc, msg)
+	} else {
+		c.SetDeadline(time.Now().Add(trafficTimeout))
+		if _, err = c.Write(msg); err == nil {
+			_, err = io.ReadFull(c, make([]byte, len(msg)))
+		}
+	}
+	if err != nil {
+		t.Errorf("a connection through %s ended with the backend, whose entries persist: %v", e, err)
+	}
 }
 
 // checkClosed checks that the backend ended a TCP connection it carried.

@@ -1,0 +1,125 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"testing"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+)
+
+// foreignTables look like wslfwd's: one has its name in another family,
+// the other its chains' names; each holds a DNAT rule of wslfwd's shape.
+var foreignTables = []*nftables.Table{
+	{Family: nftables.TableFamilyIPv4, Name: TableName},
+	{Family: nftables.TableFamilyINet, Name: "wslfwd-other"},
+}
+
+// TestNeverTouchesForeignTables: starting, adding, listing, removing and
+// closing leave other tables exactly as they were, even one named like
+// wslfwd's and holding a forward at the same key.
+func TestNeverTouchesForeignTables(t *testing.T) {
+	needNS(t)
+	e := backend.Entry{Protocol: backend.TCP,
+		Listen:  netip.AddrPortFrom(listenAddr, 18080),
+		Connect: netip.MustParseAddrPort("127.0.0.1:18081")}
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ft := range foreignTables {
+		makeForeign(t, c, ft, e)
+	}
+	before := snapshot(t, c)
+
+	b := newTestBackend(t)
+	ctx := context.Background()
+	if err := b.Apply(ctx, backend.Batch{Add: []backend.Entry{e}}); err != nil {
+		t.Fatalf("Apply add: %v", err)
+	}
+	if got, err := b.List(ctx); err != nil || len(got) != 1 || got[0] != e {
+		t.Fatalf("List = %v, %v; want only %s (not the foreign tables' rules)", got, err, e)
+	}
+	if err := b.Apply(ctx, backend.Batch{Remove: []backend.Entry{e}}); err != nil {
+		t.Fatalf("Apply remove: %v", err)
+	}
+	b.Close()
+	newTestBackend(t).Close()
+
+	if after := snapshot(t, c); !reflect.DeepEqual(before, after) {
+		t.Errorf("foreign tables changed:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// makeForeign makes a table with wslfwd's chains, a DNAT rule for e in
+// its forwards chain, and deletes the table when t ends.
+func makeForeign(t *testing.T, c *nftables.Conn, ft *nftables.Table, e backend.Entry) {
+	t.Helper()
+	c.AddTable(ft)
+	fwd := c.AddChain(&nftables.Chain{Name: forwardsChain, Table: ft})
+	for _, bc := range baseChains() {
+		bc.Table = ft
+		c.AddChain(bc)
+		c.AddRule(&nftables.Rule{Table: ft, Chain: bc, Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: forwardsChain}}})
+	}
+	ex := ruleExprs(e)
+	if ft.Family == nftables.TableFamilyIPv4 {
+		ex = ex[2:] // an ip table holds IPv4 only: no nfproto match
+	}
+	c.AddRule(&nftables.Rule{Table: ft, Chain: fwd, Exprs: ex})
+	if err := c.Flush(); err != nil {
+		t.Fatalf("make foreign table %v %s: %v", ft.Family, ft.Name, err)
+	}
+	t.Cleanup(func() {
+		c.DelTable(ft)
+		if err := c.Flush(); err != nil {
+			t.Errorf("delete foreign table %s: %v", ft.Name, err)
+		}
+	})
+}
+
+// snapshot renders every chain and rule of the foreign tables.
+func snapshot(t *testing.T, c *nftables.Conn) []string {
+	t.Helper()
+	var out []string
+	for _, ft := range foreignTables {
+		chains, err := c.ListChainsOfTableFamily(ft.Family)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range chains {
+			if ch.Table.Name != ft.Name {
+				continue
+			}
+			rs, err := c.GetRules(ft, ch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%v %s %s hook=%v prio=%v type=%s", ft.Family, ft.Name, ch.Name, deref(ch.Hooknum), deref(ch.Priority), ch.Type))
+			for _, r := range rs {
+				out = append(out, fmt.Sprintf("  rule %d %#v", r.Handle, exprStrings(r.Exprs)))
+			}
+		}
+	}
+	return out
+}
+
+func exprStrings(ex []expr.Any) []string {
+	var out []string
+	for _, x := range ex {
+		out = append(out, fmt.Sprintf("%T%+v", x, x))
+	}
+	return out
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
