@@ -216,7 +216,7 @@ type AgentOptions struct {
 	// Args are extra flags.
 	Args []string
 	// Program is the agent to run; Env.Bin.Agent when empty (another
-	// version's, for the upgrade tests).
+	// version's, for the upgrade tests, which is given no --status-socket).
 	Program string
 	// Enter is a command line the agent is started through, inside NS:
 	// e.g. nsenter into a distro's own PID and mount namespaces.
@@ -251,7 +251,10 @@ func (e *Env) StartAgent(ctx context.Context, o AgentOptions) (*netlab.Proc, err
 		"--networking-mode", o.Mode,
 		"--distro", o.Distro,
 		"--log-level", "info",
-		"--status-socket", e.StatusSocket(o.Distro),
+	}
+	if o.Program == "" || o.Program == e.Bin.Agent {
+		// Another version's agent may predate --status-socket.
+		args = append(args, "--status-socket", e.StatusSocket(o.Distro))
 	}
 	if o.Host != "" {
 		args = append(args, "--host", o.Host)
