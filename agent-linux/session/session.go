@@ -92,11 +92,6 @@ func New(cfg Config) *Session {
 	return &Session{cfg: cfg, syncs: make(chan chan (<-chan struct{}))}
 }
 
-// Statuses returns what the daemon said, on the current stream, of the
-// listeners it did not forward on their own port (a listener not listed
-// is forwarded as asked), and the highest seq it said it acted on.
-func (s *Session) Statuses() ([]*wslfwdv1.ListenerStatus, uint64) { return s.book.list() }
-
 // Run keeps the session open until ctx is done, reconnecting after every
 // failure. It returns an error only when the client cannot be set up.
 func (s *Session) Run(ctx context.Context) error {

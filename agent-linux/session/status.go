@@ -1,7 +1,6 @@
 package session
 
 import (
-	"cmp"
 	"slices"
 	"sync"
 
@@ -44,6 +43,16 @@ type StatusKey struct {
 func StatusKeyOf(l *wslfwdv1.Listener) StatusKey {
 	return StatusKey{l.GetProtocol(), l.GetListen(), l.GetPort()}
 }
+
+// maxAsks bounds the asks and the waiters the book keeps. Each status
+// request adds one of each, and a daemon that never replies would have
+// them pile up for as long as the stream lasts. Past the bound the oldest
+// give way: a later ask carries a newer state, which confirms more once
+// acted on, and a waiter woken early finds nothing newly confirmed, as
+// when its request times out. Status requests are few (one per
+// `wslfwd-agent status`, at most a handful at once), so 16 never cuts
+// one still in use.
+const maxAsks = 16
 
 // ask is a state sent in the message numbered seq, with want_reply.
 type ask struct {
@@ -120,7 +129,14 @@ func (b *statusBook) asked(seq uint64, state tracker.State) <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	w := waiter{seq: seq, done: make(chan struct{})}
+	if len(b.asks) >= maxAsks {
+		b.asks = slices.Delete(b.asks, 0, 1)
+	}
 	b.asks = append(b.asks, ask{seq, state})
+	if len(b.waiters) >= maxAsks {
+		close(b.waiters[0].done)
+		b.waiters = slices.Delete(b.waiters, 0, 1)
+	}
 	b.waiters = append(b.waiters, w)
 	b.actedOn(b.acted) // an old daemon's Ack may have come first
 	return w.done
@@ -133,21 +149,6 @@ func (b *statusBook) forget(removed []*wslfwdv1.Listener) {
 	for _, l := range removed {
 		delete(b.statuses, StatusKeyOf(l))
 	}
-}
-
-// list returns the statuses sorted by protocol, port and address, and
-// the seq acted on.
-func (b *statusBook) list() ([]*wslfwdv1.ListenerStatus, uint64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := make([]*wslfwdv1.ListenerStatus, 0, len(b.statuses))
-	for _, st := range b.statuses {
-		out = append(out, st)
-	}
-	slices.SortFunc(out, func(a, b *wslfwdv1.ListenerStatus) int {
-		return cmp.Or(cmp.Compare(a.GetProtocol(), b.GetProtocol()), cmp.Compare(a.GetPort(), b.GetPort()), cmp.Compare(a.GetListen(), b.GetListen()))
-	})
-	return out, b.acted
 }
 
 func keyOfStatus(st *wslfwdv1.ListenerStatus) StatusKey {
