@@ -104,7 +104,8 @@ type run struct {
 
 // Run builds the programs, starts a lab with the daemon (relay backend)
 // and the peers, measures every figure with an agent in each detection
-// mode in turn, and tears the lab down. It needs root, and socat.
+// mode in turn, then the time to forward with the daemon restarted on the
+// kernel backend, and tears the lab down. It needs root, and socat.
 func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	b, err := newRun(cfg)
 	if err != nil {
@@ -126,6 +127,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			return nil, fmt.Errorf("%s mode: %w", mode, err)
 		}
 		res.Modes[mode] = m
+	}
+	if err := b.kernelTrials(ctx, res.Modes[ModeEBPF]); err != nil {
+		return nil, fmt.Errorf("kernel backend: %w", err)
 	}
 	b.step(fmt.Sprintf("scan cost: %d × %d scans with no connections and with %d established",
 		b.size.Repeats, b.size.Scans, b.size.Established))
@@ -252,7 +256,12 @@ func (b *run) trials(ctx context.Context, mode string, first, n int, unforward b
 		phase = b.cfg.ScanInterval
 	}
 	return b.repeated(n, func(i int) (trialResult, error) {
-		return b.trial(ctx, first+i, hostPort(first+i), phase, unforward)
+		to := hostPort(first + i)
+		var gone *goneCheck
+		if unforward {
+			gone = b.refusedFromLAN(to)
+		}
+		return b.trial(ctx, first+i, to, phase, gone)
 	})
 }
 

@@ -60,6 +60,11 @@ func documentedKeys() []string {
 			}
 		}
 	}
+	for _, lat := range []string{"kernel.forward", "kernel.unforward"} {
+		for _, k := range latencyKeys {
+			keys = append(keys, "modes."+ModeEBPF+"."+lat+"."+k)
+		}
+	}
 	return keys
 }
 
@@ -150,6 +155,12 @@ func TestQuickBenchEndToEnd(t *testing.T) {
 			!within(c.IdlePct, c.IdlePctRange) || !within(c.ChurnPct, c.ChurnPctRange) || !within(c.DaemonChurnPct, c.DaemonChurnPctRange) {
 			t.Errorf("%s: cpu figures: %+v", name, m.CPU)
 		}
+	}
+	if k := r.Modes[ModeEBPF].Kernel; k == nil || r.Modes[ModeScan].Kernel != nil {
+		t.Errorf("kernel backend figures: want them in modes.ebpf only")
+	} else {
+		checkLatency(t, "kernel forward", k.Forward, trials)
+		checkLatency(t, "kernel unforward", k.Unforward, trials)
 	}
 	sc := r.ScanCost
 	if sc.Established != 10000 || sc.Scans != 100 || sc.Listeners < 1 ||

@@ -95,6 +95,13 @@
 //	  forward_loaded.*      the same keys, with bulk.listeners open
 //	  unforward.*           the same keys for close() in wsl → the host refuses the port
 //	                        (trials whose forward failed are not counted)
+//	  kernel.forward.*      (modes.ebpf only) the same keys with the daemon restarted on
+//	                        --backend kernel (IPv4 forwarding on in winhost), its own eBPF agent
+//	                        and the same prober: listen() in wsl → first echo from lan through the
+//	                        DNAT rule
+//	  kernel.unforward.*    close() in wsl → the rule is gone from winhost's inet wslfwd, read
+//	                        back there (while the rule stands, wsl refuses lan just as the host
+//	                        does without it, so a refusal cannot tell)
 //	  bulk.listeners        listeners opened at once (1000)
 //	  bulk.forwarded_ms     first listen() → all of them ACTIVE in ListForwards (and _range)
 //	  bulk.unforwarded_ms   last close() → none of them listed (and _range)

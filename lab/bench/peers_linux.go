@@ -73,7 +73,7 @@ func accepts(addr netip.AddrPort) bool {
 func (b *run) socatTrials(ctx context.Context) (Latency, error) {
 	to := hostPort(b.size.PeerPort + b.size.SocatOffset)
 	fwd, _, err := b.repeated(b.size.PeerTrials, func(int) (trialResult, error) {
-		return b.trial(ctx, b.size.PeerPort, to, 0, false)
+		return b.trial(ctx, b.size.PeerPort, to, 0, nil)
 	})
 	return fwd, err
 }

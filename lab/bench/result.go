@@ -43,6 +43,16 @@ type ModeResult struct {
 	Unforward     Latency `json:"unforward"`
 	Bulk          Bulk    `json:"bulk"`
 	CPU           CPU     `json:"cpu"`
+	// Kernel is the daemon on the kernel backend with this mode's agent
+	// (measured in the eBPF mode only; nil in the other).
+	Kernel *BackendLatency `json:"kernel,omitempty"`
+}
+
+// BackendLatency is the time to forward and unforward through another
+// backend than the relay.
+type BackendLatency struct {
+	Forward   Latency `json:"forward"`
+	Unforward Latency `json:"unforward"`
 }
 
 // Latency summarises trials run in repeats, in milliseconds. Each

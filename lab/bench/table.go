@@ -19,10 +19,22 @@ func (r *Result) WriteTable(w io.Writer) error {
 		t.goals[g.Figure] = g
 	}
 	fmt.Fprintf(t.tw, "figure (median, range over %d repeats)\tebpf\tscan-only\ttarget\tmet\n", r.Repeats)
-	t.latency("time to forward", "forward", func(m *ModeResult) Latency { return m.Forward })
+	t.latency("time to forward", "forward", func(m *ModeResult) *Latency { return &m.Forward })
 	t.latency(fmt.Sprintf("time to forward, %d open", r.bulkListeners()), "forward_loaded",
-		func(m *ModeResult) Latency { return m.ForwardLoaded })
-	t.latency("time to unforward", "unforward", func(m *ModeResult) Latency { return m.Unforward })
+		func(m *ModeResult) *Latency { return &m.ForwardLoaded })
+	t.latency("time to unforward", "unforward", func(m *ModeResult) *Latency { return &m.Unforward })
+	t.latency("kernel backend: time to forward", "kernel.forward", func(m *ModeResult) *Latency {
+		if m.Kernel == nil {
+			return nil
+		}
+		return &m.Kernel.Forward
+	})
+	t.latency("kernel backend: time to unforward", "kernel.unforward", func(m *ModeResult) *Latency {
+		if m.Kernel == nil {
+			return nil
+		}
+		return &m.Kernel.Unforward
+	})
 	t.cpu()
 	t.bulk()
 	t.peers()
@@ -81,10 +93,14 @@ func (t *table) single(name, key, value string) {
 	fmt.Fprintf(t.tw, "%s\t%s\t\t%s\t%s\n", name, value, target, met)
 }
 
-// latency prints the trial count and each percentile of one latency.
-func (t *table) latency(name, key string, get func(*ModeResult) Latency) {
+// latency prints the trial count and each percentile of one latency;
+// "-" for a mode where get returns nil (not measured there).
+func (t *table) latency(name, key string, get func(*ModeResult) *Latency) {
 	t.mode(name+" trials", key+".trials", func(m *ModeResult) string {
 		l := get(m)
+		if l == nil {
+			return "-"
+		}
 		return fmt.Sprintf("%d (%d failed)", l.Trials, l.Failures)
 	})
 	for _, p := range []struct {
@@ -97,7 +113,11 @@ func (t *table) latency(name, key string, get func(*ModeResult) Latency) {
 		{"max", func(l Latency) (float64, Spread) { return l.MaxMS, l.MaxRange }},
 	} {
 		t.mode(name+" "+p.label, key+"."+p.label+"_ms", func(m *ModeResult) string {
-			v, r := p.v(get(m))
+			l := get(m)
+			if l == nil {
+				return "-"
+			}
+			v, r := p.v(*l)
 			return ranged(v, r, "ms")
 		})
 	}

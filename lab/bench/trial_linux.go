@@ -22,18 +22,31 @@ type trialResult struct {
 	unforwardSkipped         bool
 }
 
+// goneCheck is how a trial sees a forward gone: check, run from ns by
+// the prober, reports true once it is.
+type goneCheck struct {
+	ns    *netlab.NS
+	check func() bool
+}
+
+// refusedFromLAN sees a relay's forward gone: lan's connection to to is
+// refused, since nothing listens there any more.
+func (b *run) refusedFromLAN(to netip.AddrPort) *goneCheck {
+	return &goneCheck{b.env.Lab.LAN, func() bool { return refused(to) }}
+}
+
 // trial opens a listener in wsl on port and measures how long until lan
 // gets an echo through to (the host's port that forwards it); then, with
-// unforward, closes it and measures how long until the host refuses to.
-// Without unforward it only closes the listener. Helper failures abort the
+// gone, closes it and measures how long until gone sees the forward gone.
+// Without gone it only closes the listener. Helper failures abort the
 // bench; missed deadlines only fail the trial.
 //
 // Before the open and before the close it waits a random time below
 // phase. A periodic scan would otherwise lock the trials to its phase: each
 // step starts just after the scan that ended the previous one, so every
 // trial would wait a whole period instead of a uniformly spread part of it.
-func (b *run) trial(ctx context.Context, port int, to netip.AddrPort, phase time.Duration, unforward bool) (trialResult, error) {
-	r := trialResult{unforwardSkipped: !unforward}
+func (b *run) trial(ctx context.Context, port int, to netip.AddrPort, phase time.Duration, gone *goneCheck) (trialResult, error) {
+	r := trialResult{unforwardSkipped: gone == nil}
 	randomPause(phase)
 	opened, err := b.helper.mono("listen %d", port)
 	if err != nil {
@@ -56,7 +69,7 @@ func (b *run) trial(ctx context.Context, port int, to netip.AddrPort, phase time
 		time.Sleep(settle)
 		return r, err
 	}
-	at, err = pollFrom(ctx, b.env.Lab.LAN, trialDeadline, func() bool { return refused(to) })
+	at, err = pollFrom(ctx, gone.ns, trialDeadline, gone.check)
 	if err != nil {
 		r.unforwardErr = fmt.Errorf("unforward of port %d: %w", port, err)
 	} else {

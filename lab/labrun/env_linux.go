@@ -45,6 +45,8 @@ type Options struct {
 	// Grace is the daemon's grace period for gone agents; DefaultGrace
 	// when zero.
 	Grace time.Duration
+	// Backend is the daemon's --backend; "relay" when empty.
+	Backend string
 	// DaemonArgs are extra flags for `wslfwd-hostd run`.
 	DaemonArgs []string
 }
@@ -55,6 +57,9 @@ type Env struct {
 	Bin Binaries
 	// Grace is the daemon's grace period.
 	Grace time.Duration
+	// Backend is the daemon's --backend. StartDaemon reads it, so a
+	// restart may change it (the bench runs the kernel backend last).
+	Backend string
 	// StateDir is the daemon's --state-dir.
 	StateDir string
 	// TokenFile is the daemon's --token-file: the admin token, which the
@@ -103,6 +108,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		Lab:            lab,
 		Bin:            o.Bin,
 		Grace:          o.Grace,
+		Backend:        cmp.Or(o.Backend, "relay"),
 		StateDir:       filepath.Join(o.Dir, "state"),
 		TokenFile:      filepath.Join(o.Dir, "admin.token"),
 		AgentTokenFile: filepath.Join(o.Dir, "agent.token"),
@@ -121,13 +127,13 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	return e, nil
 }
 
-// StartDaemon starts `wslfwd-hostd run` in winhost with the relay backend
+// StartDaemon starts `wslfwd-hostd run` in winhost with e.Backend
 // and waits until it serves ListAgents with the admin token (it creates
 // the admin and agent tokens at first start). Start calls it; call it again after StopDaemon
 // to test a daemon restart.
 func (e *Env) StartDaemon(ctx context.Context) error {
 	args := []string{"run",
-		"--backend", "relay",
+		"--backend", e.Backend,
 		"--listen", DaemonWSL.String(),
 		"--listen", DaemonLoopback.String(),
 		"--expose-address", "0.0.0.0",

@@ -87,10 +87,13 @@ func (b *Backend) List(ctx context.Context) ([]backend.Entry, error) {
 	for _, r := range rules {
 		out = append(out, r.entry)
 	}
-	slices.SortFunc(out, func(a, b backend.Entry) int {
-		return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), a.Listen.Compare(b.Listen))
-	})
+	slices.SortFunc(out, compareEntries)
 	return out, nil
+}
+
+// compareEntries orders forwards by protocol, then listen address.
+func compareEntries(a, b backend.Entry) int {
+	return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), a.Listen.Compare(b.Listen))
 }
 
 // Close closes the netlink socket. The rules stay: they are the forwards,

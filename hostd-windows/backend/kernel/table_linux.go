@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/google/nftables"
 
@@ -59,12 +60,16 @@ func (b *Backend) checkSetup() error {
 }
 
 // rules reads the forwards chain back from the kernel, keyed by forward.
-// A missing table is no error here: it holds no forwards (someone ran
-// `nft flush ruleset`); Apply makes it again.
-func (b *Backend) rules() (map[backend.Key]rule, error) {
-	rs, err := b.conn.GetRules(table, forwards)
+func (b *Backend) rules() (map[backend.Key]rule, error) { return readRules(b.conn, b.log) }
+
+// readRules reads the forwards chain over conn, keyed by forward; a rule
+// of another shape is logged to log and left out. A missing table is no
+// error here: it holds no forwards (someone ran `nft flush ruleset`);
+// Apply makes it again.
+func readRules(conn *nftables.Conn, log *slog.Logger) (map[backend.Key]rule, error) {
+	rs, err := conn.GetRules(table, forwards)
 	if err != nil {
-		if _, terr := b.conn.ListTableOfFamily(TableName, nftables.TableFamilyINet); terr != nil {
+		if _, terr := conn.ListTableOfFamily(TableName, nftables.TableFamilyINet); terr != nil {
 			return map[backend.Key]rule{}, nil
 		}
 		return nil, fmt.Errorf("read the rules of table inet %s: %w", TableName, err)
@@ -73,11 +78,11 @@ func (b *Backend) rules() (map[backend.Key]rule, error) {
 	for _, r := range rs {
 		e, err := decode(r.Exprs)
 		if err != nil {
-			b.log.Warn("a rule in wslfwd's table is not one it writes; left alone", "handle", r.Handle, "err", err)
+			log.Warn("a rule in wslfwd's table is not one it writes; left alone", "handle", r.Handle, "err", err)
 			continue
 		}
 		if _, dup := out[e.Key()]; dup {
-			b.log.Warn("two rules in wslfwd's table forward one key; the first matches", "entry", e.String(), "handle", r.Handle)
+			log.Warn("two rules in wslfwd's table forward one key; the first matches", "entry", e.String(), "handle", r.Handle)
 			continue
 		}
 		out[e.Key()] = rule{entry: e, handle: r.Handle}
