@@ -21,7 +21,8 @@ func TestArrivedAndRefusedCounts(t *testing.T) {
 		as, _ := r.State()
 		for _, l := range as[0].Listeners {
 			if l.GetPort() == port {
-				return as[0].Arrived[l]
+				at, _ := as[0].ArrivedAt(l)
+				return at
 			}
 		}
 		t.Fatalf("no listener on port %d", port)

@@ -104,10 +104,13 @@ type entry struct {
 	// never changed, so State hands it out without a copy, and a change
 	// updates it by search instead of sorting it again.
 	sorted []*wslfwdv1.Listener
+	// shared is set while the engine may hold sorted (State handed it
+	// out): a change copies it once before changing it.
+	shared bool
 	// arrived holds when the daemon received the message that brought
 	// each listener (the same pointers as listeners), for the time from
-	// an agent's event to its forward being active. Replaced, never
-	// changed, like sorted.
+	// an agent's event to its forward being active. Changed in place
+	// under the lock; the engine reads it with Agent.ArrivedAt.
 	arrived map[*wslfwdv1.Listener]time.Time
 }
 
@@ -320,7 +323,7 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 	}
 	e.network = snap.GetNetwork()
 	e.arrived = arrived
-	e.listeners, e.sorted = listeners, inOrder(listeners)
+	e.listeners, e.sorted, e.shared = listeners, inOrder(listeners), false
 	e.lastSeen = now
 	s.seq, s.synced, s.resyncPending = snap.GetSeq(), true, false
 	r.mu.Unlock()
@@ -379,34 +382,35 @@ func (r *Registry) register(s *Session, old *entry, now time.Time) *entry {
 // applyChanges applies an agent's changes to its state. Changes out of
 // order, before a snapshot, or removing a listener the state lacks change
 // nothing and ask the agent for a snapshot instead; invalid ones end the
-// session.
+// session. It is checked first and then applied in place, under the lock,
+// so a change costs what it changes: no copy of the agent's listeners.
 func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	received := r.opts.Now()
-	e, st, ok := r.changesBase(s, ch)
-	if !ok {
-		return nil
-	}
-	// Validate and build the new state outside the lock; only this
-	// session's stream goroutine mutates its entry, so nothing moves
-	// under us except a replacement, checked again below.
-	unknown, err := st.merge(ch, received)
-	if err != nil {
-		return err
-	}
-	if unknown != "" {
-		r.askResync(s, unknown)
-		return nil
-	}
-	if err := r.checkCount(len(st.listeners)); err != nil {
-		return err
-	}
-
 	r.mu.Lock()
-	if e2 := r.entries[s.Distro()]; e2 != e || s.closed {
+	e, why, ok := r.changesBase(s, ch)
+	if !ok {
+		r.mu.Unlock()
+		if why != "" {
+			r.askResync(s, why)
+		}
+		return nil
+	}
+	if s.closed {
 		r.mu.Unlock()
 		return status.Error(codes.Aborted, "session replaced while applying changes")
 	}
-	e.network, e.listeners, e.sorted, e.arrived = st.network, st.listeners, st.sorted, st.arrived
+	keys, n, unknown, err := check(e.listeners, ch)
+	if err == nil && unknown == "" {
+		err = r.checkCount(n)
+	}
+	if err != nil || unknown != "" {
+		r.mu.Unlock()
+		if unknown != "" {
+			r.askResync(s, unknown)
+		}
+		return err
+	}
+	e.merge(ch, keys, received)
 	e.lastSeen = r.opts.Now()
 	s.seq = ch.GetSeq()
 	r.mu.Unlock()
@@ -415,38 +419,21 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	return nil
 }
 
-// held is a copy of an agent's state for its changes to apply to.
-type held struct {
-	network   *wslfwdv1.NetworkState
-	listeners map[ListenerKey]*wslfwdv1.Listener
-	sorted    []*wslfwdv1.Listener // in wire.CompareListeners' order
-	arrived   map[*wslfwdv1.Listener]time.Time
-}
-
-// changesBase returns s's entry and a copy of its state for ch to apply
-// to, if ch follows what s sent before; else it asks the agent for a
-// snapshot, once, and returns false.
-func (r *Registry) changesBase(s *Session, ch *wslfwdv1.Changes) (*entry, *held, bool) {
-	r.mu.Lock()
+// changesBase returns s's entry if ch follows what s sent before; else
+// why the agent must send a snapshot, or nothing when it was asked
+// already. Called with r.mu held.
+func (r *Registry) changesBase(s *Session, ch *wslfwdv1.Changes) (*entry, string, bool) {
 	e := r.entries[s.Distro()]
-	var why string
 	switch {
 	case s.resyncPending:
 		// Already asked; drop until the snapshot arrives.
-		r.mu.Unlock()
-		return nil, nil, false
+		return nil, "", false
 	case !s.synced || e == nil || e.session != s:
-		why = "changes before a snapshot"
+		return nil, "changes before a snapshot", false
 	case ch.GetSeq() != s.seq+1:
-		why = fmt.Sprintf("changes seq %d, expected %d", ch.GetSeq(), s.seq+1)
-	default:
-		st := &held{e.network, maps.Clone(e.listeners), slices.Clone(e.sorted), maps.Clone(e.arrived)}
-		r.mu.Unlock()
-		return e, st, true
+		return nil, fmt.Sprintf("changes seq %d, expected %d", ch.GetSeq(), s.seq+1), false
 	}
-	r.mu.Unlock()
-	r.askResync(s, why)
-	return nil, nil, false
+	return e, "", true
 }
 
 // askResync asks the agent of s for a snapshot, and drops its changes
@@ -458,46 +445,78 @@ func (r *Registry) askResync(s *Session, why string) {
 	s.resync(why)
 }
 
-// merge validates ch and applies it to st, keeping st.sorted in order by
-// search rather than sorting it again. A removal of a listener st lacks
-// is named in unknown: the agent's view and the daemon's differ.
-func (st *held) merge(ch *wslfwdv1.Changes, received time.Time) (unknown string, err error) {
+// check validates ch against listeners, changing nothing, and returns the
+// keys of its removals and additions, in order, and how many listeners
+// applying it leaves. A removal of a listener not held
+// (or removed earlier in ch) is named in unknown: the agent's view and
+// the daemon's differ. It finds what merge would, in the same order.
+func check(listeners map[ListenerKey]*wslfwdv1.Listener, ch *wslfwdv1.Changes) (keys []ListenerKey, n int, unknown string, err error) {
 	if ch.GetNetwork() != nil {
 		if err := ValidateNetwork(ch.GetNetwork()); err != nil {
-			return "", status.Errorf(codes.InvalidArgument, "changes: %v", err)
+			return nil, 0, "", status.Errorf(codes.InvalidArgument, "changes: %v", err)
 		}
-		st.network = ch.GetNetwork()
 	}
+	keys = make([]ListenerKey, 0, len(ch.GetRemoved())+len(ch.GetAdded()))
+	n = len(listeners)
+	gone := make(map[ListenerKey]bool, len(ch.GetRemoved()))
 	for _, l := range ch.GetRemoved() {
 		k, err := ValidateListener(l)
 		if err != nil {
-			return "", status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
+			return nil, 0, "", status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
 		}
-		old, ok := st.listeners[k]
-		if !ok {
-			return fmt.Sprintf("changes remove unknown listener %s %s port %d", proto(k.Protocol), k.Listen, k.Port), nil
+		if _, ok := listeners[k]; !ok || gone[k] {
+			return nil, 0, fmt.Sprintf("changes remove unknown listener %s %s port %d", proto(k.Protocol), k.Listen, k.Port), nil
 		}
-		delete(st.listeners, k)
-		delete(st.arrived, old)
-		st.sorted = without(st.sorted, old)
+		gone[k] = true
+		keys = append(keys, k)
+		n--
 	}
+	added := make(map[ListenerKey]bool, len(ch.GetAdded()))
 	for _, l := range ch.GetAdded() {
 		k, err := ValidateListener(l)
 		if err != nil {
-			return "", status.Errorf(codes.InvalidArgument, "changes added: %v", err)
+			return nil, 0, "", status.Errorf(codes.InvalidArgument, "changes added: %v", err)
 		}
-		at := received
-		if old, ok := st.listeners[k]; ok {
-			st.sorted = without(st.sorted, old)
-			at = st.arrived[old] // the same listener, updated: it arrived before
-			delete(st.arrived, old)
+		if _, held := listeners[k]; (!held || gone[k]) && !added[k] {
+			n++
 		}
-		st.listeners[k] = l
-		st.arrived[l] = at
-		i, _ := slices.BinarySearchFunc(st.sorted, l, wire.CompareListeners)
-		st.sorted = slices.Insert(st.sorted, i, l)
+		added[k] = true
+		keys = append(keys, k)
 	}
-	return "", nil
+	return keys, n, "", nil
+}
+
+// merge applies ch, whose keys check returned, to e in place, keeping e.sorted
+// in order by search rather than sorting it again. A sorted list that
+// State handed out is copied once first: the engine reads it without the
+// lock. Called with r.mu held.
+func (e *entry) merge(ch *wslfwdv1.Changes, keys []ListenerKey, received time.Time) {
+	if ch.GetNetwork() != nil {
+		e.network = ch.GetNetwork()
+	}
+	if e.shared {
+		e.sorted, e.shared = slices.Clone(e.sorted), false
+	}
+	removed := len(ch.GetRemoved())
+	for _, k := range keys[:removed] {
+		old := e.listeners[k]
+		delete(e.listeners, k)
+		delete(e.arrived, old)
+		e.sorted = without(e.sorted, old)
+	}
+	for i, l := range ch.GetAdded() {
+		k := keys[removed+i]
+		at := received
+		if old, ok := e.listeners[k]; ok {
+			e.sorted = without(e.sorted, old)
+			at = e.arrived[old] // the same listener, updated: it arrived before
+			delete(e.arrived, old)
+		}
+		e.listeners[k] = l
+		e.arrived[l] = at
+		i, _ := slices.BinarySearchFunc(e.sorted, l, wire.CompareListeners)
+		e.sorted = slices.Insert(e.sorted, i, l)
+	}
 }
 
 func (r *Registry) checkCount(n int) error {
@@ -583,9 +602,18 @@ type Agent struct {
 	Since     time.Time // held without a gap since; older wins shared sockets
 	Seq       uint64    // last applied seq: what a run on this state acted on
 	Info      *wslfwdv1.Agent
-	// Arrived holds when the daemon received the message that brought
-	// each of Listeners; read only.
-	Arrived map[*wslfwdv1.Listener]time.Time
+	arrived   map[*wslfwdv1.Listener]time.Time
+	reg       *Registry
+}
+
+// ArrivedAt returns when the daemon received the message that brought l,
+// one of Listeners. The registry changes its record in place, so a
+// listener the agent removed since State returned is no longer found.
+func (a Agent) ArrivedAt(l *wslfwdv1.Listener) (time.Time, bool) {
+	a.reg.mu.Lock()
+	defer a.reg.mu.Unlock()
+	at, ok := a.arrived[l]
+	return at, ok
 }
 
 // State returns every registered agent, sorted by distro, and the agent
@@ -605,8 +633,10 @@ func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
 			Seq:       e.session.seq,
 			Info:      e.proto(),
 			Listeners: e.sorted,
-			Arrived:   e.arrived,
+			arrived:   e.arrived,
+			reg:       r,
 		}
+		e.shared = true
 		out = append(out, a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Distro < out[j].Distro })

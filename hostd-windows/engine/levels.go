@@ -45,21 +45,25 @@ func (d *Engine) levels() metrics.Levels {
 
 // countActivations counts, for each row of next that is ACTIVE for an
 // agent's listener, the time from the daemon receiving the message that
-// brought the listener (agents.Agent.Arrived) to now, the step's answer
+// brought the listener (agents.Agent.ArrivedAt) to now, the step's answer
 // from the reconciler: once per arrival, so a forward that fails, comes
 // back or is decided again is not counted twice, and a listener opened
 // anew is counted again. The agent's own time to notice the listener is
 // not in it: the protocol does not carry when the agent saw it.
 func (d *Engine) countActivations(next map[rowKey]*row, present []agents.Agent, now time.Time) {
-	arrived := make(map[string]map[*wslfwdv1.Listener]time.Time, len(present))
+	byID := make(map[string]agents.Agent, len(present))
 	for _, a := range present {
-		arrived[a.Session.ID] = a.Arrived
+		byID[a.Session.ID] = a
 	}
 	for _, r := range next {
 		if r.fwd.GetState() != wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE || r.listener == nil {
 			continue
 		}
-		at, ok := arrived[r.agentID][r.listener]
+		a, ok := byID[r.agentID]
+		if !ok {
+			continue
+		}
+		at, ok := a.ArrivedAt(r.listener)
 		if ok && !at.Equal(r.counted) {
 			d.m.EventToActive(now.Sub(at))
 			r.counted = at

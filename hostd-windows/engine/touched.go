@@ -81,6 +81,10 @@ func listenersTouched(old, cur []*wslfwdv1.Listener, groups policy.Groups, only 
 	touch := func(l *wslfwdv1.Listener) { only[groups.Of(uint16(l.GetPort()))] = true }
 	i, j := 0, 0
 	for i < len(old) || j < len(cur) {
+		if i < len(old) && j < len(cur) && old[i] == cur[j] {
+			i, j = i+1, j+1 // kept: most of a long list, no need to compare
+			continue
+		}
 		c := 0
 		switch {
 		case i == len(old):
@@ -98,7 +102,7 @@ func listenersTouched(old, cur []*wslfwdv1.Listener, groups policy.Groups, only 
 			touch(cur[j])
 			j++
 		default:
-			if old[i] != cur[j] && !proto.Equal(old[i], cur[j]) {
+			if !proto.Equal(old[i], cur[j]) {
 				touch(cur[j])
 			}
 			i, j = i+1, j+1
