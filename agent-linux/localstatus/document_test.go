@@ -8,6 +8,7 @@ import (
 	"github.com/wslfwd/wslfwd/agent-linux/session"
 	"github.com/wslfwd/wslfwd/agent-linux/tracker"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/statuskey"
 )
 
 // source is a tracker.Source with fixed listeners.
@@ -45,7 +46,7 @@ func TestBuildStates(t *testing.T) {
 	now := stateOf(t, asked, blocked, opened)
 	denied := &wslfwdv1.ListenerStatus{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Listen: "0.0.0.0", Port: 445,
 		State: wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED, Reason: "port 445 is in the deny list"}
-	statuses := map[session.StatusKey]*wslfwdv1.ListenerStatus{session.StatusKeyOf(blocked): denied}
+	statuses := map[statuskey.Key]*wslfwdv1.ListenerStatus{statuskey.OfListener(blocked): denied}
 	since := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 	for _, c := range []struct {

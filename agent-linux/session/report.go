@@ -8,6 +8,7 @@ import (
 
 	"github.com/wslfwd/wslfwd/agent-linux/tracker"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/statuskey"
 )
 
 // Link is the state of the session's connection to the daemon.
@@ -68,7 +69,7 @@ type Report struct {
 	Confirmed *tracker.State
 	// Statuses is what the daemon said of listeners it did not forward
 	// as asked.
-	Statuses map[StatusKey]*wslfwdv1.ListenerStatus
+	Statuses map[statuskey.Key]*wslfwdv1.ListenerStatus
 }
 
 // Report asks the daemon, when connected, to say once it has acted on
@@ -112,7 +113,7 @@ func (s *Session) sync(ctx context.Context) {
 
 // StatusOf returns what the daemon said of l, nil if nothing.
 func (r Report) StatusOf(l *wslfwdv1.Listener) *wslfwdv1.ListenerStatus {
-	return r.Statuses[StatusKeyOf(l)]
+	return r.Statuses[statuskey.OfListener(l)]
 }
 
 // ActedOn reports whether the daemon acted on a message that carried l.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/wslfwd/wslfwd/agent-linux/tracker"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/statuskey"
 )
 
 // statusBook holds what the daemon said, on the current stream, of this
@@ -23,25 +24,11 @@ import (
 // asked. Nothing here runs per listener event unless someone asked.
 type statusBook struct {
 	mu        sync.Mutex
-	statuses  map[StatusKey]*wslfwdv1.ListenerStatus
+	statuses  map[statuskey.Key]*wslfwdv1.ListenerStatus
 	acted     uint64 // highest seq the daemon said it acted on
 	asks      []ask  // states sent with want_reply, not yet acted on
 	confirmed *tracker.State
 	waiters   []waiter
-}
-
-// StatusKey is what the daemon's statuses name a listener by: no inode,
-// so a status outlives a socket re-opened on the same address and port
-// until the removal of the old one is sent.
-type StatusKey struct {
-	Protocol wslfwdv1.Protocol
-	Listen   string
-	Port     uint32
-}
-
-// StatusKeyOf returns l's key.
-func StatusKeyOf(l *wslfwdv1.Listener) StatusKey {
-	return StatusKey{l.GetProtocol(), l.GetListen(), l.GetPort()}
 }
 
 // maxAsks bounds the asks and the waiters the book keeps. Each status
@@ -86,10 +73,10 @@ func (b *statusBook) record(up *wslfwdv1.ForwardStatusUpdate) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.statuses == nil {
-		b.statuses = make(map[StatusKey]*wslfwdv1.ListenerStatus)
+		b.statuses = make(map[statuskey.Key]*wslfwdv1.ListenerStatus)
 	}
 	for _, st := range up.GetStatuses() {
-		b.statuses[keyOfStatus(st)] = st
+		b.statuses[statuskey.Of(st)] = st
 	}
 	b.actedOn(up.GetSeq())
 }
@@ -147,10 +134,6 @@ func (b *statusBook) forget(removed []*wslfwdv1.Listener) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, l := range removed {
-		delete(b.statuses, StatusKeyOf(l))
+		delete(b.statuses, statuskey.OfListener(l))
 	}
-}
-
-func keyOfStatus(st *wslfwdv1.ListenerStatus) StatusKey {
-	return StatusKey{st.GetProtocol(), st.GetListen(), st.GetPort()}
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/hostd-windows/wire"
+	"github.com/wslfwd/wslfwd/internal/statuskey"
 )
 
 // Session is one agent stream. The registry holds it from the hello on; it
@@ -43,8 +43,8 @@ type Session struct {
 	acted    uint64                  // highest seq the engine acted on
 	asked    uint64                  // highest seq the agent wants a reply to; 0: none
 	due      bool                    // a reply is to be sent
-	statuses map[wire.StatusKey]*wslfwdv1.ListenerStatus
-	order    []wire.StatusKey
+	statuses map[statuskey.Key]*wslfwdv1.ListenerStatus
+	order    []statuskey.Key
 	echoes   map[string]chan *wslfwdv1.EchoReady
 }
 
@@ -57,7 +57,7 @@ func newSession(id string, hello *wslfwdv1.AgentHello, peer, local netip.AddrPor
 		ConnectedAt: now,
 		replaced:    make(chan struct{}),
 		notify:      make(chan struct{}, 1),
-		statuses:    make(map[wire.StatusKey]*wslfwdv1.ListenerStatus),
+		statuses:    make(map[statuskey.Key]*wslfwdv1.ListenerStatus),
 		echoes:      make(map[string]chan *wslfwdv1.EchoReady),
 	}
 }
@@ -101,7 +101,7 @@ func (s *Session) Reply(st []*wslfwdv1.ListenerStatus, seq uint64) {
 	s.mu.Lock()
 	s.acted = max(s.acted, seq)
 	for _, v := range st {
-		k := wire.StatusKeyOf(v)
+		k := statuskey.Of(v)
 		if _, ok := s.statuses[k]; !ok {
 			s.order = append(s.order, k)
 		}

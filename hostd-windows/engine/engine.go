@@ -36,7 +36,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/policy"
 	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 	"github.com/wslfwd/wslfwd/hostd-windows/statics"
-	"github.com/wslfwd/wslfwd/hostd-windows/wire"
+	"github.com/wslfwd/wslfwd/internal/statuskey"
 )
 
 // Options configure an Engine.
@@ -117,7 +117,7 @@ type Engine struct {
 	agents   []*wslfwdv1.Agent
 	runErr   error // backend or ledger error of the last run
 	watchers map[*watcher]struct{}
-	sent     map[string]map[wire.StatusKey]*wslfwdv1.ListenerStatus // by session id
+	sent     map[string]map[statuskey.Key]*wslfwdv1.ListenerStatus // by session id
 }
 
 // New builds an engine. It does not start the loop: call Run.
@@ -144,7 +144,7 @@ func New(o Options) (*Engine, error) {
 		index:     newIndex(),
 		groups:    policy.NewGroups(o.Config),
 		watchers:  make(map[*watcher]struct{}),
-		sent:      make(map[string]map[wire.StatusKey]*wslfwdv1.ListenerStatus),
+		sent:      make(map[string]map[statuskey.Key]*wslfwdv1.ListenerStatus),
 	}
 	d.held = holds{until: d.startedAt.Add(o.Grace), records: o.Reconciler.Owned()}
 	switch {

@@ -9,7 +9,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
-	"github.com/wslfwd/wslfwd/hostd-windows/wire"
+	"github.com/wslfwd/wslfwd/internal/statuskey"
 )
 
 // Hooks for the external tests (package engine_test), which run the
@@ -74,10 +74,10 @@ func (d *Engine) Kept() Kept {
 }
 
 // Told is what the engine holds it last told session id of its listeners.
-func (d *Engine) Told(id string) map[wire.StatusKey]string {
+func (d *Engine) Told(id string) map[statuskey.Key]string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make(map[wire.StatusKey]string)
+	out := make(map[statuskey.Key]string)
 	for k, st := range d.sent[id] {
 		out[k] = st.String()
 	}

@@ -8,7 +8,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
-	"github.com/wslfwd/wslfwd/hostd-windows/wire"
+	"github.com/wslfwd/wslfwd/internal/statuskey"
 )
 
 // An agent is told what became of its listeners only when that is not what
@@ -56,17 +56,17 @@ func (d *Engine) statusUpdates(sessions map[string]*agents.Session, prev, next m
 	// The listeners the step touched, each with its row now, if any; a
 	// listener forwarded twice (IPv4 and IPv6) is told of a failure of
 	// either.
-	touched := make(map[string]map[wire.StatusKey]*verdict)
+	touched := make(map[string]map[statuskey.Key]*verdict)
 	consider := func(r *row, now bool) {
 		if r.agentID == "" || r.fwd.GetOrigin() != wslfwdv1.ForwardOrigin_FORWARD_ORIGIN_AGENT || sessions[r.agentID] == nil {
 			return
 		}
 		m := touched[r.agentID]
 		if m == nil {
-			m = make(map[wire.StatusKey]*verdict)
+			m = make(map[statuskey.Key]*verdict)
 			touched[r.agentID] = m
 		}
-		k := wire.StatusKey{Protocol: r.fwd.GetProtocol(), Listen: r.fwd.GetListenerAddress(), Port: r.listener.GetPort()}
+		k := statuskey.Key{Protocol: r.fwd.GetProtocol(), Listen: r.fwd.GetListenerAddress(), Port: r.listener.GetPort()}
 		v := m[k]
 		if v == nil {
 			v = &verdict{}
@@ -93,7 +93,7 @@ func (d *Engine) statusUpdates(sessions map[string]*agents.Session, prev, next m
 	for id, m := range touched {
 		sent := d.sent[id]
 		if sent == nil {
-			sent = make(map[wire.StatusKey]*wslfwdv1.ListenerStatus)
+			sent = make(map[statuskey.Key]*wslfwdv1.ListenerStatus)
 			d.sent[id] = sent
 		}
 		for k, v := range m {
@@ -107,7 +107,7 @@ func (d *Engine) statusUpdates(sessions map[string]*agents.Session, prev, next m
 
 // tell updates what the agent knows of listener k, whose row is now r (nil:
 // none), and returns the status to send, if any.
-func tell(sent map[wire.StatusKey]*wslfwdv1.ListenerStatus, k wire.StatusKey, r *row, asked bool) *wslfwdv1.ListenerStatus {
+func tell(sent map[statuskey.Key]*wslfwdv1.ListenerStatus, k statuskey.Key, r *row, asked bool) *wslfwdv1.ListenerStatus {
 	was, told := sent[k]
 	switch {
 	case r == nil:

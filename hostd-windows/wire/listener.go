@@ -17,16 +17,3 @@ func CompareListeners(a, b *wslfwdv1.Listener) int {
 		cmp.Compare(a.GetInode(), b.GetInode()),
 	)
 }
-
-// StatusKey identifies the listener a ListenerStatus is about: an agent
-// holds one status per protocol, listen address and port.
-type StatusKey struct {
-	Protocol wslfwdv1.Protocol
-	Listen   string
-	Port     uint32
-}
-
-// StatusKeyOf is the key of s.
-func StatusKeyOf(s *wslfwdv1.ListenerStatus) StatusKey {
-	return StatusKey{s.GetProtocol(), s.GetListen(), s.GetPort()}
-}
