@@ -41,6 +41,11 @@ func goldStatus() *wslfwdv1.GetStatusResponse {
 			EventToActive:        histogram(3, 0.025, 0.05),
 			NetshRuns:            5,
 			NetshFailures:        1,
+			CallRefusals: []*wslfwdv1.RefusalCount{
+				{Code: "PermissionDenied", Count: 1}, {Code: "Unauthenticated", Count: 11},
+			},
+			ConnectionsClosedPastLimits:     39457,
+			ConnectionsClosedPendingTimeout: 3,
 		},
 	}
 }

@@ -52,6 +52,7 @@ Forwards:   3 active, 1 conflict
 Reconciles: 12 (2 full), median full ≤ 50ms, incremental ≤ 10ms
 netsh:      5 runs, 1 failed
 To active:  median ≤ 25ms over 3 forwards, from the agent's message
+Refused:    12 calls (PermissionDenied 1, Unauthenticated 11); closed 39457 connections past the limits, 3 at the pending timeout
 Problems:   1
   iphlpsvc-stopped: The IP Helper service is stopped: portproxy forwards do not listen.
     fix: sc start iphlpsvc
@@ -67,6 +68,47 @@ Agents:     0 connected
 Forwards:   none
 Problems:   none
 `)
+}
+
+// The Refused line names what was refused and closed, and is left out
+// when nothing was; -o json carries every figure.
+func TestStatusRefusedLine(t *testing.T) {
+	for _, c := range []struct {
+		m    *wslfwdv1.DaemonMetrics
+		want string
+	}{
+		{&wslfwdv1.DaemonMetrics{}, ""},
+		{&wslfwdv1.DaemonMetrics{ConnectionsClosedPendingTimeout: 2}, "no calls; closed 2 connections at the pending timeout"},
+		{&wslfwdv1.DaemonMetrics{ConnectionsClosedPastLimits: 7}, "no calls; closed 7 connections past the limits"},
+		{&wslfwdv1.DaemonMetrics{
+			CallRefusals:  []*wslfwdv1.RefusalCount{{Code: "ResourceExhausted", Count: 4}},
+			AgentRefusals: []*wslfwdv1.RefusalCount{{Code: "AlreadyExists", Count: 2}, {Code: "ResourceExhausted", Count: 1}},
+		}, "4 calls (ResourceExhausted 4), 3 agent sessions (AlreadyExists 2, ResourceExhausted 1)"},
+	} {
+		got := render(func(b *bytes.Buffer) { Status(b, &wslfwdv1.GetStatusResponse{Metrics: c.m}, goldNow) })
+		_, line, _ := strings.Cut(got, "Refused:    ")
+		line, _, _ = strings.Cut(line, "\n")
+		if line != c.want {
+			t.Errorf("%v: Refused line %q, want %q", c.m, line, c.want)
+		}
+	}
+	var b bytes.Buffer
+	if err := WriteJSON(&b, goldStatus()); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Metrics struct {
+			CallRefusals   []map[string]any `json:"call_refusals"`
+			PastLimits     string           `json:"connections_closed_past_limits"`
+			PendingTimeout string           `json:"connections_closed_pending_timeout"`
+		} `json:"metrics"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if m := doc.Metrics; len(m.CallRefusals) != 2 || m.PastLimits != "39457" || m.PendingTimeout != "3" {
+		t.Errorf("status JSON metrics %+v", m)
+	}
 }
 
 func TestAgentsTable(t *testing.T) {

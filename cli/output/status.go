@@ -65,6 +65,58 @@ func figures(line func(label, value string), m *wslfwdv1.DaemonMetrics) {
 	if h := m.GetEventToActive(); h.GetCount() > 0 {
 		line("To active", fmt.Sprintf("median %s over %d forwards, from the agent's message", median(h), h.GetCount()))
 	}
+	if r := turnedAway(m); r != "" {
+		line("Refused", r)
+	}
+}
+
+// turnedAway summarizes what the daemon refused and the connections it
+// closed, so an attack on it shows: "12 calls (Unauthenticated 12);
+// closed 39457 connections past the limits, 3 at the pending timeout".
+// It is "" when nothing was.
+func turnedAway(m *wslfwdv1.DaemonMetrics) string {
+	var refused []string
+	if n, by := byCode(m.GetCallRefusals()); n > 0 {
+		refused = append(refused, fmt.Sprintf("%d calls (%s)", n, by))
+	}
+	if n, by := byCode(m.GetAgentRefusals()); n > 0 {
+		refused = append(refused, fmt.Sprintf("%d agent sessions (%s)", n, by))
+	}
+	closed := closedConns(m.GetConnectionsClosedPastLimits(), m.GetConnectionsClosedPendingTimeout())
+	switch {
+	case len(refused) == 0 && closed == "":
+		return ""
+	case len(refused) == 0:
+		return "no calls; " + closed
+	case closed == "":
+		return strings.Join(refused, ", ")
+	}
+	return strings.Join(refused, ", ") + "; " + closed
+}
+
+// closedConns says how many connections the daemon closed past the caps
+// and at the pending timeout; "" when none.
+func closedConns(limit, timeout uint64) string {
+	switch {
+	case limit > 0 && timeout > 0:
+		return fmt.Sprintf("closed %d connections past the limits, %d at the pending timeout", limit, timeout)
+	case limit > 0:
+		return fmt.Sprintf("closed %d connections past the limits", limit)
+	case timeout > 0:
+		return fmt.Sprintf("closed %d connections at the pending timeout", timeout)
+	}
+	return ""
+}
+
+// byCode sums counts by code and lists them: "Unauthenticated 12,
+// PermissionDenied 1" in the daemon's order.
+func byCode(rs []*wslfwdv1.RefusalCount) (total uint64, list string) {
+	parts := make([]string, 0, len(rs))
+	for _, r := range rs {
+		total += r.GetCount()
+		parts = append(parts, fmt.Sprintf("%s %d", r.GetCode(), r.GetCount()))
+	}
+	return total, strings.Join(parts, ", ")
 }
 
 // median says within which bucket the median of h lies: "≤ 1ms", "> 10s"

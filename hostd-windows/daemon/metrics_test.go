@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
@@ -27,8 +29,9 @@ func status(t *testing.T, h *daemontest.Daemon) *wslfwdv1.DaemonMetrics {
 	return resp.GetMetrics()
 }
 
-// One listener forwarded and one agent refused move the figures, and the
-// endpoint on loopback serves the same figures as GetStatus.
+// One listener forwarded, one agent refused and one call refused move the
+// figures, and the endpoint on loopback serves the same figures as
+// GetStatus.
 func TestMetricsFollowTheDaemon(t *testing.T) {
 	h := daemontest.Start(t, daemontest.Options{MetricsEndpoint: true})
 	a := h.Connect(t, "Ubuntu")
@@ -36,6 +39,11 @@ func TestMetricsFollowTheDaemon(t *testing.T) {
 	bad := h.Connect(t, "Debian")
 	bad.Send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{Seq: 0}}})
 	<-bad.Done()
+	// The agent token may not call ControlService: refused by the server.
+	_, err := wslfwdv1.NewControlServiceClient(h.Dial(t, h.Tokens.Agent)).GetStatus(daemontest.Ctx(t), &wslfwdv1.GetStatusRequest{})
+	if grpcstatus.Code(err) != codes.PermissionDenied {
+		t.Fatalf("GetStatus with the agent token: %v, want PermissionDenied", err)
+	}
 
 	m := status(t, h)
 	if f := m.GetForwards(); len(f) != 1 || f[0].GetState() != active || f[0].GetBackend() != fakeBackend || f[0].GetCount() != 1 {
@@ -52,6 +60,9 @@ func TestMetricsFollowTheDaemon(t *testing.T) {
 	}
 	if r := m.GetAgentRefusals(); len(r) != 1 || r[0].GetCode() != "InvalidArgument" || r[0].GetCount() != 1 {
 		t.Errorf("refusals %v, want one InvalidArgument", r)
+	}
+	if r := m.GetCallRefusals(); len(r) != 1 || r[0].GetCode() != "PermissionDenied" || r[0].GetCount() != 1 {
+		t.Errorf("call refusals %v, want one PermissionDenied", r)
 	}
 
 	fams, err := metricstest.Scrape(h.MetricsURL)
@@ -73,6 +84,9 @@ func TestMetricsFollowTheDaemon(t *testing.T) {
 		{"wslfwd_reconcile_duration_seconds", []string{"kind", "incremental"}, m.GetReconcileIncremental().GetCount()},
 		{"wslfwd_agent_refusals_total", []string{"code", "InvalidArgument"}, 1},
 		{"wslfwd_netsh_runs_total", nil, 0},
+		{"wslfwd_call_refusals_total", []string{"code", "PermissionDenied"}, 1},
+		{"wslfwd_connections_closed_total", []string{"reason", metrics.ReasonLimit}, m.GetConnectionsClosedPastLimits()},
+		{"wslfwd_connections_closed_total", []string{"reason", metrics.ReasonPendingTimeout}, m.GetConnectionsClosedPendingTimeout()},
 	} {
 		if got := fams.Value(c.name, c.labels...); got != float64(c.want) {
 			t.Errorf("%s%v = %v, GetStatus says %d", c.name, c.labels, got, c.want)

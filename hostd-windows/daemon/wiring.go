@@ -59,7 +59,8 @@ type Options struct {
 	// Dial makes the probe's connections; nil uses a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Metrics are the daemon's figures, shared with the backend that
-	// counts into them (portproxy's netsh runs); nil: the daemon's own.
+	// counts into them (portproxy's netsh runs); the engine and the gRPC
+	// server count into them too. Nil: the daemon's own.
 	Metrics *metrics.Metrics
 	// MetricsListener, when set (config metrics_listen), serves the
 	// figures to Prometheus; Run closes it when it stops, and if New
@@ -104,6 +105,7 @@ func New(o Options) (*Daemon, error) {
 		Registry: e.Registry(),
 		Control:  control.New(e),
 		Tokens:   o.Tokens,
+		Metrics:  o.Metrics,
 		Logger:   log.With("component", "server"),
 	})
 	if err != nil {

@@ -27,6 +27,18 @@ var (
 		"netsh runs after which the registry did not show every change made, or that could not start.", nil, nil)
 	descRefusals = prometheus.NewDesc("wslfwd_agent_refusals_total",
 		"Agent sessions the daemon refused, by gRPC code.", []string{"code"}, nil)
+	descCallRefusals = prometheus.NewDesc("wslfwd_call_refusals_total",
+		"Calls refused when their headers arrived, by gRPC code: Unauthenticated (no valid token), PermissionDenied (role not allowed), ResourceExhausted (no room under the authenticated connection caps).",
+		[]string{"code"}, nil)
+	descClosed = prometheus.NewDesc("wslfwd_connections_closed_total",
+		"Connections the daemon closed, by reason: limit (past the connection caps, to admit a newer one) or pending_timeout (no call with a valid token in time).",
+		[]string{"reason"}, nil)
+)
+
+// The values of wslfwd_connections_closed_total's reason label.
+const (
+	ReasonLimit          = "limit"
+	ReasonPendingTimeout = "pending_timeout"
 )
 
 // collector serves a Metrics to Prometheus.
@@ -34,7 +46,7 @@ type collector struct{ m *Metrics }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descForwards, descAgents, descReconcile, descEventToActive,
-		descNetshRuns, descNetshFailures, descRefusals} {
+		descNetshRuns, descNetshFailures, descRefusals, descCallRefusals, descClosed} {
 		ch <- d
 	}
 }
@@ -51,8 +63,16 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- constHistogram(descEventToActive, s.EventToActive)
 	ch <- prometheus.MustNewConstMetric(descNetshRuns, prometheus.CounterValue, float64(s.NetshRuns))
 	ch <- prometheus.MustNewConstMetric(descNetshFailures, prometheus.CounterValue, float64(s.NetshFailures))
-	for _, r := range s.Refusals {
-		ch <- prometheus.MustNewConstMetric(descRefusals, prometheus.CounterValue, float64(r.Count), r.Code)
+	byCodeCounters(ch, descRefusals, s.AgentRefusals)
+	byCodeCounters(ch, descCallRefusals, s.CallRefusals)
+	ch <- prometheus.MustNewConstMetric(descClosed, prometheus.CounterValue, float64(s.ClosedPastLimits), ReasonLimit)
+	ch <- prometheus.MustNewConstMetric(descClosed, prometheus.CounterValue, float64(s.ClosedPendingTimeout), ReasonPendingTimeout)
+}
+
+// byCodeCounters sends one counter of d per code.
+func byCodeCounters(ch chan<- prometheus.Metric, d *prometheus.Desc, rs []RefusalCount) {
+	for _, r := range rs {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(r.Count), r.Code)
 	}
 }
 

@@ -11,12 +11,22 @@ func (s Snapshot) Proto() *wslfwdv1.DaemonMetrics {
 		EventToActive:        s.EventToActive.proto(),
 		NetshRuns:            s.NetshRuns,
 		NetshFailures:        s.NetshFailures,
+		AgentRefusals:        refusalsProto(s.AgentRefusals),
+		CallRefusals:         refusalsProto(s.CallRefusals),
+
+		ConnectionsClosedPastLimits:     s.ClosedPastLimits,
+		ConnectionsClosedPendingTimeout: s.ClosedPendingTimeout,
 	}
 	for _, f := range s.Forwards {
 		out.Forwards = append(out.Forwards, &wslfwdv1.ForwardCount{State: f.State, Backend: f.Backend, Count: uint32(f.Count)})
 	}
-	for _, r := range s.Refusals {
-		out.AgentRefusals = append(out.AgentRefusals, &wslfwdv1.RefusalCount{Code: r.Code, Count: r.Count})
+	return out
+}
+
+func refusalsProto(rs []RefusalCount) []*wslfwdv1.RefusalCount {
+	var out []*wslfwdv1.RefusalCount
+	for _, r := range rs {
+		out = append(out, &wslfwdv1.RefusalCount{Code: r.Code, Count: r.Count})
 	}
 	return out
 }

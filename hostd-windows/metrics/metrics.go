@@ -1,21 +1,21 @@
 // Package metrics holds the daemon's figures: how many forwards are in
 // each state, how many agents are connected, how long reconciles take,
 // how often netsh runs and fails, how long a listener takes from the
-// agent's message to an ACTIVE forward, and which agent sessions were
-// refused. The parts that make them report to one Metrics through plain
-// methods (the engine, the registry, the portproxy backend); Snapshot
+// agent's message to an ACTIVE forward, which agent sessions and calls
+// were refused, and which connections the daemon closed to stay under
+// its connection caps. The parts that make them report to one Metrics through plain
+// methods (the engine, the registry, the gRPC server, the portproxy
+// backend); Snapshot
 // reads them all at once, and both GetStatus (DaemonMetrics) and the
 // Prometheus endpoint (collector.go, server.go) serve that snapshot, so
 // the two can never disagree.
 //
 // Every label takes values from a small fixed set (a forward state, a
-// backend name, a run kind, a gRPC code): never a port, a distro or an
-// address, so what agents report cannot multiply the series.
+// backend name, a run kind, a gRPC code, a reason a connection was
+// closed): never a port, a distro or an address, so what agents report cannot multiply the series.
 package metrics
 
 import (
-	"cmp"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,10 +28,11 @@ type Metrics struct {
 	reconcileFull, reconcileIncremental *Histogram
 	eventToActive                       *Histogram
 	netshRuns, netshFailures            atomic.Uint64
+	agentRefusals, callRefusals         byCode
+	closedPastLimits, closedPending     atomic.Uint64
 
-	mu       sync.Mutex
-	refusals map[string]uint64 // by gRPC code name: a fixed set
-	levels   func() Levels
+	mu     sync.Mutex
+	levels func() Levels
 }
 
 // New returns figures at zero, with no levels until SetLevels.
@@ -40,7 +41,6 @@ func New() *Metrics {
 		reconcileFull:        newHistogram(ReconcileBuckets),
 		reconcileIncremental: newHistogram(ReconcileBuckets),
 		eventToActive:        newHistogram(EventToActiveBuckets),
-		refusals:             make(map[string]uint64),
 		levels:               func() Levels { return Levels{} },
 	}
 }
@@ -92,13 +92,23 @@ func (m *Metrics) NetshRan(failed bool) {
 	}
 }
 
-// AgentRefused counts one agent session the registry refused, by the
-// gRPC code it was refused with (a fixed set of names).
-func (m *Metrics) AgentRefused(code string) {
-	m.mu.Lock()
-	m.refusals[code]++
-	m.mu.Unlock()
-}
+// AgentRefused counts one agent session the registry or the server
+// refused, by the gRPC code it was refused with (a fixed set of names).
+func (m *Metrics) AgentRefused(code string) { m.agentRefusals.add(code) }
+
+// CallRefused counts one call the server refused when its headers
+// arrived (no valid token, a role not allowed, no room under the
+// connection caps), by the gRPC code it was refused with.
+func (m *Metrics) CallRefused(code string) { m.callRefusals.add(code) }
+
+// ClosedPastLimits counts n connections the server closed to stay under
+// its connection caps: pending ones that gave way to a newer connection,
+// authenticated ones that gave way to a more or equally trusted one.
+func (m *Metrics) ClosedPastLimits(n int) { m.closedPastLimits.Add(uint64(n)) }
+
+// ClosedPendingTimeout counts one connection the server closed because it
+// made no call with a valid token within the pending timeout.
+func (m *Metrics) ClosedPendingTimeout() { m.closedPending.Add(1) }
 
 // Snapshot is every figure at one moment.
 type Snapshot struct {
@@ -106,26 +116,22 @@ type Snapshot struct {
 	ReconcileFull, ReconcileIncremental HistogramSnapshot
 	EventToActive                       HistogramSnapshot
 	NetshRuns, NetshFailures            uint64
-	Refusals                            []RefusalCount // by code
-}
-
-// RefusalCount is how many agent sessions were refused with one code.
-type RefusalCount struct {
-	Code  string
-	Count uint64
+	AgentRefusals, CallRefusals         []RefusalCount // by code
+	// Connections closed by the daemon: past the connection caps, and
+	// still pending at the pending timeout.
+	ClosedPastLimits, ClosedPendingTimeout uint64
 }
 
 // Snapshot reads every figure.
 func (m *Metrics) Snapshot() Snapshot {
 	m.mu.Lock()
 	levels := m.levels
-	s := Snapshot{Refusals: make([]RefusalCount, 0, len(m.refusals))}
-	for c, n := range m.refusals {
-		s.Refusals = append(s.Refusals, RefusalCount{Code: c, Count: n})
-	}
 	m.mu.Unlock()
-	slices.SortFunc(s.Refusals, func(a, b RefusalCount) int { return cmp.Compare(a.Code, b.Code) })
-	s.Levels = levels()
+	s := Snapshot{Levels: levels()}
+	s.AgentRefusals = m.agentRefusals.snapshot()
+	s.CallRefusals = m.callRefusals.snapshot()
+	s.ClosedPastLimits = m.closedPastLimits.Load()
+	s.ClosedPendingTimeout = m.closedPending.Load()
 	s.ReconcileFull = m.reconcileFull.snapshot()
 	s.ReconcileIncremental = m.reconcileIncremental.snapshot()
 	s.EventToActive = m.eventToActive.snapshot()

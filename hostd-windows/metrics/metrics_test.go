@@ -1,8 +1,10 @@
 package metrics_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +31,13 @@ func filled() *metrics.Metrics {
 	m.AgentRefused("PermissionDenied")
 	m.AgentRefused("PermissionDenied")
 	m.AgentRefused("AlreadyExists")
+	for range 3 {
+		m.CallRefused("Unauthenticated")
+	}
+	m.CallRefused("ResourceExhausted")
+	m.ClosedPastLimits(2)
+	m.ClosedPastLimits(3)
+	m.ClosedPendingTimeout()
 	return m
 }
 
@@ -43,10 +52,25 @@ func TestSnapshotAndProto(t *testing.T) {
 	if p.GetNetshRuns() != 2 || p.GetNetshFailures() != 1 {
 		t.Errorf("netsh %d runs %d failures, want 2 and 1", p.GetNetshRuns(), p.GetNetshFailures())
 	}
-	r := p.GetAgentRefusals()
-	if len(r) != 2 || r[0].GetCode() != "AlreadyExists" || r[0].GetCount() != 1 || r[1].GetCode() != "PermissionDenied" || r[1].GetCount() != 2 {
-		t.Errorf("refusals %v", r)
+	if got := refusals(p.GetAgentRefusals()); got != "AlreadyExists 1, PermissionDenied 2" {
+		t.Errorf("agent refusals %s", got)
 	}
+	if got := refusals(p.GetCallRefusals()); got != "ResourceExhausted 1, Unauthenticated 3" {
+		t.Errorf("call refusals %s", got)
+	}
+	if p.GetConnectionsClosedPastLimits() != 5 || p.GetConnectionsClosedPendingTimeout() != 1 {
+		t.Errorf("connections closed: %d past the limits, %d at the pending timeout; want 5 and 1",
+			p.GetConnectionsClosedPastLimits(), p.GetConnectionsClosedPendingTimeout())
+	}
+}
+
+// refusals prints counts by code in their order: "A 1, B 2".
+func refusals(rs []*wslfwdv1.RefusalCount) string {
+	var parts []string
+	for _, r := range rs {
+		parts = append(parts, fmt.Sprintf("%s %d", r.GetCode(), r.GetCount()))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // The endpoint serves the snapshot's figures under their documented names
@@ -78,6 +102,10 @@ func TestHandlerServesFigures(t *testing.T) {
 		{"wslfwd_netsh_runs_total", nil, 2},
 		{"wslfwd_netsh_failures_total", nil, 1},
 		{"wslfwd_agent_refusals_total", []string{"code", "PermissionDenied"}, 2},
+		{"wslfwd_call_refusals_total", []string{"code", "Unauthenticated"}, 3},
+		{"wslfwd_call_refusals_total", []string{"code", "ResourceExhausted"}, 1},
+		{"wslfwd_connections_closed_total", []string{"reason", metrics.ReasonLimit}, 5},
+		{"wslfwd_connections_closed_total", []string{"reason", metrics.ReasonPendingTimeout}, 1},
 	} {
 		if got := fams.Value(c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

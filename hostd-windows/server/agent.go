@@ -17,6 +17,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
 
@@ -31,6 +32,9 @@ type agentService struct {
 	reg          *agents.Registry
 	log          *slog.Logger
 	maxPerPeer   int
+	// metrics count the sessions refused past maxPerPeer, beside those
+	// the registry refuses.
+	metrics *metrics.Metrics
 
 	mu      sync.Mutex
 	perPeer map[netip.Addr]int
@@ -128,6 +132,7 @@ func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 	remote, local := streamAddrs(ctx)
 	ip := source(remote) // every loopback address is one peer
 	if !a.acquire(ip) {
+		a.metrics.AgentRefused(codes.ResourceExhausted.String())
 		return status.Errorf(codes.ResourceExhausted, "%s already has %d agent sessions open, the limit", ip, a.maxPerPeer)
 	}
 	defer a.release(ip)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/tap"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
 
@@ -72,11 +73,12 @@ const (
 )
 
 // auth checks each call's bearer token against the tokens and the
-// method's role. Rejections are logged at most once per peer and interval;
-// tokens never are.
+// method's role. Rejections are logged at most once per peer and interval,
+// and every one is counted by code; tokens never are logged.
 type auth struct {
 	tokens   Tokens
 	log      *slog.Logger
+	metrics  *metrics.Metrics
 	interval time.Duration
 
 	mu   sync.Mutex
@@ -88,8 +90,8 @@ type rejectLog struct {
 	suppressed int
 }
 
-func newAuth(t Tokens, log *slog.Logger) *auth {
-	return &auth{tokens: t, log: log, interval: 10 * time.Second, last: make(map[string]rejectLog)}
+func newAuth(t Tokens, log *slog.Logger, m *metrics.Metrics) *auth {
+	return &auth{tokens: t, log: log, metrics: m, interval: 10 * time.Second, last: make(map[string]rejectLog)}
 }
 
 // roleOf compares the presented token with every configured one, each in
@@ -196,8 +198,20 @@ func (a *auth) reject(ctx context.Context, method, why string) {
 // arrive, before gRPC reads any of its messages, so a peer without a
 // token cannot make the daemon buffer a request body (an interceptor runs
 // only once a unary request has been read). The first call with a valid
-// token moves its connection out of the limiter's pending pool.
+// token moves its connection out of the limiter's pending pool. Every
+// refusal is counted by its code.
 func (a *auth) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	err := a.admit(ctx, info)
+	if err != nil {
+		a.metrics.CallRefused(status.Code(err).String())
+	}
+	return ctx, err
+}
+
+// admit returns the error a call gets, or nil: the token's and the
+// role's check, then room for the connection under the authenticated
+// caps.
+func (a *auth) admit(ctx context.Context, info *tap.Info) error {
 	r, err := a.authorize(metadata.NewIncomingContext(ctx, info.Header), info.FullMethodName)
 	var c *connAddr
 	if p, ok := peer.FromContext(ctx); ok {
@@ -207,10 +221,10 @@ func (a *auth) tap(ctx context.Context, info *tap.Info) (context.Context, error)
 		c.conn.refused.Store(true) // the first to give way to a new connection
 	}
 	if err != nil || r == roleNone || c == nil {
-		return ctx, err
+		return err
 	}
 	if !c.conn.lim.graduate(c.conn, r.rank()) {
-		return ctx, status.Error(codes.ResourceExhausted, "too many connections with a token of this or a higher role; close some and retry")
+		return status.Error(codes.ResourceExhausted, "too many connections with a token of this or a higher role; close some and retry")
 	}
-	return ctx, nil
+	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 )
 
 // Connection limits (LimitOptions' defaults). A connection is pending from
@@ -74,6 +76,7 @@ const evictLogInterval = 10 * time.Second
 type limiter struct {
 	o       LimitOptions
 	log     *slog.Logger
+	metrics *metrics.Metrics // counts the connections it closes
 	mu      sync.Mutex
 	pending pool
 	authed  pool
@@ -82,14 +85,15 @@ type limiter struct {
 	loggedAt time.Time
 }
 
-func newLimiter(o LimitOptions, log *slog.Logger) *limiter {
+func newLimiter(o LimitOptions, log *slog.Logger, m *metrics.Metrics) *limiter {
 	o.setDefaults()
-	return &limiter{o: o, log: log, pending: newPool(), authed: newPool()}
+	return &limiter{o: o, log: log, metrics: m, pending: newPool(), authed: newPool()}
 }
 
 // noteEvicted counts n connections closed past a cap, and logs the count
 // at most once per evictLogInterval. Called with lim.mu.
 func (lim *limiter) noteEvicted(n int) {
+	lim.metrics.ClosedPastLimits(n)
 	lim.evicted += n
 	if lim.evicted == 0 || time.Since(lim.loggedAt) < evictLogInterval {
 		return
@@ -340,6 +344,7 @@ func (c *trackedConn) expire() {
 	pending := c.lim.pending.remove(c)
 	c.lim.mu.Unlock()
 	if pending {
+		c.lim.metrics.ClosedPendingTimeout()
 		c.Close()
 	}
 }

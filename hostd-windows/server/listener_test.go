@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
@@ -23,7 +24,20 @@ func (c *fakeConn) RemoteAddr() net.Addr       { return c.remote }
 func (c *fakeConn) Read(b []byte) (int, error) { return copy(b, "x"), nil }
 func (c *fakeConn) Close() error               { c.closed.Store(true); return nil }
 
-func testLimiter(o LimitOptions) *limiter { return newLimiter(o, slog.New(slog.DiscardHandler)) }
+func testLimiter(o LimitOptions) *limiter {
+	return newLimiter(o, slog.New(slog.DiscardHandler), metrics.New())
+}
+
+// wantCounted checks the connections lim counted as closed past the caps
+// and at the pending timeout.
+func wantCounted(t *testing.T, lim *limiter, limit, timeout uint64) {
+	t.Helper()
+	s := lim.metrics.Snapshot()
+	if s.ClosedPastLimits != limit || s.ClosedPendingTimeout != timeout {
+		t.Fatalf("counted %d closed past the limits and %d at the pending timeout, want %d and %d",
+			s.ClosedPastLimits, s.ClosedPendingTimeout, limit, timeout)
+	}
+}
 
 // conns admits one fake connection per address, in order.
 func conns(t *testing.T, lim *limiter, addrs ...string) ([]*fakeConn, []*trackedConn) {
@@ -69,6 +83,7 @@ func TestOldestPendingOfTheSourceGivesWay(t *testing.T) {
 	if n := len(lim.pending.all); n != 3 {
 		t.Fatalf("%d pending, want 3", n)
 	}
+	wantCounted(t, lim, 1, 0)
 }
 
 func TestRefusedThenSilentConnectionsGiveWayFirst(t *testing.T) {
@@ -96,6 +111,7 @@ func TestTotalPendingCapClosesTheOldest(t *testing.T) {
 	lim := testLimiter(LimitOptions{MaxPending: 2, PendingTimeout: time.Hour})
 	fs, _ := conns(t, lim, "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1")
 	wantClosed(t, fs, true, false, false)
+	wantCounted(t, lim, 1, 0)
 }
 
 func TestAuthenticatedConnectionsLeaveThePendingPool(t *testing.T) {
@@ -123,12 +139,16 @@ func TestPendingDeadlineClosesOnlyPending(t *testing.T) {
 	if len(lim.pending.all) != 0 || len(lim.authed.all) != 1 {
 		t.Fatalf("pending %d, authenticated %d; want 0 and 1", len(lim.pending.all), len(lim.authed.all))
 	}
+	// Only the pending one counts, and once: a second expiry finds it gone.
+	ts[0].expire()
+	wantCounted(t, lim, 0, 1)
 }
 
 func TestPendingDeadlineTimerFires(t *testing.T) {
 	lim := testLimiter(LimitOptions{PendingTimeout: time.Millisecond})
 	fs, _ := conns(t, lim, "10.0.0.1:1")
 	waitfor.Cond(t, 10*time.Second, "the pending connection to be closed", fs[0].closed.Load)
+	wantCounted(t, lim, 0, 1)
 }
 
 func TestAuthenticatedCapYieldsOnlyToEqualOrHigherRoles(t *testing.T) {
@@ -151,6 +171,7 @@ func TestAuthenticatedCapYieldsOnlyToEqualOrHigherRoles(t *testing.T) {
 	if len(lim.pending.all) != 1 || lim.pending.all[0] != ts[2] {
 		t.Fatal("the refused connection is not pending")
 	}
+	wantCounted(t, lim, 1, 0) // the agent's, closed for the admin's
 }
 
 // An agent-token holder opening connections cannot close the ones that
@@ -240,7 +261,7 @@ func TestUnreadBytesCountAsSpoken(t *testing.T) {
 
 func TestEvictionsAreLoggedAtABoundedRate(t *testing.T) {
 	n := 0
-	lim := newLimiter(LimitOptions{MaxPendingPerSource: 1, PendingTimeout: time.Hour}, slog.New(countHandler{slog.DiscardHandler, &n}))
+	lim := newLimiter(LimitOptions{MaxPendingPerSource: 1, PendingTimeout: time.Hour}, slog.New(countHandler{slog.DiscardHandler, &n}), metrics.New())
 	conns(t, lim, "10.0.0.1:1", "10.0.0.1:2", "10.0.0.1:3", "10.0.0.1:4")
 	if n != 1 {
 		t.Fatalf("%d log lines for 3 evictions within the interval, want 1", n)

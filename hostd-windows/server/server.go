@@ -21,6 +21,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 )
 
 // Defaults for the zero Options fields.
@@ -51,7 +52,13 @@ type Options struct {
 	SnapshotTimeout time.Duration
 	// Limits bound the connections; zero fields take the defaults.
 	Limits LimitOptions
-	Logger *slog.Logger
+	// Metrics count the calls refused at their headers, the connections
+	// closed past the caps or at the pending timeout, and the agent
+	// sessions refused past MaxStreamsPerPeer. Nil: New makes figures of
+	// the server's own, which no one reads. That keeps every counting
+	// site free of nil checks, as engine.Options.Metrics does.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 }
 
 // Server is the daemon's gRPC server.
@@ -87,7 +94,10 @@ func New(o Options) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := newAuth(o.Tokens, log)
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	a := newAuth(o.Tokens, log, o.Metrics)
 	c := newCodec()
 	g := grpc.NewServer(append(limitOptions(o.MaxRecvMsgSize),
 		// Fixed flow-control windows turn off gRPC's bandwidth-delay
@@ -109,6 +119,7 @@ func New(o Options) (*Server, error) {
 		log:          log,
 		maxPerPeer:   o.MaxStreamsPerPeer,
 		perPeer:      make(map[netip.Addr]int),
+		metrics:      o.Metrics,
 	})
 	wslfwdv1.RegisterControlServiceServer(g, o.Control)
 	h := health.NewServer()
@@ -117,7 +128,7 @@ func New(o Options) (*Server, error) {
 		h.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	reflection.Register(g)
-	return &Server{grpc: g, health: h, lim: newLimiter(o.Limits, log), stopping: stopping}, nil
+	return &Server{grpc: g, health: h, lim: newLimiter(o.Limits, log, o.Metrics), stopping: stopping}, nil
 }
 
 // Serve accepts connections on l until Stop, under the connection limits,

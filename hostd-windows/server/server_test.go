@@ -18,6 +18,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
 
@@ -29,10 +30,11 @@ type control struct {
 }
 
 type fixture struct {
-	srv    *Server
-	addr   string
-	tokens Tokens
-	reg    *agents.Registry
+	srv     *Server
+	addr    string
+	tokens  Tokens
+	reg     *agents.Registry
+	metrics *metrics.Metrics
 }
 
 func newToken(t *testing.T) string {
@@ -55,12 +57,20 @@ func startWith(t *testing.T, o Options, targets agents.TargetRules) *fixture {
 	t.Helper()
 	f := &fixture{tokens: Tokens{Admin: newToken(t), Read: newToken(t), Agent: newToken(t)}}
 	f.reg = agents.New(agents.Options{Grace: time.Hour, MaxListeners: 4, Targets: targets})
-	o.Registry, o.Control, o.Tokens = f.reg, control{}, f.tokens
+	f.metrics = metrics.New()
+	o.Registry, o.Control, o.Tokens, o.Metrics = f.reg, control{}, f.tokens, f.metrics
 	o.Logger = slog.New(slog.DiscardHandler)
 	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	serve(t, f, s)
+	return f
+}
+
+// serve serves s on a loopback port as f's server until the test ends.
+func serve(t *testing.T, f *fixture, s *Server) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +84,6 @@ func startWith(t *testing.T, o Options, targets agents.TargetRules) *fixture {
 		s.Stop(ctx)
 		<-done
 	})
-	return f
 }
 
 func (f *fixture) dial(t *testing.T, tok string) *grpc.ClientConn {
@@ -190,7 +199,7 @@ func TestAuthMatrix(t *testing.T) {
 }
 
 func TestTokenCompare(t *testing.T) {
-	a := newAuth(Tokens{Admin: strings.Repeat("a", 64)}, slog.New(slog.DiscardHandler))
+	a := newAuth(Tokens{Admin: strings.Repeat("a", 64)}, slog.New(slog.DiscardHandler), metrics.New())
 	if a.roleOf(strings.Repeat("a", 63)) != roleNone {
 		t.Fatal("a prefix of the token was accepted")
 	}
@@ -338,7 +347,7 @@ func (h countHandler) Handle(context.Context, slog.Record) error { *h.n++; retur
 
 func TestRejectionLogIsRateLimited(t *testing.T) {
 	n := 0
-	a := newAuth(Tokens{Admin: newToken(t)}, slog.New(countHandler{slog.DiscardHandler, &n}))
+	a := newAuth(Tokens{Admin: newToken(t)}, slog.New(countHandler{slog.DiscardHandler, &n}), metrics.New())
 	c := context.Background()
 	for range 5 {
 		if _, err := a.authorize(c, wslfwdv1.ControlService_GetStatus_FullMethodName); status.Code(err) != codes.Unauthenticated {

@@ -383,10 +383,22 @@ type DaemonMetrics struct {
 	// netsh runs after which the registry did not show every change made,
 	// or that could not start.
 	NetshFailures uint64 `protobuf:"varint,7,opt,name=netsh_failures,json=netshFailures,proto3" json:"netsh_failures,omitempty"`
-	// Agent sessions refused, by gRPC code.
+	// Agent sessions refused by the registry or the server, by gRPC code.
 	AgentRefusals []*RefusalCount `protobuf:"bytes,8,rep,name=agent_refusals,json=agentRefusals,proto3" json:"agent_refusals,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Calls refused when their headers arrived, by gRPC code:
+	// Unauthenticated (missing, malformed or wrong token), PermissionDenied
+	// (the token's role may not make the call), ResourceExhausted (no room
+	// under the authenticated connection caps).
+	CallRefusals []*RefusalCount `protobuf:"bytes,9,rep,name=call_refusals,json=callRefusals,proto3" json:"call_refusals,omitempty"`
+	// Connections the daemon closed to stay under its connection caps:
+	// pending ones that gave way to a newer connection, and authenticated
+	// ones that gave way to one of the same or a more trusted role.
+	ConnectionsClosedPastLimits uint64 `protobuf:"varint,10,opt,name=connections_closed_past_limits,json=connectionsClosedPastLimits,proto3" json:"connections_closed_past_limits,omitempty"`
+	// Connections the daemon closed because they made no call with a valid
+	// token within the pending timeout.
+	ConnectionsClosedPendingTimeout uint64 `protobuf:"varint,11,opt,name=connections_closed_pending_timeout,json=connectionsClosedPendingTimeout,proto3" json:"connections_closed_pending_timeout,omitempty"`
+	unknownFields                   protoimpl.UnknownFields
+	sizeCache                       protoimpl.SizeCache
 }
 
 func (x *DaemonMetrics) Reset() {
@@ -473,6 +485,27 @@ func (x *DaemonMetrics) GetAgentRefusals() []*RefusalCount {
 		return x.AgentRefusals
 	}
 	return nil
+}
+
+func (x *DaemonMetrics) GetCallRefusals() []*RefusalCount {
+	if x != nil {
+		return x.CallRefusals
+	}
+	return nil
+}
+
+func (x *DaemonMetrics) GetConnectionsClosedPastLimits() uint64 {
+	if x != nil {
+		return x.ConnectionsClosedPastLimits
+	}
+	return 0
+}
+
+func (x *DaemonMetrics) GetConnectionsClosedPendingTimeout() uint64 {
+	if x != nil {
+		return x.ConnectionsClosedPendingTimeout
+	}
+	return 0
 }
 
 // ForwardCount is how many forwards are in one state with one backend.
@@ -659,7 +692,8 @@ func (x *DurationBucket) GetCount() uint64 {
 	return 0
 }
 
-// RefusalCount is how many agent sessions were refused with one code.
+// RefusalCount is how many agent sessions or calls were refused with one
+// code.
 type RefusalCount struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The gRPC code's name, e.g. "PermissionDenied".
@@ -2154,7 +2188,7 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\bproblems\x18\b \x03(\v2\x12.wslfwd.v1.ProblemR\bproblems\x12\x0e\n" +
 	"\x02os\x18\t \x01(\tR\x02os\x122\n" +
 	"\ametrics\x18\n" +
-	" \x01(\v2\x18.wslfwd.v1.DaemonMetricsR\ametrics\"\xd3\x03\n" +
+	" \x01(\v2\x18.wslfwd.v1.DaemonMetricsR\ametrics\"\xa3\x05\n" +
 	"\rDaemonMetrics\x123\n" +
 	"\bforwards\x18\x01 \x03(\v2\x17.wslfwd.v1.ForwardCountR\bforwards\x12)\n" +
 	"\x10agents_connected\x18\x02 \x01(\rR\x0fagentsConnected\x12C\n" +
@@ -2164,7 +2198,11 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"netsh_runs\x18\x06 \x01(\x04R\tnetshRuns\x12%\n" +
 	"\x0enetsh_failures\x18\a \x01(\x04R\rnetshFailures\x12>\n" +
-	"\x0eagent_refusals\x18\b \x03(\v2\x17.wslfwd.v1.RefusalCountR\ragentRefusals\"m\n" +
+	"\x0eagent_refusals\x18\b \x03(\v2\x17.wslfwd.v1.RefusalCountR\ragentRefusals\x12<\n" +
+	"\rcall_refusals\x18\t \x03(\v2\x17.wslfwd.v1.RefusalCountR\fcallRefusals\x12C\n" +
+	"\x1econnections_closed_past_limits\x18\n" +
+	" \x01(\x04R\x1bconnectionsClosedPastLimits\x12K\n" +
+	"\"connections_closed_pending_timeout\x18\v \x01(\x04R\x1fconnectionsClosedPendingTimeout\"m\n" +
 	"\fForwardCount\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.wslfwd.v1.ForwardStateR\x05state\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12\x14\n" +
@@ -2367,58 +2405,59 @@ var file_wslfwd_v1_control_proto_depIdxs = []int32{
 	7,  // 6: wslfwd.v1.DaemonMetrics.reconcile_incremental:type_name -> wslfwd.v1.DurationHistogram
 	7,  // 7: wslfwd.v1.DaemonMetrics.event_to_active:type_name -> wslfwd.v1.DurationHistogram
 	9,  // 8: wslfwd.v1.DaemonMetrics.agent_refusals:type_name -> wslfwd.v1.RefusalCount
-	31, // 9: wslfwd.v1.ForwardCount.state:type_name -> wslfwd.v1.ForwardState
-	8,  // 10: wslfwd.v1.DurationHistogram.buckets:type_name -> wslfwd.v1.DurationBucket
-	31, // 11: wslfwd.v1.StateCount.state:type_name -> wslfwd.v1.ForwardState
-	15, // 12: wslfwd.v1.ListAgentsResponse.agents:type_name -> wslfwd.v1.Agent
-	14, // 13: wslfwd.v1.ListAgentsResponse.refusals:type_name -> wslfwd.v1.AgentRefusal
-	30, // 14: wslfwd.v1.AgentRefusal.first:type_name -> google.protobuf.Timestamp
-	30, // 15: wslfwd.v1.AgentRefusal.last:type_name -> google.protobuf.Timestamp
-	32, // 16: wslfwd.v1.Agent.networking_mode:type_name -> wslfwd.v1.NetworkingMode
-	33, // 17: wslfwd.v1.Agent.network:type_name -> wslfwd.v1.NetworkState
-	30, // 18: wslfwd.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	30, // 19: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
-	30, // 20: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
-	30, // 21: wslfwd.v1.Agent.disconnected_at:type_name -> google.protobuf.Timestamp
-	34, // 22: wslfwd.v1.Agent.detection:type_name -> wslfwd.v1.ListenerDetection
-	18, // 23: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
-	35, // 24: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
-	31, // 25: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
-	0,  // 26: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
-	30, // 27: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
-	30, // 28: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	22, // 29: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
-	23, // 30: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
-	21, // 31: wslfwd.v1.WatchResponse.resync:type_name -> wslfwd.v1.WatchResync
-	1,  // 32: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
-	15, // 33: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
-	2,  // 34: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
-	18, // 35: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
-	35, // 36: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	18, // 37: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
-	35, // 38: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	18, // 39: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
-	36, // 40: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
-	37, // 41: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
-	3,  // 42: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
-	12, // 43: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
-	16, // 44: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
-	19, // 45: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
-	24, // 46: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
-	26, // 47: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
-	28, // 48: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
-	4,  // 49: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
-	13, // 50: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
-	17, // 51: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
-	20, // 52: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
-	25, // 53: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
-	27, // 54: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
-	29, // 55: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
-	49, // [49:56] is the sub-list for method output_type
-	42, // [42:49] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	9,  // 9: wslfwd.v1.DaemonMetrics.call_refusals:type_name -> wslfwd.v1.RefusalCount
+	31, // 10: wslfwd.v1.ForwardCount.state:type_name -> wslfwd.v1.ForwardState
+	8,  // 11: wslfwd.v1.DurationHistogram.buckets:type_name -> wslfwd.v1.DurationBucket
+	31, // 12: wslfwd.v1.StateCount.state:type_name -> wslfwd.v1.ForwardState
+	15, // 13: wslfwd.v1.ListAgentsResponse.agents:type_name -> wslfwd.v1.Agent
+	14, // 14: wslfwd.v1.ListAgentsResponse.refusals:type_name -> wslfwd.v1.AgentRefusal
+	30, // 15: wslfwd.v1.AgentRefusal.first:type_name -> google.protobuf.Timestamp
+	30, // 16: wslfwd.v1.AgentRefusal.last:type_name -> google.protobuf.Timestamp
+	32, // 17: wslfwd.v1.Agent.networking_mode:type_name -> wslfwd.v1.NetworkingMode
+	33, // 18: wslfwd.v1.Agent.network:type_name -> wslfwd.v1.NetworkState
+	30, // 19: wslfwd.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	30, // 20: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
+	30, // 21: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
+	30, // 22: wslfwd.v1.Agent.disconnected_at:type_name -> google.protobuf.Timestamp
+	34, // 23: wslfwd.v1.Agent.detection:type_name -> wslfwd.v1.ListenerDetection
+	18, // 24: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
+	35, // 25: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
+	31, // 26: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
+	0,  // 27: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
+	30, // 28: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
+	30, // 29: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	22, // 30: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
+	23, // 31: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
+	21, // 32: wslfwd.v1.WatchResponse.resync:type_name -> wslfwd.v1.WatchResync
+	1,  // 33: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
+	15, // 34: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
+	2,  // 35: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
+	18, // 36: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
+	35, // 37: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	18, // 38: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
+	35, // 39: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	18, // 40: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
+	36, // 41: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
+	37, // 42: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
+	3,  // 43: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
+	12, // 44: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
+	16, // 45: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
+	19, // 46: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
+	24, // 47: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
+	26, // 48: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
+	28, // 49: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
+	4,  // 50: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
+	13, // 51: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
+	17, // 52: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
+	20, // 53: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
+	25, // 54: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
+	27, // 55: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
+	29, // 56: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
+	50, // [50:57] is the sub-list for method output_type
+	43, // [43:50] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_wslfwd_v1_control_proto_init() }

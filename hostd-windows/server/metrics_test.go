@@ -1,0 +1,87 @@
+package server
+
+import (
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
+	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
+)
+
+// getStatus makes one GetStatus call with tok on a connection of its own
+// and returns its code (Unimplemented once past auth: the stand-in's).
+func (f *fixture) getStatus(t *testing.T, tok string) codes.Code {
+	t.Helper()
+	_, err := wslfwdv1.NewControlServiceClient(f.dial(t, tok)).GetStatus(ctx(t), &wslfwdv1.GetStatusRequest{})
+	return status.Code(err)
+}
+
+// Every call refused at its headers is counted by its code: no token, a
+// wrong one, a role that may not make the call, no room under the
+// authenticated caps. Calls let through are not.
+func TestRefusedCallsAreCounted(t *testing.T) {
+	f := start(t, Options{Limits: LimitOptions{MaxAuthenticatedPerSource: 1}})
+	for _, c := range []struct {
+		tok  string
+		want codes.Code
+	}{
+		{"", codes.Unauthenticated},
+		{newToken(t), codes.Unauthenticated},
+		{f.tokens.Agent, codes.PermissionDenied},
+		{f.tokens.Admin, codes.Unimplemented}, // holds the one authenticated slot
+		{f.tokens.Read, codes.ResourceExhausted},
+	} {
+		if got := f.getStatus(t, c.tok); got != c.want {
+			t.Fatalf("GetStatus: %s, want %s", got, c.want)
+		}
+	}
+	want := []metrics.RefusalCount{{Code: "PermissionDenied", Count: 1}, {Code: "ResourceExhausted", Count: 1}, {Code: "Unauthenticated", Count: 2}}
+	if got := f.metrics.Snapshot().CallRefusals; !slices.Equal(got, want) {
+		t.Fatalf("call refusals %v, want %v", got, want)
+	}
+}
+
+// A session refused past MaxStreamsPerPeer counts among the agent
+// refusals, beside those of the registry.
+func TestSessionsPastThePeerCapAreCounted(t *testing.T) {
+	f := start(t, Options{MaxStreamsPerPeer: 1})
+	cc := f.dial(t, f.tokens.Agent)
+	if _, c := session(t, cc, natHello("Ubuntu")); c != codes.OK {
+		t.Fatalf("first session: %s", c)
+	}
+	if _, c := session(t, cc, natHello("Debian")); c != codes.ResourceExhausted {
+		t.Fatalf("second session: %s, want ResourceExhausted", c)
+	}
+	want := []metrics.RefusalCount{{Code: "ResourceExhausted", Count: 1}}
+	if got := f.metrics.Snapshot().AgentRefusals; !slices.Equal(got, want) {
+		t.Fatalf("agent refusals %v, want %v", got, want)
+	}
+}
+
+// Without Metrics the server counts into figures of its own: a refused
+// call, an agent session past the peer cap and a closed connection do not
+// crash it.
+func TestServerWithoutMetrics(t *testing.T) {
+	f := &fixture{tokens: Tokens{Admin: newToken(t), Agent: newToken(t)}}
+	f.reg = agents.New(agents.Options{Grace: time.Hour, MaxListeners: 4, Targets: agents.TargetRules{AllowLoopback: true}})
+	s, err := New(Options{Registry: f.reg, Control: control{}, Tokens: f.tokens, MaxStreamsPerPeer: 1,
+		Limits: LimitOptions{MaxPendingPerSource: 1}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, f, s)
+	if got := f.getStatus(t, ""); got != codes.Unauthenticated {
+		t.Fatalf("tokenless GetStatus: %s, want Unauthenticated", got)
+	}
+	cc := f.dial(t, f.tokens.Agent)
+	session(t, cc, natHello("Ubuntu"))
+	if _, c := session(t, cc, natHello("Debian")); c != codes.ResourceExhausted {
+		t.Fatalf("second session: %s, want ResourceExhausted", c)
+	}
+}
