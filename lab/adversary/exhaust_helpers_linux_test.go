@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 
 	"github.com/wslfwd/wslfwd/lab/labrun"
 	"github.com/wslfwd/wslfwd/lab/labtest"
@@ -140,8 +143,10 @@ func statusTime(t *testing.T, ctx context.Context, env *labrun.Env) time.Duratio
 }
 
 // checkBounded asserts the daemon answers `wslfwd status` within
-// maxStatusTime and has stayed within maxRSS, and logs the figures.
-func checkBounded(t *testing.T, ctx context.Context, env *labrun.Env, attack string) {
+// maxStatusTime and has stayed within maxRSS, and logs the figures. It
+// returns the daemon's figures, where an attack past the connection caps
+// must show.
+func checkBounded(t *testing.T, ctx context.Context, env *labrun.Env, attack string) *wslfwdv1.DaemonMetrics {
 	t.Helper()
 	took := statusTime(t, ctx, env)
 	pid := env.Daemon.Pid()
@@ -154,6 +159,32 @@ func checkBounded(t *testing.T, ctx context.Context, env *labrun.Env, attack str
 	}
 	if peak > maxRSS {
 		t.Errorf("%s: daemon peak RSS %.1f MiB, want ≤ %.0f MiB", attack, mib(peak), mib(maxRSS))
+	}
+	return figures(t, ctx, env)
+}
+
+// figures reads the daemon's figures with `wslfwd status -o json`.
+func figures(t *testing.T, ctx context.Context, env *labrun.Env) *wslfwdv1.DaemonMetrics {
+	t.Helper()
+	out, err := env.CLI(ctx, "status", "-o", "json")
+	if err != nil {
+		t.Fatalf("wslfwd status -o json: %v", err)
+	}
+	var st wslfwdv1.GetStatusResponse
+	if err := protojson.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("wslfwd status -o json: %v\n%s", err, out)
+	}
+	return st.GetMetrics()
+}
+
+// expectClosedPastLimits asserts an attack that went past the connection
+// caps shows in the daemon's figures, as an operator would look for it.
+func expectClosedPastLimits(t *testing.T, m *wslfwdv1.DaemonMetrics, attack string) {
+	t.Helper()
+	t.Logf("%s: the daemon's figures say %d connections closed past the limits, %d at the pending timeout, calls refused %v",
+		attack, m.GetConnectionsClosedPastLimits(), m.GetConnectionsClosedPendingTimeout(), m.GetCallRefusals())
+	if m.GetConnectionsClosedPastLimits() == 0 {
+		t.Errorf("%s went past the connection caps, and the daemon's figures count no connection closed past the limits", attack)
 	}
 }
 
