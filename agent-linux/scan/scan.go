@@ -32,7 +32,8 @@ type System struct {
 	// reuses its message, so a quiet scan allocates little. Partial reads
 	// and events update it in place.
 	prev, next map[uint64]seen
-	found      map[uint64]bool // reused by ListenersIn
+	found      map[uint64]bool      // reused by ListenersIn
+	out        []*wslfwdv1.Listener // Listeners' result, reused
 }
 
 // seen is what a listener message was made from.
@@ -89,7 +90,8 @@ func (s *System) Inventory() *netinv.Inventory { return s.inv }
 func (s *System) Network() (*wslfwdv1.NetworkState, error) { return s.inv.State() }
 
 // Listeners implements tracker.Source. The messages it returns must not be
-// modified: they are handed out again while their socket is unchanged.
+// modified: they are handed out again while their socket is unchanged. The
+// slice is reused by the next call.
 func (s *System) Listeners() ([]*wslfwdv1.Listener, error) {
 	var err error
 	s.socks, err = s.sd.Scan(s.socks)
@@ -103,15 +105,16 @@ func (s *System) Listeners() ([]*wslfwdv1.Listener, error) {
 	if err := s.procs.Resolve(s.inodes); err != nil {
 		return nil, fmt.Errorf("find listener owners: %w", err)
 	}
-	out := make([]*wslfwdv1.Listener, 0, len(s.socks))
+	clear(s.out)
+	s.out = s.out[:0]
 	clear(s.next)
 	for _, sk := range s.socks {
 		p := s.remember(sk)
 		s.next[sk.Inode] = p
-		out = append(out, p.msg)
+		s.out = append(s.out, p.msg)
 	}
 	s.prev, s.next = s.next, s.prev
-	return out, nil
+	return s.out, nil
 }
 
 // ListenersIn implements tracker.Partial with a sock_diag dump narrowed to
