@@ -79,17 +79,35 @@ func New(procRoot string) *Cache {
 // Resolve brings the cache in line with inodes, the sockets of a full
 // scan: entries of other inodes are dropped, and Ensure is called.
 func (c *Cache) Resolve(inodes []uint64) error {
-	live := c.live
-	clear(live)
-	for _, ino := range inodes {
-		live[ino] = struct{}{}
-	}
-	for ino := range c.entries {
-		if _, ok := live[ino]; !ok {
-			delete(c.entries, ino)
+	if !c.holdsExactly(inodes) {
+		live := c.live
+		clear(live)
+		for _, ino := range inodes {
+			live[ino] = struct{}{}
+		}
+		for ino := range c.entries {
+			if _, ok := live[ino]; !ok {
+				delete(c.entries, ino)
+			}
 		}
 	}
 	return c.Ensure(inodes)
+}
+
+// holdsExactly reports whether the cache has an entry for each of inodes
+// and for nothing else, so that Resolve has nothing to drop: the common
+// case of a periodic scan, checked without building a set. A scan lists
+// each socket once, so inodes has no repeats.
+func (c *Cache) holdsExactly(inodes []uint64) bool {
+	if len(c.entries) != len(inodes) {
+		return false
+	}
+	for _, ino := range inodes {
+		if _, ok := c.entries[ino]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Ensure makes Lookup answer for inodes, the sockets of a full or partial

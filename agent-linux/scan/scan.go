@@ -29,11 +29,12 @@ type System struct {
 	socks  []sockdiag.Socket
 	inodes []uint64
 	// prev holds the listeners as last read, by inode: an unchanged socket
-	// reuses its message, so a quiet scan allocates little. Partial reads
-	// and events update it in place.
-	prev, next map[uint64]seen
-	found      map[uint64]bool      // reused by ListenersIn
-	out        []*wslfwdv1.Listener // Listeners' result, reused
+	// reuses its message, so a quiet scan allocates nothing and writes no
+	// map. Partial reads and events update it in place.
+	prev  map[uint64]*seen
+	scans uint64               // full reads so far: seen.scan of those the last one listed
+	found map[uint64]bool      // reused by ListenersIn
+	out   []*wslfwdv1.Listener // Listeners' result, reused
 }
 
 // seen is what a listener message was made from.
@@ -41,6 +42,7 @@ type seen struct {
 	sock  sockdiag.Socket
 	owner procinfo.Owner
 	msg   *wslfwdv1.Listener
+	scan  uint64 // the last full read that listed it
 }
 
 // Open reads the calling process's namespace.
@@ -73,7 +75,7 @@ func OpenAt(ns netns.NsHandle) (*System, error) {
 
 func newSystem(inv *netinv.Inventory, sd *sockdiag.Scanner) *System {
 	return &System{inv: inv, sd: sd, procs: procinfo.New("/proc"),
-		prev: map[uint64]seen{}, next: map[uint64]seen{}, found: map[uint64]bool{}}
+		prev: map[uint64]*seen{}, found: map[uint64]bool{}}
 }
 
 // Close releases the netlink sockets.
@@ -107,13 +109,21 @@ func (s *System) Listeners() ([]*wslfwdv1.Listener, error) {
 	}
 	clear(s.out)
 	s.out = s.out[:0]
-	clear(s.next)
+	s.scans++
 	for _, sk := range s.socks {
 		p := s.remember(sk)
-		s.next[sk.Inode] = p
+		p.scan = s.scans
 		s.out = append(s.out, p.msg)
 	}
-	s.prev, s.next = s.next, s.prev
+	// prev now has every socket listed, each once; more means some it
+	// had are gone.
+	if len(s.prev) > len(s.socks) {
+		for ino, p := range s.prev {
+			if p.scan != s.scans {
+				delete(s.prev, ino)
+			}
+		}
+	}
 	return s.out, nil
 }
 
@@ -196,11 +206,11 @@ func (s *System) Closed(inode uint64) {
 
 // remember records sk, whose owner the cache knows, in prev and returns
 // what was recorded; an unchanged socket keeps its message.
-func (s *System) remember(sk sockdiag.Socket) seen {
+func (s *System) remember(sk sockdiag.Socket) *seen {
 	owner, _ := s.procs.Lookup(sk.Inode)
-	p, ok := s.prev[sk.Inode]
-	if !ok || p.sock != sk || p.owner != owner {
-		p = seen{sock: sk, owner: owner, msg: toListener(sk, owner)}
+	p := s.prev[sk.Inode]
+	if p == nil || p.sock != sk || p.owner != owner {
+		p = &seen{sock: sk, owner: owner, msg: toListener(sk, owner)}
 		s.prev[sk.Inode] = p
 	}
 	return p
