@@ -145,3 +145,33 @@ func TestNoAllocations(t *testing.T) {
 		t.Fatalf("a raw write and read made %v allocations, want none", allocs)
 	}
 }
+
+// Writes from several goroutines at once each arrive whole (run with
+// -race: their state is per call).
+func TestConcurrentWrites(t *testing.T) {
+	c, peer := pair(t)
+	const writers, size = 4, 1 << 16
+	done := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			_, err := c.Write(bytes.Repeat([]byte{byte('a' + w)}, size))
+			done <- err
+		}()
+	}
+	got := make([]byte, writers*size)
+	read := make(chan error, 1)
+	go func() { _, err := io.ReadFull(peer, got); read <- err }()
+	for range writers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(got); i += size {
+		if !bytes.Equal(got[i:i+size], bytes.Repeat(got[i:i+1], size)) {
+			t.Fatalf("the write at %d arrived interleaved with another", i)
+		}
+	}
+}

@@ -17,14 +17,16 @@ package rawio
 
 import (
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// Socket reads and writes one non-blocking socket. One goroutine may read
-// while another writes; each call allocates nothing.
+// Socket reads and writes one non-blocking socket. It is safe for
+// concurrent use (reads queue behind reads, writes behind writes, as on a
+// net.Conn), and a call allocates nothing.
 type Socket struct {
 	rc   syscall.RawConn
 	r, w op
@@ -33,6 +35,7 @@ type Socket struct {
 // op is one direction's call in progress; fn is its method value, made
 // once so that a call allocates no closure.
 type op struct {
+	mu    sync.Mutex // one call at a time: the fields are its state
 	b     []byte
 	n     int
 	errno syscall.Errno
@@ -67,6 +70,8 @@ func (s *Socket) Write(b []byte) (int, error) {
 
 // run calls fn through do (the RawConn's Read or Write) for b.
 func (o *op) run(b []byte, do func(func(uintptr) bool) error, name string) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.b, o.n, o.errno = b, 0, 0
 	err := do(o.fn)
 	n, errno := o.n, o.errno
