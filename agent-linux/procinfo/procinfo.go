@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,6 +57,7 @@ type Cache struct {
 	entries map[uint64]entry
 	link    []byte // readlink buffer
 	want    []byte // expected link text
+	path    []byte // exists' path, NUL-terminated
 	walks   int    // how often /proc was walked, for tests
 	now     func() time.Time
 	// live, missing and alive are reused by every Resolve.
@@ -79,17 +81,35 @@ func New(procRoot string) *Cache {
 // Resolve brings the cache in line with inodes, the sockets of a full
 // scan: entries of other inodes are dropped, and Ensure is called.
 func (c *Cache) Resolve(inodes []uint64) error {
-	live := c.live
-	clear(live)
-	for _, ino := range inodes {
-		live[ino] = struct{}{}
-	}
-	for ino := range c.entries {
-		if _, ok := live[ino]; !ok {
-			delete(c.entries, ino)
+	if !c.holdsExactly(inodes) {
+		live := c.live
+		clear(live)
+		for _, ino := range inodes {
+			live[ino] = struct{}{}
+		}
+		for ino := range c.entries {
+			if _, ok := live[ino]; !ok {
+				delete(c.entries, ino)
+			}
 		}
 	}
 	return c.Ensure(inodes)
+}
+
+// holdsExactly reports whether the cache has an entry for each of inodes
+// and for nothing else, so that Resolve has nothing to drop: the common
+// case of a periodic scan, checked without building a set. A scan lists
+// each socket once, so inodes has no repeats.
+func (c *Cache) holdsExactly(inodes []uint64) bool {
+	if len(c.entries) != len(inodes) {
+		return false
+	}
+	for _, ino := range inodes {
+		if _, ok := c.entries[ino]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Ensure makes Lookup answer for inodes, the sockets of a full or partial
@@ -175,10 +195,19 @@ func (c *Cache) confirm(ino uint64, e *entry, now time.Time) bool {
 	return true
 }
 
-// exists reports whether /proc has the process pid.
+// exists reports whether /proc has the process pid. Every scan asks it
+// for each owner, so it builds the path in a reused buffer and makes the
+// call raw: a stat of a procfs directory looks a process up and never
+// waits on I/O, and Go's own call wakes the runtime's monitor thread from
+// its sleep, after which it polls every 20 µs for the rest of the scan (a
+// fifth of the scan-only agent's idle CPU in the lab).
 func (c *Cache) exists(pid int) bool {
+	c.path = append(strconv.AppendInt(append(append(c.path[:0], c.proc...), '/'), int64(pid), 10), 0)
 	var st unix.Stat_t
-	return unix.Stat(c.proc+"/"+strconv.Itoa(pid), &st) == nil
+	dir := unix.AT_FDCWD
+	_, _, e := unix.RawSyscall6(unix.SYS_NEWFSTATAT, uintptr(dir),
+		uintptr(unsafe.Pointer(&c.path[0])), uintptr(unsafe.Pointer(&st)), 0, 0, 0)
+	return e == 0
 }
 
 // holds reports whether pid still has inode open as fd.

@@ -219,3 +219,27 @@ func FuzzSocketInode(f *testing.F) {
 		}
 	})
 }
+
+// Resolve forgets the sockets a full scan no longer lists, also when as
+// many others took their place (the count alone says nothing), and keeps
+// the entries of an unchanged scan.
+func TestResolveForgetsWhatAScanDoesNotList(t *testing.T) {
+	p := newFakeProc(t)
+	p.add(100, "nginx", map[int]string{3: "socket:[1001]", 4: "socket:[1002]", 5: "socket:[1003]"})
+	c := New(p.root)
+	resolve(t, c, 1001, 1002)
+	resolve(t, c, 1001, 1002) // unchanged
+	if len(c.entries) != 2 {
+		t.Fatalf("after an unchanged scan: %d entries, want 2", len(c.entries))
+	}
+	resolve(t, c, 1001, 1003) // 1002 closed, 1003 opened
+	if _, ok := c.entries[1002]; ok || len(c.entries) != 2 {
+		t.Errorf("entries %v, want only 1001 and 1003", c.entries)
+	}
+	wantOwner(t, c, 1003, 100, "nginx")
+	c.Assume(1004, 100, "nginx") // from an event, between scans
+	resolve(t, c, 1001, 1003)
+	if _, ok := c.entries[1004]; ok {
+		t.Errorf("an assumed socket the next scan does not list is still cached")
+	}
+}

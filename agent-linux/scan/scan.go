@@ -29,10 +29,12 @@ type System struct {
 	socks  []sockdiag.Socket
 	inodes []uint64
 	// prev holds the listeners as last read, by inode: an unchanged socket
-	// reuses its message, so a quiet scan allocates little. Partial reads
-	// and events update it in place.
-	prev, next map[uint64]seen
-	found      map[uint64]bool // reused by ListenersIn
+	// reuses its message, so a quiet scan allocates nothing and writes no
+	// map. Partial reads and events update it in place.
+	prev  map[uint64]*seen
+	scans uint64               // full reads so far: seen.scan of those the last one listed
+	found map[uint64]bool      // reused by ListenersIn
+	out   []*wslfwdv1.Listener // Listeners' result, reused
 }
 
 // seen is what a listener message was made from.
@@ -40,6 +42,7 @@ type seen struct {
 	sock  sockdiag.Socket
 	owner procinfo.Owner
 	msg   *wslfwdv1.Listener
+	scan  uint64 // the last full read that listed it
 }
 
 // Open reads the calling process's namespace.
@@ -72,7 +75,7 @@ func OpenAt(ns netns.NsHandle) (*System, error) {
 
 func newSystem(inv *netinv.Inventory, sd *sockdiag.Scanner) *System {
 	return &System{inv: inv, sd: sd, procs: procinfo.New("/proc"),
-		prev: map[uint64]seen{}, next: map[uint64]seen{}, found: map[uint64]bool{}}
+		prev: map[uint64]*seen{}, found: map[uint64]bool{}}
 }
 
 // Close releases the netlink sockets.
@@ -89,7 +92,8 @@ func (s *System) Inventory() *netinv.Inventory { return s.inv }
 func (s *System) Network() (*wslfwdv1.NetworkState, error) { return s.inv.State() }
 
 // Listeners implements tracker.Source. The messages it returns must not be
-// modified: they are handed out again while their socket is unchanged.
+// modified: they are handed out again while their socket is unchanged. The
+// slice is reused by the next call.
 func (s *System) Listeners() ([]*wslfwdv1.Listener, error) {
 	var err error
 	s.socks, err = s.sd.Scan(s.socks)
@@ -103,15 +107,24 @@ func (s *System) Listeners() ([]*wslfwdv1.Listener, error) {
 	if err := s.procs.Resolve(s.inodes); err != nil {
 		return nil, fmt.Errorf("find listener owners: %w", err)
 	}
-	out := make([]*wslfwdv1.Listener, 0, len(s.socks))
-	clear(s.next)
+	clear(s.out)
+	s.out = s.out[:0]
+	s.scans++
 	for _, sk := range s.socks {
 		p := s.remember(sk)
-		s.next[sk.Inode] = p
-		out = append(out, p.msg)
+		p.scan = s.scans
+		s.out = append(s.out, p.msg)
 	}
-	s.prev, s.next = s.next, s.prev
-	return out, nil
+	// prev now has every socket listed, each once; more means some it
+	// had are gone.
+	if len(s.prev) > len(s.socks) {
+		for ino, p := range s.prev {
+			if p.scan != s.scans {
+				delete(s.prev, ino)
+			}
+		}
+	}
+	return s.out, nil
 }
 
 // ListenersIn implements tracker.Partial with a sock_diag dump narrowed to
@@ -193,11 +206,11 @@ func (s *System) Closed(inode uint64) {
 
 // remember records sk, whose owner the cache knows, in prev and returns
 // what was recorded; an unchanged socket keeps its message.
-func (s *System) remember(sk sockdiag.Socket) seen {
+func (s *System) remember(sk sockdiag.Socket) *seen {
 	owner, _ := s.procs.Lookup(sk.Inode)
-	p, ok := s.prev[sk.Inode]
-	if !ok || p.sock != sk || p.owner != owner {
-		p = seen{sock: sk, owner: owner, msg: toListener(sk, owner)}
+	p := s.prev[sk.Inode]
+	if p == nil || p.sock != sk || p.owner != owner {
+		p = &seen{sock: sk, owner: owner, msg: toListener(sk, owner)}
 		s.prev[sk.Inode] = p
 	}
 	return p

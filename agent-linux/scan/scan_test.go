@@ -137,3 +137,21 @@ func TestPartialReadsAndEvents(t *testing.T) {
 		t.Fatalf("TCP scope: %v, %v; want the same message %v", ls, err, tcp)
 	}
 }
+
+// A scan that finds nothing new allocates nothing: the agent without the
+// eBPF trigger runs one every few hundred milliseconds, and garbage costs
+// collections.
+func TestUnchangedScanAllocatesNothing(t *testing.T) {
+	_, _, sys := open(t, "udp4", "127.0.0.1:0")
+	if _, err := sys.Listeners(); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if ls, err := sys.Listeners(); err != nil || len(ls) != 2 {
+			t.Fatalf("Listeners = %d, %v; want the 2 sockets", len(ls), err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("an unchanged scan made %v allocations, want none", allocs)
+	}
+}

@@ -142,6 +142,14 @@ func (s *Session) Run(ctx context.Context) error {
 	}
 }
 
+// gRPC keepalive: a ping after keepaliveTime without traffic, and the
+// connection is dead when keepaliveTimeout passes without an answer (or
+// with data unacknowledged: the socket's TCP_USER_TIMEOUT, see quiet).
+const (
+	keepaliveTime    = 10 * time.Second
+	keepaliveTimeout = 5 * time.Second
+)
+
 // dialOptions are the client's options: the dialer that records the local
 // address, and timings that suit one long-lived, quiet stream.
 func dialOptions(cfg Config, local *localAddr) []grpc.DialOption {
@@ -154,7 +162,7 @@ func dialOptions(cfg Config, local *localAddr) []grpc.DialOption {
 		grpc.WithInitialWindowSize(1 << 20),
 		grpc.WithInitialConnWindowSize(1 << 20),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
-			Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true,
+			Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true,
 		}),
 		// gRPC's own reconnect backoff (default up to 2 minutes) must not
 		// outlast the session's.
@@ -202,7 +210,8 @@ type localAddr struct {
 	a  netip.Addr
 }
 
-// dial is the gRPC context dialer that records the local address.
+// dial is the gRPC context dialer that records the local address and
+// makes the connection quiet (see quiet).
 func (l *localAddr) dial(ctx context.Context, addr string) (net.Conn, error) {
 	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -211,7 +220,12 @@ func (l *localAddr) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
 		l.set(ta.AddrPort().Addr().Unmap())
 	}
-	return c, nil
+	q, err := quiet(c)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connection to %s: %w", addr, err)
+	}
+	return q, nil
 }
 
 func (l *localAddr) set(a netip.Addr) {

@@ -14,10 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"runtime"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/wslfwd/wslfwd/agent-linux/rawio"
 )
 
 // Protocol is a transport protocol.
@@ -66,7 +69,8 @@ const (
 // Scanner lists sockets in one network namespace. It is not safe for
 // concurrent use: its buffers are reused by every Scan.
 type Scanner struct {
-	fd  int
+	f   *os.File      // the non-blocking netlink socket, in the netpoller
+	raw *rawio.Socket // f's reads and writes
 	seq uint32
 	req [nlmsgHdrLen + reqLen]byte
 	buf []byte
@@ -74,7 +78,7 @@ type Scanner struct {
 
 // Open returns a Scanner of the calling thread's network namespace.
 func Open() (*Scanner, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return nil, fmt.Errorf("open sock_diag netlink socket: %w", err)
 	}
@@ -82,9 +86,15 @@ func Open() (*Scanner, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("bind sock_diag netlink socket: %w", err)
 	}
+	f := os.NewFile(uintptr(fd), "sock_diag")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sock_diag netlink socket: %w", err)
+	}
 	// The kernel sizes dump messages up to 32 KiB for a reader with a big
 	// enough buffer; twice that leaves room.
-	return &Scanner{fd: fd, buf: make([]byte, 64<<10)}, nil
+	return &Scanner{f: f, raw: rawio.New(rc), buf: make([]byte, 64<<10)}, nil
 }
 
 // OpenAt returns a Scanner of the network namespace ns. A netlink socket
@@ -116,7 +126,7 @@ func OpenAt(ns netns.NsHandle) (*Scanner, error) {
 }
 
 // Close closes the netlink socket.
-func (s *Scanner) Close() error { return unix.Close(s.fd) }
+func (s *Scanner) Close() error { return s.f.Close() }
 
 // Scan appends every TCP socket in LISTEN and every unconnected UDP socket,
 // IPv4 and IPv6, to dst[:0] and returns it.
@@ -185,14 +195,14 @@ func (s *Scanner) dump(dst []Socket, family uint8, proto Protocol, states uint32
 	binary.BigEndian.PutUint16(r[8:], port) // inet_diag_sockid.idiag_sport
 	// Plain write and read: an unconnected netlink socket talks to the
 	// kernel, and unlike sendto/recvfrom they allocate no socket address.
-	if _, err := unix.Write(s.fd, b); err != nil {
+	// Raw ones (rawio): the kernel queues each part of the dump before the
+	// call that asks for it returns, so they never wait, and the
+	// scheduler's bookkeeping would cost about as much as the scan.
+	if _, err := s.raw.Write(b); err != nil {
 		return dst, fmt.Errorf("send request: %w", err)
 	}
 	for {
-		n, err := unix.Read(s.fd, s.buf)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
+		n, err := s.raw.Read(s.buf)
 		if err != nil {
 			return dst, fmt.Errorf("receive: %w", err)
 		}

@@ -23,7 +23,8 @@ type Source interface {
 	Network() (*wslfwdv1.NetworkState, error)
 	// Listeners returns every listener in view, the agent's own included.
 	// The tracker never modifies them, so a Source may hand out the same
-	// objects again while they are unchanged.
+	// objects again while they are unchanged, and it reads the slice only
+	// until its next call, so a Source may reuse the slice.
 	Listeners() ([]*wslfwdv1.Listener, error)
 }
 
@@ -286,7 +287,6 @@ func (t *Tracker) scan(what uint32) error {
 	if what&dirtyListeners != 0 {
 		began := time.Now()
 		ls, err := t.cfg.Source.Listeners()
-		t.costs.add(time.Since(began))
 		t.report("listeners", err)
 		if err != nil {
 			errs = append(errs, err)
@@ -299,6 +299,9 @@ func (t *Tracker) scan(what uint32) error {
 				next.Listeners, changed = c.b.set(), true
 			}
 		}
+		// The cost paces scans (ScanCost): it counts comparing what was
+		// read with the current listeners too, which each scan pays.
+		t.costs.add(time.Since(began))
 	}
 	if changed {
 		if next.Network != cur.Network {
