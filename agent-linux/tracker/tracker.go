@@ -48,7 +48,7 @@ type Tracker struct {
 
 	scanMu sync.Mutex // serialises reads of the Source
 	dirty  atomic.Uint32
-	costs  recentCosts // of the last full listener reads
+	costs  recentCosts // of the last full listener reads that found no change
 	kick   chan struct{}
 
 	mu      sync.Mutex
@@ -120,10 +120,9 @@ func (t *Tracker) Refresh() error {
 }
 
 // ScanCost returns what a full listener read costs when nothing changed:
-// the quickest of the last few, or 0 before the first. It paces scans
-// without the eBPF trigger. A read that found new sockets also searched
-// /proc for their owners; that is the price of the change, paid once, not
-// of scanning, so it must not slow scanning down.
+// the quickest of the last few such reads, or 0 before the first. It
+// paces scans without the eBPF trigger. A read that found changes is not
+// counted (see scan).
 func (t *Tracker) ScanCost() time.Duration { return t.costs.min() }
 
 // recentCosts keeps the durations of the last few reads. Safe for
@@ -299,9 +298,15 @@ func (t *Tracker) scan(what uint32) error {
 				next.Listeners, changed = c.b.set(), true
 			}
 		}
-		// The cost paces scans (ScanCost): it counts comparing what was
-		// read with the current listeners too, which each scan pays.
-		t.costs.add(time.Since(began))
+		// The cost paces scans (ScanCost): that of a scan that found
+		// nothing new, comparing what was read with the current listeners
+		// included, since every scan pays it. A scan that found changes
+		// also searched /proc for new owners and built the change: the
+		// price of the change, paid once. Counting it would slow scanning
+		// most while listeners keep changing, when it matters most.
+		if err == nil && !c.b.changed() {
+			t.costs.add(time.Since(began))
+		}
 	}
 	if changed {
 		if next.Network != cur.Network {

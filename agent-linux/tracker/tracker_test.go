@@ -223,13 +223,46 @@ func TestScanCostIsQuickestRecentRead(t *testing.T) {
 	})
 }
 
+// While every scan finds changes (a listener opened or closed each
+// period), their cost, /proc searches for new owners included, does not
+// pace scans: that would slow scanning most when listeners keep changing.
+// Only scans that found nothing new count.
+func TestScanCostIgnoresScansThatFoundChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &slowSource{delay: 2 * time.Millisecond}
+		tr := tracker.New(tracker.Config{Source: src})
+		if err := tr.Refresh(); err != nil {
+			t.Fatal(err)
+		}
+		src.delay = 40 * time.Millisecond
+		for i := range 20 {
+			src.listeners = []*wslfwdv1.Listener{tcp("0.0.0.0", uint32(9000+i), uint64(100+i), 1)}
+			if err := tr.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := tr.ScanCost(); got != 2*time.Millisecond {
+			t.Errorf("ScanCost after 20 slow scans that each found a change = %v, want the quiet scan's 2ms", got)
+		}
+		if err := tr.Refresh(); err != nil { // the same listener again: no change
+			t.Fatal(err)
+		}
+		if got := tr.ScanCost(); got != 2*time.Millisecond {
+			t.Errorf("ScanCost = %v, want 2ms, the quickest quiet scan", got)
+		}
+	})
+}
+
 // slowSource takes delay (of fake time, in a synctest bubble) per
 // listener read.
-type slowSource struct{ delay time.Duration }
+type slowSource struct {
+	delay     time.Duration
+	listeners []*wslfwdv1.Listener
+}
 
 func (s *slowSource) Network() (*wslfwdv1.NetworkState, error) { return &wslfwdv1.NetworkState{}, nil }
 
 func (s *slowSource) Listeners() ([]*wslfwdv1.Listener, error) {
 	time.Sleep(s.delay)
-	return nil, nil
+	return s.listeners, nil
 }
