@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/wslfwd/wslfwd/agent-linux/ebpftrigger"
 	"github.com/wslfwd/wslfwd/agent-linux/netinv"
@@ -61,7 +62,7 @@ func setup(ctx context.Context, o *options, log *slog.Logger) (a *agent, problem
 	if err != nil {
 		return nil, nil, err
 	}
-	tr := tracker.New(tracker.Config{Source: sys, SelfPID: os.Getpid(), Logger: log})
+	tr := tracker.New(tracker.Config{Source: sys, SelfPID: os.Getpid(), Logger: log, CPUTime: processCPU})
 	if err := tr.Refresh(); err != nil {
 		sys.Close()
 		return nil, nil, fmt.Errorf("first scan: %w", err)
@@ -301,4 +302,15 @@ func newLogger(level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// processCPU is the CPU time the agent's process has used so far, 0 if
+// the clock cannot be read: scans are paced on what they cost the process
+// (tracker.Config.CPUTime).
+func processCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }

@@ -39,6 +39,13 @@ type Config struct {
 	// the daemon must not forward the agent's own sockets. 0 hides none.
 	SelfPID int
 	Logger  *slog.Logger
+	// CPUTime, if set, returns the CPU time the agent's process has used
+	// so far. A scan that found nothing new then costs (ScanCost) at
+	// least what the process used since the previous one ended, so that
+	// pacing counts what each scan brings with it (the timer's wake-up,
+	// the runtime's threads waking around system calls) and not only the
+	// read; nil counts the read's own duration.
+	CPUTime func() time.Duration
 }
 
 // Tracker keeps the current State and publishes each change.
@@ -49,7 +56,10 @@ type Tracker struct {
 	scanMu sync.Mutex // serialises reads of the Source
 	dirty  atomic.Uint32
 	costs  recentCosts // of the last full listener reads that found no change
-	kick   chan struct{}
+	// cpuAt is Config.CPUTime at the end of the last full read, 0 before
+	// the first; guarded by scanMu.
+	cpuAt time.Duration
+	kick  chan struct{}
 
 	mu      sync.Mutex
 	cur     State
@@ -124,6 +134,22 @@ func (t *Tracker) Refresh() error {
 // paces scans without the eBPF trigger. A read that found changes is not
 // counted (see scan).
 func (t *Tracker) ScanCost() time.Duration { return t.costs.min() }
+
+// noteCost records what a full listener read cost if it found nothing
+// new (quiet): took, by the clock, or the CPU the process used since the
+// previous read ended, if more. Callers hold scanMu.
+func (t *Tracker) noteCost(quiet bool, took time.Duration) {
+	if t.cfg.CPUTime != nil {
+		cpu := t.cfg.CPUTime()
+		if t.cpuAt > 0 {
+			took = max(took, cpu-t.cpuAt)
+		}
+		t.cpuAt = cpu
+	}
+	if quiet {
+		t.costs.add(took)
+	}
+}
 
 // recentCosts keeps the durations of the last few reads. Safe for
 // concurrent use.
@@ -304,9 +330,7 @@ func (t *Tracker) scan(what uint32) error {
 		// also searched /proc for new owners and built the change: the
 		// price of the change, paid once. Counting it would slow scanning
 		// most while listeners keep changing, when it matters most.
-		if err == nil && !c.b.changed() {
-			t.costs.add(time.Since(began))
-		}
+		t.noteCost(err == nil && !c.b.changed(), time.Since(began))
 	}
 	if changed {
 		if next.Network != cur.Network {

@@ -253,6 +253,43 @@ func TestScanCostIgnoresScansThatFoundChanges(t *testing.T) {
 	})
 }
 
+// With a CPU clock, a quiet scan costs what the process used since the
+// previous scan ended when that is more than the read took: the wake-ups
+// around a scan count against the budget too. The first read, with nothing
+// before it, costs its own time.
+func TestScanCostCountsTheProcessCPUBetweenScans(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &slowSource{delay: time.Millisecond}
+		var cpu time.Duration
+		tr := tracker.New(tracker.Config{Source: src, CPUTime: func() time.Duration { return cpu }})
+		cpu = 10 * time.Millisecond
+		if err := tr.Refresh(); err != nil {
+			t.Fatal(err)
+		}
+		if got := tr.ScanCost(); got != time.Millisecond {
+			t.Fatalf("the first scan cost %v, want its own 1ms", got)
+		}
+		for range 8 { // 3ms of CPU from one scan's end to the next's
+			cpu += 3 * time.Millisecond
+			if err := tr.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := tr.ScanCost(); got != 3*time.Millisecond {
+			t.Errorf("ScanCost = %v, want the 3ms of CPU used per scan", got)
+		}
+		for range 8 { // less CPU than the read took: the read's time
+			cpu += 100 * time.Microsecond
+			if err := tr.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := tr.ScanCost(); got != time.Millisecond {
+			t.Errorf("ScanCost = %v, want the read's 1ms", got)
+		}
+	})
+}
+
 // slowSource takes delay (of fake time, in a synctest bubble) per
 // listener read.
 type slowSource struct {
