@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,10 +129,11 @@ func (t *Tracker) Refresh() error {
 }
 
 // ScanCost returns what a full listener read costs when nothing changed:
-// the quickest of the last few such reads, or 0 before the first. It
-// paces scans without the eBPF trigger. A read that found changes is not
-// counted (see scan).
-func (t *Tracker) ScanCost() time.Duration { return t.costs.min() }
+// the mean of the last few such reads, or 0 before the first. It paces
+// scans without the eBPF trigger, so it is the mean, not the quickest: a
+// budget holds on average. A read that found changes is not counted (see
+// scan).
+func (t *Tracker) ScanCost() time.Duration { return t.costs.mean() }
 
 // noteCost records what a full listener read cost if it found nothing
 // new (quiet): took, by the clock, or the CPU the process used since the
@@ -166,13 +166,18 @@ func (r *recentCosts) add(d time.Duration) {
 	r.n++
 }
 
-func (r *recentCosts) min() time.Duration {
+func (r *recentCosts) mean() time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.n == 0 {
 		return 0
 	}
-	return slices.Min(r.last[:min(r.n, len(r.last))])
+	var sum time.Duration
+	kept := r.last[:min(r.n, len(r.last))]
+	for _, d := range kept {
+		sum += d
+	}
+	return sum / time.Duration(len(kept))
 }
 
 // Triggers say when to re-read what.
