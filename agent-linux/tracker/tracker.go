@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,8 +40,9 @@ type Config struct {
 	SelfPID int
 	Logger  *slog.Logger
 	// CPUTime, if set, returns the CPU time the agent's process has used
-	// so far. A scan that found nothing new then costs (ScanCost) at
-	// least what the process used since the previous one ended, so that
+	// so far. A scan that found nothing new, after one that found nothing
+	// either, then costs (ScanCost) at least what the process used since
+	// that one ended, so that
 	// pacing counts what each scan brings with it (the timer's wake-up,
 	// the runtime's threads waking around system calls) and not only the
 	// read; nil counts the read's own duration.
@@ -55,10 +57,10 @@ type Tracker struct {
 	scanMu sync.Mutex // serialises reads of the Source
 	dirty  atomic.Uint32
 	costs  recentCosts // of the last full listener reads that found no change
-	// cpuAt is Config.CPUTime at the end of the last full read, 0 before
-	// the first; guarded by scanMu.
-	cpuAt time.Duration
-	kick  chan struct{}
+	// quietAt is Config.CPUTime at the end of the last full read if it
+	// found nothing new, else 0; guarded by scanMu.
+	quietAt time.Duration
+	kick    chan struct{}
 
 	mu      sync.Mutex
 	cur     State
@@ -129,26 +131,31 @@ func (t *Tracker) Refresh() error {
 }
 
 // ScanCost returns what a full listener read costs when nothing changed:
-// the mean of the last few such reads, or 0 before the first. It paces
-// scans without the eBPF trigger, so it is the mean, not the quickest: a
-// budget holds on average. A read that found changes is not counted (see
-// scan).
-func (t *Tracker) ScanCost() time.Duration { return t.costs.mean() }
+// the median of the last few such reads, or 0 before the first. It paces
+// scans without the eBPF trigger: the median is what a scan typically
+// costs, so the budget holds, and one slow read (the runtime's garbage
+// collection, a descheduled thread) does not spread the next scans out.
+// A read that found changes is not counted (see scan).
+func (t *Tracker) ScanCost() time.Duration { return t.costs.median() }
 
 // noteCost records what a full listener read cost if it found nothing
-// new (quiet): took, by the clock, or the CPU the process used since the
-// previous read ended, if more. Callers hold scanMu.
+// new (quiet): took, by the clock, or, if the read before was quiet too,
+// the CPU the process used since that one ended, if more. After a read
+// that found changes, the process spent CPU on reporting them, which is
+// the change's price, not the scan's. Callers hold scanMu.
 func (t *Tracker) noteCost(quiet bool, took time.Duration) {
+	if !quiet {
+		t.quietAt = 0
+		return
+	}
 	if t.cfg.CPUTime != nil {
 		cpu := t.cfg.CPUTime()
-		if t.cpuAt > 0 {
-			took = max(took, cpu-t.cpuAt)
+		if t.quietAt > 0 {
+			took = max(took, cpu-t.quietAt)
 		}
-		t.cpuAt = cpu
+		t.quietAt = cpu
 	}
-	if quiet {
-		t.costs.add(took)
-	}
+	t.costs.add(took)
 }
 
 // recentCosts keeps the durations of the last few reads. Safe for
@@ -166,18 +173,15 @@ func (r *recentCosts) add(d time.Duration) {
 	r.n++
 }
 
-func (r *recentCosts) mean() time.Duration {
+func (r *recentCosts) median() time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.n == 0 {
 		return 0
 	}
-	var sum time.Duration
-	kept := r.last[:min(r.n, len(r.last))]
-	for _, d := range kept {
-		sum += d
-	}
-	return sum / time.Duration(len(kept))
+	kept := slices.Clone(r.last[:min(r.n, len(r.last))])
+	slices.Sort(kept)
+	return kept[len(kept)/2]
 }
 
 // Triggers say when to re-read what.
