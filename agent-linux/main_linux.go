@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/wslfwd/wslfwd/agent-linux/ebpftrigger"
 	"github.com/wslfwd/wslfwd/agent-linux/netinv"
@@ -62,7 +61,7 @@ func setup(ctx context.Context, o *options, log *slog.Logger) (a *agent, problem
 	if err != nil {
 		return nil, nil, err
 	}
-	tr := tracker.New(tracker.Config{Source: sys, SelfPID: os.Getpid(), Logger: log, CPUTime: processCPU})
+	tr := tracker.New(tracker.Config{Source: sys, SelfPID: os.Getpid(), Logger: log})
 	if err := tr.Refresh(); err != nil {
 		sys.Close()
 		return nil, nil, fmt.Errorf("first scan: %w", err)
@@ -155,14 +154,9 @@ func run(cmd *cobra.Command, o *options) error {
 const safetyScan = 5 * time.Minute
 
 // Scan-only pacing: scans take at most scanBudget of one core, and come
-// at least every maxScanWait. A scan's cost is what the whole process
-// spends per scan (tracker.Config.CPUTime), so the budget is the agent's
-// idle CPU less what it spends without scanning (its keepalive, about
-// 0.01 %): 0.18 % keeps it under 0.2 %. A scan of a few hundred listeners
-// costs under 0.45 ms that way, so such scans still come every
-// --scan-interval (250 ms).
+// at least every maxScanWait.
 const (
-	scanBudget  = 0.0018
+	scanBudget  = 0.0015
 	maxScanWait = 4 * time.Second
 )
 
@@ -307,15 +301,4 @@ func newLogger(level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
-}
-
-// processCPU is the CPU time the agent's process has used so far, 0 if
-// the clock cannot be read: scans are paced on what they cost the process
-// (tracker.Config.CPUTime).
-func processCPU() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
 }

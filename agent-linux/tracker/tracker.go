@@ -39,14 +39,6 @@ type Config struct {
 	// the daemon must not forward the agent's own sockets. 0 hides none.
 	SelfPID int
 	Logger  *slog.Logger
-	// CPUTime, if set, returns the CPU time the agent's process has used
-	// so far. A scan that found nothing new, after one that found nothing
-	// either, then costs (ScanCost) at least what the process used since
-	// that one ended, so that
-	// pacing counts what each scan brings with it (the timer's wake-up,
-	// the runtime's threads waking around system calls) and not only the
-	// read; nil counts the read's own duration.
-	CPUTime func() time.Duration
 }
 
 // Tracker keeps the current State and publishes each change.
@@ -57,10 +49,7 @@ type Tracker struct {
 	scanMu sync.Mutex // serialises reads of the Source
 	dirty  atomic.Uint32
 	costs  recentCosts // of the last full listener reads that found no change
-	// quietAt is Config.CPUTime at the end of the last full read if it
-	// found nothing new, else 0; guarded by scanMu.
-	quietAt time.Duration
-	kick    chan struct{}
+	kick   chan struct{}
 
 	mu      sync.Mutex
 	cur     State
@@ -131,32 +120,10 @@ func (t *Tracker) Refresh() error {
 }
 
 // ScanCost returns what a full listener read costs when nothing changed:
-// the median of the last few such reads, or 0 before the first. It paces
-// scans without the eBPF trigger: the median is what a scan typically
-// costs, so the budget holds, and one slow read (the runtime's garbage
-// collection, a descheduled thread) does not spread the next scans out.
-// A read that found changes is not counted (see scan).
-func (t *Tracker) ScanCost() time.Duration { return t.costs.median() }
-
-// noteCost records what a full listener read cost if it found nothing
-// new (quiet): took, by the clock, or, if the read before was quiet too,
-// the CPU the process used since that one ended, if more. After a read
-// that found changes, the process spent CPU on reporting them, which is
-// the change's price, not the scan's. Callers hold scanMu.
-func (t *Tracker) noteCost(quiet bool, took time.Duration) {
-	if !quiet {
-		t.quietAt = 0
-		return
-	}
-	if t.cfg.CPUTime != nil {
-		cpu := t.cfg.CPUTime()
-		if t.quietAt > 0 {
-			took = max(took, cpu-t.quietAt)
-		}
-		t.quietAt = cpu
-	}
-	t.costs.add(took)
-}
+// the quickest of the last few such reads, or 0 before the first. It
+// paces scans without the eBPF trigger. A read that found changes is not
+// counted (see scan).
+func (t *Tracker) ScanCost() time.Duration { return t.costs.min() }
 
 // recentCosts keeps the durations of the last few reads. Safe for
 // concurrent use.
@@ -173,15 +140,13 @@ func (r *recentCosts) add(d time.Duration) {
 	r.n++
 }
 
-func (r *recentCosts) median() time.Duration {
+func (r *recentCosts) min() time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.n == 0 {
 		return 0
 	}
-	kept := slices.Clone(r.last[:min(r.n, len(r.last))])
-	slices.Sort(kept)
-	return kept[len(kept)/2]
+	return slices.Min(r.last[:min(r.n, len(r.last))])
 }
 
 // Triggers say when to re-read what.
@@ -339,7 +304,9 @@ func (t *Tracker) scan(what uint32) error {
 		// also searched /proc for new owners and built the change: the
 		// price of the change, paid once. Counting it would slow scanning
 		// most while listeners keep changing, when it matters most.
-		t.noteCost(err == nil && !c.b.changed(), time.Since(began))
+		if err == nil && !c.b.changed() {
+			t.costs.add(time.Since(began))
+		}
 	}
 	if changed {
 		if next.Network != cur.Network {
