@@ -57,12 +57,14 @@ type Socket struct {
 // Kernel ABI constants not in x/sys/unix.
 const (
 	sockDiagByFamily = 20 // SOCK_DIAG_BY_FAMILY
+	tcpDiagGetSock   = 18 // TCPDIAG_GETSOCK: the older request, for both families at once
 	tcpListen        = 10 // TCP_LISTEN
 	tcpClose         = 7  // TCP_CLOSE: an unconnected UDP socket
 	attrSKV6Only     = 11 // INET_DIAG_SKV6ONLY
 
 	nlmsgHdrLen = 16
 	reqLen      = 56 // struct inet_diag_req_v2
+	compatLen   = 60 // struct inet_diag_req
 	msgLen      = 72 // struct inet_diag_msg
 )
 
@@ -72,8 +74,12 @@ type Scanner struct {
 	f   *os.File      // the non-blocking netlink socket, in the netpoller
 	raw *rawio.Socket // f's reads and writes
 	seq uint32
-	req [nlmsgHdrLen + reqLen]byte
+	req [nlmsgHdrLen + compatLen]byte
 	buf []byte
+	// both is the request type that dumps TCP of both families at once,
+	// TCPDIAG_GETSOCK, or 0 once the kernel refused it: TCP is then asked
+	// for one family at a time too.
+	both uint16
 }
 
 // Open returns a Scanner of the calling thread's network namespace.
@@ -94,7 +100,7 @@ func Open() (*Scanner, error) {
 	}
 	// The kernel sizes dump messages up to 32 KiB for a reader with a big
 	// enough buffer; twice that leaves room.
-	return &Scanner{f: f, raw: rawio.New(rc), buf: make([]byte, 64<<10)}, nil
+	return &Scanner{f: f, raw: rawio.New(rc), buf: make([]byte, 64<<10), both: tcpDiagGetSock}, nil
 }
 
 // OpenAt returns a Scanner of the network namespace ns. A netlink socket
@@ -152,7 +158,24 @@ type Query struct {
 // ScanSome appends the sockets Scan would list that match q to dst. The
 // kernel applies the port filter, but still walks its whole listening
 // table: a narrow scan saves the copying and parsing, not the walk.
+//
+// Every request walks the whole table of its protocol, the sockets of
+// every network namespace included, so TCP of both families is asked for
+// in one request where the kernel allows: the older TCPDIAG_GETSOCK
+// request, which the kernel keeps for compatibility, dumps both families
+// (SOCK_DIAG_BY_FAMILY names one). With a thousand listeners that saves
+// about a tenth of a scan. UDP has no such request.
 func (s *Scanner) ScanSome(dst []Socket, q Query) ([]Socket, error) {
+	if q.Protocol == TCP && q.Family == 0 && s.both != 0 {
+		n := len(dst)
+		out, err := s.dump(dst, s.compatRequest(q.Port), TCP)
+		if err == nil {
+			return out, nil
+		}
+		// Refused, or failed part way: ask again, by family, from now on.
+		s.both = 0
+		dst = out[:n]
+	}
 	states := uint32(1 << tcpListen)
 	if q.Protocol == UDP {
 		states = 1 << tcpClose
@@ -162,7 +185,7 @@ func (s *Scanner) ScanSome(dst []Socket, q Query) ([]Socket, error) {
 		if q.Family != 0 && q.Family != family {
 			continue
 		}
-		dst, err = s.dump(dst, family, q.Protocol, states, q.Port)
+		dst, err = s.dump(dst, s.request(family, q.Protocol, states, q.Port), q.Protocol)
 		if err != nil {
 			fam := "ipv4"
 			if family == unix.AF_INET6 {
@@ -174,31 +197,55 @@ func (s *Scanner) ScanSome(dst []Socket, q Query) ([]Socket, error) {
 	return dst, nil
 }
 
-// dump sends one inet_diag_req_v2 and appends the matching sockets. A
-// non-zero port limits it to sockets with that local port.
-func (s *Scanner) dump(dst []Socket, family uint8, proto Protocol, states uint32, port uint16) ([]Socket, error) {
-	s.seq++
-	b := s.req[:]
-	clear(b)
-	ne := binary.NativeEndian
-	ne.PutUint32(b[0:], uint32(len(b)))
-	ne.PutUint16(b[4:], sockDiagByFamily)
-	ne.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
-	ne.PutUint32(b[8:], s.seq)
+// request builds an inet_diag_req_v2 dump request for family, proto and
+// states; a non-zero port limits it to sockets with that local port.
+func (s *Scanner) request(family uint8, proto Protocol, states uint32, port uint16) []byte {
+	b := s.header(sockDiagByFamily, reqLen)
 	r := b[nlmsgHdrLen:]
 	r[0] = family
 	r[1] = uint8(proto)
 	// idiag_ext stays 0: the kernel always adds INET_DIAG_SKV6ONLY for IPv6
 	// sockets in LISTEN or CLOSE, and its bit (1<<10) would not fit the
 	// 8-bit field anyway.
-	ne.PutUint32(r[4:], states)
+	binary.NativeEndian.PutUint32(r[4:], states)
 	binary.BigEndian.PutUint16(r[8:], port) // inet_diag_sockid.idiag_sport
+	return b
+}
+
+// compatRequest builds a TCPDIAG_GETSOCK dump request (struct
+// inet_diag_req) for TCP sockets in LISTEN of both families.
+func (s *Scanner) compatRequest(port uint16) []byte {
+	b := s.header(s.both, compatLen)
+	r := b[nlmsgHdrLen:]
+	r[0] = unix.AF_INET                                 // ignored by a dump, which answers for both families
+	binary.BigEndian.PutUint16(r[4:], port)             // id.idiag_sport
+	binary.NativeEndian.PutUint32(r[52:], 1<<tcpListen) // idiag_states
+	return b
+}
+
+// header starts a dump request of type typ with a body of n bytes in the
+// reused request buffer, under the next sequence number.
+func (s *Scanner) header(typ uint16, n int) []byte {
+	s.seq++
+	b := s.req[:nlmsgHdrLen+n]
+	clear(b)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint16(b[4:], typ)
+	ne.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	ne.PutUint32(b[8:], s.seq)
+	return b
+}
+
+// dump sends the request req and appends the sockets of protocol proto
+// it answers with.
+func (s *Scanner) dump(dst []Socket, req []byte, proto Protocol) ([]Socket, error) {
 	// Plain write and read: an unconnected netlink socket talks to the
 	// kernel, and unlike sendto/recvfrom they allocate no socket address.
 	// Raw ones (rawio): the kernel queues each part of the dump before the
 	// call that asks for it returns, so they never wait, and the
 	// scheduler's bookkeeping would cost about as much as the scan.
-	if _, err := s.raw.Write(b); err != nil {
+	if _, err := s.raw.Write(req); err != nil {
 		return dst, fmt.Errorf("send request: %w", err)
 	}
 	for {
@@ -241,7 +288,7 @@ func (s *Scanner) parse(dst []Socket, b []byte, proto Protocol) (_ []Socket, don
 				return dst, false, unix.Errno(-e)
 			}
 			continue
-		case sockDiagByFamily:
+		case sockDiagByFamily, tcpDiagGetSock: // a reply has its request's type
 		default:
 			continue
 		}

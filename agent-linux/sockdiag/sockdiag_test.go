@@ -3,9 +3,12 @@
 package sockdiag_test
 
 import (
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -313,8 +316,75 @@ func TestScanSomeNarrows(t *testing.T) {
 			}
 			got = append(got, sk.Protocol.String()+" "+sk.Addr.String())
 		}
+		slices.Sort(got) // the kernel's order is its hash table's
 		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 			t.Errorf("%+v: got %v, want %v", tc.q, got, tc.want)
 		}
+	}
+}
+
+// A kernel that refuses the request for both TCP families at once gets
+// one request per family instead, with the same result, and is not asked
+// that way again.
+func TestScanWithoutBothFamilies(t *testing.T) {
+	ns := nstest.New(t)
+	open := 0
+	keep := func(c io.Closer) {
+		t.Cleanup(func() { c.Close() })
+		open++
+	}
+	nstest.Do(t, ns, func() {
+		for _, nw := range []string{"tcp4", "tcp6", "tcp"} {
+			l, err := net.Listen(nw, ":0")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			keep(l)
+		}
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		keep(c)
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	scanWith := func(refuse bool) ([]string, bool) {
+		s, err := sockdiag.OpenAt(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if refuse {
+			sockdiag.RefuseBothFamilies(s)
+		}
+		var got []string
+		for range 2 {
+			socks, err := s.Scan(nil)
+			if err != nil {
+				t.Fatalf("scan (refused: %v): %v", refuse, err)
+			}
+			got = got[:0]
+			for _, sk := range socks {
+				got = append(got, fmt.Sprintf("%v %v %d %d", sk.Protocol, sk.Addr, sk.Port, sk.Inode))
+			}
+		}
+		slices.Sort(got)
+		return got, sockdiag.BothFamilies(s)
+	}
+	want, both := scanWith(false)
+	t.Logf("this kernel answers both TCP families in one request: %v", both)
+	if len(want) != open {
+		t.Fatalf("scan found %d sockets, want %d: %v", len(want), open, want)
+	}
+	got, stillBoth := scanWith(true)
+	if stillBoth {
+		t.Error("after a refusal the scanner still asks for both families at once")
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("per-family scan: %v, want %v", got, want)
 	}
 }
