@@ -16,6 +16,8 @@
 // still held by it (the exception, an owner that hands the socket to a
 // child and closes its copy, is corrected within Revalidate). A thousand
 // listeners thus cost a handful of syscalls per scan instead of a thousand.
+// A scan that read exactly the sockets of the one before asks Settled
+// instead, which skips even the lookup of each socket.
 //
 // Cheapest of all is an owner the kernel named: the eBPF trigger reports
 // which process called listen() or bind(), and Assume takes its word,
@@ -63,6 +65,15 @@ type Cache struct {
 	// live, missing and alive are reused by every Resolve.
 	live, missing map[uint64]struct{}
 	alive         map[int]bool
+	settled       settled
+}
+
+// settled sums up the entries as the last Resolve left them, for Settled.
+// Anything else that changes them (Ensure, Assume, Forget) voids it.
+type settled struct {
+	valid  bool
+	owners []int     // the distinct owners
+	due    time.Time // when the first of them is due for revalidation; zero if none
 }
 
 // New returns a Cache reading procRoot (normally "/proc").
@@ -93,7 +104,51 @@ func (c *Cache) Resolve(inodes []uint64) error {
 			}
 		}
 	}
-	return c.Ensure(inodes)
+	if err := c.Ensure(inodes); err != nil {
+		return err
+	}
+	c.settle()
+	return nil
+}
+
+// Settled reports whether Resolve, given the inodes the last call had,
+// would change nothing and read no fd link: nothing else changed the
+// cache since, every owner still exists and none is due for
+// revalidation. It costs one stat per owning process instead of a map
+// lookup per socket, so a periodic scan that read the same sockets again
+// asks it instead of calling Resolve.
+func (c *Cache) Settled() bool {
+	s := &c.settled
+	if !s.valid || !s.due.IsZero() && !c.now().Before(s.due) {
+		return false
+	}
+	for _, pid := range s.owners {
+		if !c.exists(pid) {
+			return false
+		}
+	}
+	return true
+}
+
+// settle records the summary Settled checks.
+func (c *Cache) settle() {
+	s := &c.settled
+	s.owners, s.due = s.owners[:0], time.Time{}
+	seen := c.alive
+	clear(seen)
+	for _, e := range c.entries {
+		if !e.found {
+			continue
+		}
+		if due := e.checked.Add(Revalidate); s.due.IsZero() || due.Before(s.due) {
+			s.due = due
+		}
+		if !seen[e.owner.PID] {
+			seen[e.owner.PID] = true
+			s.owners = append(s.owners, e.owner.PID)
+		}
+	}
+	s.valid = true
 }
 
 // holdsExactly reports whether the cache has an entry for each of inodes
@@ -116,6 +171,7 @@ func (c *Cache) holdsExactly(inodes []uint64) bool {
 // scan: known owners are confirmed, and /proc is walked once for the
 // inodes that are new or whose owner let go. Other entries are kept.
 func (c *Cache) Ensure(inodes []uint64) error {
+	c.settled.valid = false
 	missing, alive := c.missing, c.alive
 	clear(missing)
 	clear(alive)
@@ -151,6 +207,7 @@ func (c *Cache) Ensure(inodes []uint64) error {
 // or Ensure sees the inode after Revalidate; a process that is gone by
 // then is noticed at once.
 func (c *Cache) Assume(inode uint64, pid int, comm string) Owner {
+	c.settled.valid = false
 	if pid <= 0 {
 		c.entries[inode] = entry{}
 		return Owner{}
@@ -164,7 +221,10 @@ func (c *Cache) Assume(inode uint64, pid int, comm string) Owner {
 }
 
 // Forget drops what the cache knows about inode, a socket that closed.
-func (c *Cache) Forget(inode uint64) { delete(c.entries, inode) }
+func (c *Cache) Forget(inode uint64) {
+	c.settled.valid = false
+	delete(c.entries, inode)
+}
 
 // Lookup returns the owner of inode as of the last Resolve.
 func (c *Cache) Lookup(inode uint64) (Owner, bool) {

@@ -243,3 +243,71 @@ func TestResolveForgetsWhatAScanDoesNotList(t *testing.T) {
 		t.Errorf("an assumed socket the next scan does not list is still cached")
 	}
 }
+
+// Settled holds after a Resolve until anything Resolve would act on
+// changes: an owner exits, one is due for revalidation, or the entries
+// change another way.
+func TestSettled(t *testing.T) {
+	p := newFakeProc(t)
+	p.add(100, "nginx", map[int]string{3: "socket:[1001]", 4: "socket:[1002]"})
+	p.add(200, "python3", map[int]string{5: "socket:[2002]"})
+	c := New(p.root)
+	clock := time.Unix(1000, 0)
+	c.now = func() time.Time { return clock }
+	if c.Settled() {
+		t.Fatal("settled before the first Resolve")
+	}
+	resolve(t, c, 1001, 1002, 2002, 3003)
+	if !c.Settled() {
+		t.Fatal("not settled right after Resolve")
+	}
+	if got := len(c.settled.owners); got != 2 {
+		t.Errorf("settled checks %d owners, want one per process: 2", got)
+	}
+	clock = clock.Add(Revalidate - time.Second)
+	if !c.Settled() {
+		t.Error("not settled before any owner is due for revalidation")
+	}
+	clock = clock.Add(time.Second)
+	if c.Settled() {
+		t.Error("settled while owners are due for revalidation")
+	}
+	resolve(t, c, 1001, 1002, 2002, 3003) // revalidates
+	if !c.Settled() {
+		t.Error("not settled after the revalidating Resolve")
+	}
+
+	for _, change := range []struct {
+		name string
+		do   func()
+	}{
+		{"Assume", func() { c.Assume(4004, 100, "nginx") }},
+		{"Forget", func() { c.Forget(1002) }},
+		{"Ensure", func() { c.Ensure([]uint64{1001}) }},
+	} {
+		change.do()
+		if c.Settled() {
+			t.Errorf("settled after %s", change.name)
+		}
+		resolve(t, c, 1001, 1002, 2002, 3003)
+		if !c.Settled() {
+			t.Errorf("not settled after the Resolve that followed %s", change.name)
+		}
+	}
+
+	if err := os.RemoveAll(filepath.Join(p.root, "200")); err != nil {
+		t.Fatal(err)
+	}
+	if c.Settled() {
+		t.Error("settled after an owner exited")
+	}
+
+	// Sockets no process in view owns need no revalidation.
+	u := New(p.root)
+	u.now = c.now
+	resolve(t, u, 3003)
+	clock = clock.Add(10 * Revalidate)
+	if !u.Settled() {
+		t.Error("a cache of unowned sockets is not settled")
+	}
+}

@@ -7,6 +7,7 @@ package scan
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -26,8 +27,13 @@ type System struct {
 	sd    *sockdiag.Scanner
 	procs *procinfo.Cache
 
-	socks  []sockdiag.Socket
+	socks  []sockdiag.Socket // what the latest read found
 	inodes []uint64
+	// last is what the last full read found, in the kernel's order. While
+	// settled, nothing changed prev, procs or out since that read, so a
+	// read that finds exactly last again returns out as it is.
+	last    []sockdiag.Socket
+	settled bool
 	// prev holds the listeners as last read, by inode: an unchanged socket
 	// reuses its message, so a quiet scan allocates nothing and writes no
 	// map. Partial reads and events update it in place.
@@ -100,6 +106,10 @@ func (s *System) Listeners() ([]*wslfwdv1.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.settled && slices.Equal(s.socks, s.last) && s.procs.Settled() {
+		return s.out, nil // the common case of a periodic scan: no lookup per socket
+	}
+	s.settled = false
 	s.inodes = s.inodes[:0]
 	for _, sk := range s.socks {
 		s.inodes = append(s.inodes, sk.Inode)
@@ -124,6 +134,8 @@ func (s *System) Listeners() ([]*wslfwdv1.Listener, error) {
 			}
 		}
 	}
+	s.last = append(s.last[:0], s.socks...)
+	s.settled = true
 	return s.out, nil
 }
 
@@ -142,6 +154,7 @@ func (s *System) ListenersIn(sc tracker.Scope) ([]*wslfwdv1.Listener, error) {
 	case wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV6:
 		q.Family = unix.AF_INET6
 	}
+	s.settled = false
 	var err error
 	if s.socks, err = s.sd.ScanSome(s.socks[:0], q); err != nil {
 		return nil, err
@@ -194,12 +207,14 @@ func (s *System) Opened(ev trigger.Event) *wslfwdv1.Listener {
 	if p, ok := s.prev[sk.Inode]; ok && p.sock == sk {
 		return p.msg
 	}
+	s.settled = false
 	s.procs.Assume(sk.Inode, int(ev.PID), ev.Comm)
 	return s.remember(sk).msg
 }
 
 // Closed implements tracker.Partial.
 func (s *System) Closed(inode uint64) {
+	s.settled = false
 	delete(s.prev, inode)
 	s.procs.Forget(inode)
 }

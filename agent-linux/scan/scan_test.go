@@ -113,14 +113,7 @@ func TestPartialReadsAndEvents(t *testing.T) {
 		t.Fatalf("UDP scope: %v, want the UDP socket owned by pid 1", ls)
 	}
 
-	full, err := sys.Listeners()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp := find(full, wslfwdv1.Protocol_PROTOCOL_TCP, port(tl.Addr()))
-	if tcp == nil || tcp.GetPid() != uint32(os.Getpid()) {
-		t.Fatalf("full read: TCP listener %v, want pid %d", tcp, os.Getpid())
-	}
+	tcp := ownTCP(t, sys, tl)
 	ev := trigger.Event{Kind: trigger.Opened, Protocol: unix.IPPROTO_TCP, Family: unix.AF_INET,
 		Port: uint16(tcp.GetPort()), Addr: netip.MustParseAddr(tcp.GetListen()), Inode: tcp.GetInode(),
 		UID: tcp.GetUid(), PID: tcp.GetPid()}
@@ -154,4 +147,44 @@ func TestUnchangedScanAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("an unchanged scan made %v allocations, want none", allocs)
 	}
+}
+
+// A full read that finds the same sockets as the last one still reflects
+// what events changed in between: here the kernel named another owner for
+// a socket, after its close and re-open raced a scan.
+func TestFullReadAfterEventsReflectsThem(t *testing.T) {
+	tl, _, sys := open(t, "udp4", "127.0.0.1:0")
+	for range 2 { // the second read is a quiet one
+		if _, err := sys.Listeners(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tcp := ownTCP(t, sys, tl)
+	sys.Closed(tcp.GetInode())
+	ev := trigger.Event{Kind: trigger.Opened, Protocol: unix.IPPROTO_TCP, Family: unix.AF_INET,
+		Port: uint16(tcp.GetPort()), Addr: netip.MustParseAddr(tcp.GetListen()), Inode: tcp.GetInode(),
+		UID: tcp.GetUid(), PID: 1, Comm: "init"}
+	sys.Opened(ev)
+	full, err := sys.Listeners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := find(full, wslfwdv1.Protocol_PROTOCOL_TCP, port(tl.Addr())); got.GetPid() != 1 {
+		t.Errorf("full read after the events: %v, want the owner they named, pid 1", got)
+	}
+}
+
+// ownTCP reads all listeners and returns tl's, which must be owned by the
+// test's process.
+func ownTCP(t *testing.T, sys *scan.System, tl net.Listener) *wslfwdv1.Listener {
+	t.Helper()
+	full, err := sys.Listeners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := find(full, wslfwdv1.Protocol_PROTOCOL_TCP, port(tl.Addr()))
+	if tcp == nil || tcp.GetPid() != uint32(os.Getpid()) {
+		t.Fatalf("full read: TCP listener %v, want pid %d", tcp, os.Getpid())
+	}
+	return tcp
 }
