@@ -85,7 +85,7 @@ func (t *Tracker) apply(src Partial, evs []trigger.Event) error {
 	t.scanMu.Lock()
 	defer t.scanMu.Unlock()
 	cur, _ := t.Current()
-	shown := t.shownNow()
+	shown, _ := t.shownNow()
 	c := change{b: builder{base: cur.Listeners}}
 	var scopes []Scope
 	now := time.Now()

@@ -338,24 +338,7 @@ func TestNarrowTriggerRereadsOneProtocol(t *testing.T) {
 		Listen: "0.0.0.0", Port: 53, Inode: 9}
 	src, tr := tracked(t, tcp("0.0.0.0", 22, 1, 5))
 	reads := src.fullReads()
-	wakes := make(chan func())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tr.Run(ctx, tracker.Triggers{Narrow: []tracker.Narrow{{
-			Protocol: wslfwdv1.Protocol_PROTOCOL_UDP,
-			Trigger: trigger.Func(func(ctx context.Context, wake func()) error {
-				select {
-				case wakes <- wake:
-				case <-ctx.Done():
-				}
-				<-ctx.Done()
-				return nil
-			}),
-		}}})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	wakes := runNarrow(t, tr, wslfwdv1.Protocol_PROTOCOL_UDP)
 
 	// A TCP listener the narrow trigger must not pick up, and a UDP one it must.
 	src.set(netWith("10.0.0.1"), udp53, tcp("0.0.0.0", 22, 1, 5), tcp("0.0.0.0", 80, 4, 5))
@@ -372,4 +355,29 @@ func TestNarrowTriggerRereadsOneProtocol(t *testing.T) {
 	if src.full != reads || !slices.Equal(src.scopes, []tracker.Scope{want}) {
 		t.Errorf("a UDP scan made %d full reads and read scopes %v, want none and [%v]", src.full-reads, src.scopes, want)
 	}
+}
+
+// runNarrow runs tr with one narrow trigger, for protocol, until the test
+// ends; each receive from the channel returns its wake, to call.
+func runNarrow(t *testing.T, tr *tracker.Tracker, protocol wslfwdv1.Protocol) <-chan func() {
+	wakes := make(chan func())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tr.Run(ctx, tracker.Triggers{Narrow: []tracker.Narrow{{
+			Protocol: protocol,
+			Trigger: trigger.Func(func(ctx context.Context, wake func()) error {
+				for {
+					select {
+					case wakes <- wake:
+					case <-ctx.Done():
+						return nil
+					}
+				}
+			}),
+		}}})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return wakes
 }

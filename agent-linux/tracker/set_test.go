@@ -106,13 +106,13 @@ func TestSameInodeSeveralListeners(t *testing.T) {
 func TestShownSetNotModifiedInPlace(t *testing.T) {
 	tr := New(Config{})
 	tr.Show(1)
-	before := tr.shownNow()
+	before, _ := tr.shownNow()
 	tr.Show(2)
 	tr.Hide(1)
 	if !before[1] || before[2] || len(before) != 1 {
 		t.Errorf("a shown set handed out changed: %v", before)
 	}
-	if now := tr.shownNow(); now[1] || !now[2] {
+	if now, _ := tr.shownNow(); now[1] || !now[2] {
 		t.Errorf("shown now: %v, want only 2", now)
 	}
 }

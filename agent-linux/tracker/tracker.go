@@ -51,13 +51,15 @@ type Tracker struct {
 	costs  recentCosts // of the last full listener reads that found no change
 	kick   chan struct{}
 
-	mu      sync.Mutex
-	cur     State
-	changed chan struct{}
-	shown   map[uint64]bool // own listener inodes to report; replaced, never modified
-	lastErr map[string]string
+	mu       sync.Mutex
+	cur      State
+	changed  chan struct{}
+	shown    map[uint64]bool // own listener inodes to report; replaced, never modified
+	shownGen uint64          // counts the replacements of shown
+	lastErr  map[string]string
 
-	recent []entry // the journal, guarded by scanMu
+	recent []entry   // the journal, guarded by scanMu
+	quiet  quietRead // guarded by scanMu
 
 	gen   uint64   // of cur; guarded by mu
 	steps [64]step // how the last states were made, by gen; guarded by mu
@@ -103,6 +105,7 @@ func (t *Tracker) Show(inode uint64) {
 	shown := maps.Clone(t.shown)
 	shown[inode] = true
 	t.shown = shown
+	t.shownGen++
 }
 
 // Hide undoes Show.
@@ -112,6 +115,7 @@ func (t *Tracker) Hide(inode uint64) {
 	shown := maps.Clone(t.shown)
 	delete(shown, inode)
 	t.shown = shown
+	t.shownGen++
 }
 
 // Refresh re-reads network and listeners now and publishes any change.
@@ -273,7 +277,7 @@ func (t *Tracker) scan(what uint32) error {
 		}
 	}
 	if what&dirtyListeners == 0 && what&(dirtyTCP|dirtyUDP) != 0 {
-		shown := t.shownNow()
+		shown, _ := t.shownNow()
 		c.b.base = cur.Listeners
 		err := t.reread(narrowScopes(what), &c, shown)
 		t.report("listeners", err)
@@ -285,18 +289,11 @@ func (t *Tracker) scan(what uint32) error {
 	}
 	if what&dirtyListeners != 0 {
 		began := time.Now()
-		ls, err := t.cfg.Source.Listeners()
-		t.report("listeners", err)
+		err := t.readAll(start, cur.Listeners, &c)
 		if err != nil {
 			errs = append(errs, err)
-		} else {
-			shown := t.shownNow()
-			c.b.base = cur.Listeners
-			c.replace(Scope{}, ls, t, shown)
-			t.replay(start, &c, shown)
-			if c.b.changed() {
-				next.Listeners, changed = c.b.set(), true
-			}
+		} else if c.b.changed() {
+			next.Listeners, changed = c.b.set(), true
 		}
 		// The cost paces scans (ScanCost): that of a scan that found
 		// nothing new, comparing what was read with the current listeners
@@ -315,6 +312,28 @@ func (t *Tracker) scan(what uint32) error {
 		t.publish(next, c.added, c.removed)
 	}
 	return errors.Join(errs...)
+}
+
+// readAll reads every listener into c, built on cur, and replays the
+// journal since shortly before start onto the result. Callers hold scanMu.
+func (t *Tracker) readAll(start time.Time, cur Set, c *change) error {
+	ls, err := t.cfg.Source.Listeners()
+	t.report("listeners", err)
+	if err != nil {
+		return err
+	}
+	shown, gen := t.shownNow()
+	c.b.base = cur
+	quiet := !t.journaled(start)
+	if quiet && t.quiet.holds(cur, ls, gen) {
+		return nil
+	}
+	c.replace(Scope{}, ls, t, shown)
+	t.replay(start, c, shown)
+	if quiet && !c.b.changed() {
+		t.quiet.record(cur, ls, gen)
+	}
+	return nil
 }
 
 // publish makes next the current state, made from the current one by
@@ -347,13 +366,13 @@ func (t *Tracker) logListeners(added, removed []*wslfwdv1.Listener) {
 	}
 }
 
-// shownNow returns the own listeners to report. The map is replaced on
-// every Show and Hide, never modified, so it is handed out as is: an event
-// costs no copy of it.
-func (t *Tracker) shownNow() map[uint64]bool {
+// shownNow returns the own listeners to report and the generation of
+// that set. The map is replaced on every Show and Hide, never modified, so
+// it is handed out as is: an event costs no copy of it.
+func (t *Tracker) shownNow() (map[uint64]bool, uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.shown
+	return t.shown, t.shownGen
 }
 
 // keep reports whether l is listed: the agent's own listeners are hidden,
