@@ -153,10 +153,14 @@ func run(cmd *cobra.Command, o *options) error {
 // socket that no longer takes datagrams from anyone else) until this scan.
 const safetyScan = 5 * time.Minute
 
-// Scan-only pacing: scans take at most scanBudget of one core, and come
-// at least every maxScanWait.
+// Scan-only pacing: the scans themselves take at most scanBudget of one
+// core, and come at least every maxScanWait. Each scan also wakes the
+// agent from its timer and the runtime's threads around it, which cost
+// about 40 % of the scan again on a small VM with a thousand listeners
+// (0.88 ms of process CPU per 0.63 ms scan, measured in the lab): 0.12 %
+// for the scans keeps the whole agent under 0.2 % of a core.
 const (
-	scanBudget  = 0.0015
+	scanBudget  = 0.0012
 	maxScanWait = 4 * time.Second
 )
 
