@@ -16,6 +16,30 @@ type Paced struct {
 	Budget float64
 	// Cost reports what the last scan took; 0 before the first.
 	Cost func() time.Duration
+	// Sleeper waits between scans; nil uses the platform's own (see
+	// Timerfd), made per Run.
+	Sleeper Sleeper
+}
+
+// Sleeper waits for d, or until ctx is done, when it returns ctx.Err().
+type Sleeper interface {
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// GoTimers is the Sleeper on Go's timers: the platforms' default but
+// Linux's, and what tests in a synctest bubble use.
+type GoTimers struct{}
+
+// Sleep implements Sleeper.
+func (GoTimers) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Wait returns how long Paced waits after a scan that cost cost.
@@ -28,15 +52,19 @@ func (p Paced) Run(ctx context.Context, wake func()) error {
 	if p.Min <= 0 || p.Max < p.Min || p.Budget <= 0 || p.Cost == nil {
 		return errors.New("paced scans need 0 < Min <= Max, a positive budget and a cost")
 	}
-	t := time.NewTimer(p.Wait(p.Cost()))
-	defer t.Stop()
+	sl := p.Sleeper
+	if sl == nil {
+		var release func()
+		sl, release = platformSleeper()
+		defer release()
+	}
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			wake()
-			t.Reset(p.Wait(p.Cost()))
+		if err := sl.Sleep(ctx, p.Wait(p.Cost())); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
+		wake()
 	}
 }

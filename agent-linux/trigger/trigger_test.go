@@ -61,7 +61,7 @@ func TestPacedRunFollowsCost(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var cost atomic.Int64
 		p := trigger.Paced{Min: 100 * time.Millisecond, Max: 10 * time.Second, Budget: 0.01,
-			Cost: func() time.Duration { return time.Duration(cost.Load()) }}
+			Cost: func() time.Duration { return time.Duration(cost.Load()) }, Sleeper: trigger.GoTimers{}}
 		ctx, cancel := context.WithCancel(t.Context())
 		var wakes []time.Duration
 		start := time.Now()
