@@ -127,7 +127,7 @@ func (t *Tracker) Refresh() error {
 // the median of the last few such reads, or 0 before the first. It paces
 // scans without the eBPF trigger, so it is the typical read, not the
 // quickest: a periodic scan meets caches its predecessor left cold, and
-// with a thousand listeners the quickest of eight reads was 10-15 % below
+// with a thousand listeners the quickest of eight reads was 5-10 % below
 // their median. A read that found changes is not counted (see scan).
 func (t *Tracker) ScanCost() time.Duration { return t.costs.median() }
 
