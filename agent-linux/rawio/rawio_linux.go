@@ -1,7 +1,8 @@
 //go:build linux
 
-// Package rawio reads and writes the agent's non-blocking sockets with
-// raw system calls, which the Go scheduler does not watch.
+// Package rawio reads and writes the agent's non-blocking sockets (and
+// its timerfd) with raw system calls, which the Go scheduler does not
+// watch.
 //
 // Go's own socket reads and writes tell the scheduler they may block. When
 // the agent was idle, that wakes the runtime's monitor thread (sysmon),
@@ -16,6 +17,7 @@
 package rawio
 
 import (
+	"fmt"
 	"os"
 	"sync"
 	"syscall"
@@ -48,6 +50,19 @@ func New(rc syscall.RawConn) *Socket {
 	s := &Socket{rc: rc}
 	s.r.fn, s.w.fn = s.r.read, s.w.write
 	return s
+}
+
+// NewFile makes the non-blocking fd (a netlink socket, a timerfd) an
+// os.File in the netpoller, named name, and returns it with a Socket for
+// its reads and writes. On error fd is closed.
+func NewFile(fd int, name string) (*os.File, *Socket, error) {
+	f := os.NewFile(uintptr(fd), name)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return f, New(rc), nil
 }
 
 // Read reads once into b, waiting in the netpoller while nothing is

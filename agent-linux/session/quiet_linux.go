@@ -5,7 +5,6 @@ package session
 import (
 	"fmt"
 	"net"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -28,7 +27,7 @@ func quiet(c net.Conn) (net.Conn, error) {
 	}
 	var serr error
 	err = rc.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(keepaliveTimeout.Milliseconds()))
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(keepaliveTimeout.Milliseconds()))
 	})
 	if err == nil {
 		err = serr

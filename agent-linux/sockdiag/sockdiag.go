@@ -92,15 +92,13 @@ func Open() (*Scanner, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("bind sock_diag netlink socket: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "sock_diag")
-	rc, err := f.SyscallConn()
+	f, raw, err := rawio.NewFile(fd, "sock_diag netlink socket")
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("sock_diag netlink socket: %w", err)
+		return nil, err
 	}
 	// The kernel sizes dump messages up to 32 KiB for a reader with a big
 	// enough buffer; twice that leaves room.
-	return &Scanner{f: f, raw: rawio.New(rc), buf: make([]byte, 64<<10), both: tcpDiagGetSock}, nil
+	return &Scanner{f: f, raw: raw, buf: make([]byte, 64<<10), both: tcpDiagGetSock}, nil
 }
 
 // OpenAt returns a Scanner of the network namespace ns. A netlink socket

@@ -35,13 +35,11 @@ func NewTimerfd() (*Timerfd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("timerfd_create: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "timerfd")
-	rc, err := f.SyscallConn()
+	f, raw, err := rawio.NewFile(fd, "timerfd")
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("timerfd: %w", err)
+		return nil, err
 	}
-	return &Timerfd{f: f, raw: rawio.New(rc)}, nil
+	return &Timerfd{f: f, raw: raw}, nil
 }
 
 // Sleep implements Sleeper. It returns ctx.Err() early when ctx is done,

@@ -56,8 +56,14 @@ func TestPacedOnTimerfdSideBySide(t *testing.T) {
 		}()
 	}
 	seen := [2]int{}
+	stuck := time.After(time.Minute) // a hang guard, not a timing: they wake every millisecond
 	for seen[0] < 3 || seen[1] < 3 {
-		seen[<-wakes]++
+		select {
+		case i := <-wakes:
+			seen[i]++
+		case <-stuck:
+			t.Fatalf("the two Runs stopped waking: %d and %d wakes", seen[0], seen[1])
+		}
 	}
 	cancel()
 	for range 2 {

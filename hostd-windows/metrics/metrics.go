@@ -3,16 +3,16 @@
 // how often netsh runs and fails, how long a listener takes from the
 // agent's message to an ACTIVE forward, which agent sessions and calls
 // were refused, and which connections the daemon closed to stay under
-// its connection caps. The parts that make them report to one Metrics through plain
-// methods (the engine, the registry, the gRPC server, the portproxy
-// backend); Snapshot
-// reads them all at once, and both GetStatus (DaemonMetrics) and the
-// Prometheus endpoint (collector.go, server.go) serve that snapshot, so
-// the two can never disagree.
+// its connection caps. The parts that make them report to one Metrics
+// through plain methods (the engine, the registry, the gRPC server, the
+// portproxy backend); Snapshot reads them all at once, and both GetStatus
+// (DaemonMetrics) and the Prometheus endpoint (collector.go, server.go)
+// serve that snapshot, so the two can never disagree.
 //
 // Every label takes values from a small fixed set (a forward state, a
 // backend name, a run kind, a gRPC code, a reason a connection was
-// closed): never a port, a distro or an address, so what agents report cannot multiply the series.
+// closed): never a port, a distro or an address, so what agents report
+// cannot multiply the series.
 package metrics
 
 import (
