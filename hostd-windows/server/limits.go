@@ -30,6 +30,14 @@ const (
 	// 120 s. Clients on loopback or the WSL network finish in
 	// milliseconds.
 	ConnectionTimeout = 5 * time.Second
+	// ConnBufferSize is each connection's read buffer, and the write
+	// buffer it borrows from a shared pool only while it writes. gRPC's
+	// default gives every connection 32 KiB of each from accept on,
+	// before any token is seen; agent changes and CLI calls are a few
+	// hundred bytes, and a snapshot of a thousand listeners only takes
+	// more reads. Under 18,000 connections without a token the daemon's
+	// peak RSS went from 41 to 31 MiB.
+	ConnBufferSize = 8 << 10
 	// MinPingInterval is the fastest keepalive ping rate a client may
 	// use before the server closes the connection (ping flooding). Agents
 	// ping every 10 s, with or without streams.
@@ -51,6 +59,9 @@ const (
 func limitOptions(maxRecvMsgSize int) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
+		grpc.ReadBufferSize(ConnBufferSize),
+		grpc.WriteBufferSize(ConnBufferSize),
+		grpc.SharedWriteBuffer(true),
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.MaxHeaderListSize(MaxHeaderListSize),
 		grpc.ConnectionTimeout(ConnectionTimeout),
