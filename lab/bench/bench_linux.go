@@ -70,6 +70,12 @@ type Sizes struct {
 }
 
 // SizesFor returns the sizes of a quick (CI) or full run.
+//
+// Every port is below Linux's ephemeral range (32768–60999). The relay's
+// connections into wsl take ephemeral ports in winhost and leave them in
+// TIME_WAIT for a minute after each echo, and a forward cannot listen on a
+// port such a socket holds: a trial on one waited up to 63 s for the
+// daemon's retries.
 func SizesFor(quick bool) Sizes {
 	s := Sizes{
 		Repeats: 3, Trials: 210, LoadedTrials: 60, PeerTrials: 60, PollerTrials: 30, Bulk: 1000,
