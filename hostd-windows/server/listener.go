@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -205,17 +206,25 @@ type limitListener struct {
 }
 
 // Accept never blocks on a cap: it closes the connections that must give
-// way and admits the new one.
+// way and admits the new one. When it closed some, it yields before it
+// returns, so that the goroutines serving them run and let go of what they
+// hold before the next connection gets its own: under a flood the accept
+// loop is always runnable and would otherwise outpace them.
 func (l *limitListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return l.lim.admit(c), nil
+	tc, evicted := l.lim.admit(c)
+	if evicted {
+		runtime.Gosched()
+	}
+	return tc, nil
 }
 
-// admit tracks a new connection as pending and starts its deadline.
-func (lim *limiter) admit(nc net.Conn) *trackedConn {
+// admit tracks a new connection as pending and starts its deadline. It
+// reports whether it closed others to make room.
+func (lim *limiter) admit(nc net.Conn) (*trackedConn, bool) {
 	ap := addrPort(nc.RemoteAddr())
 	c := &trackedConn{Conn: nc, lim: lim, src: source(ap)}
 	c.addr = &connAddr{Addr: nc.RemoteAddr(), ap: ap, conn: c}
@@ -226,7 +235,7 @@ func (lim *limiter) admit(nc net.Conn) *trackedConn {
 	c.timer = time.AfterFunc(lim.o.PendingTimeout, c.expire)
 	lim.mu.Unlock()
 	closeAll(out)
-	return c
+	return c, len(out) > 0
 }
 
 // graduate moves c from the pending to the authenticated pool at its

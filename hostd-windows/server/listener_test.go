@@ -47,7 +47,8 @@ func conns(t *testing.T, lim *limiter, addrs ...string) ([]*fakeConn, []*tracked
 	for _, a := range addrs {
 		f := &fakeConn{remote: net.TCPAddrFromAddrPort(netip.MustParseAddrPort(a))}
 		fs = append(fs, f)
-		ts = append(ts, lim.admit(f))
+		tc, _ := lim.admit(f)
+		ts = append(ts, tc)
 	}
 	t.Cleanup(func() {
 		for _, c := range ts {
@@ -84,6 +85,19 @@ func TestOldestPendingOfTheSourceGivesWay(t *testing.T) {
 		t.Fatalf("%d pending, want 3", n)
 	}
 	wantCounted(t, lim, 1, 0)
+}
+
+// Accept yields only after admit closed connections to make room.
+func TestAdmitReportsWhetherItClosedOthers(t *testing.T) {
+	lim := testLimiter(LimitOptions{MaxPendingPerSource: 1, PendingTimeout: time.Hour})
+	for i, want := range []bool{false, true} {
+		f := &fakeConn{remote: net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(1000+i)))}
+		c, evicted := lim.admit(f)
+		t.Cleanup(func() { c.Close() })
+		if evicted != want {
+			t.Errorf("connection %d: admit reported closing others %v, want %v", i, evicted, want)
+		}
+	}
 }
 
 func TestRefusedThenSilentConnectionsGiveWayFirst(t *testing.T) {
@@ -248,7 +262,7 @@ func TestUnreadBytesCountAsSpoken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := testLimiter(LimitOptions{PendingTimeout: time.Hour}).admit(nc)
+	c, _ := testLimiter(LimitOptions{PendingTimeout: time.Hour}).admit(nc)
 	defer c.Close()
 	if !c.silent() {
 		t.Fatal("a connection that sent nothing is not silent")
