@@ -373,3 +373,20 @@ func TestRunLogsToFile(t *testing.T) {
 		}
 	}
 }
+
+// The daemon runs Go on one thread unless GOMAXPROCS in the environment
+// asks for more.
+func TestGoOnOneThread(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, tc := range []struct {
+		env  string
+		want int
+	}{{"", 1}, {"2", 2}} {
+		t.Setenv("GOMAXPROCS", tc.env)
+		runtime.GOMAXPROCS(2)
+		goOnOneThread()
+		if got := runtime.GOMAXPROCS(0); got != tc.want {
+			t.Errorf("GOMAXPROCS=%q in the environment: %d Ps, want %d", tc.env, got, tc.want)
+		}
+	}
+}
