@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"net/netip"
+	"os"
 	"syscall"
 
 	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 )
@@ -185,21 +187,24 @@ func checkEntry(e backend.Entry) error {
 
 // portFree fails with backend.ErrPortInUse when a socket of this host
 // holds the listen port: the rule would take that program's traffic.
-// It binds the port for a moment, as the relay would for good.
+// It binds the port for a moment, as the relay would for good. A TCP
+// check binds without listening: a listening socket, even for a moment,
+// would complete the handshake of a client that connects just then, and
+// reset it when closed.
 func portFree(e backend.Entry) error {
-	var (
-		c   io.Closer
-		err error
-	)
-	// One family only: a rule for 0.0.0.0 takes no IPv6 traffic.
-	network := string(e.Protocol) + "6"
-	if e.Listen.Addr().Is4() {
-		network = string(e.Protocol) + "4"
-	}
+	var err error
 	if e.Protocol == backend.UDP {
-		c, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(e.Listen))
+		// One family only: a rule for 0.0.0.0 takes no IPv6 traffic.
+		network := "udp6"
+		if e.Listen.Addr().Is4() {
+			network = "udp4"
+		}
+		var c *net.UDPConn
+		if c, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(e.Listen)); err == nil {
+			err = c.Close()
+		}
 	} else {
-		c, err = net.ListenTCP(network, net.TCPAddrFromAddrPort(e.Listen))
+		err = bindTCP(e.Listen)
 	}
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("%s %s: %w: %w", e.Protocol, e.Listen, backend.ErrPortInUse, err)
@@ -207,5 +212,38 @@ func portFree(e backend.Entry) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", e.Protocol, e.Listen, err)
 	}
-	return c.Close()
+	return nil
+}
+
+// bindTCP binds a TCP socket to ap and closes it. It sets SO_REUSEADDR,
+// as Go's listeners do, so that a port only connections in TIME_WAIT hold
+// counts as free, and an IPv6 socket is IPv6 only, as for a "tcp6"
+// listener.
+func bindTCP(ap netip.AddrPort) error {
+	family := unix.AF_INET6
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	if ap.Addr().Is4() {
+		family = unix.AF_INET
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	} else if zone := ap.Addr().Zone(); zone != "" {
+		ifi, err := net.InterfaceByName(zone)
+		if err != nil {
+			return fmt.Errorf("zone of %s: %w", ap.Addr(), err)
+		}
+		sa.(*unix.SockaddrInet6).ZoneId = uint32(ifi.Index)
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return os.NewSyscallError("setsockopt SO_REUSEADDR", err)
+	}
+	if family == unix.AF_INET6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return os.NewSyscallError("setsockopt IPV6_V6ONLY", err)
+		}
+	}
+	return os.NewSyscallError("bind", unix.Bind(fd, sa))
 }

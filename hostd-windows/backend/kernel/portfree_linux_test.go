@@ -1,0 +1,52 @@
+package kernel
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend/backendtest"
+)
+
+// Checking that a port is free never accepts a connection: a client that
+// connects while the backend checks is refused, as before and after.
+func TestPortCheckNeverAcceptsAConnection(t *testing.T) {
+	needNS(t)
+	ap := netip.AddrPortFrom(listenAddr, backendtest.FreePort(t, listenAddr))
+	e := backend.Entry{Protocol: backend.TCP, Listen: ap, Connect: ap}
+	var connected atomic.Int64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		sa := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if unix.Connect(fd, sa) == nil {
+				connected.Add(1)
+			}
+			unix.Close(fd)
+		}
+	}()
+	for range 2000 {
+		if err := portFree(e); err != nil {
+			t.Fatalf("port check of a free port: %v", err)
+		}
+	}
+	close(stop)
+	<-done
+	if n := connected.Load(); n > 0 {
+		t.Errorf("%d connections to %s completed a handshake during 2,000 checks of the port", n, ap)
+	}
+}
