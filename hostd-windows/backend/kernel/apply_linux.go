@@ -220,17 +220,9 @@ func portFree(e backend.Entry) error {
 // counts as free, and an IPv6 socket is IPv6 only, as for a "tcp6"
 // listener.
 func bindTCP(ap netip.AddrPort) error {
-	family := unix.AF_INET6
-	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
-	if ap.Addr().Is4() {
-		family = unix.AF_INET
-		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-	} else if zone := ap.Addr().Zone(); zone != "" {
-		ifi, err := net.InterfaceByName(zone)
-		if err != nil {
-			return fmt.Errorf("zone of %s: %w", ap.Addr(), err)
-		}
-		sa.(*unix.SockaddrInet6).ZoneId = uint32(ifi.Index)
+	family, sa, err := sockaddr(ap)
+	if err != nil {
+		return err
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -246,4 +238,20 @@ func bindTCP(ap netip.AddrPort) error {
 		}
 	}
 	return os.NewSyscallError("bind", unix.Bind(fd, sa))
+}
+
+// sockaddr returns ap's address family and socket address.
+func sockaddr(ap netip.AddrPort) (int, unix.Sockaddr, error) {
+	if ap.Addr().Is4() {
+		return unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}, nil
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	if zone := ap.Addr().Zone(); zone != "" {
+		ifi, err := net.InterfaceByName(zone)
+		if err != nil {
+			return 0, nil, fmt.Errorf("zone of %s: %w", ap.Addr(), err)
+		}
+		sa.ZoneId = uint32(ifi.Index)
+	}
+	return unix.AF_INET6, sa, nil
 }

@@ -41,7 +41,8 @@ func TestPortCheckNeverAcceptsAConnection(t *testing.T) {
 	}()
 	for range 2000 {
 		if err := portFree(e); err != nil {
-			t.Fatalf("port check of a free port: %v", err)
+			t.Errorf("port check of a free port: %v", err)
+			break
 		}
 	}
 	close(stop)
