@@ -8,39 +8,60 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
 
-// shards is how many parts a Set is split into. A change copies one part,
-// so with a thousand listeners an event costs copying a handful of map
-// entries instead of a thousand, and makes that much less garbage.
-const shards = 64
+// A Set is split into shards parts, held in chunks of perChunk. A change
+// copies the one part its socket is in, the chunk that holds that part
+// (perChunk map references) and the array of chunks, so with a thousand
+// listeners an event copies a few map entries and two small arrays
+// instead of a thousand entries, and makes that much less garbage.
+const (
+	chunks   = 16
+	perChunk = 16
+	shards   = chunks * perChunk
+)
 
 // Set is an immutable set of listeners by Key: published states share it,
-// and a change makes a new Set that shares the parts it did not touch.
-// The zero Set is empty.
+// and a change makes a new Set that shares the parts (and chunks) it did
+// not touch. The zero Set is empty.
 //
 // Each part maps a socket's inode to its listeners (one, as a rule), so
 // a socket closing, which the kernel names by inode alone, is found by one
 // lookup rather than a walk.
 type Set struct {
-	parts *[shards]part
-	n     int
+	chunks *[chunks]*chunk
+	n      int
 }
+
+// chunk holds perChunk parts; a nil chunk has none.
+type chunk [perChunk]part
 
 // part holds the listeners of some sockets, by inode. Its slices are
 // never modified once the part is shared: a change replaces them.
 type part map[uint64][]*wslfwdv1.Listener
 
-// shardOf picks a socket's part by inode.
-func shardOf(inode uint64) int { return int(inode % shards) }
+// shardOf picks a socket's part by inode: the chunk, and the part in it.
+func shardOf(inode uint64) (int, int) {
+	i := int(inode % shards)
+	return i / perChunk, i % perChunk
+}
+
+// partOf returns the part of socket inode, nil if there is none.
+func (s Set) partOf(inode uint64) part {
+	if s.chunks == nil {
+		return nil
+	}
+	c, i := shardOf(inode)
+	if s.chunks[c] == nil {
+		return nil
+	}
+	return s.chunks[c][i]
+}
 
 // Len returns how many listeners s holds.
 func (s Set) Len() int { return s.n }
 
 // Get returns the listener with key k.
 func (s Set) Get(k Key) (*wslfwdv1.Listener, bool) {
-	if s.parts == nil {
-		return nil, false
-	}
-	ls := s.parts[shardOf(k.Inode)][k.Inode]
+	ls := s.partOf(k.Inode)[k.Inode]
 	if i := index(ls, k); i >= 0 {
 		return ls[i], true
 	}
@@ -57,14 +78,19 @@ func index(ls []*wslfwdv1.Listener, k Key) int {
 // All iterates over s in no particular order.
 func (s Set) All() iter.Seq2[Key, *wslfwdv1.Listener] {
 	return func(yield func(Key, *wslfwdv1.Listener) bool) {
-		if s.parts == nil {
+		if s.chunks == nil {
 			return
 		}
-		for _, p := range s.parts {
-			for _, ls := range p {
-				for _, l := range ls {
-					if !yield(KeyOf(l), l) {
-						return
+		for _, c := range s.chunks {
+			if c == nil {
+				continue
+			}
+			for _, p := range c {
+				for _, ls := range p {
+					for _, l := range ls {
+						if !yield(KeyOf(l), l) {
+							return
+						}
 					}
 				}
 			}
@@ -75,23 +101,21 @@ func (s Set) All() iter.Seq2[Key, *wslfwdv1.Listener] {
 // withInode returns the listeners of socket inode; the caller must not
 // modify the slice.
 func (s Set) withInode(inode uint64) []*wslfwdv1.Listener {
-	if s.parts == nil {
-		return nil
-	}
-	return s.parts[shardOf(inode)][inode]
+	return s.partOf(inode)[inode]
 }
 
-// builder makes a new Set from base, copying each part on its first
-// change.
+// builder makes a new Set from base, copying the array of chunks on the
+// first change, and each chunk and part on its first change.
 type builder struct {
-	base   Set
-	parts  *[shards]part // nil until the first change
-	copied [shards]bool
-	n      int
+	base         Set
+	chunks       *[chunks]*chunk // nil until the first change
+	copiedChunks [chunks]bool
+	copiedParts  [shards]bool
+	n            int
 }
 
 // changed reports whether the builder holds changes.
-func (b *builder) changed() bool { return b.parts != nil }
+func (b *builder) changed() bool { return b.chunks != nil }
 
 // get looks k up in the Set being built.
 func (b *builder) get(k Key) (*wslfwdv1.Listener, bool) {
@@ -100,30 +124,39 @@ func (b *builder) get(k Key) (*wslfwdv1.Listener, bool) {
 
 // view is the Set being built, valid until the next change.
 func (b *builder) view() Set {
-	if b.parts == nil {
+	if b.chunks == nil {
 		return b.base
 	}
-	return Set{parts: b.parts, n: b.n}
+	return Set{chunks: b.chunks, n: b.n}
 }
 
 // part returns the part of socket inode, ready for writing.
 func (b *builder) part(inode uint64) part {
-	if b.parts == nil {
-		b.parts = new([shards]part)
-		if b.base.parts != nil {
-			*b.parts = *b.base.parts
+	if b.chunks == nil {
+		b.chunks = new([chunks]*chunk)
+		if b.base.chunks != nil {
+			*b.chunks = *b.base.chunks
 		}
 		b.n = b.base.n
 	}
-	i := shardOf(inode)
-	if !b.copied[i] {
-		b.parts[i] = maps.Clone(b.parts[i])
-		if b.parts[i] == nil {
-			b.parts[i] = part{}
+	c, i := shardOf(inode)
+	if !b.copiedChunks[c] {
+		copied := new(chunk)
+		if b.chunks[c] != nil {
+			*copied = *b.chunks[c]
 		}
-		b.copied[i] = true
+		b.chunks[c] = copied
+		b.copiedChunks[c] = true
 	}
-	return b.parts[i]
+	if !b.copiedParts[c*perChunk+i] {
+		p := maps.Clone(b.chunks[c][i])
+		if p == nil {
+			p = part{}
+		}
+		b.chunks[c][i] = p
+		b.copiedParts[c*perChunk+i] = true
+	}
+	return b.chunks[c][i]
 }
 
 // put adds l under k, or replaces the listener k names.

@@ -23,8 +23,9 @@ func setOf(n int) Set {
 // sharedParts counts the parts a and b share (the same map).
 func sharedParts(a, b Set) int {
 	n := 0
-	for i := range shards {
-		if a.parts[i] != nil && len(a.parts[i]) > 0 && isSame(a.parts[i], b.parts[i]) {
+	for inode := range uint64(shards) {
+		pa, pb := a.partOf(inode), b.partOf(inode)
+		if len(pa) > 0 && pb != nil && isSame(pa, pb) {
 			n++
 		}
 	}
