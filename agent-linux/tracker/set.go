@@ -110,7 +110,7 @@ type builder struct {
 	base         Set
 	chunks       *[chunks]*chunk // nil until the first change
 	copiedChunks [chunks]bool
-	copiedParts  [shards]bool
+	copiedParts  [chunks][perChunk]bool
 	n            int
 }
 
@@ -148,13 +148,13 @@ func (b *builder) part(inode uint64) part {
 		b.chunks[c] = copied
 		b.copiedChunks[c] = true
 	}
-	if !b.copiedParts[c*perChunk+i] {
+	if !b.copiedParts[c][i] {
 		p := maps.Clone(b.chunks[c][i])
 		if p == nil {
 			p = part{}
 		}
 		b.chunks[c][i] = p
-		b.copiedParts[c*perChunk+i] = true
+		b.copiedParts[c][i] = true
 	}
 	return b.chunks[c][i]
 }

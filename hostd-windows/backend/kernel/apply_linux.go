@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"syscall"
 
 	"github.com/google/nftables"
@@ -247,11 +248,14 @@ func sockaddr(ap netip.AddrPort) (int, unix.Sockaddr, error) {
 	}
 	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
 	if zone := ap.Addr().Zone(); zone != "" {
-		ifi, err := net.InterfaceByName(zone)
-		if err != nil {
+		// An interface's name, or its index, as net's own addresses take it.
+		if ifi, err := net.InterfaceByName(zone); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		} else if n, nerr := strconv.ParseUint(zone, 10, 32); nerr == nil {
+			sa.ZoneId = uint32(n)
+		} else {
 			return 0, nil, fmt.Errorf("zone of %s: %w", ap.Addr(), err)
 		}
-		sa.ZoneId = uint32(ifi.Index)
 	}
 	return unix.AF_INET6, sa, nil
 }

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -49,5 +50,27 @@ func TestPortCheckNeverAcceptsAConnection(t *testing.T) {
 	<-done
 	if n := connected.Load(); n > 0 {
 		t.Errorf("%d connections to %s completed a handshake during 2,000 checks of the port", n, ap)
+	}
+}
+
+// An IPv6 zone names an interface or gives its index, as for net's own
+// addresses.
+func TestSockaddrZones(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for zone, want := range map[string]uint32{"lo": uint32(lo.Index), "7": 7} {
+		_, sa, err := sockaddr(netip.MustParseAddrPort("[fe80::1%" + zone + "]:80"))
+		if err != nil {
+			t.Errorf("zone %q: %v", zone, err)
+			continue
+		}
+		if got := sa.(*unix.SockaddrInet6).ZoneId; got != want {
+			t.Errorf("zone %q: index %d, want %d", zone, got, want)
+		}
+	}
+	if _, _, err := sockaddr(netip.MustParseAddrPort("[fe80::1%no-such-interface]:80")); err == nil {
+		t.Error("an unknown zone gave no error")
 	}
 }
