@@ -274,21 +274,23 @@ func (b *run) trials(ctx context.Context, mode string, first, n int, unforward b
 // repeated runs trial 0..n-1 split evenly over Sizes.Repeats repeats
 // (rounded up) and summarizes each half over the repeats.
 func (b *run) repeated(n int, trial func(i int) (trialResult, error)) (fwd, unfwd Latency, err error) {
-	var fok, uok [][]time.Duration
-	var ffail, ufail int
+	var f, u halves
 	per := b.size.perRepeat(n)
 	for rep := range b.size.Repeats {
-		var f, u []time.Duration
+		f.nextRepeat()
+		u.nextRepeat()
 		for i := range per {
 			r, err := trial(rep*per + i)
 			if err != nil {
 				return fwd, unfwd, err
 			}
-			f, u, ffail, ufail = r.tally(f, u, ffail, ufail, b.log)
+			f.add(r.forward, b.log)
+			if !r.unforwardSkipped {
+				u.add(r.unforward, b.log)
+			}
 		}
-		fok, uok = append(fok, f), append(uok, u)
 	}
-	return summarize(fok, ffail), summarize(uok, ufail), nil
+	return f.latency(), u.latency(), nil
 }
 
 // bulkPoll is how often waitActive lists the forwards; ListForwards of a

@@ -30,7 +30,7 @@ var leafKeys = []string{
 
 // latencyKeys are the keys of every Latency.
 var latencyKeys = []string{"trials", "ok", "failures", "repeats", "p50_ms", "p50_ms_range", "p90_ms", "p90_ms_range",
-	"p99_ms", "p99_ms_range", "max_ms", "max_ms_range"}
+	"p99_ms", "p99_ms_range", "max_ms", "max_ms_range", "unanswered_tries"}
 
 var modeKeys = []string{
 	"trigger",

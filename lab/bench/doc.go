@@ -20,11 +20,14 @@
 //
 //   - Time to forward: the helper opens 0.0.0.0:PORT in wsl; the driver
 //     tries 10.2.3.1:PORT from lan every 450 µs until a message comes back
-//     through the relay. The prober runs on one locked thread with
-//     blocking connects and nanosleep, outside Go's netpoller and timers
-//     (which sleep whole milliseconds), so its own delay stays below half a
-//     millisecond. Each trial uses a fresh port and has a 5 s deadline; a
-//     miss is a failure, counted and printed. Time to unforward: the helper
+//     through the relay. The prober runs on one locked thread with its own
+//     system calls (connect, ppoll, nanosleep), outside Go's netpoller and
+//     timers (which sleep whole milliseconds), so its own delay stays below
+//     half a millisecond. A try whose connect gets no answer within 450 µs
+//     (a SYN dropped by a listener as it closes, which TCP would resend
+//     only after a second) is abandoned for the next, and counted. Each
+//     trial uses a fresh port and has a 5 s deadline; a miss is a failure,
+//     counted and printed. Time to unforward: the helper
 //     closes the listener; the driver tries until the host refuses the
 //     port. In scan-only mode each open and close waits a random part of
 //     the scan interval first, so the trials do not lock onto the scan's
@@ -89,7 +92,8 @@
 //	modes.ebpf, modes.scan  the detection figures of each mode:
 //	  trigger               the agent's --trigger value
 //	  forward.trials        trials run; forward.ok succeeded, forward.failures missed the 5 s deadline;
-//	                        forward.repeats the repeats they ran in
+//	                        forward.repeats the repeats they ran in; forward.unanswered_tries
+//	                        the tries over all trials whose connect got no answer in 450 µs
 //	  forward.p50_ms, forward.p90_ms, forward.p99_ms, forward.max_ms (each with _range)
 //	                        listen() in wsl → first echo from lan through the forward
 //	  forward_loaded.*      the same keys, with bulk.listeners open

@@ -112,8 +112,11 @@ func (b *run) kernelTrials(ctx context.Context, m *ModeResult) error {
 // ruleGone sees a kernel forward of port gone: winhost's table holds no
 // rule for it.
 func (b *run) ruleGone(port uint16) *goneCheck {
-	return &goneCheck{b.env.Lab.WinHost, func() bool {
+	return &goneCheck{b.env.Lab.WinHost, func() answer {
 		rs, err := kernelfwd.ReadRules()
-		return err == nil && !slices.ContainsFunc(rs, func(r kernelfwd.Rule) bool { return r.Entry.Listen.Port() == port })
+		if err == nil && !slices.ContainsFunc(rs, func(r kernelfwd.Rule) bool { return r.Entry.Listen.Port() == port }) {
+			return done
+		}
+		return notYet
 	}}
 }

@@ -41,7 +41,7 @@ func startSocat(ctx context.Context, lab *netlab.Lab, s Sizes) (*socatPair, erro
 		if err != nil {
 			return nil, err
 		}
-		_, err = pollFrom(ctx, lab.LAN, trialDeadline, func() bool { return accepts(hostPort(port + s.SocatOffset)) })
+		_, _, err = pollFrom(ctx, lab.LAN, trialDeadline, func() answer { return accepts(hostPort(port + s.SocatOffset)) })
 		if err != nil {
 			return nil, fmt.Errorf("socat on port %d: %w\n%s", port+s.SocatOffset, err, p.Tail(10))
 		}
@@ -58,13 +58,16 @@ func startSocat(ctx context.Context, lab *netlab.Lab, s Sizes) (*socatPair, erro
 	return &socatPair{sink: sink, trials: trials}, nil
 }
 
-// accepts reports whether something listens at addr.
-func accepts(addr netip.AddrPort) bool {
-	fd, err := dialBlocking(addr)
+// accepts tries whether something listens at addr.
+func accepts(addr netip.AddrPort) answer {
+	fd, err := dial(addr)
 	if fd >= 0 {
 		unix.Close(fd)
 	}
-	return err == nil
+	if err != nil {
+		return connectAnswer(err)
+	}
+	return done
 }
 
 // socatTrials measures how long after listen() in wsl an echo comes back
@@ -212,9 +215,9 @@ func (b *run) pollerTrials(ctx context.Context, p *pollerProc) (Latency, error) 
 			return r, err
 		}
 		if at, err := p.sawAt(port, trialDeadline); err != nil {
-			r.forwardErr = err
+			r.forward.err = err
 		} else {
-			r.forward = time.Duration(at - opened)
+			r.forward.took = time.Duration(at - opened)
 		}
 		if _, err := b.helper.mono("close %d", port); err != nil {
 			return r, err

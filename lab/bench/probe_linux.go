@@ -16,98 +16,194 @@ import (
 )
 
 // probeEvery spaces the prober's tries. The prober runs on one locked OS
-// thread with blocking system calls and sleeps with nanosleep: Go's timers
-// sleep in whole milliseconds when the runtime waits in epoll (a 250 µs
-// time.Sleep took 1.1–1.2 ms), and a dial through the netpoller hands off
-// to other threads, so the old prober's tries landed 1.65 ms apart and
-// added about 1.2 ms at p50 to every time to forward. A refused connect
-// returns at once, so the pause also keeps the prober from taking a core
-// from the programs it measures on a small machine.
+// thread with system calls of its own and sleeps with nanosleep: Go's
+// timers sleep in whole milliseconds when the runtime waits in epoll (a
+// 250 µs time.Sleep took 1.1–1.2 ms), and a dial through the netpoller
+// hands off to other threads, so the old prober's tries landed 1.65 ms
+// apart and added about 1.2 ms at p50 to every time to forward. A refused
+// connect returns at once, so the pause also keeps the prober from taking
+// a core from the programs it measures on a small machine.
 const probeEvery = 450 * time.Microsecond
+
+// answerWait bounds how long one try waits for its connect to be answered
+// (accepted or refused). Over veth both answers come back within
+// microseconds. A SYN that meets a listener as it closes is dropped
+// without an answer, and TCP would send it again only after a second: a
+// prober that waited for that measured 1,015 ms for one unforward in a
+// full run. So a try that hears nothing within one interval is abandoned,
+// counted as unanswered, and the next try starts after the usual pause.
+const answerWait = probeEvery
 
 // trialDeadline bounds one forward or unforward wait: past it the trial
 // counts as a failure.
 const trialDeadline = 5 * time.Second
 
-// probeTimeout bounds one connect, write or read of a try.
+// probeTimeout bounds the write and the read of an echo try, once
+// connected: the relay's own dial into wsl is part of what is measured.
 const probeTimeout = time.Second
 
-// dialBlocking connects a blocking TCP socket to addr (IPv4), on the
-// calling thread. It returns the socket even when connect fails, for the
-// caller to close.
-func dialBlocking(addr netip.AddrPort) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+// answer is what one try of the prober learned.
+type answer int
+
+const (
+	notYet     answer = iota // answered: not (yet) in the state awaited
+	done                     // answered: in the state awaited
+	unanswered               // no answer to the connect within answerWait
+)
+
+func (a answer) String() string {
+	switch a {
+	case notYet:
+		return "not yet"
+	case done:
+		return "done"
+	case unanswered:
+		return "unanswered"
+	}
+	return fmt.Sprintf("answer(%d)", int(a))
+}
+
+// errUnanswered is a connect that got no answer within answerWait.
+var errUnanswered = errors.New("connect not answered")
+
+// dial connects a TCP socket to addr (IPv4) on the calling thread,
+// waiting at most answerWait for the answer (errUnanswered without one),
+// and leaves it blocking, each write and read bounded by probeTimeout. It
+// returns the socket even when connect fails, for the caller to close.
+func dial(addr netip.AddrPort) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return -1, fmt.Errorf("socket: %w", err)
 	}
+	err = unix.Connect(fd, &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()})
+	if errors.Is(err, unix.EINPROGRESS) {
+		err = awaitConnect(fd)
+	}
+	if err != nil {
+		return fd, err
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		return fd, fmt.Errorf("blocking socket: %w", err)
+	}
 	tv := unix.NsecToTimeval(probeTimeout.Nanoseconds())
-	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} { // SNDTIMEO bounds connect too
+	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
 		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv); err != nil {
 			return fd, fmt.Errorf("socket timeout: %w", err)
 		}
 	}
-	return fd, unix.Connect(fd, &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()})
+	return fd, nil
+}
+
+// awaitConnect waits up to answerWait for fd's connect in progress and
+// returns its outcome: nil once connected, the connect's error (such as
+// ECONNREFUSED), or errUnanswered. A signal (the Go runtime preempts with
+// SIGURG) only shortens one wait.
+func awaitConnect(fd int) error {
+	end := Monotonic() + answerWait.Nanoseconds()
+	for {
+		left := end - Monotonic()
+		if left <= 0 {
+			return errUnanswered
+		}
+		ts := unix.NsecToTimespec(left)
+		n, err := unix.Ppoll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, &ts, nil)
+		if errors.Is(err, unix.EINTR) || (err == nil && n == 0) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("ppoll: %w", err)
+		}
+		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return fmt.Errorf("connect outcome: %w", err)
+		}
+		if soerr != 0 {
+			return unix.Errno(soerr)
+		}
+		return nil
+	}
+}
+
+// connectAnswer is the answer of a try whose connect failed with err.
+func connectAnswer(err error) answer {
+	if errors.Is(err, errUnanswered) {
+		return unanswered
+	}
+	return notYet
 }
 
 // probeMessage is what an echo try sends and expects back.
 var probeMessage = []byte("wslfwd-bench")
 
-// echoed reports whether a message sent to addr comes back: the forward
+// echoed tries whether a message sent to addr comes back: the forward
 // exists and reaches a listener.
-func echoed(addr netip.AddrPort) bool {
-	fd, err := dialBlocking(addr)
+func echoed(addr netip.AddrPort) answer {
+	fd, err := dial(addr)
 	if fd >= 0 {
 		defer unix.Close(fd)
 	}
 	if err != nil {
-		return false
+		return connectAnswer(err)
 	}
 	if n, err := unix.Write(fd, probeMessage); err != nil || n != len(probeMessage) {
-		return false
+		return notYet
 	}
 	got := make([]byte, 0, len(probeMessage))
 	buf := make([]byte, len(probeMessage))
 	for len(got) < len(probeMessage) {
 		n, err := unix.Read(fd, buf[:len(probeMessage)-len(got)])
 		if err != nil || n == 0 {
-			return false
+			return notYet
 		}
 		got = append(got, buf[:n]...)
 	}
-	return bytes.Equal(got, probeMessage)
+	if !bytes.Equal(got, probeMessage) {
+		return notYet
+	}
+	return done
 }
 
-// refused reports whether addr refuses a connection: nothing listens
-// there, so the forward is gone.
-func refused(addr netip.AddrPort) bool {
-	fd, err := dialBlocking(addr)
+// refused tries whether addr refuses a connection: nothing listens there,
+// so the forward is gone.
+func refused(addr netip.AddrPort) answer {
+	fd, err := dial(addr)
 	if fd >= 0 {
 		unix.Close(fd)
 	}
-	return errors.Is(err, unix.ECONNREFUSED)
+	if errors.Is(err, unix.ECONNREFUSED) {
+		return done
+	}
+	return connectAnswer(err)
 }
 
-// pollFrom runs check inside ns every probeEvery until it returns true or
-// deadline passes, and returns the CLOCK_MONOTONIC time of success. It
-// runs on the one OS thread ns.Do locks.
-func pollFrom(ctx context.Context, ns *netlab.NS, deadline time.Duration, check func() bool) (int64, error) {
-	var at int64
-	err := ns.Do(func() error {
-		end := Monotonic() + deadline.Nanoseconds()
-		pause := unix.NsecToTimespec(probeEvery.Nanoseconds())
-		for {
-			if check() {
-				at = Monotonic()
-				return nil
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if Monotonic() > end {
-				return fmt.Errorf("not within %v", deadline)
-			}
-			_ = unix.Nanosleep(&pause, nil) // EINTR only shortens one pause
-		}
+// pollFrom runs poll inside ns, on the one OS thread ns.Do locks.
+func pollFrom(ctx context.Context, ns *netlab.NS, deadline time.Duration, check func() answer) (at int64, silent int, err error) {
+	err = ns.Do(func() error {
+		at, silent, err = poll(ctx, deadline, check)
+		return err
 	})
-	return at, err
+	return at, silent, err
+}
+
+// poll runs check every probeEvery until it answers done or deadline
+// passes, and returns the CLOCK_MONOTONIC time of success and how many
+// tries went unanswered.
+func poll(ctx context.Context, deadline time.Duration, check func() answer) (at int64, silent int, err error) {
+	end := Monotonic() + deadline.Nanoseconds()
+	pause := unix.NsecToTimespec(probeEvery.Nanoseconds())
+	for {
+		switch check() {
+		case done:
+			return Monotonic(), silent, nil
+		case unanswered:
+			silent++
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, silent, err
+		}
+		if Monotonic() > end {
+			return 0, silent, fmt.Errorf("not within %v", deadline)
+		}
+		_ = unix.Nanosleep(&pause, nil) // EINTR only shortens one pause
+	}
 }

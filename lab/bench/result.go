@@ -72,6 +72,9 @@ type Latency struct {
 	P99Range Spread  `json:"p99_ms_range"`
 	MaxMS    float64 `json:"max_ms"`
 	MaxRange Spread  `json:"max_ms_range"`
+	// Unanswered counts the prober's tries, over all trials, whose connect
+	// got no answer within answerWait and were abandoned for a fresh try.
+	Unanswered int `json:"unanswered_tries"`
 }
 
 // Bulk is the many-listeners-at-once figure.

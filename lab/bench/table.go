@@ -101,7 +101,7 @@ func (t *table) latency(name, key string, get func(*ModeResult) *Latency) {
 		if l == nil {
 			return "-"
 		}
-		return fmt.Sprintf("%d (%d failed)", l.Trials, l.Failures)
+		return fmt.Sprintf("%d (%d failed, %d tries unanswered)", l.Trials, l.Failures, l.Unanswered)
 	})
 	for _, p := range []struct {
 		label string

@@ -13,26 +13,33 @@ import (
 	"github.com/wslfwd/wslfwd/lab/netlab"
 )
 
-// trialResult is one forward+unforward trial. A non-nil error is a failed
-// half; the unforward half is not measured (skipped) when the forward
-// failed, since there was nothing to take down.
+// trialResult is one forward+unforward trial. The unforward half is not
+// measured (skipped) when the forward failed, since there was nothing to
+// take down.
 type trialResult struct {
-	forward, unforward       time.Duration
-	forwardErr, unforwardErr error
-	unforwardSkipped         bool
+	forward, unforward half
+	unforwardSkipped   bool
+}
+
+// half is one half of a trial: how long it took, or why it failed, and
+// how many of its tries went unanswered.
+type half struct {
+	took       time.Duration
+	err        error
+	unanswered int
 }
 
 // goneCheck is how a trial sees a forward gone: check, run from ns by
-// the prober, reports true once it is.
+// the prober, answers done once it is.
 type goneCheck struct {
 	ns    *netlab.NS
-	check func() bool
+	check func() answer
 }
 
 // refusedFromLAN sees a relay's forward gone: lan's connection to to is
 // refused, since nothing listens there any more.
 func (b *run) refusedFromLAN(to netip.AddrPort) *goneCheck {
-	return &goneCheck{b.env.Lab.LAN, func() bool { return refused(to) }}
+	return &goneCheck{b.env.Lab.LAN, func() answer { return refused(to) }}
 }
 
 // trial opens a listener in wsl on port and measures how long until lan
@@ -52,12 +59,10 @@ func (b *run) trial(ctx context.Context, port int, to netip.AddrPort, phase time
 	if err != nil {
 		return r, err
 	}
-	at, err := pollFrom(ctx, b.env.Lab.LAN, trialDeadline, func() bool { return echoed(to) })
-	if err != nil {
-		r.forwardErr = fmt.Errorf("forward of port %d: %w", port, err)
+	r.forward = await(ctx, b.env.Lab.LAN, opened, func() answer { return echoed(to) })
+	if r.forward.err != nil {
+		r.forward.err = fmt.Errorf("forward of port %d: %w", port, r.forward.err)
 		r.unforwardSkipped = true
-	} else {
-		r.forward = time.Duration(at - opened)
 	}
 	if err := ctx.Err(); err != nil {
 		return r, err
@@ -69,11 +74,9 @@ func (b *run) trial(ctx context.Context, port int, to netip.AddrPort, phase time
 		time.Sleep(settle)
 		return r, err
 	}
-	at, err = pollFrom(ctx, gone.ns, trialDeadline, gone.check)
-	if err != nil {
-		r.unforwardErr = fmt.Errorf("unforward of port %d: %w", port, err)
-	} else {
-		r.unforward = time.Duration(at - closed)
+	r.unforward = await(ctx, gone.ns, closed, gone.check)
+	if r.unforward.err != nil {
+		r.unforward.err = fmt.Errorf("unforward of port %d: %w", port, r.unforward.err)
 	}
 	time.Sleep(settle)
 	return r, ctx.Err()
@@ -84,24 +87,43 @@ func hostPort(port int) netip.AddrPort {
 	return netip.AddrPortFrom(netlab.HostLANAddr.Addr(), uint16(port))
 }
 
-// tally adds r to a repeat's successes and the failure counts, logging
-// failures.
-func (r trialResult) tally(fwd, unfwd []time.Duration, ffail, ufail int, log io.Writer) ([]time.Duration, []time.Duration, int, int) {
-	if r.forwardErr != nil {
-		ffail++
-		fmt.Fprintf(log, "     trial failed: %v\n", r.forwardErr)
-	} else {
-		fwd = append(fwd, r.forward)
+// await polls check from ns until it answers done and returns the half
+// timed from since (CLOCK_MONOTONIC).
+func await(ctx context.Context, ns *netlab.NS, since int64, check func() answer) half {
+	at, silent, err := pollFrom(ctx, ns, trialDeadline, check)
+	h := half{err: err, unanswered: silent}
+	if err == nil {
+		h.took = time.Duration(at - since)
 	}
-	switch {
-	case r.unforwardSkipped:
-	case r.unforwardErr != nil:
-		ufail++
-		fmt.Fprintf(log, "     trial failed: %v\n", r.unforwardErr)
-	default:
-		unfwd = append(unfwd, r.unforward)
+	return h
+}
+
+// halves gathers one half of a measurement's trials over its repeats.
+type halves struct {
+	repeats              [][]time.Duration // the successes, by repeat
+	failures, unanswered int
+}
+
+// nextRepeat starts a repeat: what add gets next counts in it.
+func (h *halves) nextRepeat() { h.repeats = append(h.repeats, nil) }
+
+// add counts r in the current repeat, logging a failure.
+func (h *halves) add(r half, log io.Writer) {
+	h.unanswered += r.unanswered
+	if r.err != nil {
+		h.failures++
+		fmt.Fprintf(log, "     trial failed: %v\n", r.err)
+		return
 	}
-	return fwd, unfwd, ffail, ufail
+	last := len(h.repeats) - 1
+	h.repeats[last] = append(h.repeats[last], r.took)
+}
+
+// latency summarizes the trials.
+func (h *halves) latency() Latency {
+	l := summarize(h.repeats, h.failures)
+	l.Unanswered = h.unanswered
+	return l
 }
 
 // randomPause sleeps for a random time below limit (not at all when
