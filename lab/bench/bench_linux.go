@@ -67,6 +67,8 @@ type Sizes struct {
 	PeerPort     int           // the socat trials' listener in wsl
 	SocatOffset  int           // socat listens on the host at a wsl port plus this
 	KernelOffset int           // the kernel backend's forward listens on the host at the sink port plus this
+	UDPPort      int           // the UDP echo in wsl
+	UDPSample    time.Duration // one UDP rate sample, per path and round
 }
 
 // SizesFor returns the sizes of a quick (CI) or full run.
@@ -85,12 +87,14 @@ func SizesFor(quick bool) Sizes {
 		Bytes: 1 << 30, Transfers: 5,
 		TrialPort: 21000, LoadedPort: 20600, PollerPort: 20800, BulkPort: 22000, ChurnPort: 24000, ChurnSpan: 2000,
 		SinkPort: 20500, PeerPort: 20510, SocatOffset: 1, KernelOffset: 2,
+		UDPPort: 20520, UDPSample: 3 * time.Second,
 	}
 	if quick {
 		s.Trials, s.LoadedTrials, s.PeerTrials, s.PollerTrials = 21, 6, 9, 6
 		s.IdleWindow, s.ChurnWindow = 2*time.Second, time.Second
 		s.Scans = 100
 		s.Bytes, s.Transfers = 128<<20, 3
+		s.UDPSample = 500 * time.Millisecond
 	}
 	return s
 }
@@ -248,6 +252,11 @@ func (b *run) peersAndThroughput(ctx context.Context, res *Result) error {
 		b.size.Transfers, b.size.Bytes>>20))
 	if res.Throughput, err = b.throughput(ctx); err != nil {
 		return fmt.Errorf("throughput: %w", err)
+	}
+	b.step(fmt.Sprintf("UDP: %d rounds of %v echoing %d-byte datagrams, %d in flight, direct (winhost → wsl) and through the relay (lan → winhost → wsl)",
+		b.size.Transfers, b.size.UDPSample, udpPayload, udpWindow))
+	if res.Throughput.UDP, err = b.udpRate(ctx); err != nil {
+		return fmt.Errorf("UDP rate: %w", err)
 	}
 	return nil
 }

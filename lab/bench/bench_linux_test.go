@@ -25,6 +25,10 @@ var leafKeys = []string{
 	"throughput.ratio", "throughput.ratio_range", "throughput.relay_vs_socat", "throughput.relay_vs_socat_range",
 	"throughput.kernel_mib_s", "throughput.kernel_mib_s_range", "throughput.kernel_vs_socat",
 	"throughput.kernel_vs_socat_range", "throughput.kernel_vs_direct", "throughput.kernel_vs_direct_range",
+	"throughput.udp.payload", "throughput.udp.window", "throughput.udp.sample_s", "throughput.udp.direct_per_s",
+	"throughput.udp.direct_per_s_range", "throughput.udp.relay_per_s", "throughput.udp.relay_per_s_range",
+	"throughput.udp.ratio", "throughput.udp.ratio_range", "throughput.udp.daemon_cpu_pct",
+	"throughput.udp.daemon_cpu_pct_range", "throughput.udp.lost",
 	"peers.socat.cpu_pct", "peers.socat.cpu_pct_range", "peers.poller.cpu_pct", "peers.poller.cpu_pct_range",
 }
 

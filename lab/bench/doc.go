@@ -66,6 +66,13 @@
 //     about twice the CPU per byte of the direct one, so with few CPUs
 //     relay ÷ direct measures the machine as much as the relay; relay ÷
 //     socat compares two relays doing the same work on the same machine.
+//   - UDP: an echo in wsl, reached from winhost directly and from lan
+//     through the relay, the path every UDP forward takes on Windows too
+//     (TCP goes through portproxy there). The sender keeps 64 datagrams of
+//     1,200 bytes in flight and sends one more for each echo, or after
+//     50 ms without one (counted as lost), so the rate is what the path
+//     carries end to end. Same rounds as the TCP transfers; the daemon's
+//     CPU is measured while it relays.
 //
 // The micro-benchmarks beside it live with their code:
 // agent-linux/sockdiag BenchmarkScan, agent-linux/tracker
@@ -143,6 +150,13 @@
 //	                        by the kernel with no process in the path (and _range)
 //	throughput.kernel_vs_socat, throughput.kernel_vs_direct  kernel ÷ socat and kernel ÷ direct,
 //	                        medians of the rounds' ratios (and _range)
+//	throughput.udp.payload, throughput.udp.window, throughput.udp.sample_s  bytes per datagram,
+//	                        datagrams in flight, seconds each path is measured per round
+//	throughput.udp.direct_per_s, throughput.udp.relay_per_s  echoes a second, winhost → wsl and
+//	                        lan → relay → wsl (and _range)
+//	throughput.udp.ratio    relay ÷ direct, the median of the rounds' ratios (and _range)
+//	throughput.udp.daemon_cpu_pct  the daemon's CPU while relaying them (and _range)
+//	throughput.udp.lost     waits for an echo that ran out, over all samples
 //	targets[]               issue 16's goals and issue 7's it kept: figure (the JSON path above),
 //	                        op ("<=" or ">="), limit, value, met. A latency goal whose trials had
 //	                        failures is not met, with value -1.

@@ -169,6 +169,23 @@ type Throughput struct {
 	KernelVsSocatRange  Spread  `json:"kernel_vs_socat_range"`
 	KernelVsDirect      float64 `json:"kernel_vs_direct"`
 	KernelVsDirectRange Spread  `json:"kernel_vs_direct_range"`
+	UDP                 UDP     `json:"udp"`
+}
+
+// UDP compares datagrams echoed through the relay with the direct path.
+type UDP struct {
+	Payload        int     `json:"payload"`      // bytes per datagram
+	Window         int     `json:"window"`       // datagrams in flight
+	SampleS        float64 `json:"sample_s"`     // each path's sample in a round
+	DirectPerS     float64 `json:"direct_per_s"` // echoes a second
+	DirectRange    Spread  `json:"direct_per_s_range"`
+	RelayPerS      float64 `json:"relay_per_s"`
+	RelayRange     Spread  `json:"relay_per_s_range"`
+	Ratio          float64 `json:"ratio"` // relay ÷ direct, by round
+	RatioRange     Spread  `json:"ratio_range"`
+	DaemonCPUPct   float64 `json:"daemon_cpu_pct"` // while relaying
+	DaemonCPURange Spread  `json:"daemon_cpu_pct_range"`
+	Lost           int     `json:"lost"` // waits for an echo that ran out, all samples
 }
 
 // Target is one goal checked against a figure.

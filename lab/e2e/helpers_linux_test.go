@@ -60,16 +60,7 @@ func udpEcho(t *testing.T, ns *netlab.NS, addr string) net.PacketConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
+	go netlab.EchoPackets(pc)
 	return pc
 }
 

@@ -19,3 +19,16 @@ func Echo(ln net.Listener) {
 		}()
 	}
 }
+
+// EchoPackets sends every datagram pc receives back to its sender, until
+// pc closes: the stand-in UDP service.
+func EchoPackets(pc net.PacketConn) {
+	buf := make([]byte, 64<<10) // any UDP payload
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		_, _ = pc.WriteTo(buf[:n], from)
+	}
+}
