@@ -25,7 +25,8 @@
 //     timers (which sleep whole milliseconds), so its own delay stays below
 //     half a millisecond. A try whose connect gets no answer within 450 µs
 //     (a SYN dropped by a listener as it closes, which TCP would resend
-//     only after a second) is abandoned for the next, and counted. Each
+//     only after a second) is abandoned for the next, which starts at
+//     once, and counted. Each
 //     trial uses a fresh port and has a 5 s deadline; a miss is a failure,
 //     counted and printed. Time to unforward: the helper
 //     closes the listener; the driver tries until the host refuses the
@@ -68,11 +69,11 @@
 //     socat compares two relays doing the same work on the same machine.
 //   - UDP: an echo in wsl, reached from winhost directly and from lan
 //     through the relay, the path every UDP forward takes on Windows too
-//     (TCP goes through portproxy there). The sender keeps 64 datagrams of
-//     1,200 bytes in flight and sends one more for each echo, or after
-//     50 ms without one (counted as lost), so the rate is what the path
-//     carries end to end. Same rounds as the TCP transfers; the daemon's
-//     CPU is measured while it relays.
+//     (TCP goes through portproxy there). The sender keeps 64 numbered
+//     datagrams of 1,200 bytes in flight, sending one more for each echo
+//     and for each datagram with no echo within 50 ms (counted as lost),
+//     so the rate is what the path carries end to end. Same rounds as the
+//     TCP transfers; the daemon's CPU is measured while it relays.
 //
 // The micro-benchmarks beside it live with their code:
 // agent-linux/sockdiag BenchmarkScan, agent-linux/tracker
@@ -132,6 +133,7 @@
 //	  cpu.churn_opens_per_s, cpu.churn_closes_per_s  the churn achieved
 //	peers.socat.forward.*   latency keys: listen() in wsl → first echo through socat
 //	peers.poller.forward.*  latency keys: listen() in wsl → the 1 s poller's dump shows it
+//	                        (unanswered_tries is 0: nothing is probed)
 //	peers.socat.cpu_pct, peers.poller.cpu_pct  their CPU over modes.ebpf's idle windows (and _range)
 //	scan_cost.established   connections open for the second measurement (10000)
 //	scan_cost.scans         scans timed for each median
@@ -156,7 +158,7 @@
 //	                        lan → relay → wsl (and _range)
 //	throughput.udp.ratio    relay ÷ direct, the median of the rounds' ratios (and _range)
 //	throughput.udp.daemon_cpu_pct  the daemon's CPU while relaying them (and _range)
-//	throughput.udp.lost     waits for an echo that ran out, over all samples
+//	throughput.udp.lost     datagrams with no echo within 50 ms, both paths, all rounds
 //	targets[]               issue 16's goals and issue 7's it kept: figure (the JSON path above),
 //	                        op ("<=" or ">="), limit, value, met. A latency goal whose trials had
 //	                        failures is not met, with value -1.

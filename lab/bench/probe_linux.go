@@ -31,7 +31,8 @@ const probeEvery = 450 * time.Microsecond
 // without an answer, and TCP would send it again only after a second: a
 // prober that waited for that measured 1,015 ms for one unforward in a
 // full run. So a try that hears nothing within one interval is abandoned,
-// counted as unanswered, and the next try starts after the usual pause.
+// counted as unanswered, and the next try starts at once: the wait has
+// already spaced them.
 const answerWait = probeEvery
 
 // trialDeadline bounds one forward or unforward wait: past it the trial
@@ -46,9 +47,9 @@ const probeTimeout = time.Second
 type answer int
 
 const (
-	notYet     answer = iota // answered: not (yet) in the state awaited
-	done                     // answered: in the state awaited
-	unanswered               // no answer to the connect within answerWait
+	notYet   answer = iota // answered: not (yet) in the state awaited
+	done                   // answered: in the state awaited
+	noAnswer               // no answer to the connect within answerWait
 )
 
 func (a answer) String() string {
@@ -57,8 +58,8 @@ func (a answer) String() string {
 		return "not yet"
 	case done:
 		return "done"
-	case unanswered:
-		return "unanswered"
+	case noAnswer:
+		return "no answer"
 	}
 	return fmt.Sprintf("answer(%d)", int(a))
 }
@@ -97,21 +98,25 @@ func dial(addr netip.AddrPort) (int, error) {
 // awaitConnect waits up to answerWait for fd's connect in progress and
 // returns its outcome: nil once connected, the connect's error (such as
 // ECONNREFUSED), or errUnanswered. A signal (the Go runtime preempts with
-// SIGURG) only shortens one wait.
+// SIGURG) only shortens one wait, and the last look at the socket is made
+// at or after the deadline, so an answer that came while this thread was
+// not running still counts.
 func awaitConnect(fd int) error {
 	end := Monotonic() + answerWait.Nanoseconds()
 	for {
-		left := end - Monotonic()
-		if left <= 0 {
-			return errUnanswered
-		}
-		ts := unix.NsecToTimespec(left)
+		ts := unix.NsecToTimespec(max(0, end-Monotonic()))
 		n, err := unix.Ppoll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, &ts, nil)
-		if errors.Is(err, unix.EINTR) || (err == nil && n == 0) {
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("ppoll: %w", err)
+		}
+		if n == 0 {
+			if ts.Nano() == 0 {
+				return errUnanswered
+			}
+			continue // timed out: look once more, without waiting
 		}
 		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 		if err != nil {
@@ -127,7 +132,7 @@ func awaitConnect(fd int) error {
 // connectAnswer is the answer of a try whose connect failed with err.
 func connectAnswer(err error) answer {
 	if errors.Is(err, errUnanswered) {
-		return unanswered
+		return noAnswer
 	}
 	return notYet
 }
@@ -177,33 +182,37 @@ func refused(addr netip.AddrPort) answer {
 }
 
 // pollFrom runs poll inside ns, on the one OS thread ns.Do locks.
-func pollFrom(ctx context.Context, ns *netlab.NS, deadline time.Duration, check func() answer) (at int64, silent int, err error) {
+func pollFrom(ctx context.Context, ns *netlab.NS, deadline time.Duration, check func() answer) (at int64, unanswered int, err error) {
 	err = ns.Do(func() error {
-		at, silent, err = poll(ctx, deadline, check)
+		at, unanswered, err = poll(ctx, deadline, check)
 		return err
 	})
-	return at, silent, err
+	return at, unanswered, err
 }
 
 // poll runs check every probeEvery until it answers done or deadline
 // passes, and returns the CLOCK_MONOTONIC time of success and how many
-// tries went unanswered.
-func poll(ctx context.Context, deadline time.Duration, check func() answer) (at int64, silent int, err error) {
+// tries went unanswered. A try that went unanswered has waited out its
+// interval already, so the next starts at once.
+func poll(ctx context.Context, deadline time.Duration, check func() answer) (at int64, unanswered int, err error) {
 	end := Monotonic() + deadline.Nanoseconds()
 	pause := unix.NsecToTimespec(probeEvery.Nanoseconds())
 	for {
-		switch check() {
+		a := check()
+		switch a {
 		case done:
-			return Monotonic(), silent, nil
-		case unanswered:
-			silent++
+			return Monotonic(), unanswered, nil
+		case noAnswer:
+			unanswered++
 		}
 		if err := ctx.Err(); err != nil {
-			return 0, silent, err
+			return 0, unanswered, err
 		}
 		if Monotonic() > end {
-			return 0, silent, fmt.Errorf("not within %v", deadline)
+			return 0, unanswered, fmt.Errorf("not within %v", deadline)
 		}
-		_ = unix.Nanosleep(&pause, nil) // EINTR only shortens one pause
+		if a != noAnswer {
+			_ = unix.Nanosleep(&pause, nil) // EINTR only shortens one pause
+		}
 	}
 }

@@ -22,10 +22,18 @@ type tryCase struct {
 	want answer
 }
 
+// checkTries checks that each try at addr answers as its case wants. A
+// try that hears nothing in time is tried again, up to a few times, as
+// the prober does: on a loaded machine an answer may come late, and only
+// a wrong answer is an error. A case that wants noAnswer gets one try.
 func checkTries(t *testing.T, addr netip.AddrPort, when string, cases ...tryCase) {
 	t.Helper()
 	for _, c := range cases {
-		if got := c.try(addr); got != c.want {
+		got := c.try(addr)
+		for i := 0; i < 5 && got == noAnswer && c.want != noAnswer; i++ {
+			got = c.try(addr)
+		}
+		if got != c.want {
 			t.Errorf("%s(%v) %s = %v, want %v", c.name, addr, when, got, c.want)
 		}
 	}
@@ -49,24 +57,27 @@ func TestTriesTellWhatTheyHeard(t *testing.T) {
 // TestTriesAbandonAConnectNobodyAnswers fills a listener's accept queue,
 // so that it drops the next SYN as a listener that is closing does: a try
 // must give it up as unanswered rather than wait for TCP's resend a second
-// later, or call it refused or accepted.
+// later, or call it refused or accepted. Linux lets a listener with a
+// backlog of 0 queue one connection and drops SYNs while its accept queue
+// is full (net.ipv4.tcp_abort_on_overflow only concerns the final ACK).
 func TestTriesAbandonAConnectNobodyAnswers(t *testing.T) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+	defer unix.Close(ln)
+	if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Listen(fd, 0); err != nil { // room for one unaccepted connection
+	if err := unix.Listen(ln, 0); err != nil {
 		t.Fatal(err)
 	}
-	sa, err := unix.Getsockname(fd)
+	sa, err := unix.Getsockname(ln)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := netip.AddrPortFrom(netip.AddrFrom4(sa.(*unix.SockaddrInet4).Addr), uint16(sa.(*unix.SockaddrInet4).Port))
+	in4 := sa.(*unix.SockaddrInet4)
+	addr := netip.AddrPortFrom(netip.AddrFrom4(in4.Addr), uint16(in4.Port))
 	first, err := dial(addr)
 	if first >= 0 {
 		defer unix.Close(first)
@@ -75,28 +86,30 @@ func TestTriesAbandonAConnectNobodyAnswers(t *testing.T) {
 		t.Fatalf("the connection that fills the queue: %v", err)
 	}
 	checkTries(t, addr, "to a full queue",
-		tryCase{"echoed", echoed, unanswered}, tryCase{"accepts", accepts, unanswered}, tryCase{"refused", refused, unanswered})
-	if fd, err := dial(addr); !errors.Is(err, errUnanswered) {
-		t.Errorf("dial to a full queue: %v, want errUnanswered", err)
-	} else {
+		tryCase{"echoed", echoed, noAnswer}, tryCase{"accepts", accepts, noAnswer}, tryCase{"refused", refused, noAnswer})
+	fd, err := dial(addr)
+	if fd >= 0 {
 		unix.Close(fd)
+	}
+	if !errors.Is(err, errUnanswered) {
+		t.Errorf("dial to a full queue: %v, want errUnanswered", err)
 	}
 }
 
 func TestPollCountsUnansweredTries(t *testing.T) {
-	answers := []answer{unanswered, notYet, unanswered, done, notYet}
+	answers := []answer{noAnswer, notYet, noAnswer, done, notYet}
 	tries := 0
 	before := Monotonic()
-	at, silent, err := poll(context.Background(), 5*time.Second, func() answer {
+	at, unanswered, err := poll(context.Background(), 5*time.Second, func() answer {
 		tries++
 		return answers[tries-1]
 	})
-	if err != nil || silent != 2 || tries != 4 || at < before {
+	if err != nil || unanswered != 2 || tries != 4 || at < before {
 		t.Errorf("poll = at %d (started %d), %d unanswered, %v after %d tries; want success at the 4th, 2 unanswered",
-			at, before, silent, err, tries)
+			at, before, unanswered, err, tries)
 	}
-	_, silent, err = poll(context.Background(), 0, func() answer { return unanswered })
-	if err == nil || silent != 1 {
-		t.Errorf("poll with no time = %d unanswered, %v; want an error after the one unanswered try", silent, err)
+	_, unanswered, err = poll(context.Background(), 0, func() answer { return noAnswer })
+	if err == nil || unanswered != 1 {
+		t.Errorf("poll with no time = %d unanswered, %v; want an error after the one unanswered try", unanswered, err)
 	}
 }

@@ -185,7 +185,7 @@ type UDP struct {
 	RatioRange     Spread  `json:"ratio_range"`
 	DaemonCPUPct   float64 `json:"daemon_cpu_pct"` // while relaying
 	DaemonCPURange Spread  `json:"daemon_cpu_pct_range"`
-	Lost           int     `json:"lost"` // waits for an echo that ran out, all samples
+	Lost           int     `json:"lost"` // datagrams with no echo within 50 ms, both paths, all rounds
 }
 
 // Target is one goal checked against a figure.

@@ -182,9 +182,10 @@ func (t *table) rest() {
 	t.single("kernel ÷ socat", "throughput.kernel_vs_socat", ranged(tp.KernelVsSocat, tp.KernelVsSocatRange, ""))
 	u := tp.UDP
 	t.single(fmt.Sprintf("direct UDP, %d B, %d in flight", u.Payload, u.Window), "", ranged(u.DirectPerS, u.DirectRange, "/s"))
-	t.single(fmt.Sprintf("relay UDP (%d lost)", u.Lost), "", ranged(u.RelayPerS, u.RelayRange, "/s"))
+	t.single("relay UDP", "", ranged(u.RelayPerS, u.RelayRange, "/s"))
 	t.single("relay UDP ÷ direct", "throughput.udp.ratio", ranged(u.Ratio, u.RatioRange, ""))
 	t.single("daemon CPU relaying UDP", "", ranged(u.DaemonCPUPct, u.DaemonCPURange, "%"))
+	t.single("UDP datagrams lost, both paths", "", strconv.Itoa(u.Lost))
 }
 
 // ranged formats a median with its range: "1.8 ms (1.6–2.1)".

@@ -90,8 +90,8 @@ func hostPort(port int) netip.AddrPort {
 // await polls check from ns until it answers done and returns the half
 // timed from since (CLOCK_MONOTONIC).
 func await(ctx context.Context, ns *netlab.NS, since int64, check func() answer) half {
-	at, silent, err := pollFrom(ctx, ns, trialDeadline, check)
-	h := half{err: err, unanswered: silent}
+	at, unanswered, err := pollFrom(ctx, ns, trialDeadline, check)
+	h := half{err: err, unanswered: unanswered}
 	if err == nil {
 		h.took = time.Duration(at - since)
 	}
