@@ -68,7 +68,7 @@ func runCommand() *cobra.Command {
 	cmd.Flags().StringVar(&o.trigger, "trigger", "auto",
 		"what reports listener changes: ebpf (instant, needs root and Linux >= 5.9; a protocol whose part does not load is scanned for), scan (periodic scans, see --scan-interval), or auto (ebpf when it loads, else scan)")
 	cmd.Flags().DurationVar(&o.scanInterval, "scan-interval", 250*time.Millisecond,
-		"without the eBPF trigger, the shortest time between listener scans; with many listeners scans come less often, so they take at most 0.12% of a core (and at least every 4s). With it, a safety scan runs every 5m")
+		"without the eBPF trigger, the shortest time between listener scans; with many listeners scans come less often, so they take at most 0.1% of a core (and at least every 4s). With it, a safety scan runs every 5m")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	cmd.Flags().StringVar(&o.statusSocket, "status-socket", localstatus.DefaultSocket,
 		"Unix socket where `wslfwd-agent status` reads this agent's state (in a directory only root may enter); empty: serve none")
