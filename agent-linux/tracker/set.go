@@ -44,16 +44,21 @@ func shardOf(inode uint64) (int, int) {
 	return i / perChunk, i % perChunk
 }
 
-// partOf returns the part of socket inode, nil if there is none.
-func (s Set) partOf(inode uint64) part {
+// chunk returns chunk c of s, nil if s has none there.
+func (s Set) chunk(c int) *chunk {
 	if s.chunks == nil {
 		return nil
 	}
+	return s.chunks[c]
+}
+
+// partOf returns the part of socket inode, nil if there is none.
+func (s Set) partOf(inode uint64) part {
 	c, i := shardOf(inode)
-	if s.chunks[c] == nil {
-		return nil
+	if ch := s.chunk(c); ch != nil {
+		return ch[i]
 	}
-	return s.chunks[c][i]
+	return nil
 }
 
 // Len returns how many listeners s holds.
@@ -105,13 +110,13 @@ func (s Set) withInode(inode uint64) []*wslfwdv1.Listener {
 }
 
 // builder makes a new Set from base, copying the array of chunks on the
-// first change, and each chunk and part on its first change.
+// first change, and each chunk and part on its first change. A chunk is
+// the builder's own once it differs from base's.
 type builder struct {
-	base         Set
-	chunks       *[chunks]*chunk // nil until the first change
-	copiedChunks [chunks]bool
-	copiedParts  [chunks][perChunk]bool
-	n            int
+	base        Set
+	chunks      *[chunks]*chunk // nil until the first change
+	copiedParts [chunks][perChunk]bool
+	n           int
 }
 
 // changed reports whether the builder holds changes.
@@ -140,13 +145,12 @@ func (b *builder) part(inode uint64) part {
 		b.n = b.base.n
 	}
 	c, i := shardOf(inode)
-	if !b.copiedChunks[c] {
+	if b.chunks[c] == b.base.chunk(c) {
 		copied := new(chunk)
 		if b.chunks[c] != nil {
 			*copied = *b.chunks[c]
 		}
 		b.chunks[c] = copied
-		b.copiedChunks[c] = true
 	}
 	if !b.copiedParts[c][i] {
 		p := maps.Clone(b.chunks[c][i])
