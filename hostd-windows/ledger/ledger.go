@@ -14,8 +14,12 @@
 // forward and make forwards fail when the state directory cannot be
 // written. For picks the kind.
 //
-// A torn or corrupt ledger is an error that names the file. The daemon then
-// refuses to start rather than guess: guessing "empty" would turn its own
+// The file is a journal of changes, one line each (file.go), so that a
+// change costs one append and one sync whatever the number of entries
+// owned. A corrupt ledger is an error that names the file (a last line cut
+// short by a crash is not corruption: the change it held was never acted
+// on, and it is ignored). The daemon then refuses to start rather than
+// guess: guessing "empty" would turn its own
 // entries into foreign ones (left behind forever), guessing "everything"
 // would delete a user's entries. To recover, inspect the file; if it cannot
 // be repaired, delete it and remove any stale wslfwd entries by hand
@@ -25,7 +29,6 @@ package ledger
 import (
 	"cmp"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -33,12 +36,6 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/statefile"
 )
-
-// version is the file format version written. Version 2 added each
-// entry's distro; version 1 files (no distro) are still read. A file with
-// a newer version is refused: an older daemon must not misread a newer
-// ledger.
-const version = 2
 
 // Record is one entry wslfwd owns and the distro it forwards to. The
 // distro is what lets a restarted daemon hold the entry for that distro's
@@ -57,19 +54,11 @@ type Ledger struct {
 
 	mu      sync.Mutex
 	records []Record // sorted, one per entry
-}
-
-// fileFormat is the JSON form of the ledger.
-type fileFormat struct {
-	Version int         `json:"version"`
-	Entries []fileEntry `json:"entries"`
-}
-
-type fileEntry struct {
-	Protocol backend.Protocol `json:"protocol"`
-	Listen   string           `json:"listen"`
-	Connect  string           `json:"connect"`
-	Distro   string           `json:"distro,omitempty"` // from version 2
+	// The file's length, and that of its last whole write (or, for a
+	// file opened, of one holding what it holds): the journal is
+	// rewritten once it is past twice that.
+	size, whole int
+	rewrite     bool // the next write must be whole: no file, an older version, a line cut short, a failed append
 }
 
 // For returns the ledger for b: Open's file in dir when b is durable,
@@ -102,15 +91,16 @@ func Open(dir, backendName string) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
-	l := &Ledger{path: path}
+	l := &Ledger{path: path, rewrite: true}
 	if !ok {
 		return l, nil
 	}
-	records, err := Decode(data)
+	d, err := decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s is corrupt (%w); refusing to guess what wslfwd owns: repair or delete the file and remove stale wslfwd entries by hand", path, err)
 	}
-	l.records = records
+	l.records, l.rewrite = d.records, d.rewrite
+	l.size, l.whole = len(data), len(Encode(d.records))
 	return l, nil
 }
 
@@ -147,10 +137,8 @@ func (l *Ledger) Replace(records []Record) error {
 	if slices.Equal(next, l.records) {
 		return nil
 	}
-	if l.path != "" {
-		if err := statefile.WriteAtomic(l.path, Encode(next), 0o600); err != nil {
-			return fmt.Errorf("save ledger: %w", err)
-		}
+	if err := l.writeWhole(next); err != nil {
+		return err
 	}
 	l.records = next
 	return nil
@@ -158,9 +146,9 @@ func (l *Ledger) Replace(records []Record) error {
 
 // Update records set (each replacing a record of the same entry) and
 // forgets remove, as one change with Replace's guarantees: on disk first,
-// an unchanged set is a no-op. It costs what the change touches in
+// an unchanged set is a no-op. It costs what the change touches: in
 // memory, so the engine can record one new forward without rebuilding the
-// set; on disk the file is still written whole.
+// set, and on disk, where it appends one line to the journal.
 func (l *Ledger) Update(set []Record, remove []backend.Entry) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -171,25 +159,67 @@ func (l *Ledger) Update(set []Record, remove []backend.Entry) error {
 	if l.path != "" {
 		next = slices.Clone(next) // the memory stays as it is if the write fails
 	}
+	next = apply(next, set, remove)
+	if err := l.writeChange(next, set, remove); err != nil {
+		return err
+	}
+	l.records = next
+	return nil
+}
+
+// apply removes remove from records and sets set, in place: each record
+// set replaces the one of its entry, unless it names no distro.
+func apply(records []Record, set []Record, remove []backend.Entry) []Record {
 	for _, e := range remove {
-		if i, ok := find(next, e); ok {
-			next = slices.Delete(next, i, i+1)
+		if i, ok := find(records, e); ok {
+			records = slices.Delete(records, i, i+1)
 		}
 	}
 	for _, r := range set {
-		switch i, ok := find(next, r.Entry); {
+		switch i, ok := find(records, r.Entry); {
 		case !ok:
-			next = slices.Insert(next, i, r)
+			records = slices.Insert(records, i, r)
 		case r.Distro != "":
-			next[i] = r
+			records[i] = r
 		}
 	}
-	if l.path != "" {
-		if err := statefile.WriteAtomic(l.path, Encode(next), 0o600); err != nil {
-			return fmt.Errorf("save ledger: %w", err)
-		}
+	return records
+}
+
+// writeChange records the change that makes next on disk, as one line
+// appended to the journal, or by writing next whole when the file needs it
+// or the journal has grown past twice what a whole write takes.
+func (l *Ledger) writeChange(next, set []Record, remove []backend.Entry) error {
+	if l.path == "" {
+		return nil
 	}
-	l.records = next
+	line := encodeChange(set, remove)
+	if l.rewrite || l.size+len(line) > 2*l.whole+minJournal {
+		return l.writeWhole(next)
+	}
+	if err := appendLine(l.path, line); err != nil {
+		// The line may be on disk in part: only a whole write may follow.
+		l.rewrite = true
+		return fmt.Errorf("save ledger %s: %w", l.path, err)
+	}
+	l.size += len(line)
+	return nil
+}
+
+// minJournal is how far the journal may grow past a whole write before it
+// is rewritten, however few the entries.
+const minJournal = 64 << 10
+
+// writeWhole replaces the file with next.
+func (l *Ledger) writeWhole(next []Record) error {
+	if l.path == "" {
+		return nil
+	}
+	data := Encode(next)
+	if err := statefile.WriteAtomic(l.path, data, 0o600); err != nil {
+		return fmt.Errorf("save ledger: %w", err)
+	}
+	l.size, l.whole, l.rewrite = len(data), len(data), false
 	return nil
 }
 
@@ -213,70 +243,6 @@ func changes(records, set []Record, remove []backend.Entry) bool {
 // would go.
 func find(records []Record, e backend.Entry) (int, bool) {
 	return slices.BinarySearchFunc(records, e, func(r Record, e backend.Entry) int { return Compare(r.Entry, e) })
-}
-
-// Encode renders records in the file format of this version.
-func Encode(records []Record) []byte {
-	f := fileFormat{Version: version, Entries: make([]fileEntry, 0, len(records))}
-	for _, r := range records {
-		e := r.Entry
-		f.Entries = append(f.Entries, fileEntry{e.Protocol, e.Listen.String(), e.Connect.String(), r.Distro})
-	}
-	return statefile.EncodeJSON(f)
-}
-
-// Decode parses a ledger file of version 1 or 2. Anything but a complete,
-// valid file is an error: unknown fields, trailing data, bad addresses, a
-// distro in a version 1 file.
-func Decode(data []byte) ([]Record, error) {
-	var f fileFormat
-	if err := statefile.DecodeJSON(data, &f); err != nil {
-		return nil, err
-	}
-	if f.Version != 1 && f.Version != version {
-		return nil, fmt.Errorf("version %d, this wslfwd reads versions 1 to %d", f.Version, version)
-	}
-	records := make([]Record, 0, len(f.Entries))
-	for i, fe := range f.Entries {
-		if f.Version == 1 && fe.Distro != "" {
-			return nil, fmt.Errorf("entry %d: a distro in a version 1 file", i)
-		}
-		e, err := parseEntry(fe)
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
-		}
-		records = append(records, Record{Entry: e, Distro: fe.Distro})
-	}
-	return normalize(records), nil
-}
-
-func parseEntry(fe fileEntry) (backend.Entry, error) {
-	if fe.Protocol != backend.TCP && fe.Protocol != backend.UDP {
-		return backend.Entry{}, fmt.Errorf("protocol %q is not tcp or udp", fe.Protocol)
-	}
-	listen, err := parseAddrPort(fe.Listen)
-	if err != nil {
-		return backend.Entry{}, fmt.Errorf("listen: %w", err)
-	}
-	connect, err := parseAddrPort(fe.Connect)
-	if err != nil {
-		return backend.Entry{}, fmt.Errorf("connect: %w", err)
-	}
-	return backend.Entry{Protocol: fe.Protocol, Listen: listen, Connect: connect}, nil
-}
-
-func parseAddrPort(s string) (netip.AddrPort, error) {
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	if ap.Port() == 0 {
-		return netip.AddrPort{}, fmt.Errorf("%s: port 0", s)
-	}
-	if ap.Addr().Zone() != "" {
-		return netip.AddrPort{}, fmt.Errorf("%s: zoned address", s)
-	}
-	return ap, nil
 }
 
 // normalize sorts records and keeps one per entry (the first with a

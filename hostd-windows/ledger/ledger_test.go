@@ -96,8 +96,8 @@ func TestOpenVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(l.Path())
-	if err != nil || !strings.Contains(string(data), `"version": 2`) || !strings.Contains(string(data), `"distro": "Ubuntu"`) {
-		t.Fatalf("rewritten ledger = %s (%v), want version 2 naming the distro", data, err)
+	if err != nil || !strings.HasPrefix(string(data), `{"version":3}`+"\n") || !strings.Contains(string(data), `"distro":"Ubuntu"`) {
+		t.Fatalf("rewritten ledger = %s (%v), want version 3 naming the distro", data, err)
 	}
 	l2, err := Open(dir, "portproxy")
 	if err != nil {
@@ -108,16 +108,29 @@ func TestOpenVersion1(t *testing.T) {
 	}
 }
 
+// header3 is a version 3 file's first line.
+const header3 = `{"version":3}` + "\n"
+
 func TestOpenCorruptNamesFile(t *testing.T) {
 	for name, content := range map[string]string{
-		"torn":        `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","conn`,
-		"empty":       ``,
-		"bad version": `{"version":3,"entries":[]}`,
-		"v1 distro":   `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"1.2.3.4:80","distro":"Ubuntu"}]}`,
-		"bad address": `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"nope"}]}`,
-		"bad proto":   `{"version":1,"entries":[{"protocol":"sctp","listen":"0.0.0.0:80","connect":"1.2.3.4:80"}]}`,
-		"unknown key": `{"version":1,"entries":[],"extra":1}`,
-		"trailing":    `{"version":1,"entries":[]} {}`,
+		"torn":           `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","conn`,
+		"empty":          ``,
+		"bad version":    `{"version":4,"entries":[]}`,
+		"v3 document":    `{"version":3,"entries":[]}`,
+		"v3 header":      `{"version": 3}` + "\n",
+		"bad line":       header3 + `{"set":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"nope"}]}` + "\n",
+		"empty line":     header3 + "\n",
+		"no change":      header3 + `{}` + "\n",
+		"line key":       header3 + `{"set":[],"add":[]}` + "\n",
+		"entry key":      header3 + `{"remove":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"1.2.3.4:80","port":1}]}` + "\n",
+		"removed distro": header3 + `{"remove":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"1.2.3.4:80","distro":"Ubuntu"}]}` + "\n",
+		"two values":     header3 + `{"remove":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"1.2.3.4:80"}]} {}` + "\n",
+		"bad middle":     header3 + `{"set":[` + "\n" + `{"remove":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"1.2.3.4:80"}]}` + "\n",
+		"v1 distro":      `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"1.2.3.4:80","distro":"Ubuntu"}]}`,
+		"bad address":    `{"version":1,"entries":[{"protocol":"tcp","listen":"0.0.0.0:80","connect":"nope"}]}`,
+		"bad proto":      `{"version":1,"entries":[{"protocol":"sctp","listen":"0.0.0.0:80","connect":"1.2.3.4:80"}]}`,
+		"unknown key":    `{"version":1,"entries":[],"extra":1}`,
+		"trailing":       `{"version":1,"entries":[]} {}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -145,13 +158,7 @@ func TestOpenCorruptNamesFile(t *testing.T) {
 // content is what Open reads, and the leftover is cleaned.
 func TestCrashMidWrite(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, "portproxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Replace(recs(e80)); err != nil {
-		t.Fatal(err)
-	}
+	openWith(t, dir, recs(e80)...)
 	torn := Encode(recs(e80, e53))
 	leftover := filepath.Join(dir, ".ledger-portproxy.json.tmp-4711")
 	if err := os.WriteFile(leftover, torn[:len(torn)/2], 0o600); err != nil {
@@ -174,17 +181,11 @@ func TestCrashMidWrite(t *testing.T) {
 // (root ignores permission bits).
 func TestReplaceUnwritableKeepsMemory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	l, err := Open(dir, "portproxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Replace(recs(e80)); err != nil {
-		t.Fatal(err)
-	}
+	l := openWith(t, dir, recs(e80)...)
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	err = l.Replace(recs(e80, e53))
+	err := l.Replace(recs(e80, e53))
 	if err == nil {
 		t.Fatal("Replace into a removed directory succeeded")
 	}
@@ -211,6 +212,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"version":1,"entries":null}`))
 	f.Add([]byte(`{"version":1}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(header3 + `{"set":[{"protocol":"udp","listen":"[::]:53","connect":"[fd00::2]:53","distro":"Ubuntu"}]}` + "\n" +
+		`{"remove":[{"protocol":"udp","listen":"[::]:53","connect":"[fd00::2]:53"}]}` + "\n" + `{"set":[{"proto`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		entries, err := Decode(data)
 		if err != nil {
@@ -312,13 +315,7 @@ func TestForNotDurableBackendKeepsNothingOnDisk(t *testing.T) {
 // record per entry.
 func TestUpdateIsReplaceOfTheResult(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, "portproxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Replace(recs(e80, e53)); err != nil {
-		t.Fatal(err)
-	}
+	l := openWith(t, dir, recs(e80, e53)...)
 	if err := l.Update([]Record{{Entry: e80b, Distro: "Debian"}, {Entry: e53, Distro: "Ubuntu"}}, []backend.Entry{e80, e80}); err != nil {
 		t.Fatal(err)
 	}

@@ -46,15 +46,9 @@ func makeReadOnly(t *testing.T, dir string) {
 
 func TestReplaceReadOnlyDir(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, "portproxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Replace(recs(e80)); err != nil {
-		t.Fatal(err)
-	}
+	l := openWith(t, dir, recs(e80)...)
 	makeReadOnly(t, dir)
-	err = l.Replace(recs(e80, e53))
+	err := l.Replace(recs(e80, e53))
 	if err == nil {
 		t.Fatal("Replace into a read-only directory succeeded")
 	}
