@@ -639,3 +639,33 @@ func TestAgentsCarryVersionAndDetection(t *testing.T) {
 		t.Errorf("agents = %v", as)
 	}
 }
+
+// An agent that keeps sending stale snapshots, and never reads its
+// stream, gets one resync request waiting, not one for each: the outbox
+// stays bounded.
+func TestStaleSnapshotsQueueOneResync(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	s := open(t, r, "Ubuntu", agentAddr)
+	if err := r.Apply(s, snapshot(5, network("172.28.240.53"), listener("0.0.0.0", 80))); err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		if err := r.Apply(s, snapshot(1, network("172.28.240.53"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := outbox(s)
+	if n := resyncs(msgs); n != 1 || len(msgs) > 2 {
+		t.Fatalf("after 1000 stale snapshots the outbox holds %d messages, %d of them resyncs; want the welcome and one resync", len(msgs), n)
+	}
+	if got := listenerPorts(t, r, "Ubuntu"); len(got) != 1 || got[0] != 80 {
+		t.Fatalf("listeners after stale snapshots = %v, want [80]", got)
+	}
+	// Once sent, a new reason asks again.
+	if err := r.Apply(s, snapshot(2, network("172.28.240.53"))); err != nil {
+		t.Fatal(err)
+	}
+	if n := resyncs(outbox(s)); n != 1 {
+		t.Fatalf("a stale snapshot after the request went out: %d resyncs, want 1", n)
+	}
+}

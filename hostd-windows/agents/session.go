@@ -37,15 +37,20 @@ type Session struct {
 	replaced     chan struct{} // closed when a newer session takes over
 	replacedOnce sync.Once
 
-	mu       sync.Mutex
-	notify   chan struct{}
-	control  []*wslfwdv1.HostMessage // welcome, echo start/stop, resync: in order
-	acted    uint64                  // highest seq the engine acted on
-	asked    uint64                  // highest seq the agent wants a reply to; 0: none
-	due      bool                    // a reply is to be sent
-	statuses map[statuskey.Key]*wslfwdv1.ListenerStatus
-	order    []statuskey.Key
-	echoes   map[string]chan *wslfwdv1.EchoReady
+	mu      sync.Mutex
+	notify  chan struct{}
+	control []*wslfwdv1.HostMessage // welcome, echo start/stop: in order
+	// resyncWhy is the reason of a resync request not yet sent; empty: none.
+	// One request stands for any number asked before it goes out, so an
+	// agent that sends stale snapshots and never reads cannot grow the
+	// outbox.
+	resyncWhy string
+	acted     uint64 // highest seq the engine acted on
+	asked     uint64 // highest seq the agent wants a reply to; 0: none
+	due       bool   // a reply is to be sent
+	statuses  map[statuskey.Key]*wslfwdv1.ListenerStatus
+	order     []statuskey.Key
+	echoes    map[string]chan *wslfwdv1.EchoReady
 }
 
 func newSession(id string, hello *wslfwdv1.AgentHello, peer, local netip.AddrPort, now time.Time) *Session {
@@ -162,17 +167,31 @@ func (s *Session) deliverEcho(r *wslfwdv1.EchoReady) {
 	}
 }
 
+// resync asks the agent for a snapshot, unless a request is already
+// waiting to go out.
 func (s *Session) resync(reason string) {
-	s.push(&wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Resync{Resync: &wslfwdv1.ResyncRequest{Reason: reason}}})
+	s.mu.Lock()
+	queued := s.resyncWhy != ""
+	if !queued {
+		s.resyncWhy = reason
+	}
+	s.mu.Unlock()
+	if !queued {
+		s.wake()
+	}
 }
 
-// take empties the outbox: control messages first, in order, then the
-// reply.
+// take empties the outbox: control messages first, in order, then a
+// resync request, then the reply.
 func (s *Session) take() []*wslfwdv1.HostMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := s.control
 	s.control = nil
+	if s.resyncWhy != "" {
+		out = append(out, &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Resync{Resync: &wslfwdv1.ResyncRequest{Reason: s.resyncWhy}}})
+		s.resyncWhy = ""
+	}
 	if s.due {
 		up := &wslfwdv1.ForwardStatusUpdate{Seq: s.acted}
 		for _, k := range s.order {
