@@ -31,6 +31,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -39,7 +41,7 @@ import (
 // Owner is the process holding a socket.
 type Owner struct {
 	PID  int
-	Comm string // the process name from /proc/<pid>/comm
+	Comm string // the process name from /proc/<pid>/comm, made printable (printable)
 }
 
 // Revalidate is how long a confirmed owner is trusted while its process
@@ -215,7 +217,7 @@ func (c *Cache) Assume(inode uint64, pid int, comm string) Owner {
 	if comm == "" {
 		comm = readComm(c.proc, pid)
 	}
-	o := Owner{PID: pid, Comm: comm}
+	o := Owner{PID: pid, Comm: printable(comm)}
 	c.entries[inode] = entry{owner: o, fd: -1, checked: c.now(), found: true}
 	return o
 }
@@ -380,5 +382,24 @@ func readComm(proc string, pid int) string {
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSuffix(string(b), "\n")
+	return printable(strings.TrimSuffix(string(b), "\n"))
+}
+
+// printable returns a process name as the agent may report it: up to its
+// first NUL, with each run of bytes that is not valid UTF-8 and each
+// character that is not printable (unicode.IsPrint) replaced by '?'. Any process can
+// name itself anything but NUL (prctl PR_SET_NAME), the kernel cuts names
+// at 15 bytes (inside a character, perhaps), and an eBPF read of a name
+// being changed may hold a NUL in the middle; the daemon refuses a message
+// with a name that is not printable UTF-8, so one process's name must not
+// cost the whole distro its forwards, nor write control characters into a
+// terminal that shows it.
+func printable(name string) string {
+	name, _, _ = strings.Cut(name, "\x00")
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(name, "\uFFFD"))
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // fakeProc builds a /proc stand-in: pid -> comm and fd -> link text.
@@ -310,4 +312,44 @@ func TestSettled(t *testing.T) {
 	if !u.Settled() {
 		t.Error("a cache of unowned sockets is not settled")
 	}
+}
+
+// Process names are whatever a process set (prctl PR_SET_NAME takes any
+// bytes but NUL): what the cache hands out, from /proc or from an eBPF
+// event, is printable UTF-8, or the daemon would refuse the agent's whole
+// message for one name.
+func TestOwnerNamesArePrintable(t *testing.T) {
+	p := newFakeProc(t)
+	p.add(100, "\x1b[31mred\tx", map[int]string{3: "socket:[1001]"})
+	p.add(200, "caf\xc3\xa9\xc3", map[int]string{4: "socket:[2002]"}) // cut inside a character
+	c := New(p.root)
+	resolve(t, c, 1001, 2002)
+	wantOwner(t, c, 1001, 100, "?[31mred?x")
+	wantOwner(t, c, 2002, 200, "café?")
+	if o := c.Assume(3003, 300, "ab\x00cd"); o.Comm != "ab" {
+		t.Errorf("Assume with a name read mid-change: %q, want %q", o.Comm, "ab")
+	}
+	if o := c.Assume(4004, 400, "a\u200bb\u0085c"); o.Comm != "a?b?c" {
+		t.Errorf("Assume with invisible characters: %q, want %q", o.Comm, "a?b?c")
+	}
+}
+
+func FuzzPrintable(f *testing.F) {
+	for _, s := range []string{"nginx", "\x1b[2J", "caf\xc3", "a\x00b", "\xff\xfe", "日本語のプロセス"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		got := printable(name)
+		if !utf8.ValidString(got) || strings.ContainsRune(got, 0) {
+			t.Fatalf("printable(%q) = %q: not valid UTF-8 without NUL", name, got)
+		}
+		for _, r := range got {
+			if !unicode.IsPrint(r) {
+				t.Fatalf("printable(%q) = %q holds %q", name, got, r)
+			}
+		}
+		if before, _, _ := strings.Cut(name, "\x00"); utf8.ValidString(before) && printable(before) == before && got != before {
+			t.Fatalf("printable(%q) = %q changed a printable name", name, got)
+		}
+	})
 }
