@@ -309,24 +309,20 @@ func split(batch backend.Batch) []backend.Batch {
 	return out
 }
 
-// judge names every change of run the registry does not show done. A
-// removal whose key the batch fills again is judged by the addition.
+// judge names every change of run the registry does not show done (as
+// undone does): a removal whose entry is still there, whatever else the
+// batch meant to put at its key, and an addition whose entry is not. A
+// removal counted done while its entry stayed would drop it from the
+// ledger, and the entry wslfwd made would then be foreign for good.
 func judge(run backend.Batch, after []backend.Entry, out []byte) []backend.Failure {
 	notApplied := fmt.Errorf("%w; netsh said: %s", backend.ErrNotApplied, winexec.Said(out, maxOutput))
+	left := undone(run, after)
 	var fails []backend.Failure
-	for _, e := range run.Remove {
-		if !slices.ContainsFunc(after, func(a backend.Entry) bool { return a.Key() == e.Key() }) {
-			continue
-		}
-		if slices.ContainsFunc(run.Add, func(a backend.Entry) bool { return a.Key() == e.Key() }) {
-			continue // replaced: judged with the addition
-		}
+	for _, e := range left.Remove {
 		fails = append(fails, backend.Failure{Entry: e, Remove: true, Err: notApplied})
 	}
-	for _, e := range run.Add {
-		if !slices.Contains(after, e) {
-			fails = append(fails, backend.Failure{Entry: e, Err: notApplied})
-		}
+	for _, e := range left.Add {
+		fails = append(fails, backend.Failure{Entry: e, Err: notApplied})
 	}
 	return fails
 }

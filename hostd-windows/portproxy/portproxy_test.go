@@ -99,6 +99,29 @@ func TestApplyLyingNetsh(t *testing.T) {
 	}
 }
 
+// A key moved to a new target by a netsh that does nothing: the old entry
+// is still there, so its removal failed too, not only the addition. Had
+// the removal counted as done, the reconciler would drop the entry from the
+// ledger and the entry wslfwd made would be foreign for good.
+func TestApplyLyingNetshKeepsAReplacedEntryOwned(t *testing.T) {
+	store := newMemStore()
+	old := tcp("0.0.0.0:8080", "172.28.240.53:8080")
+	store.set(V4ToV4, "0.0.0.0/8080", "172.28.240.53/8080")
+	netsh := &lyingNetsh{}
+	b := New(store, netsh, Options{})
+	moved := tcp("0.0.0.0:8080", "172.28.240.54:8080")
+	ae := failures(t, b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{old}, Add: []backend.Entry{moved}}))
+	if _, ok := ae.FailureFor(old.Key(), true); !ok {
+		t.Errorf("no failure for the removal of %v, which the registry still holds: %v", old, ae)
+	}
+	if _, ok := ae.FailureFor(moved.Key(), false); !ok {
+		t.Errorf("no failure for the addition of %v: %v", moved, ae)
+	}
+	if got := list(t, b); !reflect.DeepEqual(got, []backend.Entry{old}) {
+		t.Fatalf("List = %v, want [%v]", got, old)
+	}
+}
+
 func TestApplyUDPUnsupported(t *testing.T) {
 	b, _, netsh := newFake()
 	udp := entry(backend.UDP, "0.0.0.0:53", "172.28.240.53:53")
