@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -57,7 +58,9 @@ func DecodeJSON(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
-	if dec.More() {
+	// More would miss a closing bracket after the value: it reports only
+	// whether another value follows.
+	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("decode: trailing data")
 	}
 	return nil

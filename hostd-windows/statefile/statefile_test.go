@@ -146,7 +146,7 @@ func TestJSONRoundTripIsStrict(t *testing.T) {
 	if err := DecodeJSON(data, &got); err != nil || got != (format{1, "x"}) {
 		t.Fatalf("DecodeJSON = %+v, %v", got, err)
 	}
-	for _, bad := range []string{`{"version":1,"extra":2}`, `{"version":1} {}`, `{"version":`, ``} {
+	for _, bad := range []string{`{"version":1,"extra":2}`, `{"version":1} {}`, `{"version":1}}`, `{"version":1}]`, `{"version":1} x`, `{"version":`, ``} {
 		var f format
 		if err := DecodeJSON([]byte(bad), &f); err == nil {
 			t.Errorf("DecodeJSON(%q) succeeded", bad)
