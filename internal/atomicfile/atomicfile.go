@@ -17,8 +17,8 @@ import (
 const TempInfix = ".tmp-"
 
 // Write replaces path with data. It writes a temporary file in the same
-// directory, syncs it, renames it over path and syncs the directory, so the
-// rename itself is durable. The file gets perm. On error path is unchanged
+// directory, syncs it, and renames it over path so that the rename
+// itself is durable (replace). The file gets perm. On error path is unchanged
 // and no temporary file is left.
 func Write(path string, data []byte, perm fs.FileMode) (err error) {
 	dir, base := filepath.Split(path)
@@ -48,13 +48,8 @@ func Write(path string, data []byte, perm fs.FileMode) (err error) {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := replace(tmp, path, dir); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := syncDir(dir); err != nil {
-		// The new content is in place; only its durability across a power
-		// loss is in doubt. Report it: the caller decides.
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
 	}
 	return nil
 }
