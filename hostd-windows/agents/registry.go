@@ -244,6 +244,9 @@ func (r *Registry) apply(s *Session, m *wslfwdv1.AgentMessage) error {
 	case *wslfwdv1.AgentMessage_Changes:
 		return r.applyChanges(s, msg.Changes)
 	case *wslfwdv1.AgentMessage_EchoReady:
+		if err := ValidateEchoReady(msg.EchoReady); err != nil {
+			return status.Errorf(codes.InvalidArgument, "echo ready: %v", err)
+		}
 		s.deliverEcho(msg.EchoReady)
 		r.touch(s)
 		return nil

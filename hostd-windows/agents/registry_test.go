@@ -669,3 +669,10 @@ func TestStaleSnapshotsQueueOneResync(t *testing.T) {
 		t.Fatalf("a stale snapshot after the request went out: %d resyncs, want 1", n)
 	}
 }
+
+func TestBadEchoReadyIsInvalidArgument(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	s := open(t, r, "Ubuntu", agentAddr)
+	m := &wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: &wslfwdv1.EchoReady{ProbeId: "p", Error: "\x1b[2J"}}}
+	wantCode(t, r.Apply(s, m), codes.InvalidArgument)
+}

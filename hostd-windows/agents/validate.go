@@ -94,7 +94,7 @@ func ValidateListener(l *wslfwdv1.Listener) (ListenerKey, error) {
 	if l.GetPort() < 1 || l.GetPort() > 65535 {
 		return ListenerKey{}, fmt.Errorf("listener %s: port %d out of range 1-65535", l.GetListen(), l.GetPort())
 	}
-	a, err := netip.ParseAddr(l.GetListen())
+	a, err := parseAddr(l.GetListen())
 	if err != nil {
 		return ListenerKey{}, fmt.Errorf("listener port %d: listen address: %w", l.GetPort(), err)
 	}
@@ -113,7 +113,7 @@ func ValidateListener(l *wslfwdv1.Listener) (ListenerKey, error) {
 	if err := checkText("listener process_name", l.GetProcessName(), maxTextLen); err != nil {
 		return ListenerKey{}, err
 	}
-	return ListenerKey{Protocol: p, Listen: a.WithZone(""), Port: uint16(l.GetPort()), Inode: l.GetInode()}, nil
+	return ListenerKey{Protocol: p, Listen: a, Port: uint16(l.GetPort()), Inode: l.GetInode()}, nil
 }
 
 // ValidateNetwork checks a network state: bounded counts, printable text,
@@ -165,7 +165,7 @@ func validateInterface(ifc *wslfwdv1.Interface) error {
 		return fmt.Errorf("interface %s: %d addresses, at most %d allowed", name, len(ifc.GetAddresses()), maxAddrsPerIface)
 	}
 	for _, ia := range ifc.GetAddresses() {
-		a, err := netip.ParseAddr(ia.GetAddress())
+		a, err := parseAddr(ia.GetAddress())
 		switch {
 		case err != nil:
 			return fmt.Errorf("interface %s: address: %w", name, err)
@@ -188,9 +188,48 @@ func validateRoute(rt *wslfwdv1.Route) error {
 		return fmt.Errorf("route destination: %w", err)
 	}
 	if gw := rt.GetGateway(); gw != "" {
-		if _, err := netip.ParseAddr(gw); err != nil {
+		if _, err := parseAddr(gw); err != nil {
 			return fmt.Errorf("route %s gateway: %w", rt.GetDestination(), err)
 		}
 	}
 	return checkText("route interface_name", rt.GetInterfaceName(), maxTextLen)
+}
+
+// parseAddr parses an address an agent reports, which names no zone: the
+// agent reads addresses from the kernel without one, and netip.ParseAddr
+// would take a zone of any length and any characters, which the daemon
+// would then keep and show.
+func parseAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%.64q: an address with a zone", s)
+	}
+	return a, nil
+}
+
+// ValidateEchoReady checks an agent's answer to an echo start: its text
+// goes to the CLI that asked for the probe.
+func ValidateEchoReady(r *wslfwdv1.EchoReady) error {
+	texts := []struct{ name, v string }{
+		{"probe_id", r.GetProbeId()},
+		{"listen", r.GetListen()},
+		{"error", r.GetError()},
+	}
+	if p := r.GetWslToHost(); p != nil {
+		texts = append(texts, []struct{ name, v string }{
+			{"wsl_to_host name", p.GetName()},
+			{"wsl_to_host from", p.GetFrom()},
+			{"wsl_to_host to", p.GetTo()},
+			{"wsl_to_host error", p.GetError()},
+		}...)
+	}
+	for _, t := range texts {
+		if err := checkText(t.name, t.v, maxTextLen); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -10,10 +11,15 @@ import (
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	protov2 "google.golang.org/protobuf/proto"
 )
 
-// codec is gRPC's protobuf codec, except that a message that does not
-// decode gets InvalidArgument, as any other malformed input does. gRPC
+// codec is gRPC's protobuf codec, except that it keeps no unknown fields
+// and that a message that does not decode gets InvalidArgument, as any
+// other malformed input does. Unknown fields would otherwise stay in the
+// messages the registry holds (a listener with a megabyte of them, times
+// every listener of every agent, for as long as it is held), where no
+// check of the fields the daemon knows can bound them. gRPC
 // turns every codec error into Internal, whatever its type, so the codec
 // cannot say it itself: it notes the failure against the message, decodes
 // nothing, and the interceptors (which run next on the same call, and see
@@ -29,10 +35,20 @@ func newCodec() *codec {
 }
 
 func (c *codec) Unmarshal(data mem.BufferSlice, v any) error {
-	if err := c.CodecV2.Unmarshal(data, v); err != nil {
+	if err := unmarshal(data, v); err != nil {
 		c.bad.Store(v, err)
 	}
 	return nil
+}
+
+func unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(protov2.Message)
+	if !ok {
+		return fmt.Errorf("cannot decode into %T, not a protobuf message", v)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return protov2.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(buf.ReadOnlyData(), m)
 }
 
 // take returns InvalidArgument if v did not decode, and forgets it.

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
@@ -225,5 +227,51 @@ func TestOnlyAnAcceptedSnapshotStopsTheDeadline(t *testing.T) {
 			t.Fatalf("%s: deadline running %v, want %v", c.name, running, !c.stopped)
 		}
 		reg.Close(s)
+	}
+}
+
+// Fields the daemon does not know are dropped as a message is decoded,
+// nested ones too: nothing checks their size, and the registry keeps an
+// agent's listeners for as long as they are held.
+func TestCodecKeepsNoUnknownFields(t *testing.T) {
+	l := &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Listen: "0.0.0.0", Port: 80}
+	known, err := proto.Marshal(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{Seq: 1, Listeners: []*wslfwdv1.Listener{l}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	padded, err := proto.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := protowire.AppendTag(nil, 999, protowire.BytesType)
+	pad = protowire.AppendBytes(pad, make([]byte, 1<<20))
+	padded = append(padded, pad...)
+	// The snapshot again, its listener carrying a megabyte of field 999, and
+	// field 998 on the message itself.
+	snap := protowire.AppendTag(nil, 1, protowire.VarintType)
+	snap = protowire.AppendVarint(snap, 1)
+	snap = protowire.AppendTag(snap, 3, protowire.BytesType)
+	snap = protowire.AppendBytes(snap, padded)
+	data := protowire.AppendTag(nil, 2, protowire.BytesType)
+	data = protowire.AppendBytes(data, snap)
+	data = append(data, protowire.AppendBytes(protowire.AppendTag(nil, 998, protowire.BytesType), []byte("x"))...)
+
+	var m wslfwdv1.AgentMessage
+	c := newCodec()
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(data)}, &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.take(&m); err != nil {
+		t.Fatalf("a message with unknown fields did not decode: %v", err)
+	}
+	got, err := proto.Marshal(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(known) {
+		t.Fatalf("decoded message re-encodes to %d bytes, want the %d of its known fields", len(got), len(known))
+	}
+	if ls := m.GetSnapshot().GetListeners(); len(ls) != 1 || ls[0].GetPort() != 80 {
+		t.Fatalf("decoded listeners %v, want the one on port 80", ls)
 	}
 }
