@@ -247,3 +247,38 @@ func events(tw *twin) []string {
 	}
 	return out
 }
+
+// Two sockets of one distro on one address and port (SO_REUSEPORT): one
+// forward, carried for the second. When both close, an incremental step
+// must remove the forward's entry, which it finds by the table's row of
+// the wanted socket.
+func TestSharedPortForwardGoesWithItsSockets(t *testing.T) {
+	be := daemontest.NewBackend()
+	e, _ := bareEngine(t, be, config.Default())
+	s := openAgent(t, e, "Ubuntu", "127.0.0.1:50000")
+	a, b := daemontest.TCPListener("0.0.0.0", 8080), daemontest.TCPListener("0.0.0.0", 8080)
+	a.Inode, b.Inode = 100, 200
+	snap := &wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{
+		Seq: 1, Network: daemontest.Network(), Listeners: []*wslfwdv1.Listener{a, b}}}}
+	if err := e.Registry().Apply(s, snap); err != nil {
+		t.Fatal(err)
+	}
+	e.Step(context.Background(), false)
+	entries, err := be.List(context.Background())
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("with two sockets on one port the backend holds %v (%v), want one entry", entries, err)
+	}
+	fwds := e.Forwards(false)
+	if len(fwds) != 1 {
+		t.Fatalf("forwards %v, want the one", fwds)
+	}
+	gone := &wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: &wslfwdv1.Changes{
+		Seq: 2, Removed: []*wslfwdv1.Listener{a, b}}}}
+	if err := e.Registry().Apply(s, gone); err != nil {
+		t.Fatal(err)
+	}
+	e.Step(context.Background(), false)
+	if entries, err := be.List(context.Background()); err != nil || len(entries) != 0 {
+		t.Fatalf("after both sockets closed the backend holds %v (%v), want nothing", entries, err)
+	}
+}

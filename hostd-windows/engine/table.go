@@ -176,6 +176,13 @@ func (d *Engine) buildTable(decisions []policy.Decision, rep reconcile.Report, n
 		if dc.Want || dc.Carried {
 			exists = d.outcome(f, dc, rep) && dc.Want
 		}
+		if prev, ok := next[k]; ok && prev.wanted && !dc.Want {
+			// Two sockets of one distro on one address and port
+			// (SO_REUSEPORT) make one row: the forward, which the other
+			// socket's decision (carried) must not hide. Incremental steps
+			// find the forward's entry by that row.
+			continue
+		}
 		f.Since = ts(now)
 		r := &row{key: k, fwd: f, wanted: dc.Want, exists: exists, agentID: dc.AgentID, listener: dc.Listener}
 		if old, ok := d.table[k]; ok {
