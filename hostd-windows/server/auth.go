@@ -123,8 +123,8 @@ func allowed(r role, method string) bool {
 	return false
 }
 
-// rank orders the roles by trust, for the connection limiter: a
-// connection may replace one of the same or a lesser rank.
+// rank numbers the roles, 1 to numRanks-1, for the connection limiter,
+// which keeps the connections of each role apart (limiter.graduate).
 func (r role) rank() int {
 	switch r {
 	case roleAdmin:
@@ -136,6 +136,9 @@ func (r role) rank() int {
 	}
 	return 0
 }
+
+// numRanks bounds role.rank.
+const numRanks = 4
 
 // authorize returns the role of the call's token, or the error the call
 // gets. Every call needs a token.
@@ -224,7 +227,7 @@ func (a *auth) admit(ctx context.Context, info *tap.Info) error {
 		return err
 	}
 	if !c.conn.lim.graduate(c.conn, r.rank()) {
-		return status.Error(codes.ResourceExhausted, "too many connections with a token of this or a higher role; close some and retry")
+		return status.Error(codes.ResourceExhausted, "too many connections with a token of this role; close some and retry")
 	}
 	return nil
 }

@@ -119,7 +119,7 @@ func TestTokenClientGetsPastIdleConnections(t *testing.T) {
 	// pending, so later idle connections cannot push it out.
 	lim := f.srv.lim
 	lim.mu.Lock()
-	pending, authed := len(lim.pending.all), len(lim.authed.all)
+	pending, authed := len(lim.pending.all), len(lim.authed[roleRead.rank()].all)
 	lim.mu.Unlock()
 	if pending != 1 || authed != 1 {
 		t.Fatalf("%d pending and %d authenticated connections, want 1 and 1", pending, authed)

@@ -42,9 +42,15 @@ const (
 // without a valid token, else of those that have sent nothing, else of
 // all. So an attacker holding idle connections, or remaking them, cannot
 // keep a client with a token out: the client's connection is the newest,
-// sends at once, and leaves the pending pool at its first call. An authenticated connection past a cap replaces the oldest one of
-// the same or a lesser role (agent < read < admin); if there is none, the
-// call is refused and the connection stays pending.
+// sends at once, and leaves the pending pool at its first call.
+// Authenticated connections count against the caps of their role only
+// (each role has MaxAuthenticatedPerSource and MaxAuthenticated of its
+// own), and one past a cap replaces the oldest of its role that carries no
+// agent session; if there is none, the call is refused and the connection
+// stays pending. So no token can crowd out another role's connections:
+// not an agent token the admin's, nor the read token, which every local
+// user can read, the agents that connect over loopback (mirrored mode,
+// WSL1), which share one source.
 type LimitOptions struct {
 	MaxPendingPerSource       int
 	MaxPending                int
@@ -80,7 +86,7 @@ type limiter struct {
 	metrics *metrics.Metrics // counts the connections it closes
 	mu      sync.Mutex
 	pending pool
-	authed  pool
+	authed  [numRanks]pool // by role rank
 	// Connections closed past a cap since loggedAt, not logged yet.
 	evicted  int
 	loggedAt time.Time
@@ -88,7 +94,11 @@ type limiter struct {
 
 func newLimiter(o LimitOptions, log *slog.Logger, m *metrics.Metrics) *limiter {
 	o.setDefaults()
-	return &limiter{o: o, log: log, metrics: m, pending: newPool(), authed: newPool()}
+	lim := &limiter{o: o, log: log, metrics: m, pending: newPool()}
+	for i := range lim.authed {
+		lim.authed[i] = newPool()
+	}
+	return lim
 }
 
 // noteEvicted counts n connections closed past a cap, and logs the count
@@ -99,8 +109,12 @@ func (lim *limiter) noteEvicted(n int) {
 	if lim.evicted == 0 || time.Since(lim.loggedAt) < evictLogInterval {
 		return
 	}
+	authed := 0
+	for _, p := range lim.authed {
+		authed += len(p.all)
+	}
 	lim.log.Warn("closed connections past the connection limits", "closed", lim.evicted,
-		"pending", len(lim.pending.all), "authenticated", len(lim.authed.all))
+		"pending", len(lim.pending.all), "authenticated", authed)
 	lim.evicted, lim.loggedAt = 0, time.Now()
 }
 
@@ -238,9 +252,9 @@ func (lim *limiter) admit(nc net.Conn) (*trackedConn, bool) {
 	return c, len(out) > 0
 }
 
-// graduate moves c from the pending to the authenticated pool at its
-// first call with a valid token of a role of rank r (higher is more
-// trusted). It reports false when the authenticated caps leave no room.
+// graduate moves c from the pending pool to its role's authenticated pool
+// at its first call with a valid token of a role of the given rank
+// (role.rank). It reports false when the role's caps leave no room.
 func (lim *limiter) graduate(c *trackedConn, rank int) bool {
 	lim.mu.Lock()
 	if c.rank > 0 {
@@ -251,18 +265,16 @@ func (lim *limiter) graduate(c *trackedConn, rank int) bool {
 		lim.mu.Unlock()
 		return false // closed meanwhile
 	}
-	// A lesser role gives way first; the same role only if the connection
-	// carries no agent session, so that a token holder opening connections
-	// cannot close the live agents' ones.
-	out, ok := lim.authed.evict(c.src, lim.o.MaxAuthenticatedPerSource, lim.o.MaxAuthenticated,
-		func(o *trackedConn) bool { return o.rank < rank },
-		func(o *trackedConn) bool { return o.rank == rank && o.sessions.Load() == 0 })
+	// Only a connection that carries no agent session gives way, so that a
+	// token holder opening connections cannot close the live agents' ones.
+	out, ok := lim.authed[rank].evict(c.src, lim.o.MaxAuthenticatedPerSource, lim.o.MaxAuthenticated,
+		func(o *trackedConn) bool { return o.sessions.Load() == 0 })
 	lim.noteEvicted(len(out))
 	if ok {
 		lim.pending.remove(c)
 		c.rank = rank
 		c.timer.Stop()
-		lim.authed.add(c)
+		lim.authed[rank].add(c)
 	}
 	lim.mu.Unlock()
 	closeAll(out)
@@ -273,7 +285,7 @@ func (lim *limiter) forget(c *trackedConn) {
 	lim.mu.Lock()
 	defer lim.mu.Unlock()
 	if !lim.pending.remove(c) {
-		lim.authed.remove(c)
+		lim.authed[c.rank].remove(c)
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -150,8 +151,8 @@ func TestPendingDeadlineClosesOnlyPending(t *testing.T) {
 		c.expire()
 	}
 	wantClosed(t, fs, true, false)
-	if len(lim.pending.all) != 0 || len(lim.authed.all) != 1 {
-		t.Fatalf("pending %d, authenticated %d; want 0 and 1", len(lim.pending.all), len(lim.authed.all))
+	if read := len(lim.authed[roleRead.rank()].all); len(lim.pending.all) != 0 || read != 1 {
+		t.Fatalf("pending %d, authenticated %d; want 0 and 1", len(lim.pending.all), read)
 	}
 	// Only the pending one counts, and once: a second expiry finds it gone.
 	ts[0].expire()
@@ -165,27 +166,53 @@ func TestPendingDeadlineTimerFires(t *testing.T) {
 	wantCounted(t, lim, 0, 1)
 }
 
-func TestAuthenticatedCapYieldsOnlyToEqualOrHigherRoles(t *testing.T) {
-	lim := testLimiter(LimitOptions{MaxAuthenticatedPerSource: 1, PendingTimeout: time.Hour})
-	fs, ts := conns(t, lim, "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3")
+// Each role has caps of its own: no token crowds out another role's
+// connections. The read token, which every local user can read, cannot
+// close the agents that connect over loopback (mirrored mode, WSL1; all of
+// loopback is one source) nor keep them out, and an agent token cannot
+// keep the admin out; within a role, an idle connection gives way.
+func TestRolesHaveCapsOfTheirOwn(t *testing.T) {
+	lim := testLimiter(LimitOptions{MaxAuthenticatedPerSource: 2, PendingTimeout: time.Hour})
+	addrs := make([]string, 12)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("127.0.0.%d:%d", 1+i%3, 1000+i)
+	}
+	fs, ts := conns(t, lim, addrs...)
 	if !lim.graduate(ts[0], roleAgent.rank()) {
-		t.Fatal("first agent connection refused")
+		t.Fatal("agent connection refused")
 	}
-	// An admin connection replaces the agent's...
-	if !lim.graduate(ts[1], roleAdmin.rank()) {
-		t.Fatal("admin connection refused")
+	holdSession(ts[0].RemoteAddr())
+	// A flood of read connections: each replaces an idle read one.
+	for i := 1; i <= 6; i++ {
+		if !lim.graduate(ts[i], roleRead.rank()) {
+			t.Fatalf("read connection %d refused while an older idle one could give way", i)
+		}
 	}
-	wantClosed(t, fs, true, false, false)
-	// ...and an agent connection cannot replace the admin's: it is
-	// refused and stays pending.
-	if lim.graduate(ts[2], roleAgent.rank()) {
-		t.Fatal("agent connection replaced the admin's")
+	wantClosed(t, fs, false, true, true, true, true, false, false)
+	// The agent's reconnect finds its role's room, and the admin its own.
+	if !lim.graduate(ts[7], roleAgent.rank()) {
+		t.Fatal("an agent connection was kept out by read connections")
 	}
-	wantClosed(t, fs, true, false, false)
-	if len(lim.pending.all) != 1 || lim.pending.all[0] != ts[2] {
+	for i := 8; i < 10; i++ {
+		if !lim.graduate(ts[i], roleAdmin.rank()) {
+			t.Fatalf("admin connection %d refused", i)
+		}
+	}
+	wantClosed(t, fs, false, true, true, true, true, false, false, false, false, false)
+	// A third agent connection may close the idle agent one, not the one
+	// with a session.
+	if !lim.graduate(ts[10], roleAgent.rank()) {
+		t.Fatal("agent connection refused while an idle one could give way")
+	}
+	wantClosed(t, fs, false, true, true, true, true, false, false, true, false, false, false)
+	holdSession(ts[10].RemoteAddr())
+	if lim.graduate(ts[11], roleAgent.rank()) {
+		t.Fatal("an agent connection closed one carrying an agent session")
+	}
+	if len(lim.pending.all) != 1 || lim.pending.all[0] != ts[11] {
 		t.Fatal("the refused connection is not pending")
 	}
-	wantCounted(t, lim, 1, 0) // the agent's, closed for the admin's
+	wantCounted(t, lim, 5, 0)
 }
 
 // An agent-token holder opening connections cannot close the ones that
@@ -223,7 +250,11 @@ func TestClosedConnectionIsForgotten(t *testing.T) {
 	lim.graduate(ts[1], roleAdmin.rank())
 	ts[0].Close()
 	ts[1].Close()
-	if len(lim.pending.all)+len(lim.authed.all)+len(lim.pending.bySource)+len(lim.authed.bySource) != 0 {
+	n := len(lim.pending.all) + len(lim.pending.bySource)
+	for _, p := range lim.authed {
+		n += len(p.all) + len(p.bySource)
+	}
+	if n != 0 {
 		t.Fatal("closed connections still tracked")
 	}
 	if lim.graduate(ts[0], roleAdmin.rank()) {

@@ -12,6 +12,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
+	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
 // getStatus makes one GetStatus call with tok on a connection of its own
@@ -34,12 +35,26 @@ func TestRefusedCallsAreCounted(t *testing.T) {
 		{"", codes.Unauthenticated},
 		{newToken(t), codes.Unauthenticated},
 		{f.tokens.Agent, codes.PermissionDenied},
-		{f.tokens.Admin, codes.Unimplemented}, // holds the one authenticated slot
-		{f.tokens.Read, codes.ResourceExhausted},
+		{f.tokens.Admin, codes.Unimplemented}, // holds the admins' one slot
+		{f.tokens.Read, codes.Unimplemented},  // the readers' own
 	} {
 		if got := f.getStatus(t, c.tok); got != c.want {
 			t.Fatalf("GetStatus: %s, want %s", got, c.want)
 		}
+	}
+	// An agent connection with a session open holds the agents' one slot,
+	// and another agent connection finds no room.
+	if _, err := wslfwdv1.NewAgentServiceClient(f.dial(t, f.tokens.Agent)).Session(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Cond(t, 10*time.Second, "the agent session to hold its connection", func() bool {
+		f.srv.lim.mu.Lock()
+		defer f.srv.lim.mu.Unlock()
+		held := f.srv.lim.authed[roleAgent.rank()].all
+		return len(held) == 1 && held[0].sessions.Load() == 1
+	})
+	if _, c := session(t, f.dial(t, f.tokens.Agent), natHello("Ubuntu")); c != codes.ResourceExhausted {
+		t.Fatalf("a second agent session: %s, want ResourceExhausted", c)
 	}
 	want := []metrics.RefusalCount{{Code: "PermissionDenied", Count: 1}, {Code: "ResourceExhausted", Count: 1}, {Code: "Unauthenticated", Count: 2}}
 	if got := f.metrics.Snapshot().CallRefusals; !slices.Equal(got, want) {
