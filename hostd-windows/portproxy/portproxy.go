@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
@@ -168,27 +170,71 @@ func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 // plan is what Apply knows while it sorts a batch.
 type plan struct {
 	have     map[backend.Key]backend.Entry // entries in the registry
-	foreign  map[backend.Key]Unparsed      // keys held by values wslfwd cannot read
+	foreign  held                          // what values wslfwd cannot read hold
 	removing map[backend.Key]bool          // keys the batch frees
 	adding   map[backend.Key]bool          // keys the batch fills
 }
 
-// heldByUnparsed maps the listen keys that values wslfwd cannot read
-// hold: a value whose name is a listen address and port (only its data,
-// or its being in two tables, is odd) sits where netsh would write an
-// entry with that key, and is someone else's.
-func heldByUnparsed(us []Unparsed) map[backend.Key]Unparsed {
-	held := make(map[backend.Key]Unparsed)
+// held is what values wslfwd cannot read hold: listen keys, and, for a
+// value whose listen address is not an IP literal (a host name), its port
+// for every address of the table's listen family.
+type held struct {
+	keys  map[backend.Key]Unparsed
+	ports map[familyPort]Unparsed
+}
+
+type familyPort struct {
+	is4  bool
+	port uint16
+}
+
+// heldByUnparsed reads, as leniently as netsh might, where each value
+// wslfwd cannot read listens: such a value sits where netsh would write an
+// entry for that socket, and is someone else's. Any spelling of an address
+// and port counts ("::0", a port with leading zeros), and "*", which netsh
+// shows for an entry made without listenaddress, is the table's
+// unspecified address. A name whose port does not read holds nothing that
+// can be named; iphlpsvc's own listening (CheckPort) still stands in the
+// way.
+func heldByUnparsed(us []Unparsed) held {
+	h := held{keys: make(map[backend.Key]Unparsed), ports: make(map[familyPort]Unparsed)}
 	for _, u := range us {
 		listen4, _, err := u.Kind.families()
 		if err != nil {
 			continue
 		}
-		if ap, err := parseAddrPort(u.Name, listen4); err == nil {
-			held[backend.Key{Protocol: backend.TCP, Listen: ap}] = u
+		i := strings.LastIndexByte(u.Name, '/')
+		if i < 0 {
+			continue
 		}
+		n, err := strconv.ParseUint(strings.TrimSpace(u.Name[i+1:]), 10, 16)
+		if err != nil || n == 0 {
+			continue
+		}
+		port, addrText := uint16(n), strings.TrimSpace(u.Name[:i])
+		addr, err := netip.ParseAddr(addrText)
+		switch {
+		case addrText == "*" && listen4:
+			addr = netip.IPv4Unspecified()
+		case addrText == "*":
+			addr = netip.IPv6Unspecified()
+		case err != nil:
+			h.ports[familyPort{listen4, port}] = u
+			continue
+		}
+		addr = addr.WithZone("").Unmap()
+		h.keys[backend.Key{Protocol: backend.TCP, Listen: netip.AddrPortFrom(addr, port)}] = u
 	}
-	return held
+	return h
+}
+
+// holding returns the value wslfwd cannot read that holds k, if any.
+func (h held) holding(k backend.Key) (Unparsed, bool) {
+	if u, ok := h.keys[k]; ok {
+		return u, true
+	}
+	u, ok := h.ports[familyPort{k.Listen.Addr().Is4(), k.Listen.Port()}]
+	return u, ok
 }
 
 // checkAdd reports why e cannot be added, if it cannot.
@@ -199,7 +245,7 @@ func (b *Backend) checkAdd(ctx context.Context, e backend.Entry, p plan) error {
 	if p.adding[e.Key()] {
 		return fmt.Errorf("the batch adds %s twice", e.Key())
 	}
-	if u, ok := p.foreign[e.Key()]; ok {
+	if u, ok := p.foreign.holding(e.Key()); ok {
 		return fmt.Errorf("the portproxy value %s %s = %q, which wslfwd cannot read (%s), holds this address: %w", u.Kind, u.Name, u.Data, u.Reason, backend.ErrPortInUse)
 	}
 	cur, held := p.have[e.Key()]

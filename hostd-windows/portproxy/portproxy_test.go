@@ -297,11 +297,35 @@ func TestApplyOnlyLinesThatMustSucceed(t *testing.T) {
 // user's) whose name is the listen address and port of an entry to add
 // holds that key: adding would overwrite it, and removing later would
 // delete it. The add fails as port in use; the value is never touched.
+// A value of the other family's table, or of another port, holds nothing
+// an addition needs.
+func TestApplyUnparsedValuesHoldOnlyTheirSocket(t *testing.T) {
+	for _, v := range []Value{
+		{Kind: V6ToV4, Name: "*/4000", Data: "172.28.240.53/4000"},
+		{Kind: V6ToV6, Name: "myhost.lan/4000", Data: "fd00::2/4000"},
+		{Kind: V4ToV4, Name: "*/4001", Data: "172.28.240.53/4001"},
+		{Kind: V4ToV4, Name: "*/notaport", Data: "172.28.240.53/4000"},
+	} {
+		b, store, _ := newFake()
+		store.set(v.Kind, v.Name, v.Data)
+		mine := tcp("0.0.0.0:4000", "172.28.240.53:4000")
+		if err := b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{mine}}); err != nil {
+			t.Errorf("%v: add = %v, want it added", v, err)
+		}
+	}
+}
+
 func TestApplyLeavesUnparsedValueAtSameKey(t *testing.T) {
 	for _, v := range []Value{
 		{Kind: V4ToV4, Name: "0.0.0.0/4000", Data: "myhost.lan/4000"},     // same table: would be overwritten
 		{Kind: V4ToV6, Name: "0.0.0.0/4000", Data: "myhost.lan/4000"},     // other table, same listen key
 		{Kind: V4ToV4, Name: "0.0.0.0/4000", Data: "172.28.240.53/04000"}, // port netsh would not write
+		// Other spellings of the same socket.
+		{Kind: V4ToV4, Name: "*/4000", Data: "172.28.240.53/4000"}, // made without listenaddress
+		{Kind: V4ToV6, Name: "*/4000", Data: "fd00::2/4000"},
+		{Kind: V4ToV4, Name: "0.0.0.0/04000", Data: "172.28.240.53/4000"},
+		{Kind: V4ToV4, Name: "::ffff:0.0.0.0/4000", Data: "172.28.240.53/4000"},
+		{Kind: V4ToV4, Name: "myhost.lan/4000", Data: "172.28.240.53/4000"}, // a host name: the port, any address
 	} {
 		b, store, netsh := newFake()
 		store.set(v.Kind, v.Name, v.Data)
