@@ -23,3 +23,24 @@ func TestBackoffGrowsToTheCapAndResets(t *testing.T) {
 		t.Fatalf("after reset: wait %v, want at most the shortest bound", w)
 	}
 }
+
+// A stream the daemon ends soon after its welcome (a refused snapshot)
+// does not start the backoff afresh; one it kept for a while does.
+func TestOnlyAStreamKeptAWhileWasHealthy(t *testing.T) {
+	now := time.Now()
+	for _, c := range []struct {
+		welcomed time.Time
+		want     bool
+	}{
+		{time.Time{}, false},
+		{now.Add(-50 * time.Millisecond), false},
+		{now.Add(-healthyAfter + time.Millisecond), false},
+		{now.Add(-healthyAfter), true},
+		{now.Add(-time.Hour), true},
+	} {
+		s := &stream{welcomed: c.welcomed}
+		if got := s.healthy(now); got != c.want {
+			t.Errorf("welcomed %v before the end: healthy %v, want %v", now.Sub(c.welcomed), got, c.want)
+		}
+	}
+}

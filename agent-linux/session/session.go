@@ -124,8 +124,8 @@ func (s *Session) Run(ctx context.Context) error {
 			wait.reset()
 			continue
 		}
-		if st.welcomed {
-			wait.reset() // the daemon accepted us: start the backoff afresh
+		if st.healthy(time.Now()) {
+			wait.reset() // the daemon kept us a while: start the backoff afresh
 		}
 		msg := describe(s.cfg, err)
 		if msg != lastErr {

@@ -32,8 +32,8 @@ type stream struct {
 	sent     tracker.State // what the daemon holds, as far as this stream sent it
 	changed  <-chan struct{}
 	local    func() netip.Addr // the connection's local address; zero if unknown
-	welcomed bool
-	maxL     uint32 // listeners the daemon accepts; 0 = unknown
+	welcomed time.Time         // when the daemon welcomed the stream; zero: not yet
+	maxL     uint32            // listeners the daemon accepts; 0 = unknown
 }
 
 // run opens a stream and serves it until it ends. A nil error means the
@@ -124,8 +124,8 @@ func (s *stream) serve(ctx context.Context) error {
 func (s *stream) handle(ctx context.Context, m *wslfwdv1.HostMessage, echo *echoes) error {
 	switch m := m.GetMsg().(type) {
 	case *wslfwdv1.HostMessage_Welcome:
-		s.welcomed = true
-		s.link.up(m.Welcome.GetDaemonVersion(), time.Now())
+		s.welcomed = time.Now()
+		s.link.up(m.Welcome.GetDaemonVersion(), s.welcomed)
 		s.maxL = m.Welcome.GetMaxListeners()
 		s.cfg.Logger.Info("connected to the daemon", "addr", s.cfg.Addr, "session", m.Welcome.GetSessionId(),
 			"daemon_version", m.Welcome.GetDaemonVersion())
@@ -235,6 +235,19 @@ func (s *stream) send(m *wslfwdv1.AgentMessage) error {
 		case <-s.msgs: // the stream is over: what it still said does not matter
 		}
 	}
+}
+
+// healthyAfter is how long a stream must have been welcomed for its end
+// to start the reconnect backoff afresh. The daemon welcomes a stream
+// before it checks the snapshot, so a stream whose snapshot it refuses
+// (or that it ends at once for any reason) was welcomed too: restarting
+// the backoff then would reconnect, rescan and resend about every 100 ms
+// for as long as the cause lasts.
+const healthyAfter = 10 * time.Second
+
+// healthy reports whether the stream, ending at now, was healthy.
+func (s *stream) healthy(now time.Time) bool {
+	return !s.welcomed.IsZero() && now.Sub(s.welcomed) >= healthyAfter
 }
 
 // endErr maps the daemon closing the stream cleanly to nil.
