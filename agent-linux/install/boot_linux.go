@@ -22,7 +22,11 @@ func (r *run) boot(changed bool) error {
 	if err != nil {
 		return err
 	}
-	r.m.addFile(logPath)
+	// The boot command appends to the log: it is ours unless it was
+	// there before an install named it.
+	if _, err := os.Lstat(r.path(logPath)); errors.Is(err, fs.ErrNotExist) {
+		r.m.addFile(logPath)
+	}
 	pids, err := r.System.Agents(binPath)
 	if err != nil {
 		return fmt.Errorf("find a running agent: %w", err)
@@ -185,8 +189,12 @@ func (r *run) stop(pids []int, why string) error {
 	return nil
 }
 
-// remove removes a file of ours and forgets it.
+// remove removes a file of ours and forgets it; a file the manifest does
+// not name is someone else's and stays.
 func (r *run) remove(path string) error {
+	if !r.m.has(path) {
+		return nil
+	}
 	removed, err := removeFile(r.path(path))
 	if err != nil {
 		return err

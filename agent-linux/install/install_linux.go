@@ -1,6 +1,7 @@
 package install
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -142,17 +143,50 @@ func (r *run) files(bin []byte) (changed bool, err error) {
 	return changed, nil
 }
 
-// put writes one file of ours, recorded in the manifest first.
+// put writes one file of ours, recorded in the manifest first. A file
+// that was there before and that no install made is someone else's: when
+// it already holds data it is left (its mode made perm) and not recorded,
+// so uninstall leaves it too; otherwise install stops rather than replace
+// it.
 func (r *run) put(path string, data []byte, perm fs.FileMode, what string) (bool, error) {
 	if err := r.mkdir(filepath.Dir(path), 0o755); err != nil {
 		return false, err
 	}
-	r.m.addFile(path)
+	mine, err := r.claim(path, data)
+	if err != nil {
+		return false, err
+	}
+	if mine {
+		r.m.addFile(path)
+	}
 	changed, err := writeFile(r.path(path), data, perm)
 	if changed {
 		r.say("wrote %s: %s", r.path(path), what)
 	}
 	return changed, err
+}
+
+// claim reports whether path is wslfwd's to record: an install made it,
+// or it is not there yet. A file of someone else's is an error unless it
+// holds want already.
+func (r *run) claim(path string, want []byte) (bool, error) {
+	if r.m.has(path) {
+		return true, nil
+	}
+	have, err := readFile(r.path(path))
+	switch {
+	case err != nil:
+		return false, err
+	case have == nil:
+		if _, err := os.Lstat(r.path(path)); err == nil {
+			// A dangling symbolic link: still not ours.
+			return false, fmt.Errorf("%s is there and wslfwd-agent install did not make it: move it away and run install again", r.path(path))
+		}
+		return true, nil
+	case want != nil && bytes.Equal(have, want):
+		return false, nil
+	}
+	return false, fmt.Errorf("%s is there and wslfwd-agent install did not make it: move it away and run install again", r.path(path))
 }
 
 // mkdir creates dir (and its parents) when missing, recording each one

@@ -1,6 +1,8 @@
 package install
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -318,4 +320,40 @@ func TestUninstallWhenNotInstalled(t *testing.T) {
 	}
 	e.wantSame(before, "uninstall of nothing")
 	e.wantCalls()
+}
+
+// A file that was there before install and that no install made is not
+// wslfwd's: one that already holds what install would write is left and
+// not recorded, so uninstall leaves it; one that holds anything else
+// stops install, unchanged.
+func TestInstallLeavesFilesItDidNotMake(t *testing.T) {
+	t.Run("same content", func(t *testing.T) {
+		e := newEnv(t, false, absent)
+		if err := os.MkdirAll(filepath.Join(e.root, "etc/wslfwd"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeTestFile(t, filepath.Join(e.root, tokenPath), testToken+"\n", 0o600)
+		writeTestFile(t, filepath.Join(e.root, logPath), "an older agent's log\n", 0o644)
+		e.install(e.config())
+		e.uninstall()
+		e.wantFile(tokenPath, testToken+"\n", 0o600)
+		e.wantFile(logPath, "an older agent's log\n", 0o644)
+		if _, err := os.Stat(filepath.Join(e.root, binPath)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("uninstall left the binary it wrote: %v", err)
+		}
+	})
+	t.Run("other content", func(t *testing.T) {
+		e := newEnv(t, true, absent)
+		writeTestFile(t, filepath.Join(e.root, unitPath), "[Service]\nExecStart=/opt/mine\n", 0o644)
+		err := Install(e.config())
+		if err == nil || !strings.Contains(err.Error(), unitPath) || !strings.Contains(err.Error(), "did not make it") {
+			t.Fatalf("install over someone else's unit: %v, want an error naming it", err)
+		}
+		e.wantFile(unitPath, "[Service]\nExecStart=/opt/mine\n", 0o644)
+		e.out.Reset()
+		if err := Uninstall(Config{Root: e.root, System: e.sys, Out: &e.out}); err != nil {
+			t.Fatal(err)
+		}
+		e.wantFile(unitPath, "[Service]\nExecStart=/opt/mine\n", 0o644)
+	})
 }
