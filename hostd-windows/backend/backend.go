@@ -97,6 +97,19 @@ type Backend interface {
 	Close() error
 }
 
+// Obscurer is implemented by a backend that can hold values it cannot read
+// as entries, which List leaves out: a portproxy value in a form netsh
+// would not write, or one listen address and port in two tables, of which
+// only one is in effect. An entry wslfwd made can be one of them (its key
+// put in a second table by hand), so the reconciler does not take an
+// entry it owns at such a key for gone, which would make it foreign once
+// the other value goes.
+type Obscurer interface {
+	// Obscured returns the keys that values the backend cannot read as
+	// entries sit at.
+	Obscured(ctx context.Context) ([]Key, error)
+}
+
 // Verifier is implemented by a backend whose entries can exist without
 // carrying connections. A portproxy entry is a registry value; only the IP
 // Helper service listening on its address makes it a forward, and with

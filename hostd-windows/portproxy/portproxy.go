@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -226,6 +227,16 @@ func heldByUnparsed(us []Unparsed) held {
 		h.keys[backend.Key{Protocol: backend.TCP, Listen: netip.AddrPortFrom(addr, port)}] = u
 	}
 	return h
+}
+
+// Obscured returns the listen keys of the values wslfwd cannot read
+// (backend.Obscurer).
+func (b *Backend) Obscured(ctx context.Context) ([]backend.Key, error) {
+	s, err := b.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Collect(maps.Keys(heldByUnparsed(s.Unparsed).keys)), nil
 }
 
 // holding returns the value wslfwd cannot read that holds k, if any.

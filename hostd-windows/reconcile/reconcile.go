@@ -59,6 +59,10 @@ type Reconciler struct {
 
 	mu    sync.Mutex
 	known *view // the backend after the last run; nil: list it
+	// hidden are the entries wslfwd owns that the last listing left out
+	// because values it cannot read sit at their keys (backend.Obscurer):
+	// the ledger keeps them.
+	hidden []backend.Entry
 }
 
 // Outcome is what became of one wanted entry.
@@ -227,7 +231,7 @@ func (r *Reconciler) reconcile(ctx context.Context, p Plan) Report {
 
 	if batch.Empty() {
 		// Forget ledger entries the backend no longer has.
-		if err := r.l.Replace(records(sv.owned, distros)); err != nil {
+		if err := r.record(sv.owned, distros); err != nil {
 			rep.Err = fmt.Errorf("state directory: %w", err)
 		}
 		rep.Owned = r.l.Entries()
@@ -238,7 +242,7 @@ func (r *Reconciler) reconcile(ctx context.Context, p Plan) Report {
 	// Record intent before adding.
 	if len(batch.Add) > 0 {
 		intent := append(slices.Clone(sv.owned), batch.Add...)
-		if err := r.l.Replace(records(intent, distros)); err != nil {
+		if err := r.record(intent, distros); err != nil {
 			r.refuseAdditions(batch.Add, err, &rep)
 			rep.Owned = slices.Clone(sv.owned)
 			sortEntries(rep.Owned)
@@ -248,7 +252,7 @@ func (r *Reconciler) reconcile(ctx context.Context, p Plan) Report {
 	}
 
 	truth := r.applyBatch(ctx, batch, sv.owned, &sv.view, &rep)
-	if err := r.l.Replace(records(truth, distros)); err != nil {
+	if err := r.record(truth, distros); err != nil {
 		rep.Err = errors.Join(rep.Err, fmt.Errorf("state directory: %w", err))
 	}
 	rep.Owned = truth
@@ -289,7 +293,7 @@ func (r *Reconciler) reconcileKeys(ctx context.Context, p Plan) Report {
 	if err != nil {
 		r.known = nil
 		truth := r.afterBatchFailure(ctx, batch, slices.Collect(maps.Keys(v.isOwned)), err, &rep)
-		if err := r.l.Replace(records(truth, r.distros(wants))); err != nil {
+		if err := r.record(truth, r.distros(wants)); err != nil {
 			rep.Err = errors.Join(rep.Err, fmt.Errorf("state directory: %w", err))
 		}
 		return rep
@@ -318,8 +322,14 @@ func recorded(wants []ledger.Record, add []backend.Entry, v view) []ledger.Recor
 // wanted and held key as an error and returns false.
 func (r *Reconciler) list(ctx context.Context, wants []ledger.Record, hold []backend.Entry, rep *Report) (survey, bool) {
 	actual, err := r.b.List(ctx)
+	var obscured []backend.Key
+	if o, ok := r.b.(backend.Obscurer); ok && err == nil {
+		obscured, err = o.Obscured(ctx)
+	}
 	if err == nil {
-		return r.survey(actual), true
+		sv := r.survey(actual)
+		r.hidden = r.hiddenAt(obscured, sv.byKey)
+		return sv, true
 	}
 	rep.Err = fmt.Errorf("list %s entries: %w", r.b.Name(), err)
 	bad := errorOutcome("cannot read the backend's entries: " + err.Error())
@@ -332,6 +342,22 @@ func (r *Reconciler) list(ctx context.Context, wants []ledger.Record, hold []bac
 		}
 	}
 	return survey{}, false
+}
+
+// hiddenAt returns the ledger's entries that the listing (byKey) does not
+// show and whose keys values the backend cannot read sit at.
+func (r *Reconciler) hiddenAt(obscured []backend.Key, byKey map[backend.Key]backend.Entry) []backend.Entry {
+	at := make(map[backend.Key]bool, len(obscured))
+	for _, k := range obscured {
+		at[k] = true
+	}
+	var out []backend.Entry
+	for _, e := range r.l.Entries() {
+		if _, listed := byKey[e.Key()]; at[e.Key()] && !listed {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // survey splits the backend's listing into what wslfwd owns (an identical
@@ -414,6 +440,12 @@ func (r *Reconciler) distros(wants []ledger.Record) map[backend.Entry]string {
 		out[w.Entry] = w.Distro
 	}
 	return out
+}
+
+// record makes entries, and the entries hidden at the last listing, the
+// ledger's set.
+func (r *Reconciler) record(entries []backend.Entry, distros map[backend.Entry]string) error {
+	return r.l.Replace(records(append(slices.Clone(entries), r.hidden...), distros))
 }
 
 // records pairs entries with their distros for the ledger.

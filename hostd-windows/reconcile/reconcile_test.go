@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -572,5 +573,78 @@ func TestActiveOnlyWhenVerified(t *testing.T) {
 	wantOutcome(t, rep, a80, activeState, "")
 	if len(f.batches) != batches {
 		t.Fatalf("a working entry was made anew: %v", f.batches[batches:])
+	}
+}
+
+// obscuringBackend is a fakeBackend that, at some keys, holds values it
+// cannot read as entries (backend.Obscurer): List leaves those keys out
+// and an addition there fails, as portproxy does for a listen address and
+// port in two tables.
+type obscuringBackend struct {
+	*fakeBackend
+	obscured map[backend.Key]bool
+}
+
+func (o *obscuringBackend) List(ctx context.Context) ([]backend.Entry, error) {
+	all, err := o.fakeBackend.List(ctx)
+	return slices.DeleteFunc(all, func(e backend.Entry) bool { return o.obscured[e.Key()] }), err
+}
+
+func (o *obscuringBackend) Obscured(context.Context) ([]backend.Key, error) {
+	return slices.Collect(maps.Keys(o.obscured)), nil
+}
+
+func (o *obscuringBackend) Apply(ctx context.Context, b backend.Batch) error {
+	for _, e := range b.Remove {
+		if o.obscured[e.Key()] {
+			panic(fmt.Sprintf("removal of %v, at a key the backend cannot read", e))
+		}
+	}
+	var refused []backend.Failure
+	b.Add = slices.DeleteFunc(slices.Clone(b.Add), func(e backend.Entry) bool {
+		if o.obscured[e.Key()] {
+			refused = append(refused, backend.Failure{Entry: e, Err: backend.ErrPortInUse})
+		}
+		return o.obscured[e.Key()]
+	})
+	err := o.fakeBackend.Apply(ctx, b)
+	if len(refused) == 0 {
+		return err
+	}
+	var ae *backend.ApplyError
+	if !errors.As(err, &ae) {
+		ae = &backend.ApplyError{}
+	}
+	ae.Failures = append(ae.Failures, refused...)
+	return ae
+}
+
+// An entry wslfwd made whose key becomes unreadable (a user put the same
+// listen address and port in a second table) stays in the ledger and is
+// left alone while it is hidden, wanted or not; once the other value is
+// gone it is wslfwd's again, and goes when not wanted.
+func TestHiddenOwnedEntryStaysOwned(t *testing.T) {
+	f := newFake()
+	o := &obscuringBackend{fakeBackend: f, obscured: map[backend.Key]bool{}}
+	l := ledger.NewMemory()
+	r := New(o, l, quiet)
+	r.Reconcile(context.Background(), wants(a80))
+	if !f.has(a80) {
+		t.Fatal("a80 not added")
+	}
+	o.obscured[a80.Key()] = true
+	for _, p := range []Plan{wants(), wants(a80)} {
+		rep := r.Reconcile(context.Background(), p)
+		if got := l.Entries(); !slices.Equal(got, []backend.Entry{a80}) {
+			t.Fatalf("ledger %v while a80 is hidden, want it kept", got)
+		}
+		if len(p.Want) > 0 && rep.Outcomes[a80.Key()].State == activeState {
+			t.Errorf("a hidden entry reported ACTIVE: %v", rep.Outcomes)
+		}
+	}
+	delete(o.obscured, a80.Key())
+	r.Reconcile(context.Background(), wants())
+	if f.has(a80) || len(l.Entries()) != 0 {
+		t.Fatalf("after the other value went: backend has a80 %v, ledger %v; want both empty", f.has(a80), l.Entries())
 	}
 }
