@@ -88,6 +88,35 @@ func memory(t *testing.T, pid int) (rss, peak int64) {
 	return rss, peak
 }
 
+// listenOverflows reads TcpExt ListenOverflows in pid's network
+// namespace: how many handshakes the kernel dropped because a listening
+// socket's accept queue was full.
+func listenOverflows(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/netstat", pid))
+	if err != nil {
+		t.Fatalf("daemon's TCP counters: %v", err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i+1 < len(lines); i += 2 {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) != len(values) || len(names) == 0 || names[0] != "TcpExt:" {
+			continue
+		}
+		for j, n := range names {
+			if n == "ListenOverflows" {
+				v, err := strconv.ParseInt(values[j], 10, 64)
+				if err != nil {
+					t.Fatalf("ListenOverflows %q: %v", values[j], err)
+				}
+				return v
+			}
+		}
+	}
+	t.Fatalf("no TcpExt ListenOverflows in /proc/%d/net/netstat", pid)
+	return 0
+}
+
 func descriptors(t *testing.T, pid int) int {
 	t.Helper()
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
@@ -161,14 +190,9 @@ func expectClosedPastLimits(t *testing.T, m *wslfwdv1.DaemonMetrics, attack stri
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
-// cliSource is where the CLI's connections to the daemon come from: it
-// dials DaemonLoopback without choosing a source, so the kernel picks the
-// destination's own address.
-var cliSource = labrun.DaemonLoopback.Addr()
-
 // loopbackSource is the i-th of many loopback addresses an attacker on
 // the host can send from (127.0.0.0/8 is all local), skipping 127.0.0.1,
-// which the CLI uses (cliSource).
+// which the CLI uses.
 func loopbackSource(i int) netip.Addr {
 	n := i%250 + 2
 	return netip.AddrFrom4([4]byte{127, 0, byte(n / 256), byte(n % 256)})
