@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -558,4 +559,63 @@ func TestSyncManyHyperVRules(t *testing.T) {
 	if got := shell.names(HyperV); len(got) != 0 {
 		t.Fatalf("%d hyper-v rules left", len(got))
 	}
+}
+
+// Rules made in other profiles than the daemon's (firewall_profiles
+// narrowed since) are remade at the first Sync, once; the profiles are
+// remembered, so the next daemon with the same ones changes nothing, and
+// a Sync that fails leaves the remaking to the next.
+func TestSyncRemakesRulesMadeInOtherProfiles(t *testing.T) {
+	tcp := Rule{Kind: Windows, Protocol: backend.TCP, Port: 8080}
+	udp := Rule{Kind: HyperV, Protocol: backend.UDP, Port: 53}
+	memo := filepath.Join(t.TempDir(), "state", ProfilesFile)
+	shell := newFakeShell()
+	wide := New(shell, nil, "private", "domain", "public")
+	wide.Remember(memo)
+	if err := wide.Sync(t.Context(), []Rule{tcp, udp}); err != nil {
+		t.Fatal(err)
+	}
+	// The next daemon: only private networks.
+	narrow := New(shell, nil, "private")
+	narrow.Remember(memo)
+	shell.refuse = func(string) bool { return true }
+	if err := narrow.Sync(t.Context(), []Rule{tcp, udp}); err == nil {
+		t.Fatal("a Sync whose every line was refused succeeded")
+	}
+	shell.refuse = nil
+	if err := narrow.Sync(t.Context(), []Rule{tcp, udp}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Rule{tcp, udp} {
+		if got := shell.profiles[r.Name()]; got != "private" && got != "Private" {
+			t.Errorf("%v in profiles %q after the profiles changed, want private only", r, got)
+		}
+		if n := countName(shell.rules[r.Kind], r.Name()); n != 1 {
+			t.Errorf("%v: %d rules of its name, want 1", r, n)
+		}
+	}
+	ran := len(shell.ran)
+	if err := narrow.Sync(t.Context(), []Rule{tcp, udp}); err != nil {
+		t.Fatal(err)
+	}
+	again := New(shell, nil, "private")
+	again.Remember(memo)
+	if err := again.Sync(t.Context(), []Rule{tcp, udp}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range shell.ran[ran:] {
+		if !strings.Contains(cmd, "Get-NetFirewall") {
+			t.Errorf("with the profiles remembered, Sync ran %q; want only listings", cmd)
+		}
+	}
+}
+
+func countName(names []string, name string) int {
+	n := 0
+	for _, m := range names {
+		if m == name {
+			n++
+		}
+	}
+	return n
 }

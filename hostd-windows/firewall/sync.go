@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,11 @@ type Firewall struct {
 	log      *slog.Logger
 	profiles []string // where port rules apply: netsh's profile words
 	mu       sync.Mutex
+	// memo is the file that names the profiles the rules were made in
+	// (Remember); remake is set until a Sync has made every rule in
+	// profiles.
+	memo   string
+	remake bool
 }
 
 // New returns a Firewall that runs its commands through shell, logs to log
@@ -67,6 +73,13 @@ func (f *Firewall) Sync(ctx context.Context, wanted []Rule) error {
 			errs = append(errs, err)
 		}
 	}
+	if len(errs) == 0 && f.remake {
+		// Remade once per daemon even if the file cannot be written (the
+		// next daemon remakes them again): a state directory that cannot
+		// be written must not make every Sync remove and add every rule.
+		f.remake = false
+		return saveProfiles(f.memo, f.profiles)
+	}
 	return errors.Join(errs...)
 }
 
@@ -103,6 +116,15 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 	if err != nil {
 		return err
 	}
+	if f.remake && len(have) > 0 {
+		// Rules made in other profiles than f's (Remember) are remade: all
+		// removed first, in a run of their own, and read back gone, since a
+		// listing of names cannot tell an old rule from its new one.
+		if err := f.removeAll(ctx, k, have); err != nil {
+			return err
+		}
+		have = map[Rule]bool{}
+	}
 	var add, remove []Rule
 	for _, r := range wantHere {
 		if !have[r] {
@@ -135,6 +157,25 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 		}
 	}
 	f.log.Info("firewall rules changed", "firewall", k, "added", len(add), "removed", len(remove), "failed", len(errs))
+	return errors.Join(errs...)
+}
+
+// removeAll removes rules, which the listing just showed present, and
+// checks that none is left.
+func (f *Firewall) removeAll(ctx context.Context, k Kind, rules map[Rule]bool) error {
+	remove := slices.Collect(maps.Keys(rules))
+	sortRules(remove)
+	after, out, err := f.change(ctx, k, nil, remove)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range remove {
+		if after[r] {
+			errs = append(errs, fmt.Errorf("remake %v: still there when read back after its removal; output: %s", r, winexec.Said(out, maxOutput)))
+		}
+	}
+	f.log.Info("firewall rules removed to be made in other profiles", "firewall", k, "removed", len(remove), "failed", len(errs))
 	return errors.Join(errs...)
 }
 
