@@ -278,6 +278,29 @@ func TestSharedNamespaceDeduplication(t *testing.T) {
 		want{pending, "", "tcp 0.0.0.0:80 -> 172.28.240.53:80"})
 }
 
+// A socket is one only among agents whose connections prove they share a
+// network namespace: an agent from another address that reports the same
+// socket, process and all, does not take it over; the two are two
+// sockets, in conflict for the host port.
+func TestSharedSocketsOnlyWithinANamespace(t *testing.T) {
+	victim := agent("a", "Ubuntu", nat, &wslfwdv1.Listener{Protocol: tcp, Listen: "0.0.0.0", Port: 80, Inode: 777})
+	claim := agent("b", "Evil", nat, &wslfwdv1.Listener{Protocol: tcp, Listen: "0.0.0.0", Port: 80, Inode: 777, Pid: 1, ProcessName: "nginx"})
+	claim.Targets = []netip.Addr{netip.MustParseAddr("172.28.240.99")}
+	claim.ConnectedAt = t0.Add(time.Second)
+	got := Decide(Input{Agents: []Agent{victim, claim}})
+	if len(got) != 2 {
+		t.Fatalf("decisions:\n%s\nwant one per agent's socket", dump(got))
+	}
+	for _, dc := range got {
+		if dc.AgentID == "a" && (!dc.Want || dc.Entry.Connect.Addr() != distro4) {
+			t.Errorf("the victim's socket: %+v, want its forward, to its own address", dc)
+		}
+		if dc.AgentID == "b" && dc.Want {
+			t.Errorf("the later claim of the same socket wants the forward: %+v", dc)
+		}
+	}
+}
+
 // Exposing a port its listener already has forwarded: the static takes
 // the forward over, and the listener is carried by it, so the forward is
 // wanted, and listed, once.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -32,12 +33,22 @@ type owned struct {
 	l     *wslfwdv1.Listener
 }
 
-// socketKey identifies a socket in the shared namespace.
+// socketKey identifies a socket in a shared namespace.
 type socketKey struct {
+	ns       string // the namespace: nsOf its agent
 	protocol wslfwdv1.Protocol
 	listen   string
 	port     uint32
 	inode    uint64
+}
+
+// nsOf names the network namespace an agent's sockets are in, as far as
+// its connection proves: agents of one mode whose forwards go to the same
+// targets (NAT mode: whose connections come from the same VM address)
+// share it. An agent elsewhere that reports another's socket (a guessed
+// inode) reports a socket of its own, which cannot take the other over.
+func nsOf(a *Agent) string {
+	return fmt.Sprint(a.Mode, a.Targets)
 }
 
 // sockets de-duplicates the agents' listeners: one owner per socket, in
@@ -50,6 +61,7 @@ func (d *decider) sockets() []owned {
 	byKey := make(map[socketKey]int, n)
 	out := make([]owned, 0, n)
 	for rank, a := range d.agents {
+		ns := nsOf(a)
 		for _, l := range a.Listeners {
 			if l == nil || !d.includes(uint16(l.GetPort())) {
 				continue
@@ -58,7 +70,7 @@ func (d *decider) sockets() []owned {
 			if addr, err := netip.ParseAddr(listen); err == nil {
 				listen = addr.String()
 			}
-			k := socketKey{l.GetProtocol(), listen, l.GetPort(), l.GetInode()}
+			k := socketKey{ns, l.GetProtocol(), listen, l.GetPort(), l.GetInode()}
 			o := owned{a, rank, l}
 			i, seen := byKey[k]
 			if !seen {
