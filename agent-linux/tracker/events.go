@@ -104,9 +104,7 @@ func (t *Tracker) apply(src Partial, evs []trigger.Event) error {
 			t.journal(entry{at: now, protocol: p, inode: ev.Inode})
 			c.closed(p, ev.Inode)
 		default:
-			if s := scopeOf(ev); !hasScope(scopes, s) {
-				scopes = append(scopes, s)
-			}
+			scopes = addScope(scopes, scopeOf(ev))
 		}
 	}
 	err := t.reread(scopes, &c, shown)
@@ -146,15 +144,20 @@ func (t *Tracker) reread(scopes []Scope, c *change, shown map[uint64]bool) error
 	return err
 }
 
-// hasScope reports whether ss already reads what s would; the first
-// event's process stands for the scope.
-func hasScope(ss []Scope, s Scope) bool {
-	for _, x := range ss {
+// addScope adds s to ss unless one of them already reads what s would.
+// Such a scope stands for the events of several processes when theirs
+// differ, so it names none: the owner of a new socket there is then looked
+// up, not assumed to be the first event's process.
+func addScope(ss []Scope, s Scope) []Scope {
+	for i, x := range ss {
 		if x.Protocol == s.Protocol && x.Family == s.Family && x.Port == s.Port {
-			return true
+			if x.PID != s.PID {
+				ss[i].PID = 0
+			}
+			return ss
 		}
 	}
-	return false
+	return append(ss, s)
 }
 
 // change builds the next listener set from the current one and notes
