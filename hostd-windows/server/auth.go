@@ -80,6 +80,7 @@ type auth struct {
 	log      *slog.Logger
 	metrics  *metrics.Metrics
 	interval time.Duration
+	arriving *arriving // calls whose first message is arriving, per role
 
 	mu   sync.Mutex
 	last map[string]rejectLog // by peer IP
@@ -91,7 +92,8 @@ type rejectLog struct {
 }
 
 func newAuth(t Tokens, log *slog.Logger, m *metrics.Metrics) *auth {
-	return &auth{tokens: t, log: log, metrics: m, interval: 10 * time.Second, last: make(map[string]rejectLog)}
+	return &auth{tokens: t, log: log, metrics: m, interval: 10 * time.Second, last: make(map[string]rejectLog),
+		arriving: &arriving{max: MaxArrivingPerRole}}
 }
 
 // roleOf compares the presented token with every configured one, each in
@@ -204,17 +206,18 @@ func (a *auth) reject(ctx context.Context, method, why string) {
 // token moves its connection out of the limiter's pending pool. Every
 // refusal is counted by its code.
 func (a *auth) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
-	err := a.admit(ctx, info)
+	ctx, err := a.admit(ctx, info)
 	if err != nil {
 		a.metrics.CallRefused(status.Code(err).String())
 	}
 	return ctx, err
 }
 
-// admit returns the error a call gets, or nil: the token's and the
-// role's check, then room for the connection under the authenticated
-// caps.
-func (a *auth) admit(ctx context.Context, info *tap.Info) error {
+// admit returns the error a call gets, or nil and the call's context: the
+// token's and the role's check, then room for the connection under the
+// authenticated caps, then a place among the role's calls whose first
+// message is arriving.
+func (a *auth) admit(ctx context.Context, info *tap.Info) (context.Context, error) {
 	r, err := a.authorize(metadata.NewIncomingContext(ctx, info.Header), info.FullMethodName)
 	var c *connAddr
 	if p, ok := peer.FromContext(ctx); ok {
@@ -224,10 +227,14 @@ func (a *auth) admit(ctx context.Context, info *tap.Info) error {
 		c.conn.refused.Store(true) // the first to give way to a new connection
 	}
 	if err != nil || r == roleNone || c == nil {
-		return err
+		return ctx, err
 	}
 	if !c.conn.lim.graduate(c.conn, r.rank()) {
-		return status.Error(codes.ResourceExhausted, "too many connections with a token of this role; close some and retry")
+		return ctx, status.Error(codes.ResourceExhausted, "too many connections with a token of this role; close some and retry")
 	}
-	return nil
+	ctx, ok := a.arriving.enter(ctx, r.rank())
+	if !ok {
+		return ctx, status.Errorf(codes.ResourceExhausted, "%d calls with a token of this role are still sending their first message; retry", a.arriving.max)
+	}
+	return ctx, nil
 }

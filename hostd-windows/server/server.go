@@ -66,6 +66,7 @@ type Server struct {
 	grpc     *grpc.Server
 	health   *health.Server
 	lim      *limiter      // shared by every listener Serve is given
+	arriving *arriving     // calls whose first message is arriving
 	stopping chan struct{} // closed by Stop: agent sessions end
 	once     sync.Once
 }
@@ -107,8 +108,8 @@ func New(o Options) (*Server, error) {
 		grpc.InitialConnWindowSize(1<<20),
 		grpc.InTapHandle(a.tap),
 		grpc.ForceServerCodecV2(c),
-		grpc.ChainUnaryInterceptor(c.unary),
-		grpc.ChainStreamInterceptor(c.stream),
+		grpc.ChainUnaryInterceptor(c.unary, a.arriving.unary),
+		grpc.ChainStreamInterceptor(c.stream, a.arriving.stream),
 	)...)
 	stopping := make(chan struct{})
 	wslfwdv1.RegisterAgentServiceServer(g, &agentService{
@@ -128,7 +129,7 @@ func New(o Options) (*Server, error) {
 		h.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	reflection.Register(g)
-	return &Server{grpc: g, health: h, lim: newLimiter(o.Limits, log, o.Metrics), stopping: stopping}, nil
+	return &Server{grpc: g, health: h, lim: newLimiter(o.Limits, log, o.Metrics), arriving: a.arriving, stopping: stopping}, nil
 }
 
 // Serve accepts connections on l until Stop, under the connection limits,
