@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -23,6 +24,7 @@ import (
 	"github.com/wslfwd/wslfwd/agent-linux/netinv"
 	"github.com/wslfwd/wslfwd/agent-linux/scan"
 	"github.com/wslfwd/wslfwd/agent-linux/session"
+	"github.com/wslfwd/wslfwd/agent-linux/sockdiag"
 	"github.com/wslfwd/wslfwd/agent-linux/tracker"
 	"github.com/wslfwd/wslfwd/agent-linux/trigger"
 	"github.com/wslfwd/wslfwd/agent-linux/wsldetect"
@@ -131,8 +133,14 @@ func run(cmd *cobra.Command, o *options) error {
 		triggers.Full = []trigger.Trigger{trigger.Ticker{Interval: safetyScan}}
 		a.tr.Run(ctx, triggers)
 	}()
+	owner, err := peerOwner()
+	if err != nil {
+		return err
+	}
+	defer owner.Close()
 	sess := session.New(session.Config{
 		Addr: addr, Why: why, TokenFile: o.tokenFile, Hello: a.hello, State: a.tr, Logger: log,
+		PeerOwner: owner.of,
 	})
 	served := a.serveStatus(ctx, o.statusSocket, sess, addr, why, log)
 	err = sess.Run(ctx)
@@ -141,6 +149,36 @@ func run(cmd *cobra.Command, o *options) error {
 	<-served
 	return err
 }
+
+// lookup asks sock_diag who owns the other end of a connection to the
+// daemon (session.Config.PeerOwner), on a netlink socket of its own: a
+// Scanner is not safe for concurrent use, and the tracker's is busy.
+type lookup struct {
+	mu sync.Mutex
+	sc *sockdiag.Scanner
+}
+
+func peerOwner() (*lookup, error) {
+	sc, err := sockdiag.Open()
+	if err != nil {
+		return nil, err
+	}
+	return &lookup{sc: sc}, nil
+}
+
+func (l *lookup) of(local, remote netip.AddrPort) (uint32, bool, error) {
+	sk, found, err := l.other(local, remote)
+	return sk.UID, found, err
+}
+
+// other finds the other end of the connection from local to remote.
+func (l *lookup) other(local, remote netip.AddrPort) (sockdiag.Socket, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sc.Lookup(remote, local)
+}
+
+func (l *lookup) Close() error { return l.sc.Close() }
 
 // safetyScan is the periodic full re-read beside the other triggers. What
 // it heals is rare and does little harm meanwhile, so it comes seldom:

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wslfwd/wslfwd/agent-linux/internal/socktest"
 	"github.com/wslfwd/wslfwd/agent-linux/rawio"
 )
 
@@ -18,22 +19,8 @@ import (
 // wrapped.
 func pair(t *testing.T) (*rawio.Conn, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := ln.Accept()
-	if err != nil {
-		c.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); peer.Close() })
-	w, err := rawio.Wrap(c.(*net.TCPConn))
+	c, peer := socktest.Pair(t, "127.0.0.1")
+	w, err := rawio.Wrap(c)
 	if err != nil {
 		t.Fatal(err)
 	}

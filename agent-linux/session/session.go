@@ -64,6 +64,12 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// DialOptions are added to the defaults (tests).
 	DialOptions []grpc.DialOption
+	// PeerOwner, if set, says which uid owns the other end of a new
+	// connection to the daemon when that end is a socket in the agent's
+	// own network namespace (found false: it is not). The agent sends its
+	// token on no connection whose other end a user other than root holds
+	// in the distro (see checkPeer).
+	PeerOwner func(local, remote netip.AddrPort) (uid uint32, found bool, err error)
 }
 
 // Session is the agent's side of its stream to the daemon, kept open
@@ -95,7 +101,7 @@ func New(cfg Config) *Session {
 // Run keeps the session open until ctx is done, reconnecting after every
 // failure. It returns an error only when the client cannot be set up.
 func (s *Session) Run(ctx context.Context) error {
-	var local localAddr
+	local := localAddr{owner: s.cfg.PeerOwner, log: s.cfg.Logger}
 	opts := dialOptions(s.cfg, &local)
 	conn, err := grpc.NewClient(s.cfg.Addr, opts...)
 	if err != nil {
@@ -206,8 +212,39 @@ var errLocalGone = errors.New("this distro's address the daemon connection used 
 // localAddr remembers the local address of the connection to the daemon.
 // Tests that bring their own dialer never set it, and the check is off.
 type localAddr struct {
-	mu sync.Mutex
-	a  netip.Addr
+	mu    sync.Mutex
+	a     netip.Addr
+	owner func(local, remote netip.AddrPort) (uint32, bool, error) // Config.PeerOwner
+	log   *slog.Logger
+}
+
+// errImpostor refuses a connection whose other end is a socket of a
+// non-root user in the distro.
+var errImpostor = errors.New("a process of this distro, not root's, answers on the daemon's address; the agent token is not sent to it")
+
+// checkPeer refuses the connection from local to remote when its other
+// end is a socket in the agent's own namespace that a user other than
+// root owns. In mirrored mode the daemon is reached at 127.0.0.1, and a
+// listener an unprivileged user opens there in the distro takes the
+// agent's connections before Windows sees them: it would get the agent
+// token, which only root may read. Root could read the token anyway, so
+// a socket of root's (the lab's mirrored layout runs the daemon beside
+// the agent) is let through; so is a connection whose other end is not
+// in the namespace, and one the lookup cannot tell about (WSL1 has no
+// sock_diag), which is logged.
+func (l *localAddr) checkPeer(local, remote netip.AddrPort) error {
+	if l.owner == nil {
+		return nil
+	}
+	uid, found, err := l.owner(local, remote)
+	switch {
+	case err != nil:
+		l.log.Warn("cannot tell who answers on the daemon's address; connecting anyway", "addr", remote, "err", err)
+		return nil
+	case found && uid != 0:
+		return fmt.Errorf("%w (uid %d on %s)", errImpostor, uid, remote)
+	}
+	return nil
 }
 
 // dial is the gRPC context dialer that records the local address and
@@ -217,8 +254,16 @@ func (l *localAddr) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
-		l.set(ta.AddrPort().Addr().Unmap())
+	la, lok := c.LocalAddr().(*net.TCPAddr)
+	ra, rok := c.RemoteAddr().(*net.TCPAddr)
+	if lok && rok {
+		if err := l.checkPeer(la.AddrPort(), ra.AddrPort()); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if lok {
+		l.set(la.AddrPort().Addr().Unmap())
 	}
 	q, err := quiet(c)
 	if err != nil {

@@ -347,3 +347,77 @@ func parseMsg(m []byte, proto Protocol) (Socket, bool) {
 }
 
 func nlmAlign(n int) int { return (n + 3) &^ 3 }
+
+// Lookup finds the TCP socket in the namespace whose local address is
+// local and whose remote address is remote (the other end of a
+// connection from remote to local), or, if none, the listener that would
+// take a connection to local. The Socket carries its inode and owner;
+// found is false when there is neither.
+func (s *Scanner) Lookup(local, remote netip.AddrPort) (_ Socket, found bool, err error) {
+	family := uint8(unix.AF_INET)
+	if !local.Addr().Is4() {
+		family = unix.AF_INET6
+	}
+	b := s.header(sockDiagByFamily, reqLen)
+	binary.NativeEndian.PutUint16(b[6:], unix.NLM_F_REQUEST) // one socket, not a dump
+	r := b[nlmsgHdrLen:]
+	r[0], r[1] = family, uint8(TCP)
+	binary.NativeEndian.PutUint32(r[4:], ^uint32(0)) // any state
+	id := r[8:56]                                    // struct inet_diag_sockid
+	binary.BigEndian.PutUint16(id[0:], local.Port())
+	binary.BigEndian.PutUint16(id[2:], remote.Port())
+	putAddr(id[4:20], local.Addr())
+	putAddr(id[20:36], remote.Addr())
+	binary.NativeEndian.PutUint32(id[40:], ^uint32(0)) // INET_DIAG_NOCOOKIE
+	binary.NativeEndian.PutUint32(id[44:], ^uint32(0))
+	if _, err := s.raw.Write(b); err != nil {
+		return Socket{}, false, fmt.Errorf("send lookup: %w", err)
+	}
+	n, err := s.raw.Read(s.buf)
+	if err != nil {
+		return Socket{}, false, fmt.Errorf("receive lookup: %w", err)
+	}
+	sk, found, err := s.parseLookup(s.buf[:n])
+	sk.Protocol, sk.Addr, sk.Port = TCP, local.Addr(), local.Port()
+	return sk, found, err
+}
+
+// parseLookup reads the answer to Lookup: the socket's message, or an
+// error, ENOENT when there is no such socket.
+func (s *Scanner) parseLookup(b []byte) (_ Socket, found bool, err error) {
+	ne := binary.NativeEndian
+	for len(b) >= nlmsgHdrLen {
+		l := int(ne.Uint32(b[0:]))
+		if l < nlmsgHdrLen || l > len(b) {
+			return Socket{}, false, fmt.Errorf("malformed netlink message: length %d of %d bytes", l, len(b))
+		}
+		typ, seq, m := ne.Uint16(b[4:]), ne.Uint32(b[8:]), b[nlmsgHdrLen:l]
+		b = b[min(nlmAlign(l), len(b)):]
+		if seq != s.seq {
+			continue
+		}
+		switch {
+		case typ == unix.NLMSG_ERROR && len(m) >= 4:
+			e := unix.Errno(-int32(ne.Uint32(m)))
+			if e == unix.ENOENT {
+				return Socket{}, false, nil
+			}
+			return Socket{}, false, e
+		case typ == sockDiagByFamily && len(m) >= msgLen:
+			return Socket{UID: ne.Uint32(m[64:]), Inode: uint64(ne.Uint32(m[68:]))}, true, nil
+		}
+	}
+	return Socket{}, false, errors.New("no answer to the lookup")
+}
+
+// putAddr writes a into a 16-byte inet_diag address field: IPv4 in its
+// first 4 bytes.
+func putAddr(dst []byte, a netip.Addr) {
+	if a.Is4() {
+		b := a.As4()
+		copy(dst, b[:])
+		return
+	}
+	b := a.As16()
+	copy(dst, b[:])
+}

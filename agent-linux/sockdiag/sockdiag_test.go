@@ -17,26 +17,9 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/wslfwd/wslfwd/agent-linux/internal/nstest"
+	"github.com/wslfwd/wslfwd/agent-linux/internal/socktest"
 	"github.com/wslfwd/wslfwd/agent-linux/sockdiag"
 )
-
-// inode returns the socket inode of c.
-func inode(t testing.TB, c syscall.Conn) uint64 {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st syscall.Stat_t
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = syscall.Fstat(int(fd), &st) }); err != nil {
-		t.Fatal(err)
-	}
-	if serr != nil {
-		t.Fatal(serr)
-	}
-	return st.Ino
-}
 
 func scan(t testing.TB, ns netns.NsHandle) []sockdiag.Socket {
 	t.Helper()
@@ -121,7 +104,7 @@ func TestScanReportsListenersOnly(t *testing.T) {
 		{"udp4 0.0.0.0", udp4.(*net.UDPConn), sockdiag.UDP, "0.0.0.0", port(udp4.LocalAddr()), false},
 		{"udp6 ::1", udp6.(*net.UDPConn), sockdiag.UDP, "::1", port(udp6.LocalAddr()), true},
 	} {
-		got, ok := find(socks, inode(t, w.c))
+		got, ok := find(socks, socktest.Inode(t, w.c))
 		if !ok {
 			t.Errorf("%s: not reported in %+v", w.name, socks)
 			continue
@@ -136,7 +119,7 @@ func TestScanReportsListenersOnly(t *testing.T) {
 		"established client": client.(*net.TCPConn), "established server": server.(*net.TCPConn),
 		"connected udp": connectedUDP,
 	} {
-		if s, ok := find(socks, inode(t, c)); ok {
+		if s, ok := find(socks, socktest.Inode(t, c)); ok {
 			t.Errorf("%s reported as a listener: %+v", name, s)
 		}
 	}
@@ -145,8 +128,8 @@ func TestScanReportsListenersOnly(t *testing.T) {
 	}
 
 	// Closed sockets disappear.
-	ino := inode(t, tcpDual.(*net.TCPListener))
-	uino := inode(t, udp4.(*net.UDPConn))
+	ino := socktest.Inode(t, tcpDual.(*net.TCPListener))
+	uino := socktest.Inode(t, udp4.(*net.UDPConn))
 	tcpDual.Close()
 	udp4.Close()
 	socks = scan(t, ns)
