@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package socktest makes sockets for the agent's tests: both ends of a
 // loopback TCP connection, and the inode a socket has in /proc.
 package socktest
