@@ -166,6 +166,8 @@ func peerOwner() (*lookup, error) {
 	return &lookup{sc: sc}, nil
 }
 
+// of returns the owner of the other end of the connection from local to
+// remote, if it is in the agent's namespace (Config.PeerOwner).
 func (l *lookup) of(local, remote netip.AddrPort) (uint32, bool, error) {
 	sk, found, err := l.other(local, remote)
 	return sk.UID, found, err
@@ -175,7 +177,7 @@ func (l *lookup) of(local, remote netip.AddrPort) (uint32, bool, error) {
 func (l *lookup) other(local, remote netip.AddrPort) (sockdiag.Socket, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.sc.Lookup(remote, local)
+	return l.sc.Peer(remote, local)
 }
 
 func (l *lookup) Close() error { return l.sc.Close() }

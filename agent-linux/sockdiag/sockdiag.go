@@ -52,6 +52,9 @@ type Socket struct {
 	// V6Only is IPV6_V6ONLY of an IPv6 socket: a "::" socket without it also
 	// accepts IPv4.
 	V6Only bool
+	// State is the TCP state of a socket Lookup found (tcpListen,
+	// tcpEstablished, ...); scans leave it zero.
+	State uint8
 }
 
 // Kernel ABI constants not in x/sys/unix.
@@ -59,6 +62,8 @@ const (
 	sockDiagByFamily = 20 // SOCK_DIAG_BY_FAMILY
 	tcpDiagGetSock   = 18 // TCPDIAG_GETSOCK: the older request, for both families at once
 	tcpListen        = 10 // TCP_LISTEN
+	tcpSynRecv       = 3  // TCP_SYN_RECV: a request socket, as inet_diag reports it
+	tcpNewSynRecv    = 12 // TCP_NEW_SYN_RECV
 	tcpClose         = 7  // TCP_CLOSE: an unconnected UDP socket
 	attrSKV6Only     = 11 // INET_DIAG_SKV6ONLY
 
@@ -382,6 +387,40 @@ func (s *Scanner) Lookup(local, remote netip.AddrPort) (_ Socket, found bool, er
 	return sk, found, err
 }
 
+// Peer finds, in this namespace, the socket that holds the other end of
+// the connection from remote to local: the connected socket, or, for a
+// connection its listener has not taken yet (a request socket, which
+// sock_diag reports as root's: TCP_DEFER_ACCEPT keeps one there until
+// data comes), the listener, whose owner the connection would have. found
+// is false when the other end is not in the namespace; a listener Lookup
+// finds for want of a connection (one on a wildcard address matches any)
+// is not the other end.
+func (s *Scanner) Peer(local, remote netip.AddrPort) (_ Socket, found bool, err error) {
+	sk, found, err := s.Lookup(local, remote)
+	if err != nil || !found {
+		return Socket{}, false, err
+	}
+	switch sk.State {
+	case tcpListen:
+		return Socket{}, false, nil
+	case tcpSynRecv, tcpNewSynRecv:
+		ln, found, err := s.Lookup(local, netip.AddrPortFrom(zeroOf(local.Addr()), 0))
+		if err != nil || !found || ln.State != tcpListen {
+			return Socket{}, false, fmt.Errorf("the listener of a connection not yet accepted on %s: found %v, %v", local, found, err)
+		}
+		return ln, true, nil
+	}
+	return sk, true, nil
+}
+
+// zeroOf is the unspecified address of a's family.
+func zeroOf(a netip.Addr) netip.Addr {
+	if a.Is4() {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
+}
+
 // parseLookup reads the answer to Lookup: the socket's message, or an
 // error, ENOENT when there is no such socket.
 func (s *Scanner) parseLookup(b []byte) (_ Socket, found bool, err error) {
@@ -404,7 +443,7 @@ func (s *Scanner) parseLookup(b []byte) (_ Socket, found bool, err error) {
 			}
 			return Socket{}, false, e
 		case typ == sockDiagByFamily && len(m) >= msgLen:
-			return Socket{UID: ne.Uint32(m[64:]), Inode: uint64(ne.Uint32(m[68:]))}, true, nil
+			return Socket{State: m[1], UID: ne.Uint32(m[64:]), Inode: uint64(ne.Uint32(m[68:]))}, true, nil
 		}
 	}
 	return Socket{}, false, errors.New("no answer to the lookup")
