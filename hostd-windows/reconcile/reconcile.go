@@ -299,7 +299,7 @@ func (r *Reconciler) reconcileKeys(ctx context.Context, p Plan) Report {
 		return rep
 	}
 	v.applied(removed, added)
-	if err := r.l.Update(nil, append(removed, failed(batch.Add, added)...)); err != nil {
+	if err := r.l.Update(nil, append(removed, r.unhidden(failed(batch.Add, added))...)); err != nil {
 		rep.Err = fmt.Errorf("state directory: %w", err)
 	}
 	return rep
@@ -518,6 +518,13 @@ func failed(add, added []backend.Entry) []backend.Entry {
 		}
 	}
 	return out
+}
+
+// unhidden returns es without the entries hidden at the last listing: an
+// addition of one fails (a value wslfwd cannot read holds its key), but
+// the entry is still wslfwd's and stays in the ledger.
+func (r *Reconciler) unhidden(es []backend.Entry) []backend.Entry {
+	return slices.DeleteFunc(es, func(e backend.Entry) bool { return slices.Contains(r.hidden, e) })
 }
 
 // afterBatchFailure finds out what a batch that failed as a whole left

@@ -642,6 +642,14 @@ func TestHiddenOwnedEntryStaysOwned(t *testing.T) {
 			t.Errorf("a hidden entry reported ACTIVE: %v", rep.Outcomes)
 		}
 	}
+	// An incremental run at its key, wanting it: the addition is refused,
+	// and the entry stays owned.
+	p := wants(a80)
+	p.Keys = map[backend.Key]bool{a80.Key(): true}
+	r.Reconcile(context.Background(), p)
+	if got := l.Entries(); !slices.Equal(got, []backend.Entry{a80}) {
+		t.Fatalf("ledger %v after an incremental run at a80's hidden key, want it kept", got)
+	}
 	delete(o.obscured, a80.Key())
 	r.Reconcile(context.Background(), wants())
 	if f.has(a80) || len(l.Entries()) != 0 {
