@@ -619,3 +619,42 @@ func countName(names []string, name string) int {
 	}
 	return n
 }
+
+// While the Hyper-V firewall keeps refusing, the Windows firewall's rules,
+// remade once, are not removed and added again at every retry.
+func TestSyncRemakesEachFirewallOnce(t *testing.T) {
+	tcp := Rule{Kind: Windows, Protocol: backend.TCP, Port: 8080}
+	udp := Rule{Kind: HyperV, Protocol: backend.UDP, Port: 53}
+	memo := filepath.Join(t.TempDir(), "state", ProfilesFile)
+	shell := newFakeShell()
+	if err := New(shell, nil, "private", "public").Sync(t.Context(), []Rule{tcp, udp}); err != nil {
+		t.Fatal(err)
+	}
+	narrow := New(shell, nil, "private")
+	narrow.Remember(memo)
+	shell.refuse = func(line string) bool { return strings.Contains(line, "HyperVRule") && !strings.Contains(line, "Get-") }
+	for range 2 {
+		if err := narrow.Sync(t.Context(), []Rule{tcp, udp}); err == nil {
+			t.Fatal("a Sync whose Hyper-V lines were refused succeeded")
+		}
+	}
+	removals := 0
+	for _, cmd := range shell.ran {
+		if strings.Contains(cmd, "delete rule") {
+			removals++
+		}
+	}
+	if removals != 1 {
+		t.Errorf("the Windows firewall's rule removed %d times over two failing Syncs, want once", removals)
+	}
+	if got := shell.profiles[tcp.Name()]; got != "private" {
+		t.Errorf("%v in %q, want private", tcp, got)
+	}
+	shell.refuse = nil
+	if err := narrow.Sync(t.Context(), []Rule{tcp, udp}); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.profiles[udp.Name()]; !strings.EqualFold(got, "private") {
+		t.Errorf("%v in %q once the Hyper-V firewall took changes, want private", udp, got)
+	}
+}

@@ -32,6 +32,7 @@ func (f *Firewall) Remember(path string) {
 	f.memo = path
 	made, err := loadProfiles(path)
 	f.remake = err != nil || !sameProfiles(made, f.profiles)
+	f.remade = map[Kind]bool{}
 	if err != nil {
 		f.log.Warn("firewall rules will be remade: the profiles they were made in are not known", "err", err)
 	} else if f.remake {

@@ -32,10 +32,11 @@ type Firewall struct {
 	profiles []string // where port rules apply: netsh's profile words
 	mu       sync.Mutex
 	// memo is the file that names the profiles the rules were made in
-	// (Remember); remake is set until a Sync has made every rule in
-	// profiles.
+	// (Remember); remake is set until every rule is made in profiles, and
+	// remade says of which firewalls they are.
 	memo   string
 	remake bool
+	remade map[Kind]bool
 }
 
 // New returns a Firewall that runs its commands through shell, logs to log
@@ -71,14 +72,16 @@ func (f *Firewall) Sync(ctx context.Context, wanted []Rule) error {
 	for _, k := range []Kind{Windows, HyperV} {
 		if err := f.syncKind(ctx, k, want); err != nil {
 			errs = append(errs, err)
+		} else if f.remake {
+			f.remade[k] = true // a failure in the other firewall must not remake these again
 		}
 	}
-	if len(errs) == 0 && f.remake {
+	if f.remake && f.remade[Windows] && f.remade[HyperV] {
 		// Remade once per daemon even if the file cannot be written (the
 		// next daemon remakes them again): a state directory that cannot
 		// be written must not make every Sync remove and add every rule.
 		f.remake = false
-		return saveProfiles(f.memo, f.profiles)
+		errs = append(errs, saveProfiles(f.memo, f.profiles))
 	}
 	return errors.Join(errs...)
 }
@@ -116,7 +119,7 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 	if err != nil {
 		return err
 	}
-	if f.remake && len(have) > 0 {
+	if f.remake && !f.remade[k] && len(have) > 0 {
 		// Rules made in other profiles than f's (Remember) are remade: all
 		// removed first, in a run of their own, and read back gone, since a
 		// listing of names cannot tell an old rule from its new one.
