@@ -140,9 +140,10 @@ func filePerm(path string, def fs.FileMode) fs.FileMode {
 	return def
 }
 
-// removeUnit disables and removes the unit install wrote.
+// removeUnit disables the unit if install wrote or enabled it, and
+// removes the files of it install wrote.
 func (r *run) removeUnit() error {
-	if !r.m.has(unitPath) {
+	if !r.m.has(unitPath) && !r.m.EnabledUnit {
 		return nil
 	}
 	if r.System.Systemd() {
@@ -152,6 +153,7 @@ func (r *run) removeUnit() error {
 	} else if err := r.removeWantsLink(); err != nil {
 		return err
 	}
+	r.m.EnabledUnit = false
 	if err := r.remove(unitPath); err != nil {
 		return err
 	}

@@ -228,6 +228,7 @@ func (r *run) systemd(changed bool) error {
 		}
 	}
 	if r.System.Systemctl("is-enabled", "--quiet", unitName) != nil {
+		r.m.EnabledUnit = true // recorded first, as files are
 		if err := r.systemctl("enable", unitName); err != nil {
 			return err
 		}

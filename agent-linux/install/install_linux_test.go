@@ -342,6 +342,18 @@ func TestInstallLeavesFilesItDidNotMake(t *testing.T) {
 			t.Errorf("uninstall left the binary it wrote: %v", err)
 		}
 	})
+	t.Run("the same unit", func(t *testing.T) {
+		e := newEnv(t, true, absent)
+		writeTestFile(t, filepath.Join(e.root, unitPath), dist.Unit, 0o644)
+		e.install(e.config())
+		e.sys.takeCalls()
+		e.uninstall()
+		// Install enabled it, so uninstall disables it; the file stays.
+		if calls := e.sys.takeCalls(); !slices.Contains(calls, "systemctl disable --now "+unitName) {
+			t.Errorf("uninstall ran %q, want the unit install enabled disabled", calls)
+		}
+		e.wantFile(unitPath, dist.Unit, 0o644)
+	})
 	t.Run("other content", func(t *testing.T) {
 		e := newEnv(t, true, absent)
 		writeTestFile(t, filepath.Join(e.root, unitPath), "[Service]\nExecStart=/opt/mine\n", 0o644)

@@ -20,6 +20,10 @@ type manifest struct {
 	WSLConf *wslconf.Edit `json:"wsl_conf,omitempty"`
 	// CreatedWSLConf is set when there was no /etc/wsl.conf before.
 	CreatedWSLConf bool `json:"created_wsl_conf,omitempty"`
+	// EnabledUnit is set when install enabled the systemd unit, whose
+	// file may be someone else's (one that already held what install
+	// would write): uninstall disables it.
+	EnabledUnit bool `json:"enabled_unit,omitempty"`
 
 	saved []byte // the file as read, to write it only when it changes
 }
