@@ -145,9 +145,9 @@ func (r *run) files(bin []byte) (changed bool, err error) {
 
 // put writes one file of ours, recorded in the manifest first. A file
 // that was there before and that no install made is someone else's: when
-// it already holds data it is left (its mode made perm) and not recorded,
-// so uninstall leaves it too; otherwise install stops rather than replace
-// it.
+// it already holds what install would write it is left (its mode made
+// perm) and not recorded, so uninstall leaves it too; otherwise install
+// stops rather than replace it.
 func (r *run) put(path string, data []byte, perm fs.FileMode, what string) (bool, error) {
 	if err := r.mkdir(filepath.Dir(path), 0o755); err != nil {
 		return false, err
@@ -167,24 +167,21 @@ func (r *run) put(path string, data []byte, perm fs.FileMode, what string) (bool
 }
 
 // claim reports whether path is wslfwd's to record: an install made it,
-// or it is not there yet. A file of someone else's is an error unless it
-// holds want already.
+// or nothing is there yet (not even a dangling symbolic link). A file of
+// someone else's is an error unless it holds want already.
 func (r *run) claim(path string, want []byte) (bool, error) {
 	if r.m.has(path) {
 		return true, nil
 	}
 	have, err := readFile(r.path(path))
-	switch {
-	case err != nil:
+	if err != nil {
 		return false, err
-	case have == nil:
-		if _, err := os.Lstat(r.path(path)); err == nil {
-			// A dangling symbolic link: still not ours.
-			return false, fmt.Errorf("%s is there and wslfwd-agent install did not make it: move it away and run install again", r.path(path))
-		}
-		return true, nil
-	case want != nil && bytes.Equal(have, want):
+	}
+	if have != nil && bytes.Equal(have, want) {
 		return false, nil
+	}
+	if _, err := os.Lstat(r.path(path)); errors.Is(err, fs.ErrNotExist) {
+		return true, nil
 	}
 	return false, fmt.Errorf("%s is there and wslfwd-agent install did not make it: move it away and run install again", r.path(path))
 }

@@ -40,13 +40,21 @@ func ValidateHello(h *wslfwdv1.AgentHello) error {
 	if _, ok := wslfwdv1.NetworkingMode_name[int32(m)]; !ok {
 		return fmt.Errorf("hello: unknown networking_mode %d", int32(m))
 	}
-	for _, f := range []struct{ name, v string }{
+	return checkTexts([]textField{
 		{"agent_version", h.GetAgentVersion()},
 		{"boot_id", h.GetBootId()},
 		{"vm_id", h.GetVmId()},
 		{"kernel_release", h.GetKernelRelease()},
 		{"instance_id", h.GetInstanceId()},
-	} {
+	})
+}
+
+// textField is a field of agent text, named for errors.
+type textField struct{ name, v string }
+
+// checkTexts checks each of fs as checkText does, up to maxTextLen.
+func checkTexts(fs []textField) error {
+	for _, f := range fs {
 		if err := checkText(f.name, f.v, maxTextLen); err != nil {
 			return err
 		}
@@ -213,23 +221,17 @@ func parseAddr(s string) (netip.Addr, error) {
 // ValidateEchoReady checks an agent's answer to an echo start: its text
 // goes to the CLI that asked for the probe.
 func ValidateEchoReady(r *wslfwdv1.EchoReady) error {
-	texts := []struct{ name, v string }{
+	texts := []textField{
 		{"probe_id", r.GetProbeId()},
 		{"listen", r.GetListen()},
 		{"error", r.GetError()},
 	}
 	if p := r.GetWslToHost(); p != nil {
-		texts = append(texts, []struct{ name, v string }{
-			{"wsl_to_host name", p.GetName()},
-			{"wsl_to_host from", p.GetFrom()},
-			{"wsl_to_host to", p.GetTo()},
-			{"wsl_to_host error", p.GetError()},
-		}...)
+		texts = append(texts,
+			textField{"wsl_to_host name", p.GetName()},
+			textField{"wsl_to_host from", p.GetFrom()},
+			textField{"wsl_to_host to", p.GetTo()},
+			textField{"wsl_to_host error", p.GetError()})
 	}
-	for _, t := range texts {
-		if err := checkText(t.name, t.v, maxTextLen); err != nil {
-			return err
-		}
-	}
-	return nil
+	return checkTexts(texts)
 }

@@ -105,9 +105,9 @@ type Backend interface {
 // entry it owns at such a key for gone, which would make it foreign once
 // the other value goes.
 type Obscurer interface {
-	// Obscured returns the keys that values the backend cannot read as
-	// entries sit at.
-	Obscured(ctx context.Context) ([]Key, error)
+	// ListObscured is List, with the keys that values the backend cannot
+	// read as entries sit at, from the same reading.
+	ListObscured(ctx context.Context) ([]Entry, []Key, error)
 }
 
 // Verifier is implemented by a backend whose entries can exist without

@@ -25,7 +25,8 @@ type profilesFile struct {
 // Remember keeps in the file at path the profiles f's rules were made
 // in. When the file names others, or none (no file yet, or one that does
 // not read), the next Sync remakes every rule of f's in f's profiles and
-// then writes the file; until one succeeds, every Sync tries again.
+// then writes the file; a firewall whose rules could not all be remade
+// is tried again at the next Sync.
 func (f *Firewall) Remember(path string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -123,7 +123,7 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 		// Rules made in other profiles than f's (Remember) are remade: all
 		// removed first, in a run of their own, and read back gone, since a
 		// listing of names cannot tell an old rule from its new one.
-		if err := f.removeAll(ctx, k, have); err != nil {
+		if err := f.make(ctx, k, nil, slices.Collect(maps.Keys(have))); err != nil {
 			return err
 		}
 		have = map[Rule]bool{}
@@ -142,6 +142,12 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 	if len(add) == 0 && len(remove) == 0 {
 		return nil
 	}
+	return f.make(ctx, k, add, remove)
+}
+
+// make adds and removes rules, which the listing just showed missing and
+// present, and names every one the rules read back do not show done.
+func (f *Firewall) make(ctx context.Context, k Kind, add, remove []Rule) error {
 	sortRules(add)
 	sortRules(remove)
 	after, out, err := f.change(ctx, k, add, remove)
@@ -160,25 +166,6 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 		}
 	}
 	f.log.Info("firewall rules changed", "firewall", k, "added", len(add), "removed", len(remove), "failed", len(errs))
-	return errors.Join(errs...)
-}
-
-// removeAll removes rules, which the listing just showed present, and
-// checks that none is left.
-func (f *Firewall) removeAll(ctx context.Context, k Kind, rules map[Rule]bool) error {
-	remove := slices.Collect(maps.Keys(rules))
-	sortRules(remove)
-	after, out, err := f.change(ctx, k, nil, remove)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, r := range remove {
-		if after[r] {
-			errs = append(errs, fmt.Errorf("remake %v: still there when read back after its removal; output: %s", r, winexec.Said(out, maxOutput)))
-		}
-	}
-	f.log.Info("firewall rules removed to be made in other profiles", "firewall", k, "removed", len(remove), "failed", len(errs))
 	return errors.Join(errs...)
 }
 

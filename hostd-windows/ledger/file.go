@@ -65,15 +65,10 @@ type decoded struct {
 	rewrite bool
 }
 
-// Decode parses a ledger file. Anything but a file this version wrote (or
+// decode parses a ledger file. Anything but a file this version wrote (or
 // a version 1 or 2 file) is an error: unknown fields, trailing data, bad
 // addresses, a distro in a version 1 file, a line that is not a change.
 // Only a version 3 file's last line may be cut short: it is ignored.
-func Decode(data []byte) ([]Record, error) {
-	d, err := decode(data)
-	return d.records, err
-}
-
 func decode(data []byte) (decoded, error) {
 	body, ok := bytes.CutPrefix(data, header)
 	if !ok {

@@ -229,14 +229,14 @@ func heldByUnparsed(us []Unparsed) held {
 	return h
 }
 
-// Obscured returns the listen keys of the values wslfwd cannot read
-// (backend.Obscurer).
-func (b *Backend) Obscured(ctx context.Context) ([]backend.Key, error) {
+// ListObscured is List, with the listen keys of the values wslfwd cannot
+// read (backend.Obscurer).
+func (b *Backend) ListObscured(ctx context.Context) ([]backend.Entry, []backend.Key, error) {
 	s, err := b.Snapshot(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return slices.Collect(maps.Keys(heldByUnparsed(s.Unparsed).keys)), nil
+	return s.Entries, slices.Collect(maps.Keys(heldByUnparsed(s.Unparsed).keys)), nil
 }
 
 // holding returns the value wslfwd cannot read that holds k, if any.

@@ -345,21 +345,21 @@ func TestApplyLeavesUnparsedValueAtSameKey(t *testing.T) {
 }
 
 // A listen address and port in two tables is in neither's List, and
-// Obscured names it, so the reconciler keeps an entry of its own there.
-func TestObscuredNamesKeysListLeavesOut(t *testing.T) {
+// ListObscured names it, so the reconciler keeps an entry of its own there.
+func TestListObscuredNamesKeysListLeavesOut(t *testing.T) {
 	b, store, _ := newFake()
 	store.set(V4ToV4, "0.0.0.0/8080", "172.28.240.53/8080")
 	store.set(V4ToV6, "0.0.0.0/8080", "fd00::2/8080")
 	store.set(V4ToV4, "0.0.0.0/9090", "172.28.240.53/9090")
-	if got := list(t, b); !reflect.DeepEqual(got, []backend.Entry{tcp("0.0.0.0:9090", "172.28.240.53:9090")}) {
-		t.Fatalf("List = %v, want only the entry on 9090", got)
-	}
-	keys, err := b.Obscured(t.Context())
+	got, keys, err := b.ListObscured(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !reflect.DeepEqual(got, []backend.Entry{tcp("0.0.0.0:9090", "172.28.240.53:9090")}) {
+		t.Fatalf("ListObscured = %v, want only the entry on 9090", got)
+	}
 	want := tcp("0.0.0.0:8080", "172.28.240.53:8080").Key()
 	if len(keys) != 1 || keys[0] != want {
-		t.Fatalf("Obscured = %v, want [%v]", keys, want)
+		t.Fatalf("obscured keys %v, want [%v]", keys, want)
 	}
 }

@@ -321,10 +321,13 @@ func recorded(wants []ledger.Record, add []backend.Entry, v view) []ledger.Recor
 // list reads the backend into a survey. When it cannot, it reports every
 // wanted and held key as an error and returns false.
 func (r *Reconciler) list(ctx context.Context, wants []ledger.Record, hold []backend.Entry, rep *Report) (survey, bool) {
-	actual, err := r.b.List(ctx)
+	var actual []backend.Entry
 	var obscured []backend.Key
-	if o, ok := r.b.(backend.Obscurer); ok && err == nil {
-		obscured, err = o.Obscured(ctx)
+	var err error
+	if o, ok := r.b.(backend.Obscurer); ok {
+		actual, obscured, err = o.ListObscured(ctx)
+	} else {
+		actual, err = r.b.List(ctx)
 	}
 	if err == nil {
 		sv := r.survey(actual)

@@ -590,8 +590,9 @@ func (o *obscuringBackend) List(ctx context.Context) ([]backend.Entry, error) {
 	return slices.DeleteFunc(all, func(e backend.Entry) bool { return o.obscured[e.Key()] }), err
 }
 
-func (o *obscuringBackend) Obscured(context.Context) ([]backend.Key, error) {
-	return slices.Collect(maps.Keys(o.obscured)), nil
+func (o *obscuringBackend) ListObscured(ctx context.Context) ([]backend.Entry, []backend.Key, error) {
+	all, err := o.List(ctx)
+	return all, slices.Collect(maps.Keys(o.obscured)), err
 }
 
 func (o *obscuringBackend) Apply(ctx context.Context, b backend.Batch) error {
