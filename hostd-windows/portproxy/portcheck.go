@@ -18,12 +18,14 @@ import (
 // another process.
 type PortCheck struct {
 	// Ranges lists the excluded ranges for IPv6 (v6) or IPv4 listen
-	// addresses. An error is logged and the range check skipped: portproxy
-	// then fails on its own and the read-back still tells the truth.
+	// addresses. An error is logged and the range check skipped: Bind then
+	// finds an excluded port (Windows refuses the bind with WSAEACCES), and
+	// the read-back still tells the truth.
 	Ranges func(ctx context.Context, v6 bool) ([]PortRange, error)
 	// Bind tries to take the address and port for a moment, as portproxy
-	// would; an error means another process holds it. nil skips the check.
-	// TryListen is the usual choice.
+	// would; an error means another process holds it, or, where
+	// backend.BindRefusal says so, that the port is excluded. nil skips the
+	// check. TryListen is the usual choice.
 	Bind func(netip.AddrPort) error
 	// TTL is how long ranges are reused before being listed again; they
 	// change only when Hyper-V, WinNAT or an administrator reserves ports.
@@ -53,7 +55,9 @@ func (c *PortCheck) Check(ctx context.Context, e backend.Entry) error {
 	}
 	if c.Bind != nil {
 		if err := c.Bind(e.Listen); err != nil {
-			return fmt.Errorf("%s cannot be bound (%v): %w", e.Listen, err, backend.ErrPortInUse)
+			// The bind is the host's own reading: it also finds an excluded
+			// port when listing the ranges failed.
+			return fmt.Errorf("%s cannot be bound (%v): %w", e.Listen, err, cmp.Or(backend.BindRefusal(err), backend.ErrPortInUse))
 		}
 	}
 	return nil

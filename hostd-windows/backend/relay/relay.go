@@ -230,11 +230,8 @@ func checkEntry(e backend.Entry) error {
 // bindError explains a failed listen, wrapping the backend's sentinel
 // errors where the cause is one of them.
 func bindError(e backend.Entry, err error) error {
-	switch {
-	case isAddrInUse(err):
-		return fmt.Errorf("listen on %s %s: %w: %w", e.Protocol, e.Listen, backend.ErrPortInUse, err)
-	case isExcludedPort(err):
-		return fmt.Errorf("listen on %s %s: %w: %w", e.Protocol, e.Listen, backend.ErrExcludedPort, err)
+	if why := backend.BindRefusal(err); why != nil {
+		return fmt.Errorf("listen on %s %s: %w: %w", e.Protocol, e.Listen, why, err)
 	}
 	return fmt.Errorf("listen on %s %s: %w", e.Protocol, e.Listen, err)
 }
