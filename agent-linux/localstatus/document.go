@@ -10,6 +10,7 @@
 package localstatus
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/wslfwd/wslfwd/agent-linux/session"
@@ -66,7 +67,8 @@ type Listener struct {
 	PID      uint32 `json:"pid,omitempty"`
 	UID      uint32 `json:"uid"`
 	// State is the daemon's word (ACTIVE, BLOCKED, CONFLICT, ERROR,
-	// DIRECT, PENDING), or StatePending, or StateNotConnected.
+	// DIRECT, PENDING), or StatePending, StateNotConnected or
+	// StateUnreported.
 	State     string `json:"state"`
 	Reason    string `json:"reason,omitempty"`
 	ExposedAt string `json:"exposed_at,omitempty"`
@@ -79,10 +81,17 @@ type Listener struct {
 const (
 	StatePending      = "PENDING"
 	StateNotConnected = "NOT_CONNECTED"
+	StateUnreported   = "UNREPORTED"
 
 	ReasonPending      = "the daemon has not acted on it yet"
 	ReasonNotConnected = "not connected to the daemon"
 )
+
+// ReasonUnreported says why a listener was left out of what the daemon
+// heard.
+func ReasonUnreported(max uint32) string {
+	return fmt.Sprintf("not reported: the distro has more listeners than the daemon accepts (%d), and this socket is among the newest", max)
+}
 
 // Input is what a document is built from.
 type Input struct {
@@ -120,6 +129,8 @@ func verdict(l *wslfwdv1.Listener, r session.Report) Listener {
 	switch st := r.StatusOf(l); {
 	case !r.Connected:
 		out.State, out.Reason = StateNotConnected, ReasonNotConnected
+	case r.Unreported(l):
+		out.State, out.Reason = StateUnreported, ReasonUnreported(r.MaxListeners)
 	case st != nil:
 		out.State, out.Reason, out.ExposedAt = enumtext.State(st.GetState()), st.GetReason(), st.GetExposedAt()
 	case r.ActedOn(l):

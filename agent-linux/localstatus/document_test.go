@@ -39,7 +39,8 @@ var hello = &wslfwdv1.AgentHello{Distro: "Ubuntu", AgentVersion: "1.2.3", Networ
 // Each listener's state comes from, in order: the connection (none: not
 // connected, never a stale word), the daemon's status of it, whether the
 // daemon acted on a message that carried it (then: as asked), else
-// pending.
+// pending; a listener the last message left out, over the daemon's limit,
+// is unreported.
 func TestBuildStates(t *testing.T) {
 	asked, blocked, opened := tcp(8080, 1), tcp(445, 2), tcp(9000, 3)
 	confirmed := stateOf(t, asked, blocked) // what the daemon acted on
@@ -78,6 +79,12 @@ func TestBuildStates(t *testing.T) {
 				8080: {State: "PENDING", Reason: localstatus.ReasonPending},
 				445:  {State: "BLOCKED", Reason: "port 445 is in the deny list"},
 				9000: {State: "PENDING", Reason: localstatus.ReasonPending}}},
+		{"connected, over the daemon's limit", session.Report{Link: session.Link{Connected: true, Since: since},
+			Statuses: statuses, Acted: 4, Confirmed: &confirmed, Cut: &confirmed, MaxListeners: 2},
+			map[uint32]localstatus.Listener{
+				8080: {State: "ACTIVE", AsAsked: true},
+				445:  {State: "BLOCKED", Reason: "port 445 is in the deny list"},
+				9000: {State: "UNREPORTED", Reason: localstatus.ReasonUnreported(2)}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			doc := localstatus.Build(localstatus.Input{Hello: hello, Addr: "172.28.240.1:6110", Why: "NAT mode", State: now, Report: c.report})

@@ -36,6 +36,7 @@ type fakeDaemon struct {
 	reject   atomic.Bool  // refuse streams with Unavailable ("daemon restarting")
 	attempts atomic.Int32 // streams opened, accepted or not
 	addr     string
+	max      atomic.Uint32 // the welcome's max_listeners
 }
 
 type fakeStream struct {
@@ -52,6 +53,7 @@ func startDaemon(t *testing.T, tok string) *fakeDaemon {
 		t.Fatal(err)
 	}
 	d := &fakeDaemon{token: tok, streams: make(chan *fakeStream, 16), addr: lis.Addr().String()}
+	d.max.Store(100)
 	srv := grpc.NewServer()
 	wslfwdv1.RegisterAgentServiceServer(srv, d)
 	go srv.Serve(lis)
@@ -80,7 +82,7 @@ func (d *fakeDaemon) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, 
 				return
 			}
 			if first && m.GetHello() != nil {
-				fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Welcome{Welcome: &wslfwdv1.HostWelcome{SessionId: "s1", MaxListeners: 100}}}
+				fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Welcome{Welcome: &wslfwdv1.HostWelcome{SessionId: "s1", MaxListeners: d.max.Load()}}}
 			}
 			fs.in <- m
 		}

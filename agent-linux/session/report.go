@@ -70,6 +70,11 @@ type Report struct {
 	// Statuses is what the daemon said of listeners it did not forward
 	// as asked.
 	Statuses map[statuskey.Key]*wslfwdv1.ListenerStatus
+	// Cut is the last state sent when the distro had more listeners than
+	// the daemon accepts (MaxListeners), nil when it had not: the
+	// listeners outside it were not reported.
+	Cut          *tracker.State
+	MaxListeners uint32
 }
 
 // Report asks the daemon, when connected, to say once it has acted on
@@ -81,7 +86,8 @@ func (s *Session) Report(ctx context.Context) Report {
 		s.sync(ctx)
 	}
 	s.book.mu.Lock()
-	r := Report{Statuses: maps.Clone(s.book.statuses), Acted: s.book.acted, Confirmed: s.book.confirmed}
+	r := Report{Statuses: maps.Clone(s.book.statuses), Acted: s.book.acted, Confirmed: s.book.confirmed,
+		Cut: s.book.cut, MaxListeners: s.book.max}
 	s.book.mu.Unlock()
 	r.Link = s.link.get()
 	return r
@@ -114,6 +120,16 @@ func (s *Session) sync(ctx context.Context) {
 // StatusOf returns what the daemon said of l, nil if nothing.
 func (r Report) StatusOf(l *wslfwdv1.Listener) *wslfwdv1.ListenerStatus {
 	return r.Statuses[statuskey.OfListener(l)]
+}
+
+// Unreported reports whether the last message left l out, the distro
+// having more listeners than the daemon accepts.
+func (r Report) Unreported(l *wslfwdv1.Listener) bool {
+	if r.Cut == nil {
+		return false
+	}
+	_, ok := r.Cut.Listeners.Get(tracker.KeyOf(l))
+	return !ok
 }
 
 // ActedOn reports whether the daemon acted on a message that carried l.

@@ -188,3 +188,66 @@ func TestLocalAddressGoneReconnects(t *testing.T) {
 		t.Fatalf("snapshot network %v, want the new address", snap.GetNetwork())
 	}
 }
+
+// TestListenersOverTheLimit: with more listeners than the daemon's welcome
+// accepts, the agent reports the oldest sockets (lowest inodes) and says
+// how many it left out, rather than send them all and have the daemon
+// refuse every one; as reported sockets close, the next oldest take their
+// places, and a new socket does not displace an old one.
+func TestListenersOverTheLimit(t *testing.T) {
+	d := startDaemon(t, testToken)
+	d.max.Store(2)
+	h := newHarness(t, d.addr, testToken)
+	h.change(t, netWith("172.28.240.53"), tcp(9000, 30), tcp(8080, 10), tcp(5432, 20))
+	h.run(t)
+	fs := d.nextStream(t)
+	fs.next(t) // hello
+	if snap := expectSnapshot(t, fs.next(t), 1, 5432, 8080); snap.GetUnreportedListeners() != 1 {
+		t.Errorf("snapshot unreported_listeners = %d, want 1", snap.GetUnreportedListeners())
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, "more listeners than the daemon accepts") || !strings.Contains(logs, "unreported=1") {
+		t.Errorf("the agent did not warn of the listener left out:\n%s", logs)
+	}
+
+	// A new socket (the highest inode) stays out; the count grows.
+	h.change(t, netWith("172.28.240.53"), tcp(9000, 30), tcp(8080, 10), tcp(5432, 20), tcp(3000, 40))
+	c := expectChanges(t, fs.next(t), 2, nil, nil)
+	if c.UnreportedListeners == nil || c.GetUnreportedListeners() != 2 {
+		t.Errorf("changes unreported_listeners = %v, want 2", c.UnreportedListeners)
+	}
+	// A status request (`wslfwd-agent status`) learns which. The stream
+	// sends it after seq 2, whose sending the session noted.
+	got, _ := startReport(t, h)
+	expectChanges(t, fs.next(t), 3, nil, nil)
+	fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_ForwardStatus{ForwardStatus: &wslfwdv1.ForwardStatusUpdate{Seq: 3}}}
+	r := <-got
+	for _, l := range []*wslfwdv1.Listener{tcp(9000, 30), tcp(3000, 40), tcp(8080, 10)} {
+		if want := l.GetInode() >= 30; r.Unreported(l) != want || r.MaxListeners != 2 {
+			t.Errorf("Report: inode %d unreported %v (max %d), want %v (2)", l.GetInode(), r.Unreported(l), r.MaxListeners, want)
+		}
+	}
+
+	// A reported socket closes: the oldest left out takes its place.
+	h.change(t, netWith("172.28.240.53"), tcp(9000, 30), tcp(5432, 20), tcp(3000, 40))
+	c = expectChanges(t, fs.next(t), 4, []uint32{9000}, []uint32{8080})
+	if c.UnreportedListeners == nil || c.GetUnreportedListeners() != 1 {
+		t.Errorf("changes unreported_listeners = %v, want 1", c.UnreportedListeners)
+	}
+
+	// Within the limit again: all reported, and the count says none.
+	h.change(t, netWith("172.28.240.53"), tcp(9000, 30))
+	c = expectChanges(t, fs.next(t), 5, nil, []uint32{5432})
+	if c.UnreportedListeners == nil || c.GetUnreportedListeners() != 0 {
+		t.Errorf("changes unreported_listeners = %v, want a present 0", c.UnreportedListeners)
+	}
+	h.change(t, netWith("172.28.240.53"), tcp(9000, 30), tcp(3000, 40))
+	if c := expectChanges(t, fs.next(t), 6, []uint32{3000}, nil); c.UnreportedListeners != nil {
+		t.Errorf("changes carry unreported_listeners %d where the count did not change", c.GetUnreportedListeners())
+	}
+	got, _ = startReport(t, h)
+	expectChanges(t, fs.next(t), 7, nil, nil)
+	fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_ForwardStatus{ForwardStatus: &wslfwdv1.ForwardStatusUpdate{Seq: 7}}}
+	if r := <-got; r.Unreported(tcp(3000, 40)) || !r.ActedOn(tcp(3000, 40)) {
+		t.Errorf("Report within the limit: 3000 unreported %v, acted on %v; want reported and acted on", r.Unreported(tcp(3000, 40)), r.ActedOn(tcp(3000, 40)))
+	}
+}

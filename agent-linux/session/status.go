@@ -29,6 +29,11 @@ type statusBook struct {
 	asks      []ask  // states sent with want_reply, not yet acted on
 	confirmed *tracker.State
 	waiters   []waiter
+	// cut is the last state sent while the daemon's limit (max) cut it
+	// down (stream.reported), nil while nothing was left out. It is kept
+	// at every message only while that lasts.
+	cut *tracker.State
+	max uint32
 }
 
 // maxAsks bounds the asks and the waiters the book keeps. Each status
@@ -60,11 +65,19 @@ type waiter struct {
 func (b *statusBook) reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.statuses, b.acted, b.asks, b.confirmed = nil, 0, nil, nil
+	b.statuses, b.acted, b.asks, b.confirmed, b.cut = nil, 0, nil, nil, nil
 	for _, w := range b.waiters {
 		close(w.done)
 	}
 	b.waiters = nil
+}
+
+// setCut keeps the state a message carried when the daemon's limit max
+// cut it down; nil says the message left nothing out.
+func (b *statusBook) setCut(cut *tracker.State, max uint32) {
+	b.mu.Lock()
+	b.cut, b.max = cut, max
+	b.mu.Unlock()
 }
 
 // record keeps the statuses of an update, each replacing the last one of

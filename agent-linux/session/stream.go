@@ -34,6 +34,9 @@ type stream struct {
 	local    func() netip.Addr // the connection's local address; zero if unknown
 	welcomed time.Time         // when the daemon welcomed the stream; zero: not yet
 	maxL     uint32            // listeners the daemon accepts; 0 = unknown
+	// unreported is how many listeners the last message left out, the
+	// sockets newer than the maxL oldest (reported).
+	unreported uint32
 }
 
 // run opens a stream and serves it until it ends. A nil error means the
@@ -46,6 +49,11 @@ func (s *stream) run(ctx context.Context, client wslfwdv1.AgentServiceClient) er
 	}
 	s.book.reset()
 	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Hello{Hello: s.cfg.Hello}}); err != nil {
+		return err
+	}
+	// The snapshot must keep to the limit the welcome names: more
+	// listeners than the daemon accepts would make it refuse them all.
+	if err := s.awaitWelcome(ctx); err != nil {
 		return err
 	}
 	// Read the truth now rather than trust the last scan: this snapshot
@@ -124,12 +132,7 @@ func (s *stream) serve(ctx context.Context) error {
 func (s *stream) handle(ctx context.Context, m *wslfwdv1.HostMessage, echo *echoes) error {
 	switch m := m.GetMsg().(type) {
 	case *wslfwdv1.HostMessage_Welcome:
-		s.welcomed = time.Now()
-		s.link.up(m.Welcome.GetDaemonVersion(), s.welcomed)
-		s.maxL = m.Welcome.GetMaxListeners()
-		s.cfg.Logger.Info("connected to the daemon", "addr", s.cfg.Addr, "session", m.Welcome.GetSessionId(),
-			"daemon_version", m.Welcome.GetDaemonVersion())
-		s.checkMax()
+		return fmt.Errorf("the daemon welcomed session %s twice", m.Welcome.GetSessionId())
 	case *wslfwdv1.HostMessage_Ack: // from a daemon before revision 2
 		if a := m.Ack.GetSeq(); a > s.seq {
 			s.cfg.Logger.Warn("the daemon acknowledged a message never sent", "ack", a, "last_sent", s.seq)
@@ -161,15 +164,54 @@ func (s *stream) handle(ctx context.Context, m *wslfwdv1.HostMessage, echo *echo
 	return nil
 }
 
+// awaitWelcome waits for the daemon's first message, its answer to the
+// hello, which must be a welcome.
+func (s *stream) awaitWelcome(ctx context.Context) error {
+	var m *wslfwdv1.HostMessage
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case err := <-s.recvErr:
+		return endErr(err)
+	case m = <-s.msgs:
+	}
+	w := m.GetWelcome()
+	if w == nil {
+		return fmt.Errorf("the daemon answered the hello with %T, not a welcome", m.GetMsg())
+	}
+	s.welcomed = time.Now()
+	s.link.up(w.GetDaemonVersion(), s.welcomed)
+	s.maxL = w.GetMaxListeners()
+	s.cfg.Logger.Info("connected to the daemon", "addr", s.cfg.Addr, "session", w.GetSessionId(),
+		"daemon_version", w.GetDaemonVersion(), "max_listeners", s.maxL)
+	return nil
+}
+
+// reported returns what the daemon is to hear of st, and how many
+// listeners that leaves out: all of st while it holds no more listeners
+// than the daemon accepts, else the oldest sockets' (tracker.Set.Oldest).
+// A state it cuts down is no state the tracker published, so the next
+// Changes from it is a whole Diff, which only this rare case pays.
+func (s *stream) reported(st tracker.State) (tracker.State, uint32) {
+	if s.maxL == 0 || st.Listeners.Len() <= int(s.maxL) {
+		return st, 0
+	}
+	kept, left := st.Listeners.Oldest(int(s.maxL))
+	return tracker.State{Network: st.Network, Listeners: kept}, uint32(left)
+}
+
 // snapshot sends the whole current state as the next message.
 func (s *stream) snapshot() error {
 	cur, changed := s.cfg.State.Current()
+	rep, unreported := s.reported(cur)
 	s.seq++
-	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: cur.Snapshot(s.seq)}}); err != nil {
+	snap := rep.Snapshot(s.seq)
+	snap.UnreportedListeners = unreported
+	if err := s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: snap}}); err != nil {
 		return err
 	}
-	s.sent, s.changed = cur, changed
-	s.checkMax()
+	s.sent, s.changed = rep, changed
+	s.noteUnreported(unreported)
 	return nil
 }
 
@@ -186,14 +228,18 @@ func (s *stream) sync() (<-chan struct{}, error) {
 // changes sends what changed since the last message, if anything did or
 // when want asks for a reply.
 func (s *stream) changes(want bool) error {
-	cur, changed := s.cfg.State.Current()
+	all, changed := s.cfg.State.Current()
 	s.changed = changed
+	cur, unreported := s.reported(all)
 	c := s.cfg.State.Changes(s.sent, cur, s.seq+1)
-	if c == nil && !want {
+	if c == nil && !want && unreported == s.unreported {
 		return nil
 	}
 	if c == nil {
 		c = &wslfwdv1.Changes{Seq: s.seq + 1}
+	}
+	if unreported != s.unreported {
+		c.UnreportedListeners = &unreported
 	}
 	c.WantReply = want
 	if c.Network != nil && s.local != nil {
@@ -211,14 +257,28 @@ func (s *stream) changes(want bool) error {
 	}
 	s.seq++
 	s.sent = cur
-	s.checkMax()
+	s.noteUnreported(unreported)
 	return nil
 }
 
-func (s *stream) checkMax() {
-	if s.maxL > 0 && s.sent.Listeners.Len() > int(s.maxL) {
-		s.cfg.Logger.Warn("more listeners than the daemon accepts", "listeners", s.sent.Listeners.Len(), "max", s.maxL)
+// noteUnreported records how many listeners the message just sent left
+// out, and logs when that starts and ends, not at every change.
+func (s *stream) noteUnreported(n uint32) {
+	switch {
+	case n > 0 && s.unreported == 0:
+		s.cfg.Logger.Warn("more listeners than the daemon accepts; the newest are not reported, so not forwarded",
+			"unreported", n, "max", s.maxL)
+	case n == 0 && s.unreported > 0:
+		s.cfg.Logger.Info("all listeners are reported again", "max", s.maxL)
 	}
+	switch {
+	case n > 0:
+		sent := s.sent
+		s.book.setCut(&sent, s.maxL)
+	case s.unreported > 0:
+		s.book.setCut(nil, s.maxL)
+	}
+	s.unreported = n
 }
 
 // send sends m. When the daemon has ended the stream, gRPC's Send says

@@ -103,6 +103,46 @@ func (s Set) All() iter.Seq2[Key, *wslfwdv1.Listener] {
 	}
 }
 
+// Oldest returns the listeners of the sockets made first, as many as fit
+// in max, and how many listeners it left out. Linux numbers inodes,
+// sockets' included, from one counter in the order it makes them (each
+// CPU takes a batch of 1,024 at a time, so the order is rough, and it
+// wraps only after 2^32), so the lowest inodes are the oldest sockets: a
+// burst of new listeners cannot displace the ones already reported. A
+// socket's listeners are kept or left out together, and none after the
+// first that does not fit. It costs a sort of all the sockets, which is
+// paid only when s holds more than max.
+func (s Set) Oldest(max int) (Set, int) {
+	if s.n <= max {
+		return s, 0
+	}
+	inodes := make([]uint64, 0, s.n)
+	for _, c := range s.chunks {
+		if c == nil {
+			continue
+		}
+		for _, p := range c {
+			for inode := range p {
+				inodes = append(inodes, inode)
+			}
+		}
+	}
+	slices.Sort(inodes)
+	var b builder
+	kept := 0
+	for _, inode := range inodes {
+		ls := s.withInode(inode)
+		if kept+len(ls) > max {
+			break
+		}
+		for _, l := range ls {
+			b.put(KeyOf(l), l)
+		}
+		kept += len(ls)
+	}
+	return b.set(), s.n - kept
+}
+
 // withInode returns the listeners of socket inode; the caller must not
 // modify the slice.
 func (s Set) withInode(inode uint64) []*wslfwdv1.Listener {

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"slices"
 	"testing"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
@@ -115,5 +116,47 @@ func TestShownSetNotModifiedInPlace(t *testing.T) {
 	}
 	if now, _ := tr.shownNow(); now[1] || !now[2] {
 		t.Errorf("shown now: %v, want only 2", now)
+	}
+}
+
+// Oldest keeps the sockets with the lowest inodes, a socket's listeners
+// together, and counts the rest; a set within the limit is itself.
+func TestOldestKeepsTheFirstSockets(t *testing.T) {
+	if got, left := setOf(5).Oldest(5); got.Len() != 5 || left != 0 {
+		t.Errorf("Oldest(5) of 5: %d kept, %d left out; want 5 and 0", got.Len(), left)
+	}
+	var b builder
+	for _, l := range []*wslfwdv1.Listener{
+		listener(wslfwdv1.Protocol_PROTOCOL_TCP, "0.0.0.0", 9000, 900), // newest
+		listener(wslfwdv1.Protocol_PROTOCOL_TCP, "0.0.0.0", 8080, 12),
+		listener(wslfwdv1.Protocol_PROTOCOL_TCP, "127.0.0.1", 5432, 40),
+		listener(wslfwdv1.Protocol_PROTOCOL_UDP, "0.0.0.0", 53, 7), // oldest
+		listener(wslfwdv1.Protocol_PROTOCOL_UDP, "127.0.0.1", 53, 7),
+		listener(wslfwdv1.Protocol_PROTOCOL_TCP, "0.0.0.0", 3000, 12+shards), // same part as 8080, newer
+	} {
+		b.put(KeyOf(l), l)
+	}
+	s := b.set()
+	for _, tc := range []struct {
+		max    int
+		inodes []uint64 // of the listeners kept
+	}{
+		{4, []uint64{7, 7, 12, 40}},
+		{3, []uint64{7, 7, 12}},
+		{1, nil}, // socket 7's two listeners do not fit: none after it either
+		{0, nil},
+	} {
+		got, left := s.Oldest(tc.max)
+		var inodes []uint64
+		for k := range got.All() {
+			inodes = append(inodes, k.Inode)
+		}
+		slices.Sort(inodes)
+		if !slices.Equal(inodes, tc.inodes) || left != s.Len()-len(tc.inodes) || got.Len() != len(tc.inodes) {
+			t.Errorf("Oldest(%d): inodes %v (Len %d), %d left out; want %v, %d", tc.max, inodes, got.Len(), left, tc.inodes, s.Len()-len(tc.inodes))
+		}
+	}
+	if s.Len() != 6 {
+		t.Errorf("Oldest changed the set: Len %d", s.Len())
 	}
 }

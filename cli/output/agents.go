@@ -29,7 +29,7 @@ func Agents(w io.Writer, r *wslfwdv1.ListAgentsResponse, now time.Time) {
 				a.GetAgentVersion(),
 				Addresses(a.GetNetwork()),
 				Gateway4(a.GetNetwork()),
-				strconv.FormatUint(uint64(a.GetListenerCount()), 10),
+				Listeners(a),
 				Detection(a.GetDetection()),
 				AgentState(a, now),
 			)
@@ -37,6 +37,16 @@ func Agents(w io.Writer, r *wslfwdv1.ListAgentsResponse, now time.Time) {
 		tw.flush()
 	}
 	refusals(w, r.GetRefusals(), now)
+}
+
+// Listeners is the agent's listener count, with the listeners it left
+// out, over the daemon's limit, as "4096 +12 unreported".
+func Listeners(a *wslfwdv1.Agent) string {
+	s := strconv.FormatUint(uint64(a.GetListenerCount()), 10)
+	if n := a.GetUnreportedListeners(); n > 0 {
+		s += fmt.Sprintf(" +%d unreported", n)
+	}
+	return s
 }
 
 // refusals lists the agent sessions the daemon refused, so a distro that is

@@ -87,7 +87,7 @@ func goldAgents() *wslfwdv1.ListAgentsResponse {
 		},
 		{
 			Distro: "Ubuntu-22.04-with-a-long-name", NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT,
-			Network: nat("172.28.240.53", "fd00::53", "2001:db8::53"), ListenerCount: 12, AgentVersion: "v0.4.0",
+			Network: nat("172.28.240.53", "fd00::53", "2001:db8::53"), ListenerCount: 12, UnreportedListeners: 3, AgentVersion: "v0.4.0",
 			Detection: &wslfwdv1.ListenerDetection{Tcp: wslfwdv1.DetectionMethod_DETECTION_METHOD_EVENTS, Udp: wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS},
 			Connected: true, ConnectedAt: ts(-(time.Hour + 2*time.Minute + 9*time.Second)), LastSeen: ts(-time.Second),
 		},

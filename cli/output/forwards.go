@@ -12,7 +12,9 @@ import (
 // Forwards renders ListForwards as a table. A REASON column is added when
 // any row carries a reason (always the case for listeners not forwarded);
 // it comes last and is never cut, since it is the answer to "why not".
+// Distros that left listeners unreported are named under it.
 func Forwards(w io.Writer, r *wslfwdv1.ListForwardsResponse, all bool) {
+	defer unreported(w, r.GetUnreported())
 	fs := r.GetForwards()
 	if len(fs) == 0 {
 		if all {
@@ -90,4 +92,18 @@ func orNone(s string) string {
 		return none
 	}
 	return s
+}
+
+// unreported says, under the forwards, which distros left listeners out
+// because they have more than the daemon accepts: those listeners are in
+// no row, forwarded or not.
+func unreported(w io.Writer, us []*wslfwdv1.UnreportedListeners) {
+	for _, u := range us {
+		what := fmt.Sprintf("%d listeners", u.GetCount())
+		if u.GetCount() == 1 {
+			what = "1 listener"
+		}
+		fmt.Fprintf(w, "%s: %s not reported, so not forwarded: the distro has more than the daemon accepts from one agent (%d, max_listeners_per_agent), and these are its newest sockets.\n",
+			u.GetDistro(), what, u.GetMax())
+	}
 }

@@ -30,6 +30,7 @@
 package agents
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -112,6 +113,9 @@ type entry struct {
 	// an agent's event to its forward being active. Changed in place
 	// under the lock; the engine reads it with Agent.ArrivedAt.
 	arrived map[*wslfwdv1.Listener]time.Time
+	// unreported is how many listeners the agent said it left out, having
+	// more than MaxListeners (the newest sockets): shown, never forwarded.
+	unreported uint32
 }
 
 // New returns an empty registry.
@@ -325,6 +329,7 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 		e = r.register(s, e, now)
 	}
 	e.network = snap.GetNetwork()
+	e.unreported = snap.GetUnreportedListeners()
 	e.arrived = arrived
 	e.listeners, e.sorted, e.shared = listeners, inOrder(listeners), false
 	e.lastSeen = now
@@ -414,6 +419,9 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		return err
 	}
 	e.merge(ch, keys, received)
+	if ch.UnreportedListeners != nil {
+		e.unreported = ch.GetUnreportedListeners()
+	}
 	e.lastSeen = r.opts.Now()
 	s.seq = ch.GetSeq()
 	r.mu.Unlock()
@@ -661,6 +669,21 @@ func (r *Registry) Agents() []*wslfwdv1.Agent {
 	return out
 }
 
+// Unreported lists the agents that said they left listeners out, having
+// more than MaxListeners, sorted by distro.
+func (r *Registry) Unreported() []*wslfwdv1.UnreportedListeners {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*wslfwdv1.UnreportedListeners
+	for distro, e := range r.entries {
+		if e.unreported > 0 {
+			out = append(out, &wslfwdv1.UnreportedListeners{Distro: distro, Count: e.unreported, Max: uint32(r.opts.MaxListeners)})
+		}
+	}
+	slices.SortFunc(out, func(a, b *wslfwdv1.UnreportedListeners) int { return cmp.Compare(a.GetDistro(), b.GetDistro()) })
+	return out
+}
+
 // Connected returns the connected session of a distro, if any.
 func (r *Registry) Connected(distro string) (*Session, bool) {
 	r.mu.Lock()
@@ -690,17 +713,18 @@ func (r *Registry) Distros(connectedOnly bool) []string {
 func (e *entry) proto() *wslfwdv1.Agent {
 	h := e.session.Hello
 	a := &wslfwdv1.Agent{
-		Distro:         h.GetDistro(),
-		NetworkingMode: h.GetNetworkingMode(),
-		AgentVersion:   h.GetAgentVersion(),
-		KernelRelease:  h.GetKernelRelease(),
-		Network:        e.network,
-		ListenerCount:  uint32(len(e.listeners)),
-		Connected:      e.connected,
-		ConnectedAt:    timestamppb.New(e.session.ConnectedAt),
-		PeerAddress:    e.session.Peer.String(),
-		VmId:           h.GetVmId(),
-		Detection:      h.GetDetection(),
+		Distro:              h.GetDistro(),
+		NetworkingMode:      h.GetNetworkingMode(),
+		AgentVersion:        h.GetAgentVersion(),
+		KernelRelease:       h.GetKernelRelease(),
+		Network:             e.network,
+		ListenerCount:       uint32(len(e.listeners)),
+		UnreportedListeners: e.unreported,
+		Connected:           e.connected,
+		ConnectedAt:         timestamppb.New(e.session.ConnectedAt),
+		PeerAddress:         e.session.Peer.String(),
+		VmId:                h.GetVmId(),
+		Detection:           h.GetDetection(),
 	}
 	if !e.lastSeen.IsZero() {
 		a.LastSeen = timestamppb.New(e.lastSeen)

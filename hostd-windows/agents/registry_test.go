@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	protobuf "google.golang.org/protobuf/proto"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
@@ -398,6 +399,43 @@ func TestListenerLimit(t *testing.T) {
 	if got := listenerPorts(t, r, "Ubuntu"); len(got) != 2 {
 		t.Fatalf("listeners = %v after a rejected change, want [1 2]", got)
 	}
+}
+
+// An agent over the limit reports its oldest listeners and how many it
+// left out; the registry keeps the count the last message said (Changes
+// without it leave it as it was) and lists it for the CLI.
+func TestUnreportedListeners(t *testing.T) {
+	r, _ := newReg(t, Options{MaxListeners: 2})
+	s := open(t, r, "Ubuntu", agentAddr)
+	snap := snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 1), listener("0.0.0.0", 2))
+	snap.GetSnapshot().UnreportedListeners = 5
+	if err := r.Apply(s, snap); err != nil {
+		t.Fatal(err)
+	}
+	want := func(n uint32) {
+		t.Helper()
+		if got := r.Agents()[0].GetUnreportedListeners(); got != n {
+			t.Errorf("Agents: unreported %d, want %d", got, n)
+		}
+		var wantList []*wslfwdv1.UnreportedListeners
+		if n > 0 {
+			wantList = []*wslfwdv1.UnreportedListeners{{Distro: "Ubuntu", Count: n, Max: 2}}
+		}
+		if got := r.Unreported(); !slices.EqualFunc(got, wantList, func(a, b *wslfwdv1.UnreportedListeners) bool { return protobuf.Equal(a, b) }) {
+			t.Errorf("Unreported() = %v, want %v", got, wantList)
+		}
+	}
+	want(5)
+	if err := r.Apply(s, changes(2, nil, []*wslfwdv1.Listener{listener("0.0.0.0", 1)})); err != nil {
+		t.Fatal(err)
+	}
+	want(5)
+	ch := changes(3, []*wslfwdv1.Listener{listener("0.0.0.0", 3)}, nil)
+	ch.GetChanges().UnreportedListeners = protobuf.Uint32(0)
+	if err := r.Apply(s, ch); err != nil {
+		t.Fatal(err)
+	}
+	want(0)
 }
 
 func TestMalformedListenersRejected(t *testing.T) {

@@ -89,7 +89,8 @@ type Config struct {
 	Distros map[string]DistroConfig
 	// Forwards are static forwards from the config file.
 	Forwards []StaticForward
-	// MaxListenersPerAgent bounds the listeners one agent may report.
+	// MaxListenersPerAgent bounds the listeners one agent may report; the
+	// welcome tells the agent, which reports its oldest sockets up to it.
 	MaxListenersPerAgent int
 	// MaxAgents bounds the agents connected at once.
 	MaxAgents int

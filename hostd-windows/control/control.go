@@ -22,6 +22,7 @@ type Engine interface {
 	Status(ctx context.Context) *wslfwdv1.GetStatusResponse
 	Agents() ([]*wslfwdv1.Agent, []*wslfwdv1.AgentRefusal)
 	Forwards(all bool) []*wslfwdv1.Forward
+	Unreported() []*wslfwdv1.UnreportedListeners
 	Expose(ctx context.Context, req engine.ExposeRequest) (*wslfwdv1.Forward, error)
 	Unexpose(ctx context.Context, p backend.Protocol, host netip.AddrPort) (*wslfwdv1.Forward, error)
 	Probe(ctx context.Context, req engine.ProbeRequest) (*wslfwdv1.ProbeResponse, error)
@@ -49,9 +50,10 @@ func (s *Service) ListAgents(context.Context, *wslfwdv1.ListAgentsRequest) (*wsl
 }
 
 // ListForwards lists forwards policy wants; with all, also the listeners
-// and static forwards it does not (blocked, direct, conflicting).
+// and static forwards it does not (blocked, direct, conflicting); and the
+// distros that left listeners unreported.
 func (s *Service) ListForwards(_ context.Context, req *wslfwdv1.ListForwardsRequest) (*wslfwdv1.ListForwardsResponse, error) {
-	return &wslfwdv1.ListForwardsResponse{Forwards: s.engine.Forwards(req.GetAll())}, nil
+	return &wslfwdv1.ListForwardsResponse{Forwards: s.engine.Forwards(req.GetAll()), Unreported: s.engine.Unreported()}, nil
 }
 
 // Expose pins a static forward and returns it once the engine has acted

@@ -28,7 +28,8 @@ func (f *fakeEngine) Status(context.Context) *wslfwdv1.GetStatusResponse { retur
 func (f *fakeEngine) Agents() ([]*wslfwdv1.Agent, []*wslfwdv1.AgentRefusal) {
 	return nil, nil
 }
-func (f *fakeEngine) Forwards(bool) []*wslfwdv1.Forward { return nil }
+func (f *fakeEngine) Forwards(bool) []*wslfwdv1.Forward           { return nil }
+func (f *fakeEngine) Unreported() []*wslfwdv1.UnreportedListeners { return nil }
 func (f *fakeEngine) Expose(_ context.Context, r engine.ExposeRequest) (*wslfwdv1.Forward, error) {
 	f.exposed = append(f.exposed, r)
 	return &wslfwdv1.Forward{}, f.err

@@ -124,6 +124,10 @@ func (d *Engine) Agents() ([]*wslfwdv1.Agent, []*wslfwdv1.AgentRefusal) {
 	return d.reg.Agents(), d.reg.Refusals()
 }
 
+// Unreported lists the distros whose agent left listeners out, having more
+// than the daemon accepts: `wslfwd forwards` says so beside the forwards.
+func (d *Engine) Unreported() []*wslfwdv1.UnreportedListeners { return d.reg.Unreported() }
+
 // Forwards lists the forwards policy wants; with all, also the listeners
 // and static forwards it does not (blocked, direct, conflicting).
 func (d *Engine) Forwards(all bool) []*wslfwdv1.Forward {

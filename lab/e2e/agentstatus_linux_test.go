@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -85,5 +86,60 @@ func TestAgentStatusShowsVerdicts(t *testing.T) {
 	doc = agentStatus(ctx, t, env)
 	if l := listenerOn(doc, 445); l == nil || l.State != localstatus.StateNotConnected || doc.Daemon.LastError == "" {
 		t.Errorf("daemon stopped: port 445 %+v, last error %q; want NOT_CONNECTED and why", l, doc.Daemon.LastError)
+	}
+}
+
+// With more listeners than the daemon accepts from one agent
+// (max_listeners_per_agent), the agent reports the oldest sockets and
+// says how many it left out, where it used to send them all and have the
+// daemon refuse the lot: the forwards already there stay, the newest
+// listener is not forwarded, `wslfwd forwards` and `wslfwd-agent status`
+// say why, and once a reported listener closes the one left out takes its
+// place.
+func TestListenersOverTheDaemonsLimit(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "wslfwd.toml")
+	if err := os.WriteFile(cfg, []byte("max_listeners_per_agent = 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, env := startWithAgent(t, labrun.Options{DaemonArgs: []string{"--config", cfg}})
+	first := tcpEcho(t, env.Lab.WSL, "0.0.0.0:9021")
+	for _, addr := range []string{"0.0.0.0:9022", "0.0.0.0:9023"} {
+		// One at a time, so the inodes, and so the ages, are in this order.
+		tcpEcho(t, env.Lab.WSL, addr)
+	}
+	for _, port := range []uint32{9021, 9022} {
+		if _, err := env.WaitForward(ctx, labrun.Match{Protocol: tcp, Port: port, State: active}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The status request waits for the daemon to act on all that was sent.
+	doc := agentStatus(ctx, t, env)
+	if l := listenerOn(doc, 9023); l == nil || l.State != localstatus.StateUnreported || l.Reason != localstatus.ReasonUnreported(2) {
+		t.Errorf("port 9023: %+v; want UNREPORTED: %s", l, localstatus.ReasonUnreported(2))
+	}
+	fwds, err := env.Forwards(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fwds {
+		if f.GetListenPort() == 9023 {
+			t.Errorf("the daemon lists port 9023, which the agent left out: %v", f)
+		}
+	}
+	out, err := env.CLI(ctx, "forwards")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Ubuntu: 1 listener not reported, so not forwarded") {
+		t.Errorf("wslfwd forwards does not say a listener was left out:\n%s", out)
+	}
+
+	first.Close()
+	if _, err := env.WaitForward(ctx, labrun.Match{Protocol: tcp, Port: 9023, State: active}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := env.CLI(ctx, "forwards"); err != nil || strings.Contains(out, "not reported") {
+		t.Errorf("wslfwd forwards (%v) still says listeners are left out:\n%s", err, out)
 	}
 }

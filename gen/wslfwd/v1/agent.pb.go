@@ -392,9 +392,14 @@ type Snapshot struct {
 	// Asks the daemon to answer with a ForwardStatusUpdate carrying this
 	// seq once it has acted on this message, even when no status changed.
 	// For tools and tests that must know; the agent does not need it.
-	WantReply     bool `protobuf:"varint,4,opt,name=want_reply,json=wantReply,proto3" json:"want_reply,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WantReply bool `protobuf:"varint,4,opt,name=want_reply,json=wantReply,proto3" json:"want_reply,omitempty"`
+	// Listeners the agent sees but leaves out of listeners because the
+	// daemon accepts no more (HostWelcome.max_listeners). The agent leaves
+	// out the newest sockets, so a flood of listeners cannot displace the
+	// services already forwarded; the daemon shows the number.
+	UnreportedListeners uint32 `protobuf:"varint,5,opt,name=unreported_listeners,json=unreportedListeners,proto3" json:"unreported_listeners,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
@@ -455,6 +460,13 @@ func (x *Snapshot) GetWantReply() bool {
 	return false
 }
 
+func (x *Snapshot) GetUnreportedListeners() uint32 {
+	if x != nil {
+		return x.UnreportedListeners
+	}
+	return 0
+}
+
 // Changes is a delta against the state built from the last snapshot and the
 // changes after it. A gap in seq makes the daemon ask for a resync.
 type Changes struct {
@@ -469,9 +481,12 @@ type Changes struct {
 	// Listeners that went away, identified by protocol, listen, port and inode.
 	Removed []*Listener `protobuf:"bytes,4,rep,name=removed,proto3" json:"removed,omitempty"`
 	// As Snapshot.want_reply.
-	WantReply     bool `protobuf:"varint,5,opt,name=want_reply,json=wantReply,proto3" json:"want_reply,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WantReply bool `protobuf:"varint,5,opt,name=want_reply,json=wantReply,proto3" json:"want_reply,omitempty"`
+	// The new Snapshot.unreported_listeners when it changed (to zero too);
+	// unset when it did not.
+	UnreportedListeners *uint32 `protobuf:"varint,6,opt,name=unreported_listeners,json=unreportedListeners,proto3,oneof" json:"unreported_listeners,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Changes) Reset() {
@@ -537,6 +552,13 @@ func (x *Changes) GetWantReply() bool {
 		return x.WantReply
 	}
 	return false
+}
+
+func (x *Changes) GetUnreportedListeners() uint32 {
+	if x != nil && x.UnreportedListeners != nil {
+		return *x.UnreportedListeners
+	}
+	return 0
 }
 
 // EchoReady answers an EchoStart.
@@ -786,6 +808,7 @@ type HostWelcome struct {
 	// Id of this session, for logs on both sides.
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// Most listeners the daemon accepts from this agent; more is an error.
+	// The agent sends at most this many (Snapshot.unreported_listeners).
 	MaxListeners  uint32 `protobuf:"varint,3,opt,name=max_listeners,json=maxListeners,proto3" json:"max_listeners,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1234,20 +1257,23 @@ const file_wslfwd_v1_agent_proto_rawDesc = "" +
 	"\tdetection\x18\t \x01(\v2\x1c.wslfwd.v1.ListenerDetectionR\tdetection\"o\n" +
 	"\x11ListenerDetection\x12,\n" +
 	"\x03tcp\x18\x01 \x01(\x0e2\x1a.wslfwd.v1.DetectionMethodR\x03tcp\x12,\n" +
-	"\x03udp\x18\x02 \x01(\x0e2\x1a.wslfwd.v1.DetectionMethodR\x03udp\"\xa1\x01\n" +
+	"\x03udp\x18\x02 \x01(\x0e2\x1a.wslfwd.v1.DetectionMethodR\x03udp\"\xd4\x01\n" +
 	"\bSnapshot\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x121\n" +
 	"\anetwork\x18\x02 \x01(\v2\x17.wslfwd.v1.NetworkStateR\anetwork\x121\n" +
 	"\tlisteners\x18\x03 \x03(\v2\x13.wslfwd.v1.ListenerR\tlisteners\x12\x1d\n" +
 	"\n" +
-	"want_reply\x18\x04 \x01(\bR\twantReply\"\xc7\x01\n" +
+	"want_reply\x18\x04 \x01(\bR\twantReply\x121\n" +
+	"\x14unreported_listeners\x18\x05 \x01(\rR\x13unreportedListeners\"\x98\x02\n" +
 	"\aChanges\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x121\n" +
 	"\anetwork\x18\x02 \x01(\v2\x17.wslfwd.v1.NetworkStateR\anetwork\x12)\n" +
 	"\x05added\x18\x03 \x03(\v2\x13.wslfwd.v1.ListenerR\x05added\x12-\n" +
 	"\aremoved\x18\x04 \x03(\v2\x13.wslfwd.v1.ListenerR\aremoved\x12\x1d\n" +
 	"\n" +
-	"want_reply\x18\x05 \x01(\bR\twantReply\"\x9f\x01\n" +
+	"want_reply\x18\x05 \x01(\bR\twantReply\x126\n" +
+	"\x14unreported_listeners\x18\x06 \x01(\rH\x00R\x13unreportedListeners\x88\x01\x01B\x17\n" +
+	"\x15_unreported_listeners\"\x9f\x01\n" +
 	"\tEchoReady\x12\x19\n" +
 	"\bprobe_id\x18\x01 \x01(\tR\aprobeId\x12\x16\n" +
 	"\x06listen\x18\x02 \x01(\tR\x06listen\x12\x12\n" +
@@ -1381,6 +1407,7 @@ func file_wslfwd_v1_agent_proto_init() {
 		(*AgentMessage_Changes)(nil),
 		(*AgentMessage_EchoReady)(nil),
 	}
+	file_wslfwd_v1_agent_proto_msgTypes[4].OneofWrappers = []any{}
 	file_wslfwd_v1_agent_proto_msgTypes[6].OneofWrappers = []any{
 		(*HostMessage_Welcome)(nil),
 		(*HostMessage_Ack)(nil),

@@ -1093,9 +1093,12 @@ type Agent struct {
 	DisconnectedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=disconnected_at,json=disconnectedAt,proto3" json:"disconnected_at,omitempty"`
 	// How the agent learns of listeners, per protocol, as its hello said;
 	// unset for an agent too old to say.
-	Detection     *ListenerDetection `protobuf:"bytes,14,opt,name=detection,proto3" json:"detection,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Detection *ListenerDetection `protobuf:"bytes,14,opt,name=detection,proto3" json:"detection,omitempty"`
+	// Listeners the agent sees but did not report, because it has more than
+	// the daemon accepts (max_listeners_per_agent): none of them is forwarded.
+	UnreportedListeners uint32 `protobuf:"varint,15,opt,name=unreported_listeners,json=unreportedListeners,proto3" json:"unreported_listeners,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
@@ -1226,6 +1229,13 @@ func (x *Agent) GetDetection() *ListenerDetection {
 	return nil
 }
 
+func (x *Agent) GetUnreportedListeners() uint32 {
+	if x != nil {
+		return x.UnreportedListeners
+	}
+	return 0
+}
+
 // ListForwardsRequest selects forwards.
 type ListForwardsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1276,7 +1286,11 @@ func (x *ListForwardsRequest) GetAll() bool {
 type ListForwardsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Forwards, sorted by protocol, listen port and address.
-	Forwards      []*Forward `protobuf:"bytes,1,rep,name=forwards,proto3" json:"forwards,omitempty"`
+	Forwards []*Forward `protobuf:"bytes,1,rep,name=forwards,proto3" json:"forwards,omitempty"`
+	// Distros whose agent has more listeners than the daemon accepts, and
+	// so left some out: those are not forwarded, and not in forwards.
+	// Sorted by distro.
+	Unreported    []*UnreportedListeners `protobuf:"bytes,2,rep,name=unreported,proto3" json:"unreported,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1316,6 +1330,77 @@ func (x *ListForwardsResponse) GetForwards() []*Forward {
 		return x.Forwards
 	}
 	return nil
+}
+
+func (x *ListForwardsResponse) GetUnreported() []*UnreportedListeners {
+	if x != nil {
+		return x.Unreported
+	}
+	return nil
+}
+
+// UnreportedListeners says that an agent left listeners out of what it
+// reported: the newest sockets beyond the daemon's limit.
+type UnreportedListeners struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Distro string                 `protobuf:"bytes,1,opt,name=distro,proto3" json:"distro,omitempty"`
+	// How many listeners the agent left out.
+	Count uint32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// The daemon's limit of listeners per agent (max_listeners_per_agent).
+	Max           uint32 `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnreportedListeners) Reset() {
+	*x = UnreportedListeners{}
+	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnreportedListeners) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnreportedListeners) ProtoMessage() {}
+
+func (x *UnreportedListeners) ProtoReflect() protoreflect.Message {
+	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnreportedListeners.ProtoReflect.Descriptor instead.
+func (*UnreportedListeners) Descriptor() ([]byte, []int) {
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UnreportedListeners) GetDistro() string {
+	if x != nil {
+		return x.Distro
+	}
+	return ""
+}
+
+func (x *UnreportedListeners) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *UnreportedListeners) GetMax() uint32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
 }
 
 // Forward is one forward, wanted or in place, or (in ListForwards with all)
@@ -1359,7 +1444,7 @@ type Forward struct {
 
 func (x *Forward) Reset() {
 	*x = Forward{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1456,7 @@ func (x *Forward) String() string {
 func (*Forward) ProtoMessage() {}
 
 func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[15]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1469,7 @@ func (x *Forward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forward.ProtoReflect.Descriptor instead.
 func (*Forward) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Forward) GetProtocol() Protocol {
@@ -1496,7 +1581,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1593,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[16]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1606,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchRequest) GetInitial() bool {
@@ -1550,7 +1635,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1647,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[17]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1660,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchResponse) GetTime() *timestamppb.Timestamp {
@@ -1656,7 +1741,7 @@ type WatchResync struct {
 
 func (x *WatchResync) Reset() {
 	*x = WatchResync{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1753,7 @@ func (x *WatchResync) String() string {
 func (*WatchResync) ProtoMessage() {}
 
 func (x *WatchResync) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[18]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1766,7 @@ func (x *WatchResync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResync.ProtoReflect.Descriptor instead.
 func (*WatchResync) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 // AgentEvent is a change in an agent's session.
@@ -1697,7 +1782,7 @@ type AgentEvent struct {
 
 func (x *AgentEvent) Reset() {
 	*x = AgentEvent{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1794,7 @@ func (x *AgentEvent) String() string {
 func (*AgentEvent) ProtoMessage() {}
 
 func (x *AgentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[19]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +1807,7 @@ func (x *AgentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent.ProtoReflect.Descriptor instead.
 func (*AgentEvent) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AgentEvent) GetKind() AgentEventKind {
@@ -1752,7 +1837,7 @@ type ForwardEvent struct {
 
 func (x *ForwardEvent) Reset() {
 	*x = ForwardEvent{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1764,7 +1849,7 @@ func (x *ForwardEvent) String() string {
 func (*ForwardEvent) ProtoMessage() {}
 
 func (x *ForwardEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[20]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1777,7 +1862,7 @@ func (x *ForwardEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardEvent.ProtoReflect.Descriptor instead.
 func (*ForwardEvent) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ForwardEvent) GetKind() ForwardEventKind {
@@ -1813,7 +1898,7 @@ type ExposeRequest struct {
 
 func (x *ExposeRequest) Reset() {
 	*x = ExposeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[21]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1910,7 @@ func (x *ExposeRequest) String() string {
 func (*ExposeRequest) ProtoMessage() {}
 
 func (x *ExposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[21]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +1923,7 @@ func (x *ExposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExposeRequest.ProtoReflect.Descriptor instead.
 func (*ExposeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExposeRequest) GetProtocol() Protocol {
@@ -1887,7 +1972,7 @@ type ExposeResponse struct {
 
 func (x *ExposeResponse) Reset() {
 	*x = ExposeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[22]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1899,7 +1984,7 @@ func (x *ExposeResponse) String() string {
 func (*ExposeResponse) ProtoMessage() {}
 
 func (x *ExposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[22]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1912,7 +1997,7 @@ func (x *ExposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExposeResponse.ProtoReflect.Descriptor instead.
 func (*ExposeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{22}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExposeResponse) GetForward() *Forward {
@@ -1938,7 +2023,7 @@ type UnexposeRequest struct {
 
 func (x *UnexposeRequest) Reset() {
 	*x = UnexposeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[23]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2035,7 @@ func (x *UnexposeRequest) String() string {
 func (*UnexposeRequest) ProtoMessage() {}
 
 func (x *UnexposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[23]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2048,7 @@ func (x *UnexposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnexposeRequest.ProtoReflect.Descriptor instead.
 func (*UnexposeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{23}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UnexposeRequest) GetProtocol() Protocol {
@@ -1998,7 +2083,7 @@ type UnexposeResponse struct {
 
 func (x *UnexposeResponse) Reset() {
 	*x = UnexposeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[24]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2095,7 @@ func (x *UnexposeResponse) String() string {
 func (*UnexposeResponse) ProtoMessage() {}
 
 func (x *UnexposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[24]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2108,7 @@ func (x *UnexposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnexposeResponse.ProtoReflect.Descriptor instead.
 func (*UnexposeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{24}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UnexposeResponse) GetForward() *Forward {
@@ -2048,7 +2133,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[25]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2060,7 +2145,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[25]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2073,7 +2158,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{25}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ProbeRequest) GetDistro() string {
@@ -2114,7 +2199,7 @@ type ProbeResponse struct {
 
 func (x *ProbeResponse) Reset() {
 	*x = ProbeResponse{}
-	mi := &file_wslfwd_v1_control_proto_msgTypes[26]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2126,7 +2211,7 @@ func (x *ProbeResponse) String() string {
 func (*ProbeResponse) ProtoMessage() {}
 
 func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wslfwd_v1_control_proto_msgTypes[26]
+	mi := &file_wslfwd_v1_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2139,7 +2224,7 @@ func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
 func (*ProbeResponse) Descriptor() ([]byte, []int) {
-	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{26}
+	return file_wslfwd_v1_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ProbeResponse) GetDistro() string {
@@ -2237,7 +2322,7 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\x04code\x18\x04 \x01(\tR\x04code\x12\x14\n" +
 	"\x05count\x18\x05 \x01(\rR\x05count\x120\n" +
 	"\x05first\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05first\x12.\n" +
-	"\x04last\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04last\"\x95\x05\n" +
+	"\x04last\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04last\"\xc8\x05\n" +
 	"\x05Agent\x12\x16\n" +
 	"\x06distro\x18\x01 \x01(\tR\x06distro\x12B\n" +
 	"\x0fnetworking_mode\x18\x02 \x01(\x0e2\x19.wslfwd.v1.NetworkingModeR\x0enetworkingMode\x12#\n" +
@@ -2254,11 +2339,19 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"graceUntil\x12\x13\n" +
 	"\x05vm_id\x18\f \x01(\tR\x04vmId\x12C\n" +
 	"\x0fdisconnected_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0edisconnectedAt\x12:\n" +
-	"\tdetection\x18\x0e \x01(\v2\x1c.wslfwd.v1.ListenerDetectionR\tdetection\"'\n" +
+	"\tdetection\x18\x0e \x01(\v2\x1c.wslfwd.v1.ListenerDetectionR\tdetection\x121\n" +
+	"\x14unreported_listeners\x18\x0f \x01(\rR\x13unreportedListeners\"'\n" +
 	"\x13ListForwardsRequest\x12\x10\n" +
-	"\x03all\x18\x01 \x01(\bR\x03all\"F\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"\x86\x01\n" +
 	"\x14ListForwardsResponse\x12.\n" +
-	"\bforwards\x18\x01 \x03(\v2\x12.wslfwd.v1.ForwardR\bforwards\"\x8b\x04\n" +
+	"\bforwards\x18\x01 \x03(\v2\x12.wslfwd.v1.ForwardR\bforwards\x12>\n" +
+	"\n" +
+	"unreported\x18\x02 \x03(\v2\x1e.wslfwd.v1.UnreportedListenersR\n" +
+	"unreported\"U\n" +
+	"\x13UnreportedListeners\x12\x16\n" +
+	"\x06distro\x18\x01 \x01(\tR\x06distro\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\x12\x10\n" +
+	"\x03max\x18\x03 \x01(\rR\x03max\"\x8b\x04\n" +
 	"\aForward\x12/\n" +
 	"\bprotocol\x18\x01 \x01(\x0e2\x13.wslfwd.v1.ProtocolR\bprotocol\x12%\n" +
 	"\x0elisten_address\x18\x02 \x01(\tR\rlistenAddress\x12\x1f\n" +
@@ -2354,7 +2447,7 @@ func file_wslfwd_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_wslfwd_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_wslfwd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_wslfwd_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_wslfwd_v1_control_proto_goTypes = []any{
 	(ForwardOrigin)(0),            // 0: wslfwd.v1.ForwardOrigin
 	(AgentEventKind)(0),           // 1: wslfwd.v1.AgentEventKind
@@ -2374,29 +2467,30 @@ var file_wslfwd_v1_control_proto_goTypes = []any{
 	(*Agent)(nil),                 // 15: wslfwd.v1.Agent
 	(*ListForwardsRequest)(nil),   // 16: wslfwd.v1.ListForwardsRequest
 	(*ListForwardsResponse)(nil),  // 17: wslfwd.v1.ListForwardsResponse
-	(*Forward)(nil),               // 18: wslfwd.v1.Forward
-	(*WatchRequest)(nil),          // 19: wslfwd.v1.WatchRequest
-	(*WatchResponse)(nil),         // 20: wslfwd.v1.WatchResponse
-	(*WatchResync)(nil),           // 21: wslfwd.v1.WatchResync
-	(*AgentEvent)(nil),            // 22: wslfwd.v1.AgentEvent
-	(*ForwardEvent)(nil),          // 23: wslfwd.v1.ForwardEvent
-	(*ExposeRequest)(nil),         // 24: wslfwd.v1.ExposeRequest
-	(*ExposeResponse)(nil),        // 25: wslfwd.v1.ExposeResponse
-	(*UnexposeRequest)(nil),       // 26: wslfwd.v1.UnexposeRequest
-	(*UnexposeResponse)(nil),      // 27: wslfwd.v1.UnexposeResponse
-	(*ProbeRequest)(nil),          // 28: wslfwd.v1.ProbeRequest
-	(*ProbeResponse)(nil),         // 29: wslfwd.v1.ProbeResponse
-	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
-	(ForwardState)(0),             // 31: wslfwd.v1.ForwardState
-	(NetworkingMode)(0),           // 32: wslfwd.v1.NetworkingMode
-	(*NetworkState)(nil),          // 33: wslfwd.v1.NetworkState
-	(*ListenerDetection)(nil),     // 34: wslfwd.v1.ListenerDetection
-	(Protocol)(0),                 // 35: wslfwd.v1.Protocol
-	(*durationpb.Duration)(nil),   // 36: google.protobuf.Duration
-	(*PathResult)(nil),            // 37: wslfwd.v1.PathResult
+	(*UnreportedListeners)(nil),   // 18: wslfwd.v1.UnreportedListeners
+	(*Forward)(nil),               // 19: wslfwd.v1.Forward
+	(*WatchRequest)(nil),          // 20: wslfwd.v1.WatchRequest
+	(*WatchResponse)(nil),         // 21: wslfwd.v1.WatchResponse
+	(*WatchResync)(nil),           // 22: wslfwd.v1.WatchResync
+	(*AgentEvent)(nil),            // 23: wslfwd.v1.AgentEvent
+	(*ForwardEvent)(nil),          // 24: wslfwd.v1.ForwardEvent
+	(*ExposeRequest)(nil),         // 25: wslfwd.v1.ExposeRequest
+	(*ExposeResponse)(nil),        // 26: wslfwd.v1.ExposeResponse
+	(*UnexposeRequest)(nil),       // 27: wslfwd.v1.UnexposeRequest
+	(*UnexposeResponse)(nil),      // 28: wslfwd.v1.UnexposeResponse
+	(*ProbeRequest)(nil),          // 29: wslfwd.v1.ProbeRequest
+	(*ProbeResponse)(nil),         // 30: wslfwd.v1.ProbeResponse
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
+	(ForwardState)(0),             // 32: wslfwd.v1.ForwardState
+	(NetworkingMode)(0),           // 33: wslfwd.v1.NetworkingMode
+	(*NetworkState)(nil),          // 34: wslfwd.v1.NetworkState
+	(*ListenerDetection)(nil),     // 35: wslfwd.v1.ListenerDetection
+	(Protocol)(0),                 // 36: wslfwd.v1.Protocol
+	(*durationpb.Duration)(nil),   // 37: google.protobuf.Duration
+	(*PathResult)(nil),            // 38: wslfwd.v1.PathResult
 }
 var file_wslfwd_v1_control_proto_depIdxs = []int32{
-	30, // 0: wslfwd.v1.GetStatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	31, // 0: wslfwd.v1.GetStatusResponse.started_at:type_name -> google.protobuf.Timestamp
 	10, // 1: wslfwd.v1.GetStatusResponse.forwards_by_state:type_name -> wslfwd.v1.StateCount
 	11, // 2: wslfwd.v1.GetStatusResponse.problems:type_name -> wslfwd.v1.Problem
 	5,  // 3: wslfwd.v1.GetStatusResponse.metrics:type_name -> wslfwd.v1.DaemonMetrics
@@ -2406,58 +2500,59 @@ var file_wslfwd_v1_control_proto_depIdxs = []int32{
 	7,  // 7: wslfwd.v1.DaemonMetrics.event_to_active:type_name -> wslfwd.v1.DurationHistogram
 	9,  // 8: wslfwd.v1.DaemonMetrics.agent_refusals:type_name -> wslfwd.v1.RefusalCount
 	9,  // 9: wslfwd.v1.DaemonMetrics.call_refusals:type_name -> wslfwd.v1.RefusalCount
-	31, // 10: wslfwd.v1.ForwardCount.state:type_name -> wslfwd.v1.ForwardState
+	32, // 10: wslfwd.v1.ForwardCount.state:type_name -> wslfwd.v1.ForwardState
 	8,  // 11: wslfwd.v1.DurationHistogram.buckets:type_name -> wslfwd.v1.DurationBucket
-	31, // 12: wslfwd.v1.StateCount.state:type_name -> wslfwd.v1.ForwardState
+	32, // 12: wslfwd.v1.StateCount.state:type_name -> wslfwd.v1.ForwardState
 	15, // 13: wslfwd.v1.ListAgentsResponse.agents:type_name -> wslfwd.v1.Agent
 	14, // 14: wslfwd.v1.ListAgentsResponse.refusals:type_name -> wslfwd.v1.AgentRefusal
-	30, // 15: wslfwd.v1.AgentRefusal.first:type_name -> google.protobuf.Timestamp
-	30, // 16: wslfwd.v1.AgentRefusal.last:type_name -> google.protobuf.Timestamp
-	32, // 17: wslfwd.v1.Agent.networking_mode:type_name -> wslfwd.v1.NetworkingMode
-	33, // 18: wslfwd.v1.Agent.network:type_name -> wslfwd.v1.NetworkState
-	30, // 19: wslfwd.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	30, // 20: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
-	30, // 21: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
-	30, // 22: wslfwd.v1.Agent.disconnected_at:type_name -> google.protobuf.Timestamp
-	34, // 23: wslfwd.v1.Agent.detection:type_name -> wslfwd.v1.ListenerDetection
-	18, // 24: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
-	35, // 25: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
-	31, // 26: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
-	0,  // 27: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
-	30, // 28: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
-	30, // 29: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
-	22, // 30: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
-	23, // 31: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
-	21, // 32: wslfwd.v1.WatchResponse.resync:type_name -> wslfwd.v1.WatchResync
-	1,  // 33: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
-	15, // 34: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
-	2,  // 35: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
-	18, // 36: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
-	35, // 37: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	18, // 38: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
-	35, // 39: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
-	18, // 40: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
-	36, // 41: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
-	37, // 42: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
-	3,  // 43: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
-	12, // 44: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
-	16, // 45: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
-	19, // 46: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
-	24, // 47: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
-	26, // 48: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
-	28, // 49: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
-	4,  // 50: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
-	13, // 51: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
-	17, // 52: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
-	20, // 53: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
-	25, // 54: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
-	27, // 55: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
-	29, // 56: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
-	50, // [50:57] is the sub-list for method output_type
-	43, // [43:50] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	31, // 15: wslfwd.v1.AgentRefusal.first:type_name -> google.protobuf.Timestamp
+	31, // 16: wslfwd.v1.AgentRefusal.last:type_name -> google.protobuf.Timestamp
+	33, // 17: wslfwd.v1.Agent.networking_mode:type_name -> wslfwd.v1.NetworkingMode
+	34, // 18: wslfwd.v1.Agent.network:type_name -> wslfwd.v1.NetworkState
+	31, // 19: wslfwd.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	31, // 20: wslfwd.v1.Agent.connected_at:type_name -> google.protobuf.Timestamp
+	31, // 21: wslfwd.v1.Agent.grace_until:type_name -> google.protobuf.Timestamp
+	31, // 22: wslfwd.v1.Agent.disconnected_at:type_name -> google.protobuf.Timestamp
+	35, // 23: wslfwd.v1.Agent.detection:type_name -> wslfwd.v1.ListenerDetection
+	19, // 24: wslfwd.v1.ListForwardsResponse.forwards:type_name -> wslfwd.v1.Forward
+	18, // 25: wslfwd.v1.ListForwardsResponse.unreported:type_name -> wslfwd.v1.UnreportedListeners
+	36, // 26: wslfwd.v1.Forward.protocol:type_name -> wslfwd.v1.Protocol
+	32, // 27: wslfwd.v1.Forward.state:type_name -> wslfwd.v1.ForwardState
+	0,  // 28: wslfwd.v1.Forward.origin:type_name -> wslfwd.v1.ForwardOrigin
+	31, // 29: wslfwd.v1.Forward.since:type_name -> google.protobuf.Timestamp
+	31, // 30: wslfwd.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	23, // 31: wslfwd.v1.WatchResponse.agent:type_name -> wslfwd.v1.AgentEvent
+	24, // 32: wslfwd.v1.WatchResponse.forward:type_name -> wslfwd.v1.ForwardEvent
+	22, // 33: wslfwd.v1.WatchResponse.resync:type_name -> wslfwd.v1.WatchResync
+	1,  // 34: wslfwd.v1.AgentEvent.kind:type_name -> wslfwd.v1.AgentEventKind
+	15, // 35: wslfwd.v1.AgentEvent.agent:type_name -> wslfwd.v1.Agent
+	2,  // 36: wslfwd.v1.ForwardEvent.kind:type_name -> wslfwd.v1.ForwardEventKind
+	19, // 37: wslfwd.v1.ForwardEvent.forward:type_name -> wslfwd.v1.Forward
+	36, // 38: wslfwd.v1.ExposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	19, // 39: wslfwd.v1.ExposeResponse.forward:type_name -> wslfwd.v1.Forward
+	36, // 40: wslfwd.v1.UnexposeRequest.protocol:type_name -> wslfwd.v1.Protocol
+	19, // 41: wslfwd.v1.UnexposeResponse.forward:type_name -> wslfwd.v1.Forward
+	37, // 42: wslfwd.v1.ProbeRequest.timeout:type_name -> google.protobuf.Duration
+	38, // 43: wslfwd.v1.ProbeResponse.paths:type_name -> wslfwd.v1.PathResult
+	3,  // 44: wslfwd.v1.ControlService.GetStatus:input_type -> wslfwd.v1.GetStatusRequest
+	12, // 45: wslfwd.v1.ControlService.ListAgents:input_type -> wslfwd.v1.ListAgentsRequest
+	16, // 46: wslfwd.v1.ControlService.ListForwards:input_type -> wslfwd.v1.ListForwardsRequest
+	20, // 47: wslfwd.v1.ControlService.Watch:input_type -> wslfwd.v1.WatchRequest
+	25, // 48: wslfwd.v1.ControlService.Expose:input_type -> wslfwd.v1.ExposeRequest
+	27, // 49: wslfwd.v1.ControlService.Unexpose:input_type -> wslfwd.v1.UnexposeRequest
+	29, // 50: wslfwd.v1.ControlService.Probe:input_type -> wslfwd.v1.ProbeRequest
+	4,  // 51: wslfwd.v1.ControlService.GetStatus:output_type -> wslfwd.v1.GetStatusResponse
+	13, // 52: wslfwd.v1.ControlService.ListAgents:output_type -> wslfwd.v1.ListAgentsResponse
+	17, // 53: wslfwd.v1.ControlService.ListForwards:output_type -> wslfwd.v1.ListForwardsResponse
+	21, // 54: wslfwd.v1.ControlService.Watch:output_type -> wslfwd.v1.WatchResponse
+	26, // 55: wslfwd.v1.ControlService.Expose:output_type -> wslfwd.v1.ExposeResponse
+	28, // 56: wslfwd.v1.ControlService.Unexpose:output_type -> wslfwd.v1.UnexposeResponse
+	30, // 57: wslfwd.v1.ControlService.Probe:output_type -> wslfwd.v1.ProbeResponse
+	51, // [51:58] is the sub-list for method output_type
+	44, // [44:51] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_wslfwd_v1_control_proto_init() }
@@ -2467,7 +2562,7 @@ func file_wslfwd_v1_control_proto_init() {
 	}
 	file_wslfwd_v1_agent_proto_init()
 	file_wslfwd_v1_types_proto_init()
-	file_wslfwd_v1_control_proto_msgTypes[17].OneofWrappers = []any{
+	file_wslfwd_v1_control_proto_msgTypes[18].OneofWrappers = []any{
 		(*WatchResponse_Agent)(nil),
 		(*WatchResponse_Forward)(nil),
 		(*WatchResponse_Resync)(nil),
@@ -2478,7 +2573,7 @@ func file_wslfwd_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wslfwd_v1_control_proto_rawDesc), len(file_wslfwd_v1_control_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
