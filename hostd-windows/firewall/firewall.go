@@ -128,20 +128,36 @@ const listDone = "wslfwd-list-done"
 // listScript renders the PowerShell that prints the display name of every
 // rule in the firewall whose display name starts with Prefix, one per
 // line, then listDone. Rules are found by -DisplayName, the parameter that
-// takes wildcards (-Name does not). Every error stops the script but
-// ObjectNotFound, which a filter that matches nothing may raise, and
-// which a missing cmdlet raises (no Hyper-V firewall before Windows 11
-// 22H2: no rules there). Windows
-// Firewall rules made by netsh carry their name as DisplayName; Hyper-V
-// rules get it as both Name and DisplayName (psAdd).
+// takes wildcards (-Name does not). Windows Firewall rules made by netsh
+// carry their name as DisplayName; Hyper-V rules get it as both Name and
+// DisplayName (psAdd).
+//
+// Whether a wildcard filter that matches nothing raises ObjectNotFound is
+// undocumented, and other failures share the category, so one does not
+// prove there are no rules: the script then lists every rule without a
+// filter and selects by -like what the filter would have. Under either
+// reading the names printed are the rules there; any error of that second
+// listing ends the script before listDone: a failed listing, never "no
+// rules". (Names the first listing printed before failing print twice: a
+// count too high, never a rule missed.) Only in the Hyper-V firewall does
+// a missing cmdlet mean no rules (none before Windows 11 22H2); it is known
+// by its FullyQualifiedErrorId, since its category is ObjectNotFound too.
 func listScript(k Kind) string {
 	cmdlet := "Get-NetFirewallRule"
 	if k == HyperV {
 		cmdlet = "Get-NetFirewallHyperVRule"
 	}
+	const names = `ForEach-Object { $_.DisplayName }`
+	filtered := cmdlet + ` -DisplayName '` + Prefix + `*' | ` + names
+	everything := cmdlet + ` | Where-Object { $_.DisplayName -like '` + Prefix + `*' } | ` + names
+	notFound := `($_.CategoryInfo.Category -eq 'ObjectNotFound') { ` + everything + ` }`
+	catch := `if ` + notFound + ` else { throw }`
+	if k == HyperV {
+		catch = `if ($_.FullyQualifiedErrorId -eq 'CommandNotFoundException') { } elseif ` + notFound + ` else { throw }`
+	}
 	return strings.Join([]string{
 		`$ErrorActionPreference = 'Stop'`,
-		`try { ` + cmdlet + ` -DisplayName '` + Prefix + `*' | ForEach-Object { $_.DisplayName } } catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }`,
+		`try { ` + filtered + ` } catch { ` + catch + ` }`,
 		`'` + listDone + `'`,
 	}, "\r\n") + "\r\n"
 }

@@ -19,9 +19,10 @@ import (
 // as netsh and PowerShell would run them, and stricter than Windows where
 // Windows is undocumented: a `netsh -f` script stops at its first failing
 // line; deleting an absent rule fails; -Name takes no wildcard (the
-// cmdlets' reference); a listing can fail; a PowerShell command line longer
-// than Windows allows cannot be started. Windows Firewall allows two rules
-// of one name, and so does the fake.
+// cmdlets' reference); a listing can fail, and a filtered one that matches
+// nothing fails with ObjectNotFound; a PowerShell command line longer than
+// Windows allows cannot be started. Windows Firewall allows two rules of
+// one name, and so does the fake.
 type fakeShell struct {
 	rules     map[Kind][]string // firewall -> rule display names, in order made
 	ran       []string
@@ -31,6 +32,9 @@ type fakeShell struct {
 	refuse    func(line string) bool // lines the firewall refuses
 	profiles  map[string]string      // rule name -> the profiles it was made in ("" for any)
 	audit     map[Kind]string        // what an audit listing of the firewall prints
+	// strayNotFound says which listings, filtered or not, fail with an
+	// ObjectNotFound that is no "nothing matches".
+	strayNotFound func(filtered bool) bool
 }
 
 func newFakeShell() *fakeShell {
@@ -43,6 +47,8 @@ var (
 	// A rule's profiles: netsh's profile=a,b; the cmdlet's -Profiles A,B.
 	ruleProfiles = regexp.MustCompile(`(?: profile=| -Profiles )(\S+)`)
 	psList       = regexp.MustCompile(`Get-NetFirewall(HyperV)?Rule -(Name|DisplayName) '([^']*)'`)
+	// A listing without a filter, selecting by display name.
+	psListAll = regexp.MustCompile(`Get-NetFirewall(?:HyperV)?Rule \| Where-Object \{ \$_\.DisplayName -like '([^']*)' \}`)
 )
 
 func (s *fakeShell) Netsh(_ context.Context, script string) ([]byte, error) {
@@ -128,45 +134,79 @@ func (s *fakeShell) PowerShell(_ context.Context, script string) ([]byte, error)
 	return []byte(out.String()), nil
 }
 
-// psList runs a listing: -DisplayName matches with wildcards, -Name only
-// literally. An error (a failing listing, or ObjectNotFound when nothing
-// matches) is swallowed by -ErrorAction SilentlyContinue, ObjectNotFound
-// also by a catch that says so; any other stops the script.
+// psList runs a listing. Its error is swallowed by -ErrorAction
+// SilentlyContinue, or by a catch that says so: of ObjectNotFound, or of
+// a missing cmdlet by its FullyQualifiedErrorId; a catch with a listing
+// without a filter runs it on ObjectNotFound, and nothing catches its
+// error. Any other error stops the script.
 func (s *fakeShell) psList(script string, m []string) []byte {
 	k := Windows
 	if m[1] == "HyperV" {
 		k = HyperV
 	}
-	pattern := "^" + regexp.QuoteMeta(m[3]) + "$"
-	if m[2] == "DisplayName" {
-		pattern = strings.ReplaceAll(pattern, `\*`, ".*")
-	}
-	re := regexp.MustCompile(pattern)
-	var names []string
-	for _, n := range s.rules[k] {
-		if re.MatchString(n) {
-			names = append(names, n)
+	names, err := s.get(k, m[2], m[3])
+	if err != nil {
+		all := psListAll.FindStringSubmatch(script)
+		switch {
+		case strings.Contains(script, "SilentlyContinue"),
+			err.category == "ObjectNotFound" && strings.Contains(script, "-ne 'ObjectNotFound'"),
+			err.id == "CommandNotFoundException" && strings.Contains(script, "$_.FullyQualifiedErrorId -eq 'CommandNotFoundException'"):
+			names, err = nil, nil
+		case err.category == "ObjectNotFound" && all != nil:
+			if names, err = s.get(k, "", ""); err == nil {
+				re := displayNamePattern(all[1])
+				names = slices.DeleteFunc(names, func(n string) bool { return !re.MatchString(n) })
+			}
 		}
 	}
-	fail, category := "", ""
-	switch {
-	case s.listFails:
-		fail, category = "Access is denied.", "PermissionDenied"
-	case k == HyperV && s.noHyperV: // CommandNotFoundException
-		fail, category = "The term 'Get-NetFirewallHyperVRule' is not recognized as the name of a cmdlet.", "ObjectNotFound"
-	case len(names) == 0:
-		fail, category = "No matching MSFT_NetFirewallRule objects found.", "ObjectNotFound"
-	}
-	swallowed := strings.Contains(script, "SilentlyContinue") ||
-		category == "ObjectNotFound" && strings.Contains(script, "-ne 'ObjectNotFound'")
-	if fail != "" && !swallowed {
-		return []byte(fail + "\r\n(powershell.exe exit status 1)")
+	if err != nil {
+		return []byte(err.msg + "\r\n(powershell.exe exit status 1)")
 	}
 	out := strings.Join(names, "\r\n")
 	if strings.Contains(script, "'"+listDone+"'") {
 		out += "\r\n" + listDone
 	}
 	return []byte(out)
+}
+
+// psError is a PowerShell error: its message, category and
+// FullyQualifiedErrorId.
+type psError struct{ msg, category, id string }
+
+// get lists the display names of the rules in the firewall k whose param
+// (Name, DisplayName, or "" for no filter) matches value: -DisplayName with
+// wildcards, -Name literally. A filter that matches nothing fails with
+// ObjectNotFound, wildcard or not (the strict reading).
+func (s *fakeShell) get(k Kind, param, value string) ([]string, *psError) {
+	switch {
+	case k == HyperV && s.noHyperV:
+		return nil, &psError{"The term 'Get-NetFirewallHyperVRule' is not recognized as the name of a cmdlet.", "ObjectNotFound", "CommandNotFoundException"}
+	case s.listFails:
+		return nil, &psError{"Access is denied.", "PermissionDenied", ""}
+	case s.strayNotFound != nil && s.strayNotFound(param != ""):
+		return nil, &psError{"The system cannot find the file specified.", "ObjectNotFound", ""}
+	case param == "":
+		return slices.Clone(s.rules[k]), nil
+	}
+	re := regexp.MustCompile("^" + regexp.QuoteMeta(value) + "$")
+	if param == "DisplayName" {
+		re = displayNamePattern(value)
+	}
+	var names []string
+	for _, n := range s.rules[k] {
+		if re.MatchString(n) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return nil, &psError{"No matching MSFT_NetFirewallRule objects found.", "ObjectNotFound", ""}
+	}
+	return names, nil
+}
+
+// displayNamePattern matches as a wildcard pattern with * does.
+func displayNamePattern(p string) *regexp.Regexp {
+	return regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, ".*") + "$")
 }
 
 func (s *fakeShell) names(k Kind) []string {
@@ -188,8 +228,16 @@ func TestRender(t *testing.T) {
 		{psDelete(udp53), `try { Remove-NetFirewallHyperVRule -Name 'wslfwd udp/53' } catch { Write-Output $_.Exception.Message }`},
 		{Script(Windows, []Rule{tcp8080}, []Rule{{Kind: Windows, Protocol: backend.UDP, Port: 9}}, []string{"domain"}),
 			`advfirewall firewall delete rule name="wslfwd udp/9" dir=in protocol=UDP localport=9` + "\r\n" + netshAdd(tcp8080, []string{"domain"}) + "\r\n"},
+		{listScript(Windows), "$ErrorActionPreference = 'Stop'\r\n" +
+			`try { Get-NetFirewallRule -DisplayName 'wslfwd *' | ForEach-Object { $_.DisplayName } } catch { ` +
+			`if ($_.CategoryInfo.Category -eq 'ObjectNotFound') { Get-NetFirewallRule | Where-Object { $_.DisplayName -like 'wslfwd *' } | ForEach-Object { $_.DisplayName } } ` +
+			`else { throw } }` + "\r\n" +
+			"'wslfwd-list-done'\r\n"},
 		{listScript(HyperV), "$ErrorActionPreference = 'Stop'\r\n" +
-			`try { Get-NetFirewallHyperVRule -DisplayName 'wslfwd *' | ForEach-Object { $_.DisplayName } } catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }` + "\r\n" +
+			`try { Get-NetFirewallHyperVRule -DisplayName 'wslfwd *' | ForEach-Object { $_.DisplayName } } catch { ` +
+			`if ($_.FullyQualifiedErrorId -eq 'CommandNotFoundException') { } ` +
+			`elseif ($_.CategoryInfo.Category -eq 'ObjectNotFound') { Get-NetFirewallHyperVRule | Where-Object { $_.DisplayName -like 'wslfwd *' } | ForEach-Object { $_.DisplayName } } ` +
+			`else { throw } }` + "\r\n" +
 			"'wslfwd-list-done'\r\n"},
 	}
 	for _, tt := range tests {
@@ -535,6 +583,68 @@ func TestSyncWithoutHyperVFirewall(t *testing.T) {
 	err := fw.Sync(t.Context(), []Rule{win, {Kind: HyperV, Protocol: backend.TCP, Port: 81}})
 	if err == nil || !strings.Contains(err.Error(), "not recognized") {
 		t.Fatalf("Sync of a Hyper-V rule without the Hyper-V firewall = %v", err)
+	}
+}
+
+// TestListingStrayNotFound: an ObjectNotFound of the filtered listing
+// that is no "nothing matches" does not read as "no rules": the rules
+// listed without the filter are the ones there, and a Sync that wants
+// them adds none again.
+func TestListingStrayNotFound(t *testing.T) {
+	shell := newFakeShell()
+	shell.rules[Windows] = []string{"wslfwd tcp/80", "My rule"}
+	shell.rules[HyperV] = []string{"wslfwd udp/53"}
+	shell.strayNotFound = func(filtered bool) bool { return filtered }
+	fw := New(shell, nil)
+	want := []Rule{{Kind: HyperV, Protocol: backend.UDP, Port: 53}, {Kind: Windows, Protocol: backend.TCP, Port: 80}}
+	if got, err := fw.Rules(t.Context()); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("Rules = %v, %v; want %v", got, err, want)
+	}
+	if err := fw.Sync(t.Context(), want); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range want {
+		if n := countName(shell.rules[r.Kind], r.Name()); n != 1 {
+			t.Errorf("%v: %d rules of its name after Sync, want 1", r, n)
+		}
+	}
+}
+
+// TestListingFallbackFails: when the listing without a filter fails too,
+// with ObjectNotFound even, the listing fails, never reads as "no rules",
+// and Sync changes nothing on its word.
+func TestListingFallbackFails(t *testing.T) {
+	shell := newFakeShell()
+	shell.rules[Windows] = []string{"wslfwd tcp/80"}
+	shell.rules[HyperV] = []string{"wslfwd udp/53"}
+	shell.strayNotFound = func(bool) bool { return true }
+	fw := New(shell, nil)
+	for _, k := range []Kind{Windows, HyperV} {
+		if got, err := fw.list(t.Context(), k); err == nil || !strings.Contains(err.Error(), "cannot find the file") {
+			t.Errorf("%s: list = %v, %v; want the listing's failure", k, got, err)
+		}
+	}
+	if err := fw.Sync(t.Context(), nil); err == nil {
+		t.Error("Sync(nil) with failing listings succeeded")
+	}
+	for _, r := range shell.ran {
+		if !strings.Contains(r, "Get-NetFirewall") {
+			t.Errorf("ran %q on a failed listing", r)
+		}
+	}
+}
+
+// TestListingWithoutHyperVFirewall: a missing Hyper-V cmdlet, whose
+// category is ObjectNotFound too, is no Hyper-V rules: not a failed
+// listing, nor a reason to list again without a filter, which fails the
+// same.
+func TestListingWithoutHyperVFirewall(t *testing.T) {
+	shell := newFakeShell()
+	shell.noHyperV = true
+	shell.rules[Windows] = []string{"wslfwd tcp/80"}
+	want := []Rule{{Kind: Windows, Protocol: backend.TCP, Port: 80}}
+	if got, err := New(shell, nil).Rules(t.Context()); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("Rules = %v, %v; want %v", got, err, want)
 	}
 }
 

@@ -19,8 +19,12 @@ import (
 
 // host runs the daemon's real firewall and portproxy code against the
 // stand-ins in this process, over one store: the same strictness as under
-// Wine, in milliseconds and without root.
-type host struct{ st *state.Memory }
+// Wine, in milliseconds and without root. noHyperV plays a Windows without
+// the Hyper-V firewall.
+type host struct {
+	st       *state.Memory
+	noHyperV bool
+}
 
 // Netsh runs a script as `netsh -f` does, with the exit status appended
 // as winexec.Output appends it.
@@ -32,7 +36,7 @@ func (h host) Netsh(_ context.Context, script string) ([]byte, error) {
 
 // PowerShell runs a script from the command line the daemon would use.
 func (h host) PowerShell(_ context.Context, script string) ([]byte, error) {
-	out, errOut, code := powershell.Shell{Store: h.st}.Run(winexec.PowerShellArgs(script))
+	out, errOut, code := powershell.Shell{Store: h.st, NoHyperV: h.noHyperV}.Run(winexec.PowerShellArgs(script))
 	return withStatus(out+errOut, code), nil
 }
 
@@ -128,6 +132,30 @@ func TestSyncKeepsExactlyItsRules(t *testing.T) {
 	}
 	if n := ruleCount(t, h.st, state.Windows, "user rule"); n != 1 {
 		t.Errorf("the user's rule: %d, want 1", n)
+	}
+}
+
+// TestSyncWithoutHyperVFirewall: on a Windows without the Hyper-V
+// firewall, the Hyper-V firewall lists no rules, so the Windows
+// firewall's are kept as ever, and a Hyper-V rule wanted fails in words.
+func TestSyncWithoutHyperVFirewall(t *testing.T) {
+	h := host{st: state.NewMemory(), noHyperV: true}
+	fw := firewall.New(h, nil)
+	win := firewall.Rule{Kind: firewall.Windows, Protocol: backend.TCP, Port: 80}
+	for range 2 {
+		if err := fw.Sync(t.Context(), []firewall.Rule{win}); err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+	}
+	if got, err := fw.Rules(t.Context()); err != nil || len(got) != 1 || got[0] != win {
+		t.Fatalf("Rules = %v, %v; want %v", got, err, win)
+	}
+	err := fw.Sync(t.Context(), []firewall.Rule{win, {Kind: firewall.HyperV, Protocol: backend.TCP, Port: 81}})
+	if err == nil || !strings.Contains(err.Error(), "is not recognized") {
+		t.Fatalf("Sync of a Hyper-V rule without the Hyper-V firewall = %v", err)
+	}
+	if n := ruleCount(t, h.st, state.Windows, win.Name()); n != 1 {
+		t.Errorf("%v: %d rules, want 1", win, n)
 	}
 }
 

@@ -64,14 +64,18 @@ func auditTable(script string) (state.Table, bool) {
 // audit prints what the audit script of table t prints on the host the
 // stand-in plays: its network's category, no profile that lets traffic
 // in by default, and one line per enabled inbound rule, then the done
-// line.
-func audit(st state.Store, t state.Table) (string, *psError) {
+// line. Without the Hyper-V firewall (noHyperV) the Hyper-V audit stops
+// at its first Hyper-V cmdlet.
+func audit(st state.Store, t state.Table, noHyperV bool) (string, *psError) {
 	rules, err := st.Rules(t)
 	if err != nil {
-		return "", &psError{"Get-NetFirewallRule", err.Error(), "ReadError"}
+		return "", &psError{cmdlet: "Get-NetFirewallRule", msg: err.Error(), category: "ReadError"}
 	}
 	var b strings.Builder
 	b.WriteString("profile|Private\r\n")
+	if t == state.HyperV && noHyperV {
+		return b.String(), notRecognized("Get-NetFirewallHyperVVMSetting")
+	}
 	for _, r := range rules {
 		if line, ok := auditLine(t, r); ok {
 			b.WriteString(line + "\r\n")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
+	"github.com/wslfwd/wslfwd/internal/winexec"
 	"github.com/wslfwd/wslfwd/lab/winstandin/state"
 )
 
@@ -85,5 +86,20 @@ func TestAuditKnownOnlyWhole(t *testing.T) {
 				t.Errorf("%s: code %d, err %q", name, code, errOut)
 			}
 		}
+	}
+}
+
+// TestAuditWithoutHyperVFirewall: on a Windows without the Hyper-V
+// firewall the Hyper-V audit fails at its first Hyper-V cmdlet, without
+// the done line; the Windows firewall's audit is answered as ever.
+func TestAuditWithoutHyperVFirewall(t *testing.T) {
+	scripts := daemonAudits(t)
+	sh := Shell{Store: state.NewMemory(), NoHyperV: true}
+	out, errOut, code := sh.Run(winexec.PowerShellArgs(scripts[1]))
+	if code != 1 || out != "profile|Private\r\n" || !strings.Contains(errOut, "Get-NetFirewallHyperVVMSetting:String") {
+		t.Errorf("Hyper-V audit: code %d, out %q, err %q", code, out, errOut)
+	}
+	if out, _, code = sh.Run(winexec.PowerShellArgs(scripts[0])); code != 0 || !strings.HasSuffix(out, "wslfwd-list-done\r\n") {
+		t.Errorf("Windows firewall audit: code %d, out %q", code, out)
 	}
 }

@@ -1,6 +1,7 @@
 package powershell
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -10,11 +11,19 @@ import (
 	"github.com/wslfwd/wslfwd/lab/winstandin/state"
 )
 
-// listHyperV is the daemon's listing script (firewall.listScript): a
-// failed listing must end without the done line.
-const listHyperV = "$ErrorActionPreference = 'Stop'\r\n" +
-	"try { Get-NetFirewallHyperVRule -DisplayName 'wslfwd *' | ForEach-Object { $_.DisplayName } } catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }\r\n" +
-	"'wslfwd-list-done'\r\n"
+// daemonListings returns the listing scripts the daemon sends: the
+// Windows firewall's and the Hyper-V firewall's.
+func daemonListings(t *testing.T) (windows, hyperV string) {
+	t.Helper()
+	taker := &scriptTaker{}
+	if _, err := firewall.New(taker, nil).Rules(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(taker.scripts) != 2 {
+		t.Fatalf("the daemon sent %d listing scripts, want 2", len(taker.scripts))
+	}
+	return taker.scripts[0], taker.scripts[1]
+}
 
 func runScript(t *testing.T, st state.Store, script string) (string, string, int) {
 	t.Helper()
@@ -28,6 +37,7 @@ func hyperVRule(port uint16) firewall.Rule {
 // TestDaemonScriptsRoundTrip runs what the daemon renders: add, list,
 // remove, list.
 func TestDaemonScriptsRoundTrip(t *testing.T) {
+	_, listHyperV := daemonListings(t)
 	st := state.NewMemory()
 	out, errOut, code := runScript(t, st, firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80), hyperVRule(443)}, nil, firewall.DefaultProfiles))
 	if code != 0 || out != "" || errOut != "" {
@@ -47,10 +57,93 @@ func TestDaemonScriptsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestEmptyListingStillEndsWithDone: the filtered listing that matches
+// nothing fails, and the listing without a filter finds nothing.
 func TestEmptyListingStillEndsWithDone(t *testing.T) {
-	out, _, code := runScript(t, state.NewMemory(), listHyperV)
-	if code != 0 || out != "wslfwd-list-done\r\n" {
-		t.Errorf("code %d, out %q", code, out)
+	windows, hyperV := daemonListings(t)
+	for _, list := range []string{windows, hyperV} {
+		out, errOut, code := runScript(t, state.NewMemory(), list)
+		if code != 0 || out != "wslfwd-list-done\r\n" || errOut != "" {
+			t.Errorf("code %d, out %q, err %q", code, out, errOut)
+		}
+	}
+}
+
+// TestListingFallbackFindsRules: when the filtered listing fails with
+// ObjectNotFound (here a filter that names no rule), the daemon's listing
+// without a filter prints the rules Where-Object selects.
+func TestListingFallbackFindsRules(t *testing.T) {
+	windows, _ := daemonListings(t)
+	st := state.NewMemory()
+	st.SetRules(state.Windows, []state.Rule{{"name": "wslfwd tcp/80"}, {"name": "user rule"}, {"name": "WSLFWD udp/53"}, {"name": "wslfwdtcp/1"}})
+	list := strings.Replace(windows, "-DisplayName 'wslfwd *'", "-DisplayName 'absent'", 1)
+	out, errOut, code := runScript(t, st, list)
+	if code != 0 || out != "wslfwd tcp/80\r\nWSLFWD udp/53\r\nwslfwd-list-done\r\n" || errOut != "" {
+		t.Errorf("code %d, out %q, err %q", code, out, errOut)
+	}
+}
+
+// failingStore fails every read of rules after the first.
+type failingStore struct {
+	state.Store
+	reads int
+}
+
+func (s *failingStore) Rules(t state.Table) ([]state.Rule, error) {
+	if s.reads++; s.reads > 1 {
+		return nil, errors.New("The RPC server is unavailable.")
+	}
+	return s.Store.Rules(t)
+}
+
+// TestListingFallbackFails: an error of the listing without a filter, in
+// the catch block, is caught by nothing: the script ends without the done
+// line.
+func TestListingFallbackFails(t *testing.T) {
+	windows, hyperV := daemonListings(t)
+	for _, list := range []string{windows, hyperV} {
+		out, errOut, code := runScript(t, &failingStore{Store: state.NewMemory()}, list)
+		if code != 1 || out != "" || !strings.Contains(errOut, "The RPC server is unavailable.") {
+			t.Errorf("code %d, out %q, err %q", code, out, errOut)
+		}
+	}
+}
+
+// TestListingWithoutHyperVFirewall: on a Windows without the Hyper-V
+// firewall, the Hyper-V listing finds no rules, and says nothing; the
+// Windows firewall's listing is as before.
+func TestListingWithoutHyperVFirewall(t *testing.T) {
+	windows, hyperV := daemonListings(t)
+	st := state.NewMemory()
+	st.SetRules(state.Windows, []state.Rule{{"name": "wslfwd tcp/80"}})
+	sh := Shell{Store: st, NoHyperV: true}
+	for list, want := range map[string]string{hyperV: "wslfwd-list-done\r\n", windows: "wslfwd tcp/80\r\nwslfwd-list-done\r\n"} {
+		out, errOut, code := sh.Run(winexec.PowerShellArgs(list))
+		if code != 0 || out != want || errOut != "" {
+			t.Errorf("code %d, out %q, err %q; want out %q", code, out, errOut, want)
+		}
+	}
+}
+
+// TestMissingCommand: a command that does not exist is an error of
+// category ObjectNotFound that try catches with or without 'Stop', and
+// that without try ends the script only under 'Stop'.
+func TestMissingCommand(t *testing.T) {
+	sh := Shell{Store: state.NewMemory(), NoHyperV: true}
+	remove := "Remove-NetFirewallHyperVRule -Name 'wslfwd tcp/80'\r\n"
+	for _, tc := range []struct {
+		script, out, err string
+		code             int
+	}{
+		{firewall.Script(firewall.HyperV, nil, []firewall.Rule{hyperVRule(80)}, nil), "The term 'Remove-NetFirewallHyperVRule' is not recognized", "", 0},
+		{remove + "'after'\r\n", "after", "ObjectNotFound: (Remove-NetFirewallHyperVRule:String) [], CommandNotFoundException", 0},
+		{"$ErrorActionPreference = 'Stop'\r\n" + remove + "'after'\r\n", "", "CommandNotFoundException", 1},
+	} {
+		out, errOut, code := sh.Run(winexec.PowerShellArgs(tc.script))
+		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errOut, tc.err) ||
+			tc.out == "" && out != "" || tc.err == "" && errOut != "" {
+			t.Errorf("%q: code %d, out %q, err %q", tc.script, code, out, errOut)
+		}
 	}
 }
 
@@ -105,7 +198,7 @@ func TestNewRuleNameMustBeNew(t *testing.T) {
 // the done line, with exit 1, so a failed listing cannot read as empty.
 func TestUncaughtErrorEndsScript(t *testing.T) {
 	script := "$ErrorActionPreference = 'Stop'\r\n" +
-		"try { New-NetFirewallHyperVRule -Name 'x' -DisplayName 'x' -Direction Sideways -VMCreatorId '{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}' -Protocol TCP -LocalPorts 80 -Action Allow -Profiles Private | Out-Null } catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }\r\n" +
+		"try { New-NetFirewallHyperVRule -Name 'x' -DisplayName 'x' -Direction Sideways -VMCreatorId '{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}' -Protocol TCP -LocalPorts 80 -Action Allow -Profiles Private | Out-Null } catch { if ($_.CategoryInfo.Category -eq 'ObjectNotFound') { } else { throw } }\r\n" +
 		"'wslfwd-list-done'\r\n"
 	out, errOut, code := runScript(t, state.NewMemory(), script)
 	if code != 1 || out != "" || !strings.Contains(errOut, "InvalidArgument") {
@@ -118,9 +211,7 @@ func TestUncaughtErrorEndsScript(t *testing.T) {
 func TestWindowsFirewallListingSeesNetshRules(t *testing.T) {
 	st := state.NewMemory()
 	st.SetRules(state.Windows, []state.Rule{{"name": "wslfwd tcp/80"}, {"name": "user rule"}, {"name": "WSLFWD tcp/81"}})
-	list := "$ErrorActionPreference = 'Stop'\r\n" +
-		"try { Get-NetFirewallRule -DisplayName 'wslfwd *' | ForEach-Object { $_.DisplayName } } catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }\r\n" +
-		"'wslfwd-list-done'\r\n"
+	list, _ := daemonListings(t)
 	out, _, code := runScript(t, st, list)
 	if code != 0 || out != "wslfwd tcp/80\r\nWSLFWD tcp/81\r\nwslfwd-list-done\r\n" {
 		t.Errorf("code %d, out %q", code, out)
@@ -133,10 +224,16 @@ func TestUnknownScriptsFailBeforeRunning(t *testing.T) {
 	for _, bad := range []string{
 		"Get-NetFirewallHyperVRule | ForEach-Object { $_.DisplayName }", // no filter
 		"Get-NetFirewallRule -Name 'wslfwd *' | ForEach-Object { $_.DisplayName }",
-		"Get-NetFirewallHyperVRule -DisplayName 'wslfwd [a]*' | ForEach-Object { $_.DisplayName }",
+		"Get-NetFirewallHyperVRule -DisplayName 'wslfwd [a' | ForEach-Object { $_.DisplayName }", // an invalid pattern
+		// The catch that read every ObjectNotFound as "no rules".
+		"$ErrorActionPreference = 'Stop'\r\ntry { Get-NetFirewallHyperVRule -DisplayName 'wslfwd *' | ForEach-Object { $_.DisplayName } } catch { if ($_.CategoryInfo.Category -ne 'ObjectNotFound') { throw } }",
+		"Get-NetFirewallRule | Where-Object { $_.DisplayName -like 'wslfwd *' }",
+		"Get-NetFirewallRule -DisplayName 'wslfwd *' | Where-Object { $_.DisplayName -like 'wslfwd *' } | ForEach-Object { $_.DisplayName }",
+		"Remove-NetFirewallHyperVRule -Name 'x' | Where-Object { $_.DisplayName -like 'x' }",
 		"Remove-NetFirewallHyperVRule -Name 'x' | Out-Null",
 		"Remove-NetFirewallRule -Name 'x'",
 		"try { Remove-NetFirewallHyperVRule -Name 'x' } catch { }",
+		"try { Remove-NetFirewallHyperVRule -Name 'x' } catch { if ($_.CategoryInfo.Category -eq 'ObjectNotFound') { } else { Write-Output $_.Exception.Message } }",
 		"Write-Host hi",
 		"'unterminated",
 	} {
@@ -156,5 +253,34 @@ func TestCommandLineMustBeTheDaemons(t *testing.T) {
 	_, errOut, code := Shell{Store: state.NewMemory()}.Run([]string{"-Command", "Get-NetFirewallHyperVRule"})
 	if code != 1 || !strings.Contains(errOut, "unsupported command line") {
 		t.Errorf("code %d, err %q", code, errOut)
+	}
+}
+
+// TestNearMissListingsRefused: a listing one step off the daemon's is
+// refused before any of the script runs.
+func TestNearMissListingsRefused(t *testing.T) {
+	windows, hyperV := daemonListings(t)
+	for name, tc := range map[string]struct{ list, old, new string }{
+		"another property in Where-Object": {windows, "{ $_.DisplayName -like", "{ $_.Name -like"},
+		"-match for -like":                 {hyperV, " -like ", " -match "},
+		"else if for elseif":               {hyperV, "} elseif (", "} else if ("},
+		"another error id":                 {hyperV, "'CommandNotFoundException'", "'CommandNotFound'"},
+		"a category by -ne":                {windows, "-eq 'ObjectNotFound'", "-ne 'ObjectNotFound'"},
+		"a stage dropped":                  {windows, " } | ForEach-Object { $_.DisplayName } } else", " } } else"},
+		"an else before elseif":            {hyperV, "{ } elseif", "{ } else { } elseif"},
+	} {
+		bad := strings.Replace(tc.list, tc.old, tc.new, 1)
+		if bad == tc.list {
+			t.Fatalf("%s: %q is not in the daemon's listing", name, tc.old)
+		}
+		st := state.NewMemory()
+		add := firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80)}, nil, firewall.DefaultProfiles)
+		_, errOut, code := runScript(t, st, add+bad)
+		if code != 1 || !strings.Contains(errOut, "unsupported script") {
+			t.Errorf("%s: code %d, err %q", name, code, errOut)
+		}
+		if rs, _ := st.Rules(state.HyperV); len(rs) != 0 {
+			t.Errorf("%s: lines before it ran: %v", name, rs)
+		}
 	}
 }

@@ -12,27 +12,47 @@ import (
 // Shell runs scripts against a store.
 type Shell struct {
 	Store state.Store
+	// NoHyperV plays a Windows without the Hyper-V firewall (before
+	// Windows 11 22H2), where the Hyper-V firewall cmdlets do not exist.
+	NoHyperV bool
 }
 
-// psError is an error record: a cmdlet's message and its category
-// ("ObjectNotFound", "ResourceExists", "InvalidArgument").
+// commandNotFound is the FullyQualifiedErrorId of a command that does not
+// exist.
+const commandNotFound = "CommandNotFoundException"
+
+// psError is an error record: a cmdlet's message, its category
+// ("ObjectNotFound", "ResourceExists", "InvalidArgument") and, where a
+// script may test it, its FullyQualifiedErrorId (only commandNotFound).
 type psError struct {
-	cmdlet, msg, category string
+	cmdlet, msg, category, id string
 }
 
 func (e *psError) Error() string { return e.cmdlet + " : " + e.msg }
 
 // record renders an error record as PowerShell writes it to stderr.
 func (e *psError) record() string {
-	return fmt.Sprintf("%s : %s\r\n    + CategoryInfo          : %s: (%s) [], CimException\r\n", e.cmdlet, e.msg, e.category, e.cmdlet)
+	target, exception := e.cmdlet, "CimException"
+	if e.id == commandNotFound {
+		target, exception = e.cmdlet+":String", commandNotFound
+	}
+	return fmt.Sprintf("%s : %s\r\n    + CategoryInfo          : %s: (%s) [], %s\r\n", e.cmdlet, e.msg, e.category, target, exception)
+}
+
+// notRecognized is the error of running a command that does not exist.
+func notRecognized(command string) *psError {
+	return &psError{cmdlet: command, category: "ObjectNotFound", id: commandNotFound,
+		msg: "The term '" + command + "' is not recognized as the name of a cmdlet, function, script file, or operable program. " +
+			"Check the spelling of the name, or if a path was included, verify that the path is correct and try again."}
 }
 
 // run is one script's execution.
 type run struct {
-	store  state.Store
-	stop   bool // $ErrorActionPreference = 'Stop'
-	stdout strings.Builder
-	stderr strings.Builder
+	store    state.Store
+	noHyperV bool // Shell.NoHyperV
+	stop     bool // $ErrorActionPreference = 'Stop'
+	stdout   strings.Builder
+	stderr   strings.Builder
 }
 
 // Run runs powershell with its command-line arguments and returns what it
@@ -46,9 +66,9 @@ func (sh Shell) Run(args []string) (stdout, stderr string, code int) {
 		return "", "powershell stand-in: unsupported command line: " + err.Error() + "\r\n", 1
 	}
 	if t, ok := auditTable(script); ok {
-		out, perr := audit(sh.Store, t)
+		out, perr := audit(sh.Store, t, sh.NoHyperV)
 		if perr != nil {
-			return "", perr.record(), 1
+			return out, perr.record(), 1
 		}
 		return out, "", 0
 	}
@@ -56,7 +76,7 @@ func (sh Shell) Run(args []string) (stdout, stderr string, code int) {
 	if err != nil {
 		return "", "powershell stand-in: unsupported script: " + err.Error() + "\r\n", 1
 	}
-	r := &run{store: sh.Store}
+	r := &run{store: sh.Store, noHyperV: sh.NoHyperV}
 	for _, s := range stmts {
 		if perr := r.exec(s); perr != nil {
 			r.stderr.WriteString(perr.record())
@@ -81,26 +101,44 @@ func (r *run) exec(s stmt) *psError {
 	if perr == nil {
 		if s.sink == displayNames {
 			for _, n := range names {
-				r.stdout.WriteString(n + "\r\n")
+				if s.like == nil || s.like.MatchString(n) {
+					r.stdout.WriteString(n + "\r\n")
+				}
 			}
 		}
 		return nil
 	}
-	if !r.stop {
-		// A non-terminating error: written, and try/catch does not see it.
-		r.stderr.WriteString(perr.record())
-		return nil
+	// A command that does not exist is a statement-terminating error,
+	// which try catches whatever the preference; a cmdlet's error is
+	// non-terminating, seen by try only under 'Stop'.
+	switch {
+	case s.catch != nil && (r.stop || perr.id == commandNotFound):
+		return r.catch(s.catch, perr)
+	case r.stop:
+		return perr
 	}
-	switch s.catch {
-	case writeMessage:
-		r.stdout.WriteString(perr.msg + "\r\n")
-		return nil
-	case rethrowUnlessNotFound:
-		if perr.category == "ObjectNotFound" {
-			return nil
+	r.stderr.WriteString(perr.record())
+	return nil
+}
+
+// catch runs the first branch of a catch block whose test holds of the
+// error; an error the branch raises is caught by nothing.
+func (r *run) catch(branches []branch, perr *psError) *psError {
+	for _, b := range branches {
+		if b.test != nil && !b.test(perr) {
+			continue
 		}
+		switch {
+		case b.body.throw:
+			return perr
+		case b.body.message:
+			r.stdout.WriteString(perr.msg + "\r\n")
+		case b.body.pipe != nil:
+			return r.exec(*b.body.pipe)
+		}
+		return nil
 	}
-	return perr
+	return nil
 }
 
 // invoke runs a cmdlet and returns the display names of the rules it
@@ -110,9 +148,12 @@ func (r *run) invoke(c *call) ([]string, *psError) {
 	if c.cmdlet == "Get-NetFirewallRule" {
 		table, class = state.Windows, "MSFT_NetFirewallRule"
 	}
+	if table == state.HyperV && r.noHyperV {
+		return nil, notRecognized(c.cmdlet)
+	}
 	rules, err := r.store.Rules(table)
 	if err != nil {
-		return nil, &psError{c.cmdlet, err.Error(), "ReadError"}
+		return nil, &psError{cmdlet: c.cmdlet, msg: err.Error(), category: "ReadError"}
 	}
 	switch c.cmdlet {
 	case "New-NetFirewallHyperVRule":
@@ -120,17 +161,17 @@ func (r *run) invoke(c *call) ([]string, *psError) {
 	case "Remove-NetFirewallHyperVRule":
 		return nil, r.removeRule(c, rules)
 	}
-	param, value := "name", c.params["name"]
-	if v, ok := c.params["displayname"]; ok {
-		param, value = "displayname", v
+	param, value := "", ""
+	for p, v := range c.params { // a listing's filter: one at most (checkShape)
+		param, value = p, v
 	}
 	var names []string
 	for _, rule := range rules {
-		if matches(displayName(table, rule, param), value, param == "displayname") {
+		if param == "" || matches(displayName(table, rule, param), value, param == "displayname") {
 			names = append(names, displayName(table, rule, "displayname"))
 		}
 	}
-	if len(names) == 0 && (param == "name" || !hasWildcard(value)) {
+	if len(names) == 0 && param != "" {
 		return nil, notFound(c.cmdlet, class, param, value)
 	}
 	return names, nil
@@ -147,36 +188,33 @@ func displayName(t state.Table, rule state.Rule, param string) string {
 
 func notFound(cmdlet, class, param, value string) *psError {
 	prop := map[string]string{"name": "Name", "displayname": "DisplayName"}[param]
-	return &psError{cmdlet, fmt.Sprintf("No %s objects found with property '%s' equal to '%s'.  Verify the value of the property and retry.", class, prop, value), "ObjectNotFound"}
+	return &psError{cmdlet: cmdlet, msg: fmt.Sprintf("No %s objects found with property '%s' equal to '%s'.  Verify the value of the property and retry.", class, prop, value), category: "ObjectNotFound"}
 }
 
-// matches compares as PowerShell does: without regard to case, and with
-// the wildcards * and ? only where the parameter takes wildcards.
+// matches compares as PowerShell does: without regard to case, and as a
+// wildcard pattern only where the parameter takes wildcards (Parse
+// refuses an invalid one).
 func matches(have, pattern string, wildcards bool) bool {
 	if !wildcards {
 		return strings.EqualFold(have, pattern)
 	}
-	re := "(?is)^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(pattern)) + "$"
-	return regexp.MustCompile(re).MatchString(have)
+	re, err := wildcard(pattern)
+	return err == nil && re.MatchString(have)
 }
-
-// hasWildcard reports whether a pattern holds a PowerShell wildcard.
-// (Parse refuses the bracket form.)
-func hasWildcard(s string) bool { return strings.ContainsAny(s, "*?") }
 
 // newRule adds a Hyper-V rule; its -Name must be new.
 func (r *run) newRule(c *call, rules []state.Rule) *psError {
 	p := c.params
 	if err := checkNewRule(p); err != nil {
-		return &psError{c.cmdlet, err.Error(), "InvalidArgument"}
+		return &psError{cmdlet: c.cmdlet, msg: err.Error(), category: "InvalidArgument"}
 	}
 	for _, rule := range rules {
 		if strings.EqualFold(rule["name"], p["name"]) {
-			return &psError{c.cmdlet, "Cannot create a file when that file already exists.", "ResourceExists"}
+			return &psError{cmdlet: c.cmdlet, msg: "Cannot create a file when that file already exists.", category: "ResourceExists"}
 		}
 	}
 	if err := r.store.SetRules(state.HyperV, append(rules, state.Rule(p))); err != nil {
-		return &psError{c.cmdlet, err.Error(), "WriteError"}
+		return &psError{cmdlet: c.cmdlet, msg: err.Error(), category: "WriteError"}
 	}
 	return nil
 }
@@ -236,7 +274,7 @@ func (r *run) removeRule(c *call, rules []state.Rule) *psError {
 		return notFound(c.cmdlet, "MSFT_NetFirewallHyperVRule", "name", c.params["name"])
 	}
 	if err := r.store.SetRules(state.HyperV, kept); err != nil {
-		return &psError{c.cmdlet, err.Error(), "WriteError"}
+		return &psError{cmdlet: c.cmdlet, msg: err.Error(), category: "WriteError"}
 	}
 	return nil
 }
