@@ -38,8 +38,11 @@ func (a *agent) serveStatus(ctx context.Context, path string, sess *session.Sess
 	go func() {
 		defer close(ch)
 		srv.Serve(ctx, func(ctx context.Context) localstatus.Document {
-			rep := sess.Report(ctx) // first: it sends what is pending
+			// The state first: the report's request then carries all of it
+			// (and whatever changed since), so what it shows was sent, and
+			// acted on if the daemon answered in time.
 			st, _ := a.tr.Current()
+			rep := sess.Report(ctx)
 			return localstatus.Build(localstatus.Input{Hello: a.hello, Addr: addr, Why: why, State: st, Report: rep})
 		})
 	}()

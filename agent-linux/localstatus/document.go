@@ -90,7 +90,7 @@ const (
 // ReasonUnreported says why a listener was left out of what the daemon
 // heard.
 func ReasonUnreported(max uint32) string {
-	return fmt.Sprintf("not reported: the distro has more listeners than the daemon accepts (%d), and this socket is among the newest", max)
+	return fmt.Sprintf("not reported, so not forwarded: the distro has more listeners than the daemon accepts (%d)", max)
 }
 
 // Input is what a document is built from.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,4 +103,48 @@ func TestEchoProbe(t *testing.T) {
 
 	fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_EchoStop{EchoStop: &wslfwdv1.EchoStop{ProbeId: "p1"}}}
 	expectChanges(t, fs.next(t), 3, nil, []uint32{r.GetPort()})
+}
+
+// TestEchoProbeOverTheLimit: when the daemon's limit leaves the probe's
+// echo listener out (the distro's older listeners fill it), the EchoReady
+// says so at once, rather than have the daemon wait out the probe for a
+// forward that cannot come.
+func TestEchoProbeOverTheLimit(t *testing.T) {
+	ns := nstest.New(t)
+	d := startDaemon(t, testToken)
+	d.max.Store(1)
+	h := newHarness(t, d.addr, testToken)
+	sys, err := scan.OpenAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	// No SelfPID: this process's sockets are the distro's services.
+	h.tr = tracker.New(tracker.Config{Source: sys})
+	h.cfg.State = h.tr
+	h.cfg.Listen = inNS{t, ns}
+	var svc net.Listener
+	nstest.Do(t, ns, func() { svc, err = net.Listen("tcp4", "0.0.0.0:0") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if err := h.tr.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	h.run(t)
+
+	fs := d.nextStream(t)
+	fs.next(t) // hello
+	port := uint32(svc.Addr().(*net.TCPAddr).Port)
+	expectSnapshot(t, fs.next(t), 1, port)
+	fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_EchoStart{EchoStart: &wslfwdv1.EchoStart{
+		ProbeId: "p1", Protocol: wslfwdv1.Protocol_PROTOCOL_TCP}}}
+	if c := expectChanges(t, fs.next(t), 2, nil, nil); c.GetUnreportedListeners() != 1 {
+		t.Errorf("changes %v, want the echo listener counted as unreported", c)
+	}
+	r := fs.next(t).GetEchoReady()
+	if r.GetProbeId() != "p1" || !strings.Contains(r.GetError(), "the echo listener is not reported") {
+		t.Errorf("echo ready %v, want it to say the echo listener is not reported", r)
+	}
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
@@ -27,4 +28,13 @@ func (b *statusBook) list() ([]*wslfwdv1.ListenerStatus, uint64) {
 		return cmp.Or(cmp.Compare(a.GetProtocol(), b.GetProtocol()), cmp.Compare(a.GetPort(), b.GetPort()), cmp.Compare(a.GetListen(), b.GetListen()))
 	})
 	return out, b.acted
+}
+
+// SetWelcomeTimeout sets how long a stream waits for the daemon's welcome
+// and returns the value it had. Tests of this package do not run in
+// parallel.
+func SetWelcomeTimeout(d time.Duration) time.Duration {
+	old := welcomeTimeout
+	welcomeTimeout = d
+	return old
 }

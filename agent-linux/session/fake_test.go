@@ -37,6 +37,7 @@ type fakeDaemon struct {
 	attempts atomic.Int32 // streams opened, accepted or not
 	addr     string
 	max      atomic.Uint32 // the welcome's max_listeners
+	silent   atomic.Bool   // never welcome a hello
 }
 
 type fakeStream struct {
@@ -81,7 +82,7 @@ func (d *fakeDaemon) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, 
 			if err != nil {
 				return
 			}
-			if first && m.GetHello() != nil {
+			if first && m.GetHello() != nil && !d.silent.Load() {
 				fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Welcome{Welcome: &wslfwdv1.HostWelcome{SessionId: "s1", MaxListeners: d.max.Load()}}}
 			}
 			fs.in <- m

@@ -111,9 +111,13 @@ func (s *Session) Run(ctx context.Context) error {
 
 	wait := backoff{min: s.cfg.MinBackoff, max: s.cfg.MaxBackoff}
 	var lastErr string
+	var told tracker.Set // what the last stream sent, kept to over the limit
 	for {
-		st := &stream{cfg: s.cfg, local: local.get, book: &s.book, link: &s.link, syncs: s.syncs}
+		st := &stream{cfg: s.cfg, local: local.get, book: &s.book, link: &s.link, syncs: s.syncs, told: told}
 		err := st.run(ctx, wslfwdv1.NewAgentServiceClient(conn))
+		if st.seq > 0 {
+			told = st.sent.Listeners
+		}
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wslfwd/wslfwd/agent-linux/session"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
 
@@ -193,7 +195,8 @@ func TestLocalAddressGoneReconnects(t *testing.T) {
 // accepts, the agent reports the oldest sockets (lowest inodes) and says
 // how many it left out, rather than send them all and have the daemon
 // refuse every one; as reported sockets close, the next oldest take their
-// places, and a new socket does not displace an old one.
+// places, and a new socket, whatever its inode, does not displace one
+// reported.
 func TestListenersOverTheLimit(t *testing.T) {
 	d := startDaemon(t, testToken)
 	d.max.Store(2)
@@ -205,9 +208,11 @@ func TestListenersOverTheLimit(t *testing.T) {
 	if snap := expectSnapshot(t, fs.next(t), 1, 5432, 8080); snap.GetUnreportedListeners() != 1 {
 		t.Errorf("snapshot unreported_listeners = %d, want 1", snap.GetUnreportedListeners())
 	}
-	if logs := h.logs.String(); !strings.Contains(logs, "more listeners than the daemon accepts") || !strings.Contains(logs, "unreported=1") {
-		t.Errorf("the agent did not warn of the listener left out:\n%s", logs)
-	}
+	// Logged just after the send the daemon saw.
+	waitFor(t, "the agent to warn of the listener left out", func() bool {
+		logs := h.logs.String()
+		return strings.Contains(logs, "more listeners than the daemon accepts") && strings.Contains(logs, "unreported=1")
+	})
 
 	// A new socket (the highest inode) stays out; the count grows.
 	h.change(t, netWith("172.28.240.53"), tcp(9000, 30), tcp(8080, 10), tcp(5432, 20), tcp(3000, 40))
@@ -234,20 +239,65 @@ func TestListenersOverTheLimit(t *testing.T) {
 		t.Errorf("changes unreported_listeners = %v, want 1", c.UnreportedListeners)
 	}
 
+	// A socket with a lower inode than those reported (the kernel's
+	// counter wrapped, or another CPU's batch) does not displace them.
+	h.change(t, netWith("172.28.240.53"), tcp(9000, 30), tcp(5432, 20), tcp(3000, 40), tcp(7000, 15))
+	c = expectChanges(t, fs.next(t), 5, nil, nil)
+	if c.UnreportedListeners == nil || c.GetUnreportedListeners() != 2 {
+		t.Errorf("changes unreported_listeners = %v, want 2", c.UnreportedListeners)
+	}
+	// Nor after a reconnect: the new stream's snapshot keeps to what the
+	// last one reported, not to the lowest inodes.
+	fs.end <- status.Error(codes.Unavailable, "daemon restarting")
+	fs = d.nextStream(t)
+	fs.next(t) // hello
+	if snap := expectSnapshot(t, fs.next(t), 1, 5432, 9000); snap.GetUnreportedListeners() != 2 {
+		t.Errorf("snapshot after reconnect: unreported_listeners = %d, want 2", snap.GetUnreportedListeners())
+	}
+	h.change(t, netWith("172.28.240.53"), tcp(9000, 30), tcp(5432, 20), tcp(3000, 40))
+	if c := expectChanges(t, fs.next(t), 2, nil, nil); c.GetUnreportedListeners() != 1 {
+		t.Errorf("changes unreported_listeners = %v, want 1", c.UnreportedListeners)
+	}
+
 	// Within the limit again: all reported, and the count says none.
 	h.change(t, netWith("172.28.240.53"), tcp(9000, 30))
-	c = expectChanges(t, fs.next(t), 5, nil, []uint32{5432})
+	c = expectChanges(t, fs.next(t), 3, nil, []uint32{5432})
 	if c.UnreportedListeners == nil || c.GetUnreportedListeners() != 0 {
 		t.Errorf("changes unreported_listeners = %v, want a present 0", c.UnreportedListeners)
 	}
 	h.change(t, netWith("172.28.240.53"), tcp(9000, 30), tcp(3000, 40))
-	if c := expectChanges(t, fs.next(t), 6, []uint32{3000}, nil); c.UnreportedListeners != nil {
+	if c := expectChanges(t, fs.next(t), 4, []uint32{3000}, nil); c.UnreportedListeners != nil {
 		t.Errorf("changes carry unreported_listeners %d where the count did not change", c.GetUnreportedListeners())
 	}
 	got, _ = startReport(t, h)
-	expectChanges(t, fs.next(t), 7, nil, nil)
-	fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_ForwardStatus{ForwardStatus: &wslfwdv1.ForwardStatusUpdate{Seq: 7}}}
+	expectChanges(t, fs.next(t), 5, nil, nil)
+	fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_ForwardStatus{ForwardStatus: &wslfwdv1.ForwardStatusUpdate{Seq: 5}}}
 	if r := <-got; r.Unreported(tcp(3000, 40)) || !r.ActedOn(tcp(3000, 40)) {
 		t.Errorf("Report within the limit: 3000 unreported %v, acted on %v; want reported and acted on", r.Unreported(tcp(3000, 40)), r.ActedOn(tcp(3000, 40)))
 	}
+}
+
+// A daemon that takes the stream but never welcomes the hello does not
+// hold the agent: it gives up on the stream and connects again, and sends
+// no snapshot, which must keep to the welcome's limit, meanwhile.
+func TestNoWelcomeReconnects(t *testing.T) {
+	old := session.SetWelcomeTimeout(100 * time.Millisecond)
+	t.Cleanup(func() { session.SetWelcomeTimeout(old) }) // after the agent stops: cleanups run last first
+	d := startDaemon(t, testToken)
+	d.silent.Store(true)
+	h := newHarness(t, d.addr, testToken)
+	h.run(t)
+	fs := d.nextStream(t)
+	if m := fs.next(t); m.GetHello() == nil {
+		t.Fatalf("first message %v, want the hello", m)
+	}
+	first := fs
+	fs = d.nextStream(t) // the agent gave up on the first and opened another
+	if m := fs.next(t); m.GetHello() == nil {
+		t.Fatalf("on the second stream: first message %v, want the hello", m)
+	}
+	for m := range first.in { // closed once the stream ended
+		t.Errorf("the unwelcomed stream carried %v after the hello", m)
+	}
+	waitFor(t, "the agent to log why", func() bool { return strings.Contains(h.logs.String(), "no welcome from the daemon") })
 }

@@ -34,9 +34,12 @@ type stream struct {
 	local    func() netip.Addr // the connection's local address; zero if unknown
 	welcomed time.Time         // when the daemon welcomed the stream; zero: not yet
 	maxL     uint32            // listeners the daemon accepts; 0 = unknown
-	// unreported is how many listeners the last message left out, the
-	// sockets newer than the maxL oldest (reported).
+	// unreported is how many listeners the last message left out
+	// (reported).
 	unreported uint32
+	// told is the listeners the previous stream last sent: over the
+	// limit, the first snapshot keeps to them too.
+	told tracker.Set
 }
 
 // run opens a stream and serves it until it ends. A nil error means the
@@ -119,7 +122,7 @@ func (s *stream) serve(ctx context.Context) error {
 			done, err = s.sync()
 			req <- done
 		case r := <-echo.ready:
-			err = s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: r}})
+			err = s.echoReady(r, echo)
 		case m := <-s.msgs:
 			err = s.handle(ctx, m, echo)
 		}
@@ -155,7 +158,7 @@ func (s *stream) handle(ctx context.Context, m *wslfwdv1.HostMessage, echo *echo
 		if err := s.changes(false); err != nil || r == nil {
 			return err
 		}
-		return s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: r}})
+		return s.echoReady(r, echo)
 	case *wslfwdv1.HostMessage_EchoStop:
 		if echo.stop(m.EchoStop.GetProbeId()) {
 			return s.changes(false)
@@ -164,13 +167,23 @@ func (s *stream) handle(ctx context.Context, m *wslfwdv1.HostMessage, echo *echo
 	return nil
 }
 
+// welcomeTimeout bounds the wait for the daemon's welcome: a daemon
+// that accepts the stream but never answers the hello must not hold the
+// agent, which reconnects instead. It is the daemon's own hello timeout; a
+// variable only so that tests need not wait that long.
+var welcomeTimeout = 10 * time.Second
+
 // awaitWelcome waits for the daemon's first message, its answer to the
 // hello, which must be a welcome.
 func (s *stream) awaitWelcome(ctx context.Context) error {
+	t := time.NewTimer(welcomeTimeout)
+	defer t.Stop()
 	var m *wslfwdv1.HostMessage
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("no welcome from the daemon within %v of the hello", welcomeTimeout)
 	case err := <-s.recvErr:
 		return endErr(err)
 	case m = <-s.msgs:
@@ -189,14 +202,19 @@ func (s *stream) awaitWelcome(ctx context.Context) error {
 
 // reported returns what the daemon is to hear of st, and how many
 // listeners that leaves out: all of st while it holds no more listeners
-// than the daemon accepts, else the oldest sockets' (tracker.Set.Oldest).
-// A state it cuts down is no state the tracker published, so the next
-// Changes from it is a whole Diff, which only this rare case pays.
+// than the daemon accepts, else the listeners it was told of that are
+// still open, then the oldest sockets (tracker.Set.Keep). A state it cuts
+// down is no state the tracker published, so the next Changes from it is
+// a whole Diff, which only this rare case pays.
 func (s *stream) reported(st tracker.State) (tracker.State, uint32) {
 	if s.maxL == 0 || st.Listeners.Len() <= int(s.maxL) {
 		return st, 0
 	}
-	kept, left := st.Listeners.Oldest(int(s.maxL))
+	told := s.sent.Listeners
+	if s.seq == 0 { // this stream's snapshot: the last stream's word
+		told = s.told
+	}
+	kept, left := st.Listeners.Keep(told, int(s.maxL))
 	return tracker.State{Network: st.Network, Listeners: kept}, uint32(left)
 }
 
@@ -259,6 +277,16 @@ func (s *stream) changes(want bool) error {
 	s.sent = cur
 	s.noteUnreported(unreported)
 	return nil
+}
+
+// echoReady sends r, saying why when the daemon's limit left the probe's
+// echo listener out of what it heard: the daemon would otherwise wait out
+// the probe for a forward that cannot come.
+func (s *stream) echoReady(r *wslfwdv1.EchoReady, echo *echoes) error {
+	if ino, ok := echo.inode[r.GetProbeId()]; ok && r.GetError() == "" && !s.sent.Listeners.Holds(ino) {
+		r.Error = fmt.Sprintf("the echo listener is not reported: the distro has more listeners than the daemon accepts (%d)", s.maxL)
+	}
+	return s.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: r}})
 }
 
 // noteUnreported records how many listeners the message just sent left

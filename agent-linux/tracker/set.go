@@ -103,44 +103,68 @@ func (s Set) All() iter.Seq2[Key, *wslfwdv1.Listener] {
 	}
 }
 
-// Oldest returns the listeners of the sockets made first, as many as fit
-// in max, and how many listeners it left out. Linux numbers inodes,
-// sockets' included, from one counter in the order it makes them (each
-// CPU takes a batch of 1,024 at a time, so the order is rough, and it
-// wraps only after 2^32), so the lowest inodes are the oldest sockets: a
-// burst of new listeners cannot displace the ones already reported. A
-// socket's listeners are kept or left out together, and none after the
-// first that does not fit. It costs a sort of all the sockets, which is
-// paid only when s holds more than max.
-func (s Set) Oldest(max int) (Set, int) {
+// Keep returns at most max listeners of s and how many it left out:
+// first those of the sockets prefer also holds (the ones the daemon was
+// told of, so that no newer socket displaces them), then of the other
+// sockets the oldest. Linux numbers inodes, sockets' included, from one
+// counter in the order it makes them, so among the new sockets the lowest
+// inodes are the oldest; the order is rough (each CPU takes a batch of
+// 1,024 at a time) and wraps after 2^32, which is why the sockets already
+// kept come first rather than being ranked by inode too. A socket's
+// listeners are kept or left out together, and none after the first that
+// does not fit. It costs a sort of all the sockets, paid only when s holds
+// more than max.
+func (s Set) Keep(prefer Set, max int) (Set, int) {
 	if s.n <= max {
 		return s, 0
 	}
-	inodes := make([]uint64, 0, s.n)
-	for _, c := range s.chunks {
-		if c == nil {
-			continue
-		}
-		for _, p := range c {
-			for inode := range p {
-				inodes = append(inodes, inode)
-			}
+	var kept, others []uint64
+	for inode := range s.inodes() {
+		if prefer.Holds(inode) {
+			kept = append(kept, inode)
+		} else {
+			others = append(others, inode)
 		}
 	}
-	slices.Sort(inodes)
+	slices.Sort(kept)
+	slices.Sort(others)
 	var b builder
-	kept := 0
-	for _, inode := range inodes {
+	n := 0
+	for _, inode := range slices.Concat(kept, others) {
 		ls := s.withInode(inode)
-		if kept+len(ls) > max {
+		if n+len(ls) > max {
 			break
 		}
 		for _, l := range ls {
 			b.put(KeyOf(l), l)
 		}
-		kept += len(ls)
+		n += len(ls)
 	}
-	return b.set(), s.n - kept
+	return b.set(), s.n - n
+}
+
+// Holds reports whether s holds a listener of socket inode.
+func (s Set) Holds(inode uint64) bool { return len(s.withInode(inode)) > 0 }
+
+// inodes yields the inode of every socket in s.
+func (s Set) inodes() iter.Seq[uint64] {
+	return func(yield func(uint64) bool) {
+		if s.chunks == nil {
+			return
+		}
+		for _, c := range s.chunks {
+			if c == nil {
+				continue
+			}
+			for _, p := range c {
+				for inode := range p {
+					if !yield(inode) {
+						return
+					}
+				}
+			}
+		}
+	}
 }
 
 // withInode returns the listeners of socket inode; the caller must not

@@ -119,11 +119,12 @@ func TestShownSetNotModifiedInPlace(t *testing.T) {
 	}
 }
 
-// Oldest keeps the sockets with the lowest inodes, a socket's listeners
-// together, and counts the rest; a set within the limit is itself.
-func TestOldestKeepsTheFirstSockets(t *testing.T) {
-	if got, left := setOf(5).Oldest(5); got.Len() != 5 || left != 0 {
-		t.Errorf("Oldest(5) of 5: %d kept, %d left out; want 5 and 0", got.Len(), left)
+// Keep keeps the sockets prefer holds, then the lowest inodes, a socket's
+// listeners together, and counts the rest; a set within the limit is
+// itself.
+func TestKeepPrefersThenOldest(t *testing.T) {
+	if got, left := setOf(5).Keep(Set{}, 5); got.Len() != 5 || left != 0 {
+		t.Errorf("Keep(5) of 5: %d kept, %d left out; want 5 and 0", got.Len(), left)
 	}
 	var b builder
 	for _, l := range []*wslfwdv1.Listener{
@@ -137,26 +138,38 @@ func TestOldestKeepsTheFirstSockets(t *testing.T) {
 		b.put(KeyOf(l), l)
 	}
 	s := b.set()
+	var pb builder
+	for _, inode := range []uint64{900, 40} { // told of before: 9000 and 5432
+		for _, l := range s.withInode(inode) {
+			pb.put(KeyOf(l), l)
+		}
+	}
+	told := pb.set()
 	for _, tc := range []struct {
+		prefer Set
 		max    int
 		inodes []uint64 // of the listeners kept
 	}{
-		{4, []uint64{7, 7, 12, 40}},
-		{3, []uint64{7, 7, 12}},
-		{1, nil}, // socket 7's two listeners do not fit: none after it either
-		{0, nil},
+		{Set{}, 4, []uint64{7, 7, 12, 40}},
+		{Set{}, 3, []uint64{7, 7, 12}},
+		{Set{}, 1, nil}, // socket 7's two listeners do not fit: none after it either
+		{Set{}, 0, nil},
+		{told, 3, []uint64{40, 900}}, // the sockets told of first; then socket 7's two do not fit
+		{told, 4, []uint64{7, 7, 40, 900}},
+		{told, 1, []uint64{40}}, // fewer places than sockets told of: the oldest of those
 	} {
-		got, left := s.Oldest(tc.max)
+		got, left := s.Keep(tc.prefer, tc.max)
 		var inodes []uint64
 		for k := range got.All() {
 			inodes = append(inodes, k.Inode)
 		}
 		slices.Sort(inodes)
 		if !slices.Equal(inodes, tc.inodes) || left != s.Len()-len(tc.inodes) || got.Len() != len(tc.inodes) {
-			t.Errorf("Oldest(%d): inodes %v (Len %d), %d left out; want %v, %d", tc.max, inodes, got.Len(), left, tc.inodes, s.Len()-len(tc.inodes))
+			t.Errorf("Keep(%d listeners preferred, %d): inodes %v (Len %d), %d left out; want %v, %d",
+				tc.prefer.Len(), tc.max, inodes, got.Len(), left, tc.inodes, s.Len()-len(tc.inodes))
 		}
 	}
 	if s.Len() != 6 {
-		t.Errorf("Oldest changed the set: Len %d", s.Len())
+		t.Errorf("Keep changed the set: Len %d", s.Len())
 	}
 }

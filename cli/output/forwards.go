@@ -18,7 +18,7 @@ func Forwards(w io.Writer, r *wslfwdv1.ListForwardsResponse, all bool) {
 	fs := r.GetForwards()
 	if len(fs) == 0 {
 		if all {
-			fmt.Fprintln(w, "No forwards and no listeners.")
+			fmt.Fprintln(w, "No forwards and no listeners reported.")
 		} else {
 			fmt.Fprintln(w, "No forwards. `wslfwd forwards --all` also lists listeners that are not forwarded, and why.")
 		}
@@ -103,7 +103,7 @@ func unreported(w io.Writer, us []*wslfwdv1.UnreportedListeners) {
 		if u.GetCount() == 1 {
 			what = "1 listener"
 		}
-		fmt.Fprintf(w, "%s: %s not reported, so not forwarded: the distro has more than the daemon accepts from one agent (%d, max_listeners_per_agent), and these are its newest sockets.\n",
+		fmt.Fprintf(w, "%s: %s not reported, so not forwarded: the distro has more than the daemon accepts from one agent (%d, max_listeners_per_agent).\n",
 			u.GetDistro(), what, u.GetMax())
 	}
 }

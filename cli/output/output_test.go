@@ -161,7 +161,7 @@ tcp    0.0.0.0:8080  172.28.240.53:8080  Ubuntu  node-inspec~  portproxy  ACTIVE
 
 	// Listeners an agent left out, over the daemon's limit, are in no row:
 	// a line under the table, or under "no forwards", names them.
-	const note = "Debian: 12 listeners not reported, so not forwarded: the distro has more than the daemon accepts from one agent (4096, max_listeners_per_agent), and these are its newest sockets.\n"
+	const note = "Debian: 12 listeners not reported, so not forwarded: the distro has more than the daemon accepts from one agent (4096, max_listeners_per_agent).\n"
 	over := []*wslfwdv1.UnreportedListeners{{Distro: "Debian", Count: 12, Max: 4096}}
 	got = render(func(b *bytes.Buffer) {
 		Forwards(b, &wslfwdv1.ListForwardsResponse{Forwards: goldForwards().Forwards[:1], Unreported: over}, false)
@@ -170,7 +170,7 @@ tcp    0.0.0.0:8080  172.28.240.53:8080  Ubuntu  node-inspec~  portproxy  ACTIVE
 tcp    0.0.0.0:8080  172.28.240.53:8080  Ubuntu  node-inspec~  portproxy  ACTIVE
 `+note)
 	got = render(func(b *bytes.Buffer) { Forwards(b, &wslfwdv1.ListForwardsResponse{Unreported: over}, true) })
-	same(t, "no forwards, unreported", got, "No forwards and no listeners.\n"+note)
+	same(t, "no forwards, unreported", got, "No forwards and no listeners reported.\n"+note)
 }
 
 func TestProbeTable(t *testing.T) {

@@ -426,7 +426,12 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	s.seq = ch.GetSeq()
 	r.mu.Unlock()
 	s.askReply(ch.GetWantReply(), ch.GetSeq())
-	r.opts.Changed()
+	// A count of unreported listeners alone changes no forward: an agent
+	// over the limit, whose unreported sockets come and go, does not make
+	// the engine step for each.
+	if len(ch.GetAdded()) > 0 || len(ch.GetRemoved()) > 0 || ch.GetNetwork() != nil || ch.GetWantReply() {
+		r.opts.Changed()
+	}
 	return nil
 }
 

@@ -405,7 +405,7 @@ func TestListenerLimit(t *testing.T) {
 // left out; the registry keeps the count the last message said (Changes
 // without it leave it as it was) and lists it for the CLI.
 func TestUnreportedListeners(t *testing.T) {
-	r, _ := newReg(t, Options{MaxListeners: 2})
+	r, kicks := newReg(t, Options{MaxListeners: 2})
 	s := open(t, r, "Ubuntu", agentAddr)
 	snap := snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 1), listener("0.0.0.0", 2))
 	snap.GetSnapshot().UnreportedListeners = 5
@@ -436,6 +436,23 @@ func TestUnreportedListeners(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(0)
+
+	// A count alone changes no forward: the engine is not kicked for it.
+	before := *kicks
+	ch = changes(4, nil, nil)
+	ch.GetChanges().UnreportedListeners = protobuf.Uint32(7)
+	if err := r.Apply(s, ch); err != nil {
+		t.Fatal(err)
+	}
+	want(7)
+	if *kicks != before {
+		t.Errorf("a count-only change kicked the engine %d times", *kicks-before)
+	}
+	// A refused change leaves the count as it was.
+	ch = changes(5, []*wslfwdv1.Listener{listener("0.0.0.0", 4), listener("0.0.0.0", 5)}, nil)
+	ch.GetChanges().UnreportedListeners = protobuf.Uint32(0)
+	wantCode(t, r.Apply(s, ch), codes.InvalidArgument)
+	want(7)
 }
 
 func TestMalformedListenersRejected(t *testing.T) {

@@ -90,7 +90,7 @@ type Config struct {
 	// Forwards are static forwards from the config file.
 	Forwards []StaticForward
 	// MaxListenersPerAgent bounds the listeners one agent may report; the
-	// welcome tells the agent, which reports its oldest sockets up to it.
+	// welcome tells the agent, which keeps to it (session.stream.reported).
 	MaxListenersPerAgent int
 	// MaxAgents bounds the agents connected at once.
 	MaxAgents int

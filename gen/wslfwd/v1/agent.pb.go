@@ -394,9 +394,9 @@ type Snapshot struct {
 	// For tools and tests that must know; the agent does not need it.
 	WantReply bool `protobuf:"varint,4,opt,name=want_reply,json=wantReply,proto3" json:"want_reply,omitempty"`
 	// Listeners the agent sees but leaves out of listeners because the
-	// daemon accepts no more (HostWelcome.max_listeners). The agent leaves
-	// out the newest sockets, so a flood of listeners cannot displace the
-	// services already forwarded; the daemon shows the number.
+	// daemon accepts no more (HostWelcome.max_listeners). The agent keeps
+	// the listeners it reported before, so a flood of listeners cannot
+	// displace the services already forwarded; the daemon shows the number.
 	UnreportedListeners uint32 `protobuf:"varint,5,opt,name=unreported_listeners,json=unreportedListeners,proto3" json:"unreported_listeners,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
