@@ -83,6 +83,20 @@ func index(ls []*wslfwdv1.Listener, k Key) int {
 // All iterates over s in no particular order.
 func (s Set) All() iter.Seq2[Key, *wslfwdv1.Listener] {
 	return func(yield func(Key, *wslfwdv1.Listener) bool) {
+		for _, ls := range s.sockets() {
+			for _, l := range ls {
+				if !yield(KeyOf(l), l) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// sockets iterates over the sockets of s, by inode, in no particular
+// order.
+func (s Set) sockets() iter.Seq2[uint64, []*wslfwdv1.Listener] {
+	return func(yield func(uint64, []*wslfwdv1.Listener) bool) {
 		if s.chunks == nil {
 			return
 		}
@@ -91,11 +105,9 @@ func (s Set) All() iter.Seq2[Key, *wslfwdv1.Listener] {
 				continue
 			}
 			for _, p := range c {
-				for _, ls := range p {
-					for _, l := range ls {
-						if !yield(KeyOf(l), l) {
-							return
-						}
+				for inode, ls := range p {
+					if !yield(inode, ls) {
+						return
 					}
 				}
 			}
@@ -119,7 +131,7 @@ func (s Set) Keep(prefer Set, max int) (Set, int) {
 		return s, 0
 	}
 	var kept, others []uint64
-	for inode := range s.inodes() {
+	for inode := range s.sockets() {
 		if prefer.Holds(inode) {
 			kept = append(kept, inode)
 		} else {
@@ -145,27 +157,6 @@ func (s Set) Keep(prefer Set, max int) (Set, int) {
 
 // Holds reports whether s holds a listener of socket inode.
 func (s Set) Holds(inode uint64) bool { return len(s.withInode(inode)) > 0 }
-
-// inodes yields the inode of every socket in s.
-func (s Set) inodes() iter.Seq[uint64] {
-	return func(yield func(uint64) bool) {
-		if s.chunks == nil {
-			return
-		}
-		for _, c := range s.chunks {
-			if c == nil {
-				continue
-			}
-			for _, p := range c {
-				for inode := range p {
-					if !yield(inode) {
-						return
-					}
-				}
-			}
-		}
-	}
-}
 
 // withInode returns the listeners of socket inode; the caller must not
 // modify the slice.
