@@ -274,6 +274,14 @@ func forwardCheck(name string, r *wslfwdv1.ListForwardsResponse) output.Check {
 		return output.Check{Name: name, Verdict: output.Warn,
 			Detail: fmt.Sprintf("%d in CONFLICT: %s", len(conflicts), firstFew(conflicts)),
 			Hint:   "another program or target holds the host port; stop it, or move the service with `wslfwd expose <port> --host-port N`"}
+	case len(r.GetUnreported()) > 0:
+		var over []string
+		for _, u := range r.GetUnreported() {
+			over = append(over, fmt.Sprintf("%s leaves %d out (limit %d)", u.GetDistro(), u.GetCount(), u.GetMax()))
+		}
+		return output.Check{Name: name, Verdict: output.Warn,
+			Detail: "listeners not reported, so not forwarded: " + firstFew(over),
+			Hint:   "the distro has more listeners than the daemon accepts from one agent: close those it does not need, or raise max_listeners_per_agent in the daemon's config"}
 	default:
 		return output.Check{Name: name, Verdict: output.Pass, Detail: fmt.Sprintf("%d active, none in ERROR or CONFLICT", active)}
 	}

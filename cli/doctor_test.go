@@ -123,6 +123,20 @@ func TestDoctorReportsProblems(t *testing.T) {
 		t.Errorf("conflict only: exit %d, ok %v", r.code, rep.OK)
 	}
 	wantVerdicts(t, rep, map[string]output.Verdict{"forwards healthy": output.Warn})
+
+	// So are listeners an agent left out, over the daemon's limit.
+	fake.forwards = sampleForwards()
+	fake.forwards.Unreported = []*wslfwdv1.UnreportedListeners{{Distro: "Ubuntu", Count: 12, Max: 4096}}
+	rep, r = doctorJSON(t, plainLinux(), d.args()...)
+	if r.code != 0 || !rep.OK {
+		t.Errorf("unreported only: exit %d, ok %v", r.code, rep.OK)
+	}
+	wantVerdicts(t, rep, map[string]output.Verdict{"forwards healthy": output.Warn})
+	for _, c := range rep.Checks {
+		if c.Name == "forwards healthy" && (!strings.Contains(c.Detail, "Ubuntu leaves 12 out (limit 4096)") || !strings.Contains(c.Hint, "max_listeners_per_agent")) {
+			t.Errorf("forwards check does not name the distro over the limit and the fix: %v", c)
+		}
+	}
 }
 
 // With firewall = false the daemon names the forwarded ports no inbound
