@@ -169,7 +169,11 @@ func (v view) count(rule string) int {
 
 // look reads the host's state with one netsh process: `show v4tov4`,
 // parsed by the daemon's own parser, and `show rule name=all`. There is
-// always a rule (the user's), so the second line succeeds.
+// always a rule (the user's), so the second line succeeds and its "Ok."
+// ends the output. A reading without it is no reading: the netsh that
+// made it was ended before its last line, without a word and with exit
+// status 0, as Wine does now and then when the test stops the daemon with
+// a Ctrl-C (seen in about one run in three, right before a restart).
 func (h *host) look() (view, error) {
 	script := filepath.Join(h.dir, "look.txt")
 	if err := os.WriteFile(script, []byte("interface portproxy show v4tov4\r\nadvfirewall firewall show rule name=all\r\n"), 0o600); err != nil {
@@ -178,6 +182,9 @@ func (h *host) look() (view, error) {
 	out, ok := h.wine(`C:\windows\system32\netsh.exe`, "-f", winPath(script))
 	if !ok {
 		return view{}, fmt.Errorf("netsh failed: %s", out)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(out), "Ok.") {
+		return view{}, fmt.Errorf("netsh ended before the last line of its script: %q", out)
 	}
 	v := view{entries: map[string]string{}}
 	for _, r := range portproxy.ParseShow(out).Rows {
