@@ -294,7 +294,7 @@ func (s *stream) echoReady(r *wslfwdv1.EchoReady, echo *echoes) error {
 func (s *stream) noteUnreported(n uint32) {
 	switch {
 	case n > 0 && s.unreported == 0:
-		s.cfg.Logger.Warn("more listeners than the daemon accepts; the newest are not reported, so not forwarded",
+		s.cfg.Logger.Warn("more listeners than the daemon accepts; those past the limit are not reported, so not forwarded",
 			"unreported", n, "max", s.maxL)
 	case n == 0 && s.unreported > 0:
 		s.cfg.Logger.Info("all listeners are reported again", "max", s.maxL)

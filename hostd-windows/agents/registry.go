@@ -114,7 +114,7 @@ type entry struct {
 	// under the lock; the engine reads it with Agent.ArrivedAt.
 	arrived map[*wslfwdv1.Listener]time.Time
 	// unreported is how many listeners the agent said it left out, having
-	// more than MaxListeners (the newest sockets): shown, never forwarded.
+	// more than MaxListeners: shown, never forwarded. Only the agent's word.
 	unreported uint32
 }
 

@@ -1340,7 +1340,8 @@ func (x *ListForwardsResponse) GetUnreported() []*UnreportedListeners {
 }
 
 // UnreportedListeners says that an agent left listeners out of what it
-// reported: the newest sockets beyond the daemon's limit.
+// reported: those beyond the daemon's limit (the agent keeps the ones it
+// reported before).
 type UnreportedListeners struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Distro string                 `protobuf:"bytes,1,opt,name=distro,proto3" json:"distro,omitempty"`
