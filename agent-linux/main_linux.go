@@ -131,6 +131,7 @@ func run(cmd *cobra.Command, o *options) error {
 		defer wg.Done()
 		triggers.Network = a.sys.Inventory()
 		triggers.Full = []trigger.Trigger{trigger.Ticker{Interval: safetyScan}}
+		triggers.Listeners = append(triggers.Listeners, a.sys.OwnerSearches())
 		a.tr.Run(ctx, triggers)
 	}()
 	owner, err := peerOwner()

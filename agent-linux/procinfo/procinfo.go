@@ -45,14 +45,27 @@ type Owner struct {
 }
 
 // Revalidate is how long a confirmed owner is trusted while its process
-// exists.
+// exists, and how long a socket no process in view owns is left unowned
+// before a walk looks for it again.
 const Revalidate = time.Minute
+
+const (
+	// walkShare is how many times the time walks took must pass before
+	// they may take more: walks use at most 1 % of a core, however often
+	// new owners are wanted.
+	walkShare = 100
+	// walkBurst is the walking time allowed at once after a quiet spell,
+	// so that a burst of new services, or the first full scan of a large
+	// system, is not held back: at most walkBurst every walkBurst×walkShare.
+	walkBurst = 50 * time.Millisecond
+)
 
 type entry struct {
 	owner   Owner
 	fd      int       // where owner holds the socket; -1 if not known yet, meaningless when !found
-	checked time.Time // when the fd link last named the socket
+	checked time.Time // when the fd link last named the socket, or, when !found, when a walk last missed it
 	found   bool
+	pending bool // not searched for yet: the walk waits for the budget
 }
 
 // Cache maps socket inodes to owners. It is not safe for concurrent use.
@@ -68,6 +81,8 @@ type Cache struct {
 	live, missing map[uint64]struct{}
 	alive         map[int]bool
 	settled       settled
+	budget        budget // for walks
+	deferred      bool   // some entries may be pending
 }
 
 // settled sums up the entries as the last Resolve left them, for Settled.
@@ -75,7 +90,7 @@ type Cache struct {
 type settled struct {
 	valid  bool
 	owners []int     // the distinct owners
-	due    time.Time // when the first of them is due for revalidation; zero if none
+	due    time.Time // when the first of them is due for revalidation, or a pending search may run; zero if neither
 }
 
 // New returns a Cache reading procRoot (normally "/proc").
@@ -115,8 +130,8 @@ func (c *Cache) Resolve(inodes []uint64) error {
 
 // Settled reports whether Resolve, given the inodes the last call had,
 // would change nothing and read no fd link: nothing else changed the
-// cache since, every owner still exists and none is due for
-// revalidation. It costs one stat per owning process instead of a map
+// cache since, every owner still exists, none is due for revalidation
+// and no pending owner search may run yet. It costs one stat per owning process instead of a map
 // lookup per socket, so a periodic scan that read the same sockets again
 // asks it instead of calling Resolve.
 func (c *Cache) Settled() bool {
@@ -139,6 +154,12 @@ func (c *Cache) settle() {
 	seen := c.alive
 	clear(seen)
 	for _, e := range c.entries {
+		if e.pending {
+			if due := c.budget.next(); s.due.IsZero() || due.Before(s.due) {
+				s.due = due
+			}
+			continue
+		}
 		if !e.found {
 			continue
 		}
@@ -171,7 +192,9 @@ func (c *Cache) holdsExactly(inodes []uint64) bool {
 
 // Ensure makes Lookup answer for inodes, the sockets of a full or partial
 // scan: known owners are confirmed, and /proc is walked once for the
-// inodes that are new or whose owner let go. Other entries are kept.
+// inodes that are new or whose owner let go, if the walk budget allows;
+// otherwise they are left pending until Pending's time. Other entries are
+// kept.
 func (c *Cache) Ensure(inodes []uint64) error {
 	c.settled.valid = false
 	missing, alive := c.missing, c.alive
@@ -179,7 +202,7 @@ func (c *Cache) Ensure(inodes []uint64) error {
 	clear(alive)
 	now := c.now()
 	for _, ino := range inodes {
-		if e, ok := c.entries[ino]; ok && (!e.found || c.confirm(ino, &e, now)) {
+		if e, ok := c.entries[ino]; ok && !e.pending && (!e.found || c.confirm(ino, &e, now)) {
 			continue
 		}
 		missing[ino] = struct{}{}
@@ -187,17 +210,44 @@ func (c *Cache) Ensure(inodes []uint64) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	// Unowned inodes are retried whenever a walk happens anyway: a socket
-	// passed to another process becomes visible then.
+	if !c.budget.allows(now) {
+		for ino := range missing {
+			c.entries[ino] = entry{pending: true}
+		}
+		c.deferred = true
+		return nil
+	}
+	c.deferred = false
+	// Every pending socket is searched for with them, and so are the
+	// unowned ones last searched for a Revalidate ago: a socket passed
+	// to a process in view becomes visible then.
 	for ino, e := range c.entries {
-		if !e.found {
+		if e.pending || !e.found && now.Sub(e.checked) >= Revalidate {
 			missing[ino] = struct{}{}
 		}
 	}
 	for ino := range missing {
 		c.entries[ino] = entry{}
 	}
-	return c.walk(missing)
+	err := c.walk(missing, now)
+	c.budget.spend(now, c.now())
+	return err
+}
+
+// Pending reports when sockets whose owner search waits for the walk
+// budget will be searched for, by the first Resolve or Ensure from then
+// on; false if none waits.
+func (c *Cache) Pending() (time.Time, bool) {
+	if !c.deferred {
+		return time.Time{}, false
+	}
+	for _, e := range c.entries {
+		if e.pending {
+			return c.budget.next(), true
+		}
+	}
+	c.deferred = false // what was pending is gone
+	return time.Time{}, false
 }
 
 // Assume records pid as the owner of inode without walking /proc, for a
@@ -211,7 +261,7 @@ func (c *Cache) Ensure(inodes []uint64) error {
 func (c *Cache) Assume(inode uint64, pid int, comm string) Owner {
 	c.settled.valid = false
 	if pid <= 0 {
-		c.entries[inode] = entry{}
+		c.entries[inode] = entry{checked: c.now()}
 		return Owner{}
 	}
 	if comm == "" {
@@ -228,7 +278,8 @@ func (c *Cache) Forget(inode uint64) {
 	delete(c.entries, inode)
 }
 
-// Lookup returns the owner of inode as of the last Resolve.
+// Lookup returns the owner of inode as of the last Resolve; none while
+// its search is pending.
 func (c *Cache) Lookup(inode uint64) (Owner, bool) {
 	e, ok := c.entries[inode]
 	return e.owner, ok && e.found
@@ -287,8 +338,9 @@ func (c *Cache) holds(pid, fd int, inode uint64) bool {
 	return bytes.Equal(c.link[:n], c.want)
 }
 
-// walk reads every process's fds until all of missing are found.
-func (c *Cache) walk(missing map[uint64]struct{}) error {
+// walk reads every process's fds until all of missing are found, and
+// records those it did not find as unowned, as of now.
+func (c *Cache) walk(missing map[uint64]struct{}, now time.Time) error {
 	c.walks++
 	d, err := os.Open(c.proc)
 	if err != nil {
@@ -300,7 +352,6 @@ func (c *Cache) walk(missing map[uint64]struct{}) error {
 		return fmt.Errorf("find socket owners: read %s: %w", c.proc, err)
 	}
 	left := len(missing)
-	now := c.now()
 	for _, name := range names {
 		pid, err := strconv.Atoi(name)
 		if err != nil || pid <= 0 {
@@ -309,6 +360,11 @@ func (c *Cache) walk(missing map[uint64]struct{}) error {
 		left -= c.walkPID(pid, missing, now)
 		if left == 0 {
 			break
+		}
+	}
+	for ino := range missing {
+		if !c.entries[ino].found {
+			c.entries[ino] = entry{checked: now}
 		}
 	}
 	return nil

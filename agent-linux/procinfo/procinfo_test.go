@@ -114,10 +114,17 @@ func TestCacheWalksOnlyForNewInodes(t *testing.T) {
 	resolve(t, c, 1001, 2002, 3003)
 	wantOwner(t, c, 2002, 201, "python3")
 
-	// A new inode walks once and also retries the unowned one.
+	// A new inode walks once. The unowned one was searched for by the
+	// last walk, so this one looks for it again only once Revalidate has
+	// passed since: it must not keep every walk from stopping early.
 	p.add(400, "dnsmasq", map[int]string{3: "socket:[4004]", 4: "socket:[3003]"})
 	resolve(t, c, 1001, 2002, 3003, 4004)
 	wantOwner(t, c, 4004, 400, "dnsmasq")
+	wantOwner(t, c, 3003, 0, "")
+	clock = clock.Add(Revalidate)
+	p.add(500, "sshd", map[int]string{3: "socket:[5005]"})
+	resolve(t, c, 1001, 2002, 3003, 4004, 5005)
+	wantOwner(t, c, 5005, 500, "sshd")
 	wantOwner(t, c, 3003, 400, "dnsmasq")
 
 	// Gone inodes are dropped.
@@ -126,6 +133,160 @@ func TestCacheWalksOnlyForNewInodes(t *testing.T) {
 		t.Errorf("cache holds %d entries after inodes went away, want 1", len(c.entries))
 	}
 	wantOwner(t, c, 1001, 0, "")
+}
+
+// A socket no process in view owns is searched for by a walk that runs
+// anyway at most once a Revalidate, so it costs the walks for new sockets
+// their early stop no more often than that.
+func TestUnownedSocketsLetWalksStopEarly(t *testing.T) {
+	p := newFakeProc(t)
+	p.add(100, "nginx", map[int]string{3: "socket:[1001]"})
+	p.add(200, "redis", map[int]string{3: "socket:[2002]"})
+	c := New(p.root)
+	clock := time.Unix(1000, 0)
+	c.now = func() time.Time { return clock }
+	resolve(t, c, 1001, 3003) // 3003: held by no process in view
+
+	// pid 300 holds 3003 now, but comes after 200 in the walk, which
+	// stops as soon as it has found the new socket 2002.
+	p.add(300, "passed", map[int]string{7: "socket:[3003]"})
+	resolve(t, c, 1001, 2002, 3003)
+	wantOwner(t, c, 2002, 200, "redis")
+	wantOwner(t, c, 3003, 0, "")
+
+	// An unowned socket alone never makes a walk.
+	clock = clock.Add(Revalidate)
+	walks := c.walks
+	resolve(t, c, 1001, 2002, 3003)
+	if c.walks != walks {
+		t.Errorf("an unowned socket made a walk by itself")
+	}
+	// The next walk that runs, a Revalidate after the last search, finds it.
+	p.add(400, "sshd", map[int]string{3: "socket:[4004]"})
+	resolve(t, c, 1001, 2002, 3003, 4004)
+	wantOwner(t, c, 3003, 300, "passed")
+}
+
+// Walks keep to their budget however many new sockets want an owner: past
+// a burst, a search waits, its sockets pending without an owner until
+// Pending's time, when the next Resolve or Ensure searches for them all.
+func TestWalksKeepToBudget(t *testing.T) {
+	p := newFakeProc(t)
+	c := New(p.root)
+	clock := time.Unix(1000, 0)
+	const walkTakes = 10 * time.Millisecond
+	c.now = func() time.Time { return clock }
+	newSocket := func(ino uint64) {
+		t.Helper()
+		p.add(int(ino), "s", map[int]string{3: "socket:[" + strconv.FormatUint(ino, 10) + "]"})
+	}
+	// Each walk takes walkTakes on the cache's clock.
+	ensure := func(inodes ...uint64) {
+		t.Helper()
+		walks := c.walks
+		at := clock
+		c.now = func() time.Time {
+			if c.walks != walks {
+				return at.Add(walkTakes)
+			}
+			return at
+		}
+		if err := c.Ensure(inodes); err != nil {
+			t.Fatal(err)
+		}
+		clock = c.now()
+		c.now = func() time.Time { return clock }
+	}
+
+	// The burst: walks run while the budget holds any time, the last one
+	// running it into debt; the time they take refills a little.
+	var ino uint64 = 1
+	walks := 0
+	for ; ino < 100; ino++ {
+		newSocket(ino)
+		ensure(ino)
+		if c.walks == walks {
+			break
+		}
+		walks = c.walks
+		wantOwner(t, c, ino, int(ino), "s")
+	}
+	if n := int(walkBurst / walkTakes); walks < n || walks > n+1 {
+		t.Fatalf("%d walks of %v in a burst of %v", walks, walkTakes, walkBurst)
+	}
+	wantOwner(t, c, ino, 0, "")
+	due, ok := c.Pending()
+	if !ok {
+		t.Fatal("a search put off is not pending")
+	}
+	if want := clock.Add(walkTakes * walkShare); due.Before(clock) || due.After(want) {
+		t.Errorf("pending until %v, want between now and %v", due.Sub(clock), want.Sub(clock))
+	}
+	newSocket(ino + 1)
+	ensure(ino + 1) // another one waits with it
+	if c.walks != walks {
+		t.Fatal("walked before the pending time")
+	}
+
+	// Until the pending time a full scan is settled: it would change
+	// nothing. From then on it is not, and the next search takes every
+	// pending socket, those outside the scan given too.
+	resolve(t, c, ino, ino+1)
+	if !c.Settled() {
+		t.Error("not settled before the pending time")
+	}
+	clock = due
+	if c.Settled() {
+		t.Error("settled at the pending time")
+	}
+	ensure(ino + 1)
+	if c.walks != walks+1 {
+		t.Fatalf("walks = %d at the pending time, want %d", c.walks, walks+1)
+	}
+	wantOwner(t, c, ino, int(ino), "s")
+	wantOwner(t, c, ino+1, int(ino+1), "s")
+	if _, ok := c.Pending(); ok {
+		t.Error("still pending after the search")
+	}
+
+	// A pending socket that closes leaves nothing pending.
+	newSocket(ino + 2)
+	ensure(ino + 2)
+	if _, ok := c.Pending(); !ok {
+		t.Fatal("not pending right after a walk")
+	}
+	c.Forget(ino + 2)
+	if _, ok := c.Pending(); ok {
+		t.Error("pending after the socket closed")
+	}
+}
+
+// The budget fills by 1/walkShare of the time that passes, up to walkBurst.
+func TestBudget(t *testing.T) {
+	var b budget
+	t0 := time.Unix(1000, 0)
+	if !b.allows(t0) {
+		t.Fatal("a new budget allows no walk")
+	}
+	b.spend(t0, t0.Add(walkBurst+time.Second)) // one long walk: a debt
+	end := t0.Add(walkBurst + time.Second)
+	if b.allows(end) {
+		t.Fatal("allows a walk with the budget in debt")
+	}
+	next := b.next()
+	if want := end.Add(time.Second * walkShare); next.Sub(want).Abs() > walkShare {
+		t.Errorf("next walk at +%v, want +%v", next.Sub(end), want.Sub(end))
+	}
+	if b.allows(next.Add(-time.Millisecond)) {
+		t.Error("allows a walk before next")
+	}
+	if !b.allows(next) {
+		t.Error("allows no walk at next")
+	}
+	b.allows(next.Add(24 * time.Hour))
+	if b.spent != 0 {
+		t.Errorf("after a day: spent %v, want 0", b.spent)
+	}
 }
 
 // An owner the kernel named is taken without a walk, and checked by one

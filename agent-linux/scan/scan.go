@@ -37,10 +37,13 @@ type System struct {
 	// prev holds the listeners as last read, by inode: an unchanged socket
 	// reuses its message, so a quiet scan allocates nothing and writes no
 	// map. Partial reads and events update it in place.
-	prev  map[uint64]*seen
-	scans uint64               // full reads so far: seen.scan of those the last one listed
-	found map[uint64]bool      // reused by ListenersIn
-	out   []*wslfwdv1.Listener // Listeners' result, reused
+	prev map[uint64]*seen
+	// searches goes off when owner searches the walk budget put off
+	// may run (procinfo.Cache.Pending).
+	searches *trigger.Alarm
+	scans    uint64               // full reads so far: seen.scan of those the last one listed
+	found    map[uint64]bool      // reused by ListenersIn
+	out      []*wslfwdv1.Listener // Listeners' result, reused
 }
 
 // seen is what a listener message was made from.
@@ -81,7 +84,19 @@ func OpenAt(ns netns.NsHandle) (*System, error) {
 
 func newSystem(inv *netinv.Inventory, sd *sockdiag.Scanner) *System {
 	return &System{inv: inv, sd: sd, procs: procinfo.New("/proc"),
-		prev: map[uint64]*seen{}, found: map[uint64]bool{}}
+		prev: map[uint64]*seen{}, found: map[uint64]bool{}, searches: trigger.NewAlarm()}
+}
+
+// OwnerSearches wakes a listener scan when the owners of listeners
+// reported without one, because /proc walks were over their budget, may
+// be searched for. Give it to the tracker's Listeners triggers.
+func (s *System) OwnerSearches() trigger.Trigger { return s.searches }
+
+// putOff sets the alarm of OwnerSearches if an owner search waits.
+func (s *System) putOff() {
+	if due, ok := s.procs.Pending(); ok {
+		s.searches.Set(due)
+	}
 }
 
 // Close releases the netlink sockets.
@@ -117,6 +132,7 @@ func (s *System) Listeners() ([]*wslfwdv1.Listener, error) {
 	if err := s.procs.Resolve(s.inodes); err != nil {
 		return nil, fmt.Errorf("find listener owners: %w", err)
 	}
+	s.putOff()
 	clear(s.out)
 	s.out = s.out[:0]
 	s.scans++
@@ -173,6 +189,7 @@ func (s *System) ListenersIn(sc tracker.Scope) ([]*wslfwdv1.Listener, error) {
 	if err := s.procs.Ensure(s.inodes); err != nil {
 		return nil, fmt.Errorf("find listener owners: %w", err)
 	}
+	s.putOff()
 	clear(s.found)
 	out := make([]*wslfwdv1.Listener, 0, len(s.socks))
 	for _, sk := range s.socks {

@@ -91,3 +91,31 @@ func TestPacedRejectsBadSettings(t *testing.T) {
 		t.Error("Max < Min was accepted")
 	}
 }
+
+// An alarm wakes once at the time it was last set to, at once for a time
+// gone by, and not at all before it is set.
+func TestAlarm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := trigger.NewAlarm()
+		ctx, cancel := context.WithCancel(t.Context())
+		var wakes []time.Duration
+		start := time.Now()
+		done := make(chan error)
+		go func() {
+			done <- a.Run(ctx, func() { wakes = append(wakes, time.Since(start)) })
+		}()
+		time.Sleep(time.Second)
+		a.Set(start.Add(5 * time.Second))
+		a.Set(start.Add(3 * time.Second)) // replaces the first
+		time.Sleep(9 * time.Second)
+		a.Set(start) // gone by
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if want := []time.Duration{3 * time.Second, 10 * time.Second}; !slices.Equal(wakes, want) {
+			t.Errorf("woke at %v, want %v", wakes, want)
+		}
+	})
+}
