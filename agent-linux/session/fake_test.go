@@ -36,8 +36,9 @@ type fakeDaemon struct {
 	reject   atomic.Bool  // refuse streams with Unavailable ("daemon restarting")
 	attempts atomic.Int32 // streams opened, accepted or not
 	addr     string
-	max      atomic.Uint32 // the welcome's max_listeners
-	silent   atomic.Bool   // never welcome a hello
+	max      atomic.Uint32            // the welcome's max_listeners
+	silent   atomic.Bool              // never welcome a hello
+	held     atomic.Pointer[[]uint64] // the welcome's held_listener_inodes, if set
 }
 
 type fakeStream struct {
@@ -83,7 +84,11 @@ func (d *fakeDaemon) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, 
 				return
 			}
 			if first && m.GetHello() != nil && !d.silent.Load() {
-				fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Welcome{Welcome: &wslfwdv1.HostWelcome{SessionId: "s1", MaxListeners: d.max.Load()}}}
+				w := &wslfwdv1.HostWelcome{SessionId: "s1", MaxListeners: d.max.Load()}
+				if held := d.held.Load(); held != nil {
+					w.HeldListenerInodes = *held
+				}
+				fs.out <- &wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Welcome{Welcome: w}}
 			}
 			fs.in <- m
 		}

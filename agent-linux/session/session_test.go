@@ -277,6 +277,23 @@ func TestListenersOverTheLimit(t *testing.T) {
 	}
 }
 
+// An agent that restarted told the daemon nothing yet: over the limit,
+// its first snapshot keeps to the sockets the welcome says the daemon
+// holds for the distro, not to the lowest inodes.
+func TestRestartedAgentKeepsWhatTheDaemonHolds(t *testing.T) {
+	d := startDaemon(t, testToken)
+	d.max.Store(2)
+	d.held.Store(&[]uint64{20, 30, 99}) // 99: closed while the agent was down
+	h := newHarness(t, d.addr, testToken)
+	h.change(t, netWith("172.28.240.53"), tcp(9000, 30), tcp(8080, 10), tcp(5432, 20))
+	h.run(t)
+	fs := d.nextStream(t)
+	fs.next(t) // hello
+	if snap := expectSnapshot(t, fs.next(t), 1, 5432, 9000); snap.GetUnreportedListeners() != 1 {
+		t.Errorf("snapshot unreported_listeners = %d, want 1", snap.GetUnreportedListeners())
+	}
+}
+
 // A daemon that takes the stream but never welcomes the hello does not
 // hold the agent: it gives up on the stream and connects again, and sends
 // no snapshot, which must keep to the welcome's limit, meanwhile.

@@ -40,6 +40,10 @@ type stream struct {
 	// told is the listeners the previous stream last sent: over the
 	// limit, the first snapshot keeps to them too.
 	told tracker.Set
+	// held is the sockets the daemon holds listeners of for the distro,
+	// as its welcome said: over the limit, the first snapshot keeps to
+	// them as well, for an agent that restarted and so told it nothing.
+	held []uint64
 }
 
 // run opens a stream and serves it until it ends. A nil error means the
@@ -195,6 +199,7 @@ func (s *stream) awaitWelcome(ctx context.Context) error {
 	s.welcomed = time.Now()
 	s.link.up(w.GetDaemonVersion(), s.welcomed)
 	s.maxL = w.GetMaxListeners()
+	s.held = w.GetHeldListenerInodes()
 	s.cfg.Logger.Info("connected to the daemon", "addr", s.cfg.Addr, "session", w.GetSessionId(),
 		"daemon_version", w.GetDaemonVersion(), "max_listeners", s.maxL)
 	return nil
@@ -202,19 +207,23 @@ func (s *stream) awaitWelcome(ctx context.Context) error {
 
 // reported returns what the daemon is to hear of st, and how many
 // listeners that leaves out: all of st while it holds no more listeners
-// than the daemon accepts, else the listeners it was told of that are
-// still open, then the oldest sockets (tracker.Set.Keep). A state it cuts
+// than the daemon accepts, else the listeners it was told of (or holds)
+// that are still open, then the oldest sockets (tracker.Set.Keep). A state it cuts
 // down is no state the tracker published, so the next Changes from it is
 // a whole Diff, which only this rare case pays.
 func (s *stream) reported(st tracker.State) (tracker.State, uint32) {
 	if s.maxL == 0 || st.Listeners.Len() <= int(s.maxL) {
 		return st, 0
 	}
-	told := s.sent.Listeners
-	if s.seq == 0 { // this stream's snapshot: the last stream's word
-		told = s.told
+	prefer := s.sent.Listeners.Holds
+	if s.seq == 0 { // this stream's snapshot: the last stream's word, and the daemon's
+		held := make(map[uint64]bool, len(s.held))
+		for _, inode := range s.held {
+			held[inode] = true
+		}
+		prefer = func(inode uint64) bool { return s.told.Holds(inode) || held[inode] }
 	}
-	kept, left := st.Listeners.Keep(told, int(s.maxL))
+	kept, left := st.Listeners.Keep(prefer, int(s.maxL))
 	return tracker.State{Network: st.Network, Listeners: kept}, uint32(left)
 }
 

@@ -116,8 +116,8 @@ func (s Set) sockets() iter.Seq2[uint64, []*wslfwdv1.Listener] {
 }
 
 // Keep returns at most max listeners of s and how many it left out:
-// first those of the sockets prefer also holds (the ones the daemon was
-// told of, so that no newer socket displaces them), then of the other
+// first those of the sockets prefer names (the ones the daemon was told
+// of, so that no newer socket displaces them), then of the other
 // sockets the oldest. Linux numbers inodes, sockets' included, from one
 // counter in the order it makes them, so among the new sockets the lowest
 // inodes are the oldest; the order is rough (each CPU takes a batch of
@@ -126,13 +126,13 @@ func (s Set) sockets() iter.Seq2[uint64, []*wslfwdv1.Listener] {
 // listeners are kept or left out together, and none after the first that
 // does not fit. It costs a sort of all the sockets, paid only when s holds
 // more than max.
-func (s Set) Keep(prefer Set, max int) (Set, int) {
+func (s Set) Keep(prefer func(inode uint64) bool, max int) (Set, int) {
 	if s.n <= max {
 		return s, 0
 	}
 	var kept, others []uint64
 	for inode := range s.sockets() {
-		if prefer.Holds(inode) {
+		if prefer(inode) {
 			kept = append(kept, inode)
 		} else {
 			others = append(others, inode)

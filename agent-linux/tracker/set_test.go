@@ -123,7 +123,7 @@ func TestShownSetNotModifiedInPlace(t *testing.T) {
 // listeners together, and counts the rest; a set within the limit is
 // itself.
 func TestKeepPrefersThenOldest(t *testing.T) {
-	if got, left := setOf(5).Keep(Set{}, 5); got.Len() != 5 || left != 0 {
+	if got, left := setOf(5).Keep(Set{}.Holds, 5); got.Len() != 5 || left != 0 {
 		t.Errorf("Keep(5) of 5: %d kept, %d left out; want 5 and 0", got.Len(), left)
 	}
 	var b builder
@@ -158,7 +158,7 @@ func TestKeepPrefersThenOldest(t *testing.T) {
 		{told, 4, []uint64{7, 7, 40, 900}},
 		{told, 1, []uint64{40}}, // fewer places than sockets told of: the oldest of those
 	} {
-		got, left := s.Keep(tc.prefer, tc.max)
+		got, left := s.Keep(tc.prefer.Holds, tc.max)
 		var inodes []uint64
 		for k := range got.All() {
 			inodes = append(inodes, k.Inode)

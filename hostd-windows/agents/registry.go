@@ -168,10 +168,25 @@ func (r *Registry) open(hello *wslfwdv1.AgentHello, peer, local netip.AddrPort) 
 	s.Target = target
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.mayTakeOver(s, r.entries[s.Distro()]); err != nil {
+	e := r.entries[s.Distro()]
+	if err := r.mayTakeOver(s, e); err != nil {
 		return nil, err
 	}
+	if e != nil {
+		s.Held = e.inodes()
+	}
 	return s, nil
+}
+
+// inodes returns the distinct inodes of e's listeners, ascending.
+// Called with r.mu held.
+func (e *entry) inodes() []uint64 {
+	var ins []uint64
+	for _, l := range e.sorted {
+		ins = append(ins, l.GetInode())
+	}
+	slices.Sort(ins)
+	return slices.Compact(ins)
 }
 
 // target is the forward target a session in mode gets from its connection's

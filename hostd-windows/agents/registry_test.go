@@ -731,3 +731,34 @@ func TestBadEchoReadyIsInvalidArgument(t *testing.T) {
 	m := &wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: &wslfwdv1.EchoReady{ProbeId: "p", Error: "\x1b[2J"}}}
 	wantCode(t, r.Apply(s, m), codes.InvalidArgument)
 }
+
+// A session opens knowing which sockets the registry holds for its
+// distro, from the last session, live or in grace, so that its welcome
+// can name them; a distro it holds nothing for gets none.
+func TestSessionKnowsWhatIsHeld(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	s := open(t, r, "Ubuntu", agentAddr)
+	if len(s.Held) != 0 {
+		t.Errorf("first session of a distro: held %v, want none", s.Held)
+	}
+	udp := listener("0.0.0.0", 30)
+	udp.Protocol = wslfwdv1.Protocol_PROTOCOL_UDP
+	v6 := listener("::", 30) // the same socket, both families
+	v6.Family = wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV6
+	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 40), udp, v6, listener("0.0.0.0", 7))); err != nil {
+		t.Fatal(err)
+	}
+	want := []uint64{7, 30, 40}
+	restarted := open(t, r, "Ubuntu", agentAddr) // replaces the live one
+	if !slices.Equal(restarted.Held, want) {
+		t.Errorf("after a restart: held %v, want %v", restarted.Held, want)
+	}
+	r.Close(restarted)
+	back := open(t, r, "Ubuntu", agentAddr) // in grace
+	if !slices.Equal(back.Held, want) {
+		t.Errorf("back in grace: held %v, want %v", back.Held, want)
+	}
+	if other := open(t, r, "Debian", netip.MustParseAddrPort("172.28.240.54:40000")); len(other.Held) != 0 {
+		t.Errorf("another distro: held %v, want none", other.Held)
+	}
+}

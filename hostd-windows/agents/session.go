@@ -26,6 +26,11 @@ type Session struct {
 	// mode: Peer's address); zero in the modes without targets.
 	Target      netip.Addr
 	ConnectedAt time.Time
+	// Held is the inodes of the sockets whose listeners the registry held
+	// for the distro when the session opened (its last session's, in
+	// grace or replaced), ascending, for the welcome: an agent over the
+	// limit keeps reporting them first.
+	Held []uint64
 
 	// Guarded by the registry's mutex.
 	seq           uint64 // last applied seq

@@ -171,9 +171,10 @@ func (a *agentService) open(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, w
 		return nil, nil, err
 	}
 	if err := st.Send(&wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Welcome{Welcome: &wslfwdv1.HostWelcome{
-		DaemonVersion: version.Version,
-		SessionId:     s.ID,
-		MaxListeners:  uint32(a.reg.MaxListeners()),
+		DaemonVersion:      version.Version,
+		SessionId:          s.ID,
+		MaxListeners:       uint32(a.reg.MaxListeners()),
+		HeldListenerInodes: s.Held,
 	}}}); err != nil {
 		return nil, nil, err
 	}

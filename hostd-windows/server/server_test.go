@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,13 @@ func ctx(t *testing.T) context.Context {
 // ends with (OK when the daemon welcomed the hello).
 func session(t *testing.T, cc *grpc.ClientConn, h *wslfwdv1.AgentHello) (grpc.BidiStreamingClient[wslfwdv1.AgentMessage, wslfwdv1.HostMessage], codes.Code) {
 	t.Helper()
+	st, _, c := welcomed(t, cc, h)
+	return st, c
+}
+
+// welcomed is session, with the welcome (nil unless OK).
+func welcomed(t *testing.T, cc *grpc.ClientConn, h *wslfwdv1.AgentHello) (grpc.BidiStreamingClient[wslfwdv1.AgentMessage, wslfwdv1.HostMessage], *wslfwdv1.HostWelcome, codes.Code) {
+	t.Helper()
 	st, err := wslfwdv1.NewAgentServiceClient(cc).Session(ctx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -119,12 +127,12 @@ func session(t *testing.T, cc *grpc.ClientConn, h *wslfwdv1.AgentHello) (grpc.Bi
 	}
 	m, err := st.Recv()
 	if err != nil {
-		return st, status.Code(err)
+		return st, nil, status.Code(err)
 	}
 	if m.GetWelcome() == nil {
 		t.Fatalf("first message %v, want a welcome", m)
 	}
-	return st, codes.OK
+	return st, m.GetWelcome(), codes.OK
 }
 
 func natHello(distro string) *wslfwdv1.AgentHello {
@@ -300,6 +308,47 @@ func TestListenerLimitOverTCP(t *testing.T) {
 	}
 	if len(f.reg.Agents()) != 0 {
 		t.Fatal("over-limit snapshot registered the agent")
+	}
+}
+
+// A restarted agent's welcome names the sockets the daemon holds for its
+// distro, so that, over the limit, it keeps reporting those first.
+func TestWelcomeNamesHeldSockets(t *testing.T) {
+	f := start(t, Options{})
+	cc := f.dial(t, f.tokens.Agent)
+	st, w, c := welcomed(t, cc, natHello("Ubuntu"))
+	if c != codes.OK {
+		t.Fatal(c)
+	}
+	if got := w.GetMaxListeners(); got != 4 {
+		t.Errorf("welcome: max listeners %d, want the registry's 4", got)
+	}
+	if held := w.GetHeldListenerInodes(); len(held) != 0 {
+		t.Errorf("first welcome: held %v, want none", held)
+	}
+	var ls []*wslfwdv1.Listener
+	for _, p := range []uint32{12, 11} {
+		ls = append(ls, &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Family: wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4,
+			Listen: "0.0.0.0", Port: p, Inode: uint64(p)})
+	}
+	if err := st.Send(snapshotMsg("127.0.0.1", ls...)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if as := f.reg.Agents(); len(as) == 1 && as[0].GetListenerCount() == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the snapshot was not applied")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the registry, which applies the snapshot on its own goroutine
+	}
+	_, w, c = welcomed(t, f.dial(t, f.tokens.Agent), natHello("Ubuntu")) // the agent restarted
+	if c != codes.OK {
+		t.Fatal(c)
+	}
+	if held, want := w.GetHeldListenerInodes(), []uint64{11, 12}; !slices.Equal(held, want) {
+		t.Errorf("welcome after a restart: held %v, want %v", held, want)
 	}
 }
 

@@ -3,15 +3,22 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/wslfwd/wslfwd/agent-linux/localstatus"
 	"github.com/wslfwd/wslfwd/lab/labrun"
+	"github.com/wslfwd/wslfwd/lab/netlab"
 )
 
 // agentStatus runs `wslfwd-agent status -o json` in wsl for Ubuntu's agent.
@@ -141,4 +148,104 @@ func TestListenersOverTheDaemonsLimit(t *testing.T) {
 	if out, err := env.CLI(ctx, "forwards"); err != nil || strings.Contains(out, "not reported") {
 		t.Errorf("wslfwd forwards (%v) still says listeners are left out:\n%s", err, out)
 	}
+}
+
+// An agent restarted while its distro has more listeners than the daemon
+// accepts keeps reporting the ones forwarded before, which the daemon's
+// welcome names, even when a socket left out is older (a lower inode):
+// the restart must not hand a service's place to it.
+func TestRestartOverTheLimitKeepsTheForwarded(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "wslfwd.toml")
+	if err := os.WriteFile(cfg, []byte("max_listeners_per_agent = 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, env := startWithAgent(t, labrun.Options{DaemonArgs: []string{"--config", cfg}, Grace: 30 * time.Second})
+	// The oldest socket listens last, so that the forwarded ones are not
+	// the oldest: ranked by inode alone, it would take a place.
+	fds := socketsByAge(t, env.Lab.WSL, 3)
+	for i, port := range []uint32{9031, 9032} {
+		listenEcho(t, fds[i+1], port)
+		if _, err := env.WaitForward(ctx, labrun.Match{Protocol: tcp, Port: port, State: active}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listenEcho(t, fds[0], 9033)
+	if l := listenerOn(agentStatus(ctx, t, env), 9033); l == nil || l.State != localstatus.StateUnreported {
+		t.Fatalf("port 9033 before the restart: %+v; want UNREPORTED", l)
+	}
+
+	if err := env.KillAgent("Ubuntu"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.StartAgent(ctx, labrun.AgentOptions{Distro: "Ubuntu"}); err != nil {
+		t.Fatal(err)
+	}
+	doc := agentStatus(ctx, t, env) // waits for the daemon to act on the new snapshot
+	if l := listenerOn(doc, 9033); l == nil || l.State != localstatus.StateUnreported {
+		t.Errorf("port 9033 after the restart: %+v; want UNREPORTED", l)
+	}
+	for _, port := range []uint32{9031, 9032} {
+		fs, err := env.Select(ctx, labrun.Match{Protocol: tcp, Port: port, State: active})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fs) != 1 {
+			t.Errorf("port %d after the restart: %d ACTIVE forwards, want 1", port, len(fs))
+		}
+	}
+}
+
+// socketsByAge opens n TCP sockets in ns, neither bound nor listening,
+// lowest inode (oldest, as the agent ranks them) first. They are closed
+// when the test ends.
+func socketsByAge(t *testing.T, ns *netlab.NS, n int) []*os.File {
+	t.Helper()
+	var socks []*os.File
+	inode := map[*os.File]uint64{}
+	err := ns.Do(func() error {
+		for range n {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			f := os.NewFile(uintptr(fd), "socket")
+			t.Cleanup(func() { f.Close() })
+			var st unix.Stat_t
+			if err := unix.Fstat(fd, &st); err != nil {
+				return err
+			}
+			socks = append(socks, f)
+			inode[f] = st.Ino
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(socks, func(a, b *os.File) int { return cmp.Compare(inode[a], inode[b]) })
+	return socks
+}
+
+// listenEcho makes socket s listen on 0.0.0.0:port and echo.
+func listenEcho(t *testing.T, s *os.File, port uint32) {
+	t.Helper()
+	rc, err := s.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lerr error
+	rc.Control(func(fd uintptr) {
+		if lerr = unix.Bind(int(fd), &unix.SockaddrInet4{Port: int(port)}); lerr == nil {
+			lerr = unix.Listen(int(fd), 16)
+		}
+	})
+	if lerr != nil {
+		t.Fatalf("listen on port %d: %v", port, lerr)
+	}
+	ln, err := net.FileListener(s) // a copy of the fd: the same socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go netlab.Echo(ln)
 }

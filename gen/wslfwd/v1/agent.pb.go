@@ -809,9 +809,17 @@ type HostWelcome struct {
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// Most listeners the daemon accepts from this agent; more is an error.
 	// The agent sends at most this many (Snapshot.unreported_listeners).
-	MaxListeners  uint32 `protobuf:"varint,3,opt,name=max_listeners,json=maxListeners,proto3" json:"max_listeners,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxListeners uint32 `protobuf:"varint,3,opt,name=max_listeners,json=maxListeners,proto3" json:"max_listeners,omitempty"`
+	// The sockets (inodes) of the listeners the daemon still holds for this
+	// distro from its last session, in grace or replaced, in ascending
+	// order. An agent with more listeners than max_listeners keeps
+	// reporting these first, as it does the ones it told the daemon
+	// itself, so that a restarted agent does not let a newer socket
+	// displace a service already forwarded. Empty when the daemon holds
+	// none.
+	HeldListenerInodes []uint64 `protobuf:"varint,4,rep,packed,name=held_listener_inodes,json=heldListenerInodes,proto3" json:"held_listener_inodes,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *HostWelcome) Reset() {
@@ -863,6 +871,13 @@ func (x *HostWelcome) GetMaxListeners() uint32 {
 		return x.MaxListeners
 	}
 	return 0
+}
+
+func (x *HostWelcome) GetHeldListenerInodes() []uint64 {
+	if x != nil {
+		return x.HeldListenerInodes
+	}
+	return nil
 }
 
 // Ack acknowledges the agent's messages up to seq.
@@ -1288,12 +1303,13 @@ const file_wslfwd_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"echo_start\x18\x05 \x01(\v2\x14.wslfwd.v1.EchoStartH\x00R\techoStart\x122\n" +
 	"\techo_stop\x18\x06 \x01(\v2\x13.wslfwd.v1.EchoStopH\x00R\bechoStopB\x05\n" +
-	"\x03msg\"x\n" +
+	"\x03msg\"\xaa\x01\n" +
 	"\vHostWelcome\x12%\n" +
 	"\x0edaemon_version\x18\x01 \x01(\tR\rdaemonVersion\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12#\n" +
-	"\rmax_listeners\x18\x03 \x01(\rR\fmaxListeners\"\x17\n" +
+	"\rmax_listeners\x18\x03 \x01(\rR\fmaxListeners\x120\n" +
+	"\x14held_listener_inodes\x18\x04 \x03(\x04R\x12heldListenerInodes\"\x17\n" +
 	"\x03Ack\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\"'\n" +
 	"\rResyncRequest\x12\x16\n" +
