@@ -39,9 +39,17 @@ func (s Scope) contains(l *wslfwdv1.Listener) bool {
 		(s.Port == 0 || l.GetPort() == s.Port)
 }
 
-// scopeOf is what ev narrows a re-read to.
+// scopeOf is what ev narrows a re-read to. Only an Opened event names
+// the owner of a socket found there: a close makes no socket, and any
+// user can close a UDP socket it never bound (the kernel reports that
+// too), which would otherwise name that user the owner of whichever
+// socket the re-read happens to find new, such as one another user's
+// sendto bound without an event of its own.
 func scopeOf(ev trigger.Event) Scope {
-	s := Scope{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Port: uint32(ev.Port), PID: ev.PID}
+	s := Scope{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Port: uint32(ev.Port)}
+	if ev.Kind == trigger.Opened {
+		s.PID = ev.PID
+	}
 	if ev.Protocol == udp {
 		s.Protocol = wslfwdv1.Protocol_PROTOCOL_UDP
 	}
