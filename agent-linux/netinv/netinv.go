@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/netstate"
 )
 
 // Inventory reads the network state of one namespace.
@@ -63,7 +64,8 @@ func (inv *Inventory) Close() error {
 }
 
 // State returns every interface with its addresses, and the IPv4 and IPv6
-// default routes of the main table. Interfaces come sorted by index and
+// default routes of the main table, as many as the daemon accepts
+// (netstate.Trim). Interfaces come sorted by index and
 // addresses by value, so two reads of an unchanged namespace are equal.
 // A dump that the kernel reports as interrupted by a concurrent change is
 // read again.
@@ -126,6 +128,7 @@ func (inv *Inventory) read() (*wslfwdv1.NetworkState, error) {
 		}
 		st.Routes = append(st.Routes, routes...)
 	}
+	netstate.Trim(st) // what the daemon accepts: the namespace is every distro's
 	return st, nil
 }
 

@@ -14,10 +14,12 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/wslfwd/wslfwd/agent-linux/internal/nstest"
 	"github.com/wslfwd/wslfwd/agent-linux/netinv"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/netstate"
 )
 
 // lab builds the wsl side of the lab in ns: eth0 172.28.240.53/20 and
@@ -237,5 +239,38 @@ func TestWatchSeesAddressChange(t *testing.T) {
 	}
 	if gw := netinv.Gateway4(st); gw != netip.MustParseAddr("172.28.240.1") {
 		t.Errorf("gateway after change = %v", gw)
+	}
+}
+
+// A namespace with more interfaces than the daemon accepts (a veth per
+// container on a Docker host) reads as what the daemon accepts, the
+// interface of the default route included: sending them all would have
+// every message of every distro's agent refused.
+func TestStateKeepsToTheDaemonsBounds(t *testing.T) {
+	ns := nstest.New(t)
+	h, _ := lab(t, ns)
+	for i := range netstate.MaxInterfaces/2 + 22 { // a pair each
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "c" + strconv.Itoa(i)}, PeerName: "p" + strconv.Itoa(i)}
+		if err := h.LinkAdd(veth); err != nil {
+			t.Fatalf("add veth %d: %v", i, err)
+		}
+	}
+	inv, err := netinv.OpenAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inv.Close()
+	st, err := inv.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(st.GetInterfaces()); n != netstate.MaxInterfaces {
+		t.Errorf("%d interfaces, want the daemon's bound %d", n, netstate.MaxInterfaces)
+	}
+	if findIf(st, "eth0") == nil {
+		t.Error("eth0, the default route's interface, was left out")
+	}
+	if size := proto.Size(st); size > netstate.MaxBytes {
+		t.Errorf("%d bytes, over the daemon's bound %d", size, netstate.MaxBytes)
 	}
 }

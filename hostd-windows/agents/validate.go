@@ -6,19 +6,19 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	protobuf "google.golang.org/protobuf/proto"
+
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/netstate"
 )
 
 // Bounds on what an agent may send. They keep one misbehaving agent from
 // growing the daemon without limit; the listener count is a separate,
 // configurable limit.
 const (
-	maxDistroLen     = 64
-	maxTextLen       = 256
-	maxInterfaces    = 256
-	maxAddrsPerIface = 256
-	maxRoutes        = 1024
-	maxFlags         = 32
+	maxDistroLen = 64
+	maxTextLen   = 256
+	maxFlags     = 32
 )
 
 // ValidateHello checks an AgentHello: a printable distro name of 1 to 64
@@ -131,11 +131,14 @@ func ValidateNetwork(n *wslfwdv1.NetworkState) error {
 	if n == nil {
 		return fmt.Errorf("network state is missing")
 	}
-	if len(n.GetInterfaces()) > maxInterfaces {
-		return fmt.Errorf("network: %d interfaces, at most %d allowed", len(n.GetInterfaces()), maxInterfaces)
+	if len(n.GetInterfaces()) > netstate.MaxInterfaces {
+		return fmt.Errorf("network: %d interfaces, at most %d allowed", len(n.GetInterfaces()), netstate.MaxInterfaces)
 	}
-	if len(n.GetRoutes()) > maxRoutes {
-		return fmt.Errorf("network: %d routes, at most %d allowed", len(n.GetRoutes()), maxRoutes)
+	if len(n.GetRoutes()) > netstate.MaxRoutes {
+		return fmt.Errorf("network: %d routes, at most %d allowed", len(n.GetRoutes()), netstate.MaxRoutes)
+	}
+	if size := protobuf.Size(n); size > netstate.MaxBytes {
+		return fmt.Errorf("network: %d bytes, at most %d allowed", size, netstate.MaxBytes)
 	}
 	for _, ifc := range n.GetInterfaces() {
 		if err := validateInterface(ifc); err != nil {
@@ -169,8 +172,8 @@ func validateInterface(ifc *wslfwdv1.Interface) error {
 			return err
 		}
 	}
-	if len(ifc.GetAddresses()) > maxAddrsPerIface {
-		return fmt.Errorf("interface %s: %d addresses, at most %d allowed", name, len(ifc.GetAddresses()), maxAddrsPerIface)
+	if len(ifc.GetAddresses()) > netstate.MaxAddrsPerIface {
+		return fmt.Errorf("interface %s: %d addresses, at most %d allowed", name, len(ifc.GetAddresses()), netstate.MaxAddrsPerIface)
 	}
 	for _, ia := range ifc.GetAddresses() {
 		a, err := parseAddr(ia.GetAddress())

@@ -1,6 +1,7 @@
 package agents
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,6 +30,12 @@ func TestValidateNetworkRejects(t *testing.T) {
 		{"zoned address", addr("fe80::1%"+strings.Repeat("\x1b[2J", 1000), 64), "zone"},
 		{"zoned gateway", &wslfwdv1.NetworkState{Routes: []*wslfwdv1.Route{{Family: wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV6,
 			Destination: "::/0", Gateway: "fe80::1%eth0"}}}, "zone"},
+		{"too large", &wslfwdv1.NetworkState{Interfaces: []*wslfwdv1.Interface{{Name: strings.Repeat("n", 200),
+			Flags: slices.Repeat([]string{strings.Repeat("f", 250)}, 32)}, {Name: "x",
+			Flags: slices.Repeat([]string{strings.Repeat("f", 250)}, 32)}, {Name: "y",
+			Flags: slices.Repeat([]string{strings.Repeat("f", 250)}, 32)}, {Name: "z",
+			Flags: slices.Repeat([]string{strings.Repeat("f", 250)}, 32)}, {Name: "w",
+			Flags: slices.Repeat([]string{strings.Repeat("f", 250)}, 32)}}}, "bytes, at most"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := ValidateNetwork(tc.n)
