@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -323,5 +324,23 @@ func TestMedian(t *testing.T) {
 		if got := median(c.h); got != c.want {
 			t.Errorf("median(%v) = %q, want %q", c.h, got, c.want)
 		}
+	}
+}
+
+// A cell holding control characters (text an agent sent, which the
+// daemon should have refused) prints them as '?', never as commands to
+// the terminal; tabs and newlines become spaces.
+func TestTableCellsArePrintable(t *testing.T) {
+	got := render(func(b *bytes.Buffer) {
+		tb := newTable(b)
+		tb.row("A", "B")
+		tb.row("\x1b]0;owned\a\x1b[2Jok", "tab\there\u202enext")
+		tb.flush()
+	})
+	if strings.ContainsFunc(got, func(r rune) bool { return r != '\n' && !unicode.IsPrint(r) }) {
+		t.Errorf("the table printed control characters: %q", got)
+	}
+	if !strings.Contains(got, "?]0;owned??[2Jok") || !strings.Contains(got, "tab here?next") {
+		t.Errorf("table = %q", got)
 	}
 }

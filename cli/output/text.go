@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
@@ -50,10 +51,16 @@ func (t *table) row(cells ...string) {
 		if c == "" && i < last {
 			c = none
 		}
-		// A tab or newline inside a value would break the layout.
+		// A tab or newline inside a value would break the layout, and
+		// any other control character is a command to the terminal: the
+		// daemon checks what it hands out, and the table does not rely
+		// on that.
 		cells[i] = strings.Map(func(r rune) rune {
-			if r == '\t' || r == '\n' || r == '\r' {
+			switch {
+			case r == '\t' || r == '\n' || r == '\r':
 				return ' '
+			case r == utf8.RuneError || !unicode.IsPrint(r):
+				return '?'
 			}
 			return r
 		}, c)

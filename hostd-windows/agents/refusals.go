@@ -5,8 +5,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -73,7 +76,7 @@ func (rs *refusals) record(distro string, peer netip.AddrPort, err error) {
 		rs.counted(st.Code().String())
 	}
 	now := rs.now()
-	k := refusalKey{distro: distro, peer: peer.Addr().Unmap(), reason: st.Message()}
+	k := refusalKey{distro: distro, peer: peer.Addr().Unmap(), reason: shown(st.Message())}
 	rs.mu.Lock()
 	r := rs.rows[k]
 	if r == nil {
@@ -93,8 +96,32 @@ func (rs *refusals) record(distro string, peer netip.AddrPort, err error) {
 	rs.mu.Unlock()
 	if logNow {
 		rs.log.Warn("agent session refused", "distro", distro, "peer", peer, "code", st.Code().String(),
-			"reason", st.Message(), "suppressed_since_last", suppressed, "suppressed_other_refusals", others)
+			"reason", k.reason, "suppressed_since_last", suppressed, "suppressed_other_refusals", others)
 	}
+}
+
+// maxReasonLen bounds a refusal's reason as kept and shown.
+const maxReasonLen = 256
+
+// shown returns a refusal's reason as the table keeps it: at most
+// maxReasonLen characters, each unprintable one (and each byte that is
+// not UTF-8) a '?'. The reason may quote what the agent sent, which
+// validation refused, so it is text no terminal should be handed raw.
+func shown(reason string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range reason { // a byte that is not UTF-8 comes as RuneError
+		if n == maxReasonLen {
+			b.WriteString("…")
+			break
+		}
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			r = '?'
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
 }
 
 // spend takes one log line from the budget, or counts one refusal not

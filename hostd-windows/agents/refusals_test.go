@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/syncbuf"
@@ -37,5 +39,42 @@ func TestRefusalLogIsBounded(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "suppressed_other_refusals=80") {
 		t.Fatalf("the next minute's first line does not count the 80 not logged:\n%s", logs.String())
+	}
+}
+
+// A refusal's reason may quote what the agent sent: the row keeps it
+// printable and bounded, so neither a terminal nor ListAgents gets the
+// agent's bytes raw.
+func TestRefusalReasonIsShownSafely(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	s := open(t, r, "Ubuntu", agentAddr)
+	for _, listen := range []string{"\x1b]0;owned\a\x1b[2J\x1b[31mFAKE: all good", strings.Repeat("\x1b[2J", 1<<20)} {
+		bad := &wslfwdv1.Listener{Protocol: 9, Family: ipv4, Listen: listen, Port: 1}
+		if err := r.Apply(s, snapshot(1, network("172.28.240.53"), bad)); err == nil {
+			t.Fatal("a listener of protocol 9 was accepted")
+		}
+	}
+	rows := r.Refusals()
+	if len(rows) != 2 {
+		t.Fatalf("%d refusal rows, want 2", len(rows))
+	}
+	for _, row := range rows {
+		reason := row.GetReason()
+		if strings.ContainsFunc(reason, func(r rune) bool { return !unicode.IsPrint(r) }) || utf8.RuneCountInString(reason) > maxReasonLen+1 {
+			t.Errorf("reason of %d characters, printable %v: %.80q", utf8.RuneCountInString(reason),
+				!strings.ContainsFunc(reason, func(r rune) bool { return !unicode.IsPrint(r) }), reason)
+		}
+	}
+}
+
+func TestShownReason(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain reason":                       "plain reason",
+		"esc\x1b[2J \xff\u202e":              "esc?[2J ??",
+		strings.Repeat("a", maxReasonLen+10): strings.Repeat("a", maxReasonLen) + "…",
+	} {
+		if got := shown(in); got != want {
+			t.Errorf("shown(%.40q) = %.40q, want %.40q", in, got, want)
+		}
 	}
 }

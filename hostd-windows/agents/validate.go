@@ -97,10 +97,10 @@ func ValidateListener(l *wslfwdv1.Listener) (ListenerKey, error) {
 	}
 	p := l.GetProtocol()
 	if p != wslfwdv1.Protocol_PROTOCOL_TCP && p != wslfwdv1.Protocol_PROTOCOL_UDP {
-		return ListenerKey{}, fmt.Errorf("listener %s port %d: invalid protocol %d", l.GetListen(), l.GetPort(), int32(p))
+		return ListenerKey{}, fmt.Errorf("listener %.64q port %d: invalid protocol %d", l.GetListen(), l.GetPort(), int32(p))
 	}
 	if l.GetPort() < 1 || l.GetPort() > 65535 {
-		return ListenerKey{}, fmt.Errorf("listener %s: port %d out of range 1-65535", l.GetListen(), l.GetPort())
+		return ListenerKey{}, fmt.Errorf("listener %.64q: port %d out of range 1-65535", l.GetListen(), l.GetPort())
 	}
 	a, err := parseAddr(l.GetListen())
 	if err != nil {
@@ -193,10 +193,10 @@ func validateInterface(ifc *wslfwdv1.Interface) error {
 
 func validateRoute(rt *wslfwdv1.Route) error {
 	if f := rt.GetFamily(); f != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4 && f != wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV6 {
-		return fmt.Errorf("route %s: invalid address family %d", rt.GetDestination(), int32(f))
+		return fmt.Errorf("route %.64q: invalid address family %d", rt.GetDestination(), int32(f))
 	}
 	if _, err := netip.ParsePrefix(rt.GetDestination()); err != nil {
-		return fmt.Errorf("route destination: %w", err)
+		return fmt.Errorf("route destination %.64q is not a prefix", rt.GetDestination()) // netip's error quotes it whole
 	}
 	if gw := rt.GetGateway(); gw != "" {
 		if _, err := parseAddr(gw); err != nil {
