@@ -86,10 +86,13 @@ type Backend interface {
 	//
 	// A removal must match the whole entry: removing a key that holds
 	// nothing succeeds, removing a key that holds a different target fails
-	// and leaves that entry alone. Adding an identical entry succeeds and
-	// changes nothing; adding at a key that holds a different target (the
-	// daemon's or anyone else's) fails with ErrPortInUse, so a backend
-	// never overwrites a rule it was not asked to remove.
+	// and leaves that entry alone. Adding an entry that exists already
+	// fails with ErrExists and changes nothing: the caller added it because
+	// it did not know of it, so it is not the caller's (a user may make the
+	// very entry the daemon would); adding at a key that holds a different
+	// target (the daemon's or anyone else's) fails with ErrPortInUse. So a
+	// backend never overwrites a rule it was not asked to remove, nor lets
+	// its caller take one for its own.
 	Apply(ctx context.Context, b Batch) error
 	// Close releases the backend's own resources. What happens to the
 	// entries depends on Durable: a durable backend's entries persist (a
@@ -128,6 +131,9 @@ type Verifier interface {
 var (
 	// ErrPortInUse: another process holds the listen port.
 	ErrPortInUse = errors.New("port already in use on the host")
+	// ErrExists: the very entry to add exists already, not made by
+	// this addition.
+	ErrExists = errors.New("the entry exists already")
 	// ErrExcludedPort: the port lies in a reserved (excluded) port range.
 	ErrExcludedPort = errors.New("port inside an excluded port range")
 	// ErrUnsupported: the backend cannot carry the protocol or family.

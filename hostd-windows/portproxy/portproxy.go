@@ -148,8 +148,8 @@ func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 			continue
 		}
 		if cur, ok := p.have[e.Key()]; ok && cur == e && !p.removing[e.Key()] {
-			p.adding[e.Key()] = true
-			continue // already there
+			fails = append(fails, backend.Failure{Entry: e, Err: fmt.Errorf("portproxy entry %s: %w", e, backend.ErrExists)})
+			continue
 		}
 		run.Add = append(run.Add, e)
 		p.adding[e.Key()] = true

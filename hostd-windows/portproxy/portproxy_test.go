@@ -5,10 +5,14 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
+	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 )
 
 func newFake() (*Backend, *memStore, *fakeNetsh) {
@@ -58,9 +62,11 @@ func TestApplyOneNetshPerBatch(t *testing.T) {
 	if got := list(t, b); !reflect.DeepEqual(got, []backend.Entry{moved, a2}) {
 		t.Fatalf("List = %v", got)
 	}
-	// Nothing to do: no netsh run at all.
-	if err := b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{moved}, Remove: []backend.Entry{a1}}); err != nil {
-		t.Fatal(err)
+	// Nothing to do: no netsh run at all. (The entry added exists: that
+	// fails, since whoever made it, the caller did not know of it.)
+	err := b.Apply(t.Context(), backend.Batch{Add: []backend.Entry{moved}, Remove: []backend.Entry{a1}})
+	if f, ok := failureOf(err, moved); !ok || !errors.Is(f.Err, backend.ErrExists) {
+		t.Fatalf("adding an entry that exists: %v, want ErrExists", err)
 	}
 	if len(netsh.scripts) != 2 {
 		t.Fatalf("netsh ran for a batch that changes nothing: %q", netsh.scripts[2:])
@@ -285,8 +291,9 @@ func TestApplyOnlyLinesThatMustSucceed(t *testing.T) {
 	store.set(V4ToV4, "0.0.0.0/5000", "172.28.240.53/5000")
 	gone := tcp("0.0.0.0:5001", "172.28.240.53:5001")
 	fresh := tcp("0.0.0.0:5002", "172.28.240.53:5002")
-	if err := b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{gone}, Add: []backend.Entry{present, fresh}}); err != nil {
-		t.Fatal(err)
+	err := b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{gone}, Add: []backend.Entry{present, fresh}})
+	if f, ok := failureOf(err, present); !ok || !errors.Is(f.Err, backend.ErrExists) || strings.Count(err.Error(), "add ") != 1 {
+		t.Fatalf("Apply = %v, want only the present entry to fail with ErrExists", err)
 	}
 	if len(netsh.scripts) != 1 || strings.Count(netsh.scripts[0], "\r\n") != 1 || !strings.Contains(netsh.scripts[0], "listenport=5002 ") {
 		t.Fatalf("scripts = %q, want one line adding only the missing entry", netsh.scripts)
@@ -361,5 +368,47 @@ func TestListObscuredNamesKeysListLeavesOut(t *testing.T) {
 	want := tcp("0.0.0.0:8080", "172.28.240.53:8080").Key()
 	if len(keys) != 1 || keys[0] != want {
 		t.Fatalf("obscured keys %v, want [%v]", keys, want)
+	}
+}
+
+// failureOf returns the failure of adding e that err, an *ApplyError,
+// names.
+func failureOf(err error, e backend.Entry) (backend.Failure, bool) {
+	var ae *backend.ApplyError
+	if !errors.As(err, &ae) {
+		return backend.Failure{}, false
+	}
+	return ae.FailureFor(e.Key(), false)
+}
+
+// The usual community script, `netsh interface portproxy add v4tov4
+// listenport=3000 ... connectaddress=<distro>`, run after the daemon last
+// listed the registry, makes the very entry the daemon adds once a
+// service listens on 3000. The reconciler's incremental run must not take
+// it for its own: CONFLICT, not in the ledger, and still there after the
+// service stops.
+func TestUserEntryMadeBetweenRunsIsLeftAlone(t *testing.T) {
+	b, store, _ := newFake()
+	led, err := ledger.Open(t.TempDir(), "portproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reconcile.New(b, led, nil)
+	mine, users := tcp("0.0.0.0:22", "172.28.240.53:22"), tcp("0.0.0.0:3000", "172.28.240.53:3000")
+	rec := func(e backend.Entry) ledger.Record { return ledger.Record{Entry: e, Distro: "Ubuntu"} }
+	r.Reconcile(t.Context(), reconcile.Plan{Want: []ledger.Record{rec(mine)}})
+
+	store.set(V4ToV4, "0.0.0.0/3000", "172.28.240.53/3000")
+	keys := map[backend.Key]bool{users.Key(): true}
+	rep := r.Reconcile(t.Context(), reconcile.Plan{Want: []ledger.Record{rec(mine), rec(users)}, Keys: keys})
+	if o := rep.Outcomes[users.Key()]; o.State != wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT {
+		t.Errorf("the user's entry: %v %q, want CONFLICT", o.State, o.Reason)
+	}
+	if slices.Contains(led.Entries(), users) {
+		t.Fatalf("the ledger claims the user's entry: %v", led.Entries())
+	}
+	r.Reconcile(t.Context(), reconcile.Plan{Want: []ledger.Record{rec(mine)}, Keys: keys})
+	if got := list(t, b); !slices.Contains(got, users) || !slices.Contains(got, mine) {
+		t.Fatalf("registry holds %v after the service stopped; want the user's entry and wslfwd's", got)
 	}
 }

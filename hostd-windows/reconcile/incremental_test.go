@@ -108,3 +108,36 @@ func changedKeys(rng *rand.Rand, prev, next map[backend.Key]ledger.Record) map[b
 	}
 	return out
 }
+
+// A user who makes, after the last listing, the very entry wslfwd is
+// about to add (the usual `netsh interface portproxy add` to the distro's
+// address) keeps it: an incremental run, which trusts what it knows of
+// the backend, finds it there when it adds, reports CONFLICT and neither
+// records it nor, once the service stops, removes it.
+func TestIncrementalLeavesAnEntryMadeMeanwhile(t *testing.T) {
+	f := newFake(d22)
+	r, dir := setup(t, f)
+	r.Reconcile(context.Background(), wants(a80))
+
+	f.entries[b443.Key()] = b443 // the user's netsh, between two runs
+	rep := r.Reconcile(context.Background(), Plan{Want: wants(a80, b443).Want, Keys: map[backend.Key]bool{b443.Key(): true}})
+	wantOutcome(t, rep, b443, conflictState, "held by an entry wslfwd does not own")
+	if slices.Contains(r.Owned(), ledger.Record{Entry: b443}) {
+		t.Fatalf("the ledger claims the user's entry: %v", r.Owned())
+	}
+	if _, l := reopen(t, f, dir); slices.ContainsFunc(l.Entries(), func(e backend.Entry) bool { return e == b443 }) {
+		t.Fatalf("the ledger on disk claims the user's entry: %v", l.Entries())
+	}
+
+	lists := f.lists
+	rep = r.Reconcile(context.Background(), Plan{Want: wants(a80).Want, Keys: map[backend.Key]bool{b443.Key(): true}})
+	if f.lists == lists {
+		t.Error("the run after the surprise trusted what it knew of the backend")
+	}
+	if !f.has(b443) || f.removed(b443) {
+		t.Fatal("the user's entry was removed when the service stopped")
+	}
+	if !f.has(a80) {
+		t.Fatal("wslfwd's own entry is gone")
+	}
+}

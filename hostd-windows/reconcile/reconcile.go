@@ -289,7 +289,7 @@ func (r *Reconciler) reconcileKeys(ctx context.Context, p Plan) Report {
 	if batch.Empty() {
 		return rep
 	}
-	removed, added, err := r.apply(ctx, batch, &rep)
+	removed, added, outdated, err := r.apply(ctx, batch, &rep)
 	if err != nil {
 		r.known = nil
 		truth := r.afterBatchFailure(ctx, batch, slices.Collect(maps.Keys(v.isOwned)), err, &rep)
@@ -299,6 +299,9 @@ func (r *Reconciler) reconcileKeys(ctx context.Context, p Plan) Report {
 		return rep
 	}
 	v.applied(removed, added)
+	if outdated {
+		r.known = nil
+	}
 	if err := r.l.Update(nil, append(removed, r.unhidden(failed(batch.Add, added))...)); err != nil {
 		rep.Err = fmt.Errorf("state directory: %w", err)
 	}
@@ -464,12 +467,14 @@ func records(entries []backend.Entry, distros map[backend.Entry]string) []ledger
 // afterwards; v, the backend as listed, becomes what the next run knows
 // unless the batch failed whole.
 func (r *Reconciler) applyBatch(ctx context.Context, batch backend.Batch, owned []backend.Entry, v *view, rep *Report) []backend.Entry {
-	removed, added, err := r.apply(ctx, batch, rep)
+	removed, added, outdated, err := r.apply(ctx, batch, rep)
 	if err != nil {
 		return r.afterBatchFailure(ctx, batch, owned, err, rep)
 	}
 	v.applied(removed, added)
-	r.known = v
+	if r.known = v; outdated {
+		r.known = nil
+	}
 	gone := set(removed)
 	var truth []backend.Entry
 	for _, e := range owned {
@@ -481,14 +486,16 @@ func (r *Reconciler) applyBatch(ctx context.Context, batch backend.Batch, owned 
 }
 
 // apply runs the batch, sets the outcome of every addition and returns
-// the entries it removed and added. An error is a batch that failed as a
-// whole: what it left is unknown (see afterBatchFailure).
-func (r *Reconciler) apply(ctx context.Context, batch backend.Batch, rep *Report) (removed, added []backend.Entry, err error) {
+// the entries it removed and added, and whether the backend held an entry
+// the view did not (outdated): the next run must list it. An error is a
+// batch that failed as a whole: what it left is unknown (see
+// afterBatchFailure).
+func (r *Reconciler) apply(ctx context.Context, batch backend.Batch, rep *Report) (removed, added []backend.Entry, outdated bool, err error) {
 	r.log.Debug("applying", "backend", r.b.Name(), "remove", len(batch.Remove), "add", len(batch.Add))
 	err = r.b.Apply(ctx, batch)
 	var ae *backend.ApplyError
 	if err != nil && !errors.As(err, &ae) {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	for _, e := range batch.Remove {
 		if f, failed := failure(ae, e, true); failed {
@@ -500,7 +507,10 @@ func (r *Reconciler) apply(ctx context.Context, batch backend.Batch, rep *Report
 	}
 	for _, w := range batch.Add {
 		if f, failed := failure(ae, w, false); failed {
-			rep.Outcomes[w.Key()] = classify(f.Err)
+			rep.Outcomes[w.Key()] = classify(w, f.Err)
+			// Someone made the entry since the backend was last listed,
+			// so what wslfwd knows of the backend is out of date.
+			outdated = outdated || errors.Is(f.Err, backend.ErrExists)
 			r.log.Warn("add forward", "entry", w.String(), "err", f.Err)
 			continue
 		}
@@ -508,7 +518,7 @@ func (r *Reconciler) apply(ctx context.Context, batch backend.Batch, rep *Report
 		rep.Outcomes[w.Key()] = active
 		r.log.Info("forward added", "entry", w.String())
 	}
-	return removed, added, nil
+	return removed, added, outdated, nil
 }
 
 // failed are the entries of add that were not added.
@@ -587,8 +597,11 @@ func failure(ae *backend.ApplyError, e backend.Entry, remove bool) (backend.Fail
 }
 
 // classify turns a failed addition into an outcome.
-func classify(err error) Outcome {
+func classify(e backend.Entry, err error) Outcome {
 	switch {
+	case errors.Is(err, backend.ErrExists):
+		return Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT,
+			Reason: fmt.Sprintf("held by an entry wslfwd does not own (%s)", e)}
 	case errors.Is(err, backend.ErrPortInUse):
 		return Outcome{State: wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT, Reason: err.Error()}
 	case errors.Is(err, backend.ErrExcludedPort):

@@ -90,8 +90,11 @@ func (f *fakeBackend) Apply(_ context.Context, b backend.Batch) error {
 	}
 	for _, e := range b.Add {
 		err := f.fail[e.Key()]
-		if _, held := f.entries[e.Key()]; held && err == nil {
+		if cur, held := f.entries[e.Key()]; held && err == nil {
 			err = backend.ErrPortInUse
+			if cur == e {
+				err = backend.ErrExists
+			}
 		}
 		if err != nil {
 			ae.Failures = append(ae.Failures, backend.Failure{Entry: e, Err: err})

@@ -6,7 +6,8 @@
 //   - A removal matches the whole entry. Removing a key that holds nothing
 //     succeeds (removal is idempotent); removing a key that holds a
 //     different target fails and leaves that entry as it is.
-//   - Adding an entry that already exists succeeds and changes nothing;
+//   - Adding an entry that already exists fails with backend.ErrExists and
+//     changes nothing (whoever made it, the caller did not know of it);
 //     adding at a key that holds a different target (owned or not) fails
 //     with backend.ErrPortInUse and leaves that entry as it is. A backend
 //     never overwrites an entry.

@@ -63,7 +63,9 @@ func (b *memBackend) Apply(_ context.Context, batch backend.Batch) error {
 			err = backend.ErrUnsupported
 		case e.Listen.Port() == 0 || e.Connect.Port() == 0 || !e.Connect.Addr().IsValid():
 			err = errors.New("invalid")
-		case exists && cur != e, b.s.busy[e.Key()]:
+		case exists && cur == e:
+			err = backend.ErrExists
+		case exists, b.s.busy[e.Key()]:
 			err = backend.ErrPortInUse
 		}
 		if err != nil {

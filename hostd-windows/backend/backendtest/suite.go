@@ -112,12 +112,13 @@ func testAddRemove(t *testing.T, h Harness, p backend.Protocol) {
 	s.wantList()
 }
 
-// testAddExisting: adding an entry that exists succeeds and changes nothing.
+// testAddExisting: adding an entry that exists fails with ErrExists and
+// changes nothing.
 func testAddExisting(t *testing.T, h Harness, p backend.Protocol) {
 	s := start(t, h)
 	e := s.entry(p)
 	s.add(e)
-	s.add(e)
+	s.wantFailures(s.apply(backend.Batch{Add: []backend.Entry{e}}), want{entry: e, is: backend.ErrExists})
 	s.wantList(e)
 	if h.CarriesTraffic {
 		checkTraffic(t, e)

@@ -102,7 +102,7 @@ func plan(batch backend.Batch, cur map[backend.Key]rule) ([]change, []backend.Fa
 		switch {
 		case err != nil:
 		case ok && r.entry == e:
-			continue
+			err = fmt.Errorf("%s: %w", e, backend.ErrExists)
 		case ok:
 			err = fmt.Errorf("%s is already forwarded to %s: %w", e.Key(), r.entry.Connect, backend.ErrPortInUse)
 		default:

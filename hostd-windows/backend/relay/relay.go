@@ -130,8 +130,9 @@ func (r *Relay) List(context.Context) ([]backend.Entry, error) {
 //
 // A removal matches the whole entry: removing a key that holds nothing is a
 // success, removing a key that holds a different target is a failure and
-// leaves it running. Adding an entry that already runs is a success; adding
-// at a key that holds a different target fails with backend.ErrPortInUse.
+// leaves it running. Adding an entry that already runs fails with
+// backend.ErrExists; adding at a key that holds a different target fails
+// with backend.ErrPortInUse.
 func (r *Relay) Apply(ctx context.Context, b backend.Batch) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("apply: %w", err)
@@ -177,7 +178,7 @@ func (r *Relay) add(ctx context.Context, e backend.Entry) error {
 	}
 	if cur, ok := r.forwards[e.Key()]; ok {
 		if cur.entry == e {
-			return nil
+			return fmt.Errorf("%s: %w", e, backend.ErrExists)
 		}
 		return fmt.Errorf("%s is already forwarded to %s: %w", e.Key(), cur.entry.Connect, backend.ErrPortInUse)
 	}

@@ -98,13 +98,15 @@ func (b *Backend) Apply(_ context.Context, batch backend.Batch) error {
 			fails = append(fails, backend.Failure{Entry: e, Err: b.failAdd})
 			continue
 		}
-		if cur, ok := b.entries[e.Key()]; ok && cur != e {
-			fails = append(fails, backend.Failure{Entry: e, Err: backend.ErrPortInUse})
+		if cur, ok := b.entries[e.Key()]; ok {
+			err := backend.ErrPortInUse
+			if cur == e {
+				err = backend.ErrExists
+			}
+			fails = append(fails, backend.Failure{Entry: e, Err: err})
 			continue
 		}
-		if _, ok := b.entries[e.Key()]; !ok {
-			b.added = append(b.added, e)
-		}
+		b.added = append(b.added, e)
 		b.entries[e.Key()] = e
 	}
 	if fails != nil {
