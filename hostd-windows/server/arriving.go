@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"sync"
 
 	"google.golang.org/grpc"
 )
@@ -23,14 +22,18 @@ const MaxArrivingPerRole = 16
 
 // arriving counts, per role rank, the calls whose first message has not
 // arrived. A call takes a place at its headers (auth.tap) and gives it
-// back when its first message has been read, or when its context ends,
-// which gRPC does for every call that ends, those that end before any
-// interceptor runs included (a client that resets a half-sent request, a
-// deadline already past): whichever comes first.
+// back when its first message has been read, or when it ends, whichever
+// comes first.
 type arriving struct {
-	mu  sync.Mutex
-	n   [numRanks]int
-	max int
+	places
+}
+
+func newArriving() *arriving {
+	a := &arriving{}
+	for r := range a.max {
+		a.max[r] = MaxArrivingPerRole
+	}
+	return a
 }
 
 // leaveKey is the context key of a call's leave func.
@@ -39,21 +42,10 @@ type leaveKey struct{}
 // enter takes a place for a call of the given rank and returns ctx with
 // the func that gives it back; false when the rank has none left.
 func (a *arriving) enter(ctx context.Context, rank int) (context.Context, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.n[rank] >= a.max {
+	leave, ok := a.take(ctx, rank)
+	if !ok {
 		return ctx, false
 	}
-	a.n[rank]++
-	var once sync.Once
-	leave := func() {
-		once.Do(func() {
-			a.mu.Lock()
-			a.n[rank]--
-			a.mu.Unlock()
-		})
-	}
-	context.AfterFunc(ctx, leave)
 	return context.WithValue(ctx, leaveKey{}, leave), true
 }
 

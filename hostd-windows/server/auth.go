@@ -81,6 +81,7 @@ type auth struct {
 	metrics  *metrics.Metrics
 	interval time.Duration
 	arriving *arriving // calls whose first message is arriving, per role
+	watching *places   // Watch streams, per role (MaxWatchesPerRole)
 
 	mu   sync.Mutex
 	last map[string]rejectLog // by peer IP
@@ -93,7 +94,7 @@ type rejectLog struct {
 
 func newAuth(t Tokens, log *slog.Logger, m *metrics.Metrics) *auth {
 	return &auth{tokens: t, log: log, metrics: m, interval: 10 * time.Second, last: make(map[string]rejectLog),
-		arriving: &arriving{max: MaxArrivingPerRole}}
+		arriving: newArriving(), watching: newWatching()}
 }
 
 // roleOf compares the presented token with every configured one, each in
@@ -234,7 +235,27 @@ func (a *auth) admit(ctx context.Context, info *tap.Info) (context.Context, erro
 	}
 	ctx, ok := a.arriving.enter(ctx, r.rank())
 	if !ok {
-		return ctx, status.Errorf(codes.ResourceExhausted, "%d calls with a token of this role are still sending their first message; retry", a.arriving.max)
+		return ctx, status.Errorf(codes.ResourceExhausted, "%d calls with a token of this role are still sending their first message; retry", MaxArrivingPerRole)
+	}
+	if info.FullMethodName == wslfwdv1.ControlService_Watch_FullMethodName {
+		if _, ok := a.watching.take(ctx, r.rank()); !ok {
+			leave(ctx)
+			return ctx, status.Errorf(codes.ResourceExhausted, "%d watch streams with a token of this role are open, its limit; close one and retry", a.watching.max[r.rank()])
+		}
 	}
 	return ctx, nil
+}
+
+// MaxWatchesPerRole bounds the Watch streams of each role that may call
+// it, so that the read token, which every local user can read, cannot
+// take them all from the admin: together they are the engine's bound
+// (engine.MaxWatchers, 32).
+var MaxWatchesPerRole = map[role]int{roleAdmin: 8, roleRead: 24}
+
+func newWatching() *places {
+	w := &places{}
+	for r, n := range MaxWatchesPerRole {
+		w.max[r.rank()] = n
+	}
+	return w
 }

@@ -14,11 +14,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
+	"github.com/wslfwd/wslfwd/hostd-windows/engine"
 	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
@@ -59,7 +61,10 @@ func startWith(t *testing.T, o Options, targets agents.TargetRules) *fixture {
 	f := &fixture{tokens: Tokens{Admin: newToken(t), Read: newToken(t), Agent: newToken(t)}}
 	f.reg = agents.New(agents.Options{Grace: time.Hour, MaxListeners: 4, Targets: targets})
 	f.metrics = metrics.New()
-	o.Registry, o.Control, o.Tokens, o.Metrics = f.reg, control{}, f.tokens, f.metrics
+	if o.Control == nil {
+		o.Control = control{}
+	}
+	o.Registry, o.Tokens, o.Metrics = f.reg, f.tokens, f.metrics
 	o.Logger = slog.New(slog.DiscardHandler)
 	s, err := New(o)
 	if err != nil {
@@ -405,5 +410,68 @@ func TestRejectionLogIsRateLimited(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d log lines for 5 rejections from one peer, want 1", n)
+	}
+}
+
+// watching stands in for a daemon whose Watch streams stay open: it sends
+// the headers, then waits for the call to end.
+type watching struct{ control }
+
+func (watching) Watch(_ *wslfwdv1.WatchRequest, st grpc.ServerStreamingServer[wslfwdv1.WatchResponse]) error {
+	if err := st.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	<-st.Context().Done()
+	return nil
+}
+
+// The read token, which every local user can read, cannot take every
+// Watch stream: past its own bound it is refused, and the admin still
+// watches.
+func TestReadTokenLeavesWatchesToTheAdmin(t *testing.T) {
+	f := start(t, Options{Control: watching{}})
+	watch := func(cc *grpc.ClientConn) codes.Code {
+		st, err := wslfwdv1.NewControlServiceClient(cc).Watch(ctx(t), &wslfwdv1.WatchRequest{})
+		if err != nil {
+			return status.Code(err)
+		}
+		md, err := st.Header()
+		if md == nil && err == nil { // ended without headers: the status says why
+			_, err = st.Recv()
+		}
+		return status.Code(err)
+	}
+	read := MaxWatchesPerRole[roleRead]
+	var conns []*grpc.ClientConn
+	for i := range read {
+		if i%16 == 0 { // calls per connection
+			conns = append(conns, f.dial(t, f.tokens.Read))
+		}
+		if c := watch(conns[len(conns)-1]); c != codes.OK {
+			t.Fatalf("read watch %d: %v", i+1, c)
+		}
+	}
+	if c := watch(f.dial(t, f.tokens.Read)); c != codes.ResourceExhausted {
+		t.Errorf("read watch %d: %v, want ResourceExhausted", read+1, c)
+	}
+	admin := f.dial(t, f.tokens.Admin)
+	for i := range MaxWatchesPerRole[roleAdmin] {
+		if c := watch(admin); c != codes.OK {
+			t.Fatalf("admin watch %d with the read token's all taken: %v", i+1, c)
+		}
+	}
+	if c := watch(admin); c != codes.ResourceExhausted {
+		t.Errorf("admin watch past its bound: %v, want ResourceExhausted", c)
+	}
+}
+
+// Together the roles' Watch bounds are the engine's.
+func TestWatchBoundsAddUp(t *testing.T) {
+	sum := 0
+	for _, n := range MaxWatchesPerRole {
+		sum += n
+	}
+	if sum != engine.MaxWatchers {
+		t.Errorf("the roles may open %d Watch streams, the engine %d", sum, engine.MaxWatchers)
 	}
 }
