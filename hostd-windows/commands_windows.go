@@ -279,6 +279,11 @@ func cleanUp(ctx context.Context, out io.Writer, stateDir string, keepForwards b
 // removeOwnedForwards deletes the portproxy entries in the ledger, and
 // empties the ledger when they are gone.
 func removeOwnedForwards(ctx context.Context, stateDir string) (int, error) {
+	lock, err := lockStateDir(stateDir) // a daemon still running would make them again
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Close()
 	led, err := ledger.Open(stateDir, "portproxy")
 	if err != nil {
 		return 0, err

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
+	"github.com/wslfwd/wslfwd/internal/filelock"
 	"github.com/wslfwd/wslfwd/internal/fileperm"
 	"github.com/wslfwd/wslfwd/internal/token"
 	"github.com/wslfwd/wslfwd/internal/version"
@@ -298,14 +300,30 @@ func loadTokens(s *settings, log *slog.Logger) (server.Tokens, error) {
 
 // prepareStateDir creates the state directory (owner-only) and refuses
 // one that others may use: it holds the tokens, the ledger and the log.
-func prepareStateDir(dir string) error {
+func prepareStateDir(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create state directory: %w", err)
+		return nil, fmt.Errorf("create state directory: %w", err)
 	}
 	if err := fileperm.CheckPrivate(dir); err != nil {
-		return fmt.Errorf("state directory: %w", err)
+		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	return nil
+	return lockStateDir(dir)
+}
+
+// stateLock is the file in the state directory whose lock a daemon holds
+// while it runs.
+const stateLock = "daemon.lock"
+
+// lockStateDir takes the state directory for this process. Two daemons
+// on one state directory would each rewrite the ledger with what it alone
+// knows, forget the other's entries, and remove them once their grace
+// ran out; so the second one is refused, with why.
+func lockStateDir(dir string) (*os.File, error) {
+	f, err := filelock.Lock(filepath.Join(dir, stateLock))
+	if errors.Is(err, filelock.ErrLocked) {
+		return nil, fmt.Errorf("state directory %s: another wslfwd-hostd uses it (%w)", dir, err)
+	}
+	return f, err
 }
 
 // runDaemon runs until ctx ends, then shuts down: it stops serving, stops
@@ -320,9 +338,11 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 	if logOut != nil {
 		defer logOut.Close()
 	}
-	if err := prepareStateDir(s.stateDir); err != nil {
+	lock, err := prepareStateDir(s.stateDir)
+	if err != nil {
 		return err
 	}
+	defer lock.Close()
 	// netsh's script files go to the state directory, which only the
 	// daemon's account may use, not to a user's %TEMP%.
 	winexec.SetScriptDir(s.stateDir)

@@ -143,6 +143,12 @@ func TestRunCreatesTokensAndServes(t *testing.T) {
 	if _, err := healthpb.NewHealthClient(dial(t, addr, "")).Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("health without a token: %v, want Unauthenticated", err)
 	}
+	// A second daemon on the same state directory, on another port, would
+	// rewrite the ledger with what it alone knows: it is refused.
+	err = runDaemonArgs(ctx, []string{"--listen", freeAddr(t), "--state-dir", state, "--log-level", "warn"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "another wslfwd-hostd uses it") {
+		t.Fatalf("a second daemon on the state directory: %v, want refused", err)
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}

@@ -8,8 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/wslfwd/wslfwd/internal/filelock"
 	"github.com/wslfwd/wslfwd/internal/fileperm"
 )
 
@@ -63,16 +62,12 @@ func listen(path string) (_ *socket, err error) {
 
 // takeLock opens and locks path without waiting.
 func takeLock(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("status socket lock: %w", err)
+	f, err := filelock.Lock(path)
+	if errors.Is(err, filelock.ErrLocked) {
+		return nil, fmt.Errorf("%w (%s is locked)", ErrInUse, path)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s is locked)", ErrInUse, path)
-		}
-		return nil, fmt.Errorf("status socket lock %s: %w", path, err)
+	if err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	return f, nil
 }
