@@ -421,8 +421,14 @@ func (d *decider) static(s Static) []Decision {
 	}
 	a := d.agents[i]
 	base.AgentID = a.ID
-	if d, done := byMode(base, a.Mode); done {
-		return []Decision{d}
+	if dc, done := byMode(base, a.Mode); done {
+		if dc.State == wslfwdv1.ForwardState_FORWARD_STATE_DIRECT && hp != s.Port {
+			// The firewall rule of a direct decision opens its own port:
+			// that would be the host port, where nothing of the distro's
+			// listens, while the distro's port stayed closed.
+			return []Decision{base.blocked(fmt.Sprintf("%s mode shares the host's addresses: port %d is reachable as it is, and host port %d would need a forward, which this mode does not make", endpoint.ModeName(a.Mode), s.Port, hp))}
+		}
+		return []Decision{dc}
 	}
 	target := firstIPv4(a.Targets)
 	if !target.IsValid() {

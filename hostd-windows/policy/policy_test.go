@@ -398,6 +398,8 @@ func TestStatics(t *testing.T) {
 		{"host port defaults to port", s(backend.TCP, 5432, 0, "Ubuntu"), want{pending, "", "tcp 0.0.0.0:5432 -> 172.28.240.53:5432"}},
 		{"no agent", s(backend.TCP, 1, 0, "Gone"), want{blocked, "distro Gone has no agent", ""}},
 		{"mirrored", s(backend.TCP, 1, 0, "Mirror"), want{direct, "shares the host's addresses", ""}},
+		{"mirrored, its own port as host port", s(backend.TCP, 3000, 3000, "Mirror"), want{direct, "shares the host's addresses", ""}},
+		{"mirrored, another host port", s(backend.TCP, 3000, 8080, "Mirror"), want{blocked, "host port 8080 would need a forward", ""}},
 		{"bridged", s(backend.TCP, 1, 0, "Bridge"), want{blocked, "networking mode bridged is not supported", ""}},
 		{"no address", s(backend.TCP, 1, 0, "NoAddr"), want{blocked, "no IPv4 address", ""}},
 		{"denied", s(backend.TCP, 1, 445, "Ubuntu"), want{blocked, "port 445 is in the deny list", ""}},
