@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 )
@@ -55,8 +56,8 @@ func (c *Config) Validate() error {
 	default:
 		v.add("backend", "%q is not %q, %q or %q", c.Backend, BackendRelay, BackendPortproxy, BackendKernel)
 	}
-	if c.Grace < 0 {
-		v.add("grace", "%v is negative", c.Grace)
+	if c.Grace < 0 || c.Grace > maxGrace {
+		v.add("grace", "%v out of range 0-%v", c.Grace, maxGrace)
 	}
 	for i, r := range c.DenyPorts {
 		checkRange(&v, index("deny_ports", i), r)
@@ -72,8 +73,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateForwards(&v)
-	checkLimit(&v, "max_listeners_per_agent", c.MaxListenersPerAgent)
-	checkLimit(&v, "max_agents", c.MaxAgents)
+	checkLimit(&v, "max_listeners_per_agent", c.MaxListenersPerAgent, maxListenersLimit)
+	checkLimit(&v, "max_agents", c.MaxAgents, maxAgentsLimit)
 	return v.err()
 }
 
@@ -128,7 +129,7 @@ func (c *Config) validateForwards(v *errList) {
 		if f.Distro == "" {
 			v.add(k+".distro", "missing: name the distro to forward to")
 		}
-		if a := f.ListenAddress; a.IsValid() && (a.Zone() != "" || a.IsMulticast()) {
+		if a := f.ListenAddress; a.IsValid() && (a.Zone() != "" || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
 			v.add(k+".listen_address", "%s cannot be listened on", a)
 		} else if why := loopbackRefusal(c.Backend); why != "" && a.IsLoopback() {
 			v.add(k+".listen_address", "%s: %s", a, why)
@@ -196,12 +197,19 @@ func checkPort(v *errList, key string, p int64) bool {
 	return true
 }
 
-// maxLimit bounds the max_* limits, far above any real use.
-const maxLimit = 1 << 30
+// Upper bounds of the limits, each far above any real use and below
+// what would switch the limit off: an agent's listeners come in one
+// message of at most 4 MiB (some 60 bytes each), and the daemon holds
+// every agent's; an agent away longer than a week is gone.
+const (
+	maxListenersLimit = 65536
+	maxAgentsLimit    = 1024
+	maxGrace          = 7 * 24 * time.Hour
+)
 
-func checkLimit(v *errList, key string, n int) {
-	if n < 1 || n > maxLimit {
-		v.add(key, "%d out of range 1-%d", n, maxLimit)
+func checkLimit(v *errList, key string, n, max int) {
+	if n < 1 || n > max {
+		v.add(key, "%d out of range 1-%d", n, max)
 	}
 }
 

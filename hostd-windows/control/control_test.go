@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,5 +290,24 @@ func TestWatchStreamsAreCapped(t *testing.T) {
 	}
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("watch past the cap: %v, want ResourceExhausted", err)
+	}
+}
+
+// The metrics endpoint's port is the daemon's own too: never forwarded.
+func TestExposeRefusesTheMetricsPort(t *testing.T) {
+	h := daemontest.Start(t, daemontest.Options{Backend: daemontest.NewBackend(), MetricsEndpoint: true})
+	a := h.Connect(t, "Ubuntu")
+	a.Snapshot()
+	u, err := url.Parse(h.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.ParseUint(u.Port(), 10, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Control.Expose(daemontest.Ctx(t), &wslfwdv1.ExposeRequest{Port: 80, HostPort: uint32(port)})
+	if s, _ := status.FromError(err); s.Code() != codes.InvalidArgument || !strings.Contains(s.Message(), "is the daemon's own port") {
+		t.Errorf("expose on the metrics port %d: %v, want InvalidArgument, the daemon's own port", port, err)
 	}
 }

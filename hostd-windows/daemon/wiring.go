@@ -140,6 +140,7 @@ func newEngine(o Options, listen []netip.AddrPort, log *slog.Logger) (*engine.En
 		Statics:           st,
 		ExposeAddr:        cfg.Expose(),
 		ListenAddrs:       listen,
+		MetricsPort:       metricsPort(o.MetricsListener),
 		MovingListenAddrs: o.MovingListenAddrs,
 		StateDir:          o.StateDir,
 		Grace:             cfg.Grace,
@@ -153,6 +154,18 @@ func newEngine(o Options, listen []netip.AddrPort, log *slog.Logger) (*engine.En
 		Metrics:           o.Metrics,
 		Logger:            log,
 	})
+}
+
+// metricsPort is ln's port; 0 without a metrics endpoint.
+func metricsPort(ln net.Listener) uint16 {
+	if ln == nil {
+		return 0
+	}
+	a, err := netip.ParseAddrPort(ln.Addr().String())
+	if err != nil {
+		return 0
+	}
+	return a.Port()
 }
 
 // Addrs are the addresses of the listeners the daemon serves.

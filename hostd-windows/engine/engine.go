@@ -50,6 +50,9 @@ type Options struct {
 	// ListenAddrs are the gRPC server's addresses, for GetStatus; their
 	// ports are never forwarded.
 	ListenAddrs []netip.AddrPort
+	// MetricsPort is the metrics endpoint's port, if it serves one: the
+	// daemon's own too, so never forwarded.
+	MetricsPort uint16
 	// MovingListenAddrs, when set, reports the addresses the server also
 	// listens on now that come and go (the WSL adapter's), for GetStatus.
 	// They use a port of ListenAddrs.
@@ -382,6 +385,9 @@ func (d *Engine) reservedPorts() []uint16 {
 	var out []uint16
 	for _, a := range d.opts.ListenAddrs {
 		out = append(out, a.Port())
+	}
+	if d.opts.MetricsPort != 0 {
+		out = append(out, d.opts.MetricsPort)
 	}
 	return out
 }
