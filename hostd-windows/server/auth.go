@@ -82,6 +82,7 @@ type auth struct {
 	interval time.Duration
 	arriving *arriving // calls whose first message is arriving, per role
 	watching *places   // Watch streams, per role (MaxWatchesPerRole)
+	calling  *places   // other calls of the CLI's roles (MaxCallsPerRole)
 
 	mu   sync.Mutex
 	last map[string]rejectLog // by peer IP
@@ -94,7 +95,7 @@ type rejectLog struct {
 
 func newAuth(t Tokens, log *slog.Logger, m *metrics.Metrics) *auth {
 	return &auth{tokens: t, log: log, metrics: m, interval: 10 * time.Second, last: make(map[string]rejectLog),
-		arriving: newArriving(), watching: newWatching()}
+		arriving: newArriving(), watching: newWatching(), calling: newCalling()}
 }
 
 // roleOf compares the presented token with every configured one, each in
@@ -237,20 +238,39 @@ func (a *auth) admit(ctx context.Context, info *tap.Info) (context.Context, erro
 	if !ok {
 		return ctx, status.Errorf(codes.ResourceExhausted, "%d calls with a token of this role are still sending their first message; retry", MaxArrivingPerRole)
 	}
-	if info.FullMethodName == wslfwdv1.ControlService_Watch_FullMethodName {
+	switch {
+	case info.FullMethodName == wslfwdv1.ControlService_Watch_FullMethodName:
 		if _, ok := a.watching.take(ctx, r.rank()); !ok {
 			leave(ctx)
 			return ctx, status.Errorf(codes.ResourceExhausted, "%d watch streams with a token of this role are open, its limit; close one and retry", a.watching.max[r.rank()])
 		}
+	case r != roleAgent:
+		if _, ok := a.calling.take(ctx, r.rank()); !ok {
+			leave(ctx)
+			return ctx, status.Errorf(codes.ResourceExhausted, "%d calls with a token of this role are in progress, its limit; retry", MaxCallsPerRole)
+		}
 	}
 	return ctx, nil
 }
+
+// MaxCallsPerRole bounds the calls in progress of the CLI's roles (read
+// and admin), Watch aside. A call is in progress until its answer is
+// sent, and a client that does not read its answers keeps them in the
+// daemon's memory (ListForwards with every forward listed is hundreds of
+// KiB); people and scripts make a call or two at a time.
+const MaxCallsPerRole = 16
 
 // MaxWatchesPerRole bounds the Watch streams of each role that may call
 // it, so that the read token, which every local user can read, cannot
 // take them all from the admin: together they are the engine's bound
 // (engine.MaxWatchers, 32).
 var MaxWatchesPerRole = map[role]int{roleAdmin: 8, roleRead: 24}
+
+func newCalling() *places {
+	c := &places{}
+	c.max[roleRead.rank()], c.max[roleAdmin.rank()] = MaxCallsPerRole, MaxCallsPerRole
+	return c
+}
 
 func newWatching() *places {
 	w := &places{}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -474,4 +475,58 @@ func TestWatchBoundsAddUp(t *testing.T) {
 	if sum != engine.MaxWatchers {
 		t.Errorf("the roles may open %d Watch streams, the engine %d", sum, engine.MaxWatchers)
 	}
+}
+
+// stuck stands in for a daemon whose answers do not get through: each
+// GetStatus says it began, then stays in progress until its call ends, as
+// one does whose client does not read the answer.
+type stuck struct {
+	control
+	began chan struct{}
+}
+
+func (s stuck) GetStatus(ctx context.Context, _ *wslfwdv1.GetStatusRequest) (*wslfwdv1.GetStatusResponse, error) {
+	s.began <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// The calls in progress with the read token are bounded, so that clients
+// that never read their answers cannot make the daemon hold them without
+// end; the admin's have a bound of their own.
+func TestCallsInProgressPerRole(t *testing.T) {
+	began := make(chan struct{}, 2*MaxCallsPerRole)
+	f := start(t, Options{Control: stuck{began: began}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	call := func(cc *grpc.ClientConn) chan codes.Code {
+		code := make(chan codes.Code, 1)
+		go func() {
+			// A call past the bound ends at once; one let through would
+			// stay stuck, so it too ends, after a while.
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err := wslfwdv1.NewControlServiceClient(cc).GetStatus(ctx, &wslfwdv1.GetStatusRequest{})
+			code <- status.Code(err)
+		}()
+		return code
+	}
+	await := func(what string) {
+		t.Helper()
+		select {
+		case <-began:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s did not begin", what)
+		}
+	}
+	read := f.dial(t, f.tokens.Read)
+	for i := range MaxCallsPerRole {
+		call(read)
+		await(fmt.Sprintf("read call %d", i+1))
+	}
+	if c := <-call(f.dial(t, f.tokens.Read)); c != codes.ResourceExhausted {
+		t.Errorf("read call past the bound: %v, want ResourceExhausted", c)
+	}
+	call(f.dial(t, f.tokens.Admin))
+	await("the admin's call, with the read token's places all taken,")
 }
