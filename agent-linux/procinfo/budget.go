@@ -5,10 +5,9 @@ package procinfo
 import "time"
 
 // budget paces walks as a token bucket of walking time: it holds up to
-// walkBurst, fills by 1/walkShare of the time that passes, and a walk
-// may start while it holds any, spending what the walk took. A walk
-// longer than what was left runs the budget into debt, which the time
-// that follows pays off. The zero value is full.
+// walkBurst, fills by 1/walkShare of the time that passes, and a walk may
+// start while it holds minSlice, spending what the walk took, which stops
+// once it has spent what the budget held (walk). The zero value is full.
 type budget struct {
 	spent time.Duration // below full; past walkBurst is debt
 	at    time.Time     // when spent was last brought up to date
@@ -24,10 +23,15 @@ func (b *budget) fill(now time.Time) {
 	}
 }
 
+// minSlice is the least walking time a walk starts with: a walk goes on
+// with a search where the last one stopped, and slices too thin would
+// wake the agent often for little.
+const minSlice = walkBurst / 5
+
 // allows reports whether a walk may start at now.
 func (b *budget) allows(now time.Time) bool {
 	b.fill(now)
-	return b.spent < walkBurst
+	return b.spent <= walkBurst-minSlice
 }
 
 // spend records a walk that ran from start to end.
@@ -36,10 +40,15 @@ func (b *budget) spend(start, end time.Time) {
 	b.spent += max(0, end.Sub(start))
 }
 
+// left returns the walking time the budget holds, as of its last fill:
+// at least minSlice when it allows a walk.
+func (b *budget) left() time.Duration { return max(0, walkBurst-b.spent) }
+
 // next returns when a walk may start.
 func (b *budget) next() time.Time {
-	if b.spent < walkBurst {
+	over := b.spent - (walkBurst - minSlice)
+	if over <= 0 {
 		return b.at
 	}
-	return b.at.Add((b.spent - walkBurst + 1) * walkShare)
+	return b.at.Add(over * walkShare)
 }

@@ -7,7 +7,19 @@
 // Cache remembers where each inode was found, and /proc is walked only when
 // an inode is new or its owner is gone. Inodes that no process in view owns
 // (sockets of another pid namespace, such as another WSL distro) are
-// remembered as unowned so they do not cause a walk on every scan.
+// remembered as unowned so they do not cause a walk on every scan, and
+// searched for again at most once a Revalidate, by a walk that runs
+// anyway: a walk that looks for them cannot stop early.
+//
+// What makes a walk is in the hands of any user of the distro (two
+// sockets bound to one port at once, a socket handed to another process,
+// or one held by no process while in flight over a unix socket), and a
+// walk reads every fd of every process; so walks are paced (budget.go):
+// at most 1/walkShare of the time, after a burst of walkBurst. A walk
+// stops when the budget it held is spent, and the next goes on where it
+// stopped (walk.go), so no one walk holds the agent longer, however many
+// fds users hold. A socket whose search waits is pending, without an
+// owner, until Pending's time, when the next Resolve or Ensure searches.
 //
 // Confirming owners is the steady-state cost, paid on every scan. A scan
 // checks that each owning process still exists, once per process, and
@@ -26,7 +38,6 @@ package procinfo
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -83,6 +94,8 @@ type Cache struct {
 	settled       settled
 	budget        budget // for walks
 	deferred      bool   // some entries may be pending
+	pass          *pass  // the walk under way, if one ran out of time
+	read          int    // processes read by walks, for tests
 }
 
 // settled sums up the entries as the last Resolve left them, for Settled.
@@ -207,31 +220,17 @@ func (c *Cache) Ensure(inodes []uint64) error {
 		}
 		missing[ino] = struct{}{}
 	}
-	if len(missing) == 0 {
+	if len(missing) == 0 && c.pass == nil {
 		return nil
-	}
-	if !c.budget.allows(now) {
-		for ino := range missing {
-			c.entries[ino] = entry{pending: true}
-		}
-		c.deferred = true
-		return nil
-	}
-	c.deferred = false
-	// Every pending socket is searched for with them, and so are the
-	// unowned ones last searched for a Revalidate ago: a socket passed
-	// to a process in view becomes visible then.
-	for ino, e := range c.entries {
-		if e.pending || !e.found && now.Sub(e.checked) >= Revalidate {
-			missing[ino] = struct{}{}
-		}
 	}
 	for ino := range missing {
-		c.entries[ino] = entry{}
+		c.entries[ino] = entry{pending: true}
 	}
-	err := c.walk(missing, now)
-	c.budget.spend(now, c.now())
-	return err
+	c.deferred = c.deferred || len(missing) > 0
+	if !c.budget.allows(now) {
+		return nil
+	}
+	return c.walk(now)
 }
 
 // Pending reports when sockets whose owner search waits for the walk
@@ -336,81 +335,6 @@ func (c *Cache) holds(pid, fd int, inode uint64) bool {
 	c.want = strconv.AppendUint(append(c.want[:0], "socket:["...), inode, 10)
 	c.want = append(c.want, ']')
 	return bytes.Equal(c.link[:n], c.want)
-}
-
-// walk reads every process's fds until all of missing are found, and
-// records those it did not find as unowned, as of now.
-func (c *Cache) walk(missing map[uint64]struct{}, now time.Time) error {
-	c.walks++
-	d, err := os.Open(c.proc)
-	if err != nil {
-		return fmt.Errorf("find socket owners: %w", err)
-	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return fmt.Errorf("find socket owners: read %s: %w", c.proc, err)
-	}
-	left := len(missing)
-	for _, name := range names {
-		pid, err := strconv.Atoi(name)
-		if err != nil || pid <= 0 {
-			continue
-		}
-		left -= c.walkPID(pid, missing, now)
-		if left == 0 {
-			break
-		}
-	}
-	for ino := range missing {
-		if !c.entries[ino].found {
-			c.entries[ino] = entry{checked: now}
-		}
-	}
-	return nil
-}
-
-// walkPID records the sockets of pid that are in missing and returns how
-// many it found. A process that exits meanwhile simply has none.
-func (c *Cache) walkPID(pid int, missing map[uint64]struct{}, now time.Time) int {
-	dir := c.proc + "/" + strconv.Itoa(pid) + "/fd"
-	d, err := os.Open(dir)
-	if err != nil {
-		return 0
-	}
-	fds, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return 0
-	}
-	found := 0
-	var comm string
-	for _, name := range fds {
-		n, err := unix.Readlink(dir+"/"+name, c.link)
-		if err != nil {
-			continue
-		}
-		ino, ok := socketInode(c.link[:n])
-		if !ok {
-			continue
-		}
-		if _, want := missing[ino]; !want {
-			continue
-		}
-		if e := c.entries[ino]; e.found {
-			continue // an earlier (lower) pid holds it too; keep that one
-		}
-		fd, err := strconv.Atoi(name)
-		if err != nil {
-			continue
-		}
-		if comm == "" {
-			comm = readComm(c.proc, pid)
-		}
-		c.entries[ino] = entry{owner: Owner{PID: pid, Comm: comm}, fd: fd, checked: now, found: true}
-		found++
-	}
-	return found
 }
 
 // socketInode parses a link text "socket:[12345]".

@@ -167,97 +167,108 @@ func TestUnownedSocketsLetWalksStopEarly(t *testing.T) {
 	wantOwner(t, c, 3003, 300, "passed")
 }
 
-// Walks keep to their budget however many new sockets want an owner: past
-// a burst, a search waits, its sockets pending without an owner until
-// Pending's time, when the next Resolve or Ensure searches for them all.
+// readClock makes c's clock advance by perProcess for every process a
+// walk reads, beside what the test adds to *extra: the time a walk takes.
+func readClock(c *Cache, perProcess time.Duration) *time.Duration {
+	base := time.Unix(1000, 0)
+	extra := new(time.Duration)
+	c.now = func() time.Time { return base.Add(*extra + time.Duration(c.read)*perProcess) }
+	return extra
+}
+
+func socketLink(ino uint64) string { return "socket:[" + strconv.FormatUint(ino, 10) + "]" }
+
+// followPending waits, as the agent's alarm does, for each time Pending
+// names, and searches then, until nothing is pending.
+func followPending(t *testing.T, c *Cache, extra *time.Duration) {
+	t.Helper()
+	for range 10000 {
+		due, ok := c.Pending()
+		if !ok {
+			return
+		}
+		if due.Before(c.now()) {
+			t.Fatalf("pending until %v, before now", due)
+		}
+		*extra += due.Sub(c.now())
+		if c.Settled() {
+			t.Fatal("settled at the pending time")
+		}
+		if err := c.Ensure(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("still pending after 10,000 searches")
+}
+
+// Walks keep to their budget however often new sockets want an owner:
+// past a burst, searches wait, their sockets pending without an owner
+// until Pending's time, when the next Resolve or Ensure searches for them
+// all; and every socket gets its owner in the end.
 func TestWalksKeepToBudget(t *testing.T) {
 	p := newFakeProc(t)
 	c := New(p.root)
-	clock := time.Unix(1000, 0)
-	const walkTakes = 10 * time.Millisecond
-	c.now = func() time.Time { return clock }
-	newSocket := func(ino uint64) {
-		t.Helper()
-		p.add(int(ino), "s", map[int]string{3: "socket:[" + strconv.FormatUint(ino, 10) + "]"})
-	}
-	// Each walk takes walkTakes on the cache's clock.
-	ensure := func(inodes ...uint64) {
-		t.Helper()
-		walks := c.walks
-		at := clock
-		c.now = func() time.Time {
-			if c.walks != walks {
-				return at.Add(walkTakes)
-			}
-			return at
-		}
-		if err := c.Ensure(inodes); err != nil {
+	const perProcess = time.Millisecond
+	extra := readClock(c, perProcess)
+	begin := c.now()
+	// A new socket every 10 ms for 5 s, each held by a new process that
+	// the walk reads last: each search costs more than the one before.
+	const n = 500
+	for ino := uint64(1); ino <= n; ino++ {
+		p.add(int(ino), "s", map[int]string{3: socketLink(ino)})
+		if err := c.Ensure([]uint64{ino}); err != nil {
 			t.Fatal(err)
 		}
-		clock = c.now()
-		c.now = func() time.Time { return clock }
+		*extra += 10 * time.Millisecond
 	}
-
-	// The burst: walks run while the budget holds any time, the last one
-	// running it into debt; the time they take refills a little.
-	var ino uint64 = 1
-	walks := 0
-	for ; ino < 100; ino++ {
-		newSocket(ino)
-		ensure(ino)
-		if c.walks == walks {
-			break
-		}
-		walks = c.walks
+	elapsed := c.now().Sub(begin)
+	walking := time.Duration(c.read) * perProcess
+	if limit := walkBurst + elapsed/walkShare; walking > limit+perProcess {
+		t.Errorf("walks took %v in %v, more than the budget's %v", walking, elapsed, limit)
+	}
+	if _, ok := c.Pending(); !ok {
+		t.Fatal("nothing pending: the budget held back no search")
+	}
+	followPending(t, c, extra)
+	for ino := uint64(1); ino <= n; ino++ {
 		wantOwner(t, c, ino, int(ino), "s")
 	}
-	if n := int(walkBurst / walkTakes); walks < n || walks > n+1 {
-		t.Fatalf("%d walks of %v in a burst of %v", walks, walkTakes, walkBurst)
-	}
-	wantOwner(t, c, ino, 0, "")
-	due, ok := c.Pending()
-	if !ok {
-		t.Fatal("a search put off is not pending")
-	}
-	if want := clock.Add(walkTakes * walkShare); due.Before(clock) || due.After(want) {
-		t.Errorf("pending until %v, want between now and %v", due.Sub(clock), want.Sub(clock))
-	}
-	newSocket(ino + 1)
-	ensure(ino + 1) // another one waits with it
-	if c.walks != walks {
-		t.Fatal("walked before the pending time")
-	}
+}
 
-	// Until the pending time a full scan is settled: it would change
-	// nothing. From then on it is not, and the next search takes every
-	// pending socket, those outside the scan given too.
-	resolve(t, c, ino, ino+1)
-	if !c.Settled() {
-		t.Error("not settled before the pending time")
+// A walk stops when its time is up, leaving what it has not found pending,
+// and the next goes on where it stopped, within a process too: each
+// process is read once, however many walks the search takes.
+func TestWalkStopsAndGoesOn(t *testing.T) {
+	p := newFakeProc(t)
+	for pid := 1; pid <= 300; pid++ {
+		p.add(pid, "idle", map[int]string{0: "/dev/null"})
 	}
-	clock = due
-	if c.Settled() {
-		t.Error("settled at the pending time")
+	many := map[int]string{}
+	for fd := range 3 * checkEvery {
+		many[fd] = "pipe:[9]"
 	}
-	ensure(ino + 1)
-	if c.walks != walks+1 {
-		t.Fatalf("walks = %d at the pending time, want %d", c.walks, walks+1)
+	many[3*checkEvery] = socketLink(777)
+	p.add(400, "holder", many)
+	c := New(p.root)
+	const perProcess = time.Millisecond
+	extra := readClock(c, perProcess)
+	if err := c.Ensure([]uint64{777, 888}); err != nil { // 888: held by no process
+		t.Fatal(err)
 	}
-	wantOwner(t, c, ino, int(ino), "s")
-	wantOwner(t, c, ino+1, int(ino+1), "s")
-	if _, ok := c.Pending(); ok {
-		t.Error("still pending after the search")
+	if c.read > int(walkBurst/perProcess)+1 {
+		t.Errorf("the first walk read %d processes, past its %v", c.read, walkBurst)
 	}
-
-	// A pending socket that closes leaves nothing pending.
-	newSocket(ino + 2)
-	ensure(ino + 2)
-	if _, ok := c.Pending(); !ok {
-		t.Fatal("not pending right after a walk")
+	wantOwner(t, c, 777, 0, "")
+	followPending(t, c, extra)
+	wantOwner(t, c, 777, 400, "holder")
+	wantOwner(t, c, 888, 0, "")
+	if c.walks < 2 {
+		t.Error("one walk searched it all")
 	}
-	c.Forget(ino + 2)
-	if _, ok := c.Pending(); ok {
-		t.Error("pending after the socket closed")
+	// Every process once, but the holder, whose fds the walks that reach
+	// it read in parts.
+	if c.read < 301 || c.read > 301+3 {
+		t.Errorf("read %d processes for 301, in %d walks", c.read, c.walks)
 	}
 }
 
@@ -274,7 +285,7 @@ func TestBudget(t *testing.T) {
 		t.Fatal("allows a walk with the budget in debt")
 	}
 	next := b.next()
-	if want := end.Add(time.Second * walkShare); next.Sub(want).Abs() > walkShare {
+	if want := end.Add((time.Second + minSlice) * walkShare); next.Sub(want).Abs() > walkShare {
 		t.Errorf("next walk at +%v, want +%v", next.Sub(end), want.Sub(end))
 	}
 	if b.allows(next.Add(-time.Millisecond)) {
