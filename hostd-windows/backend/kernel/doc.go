@@ -48,8 +48,12 @@
 // durable: a restart adopts the rules its ledger owns and a forward
 // carries connections throughout. Close leaves them; the next backend
 // finds them. The table is created when the backend starts and never
-// deleted by it; nothing outside the table is read or written, and rules
-// in it that the ledger does not own (added by hand) are listed like a
-// user's portproxy entries and left alone. Success is judged by reading
-// the rules back from the kernel, never by the netlink call's answer.
+// deleted by it; nothing outside the table is read or written. Its base
+// chains are wslfwd's alone: each start remakes them to hold only the
+// jumps, so a rule added there by hand goes. Rules in the forwards chain
+// that the ledger does not own (added by hand) are listed like a user's
+// portproxy entries and left alone, and a key that several rules forward
+// is obscured (ListObscured), so that wslfwd's rule there stays its own.
+// Success is judged by reading the rules back from the kernel, never by
+// the netlink call's answer.
 package kernel

@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/ledger"
+	"github.com/wslfwd/wslfwd/hostd-windows/reconcile"
 )
 
 // foreignTables look like wslfwd's: one has its name in another family,
@@ -122,4 +126,63 @@ func deref[T any](p *T) any {
 		return nil
 	}
 	return *p
+}
+
+// A rule added by hand ahead of wslfwd's own at its key hides it: the key
+// is obscured, not the hand-made rule's, so the reconciler keeps owning
+// wslfwd's rule (CONFLICT while the other matches first) and removes it
+// once it is not wanted and the other is gone, rather than forget it and
+// leave it forwarding to an old target for good.
+func TestShadowedOwnRuleStaysOwned(t *testing.T) {
+	needNS(t)
+	ctx := context.Background()
+	b := newTestBackend(t)
+	defer b.Close()
+	own := backend.Entry{Protocol: backend.TCP, Listen: netip.AddrPortFrom(listenAddr, 18090), Connect: netip.MustParseAddrPort("10.77.0.9:80")}
+	users := backend.Entry{Protocol: backend.TCP, Listen: own.Listen, Connect: netip.MustParseAddrPort("10.77.0.8:80")}
+	led, err := ledger.Open(t.TempDir(), "kernel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reconcile.New(b, led, nil)
+	want := reconcile.Plan{Want: []ledger.Record{{Entry: own, Distro: "Ubuntu"}}}
+	r.Reconcile(ctx, want)
+
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.InsertRule(&nftables.Rule{Table: table, Chain: forwards, Exprs: ruleExprs(users)}) // at the head
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got, obscured, err := b.ListObscured(ctx); err != nil || len(got) != 0 || len(obscured) != 1 || obscured[0] != own.Key() {
+		t.Fatalf("ListObscured = %v, %v, %v; want the key obscured, no entry", got, obscured, err)
+	}
+	rep := r.Reconcile(ctx, want)
+	if o := rep.Outcomes[own.Key()]; o.State != wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT {
+		t.Errorf("with the hand-made rule ahead: %v %q, want CONFLICT", o.State, o.Reason)
+	}
+	if !slices.Contains(led.Entries(), own) {
+		t.Fatalf("the ledger forgot wslfwd's rule: %v", led.Entries())
+	}
+
+	rs, err := c.GetRules(table, forwards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range rs {
+		if e, err := decode(x.Exprs); err == nil && e == users {
+			if err := c.DelRule(x); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r.Reconcile(ctx, reconcile.Plan{})
+	if got, err := b.List(ctx); err != nil || len(got) != 0 {
+		t.Errorf("after the service and the hand-made rule went: %v, %v; want wslfwd's rule removed", got, err)
+	}
 }

@@ -71,24 +71,39 @@ func (b *Backend) Durable() bool { return true }
 // kernel. A rule of another shape (edited by hand) is logged and left out:
 // it is no forward wslfwd could own.
 func (b *Backend) List(ctx context.Context) ([]backend.Entry, error) {
+	out, _, err := b.ListObscured(ctx)
+	return out, err
+}
+
+// ListObscured implements backend.Obscurer: a key that several rules
+// forward (one added by hand ahead of wslfwd's, say) is not one entry,
+// so it is left out of the entries and named, and the reconciler keeps
+// owning wslfwd's rule there rather than forget it, which would leave it
+// forwarding, unowned, once the other rule goes.
+func (b *Backend) ListObscured(ctx context.Context) ([]backend.Entry, []backend.Key, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("list: %w", err)
+		return nil, nil, fmt.Errorf("list: %w", err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return nil, errClosed
+		return nil, nil, errClosed
 	}
 	rules, err := b.rules()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]backend.Entry, 0, len(rules))
-	for _, r := range rules {
+	var obscured []backend.Key
+	for k, r := range rules {
+		if r.shadows {
+			obscured = append(obscured, k)
+			continue
+		}
 		out = append(out, r.entry)
 	}
 	slices.SortFunc(out, compareEntries)
-	return out, nil
+	return out, obscured, nil
 }
 
 // compareEntries orders forwards by protocol, then listen address.

@@ -14,6 +14,9 @@ import (
 type rule struct {
 	entry  backend.Entry
 	handle uint64
+	// shadows is set when more rules forward the key after this one,
+	// which matches first: what the key holds is then not one entry.
+	shadows bool
 }
 
 // setup makes the table, its chains and the base chains' jumps in one
@@ -81,8 +84,10 @@ func readRules(conn *nftables.Conn, log *slog.Logger) (map[backend.Key]rule, err
 			log.Warn("a rule in wslfwd's table is not one it writes; left alone", "handle", r.Handle, "err", err)
 			continue
 		}
-		if _, dup := out[e.Key()]; dup {
+		if first, dup := out[e.Key()]; dup {
 			log.Warn("two rules in wslfwd's table forward one key; the first matches", "entry", e.String(), "handle", r.Handle)
+			first.shadows = true
+			out[e.Key()] = first
 			continue
 		}
 		out[e.Key()] = rule{entry: e, handle: r.Handle}
