@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,5 +311,27 @@ func TestExposeRefusesTheMetricsPort(t *testing.T) {
 	_, err = h.Control.Expose(daemontest.Ctx(t), &wslfwdv1.ExposeRequest{Port: 80, HostPort: uint32(port)})
 	if s, _ := status.FromError(err); s.Code() != codes.InvalidArgument || !strings.Contains(s.Message(), "is the daemon's own port") {
 		t.Errorf("expose on the metrics port %d: %v, want InvalidArgument, the daemon's own port", port, err)
+	}
+}
+
+// An agent that opens its echo listener on another port than the one the
+// probe asked for is not believed: the daemon sends nothing there (in
+// mirrored mode that could be anyone's port on the host's loopback).
+func TestProbeRefusesAnotherEchoPort(t *testing.T) {
+	var dialled atomic.Int32
+	dial := func(context.Context, string, string) (net.Conn, error) {
+		dialled.Add(1)
+		return nil, errors.New("the test dials nothing")
+	}
+	h := daemontest.Start(t, daemontest.Options{Backend: daemontest.NewBackend(), Dial: dial})
+	a := h.Connect(t, "Ubuntu")
+	a.Snapshot()
+	a.OnEcho(func(e *wslfwdv1.EchoStart) { a.SendNoFail(echoReady(e, 6666, "")) })
+	_, err := h.Control.Probe(daemontest.Ctx(t), &wslfwdv1.ProbeRequest{Port: 5555})
+	if err == nil || !strings.Contains(err.Error(), "on port 6666, not 5555 as asked") {
+		t.Fatalf("probe = %v, want refused: another port than asked", err)
+	}
+	if n := dialled.Load(); n != 0 {
+		t.Errorf("the daemon dialled %d times", n)
 	}
 }

@@ -89,6 +89,10 @@ func (p *prober) openEcho(port uint32) (er *wslfwdv1.EchoReady, stop func(), err
 		cancel()
 	}
 	p.step(func(ctx context.Context) { er, err = p.awaitEcho(ctx, ready) })
+	if err == nil && port != 0 && er.GetPort() != port {
+		// The daemon sends to the port the agent names: only the one asked.
+		err = fmt.Errorf("the agent of %s opened its echo listener on port %d, not %d as asked", p.distro, er.GetPort(), port)
+	}
 	if err != nil {
 		stop()
 		return nil, nil, err
