@@ -172,14 +172,15 @@ func (a *standInAgent) send(m *wslfwdv1.AgentMessage) {
 	}
 }
 
-// echo opens an echo listener, tests the path to the host as the real
-// agent does, and answers. It reports the listener as bound to loopback,
-// so the daemon does not forward it and dials nothing beyond loopback.
+// echo opens an echo listener on the port asked for (any, for 0), tests
+// the path to the host as the real agent does, and answers. It reports
+// the listener as bound to loopback, so the daemon does not forward it
+// and dials nothing beyond loopback.
 func (a *standInAgent) echo(e *wslfwdv1.EchoStart) {
 	a.mu.Lock()
 	a.echoStarts = append(a.echoStarts, e)
 	a.mu.Unlock()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(e.GetPort()))))
 	if err != nil {
 		a.send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: &wslfwdv1.EchoReady{ProbeId: e.GetProbeId(), Error: err.Error()}}})
 		return
