@@ -109,7 +109,9 @@ type Backend interface {
 // the other value goes.
 type Obscurer interface {
 	// ListObscured is List, with the keys that values the backend cannot
-	// read as entries sit at, from the same reading.
+	// read as entries sit at, from the same reading. An entry may be
+	// listed at such a key too (the one in effect): an owned entry there
+	// that is not the one listed is still owned.
 	ListObscured(ctx context.Context) ([]Entry, []Key, error)
 }
 

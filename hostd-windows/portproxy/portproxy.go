@@ -109,7 +109,8 @@ const maxOutput = 2048
 // refused (it is not the entry the caller meant). An addition whose key is
 // held by another entry that the batch does not remove, or by a value
 // wslfwd cannot read, fails with backend.ErrPortInUse: portproxy values
-// are never overwritten.
+// are never overwritten; one of an entry the registry holds already fails
+// with backend.ErrExists, since whoever made it, the caller did not know.
 func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 	before, err := b.Snapshot(ctx)
 	if err != nil {

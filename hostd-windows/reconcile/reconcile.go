@@ -25,8 +25,9 @@
 //     backend confirmed (or, when the batch failed as a whole, what a new
 //     listing shows).
 //
-// Failed additions map to states: ErrPortInUse is CONFLICT, ErrExcludedPort
-// BLOCKED, anything else ERROR.
+// Failed additions map to states: ErrPortInUse and ErrExists (the entry
+// was made since the backend was last listed, by someone else) are
+// CONFLICT, ErrExcludedPort BLOCKED, anything else ERROR.
 //
 // A run may be incremental (Plan.Keys): it then looks only at the keys a
 // change touched and trusts what earlier runs learned of the backend
@@ -359,7 +360,7 @@ func (r *Reconciler) hiddenAt(obscured []backend.Key, byKey map[backend.Key]back
 	}
 	var out []backend.Entry
 	for _, e := range r.l.Entries() {
-		if _, listed := byKey[e.Key()]; at[e.Key()] && !listed {
+		if at[e.Key()] && byKey[e.Key()] != e {
 			out = append(out, e)
 		}
 	}

@@ -31,7 +31,8 @@ type change struct {
 //
 // A removal matches the whole entry; an addition at a key that holds a
 // different target, or whose port a socket on this host holds (the rule
-// would take its traffic), fails with backend.ErrPortInUse.
+// would take its traffic), fails with backend.ErrPortInUse, and one of a
+// rule the chain holds already with backend.ErrExists.
 func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("apply: %w", err)

@@ -52,8 +52,9 @@
 // chains are wslfwd's alone: each start remakes them to hold only the
 // jumps, so a rule added there by hand goes. Rules in the forwards chain
 // that the ledger does not own (added by hand) are listed like a user's
-// portproxy entries and left alone, and a key that several rules forward
-// is obscured (ListObscured), so that wslfwd's rule there stays its own.
+// portproxy entries and left alone; a key that several rules forward is
+// obscured (ListObscured), so that a rule of wslfwd's there that is not
+// the one in effect stays its own.
 // Success is judged by reading the rules back from the kernel, never by
 // the netlink call's answer.
 package kernel

@@ -156,8 +156,8 @@ func TestShadowedOwnRuleStaysOwned(t *testing.T) {
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if got, obscured, err := b.ListObscured(ctx); err != nil || len(got) != 0 || len(obscured) != 1 || obscured[0] != own.Key() {
-		t.Fatalf("ListObscured = %v, %v, %v; want the key obscured, no entry", got, obscured, err)
+	if got, obscured, err := b.ListObscured(ctx); err != nil || len(got) != 1 || got[0] != users || len(obscured) != 1 || obscured[0] != own.Key() {
+		t.Fatalf("ListObscured = %v, %v, %v; want the rule that matches, and its key obscured", got, obscured, err)
 	}
 	rep := r.Reconcile(ctx, want)
 	if o := rep.Outcomes[own.Key()]; o.State != wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT {
@@ -184,5 +184,45 @@ func TestShadowedOwnRuleStaysOwned(t *testing.T) {
 	r.Reconcile(ctx, reconcile.Plan{})
 	if got, err := b.List(ctx); err != nil || len(got) != 0 {
 		t.Errorf("after the service and the hand-made rule went: %v, %v; want wslfwd's rule removed", got, err)
+	}
+}
+
+// A rule added by hand behind wslfwd's own at its key never matches:
+// wslfwd's stays in effect, listed and owned, and is removed when it is no
+// longer wanted, leaving the hand-made one alone.
+func TestRuleBehindOwnLeavesItManaged(t *testing.T) {
+	needNS(t)
+	ctx := context.Background()
+	b := newTestBackend(t)
+	defer b.Close()
+	own := backend.Entry{Protocol: backend.TCP, Listen: netip.AddrPortFrom(listenAddr, 18091), Connect: netip.MustParseAddrPort("10.77.0.9:80")}
+	users := backend.Entry{Protocol: backend.TCP, Listen: own.Listen, Connect: netip.MustParseAddrPort("10.77.0.8:80")}
+	led, err := ledger.Open(t.TempDir(), "kernel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reconcile.New(b, led, nil)
+	want := reconcile.Plan{Want: []ledger.Record{{Entry: own, Distro: "Ubuntu"}}}
+	r.Reconcile(ctx, want)
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.AddRule(&nftables.Rule{Table: table, Chain: forwards, Exprs: ruleExprs(users)}) // at the end
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rep := r.Reconcile(ctx, want)
+	// ACTIVE, or ERROR from the check that forwarding is on (it is not in
+	// the test's namespace): either way wslfwd's, existing.
+	if o := rep.Outcomes[own.Key()]; !o.Exists && o.State != wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
+		t.Errorf("with a hand-made rule behind it: %v %q, want wslfwd's entry in effect", o.State, o.Reason)
+	}
+	r.Reconcile(ctx, reconcile.Plan{})
+	if got, err := b.List(ctx); err != nil || len(got) != 1 || got[0] != users {
+		t.Errorf("after the service stopped: %v, %v; want only the hand-made rule", got, err)
+	}
+	if len(led.Entries()) != 0 {
+		t.Errorf("the ledger still owns %v", led.Entries())
 	}
 }

@@ -75,11 +75,12 @@ func (b *Backend) List(ctx context.Context) ([]backend.Entry, error) {
 	return out, err
 }
 
-// ListObscured implements backend.Obscurer: a key that several rules
-// forward (one added by hand ahead of wslfwd's, say) is not one entry,
-// so it is left out of the entries and named, and the reconciler keeps
-// owning wslfwd's rule there rather than forget it, which would leave it
-// forwarding, unowned, once the other rule goes.
+// ListObscured implements backend.Obscurer: of a key that several rules
+// forward (one added by hand beside wslfwd's, say) the entries list the
+// first, which is the one that matches, and the key is named, so that the
+// reconciler keeps owning wslfwd's rule there when it is not the first
+// rather than forget it, which would leave it forwarding, unowned, once
+// the other rule goes.
 func (b *Backend) ListObscured(ctx context.Context) ([]backend.Entry, []backend.Key, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("list: %w", err)
@@ -98,7 +99,6 @@ func (b *Backend) ListObscured(ctx context.Context) ([]backend.Entry, []backend.
 	for k, r := range rules {
 		if r.shadows {
 			obscured = append(obscured, k)
-			continue
 		}
 		out = append(out, r.entry)
 	}
