@@ -237,6 +237,9 @@ func (c *Cache) Ensure(inodes []uint64) error {
 // budget will be searched for, by the first Resolve or Ensure from then
 // on; false if none waits.
 func (c *Cache) Pending() (time.Time, bool) {
+	if c.pass != nil {
+		return c.budget.next(), true // a search under way
+	}
 	if !c.deferred {
 		return time.Time{}, false
 	}

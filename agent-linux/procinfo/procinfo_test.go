@@ -265,9 +265,8 @@ func TestWalkStopsAndGoesOn(t *testing.T) {
 	if c.walks < 2 {
 		t.Error("one walk searched it all")
 	}
-	// Every process once, but the holder, whose fds the walks that reach
-	// it read in parts.
-	if c.read < 301 || c.read > 301+3 {
+	// Every process once, the holder's fds read on across walks.
+	if c.read != 301 {
 		t.Errorf("read %d processes for 301, in %d walks", c.read, c.walks)
 	}
 }
@@ -524,4 +523,73 @@ func FuzzPrintable(f *testing.F) {
 			t.Fatalf("printable(%q) = %q changed a printable name", name, got)
 		}
 	})
+}
+
+// A process with more fds than a walk's time allows is read across walks,
+// on from where the last stopped: the process is opened once.
+func TestWalkReadsOnWithinAProcess(t *testing.T) {
+	p := newFakeProc(t)
+	const chunks = 60 // more than walkBurst / tick looks at the clock
+	many := map[int]string{}
+	for fd := range chunks * checkEvery {
+		many[fd] = "pipe:[9]"
+	}
+	many[chunks*checkEvery] = socketLink(777)
+	p.add(10, "holder", many)
+	c := New(p.root)
+	clock := time.Unix(1000, 0)
+	const tick = time.Millisecond
+	c.now = func() time.Time { clock = clock.Add(tick); return clock } // each look costs a tick
+	// 888, held by no process, makes the pass read every fd (a fake fd
+	// directory lists in no particular order).
+	if err := c.Ensure([]uint64{777, 888}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Pending(); !ok {
+		t.Fatal("one walk read the whole process")
+	}
+	for range 10 {
+		due, ok := c.Pending()
+		if !ok {
+			break
+		}
+		clock = due
+		if err := c.Ensure(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantOwner(t, c, 777, 10, "holder")
+	wantOwner(t, c, 888, 0, "")
+	if _, ok := c.Pending(); ok || c.walks < 2 || c.read != 1 {
+		t.Errorf("%d walks opened the process %d times; want it read on across walks, opened once", c.walks, c.read)
+	}
+}
+
+// What changes while a pass is under way stays changed: a socket that
+// closed is not made an unowned entry again, nor is an owner the kernel
+// named replaced; and a pass with nothing left to find ends at once.
+func TestPassLeavesWhatChangedMeanwhile(t *testing.T) {
+	p := newFakeProc(t)
+	for pid := 1; pid <= 300; pid++ {
+		p.add(pid, "idle", map[int]string{0: "/dev/null"})
+	}
+	c := New(p.root)
+	extra := readClock(c, time.Millisecond)
+	if err := c.Ensure([]uint64{501, 502}); err != nil { // held by no process
+		t.Fatal(err)
+	}
+	if _, ok := c.Pending(); !ok {
+		t.Fatal("the search ended in the first walk")
+	}
+	read := c.read
+	c.Forget(501)
+	c.Assume(502, 77, "named")
+	followPending(t, c, extra)
+	if _, ok := c.entries[501]; ok {
+		t.Error("the socket that closed has an entry again")
+	}
+	wantOwner(t, c, 502, 77, "named")
+	if c.read != read {
+		t.Errorf("the pass read %d more processes with nothing left to find", c.read-read)
+	}
 }

@@ -5,7 +5,6 @@ package procinfo
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
@@ -15,15 +14,22 @@ import (
 // pass is one search of every process's fds for the owners of some
 // sockets. A walk goes on with it for as long as the budget allows and
 // the next walk takes it up where it stopped, so no one walk runs longer
-// than the budget however many fds the distro's processes hold (a user
-// may hold a million), and the tracker, which waits for it, is not held.
+// than the budget however many processes and fds users hold (a user may
+// hold a million fds), and the tracker, which waits for it, is not held.
+// It reads /proc and each process's fd directory a chunk at a time
+// through handles it keeps open between walks: a directory read whole
+// costs its whole length before the clock can be looked at.
 type pass struct {
 	missing map[uint64]struct{} // the sockets it looks for and has not found
-	pid     int                 // it has read every process below pid,
-	fd      int                 // and of pid, every fd below fd
+	procs   *os.File            // /proc, read on from where the pass stopped
+	pids    []string            // names read from procs, not walked yet
+	pid     int                 // the process whose fds are being read
+	fds     *os.File            // its fd directory, read on likewise; nil between processes
+	comm    string              // its name, once read
 }
 
-// checkEvery is how many fds a walk reads between looks at the clock.
+// checkEvery is how many directory entries a walk reads between looks at
+// the clock.
 const checkEvery = 256
 
 // walk goes on with the pass under way, or begins one for every pending
@@ -36,135 +42,151 @@ func (c *Cache) walk(now time.Time) error {
 	deadline := now.Add(c.budget.left())
 	defer func() { c.budget.spend(now, c.now()) }()
 	for {
-		if c.pass == nil && !c.begin(now) {
-			c.deferred = false
-			return nil
+		if c.pass == nil {
+			if err := c.begin(now); err != nil || c.pass == nil {
+				c.deferred = false
+				return err
+			}
 		}
-		pids, err := c.pids()
-		if err != nil {
-			return err
-		}
-		if !c.goOn(pids, now, deadline) {
+		if !c.goOn(now, deadline) {
 			return nil // out of time: the pass stays under way
 		}
-		for ino := range c.pass.missing {
-			c.entries[ino] = entry{checked: now}
-		}
-		c.pass = nil
+		c.end(now)
 	}
 }
 
-// begin starts a pass for what waits to be searched for; false if nothing
-// does.
-func (c *Cache) begin(now time.Time) bool {
-	p := &pass{missing: make(map[uint64]struct{})}
+// begin starts a pass for what waits to be searched for, if anything does.
+func (c *Cache) begin(now time.Time) error {
+	missing := make(map[uint64]struct{})
 	for ino, e := range c.entries {
 		if e.pending || !e.found && now.Sub(e.checked) >= Revalidate {
-			p.missing[ino] = struct{}{}
+			missing[ino] = struct{}{}
 			c.entries[ino] = entry{pending: true}
 		}
 	}
-	if len(p.missing) == 0 {
-		return false
+	if len(missing) == 0 {
+		return nil
 	}
-	c.pass = p
-	return true
+	procs, err := os.Open(c.proc)
+	if err != nil {
+		return fmt.Errorf("find socket owners: %w", err)
+	}
+	c.pass = &pass{missing: missing, procs: procs}
+	return nil
 }
 
-// goOn reads the processes of pids from where the pass stopped, and
-// reports whether the pass ended: all found, or every process read.
-func (c *Cache) goOn(pids []int, now, deadline time.Time) bool {
+// end closes the pass, recording what it did not find as unowned: the
+// sockets still pending, not those that closed or whose owner the kernel
+// named meanwhile.
+func (c *Cache) end(now time.Time) {
 	p := c.pass
-	for _, pid := range pids[sortedIndex(pids, p.pid):] {
-		if p.pid != pid {
-			p.pid, p.fd = pid, 0
+	for ino := range p.missing {
+		if e, ok := c.entries[ino]; ok && e.pending {
+			c.entries[ino] = entry{checked: now}
 		}
-		if !c.walkPID(p, now, deadline) {
-			return false
-		}
-		p.pid, p.fd = pid+1, 0
+	}
+	if p.fds != nil {
+		p.fds.Close()
+	}
+	p.procs.Close()
+	c.pass = nil
+}
+
+// goOn reads on from where the pass stopped and reports whether the pass
+// is over: all found, or every process read.
+func (c *Cache) goOn(now, deadline time.Time) bool {
+	p := c.pass
+	c.prune()
+	for {
 		if len(p.missing) == 0 {
 			return true
+		}
+		if p.fds != nil {
+			if !c.readFDs(now, deadline) {
+				return false
+			}
+			continue
+		}
+		if c.now().After(deadline) {
+			return false
+		}
+		if len(p.pids) == 0 {
+			names, _ := p.procs.Readdirnames(checkEvery)
+			if len(names) == 0 {
+				return true // every process read (or /proc unreadable): over
+			}
+			p.pids = names
+		}
+		name := p.pids[0]
+		p.pids = p.pids[1:]
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		fds, err := os.Open(c.proc + "/" + name + "/fd")
+		if err != nil {
+			continue // exited, or not ours to read
+		}
+		c.read++
+		p.pid, p.fds, p.comm = pid, fds, ""
+	}
+}
+
+// prune drops from the pass the sockets that are no longer pending: closed
+// (Forget), or named by the kernel (Assume) since it began.
+func (c *Cache) prune() {
+	for ino := range c.pass.missing {
+		if e, ok := c.entries[ino]; !ok || !e.pending {
+			delete(c.pass.missing, ino)
+		}
+	}
+}
+
+// readFDs reads the fds of the process under way a chunk at a time,
+// recording the sockets the pass looks for, until it has read them all
+// (true) or its time is up (false). A process that exits meanwhile
+// simply has no more.
+func (c *Cache) readFDs(now, deadline time.Time) bool {
+	p := c.pass
+	dir := c.proc + "/" + strconv.Itoa(p.pid) + "/fd/"
+	for {
+		names, _ := p.fds.Readdirnames(checkEvery)
+		if len(names) == 0 {
+			p.fds.Close()
+			p.fds = nil
+			return true
+		}
+		for _, name := range names {
+			c.record(dir, name, now)
 		}
 		if c.now().After(deadline) {
 			return false
 		}
 	}
-	return true
 }
 
-// sortedIndex is the index of the first of pids at or above pid.
-func sortedIndex(pids []int, pid int) int {
-	i, _ := slices.BinarySearch(pids, pid)
-	return i
-}
-
-// pids lists the processes in view, in ascending order.
-func (c *Cache) pids() ([]int, error) {
-	d, err := os.Open(c.proc)
+// record reads the fd name of dir and records its socket, if the pass
+// looks for it, as the process's.
+func (c *Cache) record(dir, name string, now time.Time) {
+	p := c.pass
+	n, err := unix.Readlink(dir+name, c.link)
 	if err != nil {
-		return nil, fmt.Errorf("find socket owners: %w", err)
+		return
 	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
+	ino, ok := socketInode(c.link[:n])
+	if !ok {
+		return
+	}
+	if _, want := p.missing[ino]; !want {
+		return
+	}
+	fd, err := strconv.Atoi(name)
 	if err != nil {
-		return nil, fmt.Errorf("find socket owners: read %s: %w", c.proc, err)
+		return
 	}
-	pids := make([]int, 0, len(names))
-	for _, name := range names {
-		if pid, err := strconv.Atoi(name); err == nil && pid > 0 {
-			pids = append(pids, pid)
-		}
+	if p.comm == "" {
+		p.comm = readComm(c.proc, p.pid)
 	}
-	slices.Sort(pids)
-	return pids, nil
-}
-
-// walkPID reads the fds of p.pid from p.fd on, recording the sockets p
-// looks for, until it has read them all (true) or its time is up (false,
-// with p.fd where it stopped). A process that exits meanwhile simply has
-// none.
-func (c *Cache) walkPID(p *pass, now, deadline time.Time) bool {
-	c.read++
-	dir := c.proc + "/" + strconv.Itoa(p.pid) + "/fd"
-	d, err := os.Open(dir)
-	if err != nil {
-		return true
-	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return true
-	}
-	fds := make([]int, 0, len(names))
-	for _, name := range names {
-		if fd, err := strconv.Atoi(name); err == nil && fd >= p.fd {
-			fds = append(fds, fd)
-		}
-	}
-	slices.Sort(fds)
-	var comm string
-	for i, fd := range fds {
-		if i > 0 && i%checkEvery == 0 && c.now().After(deadline) {
-			p.fd = fd
-			return false
-		}
-		n, err := unix.Readlink(dir+"/"+strconv.Itoa(fd), c.link)
-		if err != nil {
-			continue
-		}
-		ino, ok := socketInode(c.link[:n])
-		if !ok {
-			continue
-		}
-		if _, want := p.missing[ino]; !want {
-			continue
-		}
-		if comm == "" {
-			comm = readComm(c.proc, p.pid)
-		}
-		c.entries[ino] = entry{owner: Owner{PID: p.pid, Comm: comm}, fd: fd, checked: now, found: true}
-		delete(p.missing, ino) // a later process holding it too is not its owner
-	}
-	return true
+	c.entries[ino] = entry{owner: Owner{PID: p.pid, Comm: p.comm}, fd: fd, checked: now, found: true}
+	delete(p.missing, ino) // a later process holding it too is not its owner
 }
