@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,12 +152,18 @@ func TestProbe(t *testing.T) {
 	a := h.Connect(t, "Ubuntu")
 	a.Snapshot()
 	stopped := make(chan string, 1)
+	asked := make(chan uint32, 1)
 	a.OnEcho(func(e *wslfwdv1.EchoStart) {
-		if e.GetPort() != 0 {
-			a.SendNoFail(echoReady(e, 0, "the test expects port 0 (agent's choice)"))
+		// No port in the request: the daemon picks one of the dynamic
+		// range, never the agent. The agent "opens" its echo listener
+		// there (the test's dial reaches the one echo server whatever the
+		// port) and reports it.
+		port := e.GetPort()
+		asked <- port
+		if port < 49152 {
+			a.SendNoFail(echoReady(e, 0, "the test expects a port of the dynamic range"))
 			return
 		}
-		// The agent "opens" its echo listener on port and reports it.
 		a.SendNoFail(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: &wslfwdv1.Changes{
 			Seq: a.NextSeq(), Added: []*wslfwdv1.Listener{daemontest.TCPListener("0.0.0.0", port)},
 		}}})
@@ -186,6 +193,7 @@ func TestProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	port = <-asked
 	if !resp.GetOk() || resp.GetDistro() != "Ubuntu" || resp.GetPort() != port || len(resp.GetPaths()) != 3 {
 		t.Fatalf("probe = %v", resp)
 	}
@@ -333,5 +341,30 @@ func TestProbeRefusesAnotherEchoPort(t *testing.T) {
 	}
 	if n := dialled.Load(); n != 0 {
 		t.Errorf("the daemon dialled %d times", n)
+	}
+}
+
+// A port the daemon picked that the agent cannot open is replaced by
+// another, a few times.
+func TestProbeTriesAnotherPort(t *testing.T) {
+	h := daemontest.Start(t, daemontest.Options{Backend: daemontest.NewBackend()})
+	a := h.Connect(t, "Ubuntu")
+	a.Snapshot()
+	var asked []uint32
+	var mu sync.Mutex
+	a.OnEcho(func(e *wslfwdv1.EchoStart) {
+		mu.Lock()
+		asked = append(asked, e.GetPort())
+		mu.Unlock()
+		a.SendNoFail(echoReady(e, 0, "address already in use"))
+	})
+	_, err := h.Control.Probe(daemontest.Ctx(t), &wslfwdv1.ProbeRequest{})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("probe = %v, want FailedPrecondition", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 3 || slices.Contains(asked, 0) {
+		t.Errorf("ports asked for: %v, want 3 the daemon picked", asked)
 	}
 }

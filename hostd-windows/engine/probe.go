@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,7 +24,7 @@ import (
 // ProbeRequest asks for a probe of one distro's paths.
 type ProbeRequest struct {
 	Distro  string        // empty means the only connected agent's distro
-	Port    uint16        // the echo listener's port; 0 lets the agent pick one
+	Port    uint16        // the echo listener's port; 0 lets the daemon pick one
 	Timeout time.Duration // the wait allowed for each step
 }
 
@@ -42,7 +43,7 @@ func (d *Engine) Probe(ctx context.Context, req ProbeRequest) (*wslfwdv1.ProbeRe
 		return nil, errorf(ErrNotReady, "the agent of %s disconnected", distro)
 	}
 	p := &prober{d: d, ctx: ctx, timeout: req.Timeout, s: s, distro: distro}
-	er, stop, err := p.openEcho(uint32(req.Port))
+	er, stop, err := p.openAnyEcho(req.Port)
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +75,31 @@ func (p *prober) step(f func(ctx context.Context)) {
 	f(ctx)
 }
 
+// echoTries is how many ports a probe with none asked for tries.
+const echoTries = 3
+
+// openAnyEcho opens the echo listener on port, or, for 0, on a port of
+// the dynamic range the daemon picks, another if the agent cannot open
+// it. The daemon dials the port the agent names, so the agent never
+// picks it: in mirrored mode a lying agent could name any port on the
+// host's loopback.
+func (p *prober) openAnyEcho(port uint16) (er *wslfwdv1.EchoReady, stop func(), err error) {
+	if port != 0 {
+		return p.openEcho(uint32(port))
+	}
+	for range echoTries {
+		var b [2]byte
+		rand.Read(b[:])
+		port := 49152 + uint32(binary.BigEndian.Uint16(b[:]))%16384
+		if er, stop, err = p.openEcho(port); !errors.Is(err, ErrNotReady) {
+			break
+		}
+	}
+	return er, stop, err
+}
+
 // openEcho asks the agent for an echo listener on port and waits until it
-// is open. stop closes it again.
+// is open, on that port. stop closes it again.
 func (p *prober) openEcho(port uint32) (er *wslfwdv1.EchoReady, stop func(), err error) {
 	id := probeID()
 	ready, cancel := p.s.StartEcho(&wslfwdv1.EchoStart{
@@ -89,7 +113,7 @@ func (p *prober) openEcho(port uint32) (er *wslfwdv1.EchoReady, stop func(), err
 		cancel()
 	}
 	p.step(func(ctx context.Context) { er, err = p.awaitEcho(ctx, ready) })
-	if err == nil && port != 0 && er.GetPort() != port {
+	if err == nil && er.GetPort() != port {
 		// The daemon sends to the port the agent names: only the one asked.
 		err = fmt.Errorf("the agent of %s opened its echo listener on port %d, not %d as asked", p.distro, er.GetPort(), port)
 	}
