@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -279,6 +280,9 @@ func cleanUp(ctx context.Context, out io.Writer, stateDir string, keepForwards b
 // removeOwnedForwards deletes the portproxy entries in the ledger, and
 // empties the ledger when they are gone.
 func removeOwnedForwards(ctx context.Context, stateDir string) (int, error) {
+	if _, err := os.Stat(stateDir); errors.Is(err, fs.ErrNotExist) {
+		return 0, nil // no ledger: nothing the daemon made
+	}
 	lock, err := lockStateDir(stateDir) // a daemon still running would make them again
 	if err != nil {
 		return 0, err

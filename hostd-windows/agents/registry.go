@@ -172,10 +172,17 @@ func (r *Registry) open(hello *wslfwdv1.AgentHello, peer, local netip.AddrPort) 
 	if err := r.mayTakeOver(s, e); err != nil {
 		return nil, err
 	}
-	if e != nil {
+	if e != nil && sameBoot(e.session.Hello, hello) {
 		s.Held = e.inodes()
 	}
 	return s, nil
+}
+
+// sameBoot reports whether two hellos come from one boot of the WSL VM:
+// a socket's inode names it only within one boot, and after a restart
+// the kernel hands out the same low numbers to other sockets.
+func sameBoot(a, b *wslfwdv1.AgentHello) bool {
+	return a.GetBootId() != "" && a.GetBootId() == b.GetBootId()
 }
 
 // inodes returns the distinct inodes of e's listeners, ascending.

@@ -26,7 +26,7 @@ var (
 )
 
 func hello(distro string) *wslfwdv1.AgentHello {
-	return &wslfwdv1.AgentHello{Distro: distro, NetworkingMode: nat, AgentVersion: "0.1.0", ProtocolRevision: 1}
+	return &wslfwdv1.AgentHello{Distro: distro, NetworkingMode: nat, AgentVersion: "0.1.0", ProtocolRevision: 1, BootId: "boot-1"}
 }
 
 func network(addrs ...string) *wslfwdv1.NetworkState {
@@ -760,5 +760,15 @@ func TestSessionKnowsWhatIsHeld(t *testing.T) {
 	}
 	if other := open(t, r, "Debian", netip.MustParseAddrPort("172.28.240.54:40000")); len(other.Held) != 0 {
 		t.Errorf("another distro: held %v, want none", other.Held)
+	}
+	// After the VM restarted, the same numbers name other sockets.
+	rebooted := hello("Ubuntu")
+	rebooted.BootId = "boot-2"
+	s, err := r.Open(rebooted, agentAddr, hostAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Held) != 0 {
+		t.Errorf("after a VM restart: held %v, want none", s.Held)
 	}
 }

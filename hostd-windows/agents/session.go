@@ -28,8 +28,8 @@ type Session struct {
 	ConnectedAt time.Time
 	// Held is the inodes of the sockets whose listeners the registry held
 	// for the distro when the session opened (its last session's, in
-	// grace or replaced), ascending, for the welcome: an agent over the
-	// limit keeps reporting them first.
+	// grace or replaced, of the same boot of the VM), ascending, for the
+	// welcome: an agent over the limit keeps reporting them first.
 	Held []uint64
 
 	// Guarded by the registry's mutex.

@@ -150,7 +150,7 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"profile twice", "firewall_profiles = [\"domain\", \"domain\"]", `c.toml:1: firewall_profiles[1]: "domain" named twice`},
 		{"no profile", "firewall_profiles = []", `c.toml:1: firewall_profiles: empty: name at least one of "private", "domain", "public" (or set firewall = false)`},
 		{"max", "max_agents = 0", "c.toml:1: max_agents: 0 out of range 1-1024"},
-		{"max, huge", "max_listeners_per_agent = 1073741824", "c.toml:1: max_listeners_per_agent: 1073741824 out of range 1-65536"},
+		{"max, huge", "max_listeners_per_agent = 1073741824", "c.toml:1: max_listeners_per_agent: 1073741824 out of range 1-32768"},
 		{"grace, centuries", `grace = "2540000h"`, "c.toml:1: grace: 2540000h0m0s out of range 0-168h0m0s"},
 		{"forward to broadcast", "[[forward]]\nport = 80\ndistro = \"U\"\nlisten_address = \"255.255.255.255\"", "c.toml:4: forward[0].listen_address: 255.255.255.255 cannot be listened on"},
 		{"syntax", "udp = true\nx = [\n", "c.toml:2: array is incomplete"},

@@ -199,10 +199,11 @@ func checkPort(v *errList, key string, p int64) bool {
 
 // Upper bounds of the limits, each far above any real use and below
 // what would switch the limit off: an agent's listeners come in one
-// message of at most 4 MiB (some 60 bytes each), and the daemon holds
-// every agent's; an agent away longer than a week is gone.
+// message of at most 4 MiB (up to 80 bytes each, with IPv6 addresses and
+// long process names), and the daemon holds every agent's; an agent away
+// longer than a week is gone.
 const (
-	maxListenersLimit = 65536
+	maxListenersLimit = 32768
 	maxAgentsLimit    = 1024
 	maxGrace          = 7 * 24 * time.Hour
 )

@@ -322,7 +322,9 @@ func TestListenerLimitOverTCP(t *testing.T) {
 func TestWelcomeNamesHeldSockets(t *testing.T) {
 	f := start(t, Options{})
 	cc := f.dial(t, f.tokens.Agent)
-	st, w, c := welcomed(t, cc, natHello("Ubuntu"))
+	h := natHello("Ubuntu")
+	h.BootId = "boot-1"
+	st, w, c := welcomed(t, cc, h)
 	if c != codes.OK {
 		t.Fatal(c)
 	}
@@ -349,7 +351,7 @@ func TestWelcomeNamesHeldSockets(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond) // polling the registry, which applies the snapshot on its own goroutine
 	}
-	_, w, c = welcomed(t, f.dial(t, f.tokens.Agent), natHello("Ubuntu")) // the agent restarted
+	_, w, c = welcomed(t, f.dial(t, f.tokens.Agent), h) // the agent restarted
 	if c != codes.OK {
 		t.Fatal(c)
 	}
