@@ -120,9 +120,9 @@ func addrs(i *wslfwdv1.Interface) []string {
 	return out
 }
 
-func TestStateReadsBackConfiguration(t *testing.T) {
-	ns := nstest.New(t)
-	_, eth0 := lab(t, ns)
+// readState reads the network state of ns once.
+func readState(t *testing.T, ns netns.NsHandle) *wslfwdv1.NetworkState {
+	t.Helper()
 	inv, err := netinv.OpenAt(ns)
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +132,13 @@ func TestStateReadsBackConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+func TestStateReadsBackConfiguration(t *testing.T) {
+	ns := nstest.New(t)
+	_, eth0 := lab(t, ns)
+	st := readState(t, ns)
 
 	got := findIf(st, "eth0")
 	if got == nil {
@@ -255,15 +262,7 @@ func TestStateKeepsToTheDaemonsBounds(t *testing.T) {
 			t.Fatalf("add veth %d: %v", i, err)
 		}
 	}
-	inv, err := netinv.OpenAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inv.Close()
-	st, err := inv.State()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := readState(t, ns)
 	if n := len(st.GetInterfaces()); n != netstate.MaxInterfaces {
 		t.Errorf("%d interfaces, want the daemon's bound %d", n, netstate.MaxInterfaces)
 	}

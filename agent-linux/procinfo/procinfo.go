@@ -144,9 +144,9 @@ func (c *Cache) Resolve(inodes []uint64) error {
 // Settled reports whether Resolve, given the inodes the last call had,
 // would change nothing and read no fd link: nothing else changed the
 // cache since, every owner still exists, none is due for revalidation
-// and no pending owner search may run yet. It costs one stat per owning process instead of a map
-// lookup per socket, so a periodic scan that read the same sockets again
-// asks it instead of calling Resolve.
+// and no pending owner search may run yet. It costs one stat per owning
+// process instead of a map lookup per socket, so a periodic scan that
+// read the same sockets again asks it instead of calling Resolve.
 func (c *Cache) Settled() bool {
 	s := &c.settled
 	if !s.valid || !s.due.IsZero() && !c.now().Before(s.due) {
@@ -166,10 +166,11 @@ func (c *Cache) settle() {
 	s.owners, s.due = s.owners[:0], time.Time{}
 	seen := c.alive
 	clear(seen)
+	searchDue := c.budget.next()
 	for _, e := range c.entries {
 		if e.pending {
-			if due := c.budget.next(); s.due.IsZero() || due.Before(s.due) {
-				s.due = due
+			if s.due.IsZero() || searchDue.Before(s.due) {
+				s.due = searchDue
 			}
 			continue
 		}

@@ -25,15 +25,11 @@ const MaxArrivingPerRole = 16
 // back when its first message has been read, or when it ends, whichever
 // comes first.
 type arriving struct {
-	places
+	*places
 }
 
 func newArriving() *arriving {
-	a := &arriving{}
-	for r := range a.max {
-		a.max[r] = MaxArrivingPerRole
-	}
-	return a
+	return &arriving{newPlaces(map[role]int{roleAgent: MaxArrivingPerRole, roleRead: MaxArrivingPerRole, roleAdmin: MaxArrivingPerRole})}
 }
 
 // leaveKey is the context key of a call's leave func.

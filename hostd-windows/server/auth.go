@@ -95,7 +95,8 @@ type rejectLog struct {
 
 func newAuth(t Tokens, log *slog.Logger, m *metrics.Metrics) *auth {
 	return &auth{tokens: t, log: log, metrics: m, interval: 10 * time.Second, last: make(map[string]rejectLog),
-		arriving: newArriving(), watching: newWatching(), calling: newCalling()}
+		arriving: newArriving(), watching: newPlaces(MaxWatchesPerRole),
+		calling: newPlaces(map[role]int{roleRead: MaxCallsPerRole, roleAdmin: MaxCallsPerRole})}
 }
 
 // roleOf compares the presented token with every configured one, each in
@@ -265,17 +266,3 @@ const MaxCallsPerRole = 16
 // take them all from the admin: together they are the engine's bound
 // (engine.MaxWatchers, 32).
 var MaxWatchesPerRole = map[role]int{roleAdmin: 8, roleRead: 24}
-
-func newCalling() *places {
-	c := &places{}
-	c.max[roleRead.rank()], c.max[roleAdmin.rank()] = MaxCallsPerRole, MaxCallsPerRole
-	return c
-}
-
-func newWatching() *places {
-	w := &places{}
-	for r, n := range MaxWatchesPerRole {
-		w.max[r.rank()] = n
-	}
-	return w
-}

@@ -16,6 +16,16 @@ type places struct {
 	max [numRanks]int
 }
 
+// newPlaces bounds each role's places as max says; a role it does not
+// name has none.
+func newPlaces(max map[role]int) *places {
+	p := &places{}
+	for r, n := range max {
+		p.max[r.rank()] = n
+	}
+	return p
+}
+
 // take takes a place for a call of ctx of the given rank and returns the
 // func that gives it back early; false when the rank has none left.
 func (p *places) take(ctx context.Context, rank int) (func(), bool) {

@@ -128,61 +128,84 @@ func deref[T any](p *T) any {
 	return *p
 }
 
+// handMade is wslfwd's rule for own, reconciled as wanted, with a rule
+// added by hand at its key towards users, for the tests of a key that
+// several rules forward.
+type handMade struct {
+	b          *Backend
+	r          *reconcile.Reconciler
+	led        *ledger.Ledger
+	c          *nftables.Conn
+	own, users backend.Entry
+	want       reconcile.Plan
+}
+
+// withHandMade makes wslfwd's rule on port and a hand-made one at its
+// key, put ahead of it (the one that matches) or behind.
+func withHandMade(t *testing.T, port uint16, ahead bool) *handMade {
+	t.Helper()
+	needNS(t)
+	h := &handMade{b: newTestBackend(t)}
+	t.Cleanup(func() { h.b.Close() })
+	h.own = backend.Entry{Protocol: backend.TCP, Listen: netip.AddrPortFrom(listenAddr, port), Connect: netip.MustParseAddrPort("10.77.0.9:80")}
+	h.users = backend.Entry{Protocol: backend.TCP, Listen: h.own.Listen, Connect: netip.MustParseAddrPort("10.77.0.8:80")}
+	var err error
+	if h.led, err = ledger.Open(t.TempDir(), "kernel"); err != nil {
+		t.Fatal(err)
+	}
+	h.r = reconcile.New(h.b, h.led, nil)
+	h.want = reconcile.Plan{Want: []ledger.Record{{Entry: h.own, Distro: "Ubuntu"}}}
+	h.r.Reconcile(context.Background(), h.want)
+	if h.c, err = nftables.New(); err != nil {
+		t.Fatal(err)
+	}
+	rule := &nftables.Rule{Table: table, Chain: forwards, Exprs: ruleExprs(h.users)}
+	if ahead {
+		h.c.InsertRule(rule)
+	} else {
+		h.c.AddRule(rule)
+	}
+	if err := h.c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 // A rule added by hand ahead of wslfwd's own at its key hides it: the key
 // is obscured, not the hand-made rule's, so the reconciler keeps owning
 // wslfwd's rule (CONFLICT while the other matches first) and removes it
 // once it is not wanted and the other is gone, rather than forget it and
 // leave it forwarding to an old target for good.
 func TestShadowedOwnRuleStaysOwned(t *testing.T) {
-	needNS(t)
+	h := withHandMade(t, 18090, true)
 	ctx := context.Background()
-	b := newTestBackend(t)
-	defer b.Close()
-	own := backend.Entry{Protocol: backend.TCP, Listen: netip.AddrPortFrom(listenAddr, 18090), Connect: netip.MustParseAddrPort("10.77.0.9:80")}
-	users := backend.Entry{Protocol: backend.TCP, Listen: own.Listen, Connect: netip.MustParseAddrPort("10.77.0.8:80")}
-	led, err := ledger.Open(t.TempDir(), "kernel")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := reconcile.New(b, led, nil)
-	want := reconcile.Plan{Want: []ledger.Record{{Entry: own, Distro: "Ubuntu"}}}
-	r.Reconcile(ctx, want)
-
-	c, err := nftables.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.InsertRule(&nftables.Rule{Table: table, Chain: forwards, Exprs: ruleExprs(users)}) // at the head
-	if err := c.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if got, obscured, err := b.ListObscured(ctx); err != nil || len(got) != 1 || got[0] != users || len(obscured) != 1 || obscured[0] != own.Key() {
+	if got, obscured, err := h.b.ListObscured(ctx); err != nil || len(got) != 1 || got[0] != h.users || len(obscured) != 1 || obscured[0] != h.own.Key() {
 		t.Fatalf("ListObscured = %v, %v, %v; want the rule that matches, and its key obscured", got, obscured, err)
 	}
-	rep := r.Reconcile(ctx, want)
-	if o := rep.Outcomes[own.Key()]; o.State != wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT {
+	rep := h.r.Reconcile(ctx, h.want)
+	if o := rep.Outcomes[h.own.Key()]; o.State != wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT {
 		t.Errorf("with the hand-made rule ahead: %v %q, want CONFLICT", o.State, o.Reason)
 	}
-	if !slices.Contains(led.Entries(), own) {
-		t.Fatalf("the ledger forgot wslfwd's rule: %v", led.Entries())
+	if !slices.Contains(h.led.Entries(), h.own) {
+		t.Fatalf("the ledger forgot wslfwd's rule: %v", h.led.Entries())
 	}
 
-	rs, err := c.GetRules(table, forwards)
+	rs, err := h.c.GetRules(table, forwards)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, x := range rs {
-		if e, err := decode(x.Exprs); err == nil && e == users {
-			if err := c.DelRule(x); err != nil {
+		if e, err := decode(x.Exprs); err == nil && e == h.users {
+			if err := h.c.DelRule(x); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if err := c.Flush(); err != nil {
+	if err := h.c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	r.Reconcile(ctx, reconcile.Plan{})
-	if got, err := b.List(ctx); err != nil || len(got) != 0 {
+	h.r.Reconcile(ctx, reconcile.Plan{})
+	if got, err := h.b.List(ctx); err != nil || len(got) != 0 {
 		t.Errorf("after the service and the hand-made rule went: %v, %v; want wslfwd's rule removed", got, err)
 	}
 }
@@ -191,38 +214,19 @@ func TestShadowedOwnRuleStaysOwned(t *testing.T) {
 // wslfwd's stays in effect, listed and owned, and is removed when it is no
 // longer wanted, leaving the hand-made one alone.
 func TestRuleBehindOwnLeavesItManaged(t *testing.T) {
-	needNS(t)
+	h := withHandMade(t, 18091, false)
 	ctx := context.Background()
-	b := newTestBackend(t)
-	defer b.Close()
-	own := backend.Entry{Protocol: backend.TCP, Listen: netip.AddrPortFrom(listenAddr, 18091), Connect: netip.MustParseAddrPort("10.77.0.9:80")}
-	users := backend.Entry{Protocol: backend.TCP, Listen: own.Listen, Connect: netip.MustParseAddrPort("10.77.0.8:80")}
-	led, err := ledger.Open(t.TempDir(), "kernel")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := reconcile.New(b, led, nil)
-	want := reconcile.Plan{Want: []ledger.Record{{Entry: own, Distro: "Ubuntu"}}}
-	r.Reconcile(ctx, want)
-	c, err := nftables.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.AddRule(&nftables.Rule{Table: table, Chain: forwards, Exprs: ruleExprs(users)}) // at the end
-	if err := c.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	rep := r.Reconcile(ctx, want)
+	rep := h.r.Reconcile(ctx, h.want)
 	// ACTIVE, or ERROR from the check that forwarding is on (it is not in
 	// the test's namespace): either way wslfwd's, existing.
-	if o := rep.Outcomes[own.Key()]; !o.Exists && o.State != wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
+	if o := rep.Outcomes[h.own.Key()]; !o.Exists && o.State != wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE {
 		t.Errorf("with a hand-made rule behind it: %v %q, want wslfwd's entry in effect", o.State, o.Reason)
 	}
-	r.Reconcile(ctx, reconcile.Plan{})
-	if got, err := b.List(ctx); err != nil || len(got) != 1 || got[0] != users {
+	h.r.Reconcile(ctx, reconcile.Plan{})
+	if got, err := h.b.List(ctx); err != nil || len(got) != 1 || got[0] != h.users {
 		t.Errorf("after the service stopped: %v, %v; want only the hand-made rule", got, err)
 	}
-	if len(led.Entries()) != 0 {
-		t.Errorf("the ledger still owns %v", led.Entries())
+	if len(h.led.Entries()) != 0 {
+		t.Errorf("the ledger still owns %v", h.led.Entries())
 	}
 }
