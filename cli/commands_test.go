@@ -424,6 +424,8 @@ func TestUnreachableDaemon(t *testing.T) {
 	}
 }
 
+// A token the daemon does not hold is never sent: the daemon cannot
+// prove it holds it, and the CLI says what that may mean.
 func TestRejectedToken(t *testing.T) {
 	d := startFake(t, &fakeControl{status: sampleStatus()})
 	wrong := writeOtherToken(t)
@@ -431,7 +433,8 @@ func TestRejectedToken(t *testing.T) {
 	if r.code != exitFailure {
 		t.Errorf("exit %d, want %d", r.code, exitFailure)
 	}
-	mustContain(t, "stderr", r.stderr, "daemon at "+d.addr+" rejected the token from "+wrong, "invalid token", "--token-file")
+	mustContain(t, "stderr", r.stderr, "what answers at "+d.addr+" (from --host) did not prove it holds the token from "+wrong+", so the token was not sent",
+		"it does not know the token", "--token-file", "another program answers on the daemon's address")
 }
 
 // writeOtherToken writes a valid token no fake daemon accepts.

@@ -150,7 +150,7 @@ func (a *app) doctorStatus(ctx context.Context, r *report, conn *controlclient.C
 		r.add(cReach, output.Pass, fmt.Sprintf("wslfwd-hostd %s at %s", status.GetVersion(), addr), "")
 		r.add(cAccepted, output.Pass, "", "")
 		return status
-	case code == codes.Unauthenticated || code == codes.PermissionDenied:
+	case code == codes.Unauthenticated || code == codes.PermissionDenied || controlclient.Unproven(err):
 		r.add(cReach, output.Pass, addr, "")
 		r.add(cAccepted, output.Fail, conn.Explain("get status", err).Error(), controlclient.TokenHint(place))
 		r.skipAfter(cAccepted, "token refused")

@@ -24,6 +24,7 @@ import (
 	"github.com/wslfwd/wslfwd/internal/controlclient"
 	"github.com/wslfwd/wslfwd/internal/syncbuf"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 )
 
 // fakeControl is an in-process ControlService: it answers with canned
@@ -133,7 +134,11 @@ func startFake(t *testing.T, fake *fakeControl) daemonFixture {
 		}
 		return status.Error(codes.Unauthenticated, "invalid token")
 	}
-	srv := grpc.NewServer(
+	creds, err := tokentls.Server(nil, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.Creds(creds),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if err := check(ctx); err != nil {
 				return nil, err

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
@@ -31,6 +30,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/internal/syncbuf"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 )
 
 // exposeAddr is where the relay listens: a loopback address other than
@@ -108,8 +108,8 @@ func agentNetwork() *wslfwdv1.NetworkState {
 
 func connectAgent(t *testing.T, rd realDaemon, distro string, listeners ...*wslfwdv1.Listener) *standInAgent {
 	t.Helper()
-	cc, err := grpc.NewClient(rd.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(token.Credentials{Token: rd.agentToken}))
+	cc, err := grpc.NewClient(rd.addr, grpc.WithTransportCredentials(tokentls.ClientOf(rd.agentToken)),
+		grpc.WithPerRPCCredentials(tokentls.Bearer{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,9 @@ func TestRealDaemonRefusesAgentToken(t *testing.T) {
 	if r.code != exitFailure {
 		t.Errorf("forwards with an unknown token: exit %d", r.code)
 	}
-	mustContain(t, "stderr", r.stderr, "rejected the token from "+wrong)
+	// The daemon cannot prove a token it does not hold, so the CLI sends
+	// it nothing.
+	mustContain(t, "stderr", r.stderr, "did not prove it holds the token from "+wrong+", so the token was not sent")
 }
 
 func TestRealDaemonProbe(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 )
 
 // startRun runs the daemon as `run args...` would and returns its gRPC
@@ -79,7 +80,7 @@ func dial(t *testing.T, addr netip.AddrPort, tok string) *grpc.ClientConn {
 	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if tok != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(token.Credentials{Token: tok}))
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(tokentls.ClientOf(tok)), grpc.WithPerRPCCredentials(tokentls.Bearer{})}
 	}
 	cc, err := grpc.NewClient(addr.String(), opts...)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/syncbuf"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
@@ -35,6 +36,7 @@ type fakeDaemon struct {
 	streams  chan *fakeStream
 	reject   atomic.Bool  // refuse streams with Unavailable ("daemon restarting")
 	attempts atomic.Int32 // streams opened, accepted or not
+	unproven atomic.Int32 // handshakes asking for a token it does not hold
 	addr     string
 	max      atomic.Uint32            // the welcome's max_listeners
 	silent   atomic.Bool              // never welcome a hello
@@ -48,7 +50,9 @@ type fakeStream struct {
 	end  chan error
 }
 
-func startDaemon(t *testing.T, tok string) *fakeDaemon {
+// startDaemon starts a fake daemon that accepts sessions with tok and
+// proves in the TLS handshake that it holds tok and the tokens of also.
+func startDaemon(t *testing.T, tok string, also ...string) *fakeDaemon {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,7 +60,11 @@ func startDaemon(t *testing.T, tok string) *fakeDaemon {
 	}
 	d := &fakeDaemon{token: tok, streams: make(chan *fakeStream, 16), addr: lis.Addr().String()}
 	d.max.Store(100)
-	srv := grpc.NewServer()
+	creds, err := tokentls.Server(func(net.Conn) { d.unproven.Add(1) }, append(also, tok)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.Creds(creds))
 	wslfwdv1.RegisterAgentServiceServer(srv, d)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)

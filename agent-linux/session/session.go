@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -21,12 +22,14 @@ import (
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/wslfwd/wslfwd/agent-linux/tracker"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/fileperm"
+	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 )
 
 // State is the agent core as the session uses it (a *tracker.Tracker).
@@ -121,15 +124,22 @@ func (s *Session) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		redial := func() error {
+			conn.Close()
+			local.set(netip.Addr{})
+			conn, err = grpc.NewClient(s.cfg.Addr, opts...)
+			if err != nil {
+				return fmt.Errorf("daemon address %s: %w", s.cfg.Addr, err)
+			}
+			return nil
+		}
 		if errors.Is(err, errLocalGone) {
 			// The old TCP connection is dead but gRPC would wait for its
 			// keepalive to say so: drop it and dial afresh, at once.
 			s.cfg.Logger.Info("reconnecting: " + err.Error())
 			s.link.down(err.Error(), time.Now(), time.Now())
-			conn.Close()
-			local.set(netip.Addr{})
-			if conn, err = grpc.NewClient(s.cfg.Addr, opts...); err != nil {
-				return fmt.Errorf("daemon address %s: %w", s.cfg.Addr, err)
+			if err := redial(); err != nil {
+				return err
 			}
 			wait.reset()
 			continue
@@ -149,6 +159,13 @@ func (s *Session) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(pause):
 		}
+		if status.Code(err) == codes.Unauthenticated {
+			// A connection carries the token its handshake read: only a
+			// new one reads the file again.
+			if err := redial(); err != nil {
+				return err
+			}
+		}
 	}
 }
 
@@ -165,7 +182,9 @@ const (
 func dialOptions(cfg Config, local *localAddr) []grpc.DialOption {
 	return append([]grpc.DialOption{
 		grpc.WithContextDialer(local.dial),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// The token goes only to a daemon that proves it holds it.
+		grpc.WithTransportCredentials(tokentls.Client(func() (string, error) { return loadToken(cfg.TokenFile) })),
+		grpc.WithPerRPCCredentials(tokentls.Bearer{}),
 		// Fixed flow-control windows turn off gRPC's bandwidth-delay
 		// estimator, whose PING round trips on every burst of received
 		// data cost the agent wake-ups; its messages are small.
@@ -193,12 +212,30 @@ func describe(cfg Config, err error) string {
 		return fmt.Sprintf("the daemon at %s rejected the token from %s (%s); copy the daemon's token into that file",
 			cfg.Addr, cfg.TokenFile, st.Message())
 	case st.Code() == codes.Unavailable:
+		if why, ok := tokentls.Unproven(st.Message()); ok {
+			return fmt.Sprintf("what answers at %s (%s) did not prove it holds the token from %s, so the token was not sent: %s",
+				cfg.Addr, cfg.Why, cfg.TokenFile, why)
+		}
 		return fmt.Sprintf("daemon unreachable at %s (%s): %s", cfg.Addr, cfg.Why, st.Message())
 	case err == nil:
 		return fmt.Sprintf("the daemon at %s closed the session", cfg.Addr)
 	default:
 		return fmt.Sprintf("session with the daemon at %s ended: %v", cfg.Addr, err)
 	}
+}
+
+// loadToken checks and loads the token file. It is checked at every
+// connection, not only at start: a token file opened to the distro's users
+// later must stop the agent using it.
+func loadToken(path string) (string, error) {
+	if err := fileperm.CheckNotShared(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", &tokenError{err}
+	}
+	tok, err := token.Load(path)
+	if err != nil {
+		return "", &tokenError{err}
+	}
+	return tok, nil
 }
 
 type tokenError struct{ err error }

@@ -104,9 +104,13 @@ func TestReconnectSendsCurrentTruth(t *testing.T) {
 	expectSnapshot(t, fs.next(t), 1, 5432)
 }
 
+// A token the daemon rejects is reported once however often the agent
+// retries, and each retry is a new connection, whose handshake reads the
+// token file again: a token written there meanwhile is used.
 func TestRejectedTokenIsReportedOnce(t *testing.T) {
-	d := startDaemon(t, testToken)
-	h := newHarness(t, d.addr, strings.Repeat("f", 64))
+	stale := strings.Repeat("f", 64)
+	d := startDaemon(t, testToken, stale)
+	h := newHarness(t, d.addr, stale)
 	h.run(t)
 	waitFor(t, "several rejected attempts", func() bool { return d.attempts.Load() >= 4 })
 	logs := h.logs.String()
@@ -115,6 +119,29 @@ func TestRejectedTokenIsReportedOnce(t *testing.T) {
 	}
 	if !strings.Contains(logs, "Unauthenticated") && !strings.Contains(logs, "invalid token") {
 		t.Errorf("log does not carry the daemon's reason:\n%s", logs)
+	}
+	if err := os.WriteFile(h.cfg.TokenFile, []byte(testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if fs := d.nextStream(t); fs.auth != "Bearer "+testToken {
+		t.Errorf("stream after the token file changed carries %q", fs.auth)
+	}
+}
+
+// A peer that cannot prove it holds the agent's token (a program on the
+// daemon's port, or a daemon with another token) gets no stream and no
+// token, and the agent says so once.
+func TestUnprovenDaemonGetsNothing(t *testing.T) {
+	d := startDaemon(t, testToken)
+	h := newHarness(t, d.addr, strings.Repeat("f", 64))
+	h.run(t)
+	waitFor(t, "several refused handshakes", func() bool { return d.unproven.Load() >= 4 })
+	logs := h.logs.String()
+	if n := strings.Count(logs, "did not prove it holds the token from "+h.cfg.TokenFile+", so the token was not sent"); n != 1 {
+		t.Errorf("refusal logged %d times, want once:\n%s", n, logs)
+	}
+	if n := d.attempts.Load(); n != 0 {
+		t.Errorf("the agent opened %d streams", n)
 	}
 }
 

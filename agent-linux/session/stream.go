@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/netip"
 	"time"
 
@@ -13,8 +12,6 @@ import (
 
 	"github.com/wslfwd/wslfwd/agent-linux/tracker"
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/internal/fileperm"
-	"github.com/wslfwd/wslfwd/internal/token"
 )
 
 type sendStream = grpc.BidiStreamingClient[wslfwdv1.AgentMessage, wslfwdv1.HostMessage]
@@ -73,19 +70,15 @@ func (s *stream) run(ctx context.Context, client wslfwdv1.AgentServiceClient) er
 	return s.serve(ctx)
 }
 
-// open checks and loads the token, opens the stream and starts its
-// receiver, which lives until ctx ends.
+// open checks the token, opens the stream and starts its receiver, which
+// lives until ctx ends. The token the stream carries is the one its
+// connection's handshake read and the daemon proved it holds (tokentls).
 func (s *stream) open(ctx context.Context, client wslfwdv1.AgentServiceClient) error {
-	// Checked at every connection, not only at start: a token file opened
-	// to the distro's users later must stop the agent using it.
-	if err := fileperm.CheckNotShared(s.cfg.TokenFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return &tokenError{err}
+	if _, err := loadToken(s.cfg.TokenFile); err != nil {
+		return err
 	}
-	tok, err := token.Load(s.cfg.TokenFile)
-	if err != nil {
-		return &tokenError{err}
-	}
-	s.st, err = client.Session(ctx, grpc.PerRPCCredentials(token.Credentials{Token: tok}))
+	var err error
+	s.st, err = client.Session(ctx)
 	if err != nil {
 		return err
 	}

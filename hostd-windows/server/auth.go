@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -175,10 +176,19 @@ func (a *auth) authorize(ctx context.Context, method string) (role, error) {
 // reject logs a refused call, at most once per peer per interval, with the
 // number of refusals not logged since.
 func (a *auth) reject(ctx context.Context, method, why string) {
+	var addr net.Addr
+	if p, ok := peer.FromContext(ctx); ok {
+		addr = p.Addr
+	}
+	a.rejectFrom(addr, method, why)
+}
+
+// rejectFrom is reject for a peer known by its address.
+func (a *auth) rejectFrom(addr net.Addr, method, why string) {
 	host := "unknown"
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+	if addr != nil {
 		// By source, so that many loopback addresses log as one.
-		host = source(addrPort(p.Addr)).String()
+		host = source(addrPort(addr)).String()
 	}
 	now := time.Now()
 	a.mu.Lock()

@@ -25,10 +25,10 @@ const (
 	// (gRPC then resets the call) and closes the connection on a fragment
 	// over twice what is left.
 	MaxHeaderListSize = 8 << 10
-	// ConnectionTimeout bounds the HTTP/2 handshake (the client preface
-	// and first SETTINGS frame) of a new connection; gRPC's default is
-	// 120 s. Clients on loopback or the WSL network finish in
-	// milliseconds.
+	// ConnectionTimeout bounds the handshakes of a new connection, TLS
+	// (transport.go) and HTTP/2 (the client preface and first SETTINGS
+	// frame); gRPC's default is 120 s. Clients on loopback or the WSL
+	// network finish in milliseconds.
 	ConnectionTimeout = 5 * time.Second
 	// ConnBufferSize is each connection's read buffer, and the write
 	// buffer it borrows from a shared pool only while it writes. gRPC's

@@ -33,7 +33,8 @@ func TestRefusedCallsAreCounted(t *testing.T) {
 		want codes.Code
 	}{
 		{"", codes.Unauthenticated},
-		{newToken(t), codes.Unauthenticated},
+		// Refused in the TLS handshake: the call finds no connection.
+		{newToken(t), codes.Unavailable},
 		{f.tokens.Agent, codes.PermissionDenied},
 		{f.tokens.Admin, codes.Unimplemented}, // holds the admins' one slot
 		{f.tokens.Read, codes.Unimplemented},  // the readers' own

@@ -99,8 +99,13 @@ func New(o Options) (*Server, error) {
 		o.Metrics = metrics.New()
 	}
 	a := newAuth(o.Tokens, log, o.Metrics)
+	tr, err := newTransport(o.Tokens, a.unknownIdentity)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	c := newCodec()
 	g := grpc.NewServer(append(limitOptions(o.MaxRecvMsgSize),
+		grpc.Creds(tr),
 		// Fixed flow-control windows turn off gRPC's bandwidth-delay
 		// estimator, whose PING round trips on every burst of received
 		// data wake both ends; agent and CLI messages are small.

@@ -24,6 +24,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/engine"
 	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 )
 
 // control stands in for the daemon: every call that passes auth answers
@@ -93,12 +94,41 @@ func serve(t *testing.T, f *fixture, s *Server) {
 	})
 }
 
+// dial connects as this release's agents and CLI do: TLS in which the
+// daemon proves it holds tok, which then goes with every call. With no
+// tok it connects as a client without a token does, in plain HTTP/2.
 func (f *fixture) dial(t *testing.T, tok string) *grpc.ClientConn {
+	t.Helper()
+	if tok == "" {
+		return f.dialPlain(t, "")
+	}
+	return f.connect(t, grpc.WithTransportCredentials(tokentls.ClientOf(tok)),
+		grpc.WithPerRPCCredentials(tokentls.Bearer{}))
+}
+
+// dialPlain connects as the previous release's agents and CLI do: plain
+// HTTP/2, tok (unless empty) with every call.
+func (f *fixture) dialPlain(t *testing.T, tok string) *grpc.ClientConn {
 	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if tok != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(token.Credentials{Token: tok}))
+		opts = append(opts, grpc.WithPerRPCCredentials(plainToken(tok)))
 	}
+	return f.connect(t, opts...)
+}
+
+// plainToken sends a token without transport security, as the previous
+// release's clients did.
+type plainToken string
+
+func (p plainToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{token.MetadataKey: token.Header(string(p))}, nil
+}
+
+func (plainToken) RequireTransportSecurity() bool { return false }
+
+func (f *fixture) connect(t *testing.T, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
 	cc, err := grpc.NewClient(f.addr, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +156,7 @@ func welcomed(t *testing.T, cc *grpc.ClientConn, h *wslfwdv1.AgentHello) (grpc.B
 	t.Helper()
 	st, err := wslfwdv1.NewAgentServiceClient(cc).Session(ctx(t))
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, status.Code(err)
 	}
 	if err := st.Send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Hello{Hello: h}}); err != nil && err != io.EOF {
 		t.Fatal(err)
@@ -202,11 +232,21 @@ func TestAuthMatrix(t *testing.T) {
 		"admin": {"GetStatus": ok, "Watch": ok, "Expose": ok, "Probe": ok, "Session": codes.OK, "Health": codes.OK, "Reflection": codes.OK},
 	}
 	toks := map[string]string{"none": "", "wrong": newToken(t), "read": f.tokens.Read, "agent": f.tokens.Agent, "admin": f.tokens.Admin}
-	for who, calls2 := range want {
-		cc := f.dial(t, toks[who])
-		for call, code := range calls2 {
-			if got := calls[call](cc); got != code {
-				t.Errorf("%s token, %s: got %s, want %s", who, call, got, code)
+	for _, tr := range []struct {
+		name string
+		dial func(*testing.T, string) *grpc.ClientConn
+	}{{"tls", f.dial}, {"plaintext", f.dialPlain}} {
+		for who, calls2 := range want {
+			cc := tr.dial(t, toks[who])
+			for call, code := range calls2 {
+				if tr.name == "tls" && who == "wrong" {
+					// The daemon cannot prove a token it does not
+					// hold, and the client sends it nothing.
+					code = codes.Unavailable
+				}
+				if got := calls[call](cc); got != code {
+					t.Errorf("%s, %s token, %s: got %s, want %s", tr.name, who, call, got, code)
+				}
 			}
 		}
 	}

@@ -8,12 +8,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
-	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 )
 
 // Conn is a connection to the daemon's ControlService. It remembers where
@@ -25,13 +24,15 @@ type Conn struct {
 	cc        *grpc.ClientConn
 }
 
-// Dial prepares a connection to t carrying tok on every call. It does not
-// touch the network: the first call does, and its error goes through
+// Dial prepares a connection to t carrying tok on every call, sent only
+// once the daemon has proven in the TLS handshake that it holds tok
+// (tokentls): a program that took the daemon's port gets nothing. It does
+// not touch the network: the first call does, and its error goes through
 // Explain.
 func Dial(t Target, tok, tokenFrom string) (*Conn, error) {
 	cc, err := grpc.NewClient("passthrough:///"+t.Addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(token.Credentials{Token: tok}),
+		grpc.WithTransportCredentials(tokentls.ClientOf(tok)),
+		grpc.WithPerRPCCredentials(tokentls.Bearer{}),
 		// A long watch notices a vanished daemon (host asleep, WSL
 		// restarted) instead of waiting forever.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second}),
@@ -52,8 +53,9 @@ func (c *Conn) Close() error { return c.cc.Close() }
 
 // RPCError is a failed call, explained. Code is the gRPC status code.
 type RPCError struct {
-	Code codes.Code
-	msg  string
+	Code     codes.Code
+	msg      string
+	unproven bool // the daemon did not prove it holds the token
 }
 
 func (e *RPCError) Error() string { return e.msg }
@@ -72,6 +74,13 @@ func (c *Conn) Explain(what string, err error) error {
 	var msg string
 	switch s.Code() {
 	case codes.Unavailable:
+		if why, ok := tokentls.Unproven(s.Message()); ok {
+			msg = fmt.Sprintf("%s: what answers at %s (%s) did not prove it holds the token from %s, so the token was not sent: %s. "+
+				"If the token is stale, copy the daemon's current one (`wslfwd-hostd token`, elevated, on Windows) or pass --token-file; "+
+				"if it is current, another program answers on the daemon's address: find it (netstat -abno on Windows) and trust nothing it says",
+				what, c.Target.Addr, c.Target.Why, c.TokenFrom, why)
+			break
+		}
 		msg = fmt.Sprintf("daemon unreachable at %s (%s): %s; is wslfwd-hostd running? pass --host to dial another address",
 			c.Target.Addr, c.Target.Why, transportCause(s.Message()))
 	case codes.Unauthenticated:
@@ -90,7 +99,20 @@ func (c *Conn) Explain(what string, err error) error {
 	default:
 		msg = fmt.Sprintf("%s: %s", what, s.Message())
 	}
-	return &RPCError{Code: s.Code(), msg: msg}
+	_, unproven := tokentls.Unproven(s.Message())
+	return &RPCError{Code: s.Code(), msg: msg, unproven: unproven}
+}
+
+// Unproven reports whether err, from a call or from Explain, says that
+// the daemon did not prove it holds the token: a stale token, or another
+// program on the daemon's address.
+func Unproven(err error) bool {
+	if s, ok := status.FromError(err); ok {
+		_, ok := tokentls.Unproven(s.Message())
+		return ok
+	}
+	var re *RPCError
+	return errors.As(err, &re) && re.unproven
 }
 
 // Code is the gRPC status code of an error from Explain, or of a raw gRPC

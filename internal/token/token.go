@@ -3,7 +3,6 @@
 package token
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -147,24 +146,16 @@ func Equal(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
+// prefix begins an authorization metadata value that carries a token.
+const prefix = "Bearer "
+
+// Header is the authorization metadata value that carries tok.
+func Header(tok string) string { return prefix + tok }
+
 // FromHeader extracts the token from an "authorization" metadata value.
 func FromHeader(v string) (string, bool) {
-	const prefix = "Bearer "
 	if len(v) <= len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
 		return "", false
 	}
 	return v[len(prefix):], true
 }
-
-// Credentials attaches a token to every RPC. Transport security is not
-// required: the daemon listens only on the host's WSL-facing interface and
-// loopback, where TLS would add setup without adding a trust anchor.
-type Credentials struct{ Token string }
-
-// GetRequestMetadata implements credentials.PerRPCCredentials.
-func (c Credentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{MetadataKey: "Bearer " + c.Token}, nil
-}
-
-// RequireTransportSecurity implements credentials.PerRPCCredentials.
-func (Credentials) RequireTransportSecurity() bool { return false }

@@ -10,13 +10,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 	"github.com/wslfwd/wslfwd/lab/labrun"
 )
 
@@ -29,8 +29,8 @@ func agentConn(t *testing.T, env *labrun.Env, opts ...grpc.DialOption) *grpc.Cli
 		t.Fatal(err)
 	}
 	opts = append(opts,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(token.Credentials{Token: tok}),
+		grpc.WithTransportCredentials(tokentls.ClientOf(tok)),
+		grpc.WithPerRPCCredentials(tokentls.Bearer{}),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return env.Lab.WSL.Dial(ctx, "tcp", addr)
 		}))

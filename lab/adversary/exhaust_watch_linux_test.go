@@ -13,11 +13,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 	"github.com/wslfwd/wslfwd/internal/waitfor"
 	"github.com/wslfwd/wslfwd/lab/labrun"
 )
@@ -41,8 +41,8 @@ func adminConn(t *testing.T, env *labrun.Env) *grpc.ClientConn {
 		t.Fatal(err)
 	}
 	cc, err := grpc.NewClient("passthrough:///"+labrun.DaemonLoopback.String(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(token.Credentials{Token: tok}),
+		grpc.WithTransportCredentials(tokentls.ClientOf(tok)),
+		grpc.WithPerRPCCredentials(tokentls.Bearer{}),
 		grpc.WithInitialWindowSize(64<<10),
 		grpc.WithInitialConnWindowSize(64<<10),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {

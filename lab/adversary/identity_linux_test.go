@@ -13,11 +13,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 	"github.com/wslfwd/wslfwd/lab/labrun"
 	"github.com/wslfwd/wslfwd/lab/labtest"
 	"github.com/wslfwd/wslfwd/lab/netlab"
@@ -48,8 +48,8 @@ func claim(t *testing.T, ctx context.Context, env *labrun.Env, ns *netlab.NS, sr
 		dialer.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
 	}
 	cc, err := grpc.NewClient("passthrough:///"+addr.String(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(token.Credentials{Token: tok}),
+		grpc.WithTransportCredentials(tokentls.ClientOf(tok)),
+		grpc.WithPerRPCCredentials(tokentls.Bearer{}),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (c net.Conn, err error) {
 			err = ns.Do(func() error { c, err = dialer.DialContext(ctx, "tcp", a); return err })
 			return c, err

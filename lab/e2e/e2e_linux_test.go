@@ -21,6 +21,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 	"github.com/wslfwd/wslfwd/lab/labrun"
 	"github.com/wslfwd/wslfwd/lab/netlab"
 )
@@ -270,7 +271,7 @@ func TestDaemonPortClosedToLAN(t *testing.T) {
 			}),
 		}
 		if c.tok != "" {
-			opts = append(opts, grpc.WithPerRPCCredentials(token.Credentials{Token: c.tok}))
+			opts = append(opts, grpc.WithTransportCredentials(tokentls.ClientOf(c.tok)), grpc.WithPerRPCCredentials(tokentls.Bearer{}))
 		}
 		conn, err := grpc.NewClient("passthrough:///"+labrun.DaemonWSL.String(), opts...)
 		if err != nil {

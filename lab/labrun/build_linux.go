@@ -17,6 +17,9 @@ type Binaries struct {
 	Agent  string // wslfwd-agent
 	CLI    string // wslfwd; empty when not built
 	Source string // the module they were built from
+	// Plaintext says the daemon predates TLS (internal/tokentls) and
+	// speaks plain HTTP/2 only: the lab's own client dials it so.
+	Plaintext bool
 }
 
 // Build compiles the three programs from the module that contains the

@@ -26,6 +26,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 	"github.com/wslfwd/wslfwd/lab/netlab"
 )
 
@@ -193,13 +194,15 @@ func (e *Env) connect() error {
 		e.conn.Close()
 	}
 	winhost := e.Lab.WinHost
-	conn, err := grpc.NewClient("passthrough:///"+DaemonLoopback.String(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(token.Credentials{Token: tok}),
+	creds := []grpc.DialOption{grpc.WithTransportCredentials(tokentls.ClientOf(tok)), grpc.WithPerRPCCredentials(tokentls.Bearer{})}
+	if e.Bin.Plaintext {
+		creds = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(plainToken(tok))}
+	}
+	conn, err := grpc.NewClient("passthrough:///"+DaemonLoopback.String(), append(creds,
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return winhost.Dial(ctx, "tcp", addr)
 		}),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("gRPC client for the daemon: %w", err)
 	}
@@ -207,6 +210,16 @@ func (e *Env) connect() error {
 	e.Control = wslfwdv1.NewControlServiceClient(conn)
 	return nil
 }
+
+// plainToken sends a token without transport security, as the clients of
+// a daemon that predates TLS did (Binaries.Plaintext).
+type plainToken string
+
+func (p plainToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{token.MetadataKey: token.Header(string(p))}, nil
+}
+
+func (plainToken) RequireTransportSecurity() bool { return false }
 
 // AgentOptions configure StartAgent.
 type AgentOptions struct {

@@ -34,8 +34,10 @@ const (
 // both carry traffic from the LAN.
 func TestUpgradeInPlace(t *testing.T) {
 	prev, cur := previousPrograms(t), labtest.Bin()
+	// The previous daemon, and the CLI that came with it, which speak
+	// plain HTTP/2.
 	bin := cur
-	bin.Daemon = prev.Daemon
+	bin.Daemon, bin.CLI, bin.Plaintext = prev.Daemon, prev.CLI, prev.Plaintext
 	ctx, env := labtest.Start(t, labrun.Options{Bin: bin}, testTimeout)
 	d := startDistro(t, env, "Ubuntu")
 	agent := d.startAgent(ctx, t, prev.Agent)
@@ -51,7 +53,7 @@ func TestUpgradeInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.stopAgent(t, agent)
-	env.Bin.Daemon = cur.Daemon
+	env.Bin = cur
 	if err := env.StartDaemon(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -34,31 +34,49 @@ type side struct {
 	denied  uint16 // a service on a port of the default deny list
 }
 
-// Adjacent versions work together both ways round: an agent left on the
-// previous version beside an upgraded one, on the new daemon (a service
-// upgraded before its distros), and a new agent on the previous daemon (a
-// distro upgraded before the service). Each agent's services are
-// forwarded and credited to its distro, a denied port is BLOCKED, closing
-// a service unforwards it, and the CLI shows both versions and warns of
-// the one that differs from the daemon's.
+// An upgrade keeps the agents it has not reached yet working: an agent
+// left on the previous version beside an upgraded one, on the new daemon
+// (a service upgraded before its distros, as setup does it). Each agent's
+// services are forwarded and credited to its distro, a denied port is
+// BLOCKED, closing a service unforwards it, and the CLI shows both
+// versions and warns of the one that differs from the daemon's.
 func TestAdjacentVersions(t *testing.T) {
 	prev, cur := previousPrograms(t), labtest.Bin()
 	old := side{"Old", prev.Agent, previousVersion, 9101, 445}
 	now := side{"New", cur.Agent, version.Version, 9102, 3389}
-	for _, c := range []struct {
-		name    string
-		daemon  string
-		version string
-	}{
-		{"new daemon", cur.Daemon, version.Version},
-		{"previous daemon", prev.Daemon, previousVersion},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			bin := cur
-			bin.Daemon = c.daemon
-			ctx, env := labtest.Start(t, labrun.Options{Bin: bin}, testTimeout)
-			checkPairing(ctx, t, env, c.version, old, now)
-		})
+	ctx, env := labtest.Start(t, labrun.Options{Bin: cur}, testTimeout)
+	checkPairing(ctx, t, env, version.Version, old, now)
+}
+
+// The other way round, a distro upgraded before the service, the new
+// agent sends its token to no daemon that cannot prove it holds it, which
+// the previous daemon cannot: it says so, and stays out of that daemon's
+// list, while the previous agent beside it works on.
+func TestNewAgentRefusesThePreviousDaemon(t *testing.T) {
+	prev, cur := previousPrograms(t), labtest.Bin()
+	bin := cur
+	bin.Daemon, bin.CLI, bin.Plaintext = prev.Daemon, prev.CLI, prev.Plaintext
+	ctx, env := labtest.Start(t, labrun.Options{Bin: bin}, testTimeout)
+	newAgent, err := env.StartAgent(ctx, labrun.AgentOptions{Distro: "New", NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPairing(ctx, t, env, previousVersion, side{"Old", prev.Agent, previousVersion, 9101, 445})
+	const refusal = "did not prove it holds the token from " // session.describe
+	err = env.Wait(ctx, "the new agent to say why it does not connect", func(context.Context) (bool, error) {
+		return strings.Contains(newAgent.Log(), refusal) && strings.Contains(newAgent.Log(), "answered without TLS"), nil
+	})
+	if err != nil {
+		t.Fatalf("%v; its log:\n%s", err, newAgent.Tail(20))
+	}
+	var list wslfwdv1.ListAgentsResponse
+	if err := env.CLIJSON(ctx, &list, "agents"); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range list.GetAgents() {
+		if a.GetDistro() == "New" {
+			t.Errorf("the previous daemon lists the new agent: %v", a)
+		}
 	}
 }
 

@@ -45,7 +45,7 @@ var (
 	previousDir string
 )
 
-// previousPrograms returns the previous version's daemon and agent,
+// previousPrograms returns the previous version's daemon, agent and CLI,
 // built once per test binary; it skips the test, saying why, when the
 // clone's history lacks the previous version.
 func previousPrograms(t *testing.T) labrun.Binaries {
@@ -89,7 +89,9 @@ func buildPrevious(ctx context.Context, dir string) (skip string, err error) {
 	if out, err := exec.CommandContext(ctx, "tar", "-xf", archive, "-C", src).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("extract %s: %w: %s", archive, err, out)
 	}
-	previousBin, err = labrun.BuildTree(ctx, labrun.Tree{Source: src, Dir: bin, Version: previousVersion})
+	previousBin, err = labrun.BuildTree(ctx, labrun.Tree{Source: src, Dir: bin, Version: previousVersion, CLI: true})
+	// It predates TLS: its daemon and CLI speak plain HTTP/2.
+	previousBin.Plaintext = true
 	return "", err
 }
 

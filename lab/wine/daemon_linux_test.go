@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
@@ -66,8 +66,8 @@ func (h *host) daemonDied() bool {
 func (h *host) control(tok string) wslfwdv1.ControlServiceClient {
 	winhost := h.lab.WinHost
 	conn, err := grpc.NewClient("passthrough:///"+daemonAddr.String(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(token.Credentials{Token: tok}),
+		grpc.WithTransportCredentials(tokentls.ClientOf(tok)),
+		grpc.WithPerRPCCredentials(tokentls.Bearer{}),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return winhost.Dial(ctx, "tcp", addr)
 		}))

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
@@ -26,6 +25,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
 	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 )
 
 // Options configure a test daemon; every field may be left zero.
@@ -157,8 +157,8 @@ func (h *Daemon) Stop() { h.stop() }
 func (h *Daemon) Dial(t testing.TB, tok string) *grpc.ClientConn {
 	t.Helper()
 	cc, err := grpc.NewClient(h.Addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(token.Credentials{Token: tok}))
+		grpc.WithTransportCredentials(tokentls.ClientOf(tok)),
+		grpc.WithPerRPCCredentials(tokentls.Bearer{}))
 	if err != nil {
 		t.Fatal(err)
 	}
