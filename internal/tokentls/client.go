@@ -74,7 +74,10 @@ func (c clientCreds) ClientHandshake(ctx context.Context, _ string, raw net.Conn
 // token it does not hold (RFC 8446, section 6).
 const alertUnrecognizedName = 112
 
-// explain says what a failed handshake means for the token.
+// explain says what a failed handshake means for the token. A peer that
+// answered, but not with the token's key, did not prove it holds the
+// token (ErrUnproven); one that went away or timed out is a connection
+// that failed, as any other.
 func explain(err error) error {
 	var rec tls.RecordHeaderError
 	var op *net.OpError
@@ -86,7 +89,7 @@ func explain(err error) error {
 	case errors.As(err, &op) && op.Op == "remote error" && op.Err.Error() == tls.AlertError(alertUnrecognizedName).Error():
 		return fmt.Errorf("%w: it does not know the token (a token not the daemon's current one, or another program)", ErrUnproven)
 	}
-	return fmt.Errorf("%w: TLS handshake: %v", ErrUnproven, err)
+	return fmt.Errorf("TLS handshake: %w", err)
 }
 
 // Unproven reports whether msg, the text of an error, says that the

@@ -199,3 +199,15 @@ func TestUnprovenReason(t *testing.T) {
 		t.Error("a refused connection read as unproven")
 	}
 }
+
+// A peer that closes the connection during the handshake has failed as a
+// connection fails, not shown a key: no advice about stale tokens.
+func TestPeerGoneIsNotUnproven(t *testing.T) {
+	_, err, _ := handshake(t, admin, func(c net.Conn) (net.Conn, error) {
+		c.Close()
+		return nil, io.EOF
+	})
+	if err == nil || unproven(err) || !strings.Contains(err.Error(), "TLS handshake") {
+		t.Fatalf("handshake: %v; want a TLS handshake error that is not ErrUnproven", err)
+	}
+}
