@@ -19,7 +19,8 @@ func TestRemoveOwnedForwardsAndTheStateDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Close()
-	if _, err := removeOwnedForwards(t.Context(), dir); err == nil || !strings.Contains(err.Error(), "another wslfwd-hostd uses it") {
+	shortLockWait(t)
+	if _, err := removeOwnedForwards(t.Context(), dir); err == nil || !strings.Contains(err.Error(), "another wslfwd-hostd has used it") {
 		t.Errorf("with a daemon holding the state directory: %v, want refused", err)
 	}
 }

@@ -317,14 +317,23 @@ const stateLock = "daemon.lock"
 // lockStateDir takes the state directory for this process. Two daemons
 // on one state directory would each rewrite the ledger with what it alone
 // knows, forget the other's entries, and remove them once their grace
-// ran out; so the second one is refused, with why.
+// ran out; so the second one is refused, with why. It waits stateLockWait
+// for the lock first: Windows may hold a crashed daemon's lock a while
+// after the service manager has started the next one.
 func lockStateDir(dir string) (*os.File, error) {
-	f, err := filelock.Lock(filepath.Join(dir, stateLock))
+	f, err := filelock.LockWait(filepath.Join(dir, stateLock), stateLockWait, stateLockRetry)
 	if errors.Is(err, filelock.ErrLocked) {
-		return nil, fmt.Errorf("state directory %s: another wslfwd-hostd uses it (%w)", dir, err)
+		return nil, fmt.Errorf("state directory %s: another wslfwd-hostd has used it for the last %s (%w)", dir, stateLockWait, err)
 	}
 	return f, err
 }
+
+// stateLockWait bounds the wait for the state directory's lock; a second
+// daemon started by hand is refused after it (tests shorten it).
+var stateLockWait = 10 * time.Second
+
+// stateLockRetry is how often the lock is tried meanwhile.
+const stateLockRetry = 100 * time.Millisecond
 
 // runDaemon runs until ctx ends, then shuts down: it stops serving, stops
 // the engine and closes the backend (relay forwards end with the process;

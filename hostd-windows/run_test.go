@@ -145,9 +145,11 @@ func TestRunCreatesTokensAndServes(t *testing.T) {
 		t.Fatalf("health without a token: %v, want Unauthenticated", err)
 	}
 	// A second daemon on the same state directory, on another port, would
-	// rewrite the ledger with what it alone knows: it is refused.
+	// rewrite the ledger with what it alone knows: it is refused once the
+	// wait for a crashed daemon's lock is over.
+	shortLockWait(t)
 	err = runDaemonArgs(ctx, []string{"--listen", freeAddr(t), "--state-dir", state, "--log-level", "warn"}, nil)
-	if err == nil || !strings.Contains(err.Error(), "another wslfwd-hostd uses it") {
+	if err == nil || !strings.Contains(err.Error(), "another wslfwd-hostd has used it") {
 		t.Fatalf("a second daemon on the state directory: %v, want refused", err)
 	}
 	if err := stop(); err != nil {
@@ -396,4 +398,12 @@ func TestGoOnOneThread(t *testing.T) {
 			t.Errorf("GOMAXPROCS=%q in the environment: %d Ps, want %d", tc.env, got, tc.want)
 		}
 	}
+}
+
+// shortLockWait cuts the wait for the state directory's lock for the
+// test, which takes the lock itself.
+func shortLockWait(t *testing.T) {
+	old := stateLockWait
+	stateLockWait = 200 * time.Millisecond
+	t.Cleanup(func() { stateLockWait = old })
 }
