@@ -4,6 +4,8 @@ package adversary
 
 import (
 	"bytes"
+	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,8 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/wslfwd/wslfwd/internal/token"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 	"github.com/wslfwd/wslfwd/lab/labrun"
 )
 
@@ -162,4 +166,54 @@ func TestReconnectingFlood(t *testing.T) {
 	t.Logf("%d connections held and remade %d times in %v (%.0f a second); the slowest of %d `wslfwd status` took %v; %d met a full accept queue",
 		held, again, took.Round(time.Millisecond), float64(again)/took.Seconds(), calls, worst.Round(time.Millisecond), slowedByQueue)
 	expectClosedPastLimits(t, checkBounded(t, ctx, env, "a reconnecting flood"), "a reconnecting flood")
+}
+
+// Root in a distro can read the agent token, so it can make the daemon do
+// its whole part of a TLS handshake, the costliest thing a connection
+// asks of it (a key agreement and a signature), and it can ask again as
+// fast as it can remake connections. The daemon keeps answering the
+// admin, whose connections come on another listener (loopback) but share
+// the daemon's one thread, and stays within its memory bound.
+func TestHandshakeFlood(t *testing.T) {
+	ctx, env := startDaemon(t, 2*time.Minute)
+	tok, err := token.Load(env.AgentTokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := clientHello(t, tok)
+	heavy.Lock()
+	defer heavy.Unlock()
+	held, stop := flood(t, env.Lab.WSL, floodSpec{Dst: labrun.DaemonWSL, N: perChild, Reconnect: true, Hello: hello})
+	start := time.Now()
+	var worst time.Duration
+	const calls = 20
+	for range calls {
+		worst = max(worst, statusTime(t, ctx, env))
+	}
+	again := stop()
+	took := time.Since(start)
+	t.Logf("%d connections held and remade %d times in %v (%.0f handshakes a second); the slowest of %d `wslfwd status` took %v",
+		held, again, took.Round(time.Millisecond), float64(again)/took.Seconds(), calls, worst.Round(time.Millisecond))
+	if worst > maxStatusTime {
+		t.Errorf("wslfwd status took %v under a handshake flood, want ≤ %v", worst, maxStatusTime)
+	}
+	checkBounded(t, ctx, env, "a handshake flood")
+}
+
+// clientHello is the first flight of this release's client holding tok:
+// the TLS ClientHello that asks the daemon to prove it holds tok.
+func clientHello(t *testing.T, tok string) []byte {
+	t.Helper()
+	c, s := net.Pipe()
+	defer s.Close()
+	go func() {
+		defer c.Close()
+		tokentls.ClientOf(tok).ClientHandshake(context.Background(), "", c)
+	}()
+	buf := make([]byte, 16<<10)
+	n, err := s.Read(buf)
+	if err != nil {
+		t.Fatalf("capture a ClientHello: %v", err)
+	}
+	return buf[:n]
 }

@@ -209,6 +209,9 @@ type floodSpec struct {
 	First    int  // index of the first connection, for loopbackSource
 	Loopback bool // send from loopbackSource(i), not the default address
 	Preface  bool // write the HTTP/2 preface on each connection
+	// Hello, when set, is written on each connection instead: a TLS
+	// ClientHello, which makes the daemon do its part of a handshake.
+	Hello []byte
 	// Reconnect keeps replacing the connections, oldest first, as fast
 	// as it can once all N are open, until the flood stops.
 	Reconnect bool
@@ -336,7 +339,10 @@ func (s floodSpec) dial(i int, deadline time.Time) net.Conn {
 	if err != nil {
 		return nil
 	}
-	if s.Preface {
+	switch {
+	case len(s.Hello) > 0:
+		c.Write(s.Hello)
+	case s.Preface:
 		c.Write(http2Preface)
 	}
 	return c
