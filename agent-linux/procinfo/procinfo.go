@@ -42,11 +42,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wslfwd/wslfwd/internal/safetext"
 )
 
 // Owner is the process holding a socket.
@@ -380,10 +380,5 @@ func readComm(proc string, pid int) string {
 // terminal that shows it.
 func printable(name string) string {
 	name, _, _ = strings.Cut(name, "\x00")
-	return strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			return '?'
-		}
-		return r
-	}, strings.ToValidUTF8(name, "\uFFFD"))
+	return strings.Map(safetext.Rune, strings.ToValidUTF8(name, "\uFFFD"))
 }

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
+	"github.com/wslfwd/wslfwd/internal/safetext"
 )
 
 // Column widths past which fields are cut so that a typical row fits in 80
@@ -56,13 +56,10 @@ func (t *table) row(cells ...string) {
 		// daemon checks what it hands out, and the table does not rely
 		// on that.
 		cells[i] = strings.Map(func(r rune) rune {
-			switch {
-			case r == '\t' || r == '\n' || r == '\r':
+			if r == '\t' || r == '\n' || r == '\r' {
 				return ' '
-			case r == utf8.RuneError || !unicode.IsPrint(r):
-				return '?'
 			}
-			return r
+			return safetext.Rune(r)
 		}, c)
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))

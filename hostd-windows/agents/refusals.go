@@ -8,14 +8,13 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/safetext"
 )
 
 // Bounds on the refusal record: a flood of refused sessions from many
@@ -115,10 +114,7 @@ func shown(reason string) string {
 			b.WriteString("…")
 			break
 		}
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			r = '?'
-		}
-		b.WriteRune(r)
+		b.WriteRune(safetext.Rune(r))
 		n++
 	}
 	return b.String()
