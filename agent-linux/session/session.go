@@ -267,12 +267,13 @@ var errImpostor = errors.New("a process of this distro, not root's, answers on t
 // end is a socket in the agent's own namespace that a user other than
 // root owns. In mirrored mode the daemon is reached at 127.0.0.1, and a
 // listener an unprivileged user opens there in the distro takes the
-// agent's connections before Windows sees them: it would get the agent
-// token, which only root may read. Root could read the token anyway, so
-// a socket of root's (the lab's mirrored layout runs the daemon beside
-// the agent) is let through; so is a connection whose other end is not
-// in the namespace, and one the lookup cannot tell about (WSL1 has no
-// sock_diag), which is logged.
+// agent's connections before Windows sees them. The TLS handshake would
+// refuse it too, as it cannot prove it holds the token; this check
+// refuses it first and names the user, which the handshake cannot. Root
+// could read the token anyway, so a socket of root's (the lab's mirrored
+// layout runs the daemon beside the agent) is let through; so is a
+// connection whose other end is not in the namespace, and one the lookup
+// cannot tell about (WSL1 has no sock_diag), which is logged.
 func (l *localAddr) checkPeer(local, remote netip.AddrPort) error {
 	if l.owner == nil {
 		return nil
