@@ -13,6 +13,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/internal/controlclient"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
+	"github.com/wslfwd/wslfwd/internal/tokentls"
 )
 
 func newDoctorCmd(a *app) *cobra.Command {
@@ -150,9 +151,13 @@ func (a *app) doctorStatus(ctx context.Context, r *report, conn *controlclient.C
 		r.add(cReach, output.Pass, fmt.Sprintf("wslfwd-hostd %s at %s", status.GetVersion(), addr), "")
 		r.add(cAccepted, output.Pass, "", "")
 		return status
-	case code == codes.Unauthenticated || code == codes.PermissionDenied || controlclient.Unproven(err):
+	case code == codes.Unauthenticated || code == codes.PermissionDenied || controlclient.Unproven(err) != "":
+		hint := controlclient.TokenHint(place)
+		if strings.HasPrefix(controlclient.Unproven(err), tokentls.WhyPlaintext) {
+			hint = "upgrade wslfwd-hostd: run this release's `wslfwd setup`"
+		}
 		r.add(cReach, output.Pass, addr, "")
-		r.add(cAccepted, output.Fail, conn.Explain("get status", err).Error(), controlclient.TokenHint(place))
+		r.add(cAccepted, output.Fail, conn.Explain("get status", err).Error(), hint)
 		r.skipAfter(cAccepted, "token refused")
 	default:
 		r.add(cReach, output.Fail, conn.Explain("get status", err).Error(), reachHint(place))

@@ -49,8 +49,12 @@ func TestImpostorGetsNoToken(t *testing.T) {
 		if r.code != exitFailure {
 			t.Errorf("%s: exit %d, want %d", args[0], r.code, exitFailure)
 		}
-		mustContain(t, args[0]+" stderr", r.stderr, "did not prove it holds the token from "+tokenFile+", so the token was not sent", "answered without TLS")
+		mustContain(t, args[0]+" stderr", r.stderr, "did not prove it holds the token from "+tokenFile+", so the token was not sent", "answered without TLS",
+			"upgrade it (this release's `wslfwd setup`)")
 	}
+	// The doctor finds something on the port, and says what to do.
+	r := runCLI(t, t.Context(), plainLinux(), "--host", l.Addr().String(), "--token-file", tokenFile, "doctor")
+	mustContain(t, "doctor", r.stdout, "PASS  daemon reachable", "FAIL  token accepted", "upgrade wslfwd-hostd: run this release's `wslfwd setup`")
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) > 0 {

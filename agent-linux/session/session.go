@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -213,8 +214,12 @@ func describe(cfg Config, err error) string {
 			cfg.Addr, cfg.TokenFile, st.Message())
 	case st.Code() == codes.Unavailable:
 		if why, ok := tokentls.Unproven(st.Message()); ok {
-			return fmt.Sprintf("what answers at %s (%s) did not prove it holds the token from %s, so the token was not sent: %s",
+			msg := fmt.Sprintf("what answers at %s (%s) did not prove it holds the token from %s, so the token was not sent: %s",
 				cfg.Addr, cfg.Why, cfg.TokenFile, why)
+			if strings.HasPrefix(why, tokentls.WhyPlaintext) {
+				msg += "; a wslfwd-hostd older than this agent cannot prove it: upgrade the service (`wslfwd setup`)"
+			}
+			return msg
 		}
 		return fmt.Sprintf("daemon unreachable at %s (%s): %s", cfg.Addr, cfg.Why, st.Message())
 	case err == nil:

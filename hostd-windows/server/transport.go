@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 
@@ -27,6 +28,12 @@ type transport struct {
 // recordTypeHandshake begins every TLS client's first record.
 const recordTypeHandshake = 22
 
+// maxClientHello bounds a TLS client's first flight, which the daemon
+// reads before any token is proven. This release's clients send about
+// 300 bytes in one record; crypto/tls would take up to 64 KiB over many
+// records, and keep its buffers that size for the connection's life.
+const maxClientHello = 4 << 10
+
 // newTransport makes the transport for tokens; a TLS client that asks for
 // an identity none of them has is handed to unknown.
 func newTransport(t Tokens, unknown func(net.Conn)) (transport, error) {
@@ -35,18 +42,44 @@ func newTransport(t Tokens, unknown func(net.Conn)) (transport, error) {
 }
 
 // ServerHandshake reads the first byte, within the deadline gRPC set on
-// raw (ConnectionTimeout), and hands the connection, that byte put back,
-// to TLS or to plain HTTP/2.
+// raw (ConnectionTimeout), and hands the connection, what it read put
+// back, to TLS or to plain HTTP/2.
 func (t transport) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	var first [1]byte
-	if _, err := io.ReadFull(raw, first[:]); err != nil {
+	first := make([]byte, 1, tlsHeaders)
+	if _, err := io.ReadFull(raw, first); err != nil {
 		return nil, nil, err
 	}
-	conn := &replayConn{Conn: raw, first: first[0], pending: true}
-	if first[0] == recordTypeHandshake {
-		return t.tls.ServerHandshake(conn)
+	if first[0] != recordTypeHandshake {
+		return &replayConn{Conn: raw, pending: first}, plaintext{credentials.CommonAuthInfo{SecurityLevel: credentials.NoSecurity}}, nil
 	}
-	return conn, plaintext{credentials.CommonAuthInfo{SecurityLevel: credentials.NoSecurity}}, nil
+	head, err := clientHelloHeaders(raw, first)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t.tls.ServerHandshake(&replayConn{Conn: raw, pending: head})
+}
+
+// tlsHeaders is the length of a TLS record's header and of the handshake
+// message's header that begins it.
+const tlsHeaders = 5 + 4
+
+// clientHelloHeaders reads the rest of the headers of a TLS client's
+// first record after its first byte, and refuses a first flight that is
+// not one ClientHello of at most maxClientHello bytes in that record.
+func clientHelloHeaders(raw net.Conn, first []byte) ([]byte, error) {
+	head := first[:tlsHeaders]
+	if _, err := io.ReadFull(raw, head[1:]); err != nil {
+		return nil, err
+	}
+	record := int(head[3])<<8 | int(head[4])
+	hello := int(head[6])<<16 | int(head[7])<<8 | int(head[8])
+	switch {
+	case head[5] != 1: // client_hello
+		return nil, fmt.Errorf("TLS: the first handshake message is of type %d, not a ClientHello", head[5])
+	case record > maxClientHello || hello+4 > record:
+		return nil, fmt.Errorf("TLS: a ClientHello of %d bytes in a record of %d; at most %d, in one record", hello+4, record, maxClientHello)
+	}
+	return head, nil
 }
 
 func (transport) ClientHandshake(context.Context, string, net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -64,31 +97,25 @@ type plaintext struct{ credentials.CommonAuthInfo }
 
 func (plaintext) AuthType() string { return "plaintext" }
 
-// replayConn gives back the byte the transport read before the rest.
+// replayConn gives back what the transport read before the rest.
 type replayConn struct {
 	net.Conn
-	first   byte
-	pending bool
+	pending []byte
 }
 
 func (c *replayConn) Read(b []byte) (int, error) {
-	if c.pending && len(b) > 0 {
-		c.pending = false
-		b[0] = c.first
-		return 1, nil
+	if len(c.pending) > 0 {
+		n := copy(b, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
 	}
 	return c.Conn.Read(b)
 }
 
-// unknownIdentity refuses, as a call with a wrong token is refused, a TLS
-// client that asked the daemon to prove a token it does not hold: counted,
-// logged at a bounded rate, and its connection the first to give way.
+// unknownIdentity counts and logs, at a bounded rate, as a call with a
+// wrong token is, a TLS client that asked the daemon to prove a token it
+// does not hold.
 func (a *auth) unknownIdentity(c net.Conn) {
 	a.metrics.CallRefused(codes.Unauthenticated.String())
-	if rc, ok := c.(*replayConn); ok {
-		if tc, ok := rc.Conn.(*trackedConn); ok {
-			tc.refused.Store(true)
-		}
-	}
 	a.rejectFrom(c.RemoteAddr(), "TLS handshake", "asked for the identity of a token the daemon does not hold")
 }

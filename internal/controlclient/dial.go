@@ -53,9 +53,11 @@ func (c *Conn) Close() error { return c.cc.Close() }
 
 // RPCError is a failed call, explained. Code is the gRPC status code.
 type RPCError struct {
-	Code     codes.Code
-	msg      string
-	unproven bool // the daemon did not prove it holds the token
+	Code codes.Code
+	msg  string
+	// unproven, when set, says why the daemon did not prove it holds the
+	// token (tokentls.Unproven).
+	unproven string
 }
 
 func (e *RPCError) Error() string { return e.msg }
@@ -75,10 +77,7 @@ func (c *Conn) Explain(what string, err error) error {
 	switch s.Code() {
 	case codes.Unavailable:
 		if why, ok := tokentls.Unproven(s.Message()); ok {
-			msg = fmt.Sprintf("%s: what answers at %s (%s) did not prove it holds the token from %s, so the token was not sent: %s. "+
-				"If the token is stale, copy the daemon's current one (`wslfwd-hostd token`, elevated, on Windows) or pass --token-file; "+
-				"if it is current, another program answers on the daemon's address: find it (netstat -abno on Windows) and trust nothing it says",
-				what, c.Target.Addr, c.Target.Why, c.TokenFrom, why)
+			msg = unprovenMessage(what, c.Target, c.TokenFrom, why)
 			break
 		}
 		msg = fmt.Sprintf("daemon unreachable at %s (%s): %s; is wslfwd-hostd running? pass --host to dial another address",
@@ -99,20 +98,44 @@ func (c *Conn) Explain(what string, err error) error {
 	default:
 		msg = fmt.Sprintf("%s: %s", what, s.Message())
 	}
-	_, unproven := tokentls.Unproven(s.Message())
-	return &RPCError{Code: s.Code(), msg: msg, unproven: unproven}
+	return &RPCError{Code: s.Code(), msg: msg, unproven: unprovenWhy(s)}
 }
 
-// Unproven reports whether err, from a call or from Explain, says that
-// the daemon did not prove it holds the token: a stale token, or another
-// program on the daemon's address.
-func Unproven(err error) bool {
-	if s, ok := status.FromError(err); ok {
-		_, ok := tokentls.Unproven(s.Message())
-		return ok
+// unprovenMessage says what it means that what answers at t did not prove
+// it holds the token from tokenFrom, and what to do.
+func unprovenMessage(what string, t Target, tokenFrom, why string) string {
+	msg := fmt.Sprintf("%s: what answers at %s (%s) did not prove it holds the token from %s, so the token was not sent: %s. ",
+		what, t.Addr, t.Why, tokenFrom, why)
+	if strings.HasPrefix(why, tokentls.WhyPlaintext) {
+		return msg + "A wslfwd-hostd older than this wslfwd speaks no TLS and cannot prove it: upgrade it (this release's `wslfwd setup`); " +
+			"if it is current, another program answers on the daemon's address: find it (netstat -abno on Windows) and trust nothing it says"
 	}
+	return msg + "If the token is stale, copy the daemon's current one (`wslfwd-hostd token`, elevated, on Windows) or pass --token-file; " +
+		"if it is current, another program answers on the daemon's address: find it (netstat -abno on Windows) and trust nothing it says"
+}
+
+// unprovenWhy is why the failed call of s found a daemon that did not
+// prove it holds the token, or "".
+func unprovenWhy(s *status.Status) string {
+	if s.Code() != codes.Unavailable {
+		return ""
+	}
+	why, _ := tokentls.Unproven(s.Message())
+	return why
+}
+
+// Unproven returns why the daemon did not prove it holds the token, when
+// err (from a call, or from Explain) says so; "" otherwise. The reason
+// begins with one of tokentls's Why constants.
+func Unproven(err error) string {
 	var re *RPCError
-	return errors.As(err, &re) && re.unproven
+	if errors.As(err, &re) {
+		return re.unproven
+	}
+	if s, ok := status.FromError(err); ok {
+		return unprovenWhy(s)
+	}
+	return ""
 }
 
 // Code is the gRPC status code of an error from Explain, or of a raw gRPC

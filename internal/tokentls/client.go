@@ -9,7 +9,9 @@ import (
 	"net"
 	"strings"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/wslfwd/wslfwd/internal/token"
 )
@@ -58,7 +60,7 @@ func (c clientCreds) ClientHandshake(ctx context.Context, _ string, raw net.Conn
 			return ErrUnproven
 		}
 		if k, ok := cs.PeerCertificates[0].PublicKey.(ed25519.PublicKey); !ok || !k.Equal(want) {
-			return fmt.Errorf("%w: its certificate's key is not the token's", ErrUnproven)
+			return fmt.Errorf("%w: %s: its certificate's key is another", ErrUnproven, WhyOtherKey)
 		}
 		return nil
 	}
@@ -74,6 +76,20 @@ func (c clientCreds) ClientHandshake(ctx context.Context, _ string, raw net.Conn
 // token it does not hold (RFC 8446, section 6).
 const alertUnrecognizedName = 112
 
+// Why a peer did not prove it holds the token, as errors say it after
+// ErrUnproven and Unproven returns it.
+const (
+	// WhyPlaintext: the peer speaks no TLS, as daemons before tokentls
+	// did: the fix is most likely to upgrade the daemon.
+	WhyPlaintext = "it answered without TLS"
+	// WhyUnknown: the peer speaks TLS but does not know the token: a
+	// stale token, or another program.
+	WhyUnknown = "it does not know the token"
+	// WhyOtherKey: the peer showed a certificate of another key, or the
+	// token's certificate without its key: not the daemon.
+	WhyOtherKey = "it did not show the token's key"
+)
+
 // explain says what a failed handshake means for the token. A peer that
 // answered, but not with the token's key, did not prove it holds the
 // token (ErrUnproven); one that went away or timed out is a connection
@@ -85,26 +101,31 @@ func explain(err error) error {
 	case errors.Is(err, ErrUnproven):
 		return err
 	case errors.As(err, &rec):
-		return fmt.Errorf("%w: it answered without TLS (a wslfwd-hostd older than this program, or another program): %v", ErrUnproven, err)
+		return fmt.Errorf("%w: %s (a wslfwd-hostd older than this program, or another program): %v", ErrUnproven, WhyPlaintext, err)
 	case errors.As(err, &op) && op.Op == "remote error" && op.Err.Error() == tls.AlertError(alertUnrecognizedName).Error():
-		return fmt.Errorf("%w: it does not know the token (a token not the daemon's current one, or another program)", ErrUnproven)
+		return fmt.Errorf("%w: %s (a token not the daemon's current one, or another program)", ErrUnproven, WhyUnknown)
+	case strings.Contains(err.Error(), "invalid signature by the server certificate"):
+		// crypto/tls checked the handshake's signature against the
+		// certificate's key, which is the token's: the peer lacks it.
+		return fmt.Errorf("%w: %s: %v", ErrUnproven, WhyOtherKey, err)
 	}
 	return fmt.Errorf("TLS handshake: %w", err)
 }
 
-// Unproven reports whether msg, the text of an error, says that the
-// daemon did not prove it holds the token, and returns what it says of
-// why: gRPC hands a failed handshake on as text in a status.
+// handshakeFailed begins the text gRPC gives a failed handshake, in an
+// Unavailable status.
+const handshakeFailed = "authentication handshake failed: "
+
+// Unproven reports whether msg, the message of an Unavailable status,
+// says that the daemon did not prove it holds the token, and returns why
+// (beginning with one of the Why constants): gRPC hands a failed
+// handshake on as text.
 func Unproven(msg string) (why string, ok bool) {
-	_, after, ok := strings.Cut(msg, ErrUnproven.Error())
+	_, after, ok := strings.Cut(msg, handshakeFailed+ErrUnproven.Error()+": ")
 	if !ok {
 		return "", false
 	}
-	why = strings.TrimSuffix(strings.TrimPrefix(after, ": "), `"`)
-	if why == "" {
-		why = "it did not show the token's key"
-	}
-	return why, true
+	return strings.TrimSuffix(after, `"`), true
 }
 
 func (clientCreds) ServerHandshake(net.Conn) (net.Conn, credentials.AuthInfo, error) {
@@ -127,7 +148,9 @@ func (Bearer) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]s
 	ri, _ := credentials.RequestInfoFromContext(ctx)
 	info, ok := ri.AuthInfo.(Info)
 	if !ok || info.token == "" {
-		return nil, errors.New("tokentls: the connection proved no token; not sending one")
+		// Internal, not gRPC's default Unauthenticated for a failing
+		// credential: the daemon rejected nothing.
+		return nil, status.Error(codes.Internal, "tokentls: the connection proved no token; not sending one")
 	}
 	return map[string]string{token.MetadataKey: token.Header(info.token)}, nil
 }

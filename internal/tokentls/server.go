@@ -86,3 +86,6 @@ type Info struct {
 
 // AuthType implements credentials.AuthInfo.
 func (Info) AuthType() string { return "tokentls" }
+
+// String leaves the token out, so that printing a peer never shows it.
+func (i Info) String() string { return "tokentls " + i.SecurityLevel.String() }

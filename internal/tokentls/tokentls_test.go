@@ -5,13 +5,16 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 )
 
 const (
@@ -96,7 +99,7 @@ func TestClientOfAKnownToken(t *testing.T) {
 func TestDaemonWithoutTheToken(t *testing.T) {
 	unknown := 0
 	_, err, got := handshake(t, other, daemon(t, &unknown, admin, read))
-	if err == nil || !unproven(err) || !strings.Contains(err.Error(), "does not know the token") {
+	if err == nil || !unproven(err) || !strings.Contains(err.Error(), WhyUnknown) {
 		t.Fatalf("handshake: %v; want ErrUnproven saying the daemon does not know the token", err)
 	}
 	if got != nil || unknown != 1 {
@@ -104,13 +107,17 @@ func TestDaemonWithoutTheToken(t *testing.T) {
 	}
 }
 
-// impostor answers every client with a certificate of a key it holds,
-// whatever the name asked for, and reads what follows.
-func impostor(t *testing.T, key ed25519.PrivateKey) func(net.Conn) (net.Conn, error) {
+// impostor answers every client, whatever the name asked for, with show
+// (nil: a certificate of key) and signs the handshake with key, then
+// reads what follows.
+func impostor(t *testing.T, key ed25519.PrivateKey, show *tls.Certificate) func(net.Conn) (net.Conn, error) {
 	t.Helper()
 	cert, err := identity{name: "anything" + nameSuffix, key: key}.certificate()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if show != nil {
+		cert = &tls.Certificate{Certificate: show.Certificate, PrivateKey: key}
 	}
 	cfg := baseConfig()
 	cfg.Certificates = []tls.Certificate{*cert}
@@ -123,16 +130,25 @@ func impostor(t *testing.T, key ed25519.PrivateKey) func(net.Conn) (net.Conn, er
 func TestImpostorsGetNothing(t *testing.T) {
 	_, random, _ := ed25519.GenerateKey(rand.Reader)
 	readID, _ := identityOf(read)
-	for name, key := range map[string]ed25519.PrivateKey{
-		"a key of its own": random,
+	adminID, _ := identityOf(admin)
+	genuine, err := adminID.certificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, serve := range map[string]func(net.Conn) (net.Conn, error){
+		"a key of its own": impostor(t, random, nil),
 		// Every local user may read the read token: it must prove nothing
 		// to a client of the admin token.
-		"the read token's key": readID.key,
+		"the read token's key": impostor(t, readID.key, nil),
+		// The daemon shows the admin token's certificate to whoever asks
+		// by its name, which crosses the network in clear: the
+		// certificate without its key proves nothing.
+		"the token's certificate with another key": impostor(t, random, genuine),
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err, got := handshake(t, admin, impostor(t, key))
-			if err == nil || !unproven(err) || !strings.Contains(err.Error(), "key is not the token's") {
-				t.Fatalf("handshake: %v; want ErrUnproven naming the key", err)
+			_, err, got := handshake(t, admin, serve)
+			if err == nil || !unproven(err) || !strings.Contains(err.Error(), WhyOtherKey) {
+				t.Fatalf("handshake: %v; want ErrUnproven: %s", err, WhyOtherKey)
 			}
 			if len(got) != 0 {
 				t.Errorf("the impostor read %q", got)
@@ -150,19 +166,27 @@ func TestPlaintextPeer(t *testing.T) {
 		}
 		return c, nil
 	})
-	if err == nil || !unproven(err) || !strings.Contains(err.Error(), "without TLS") {
-		t.Fatalf("handshake: %v; want ErrUnproven saying the peer answered without TLS", err)
+	if err == nil || !unproven(err) || !strings.Contains(err.Error(), WhyPlaintext) {
+		t.Fatalf("handshake: %v; want ErrUnproven: %s", err, WhyPlaintext)
 	}
-	if strings.Contains(string(got), admin) {
-		t.Errorf("the peer read the token: %q", got)
+	if strings.Contains(string(got), "sent after the handshake") {
+		t.Errorf("the peer read what the client sends once the handshake is done: %q", got)
+	}
+}
+
+func TestInfoHidesTheToken(t *testing.T) {
+	for _, f := range []string{"%v", "%+v", "%s"} {
+		if got := fmt.Sprintf(f, Info{token: admin}); strings.Contains(got, admin) {
+			t.Errorf("Sprintf(%q) shows the token: %s", f, got)
+		}
 	}
 }
 
 func TestBearerNeedsAProvenConnection(t *testing.T) {
 	for name, ai := range map[string]credentials.AuthInfo{"no auth info": nil, "the daemon's side": Info{}} {
 		ctx := credentials.NewContextWithRequestInfo(context.Background(), credentials.RequestInfo{AuthInfo: ai})
-		if md, err := (Bearer{}).GetRequestMetadata(ctx); err == nil {
-			t.Errorf("%s: Bearer sent %v", name, md)
+		if md, err := (Bearer{}).GetRequestMetadata(ctx); status.Code(err) != codes.Internal {
+			t.Errorf("%s: Bearer: %v, %v; want nothing and Internal", name, md, err)
 		}
 	}
 }

@@ -63,7 +63,8 @@ func (s *squatter) serve(t *testing.T, l net.Listener, creds credentials.Transpo
 // agent's, which reconnects to it, nor the admin's from the CLI. One
 // squatter speaks plain HTTP/2, as the previous release's daemon did and
 // as a client that sends its token in clear would need; the other TLS
-// with a token of its own, as a user who copied the read token could.
+// with a token of its own, as any user who reads the read token has: to
+// an admin's or an agent's client one other token is as good as another.
 // Neither can prove it holds the agent's or the admin's token, so neither
 // gets a call; and once the daemon is back the agent connects again.
 func TestPortSquatterGetsNoToken(t *testing.T) {

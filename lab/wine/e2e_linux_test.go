@@ -166,13 +166,17 @@ func (h *host) stopMidSync(t *testing.T) {
 	}
 	h.waitView("the entry of a service just opened", func(v view) bool { return !gone(v) })
 	l.Close()
-	deadline, back := time.Now().Add(wait), 0
+	deadline, back, failed := time.Now().Add(wait), 0, 0
 	var cleanSince time.Time // zero while the state is not clean
 	for cleanSince.IsZero() || time.Since(cleanSince) < settle {
 		v, err := h.look()
 		switch {
+		case err != nil && time.Now().After(deadline):
+			t.Fatalf("%v after the service stopped, the host's state cannot be read: %v", wait, err)
 		case err != nil:
-			t.Fatal(err)
+			// A netsh that Wine ended early is no reading, as
+			// restartContinuity counts it; look again.
+			failed++
 		case !gone(v) && time.Now().After(deadline):
 			t.Fatalf("%v after the service stopped the host still holds entry %q and %d rules %q", wait, v.entries[key], v.count(rule), rule)
 		case !gone(v):
@@ -184,7 +188,7 @@ func (h *host) stopMidSync(t *testing.T) {
 			cleanSince = time.Now()
 		}
 	}
-	t.Logf("entry and rule gone for good; the rule came back %d time(s) after first reading clean (a sync under way when the service stopped)", back)
+	t.Logf("entry and rule gone for good; the rule came back %d time(s) after first reading clean (a sync under way when the service stopped); %d reading(s) failed", back, failed)
 }
 
 // restartContinuity restarts the daemon while another goroutine reads the
