@@ -92,10 +92,11 @@ type Cache struct {
 	live, missing map[uint64]struct{}
 	alive         map[int]bool
 	settled       settled
-	budget        budget // for walks
-	deferred      bool   // some entries may be pending
-	pass          *pass  // the walk under way, if one ran out of time
-	read          int    // processes read by walks, for tests
+	budget        budget        // for walks
+	walked        time.Duration // all walks took, for Walked
+	deferred      bool          // some entries may be pending
+	pass          *pass         // the walk under way, if one ran out of time
+	read          int           // processes read by walks, for tests
 }
 
 // settled sums up the entries as the last Resolve left them, for Settled.
@@ -105,6 +106,11 @@ type settled struct {
 	owners []int     // the distinct owners
 	due    time.Time // when the first of them is due for revalidation, or a pending search may run; zero if neither
 }
+
+// Walked returns how long all /proc walks took so far. Walks are paced
+// by a budget of their own, so whoever paces work that includes them
+// (periodic scans) takes this out of its cost.
+func (c *Cache) Walked() time.Duration { return c.walked }
 
 // New returns a Cache reading procRoot (normally "/proc").
 func New(procRoot string) *Cache {

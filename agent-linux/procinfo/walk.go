@@ -40,7 +40,11 @@ const checkEvery = 256
 func (c *Cache) walk(now time.Time) error {
 	c.walks++
 	deadline := now.Add(c.budget.left())
-	defer func() { c.budget.spend(now, c.now()) }()
+	defer func() {
+		end := c.now()
+		c.budget.spend(now, end)
+		c.walked += max(0, end.Sub(now))
+	}()
 	for {
 		if c.pass == nil {
 			if err := c.begin(now); err != nil || c.pass == nil {

@@ -8,6 +8,7 @@ package scan
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -98,6 +99,10 @@ func (s *System) putOff() {
 		s.searches.Set(due)
 	}
 }
+
+// Walked implements tracker.Walker: how long the owner searches' /proc
+// walks took so far, which have a budget of their own.
+func (s *System) Walked() time.Duration { return s.procs.Walked() }
 
 // Close releases the netlink sockets.
 func (s *System) Close() error {

@@ -28,6 +28,15 @@ type Source interface {
 	Listeners() ([]*wslfwdv1.Listener, error)
 }
 
+// Walker is a Source whose Listeners may search /proc for owners, paced
+// by a budget of its own: Walked returns how long that took so far. The
+// tracker takes it out of the cost that paces scans (ScanCost), or the
+// two budgets would compound: a slow search would slow the scans that
+// give it its turns.
+type Walker interface {
+	Walked() time.Duration
+}
+
 // OwnProcessName is the process name reported for the agent's own
 // listeners that are shown (the probe echo listener).
 const OwnProcessName = "wslfwd-agent"
@@ -293,7 +302,7 @@ func (t *Tracker) scan(what uint32) error {
 		}
 	}
 	if what&dirtyListeners != 0 {
-		began := time.Now()
+		began, walked := time.Now(), t.walked()
 		err := t.readAll(start, cur.Listeners, &c)
 		if err != nil {
 			errs = append(errs, err)
@@ -305,9 +314,11 @@ func (t *Tracker) scan(what uint32) error {
 		// included, since every scan pays it. A scan that found changes
 		// also searched /proc for new owners and built the change: the
 		// price of the change, paid once. Counting it would slow scanning
-		// most while listeners keep changing, when it matters most.
+		// most while listeners keep changing, when it matters most. Owner
+		// searches a quiet scan makes (owners put off by the walk budget)
+		// are that budget's to pace, and are taken out (Walker).
 		if err == nil && !c.b.changed() {
-			t.costs.add(time.Since(began))
+			t.costs.add(max(0, time.Since(began)-(t.walked()-walked)))
 		}
 	}
 	if changed {
@@ -317,6 +328,14 @@ func (t *Tracker) scan(what uint32) error {
 		t.publish(next, c.added, c.removed)
 	}
 	return errors.Join(errs...)
+}
+
+// walked is what the Source's owner searches took so far (Walker).
+func (t *Tracker) walked() time.Duration {
+	if w, ok := t.cfg.Source.(Walker); ok {
+		return w.Walked()
+	}
+	return 0
 }
 
 // readAll reads every listener into c, built on cur, and replays the

@@ -266,3 +266,36 @@ func (s *slowSource) Listeners() ([]*wslfwdv1.Listener, error) {
 	time.Sleep(s.delay)
 	return s.listeners, nil
 }
+
+// Owner searches a quiet scan makes are paced by their own budget: what
+// they took is not the scan's cost, or a search put off by its budget
+// would also slow the scans that give it its turns (scan-only agents
+// with 1,000 new listeners scanned every 4 s, not every 0.6 s).
+func TestScanCostLeavesOutOwnerSearches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &walkingSource{slowSource: slowSource{delay: 30 * time.Millisecond}, walk: 28 * time.Millisecond}
+		tr := tracker.New(tracker.Config{Source: src})
+		for range 3 {
+			if err := tr.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := tr.ScanCost(); got != 2*time.Millisecond {
+			t.Errorf("ScanCost = %v, want 2ms: 30ms, of which 28ms searching /proc", got)
+		}
+	})
+}
+
+// walkingSource is a slowSource that spends walk of each read's delay
+// searching /proc for owners (tracker.Walker).
+type walkingSource struct {
+	slowSource
+	walk, walked time.Duration
+}
+
+func (s *walkingSource) Listeners() ([]*wslfwdv1.Listener, error) {
+	s.walked += s.walk
+	return s.slowSource.Listeners()
+}
+
+func (s *walkingSource) Walked() time.Duration { return s.walked }
