@@ -146,14 +146,14 @@ func (a *app) doctorStatus(ctx context.Context, r *report, conn *controlclient.C
 	sctx, cancel := a.deadline(ctx)
 	status, err := conn.GetStatus(sctx, &wslfwdv1.GetStatusRequest{})
 	cancel()
-	switch code := controlclient.Code(err); {
+	switch code, unproven := controlclient.Code(err), controlclient.Unproven(err); {
 	case err == nil:
 		r.add(cReach, output.Pass, fmt.Sprintf("wslfwd-hostd %s at %s", status.GetVersion(), addr), "")
 		r.add(cAccepted, output.Pass, "", "")
 		return status
-	case code == codes.Unauthenticated || code == codes.PermissionDenied || controlclient.Unproven(err) != "":
+	case code == codes.Unauthenticated || code == codes.PermissionDenied || unproven != "":
 		hint := controlclient.TokenHint(place)
-		if strings.HasPrefix(controlclient.Unproven(err), tokentls.WhyPlaintext) {
+		if strings.HasPrefix(unproven, tokentls.WhyPlaintext) {
 			hint = "upgrade wslfwd-hostd: run this release's `wslfwd setup`"
 		}
 		r.add(cReach, output.Pass, addr, "")

@@ -107,11 +107,29 @@ func New(cfg Config) *Session {
 func (s *Session) Run(ctx context.Context) error {
 	local := localAddr{owner: s.cfg.PeerOwner, log: s.cfg.Logger}
 	opts := dialOptions(s.cfg, &local)
-	conn, err := grpc.NewClient(s.cfg.Addr, opts...)
+	dial := func() (*grpc.ClientConn, error) {
+		c, err := grpc.NewClient(s.cfg.Addr, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("daemon address %s: %w", s.cfg.Addr, err)
+		}
+		return c, nil
+	}
+	conn, err := dial()
 	if err != nil {
-		return fmt.Errorf("daemon address %s: %w", s.cfg.Addr, err)
+		return err
 	}
 	defer func() { conn.Close() }()
+	// redial drops the connection for a new one, whose handshake reads
+	// the token file again.
+	redial := func() error {
+		conn.Close()
+		local.set(netip.Addr{})
+		c, err := dial()
+		if err == nil {
+			conn = c
+		}
+		return err
+	}
 
 	wait := backoff{min: s.cfg.MinBackoff, max: s.cfg.MaxBackoff}
 	var lastErr string
@@ -123,15 +141,6 @@ func (s *Session) Run(ctx context.Context) error {
 			told = st.sent.Listeners
 		}
 		if ctx.Err() != nil {
-			return nil
-		}
-		redial := func() error {
-			conn.Close()
-			local.set(netip.Addr{})
-			conn, err = grpc.NewClient(s.cfg.Addr, opts...)
-			if err != nil {
-				return fmt.Errorf("daemon address %s: %w", s.cfg.Addr, err)
-			}
 			return nil
 		}
 		if errors.Is(err, errLocalGone) {

@@ -473,7 +473,8 @@ func (r *Reconciler) applyBatch(ctx context.Context, batch backend.Batch, owned 
 		return r.afterBatchFailure(ctx, batch, owned, err, rep)
 	}
 	v.applied(removed, added)
-	if r.known = v; outdated {
+	r.known = v
+	if outdated {
 		r.known = nil
 	}
 	gone := set(removed)
