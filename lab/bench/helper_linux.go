@@ -165,7 +165,7 @@ func (h *helper) listen(port int) error {
 	if _, ok := h.open[port]; ok {
 		return fmt.Errorf("listen: port %d is already open", port)
 	}
-	ln, err := net.Listen("tcp4", "0.0.0.0:"+strconv.Itoa(port))
+	ln, err := listenTCP("0.0.0.0:" + strconv.Itoa(port))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -243,4 +243,15 @@ func (h *helper) churn(ctx context.Context, first, span, rate int, d, life time.
 		}
 	}
 	return opens, closes, nil
+}
+
+// listenTCP listens on addr (IPv4) with plain TCP, as the services people
+// run in WSL do (Python, Node, Java, .NET). Go's default since 1.24 is
+// Multipath TCP where the kernel has it, which makes two sockets per
+// listen and serves every plain-TCP client, the relay and socat included,
+// on MPTCP's fallback path: a service unlike the ones measured for.
+func listenTCP(addr string) (net.Listener, error) {
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	return lc.Listen(context.Background(), "tcp4", addr)
 }
