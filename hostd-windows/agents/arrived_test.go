@@ -21,7 +21,7 @@ func TestArrivedAndRefusedCounts(t *testing.T) {
 		as, _ := r.State()
 		for _, l := range as[0].Listeners {
 			if l.GetPort() == port {
-				at, _ := as[0].ArrivedAt(l)
+				at, _ := arrivedAt(as[0], l)
 				return at
 			}
 		}
@@ -64,4 +64,11 @@ func TestArrivedAndRefusedCounts(t *testing.T) {
 	if err := r.Apply(s2, snapshot(0, nil)); err == nil || refused["InvalidArgument"] != 1 || len(refused) != 1 {
 		t.Errorf("err %v, refused %v; want one InvalidArgument", err, refused)
 	}
+}
+
+// arrivedAt asks ArrivedAt for one listener of a.
+func arrivedAt(a Agent, l *wslfwdv1.Listener) (time.Time, bool) {
+	q := []Arrival{{Agent: a, Listener: l}}
+	ArrivedAt(q)
+	return q[0].At, q[0].Found
 }

@@ -165,6 +165,7 @@ func (r *Registry) open(hello *wslfwdv1.AgentHello, peer, local netip.AddrPort) 
 		return nil, status.Errorf(codes.Internal, "session id: %v", err)
 	}
 	s := newSession(hex.EncodeToString(b[:]), hello, peer, local, r.opts.Now())
+	s.maxPending = 2 * r.opts.MaxListeners
 	s.Target = target
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -307,16 +308,19 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 	if err := ValidateNetwork(snap.GetNetwork()); err != nil {
 		return status.Errorf(codes.InvalidArgument, "snapshot: %v", err)
 	}
+	if err := r.checkCount(len(snap.GetListeners())); err != nil {
+		return err
+	}
 	listeners := make(map[ListenerKey]*wslfwdv1.Listener, len(snap.GetListeners()))
 	for _, l := range snap.GetListeners() {
 		k, err := ValidateListener(l)
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "snapshot: %v", err)
 		}
+		if _, dup := listeners[k]; dup {
+			return status.Errorf(codes.InvalidArgument, "snapshot: %s listed twice", k)
+		}
 		listeners[k] = l
-	}
-	if err := r.checkCount(len(listeners)); err != nil {
-		return err
 	}
 
 	r.mu.Lock()
@@ -416,6 +420,10 @@ func (r *Registry) register(s *Session, old *entry, now time.Time) *entry {
 // so a change costs what it changes: no copy of the agent's listeners.
 func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 	received := r.opts.Now()
+	keys, err := r.validateChanges(ch) // before the lock: it costs what ch holds
+	if err != nil {
+		return err
+	}
 	r.mu.Lock()
 	e, why, ok := r.changesBase(s, ch)
 	if !ok {
@@ -429,8 +437,8 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		r.mu.Unlock()
 		return status.Error(codes.Aborted, "session replaced while applying changes")
 	}
-	keys, n, unknown, err := check(e.listeners, ch)
-	if err == nil && unknown == "" {
+	n, unknown := check(e.listeners, ch, keys)
+	if unknown == "" {
 		err = r.checkCount(n)
 	}
 	if err != nil || unknown != "" {
@@ -483,56 +491,82 @@ func (r *Registry) askResync(s *Session, why string) {
 	s.resync(why)
 }
 
-// check validates ch against listeners, changing nothing, and returns the
-// keys of its removals and additions, in order, and how many listeners
-// applying it leaves. A removal of a listener not held
-// (or removed earlier in ch) is named in unknown: the agent's view and
-// the daemon's differ. It finds what merge would, in the same order.
-func check(listeners map[ListenerKey]*wslfwdv1.Listener, ch *wslfwdv1.Changes) (keys []ListenerKey, n int, unknown string, err error) {
-	if ch.GetNetwork() != nil {
-		if err := ValidateNetwork(ch.GetNetwork()); err != nil {
-			return nil, 0, "", status.Errorf(codes.InvalidArgument, "changes: %v", err)
+// validateChanges checks ch on its own, without the agent's state, and
+// returns the keys of its removals and additions, in order. Lists longer
+// than the listener limit, and a listener added twice, are refused: no
+// agent sends them, and each would cost the registry a pass over the
+// agent's listeners under its lock.
+func (r *Registry) validateChanges(ch *wslfwdv1.Changes) ([]ListenerKey, error) {
+	for what, l := range map[string][]*wslfwdv1.Listener{"remove": ch.GetRemoved(), "add": ch.GetAdded()} {
+		if max := r.opts.MaxListeners; max > 0 && len(l) > max {
+			return nil, status.Errorf(codes.InvalidArgument, "changes %s %d listeners, more than the limit of %d per agent", what, len(l), max)
 		}
 	}
-	keys = make([]ListenerKey, 0, len(ch.GetRemoved())+len(ch.GetAdded()))
-	n = len(listeners)
-	gone := make(map[ListenerKey]bool, len(ch.GetRemoved()))
+	if ch.GetNetwork() != nil {
+		if err := ValidateNetwork(ch.GetNetwork()); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "changes: %v", err)
+		}
+	}
+	keys := make([]ListenerKey, 0, len(ch.GetRemoved())+len(ch.GetAdded()))
 	for _, l := range ch.GetRemoved() {
 		k, err := ValidateListener(l)
 		if err != nil {
-			return nil, 0, "", status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
+			return nil, status.Errorf(codes.InvalidArgument, "changes removed: %v", err)
 		}
-		if _, ok := listeners[k]; !ok || gone[k] {
-			return nil, 0, fmt.Sprintf("changes remove unknown listener %s %s port %d", proto(k.Protocol), k.Listen, k.Port), nil
-		}
-		gone[k] = true
 		keys = append(keys, k)
-		n--
 	}
 	added := make(map[ListenerKey]bool, len(ch.GetAdded()))
 	for _, l := range ch.GetAdded() {
 		k, err := ValidateListener(l)
 		if err != nil {
-			return nil, 0, "", status.Errorf(codes.InvalidArgument, "changes added: %v", err)
+			return nil, status.Errorf(codes.InvalidArgument, "changes added: %v", err)
 		}
-		if _, held := listeners[k]; (!held || gone[k]) && !added[k] {
-			n++
+		if added[k] {
+			return nil, status.Errorf(codes.InvalidArgument, "changes add %s twice", k)
 		}
 		added[k] = true
 		keys = append(keys, k)
 	}
-	return keys, n, "", nil
+	return keys, nil
+}
+
+// check compares ch, whose keys validateChanges returned, with listeners,
+// changing nothing, and returns how many listeners applying it leaves. A
+// removal of a listener not held (or removed earlier in ch) is named in
+// unknown: the agent's view and the daemon's differ.
+func check(listeners map[ListenerKey]*wslfwdv1.Listener, ch *wslfwdv1.Changes, keys []ListenerKey) (n int, unknown string) {
+	removed := len(ch.GetRemoved())
+	n = len(listeners)
+	gone := make(map[ListenerKey]bool, removed)
+	for _, k := range keys[:removed] {
+		if _, ok := listeners[k]; !ok || gone[k] {
+			return 0, fmt.Sprintf("changes remove unknown listener %s", k)
+		}
+		gone[k] = true
+		n--
+	}
+	for _, k := range keys[removed:] {
+		if _, held := listeners[k]; !held || gone[k] {
+			n++
+		}
+	}
+	return n, ""
 }
 
 // merge applies ch, whose keys check returned, to e in place, keeping e.sorted
 // in order by search rather than sorting it again. A sorted list that
 // State handed out is copied once first: the engine reads it without the
 // lock. Called with r.mu held.
+//
+// Each key moves part of e.sorted, so a change of more than resortPast
+// listeners sorts the list again instead: at most n log n for any
+// change, where moving each would cost up to the whole list per key.
 func (e *entry) merge(ch *wslfwdv1.Changes, keys []ListenerKey, received time.Time) {
 	if ch.GetNetwork() != nil {
 		e.network = ch.GetNetwork()
 	}
-	if e.shared {
+	resort := len(keys) > resortPast
+	if e.shared && !resort {
 		e.sorted, e.shared = slices.Clone(e.sorted), false
 	}
 	removed := len(ch.GetRemoved())
@@ -540,22 +574,35 @@ func (e *entry) merge(ch *wslfwdv1.Changes, keys []ListenerKey, received time.Ti
 		old := e.listeners[k]
 		delete(e.listeners, k)
 		delete(e.arrived, old)
-		e.sorted = without(e.sorted, old)
+		if !resort {
+			e.sorted = without(e.sorted, old)
+		}
 	}
 	for i, l := range ch.GetAdded() {
 		k := keys[removed+i]
 		at := received
 		if old, ok := e.listeners[k]; ok {
-			e.sorted = without(e.sorted, old)
+			if !resort {
+				e.sorted = without(e.sorted, old)
+			}
 			at = e.arrived[old] // the same listener, updated: it arrived before
 			delete(e.arrived, old)
 		}
 		e.listeners[k] = l
 		e.arrived[l] = at
-		i, _ := slices.BinarySearchFunc(e.sorted, l, wire.CompareListeners)
-		e.sorted = slices.Insert(e.sorted, i, l)
+		if !resort {
+			i, _ := slices.BinarySearchFunc(e.sorted, l, wire.CompareListeners)
+			e.sorted = slices.Insert(e.sorted, i, l)
+		}
+	}
+	if resort {
+		e.sorted, e.shared = inOrder(e.listeners), false
 	}
 }
+
+// resortPast is the number of listeners a change may touch beyond which
+// merge sorts the agent's list again rather than move each in place.
+const resortPast = 64
 
 func (r *Registry) checkCount(n int) error {
 	if r.opts.MaxListeners > 0 && n > r.opts.MaxListeners {
@@ -644,14 +691,30 @@ type Agent struct {
 	reg       *Registry
 }
 
-// ArrivedAt returns when the daemon received the message that brought l,
-// one of Listeners. The registry changes its record in place, so a
-// listener the agent removed since State returned is no longer found.
-func (a Agent) ArrivedAt(l *wslfwdv1.Listener) (time.Time, bool) {
-	a.reg.mu.Lock()
-	defer a.reg.mu.Unlock()
-	at, ok := a.arrived[l]
-	return at, ok
+// Arrival asks when the daemon received the message that brought
+// Listener, one of Agent's Listeners; ArrivedAt answers in At and Found.
+type Arrival struct {
+	Agent    Agent
+	Listener *wslfwdv1.Listener
+	At       time.Time
+	Found    bool
+}
+
+// ArrivedAt answers every query of qs, whose agents come from one State,
+// under one hold of the registry's lock: the engine asks while it holds
+// its own, so it waits for the registry once a step, not once a forward.
+// The registry changes its record in place, so a listener the agent
+// removed since State returned is no longer found.
+func ArrivedAt(qs []Arrival) {
+	if len(qs) == 0 {
+		return
+	}
+	r := qs[0].Agent.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range qs {
+		qs[i].At, qs[i].Found = qs[i].Agent.arrived[qs[i].Listener]
+	}
 }
 
 // State returns every registered agent, sorted by distro, and the agent

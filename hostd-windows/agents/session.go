@@ -41,6 +41,11 @@ type Session struct {
 
 	replaced     chan struct{} // closed when a newer session takes over
 	replacedOnce sync.Once
+	// unread is closed when more statuses wait than maxPending: the agent
+	// does not read its stream, and the session must end.
+	unread     chan struct{}
+	unreadOnce sync.Once
+	maxPending int // 0: no bound
 
 	mu      sync.Mutex
 	notify  chan struct{}
@@ -66,6 +71,7 @@ func newSession(id string, hello *wslfwdv1.AgentHello, peer, local netip.AddrPor
 		Local:       local,
 		ConnectedAt: now,
 		replaced:    make(chan struct{}),
+		unread:      make(chan struct{}),
 		notify:      make(chan struct{}, 1),
 		statuses:    make(map[statuskey.Key]*wslfwdv1.ListenerStatus),
 		echoes:      make(map[string]chan *wslfwdv1.EchoReady),
@@ -87,6 +93,13 @@ func (s *Session) Distro() string { return s.Hello.GetDistro() }
 func (s *Session) Replaced() <-chan struct{} { return s.replaced }
 
 func (s *Session) markReplaced() { s.replacedOnce.Do(func() { close(s.replaced) }) }
+
+// Unread is closed when the agent has left more listener statuses unread
+// than its listener limit allows twice over; the stream serving the
+// session should then end. Statuses come only from what the agent sent,
+// so an agent that reads keeps few waiting; one that stops reading while
+// it keeps reporting new listeners would grow the outbox without end.
+func (s *Session) Unread() <-chan struct{} { return s.unread }
 
 func (s *Session) wake() {
 	select {
@@ -122,6 +135,11 @@ func (s *Session) Reply(st []*wslfwdv1.ListenerStatus, seq uint64) {
 	}
 	s.due = s.due || len(st) > 0
 	due := s.due
+	if s.maxPending > 0 && len(s.statuses) > s.maxPending {
+		clear(s.statuses)
+		s.order, s.due, due = nil, false, false
+		s.unreadOnce.Do(func() { close(s.unread) })
+	}
 	s.mu.Unlock()
 	if due {
 		s.wake()

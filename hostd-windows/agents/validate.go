@@ -118,7 +118,15 @@ func ValidateListener(l *wslfwdv1.Listener) (ListenerKey, error) {
 	default:
 		return ListenerKey{}, fmt.Errorf("listener %s port %d: invalid address family %d", l.GetListen(), l.GetPort(), int32(l.GetFamily()))
 	}
-	if err := checkText("listener process_name", l.GetProcessName(), maxTextLen); err != nil {
+	if a.String() != l.GetListen() {
+		// One address, one spelling: an agent writes what netip does, and
+		// the daemon keys statuses by the text.
+		return ListenerKey{}, fmt.Errorf("listener %.64q port %d: listen address not written as %s", l.GetListen(), l.GetPort(), a)
+	}
+	if len(l.GetProcessName()) > maxProcessName {
+		return ListenerKey{}, fmt.Errorf("listener %s port %d: process_name is longer than %d bytes", l.GetListen(), l.GetPort(), maxProcessName)
+	}
+	if err := checkText("listener process_name", l.GetProcessName(), maxProcessName); err != nil {
 		return ListenerKey{}, err
 	}
 	return ListenerKey{Protocol: p, Listen: a, Port: uint16(l.GetPort()), Inode: l.GetInode()}, nil
@@ -237,4 +245,9 @@ func ValidateEchoReady(r *wslfwdv1.EchoReady) error {
 			textField{"wsl_to_host error", p.GetError()})
 	}
 	return checkTexts(texts)
+}
+
+// String names the listener k stands for, as refusals quote it.
+func (k ListenerKey) String() string {
+	return fmt.Sprintf("%s %s port %d (socket %d)", proto(k.Protocol), k.Listen, k.Port, k.Inode)
 }

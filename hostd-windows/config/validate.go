@@ -198,9 +198,9 @@ func checkPort(v *errList, key string, p int64) bool {
 }
 
 // Upper bounds of the limits, each far above any real use and below
-// what would switch the limit off: an agent's listeners come in one
-// message of at most 4 MiB (up to 80 bytes each, with IPv6 addresses and
-// long process names), and the daemon holds every agent's; an agent away
+// what would switch the limit off: the daemon holds every agent's
+// listeners, and bounds each message by what an agent at the limit needs
+// (agents.MaxMessageSize: about 9 MiB at this one); an agent away
 // longer than a week is gone.
 const (
 	maxListenersLimit = 32768

@@ -55,18 +55,22 @@ func (d *Engine) countActivations(next map[rowKey]*row, present []agents.Agent, 
 	for _, a := range present {
 		byID[a.Session.ID] = a
 	}
+	var qs []agents.Arrival
+	var rows []*row
 	for _, r := range next {
 		if r.fwd.GetState() != wslfwdv1.ForwardState_FORWARD_STATE_ACTIVE || r.listener == nil {
 			continue
 		}
-		a, ok := byID[r.agentID]
-		if !ok {
-			continue
+		if a, ok := byID[r.agentID]; ok {
+			qs = append(qs, agents.Arrival{Agent: a, Listener: r.listener})
+			rows = append(rows, r)
 		}
-		at, ok := a.ArrivedAt(r.listener)
-		if ok && !at.Equal(r.counted) {
-			d.m.EventToActive(now.Sub(at))
-			r.counted = at
+	}
+	agents.ArrivedAt(qs)
+	for i, q := range qs {
+		if r := rows[i]; q.Found && !q.At.Equal(r.counted) {
+			d.m.EventToActive(now.Sub(q.At))
+			r.counted = q.At
 		}
 	}
 }

@@ -167,8 +167,7 @@ func (a *agentService) open(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, w
 	}
 	s, err := a.reg.Open(hello, remote, local)
 	if err != nil {
-		a.log.Warn("agent hello rejected", "peer", remote, "err", err)
-		return nil, nil, err
+		return nil, nil, err // the registry logs refusals, at a bounded rate
 	}
 	if err := st.Send(&wslfwdv1.HostMessage{Msg: &wslfwdv1.HostMessage_Welcome{Welcome: &wslfwdv1.HostWelcome{
 		DaemonVersion:      version.Version,
@@ -206,6 +205,8 @@ func (a *agentService) serve(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage, 
 		return err
 	case <-s.Replaced():
 		return status.Error(codes.Aborted, "a newer session of this distro took over")
+	case <-s.Unread():
+		return status.Errorf(codes.ResourceExhausted, "the agent does not read its stream: more listener statuses wait than twice its limit of %d listeners", a.reg.MaxListeners())
 	case <-a.stopping:
 		return status.Error(codes.Unavailable, "the daemon is shutting down")
 	}

@@ -15,9 +15,10 @@ import (
 // legitimate first message (a CLI request, an agent's hello) is a few
 // hundred bytes and arrives at once, so a call past the bound is refused
 // at its headers (ResourceExhausted) and the client retries. With it, what
-// first messages can hold is 16 × 4 MiB per role; an agent session's
-// later messages (its snapshots) are bounded by the sessions a peer may
-// open (MaxStreamsPerPeer) instead.
+// first messages can hold is 16 times MaxRecvMsgSize per role (about
+// 1.2 MiB with 4,096 listeners per agent); an agent session's later
+// messages (its snapshots) are bounded by the sessions a peer may open
+// (MaxStreamsPerPeer) instead.
 const MaxArrivingPerRole = 16
 
 // arriving counts, per role rank, the calls whose first message has not

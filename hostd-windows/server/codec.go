@@ -12,6 +12,9 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	protov2 "google.golang.org/protobuf/proto"
+
+	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 )
 
 // codec is gRPC's protobuf codec, except that it keeps no unknown fields
@@ -25,30 +28,46 @@ import (
 // nothing, and the interceptors (which run next on the same call, and see
 // the same message) return the error. Malformed input never reaches a
 // handler.
+//
+// An agent message that lists more listeners than maxListeners (a
+// snapshot's, or a change's added and removed together) is refused before
+// it is decoded: protobuf would allocate each (about 150 bytes for 12 on
+// the wire) before the registry could count them.
 type codec struct {
 	encoding.CodecV2
-	bad sync.Map // message (a pointer) → its decoding error
+	maxListeners int      // in one agent message; 0: no bound
+	bad          sync.Map // message (a pointer) → its decoding error
 }
 
-func newCodec() *codec {
-	return &codec{CodecV2: encoding.GetCodecV2(proto.Name)}
+func newCodec(maxListeners int) *codec {
+	return &codec{CodecV2: encoding.GetCodecV2(proto.Name), maxListeners: maxListeners}
 }
 
 func (c *codec) Unmarshal(data mem.BufferSlice, v any) error {
-	if err := unmarshal(data, v); err != nil {
+	if err := c.unmarshal(data, v); err != nil {
 		c.bad.Store(v, err)
 	}
 	return nil
 }
 
-func unmarshal(data mem.BufferSlice, v any) error {
+func (c *codec) unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(protov2.Message)
 	if !ok {
 		return fmt.Errorf("cannot decode into %T, not a protobuf message", v)
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
-	return protov2.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(buf.ReadOnlyData(), m)
+	b := buf.ReadOnlyData()
+	if _, agent := v.(*wslfwdv1.AgentMessage); agent && c.maxListeners > 0 {
+		n, err := agents.ListenerEntries(b)
+		if err != nil {
+			return err
+		}
+		if n > c.maxListeners {
+			return fmt.Errorf("%d listeners in one message, more than the %d an agent may send", n, c.maxListeners)
+		}
+	}
+	return protov2.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, m)
 }
 
 // take returns InvalidArgument if v did not decode, and forgets it.

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/internal/tokentls"
+	"github.com/wslfwd/wslfwd/internal/waitfor"
 )
 
 // rawCodec sends []byte messages as they are, so a test can send bytes
@@ -256,7 +259,7 @@ func TestCodecKeepsNoUnknownFields(t *testing.T) {
 	data = append(data, protowire.AppendBytes(protowire.AppendTag(nil, 998, protowire.BytesType), []byte("x"))...)
 
 	var m wslfwdv1.AgentMessage
-	c := newCodec()
+	c := newCodec(8)
 	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(data)}, &m); err != nil {
 		t.Fatal(err)
 	}
@@ -272,5 +275,90 @@ func TestCodecKeepsNoUnknownFields(t *testing.T) {
 	}
 	if ls := m.GetSnapshot().GetListeners(); len(ls) != 1 || ls[0].GetPort() != 80 {
 		t.Fatalf("decoded listeners %v, want the one on port 80", ls)
+	}
+}
+
+// An agent message that lists more listeners than the codec's bound is
+// refused before it is decoded, however small each entry: the registry's
+// own count would come only after protobuf allocated every one.
+func TestCodecRefusesTooManyListenersUndecoded(t *testing.T) {
+	l := &wslfwdv1.Listener{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Family: wslfwdv1.AddressFamily_ADDRESS_FAMILY_IPV4, Listen: "0.0.0.0", Port: 80}
+	for _, tc := range []struct {
+		name string
+		m    *wslfwdv1.AgentMessage
+		ok   bool
+	}{
+		{"a snapshot at the bound", &wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{Seq: 1, Listeners: slices.Repeat([]*wslfwdv1.Listener{l}, 8)}}}, true},
+		{"a snapshot past it", &wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{Seq: 1, Listeners: slices.Repeat([]*wslfwdv1.Listener{l}, 9)}}}, false},
+		{"changes past it, added and removed together", &wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Changes{Changes: &wslfwdv1.Changes{Seq: 2,
+			Added: slices.Repeat([]*wslfwdv1.Listener{l}, 5), Removed: slices.Repeat([]*wslfwdv1.Listener{l}, 4)}}}, false},
+	} {
+		data, err := proto.Marshal(tc.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m wslfwdv1.AgentMessage
+		c := newCodec(8)
+		if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(data)}, &m); err != nil {
+			t.Fatal(err)
+		}
+		err = c.take(&m)
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.ok && (status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "more than the 8")):
+			t.Errorf("%s: %v, want InvalidArgument naming the bound", tc.name, err)
+		case !tc.ok && m.GetMsg() != nil:
+			t.Errorf("%s: decoded all the same", tc.name)
+		}
+	}
+}
+
+// The daemon's message bound is what an agent at the listener limit
+// needs, not gRPC's 4 MiB: a message past it is refused as it arrives.
+func TestMessageBoundFollowsTheListenerLimit(t *testing.T) {
+	f := start(t, Options{})
+	bound := agents.MaxMessageSize(f.reg.MaxListeners())
+	st, c := session(t, f.dial(t, f.tokens.Agent), natHello("Ubuntu"))
+	if c != codes.OK {
+		t.Fatalf("session: %s", c)
+	}
+	big := &wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_EchoReady{EchoReady: &wslfwdv1.EchoReady{ProbeId: strings.Repeat("x", bound)}}}
+	if err := st.Send(big); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a message of %d bytes: %v, want ResourceExhausted", proto.Size(big), err)
+	}
+}
+
+// A session whose agent leaves more listener statuses unread than twice
+// its listener limit ends with ResourceExhausted (agents.Session.Unread).
+func TestSessionEndsWhenStatusesGoUnread(t *testing.T) {
+	f := start(t, Options{})
+	st, c := session(t, f.dial(t, f.tokens.Agent), natHello("Ubuntu"))
+	if c != codes.OK {
+		t.Fatalf("session: %s", c)
+	}
+	if err := st.Send(snapshotMsg("127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Cond(t, 10*time.Second, "the agent registered", func() bool { return len(f.reg.Agents()) == 1 })
+	as, _ := f.reg.State()
+	var statuses []*wslfwdv1.ListenerStatus
+	for p := range uint32(2*f.reg.MaxListeners() + 1) {
+		statuses = append(statuses, &wslfwdv1.ListenerStatus{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Listen: "10.1.2.3", Port: 1 + p,
+			State: wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED})
+	}
+	as[0].Session.Reply(statuses, 1)
+	for {
+		_, err := st.Recv()
+		if err == nil {
+			continue
+		}
+		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "does not read") {
+			t.Fatalf("the stream ended with %v, want ResourceExhausted saying the agent does not read", err)
+		}
+		return
 	}
 }

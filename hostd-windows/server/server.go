@@ -26,7 +26,6 @@ import (
 
 // Defaults for the zero Options fields.
 const (
-	DefaultMaxRecvMsgSize    = 4 << 20
 	DefaultMaxStreamsPerPeer = 32
 	DefaultHelloTimeout      = 10 * time.Second
 	// DefaultSnapshotTimeout: an agent sends its snapshot right after
@@ -39,7 +38,10 @@ type Options struct {
 	Registry *agents.Registry
 	Control  wslfwdv1.ControlServiceServer
 	Tokens   Tokens
-	// MaxRecvMsgSize bounds one incoming message, in bytes.
+	// MaxRecvMsgSize bounds one incoming message, in bytes. Zero: what
+	// an agent at the registry's listener limit needs
+	// (agents.MaxMessageSize), about 1.2 MiB at 4,096; no control call
+	// comes near it.
 	MaxRecvMsgSize int
 	// MaxStreamsPerPeer bounds the agent sessions open from one IP
 	// address. All distros of a WSL2 VM share one address, so this is
@@ -80,7 +82,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("server: registry and control service are required")
 	}
 	if o.MaxRecvMsgSize <= 0 {
-		o.MaxRecvMsgSize = DefaultMaxRecvMsgSize
+		o.MaxRecvMsgSize = agents.MaxMessageSize(o.Registry.MaxListeners())
 	}
 	if o.HelloTimeout <= 0 {
 		o.HelloTimeout = DefaultHelloTimeout
@@ -103,7 +105,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	c := newCodec()
+	c := newCodec(2 * o.Registry.MaxListeners())
 	g := grpc.NewServer(append(limitOptions(o.MaxRecvMsgSize),
 		grpc.Creds(tr),
 		// Fixed flow-control windows turn off gRPC's bandwidth-delay

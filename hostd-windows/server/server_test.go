@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,7 +68,9 @@ func startWith(t *testing.T, o Options, targets agents.TargetRules) *fixture {
 		o.Control = control{}
 	}
 	o.Registry, o.Tokens, o.Metrics = f.reg, f.tokens, f.metrics
-	o.Logger = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +231,7 @@ func TestAuthMatrix(t *testing.T) {
 		"none":  {"GetStatus": unauth, "Watch": unauth, "Expose": unauth, "Probe": unauth, "Session": unauth, "Health": unauth, "Reflection": unauth},
 		"wrong": {"GetStatus": unauth, "Watch": unauth, "Expose": unauth, "Probe": unauth, "Session": unauth, "Health": unauth, "Reflection": unauth},
 		"read":  {"GetStatus": ok, "Watch": ok, "Expose": denied, "Probe": denied, "Session": denied, "Health": codes.OK, "Reflection": codes.OK},
-		"agent": {"GetStatus": denied, "Watch": denied, "Expose": denied, "Probe": denied, "Session": codes.OK, "Health": codes.OK, "Reflection": denied},
+		"agent": {"GetStatus": denied, "Watch": denied, "Expose": denied, "Probe": denied, "Session": codes.OK, "Health": denied, "Reflection": denied},
 		"admin": {"GetStatus": ok, "Watch": ok, "Expose": ok, "Probe": ok, "Session": codes.OK, "Health": codes.OK, "Reflection": codes.OK},
 	}
 	toks := map[string]string{"none": "", "wrong": newToken(t), "read": f.tokens.Read, "agent": f.tokens.Agent, "admin": f.tokens.Admin}
@@ -571,4 +574,30 @@ func TestCallsInProgressPerRole(t *testing.T) {
 	}
 	call(f.dial(t, f.tokens.Admin))
 	await("the admin's call, with the read token's places all taken,")
+}
+
+// atomicCount counts the records logged, from any goroutine.
+type atomicCount struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func (h atomicCount) Enabled(context.Context, slog.Level) bool  { return true }
+func (h atomicCount) Handle(context.Context, slog.Record) error { h.n.Add(1); return nil }
+
+// A refused hello is logged by the registry, at its bounded rate, and not
+// again by the server for each one: a token holder looping on bad hellos
+// would otherwise turn the log over in under a minute.
+func TestRefusedHellosAreNotLoggedEachTime(t *testing.T) {
+	var n atomic.Int64
+	f := start(t, Options{Logger: slog.New(atomicCount{slog.DiscardHandler, &n})})
+	cc := f.dial(t, f.tokens.Agent)
+	for range 50 {
+		if _, c := session(t, cc, &wslfwdv1.AgentHello{}); c != codes.InvalidArgument {
+			t.Fatalf("an empty hello: %s, want InvalidArgument", c)
+		}
+	}
+	if got := n.Load(); got != 0 {
+		t.Fatalf("the server logged %d records for 50 refused hellos, want none of its own", got)
+	}
 }
