@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/windows"
@@ -50,11 +51,20 @@ func errNotElevated(what string) error {
 // Administrators: the admin and agent tokens readable by Administrators
 // and SYSTEM only, the read token by Users too, as the daemon's start-up
 // check (fileperm) wants them. A directory that another account made
-// before is refused, not taken over (winsvc.CheckStateOwner). netsh's
-// scripts are written there from now on.
-func prepareState(p *settings) error {
-	if err := winsvc.CheckStateDir(p.stateDir); err != nil {
+// before is refused, not taken over; one the installing account made
+// outside of install is set aside, and a new one made, and warn says so
+// (winsvc.CheckStateOwner). netsh's scripts are written there from now on.
+func prepareState(p *settings, warn io.Writer) error {
+	found, err := winsvc.CheckStateDir(p.stateDir)
+	if err != nil {
 		return err
+	}
+	if found == winsvc.StateUnsecured {
+		to, err := winsvc.SetAside(p.stateDir, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(warn, winsvc.SetAsideNote(p.stateDir, to))
 	}
 	if err := os.MkdirAll(p.stateDir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
@@ -107,7 +117,9 @@ It creates the state directory (%ProgramData%\wslfwd) owned by Administrators
 with the tokens, readable by Administrators and SYSTEM only except the read
 token (read.token), which every user may read so that wslfwd status, forwards,
 agents and watch work from a normal prompt; it refuses a state directory that
-another account made first. It adds an inbound firewall rule for the
+another account made first, and moves aside (to wslfwd.untrusted-<time>) one
+that your own account made outside of install, whose tokens and ledger it
+cannot trust. It adds an inbound firewall rule for the
 daemon's port on the WSL adapter's address, so agents in WSL can reach it.
 Running it again updates the service and the copied programs.`
 
@@ -128,7 +140,7 @@ func newInstallCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := prepareState(paths); err != nil {
+			if err := prepareState(paths, cmd.ErrOrStderr()); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -253,10 +265,20 @@ func installedStateDir() (string, error) {
 
 // cleanUp removes what the service made: its portproxy entries (unless
 // keepForwards) and its firewall rules.
+//
+// A state directory install did not make (not owned by Administrators or
+// SYSTEM) may hold a planted ledger naming the user's own entries, so its
+// ledger is not trusted and no entry is removed.
 func cleanUp(ctx context.Context, out io.Writer, stateDir string, keepForwards bool) error {
 	var errs []error
-	if fi, err := os.Stat(stateDir); err == nil && fi.IsDir() {
-		winexec.SetScriptDir(stateDir) // else %TEMP%: there is no protected folder left
+	trusted, done, err := protectScripts(stateDir)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if !keepForwards && !trusted {
+		fmt.Fprintf(out, "No portproxy entry removed: %s is not owned by Administrators, as install makes it, so its ledger is not trusted.\n", stateDir)
+		keepForwards = true
 	}
 	if !keepForwards {
 		n, err := removeOwnedForwards(ctx, stateDir)
@@ -275,6 +297,38 @@ func cleanUp(ctx context.Context, out io.Writer, stateDir string, keepForwards b
 	}
 	fmt.Fprintf(out, "State directory kept: %s\n", stateDir)
 	return errors.Join(errs...)
+}
+
+// protectScripts makes netsh's scripts go to a folder only Administrators
+// and SYSTEM can use, for a command that runs netsh without the daemon:
+// the state directory when it is one install made (trusted), else a new
+// folder beside it, which done removes. Never %TEMP%: another process of
+// the same user could rewrite a script there between its writing and an
+// elevated netsh reading it (netsh's "add helper" loads a DLL).
+func protectScripts(stateDir string) (trusted bool, done func(), err error) {
+	if fi, err := os.Stat(stateDir); err == nil && fi.IsDir() {
+		if found, err := winsvc.CheckStateDir(stateDir); err == nil && found == winsvc.StateTrusted {
+			winexec.SetScriptDir(stateDir)
+			return true, func() {}, nil
+		}
+	}
+	dir, err := os.MkdirTemp(filepath.Dir(stateDir), "wslfwd-scripts-")
+	if err != nil {
+		return false, nil, fmt.Errorf("make a folder for netsh's scripts: %w", err)
+	}
+	if err := winsvc.SecureDir(dir); err != nil {
+		os.RemoveAll(dir)
+		return false, nil, err
+	}
+	if err := winsvc.SetAdminOwner(dir); err != nil {
+		os.RemoveAll(dir)
+		return false, nil, err
+	}
+	winexec.SetScriptDir(dir)
+	return false, func() {
+		winexec.SetScriptDir("")
+		os.RemoveAll(dir)
+	}, nil
 }
 
 // removeOwnedForwards deletes the portproxy entries in the ledger, and
@@ -344,7 +398,7 @@ Daemon flags after -- (such as --config) find the same files the service uses.`,
 			if err != nil {
 				return err
 			}
-			if err := prepareState(paths); err != nil {
+			if err := prepareState(paths, cmd.ErrOrStderr()); err != nil {
 				if errors.Is(err, windows.ERROR_ACCESS_DENIED) || errors.Is(err, os.ErrPermission) {
 					return errNotElevated("token")
 				}

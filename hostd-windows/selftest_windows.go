@@ -148,7 +148,7 @@ func (h *windowsHost) Elevated() bool { return winsvc.Elevated() }
 func (h *windowsHost) Service() (bool, bool, error) { return winsvc.State() }
 
 func (h *windowsHost) Install(ctx context.Context) error {
-	if err := prepareState(h.paths); err != nil {
+	if err := prepareState(h.paths, h.log); err != nil {
 		return err
 	}
 	if err := installService(h.log, h.args); err != nil {

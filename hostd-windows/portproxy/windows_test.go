@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/windows/registry"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/internal/winexec"
 )
 
 // testStore makes HKCU\Software\wslfwd-test-<random>\PortProxy with the
@@ -114,6 +115,8 @@ func TestNetshDidNothing(t *testing.T) {
 	if !isWine() {
 		t.Skip("needs Wine: on real Windows netsh would change this host's portproxy table")
 	}
+	winexec.SetScriptDir(t.TempDir())
+	t.Cleanup(func() { winexec.SetScriptDir("") })
 	store := testStore(t, map[Kind]map[string]any{V4ToV4: {"0.0.0.0/22": "172.28.240.53/22"}})
 	b := New(store, NetshRunner{}, Options{})
 	add := tcp("0.0.0.0:4000", "172.28.240.53:4000")

@@ -3,9 +3,12 @@ package winsvc
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // InstallDirName is the folder under %ProgramFiles% that install copies
@@ -154,20 +157,65 @@ func samePath(a, b string) bool {
 	return strings.EqualFold(filepath.Clean(a), filepath.Clean(b))
 }
 
-// CheckStateOwner refuses a state directory that existed before install
-// with an owner other than SYSTEM, Administrators or self (the user
-// running install, elevated). %ProgramData% lets every user create a
-// folder, so a standard user could make %ProgramData%\wslfwd first, with
-// a token or ledger of their choosing and rights of their own; taking it
-// over would trust what they planted. owner is "" when the directory does
-// not exist yet.
-func CheckStateOwner(dir, owner, self string) error {
-	if owner == "" || owner == SIDSystem || owner == SIDAdministrators || owner == self {
-		return nil
+// StateFound is what install makes of the state directory it finds.
+type StateFound int
+
+const (
+	// StateTrusted: none yet, or one owned by SYSTEM or Administrators,
+	// which only an install (SetAdminOwner) or the daemon makes.
+	StateTrusted StateFound = iota
+	// StateUnsecured: one owned by the installing account itself. An
+	// install always makes Administrators the owner, so this one was made
+	// otherwise: by hand, or by any process of the account, elevated or
+	// not (UAC gives both the same user). Its tokens, ledger and files
+	// may be planted, so it is set aside (SetAside), never used.
+	StateUnsecured
+)
+
+// CheckStateOwner judges a state directory that existed before install
+// by its owner ("" when it does not exist yet; self is the user running
+// install, elevated). One another account owns is refused: %ProgramData%
+// lets every user create a folder, so a standard user could make
+// %ProgramData%\wslfwd first, with a token or ledger of their choosing
+// and rights of their own; taking it over would trust what they planted.
+func CheckStateOwner(dir, owner, self string) (StateFound, error) {
+	switch owner {
+	case "", SIDSystem, SIDAdministrators:
+		return StateTrusted, nil
+	case self:
+		return StateUnsecured, nil
 	}
-	return fmt.Errorf("%w: %s already exists and is owned by %s, not by Administrators or SYSTEM: an account other than an administrator "+
+	return 0, fmt.Errorf("%w: %s already exists and is owned by %s, not by Administrators or SYSTEM: an account other than an administrator "+
 		"made it, so what it holds (tokens, ledger) cannot be trusted. Look inside, delete it (rmdir /s /q \"%s\"), then run wslfwd-hostd install again",
 		ErrForeignStateDir, dir, owner, dir)
+}
+
+// SetAside renames dir, a state directory install does not trust, to a
+// name beside it that says so and returns that name: nothing in it is
+// used or deleted, and the user can look at what was there.
+func SetAside(dir string, now time.Time) (string, error) {
+	base := dir + ".untrusted-" + now.Format("20060102-150405")
+	for i := 1; ; i++ {
+		to := base
+		if i > 1 {
+			to = fmt.Sprintf("%s-%d", base, i)
+		}
+		if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
+			if err := os.Rename(dir, to); err != nil {
+				return "", fmt.Errorf("set aside %s: %w", dir, err)
+			}
+			return to, nil
+		} else if err != nil {
+			return "", fmt.Errorf("set aside %s: %w", dir, err)
+		}
+	}
+}
+
+// SetAsideNote tells the user why install set dir aside as to.
+func SetAsideNote(dir, to string) string {
+	return fmt.Sprintf("%s existed, owned by your own account rather than by Administrators as install makes it: it was made outside of install, "+
+		"perhaps by a program running without elevation, so nothing in it is used (tokens, ledger). It was moved to %s and a new one made. "+
+		"If you put files there yourself (a config.toml), look at them and copy them back.\n", dir, to)
 }
 
 // ErrForeignStateDir marks a state directory another account made.

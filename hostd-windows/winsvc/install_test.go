@@ -2,11 +2,14 @@ package winsvc
 
 import (
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeFiles is a file system of paths, stricter than Windows where it
@@ -147,14 +150,48 @@ func TestWritableBy(t *testing.T) {
 
 func TestCheckStateOwner(t *testing.T) {
 	const self, other = "S-1-5-21-1-2-3-500", "S-1-5-21-1-2-3-1001"
-	for _, owner := range []string{"", SIDSystem, SIDAdministrators, self} {
-		if err := CheckStateOwner(`C:\ProgramData\wslfwd`, owner, self); err != nil {
-			t.Errorf("owner %q refused: %v", owner, err)
+	for owner, want := range map[string]StateFound{"": StateTrusted, SIDSystem: StateTrusted, SIDAdministrators: StateTrusted, self: StateUnsecured} {
+		if got, err := CheckStateOwner(`C:\ProgramData\wslfwd`, owner, self); err != nil || got != want {
+			t.Errorf("owner %q: %v, %v; want %v", owner, got, err, want)
 		}
 	}
-	err := CheckStateOwner(`C:\ProgramData\wslfwd`, other, self)
+	_, err := CheckStateOwner(`C:\ProgramData\wslfwd`, other, self)
 	if !errors.Is(err, ErrForeignStateDir) || !strings.Contains(err.Error(), "owned by "+other) ||
 		!strings.Contains(err.Error(), `rmdir /s /q "C:\ProgramData\wslfwd"`) {
 		t.Errorf("a state dir another user made: %v, want a refusal naming the owner and the fix", err)
+	}
+}
+
+// A state directory install does not trust is moved aside whole, to a
+// name that says so, twice in one second too: nothing in it is used, and
+// nothing is lost.
+func TestSetAside(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "wslfwd")
+	now := time.Date(2026, 12, 7, 19, 30, 5, 0, time.UTC)
+	var moved []string
+	for range 2 {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "token"), []byte("planted"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		to, err := SetAside(dir, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved = append(moved, to)
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s still there after SetAside: %v", dir, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(to, "token")); err != nil || string(b) != "planted" {
+			t.Fatalf("what was in it is not in %s: %q, %v", to, b, err)
+		}
+	}
+	if want := []string{dir + ".untrusted-20261207-193005", dir + ".untrusted-20261207-193005-2"}; !slices.Equal(moved, want) {
+		t.Fatalf("set aside as %v, want %v", moved, want)
+	}
+	if note := SetAsideNote(dir, moved[0]); !strings.Contains(note, moved[0]) || !strings.Contains(note, "copy them back") {
+		t.Fatalf("note %q does not say where it went and what to do", note)
 	}
 }

@@ -43,7 +43,11 @@ func Output(ctx context.Context, path string, args ...string) ([]byte, error) {
 // Netsh runs a netsh script with `netsh -f` in one process. The script
 // file is written in ScriptDir (see SetScriptDir).
 func Netsh(ctx context.Context, script string) ([]byte, error) {
-	f, err := os.CreateTemp(ScriptDir(), "wslfwd-netsh-*.txt")
+	dir := ScriptDir()
+	if dir == "" {
+		return nil, errNoScriptDir
+	}
+	f, err := os.CreateTemp(dir, "wslfwd-netsh-*.txt")
 	if err != nil {
 		return nil, fmt.Errorf("create netsh script: %w", err)
 	}

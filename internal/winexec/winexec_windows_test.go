@@ -1,6 +1,7 @@
 package winexec
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -19,6 +20,8 @@ func TestSystemPath(t *testing.T) {
 // TestNetshRuns runs the real netsh by absolute path with a script: it
 // must start (under Wine it prints nothing and exits 0).
 func TestNetshRuns(t *testing.T) {
+	SetScriptDir(t.TempDir())
+	t.Cleanup(func() { SetScriptDir("") })
 	if _, err := Netsh(t.Context(), "interface portproxy show all\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -43,8 +46,12 @@ func TestConsoleCodePage(t *testing.T) {
 }
 
 // Netsh's script file goes where SetScriptDir says (the state directory),
-// not to %TEMP%: a folder that does not exist makes the write fail there.
+// never to %TEMP%: without a folder set it refuses to run, and a folder
+// that does not exist makes the write fail there.
 func TestNetshScriptDir(t *testing.T) {
+	if _, err := Netsh(t.Context(), "interface portproxy show all\r\n"); !errors.Is(err, errNoScriptDir) {
+		t.Fatalf("Netsh with no script dir = %v, want a refusal", err)
+	}
 	missing := t.TempDir() + `\gone`
 	SetScriptDir(missing)
 	t.Cleanup(func() { SetScriptDir("") })
