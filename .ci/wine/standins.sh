@@ -38,10 +38,11 @@ if [[ $out != *"Port Exclusion Ranges"* ]]; then
 	echo "Wine does not run the netsh stand-in: it printed '$out'" >&2
 	exit 1
 fi
-# Wine's powershell prints nothing; the stand-in runs the list script.
+# Wine's powershell prints nothing; the stand-in runs the script (its
+# CLIXML progress records on stderr are not wanted here).
 script=$(printf "'wslfwd-standin-ok'" | iconv -t UTF-16LE | base64 -w0)
 out=$(timeout 60 "$wine" 'C:\windows\system32\WindowsPowerShell\v1.0\powershell.exe' \
-	-NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand "$script")
+	-NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand "$script" 2>/dev/null)
 if [[ $out != *"wslfwd-standin-ok"* ]]; then
 	echo "Wine does not run the PowerShell stand-in: it printed '$out'" >&2
 	exit 1

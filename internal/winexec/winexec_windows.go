@@ -1,6 +1,7 @@
 package winexec
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,9 +69,31 @@ func NetshPath() string { return SystemPath(`System32\netsh.exe`) }
 // PowerShell runs a script in Windows PowerShell, passed encoded so no
 // quoting of the command line can change it. A script too long for one
 // command line is refused here, in words, rather than by CreateProcess.
+//
+// Its output is what the script wrote to stdout, decoded; what it wrote
+// to stderr follows, with the exit status, only when it failed. Windows
+// PowerShell writes its progress records ("Preparing modules for first
+// use.") to a redirected stderr as a CLIXML block even when all goes
+// well, at any point of the run, and the parsers of a listing, which end
+// at its marker and refuse lines they do not know, must not see them.
 func PowerShell(ctx context.Context, script string) ([]byte, error) {
 	if !PowerShellFits(script) {
 		return nil, fmt.Errorf("a PowerShell script of %d characters does not fit on a command line (%d characters at most, encoded)", len(script), MaxCommandLine)
 	}
-	return Output(ctx, SystemPath(`System32\WindowsPowerShell\v1.0\powershell.exe`), PowerShellArgs(script)...)
+	path := SystemPath(`System32\WindowsPowerShell\v1.0\powershell.exe`)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, path, PowerShellArgs(script)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	cp := consoleCodePage()
+	text := wintext.DecodeCodePage(stdout.Bytes(), cp)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		said := strings.TrimRight(text, "\r\n") + "\r\n" + strings.TrimRight(wintext.DecodeCodePage(stderr.Bytes(), cp), "\r\n")
+		return []byte(strings.TrimRight(said, "\r\n") + fmt.Sprintf("\r\n(%s exit status %d)", filepath.Base(path), exit.ExitCode())), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", path, err)
+	}
+	return []byte(text), nil
 }

@@ -278,3 +278,16 @@ func (r *run) removeRule(c *call, rules []state.Rule) *psError {
 	}
 	return nil
 }
+
+// ProgressCLIXML is what Windows PowerShell 5.1, run with -EncodedCommand
+// and its stderr redirected, writes there when it loads a module for the
+// first time, a run that goes well included: its progress record as
+// CLIXML (PowerShell/PowerShell#5912). The stand-in's program writes it
+// before and after the script's own output, so that a caller that reads
+// stdout and stderr as one, or judges a run by what stderr holds, fails
+// under Wine as it would on Windows.
+const ProgressCLIXML = "#< CLIXML\r\n" +
+	`<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><Obj S="progress" RefId="0">` +
+	`<TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS>` +
+	`<I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing modules for first use.</AV><AI>0</AI><Nil /><PI>-1</PI>` +
+	`<PC>-1</PC><T>Completed</T><SR>-1</SR><SD> </SD></PR></MS></Obj></Objs>` + "\r\n"

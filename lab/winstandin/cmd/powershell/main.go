@@ -16,7 +16,9 @@ import (
 func main() {
 	stdout, stderr, code := powershell.Shell{Store: state.Registry{}}.Run(os.Args[1:])
 	cp := oem.CodePage()
+	os.Stderr.Write([]byte(powershell.ProgressCLIXML))
 	os.Stdout.Write(oem.Encode(stdout, cp))
 	os.Stderr.Write(oem.Encode(stderr, cp))
+	os.Stderr.Write([]byte(powershell.ProgressCLIXML))
 	os.Exit(code)
 }
