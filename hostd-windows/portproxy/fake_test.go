@@ -42,7 +42,8 @@ func (s *memStore) Read() ([]Value, error) {
 // fakeNetsh applies `interface portproxy add|delete` script lines to a
 // memStore, stricter than Windows where Windows is undocumented: the
 // registry value name is what listenaddress and listenport say, unchecked;
-// a delete of an absent entry and an add over an existing key fail; and a
+// a delete of an absent entry and an add over an existing key fail; a
+// delete takes every value that names the same socket; and a
 // `-f` script stops at its first failing line (ReactOS's netsh does), with
 // exit code 0 and only a message, as netsh may.
 type fakeNetsh struct {
@@ -113,10 +114,33 @@ func (n *fakeNetsh) apply(line string) error {
 		if !exists {
 			return fmt.Errorf("The system cannot find the file specified.")
 		}
-		delete(n.store.tables[kind], name)
+		// How netsh matches a delete to a value is undocumented: the
+		// harsher reading is that it parses the address, so that every
+		// spelling of the socket goes ("0.0.0.0", "*", "::0", a port
+		// with leading zeros).
+		for other := range n.store.tables[kind] {
+			if sameSocket(kind, other, name) {
+				delete(n.store.tables[kind], other)
+			}
+		}
 		return nil
 	}
 	return fmt.Errorf("The following command was not found: %s.", line)
+}
+
+// sameSocket reports whether two value names of table k name one socket,
+// read as leniently as netsh might (heldByUnparsed's reading).
+func sameSocket(k Kind, a, b string) bool {
+	ka, oka := heldByUnparsed([]Unparsed{{Value: Value{Kind: k, Name: a}}}).keys, true
+	kb, okb := heldByUnparsed([]Unparsed{{Value: Value{Kind: k, Name: b}}}).keys, true
+	if !oka || !okb || len(ka) != 1 || len(kb) != 1 {
+		return a == b
+	}
+	for x := range ka {
+		_, same := kb[x]
+		return same
+	}
+	return false
 }
 
 // lyingNetsh is netsh as Wine has it, or netsh without elevation that

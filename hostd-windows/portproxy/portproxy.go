@@ -105,7 +105,9 @@ const maxOutput = 2048
 
 // Apply makes the batch's changes with one netsh process and then checks
 // each change in the registry. A removal of an entry that is not there is
-// already done; a removal of a key that holds a different target is
+// already done, unless a value wslfwd cannot read holds its address, which
+// fails the removal (the entry may be there unread, and netsh might delete
+// that value instead); a removal of a key that holds a different target is
 // refused (it is not the entry the caller meant). An addition whose key is
 // held by another entry that the batch does not remove, or by a value
 // wslfwd cannot read, fails with backend.ErrPortInUse: portproxy values
@@ -130,9 +132,19 @@ func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 	var run backend.Batch
 	for _, e := range batch.Remove {
 		cur, ok := p.have[e.Key()]
+		u, obscured := p.foreign.holding(e.Key())
 		switch err := checkEntry(e); {
 		case err != nil:
 			fails = append(fails, backend.Failure{Entry: e, Remove: true, Err: err})
+		case obscured && (ok && cur == e || unread(before.Unparsed, e)):
+			// The entry is there, read or not (a socket in two tables reads
+			// as neither), and so is a value of another spelling of its
+			// socket, or of another table: netsh's delete names only the
+			// address, and how it matches values is undocumented, so it
+			// might take that value instead. The entry stays the caller's.
+			fails = append(fails, backend.Failure{Entry: e, Remove: true,
+				Err: fmt.Errorf("the portproxy value %s %s = %q, which wslfwd cannot read (%s), holds this address too: "+
+					"a delete might take it instead; left alone", u.Kind, u.Name, u.Data, u.Reason)})
 		case !ok, cur != e && slices.Contains(batch.Add, cur):
 			// Already gone, or already replaced by what the batch adds.
 		case cur != e:
@@ -383,4 +395,11 @@ func judge(run backend.Batch, after []backend.Entry, out []byte) []backend.Failu
 		fails = append(fails, backend.Failure{Entry: e, Err: notApplied})
 	}
 	return fails
+}
+
+// unread reports whether e's own value is among the values wslfwd could
+// not read: there, but in a table beside another value of its socket.
+func unread(us []Unparsed, e backend.Entry) bool {
+	v := valueOf(e)
+	return slices.ContainsFunc(us, func(u Unparsed) bool { return u.Value == v })
 }

@@ -351,6 +351,34 @@ func TestApplyLeavesUnparsedValueAtSameKey(t *testing.T) {
 	}
 }
 
+// A removal of an entry that is there while a value wslfwd cannot read
+// holds its socket too fails and changes nothing: the entry read (beside
+// a value made without listenaddress, or with another spelling), or
+// unread (its socket in two tables reads as neither). netsh's delete names
+// only the address, and under the harsher reading (the fake's) it takes
+// every value of that socket, the user's too; and a removal counted done
+// would drop the entry from the ledger while it stays in the registry.
+func TestRemovalBesideAnUnreadValueOfItsSocketFails(t *testing.T) {
+	mine := tcp("0.0.0.0:3000", "172.28.240.53:3000")
+	for _, v := range []Value{
+		{Kind: V4ToV4, Name: "*/3000", Data: "10.0.0.9/3000"},
+		{Kind: V4ToV4, Name: "0.0.0.0/03000", Data: "10.0.0.9/3000"},
+		{Kind: V4ToV6, Name: "0.0.0.0/3000", Data: "fd00::2/3000"},
+	} {
+		b, store, netsh := newFake()
+		store.set(V4ToV4, "0.0.0.0/3000", "172.28.240.53/3000")
+		store.set(v.Kind, v.Name, v.Data)
+		before, _ := store.Read()
+		ae := failures(t, b.Apply(t.Context(), backend.Batch{Remove: []backend.Entry{mine}}))
+		if _, ok := ae.FailureFor(mine.Key(), true); !ok {
+			t.Errorf("%v: remove = %v, want it refused", v, ae)
+		}
+		if after, _ := store.Read(); !reflect.DeepEqual(before, after) || len(netsh.scripts) != 0 {
+			t.Errorf("%v: registry %v after %q, want it untouched", v, after, netsh.scripts)
+		}
+	}
+}
+
 // A listen address and port in two tables is in neither's List, and
 // ListObscured names it, so the reconciler keeps an entry of its own there.
 func TestListObscuredNamesKeysListLeavesOut(t *testing.T) {
