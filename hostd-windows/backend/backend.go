@@ -143,6 +143,9 @@ var (
 	// ErrNotApplied: the backend claimed success but reading it back shows
 	// the change did not happen.
 	ErrNotApplied = errors.New("change not found when read back")
+	// ErrNothingChanged marks an Apply that failed as a whole before it
+	// changed anything: an entry found afterwards is not the batch's.
+	ErrNothingChanged = errors.New("nothing was changed")
 )
 
 // Failure is one change that did not take effect.

@@ -2,6 +2,7 @@ package portproxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,9 +12,10 @@ import (
 
 // memStore is the registry's PortProxy tree in memory.
 type memStore struct {
-	mu     sync.Mutex
-	tables map[Kind]map[string]string // kind -> value name -> data
-	extra  []Value                    // values a store reports as unreadable
+	mu        sync.Mutex
+	tables    map[Kind]map[string]string // kind -> value name -> data
+	extra     []Value                    // values a store reports as unreadable
+	failReads int                        // reads that fail before one succeeds
 }
 
 func newMemStore() *memStore { return &memStore{tables: make(map[Kind]map[string]string)} }
@@ -30,6 +32,10 @@ func (s *memStore) set(k Kind, name, data string) {
 func (s *memStore) Read() ([]Value, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failReads > 0 {
+		s.failReads--
+		return nil, errors.New("the registry could not be read")
+	}
 	var out []Value
 	for _, k := range Kinds {
 		for _, name := range slices.Sorted(maps.Keys(s.tables[k])) {

@@ -116,7 +116,7 @@ const maxOutput = 2048
 func (b *Backend) Apply(ctx context.Context, batch backend.Batch) error {
 	before, err := b.Snapshot(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", backend.ErrNothingChanged, err)
 	}
 	p := plan{
 		have:     make(map[backend.Key]backend.Entry, len(before.Entries)),
@@ -291,7 +291,7 @@ func (b *Backend) checkAdd(ctx context.Context, e backend.Entry, p plan) error {
 func (b *Backend) run(ctx context.Context, run backend.Batch) ([]backend.Failure, error) {
 	out, err := b.netsh(ctx, run)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", backend.ErrNothingChanged, err) // netsh did not start
 	}
 	after, err := b.readBack(ctx, run)
 	if err != nil {

@@ -440,3 +440,38 @@ func TestUserEntryMadeBetweenRunsIsLeftAlone(t *testing.T) {
 		t.Fatalf("registry holds %v after the service stopped; want the user's entry and wslfwd's", got)
 	}
 }
+
+// The same, when the batch that would add the entry fails before netsh
+// runs (the registry could not be read): the entry found on the listing
+// after the failure is the user's, not one the failed batch made.
+func TestUserEntryFoundAfterABatchThatRanNothingIsLeftAlone(t *testing.T) {
+	b, store, netsh := newFake()
+	led, err := ledger.Open(t.TempDir(), "portproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reconcile.New(b, led, nil)
+	mine, users := tcp("0.0.0.0:22", "172.28.240.53:22"), tcp("0.0.0.0:3000", "172.28.240.53:3000")
+	rec := func(e backend.Entry) ledger.Record { return ledger.Record{Entry: e, Distro: "Ubuntu"} }
+	r.Reconcile(t.Context(), reconcile.Plan{Want: []ledger.Record{rec(mine)}})
+
+	store.set(V4ToV4, "0.0.0.0/3000", "172.28.240.53/3000")
+	store.mu.Lock()
+	store.failReads = 1
+	store.mu.Unlock()
+	ran := len(netsh.scripts)
+	keys := map[backend.Key]bool{users.Key(): true}
+	rep := r.Reconcile(t.Context(), reconcile.Plan{Want: []ledger.Record{rec(mine), rec(users)}, Keys: keys})
+	if len(netsh.scripts) != ran {
+		t.Fatalf("netsh ran although the registry could not be read")
+	}
+	if rep.Err == nil {
+		t.Error("the failed batch reported no error")
+	}
+	if slices.Contains(led.Entries(), users) {
+		t.Fatalf("the ledger claims the user's entry: %v", led.Entries())
+	}
+	if !slices.Contains(led.Entries(), mine) {
+		t.Fatalf("the ledger lost wslfwd's own entry: %v", led.Entries())
+	}
+}

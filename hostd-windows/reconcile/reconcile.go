@@ -545,11 +545,16 @@ func (r *Reconciler) unhidden(es []backend.Entry) []backend.Entry {
 // afterBatchFailure finds out what a batch that failed as a whole left
 // behind by listing again. If even that fails, it keeps claiming every
 // entry it may have made: a superset is safe, entries missing from the
-// backend are forgotten on a later run.
+// backend are forgotten on a later run. A batch that changed nothing
+// (backend.ErrNothingChanged) made none of its additions: one found
+// there is someone else's, made since the backend was last listed.
 func (r *Reconciler) afterBatchFailure(ctx context.Context, batch backend.Batch, owned []backend.Entry, applyErr error, rep *Report) []backend.Entry {
 	rep.Err = fmt.Errorf("apply to %s: %w", r.b.Name(), applyErr)
 	r.log.Warn("apply failed", "backend", r.b.Name(), "err", applyErr)
-	claimed := set(append(slices.Clone(owned), batch.Add...))
+	claimed := set(slices.Clone(owned))
+	if !errors.Is(applyErr, backend.ErrNothingChanged) {
+		claimed = set(append(slices.Clone(owned), batch.Add...))
+	}
 	now, err := r.b.List(ctx)
 	if err != nil {
 		for _, w := range batch.Add {
@@ -565,7 +570,7 @@ func (r *Reconciler) afterBatchFailure(ctx context.Context, batch backend.Batch,
 		}
 	}
 	for _, w := range batch.Add {
-		if present[w] {
+		if present[w] && claimed[w] {
 			rep.Outcomes[w.Key()] = active
 		} else {
 			rep.Outcomes[w.Key()] = errorOutcome(applyErr.Error())
