@@ -409,34 +409,63 @@ func failureOf(err error, e backend.Entry) (backend.Failure, bool) {
 	return ae.FailureFor(e.Key(), false)
 }
 
-// The usual community script, `netsh interface portproxy add v4tov4
-// listenport=3000 ... connectaddress=<distro>`, run after the daemon last
-// listed the registry, makes the very entry the daemon adds once a
-// service listens on 3000. The reconciler's incremental run must not take
-// it for its own: CONFLICT, not in the ledger, and still there after the
-// service stops.
-func TestUserEntryMadeBetweenRunsIsLeftAlone(t *testing.T) {
-	b, store, _ := newFake()
-	led, err := ledger.Open(t.TempDir(), "portproxy")
-	if err != nil {
+// userEntryCase is a reconciler that made wslfwd's entry (mine), and a
+// registry where the user then made, by hand, the very entry (users) a
+// service about to listen on 3000 would get: the usual community script,
+// `netsh interface portproxy add v4tov4 listenport=3000 ...
+// connectaddress=<distro>`, run after the daemon last listed the registry.
+type userEntryCase struct {
+	b           *Backend
+	store       *memStore
+	netsh       *fakeNetsh
+	r           *reconcile.Reconciler
+	led         *ledger.Ledger
+	mine, users backend.Entry
+}
+
+func newUserEntryCase(t *testing.T) *userEntryCase {
+	t.Helper()
+	c := &userEntryCase{mine: tcp("0.0.0.0:22", "172.28.240.53:22"), users: tcp("0.0.0.0:3000", "172.28.240.53:3000")}
+	c.b, c.store, c.netsh = newFake()
+	var err error
+	if c.led, err = ledger.Open(t.TempDir(), "portproxy"); err != nil {
 		t.Fatal(err)
 	}
-	r := reconcile.New(b, led, nil)
-	mine, users := tcp("0.0.0.0:22", "172.28.240.53:22"), tcp("0.0.0.0:3000", "172.28.240.53:3000")
-	rec := func(e backend.Entry) ledger.Record { return ledger.Record{Entry: e, Distro: "Ubuntu"} }
-	r.Reconcile(t.Context(), reconcile.Plan{Want: []ledger.Record{rec(mine)}})
+	c.r = reconcile.New(c.b, c.led, nil)
+	c.r.Reconcile(t.Context(), reconcile.Plan{Want: c.want(c.mine)})
+	c.store.set(V4ToV4, "0.0.0.0/3000", "172.28.240.53/3000")
+	return c
+}
 
-	store.set(V4ToV4, "0.0.0.0/3000", "172.28.240.53/3000")
-	keys := map[backend.Key]bool{users.Key(): true}
-	rep := r.Reconcile(t.Context(), reconcile.Plan{Want: []ledger.Record{rec(mine), rec(users)}, Keys: keys})
-	if o := rep.Outcomes[users.Key()]; o.State != wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT {
+// want is the plan's wants for es, all of one distro.
+func (c *userEntryCase) want(es ...backend.Entry) []ledger.Record {
+	var out []ledger.Record
+	for _, e := range es {
+		out = append(out, ledger.Record{Entry: e, Distro: "Ubuntu"})
+	}
+	return out
+}
+
+// listens runs the incremental run for port 3000 once its service
+// listens, or (without users) once it stops.
+func (c *userEntryCase) listens(t *testing.T, es ...backend.Entry) reconcile.Report {
+	return c.r.Reconcile(t.Context(), reconcile.Plan{Want: c.want(es...), Keys: map[backend.Key]bool{c.users.Key(): true}})
+}
+
+// The reconciler's incremental run must not take the user's entry for its
+// own: CONFLICT, not in the ledger, and still there after the service
+// stops.
+func TestUserEntryMadeBetweenRunsIsLeftAlone(t *testing.T) {
+	c := newUserEntryCase(t)
+	rep := c.listens(t, c.mine, c.users)
+	if o := rep.Outcomes[c.users.Key()]; o.State != wslfwdv1.ForwardState_FORWARD_STATE_CONFLICT {
 		t.Errorf("the user's entry: %v %q, want CONFLICT", o.State, o.Reason)
 	}
-	if slices.Contains(led.Entries(), users) {
-		t.Fatalf("the ledger claims the user's entry: %v", led.Entries())
+	if slices.Contains(c.led.Entries(), c.users) {
+		t.Fatalf("the ledger claims the user's entry: %v", c.led.Entries())
 	}
-	r.Reconcile(t.Context(), reconcile.Plan{Want: []ledger.Record{rec(mine)}, Keys: keys})
-	if got := list(t, b); !slices.Contains(got, users) || !slices.Contains(got, mine) {
+	c.listens(t, c.mine)
+	if got := list(t, c.b); !slices.Contains(got, c.users) || !slices.Contains(got, c.mine) {
 		t.Fatalf("registry holds %v after the service stopped; want the user's entry and wslfwd's", got)
 	}
 }
@@ -445,33 +474,22 @@ func TestUserEntryMadeBetweenRunsIsLeftAlone(t *testing.T) {
 // runs (the registry could not be read): the entry found on the listing
 // after the failure is the user's, not one the failed batch made.
 func TestUserEntryFoundAfterABatchThatRanNothingIsLeftAlone(t *testing.T) {
-	b, store, netsh := newFake()
-	led, err := ledger.Open(t.TempDir(), "portproxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := reconcile.New(b, led, nil)
-	mine, users := tcp("0.0.0.0:22", "172.28.240.53:22"), tcp("0.0.0.0:3000", "172.28.240.53:3000")
-	rec := func(e backend.Entry) ledger.Record { return ledger.Record{Entry: e, Distro: "Ubuntu"} }
-	r.Reconcile(t.Context(), reconcile.Plan{Want: []ledger.Record{rec(mine)}})
-
-	store.set(V4ToV4, "0.0.0.0/3000", "172.28.240.53/3000")
-	store.mu.Lock()
-	store.failReads = 1
-	store.mu.Unlock()
-	ran := len(netsh.scripts)
-	keys := map[backend.Key]bool{users.Key(): true}
-	rep := r.Reconcile(t.Context(), reconcile.Plan{Want: []ledger.Record{rec(mine), rec(users)}, Keys: keys})
-	if len(netsh.scripts) != ran {
+	c := newUserEntryCase(t)
+	c.store.mu.Lock()
+	c.store.failReads = 1
+	c.store.mu.Unlock()
+	ran := len(c.netsh.scripts)
+	rep := c.listens(t, c.mine, c.users)
+	if len(c.netsh.scripts) != ran {
 		t.Fatalf("netsh ran although the registry could not be read")
 	}
 	if rep.Err == nil {
 		t.Error("the failed batch reported no error")
 	}
-	if slices.Contains(led.Entries(), users) {
-		t.Fatalf("the ledger claims the user's entry: %v", led.Entries())
+	if slices.Contains(c.led.Entries(), c.users) {
+		t.Fatalf("the ledger claims the user's entry: %v", c.led.Entries())
 	}
-	if !slices.Contains(led.Entries(), mine) {
-		t.Fatalf("the ledger lost wslfwd's own entry: %v", led.Entries())
+	if !slices.Contains(c.led.Entries(), c.mine) {
+		t.Fatalf("the ledger lost wslfwd's own entry: %v", c.led.Entries())
 	}
 }
