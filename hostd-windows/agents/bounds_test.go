@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -224,5 +225,29 @@ func TestUnreadStatusesEndTheSession(t *testing.T) {
 	}
 	if out := s.take(); len(out) != 0 {
 		t.Fatalf("an unread session still queues %d messages", len(out))
+	}
+}
+
+// Agent events waiting for the engine's next step are bounded: an agent
+// that connects and leaves in a loop while a step runs long keeps the
+// latest maxEvents, not every one.
+func TestAgentEventsBetweenStepsAreBounded(t *testing.T) {
+	r, _ := newReg(t, Options{Grace: time.Hour})
+	for i := range maxEvents + 10 {
+		s := open(t, r, "Ubuntu", agentAddr)
+		if err := r.Apply(s, snapshot(uint64(i+1), network("172.28.240.53"))); err != nil {
+			t.Fatal(err)
+		}
+		r.Close(s)
+	}
+	_, evs := r.State()
+	if len(evs) != maxEvents {
+		t.Fatalf("%d events kept for the next step, want %d", len(evs), maxEvents)
+	}
+	if last := evs[len(evs)-1].GetKind(); last != wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED {
+		t.Fatalf("the last event kept is %v, want the latest, a disconnect", last)
+	}
+	if _, evs := r.State(); len(evs) != 0 {
+		t.Fatalf("%d events after they were handed out", len(evs))
 	}
 }

@@ -83,9 +83,12 @@ type Registry struct {
 	refused refusals
 
 	mu      sync.Mutex
-	gone    uint64            // disconnects so far
-	entries map[string]*entry // by distro
-	events  []*wslfwdv1.AgentEvent
+	gone    uint64                 // disconnects so far
+	entries map[string]*entry      // by distro
+	events  []*wslfwdv1.AgentEvent // since the last State, at most maxEvents
+	// eventsDropped counts the events dropped past maxEvents since the
+	// last State.
+	eventsDropped int
 }
 
 // entry is one agent as the daemon holds it: the latest session of a
@@ -409,7 +412,7 @@ func (r *Registry) register(s *Session, old *entry, now time.Time) *entry {
 	}
 	s.registered = true
 	r.entries[s.Distro()] = e
-	r.events = append(r.events, &wslfwdv1.AgentEvent{Kind: wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_CONNECTED, Agent: e.proto()})
+	r.event(wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_CONNECTED, e)
 	return e
 }
 
@@ -627,7 +630,7 @@ func (r *Registry) Close(s *Session) {
 	e.graceUntil = now.Add(r.opts.Grace)
 	r.gone++
 	e.goneSeq = r.gone
-	r.events = append(r.events, &wslfwdv1.AgentEvent{Kind: wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED, Agent: e.proto()})
+	r.event(wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED, e)
 	if r.opts.Grace <= 0 {
 		r.expireLocked(s.Distro(), e)
 	} else {
@@ -653,7 +656,7 @@ func (r *Registry) expire(s *Session) {
 
 func (r *Registry) expireLocked(distro string, e *entry) {
 	delete(r.entries, distro)
-	r.events = append(r.events, &wslfwdv1.AgentEvent{Kind: wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_EXPIRED, Agent: e.proto()})
+	r.event(wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_EXPIRED, e)
 }
 
 // arrivals maps each listener of a snapshot to when it arrived: a
@@ -743,7 +746,26 @@ func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Distro < out[j].Distro })
 	ev := r.events
 	r.events = nil
+	if r.eventsDropped > 0 {
+		r.log.Warn("agent events dropped while the engine was busy: watchers missed them", "dropped", r.eventsDropped, "kept", maxEvents)
+		r.eventsDropped = 0
+	}
 	return out, ev
+}
+
+// maxEvents bounds the agent events kept between two engine steps. Each
+// carries the agent's network state (up to 32 KiB), and a token holder
+// that connects and leaves in a loop while a step runs long would
+// otherwise grow them without end; past it the oldest go, and are counted.
+const maxEvents = 256
+
+// event records an agent event for the next State. Called with r.mu held.
+func (r *Registry) event(kind wslfwdv1.AgentEventKind, e *entry) {
+	if len(r.events) >= maxEvents {
+		r.events = slices.Delete(r.events, 0, 1)
+		r.eventsDropped++
+	}
+	r.events = append(r.events, &wslfwdv1.AgentEvent{Kind: kind, Agent: e.proto()})
 }
 
 // Agents returns every registered agent as the ControlService shows it,

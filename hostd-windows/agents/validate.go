@@ -3,6 +3,7 @@ package agents
 import (
 	"fmt"
 	"net/netip"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -243,9 +244,20 @@ func ValidateEchoReady(r *wslfwdv1.EchoReady) error {
 			textField{"wsl_to_host from", p.GetFrom()},
 			textField{"wsl_to_host to", p.GetTo()},
 			textField{"wsl_to_host error", p.GetError()})
+		if l := p.GetLatency(); l != nil {
+			// The agent's own word, shown as is: a duration protobuf
+			// cannot hold would make `wslfwd probe -o json` fail.
+			if err := l.CheckValid(); err != nil || l.AsDuration() < 0 || l.AsDuration() > maxProbeLatency {
+				return fmt.Errorf("wsl_to_host latency %v is not a time from 0 to %v", l, maxProbeLatency)
+			}
+		}
 	}
 	return checkTexts(texts)
 }
+
+// maxProbeLatency bounds the latency an agent may report for its probe of
+// the host, far above the probe's own timeout.
+const maxProbeLatency = time.Minute
 
 // String names the listener k stands for, as refusals quote it.
 func (k ListenerKey) String() string {

@@ -4,6 +4,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 )
@@ -68,7 +71,8 @@ func TestValidateListenerRefusesZones(t *testing.T) {
 // An EchoReady's text goes to the CLI that asked for the probe.
 func TestValidateEchoReady(t *testing.T) {
 	ok := &wslfwdv1.EchoReady{ProbeId: "0123456789abcdef", Listen: "0.0.0.0", Port: 40000,
-		WslToHost: &wslfwdv1.PathResult{Name: "wsl-to-host", From: "wsl (Ubuntu)", To: "172.28.240.1:17810", Error: "dial tcp: i/o timeout"}}
+		WslToHost: &wslfwdv1.PathResult{Name: "wsl-to-host", From: "wsl (Ubuntu)", To: "172.28.240.1:17810", Error: "dial tcp: i/o timeout",
+			Latency: durationpb.New(3 * time.Millisecond)}}
 	if err := ValidateEchoReady(ok); err != nil {
 		t.Fatalf("a valid EchoReady refused: %v", err)
 	}
@@ -77,6 +81,10 @@ func TestValidateEchoReady(t *testing.T) {
 		"listen":    {ProbeId: "p", Listen: strings.Repeat("1", 300)},
 		"path from": {ProbeId: "p", WslToHost: &wslfwdv1.PathResult{From: "a\nb"}},
 		"path to":   {ProbeId: "p", WslToHost: &wslfwdv1.PathResult{To: "\xff"}},
+		// A latency protobuf cannot hold would fail `wslfwd probe -o json`.
+		"latency out of range": {ProbeId: "p", WslToHost: &wslfwdv1.PathResult{Latency: &durationpb.Duration{Seconds: 315576000001}}},
+		"negative latency":     {ProbeId: "p", WslToHost: &wslfwdv1.PathResult{Latency: durationpb.New(-time.Second)}},
+		"a latency of hours":   {ProbeId: "p", WslToHost: &wslfwdv1.PathResult{Latency: durationpb.New(2 * time.Hour)}},
 	} {
 		if err := ValidateEchoReady(r); err == nil {
 			t.Errorf("%s: a bad EchoReady accepted", name)

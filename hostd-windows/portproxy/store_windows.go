@@ -53,7 +53,9 @@ func readTable(k registry.Key, kind Kind) ([]Value, error) {
 		switch {
 		case errors.Is(err, registry.ErrNotExist):
 			continue // deleted while we read
-		case errors.Is(err, registry.ErrUnexpectedType):
+		case errors.Is(err, registry.ErrUnexpectedType), err == nil && typ != registry.SZ:
+			// GetStringValue reads REG_EXPAND_SZ too; netsh writes REG_SZ,
+			// and whether iphlpsvc reads another type is undocumented.
 			out = append(out, Value{Kind: kind, Name: name, Problem: fmt.Sprintf("value of registry type %d, not REG_SZ", typ)})
 		case err != nil:
 			out = append(out, Value{Kind: kind, Name: name, Problem: fmt.Sprintf("cannot read value: %v", err)})

@@ -54,6 +54,8 @@ func testStore(t *testing.T, values map[Kind]map[string]any) RegistryStore {
 				err = k.SetStringValue(name, v)
 			case uint32:
 				err = k.SetDWordValue(name, v)
+			case expandSZ:
+				err = k.SetExpandStringValue(name, string(v))
 			}
 			if err != nil {
 				t.Fatalf("set %s: %v", name, err)
@@ -64,12 +66,19 @@ func testStore(t *testing.T, values map[Kind]map[string]any) RegistryStore {
 	return s
 }
 
+// expandSZ is a REG_EXPAND_SZ value for testStore.
+type expandSZ string
+
+// TestRegistryStoreRead: entries are REG_SZ values that parse; a value of
+// another type is unparsed, REG_EXPAND_SZ too (netsh writes REG_SZ, and
+// whether iphlpsvc reads another is undocumented).
 func TestRegistryStoreRead(t *testing.T) {
 	s := testStore(t, map[Kind]map[string]any{
 		V4ToV4: {
 			"0.0.0.0/4000":        "172.28.240.53/4000",
 			"0.0.0.0/30000-50000": "172.23.188.236/30000-50000",
 			"0.0.0.0/5000":        uint32(5000),
+			"0.0.0.0/6000":        expandSZ("172.28.240.53/6000"),
 		},
 		V6ToV4: {"::/4000": "172.28.240.53/4000"},
 		// v4tov6 exists without values; v6tov6 does not exist at all.
@@ -88,7 +97,8 @@ func TestRegistryStoreRead(t *testing.T) {
 	for _, u := range snap.Unparsed {
 		odd[u.Name] = u.Reason
 	}
-	if len(odd) != 2 || !strings.Contains(odd["0.0.0.0/5000"], "not REG_SZ") || odd["0.0.0.0/30000-50000"] == "" {
+	if len(odd) != 3 || !strings.Contains(odd["0.0.0.0/5000"], "not REG_SZ") || !strings.Contains(odd["0.0.0.0/6000"], "not REG_SZ") ||
+		odd["0.0.0.0/30000-50000"] == "" {
 		t.Errorf("unparsed = %+v", snap.Unparsed)
 	}
 }
