@@ -157,17 +157,27 @@ func (e *setupEnv) installAgent(ctx context.Context, d distro, tok string) error
 	return nil
 }
 
+// lookForAgent asks a distro whether the agent is installed, and has it
+// answer in words of its own: wsl.exe's exit status for its own failures
+// is undocumented, and the 1 of `test -e` could not be told from them, so
+// a failure to look would have read as "no agent", and uninstall would
+// have gone on to remove the service, leaving the agent in the distro.
+var lookForAgent = []string{"sh", "-c", "if [ -e " + agentPath + " ]; then echo present; else echo absent; fi"}
+
 // uninstallAgent runs `wslfwd-agent uninstall` as root in a distro that
 // has the agent, and says whether it had one.
 func (e *setupEnv) uninstallAgent(ctx context.Context, d distro) (bool, error) {
-	r, err := e.wsl(ctx, nil, wsl.ExecArgs(d.name, "", "test", "-e", agentPath)...)
-	switch {
-	case err != nil:
+	r, err := e.wsl(ctx, nil, wsl.ExecArgs(d.name, "", lookForAgent...)...)
+	if err != nil {
 		return false, fmt.Errorf("look for %s in %s: %w", agentPath, d.name, err)
-	case r.Code == 1:
+	}
+	switch said := strings.TrimSpace(string(r.Stdout)); {
+	case r.Code == 0 && said == "absent":
 		return false, nil
 	case r.Code != 0:
 		return false, fmt.Errorf("look for %s in %s: %w", agentPath, d.name, r.Err())
+	case said != "present":
+		return false, fmt.Errorf("look for %s in %s: the check printed %q, not present or absent", agentPath, d.name, said)
 	}
 	r, err = e.wsl(ctx, nil, wsl.ExecArgs(d.name, "root", agentPath, "uninstall")...)
 	if err == nil {

@@ -28,6 +28,8 @@ type fakeDistro struct {
 	connects bool
 	// installFails makes wslfwd-agent install fail.
 	installFails bool
+	// checkFails makes the look for the agent fail to run.
+	checkFails bool
 }
 
 // fakeWindows stands in for wsl.exe, the service manager, the programs
@@ -84,8 +86,13 @@ func (w *fakeWindows) exec(d *fakeDistro, user string, stdin []byte, argv []stri
 		return wsl.Result{Stdout: []byte(d.kernel + "\n")}
 	case len(argv) == 4 && argv[0] == "wslpath" && argv[1] == "-a" && argv[2] == "-u":
 		return wsl.Result{Stdout: []byte("/mnt/c" + filepath.ToSlash(argv[3]) + "\n")}
-	case slices.Equal(argv, []string{"test", "-e", agentPath}):
-		return wsl.Result{Code: map[bool]int{true: 0, false: 1}[d.agent]}
+	case slices.Equal(argv, lookForAgent):
+		if d.checkFails {
+			// What a distro whose shell cannot start gives: an exit status
+			// that proves nothing, and nothing said.
+			return wsl.Result{Code: 1, Stderr: []byte("execvpe(sh) failed: No such file or directory")}
+		}
+		return wsl.Result{Stdout: []byte(map[bool]string{true: "present\n", false: "absent\n"}[d.agent])}
 	case len(argv) == 3 && argv[1] == "install" && argv[2] == "--token-stdin" && user == "root":
 		if d.installFails {
 			return wsl.Result{Code: 1, Stderr: []byte("wslfwd-agent: install: disk full")}
@@ -432,6 +439,28 @@ func TestSetupUninstall(t *testing.T) {
 	}
 	if slices.ContainsFunc(w.removed, func(p string) bool { return strings.HasSuffix(p, "/") }) {
 		t.Errorf("purged a state directory the user chose: removed %q", w.removed)
+	}
+}
+
+// A distro where the look for the agent fails to run is not taken for one
+// without the agent: uninstall stops there, and the service stays, rather
+// than leave the agent behind, reconnecting for good.
+func TestSetupUninstallStopsWhenTheLookForTheAgentFails(t *testing.T) {
+	w := newFakeWindows(t)
+	d := w.add("Ubuntu", wsl2Kernel, true)
+	d.agent, d.checkFails = true, true
+	var out bytes.Buffer
+	e := w.env(&out)
+	w.svc = installedState{installed: true, running: true, exe: filepath.Join(e.installDir, hostdExe)}
+	err := e.setup(context.Background(), setupOptions{uninstall: true})
+	if err == nil || !strings.Contains(err.Error(), "look for "+agentPath) {
+		t.Fatalf("uninstall = %v, want the failed look named\n%s", err, out.String())
+	}
+	if !d.agent || !w.svc.installed {
+		t.Errorf("agent %v, service %+v after a failed look, want both left", d.agent, w.svc)
+	}
+	if strings.Contains(out.String(), "no agent") {
+		t.Errorf("said there was no agent:\n%s", out.String())
 	}
 }
 
