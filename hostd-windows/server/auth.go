@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -189,8 +190,9 @@ func (a *auth) reject(ctx context.Context, method, why string) {
 func (a *auth) rejectFrom(addr net.Addr, method, why string) {
 	host := "unknown"
 	if addr != nil {
-		// By source, so that many loopback addresses log as one.
-		host = source(addrPort(addr)).String()
+		// By address, many loopback addresses as one; logged as it
+		// came, so the log names the address a flood came from.
+		host = source(addrPort(addr), netip.AddrPort{}).String()
 	}
 	now := time.Now()
 	a.mu.Lock()

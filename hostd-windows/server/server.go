@@ -43,9 +43,10 @@ type Options struct {
 	// (agents.MaxMessageSize), about 1.2 MiB at 4,096; no control call
 	// comes near it.
 	MaxRecvMsgSize int
-	// MaxStreamsPerPeer bounds the agent sessions open from one IP
-	// address. All distros of a WSL2 VM share one address, so this is
-	// well above the number of distros anyone runs.
+	// MaxStreamsPerPeer bounds the agent sessions open from one source
+	// (source: all of loopback, or the whole WSL network). All distros of
+	// a WSL2 VM share one, so this is well above the number of distros
+	// anyone runs.
 	MaxStreamsPerPeer int
 	// HelloTimeout bounds the wait for an agent session's hello.
 	HelloTimeout time.Duration

@@ -28,12 +28,12 @@ func agentConn(t *testing.T, env *labrun.Env, opts ...grpc.DialOption) *grpc.Cli
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append(opts,
+	opts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(tokentls.ClientOf(tok)),
 		grpc.WithPerRPCCredentials(tokentls.Bearer{}),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return env.Lab.WSL.Dial(ctx, "tcp", addr)
-		}))
+		})}, opts...) // the caller's options last: they may dial otherwise
 	cc, err := grpc.NewClient("passthrough:///"+labrun.DaemonWSL.String(), opts...)
 	if err != nil {
 		t.Fatal(err)
