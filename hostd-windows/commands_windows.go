@@ -60,6 +60,9 @@ func prepareState(p *settings, warn io.Writer) error {
 		return err
 	}
 	if found == winsvc.StateUnsecured {
+		if err := winsvc.CheckConfigNotIn(p.stateDir, p.configFile); err != nil {
+			return err
+		}
 		to, err := winsvc.SetAside(p.stateDir, time.Now())
 		if err != nil {
 			return err
@@ -276,7 +279,7 @@ func cleanUp(ctx context.Context, out io.Writer, stateDir string, keepForwards b
 		return err
 	}
 	defer done()
-	if !keepForwards && !trusted {
+	if _, err := os.Stat(stateDir); err == nil && !keepForwards && !trusted {
 		fmt.Fprintf(out, "No portproxy entry removed: %s is not owned by Administrators, as install makes it, so its ledger is not trusted.\n", stateDir)
 		keepForwards = true
 	}

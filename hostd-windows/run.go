@@ -142,6 +142,7 @@ type settings struct {
 	tokenFile      string
 	readTokenFile  string
 	agentTokenFile string
+	configFile     string // the --config given; "" for none
 }
 
 // port is the daemon's gRPC port: the first listen address's.
@@ -157,7 +158,7 @@ func resolve(fs *pflag.FlagSet, f *runFlags) (*settings, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &settings{cfg: cfg, level: level}
+	s := &settings{cfg: cfg, level: level, configFile: f.config}
 	if s.listen, s.followWSL, err = listenAddrs(cfg.Listen); err != nil {
 		return nil, err
 	}

@@ -201,10 +201,13 @@ var pendingPasses = []func(*trackedConn) bool{
 // source is what a connection counts against. Every loopback address (all
 // of 127/8, ::1) is one source, since anyone on the host can pick any of
 // them. Any other connection comes in on the WSL adapter's address (the
-// daemon listens on loopback and there only) from the WSL VM, which can
-// send from any free address of that network (root in a distro adds one
-// with `ip addr add`): so it counts against the address it came in on,
-// local, one source for the whole VM, as every limit per source means.
+// daemon listens on loopback and there only, unless its config names
+// others) from the WSL VM, which can send from any free address of that
+// network (root in a distro adds one with `ip addr add`): so it counts
+// against the address it came in on, local, one source for the whole VM,
+// as every limit per source means. On a listen address of the user's own
+// (a LAN one) its clients share one allowance the same way: stricter for
+// them, never looser.
 func source(remote, local netip.AddrPort) netip.Addr {
 	a := remote.Addr().Unmap()
 	if a.IsLoopback() {

@@ -211,6 +211,30 @@ func SetAside(dir string, now time.Time) (string, error) {
 	}
 }
 
+// CheckConfigNotIn refuses to set aside dir, a state directory install
+// does not trust, when the config file install was given (config, "" for
+// none) lies in it: the service would then start without it. The file is
+// as untrusted as the folder, so it is not carried over either; the user
+// looks at it and puts it back once install has made the folder anew.
+func CheckConfigNotIn(dir, config string) error {
+	if config == "" {
+		return nil
+	}
+	config, err := filepath.Abs(config)
+	if err != nil {
+		return nil
+	}
+	rel, err := filepath.Rel(dir, config)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return nil
+	}
+	return fmt.Errorf("%s, which holds the config file given (%s), is owned by your own account rather than by Administrators "+
+		"as install makes it: it was made outside of install, perhaps by a program running without elevation, so nothing in it can be trusted, "+
+		"the config included. Look at the config and move it out of that folder, then run wslfwd-hostd install without --config "+
+		"(it sets the folder aside and makes it anew), put the config back into the new folder from an elevated prompt, and run install again with --config",
+		dir, config)
+}
+
 // SetAsideNote tells the user why install set dir aside as to.
 func SetAsideNote(dir, to string) string {
 	return fmt.Sprintf("%s existed, owned by your own account rather than by Administrators as install makes it: it was made outside of install, "+

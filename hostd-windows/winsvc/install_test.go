@@ -195,3 +195,18 @@ func TestSetAside(t *testing.T) {
 		t.Fatalf("note %q does not say where it went and what to do", note)
 	}
 }
+
+// A config file install was given that lies in a state directory it is
+// about to set aside stops the install, named: the service would start
+// without it. One elsewhere, or none, does not.
+func TestCheckConfigNotIn(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "wslfwd")
+	if err := CheckConfigNotIn(dir, filepath.Join(dir, "wslfwd.toml")); err == nil || !strings.Contains(err.Error(), "wslfwd.toml") {
+		t.Errorf("a config inside: %v, want a refusal naming it", err)
+	}
+	for _, c := range []string{"", filepath.Join(filepath.Dir(dir), "wslfwd.toml"), dir + "-other.toml", filepath.Join(dir+"x", "c.toml")} {
+		if err := CheckConfigNotIn(dir, c); err != nil {
+			t.Errorf("config %q: %v", c, err)
+		}
+	}
+}
