@@ -500,10 +500,9 @@ func (r *Registry) askResync(s *Session, why string) {
 // agent sends them, and each would cost the registry a pass over the
 // agent's listeners under its lock.
 func (r *Registry) validateChanges(ch *wslfwdv1.Changes) ([]ListenerKey, error) {
-	for what, l := range map[string][]*wslfwdv1.Listener{"remove": ch.GetRemoved(), "add": ch.GetAdded()} {
-		if max := r.opts.MaxListeners; max > 0 && len(l) > max {
-			return nil, status.Errorf(codes.InvalidArgument, "changes %s %d listeners, more than the limit of %d per agent", what, len(l), max)
-		}
+	if limit := r.opts.MaxListeners; limit > 0 && max(len(ch.GetRemoved()), len(ch.GetAdded())) > limit {
+		return nil, status.Errorf(codes.InvalidArgument, "changes remove %d and add %d listeners, more than the limit of %d per agent",
+			len(ch.GetRemoved()), len(ch.GetAdded()), limit)
 	}
 	if ch.GetNetwork() != nil {
 		if err := ValidateNetwork(ch.GetNetwork()); err != nil {

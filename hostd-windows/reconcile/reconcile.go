@@ -551,10 +551,11 @@ func (r *Reconciler) unhidden(es []backend.Entry) []backend.Entry {
 func (r *Reconciler) afterBatchFailure(ctx context.Context, batch backend.Batch, owned []backend.Entry, applyErr error, rep *Report) []backend.Entry {
 	rep.Err = fmt.Errorf("apply to %s: %w", r.b.Name(), applyErr)
 	r.log.Warn("apply failed", "backend", r.b.Name(), "err", applyErr)
-	claimed := set(slices.Clone(owned))
-	if !errors.Is(applyErr, backend.ErrNothingChanged) {
-		claimed = set(append(slices.Clone(owned), batch.Add...))
+	made := batch.Add
+	if errors.Is(applyErr, backend.ErrNothingChanged) {
+		made = nil
 	}
+	claimed := set(append(slices.Clone(owned), made...))
 	now, err := r.b.List(ctx)
 	if err != nil {
 		for _, w := range batch.Add {

@@ -30,7 +30,13 @@ func SystemPath(rel string) string {
 // could not be run.
 func Output(ctx context.Context, path string, args ...string) ([]byte, error) {
 	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
-	text := wintext.DecodeCodePage(out, consoleCodePage())
+	return said(path, wintext.DecodeCodePage(out, consoleCodePage()), err)
+}
+
+// said is what a program at path said (text) and how it ended (err, its
+// run's): text with a non-zero exit status appended, or an error only
+// when the program could not be run.
+func said(path, text string, err error) ([]byte, error) {
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return []byte(strings.TrimRight(text, "\r\n") + fmt.Sprintf("\r\n(%s exit status %d)", filepath.Base(path), exit.ExitCode())), nil
@@ -87,13 +93,8 @@ func PowerShell(ctx context.Context, script string) ([]byte, error) {
 	err := cmd.Run()
 	cp := consoleCodePage()
 	text := wintext.DecodeCodePage(stdout.Bytes(), cp)
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		said := strings.TrimRight(text, "\r\n") + "\r\n" + strings.TrimRight(wintext.DecodeCodePage(stderr.Bytes(), cp), "\r\n")
-		return []byte(strings.TrimRight(said, "\r\n") + fmt.Sprintf("\r\n(%s exit status %d)", filepath.Base(path), exit.ExitCode())), nil
-	}
 	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", path, err)
+		text = strings.TrimRight(text, "\r\n") + "\r\n" + wintext.DecodeCodePage(stderr.Bytes(), cp)
 	}
-	return []byte(text), nil
+	return said(path, text, err)
 }
