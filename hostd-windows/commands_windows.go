@@ -463,7 +463,7 @@ func newServiceCommand() *cobra.Command {
 				if err := windows.SetStdHandle(windows.STD_ERROR_HANDLE, windows.Handle(stderr.Fd())); err != nil {
 					return failed(logPath, fmt.Errorf("redirect stderr to a file: %w", err))
 				}
-				goOnOneThread()
+				setRuntime()
 				if err := runDaemonArgs(ctx, st.args, ready); err != nil {
 					return failed(logPath, err)
 				}

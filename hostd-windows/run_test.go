@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -383,19 +385,26 @@ func TestRunLogsToFile(t *testing.T) {
 	}
 }
 
-// The daemon runs Go on one thread unless GOMAXPROCS in the environment
-// asks for more.
-func TestGoOnOneThread(t *testing.T) {
+// The daemon runs Go on one thread, with a soft memory limit, unless
+// GOMAXPROCS or GOMEMLIMIT in the environment asks otherwise.
+func TestSetRuntime(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	for _, tc := range []struct {
-		env  string
-		want int
-	}{{"", 1}, {"2", 2}} {
-		t.Setenv("GOMAXPROCS", tc.env)
+		procs, memlimit string
+		wantProcs       int
+		wantLimit       int64
+	}{{"", "", 1, memoryLimit}, {"2", "1GiB", 2, math.MaxInt64}} {
+		t.Setenv("GOMAXPROCS", tc.procs)
+		t.Setenv("GOMEMLIMIT", tc.memlimit)
 		runtime.GOMAXPROCS(2)
-		goOnOneThread()
-		if got := runtime.GOMAXPROCS(0); got != tc.want {
-			t.Errorf("GOMAXPROCS=%q in the environment: %d Ps, want %d", tc.env, got, tc.want)
+		debug.SetMemoryLimit(math.MaxInt64)
+		setRuntime()
+		if got := runtime.GOMAXPROCS(0); got != tc.wantProcs {
+			t.Errorf("GOMAXPROCS=%q in the environment: %d Ps, want %d", tc.procs, got, tc.wantProcs)
+		}
+		if got := debug.SetMemoryLimit(-1); got != tc.wantLimit {
+			t.Errorf("GOMEMLIMIT=%q in the environment: limit %d, want %d", tc.memlimit, got, tc.wantLimit)
 		}
 	}
 }
