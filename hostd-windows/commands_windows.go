@@ -24,6 +24,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/portproxy/parsecmd"
 	"github.com/wslfwd/wslfwd/hostd-windows/winhost"
 	"github.com/wslfwd/wslfwd/hostd-windows/winsvc"
+	"github.com/wslfwd/wslfwd/internal/fileperm"
 	"github.com/wslfwd/wslfwd/internal/token"
 	"github.com/wslfwd/wslfwd/internal/winexec"
 )
@@ -139,6 +140,9 @@ func newInstallCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkServicePaths(fs); err != nil {
+				return err
+			}
 			paths, err := resolve(fs, f)
 			if err != nil {
 				return err
@@ -147,6 +151,9 @@ func newInstallCommand() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if err := secureConfig(paths, out); err != nil {
+				return err
+			}
 			if err := installService(out, args); err != nil {
 				return err
 			}
@@ -162,6 +169,27 @@ Next:
 			return nil
 		},
 	}
+}
+
+// secureConfig secures a config file in the state directory
+// (winsvc.SecureConfig), then judges the config as the service will, as
+// SYSTEM (fileperm.CheckConfigFor): a config the service would refuse
+// stops install, with the fix, rather than the service's start.
+func secureConfig(p *settings, out io.Writer) error {
+	if p.configFile == "" {
+		return nil
+	}
+	secured, err := winsvc.SecureConfig(p.stateDir, p.configFile)
+	if err != nil {
+		return err
+	}
+	if err := fileperm.CheckConfigFor(p.configFile, winsvc.SIDSystem); err != nil {
+		return fmt.Errorf("the service, which runs as SYSTEM, would refuse its config: %w", err)
+	}
+	if secured {
+		fmt.Fprintf(out, "Config: %s (owned by Administrators; Administrators and SYSTEM only)\n", p.configFile)
+	}
+	return nil
 }
 
 // installService copies the programs to Program Files and registers the

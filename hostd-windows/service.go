@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +30,20 @@ func parseRunFlags(args []string) (*pflag.FlagSet, *runFlags, error) {
 		return nil, nil, fmt.Errorf("daemon flags: unexpected arguments %q", fs.Args())
 	}
 	return fs, f, nil
+}
+
+// checkServicePaths refuses a relative path among the flags given for the
+// service: the service manager starts it in %SystemRoot%\System32, where
+// a relative --config or --state-dir would name another file than the one
+// install was given and checked.
+func checkServicePaths(fs *pflag.FlagSet) error {
+	var err error
+	for _, name := range []string{"config", "state-dir", "token-file", "read-token-file", "agent-token-file", "log-file"} {
+		if v := fs.Lookup(name).Value.String(); fs.Changed(name) && !filepath.IsAbs(v) {
+			err = errors.Join(err, fmt.Errorf("--%s %s: the service does not start in this folder, so give the full path", name, v))
+		}
+	}
+	return err
 }
 
 // quiet is the logger of the parts the service commands and the daemon's

@@ -93,3 +93,31 @@ func TestStartFailureReachesTheLogFile(t *testing.T) {
 		t.Errorf("the missing state directory was created: %v", err)
 	}
 }
+
+// The service starts in System32: install refuses a relative path among
+// its daemon flags, naming each, and takes full ones.
+func TestCheckServicePaths(t *testing.T) {
+	abs := filepath.Join(t.TempDir(), "wslfwd.toml")
+	fs, _, err := parseRunFlags([]string{"--config", "wslfwd.toml", "--log-file", `logs\x.log`, "--state-dir", filepath.Dir(abs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkServicePaths(fs)
+	for _, want := range []string{"--config wslfwd.toml", `--log-file logs\x.log`, "full path"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("relative paths: %v, want it to say %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "--state-dir") {
+		t.Errorf("a full --state-dir was refused: %v", err)
+	}
+	for _, args := range [][]string{nil, {"--config", abs, "--grace", "1m"}} {
+		fs, _, err := parseRunFlags(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkServicePaths(fs); err != nil {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+}

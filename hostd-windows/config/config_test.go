@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
@@ -271,6 +272,48 @@ func TestLoopbackExposeByBackend(t *testing.T) {
 		}
 		if err != nil && !strings.Contains(err.Error(), "portproxy does not listen on loopback") {
 			t.Errorf("backend %q: error %q does not say why", b, err)
+		}
+	}
+}
+
+// A config is read only when it is a regular file, and only up to
+// maxFileSize: each refusal names the file and loads nothing. Who may
+// change it is TestLoadRefusesSharedFiles (Unix modes) and fileperm's
+// tests (Windows DACLs).
+func TestLoadRefusesOddFiles(t *testing.T) {
+	dir := t.TempDir()
+	ok := writeConfig(t, dir, "ok.toml", []byte("udp = true\n"), 0o644)
+	if c, err := Load(ok); err != nil || !c.UDP {
+		t.Fatalf("Load(0644 config) = %+v, %v", c, err)
+	}
+	wantLoadRefused(t, writeConfig(t, dir, "big.toml", bytes.Repeat([]byte("# padding\n"), maxFileSize/10+1), 0o644), "larger than 1024 KiB")
+	wantLoadRefused(t, dir, "not a regular file")
+}
+
+// writeConfig writes a config file into dir with mode, past the umask.
+func writeConfig(t *testing.T, dir, name string, data []byte, mode os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// wantLoadRefused fails unless Load refuses path with an error that names
+// it and says each of want.
+func wantLoadRefused(t *testing.T, path string, want ...string) {
+	t.Helper()
+	c, err := Load(path)
+	if err == nil {
+		t.Fatalf("Load(%s) = %+v, want a refusal", path, c)
+	}
+	for _, w := range append(want, path) {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Load(%s): %v, want it to say %q", path, err, w)
 		}
 	}
 }

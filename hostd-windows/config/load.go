@@ -4,21 +4,77 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/wslfwd/wslfwd/internal/fileperm"
 )
 
 // Load reads and validates the TOML file at path. Keys it does not set keep
 // their defaults. Every error names the file, and the line and key when
 // known; unknown keys are errors, so a typo never silently does nothing.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
 	return Parse(path, data)
+}
+
+// maxFileSize bounds the config file. A config with a thousand static
+// forwards is about 100 KiB; one far larger is a mistake (or /dev/zero),
+// and is refused rather than read into memory.
+const maxFileSize = 1 << 20
+
+// readFile reads the regular file at path once nobody but its owner (and,
+// on Windows, SYSTEM and Administrators) may change it
+// (fileperm.CheckConfig): it names the token files, the state directory,
+// the log file and the forwards, so whoever may change it has the daemon's
+// rights at its next start. The check is on the open file that is then
+// read. A FIFO or device is refused before it is opened, since opening
+// one may block.
+func readFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRegular(path, fi); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if err := checkRegular(path, fi); err != nil {
+		return nil, err
+	}
+	if err := fileperm.CheckConfig(f); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d KiB", path, maxFileSize>>10)
+	}
+	return data, nil
+}
+
+// checkRegular refuses path unless fi, its stat, is a regular file's.
+func checkRegular(path string, fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	return nil
 }
 
 // Parse is Load on data already read; name is used in messages. It

@@ -20,6 +20,24 @@ func SecureFile(path string) error { return setDACL(path, FileSDDL) }
 // and reading for Users. It is for the read token only.
 func SecureReadableFile(path string) error { return setDACL(path, ReadableFileSDDL) }
 
+// SecureConfig gives the config file at path, when it lies in the state
+// directory stateDir, SecureFile's DACL and Administrators as its owner,
+// and reports whether it did. A file written there from an elevated
+// editor belongs to the user who wrote it, under Windows' default owner
+// policy, and an owner may always change a file's DACL: so any program
+// the user runs, elevated or not, could rewrite the config the service
+// reads as SYSTEM. A config elsewhere is the user's to secure, and is
+// only judged (fileperm.CheckConfigFor).
+func SecureConfig(stateDir, path string) (bool, error) {
+	if !InDir(stateDir, path) {
+		return false, nil
+	}
+	if err := SecureFile(path); err != nil {
+		return false, err
+	}
+	return true, SetAdminOwner(path)
+}
+
 func setDACL(path, sddl string) error {
 	sd, err := windows.SecurityDescriptorFromString(sddl)
 	if err != nil {

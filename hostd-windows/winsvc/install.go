@@ -220,12 +220,7 @@ func CheckConfigNotIn(dir, config string) error {
 	if config == "" {
 		return nil
 	}
-	config, err := filepath.Abs(config)
-	if err != nil {
-		return nil
-	}
-	rel, err := filepath.Rel(dir, config)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if !InDir(dir, config) {
 		return nil
 	}
 	return fmt.Errorf("%s, which holds the config file given (%s), is owned by your own account rather than by Administrators "+
@@ -233,6 +228,16 @@ func CheckConfigNotIn(dir, config string) error {
 		"the config included. Look at the config and move it out of that folder, then run wslfwd-hostd install without --config "+
 		"(it sets the folder aside and makes it anew), put the config back into the new folder from an elevated prompt, and run install again with --config",
 		dir, config)
+}
+
+// InDir reports whether path, made absolute, lies inside dir.
+func InDir(dir, path string) bool {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // SetAsideNote tells the user why install set dir aside as to.

@@ -190,3 +190,37 @@ func TestSecureReadableFile(t *testing.T) {
 		t.Error("the admin and agent tokens' check accepts a DACL that lets Users read")
 	}
 }
+
+// TestSecureConfig secures a config in the state directory, so that the
+// service's check (as SYSTEM) takes it, and leaves one elsewhere as it is.
+func TestSecureConfig(t *testing.T) {
+	root := t.TempDir()
+	stateDir := filepath.Join(root, "wslfwd")
+	if err := os.Mkdir(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	inside, outside := filepath.Join(stateDir, "config.toml"), filepath.Join(root, "config.toml")
+	for _, p := range []string{inside, outside} {
+		if err := os.WriteFile(p, []byte("udp = true\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if secured, err := SecureConfig(stateDir, outside); err != nil || secured {
+		t.Errorf("a config outside the state directory: secured %v, %v; want it left alone", secured, err)
+	}
+	if secured, err := SecureConfig(stateDir, inside); err != nil || !secured {
+		t.Fatalf("a config in the state directory: secured %v, %v", secured, err)
+	}
+	if isWine() {
+		t.Skip("needs Windows: Wine accepts file DACLs and owners but does not store them")
+	}
+	if got, err := DACL(inside); err != nil || got != FileSDDL {
+		t.Errorf("DACL = %q, %v; want %q", got, err, FileSDDL)
+	}
+	if err := fileperm.CheckConfigFor(inside, SIDSystem); err != nil {
+		t.Errorf("the service's check refuses the config install secured: %v", err)
+	}
+	if err := fileperm.CheckConfigFor(outside, SIDSystem); err == nil {
+		t.Error("the service's check takes a config this test's user owns")
+	}
+}

@@ -42,35 +42,47 @@ type descriptor struct {
 }
 
 // judgeDescriptor refuses an owner other than SYSTEM, Administrators or
-// self (the process's user), and any allow entry for anyone else, or,
-// when othersRead, any such entry that grants more than reading.
-// Inherit-only entries count too: on a directory they reach every file
-// created in it later.
-func judgeDescriptor(path string, isDir bool, d descriptor, self string, othersRead bool) error {
+// self (the account the daemon runs as), and any allow entry for anyone
+// else, or, when others may read such a file (k), any such entry that
+// grants more than reading. Inherit-only entries count too: on a
+// directory they reach every file created in it later. Each refusal says
+// what fixes it: k's install step, or the icacls command.
+func judgeDescriptor(path string, isDir bool, d descriptor, self string, k kind) error {
 	trusted := []string{sidSystem, sidAdministrators, self}
 	if !slices.Contains(trusted, d.Owner) {
-		return fmt.Errorf("%s is owned by %s, not by Administrators or SYSTEM: in an elevated prompt run wslfwd-hostd install "+
-			"(it makes Administrators the owner of the state directory and tokens), or icacls \"%s\" /setowner *%s",
-			path, d.Owner, path, sidAdministrators)
+		return fmt.Errorf("%s is owned by %s, not by Administrators or SYSTEM: in an elevated prompt %s, "+
+			"or run icacls \"%s\" /setowner *%s", path, d.Owner, k.installFix(), path, sidAdministrators)
 	}
 	if d.NullDACL {
 		return fmt.Errorf("%s has no access list, so everyone may use it: in an elevated prompt run %s",
 			path, fixDACL(path, isDir, ""))
 	}
 	for _, e := range d.ACEs {
-		if othersRead && e.readOnly() {
+		if k.othersRead() && e.readOnly() {
 			continue
 		}
-		if e.Allow && !slices.Contains(trusted, e.SID) && e.SID != sidCreatorOwner {
-			if othersRead {
-				return fmt.Errorf("%s lets %s change it (access mask %#x), beyond Administrators and SYSTEM: in an elevated prompt run wslfwd-hostd install "+
-					"(it gives the read token its access list), or icacls \"%s\" /remove:g *%s /grant:r *%s:R", path, e.SID, e.Mask, path, e.SID, sidUsers)
-			}
-			return fmt.Errorf("%s allows access to %s, beyond Administrators and SYSTEM: in an elevated prompt run wslfwd-hostd install "+
-				"(it restricts the state directory and tokens), or %s", path, e.SID, fixDACL(path, isDir, e.SID))
+		if !e.Allow || slices.Contains(trusted, e.SID) || e.SID == sidCreatorOwner {
+			continue
 		}
+		what := "allows access to " + e.SID
+		if k.othersRead() {
+			what = fmt.Sprintf("lets %s change it (access mask %#x)", e.SID, e.Mask)
+		}
+		return fmt.Errorf("%s %s, beyond Administrators and SYSTEM: in an elevated prompt %s, or run %s",
+			path, what, k.installFix(), fixAccess(path, isDir, e.SID, k))
 	}
 	return nil
+}
+
+// fixAccess is the icacls command that takes away what sid was granted:
+// for the read token, Users may read it again; for any other file only
+// SYSTEM and Administrators are left (fixDACL), which also ends what the
+// file inherited, which /remove:g cannot take away.
+func fixAccess(path string, isDir bool, sid string, k kind) string {
+	if k == readShared {
+		return fmt.Sprintf("icacls \"%s\" /remove:g *%s /grant:r *%s:R", path, sid, sidUsers)
+	}
+	return fixDACL(path, isDir, sid)
 }
 
 // fixDACL is the icacls command that leaves only SYSTEM and

@@ -1,6 +1,7 @@
 // Package fileperm checks that the files holding secrets (the bearer
 // tokens) and the daemon's state directory are private to the account the
-// daemon runs as, and refuses with the command that fixes them.
+// daemon runs as, that nobody else may change its config file, and refuses
+// with the command that fixes them.
 //
 // The daemon runs as LocalSystem on Windows and as root elsewhere, so a
 // token another account could read or replace would hand that account the
@@ -23,6 +24,10 @@
 // Others still may not change it: on Unix the mode gives group and others
 // no write access (mode & 0o022 == 0), on Windows entries beyond SYSTEM,
 // Administrators and self grant reading only. The owner rule is the same.
+// The config file is judged alike (CheckConfig): it holds no secret, but
+// it names the token files, the state directory, the log file and the
+// forwards, so whoever may change it has the daemon's rights at its next
+// start.
 //
 // The judging is plain Go over plain values (mode and owner; owner SID and
 // the DACL's entries), so every refusal is tested on every OS; only
@@ -42,7 +47,7 @@ func CheckPrivate(path string) error {
 	if err != nil {
 		return fmt.Errorf("check access to %s: %w", path, err)
 	}
-	return checkPrivate(path, fi, false)
+	return check(path, nil, fi, private)
 }
 
 // CheckReadShared checks path like CheckPrivate, except that others may
@@ -52,7 +57,44 @@ func CheckReadShared(path string) error {
 	if err != nil {
 		return fmt.Errorf("check access to %s: %w", path, err)
 	}
-	return checkPrivate(path, fi, true)
+	return check(path, nil, fi, readShared)
+}
+
+// CheckConfig checks the open config file f like CheckReadShared, with
+// hints fit for a config. It judges the file that is then read, not its
+// path again, so nobody who may replace the file in its folder can swap
+// it between the check and the read.
+func CheckConfig(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("check access to %s: %w", f.Name(), err)
+	}
+	return check(f.Name(), f, fi, config)
+}
+
+// kind is what a file is to the daemon: who else may use it, and what
+// fixes one that allows more.
+type kind int
+
+const (
+	private    kind = iota // the admin and agent tokens, the state directory
+	readShared             // the read token
+	config                 // the daemon's config file
+)
+
+// othersRead reports whether others may read such a file.
+func (k kind) othersRead() bool { return k != private }
+
+// installFix is what, run elevated, gives such a file the access it
+// needs.
+func (k kind) installFix() string {
+	switch k {
+	case readShared:
+		return "run wslfwd-hostd install (it secures the read token)"
+	case config:
+		return "run wslfwd-hostd install -- --config with it, once it lies in the state directory (install secures a config there)"
+	}
+	return "run wslfwd-hostd install (it secures the state directory and tokens)"
 }
 
 // CheckNotShared checks only the Unix mode: that neither group nor others
@@ -68,9 +110,9 @@ func CheckNotShared(path string) error {
 }
 
 // checkModeBits refuses a mode that gives group or others any access,
-// or, when othersRead, write access.
-func checkModeBits(path string, mode fs.FileMode, othersRead bool) error {
-	if othersRead {
+// or, when others may read such a file, write access.
+func checkModeBits(path string, mode fs.FileMode, k kind) error {
+	if k.othersRead() {
 		if mode.Perm()&0o022 == 0 {
 			return nil
 		}
@@ -90,7 +132,7 @@ func checkModeBits(path string, mode fs.FileMode, othersRead bool) error {
 
 // checkOwnerUID refuses a file not owned by the process's user, naming
 // root when that user is root.
-func checkOwnerUID(path string, owner, self uint32) error {
+func checkOwnerUID(path string, owner, self uint32, k kind) error {
 	if owner == self {
 		return nil
 	}
@@ -98,6 +140,10 @@ func checkOwnerUID(path string, owner, self uint32) error {
 	if self == 0 {
 		who = "root, the user the daemon runs as"
 	}
-	return fmt.Errorf("%s is owned by uid %d, not by %s: run chown %d %s (or delete it to have it created again)",
-		path, owner, who, self, path)
+	again := " (or delete it to have it created again)"
+	if k == config {
+		again = "" // the daemon makes tokens and its state directory, never a config
+	}
+	return fmt.Errorf("%s is owned by uid %d, not by %s: run chown %d %s%s",
+		path, owner, who, self, path, again)
 }

@@ -9,16 +9,17 @@ import (
 	"syscall"
 )
 
-// checkPrivate checks the owner, then the mode.
-func checkPrivate(path string, fi fs.FileInfo, othersRead bool) error {
+// check checks the owner, then the mode, both from fi (f's, when the
+// file is open).
+func check(path string, _ *os.File, fi fs.FileInfo, k kind) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fmt.Errorf("check access to %s: no owner information", path)
 	}
-	if err := checkOwnerUID(path, st.Uid, uint32(os.Geteuid())); err != nil {
+	if err := checkOwnerUID(path, st.Uid, uint32(os.Geteuid()), k); err != nil {
 		return err
 	}
-	return checkModeBits(path, fi.Mode(), othersRead)
+	return checkModeBits(path, fi.Mode(), k)
 }
 
-func checkMode(path string, mode fs.FileMode) error { return checkModeBits(path, mode, false) }
+func checkMode(path string, mode fs.FileMode) error { return checkModeBits(path, mode, private) }

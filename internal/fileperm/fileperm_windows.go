@@ -4,14 +4,25 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
 
-// checkPrivate reads path's owner and DACL and judges them.
-func checkPrivate(path string, fi fs.FileInfo, othersRead bool) error {
-	d, err := readDescriptor(path)
+// check reads the owner and DACL of f, when the file is open, else of
+// path, and judges them for this process's user.
+func check(path string, f *os.File, fi fs.FileInfo, k kind) error {
+	user, err := windows.GetCurrentProcessToken().GetTokenUser()
+	if err != nil {
+		return fmt.Errorf("check access to %s: this process's user: %w", path, err)
+	}
+	return checkFor(path, f, fi, user.User.Sid.String(), k)
+}
+
+// checkFor is check for the account whose SID is self.
+func checkFor(path string, f *os.File, fi fs.FileInfo, self string, k kind) error {
+	d, err := readDescriptor(path, f)
 	if err != nil {
 		return err
 	}
@@ -23,11 +34,23 @@ func checkPrivate(path string, fi fs.FileInfo, othersRead bool) error {
 		// runs the project's Windows tests, never a real daemon.
 		d.ACEs, d.NullDACL = nil, false
 	}
-	user, err := windows.GetCurrentProcessToken().GetTokenUser()
+	return judgeDescriptor(path, fi.IsDir(), d, self, k)
+}
+
+// CheckConfigFor checks the config file at path as CheckConfig would in
+// a process of the account whose SID is self: install, run by an
+// administrator, judges the config as the service, which runs as SYSTEM,
+// will at its start. Under Wine, which keeps no owner a program sets,
+// the owner is judged for this process's user instead.
+func CheckConfigFor(path, self string) error {
+	fi, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("check access to %s: this process's user: %w", path, err)
+		return fmt.Errorf("check access to %s: %w", path, err)
 	}
-	return judgeDescriptor(path, fi.IsDir(), d, user.User.Sid.String(), othersRead)
+	if underWine() {
+		return check(path, nil, fi, config)
+	}
+	return checkFor(path, nil, fi, self, config)
 }
 
 // underWine reports whether the process runs under Wine, whose ntdll
@@ -39,13 +62,25 @@ func underWine() bool {
 // checkMode: Windows files have no Unix mode; CheckPrivate is the check.
 func checkMode(string, fs.FileMode) error { return nil }
 
-// readDescriptor reads the owner and the DACL's entries of path.
-func readDescriptor(path string) (descriptor, error) {
-	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
-		windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
+// readDescriptor reads the owner and the DACL's entries of f, when the
+// file is open, else of path.
+func readDescriptor(path string, f *os.File) (descriptor, error) {
+	var sd *windows.SECURITY_DESCRIPTOR
+	var err error
+	const info = windows.OWNER_SECURITY_INFORMATION | windows.DACL_SECURITY_INFORMATION
+	if f != nil {
+		sd, err = windows.GetSecurityInfo(windows.Handle(f.Fd()), windows.SE_FILE_OBJECT, info)
+	} else {
+		sd, err = windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, info)
+	}
 	if err != nil {
 		return descriptor{}, fmt.Errorf("read access of %s: %w", path, err)
 	}
+	return descriptorOf(path, sd)
+}
+
+// descriptorOf reads the owner and the DACL's entries of sd, path's.
+func descriptorOf(path string, sd *windows.SECURITY_DESCRIPTOR) (descriptor, error) {
 	owner, _, err := sd.Owner()
 	if err != nil {
 		return descriptor{}, fmt.Errorf("owner of %s: %w", path, err)

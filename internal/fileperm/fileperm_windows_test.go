@@ -33,7 +33,7 @@ func TestReadDescriptor(t *testing.T) {
 	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d, err := readDescriptor(path)
+	d, err := readDescriptor(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +91,43 @@ func TestCheckReadSharedReadsDACL(t *testing.T) {
 	}
 	setDACL(t, path, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FRFW;;;BU)")
 	if err := CheckReadShared(path); err == nil || !strings.Contains(err.Error(), "lets S-1-5-32-545 change it") {
+		t.Fatalf("Users may write: err = %v, want a refusal naming S-1-5-32-545", err)
+	}
+}
+
+// CheckConfig reads the DACL through the open file's handle: a config
+// Users may read passes, one Users may write does not. CheckConfigFor
+// judges as another account: a file this test's user owns is refused for
+// SYSTEM, the service's account, except under Wine, which keeps no owner.
+func TestCheckConfigReadsDACL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wslfwd.toml")
+	if err := os.WriteFile(path, []byte("udp = true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	setDACL(t, path, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FR;;;BU)")
+	check := func() error {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		return CheckConfig(f)
+	}
+	if err := check(); err != nil {
+		t.Fatalf("Users may read: %v", err)
+	}
+	err := CheckConfigFor(path, sidSystem)
+	if underWine() {
+		if err != nil {
+			t.Fatalf("under Wine the owner is judged for this process: %v", err)
+		}
+		t.Skip("Wine keeps no file DACLs or owners; TestConfigRule covers the rules")
+	}
+	if err == nil || !strings.Contains(err.Error(), "/setowner") {
+		t.Fatalf("a config this test's user owns, judged for SYSTEM: err = %v, want the owner refused", err)
+	}
+	setDACL(t, path, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FRFW;;;BU)")
+	if err := check(); err == nil || !strings.Contains(err.Error(), "lets S-1-5-32-545 change it") {
 		t.Fatalf("Users may write: err = %v, want a refusal naming S-1-5-32-545", err)
 	}
 }
