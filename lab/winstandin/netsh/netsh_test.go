@@ -2,6 +2,7 @@ package netsh
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -164,5 +165,37 @@ func TestExcludedPortRangeHasNoRanges(t *testing.T) {
 	out, code := tool.Run(strings.Fields("interface ipv4 show excludedportrange protocol=tcp"))
 	if code != 0 || !strings.Contains(out, "----------    --------\r\n\r\n") {
 		t.Errorf("code %d, out %q", code, out)
+	}
+}
+
+// A delete takes every value that names its socket, in any spelling: the
+// harsher reading of netsh, whose matching is undocumented. Other
+// sockets, and the same port in another table, stay.
+func TestDeleteTakesEverySpellingOfItsSocket(t *testing.T) {
+	tool, st := newTool(nil)
+	for _, name := range []string{"0.0.0.0/4000", "*/4000", "0.0.0.0/04000", "10.0.0.2/4000", "0.0.0.0/5555", "bogus/4000"} {
+		st.SetValue("v4tov4", name, "10.0.0.1/4000")
+	}
+	st.SetValue("v4tov6", "0.0.0.0/4000", "fd00::1/4000")
+	if out, code := tool.Run(strings.Fields("interface portproxy delete v4tov4 listenport=4000 listenaddress=0.0.0.0")); code != 0 {
+		t.Fatalf("delete: code %d, out %q", code, out)
+	}
+	var left []string
+	for _, v := range values(t, st, "v4tov4") {
+		left = append(left, v.Name)
+	}
+	if want := []string{"10.0.0.2/4000", "0.0.0.0/5555", "bogus/4000"}; !slices.Equal(left, want) {
+		t.Errorf("v4tov4 after delete = %q, want %q", left, want)
+	}
+	if got := values(t, st, "v4tov6"); len(got) != 1 {
+		t.Errorf("v4tov6 after a v4tov4 delete = %v", got)
+	}
+	// Only another spelling is there: it goes, and the delete succeeds.
+	st.SetValue("v6tov6", "::0/80", "fd00::1/80")
+	if out, code := tool.Run(strings.Fields("interface portproxy delete v6tov6 listenport=80 listenaddress=::")); code != 0 {
+		t.Fatalf("delete of ::/80 beside ::0/80: code %d, out %q", code, out)
+	}
+	if got := values(t, st, "v6tov6"); len(got) != 0 {
+		t.Errorf("v6tov6 after delete = %v", got)
 	}
 }

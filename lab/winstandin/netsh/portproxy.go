@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/wslfwd/wslfwd/lab/winstandin/state"
@@ -63,7 +64,12 @@ func (t Tool) addEntry(verb, kind string, words []string) result {
 }
 
 // deleteEntry deletes by listen address and port; an absent entry fails
-// with Windows' message.
+// with Windows' message. How netsh matches a delete to the stored values
+// is undocumented; the harsher reading is taken: it parses the address,
+// so every spelling of the socket goes ("0.0.0.0", "*" and "::" for the
+// unspecified address, "::0", a port with leading zeros), not only the
+// value whose name is the text given. A caller that deletes beside a
+// value of another spelling, which is someone else's, loses it here.
 func (t Tool) deleteEntry(kind string, words []string) result {
 	m, good := tags(words, "listenport", "listenaddress", "protocol")
 	if !good || m["listenport"] == "" || !tcpOnly(m) {
@@ -74,14 +80,59 @@ func (t Tool) deleteEntry(kind string, words []string) result {
 	if !lok {
 		return fail(msgBadParam)
 	}
-	found, err := t.Store.DeleteValue(kind, listen+"/"+m["listenport"])
+	name := listen + "/" + m["listenport"]
+	vs, err := t.Store.Values(kind)
 	if err != nil {
 		return fail(err.Error())
+	}
+	found := false
+	for _, v := range vs {
+		if v.Name != name && !sameSocket(v.Name, name, listen4) {
+			continue
+		}
+		if _, err := t.Store.DeleteValue(kind, v.Name); err != nil {
+			return fail(err.Error())
+		}
+		found = true
 	}
 	if !found {
 		return fail(msgNotFound)
 	}
 	return ok("\r\n")
+}
+
+// sameSocket reports whether two value names of a table whose listen
+// family is IPv4 when listen4 name one socket, read as leniently as netsh
+// might. Names that do not read as address/port match only themselves.
+func sameSocket(a, b string, listen4 bool) bool {
+	sa, oka := socketOf(a, listen4)
+	sb, okb := socketOf(b, listen4)
+	return oka && okb && sa == sb
+}
+
+// socketOf reads a value name as address/port, "*" as the family's
+// unspecified address, any spelling of the address and a port with
+// leading zeros or spaces.
+func socketOf(name string, listen4 bool) (netip.AddrPort, bool) {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 {
+		return netip.AddrPort{}, false
+	}
+	port, err := strconv.ParseUint(strings.TrimSpace(name[i+1:]), 10, 16)
+	if err != nil || port == 0 {
+		return netip.AddrPort{}, false
+	}
+	text := strings.TrimSpace(name[:i])
+	addr := netip.IPv6Unspecified()
+	if listen4 {
+		addr = netip.IPv4Unspecified()
+	}
+	if text != "*" {
+		if addr, err = netip.ParseAddr(text); err != nil {
+			return netip.AddrPort{}, false
+		}
+	}
+	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), true
 }
 
 func tcpOnly(m map[string]string) bool {
