@@ -183,6 +183,7 @@ func plainLinux() controlclient.Env {
 			}
 			return token.Load(path)
 		},
+		ProgramData: func() (string, error) { return "", errors.New("ProgramData is a Windows folder") },
 	}
 }
 

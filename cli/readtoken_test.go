@@ -15,16 +15,11 @@ import (
 
 // normalPrompt is Windows from a normal (not elevated) prompt: the
 // daemon's admin token may not be read, its read token may (rd.read
-// stands in for %ProgramData%\wslfwd\read.token).
+// stands in for C:\ProgramData\wslfwd\read.token).
 func normalPrompt(rd realDaemon) controlclient.Env {
 	env := plainLinux()
 	env.GOOS = "windows"
-	env.Getenv = func(k string) string {
-		if k == "ProgramData" {
-			return `C:\ProgramData`
-		}
-		return ""
-	}
+	env.ProgramData = func() (string, error) { return `C:\ProgramData`, nil }
 	env.LoadToken = func(path string) (string, error) {
 		switch path {
 		case `C:\ProgramData\wslfwd\token`:

@@ -20,12 +20,13 @@ import (
 
 // fakeEnv describes a machine for Detect.
 type fakeEnv struct {
-	goos      string
-	vars      map[string]string
-	osrelease string
-	wslinfo   string
-	wslErr    error
-	gw        string
+	goos        string
+	programData string // Windows' known folder; "" for an error
+	vars        map[string]string
+	osrelease   string
+	wslinfo     string
+	wslErr      error
+	gw          string
 }
 
 func (f fakeEnv) env() Env {
@@ -52,6 +53,12 @@ func (f fakeEnv) env() Env {
 		},
 		HomeDir:   func() (string, error) { return "/home/ada", nil },
 		LoadToken: token.Load,
+		ProgramData: func() (string, error) {
+			if f.programData == "" {
+				return "", errors.New("no known folder")
+			}
+			return f.programData, nil
+		},
 	}
 }
 
@@ -153,12 +160,14 @@ func TestParseMode(t *testing.T) {
 
 func TestTokenPaths(t *testing.T) {
 	win := Detect(fakeEnv{goos: "windows"}.env())
-	e := fakeEnv{goos: "windows", vars: map[string]string{"ProgramData": `D:\Data\`}}.env()
+	// The known folder, never %ProgramData%, which the user may point at
+	// a token of their own choosing.
+	e := fakeEnv{goos: "windows", programData: `D:\Data\`, vars: map[string]string{"ProgramData": `C:\Users\x\evil`}}.env()
 	if got := strings.Join(TokenPaths(win, e), ";"); got != `D:\Data\wslfwd\token;D:\Data\wslfwd\read.token` {
 		t.Errorf("windows: %s", got)
 	}
 	if got := TokenPaths(win, fakeEnv{goos: "windows"}.env())[0]; got != `C:\ProgramData\wslfwd\token` {
-		t.Errorf("windows without ProgramData: %s", got)
+		t.Errorf("windows without the known folder: %s", got)
 	}
 	wsl := fakeEnv{goos: "linux", osrelease: wsl2Kernel, wslinfo: "mirrored"}
 	if got := strings.Join(TokenPaths(Detect(wsl.env()), wsl.env()), ";"); got != "/home/ada/.config/wslfwd/token;/etc/wslfwd/cli.token" {

@@ -39,6 +39,10 @@ type Env struct {
 	HomeDir func() (string, error)
 	// LoadToken reads and validates a token file (token.Load).
 	LoadToken func(path string) (string, error)
+	// ProgramData returns Windows' ProgramData folder, from the
+	// known-folder API: %ProgramData% is the user's to set, and reaches
+	// the processes UAC elevates for them.
+	ProgramData func() (string, error)
 }
 
 // ErrNoWslinfo is returned by Env.Wslinfo when the program is not installed
@@ -48,13 +52,14 @@ var ErrNoWslinfo = errors.New("wslinfo not found")
 // SystemEnv returns an Env reading the real machine.
 func SystemEnv() Env {
 	return Env{
-		GOOS:      runtime.GOOS,
-		Getenv:    os.Getenv,
-		ReadFile:  os.ReadFile,
-		Wslinfo:   runWslinfo,
-		Gateway4:  defaultGateway4,
-		HomeDir:   os.UserHomeDir,
-		LoadToken: token.Load,
+		GOOS:        runtime.GOOS,
+		Getenv:      os.Getenv,
+		ReadFile:    os.ReadFile,
+		Wslinfo:     runWslinfo,
+		Gateway4:    defaultGateway4,
+		HomeDir:     os.UserHomeDir,
+		LoadToken:   token.Load,
+		ProgramData: programData,
 	}
 }
 

@@ -13,17 +13,18 @@ import (
 // TokenPaths lists, in the order tried, where the CLI looks for a token when
 // --token-file is not given.
 //
-//   - Windows: the daemon's own files under %ProgramData%\wslfwd: its admin
-//     token "token" (readable by administrators), then its read token
-//     "read.token" (readable by every user), good for the read commands.
+//   - Windows: the daemon's own files under ProgramData\wslfwd (the known
+//     folder, never %ProgramData%): its admin token "token" (readable by
+//     administrators), then its read token "read.token" (readable by every
+//     user), good for the read commands.
 //   - WSL: a token the user copied in. /etc/wslfwd/token is the agent's token,
 //     which ControlService rejects, so it is never tried.
 //   - Linux outside WSL (the daemon runs here): the daemon's state directory.
 func TokenPaths(p Place, env Env) []string {
 	switch p.Kind {
 	case Windows:
-		dir := env.Getenv("ProgramData")
-		if dir == "" {
+		dir, err := env.ProgramData()
+		if err != nil || dir == "" {
 			dir = `C:\ProgramData`
 		}
 		dir = strings.TrimRight(dir, `\`) + `\wslfwd\`

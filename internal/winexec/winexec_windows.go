@@ -10,15 +10,22 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/windows"
+
 	"github.com/wslfwd/wslfwd/internal/wintext"
 )
 
-// SystemPath returns %SystemRoot%\<rel>. Go refuses to run a program
-// found relative to the current directory, and one found on PATH could be
-// anyone's, so system tools are always run by this path.
+// SystemPath returns <the Windows folder>\<rel>. Go refuses to run a
+// program found relative to the current directory, and one found on PATH
+// could be anyone's, so system tools are always run by this path. The
+// folder comes from Windows itself, never from %SystemRoot%: a user's
+// variables (HKCU\Environment) reach the processes UAC elevates for that
+// user, so a program of theirs running without elevation could otherwise
+// point an elevated install, setup or uninstall at a wsl.exe or netsh.exe
+// of its own, and hand it the agent token.
 func SystemPath(rel string) string {
-	root := os.Getenv("SystemRoot")
-	if root == "" || !filepath.IsAbs(root) {
+	root, err := windows.GetSystemWindowsDirectory()
+	if err != nil || !filepath.IsAbs(root) {
 		root = `C:\Windows`
 	}
 	return filepath.Join(root, rel)

@@ -2,18 +2,27 @@ package winexec
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/windows"
 )
 
+// SystemPath takes the Windows folder from Windows, never from
+// %SystemRoot%, which a user's own variables can set for the processes
+// UAC elevates.
 func TestSystemPath(t *testing.T) {
-	t.Setenv("SystemRoot", `D:\Win`)
-	if got := NetshPath(); got != `D:\Win\System32\netsh.exe` {
-		t.Errorf("NetshPath = %q", got)
+	win, err := windows.GetSystemWindowsDirectory()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Setenv("SystemRoot", `relative`)
-	if got := NetshPath(); got != `C:\Windows\System32\netsh.exe` {
-		t.Errorf("NetshPath with a relative SystemRoot = %q", got)
+	want := filepath.Join(win, `System32\netsh.exe`)
+	for _, root := range []string{`D:\Evil`, `relative`, ``} {
+		t.Setenv("SystemRoot", root)
+		if got := NetshPath(); got != want {
+			t.Errorf("NetshPath with SystemRoot=%q: %q, want %q", root, got, want)
+		}
 	}
 }
 
