@@ -23,10 +23,22 @@ import (
 )
 
 // Defaults for the zero Options fields.
+//
+// The caps bound what a flood from the LAN can make the daemon hold. Each
+// carried connection or flow holds a port of the host's for its side
+// towards the target; a connection also holds two goroutines and, off
+// Linux, two 16 KiB copy buffers (copy_other.go), a flow one goroutine
+// and a 64 KiB reply buffer, so that no datagram is cut. At the
+// relay-wide cap that is 1,024 of Windows' 16,384 dynamic ports and at
+// most about 80 MiB. A forward's own cap leaves room for the others when
+// one is flooded. A developer's service reached from a few phones and PCs
+// holds a few dozen at a time.
 const (
 	DefaultDialTimeout    = 10 * time.Second
 	DefaultUDPIdleTimeout = 60 * time.Second
-	DefaultMaxUDPFlows    = 1024
+	DefaultMaxUDPFlows    = 512
+	DefaultMaxTCPConns    = 512
+	DefaultMaxClients     = 1024
 )
 
 // Options tune a Relay. Zero or negative fields take the defaults.
@@ -40,6 +52,12 @@ type Options struct {
 	// further clients are dropped until a flow expires, so a flood of
 	// source addresses cannot exhaust the host's sockets.
 	MaxUDPFlows int
+	// MaxTCPConns caps the connections one TCP forward carries at once;
+	// further clients are refused (reset) until some end.
+	MaxTCPConns int
+	// MaxClients caps the TCP connections and UDP flows of all forwards
+	// together (budget).
+	MaxClients int
 	// Logger receives the relay's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -53,6 +71,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxUDPFlows <= 0 {
 		o.MaxUDPFlows = DefaultMaxUDPFlows
+	}
+	if o.MaxTCPConns <= 0 {
+		o.MaxTCPConns = DefaultMaxTCPConns
+	}
+	if o.MaxClients <= 0 {
+		o.MaxClients = DefaultMaxClients
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -76,6 +100,8 @@ type Relay struct {
 	mu       sync.Mutex // serialises Apply, List and Close
 	forwards map[backend.Key]running
 	closed   bool
+
+	clients *budget // every forward's connections and flows
 }
 
 type running struct {
@@ -97,6 +123,7 @@ func New(opts Options) *Relay {
 		// logger it passes, and a second one logged "backend=relay" twice.
 		log:      opts.Logger,
 		forwards: make(map[backend.Key]running),
+		clients:  &budget{max: int64(opts.MaxClients)},
 	}
 }
 
@@ -189,9 +216,9 @@ func (r *Relay) add(ctx context.Context, e backend.Entry) error {
 	log := r.log.With("entry", e.String())
 	switch e.Protocol {
 	case backend.TCP:
-		f, err = startTCP(ctx, e, r.opts.DialTimeout, log)
+		f, err = startTCP(ctx, e, r.opts, r.clients, log)
 	case backend.UDP:
-		f, err = startUDP(ctx, e, r.opts.UDPIdleTimeout, r.opts.MaxUDPFlows, log)
+		f, err = startUDP(ctx, e, r.opts, r.clients, log)
 	}
 	if err != nil {
 		return err

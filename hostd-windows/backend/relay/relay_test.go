@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -391,5 +392,111 @@ func TestIPv6Listener(t *testing.T) {
 		if got, err := io.ReadAll(c); err != nil || string(got) != "hi" {
 			t.Errorf("echo through %s = %q, %v", e, got, err)
 		}
+	}
+}
+
+// holdTCP opens a connection through the forward and reports whether the
+// relay carries it: an echo comes back, or the relay ends it at once.
+func holdTCP(t *testing.T, at netip.AddrPort) (*net.TCPConn, bool) {
+	t.Helper()
+	c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(at))
+	if errors.Is(err, syscall.ECONNRESET) {
+		return nil, false // reset before connect returned
+	}
+	if err != nil {
+		t.Fatalf("dial %s: %v", at, err)
+	}
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "x"); err != nil {
+		return c, false
+	}
+	_, err = io.ReadFull(c, make([]byte, 1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection to %s neither carried nor ended", at)
+	}
+	return c, err == nil
+}
+
+// TestTCPConnLimit: a forward carries at most MaxTCPConns clients at
+// once; further ones are ended at once and the carried ones go on, and a
+// client that ends makes room for another.
+func TestTCPConnLimit(t *testing.T) {
+	r := newRelay(t, Options{MaxTCPConns: 3})
+	e := addForward(t, r, backend.TCP, backendtest.Echo(t, backend.TCP))
+
+	var held []*net.TCPConn
+	for i := range 3 {
+		c, ok := holdTCP(t, e.Listen)
+		if !ok {
+			t.Fatalf("client %d of 3 refused", i+1)
+		}
+		held = append(held, c)
+	}
+	for range 3 {
+		if _, ok := holdTCP(t, e.Listen); ok {
+			t.Fatalf("a fourth client carried beyond the cap of 3 (%d sides tracked)", r.conns(t, e.Key()))
+		}
+	}
+	if n := r.conns(t, e.Key()); n != 6 {
+		t.Fatalf("%d sides tracked, want 6: three clients and their targets", n)
+	}
+	roundTripTCP(t, held[0], "still carried")
+	held[1].Close()
+	waitFor(t, "the ended client's room", func() bool { return r.conns(t, e.Key()) == 4 })
+	if _, ok := holdTCP(t, e.Listen); !ok {
+		t.Fatal("a client refused after one of three ended")
+	}
+}
+
+// TestClientBudgetIsRelayWide: MaxClients caps the connections and flows
+// of every forward together, so a flood spread over many forwards is
+// bounded too; what one forward gives back another may take.
+func TestClientBudgetIsRelayWide(t *testing.T) {
+	r := newRelay(t, Options{MaxClients: 3})
+	a := addForward(t, r, backend.TCP, backendtest.Echo(t, backend.TCP))
+	b := addForward(t, r, backend.TCP, backendtest.Echo(t, backend.TCP))
+	u := addForward(t, r, backend.UDP, backendtest.Echo(t, backend.UDP))
+
+	first, ok := holdTCP(t, a.Listen)
+	if !ok {
+		t.Fatal("first client refused")
+	}
+	if _, ok := holdTCP(t, a.Listen); !ok {
+		t.Fatal("second client refused")
+	}
+	third := dialUDP(t, u.Listen)
+	roundTrip(t, third, "third")
+	if _, ok := holdTCP(t, b.Listen); ok {
+		t.Fatal("a fourth client carried, by another forward, beyond the relay's cap of 3")
+	}
+	extra := dialUDP(t, u.Listen)
+	if _, err := extra.Write([]byte("extra")); err != nil {
+		t.Fatal(err)
+	}
+	// Datagrams are read in order: once a later one of the carried flow
+	// has come back, extra's has been handled.
+	roundTrip(t, third, "third again")
+	for _, f := range r.flows(t, u.Key()) {
+		if f == localAddr(extra) {
+			t.Fatal("a flow opened beyond the relay's cap of 3")
+		}
+	}
+	first.Close()
+	waitFor(t, "a carried client on the other forward", func() bool {
+		_, ok := holdTCP(t, b.Listen)
+		return ok
+	})
+}
+
+// roundTripTCP writes msg and reads it back through an echo.
+func roundTripTCP(t *testing.T, c *net.TCPConn, msg string) {
+	t.Helper()
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+		t.Fatalf("echo = %q, %v; want %q", got, err, msg)
 	}
 }

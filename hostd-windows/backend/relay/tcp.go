@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 )
@@ -24,26 +23,33 @@ type tcpForward struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	conns  map[*net.TCPConn]struct{} // both sides of every carried connection
-	closed bool
+	maxConns int      // clients carried at once (Options.MaxTCPConns)
+	budget   *budget  // the relay's, shared by every forward
+	refusals refusals // clients refused at a cap, for the log
+
+	mu      sync.Mutex
+	conns   map[*net.TCPConn]struct{} // both sides of every carried connection
+	clients int                       // client sides among conns
+	closed  bool
 
 	wg sync.WaitGroup // the accept loop and every connection's goroutine
 }
 
 // startTCP binds the listener and starts accepting before it returns.
-func startTCP(ctx context.Context, e backend.Entry, dialTimeout time.Duration, log *slog.Logger) (*tcpForward, error) {
+func startTCP(ctx context.Context, e backend.Entry, opts Options, b *budget, log *slog.Logger) (*tcpForward, error) {
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, network(e.Protocol, e.Listen), e.Listen.String())
 	if err != nil {
 		return nil, bindError(e, err)
 	}
 	f := &tcpForward{
-		entry:  e,
-		ln:     l.(*net.TCPListener),
-		dialer: net.Dialer{Timeout: dialTimeout},
-		log:    log,
-		conns:  make(map[*net.TCPConn]struct{}),
+		entry:    e,
+		ln:       l.(*net.TCPListener),
+		dialer:   net.Dialer{Timeout: opts.DialTimeout},
+		log:      log,
+		maxConns: opts.MaxTCPConns,
+		budget:   b,
+		conns:    make(map[*net.TCPConn]struct{}),
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.wg.Add(1)
@@ -65,20 +71,63 @@ func (f *tcpForward) accept() {
 			continue
 		}
 		b.reset()
-		if !f.track(c) {
+		switch a := f.admit(c); a {
+		case admitted:
+			f.wg.Add(1)
+			go f.carry(c)
+		case refusedHere, refusedByRelay:
+			c.SetLinger(0) // a reset: nothing of it lingers in the host
+			c.Close()
+			f.refusals.note(f.log, a == refusedByRelay, f.maxConns)
+		case stopping:
 			c.Close()
 			return
 		}
-		f.wg.Add(1)
-		go f.carry(c)
 	}
+}
+
+// admission is what admit decided for a new client.
+type admission int
+
+const (
+	admitted       admission = iota
+	refusedHere              // at the forward's cap
+	refusedByRelay           // at the relay's cap (budget)
+	stopping                 // the forward is closing
+)
+
+// admit tracks a new client connection within the forward's cap and the
+// relay's budget; release gives back what it took.
+func (f *tcpForward) admit(c *net.TCPConn) admission {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.closed:
+		return stopping
+	case f.clients >= f.maxConns:
+		return refusedHere
+	case !f.budget.take():
+		return refusedByRelay
+	}
+	f.clients++
+	f.conns[c] = struct{}{}
+	return admitted
+}
+
+// release closes and forgets an admitted client connection.
+func (f *tcpForward) release(c *net.TCPConn) {
+	f.untrack(c)
+	f.mu.Lock()
+	f.clients--
+	f.mu.Unlock()
+	f.budget.give()
 }
 
 // carry connects the accepted client to the target and copies both ways
 // until both directions have ended.
 func (f *tcpForward) carry(client *net.TCPConn) {
 	defer f.wg.Done()
-	defer f.untrack(client)
+	defer f.release(client)
 
 	up, err := f.dialer.DialContext(f.ctx, network(f.entry.Protocol, f.entry.Connect), f.entry.Connect.String())
 	if err != nil {

@@ -25,7 +25,9 @@ type udpForward struct {
 	entry    backend.Entry
 	conn     *net.UDPConn
 	idle     time.Duration
-	maxFlows int
+	maxFlows int      // flows at once (Options.MaxUDPFlows)
+	budget   *budget  // the relay's, shared by every forward
+	refusals refusals // clients refused at a cap, for the log
 	log      *slog.Logger
 
 	ctx    context.Context // ends when the forward stops
@@ -51,7 +53,7 @@ func (fl *udpFlow) lastActive() time.Time { return time.Unix(0, fl.last.Load()) 
 
 // startUDP binds the listening socket and starts receiving before it
 // returns.
-func startUDP(ctx context.Context, e backend.Entry, idle time.Duration, maxFlows int, log *slog.Logger) (*udpForward, error) {
+func startUDP(ctx context.Context, e backend.Entry, opts Options, b *budget, log *slog.Logger) (*udpForward, error) {
 	var lc net.ListenConfig
 	pc, err := lc.ListenPacket(ctx, network(e.Protocol, e.Listen), e.Listen.String())
 	if err != nil {
@@ -60,8 +62,9 @@ func startUDP(ctx context.Context, e backend.Entry, idle time.Duration, maxFlows
 	f := &udpForward{
 		entry:    e,
 		conn:     pc.(*net.UDPConn),
-		idle:     idle,
-		maxFlows: maxFlows,
+		idle:     opts.UDPIdleTimeout,
+		maxFlows: opts.MaxUDPFlows,
+		budget:   b,
 		log:      log,
 		flows:    make(map[netip.AddrPort]*udpFlow),
 	}
@@ -124,11 +127,16 @@ func (f *udpForward) flow(client netip.AddrPort) *udpFlow {
 		return nil
 	}
 	if len(f.flows) >= f.maxFlows {
-		f.log.Debug("flow limit reached, datagram dropped", "client", client, "limit", f.maxFlows)
+		f.refusals.note(f.log, false, f.maxFlows)
+		return nil
+	}
+	if !f.budget.take() {
+		f.refusals.note(f.log, true, f.maxFlows)
 		return nil
 	}
 	up, err := net.DialUDP(network(f.entry.Protocol, f.entry.Connect), nil, net.UDPAddrFromAddrPort(f.entry.Connect))
 	if err != nil {
+		f.budget.give()
 		f.log.Warn("open upstream socket failed", "client", client, "err", err)
 		return nil
 	}
@@ -181,6 +189,7 @@ func (f *udpForward) drop(fl *udpFlow) {
 	}
 	f.mu.Unlock()
 	fl.upstream.Close()
+	f.budget.give()
 }
 
 func (f *udpForward) close() {
