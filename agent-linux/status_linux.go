@@ -16,6 +16,7 @@ import (
 
 	"github.com/wslfwd/wslfwd/agent-linux/localstatus"
 	"github.com/wslfwd/wslfwd/agent-linux/session"
+	"github.com/wslfwd/wslfwd/internal/safetext"
 )
 
 // serveStatus serves the agent's status on --status-socket until ctx
@@ -72,8 +73,11 @@ func status(cmd *cobra.Command, o *options) error {
 // printStatus prints the agent's state, then its listeners as the CLI's
 // tables do (PROTO, LISTEN, PORT, PROCESS, STATE) with where each is
 // exposed or why not.
+//
+// It writes through safetext.NewWriter: the document quotes the daemon,
+// whose place any holder of the agent token may take.
 func printStatus(w io.Writer, doc localstatus.Document, now time.Time) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(safetext.NewWriter(w), 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "distro\t%s (%s; tcp %s, udp %s)\n", orDash(doc.Distro), orDash(doc.NetworkingMode),
 		orDash(doc.Detection.TCP), orDash(doc.Detection.UDP))
 	fmt.Fprintf(tw, "agent\t%s\n", doc.AgentVersion)

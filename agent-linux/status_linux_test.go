@@ -22,6 +22,8 @@ func TestPrintStatus(t *testing.T) {
 			{Protocol: "tcp", Listen: "0.0.0.0", Port: 8080, Process: "python3", PID: 42, State: "NOT_CONNECTED", Reason: localstatus.ReasonNotConnected},
 			{Protocol: "udp", Listen: "::", Port: 53, V6Only: true, State: "ACTIVE", ExposedAt: "0.0.0.0:5353"},
 			{Protocol: "tcp", Listen: "0.0.0.0", Port: 9000, State: "ACTIVE", AsAsked: true},
+			// The daemon's words: any holder of the agent token may pose as it.
+			{Protocol: "tcp", Listen: "0.0.0.0", Port: 9001, State: "BLOCKED", Reason: "denied\x1b]0;pwn\x07"},
 		}}
 	var b strings.Builder
 	if err := printStatus(&b, doc, now); err != nil {
@@ -33,10 +35,14 @@ func TestPrintStatus(t *testing.T) {
 		"tcp    0.0.0.0      8080  python3 (42)  NOT_CONNECTED  not connected to the daemon",
 		"udp    :: (v6only)  53    -             ACTIVE         0.0.0.0:5353",
 		"on its own port, as asked",
+		"denied?]0;pwn?",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("missing %q in\n%s", want, b.String())
 		}
+	}
+	if strings.ContainsRune(b.String(), '\x1b') {
+		t.Errorf("an escape from the daemon reached the terminal:\n%q", b.String())
 	}
 	doc.Daemon = localstatus.Daemon{Connected: true, Since: now.Add(-time.Minute), Version: "1.2.4"}
 	if got := linkLine(doc.Daemon, now); got != "connected for 1m0s (daemon 1.2.4)" {

@@ -548,3 +548,26 @@ func TestDistroCompletionAsksTheDaemon(t *testing.T) {
 		t.Errorf("completion without a daemon: exit %d, %q, %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// What the daemon (or whoever passed its proof) says reaches the terminal
+// without control characters, on every path: a problem's message in
+// status, an error in stderr. They are shown as "?".
+func TestDaemonTextCannotCommandTheTerminal(t *testing.T) {
+	st := sampleStatus()
+	st.Problems = []*wslfwdv1.Problem{{Code: "x", Message: "retitled\x1b]0;pwn\x07", Hint: "cleared\x1b[2J"}}
+	d := startFake(t, &fakeControl{status: st})
+	r := runCLI(t, t.Context(), plainLinux(), d.args("status")...)
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+	}
+	mustContain(t, "status", r.stdout, "retitled?]0;pwn?", "cleared?[2J")
+	bad := runCLI(t, t.Context(), plainLinux(), "--host", d.addr, "--token-file", "/nonexistent/\x1b[2J", "status")
+	if bad.code == 0 || !strings.Contains(bad.stderr, "/nonexistent/?[2J") {
+		t.Errorf("a bad token file: exit %d, stderr %q; want it named with ? for the escape", bad.code, bad.stderr)
+	}
+	for _, out := range []string{r.stdout, r.stderr, bad.stdout, bad.stderr} {
+		if strings.ContainsRune(out, '\x1b') {
+			t.Errorf("an escape reached the terminal: %q", out)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/wslfwd/wslfwd/cli/output"
 	"github.com/wslfwd/wslfwd/internal/controlclient"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
+	"github.com/wslfwd/wslfwd/internal/safetext"
 	"github.com/wslfwd/wslfwd/internal/version"
 	"github.com/wslfwd/wslfwd/internal/wsl"
 )
@@ -113,11 +114,15 @@ type app struct {
 	format    output.Format
 }
 
+// newApp returns the CLI writing to stdout and stderr through
+// safetext.NewWriter: what it prints quotes the daemon, and through it
+// agents, so no control character reaches the terminal whichever path
+// printed it.
 func newApp(env controlclient.Env, stdout, stderr io.Writer) *app {
 	return &app{
 		env:         env,
-		stdout:      stdout,
-		stderr:      stderr,
+		stdout:      safetext.NewWriter(stdout),
+		stderr:      safetext.NewWriter(stderr),
 		now:         time.Now,
 		loc:         time.Local,
 		hostChecks:  hostChecks,
