@@ -187,6 +187,13 @@ const (
 	keepaliveTimeout = 5 * time.Second
 )
 
+// maxReceived bounds one message from the daemon, on purpose rather than
+// at gRPC's default (4 MiB): whoever holds the agent token may take the
+// daemon's place. The largest a daemon sends is one status update for
+// every listener at its highest limit (32,768), a few hundred bytes each:
+// about 10 MiB.
+const maxReceived = 16 << 20
+
 // dialOptions are the client's options: the dialer that records the local
 // address, and timings that suit one long-lived, quiet stream.
 func dialOptions(cfg Config, local *localAddr) []grpc.DialOption {
@@ -200,6 +207,7 @@ func dialOptions(cfg Config, local *localAddr) []grpc.DialOption {
 		// data cost the agent wake-ups; its messages are small.
 		grpc.WithInitialWindowSize(1 << 20),
 		grpc.WithInitialConnWindowSize(1 << 20),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxReceived)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true,
 		}),

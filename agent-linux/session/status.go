@@ -1,6 +1,7 @@
 package session
 
 import (
+	"maps"
 	"slices"
 	"sync"
 
@@ -81,17 +82,50 @@ func (b *statusBook) setCut(cut *tracker.State, max uint32) {
 }
 
 // record keeps the statuses of an update, each replacing the last one of
-// its listener, and the seq it says the daemon acted on.
-func (b *statusBook) record(up *wslfwdv1.ForwardStatusUpdate) {
+// its listener, and the seq it says the daemon acted on. A daemon speaks
+// only of listeners the agent sent (sent), but whoever holds the agent
+// token may take its place, and may name listeners without end: past
+// statusRoom(sent) the statuses of listeners not in sent are dropped, and
+// a status that still finds no room is not kept. It returns how many
+// statuses it dropped.
+func (b *statusBook) record(up *wslfwdv1.ForwardStatusUpdate, sent tracker.Set) (dropped int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.statuses == nil {
 		b.statuses = make(map[statuskey.Key]*wslfwdv1.ListenerStatus)
 	}
+	room := statusRoom(sent)
 	for _, st := range up.GetStatuses() {
-		b.statuses[statuskey.Of(st)] = st
+		k := statuskey.Of(st)
+		if _, ok := b.statuses[k]; !ok && len(b.statuses) >= room {
+			dropped += b.keepOnly(sent)
+			if len(b.statuses) >= room {
+				dropped++
+				continue
+			}
+		}
+		b.statuses[k] = st
 	}
 	b.actedOn(up.GetSeq())
+	return dropped
+}
+
+// statusRoom is how many statuses the book keeps while sent is what the
+// daemon holds: twice as many, so that keepOnly, which costs a pass over
+// sent, runs at most once per len(sent) statuses, and some more for
+// statuses that cross a removal on the way.
+func statusRoom(sent tracker.Set) int { return 2*sent.Len() + 64 }
+
+// keepOnly drops the statuses of listeners not in sent and returns how
+// many it dropped. Called with b.mu.
+func (b *statusBook) keepOnly(sent tracker.Set) int {
+	known := make(map[statuskey.Key]bool, sent.Len())
+	for _, l := range sent.All() {
+		known[statuskey.OfListener(l)] = true
+	}
+	n := len(b.statuses)
+	maps.DeleteFunc(b.statuses, func(k statuskey.Key, _ *wslfwdv1.ListenerStatus) bool { return !known[k] })
+	return n - len(b.statuses)
 }
 
 // ack records the Ack of a daemon before revision 2.

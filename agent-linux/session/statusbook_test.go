@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/wslfwd/wslfwd/agent-linux/tracker"
@@ -47,5 +48,28 @@ func TestAsksToASilentDaemonAreBounded(t *testing.T) {
 		default:
 			t.Fatalf("waiter %d still waits after the daemon acted on everything", i+1)
 		}
+	}
+}
+
+// A peer in the daemon's place (any holder of the agent token) that names
+// listeners the agent never sent cannot grow the book: past statusRoom
+// they are dropped, and counted.
+func TestStatusesOfUnsentListenersAreBounded(t *testing.T) {
+	var b statusBook
+	var sent tracker.Set // nothing sent
+	dropped := 0
+	for m := range 50 {
+		up := &wslfwdv1.ForwardStatusUpdate{Seq: uint64(m)}
+		for i := range 2000 {
+			up.Statuses = append(up.Statuses, &wslfwdv1.ListenerStatus{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP,
+				Listen: fmt.Sprintf("a%d", m*2000+i), Port: 80})
+		}
+		dropped += b.record(up, sent)
+	}
+	if room := statusRoom(sent); len(b.statuses) > room {
+		t.Fatalf("the book holds %d statuses after 100,000 of listeners never sent, want at most %d", len(b.statuses), room)
+	}
+	if want := 100000 - len(b.statuses); dropped != want {
+		t.Errorf("dropped %d, want %d", dropped, want)
 	}
 }

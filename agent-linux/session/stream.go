@@ -31,6 +31,7 @@ type stream struct {
 	local    func() netip.Addr // the connection's local address; zero if unknown
 	welcomed time.Time         // when the daemon welcomed the stream; zero: not yet
 	maxL     uint32            // listeners the daemon accepts; 0 = unknown
+	costly   pace              // what the daemon asks that costs a listener read
 	// unreported is how many listeners the last message left out
 	// (reported).
 	unreported uint32
@@ -141,14 +142,22 @@ func (s *stream) handle(ctx context.Context, m *wslfwdv1.HostMessage, echo *echo
 		}
 	case *wslfwdv1.HostMessage_Resync:
 		s.cfg.Logger.Info("daemon asked for a resync", "reason", m.Resync.GetReason())
+		if err := s.costly.wait(ctx); err != nil {
+			return err
+		}
 		return s.snapshot()
 	case *wslfwdv1.HostMessage_ForwardStatus:
-		s.book.record(m.ForwardStatus)
+		if n := s.book.record(m.ForwardStatus, s.sent.Listeners); n > 0 {
+			s.cfg.Logger.Warn("the daemon spoke of listeners this agent never sent; not kept", "statuses", n)
+		}
 		for _, st := range m.ForwardStatus.GetStatuses() {
 			s.cfg.Logger.Debug("forward status", "protocol", st.GetProtocol().String(), "listen", st.GetListen(),
 				"port", st.GetPort(), "state", st.GetState().String(), "reason", st.GetReason(), "exposed_at", st.GetExposedAt())
 		}
 	case *wslfwdv1.HostMessage_EchoStart:
+		if err := s.costly.wait(ctx); err != nil {
+			return err
+		}
 		// The echo listener must reach the daemon as a listener before the
 		// EchoReady, so the daemon can forward it: publish it now.
 		r := echo.start(ctx, m.EchoStart, s.cfg.Hello.GetDistro())
@@ -157,6 +166,9 @@ func (s *stream) handle(ctx context.Context, m *wslfwdv1.HostMessage, echo *echo
 		}
 		return s.echoReady(r, echo)
 	case *wslfwdv1.HostMessage_EchoStop:
+		if err := s.costly.wait(ctx); err != nil {
+			return err
+		}
 		if echo.stop(m.EchoStop.GetProbeId()) {
 			return s.changes(false)
 		}
