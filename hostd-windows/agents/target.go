@@ -107,3 +107,24 @@ func InterfaceAddrs() ([]netip.Addr, error) {
 	}
 	return out, nil
 }
+
+// Source is what a connection counts against, in every limit per source.
+// Every loopback address (all of 127/8, ::1) is one source, since anyone
+// on the host can pick any of them. Any other connection comes in on the
+// WSL adapter's address (the daemon listens on loopback and there only,
+// unless its config names others) from the WSL VM, which can send from
+// any free address of that network (root in a distro adds one with `ip
+// addr add`): so it counts against the address it came in on, local, one
+// source for the whole VM. On a listen address of the user's own (a LAN
+// one) its clients share one allowance the same way: stricter for them,
+// never looser.
+func Source(remote, local netip.AddrPort) netip.Addr {
+	a := remote.Addr().Unmap()
+	if a.IsLoopback() {
+		return netip.IPv6Loopback()
+	}
+	if l := local.Addr().Unmap(); l.IsValid() && !l.IsUnspecified() {
+		return l
+	}
+	return a
+}

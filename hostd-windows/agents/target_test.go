@@ -54,3 +54,30 @@ func TestTargetRules(t *testing.T) {
 		t.Fatalf("InterfaceAddrs = %v, %v", own, err)
 	}
 }
+
+// Every loopback address is one source; every address of the WSL network
+// (the VM can send from any free one) is one source too, named by the
+// daemon's address it came in on; without a local address, the remote's.
+func TestSourceCountsTheVMOnce(t *testing.T) {
+	wslAddr := netip.MustParseAddrPort("172.28.240.1:17810")
+	for _, tc := range []struct {
+		remote, local string
+		want          string
+	}{
+		{"127.0.0.1:5000", "127.0.0.1:17810", "::1"},
+		{"127.0.0.2:5000", "127.0.0.1:17810", "::1"},
+		{"[::1]:5000", "[::1]:17810", "::1"},
+		{"172.28.240.53:5000", wslAddr.String(), "172.28.240.1"},
+		{"172.28.240.54:5000", wslAddr.String(), "172.28.240.1"},
+		{"[::ffff:172.28.240.99]:5000", wslAddr.String(), "172.28.240.1"},
+		{"172.28.240.53:5000", "", "172.28.240.53"},
+	} {
+		var local netip.AddrPort
+		if tc.local != "" {
+			local = netip.MustParseAddrPort(tc.local)
+		}
+		if got := Source(netip.MustParseAddrPort(tc.remote), local); got.String() != tc.want {
+			t.Errorf("Source(%s, %s) = %s, want %s", tc.remote, tc.local, got, tc.want)
+		}
+	}
+}

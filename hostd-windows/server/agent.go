@@ -130,7 +130,7 @@ func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 		defer holdSession(p.Addr)()
 	}
 	remote, local := streamAddrs(ctx)
-	ip := source(remote, local) // all of loopback is one source, all of the WSL network another
+	ip := agents.Source(remote, local) // all of loopback is one source, all of the WSL network another
 	if !a.acquire(ip) {
 		a.metrics.AgentRefused(codes.ResourceExhausted.String())
 		return status.Errorf(codes.ResourceExhausted, "%s already has %d agent sessions open, the limit", sourceName(ip), a.maxPerPeer)

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/tap"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/internal/token"
 )
@@ -192,7 +193,7 @@ func (a *auth) rejectFrom(addr net.Addr, method, why string) {
 	if addr != nil {
 		// By address, many loopback addresses as one; logged as it
 		// came, so the log names the address a flood came from.
-		host = source(addrPort(addr), netip.AddrPort{}).String()
+		host = agents.Source(addrPort(addr), netip.AddrPort{}).String()
 	}
 	now := time.Now()
 	a.mu.Lock()

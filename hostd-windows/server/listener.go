@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wslfwd/wslfwd/hostd-windows/agents"
 	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 )
 
@@ -198,27 +199,6 @@ var pendingPasses = []func(*trackedConn) bool{
 	func(*trackedConn) bool { return true },
 }
 
-// source is what a connection counts against. Every loopback address (all
-// of 127/8, ::1) is one source, since anyone on the host can pick any of
-// them. Any other connection comes in on the WSL adapter's address (the
-// daemon listens on loopback and there only, unless its config names
-// others) from the WSL VM, which can send from any free address of that
-// network (root in a distro adds one with `ip addr add`): so it counts
-// against the address it came in on, local, one source for the whole VM,
-// as every limit per source means. On a listen address of the user's own
-// (a LAN one) its clients share one allowance the same way: stricter for
-// them, never looser.
-func source(remote, local netip.AddrPort) netip.Addr {
-	a := remote.Addr().Unmap()
-	if a.IsLoopback() {
-		return netip.IPv6Loopback()
-	}
-	if l := local.Addr().Unmap(); l.IsValid() && !l.IsUnspecified() {
-		return l
-	}
-	return a
-}
-
 // sourceName names a source in refusals.
 func sourceName(src netip.Addr) string {
 	if src.IsLoopback() {
@@ -258,7 +238,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 // reports whether it closed others to make room.
 func (lim *limiter) admit(nc net.Conn) (*trackedConn, bool) {
 	ap := addrPort(nc.RemoteAddr())
-	c := &trackedConn{Conn: nc, lim: lim, src: source(ap, addrPort(nc.LocalAddr()))}
+	c := &trackedConn{Conn: nc, lim: lim, src: agents.Source(ap, addrPort(nc.LocalAddr()))}
 	c.addr = &connAddr{Addr: nc.RemoteAddr(), ap: ap, conn: c}
 	lim.mu.Lock()
 	out, _ := lim.pending.evict(c.src, lim.o.MaxPendingPerSource, lim.o.MaxPending, pendingPasses...)
