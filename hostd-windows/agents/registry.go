@@ -19,6 +19,9 @@
 //     (AlreadyExists) unless it comes from the live session's address (an
 //     agent restart) or carries its instance id (the same agent, reconnecting
 //     from the distro's new address); either replaces the old session.
+//   - One cap of distinct ports per source, the whole VM, whatever distro
+//     names its agents give (vmcap.go): listeners past it are held, never
+//     forwarded while they are.
 //
 // Every refusal is recorded (Refusals) and logged at a bounded rate.
 //
@@ -62,6 +65,13 @@ type Options struct {
 	// MaxAgents bounds the agents held (connected or in grace). Zero means
 	// no limit.
 	MaxAgents int
+	// MaxPortsPerSource bounds the distinct (protocol, port) pairs the
+	// agents of one source (a VM: Source) may have forwarded; listeners
+	// on further ports are held but listed in Agent.Capped (vmcap.go).
+	// Zero means no limit. The daemon sets it to MaxListeners: the
+	// distros of a VM share its sockets, so one agent's share is the
+	// VM's.
+	MaxPortsPerSource int
 	// Targets decide which connection addresses may be forward targets.
 	Targets TargetRules
 	// Changed is called, without the registry's lock held, after every
@@ -83,6 +93,7 @@ type Registry struct {
 	refused refusals
 
 	mu      sync.Mutex
+	cap     portCap                // the ports of each source
 	gone    uint64                 // disconnects so far
 	entries map[string]*entry      // by distro
 	events  []*wslfwdv1.AgentEvent // since the last State, at most maxEvents
@@ -116,6 +127,10 @@ type entry struct {
 	// an agent's event to its forward being active. Changed in place
 	// under the lock; the engine reads it with Agent.ArrivedAt.
 	arrived map[*wslfwdv1.Listener]time.Time
+	// capped holds the listeners of sorted whose port is over the cap of
+	// the agent's source (vmcap.go), in the same order. It is replaced,
+	// never changed, so State hands it out without a copy.
+	capped []*wslfwdv1.Listener
 	// unreported is how many listeners the agent said it left out, having
 	// more than MaxListeners: shown, never forwarded. Only the agent's word.
 	unreported uint32
@@ -138,6 +153,7 @@ func New(opts Options) *Registry {
 		log:     log,
 		refused: refusals{log: log, now: opts.Now, counted: opts.Refused, rows: make(map[refusalKey]*refusal)},
 		entries: make(map[string]*entry),
+		cap:     newPortCap(opts.MaxPortsPerSource),
 	}
 }
 
@@ -353,6 +369,11 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 		return err
 	}
 	arrived := arrivals(e, listeners, received) // before a new session's entry replaces e
+	var gone []*wslfwdv1.Listener
+	var from netip.Addr
+	if e != nil {
+		gone, from = e.sorted, e.session.source()
+	}
 	now := r.opts.Now()
 	if e == nil || e.session != s {
 		e = r.register(s, e, now)
@@ -361,6 +382,7 @@ func (r *Registry) applySnapshot(s *Session, snap *wslfwdv1.Snapshot) error {
 	e.unreported = snap.GetUnreportedListeners()
 	e.arrived = arrived
 	e.listeners, e.sorted, e.shared = listeners, inOrder(listeners), false
+	r.recount(e, from, e.sorted, gone)
 	e.lastSeen = now
 	s.seq, s.synced, s.resyncPending = snap.GetSeq(), true, false
 	r.mu.Unlock()
@@ -451,7 +473,8 @@ func (r *Registry) applyChanges(s *Session, ch *wslfwdv1.Changes) error {
 		}
 		return err
 	}
-	e.merge(ch, keys, received)
+	gone := e.merge(ch, keys, received)
+	r.recount(e, s.source(), ch.GetAdded(), gone)
 	if ch.UnreportedListeners != nil {
 		e.unreported = ch.GetUnreportedListeners()
 	}
@@ -563,7 +586,8 @@ func check(listeners map[ListenerKey]*wslfwdv1.Listener, ch *wslfwdv1.Changes, k
 // Each key moves part of e.sorted, so a change of more than resortPast
 // listeners sorts the list again instead: at most n log n for any
 // change, where moving each would cost up to the whole list per key.
-func (e *entry) merge(ch *wslfwdv1.Changes, keys []ListenerKey, received time.Time) {
+// It returns the listeners it let go: removed, or replaced by an update.
+func (e *entry) merge(ch *wslfwdv1.Changes, keys []ListenerKey, received time.Time) (gone []*wslfwdv1.Listener) {
 	if ch.GetNetwork() != nil {
 		e.network = ch.GetNetwork()
 	}
@@ -574,6 +598,7 @@ func (e *entry) merge(ch *wslfwdv1.Changes, keys []ListenerKey, received time.Ti
 	removed := len(ch.GetRemoved())
 	for _, k := range keys[:removed] {
 		old := e.listeners[k]
+		gone = append(gone, old)
 		delete(e.listeners, k)
 		delete(e.arrived, old)
 		if !resort {
@@ -584,6 +609,7 @@ func (e *entry) merge(ch *wslfwdv1.Changes, keys []ListenerKey, received time.Ti
 		k := keys[removed+i]
 		at := received
 		if old, ok := e.listeners[k]; ok {
+			gone = append(gone, old)
 			if !resort {
 				e.sorted = without(e.sorted, old)
 			}
@@ -600,6 +626,7 @@ func (e *entry) merge(ch *wslfwdv1.Changes, keys []ListenerKey, received time.Ti
 	if resort {
 		e.sorted, e.shared = inOrder(e.listeners), false
 	}
+	return gone
 }
 
 // resortPast is the number of listeners a change may touch beyond which
@@ -655,6 +682,7 @@ func (r *Registry) expire(s *Session) {
 
 func (r *Registry) expireLocked(distro string, e *entry) {
 	delete(r.entries, distro)
+	r.recount(e, e.session.source(), nil, e.sorted)
 	r.event(wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_EXPIRED, e)
 }
 
@@ -685,6 +713,10 @@ type Agent struct {
 	// its connection's address, otherwise none.
 	Targets   []netip.Addr
 	Listeners []*wslfwdv1.Listener // sorted by protocol, port, listen, inode; read only
+	// Capped are the Listeners on ports over the cap of the agent's
+	// source (Options.MaxPortsPerSource), in the same order: held, never
+	// forwarded while they are. Read only.
+	Capped    []*wslfwdv1.Listener
 	Connected bool
 	Since     time.Time // held without a gap since; older wins shared sockets
 	Seq       uint64    // last applied seq: what a run on this state acted on
@@ -736,6 +768,7 @@ func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
 			Seq:       e.session.seq,
 			Info:      e.proto(),
 			Listeners: e.sorted,
+			Capped:    e.capped,
 			arrived:   e.arrived,
 			reg:       r,
 		}

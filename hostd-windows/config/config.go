@@ -91,6 +91,8 @@ type Config struct {
 	Forwards []StaticForward
 	// MaxListenersPerAgent bounds the listeners one agent may report; the
 	// welcome tells the agent, which keeps to it (session.stream.reported).
+	// It also caps the distinct ports one VM's agents together may have
+	// forwarded (agents.Options.MaxPortsPerSource).
 	MaxListenersPerAgent int
 	// MaxAgents bounds the agents connected at once.
 	MaxAgents int

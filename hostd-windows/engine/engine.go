@@ -160,10 +160,13 @@ func New(o Options) (*Engine, error) {
 		Grace:        o.Grace,
 		MaxListeners: o.MaxListeners,
 		MaxAgents:    o.MaxAgents,
-		Targets:      o.Targets,
-		Changed:      d.Kick,
-		Refused:      d.m.AgentRefused,
-		Logger:       log,
+		// Every distro of a VM sees the VM's sockets: one agent's
+		// share of ports is the whole VM's (agents/vmcap.go).
+		MaxPortsPerSource: o.MaxListeners,
+		Targets:           o.Targets,
+		Changed:           d.Kick,
+		Refused:           d.m.AgentRefused,
+		Logger:            log,
 	})
 	d.m.SetLevels(d.levels)
 	return d, nil
@@ -280,12 +283,14 @@ func (d *Engine) policyInput(list []agents.Agent, statics []policy.Static, only 
 		ReservedPorts: d.reservedPorts(),
 		Supports:      d.opts.Backend.Supports,
 		Backend:       d.opts.Backend.Name(),
+		PortCap:       d.opts.MaxListeners,
 		Only:          only,
 	}
 	for _, a := range list {
-		ls := a.Listeners
+		ls, capped := a.Listeners, a.Capped
 		if only != nil {
 			ls = listenersIn(ls, only, d.groups)
+			capped = listenersIn(capped, only, d.groups)
 		}
 		in.Agents = append(in.Agents, policy.Agent{
 			ID:          a.Session.ID,
@@ -293,6 +298,7 @@ func (d *Engine) policyInput(list []agents.Agent, statics []policy.Static, only 
 			Mode:        a.Mode,
 			Targets:     a.Targets,
 			Listeners:   ls,
+			Capped:      capped,
 			Connected:   a.Connected,
 			ConnectedAt: a.Since,
 		})

@@ -30,12 +30,27 @@ import (
 // compares what they hold: the table, the backend, the failed count and
 // firewall rules, what agents were told, and what watchers saw.
 func TestIncrementalStepsMatchFullSteps(t *testing.T) {
+	testTwins(t, 0)
+}
+
+// TestIncrementalStepsMatchFullStepsAtTheVMCap does the same with a cap
+// of 3 listeners per agent, and so 3 ports for the two agents together
+// (they share one source, loopback): ports come and go past the cap, and
+// a port that gains its place must be forwarded by the step that follows,
+// as a full step would, although its agent's listeners did not change.
+func TestIncrementalStepsMatchFullStepsAtTheVMCap(t *testing.T) {
+	testTwins(t, 3)
+}
+
+// testTwins compares incremental and full steps over random changes, with
+// at most max listeners per agent (0: no limit).
+func testTwins(t *testing.T, max int) {
 	for seed := range uint64(40) {
 		rng := rand.New(rand.NewPCG(seed, 16))
 		cfg := config.Default()
 		cfg.IPv6 = rng.IntN(2) == 0
 		cfg.Remaps = []config.Remap{{Port: 22, HostPort: 2222, Distro: "Ubuntu"}}
-		inc, full := newTwin(t, cfg), newTwin(t, cfg)
+		inc, full := newTwin(t, cfg, max), newTwin(t, cfg, max)
 		for step := range 40 {
 			ops := randomOps(rng, inc)
 			inc.apply(t, ops)
@@ -57,13 +72,14 @@ type twin struct {
 	seq     map[string]uint64
 	held    map[string][]*wslfwdv1.Listener // what each agent reported
 	last    time.Time                       // when the latest agent was registered, or later
+	max     int                             // listeners per agent; 0: no limit
 }
 
 var twinPeers = map[string]string{"Ubuntu": "127.0.0.1:50000", "Debian": "127.0.0.2:50000"}
 
-func newTwin(t *testing.T, cfg *config.Config) *twin {
-	tw := &twin{be: daemontest.NewBackend(), agents: map[string]*agents.Session{}, seq: map[string]uint64{}, held: map[string][]*wslfwdv1.Listener{}}
-	tw.e, tw.statics = bareEngine(t, tw.be, cfg)
+func newTwin(t *testing.T, cfg *config.Config, max int) *twin {
+	tw := &twin{be: daemontest.NewBackend(), agents: map[string]*agents.Session{}, seq: map[string]uint64{}, held: map[string][]*wslfwdv1.Listener{}, max: max}
+	tw.e, tw.statics = bareEngine(t, tw.be, cfg, func(o *engine.Options) { o.MaxListeners = max })
 	w, err := tw.e.Subscribe()
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +216,7 @@ func (tw *twin) change(ch *wslfwdv1.Changes, o op) {
 	same := func(l *wslfwdv1.Listener) bool { return wire.CompareListeners(l, o.l) == 0 }
 	i := slices.IndexFunc(tw.held[o.distro], same)
 	switch {
-	case o.kind == "add" && i < 0 && !slices.ContainsFunc(ch.Removed, same):
+	case o.kind == "add" && i < 0 && !slices.ContainsFunc(ch.Removed, same) && (tw.max == 0 || len(tw.held[o.distro]) < tw.max):
 		tw.held[o.distro] = append(tw.held[o.distro], o.l)
 		ch.Added = append(ch.Added, o.l)
 	case o.kind == "update" && i >= 0 && !slices.ContainsFunc(ch.Added, same) && !slices.ContainsFunc(ch.Removed, same):

@@ -64,7 +64,7 @@ func loadedEngine(tb testing.TB, n int) (*engine.Engine, *agents.Session, uint64
 
 // bareEngine is an engine the caller steps by hand, and its static
 // forwards.
-func bareEngine(tb testing.TB, be *daemontest.Backend, cfg *config.Config) (*engine.Engine, *statics.Store) {
+func bareEngine(tb testing.TB, be *daemontest.Backend, cfg *config.Config, opts ...func(*engine.Options)) (*engine.Engine, *statics.Store) {
 	tb.Helper()
 	dir := tb.TempDir()
 	led, err := ledger.For(dir, be)
@@ -76,11 +76,15 @@ func bareEngine(tb testing.TB, be *daemontest.Backend, cfg *config.Config) (*eng
 		tb.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	e, err := engine.New(engine.Options{
+	o := engine.Options{
 		Config: cfg, Backend: be, Reconciler: reconcile.New(be, led, log), Statics: st,
 		ExposeAddr: netip.MustParseAddr("0.0.0.0"), Grace: time.Hour,
 		Targets: agents.TargetRules{AllowLoopback: true}, Logger: log,
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	e, err := engine.New(o)
 	if err != nil {
 		tb.Fatal(err)
 	}

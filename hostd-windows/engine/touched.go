@@ -39,10 +39,11 @@ type agentMark struct {
 	mode      wslfwdv1.NetworkingMode
 	targets   []netip.Addr
 	listeners []*wslfwdv1.Listener // sorted, as the agents registry gives them
+	capped    []*wslfwdv1.Listener // likewise: those over the VM's cap
 }
 
 func markOf(a agents.Agent) agentMark {
-	return agentMark{a.Session.ID, a.Connected, a.Since, a.Mode, a.Targets, a.Listeners}
+	return agentMark{a.Session.ID, a.Connected, a.Since, a.Mode, a.Targets, a.Listeners, a.Capped}
 }
 
 // sameAgent reports whether two marks differ at most in their listeners.
@@ -66,6 +67,10 @@ func (m *marks) touched(agents []agents.Agent, statics []policy.Static, groups p
 			continue
 		}
 		listenersTouched(old.listeners, cur.listeners, groups, only)
+		// A port that gains or loses its place under the VM's cap
+		// changes only these lists, maybe of an agent whose listeners
+		// did not change at all.
+		listenersTouched(old.capped, cur.capped, groups, only)
 	}
 	m.agents, m.statics, m.valid = next, statics, true
 	if full {

@@ -23,6 +23,9 @@
 //   - mirrored, wsl1: direct, the distro shares the host's addresses.
 //   - bridged, virtioproxy, none, unknown: blocked as unsupported.
 //
+// A listener the registry holds over its VM's cap of ports (Agent.Capped)
+// is blocked before any of this, saying so.
+//
 // Then the rules, in this order, each naming itself in the reason: the
 // distro is disabled; UDP is off (globally or for the distro); the backend
 // cannot carry the protocol; remaps pick the host port; the host port is
@@ -76,6 +79,9 @@ type Agent struct {
 	// registry. The interfaces an agent reports are never targets.
 	Targets   []netip.Addr
 	Listeners []*wslfwdv1.Listener
+	// Capped are those of Listeners on ports over the cap of the agent's
+	// VM (agents.Options.MaxPortsPerSource): blocked, saying so.
+	Capped []*wslfwdv1.Listener
 	// Connected is false inside the grace period; such an agent's
 	// listeners are still wanted.
 	Connected   bool
@@ -111,6 +117,9 @@ type Input struct {
 	// the config's backend. It decides whether loopback host addresses
 	// are refused (portproxy).
 	Backend string
+	// PortCap is the cap of distinct ports per VM, named in the reason of
+	// the listeners over it (Agent.Capped).
+	PortCap int
 	// Only, when set, limits Decide to the port groups it holds (keys are
 	// Groups.Of of the config): the result is exactly the decisions of a
 	// full Decide whose host port is in one of those groups. The engine
@@ -176,6 +185,14 @@ func Decide(in Input) []Decision {
 	if in.Only != nil {
 		d.groups = NewGroups(cfg)
 	}
+	for _, a := range in.Agents {
+		for _, l := range a.Capped {
+			if d.capped == nil {
+				d.capped = make(map[*wslfwdv1.Listener]bool)
+			}
+			d.capped[l] = true
+		}
+	}
 
 	// Candidates in rank order: config forwards, statics, listeners.
 	socks := d.sockets()
@@ -208,6 +225,7 @@ type decider struct {
 	reserved map[uint16]bool
 	agents   []*Agent // by rank: ConnectedAt, then ID
 	groups   Groups   // set when in.Only is
+	capped   map[*wslfwdv1.Listener]bool
 }
 
 // includes reports whether a wish whose host port (or, for a listener,
@@ -263,6 +281,10 @@ func (d *decider) listener(a *Agent, l *wslfwdv1.Listener) []Decision {
 		return []Decision{base.blocked(fmt.Sprintf("invalid listener: port %d", l.GetPort()))}
 	}
 	port := uint16(l.GetPort())
+	if d.capped[l] {
+		// Before any other rule: past the cap, nothing of it counts.
+		return []Decision{base.blocked(fmt.Sprintf("over the VM's cap: its agents already report %d other ports, the most one VM may have forwarded (max_listeners_per_agent); they keep their forwards, and this one is forwarded once one of them closes", d.in.PortCap))}
+	}
 	if dc, done := byMode(base, a.Mode); done {
 		return []Decision{d.checkDirect(dc, p, port)}
 	}

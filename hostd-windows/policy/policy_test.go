@@ -530,3 +530,20 @@ func TestPortproxyRefusesLoopback(t *testing.T) {
 		})
 	}
 }
+
+// A listener over its VM's cap of ports is blocked, saying so and naming
+// the cap, before any other rule (a mirrored agent's would be DIRECT and
+// open a firewall rule); the agent's other listeners are decided as ever.
+func TestCappedListenersAreBlocked(t *testing.T) {
+	kept, over := lst(tcp, "0.0.0.0", 80), lst(tcp, "0.0.0.0", 81)
+	for _, mode := range []wslfwdv1.NetworkingMode{nat, wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED} {
+		a := agent("a1", "Ubuntu", mode, kept, over)
+		a.Capped = []*wslfwdv1.Listener{over}
+		got := Decide(Input{Agents: []Agent{a}, PortCap: 4096})
+		first := want{state: pending}
+		if mode != nat {
+			first = want{state: direct, reason: "shares the host"}
+		}
+		check(t, got, first, want{state: blocked, reason: "over the VM's cap: its agents already report 4096 other ports"})
+	}
+}
