@@ -15,6 +15,7 @@ import (
 // Distros that left listeners unreported are named under it.
 func Forwards(w io.Writer, r *wslfwdv1.ListForwardsResponse, all bool) {
 	defer unreported(w, r.GetUnreported())
+	defer omitted(w, r.GetOmitted())
 	fs := r.GetForwards()
 	if len(fs) == 0 {
 		if all {
@@ -92,6 +93,15 @@ func orNone(s string) string {
 		return none
 	}
 	return s
+}
+
+// omitted says, under the forwards, how many rows the daemon left out to
+// keep its answer within what a client reads: only a table far past what
+// a real VM reports (made-up distros' listeners) comes near.
+func omitted(w io.Writer, n uint32) {
+	if n > 0 {
+		fmt.Fprintf(w, "%d more rows left out by the daemon, listeners not forwarded first: the list is longer than one answer carries.\n", n)
+	}
 }
 
 // unreported says, under the forwards, which distros left listeners out

@@ -172,6 +172,16 @@ tcp    0.0.0.0:8080  172.28.240.53:8080  Ubuntu  node-inspec~  portproxy  ACTIVE
 `+note)
 	got = render(func(b *bytes.Buffer) { Forwards(b, &wslfwdv1.ListForwardsResponse{Unreported: over}, true) })
 	same(t, "no forwards, unreported", got, "No forwards and no listeners reported.\n"+note)
+
+	// Rows the daemon left out to keep its answer readable are counted
+	// under the table.
+	got = render(func(b *bytes.Buffer) {
+		Forwards(b, &wslfwdv1.ListForwardsResponse{Forwards: goldForwards().Forwards[:1], Omitted: 70000}, true)
+	})
+	same(t, "forwards with rows omitted", got, `PROTO  LISTEN        TARGET              DISTRO  PROCESS       BACKEND    STATE
+tcp    0.0.0.0:8080  172.28.240.53:8080  Ubuntu  node-inspec~  portproxy  ACTIVE
+70000 more rows left out by the daemon, listeners not forwarded first: the list is longer than one answer carries.
+`)
 }
 
 func TestProbeTable(t *testing.T) {

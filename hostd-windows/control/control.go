@@ -10,10 +10,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/engine"
+	"github.com/wslfwd/wslfwd/internal/replysize"
 )
 
 // Engine is what the handlers call; *engine.Engine is one. Handler tests
@@ -51,9 +53,14 @@ func (s *Service) ListAgents(context.Context, *wslfwdv1.ListAgentsRequest) (*wsl
 
 // ListForwards lists forwards policy wants; with all, also the listeners
 // and static forwards it does not (blocked, direct, conflicting); and the
-// distros that left listeners unreported.
+// distros that left listeners unreported. The answer stays within
+// replysize.Max, which the CLI accepts: rows that do not fit are left out
+// and counted (fit).
 func (s *Service) ListForwards(_ context.Context, req *wslfwdv1.ListForwardsRequest) (*wslfwdv1.ListForwardsResponse, error) {
-	return &wslfwdv1.ListForwardsResponse{Forwards: s.engine.Forwards(req.GetAll()), Unreported: s.engine.Unreported()}, nil
+	resp := &wslfwdv1.ListForwardsResponse{Unreported: s.engine.Unreported()}
+	// The omitted count, a uint32, takes at most 6 bytes.
+	resp.Forwards, resp.Omitted = fit(s.engine.Forwards(req.GetAll()), replysize.Max-proto.Size(resp)-6)
+	return resp, nil
 }
 
 // Expose pins a static forward and returns it once the engine has acted

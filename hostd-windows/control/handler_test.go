@@ -22,13 +22,25 @@ type fakeEngine struct {
 	exposed  []engine.ExposeRequest
 	probed   []engine.ProbeRequest
 	unexpose []netip.AddrPort
+	fwds     []*wslfwdv1.Forward // Forwards(true); Forwards(false) leaves out the blocked
 }
 
 func (f *fakeEngine) Status(context.Context) *wslfwdv1.GetStatusResponse { return nil }
 func (f *fakeEngine) Agents() ([]*wslfwdv1.Agent, []*wslfwdv1.AgentRefusal) {
 	return nil, nil
 }
-func (f *fakeEngine) Forwards(bool) []*wslfwdv1.Forward           { return nil }
+func (f *fakeEngine) Forwards(all bool) []*wslfwdv1.Forward {
+	if all {
+		return f.fwds
+	}
+	var out []*wslfwdv1.Forward
+	for _, fw := range f.fwds {
+		if fw.GetState() != wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED {
+			out = append(out, fw)
+		}
+	}
+	return out
+}
 func (f *fakeEngine) Unreported() []*wslfwdv1.UnreportedListeners { return nil }
 func (f *fakeEngine) Expose(_ context.Context, r engine.ExposeRequest) (*wslfwdv1.Forward, error) {
 	f.exposed = append(f.exposed, r)

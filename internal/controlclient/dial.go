@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/internal/replysize"
 	"github.com/wslfwd/wslfwd/internal/tokentls"
 )
 
@@ -36,6 +37,9 @@ func Dial(t Target, tok, tokenFrom string) (*Conn, error) {
 		// A long watch notices a vanished daemon (host asleep, WSL
 		// restarted) instead of waiting forever.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second}),
+		// The daemon keeps its answers within replysize.Max; the forwards
+		// of a VM at its cap pass gRPC's default of 4 MiB.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(replysize.Max)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("daemon address %s (%s): %w", t.Addr, t.Why, err)

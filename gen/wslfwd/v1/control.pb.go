@@ -1290,7 +1290,11 @@ type ListForwardsResponse struct {
 	// Distros whose agent has more listeners than the daemon accepts, and
 	// so left some out: those are not forwarded, and not in forwards.
 	// Sorted by distro.
-	Unreported    []*UnreportedListeners `protobuf:"bytes,2,rep,name=unreported,proto3" json:"unreported,omitempty"`
+	Unreported []*UnreportedListeners `protobuf:"bytes,2,rep,name=unreported,proto3" json:"unreported,omitempty"`
+	// Rows left out of forwards so that the answer stays within the size
+	// a client accepts (8 MiB): listeners not forwarded go first, from the
+	// end of the order. Only a table past what a real VM reports comes near.
+	Omitted       uint32 `protobuf:"varint,3,opt,name=omitted,proto3" json:"omitted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1337,6 +1341,13 @@ func (x *ListForwardsResponse) GetUnreported() []*UnreportedListeners {
 		return x.Unreported
 	}
 	return nil
+}
+
+func (x *ListForwardsResponse) GetOmitted() uint32 {
+	if x != nil {
+		return x.Omitted
+	}
+	return 0
 }
 
 // UnreportedListeners says that an agent left listeners out of what it
@@ -2343,12 +2354,13 @@ const file_wslfwd_v1_control_proto_rawDesc = "" +
 	"\tdetection\x18\x0e \x01(\v2\x1c.wslfwd.v1.ListenerDetectionR\tdetection\x121\n" +
 	"\x14unreported_listeners\x18\x0f \x01(\rR\x13unreportedListeners\"'\n" +
 	"\x13ListForwardsRequest\x12\x10\n" +
-	"\x03all\x18\x01 \x01(\bR\x03all\"\x86\x01\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"\xa0\x01\n" +
 	"\x14ListForwardsResponse\x12.\n" +
 	"\bforwards\x18\x01 \x03(\v2\x12.wslfwd.v1.ForwardR\bforwards\x12>\n" +
 	"\n" +
 	"unreported\x18\x02 \x03(\v2\x1e.wslfwd.v1.UnreportedListenersR\n" +
-	"unreported\"U\n" +
+	"unreported\x12\x18\n" +
+	"\aomitted\x18\x03 \x01(\rR\aomitted\"U\n" +
 	"\x13UnreportedListeners\x12\x16\n" +
 	"\x06distro\x18\x01 \x01(\tR\x06distro\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x10\n" +
