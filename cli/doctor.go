@@ -282,7 +282,7 @@ func forwardCheck(name string, r *wslfwdv1.ListForwardsResponse) output.Check {
 	case len(r.GetUnreported()) > 0:
 		var over []string
 		for _, u := range r.GetUnreported() {
-			over = append(over, fmt.Sprintf("%s leaves %d out (limit %d)", u.GetDistro(), u.GetCount(), u.GetMax()))
+			over = append(over, fmt.Sprintf("%s says it leaves %d out (limit %d)", u.GetDistro(), u.GetCount(), u.GetMax()))
 		}
 		return output.Check{Name: name, Verdict: output.Warn,
 			Detail: "listeners not reported, so not forwarded: " + firstFew(over),

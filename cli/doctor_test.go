@@ -133,7 +133,7 @@ func TestDoctorReportsProblems(t *testing.T) {
 	}
 	wantVerdicts(t, rep, map[string]output.Verdict{"forwards healthy": output.Warn})
 	for _, c := range rep.Checks {
-		if c.Name == "forwards healthy" && (!strings.Contains(c.Detail, "Ubuntu leaves 12 out (limit 4096)") || !strings.Contains(c.Hint, "max_listeners_per_agent")) {
+		if c.Name == "forwards healthy" && (!strings.Contains(c.Detail, "Ubuntu says it leaves 12 out (limit 4096)") || !strings.Contains(c.Hint, "max_listeners_per_agent")) {
 			t.Errorf("forwards check does not name the distro over the limit and the fix: %v", c)
 		}
 	}

@@ -14,19 +14,25 @@ import (
 )
 
 // Agents renders ListAgents as a table: one row per agent with its mode,
-// version, address, gateway, listener count, how it learns of listeners
-// and session state.
+// version, the address its connection comes from, the address and
+// gateway it reports, its listener count, how it learns of listeners and
+// session state.
+//
+// Only FROM is the daemon's own knowledge (the connection's source, which
+// NAT forwards go to); the rest is what the agent says, and root in any
+// distro can make it say anything: so the reported columns say REPORTED.
 func Agents(w io.Writer, r *wslfwdv1.ListAgentsResponse, now time.Time) {
 	if len(r.GetAgents()) == 0 {
 		fmt.Fprintln(w, "No agents. Start wslfwd-agent inside your WSL distro.")
 	} else {
 		tw := newTable(w)
-		tw.row("DISTRO", "MODE", "VERSION", "ADDRESS", "GATEWAY", "LISTENERS", "DETECTION", "STATE")
+		tw.row("DISTRO", "MODE", "VERSION", "FROM", "REPORTED ADDRESS", "REPORTED GATEWAY", "LISTENERS", "DETECTION", "STATE")
 		for _, a := range r.GetAgents() {
 			tw.row(
 				Truncate(a.GetDistro(), maxDistro),
 				Mode(a.GetNetworkingMode()),
 				a.GetAgentVersion(),
+				From(a.GetPeerAddress()),
 				Addresses(a.GetNetwork()),
 				Gateway4(a.GetNetwork()),
 				Listeners(a),
@@ -39,12 +45,23 @@ func Agents(w io.Writer, r *wslfwdv1.ListAgentsResponse, now time.Time) {
 	refusals(w, r.GetRefusals(), now)
 }
 
-// Listeners is the agent's listener count, with the listeners it left
-// out, over the daemon's limit, as "4096 +12 unreported".
+// From is the address an agent's connection comes from, as the daemon saw
+// it: the one address of the table an agent cannot choose.
+func From(peer string) string {
+	if ap, err := netip.ParseAddrPort(peer); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return peer
+}
+
+// Listeners is the agent's listener count, with the listeners it says it
+// left out, over the daemon's limit, as "4096 +12 unreported (claimed)":
+// the daemon holds the 4096; the 12 are only the agent's word, and may be
+// any number.
 func Listeners(a *wslfwdv1.Agent) string {
 	s := strconv.FormatUint(uint64(a.GetListenerCount()), 10)
 	if n := a.GetUnreportedListeners(); n > 0 {
-		s += fmt.Sprintf(" +%d unreported", n)
+		s += fmt.Sprintf(" +%d unreported (claimed)", n)
 	}
 	return s
 }

@@ -82,16 +82,18 @@ func goldAgents() *wslfwdv1.ListAgentsResponse {
 	return &wslfwdv1.ListAgentsResponse{Agents: []*wslfwdv1.Agent{
 		{
 			Distro: "Debian", NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT,
-			Network: nat("fe80::215:5dff:fe8a:1b2c", "172.28.240.53"), ListenerCount: 0,
+			// Its agent reports the other's address: only FROM is sure.
+			Network: nat("fe80::215:5dff:fe8a:1b2c", "172.28.240.53"), ListenerCount: 0, PeerAddress: "172.28.240.54:41000",
 			Connected: false, LastSeen: ts(-12 * time.Second), GraceUntil: ts(18 * time.Second),
 		},
 		{
 			Distro: "Ubuntu-22.04-with-a-long-name", NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT,
 			Network: nat("172.28.240.53", "fd00::53", "2001:db8::53"), ListenerCount: 12, UnreportedListeners: 3, AgentVersion: "v0.4.0",
-			Detection: &wslfwdv1.ListenerDetection{Tcp: wslfwdv1.DetectionMethod_DETECTION_METHOD_EVENTS, Udp: wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS},
-			Connected: true, ConnectedAt: ts(-(time.Hour + 2*time.Minute + 9*time.Second)), LastSeen: ts(-time.Second),
+			PeerAddress: "[::ffff:172.28.240.53]:40000", Connected: true,
+			Detection:   &wslfwdv1.ListenerDetection{Tcp: wslfwdv1.DetectionMethod_DETECTION_METHOD_EVENTS, Udp: wslfwdv1.DetectionMethod_DETECTION_METHOD_SCANS},
+			ConnectedAt: ts(-(time.Hour + 2*time.Minute + 9*time.Second)), LastSeen: ts(-time.Second),
 		},
-		{Distro: "Arch", NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, Connected: true, AgentVersion: "v0.4.0",
+		{Distro: "Arch", NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_MIRRORED, Connected: true, AgentVersion: "v0.4.0", PeerAddress: "127.0.0.1:50000",
 			Detection: &wslfwdv1.ListenerDetection{Tcp: wslfwdv1.DetectionMethod_DETECTION_METHOD_EVENTS, Udp: wslfwdv1.DetectionMethod_DETECTION_METHOD_EVENTS}},
 	}}
 }

@@ -106,14 +106,14 @@ func omitted(w io.Writer, n uint32) {
 
 // unreported says, under the forwards, which distros left listeners out
 // because they have more than the daemon accepts: those listeners are in
-// no row, forwarded or not.
+// no row, forwarded or not. The count is the agent's word, and says so.
 func unreported(w io.Writer, us []*wslfwdv1.UnreportedListeners) {
 	for _, u := range us {
 		what := fmt.Sprintf("%d listeners", u.GetCount())
 		if u.GetCount() == 1 {
 			what = "1 listener"
 		}
-		fmt.Fprintf(w, "%s: %s not reported, so not forwarded: the distro has more than the daemon accepts from one agent (%d, max_listeners_per_agent).\n",
+		fmt.Fprintf(w, "%s: its agent says it left %s unreported, so not forwarded: the distro has more than the daemon accepts from one agent (%d, max_listeners_per_agent).\n",
 			u.GetDistro(), what, u.GetMax())
 	}
 }

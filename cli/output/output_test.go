@@ -114,10 +114,10 @@ func TestStatusRefusedLine(t *testing.T) {
 
 func TestAgentsTable(t *testing.T) {
 	got := render(func(b *bytes.Buffer) { Agents(b, goldAgents(), goldNow) })
-	same(t, "agents", got, `DISTRO        MODE      VERSION  ADDRESS           GATEWAY       LISTENERS         DETECTION              STATE
-Debian        nat       -        172.28.240.53     172.28.240.1  0                 -                      gone 12s, grace 18s
-Ubuntu-22.0~  nat       v0.4.0   172.28.240.53 +2  172.28.240.1  12 +3 unreported  tcp events, udp scans  connected 1h2m
-Arch          mirrored  v0.4.0   -                 -             0                 events                 connected
+	same(t, "agents", got, `DISTRO        MODE      VERSION  FROM           REPORTED ADDRESS  REPORTED GATEWAY  LISTENERS                   DETECTION              STATE
+Debian        nat       -        172.28.240.54  172.28.240.53     172.28.240.1      0                           -                      gone 12s, grace 18s
+Ubuntu-22.0~  nat       v0.4.0   172.28.240.53  172.28.240.53 +2  172.28.240.1      12 +3 unreported (claimed)  tcp events, udp scans  connected 1h2m
+Arch          mirrored  v0.4.0   127.0.0.1      -                 -                 0                           events                 connected
 `)
 	got = render(func(b *bytes.Buffer) { Agents(b, &wslfwdv1.ListAgentsResponse{}, goldNow) })
 	same(t, "no agents", got, "No agents. Start wslfwd-agent inside your WSL distro.\n")
@@ -162,7 +162,7 @@ tcp    0.0.0.0:8080  172.28.240.53:8080  Ubuntu  node-inspec~  portproxy  ACTIVE
 
 	// Listeners an agent left out, over the daemon's limit, are in no row:
 	// a line under the table, or under "no forwards", names them.
-	const note = "Debian: 12 listeners not reported, so not forwarded: the distro has more than the daemon accepts from one agent (4096, max_listeners_per_agent).\n"
+	const note = "Debian: its agent says it left 12 listeners unreported, so not forwarded: the distro has more than the daemon accepts from one agent (4096, max_listeners_per_agent).\n"
 	over := []*wslfwdv1.UnreportedListeners{{Distro: "Debian", Count: 12, Max: 4096}}
 	got = render(func(b *bytes.Buffer) {
 		Forwards(b, &wslfwdv1.ListForwardsResponse{Forwards: goldForwards().Forwards[:1], Unreported: over}, false)
