@@ -134,19 +134,41 @@ func (rs *refusals) spend(now time.Time) bool {
 	return true
 }
 
-// evictOldest makes room for one more row. Called with rs.mu held.
+// evictOldest makes room for one more row: it drops the oldest row of the
+// peer address that holds the most (of those, the one whose oldest row is
+// oldest). So a peer that floods the table with refusals of ever new
+// reasons or distro names pushes out its own rows, never another's, unless
+// every peer in the table holds as few rows as the other: one peer cannot
+// hide a real refusal of another, which had taken 64 invalid messages.
+// Called with rs.mu held.
 func (rs *refusals) evictOldest() {
 	if len(rs.rows) < maxRefusals {
 		return
 	}
-	var oldest refusalKey
-	var at time.Time
+	type share struct {
+		rows   int
+		oldest refusalKey
+		at     time.Time
+	}
+	shares := make(map[netip.Addr]*share)
 	for k, r := range rs.rows {
-		if at.IsZero() || r.last.Before(at) {
-			oldest, at = k, r.last
+		sh := shares[k.peer]
+		if sh == nil {
+			sh = &share{}
+			shares[k.peer] = sh
+		}
+		sh.rows++
+		if sh.at.IsZero() || r.last.Before(sh.at) {
+			sh.oldest, sh.at = k, r.last
 		}
 	}
-	delete(rs.rows, oldest)
+	var most *share
+	for _, sh := range shares {
+		if most == nil || sh.rows > most.rows || sh.rows == most.rows && sh.at.Before(most.at) {
+			most = sh
+		}
+	}
+	delete(rs.rows, most.oldest)
 }
 
 // list returns the refusals, newest first.

@@ -78,3 +78,32 @@ func TestShownReason(t *testing.T) {
 		}
 	}
 }
+
+// One peer that floods the table with refusals under ever new distro
+// names pushes out only its own rows: another peer's refusal, older than
+// all of them, is still listed.
+func TestRefusalFloodKeepsOtherPeersRows(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r := New(Options{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { now = now.Add(time.Millisecond); return now }})
+	nat := wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT
+	victim := netip.MustParseAddrPort("127.0.0.1:5000")
+	if _, err := r.Open(&wslfwdv1.AgentHello{Distro: "Ubuntu", NetworkingMode: nat}, victim, victim); err == nil {
+		t.Fatal("NAT hello from loopback accepted")
+	}
+	flooder := netip.MustParseAddrPort("127.0.0.2:5000")
+	for i := range 4 * maxRefusals {
+		if _, err := r.Open(&wslfwdv1.AgentHello{Distro: fmt.Sprintf("fake%d", i), NetworkingMode: nat}, flooder, flooder); err == nil {
+			t.Fatal("NAT hello from loopback accepted")
+		}
+	}
+	rows := r.Refusals()
+	if len(rows) != maxRefusals {
+		t.Fatalf("%d rows, want %d", len(rows), maxRefusals)
+	}
+	if last := rows[len(rows)-1]; last.GetDistro() != "Ubuntu" || last.GetPeerAddress() != "127.0.0.1" {
+		t.Errorf("the oldest row left is %s from %s, want the victim's refusal (Ubuntu from 127.0.0.1)", last.GetDistro(), last.GetPeerAddress())
+	}
+	if first := rows[0]; first.GetDistro() != fmt.Sprintf("fake%d", 4*maxRefusals-1) {
+		t.Errorf("the newest row is %s, want the flood's last", first.GetDistro())
+	}
+}
