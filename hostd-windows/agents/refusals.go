@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 	"github.com/wslfwd/wslfwd/internal/safetext"
 )
 
@@ -50,13 +51,10 @@ type refusals struct {
 	now     func() time.Time
 	counted func(code string) // Options.Refused; may be nil
 
+	budget *logfile.Budget // refusalLogMax per refusalLogEvery, in all
+
 	mu   sync.Mutex
 	rows map[refusalKey]*refusal
-	// The log budget: logged in the window that began at windowAt, and
-	// refusals not logged for want of budget since the last one logged.
-	windowAt   time.Time
-	windowLogs int
-	overBudget int
 }
 
 // record notes that a session of distro from peer was refused with err (a
@@ -85,10 +83,13 @@ func (rs *refusals) record(distro string, peer netip.AddrPort, err error) {
 	}
 	r.count++
 	r.last = now
-	logNow := now.Sub(r.logged) >= refusalLogEvery && rs.spend(now)
-	suppressed, others := r.unlogged, rs.overBudget
+	logNow, others := false, 0
+	if now.Sub(r.logged) >= refusalLogEvery {
+		logNow, others = rs.budget.Take(now)
+	}
+	suppressed := r.unlogged
 	if logNow {
-		r.logged, r.unlogged, rs.overBudget = now, 0, 0
+		r.logged, r.unlogged = now, 0
 	} else {
 		r.unlogged++
 	}
@@ -118,20 +119,6 @@ func shown(reason string) string {
 		n++
 	}
 	return b.String()
-}
-
-// spend takes one log line from the budget, or counts one refusal not
-// logged. Called with rs.mu held.
-func (rs *refusals) spend(now time.Time) bool {
-	if now.Sub(rs.windowAt) >= refusalLogEvery {
-		rs.windowAt, rs.windowLogs = now, 0
-	}
-	if rs.windowLogs >= refusalLogMax {
-		rs.overBudget++
-		return false
-	}
-	rs.windowLogs++
-	return true
 }
 
 // evictOldest makes room for one more row: it drops the oldest row of the

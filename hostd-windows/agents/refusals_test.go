@@ -107,3 +107,39 @@ func TestRefusalFloodKeepsOtherPeersRows(t *testing.T) {
 		t.Errorf("the newest row is %s, want the flood's last", first.GetDistro())
 	}
 }
+
+// Sessions that come and go as fast as a token holder can make them
+// (each registered, replacing the last, then disconnected) log at most
+// SessionLogMax lines a minute, and the next minute's first line counts
+// the rest.
+func TestSessionLinesAreBounded(t *testing.T) {
+	var logs syncbuf.Buffer
+	now := time.Unix(1000, 0)
+	r := New(Options{Grace: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return now },
+		Targets: TargetRules{AllowLoopback: true}})
+	peer := netip.MustParseAddrPort("127.0.0.1:5000")
+	for range 1000 {
+		s, err := r.Open(&wslfwdv1.AgentHello{Distro: "Ubuntu", NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT}, peer, peer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Apply(s, snapshot(1, network("127.0.0.1"))); err != nil {
+			t.Fatal(err)
+		}
+		r.Close(s)
+	}
+	if n := strings.Count(logs.String(), "\n"); n != SessionLogMax {
+		t.Fatalf("%d lines for 1,000 sessions in a minute, want %d:\n%s", n, SessionLogMax, logs.String())
+	}
+	now = now.Add(SessionLogEvery)
+	s, err := r.Open(&wslfwdv1.AgentHello{Distro: "Ubuntu", NetworkingMode: wslfwdv1.NetworkingMode_NETWORKING_MODE_NAT}, peer, peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Apply(s, snapshot(1, network("127.0.0.1"))); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "lines_held_back=1979") {
+		t.Fatalf("the next minute's first line does not count the 1,979 held back (1,999 lines: no replacing for the first):\n%s", logs.String())
+	}
+}

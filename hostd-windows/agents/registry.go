@@ -50,6 +50,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
+	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 	"github.com/wslfwd/wslfwd/hostd-windows/wire"
 	"github.com/wslfwd/wslfwd/internal/endpoint"
 )
@@ -91,6 +92,8 @@ type Registry struct {
 	log  *slog.Logger
 
 	refused refusals
+	// sessionLog bounds the lines of sessions coming and going (logSession).
+	sessionLog *logfile.Budget
 
 	mu      sync.Mutex
 	cap     portCap                // the ports of each source
@@ -149,12 +152,29 @@ func New(opts Options) *Registry {
 		log = slog.Default()
 	}
 	return &Registry{
-		opts:    opts,
-		log:     log,
-		refused: refusals{log: log, now: opts.Now, counted: opts.Refused, rows: make(map[refusalKey]*refusal)},
-		entries: make(map[string]*entry),
-		cap:     newPortCap(opts.MaxPortsPerSource),
+		opts: opts,
+		log:  log,
+		refused: refusals{log: log, now: opts.Now, counted: opts.Refused, rows: make(map[refusalKey]*refusal),
+			budget: logfile.NewBudget(refusalLogEvery, refusalLogMax)},
+		sessionLog: logfile.NewBudget(SessionLogEvery, SessionLogMax),
+		entries:    make(map[string]*entry),
+		cap:        newPortCap(opts.MaxPortsPerSource),
 	}
+}
+
+// The bound on the lines of agent sessions coming and going: each is
+// logged at Info, and a token holder looping sessions would otherwise
+// turn the rotated log over in minutes. The server's own session lines
+// keep to the same bound.
+const (
+	SessionLogEvery = time.Minute
+	SessionLogMax   = 20
+)
+
+// logSession logs one line of a session coming or going, within
+// sessionLog.
+func (r *Registry) logSession(level slog.Level, msg string, args ...any) {
+	r.sessionLog.Log(r.log, r.opts.Now(), level, msg, args...)
 }
 
 // MaxListeners is the per-agent listener limit (0: none).
@@ -411,7 +431,7 @@ func (r *Registry) makeRoom() bool {
 	if oldest.timer != nil {
 		oldest.timer.Stop()
 	}
-	r.log.Warn("agent table full: the longest-gone agent's forwards go before its grace ends",
+	r.logSession(slog.LevelWarn, "agent table full: the longest-gone agent's forwards go before its grace ends",
 		"distro", oldest.session.Distro(), "max_agents", r.opts.MaxAgents)
 	r.expireLocked(oldest.session.Distro(), oldest)
 	return true
@@ -430,7 +450,7 @@ func (r *Registry) register(s *Session, old *entry, now time.Time) *entry {
 		if old.session != s {
 			old.session.markReplaced()
 		}
-		r.log.Info("agent session replaces the previous one", "distro", s.Distro(), "session", s.ID, "previous", old.session.ID)
+		r.logSession(slog.LevelInfo, "agent session replaces the previous one", "distro", s.Distro(), "session", s.ID, "previous", old.session.ID)
 	}
 	s.registered = true
 	r.entries[s.Distro()] = e
@@ -663,7 +683,7 @@ func (r *Registry) Close(s *Session) {
 		e.timer = time.AfterFunc(r.opts.Grace, func() { r.expire(s) })
 	}
 	r.mu.Unlock()
-	r.log.Info("agent disconnected", "distro", s.Distro(), "session", s.ID, "grace", r.opts.Grace)
+	r.logSession(slog.LevelInfo, "agent disconnected", "distro", s.Distro(), "session", s.ID, "grace", r.opts.Grace)
 	r.opts.Changed()
 }
 
@@ -676,7 +696,7 @@ func (r *Registry) expire(s *Session) {
 	}
 	r.expireLocked(s.Distro(), e)
 	r.mu.Unlock()
-	r.log.Info("agent grace period over", "distro", s.Distro(), "session", s.ID)
+	r.logSession(slog.LevelInfo, "agent grace period over", "distro", s.Distro(), "session", s.ID)
 	r.opts.Changed()
 }
 

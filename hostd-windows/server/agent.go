@@ -17,6 +17,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
+	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/internal/version"
 )
@@ -35,6 +36,8 @@ type agentService struct {
 	// metrics count the sessions refused past maxPerPeer, beside those
 	// the registry refuses.
 	metrics *metrics.Metrics
+	// sessionLog bounds the lines of sessions opening and ending.
+	sessionLog *logfile.Budget
 
 	mu      sync.Mutex
 	perPeer map[netip.Addr]int
@@ -142,16 +145,23 @@ func (a *agentService) Session(st grpc.BidiStreamingServer[wslfwdv1.AgentMessage
 		return err
 	}
 	log := a.log.With("distro", s.Distro(), "session", s.ID, "peer", remote)
-	log.Info("agent session opened", "mode", hello.GetNetworkingMode().String(), "agent_version", hello.GetAgentVersion())
+	a.logSession(log, "agent session opened", "mode", hello.GetNetworkingMode().String(), "agent_version", hello.GetAgentVersion())
 	defer a.reg.Close(s)
 
 	err = a.serve(st, s)
 	if errors.Is(err, io.EOF) {
-		log.Info("agent session closed by the agent")
+		a.logSession(log, "agent session closed by the agent")
 		return nil
 	}
-	log.Info("agent session ended", "err", err)
+	a.logSession(log, "agent session ended", "err", err)
 	return err
+}
+
+// logSession logs a line of a session opening or ending, at most
+// agents.SessionLogMax a minute: a token holder may open sessions as fast
+// as the daemon answers them, and each is one line more.
+func (a *agentService) logSession(log *slog.Logger, msg string, args ...any) {
+	a.sessionLog.Log(log, time.Now(), slog.LevelInfo, msg, args...)
 }
 
 // open waits for the hello, opens the session in the registry and

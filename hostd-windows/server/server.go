@@ -21,6 +21,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/agents"
+	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 )
 
@@ -129,6 +130,7 @@ func New(o Options) (*Server, error) {
 		maxPerPeer:   o.MaxStreamsPerPeer,
 		perPeer:      make(map[netip.Addr]int),
 		metrics:      o.Metrics,
+		sessionLog:   logfile.NewBudget(agents.SessionLogEvery, agents.SessionLogMax),
 	})
 	wslfwdv1.RegisterControlServiceServer(g, o.Control)
 	h := health.NewServer()

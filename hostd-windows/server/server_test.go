@@ -601,3 +601,38 @@ func TestRefusedHellosAreNotLoggedEachTime(t *testing.T) {
 		t.Fatalf("the server logged %d records for 50 refused hellos, want none of its own", got)
 	}
 }
+
+// A token holder looping sessions as fast as the daemon answers them gets
+// no more than agents.SessionLogMax lines a minute from the server: each
+// session's opened and closed lines had gone to the log at Info, every
+// time, and would have turned the rotated log over in minutes.
+func TestSessionLinesAreBounded(t *testing.T) {
+	var n atomic.Int64
+	f := start(t, Options{Logger: slog.New(lineCount{&n})})
+	cc := f.dial(t, f.tokens.Agent)
+	for i := range 1000 {
+		st, c := session(t, cc, natHello(fmt.Sprintf("d%d", i%4)))
+		if c != codes.OK {
+			t.Fatalf("session %d: %s", i, c)
+		}
+		if err := st.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Recv(); err != io.EOF {
+			t.Fatalf("session %d ended with %v, want EOF", i, err)
+		}
+	}
+	// Within the minute the test takes, or just past it: one window more.
+	if got := n.Load(); got > 2*agents.SessionLogMax {
+		t.Fatalf("the server logged %d lines for 1,000 sessions, want at most %d", got, 2*agents.SessionLogMax)
+	}
+}
+
+// lineCount counts every record, also those of loggers derived with With
+// (atomicCount's With hands back its inner handler, which does not count).
+type lineCount struct{ n *atomic.Int64 }
+
+func (h lineCount) Enabled(context.Context, slog.Level) bool  { return true }
+func (h lineCount) Handle(context.Context, slog.Record) error { h.n.Add(1); return nil }
+func (h lineCount) WithAttrs([]slog.Attr) slog.Handler        { return h }
+func (h lineCount) WithGroup(string) slog.Handler             { return h }
