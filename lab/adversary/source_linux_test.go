@@ -4,8 +4,12 @@ package adversary
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +19,8 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
+	"github.com/wslfwd/wslfwd/lab/labrun"
+	"github.com/wslfwd/wslfwd/lab/labtest"
 	"github.com/wslfwd/wslfwd/lab/netlab"
 )
 
@@ -68,5 +74,71 @@ func TestASecondAddressOfTheVMSharesItsCaps(t *testing.T) {
 	// A connection carries 16 streams: the last session needs one of its own.
 	if c := open(agentConn(t, env, from(second.Addr()))); c != codes.ResourceExhausted {
 		t.Fatalf("session %d, from the VM's second address: %s, want ResourceExhausted: the VM is one source", server.DefaultMaxStreamsPerPeer+1, c)
+	}
+}
+
+// Made-up distros of one VM, from its address and from a second one, each
+// claiming a full share of listeners on ports of its own, get no more
+// forwards together than one agent could have: the first distro's. The
+// rest are listed as over the VM's cap, by `wslfwd forwards --all` too.
+func TestMadeUpDistrosShareTheVMsCapOfPorts(t *testing.T) {
+	const perAgent = 64
+	cfg := filepath.Join(t.TempDir(), "wslfwd.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("max_listeners_per_agent = %d\n", perAgent)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, env := labtest.Start(t, labrun.Options{DaemonArgs: []string{"--config", cfg}}, identityTimeout)
+	second := netip.PrefixFrom(netlab.WSLAddr.Addr().Next(), netlab.WSLAddr.Bits())
+	if err := env.Lab.WSL.AddAddr(netlab.WSLLink, second); err != nil {
+		t.Fatal(err)
+	}
+	distros := []string{"Fake0", "Fake1", "Fake2"}
+	for i, distro := range distros {
+		src := netlab.WSLAddr.Addr()
+		if i > 0 {
+			src = second.Addr()
+		}
+		// A reply is asked for: the first distro's listeners all go as asked,
+		// which the daemon otherwise answers with nothing.
+		snap := &wslfwdv1.Snapshot{Seq: 1, Network: lyingNetwork(src.String()), WantReply: true}
+		for p := range perAgent {
+			snap.Listeners = append(snap.Listeners, tcp4("0.0.0.0", uint32(20000+perAgent*i+p)))
+		}
+		if _, code := claim(t, ctx, env, env.Lab.WSL, src, labrun.DaemonWSL, natHello(distro), snap); code != codes.OK {
+			t.Fatalf("%s from %s: %v, want OK", distro, src, code)
+		}
+	}
+	var all []*wslfwdv1.Forward
+	err := env.Wait(ctx, "every claimed listener listed", func(ctx context.Context) (bool, error) {
+		var err error
+		all, err = env.Forwards(ctx, true)
+		return len(all) == perAgent*len(distros), err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capped := 0
+	for _, f := range all {
+		over := strings.Contains(f.GetReason(), "over the VM's cap")
+		if over {
+			capped++
+		}
+		if first := f.GetDistro() == distros[0]; over == first || first && f.GetState() == wslfwdv1.ForwardState_FORWARD_STATE_BLOCKED {
+			t.Errorf("%s port %d: %s %q; want only the first distro's forwarded, every other listener over the cap",
+				f.GetDistro(), f.GetConnectPort(), f.GetState(), f.GetReason())
+		}
+	}
+	if want := perAgent * (len(distros) - 1); capped != want {
+		t.Errorf("%d listeners over the VM's cap, want %d", capped, want)
+	}
+	if wanted, err := env.Forwards(ctx, false); err != nil || len(wanted) != perAgent {
+		t.Errorf("%d forwards (%v), want %d: the cap of one VM", len(wanted), err, perAgent)
+	}
+	out, err := env.CLI(ctx, "forwards", "--all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "over the VM's cap") {
+		t.Errorf("wslfwd forwards --all does not say why the made-up distros' listeners are not forwarded:\n%.2000s", out)
 	}
 }
