@@ -24,8 +24,8 @@ import (
 // Why here and not in the policy: the registry sees each listener come and
 // go, in the order the agents sent them, so it keeps the count exact at
 // the cost of what a message changes, and the engine's steps stay
-// incremental: a port that gains or loses its place shows as a change of
-// the agents' Capped lists, which the engine diffs like their listeners.
+// incremental: a port that gains its place shows as a change of the
+// agents' Capped lists, which the engine diffs like their listeners.
 // A policy cap would need the whole table at every step to count.
 //
 // Which ports lose is decided once, at arrival, and never changes while
@@ -155,8 +155,9 @@ func (c *portCap) over(src netip.Addr, l *wslfwdv1.Listener) bool {
 // the source from) to added (after it, of e's source), gives freed
 // places to the ports that waited longest, and updates the Capped lists
 // of every agent of the sources involved. Listeners a change kept are in
-// neither. Added listeners are counted before gone ones are let go, so a
-// port that an agent reports again keeps its place. Called with r.mu held.
+// neither (a snapshot lets go of all the old and adds all the new).
+// Added listeners are counted before gone ones are let go, so a port that
+// an agent reports again keeps its place. Called with r.mu held.
 func (r *Registry) recount(e *entry, from netip.Addr, added, gone []*wslfwdv1.Listener) {
 	if r.cap.max <= 0 || len(added) == 0 && len(gone) == 0 {
 		return
