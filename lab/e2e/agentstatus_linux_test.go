@@ -137,7 +137,7 @@ func TestListenersOverTheDaemonsLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "Ubuntu: 1 listener not reported, so not forwarded") {
+	if !strings.Contains(out, "Ubuntu: its agent says it left 1 listener unreported, so not forwarded") {
 		t.Errorf("wslfwd forwards does not say a listener was left out:\n%s", out)
 	}
 
@@ -145,7 +145,7 @@ func TestListenersOverTheDaemonsLimit(t *testing.T) {
 	if _, err := env.WaitForward(ctx, labrun.Match{Protocol: tcp, Port: 9023, State: active}); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := env.CLI(ctx, "forwards"); err != nil || strings.Contains(out, "not reported") {
+	if out, err := env.CLI(ctx, "forwards"); err != nil || strings.Contains(out, "unreported, so not forwarded") {
 		t.Errorf("wslfwd forwards (%v) still says listeners are left out:\n%s", err, out)
 	}
 }
