@@ -2,9 +2,10 @@ package relay
 
 import (
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 )
 
 // budget counts what all of a relay's forwards hold for their clients:
@@ -35,28 +36,16 @@ func (b *budget) give() { b.used.Add(-1) }
 // clients: a flood refused at the cap must not become a flood of logs.
 const refusalLogEvery = time.Minute
 
-// refusals logs a forward's refused clients, at most once per
-// refusalLogEvery, with how many were refused since the last line.
-type refusals struct {
-	mu      sync.Mutex
-	last    time.Time
-	pending int
-}
+// newRefusalLog is a forward's budget for those lines: one per
+// refusalLogEvery, which counts the refusals held back before it.
+func newRefusalLog() *logfile.Budget { return logfile.NewBudget(refusalLogEvery, 1) }
 
-// note counts one refusal, at the relay's cap (byRelay) or at the
-// forward's own (limit), and logs when the last line is old enough.
-func (r *refusals) note(log *slog.Logger, byRelay bool, limit int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.pending++
-	now := time.Now()
-	if now.Sub(r.last) < refusalLogEvery {
-		return
-	}
+// logRefusal logs, within the forward's budget, a client refused at the
+// relay's cap (byRelay) or at the forward's own (limit).
+func logRefusal(b *logfile.Budget, log *slog.Logger, byRelay bool, limit int) {
 	if byRelay {
-		log.Warn("the relay carries as many clients as it may, for all forwards: new clients are refused until some end", "refused", r.pending)
+		b.Log(log, time.Now(), slog.LevelWarn, "the relay carries as many clients as it may, for all forwards: new clients are refused until some end")
 	} else {
-		log.Warn("this forward carries as many clients as it may: new clients are refused until some end", "limit", limit, "refused", r.pending)
+		b.Log(log, time.Now(), slog.LevelWarn, "this forward carries as many clients as it may: new clients are refused until some end", "limit", limit)
 	}
-	r.last, r.pending = now, 0
 }

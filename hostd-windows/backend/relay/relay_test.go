@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend/backendtest"
+	"github.com/wslfwd/wslfwd/internal/syncbuf"
 )
 
 const ioTimeout = 10 * time.Second
@@ -422,7 +425,8 @@ func holdTCP(t *testing.T, at netip.AddrPort) (*net.TCPConn, bool) {
 // once; further ones are ended at once and the carried ones go on, and a
 // client that ends makes room for another.
 func TestTCPConnLimit(t *testing.T) {
-	r := newRelay(t, Options{MaxTCPConns: 3})
+	var logs syncbuf.Buffer
+	r := newRelay(t, Options{MaxTCPConns: 3, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	e := addForward(t, r, backend.TCP, backendtest.Echo(t, backend.TCP))
 
 	var held []*net.TCPConn
@@ -440,6 +444,11 @@ func TestTCPConnLimit(t *testing.T) {
 	}
 	if n := r.conns(t, e.Key()); n != 6 {
 		t.Fatalf("%d sides tracked, want 6: three clients and their targets", n)
+	}
+	// Three refusals, one line: a flood refused at the cap is not a
+	// flood of logs.
+	if n := strings.Count(logs.String(), "this forward carries as many clients as it may"); n != 1 {
+		t.Errorf("%d log lines for 3 refused clients, want 1:\n%s", n, logs.String())
 	}
 	roundTripTCP(t, held[0], "still carried")
 	held[1].Close()

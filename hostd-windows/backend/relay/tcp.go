@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 )
 
 // tcpForward accepts connections on its listener and carries each one to
@@ -23,9 +24,9 @@ type tcpForward struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	maxConns int      // clients carried at once (Options.MaxTCPConns)
-	budget   *budget  // the relay's, shared by every forward
-	refusals refusals // clients refused at a cap, for the log
+	maxConns int             // clients carried at once (Options.MaxTCPConns)
+	budget   *budget         // the relay's, shared by every forward
+	refusals *logfile.Budget // lines of clients refused at a cap
 
 	mu      sync.Mutex
 	conns   map[*net.TCPConn]struct{} // both sides of every carried connection
@@ -49,6 +50,7 @@ func startTCP(ctx context.Context, e backend.Entry, opts Options, b *budget, log
 		log:      log,
 		maxConns: opts.MaxTCPConns,
 		budget:   b,
+		refusals: newRefusalLog(),
 		conns:    make(map[*net.TCPConn]struct{}),
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
@@ -78,7 +80,7 @@ func (f *tcpForward) accept() {
 		case refusedHere, refusedByRelay:
 			c.SetLinger(0) // a reset: nothing of it lingers in the host
 			c.Close()
-			f.refusals.note(f.log, a == refusedByRelay, f.maxConns)
+			logRefusal(f.refusals, f.log, a == refusedByRelay, f.maxConns)
 		case stopping:
 			c.Close()
 			return

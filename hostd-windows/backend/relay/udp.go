@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 )
 
 // maxDatagram holds any UDP payload, so no datagram is ever truncated.
@@ -25,9 +26,9 @@ type udpForward struct {
 	entry    backend.Entry
 	conn     *net.UDPConn
 	idle     time.Duration
-	maxFlows int      // flows at once (Options.MaxUDPFlows)
-	budget   *budget  // the relay's, shared by every forward
-	refusals refusals // clients refused at a cap, for the log
+	maxFlows int             // flows at once (Options.MaxUDPFlows)
+	budget   *budget         // the relay's, shared by every forward
+	refusals *logfile.Budget // lines of clients refused at a cap
 	log      *slog.Logger
 
 	ctx    context.Context // ends when the forward stops
@@ -65,6 +66,7 @@ func startUDP(ctx context.Context, e backend.Entry, opts Options, b *budget, log
 		idle:     opts.UDPIdleTimeout,
 		maxFlows: opts.MaxUDPFlows,
 		budget:   b,
+		refusals: newRefusalLog(),
 		log:      log,
 		flows:    make(map[netip.AddrPort]*udpFlow),
 	}
@@ -127,11 +129,11 @@ func (f *udpForward) flow(client netip.AddrPort) *udpFlow {
 		return nil
 	}
 	if len(f.flows) >= f.maxFlows {
-		f.refusals.note(f.log, false, f.maxFlows)
+		logRefusal(f.refusals, f.log, false, f.maxFlows)
 		return nil
 	}
 	if !f.budget.take() {
-		f.refusals.note(f.log, true, f.maxFlows)
+		logRefusal(f.refusals, f.log, true, f.maxFlows)
 		return nil
 	}
 	up, err := net.DialUDP(network(f.entry.Protocol, f.entry.Connect), nil, net.UDPAddrFromAddrPort(f.entry.Connect))
