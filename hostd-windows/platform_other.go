@@ -52,7 +52,7 @@ func platformProblems(context.Context, string) []*wslfwdv1.Problem { return nil 
 // true (the default) asks for live in Windows' firewalls, and the relay
 // listens directly (the lab, tests). Saying so once beats refusing to
 // start with the default config.
-func newFirewall(log *slog.Logger, _ []string, _ string) (engine.FirewallSyncer, error) {
+func newFirewall(log *slog.Logger, _ []string) (engine.FirewallSyncer, error) {
 	log.Info("firewall = true manages Windows firewall rules; off Windows there are none to manage")
 	return nil, nil
 }

@@ -115,12 +115,9 @@ func platformProblems(_ context.Context, backendName string) []*wslfwdv1.Problem
 }
 
 // newFirewall keeps the forwards' inbound rules in Windows Defender
-// Firewall (NAT mode, WSL1) and the Hyper-V firewall (mirrored mode),
-// remembering in the state directory the profiles they were made in.
-func newFirewall(log *slog.Logger, profiles []string, stateDir string) (engine.FirewallSyncer, error) {
-	fw := firewall.New(firewall.SystemShell{}, log, profiles...)
-	fw.Remember(filepath.Join(stateDir, firewall.ProfilesFile))
-	return fw, nil
+// Firewall (NAT mode, WSL1) and the Hyper-V firewall (mirrored mode).
+func newFirewall(log *slog.Logger, profiles []string) (engine.FirewallSyncer, error) {
+	return firewall.New(firewall.SystemShell{}, log, profiles...), nil
 }
 
 // newFirewallAuditor checks, with firewall = false, that inbound rules of

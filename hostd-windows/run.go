@@ -474,7 +474,7 @@ func newDaemon(s *settings, be backend.Backend, tokens server.Tokens, lns []net.
 	}
 	var err error
 	if s.cfg.Firewall {
-		if o.Firewall, err = newFirewall(log.With("component", "firewall"), s.cfg.FirewallProfiles, s.stateDir); err != nil {
+		if o.Firewall, err = newFirewall(log.With("component", "firewall"), s.cfg.FirewallProfiles); err != nil {
 			return nil, nil, err
 		}
 	} else {

@@ -89,13 +89,13 @@ func (f *Firewall) removeDaemonRule(ctx context.Context) error {
 
 // countDaemonRules counts the rules named as the daemon's.
 func (f *Firewall) countDaemonRules(ctx context.Context) (int, error) {
-	names, err := f.names(ctx, Windows)
+	l, err := f.list(ctx, Windows)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, name := range names {
-		if name == DaemonRuleName {
+	for _, lr := range l.rules {
+		if lr.DisplayName == DaemonRuleName {
 			n++
 		}
 	}

@@ -16,7 +16,6 @@ import (
 	"strings"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
-	"github.com/wslfwd/wslfwd/internal/winexec"
 )
 
 // Prefix starts the name of every firewall rule wslfwd makes.
@@ -98,8 +97,12 @@ func netshAdd(r Rule, profiles []string) string {
 		r.Name(), upper(r.Protocol), r.Port, strings.Join(profiles, ","))
 }
 
+// netshDelete selects by name alone: a rule of wslfwd's name whose
+// direction, protocol or port was changed by hand is wslfwd's still
+// (the listing shows it), and a filter on what it was made with would
+// miss it.
 func netshDelete(r Rule) string {
-	return fmt.Sprintf(`advfirewall firewall delete rule name="%s" dir=in protocol=%s localport=%d`, r.Name(), upper(r.Protocol), r.Port)
+	return fmt.Sprintf(`advfirewall firewall delete rule name="%s"`, r.Name())
 }
 
 // psAdd and psDelete render PowerShell lines for the Hyper-V firewall. Each
@@ -118,61 +121,6 @@ func psAdd(r Rule, profiles []string) string {
 
 func psDelete(r Rule) string {
 	return fmt.Sprintf(`try { Remove-NetFirewallHyperVRule -Name '%s' } catch { Write-Output $_.Exception.Message }`, r.Name())
-}
-
-// listDone is the line a list script prints last, and only when the
-// listing worked: PowerShell can fail and still exit 0, and a failed
-// listing must never read as "no rules".
-const listDone = "wslfwd-list-done"
-
-// listScript renders the PowerShell that prints the display name of every
-// rule in the firewall whose display name starts with Prefix, one per
-// line, then listDone. Rules are found by -DisplayName, the parameter that
-// takes wildcards (-Name does not). Windows Firewall rules made by netsh
-// carry their name as DisplayName; Hyper-V rules get it as both Name and
-// DisplayName (psAdd).
-//
-// Whether a wildcard filter that matches nothing raises ObjectNotFound is
-// undocumented, and other failures share the category, so one does not
-// prove there are no rules: the script then lists every rule without a
-// filter and selects by -like what the filter would have. Under either
-// reading the names printed are the rules there; any error of that second
-// listing ends the script before listDone: a failed listing, never "no
-// rules". (Names the first listing printed before failing print twice: a
-// count too high, never a rule missed.) Only in the Hyper-V firewall does
-// a missing cmdlet mean no rules (none before Windows 11 22H2); it is known
-// by its FullyQualifiedErrorId, since its category is ObjectNotFound too.
-func listScript(k Kind) string {
-	cmdlet := "Get-NetFirewallRule"
-	if k == HyperV {
-		cmdlet = "Get-NetFirewallHyperVRule"
-	}
-	const names = `ForEach-Object { $_.DisplayName }`
-	filtered := cmdlet + ` -DisplayName '` + Prefix + `*' | ` + names
-	everything := cmdlet + ` | Where-Object { $_.DisplayName -like '` + Prefix + `*' } | ` + names
-	notFound := `($_.CategoryInfo.Category -eq 'ObjectNotFound') { ` + everything + ` }`
-	catch := `if ` + notFound + ` else { throw }`
-	if k == HyperV {
-		catch = `if ($_.FullyQualifiedErrorId -eq 'CommandNotFoundException') { } elseif ` + notFound + ` else { throw }`
-	}
-	return strings.Join([]string{
-		`$ErrorActionPreference = 'Stop'`,
-		`try { ` + filtered + ` } catch { ` + catch + ` }`,
-		`'` + listDone + `'`,
-	}, "\r\n") + "\r\n"
-}
-
-// parseListing returns the names a list script printed, or an error when
-// the listing did not finish.
-func parseListing(out string) ([]string, error) {
-	lines := strings.Split(strings.ReplaceAll(out, "\r", ""), "\n")
-	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
-		lines = lines[:len(lines)-1]
-	}
-	if len(lines) == 0 || lines[len(lines)-1] != listDone {
-		return nil, fmt.Errorf("the listing failed: %s", winexec.Said([]byte(out), maxOutput))
-	}
-	return lines[:len(lines)-1], nil
 }
 
 // RulesFor returns the rules that let clients reach the forwards' listen

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/netip"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -23,33 +23,98 @@ import (
 // nothing fails with ObjectNotFound; a PowerShell command line longer than
 // Windows allows cannot be started. Windows Firewall allows two rules of
 // one name, and so does the fake.
+//
+// Rules are kept with what decides what they let in (fakeRule), and
+// listed as listScript's lines, so tests can disable or alter a rule as a
+// user or a hardening tool would (alter), and a listing that printed
+// names alone would not see it.
 type fakeShell struct {
-	rules     map[Kind][]string // firewall -> rule display names, in order made
+	rules     map[Kind][]*fakeRule // firewall -> rules, in order made
+	made      int                  // rules made, for the next Windows rule's Name
 	ran       []string
 	broken    bool                   // commands "succeed" and change nothing
 	listFails bool                   // every listing fails
 	noHyperV  bool                   // a Windows without the Hyper-V firewall cmdlets
 	refuse    func(line string) bool // lines the firewall refuses
-	profiles  map[string]string      // rule name -> the profiles it was made in ("" for any)
-	audit     map[Kind]string        // what an audit listing of the firewall prints
+	// mangle changes every rule as it is made: a hardening tool or a
+	// policy that disables what is added.
+	mangle   func(*fakeRule)
+	localOff []string        // profiles whose local rules Group Policy ignores
+	audit    map[Kind]string // what an audit listing of the firewall prints
 	// strayNotFound says which listings, filtered or not, fail with an
 	// ObjectNotFound that is no "nothing matches".
 	strayNotFound func(filtered bool) bool
 }
 
+// fakeRule is a rule with its values as the cmdlets print them.
+type fakeRule struct {
+	name, display                    string
+	enabled, direction, action       string
+	protocol, ports, profiles        string
+	localAddr, remoteAddr, vmCreator string
+}
+
 func newFakeShell() *fakeShell {
-	return &fakeShell{rules: map[Kind][]string{}, profiles: map[string]string{}}
+	return &fakeShell{rules: map[Kind][]*fakeRule{}}
 }
 
 var (
-	netshRule = regexp.MustCompile(`^advfirewall firewall (add|delete) rule name="([^"]*)"`)
-	psRule    = regexp.MustCompile(`^try \{ (New|Remove)-NetFirewallHyperVRule -Name '([^']*)'`)
-	// A rule's profiles: netsh's profile=a,b; the cmdlet's -Profiles A,B.
-	ruleProfiles = regexp.MustCompile(`(?: profile=| -Profiles )(\S+)`)
-	psList       = regexp.MustCompile(`Get-NetFirewall(HyperV)?Rule -(Name|DisplayName) '([^']*)'`)
+	netshRule = regexp.MustCompile(`^advfirewall firewall (add|delete) rule name="([^"]*)"(.*)$`)
+	psRule    = regexp.MustCompile(`^try \{ (New|Remove)-NetFirewallHyperVRule -Name '([^']*)'(.*?)( \| Out-Null)? \} catch`)
+	psParam   = regexp.MustCompile(` -(\w+) ('[^']*'|\S+)`)
+	psList    = regexp.MustCompile(`Get-NetFirewall(HyperV)?Rule -(Name|DisplayName) '([^']*)'`)
 	// A listing without a filter, selecting by display name.
 	psListAll = regexp.MustCompile(`Get-NetFirewall(?:HyperV)?Rule \| Where-Object \{ \$_\.DisplayName -like '([^']*)' \}`)
 )
+
+// printedProfiles prints netsh's or the cmdlet's profile list as the
+// Profile enum does: "Any" for none or all three, else "Domain, Private".
+func printedProfiles(list string) string {
+	var out []string
+	for _, p := range []string{"Domain", "Private", "Public"} {
+		if slices.ContainsFunc(strings.Split(list, ","), func(s string) bool { return strings.EqualFold(s, p) }) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 || len(out) == 3 {
+		return "Any"
+	}
+	return strings.Join(out, ", ")
+}
+
+// netshParams reads an add line's key=value words after the name.
+func netshParams(rest string) map[string]string {
+	m := map[string]string{}
+	for _, w := range strings.Fields(rest) {
+		if k, v, ok := strings.Cut(w, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func orAny(s string) string {
+	if s == "" {
+		return "Any"
+	}
+	return s
+}
+
+func title(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + strings.ToLower(s[1:])
+}
+
+// add makes a rule, as the firewall would, and mangles it.
+func (s *fakeShell) add(k Kind, r *fakeRule) {
+	s.made++
+	if s.mangle != nil {
+		s.mangle(r)
+	}
+	s.rules[k] = append(s.rules[k], r)
+}
 
 func (s *fakeShell) Netsh(_ context.Context, script string) ([]byte, error) {
 	s.ran = append(s.ran, "netsh: "+script)
@@ -62,24 +127,24 @@ func (s *fakeShell) Netsh(_ context.Context, script string) ([]byte, error) {
 			return []byte("The parameter is incorrect."), nil
 		case s.broken:
 		case m[1] == "add":
-			s.rules[Windows] = append(s.rules[Windows], m[2])
-			s.profiles[m[2]] = profilesOf(line)
-		case !slices.Contains(s.rules[Windows], m[2]):
+			p := netshParams(m[3])
+			enabled := "True"
+			if p["enable"] == "no" {
+				enabled = "False"
+			}
+			s.add(Windows, &fakeRule{name: fmt.Sprintf("{%08d-0000-0000-0000-000000000000}", s.made), display: m[2],
+				enabled: enabled, direction: map[string]string{"in": "Inbound", "out": "Outbound"}[p["dir"]],
+				action: title(p["action"]), protocol: strings.ToUpper(orAny(p["protocol"])), ports: orAny(p["localport"]),
+				profiles: printedProfiles(p["profile"]), localAddr: orAny(p["localip"]), remoteAddr: orAny(p["remoteip"])})
+		case strings.TrimSpace(m[3]) != "":
+			return []byte("A delete filter the fake does not know: " + m[3]), nil
+		case s.count(Windows, m[2]) == 0:
 			return []byte("No rules match the specified criteria."), nil
 		default:
-			s.rules[Windows] = slices.DeleteFunc(s.rules[Windows], func(n string) bool { return n == m[2] })
+			s.rules[Windows] = slices.DeleteFunc(s.rules[Windows], func(r *fakeRule) bool { return r.display == m[2] })
 		}
 	}
 	return []byte("Ok.\r\n"), nil
-}
-
-// profilesOf is the profile list of an add line, lower case; "" (every
-// profile, Windows' default) when the line names none.
-func profilesOf(line string) string {
-	if m := ruleProfiles.FindStringSubmatch(line); m != nil {
-		return strings.ToLower(m[1])
-	}
-	return ""
 }
 
 // psCommandLine is how long the command line running script is.
@@ -111,7 +176,7 @@ func (s *fakeShell) PowerShell(_ context.Context, script string) ([]byte, error)
 	var out strings.Builder
 	for _, line := range strings.Split(strings.TrimSpace(script), "\r\n") {
 		m := psRule.FindStringSubmatch(line)
-		exists := m != nil && slices.Contains(s.rules[HyperV], m[2])
+		exists := m != nil && slices.ContainsFunc(s.rules[HyperV], func(r *fakeRule) bool { return strings.EqualFold(r.name, m[2]) })
 		switch {
 		case m == nil:
 			return []byte("unexpected line\r\n(powershell.exe exit status 1)"), nil
@@ -123,61 +188,75 @@ func (s *fakeShell) PowerShell(_ context.Context, script string) ([]byte, error)
 		case m[1] == "New" && exists:
 			out.WriteString("Cannot create a file when that file already exists.\r\n")
 		case m[1] == "New":
-			s.rules[HyperV] = append(s.rules[HyperV], m[2])
-			s.profiles[m[2]] = profilesOf(line)
+			p := map[string]string{}
+			for _, pm := range psParam.FindAllStringSubmatch(m[3], -1) {
+				p[pm[1]] = strings.Trim(pm[2], "'")
+			}
+			s.add(HyperV, &fakeRule{name: m[2], display: p["DisplayName"], enabled: "True", direction: p["Direction"],
+				action: p["Action"], protocol: p["Protocol"], ports: p["LocalPorts"], profiles: printedProfiles(p["Profiles"]),
+				localAddr: "Any", remoteAddr: "Any", vmCreator: p["VMCreatorId"]})
+		case strings.TrimSpace(m[3]) != "":
+			out.WriteString("A parameter the fake does not know: " + m[3] + "\r\n")
 		case !exists:
-			out.WriteString("No MSFT_NetFirewallHyperVRule objects found with property 'InstanceID' equal to '" + m[2] + "'.\r\n")
+			out.WriteString("No MSFT_NetFirewallHyperVRule objects found with property 'Name' equal to '" + m[2] + "'.\r\n")
 		default:
-			s.rules[HyperV] = slices.DeleteFunc(s.rules[HyperV], func(n string) bool { return n == m[2] })
+			s.rules[HyperV] = slices.DeleteFunc(s.rules[HyperV], func(r *fakeRule) bool { return strings.EqualFold(r.name, m[2]) })
 		}
 	}
 	return []byte(out.String()), nil
 }
 
-// psList runs a listing. Its error is swallowed by -ErrorAction
-// SilentlyContinue, or by a catch that says so: of ObjectNotFound, or of
-// a missing cmdlet by its FullyQualifiedErrorId; a catch with a listing
-// without a filter runs it on ObjectNotFound, and nothing catches its
-// error. Any other error stops the script.
+// psList runs a listing. A catch swallows the filtered listing's error
+// when it says so: a missing cmdlet by its FullyQualifiedErrorId; of
+// ObjectNotFound, the catch's listing without a filter runs, and nothing
+// catches its error. Any other error stops the script.
 func (s *fakeShell) psList(script string, m []string) []byte {
 	k := Windows
 	if m[1] == "HyperV" {
 		k = HyperV
 	}
-	names, err := s.get(k, m[2], m[3])
+	rules, err := s.get(k, m[2], m[3])
 	if err != nil {
 		all := psListAll.FindStringSubmatch(script)
 		switch {
-		case strings.Contains(script, "SilentlyContinue"),
-			err.category == "ObjectNotFound" && strings.Contains(script, "-ne 'ObjectNotFound'"),
-			err.id == "CommandNotFoundException" && strings.Contains(script, "$_.FullyQualifiedErrorId -eq 'CommandNotFoundException'"):
-			names, err = nil, nil
+		case err.id == "CommandNotFoundException" && strings.Contains(script, "$_.FullyQualifiedErrorId -eq 'CommandNotFoundException'"):
+			rules, err = nil, nil
 		case err.category == "ObjectNotFound" && all != nil:
-			if names, err = s.get(k, "", ""); err == nil {
+			if rules, err = s.get(k, "", ""); err == nil {
 				re := displayNamePattern(all[1])
-				names = slices.DeleteFunc(names, func(n string) bool { return !re.MatchString(n) })
+				rules = slices.DeleteFunc(rules, func(r *fakeRule) bool { return !re.MatchString(r.display) })
 			}
 		}
 	}
 	if err != nil {
 		return []byte(err.msg + "\r\n(powershell.exe exit status 1)")
 	}
-	out := strings.Join(names, "\r\n")
-	if strings.Contains(script, "'"+listDone+"'") {
-		out += "\r\n" + listDone
+	var out strings.Builder
+	clean := strings.NewReplacer("|", "?", "\r", "?", "\n", "?")
+	for _, r := range rules {
+		fmt.Fprintf(&out, "rule|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\r\n", r.enabled, r.direction, r.action, r.protocol, r.ports,
+			r.profiles, r.localAddr, r.remoteAddr, r.vmCreator, clean.Replace(r.name), clean.Replace(r.display))
 	}
-	return []byte(out)
+	if k == Windows && strings.Contains(script, "AllowLocalFirewallRules -eq 'False'") {
+		for _, p := range s.localOff {
+			out.WriteString("nolocal|" + p + "\r\n")
+		}
+	}
+	if strings.Contains(script, "'"+listDone+"'") {
+		out.WriteString(listDone + "\r\n")
+	}
+	return []byte(out.String())
 }
 
 // psError is a PowerShell error: its message, category and
 // FullyQualifiedErrorId.
 type psError struct{ msg, category, id string }
 
-// get lists the display names of the rules in the firewall k whose param
-// (Name, DisplayName, or "" for no filter) matches value: -DisplayName with
-// wildcards, -Name literally. A filter that matches nothing fails with
-// ObjectNotFound, wildcard or not (the strict reading).
-func (s *fakeShell) get(k Kind, param, value string) ([]string, *psError) {
+// get lists the rules in the firewall k whose param (Name, DisplayName,
+// or "" for no filter) matches value: -DisplayName with wildcards, -Name
+// literally. A filter that matches nothing fails with ObjectNotFound,
+// wildcard or not (the strict reading).
+func (s *fakeShell) get(k Kind, param, value string) ([]*fakeRule, *psError) {
 	switch {
 	case k == HyperV && s.noHyperV:
 		return nil, &psError{"The term 'Get-NetFirewallHyperVRule' is not recognized as the name of a cmdlet.", "ObjectNotFound", "CommandNotFoundException"}
@@ -188,31 +267,89 @@ func (s *fakeShell) get(k Kind, param, value string) ([]string, *psError) {
 	case param == "":
 		return slices.Clone(s.rules[k]), nil
 	}
-	re := regexp.MustCompile("^" + regexp.QuoteMeta(value) + "$")
-	if param == "DisplayName" {
-		re = displayNamePattern(value)
-	}
-	var names []string
-	for _, n := range s.rules[k] {
-		if re.MatchString(n) {
-			names = append(names, n)
+	var out []*fakeRule
+	for _, r := range s.rules[k] {
+		if (param == "Name" && strings.EqualFold(r.name, value)) || (param == "DisplayName" && displayNamePattern(value).MatchString(r.display)) {
+			out = append(out, r)
 		}
 	}
-	if len(names) == 0 {
+	if len(out) == 0 {
 		return nil, &psError{"No matching MSFT_NetFirewallRule objects found.", "ObjectNotFound", ""}
 	}
-	return names, nil
+	return out, nil
 }
 
-// displayNamePattern matches as a wildcard pattern with * does.
+// displayNamePattern matches as a wildcard pattern with * does, without
+// regard to case.
 func displayNamePattern(p string) *regexp.Regexp {
-	return regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, ".*") + "$")
+	return regexp.MustCompile("(?i)^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, ".*") + "$")
 }
 
+// names is the display names of the firewall's rules, sorted.
 func (s *fakeShell) names(k Kind) []string {
-	out := slices.Clone(s.rules[k])
+	var out []string
+	for _, r := range s.rules[k] {
+		out = append(out, r.display)
+	}
 	slices.Sort(out)
 	return out
+}
+
+// count is how many rules of the firewall carry the display name.
+func (s *fakeShell) count(k Kind, display string) int {
+	n := 0
+	for _, r := range s.rules[k] {
+		if r.display == display {
+			n++
+		}
+	}
+	return n
+}
+
+// put adds rules of these display names as a user would (Name and
+// DisplayName alike), enabled inbound Allow rules of every profile; a
+// name of wslfwd's gets its protocol and port.
+func (s *fakeShell) put(k Kind, displays ...string) {
+	for _, d := range displays {
+		r := &fakeRule{name: d, display: d, enabled: "True", direction: "Inbound", action: "Allow", protocol: "Any",
+			ports: "Any", profiles: "Any", localAddr: "Any", remoteAddr: "Any"}
+		if own, ok := ParseName(k, d); ok {
+			r.protocol, r.ports = upper(own.Protocol), fmt.Sprint(own.Port)
+		}
+		if k == HyperV {
+			r.vmCreator = WSLVMCreatorID
+		}
+		s.rules[k] = append(s.rules[k], r)
+	}
+}
+
+// alter changes every rule of the display name, as a user or a hardening
+// tool would; it fails the test when there is none.
+func (s *fakeShell) alter(t *testing.T, k Kind, display string, change func(*fakeRule)) {
+	t.Helper()
+	if s.count(k, display) == 0 {
+		t.Fatalf("no %s rule %q to alter", k, display)
+	}
+	for _, r := range s.rules[k] {
+		if r.display == display {
+			change(r)
+		}
+	}
+}
+
+// rule is the one rule of the display name; it fails the test unless
+// there is exactly one.
+func (s *fakeShell) rule(t *testing.T, k Kind, display string) fakeRule {
+	t.Helper()
+	if n := s.count(k, display); n != 1 {
+		t.Fatalf("%d %s rules %q, want 1", n, k, display)
+	}
+	for _, r := range s.rules[k] {
+		if r.display == display {
+			return *r
+		}
+	}
+	panic("unreachable")
 }
 
 func TestRender(t *testing.T) {
@@ -223,22 +360,11 @@ func TestRender(t *testing.T) {
 		{udp53.Name(), "wslfwd udp/53"},
 		{netshAdd(tcp8080, DefaultProfiles), `advfirewall firewall add rule name="wslfwd tcp/8080" dir=in action=allow protocol=TCP localport=8080 profile=private,domain`},
 		{netshAdd(tcp8080, []string{"public"}), `advfirewall firewall add rule name="wslfwd tcp/8080" dir=in action=allow protocol=TCP localport=8080 profile=public`},
-		{netshDelete(tcp8080), `advfirewall firewall delete rule name="wslfwd tcp/8080" dir=in protocol=TCP localport=8080`},
+		{netshDelete(tcp8080), `advfirewall firewall delete rule name="wslfwd tcp/8080"`},
 		{psAdd(udp53, DefaultProfiles), `try { New-NetFirewallHyperVRule -Name 'wslfwd udp/53' -DisplayName 'wslfwd udp/53' -Direction Inbound -VMCreatorId '{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}' -Protocol UDP -LocalPorts 53 -Action Allow -Profiles Private,Domain | Out-Null } catch { Write-Output $_.Exception.Message }`},
 		{psDelete(udp53), `try { Remove-NetFirewallHyperVRule -Name 'wslfwd udp/53' } catch { Write-Output $_.Exception.Message }`},
 		{Script(Windows, []Rule{tcp8080}, []Rule{{Kind: Windows, Protocol: backend.UDP, Port: 9}}, []string{"domain"}),
-			`advfirewall firewall delete rule name="wslfwd udp/9" dir=in protocol=UDP localport=9` + "\r\n" + netshAdd(tcp8080, []string{"domain"}) + "\r\n"},
-		{listScript(Windows), "$ErrorActionPreference = 'Stop'\r\n" +
-			`try { Get-NetFirewallRule -DisplayName 'wslfwd *' | ForEach-Object { $_.DisplayName } } catch { ` +
-			`if ($_.CategoryInfo.Category -eq 'ObjectNotFound') { Get-NetFirewallRule | Where-Object { $_.DisplayName -like 'wslfwd *' } | ForEach-Object { $_.DisplayName } } ` +
-			`else { throw } }` + "\r\n" +
-			"'wslfwd-list-done'\r\n"},
-		{listScript(HyperV), "$ErrorActionPreference = 'Stop'\r\n" +
-			`try { Get-NetFirewallHyperVRule -DisplayName 'wslfwd *' | ForEach-Object { $_.DisplayName } } catch { ` +
-			`if ($_.FullyQualifiedErrorId -eq 'CommandNotFoundException') { } ` +
-			`elseif ($_.CategoryInfo.Category -eq 'ObjectNotFound') { Get-NetFirewallHyperVRule | Where-Object { $_.DisplayName -like 'wslfwd *' } | ForEach-Object { $_.DisplayName } } ` +
-			`else { throw } }` + "\r\n" +
-			"'wslfwd-list-done'\r\n"},
+			`advfirewall firewall delete rule name="wslfwd udp/9"` + "\r\n" + netshAdd(tcp8080, []string{"domain"}) + "\r\n"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -294,8 +420,8 @@ func TestSync(t *testing.T) {
 	// Rules wslfwd must never touch: a user's, the daemon's own, odd names.
 	foreign := []string{"My web server", "wslfwd daemon (gRPC from WSL)", "wslfwd tcp/080"}
 	for _, n := range foreign {
-		shell.rules[Windows] = append(shell.rules[Windows], n)
-		shell.rules[HyperV] = append(shell.rules[HyperV], n)
+		shell.put(Windows, n)
+		shell.put(HyperV, n)
 	}
 	fw := New(shell, nil)
 	ctx := t.Context()
@@ -356,16 +482,16 @@ func TestSyncProfiles(t *testing.T) {
 		profiles []string
 		want     string
 	}{
-		{nil, "private,domain"},
-		{[]string{"domain"}, "domain"},
-		{[]string{"private", "public"}, "private,public"},
+		{nil, "Domain, Private"},
+		{[]string{"domain"}, "Domain"},
+		{[]string{"private", "public"}, "Private, Public"},
 	} {
 		shell := newFakeShell()
 		if err := New(shell, nil, tc.profiles...).Sync(t.Context(), []Rule{tcp, udp}); err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range []Rule{tcp, udp} {
-			if got := shell.profiles[r.Name()]; got != tc.want {
+			if got := shell.rule(t, r.Kind, r.Name()).profiles; got != tc.want {
 				t.Errorf("New(%q): %v made in profiles %q, want %q", tc.profiles, r, got, tc.want)
 			}
 		}
@@ -425,7 +551,7 @@ func TestDaemonRuleScript(t *testing.T) {
 
 func TestDaemonRule(t *testing.T) {
 	shell := newFakeShell()
-	shell.rules[Windows] = []string{"wslfwd tcp/80"}
+	shell.put(Windows, "wslfwd tcp/80")
 	fw := New(shell, nil)
 	if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.1"), 17810); err != nil {
 		t.Fatal(err)
@@ -489,7 +615,7 @@ func TestRulesFor(t *testing.T) {
 // them stale, never read as success.
 func TestDaemonRuleDeleteRefused(t *testing.T) {
 	shell := newFakeShell()
-	shell.rules[Windows] = []string{DaemonRuleName}
+	shell.put(Windows, DaemonRuleName)
 	shell.refuse = func(line string) bool { return strings.Contains(line, "delete rule") }
 	fw := New(shell, nil)
 	err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.1"), 17810)
@@ -505,7 +631,7 @@ func TestDaemonRuleDeleteRefused(t *testing.T) {
 // keep the others from being made, nor the stale ones from going.
 func TestSyncNetshStopsAtFailingLine(t *testing.T) {
 	shell := newFakeShell()
-	shell.rules[Windows] = []string{"wslfwd tcp/1", "wslfwd tcp/2"}
+	shell.put(Windows, "wslfwd tcp/1", "wslfwd tcp/2")
 	shell.refuse = func(line string) bool { return strings.Contains(line, `"wslfwd tcp/10"`) }
 	fw := New(shell, nil)
 	want := []Rule{{Kind: Windows, Protocol: backend.TCP, Port: 10}, {Kind: Windows, Protocol: backend.TCP, Port: 11}, {Kind: Windows, Protocol: backend.TCP, Port: 12}}
@@ -522,7 +648,7 @@ func TestSyncNetshStopsAtFailingLine(t *testing.T) {
 // found by display name, or they are never removed.
 func TestSyncFindsOwnHyperVRules(t *testing.T) {
 	shell := newFakeShell()
-	shell.rules[HyperV] = []string{"wslfwd udp/53", "My rule"}
+	shell.put(HyperV, "wslfwd udp/53", "My rule")
 	fw := New(shell, nil)
 	if err := fw.Sync(t.Context(), nil); err != nil {
 		t.Fatal(err)
@@ -592,8 +718,8 @@ func TestSyncWithoutHyperVFirewall(t *testing.T) {
 // them adds none again.
 func TestListingStrayNotFound(t *testing.T) {
 	shell := newFakeShell()
-	shell.rules[Windows] = []string{"wslfwd tcp/80", "My rule"}
-	shell.rules[HyperV] = []string{"wslfwd udp/53"}
+	shell.put(Windows, "wslfwd tcp/80", "My rule")
+	shell.put(HyperV, "wslfwd udp/53")
 	shell.strayNotFound = func(filtered bool) bool { return filtered }
 	fw := New(shell, nil)
 	want := []Rule{{Kind: HyperV, Protocol: backend.UDP, Port: 53}, {Kind: Windows, Protocol: backend.TCP, Port: 80}}
@@ -604,7 +730,7 @@ func TestListingStrayNotFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range want {
-		if n := countName(shell.rules[r.Kind], r.Name()); n != 1 {
+		if n := shell.count(r.Kind, r.Name()); n != 1 {
 			t.Errorf("%v: %d rules of its name after Sync, want 1", r, n)
 		}
 	}
@@ -615,8 +741,8 @@ func TestListingStrayNotFound(t *testing.T) {
 // and Sync changes nothing on its word.
 func TestListingFallbackFails(t *testing.T) {
 	shell := newFakeShell()
-	shell.rules[Windows] = []string{"wslfwd tcp/80"}
-	shell.rules[HyperV] = []string{"wslfwd udp/53"}
+	shell.put(Windows, "wslfwd tcp/80")
+	shell.put(HyperV, "wslfwd udp/53")
 	shell.strayNotFound = func(bool) bool { return true }
 	fw := New(shell, nil)
 	for _, k := range []Kind{Windows, HyperV} {
@@ -641,7 +767,7 @@ func TestListingFallbackFails(t *testing.T) {
 func TestListingWithoutHyperVFirewall(t *testing.T) {
 	shell := newFakeShell()
 	shell.noHyperV = true
-	shell.rules[Windows] = []string{"wslfwd tcp/80"}
+	shell.put(Windows, "wslfwd tcp/80")
 	want := []Rule{{Kind: Windows, Protocol: backend.TCP, Port: 80}}
 	if got, err := New(shell, nil).Rules(t.Context()); err != nil || !slices.Equal(got, want) {
 		t.Fatalf("Rules = %v, %v; want %v", got, err, want)
@@ -671,100 +797,176 @@ func TestSyncManyHyperVRules(t *testing.T) {
 	}
 }
 
-// Rules made in other profiles than the daemon's (firewall_profiles
-// narrowed since) are remade at the first Sync, once; the profiles are
-// remembered, so the next daemon with the same ones changes nothing, and
-// a Sync that fails leaves the remaking to the next.
+// made is the rule Sync makes for r in the default profiles, as listed.
+func made(r Rule) fakeRule {
+	m := fakeRule{enabled: "True", direction: "Inbound", action: "Allow", protocol: upper(r.Protocol), ports: fmt.Sprint(r.Port),
+		profiles: "Domain, Private", localAddr: "Any", remoteAddr: "Any"}
+	if r.Kind == HyperV {
+		m.vmCreator = WSLVMCreatorID
+	}
+	return m
+}
+
+// sameShape compares what decides what a rule lets in, not its Name.
+func sameShape(a, b fakeRule) bool {
+	a.name, a.display, b.name, b.display = "", "", "", ""
+	return a == b
+}
+
+// A rule of wslfwd's name that no longer lets in what it was made for
+// (disabled, Block, another port, protocol, direction, profiles, address
+// or VM) is remade at the next Sync of the same wanted rules: the name
+// alone is no proof.
+func TestSyncRemakesRulesNotAsWanted(t *testing.T) {
+	for _, tc := range []struct {
+		what   string
+		change func(*fakeRule)
+		kinds  []Kind
+	}{
+		{"disabled", func(r *fakeRule) { r.enabled = "False" }, []Kind{Windows, HyperV}},
+		{"set to block", func(r *fakeRule) { r.action = "Block" }, []Kind{Windows, HyperV}},
+		{"moved to another port", func(r *fakeRule) { r.ports = "9090" }, []Kind{Windows, HyperV}},
+		{"another protocol", func(r *fakeRule) { r.protocol = "UDP" }, []Kind{Windows, HyperV}},
+		{"outbound", func(r *fakeRule) { r.direction = "Outbound" }, []Kind{Windows, HyperV}},
+		{"widened to public", func(r *fakeRule) { r.profiles = "Any" }, []Kind{Windows, HyperV}},
+		{"narrowed to domain", func(r *fakeRule) { r.profiles = "Domain" }, []Kind{Windows, HyperV}},
+		{"limited to one remote address", func(r *fakeRule) { r.remoteAddr = "10.0.0.5" }, []Kind{Windows, HyperV}},
+		{"limited to one local address", func(r *fakeRule) { r.localAddr = "192.168.1.9" }, []Kind{Windows}},
+		{"ports no filter printed", func(r *fakeRule) { r.ports = "" }, []Kind{Windows}},
+		{"for another VM", func(r *fakeRule) { r.vmCreator = "{00000000-0000-0000-0000-000000000001}" }, []Kind{HyperV}},
+	} {
+		for _, k := range tc.kinds {
+			t.Run(string(k)+" "+tc.what, func(t *testing.T) {
+				shell := newFakeShell()
+				fw := New(shell, nil)
+				r := Rule{Kind: k, Protocol: backend.TCP, Port: 8080}
+				if err := fw.Sync(t.Context(), []Rule{r}); err != nil {
+					t.Fatal(err)
+				}
+				shell.alter(t, k, r.Name(), tc.change)
+				if err := fw.Sync(t.Context(), []Rule{r}); err != nil {
+					t.Fatalf("Sync after the rule was %s = %v", tc.what, err)
+				}
+				if got := shell.rule(t, k, r.Name()); !sameShape(got, made(r)) {
+					t.Errorf("rule after Sync = %+v, want it remade as %+v", got, made(r))
+				}
+			})
+		}
+	}
+}
+
+// A daemon whose profiles differ from those the rules were made in (the
+// user narrowed firewall_profiles) remakes them, once: the profiles are
+// read back like everything else.
 func TestSyncRemakesRulesMadeInOtherProfiles(t *testing.T) {
 	tcp := Rule{Kind: Windows, Protocol: backend.TCP, Port: 8080}
 	udp := Rule{Kind: HyperV, Protocol: backend.UDP, Port: 53}
-	memo := filepath.Join(t.TempDir(), "state", ProfilesFile)
 	shell := newFakeShell()
-	wide := New(shell, nil, "private", "domain", "public")
-	wide.Remember(memo)
-	if err := wide.Sync(t.Context(), []Rule{tcp, udp}); err != nil {
+	if err := New(shell, nil, "private", "domain", "public").Sync(t.Context(), []Rule{tcp, udp}); err != nil {
 		t.Fatal(err)
 	}
-	// The next daemon: only private networks.
 	narrow := New(shell, nil, "private")
-	narrow.Remember(memo)
-	shell.refuse = func(string) bool { return true }
-	if err := narrow.Sync(t.Context(), []Rule{tcp, udp}); err == nil {
-		t.Fatal("a Sync whose every line was refused succeeded")
-	}
-	shell.refuse = nil
-	if err := narrow.Sync(t.Context(), []Rule{tcp, udp}); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := narrow.Sync(t.Context(), []Rule{tcp, udp}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, r := range []Rule{tcp, udp} {
-		if got := shell.profiles[r.Name()]; got != "private" && got != "Private" {
-			t.Errorf("%v in profiles %q after the profiles changed, want private only", r, got)
-		}
-		if n := countName(shell.rules[r.Kind], r.Name()); n != 1 {
-			t.Errorf("%v: %d rules of its name, want 1", r, n)
-		}
-	}
-	ran := len(shell.ran)
-	if err := narrow.Sync(t.Context(), []Rule{tcp, udp}); err != nil {
-		t.Fatal(err)
-	}
-	again := New(shell, nil, "private")
-	again.Remember(memo)
-	if err := again.Sync(t.Context(), []Rule{tcp, udp}); err != nil {
-		t.Fatal(err)
-	}
-	for _, cmd := range shell.ran[ran:] {
-		if !strings.Contains(cmd, "Get-NetFirewall") {
-			t.Errorf("with the profiles remembered, Sync ran %q; want only listings", cmd)
-		}
-	}
-}
-
-func countName(names []string, name string) int {
-	n := 0
-	for _, m := range names {
-		if m == name {
-			n++
-		}
-	}
-	return n
-}
-
-// While the Hyper-V firewall keeps refusing, the Windows firewall's rules,
-// remade once, are not removed and added again at every retry.
-func TestSyncRemakesEachFirewallOnce(t *testing.T) {
-	tcp := Rule{Kind: Windows, Protocol: backend.TCP, Port: 8080}
-	udp := Rule{Kind: HyperV, Protocol: backend.UDP, Port: 53}
-	memo := filepath.Join(t.TempDir(), "state", ProfilesFile)
-	shell := newFakeShell()
-	if err := New(shell, nil, "private", "public").Sync(t.Context(), []Rule{tcp, udp}); err != nil {
-		t.Fatal(err)
-	}
-	narrow := New(shell, nil, "private")
-	narrow.Remember(memo)
-	shell.refuse = func(line string) bool { return strings.Contains(line, "HyperVRule") && !strings.Contains(line, "Get-") }
-	for range 2 {
-		if err := narrow.Sync(t.Context(), []Rule{tcp, udp}); err == nil {
-			t.Fatal("a Sync whose Hyper-V lines were refused succeeded")
+		if got := shell.rule(t, r.Kind, r.Name()).profiles; got != "Private" {
+			t.Errorf("%v in profiles %q, want Private", r, got)
 		}
 	}
 	removals := 0
 	for _, cmd := range shell.ran {
-		if strings.Contains(cmd, "delete rule") {
-			removals++
-		}
+		removals += strings.Count(cmd, "delete rule") + strings.Count(cmd, "Remove-NetFirewallHyperVRule")
 	}
-	if removals != 1 {
-		t.Errorf("the Windows firewall's rule removed %d times over two failing Syncs, want once", removals)
+	if removals != 2 {
+		t.Errorf("%d removals over two Syncs, want one per rule", removals)
 	}
-	if got := shell.profiles[tcp.Name()]; got != "private" {
-		t.Errorf("%v in %q, want private", tcp, got)
-	}
-	shell.refuse = nil
-	if err := narrow.Sync(t.Context(), []Rule{tcp, udp}); err != nil {
+}
+
+// One rule of the name set to Block blocks the port whatever the others
+// allow: all are removed and one is made.
+func TestSyncRemakesDuplicateBlockRule(t *testing.T) {
+	shell := newFakeShell()
+	fw := New(shell, nil)
+	r := Rule{Kind: Windows, Protocol: backend.TCP, Port: 8080}
+	if err := fw.Sync(t.Context(), []Rule{r}); err != nil {
 		t.Fatal(err)
 	}
-	if got := shell.profiles[udp.Name()]; !strings.EqualFold(got, "private") {
-		t.Errorf("%v in %q once the Hyper-V firewall took changes, want private", udp, got)
+	if _, err := shell.Netsh(t.Context(), `advfirewall firewall add rule name="wslfwd tcp/8080" dir=in action=block protocol=TCP localport=8080`+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Sync(t.Context(), []Rule{r}); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.rule(t, Windows, r.Name()); !sameShape(got, made(r)) {
+		t.Errorf("rule = %+v, want %+v", got, made(r))
+	}
+}
+
+// A rule that is still not as wanted after it was remade (a policy
+// disables every rule added) is reported, with what is wrong, and Sync
+// is tried again.
+func TestSyncReportsRuleThatStaysWrong(t *testing.T) {
+	for _, k := range []Kind{Windows, HyperV} {
+		shell := newFakeShell()
+		shell.mangle = func(r *fakeRule) { r.enabled = "False" }
+		r := Rule{Kind: k, Protocol: backend.TCP, Port: 8080}
+		err := New(shell, nil).Sync(t.Context(), []Rule{r})
+		if err == nil || !strings.Contains(err.Error(), `wslfwd tcp/8080: not as wanted when read back: enabled "False"`) {
+			t.Fatalf("%s: Sync with every rule disabled as made = %v, want it reported", k, err)
+		}
+		if !Retryable(err) {
+			t.Errorf("%s: %v is not retryable", k, err)
+		}
+	}
+}
+
+// Group Policy that keeps local rules from taking effect in a profile the
+// rules apply in is reported, as an error trying again cannot mend; in a
+// profile they do not apply in it is none of wslfwd's business.
+func TestSyncLocalRulesIgnored(t *testing.T) {
+	r := Rule{Kind: Windows, Protocol: backend.TCP, Port: 8080}
+	shell := newFakeShell()
+	shell.localOff = []string{"Domain", "Public"}
+	err := New(shell, nil).Sync(t.Context(), []Rule{r})
+	var ignored *LocalRulesIgnored
+	if !errors.As(err, &ignored) || !slices.Equal(ignored.Profiles, []string{"Domain"}) {
+		t.Fatalf("Sync under a policy ignoring local rules = %v, want LocalRulesIgnored for Domain", err)
+	}
+	if Retryable(err) {
+		t.Errorf("%v is retryable", err)
+	}
+	if err := New(shell, nil, "private").Sync(t.Context(), []Rule{r}); err != nil {
+		t.Errorf("Sync in the Private profile only = %v", err)
+	}
+	if err := New(shell, nil).Sync(t.Context(), nil); err != nil {
+		t.Errorf("Sync of no rules = %v", err)
+	}
+	if Retryable(errors.Join(err, errors.New("access denied"))) != true {
+		t.Error("a failure beside the policy is not retryable")
+	}
+}
+
+func TestParseRules(t *testing.T) {
+	good := "rule|True|Inbound|Allow|TCP|8080|Domain, Private|Any|Any||{1}|wslfwd tcp/8080\r\n" +
+		"nolocal|Domain\r\nwslfwd-list-done\r\n"
+	l, err := parseRules(good)
+	want := listing{rules: []listedRule{{Enabled: "True", Direction: "Inbound", Action: "Allow", Protocol: "TCP", LocalPorts: "8080",
+		Profiles: "Domain, Private", LocalAddresses: "Any", RemoteAddresses: "Any", Name: "{1}", DisplayName: "wslfwd tcp/8080"}},
+		localOff: []string{"Domain"}}
+	if err != nil || !slices.Equal(l.rules, want.rules) || !slices.Equal(l.localOff, want.localOff) {
+		t.Errorf("parseRules = %+v, %v; want %+v", l, err, want)
+	}
+	for _, bad := range []string{
+		"rule|True|Inbound|Allow|TCP|8080|Any|Any|Any||{1}|wslfwd tcp/8080\r\n", // no done line
+		"rule|True|Inbound|Allow|TCP|8080|Any|Any|Any|{1}|wslfwd tcp/8080\r\nwslfwd-list-done\r\n",
+		"wslfwd tcp/8080\r\nwslfwd-list-done\r\n",
+		"WARNING: something\r\nwslfwd-list-done\r\n",
+	} {
+		if l, err := parseRules(bad); err == nil {
+			t.Errorf("parseRules(%q) = %+v, want an error", bad, l)
+		}
 	}
 }

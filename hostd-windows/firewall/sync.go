@@ -31,12 +31,6 @@ type Firewall struct {
 	log      *slog.Logger
 	profiles []string // where port rules apply: netsh's profile words
 	mu       sync.Mutex
-	// memo is the file that names the profiles the rules were made in
-	// (Remember); remake is set until every rule is made in profiles, and
-	// remade says of which firewalls they are.
-	memo   string
-	remake bool
-	remade map[Kind]bool
 }
 
 // New returns a Firewall that runs its commands through shell, logs to log
@@ -53,10 +47,40 @@ func New(shell Shell, log *slog.Logger, profiles ...string) *Firewall {
 	return &Firewall{shell: shell, log: log, profiles: slices.Clone(profiles)}
 }
 
-// Sync makes wslfwd's rules exactly wanted: it adds the missing ones and
-// removes its own rules that are no longer wanted, then reads the rules
-// back. Rules not named by wslfwd are never touched. The error names every
-// rule that is not as wanted.
+// LocalRulesIgnored is the error of a Sync on a host whose Group Policy
+// sets "Apply local firewall rules: No" (AllowLocalFirewallRules False)
+// in profiles the port rules apply in: there the rules wslfwd makes exist
+// and let nothing in. Trying again mends nothing; only the policy's
+// owner can.
+type LocalRulesIgnored struct {
+	Profiles []string // as the firewall names them: "Domain", "Private", "Public"
+}
+
+func (e *LocalRulesIgnored) Error() string {
+	return fmt.Sprintf("Group Policy keeps local firewall rules, wslfwd's among them, from taking effect in the %s profile(s) (AllowLocalFirewallRules False)",
+		strings.Join(e.Profiles, ", "))
+}
+
+// Retryable reports whether err, of Sync, holds a failure that trying
+// again may mend: any but LocalRulesIgnored.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		return slices.ContainsFunc(joined.Unwrap(), Retryable)
+	}
+	var ignored *LocalRulesIgnored
+	return !errors.As(err, &ignored)
+}
+
+// Sync makes wslfwd's rules exactly wanted: it adds the missing ones,
+// remakes those that do not let in what they are made for (disabled,
+// Block, another port, protocol or profiles: faults), removes its own
+// rules that are no longer wanted, then reads the rules back and judges
+// them again. Rules not named by wslfwd are never touched. The error names
+// every rule that is not as wanted, and Group Policy that keeps the rules
+// from taking effect (LocalRulesIgnored).
 func (f *Firewall) Sync(ctx context.Context, wanted []Rule) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -70,34 +94,24 @@ func (f *Firewall) Sync(ctx context.Context, wanted []Rule) error {
 		want[r] = true
 	}
 	for _, k := range []Kind{Windows, HyperV} {
-		if err := f.syncKind(ctx, k, want); err != nil {
-			errs = append(errs, err)
-		} else if f.remake {
-			f.remade[k] = true // a failure in the other firewall must not remake these again
-		}
-	}
-	if f.remake && f.remade[Windows] && f.remade[HyperV] {
-		// Remade once per daemon even if the file cannot be written (the
-		// next daemon remakes them again): a state directory that cannot
-		// be written must not make every Sync remove and add every rule.
-		f.remake = false
-		errs = append(errs, saveProfiles(f.memo, f.profiles))
+		errs = append(errs, f.syncKind(ctx, k, want))
 	}
 	return errors.Join(errs...)
 }
 
-// Rules lists the rules of the daemon's that exist, in both firewalls. A
-// listing that fails is an error, never an empty list.
+// Rules lists the rules of the daemon's that exist, in both firewalls,
+// whether or not they are as wanted. A listing that fails is an error,
+// never an empty list.
 func (f *Firewall) Rules(ctx context.Context) ([]Rule, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []Rule
 	for _, k := range []Kind{Windows, HyperV} {
-		have, err := f.list(ctx, k)
+		l, err := f.list(ctx, k)
 		if err != nil {
 			return nil, err
 		}
-		for r := range have {
+		for r := range l.own(k) {
 			out = append(out, r)
 		}
 	}
@@ -105,112 +119,173 @@ func (f *Firewall) Rules(ctx context.Context) ([]Rule, error) {
 	return out, nil
 }
 
-func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) error {
-	var wantHere []Rule
+// plan is what a sync of one firewall does to its rules.
+type plan struct {
+	add    []Rule // wanted, and not there
+	remake []Rule // wanted, and there but not as wanted
+	remove []Rule // there, and not wanted
+}
+
+func (p plan) empty() bool { return len(p.add)+len(p.remake)+len(p.remove) == 0 }
+
+// planFor compares what the listing shows with what is wanted.
+func (f *Firewall) planFor(l listing, k Kind, want map[Rule]bool) plan {
+	own := l.own(k)
+	var p plan
 	for r := range want {
-		if r.Kind == k {
-			wantHere = append(wantHere, r)
+		switch {
+		case r.Kind != k:
+		case own[r] == nil:
+			p.add = append(p.add, r)
+		case f.judge(own[r], r) != nil:
+			p.remake = append(p.remake, r)
 		}
 	}
+	for r := range own {
+		if !want[r] {
+			p.remove = append(p.remove, r)
+		}
+	}
+	sortRules(p.add)
+	sortRules(p.remake)
+	sortRules(p.remove)
+	return p
+}
+
+// judge says why the listed rules of r's name do not let in what r is
+// made for; nil when every one does (one rule of the name set to Block
+// would block the port whatever the others allow).
+func (f *Firewall) judge(listed []listedRule, r Rule) error {
+	var faults []string
+	for _, lr := range listed {
+		faults = append(faults, lr.faults(portShape(r, f.profiles))...)
+	}
+	if len(faults) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(slices.Compact(slices.Sorted(slices.Values(faults))), ", "))
+}
+
+// verdict says what is wrong with r in the listing: a wanted rule that is
+// missing or not as wanted, an unwanted one still there; nil when none.
+func (f *Firewall) verdict(l listing, r Rule, wanted bool) error {
+	listed := l.own(r.Kind)[r]
+	switch {
+	case wanted && listed == nil:
+		return fmt.Errorf("%v: not found when read back", r)
+	case wanted:
+		if err := f.judge(listed, r); err != nil {
+			return fmt.Errorf("%v: not as wanted when read back: %w", r, err)
+		}
+	case listed != nil:
+		return fmt.Errorf("%v: still there when read back", r)
+	}
+	return nil
+}
+
+func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) error {
 	// A listing that fails is an error even with no rules wanted: wslfwd's
 	// stale rules may be there. A Windows without the Hyper-V firewall
 	// lists none (listScript).
-	have, err := f.list(ctx, k)
-	if err != nil {
-		return err
-	}
-	if f.remake && !f.remade[k] && len(have) > 0 {
-		// Rules made in other profiles than f's (Remember) are remade: all
-		// removed first, in a run of their own, and read back gone, since a
-		// listing of names cannot tell an old rule from its new one.
-		if err := f.make(ctx, k, nil, slices.Collect(maps.Keys(have))); err != nil {
-			return err
-		}
-		have = map[Rule]bool{}
-	}
-	var add, remove []Rule
-	for _, r := range wantHere {
-		if !have[r] {
-			add = append(add, r)
-		}
-	}
-	for r := range have {
-		if !want[r] {
-			remove = append(remove, r)
-		}
-	}
-	if len(add) == 0 && len(remove) == 0 {
-		return nil
-	}
-	return f.make(ctx, k, add, remove)
-}
-
-// make adds and removes rules, which the listing just showed missing and
-// present, and names every one the rules read back do not show done.
-func (f *Firewall) make(ctx context.Context, k Kind, add, remove []Rule) error {
-	sortRules(add)
-	sortRules(remove)
-	after, out, err := f.change(ctx, k, add, remove)
+	l, err := f.list(ctx, k)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, r := range add {
-		if !after[r] {
-			errs = append(errs, fmt.Errorf("add %v: not found when read back; output: %s", r, winexec.Said(out, maxOutput)))
-		}
+	if p := f.planFor(l, k, want); !p.empty() {
+		errs = append(errs, f.make(ctx, k, p))
 	}
-	for _, r := range remove {
-		if after[r] {
-			errs = append(errs, fmt.Errorf("remove %v: still there when read back; output: %s", r, winexec.Said(out, maxOutput)))
-		}
+	if k == Windows && slices.ContainsFunc(slices.Collect(maps.Keys(want)), func(r Rule) bool { return r.Kind == Windows }) {
+		errs = append(errs, f.localRulesOn(l))
 	}
-	f.log.Info("firewall rules changed", "firewall", k, "added", len(add), "removed", len(remove), "failed", len(errs))
 	return errors.Join(errs...)
 }
 
-// change adds and removes rules, which the listing just showed missing
-// and present, so every line must succeed, and returns the rules listed
-// afterwards with the tools' output. Whether `netsh -f` goes on past a
-// failing line is undocumented (ReactOS's netsh stops), so when rules are
-// still not as wanted, each is tried again in a run of its own: one rule
-// the firewall refuses cannot block the rest.
-func (f *Firewall) change(ctx context.Context, k Kind, add, remove []Rule) (map[Rule]bool, []byte, error) {
-	out, err := f.apply(ctx, k, add, remove)
+// localRulesOn is a LocalRulesIgnored for the profiles port rules apply
+// in where the listing shows Group Policy ignoring local rules; nil when
+// there are none.
+func (f *Firewall) localRulesOn(l listing) error {
+	var off []string
+	for _, p := range l.localOff {
+		if slices.ContainsFunc(f.profiles, func(mine string) bool { return strings.EqualFold(mine, p) }) {
+			off = append(off, p)
+		}
+	}
+	if len(off) == 0 {
+		return nil
+	}
+	return &LocalRulesIgnored{Profiles: off}
+}
+
+// make carries out p, which the listing just showed due, and names every
+// rule the rules read back do not show done.
+func (f *Firewall) make(ctx context.Context, k Kind, p plan) error {
+	wanted := slices.Concat(p.add, p.remake)
+	after, out, err := f.change(ctx, k, p)
 	if err != nil {
-		return nil, nil, err
+		return err
+	}
+	var errs []error
+	for _, r := range wanted {
+		if err := f.verdict(after, r, true); err != nil {
+			errs = append(errs, fmt.Errorf("%w; output: %s", err, winexec.Said(out, maxOutput)))
+		}
+	}
+	for _, r := range p.remove {
+		if err := f.verdict(after, r, false); err != nil {
+			errs = append(errs, fmt.Errorf("%w; output: %s", err, winexec.Said(out, maxOutput)))
+		}
+	}
+	f.log.Info("firewall rules changed", "firewall", k, "added", len(p.add), "remade", len(p.remake), "removed", len(p.remove), "failed", len(errs))
+	return errors.Join(errs...)
+}
+
+// change carries out p, which the listing just showed due, so every line
+// must succeed, and returns the listing afterwards with the tools'
+// output. A rule to remake is removed (all rules of its name) and added
+// again. Whether `netsh -f` goes on past a failing line is undocumented
+// (ReactOS's netsh stops), so when rules are still not as wanted, each is
+// tried again in a run of its own, by what the listing shows of it: one
+// rule the firewall refuses cannot block the rest.
+func (f *Firewall) change(ctx context.Context, k Kind, p plan) (listing, []byte, error) {
+	out, err := f.apply(ctx, k, slices.Concat(p.add, p.remake), slices.Concat(p.remake, p.remove))
+	if err != nil {
+		return listing{}, nil, err
 	}
 	after, err := f.list(ctx, k)
 	if err != nil {
-		return nil, nil, fmt.Errorf("after changing the %s firewall: %w", k, err)
+		return listing{}, nil, fmt.Errorf("after changing the %s firewall: %w", k, err)
 	}
-	if len(add)+len(remove) == 1 {
+	if len(p.add)+len(p.remake)+len(p.remove) == 1 {
 		return after, out, nil
 	}
-	retried := false
-	for _, r := range remove {
-		if after[r] {
-			more, err := f.apply(ctx, k, nil, []Rule{r})
-			if err != nil {
-				return nil, nil, err
-			}
-			out, retried = append(out, more...), true
+	var retry []plan
+	for _, r := range p.remove {
+		if f.verdict(after, r, false) != nil {
+			retry = append(retry, plan{remove: []Rule{r}})
 		}
 	}
-	for _, r := range add {
-		if !after[r] {
-			more, err := f.apply(ctx, k, []Rule{r}, nil)
-			if err != nil {
-				return nil, nil, err
-			}
-			out, retried = append(out, more...), true
+	for _, r := range slices.Concat(p.add, p.remake) {
+		switch {
+		case f.verdict(after, r, true) == nil:
+		case after.own(k)[r] == nil:
+			retry = append(retry, plan{add: []Rule{r}})
+		default:
+			retry = append(retry, plan{remake: []Rule{r}})
 		}
 	}
-	if !retried {
+	if len(retry) == 0 {
 		return after, out, nil
+	}
+	for _, one := range retry {
+		more, err := f.apply(ctx, k, slices.Concat(one.add, one.remake), slices.Concat(one.remake, one.remove))
+		if err != nil {
+			return listing{}, nil, err
+		}
+		out = append(out, more...)
 	}
 	if after, err = f.list(ctx, k); err != nil {
-		return nil, nil, fmt.Errorf("after changing the %s firewall: %w", k, err)
+		return listing{}, nil, fmt.Errorf("after changing the %s firewall: %w", k, err)
 	}
 	return after, out, nil
 }
@@ -283,38 +358,32 @@ func fitting(lines []string, fits func(string) bool) []string {
 	return scripts
 }
 
-// list returns wslfwd's rules in the firewall; an error when the listing
-// failed, never an empty list.
-func (f *Firewall) list(ctx context.Context, k Kind) (map[Rule]bool, error) {
-	names, err := f.names(ctx, k)
+// list lists the rules of firewall k whose display name starts with
+// Prefix; an error when the listing failed, never an empty list.
+func (f *Firewall) list(ctx context.Context, k Kind) (listing, error) {
+	out, err := f.shell.PowerShell(ctx, listScript(k))
 	if err != nil {
-		return nil, err
+		return listing{}, fmt.Errorf("list %s firewall rules: %w", k, err)
 	}
-	rules := make(map[Rule]bool)
-	for _, n := range names {
-		if r, ok := ParseName(k, n); ok {
-			rules[r] = true
-		}
+	l, err := parseRules(string(out))
+	if err != nil {
+		return listing{}, fmt.Errorf("list %s firewall rules: %w", k, err)
 	}
-	return rules, nil
+	return l, nil
 }
 
 // Names lists the display names of the rules in the Windows firewall
 // that start with Prefix, once per rule: what selftest checks.
-func (f *Firewall) Names(ctx context.Context) ([]string, error) { return f.names(ctx, Windows) }
-
-// names lists the display names starting with Prefix in the firewall,
-// once per rule (Windows allows two rules of one name).
-func (f *Firewall) names(ctx context.Context, k Kind) ([]string, error) {
-	out, err := f.shell.PowerShell(ctx, listScript(k))
+func (f *Firewall) Names(ctx context.Context) ([]string, error) {
+	l, err := f.list(ctx, Windows)
 	if err != nil {
-		return nil, fmt.Errorf("list %s firewall rules: %w", k, err)
+		return nil, err
 	}
-	names, err := parseListing(string(out))
-	if err != nil {
-		return nil, fmt.Errorf("list %s firewall rules: %w", k, err)
+	out := make([]string, len(l.rules))
+	for i, lr := range l.rules {
+		out[i] = lr.DisplayName
 	}
-	return names, nil
+	return out, nil
 }
 
 func sortRules(rs []Rule) {

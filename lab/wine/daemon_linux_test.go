@@ -151,11 +151,16 @@ func agentConnected(c wslfwdv1.ControlServiceClient) bool {
 
 // view is what the host holds, read through the stand-ins as a user
 // would: the v4tov4 portproxy table (listen → connect, as netsh shows it)
-// and the Windows firewall's rule names, one per rule.
+// and the Windows firewall's rule names, one per rule, with those shown
+// disabled.
 type view struct {
 	entries map[string]string
 	rules   []string
+	off     []string // the rules shown disabled
 }
+
+// enabled reports whether one rule of the name is shown, and enabled.
+func (v view) enabled(rule string) bool { return v.count(rule) == 1 && !slices.Contains(v.off, rule) }
 
 func (v view) count(rule string) int {
 	n := 0
@@ -191,8 +196,12 @@ func (h *host) look() (view, error) {
 		v.entries[r.ListenAddress+"/"+r.ListenPort] = r.ConnectAddress + "/" + r.ConnectPort
 	}
 	for _, line := range strings.Split(out, "\n") {
-		if name, found := strings.CutPrefix(strings.TrimRight(line, "\r"), "Rule Name:"); found {
+		line = strings.TrimRight(line, "\r")
+		if name, found := strings.CutPrefix(line, "Rule Name:"); found {
 			v.rules = append(v.rules, strings.TrimSpace(name))
+		}
+		if on, found := strings.CutPrefix(line, "Enabled:"); found && strings.TrimSpace(on) != "Yes" && len(v.rules) > 0 {
+			v.off = append(v.off, v.rules[len(v.rules)-1])
 		}
 	}
 	return v, nil

@@ -15,6 +15,7 @@ const (
 	servicePort = 18080
 	blockedPort = 18081
 	brieflyPort = 18082
+	nudgePort   = 18083
 	restarts    = 10
 	// settle is how long a rule made by a sync that was under way when
 	// its service stopped would take to show up: a firewall sync under
@@ -62,6 +63,7 @@ func TestDaemonUnderWine(t *testing.T) {
 
 	t.Run("restarts", func(t *testing.T) { h.restartContinuity(t) })
 	t.Run("stop mid-sync", func(t *testing.T) { h.stopMidSync(t) })
+	t.Run("rule disabled by hand", func(t *testing.T) { h.disabledRuleRemade(t) })
 
 	svc.Close()
 	h.waitView("the forward's entry and rule to go when the service stops", func(v view) bool {
@@ -70,6 +72,21 @@ func TestDaemonUnderWine(t *testing.T) {
 	})
 	h.checkUserState()
 	h.stopDaemon()
+}
+
+// disabledRuleRemade disables the forward's rule as a user or a hardening
+// tool would (`netsh advfirewall firewall set rule ... new enable=no`),
+// then opens another service so the daemon syncs its rules (sooner than
+// its check each minute), and waits for the rule to be enabled again: a
+// rule is judged by what it does, not by its name.
+func (h *host) disabledRuleRemade(t *testing.T) {
+	h.netsh("advfirewall", "firewall", "set", "rule", "name="+forwardRule, "new", "enable=no")
+	if v, err := h.look(); err != nil || v.enabled(forwardRule) {
+		t.Fatalf("the rule reads enabled after netsh disabled it (err %v)", err)
+	}
+	nudge := h.listen(nudgePort)
+	h.waitView("the disabled rule to be remade", func(v view) bool { return forwarded(v) && v.enabled(forwardRule) })
+	nudge.Close()
 }
 
 // forwarded reports whether exactly the forward's entry and one rule for
@@ -95,9 +112,15 @@ func (h *host) addUserState() {
 // add rule` with these parameters.
 func (h *host) addRule(params ...string) {
 	h.t.Helper()
-	args := append([]string{`C:\windows\system32\netsh.exe`, "advfirewall", "firewall", "add", "rule"}, params...)
-	if out, ok := h.wine(args...); !ok {
-		h.t.Fatalf("netsh add rule %q: %s", params, out)
+	h.netsh(append([]string{"advfirewall", "firewall", "add", "rule"}, params...)...)
+}
+
+// netsh runs netsh with these arguments, as a user does; it fails the
+// test when netsh fails.
+func (h *host) netsh(args ...string) {
+	h.t.Helper()
+	if out, ok := h.wine(append([]string{`C:\windows\system32\netsh.exe`}, args...)...); !ok {
+		h.t.Fatalf("netsh %q: %s", args, out)
 	}
 }
 

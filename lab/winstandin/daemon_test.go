@@ -135,6 +135,43 @@ func TestSyncKeepsExactlyItsRules(t *testing.T) {
 	}
 }
 
+// TestSyncRemakesAlteredRules: a rule of wslfwd's disabled or set to
+// Block by hand (netsh set rule, in the Windows firewall; the store, in
+// the Hyper-V firewall, whose Set- cmdlet the stand-in does not run) is
+// remade by the next Sync of the same rules, and is one rule again.
+func TestSyncRemakesAlteredRules(t *testing.T) {
+	h := host{st: state.NewMemory()}
+	fw := firewall.New(h, nil)
+	win := firewall.Rule{Kind: firewall.Windows, Protocol: backend.TCP, Port: 80}
+	hv := firewall.Rule{Kind: firewall.HyperV, Protocol: backend.TCP, Port: 81}
+	if err := fw.Sync(t.Context(), []firewall.Rule{win, hv}); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := h.Netsh(t.Context(), `advfirewall firewall set rule name="wslfwd tcp/80" new enable=no`+"\r\n"); !strings.Contains(string(out), "Updated 1 rule(s).") {
+		t.Fatalf("netsh set rule: %s", out)
+	}
+	rs, _ := h.st.Rules(state.HyperV)
+	rs[0]["action"] = "Block"
+	h.st.SetRules(state.HyperV, rs)
+	if err := fw.Sync(t.Context(), []firewall.Rule{win, hv}); err != nil {
+		t.Fatalf("Sync after the rules were altered: %v", err)
+	}
+	for table, want := range map[state.Table]map[string]string{
+		state.Windows: {"name": win.Name(), "enable": "", "action": "allow"},
+		state.HyperV:  {"name": hv.Name(), "action": "Allow"},
+	} {
+		rs, _ := h.st.Rules(table)
+		if len(rs) != 1 {
+			t.Fatalf("%s: rules = %v, want one", table, rs)
+		}
+		for k, v := range want {
+			if rs[0][k] != v {
+				t.Errorf("%s: rule %v, want %s=%q", table, rs[0], k, v)
+			}
+		}
+	}
+}
+
 // TestSyncWithoutHyperVFirewall: on a Windows without the Hyper-V
 // firewall, the Hyper-V firewall lists no rules, so the Windows
 // firewall's are kept as ever, and a Hyper-V rule wanted fails in words.

@@ -1,8 +1,11 @@
 package netsh
 
 import (
+	"crypto/rand"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,6 +34,8 @@ func (t Tool) firewall(verb string, words []string) result {
 		return t.deleteRule(words)
 	case "show":
 		return t.showRule(words)
+	case "set":
+		return t.setRule(words)
 	}
 	return fail(fmt.Sprintf(msgNoCommand, "advfirewall firewall "+verb+" rule"))
 }
@@ -46,10 +51,52 @@ func (t Tool) addRule(words []string) result {
 	if err != nil {
 		return fail(err.Error())
 	}
+	// Windows names every rule (Name, unique) apart from its display
+	// name (netsh's name=): a GUID for rules netsh makes.
+	m["id"] = newGUID()
 	if err := t.Store.SetRules(state.Windows, append(rules, state.Rule(m))); err != nil {
 		return fail(err.Error())
 	}
 	return ok("Ok.\r\n\r\n")
+}
+
+// setRule changes every rule that matches the words before `new` to the
+// values after it, as `set rule name=<n> ... new enable=no` does: how a
+// user or a hardening tool disables or alters a rule. None matching
+// fails.
+func (t Tool) setRule(words []string) result {
+	at := slices.IndexFunc(words, func(w string) bool { return strings.EqualFold(w, "new") })
+	if at < 0 {
+		return syntax("Usage: set rule name=<string> [dir=in|out] ... new <param>=<value> ...\r\n")
+	}
+	sel, good := tags(words[:at], filterTags...)
+	changes, goodNew := tags(words[at+1:], ruleTags...)
+	if !good || !goodNew || sel["name"] == "" || len(changes) == 0 {
+		return syntax("Usage: set rule name=<string> [dir=in|out] ... new <param>=<value> ...\r\n")
+	}
+	rules, err := t.Store.Rules(state.Windows)
+	if err != nil {
+		return fail(err.Error())
+	}
+	n := 0
+	for i, r := range rules {
+		if !matches(r, sel) {
+			continue
+		}
+		changed := maps.Clone(r)
+		maps.Copy(changed, changes)
+		if validRule(changed) != nil {
+			return syntax(ruleUsage)
+		}
+		rules[i], n = changed, n+1
+	}
+	if n == 0 {
+		return fail("\r\n" + msgNoRules)
+	}
+	if err := t.Store.SetRules(state.Windows, rules); err != nil {
+		return fail(err.Error())
+	}
+	return ok(fmt.Sprintf("\r\nUpdated %d rule(s).\r\nOk.\r\n\r\n", n))
 }
 
 // validRule checks the values netsh checks.
@@ -236,4 +283,11 @@ func writeRule(b *strings.Builder, r state.Rule) {
 		fmt.Fprintf(b, "%-38s%s\r\n", row[0], row[1])
 	}
 	b.WriteString("\r\n")
+}
+
+// newGUID is a random GUID in braces, as Windows names a rule netsh adds.
+func newGUID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return fmt.Sprintf("{%X-%X-%X-%X-%X}", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

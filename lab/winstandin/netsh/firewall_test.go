@@ -89,3 +89,30 @@ func TestTokenizeQuotes(t *testing.T) {
 		t.Error("unbalanced quotes accepted")
 	}
 }
+
+// set rule ... new changes what it selects, as a user disabling a rule
+// does, and keeps each rule's Name; one selecting nothing fails.
+func TestSetRule(t *testing.T) {
+	tool, st := newTool(map[string]string{
+		"add": addDaemonRule + "\r\n" + `advfirewall firewall add rule name="wslfwd tcp/80" dir=in action=allow protocol=TCP localport=80` + "\r\n",
+		"set": `advfirewall firewall set rule name="wslfwd tcp/80" new enable=no action=block` + "\r\n",
+		"bad": `advfirewall firewall set rule name="wslfwd tcp/81" new enable=no` + "\r\n",
+	})
+	if out, code := tool.Run([]string{"-f", "add"}); code != 0 {
+		t.Fatalf("add: code %d, out %q", code, out)
+	}
+	id := rules(t, st)[1]["id"]
+	if out, code := tool.Run([]string{"-f", "set"}); code != 0 || !strings.Contains(out, "Updated 1 rule(s).") {
+		t.Fatalf("set: code %d, out %q", code, out)
+	}
+	rs := rules(t, st)
+	if rs[1]["enable"] != "no" || rs[1]["action"] != "block" || rs[1]["id"] != id || rs[0]["enable"] != "" {
+		t.Errorf("rules = %v", rs)
+	}
+	if rs[0]["id"] == "" || rs[0]["id"] == id {
+		t.Errorf("rule Names %q and %q: want each its own", rs[0]["id"], id)
+	}
+	if out, code := tool.Run([]string{"-f", "bad"}); code != 1 || !strings.Contains(out, "No rules match") {
+		t.Fatalf("set of an absent rule: code %d, out %q", code, out)
+	}
+}

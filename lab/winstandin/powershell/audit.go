@@ -47,18 +47,24 @@ var auditHyperV = []string{
 // auditTable returns the firewall a script audits, and false when the
 // script is not, line for line, one of the audit scripts.
 func auditTable(script string) (state.Table, bool) {
-	var lines []string
-	for _, line := range strings.Split(strings.ReplaceAll(script, "\r\n", "\n"), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			lines = append(lines, line)
-		}
-	}
+	lines := scriptLines(script)
 	for t, body := range map[state.Table][]string{state.Windows: auditWindows, state.HyperV: auditHyperV} {
 		if slices.Equal(lines, slices.Concat(auditHead, body, []string{auditTail})) {
 			return t, true
 		}
 	}
 	return "", false
+}
+
+// scriptLines is a script's lines, trimmed, without empty ones.
+func scriptLines(script string) []string {
+	var lines []string
+	for _, line := range strings.Split(strings.ReplaceAll(script, "\r\n", "\n"), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }
 
 // audit prints what the audit script of table t prints on the host the

@@ -12,14 +12,14 @@ import (
 )
 
 // scriptTaker records the PowerShell scripts the daemon's firewall code
-// sends and answers each with a listing that blocks nothing.
+// sends and answers each with an empty listing.
 type scriptTaker struct{ scripts []string }
 
 func (s *scriptTaker) Netsh(context.Context, string) ([]byte, error) { return nil, nil }
 
 func (s *scriptTaker) PowerShell(_ context.Context, script string) ([]byte, error) {
 	s.scripts = append(s.scripts, script)
-	return []byte("default|Any\r\nwslfwd-list-done\r\n"), nil
+	return []byte("wslfwd-list-done\r\n"), nil
 }
 
 // daemonAudits returns the audit scripts the daemon sends: the Windows

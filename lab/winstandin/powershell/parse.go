@@ -1,25 +1,22 @@
 // Package powershell is a strict stand-in for Windows PowerShell, for tests
 // under Wine: it runs exactly the firewall scripts wslfwd-hostd sends
-// (Get-NetFirewallRule and Get-/New-/Remove-NetFirewallHyperVRule, with
-// the try/catch framing, the catch blocks and the wslfwd-list-done line of
-// hostd-windows/firewall, and the audits of the inbound rules in force
-// that firewall = false sends) against a state.Store shared with the netsh
-// stand-in, and refuses anything else loudly, before running any of it.
+// against a state.Store shared with the netsh stand-in, and refuses
+// anything else loudly, before running any of it. The listings of
+// wslfwd's rules (list.go) and the audits of the inbound rules in force
+// (audit.go) it knows whole, line for line; the scripts that change
+// Hyper-V rules (New-/Remove-NetFirewallHyperVRule, each in try with a
+// catch that writes the error's message) it reads line by line (Parse).
 //
 // It keeps PowerShell's rules where they bite: -Name takes no wildcard
-// (only -DisplayName does); -like and wildcard filters match as
-// WildcardPattern does, without regard to case; a filter that matches
-// nothing is an ObjectNotFound error, wildcard or not (undocumented for
-// the firewall cmdlets, and PowerShell's CIM cmdlets can be made to: the
-// strict reading), while a listing without a filter that finds nothing is
-// no error; a command that does not exist (the Hyper-V cmdlets without the
-// Hyper-V firewall, Shell.NoHyperV) is a CommandNotFoundException of
-// category ObjectNotFound, which try/catch catches whatever
-// $ErrorActionPreference says; try/catch catches a cmdlet's error only
-// when $ErrorActionPreference is 'Stop' (otherwise the error is written and
-// the script goes on); an error raised in a catch block is caught by
-// nothing; an uncaught terminating error ends the script with exit code 1;
-// a script that ran to its end exits 0 even when cmdlets failed.
+// (only -DisplayName does, matching as WildcardPattern does, without
+// regard to case); a command that does not exist (the Hyper-V cmdlets
+// without the Hyper-V firewall, Shell.NoHyperV) is a
+// CommandNotFoundException of category ObjectNotFound, which try/catch
+// catches whatever $ErrorActionPreference says; try/catch catches a
+// cmdlet's error only when $ErrorActionPreference is 'Stop' (otherwise the
+// error is written and the script goes on); an uncaught terminating error
+// ends the script with exit code 1; a script that ran to its end exits 0
+// even when cmdlets failed.
 package powershell
 
 import (
@@ -59,46 +56,16 @@ func DecodeArgs(args []string) (string, error) {
 // writeMessage is the catch block that writes the error's message.
 const writeMessage = `Write-Output $_.Exception.Message`
 
-// The pipeline stages after a cmdlet the stand-in knows.
-const (
-	displayNames = `ForEach-Object { $_.DisplayName }`
-	outNull      = `Out-Null`
-)
+// outNull is the stage that ends New-NetFirewallHyperVRule's pipeline.
+const outNull = `Out-Null`
 
-// whereLike is the stage that selects rules of a listing without a filter
-// by display name.
-var whereLike = regexp.MustCompile(`^Where-Object \{ \$_\.DisplayName -like '((?:[^']|'')+)' \}$`)
-
-// tests are the conditions on the error caught that an if in a catch
-// block may test.
-var tests = map[string]func(*psError) bool{
-	`$_.CategoryInfo.Category -eq 'ObjectNotFound'`:          func(e *psError) bool { return e.category == "ObjectNotFound" },
-	`$_.FullyQualifiedErrorId -eq '` + commandNotFound + `'`: func(e *psError) bool { return e.id == commandNotFound },
-}
-
-// stmt is one line of a script, or the pipeline of a branch of a catch
-// block.
+// stmt is one line of a script.
 type stmt struct {
-	pref    string         // $ErrorActionPreference = pref, when set
-	literal string         // a string literal to write, when set
-	call    *call          // a cmdlet pipeline, when set
-	like    *regexp.Regexp // the Where-Object stage's -like pattern, when there is one
-	sink    string         // the last stage: "", displayNames or outNull
-	catch   []branch       // the catch block when the call is in try
-}
-
-// branch is one branch of a catch block: its body runs for the error
-// caught when test, nil for else (or a catch block without if), holds.
-type branch struct {
-	test func(*psError) bool
-	body block
-}
-
-// block is a branch's body: nothing, throw (the error caught again),
-// writing the error's message, or a pipeline.
-type block struct {
-	throw, message bool
-	pipe           *stmt
+	pref    string // $ErrorActionPreference = pref, when set
+	literal string // a string literal to write, when set
+	call    *call  // a cmdlet pipeline, when set
+	sink    string // the last stage: "" or outNull
+	catch   bool   // the call is in try, with a catch that writes the message
 }
 
 // call is one cmdlet with its parameters, names in lower case, without
@@ -157,12 +124,11 @@ func parseLine(line string) (stmt, error) {
 	if rest != "" {
 		return stmt{}, fmt.Errorf("%q after the catch block", rest)
 	}
-	branches, err := parseCatch(catch)
-	if err != nil {
-		return stmt{}, err
+	if catch != writeMessage {
+		return stmt{}, errors.New("unknown catch block")
 	}
 	s, err := parsePipeline(body)
-	s.catch = branches
+	s.catch = true
 	return s, err
 }
 
@@ -189,60 +155,7 @@ func braced(s string) (inner, rest string, err error) {
 	return "", "", fmt.Errorf("unclosed { in %q", s)
 }
 
-// parseCatch reads a catch block: writeMessage, or an if with elseif and
-// else branches, each testing one of tests, whose bodies are blocks
-// (parseBlock). A catch block that swallows every error unseen, as an
-// empty one does, is refused.
-func parseCatch(text string) ([]branch, error) {
-	if text == writeMessage {
-		return []branch{{body: block{message: true}}}, nil
-	}
-	if !strings.HasPrefix(text, "if (") {
-		return nil, errors.New("unknown catch block")
-	}
-	var out []branch
-	for keyword := "if ("; text != ""; keyword = " elseif (" {
-		var b branch
-		if after, ok := strings.CutPrefix(text, keyword); ok {
-			cond, after, _ := strings.Cut(after, ") ")
-			if b.test = tests[cond]; b.test == nil {
-				return nil, fmt.Errorf("unknown test (%s) in catch block", cond)
-			}
-			text = after
-		} else if after, ok := strings.CutPrefix(text, " else "); ok {
-			text = after
-		} else {
-			return nil, fmt.Errorf("want elseif or else at %q", text)
-		}
-		inner, rest, err := braced(text)
-		if err != nil {
-			return nil, err
-		}
-		if b.body, err = parseBlock(inner); err != nil {
-			return nil, err
-		}
-		if out, text = append(out, b), rest; b.test == nil && text != "" {
-			return nil, fmt.Errorf("%q after else", text)
-		}
-	}
-	return out, nil
-}
-
-// parseBlock reads the body of a branch: nothing, throw, or a pipeline.
-func parseBlock(text string) (block, error) {
-	switch text {
-	case "":
-		return block{}, nil
-	case "throw":
-		return block{throw: true}, nil
-	}
-	s, err := parsePipeline(text)
-	return block{pipe: &s}, err
-}
-
-// parsePipeline reads a cmdlet and the stages after it: Where-Object
-// selecting by -like (whereLike) after a listing without a filter, then
-// displayNames or outNull.
+// parsePipeline reads a cmdlet and the stage after it, if any: outNull.
 func parsePipeline(text string) (stmt, error) {
 	stages := strings.Split(text, " | ")
 	c, err := parseCall(stages[0])
@@ -250,16 +163,8 @@ func parsePipeline(text string) (stmt, error) {
 		return stmt{}, err
 	}
 	s, rest := stmt{call: c}, stages[1:]
-	if len(rest) > 0 {
-		if m := whereLike.FindStringSubmatch(rest[0]); m != nil {
-			if s.like, err = wildcard(strings.ReplaceAll(m[1], "''", "'")); err != nil {
-				return stmt{}, err
-			}
-			rest = rest[1:]
-		}
-	}
 	switch {
-	case len(rest) > 1 || len(rest) == 1 && rest[0] != displayNames && rest[0] != outNull:
+	case len(rest) > 1 || len(rest) == 1 && rest[0] != outNull:
 		return stmt{}, errors.New("unknown pipeline")
 	case len(rest) == 1:
 		s.sink = rest[0]
@@ -267,16 +172,12 @@ func parsePipeline(text string) (stmt, error) {
 	return s, checkShape(s)
 }
 
-// shapes are the cmdlets the stand-in runs: the parameters each takes
-// (all of them, or for a listing one as its filter, or none and
-// Where-Object) and the stage that must end the pipeline.
+// shapes are the cmdlets the stand-in runs line by line: the parameters
+// each takes, all of them, and the stage that must end the pipeline.
 var shapes = map[string]struct {
 	params []string
-	list   bool
 	sink   string
 }{
-	"Get-NetFirewallRule":          {params: []string{"displayname"}, list: true, sink: displayNames},
-	"Get-NetFirewallHyperVRule":    {params: []string{"displayname", "name"}, list: true, sink: displayNames},
 	"New-NetFirewallHyperVRule":    {params: []string{"name", "displayname", "direction", "vmcreatorid", "protocol", "localports", "action", "profiles"}, sink: outNull},
 	"Remove-NetFirewallHyperVRule": {params: []string{"name"}},
 }
@@ -285,23 +186,13 @@ var shapes = map[string]struct {
 // not send.
 func checkShape(s stmt) error {
 	sh, ok := shapes[s.call.cmdlet]
-	n := len(s.call.params)
 	switch {
 	case !ok:
 		return fmt.Errorf("unknown cmdlet %s", s.call.cmdlet)
 	case s.sink != sh.sink:
 		return fmt.Errorf("%s must end in %q, not %q", s.call.cmdlet, sh.sink, s.sink)
-	case sh.list && (n > 1 || (n == 0) != (s.like != nil)):
-		return fmt.Errorf("%s takes one of -%s, or none and Where-Object after it", s.call.cmdlet, strings.Join(sh.params, ", -"))
-	case !sh.list && s.like != nil:
-		return fmt.Errorf("%s is no listing for Where-Object", s.call.cmdlet)
-	case !sh.list && n != len(sh.params):
+	case len(s.call.params) != len(sh.params):
 		return fmt.Errorf("%s takes exactly -%s", s.call.cmdlet, strings.Join(sh.params, ", -"))
-	}
-	if p, ok := s.call.params["displayname"]; ok && sh.list {
-		if _, err := wildcard(p); err != nil {
-			return err
-		}
 	}
 	for p := range s.call.params {
 		if !slices.Contains(sh.params, p) {

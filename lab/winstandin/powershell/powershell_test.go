@@ -43,22 +43,25 @@ func TestDaemonScriptsRoundTrip(t *testing.T) {
 	if code != 0 || out != "" || errOut != "" {
 		t.Fatalf("add: code %d, out %q, err %q", code, out, errOut)
 	}
+	line := func(port string) string {
+		return "rule|True|Inbound|Allow|TCP|" + port + "|Domain, Private|Any|Any|{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}|wslfwd tcp/" + port + "|wslfwd tcp/" + port + "\r\n"
+	}
 	out, _, code = runScript(t, st, listHyperV)
-	if code != 0 || out != "wslfwd tcp/80\r\nwslfwd tcp/443\r\nwslfwd-list-done\r\n" {
-		t.Fatalf("list: code %d, out %q", code, out)
+	if want := line("80") + line("443") + "wslfwd-list-done\r\n"; code != 0 || out != want {
+		t.Fatalf("list: code %d, out %q, want %q", code, out, want)
 	}
 	out, errOut, code = runScript(t, st, firewall.Script(firewall.HyperV, nil, []firewall.Rule{hyperVRule(80)}, nil))
 	if code != 0 || out != "" || errOut != "" {
 		t.Fatalf("remove: code %d, out %q, err %q", code, out, errOut)
 	}
 	out, _, _ = runScript(t, st, listHyperV)
-	if out != "wslfwd tcp/443\r\nwslfwd-list-done\r\n" {
-		t.Fatalf("list after remove: %q", out)
+	if want := line("443") + "wslfwd-list-done\r\n"; out != want {
+		t.Fatalf("list after remove: %q, want %q", out, want)
 	}
 }
 
-// TestEmptyListingStillEndsWithDone: the filtered listing that matches
-// nothing fails, and the listing without a filter finds nothing.
+// TestEmptyListingStillEndsWithDone: a listing that finds nothing prints
+// the done line alone.
 func TestEmptyListingStillEndsWithDone(t *testing.T) {
 	windows, hyperV := daemonListings(t)
 	for _, list := range []string{windows, hyperV} {
@@ -69,37 +72,16 @@ func TestEmptyListingStillEndsWithDone(t *testing.T) {
 	}
 }
 
-// TestListingFallbackFindsRules: when the filtered listing fails with
-// ObjectNotFound (here a filter that names no rule), the daemon's listing
-// without a filter prints the rules Where-Object selects.
-func TestListingFallbackFindsRules(t *testing.T) {
-	windows, _ := daemonListings(t)
-	st := state.NewMemory()
-	st.SetRules(state.Windows, []state.Rule{{"name": "wslfwd tcp/80"}, {"name": "user rule"}, {"name": "WSLFWD udp/53"}, {"name": "wslfwdtcp/1"}})
-	list := strings.Replace(windows, "-DisplayName 'wslfwd *'", "-DisplayName 'absent'", 1)
-	out, errOut, code := runScript(t, st, list)
-	if code != 0 || out != "wslfwd tcp/80\r\nWSLFWD udp/53\r\nwslfwd-list-done\r\n" || errOut != "" {
-		t.Errorf("code %d, out %q, err %q", code, out, errOut)
-	}
+// failingStore fails every read of rules.
+type failingStore struct{ state.Store }
+
+func (s *failingStore) Rules(state.Table) ([]state.Rule, error) {
+	return nil, errors.New("The RPC server is unavailable.")
 }
 
-// failingStore fails every read of rules after the first.
-type failingStore struct {
-	state.Store
-	reads int
-}
-
-func (s *failingStore) Rules(t state.Table) ([]state.Rule, error) {
-	if s.reads++; s.reads > 1 {
-		return nil, errors.New("The RPC server is unavailable.")
-	}
-	return s.Store.Rules(t)
-}
-
-// TestListingFallbackFails: an error of the listing without a filter, in
-// the catch block, is caught by nothing: the script ends without the done
-// line.
-func TestListingFallbackFails(t *testing.T) {
+// TestListingFails: a listing that cannot read the rules ends without the
+// done line, with exit 1.
+func TestListingFails(t *testing.T) {
 	windows, hyperV := daemonListings(t)
 	for _, list := range []string{windows, hyperV} {
 		out, errOut, code := runScript(t, &failingStore{Store: state.NewMemory()}, list)
@@ -115,9 +97,12 @@ func TestListingFallbackFails(t *testing.T) {
 func TestListingWithoutHyperVFirewall(t *testing.T) {
 	windows, hyperV := daemonListings(t)
 	st := state.NewMemory()
-	st.SetRules(state.Windows, []state.Rule{{"name": "wslfwd tcp/80"}})
+	st.SetRules(state.Windows, []state.Rule{{"name": "wslfwd tcp/80", "id": "{1}", "dir": "in", "action": "allow", "protocol": "TCP", "localport": "80"}})
 	sh := Shell{Store: st, NoHyperV: true}
-	for list, want := range map[string]string{hyperV: "wslfwd-list-done\r\n", windows: "wslfwd tcp/80\r\nwslfwd-list-done\r\n"} {
+	for list, want := range map[string]string{
+		hyperV:  "wslfwd-list-done\r\n",
+		windows: "rule|True|Inbound|Allow|TCP|80|Any|Any|Any||{1}|wslfwd tcp/80\r\nwslfwd-list-done\r\n",
+	} {
 		out, errOut, code := sh.Run(winexec.PowerShellArgs(list))
 		if code != 0 || out != want || errOut != "" {
 			t.Errorf("code %d, out %q, err %q; want out %q", code, out, errOut, want)
@@ -148,18 +133,13 @@ func TestMissingCommand(t *testing.T) {
 }
 
 // TestNameTakesNoWildcard: -Name 'wslfwd *' names no rule, so it removes
-// nothing and fails, and a listing by -Name finds nothing.
+// nothing and fails.
 func TestNameTakesNoWildcard(t *testing.T) {
 	st := state.NewMemory()
 	runScript(t, st, firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80)}, nil, firewall.DefaultProfiles))
 	_, errOut, code := runScript(t, st, "Remove-NetFirewallHyperVRule -Name 'wslfwd *'\r\n")
 	if code != 0 || !strings.Contains(errOut, "No MSFT_NetFirewallHyperVRule objects found with property 'Name' equal to 'wslfwd *'") {
 		t.Errorf("remove by a -Name pattern: code %d, err %q", code, errOut)
-	}
-	out, errOut, code := runScript(t, st, "$ErrorActionPreference = 'Stop'\r\n"+
-		"Get-NetFirewallHyperVRule -Name 'wslfwd *' | ForEach-Object { $_.DisplayName }\r\n'wslfwd-list-done'\r\n")
-	if code != 1 || strings.Contains(out, "wslfwd-list-done") || !strings.Contains(errOut, "ObjectNotFound") {
-		t.Errorf("list by a -Name pattern: code %d, out %q, err %q", code, out, errOut)
 	}
 	if rs, _ := st.Rules(state.HyperV); len(rs) != 1 {
 		t.Errorf("rules = %v, want the one rule untouched", rs)
@@ -194,11 +174,11 @@ func TestNewRuleNameMustBeNew(t *testing.T) {
 	}
 }
 
-// TestUncaughtErrorEndsScript: a rethrown error stops the script before
-// the done line, with exit 1, so a failed listing cannot read as empty.
+// TestUncaughtErrorEndsScript: under 'Stop' an error outside try stops
+// the script before the lines after it, with exit 1.
 func TestUncaughtErrorEndsScript(t *testing.T) {
 	script := "$ErrorActionPreference = 'Stop'\r\n" +
-		"try { New-NetFirewallHyperVRule -Name 'x' -DisplayName 'x' -Direction Sideways -VMCreatorId '{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}' -Protocol TCP -LocalPorts 80 -Action Allow -Profiles Private | Out-Null } catch { if ($_.CategoryInfo.Category -eq 'ObjectNotFound') { } else { throw } }\r\n" +
+		"New-NetFirewallHyperVRule -Name 'x' -DisplayName 'x' -Direction Sideways -VMCreatorId '{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}' -Protocol TCP -LocalPorts 80 -Action Allow -Profiles Private | Out-Null\r\n" +
 		"'wslfwd-list-done'\r\n"
 	out, errOut, code := runScript(t, state.NewMemory(), script)
 	if code != 1 || out != "" || !strings.Contains(errOut, "InvalidArgument") {
@@ -206,15 +186,27 @@ func TestUncaughtErrorEndsScript(t *testing.T) {
 	}
 }
 
-// TestWindowsFirewallListingSeesNetshRules: Get-NetFirewallRule lists the
-// rules netsh keeps, by display name, wildcard or not.
+// TestWindowsFirewallListingSeesNetshRules: the Windows firewall's
+// listing prints the rules netsh keeps whose display name matches
+// 'wslfwd *' without regard to case, with their values as the cmdlets
+// print them (a disabled rule, a Block rule, profiles, addresses), and
+// names that could forge a line with "?" for "|".
 func TestWindowsFirewallListingSeesNetshRules(t *testing.T) {
 	st := state.NewMemory()
-	st.SetRules(state.Windows, []state.Rule{{"name": "wslfwd tcp/80"}, {"name": "user rule"}, {"name": "WSLFWD tcp/81"}})
+	st.SetRules(state.Windows, []state.Rule{
+		{"name": "wslfwd tcp/80", "id": "{1}", "dir": "in", "action": "allow", "protocol": "tcp", "localport": "80", "profile": "private,domain"},
+		{"name": "user rule", "id": "{2}", "dir": "in", "action": "allow"},
+		{"name": "WSLFWD tcp/81", "id": "{3}", "dir": "out", "action": "block", "protocol": "TCP", "localport": "81", "enable": "no", "remoteip": "10.0.0.1"},
+		{"name": "wslfwd a|rule", "id": "{4}", "dir": "in", "action": "allow"},
+	})
 	list, _ := daemonListings(t)
 	out, _, code := runScript(t, st, list)
-	if code != 0 || out != "wslfwd tcp/80\r\nWSLFWD tcp/81\r\nwslfwd-list-done\r\n" {
-		t.Errorf("code %d, out %q", code, out)
+	want := "rule|True|Inbound|Allow|TCP|80|Domain, Private|Any|Any||{1}|wslfwd tcp/80\r\n" +
+		"rule|False|Outbound|Block|TCP|81|Any|Any|10.0.0.1||{3}|WSLFWD tcp/81\r\n" +
+		"rule|True|Inbound|Allow|Any|Any|Any|Any|Any||{4}|wslfwd a?rule\r\n" +
+		"wslfwd-list-done\r\n"
+	if code != 0 || out != want {
+		t.Errorf("code %d, out %q, want %q", code, out, want)
 	}
 }
 
@@ -257,7 +249,7 @@ func TestCommandLineMustBeTheDaemons(t *testing.T) {
 }
 
 // TestNearMissListingsRefused: a listing one step off the daemon's is
-// refused before any of the script runs.
+// refused, printing nothing.
 func TestNearMissListingsRefused(t *testing.T) {
 	windows, hyperV := daemonListings(t)
 	for name, tc := range map[string]struct{ list, old, new string }{
@@ -266,21 +258,17 @@ func TestNearMissListingsRefused(t *testing.T) {
 		"else if for elseif":               {hyperV, "} elseif (", "} else if ("},
 		"another error id":                 {hyperV, "'CommandNotFoundException'", "'CommandNotFound'"},
 		"a category by -ne":                {windows, "-eq 'ObjectNotFound'", "-ne 'ObjectNotFound'"},
-		"a stage dropped":                  {windows, " } | ForEach-Object { $_.DisplayName } } else", " } } else"},
-		"an else before elseif":            {hyperV, "{ } elseif", "{ } else { } elseif"},
+		"no filter join":                   {windows, "$p = $port[$_.InstanceID]; ", ""},
+		"names unsanitised":                {hyperV, "($_.Name -replace '[|\\r\\n]', '?')", "$_.Name"},
+		"no Group Policy check":            {windows, "$_.AllowLocalFirewallRules -eq 'False'", "$false"},
 	} {
 		bad := strings.Replace(tc.list, tc.old, tc.new, 1)
 		if bad == tc.list {
 			t.Fatalf("%s: %q is not in the daemon's listing", name, tc.old)
 		}
-		st := state.NewMemory()
-		add := firewall.Script(firewall.HyperV, []firewall.Rule{hyperVRule(80)}, nil, firewall.DefaultProfiles)
-		_, errOut, code := runScript(t, st, add+bad)
-		if code != 1 || !strings.Contains(errOut, "unsupported script") {
-			t.Errorf("%s: code %d, err %q", name, code, errOut)
-		}
-		if rs, _ := st.Rules(state.HyperV); len(rs) != 0 {
-			t.Errorf("%s: lines before it ran: %v", name, rs)
+		out, errOut, code := runScript(t, state.NewMemory(), bad)
+		if code != 1 || out != "" || !strings.Contains(errOut, "unsupported script") {
+			t.Errorf("%s: code %d, out %q, err %q", name, code, out, errOut)
 		}
 	}
 }

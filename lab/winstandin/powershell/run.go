@@ -72,6 +72,13 @@ func (sh Shell) Run(args []string) (stdout, stderr string, code int) {
 		}
 		return out, "", 0
 	}
+	if t, ok := listTable(script); ok {
+		out, perr := list(sh.Store, t, sh.NoHyperV)
+		if perr != nil {
+			return out, perr.record(), 1
+		}
+		return out, "", 0
+	}
 	stmts, err := Parse(script)
 	if err != nil {
 		return "", "powershell stand-in: unsupported script: " + err.Error() + "\r\n", 1
@@ -97,23 +104,18 @@ func (r *run) exec(s stmt) *psError {
 		r.stdout.WriteString(s.literal + "\r\n")
 		return nil
 	}
-	names, perr := r.invoke(s.call)
+	perr := r.invoke(s.call)
 	if perr == nil {
-		if s.sink == displayNames {
-			for _, n := range names {
-				if s.like == nil || s.like.MatchString(n) {
-					r.stdout.WriteString(n + "\r\n")
-				}
-			}
-		}
 		return nil
 	}
 	// A command that does not exist is a statement-terminating error,
 	// which try catches whatever the preference; a cmdlet's error is
-	// non-terminating, seen by try only under 'Stop'.
+	// non-terminating, seen by try only under 'Stop'. The one catch block
+	// the stand-in knows writes the error's message.
 	switch {
-	case s.catch != nil && (r.stop || perr.id == commandNotFound):
-		return r.catch(s.catch, perr)
+	case s.catch && (r.stop || perr.id == commandNotFound):
+		r.stdout.WriteString(perr.msg + "\r\n")
+		return nil
 	case r.stop:
 		return perr
 	}
@@ -121,85 +123,24 @@ func (r *run) exec(s stmt) *psError {
 	return nil
 }
 
-// catch runs the first branch of a catch block whose test holds of the
-// error; an error the branch raises is caught by nothing.
-func (r *run) catch(branches []branch, perr *psError) *psError {
-	for _, b := range branches {
-		if b.test != nil && !b.test(perr) {
-			continue
-		}
-		switch {
-		case b.body.throw:
-			return perr
-		case b.body.message:
-			r.stdout.WriteString(perr.msg + "\r\n")
-		case b.body.pipe != nil:
-			return r.exec(*b.body.pipe)
-		}
-		return nil
+// invoke runs a cmdlet that changes the Hyper-V firewall.
+func (r *run) invoke(c *call) *psError {
+	if r.noHyperV {
+		return notRecognized(c.cmdlet)
 	}
-	return nil
-}
-
-// invoke runs a cmdlet and returns the display names of the rules it
-// output.
-func (r *run) invoke(c *call) ([]string, *psError) {
-	table, class := state.HyperV, "MSFT_NetFirewallHyperVRule"
-	if c.cmdlet == "Get-NetFirewallRule" {
-		table, class = state.Windows, "MSFT_NetFirewallRule"
-	}
-	if table == state.HyperV && r.noHyperV {
-		return nil, notRecognized(c.cmdlet)
-	}
-	rules, err := r.store.Rules(table)
+	rules, err := r.store.Rules(state.HyperV)
 	if err != nil {
-		return nil, &psError{cmdlet: c.cmdlet, msg: err.Error(), category: "ReadError"}
+		return &psError{cmdlet: c.cmdlet, msg: err.Error(), category: "ReadError"}
 	}
-	switch c.cmdlet {
-	case "New-NetFirewallHyperVRule":
-		return nil, r.newRule(c, rules)
-	case "Remove-NetFirewallHyperVRule":
-		return nil, r.removeRule(c, rules)
+	if c.cmdlet == "New-NetFirewallHyperVRule" {
+		return r.newRule(c, rules)
 	}
-	param, value := "", ""
-	for p, v := range c.params { // a listing's filter: one at most (checkShape)
-		param, value = p, v
-	}
-	var names []string
-	for _, rule := range rules {
-		if param == "" || matches(displayName(table, rule, param), value, param == "displayname") {
-			names = append(names, displayName(table, rule, "displayname"))
-		}
-	}
-	if len(names) == 0 && param != "" {
-		return nil, notFound(c.cmdlet, class, param, value)
-	}
-	return names, nil
+	return r.removeRule(c, rules)
 }
 
-// displayName reads a rule's name or display name; a rule netsh made
-// carries its name as its display name.
-func displayName(t state.Table, rule state.Rule, param string) string {
-	if t == state.Windows {
-		return rule["name"]
-	}
-	return rule[param]
-}
-
-func notFound(cmdlet, class, param, value string) *psError {
-	prop := map[string]string{"name": "Name", "displayname": "DisplayName"}[param]
-	return &psError{cmdlet: cmdlet, msg: fmt.Sprintf("No %s objects found with property '%s' equal to '%s'.  Verify the value of the property and retry.", class, prop, value), category: "ObjectNotFound"}
-}
-
-// matches compares as PowerShell does: without regard to case, and as a
-// wildcard pattern only where the parameter takes wildcards (Parse
-// refuses an invalid one).
-func matches(have, pattern string, wildcards bool) bool {
-	if !wildcards {
-		return strings.EqualFold(have, pattern)
-	}
-	re, err := wildcard(pattern)
-	return err == nil && re.MatchString(have)
+// notFound is the error of a -Name that names no Hyper-V rule.
+func notFound(cmdlet, name string) *psError {
+	return &psError{cmdlet: cmdlet, msg: fmt.Sprintf("No MSFT_NetFirewallHyperVRule objects found with property 'Name' equal to '%s'.  Verify the value of the property and retry.", name), category: "ObjectNotFound"}
 }
 
 // newRule adds a Hyper-V rule; its -Name must be new.
@@ -271,7 +212,7 @@ func (r *run) removeRule(c *call, rules []state.Rule) *psError {
 		}
 	}
 	if len(kept) == len(rules) {
-		return notFound(c.cmdlet, "MSFT_NetFirewallHyperVRule", "name", c.params["name"])
+		return notFound(c.cmdlet, c.params["name"])
 	}
 	if err := r.store.SetRules(state.HyperV, kept); err != nil {
 		return &psError{cmdlet: c.cmdlet, msg: err.Error(), category: "WriteError"}
