@@ -103,6 +103,11 @@ func loopbackOnly(f *wslfwdv1.Forward) bool {
 // netsh and PowerShell take hundreds of milliseconds, and forwards must not
 // wait for them. Only the latest wanted set matters, so updates coalesce;
 // a failed sync is retried with capped backoff and shown in GetStatus.
+// While rules are wanted it syncs again every auditEvery even when nothing
+// changed: a rule deleted, disabled or altered by hand since is noticed
+// and remade (Sync judges every rule), which the wanted set, unchanged,
+// would never trigger. Group Policy that keeps local rules from taking
+// effect is shown, and not retried: only those checks find it gone.
 //
 // A restart is not a reinstall: the rules the daemon finds at its first
 // sync are kept until holdUntil (the end of the restart's grace period),
@@ -115,6 +120,7 @@ type firewallSync struct {
 	holdUntil time.Time
 	kept      []firewall.Rule // found at start; nil until listed
 	listed    bool
+	every     time.Duration // auditEvery, shorter in tests
 
 	mu      sync.Mutex
 	wanted  bool // set was called: want is the engine's
@@ -122,10 +128,11 @@ type firewallSync struct {
 	applied []firewall.Rule // last set synced without error
 	synced  bool            // applied is meaningful
 	err     error           // error of the last sync
+	retry   bool            // err is one trying again may mend (firewall.Retryable)
 }
 
 func newFirewallSync(fw FirewallSyncer, log *slog.Logger, holdUntil time.Time) *firewallSync {
-	return &firewallSync{fw: fw, log: log, kick: make(chan struct{}, 1), holdUntil: holdUntil}
+	return &firewallSync{fw: fw, log: log, kick: make(chan struct{}, 1), holdUntil: holdUntil, every: auditEvery}
 }
 
 // target is what a sync must leave: the wanted rules, and while the hold
@@ -156,7 +163,7 @@ func (s *firewallSync) target(ctx context.Context, want []firewall.Rule) ([]fire
 // ends (see there).
 func (s *firewallSync) set(rules []firewall.Rule) {
 	s.mu.Lock()
-	same := s.synced && s.err == nil && slices.Equal(rules, s.applied)
+	same := s.synced && !s.retry && slices.Equal(rules, s.applied)
 	s.want, s.wanted = rules, true
 	s.mu.Unlock()
 	if !same {
@@ -180,25 +187,36 @@ func (s *firewallSync) refresh(context.Context) {}
 func (s *firewallSync) problem() *wslfwdv1.Problem {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err == nil {
+	switch {
+	case s.err == nil:
 		return nil
+	case !s.retry:
+		return &wslfwdv1.Problem{
+			Code:    "firewall-local-rules-ignored",
+			Message: "the firewall rules for the forwards are made but LAN clients cannot use them: " + s.err.Error(),
+			Hint:    "ask whoever owns the domain's Group Policy to allow local firewall rules (\"Apply local firewall rules: Yes\"), or to allow the forwarded ports by policy",
+		}
 	}
 	return &wslfwdv1.Problem{
 		Code:    "firewall-sync-failed",
-		Message: "firewall rules for the forwards could not be made: " + s.err.Error(),
-		Hint:    "the daemon must run elevated (as the service does); it retries by itself",
+		Message: "firewall rules for the forwards could not be made as wanted: " + s.err.Error(),
+		Hint:    "the daemon must run elevated (as the service does); it retries by itself, and remakes rules of its name that were disabled or changed",
 	}
 }
 
-// run syncs until ctx ends, and once more when the hold ends.
+// run syncs until ctx ends, once more when the hold ends, and every
+// s.every while rules are wanted.
 func (s *firewallSync) run(ctx context.Context) {
 	var retry <-chan time.Time
 	var holdEnd <-chan time.Time
 	if d := time.Until(s.holdUntil); d > 0 {
 		holdEnd = time.After(d)
 	}
+	recheck := time.NewTicker(s.every)
+	defer recheck.Stop()
 	delay := time.Duration(0)
 	for {
+		ticked := false
 		select {
 		case <-ctx.Done():
 			return
@@ -206,20 +224,23 @@ func (s *firewallSync) run(ctx context.Context) {
 		case <-retry:
 		case <-holdEnd:
 			holdEnd = nil
+		case <-recheck.C:
+			ticked = true
 		}
 		s.mu.Lock()
 		want, set := s.want, s.wanted
 		s.mu.Unlock()
-		if !set {
-			continue // nothing wanted yet: the engine has not run
+		if !set || (ticked && len(want) == 0) {
+			continue // nothing wanted yet (the engine has not run), or nothing to check
 		}
 		target, err := s.target(ctx, want)
 		if err == nil {
 			err = s.fw.Sync(ctx, target)
 		}
+		again := firewall.Retryable(err)
 		s.mu.Lock()
-		s.err = err
-		if err == nil {
+		s.err, s.retry = err, again
+		if !again {
 			s.applied, s.synced = want, true
 		}
 		// Rules wanted while this sync ran were compared by set with the
@@ -227,7 +248,7 @@ func (s *firewallSync) run(ctx context.Context) {
 		// opened and closed): sync again whenever the wish moved on.
 		moved := !slices.Equal(s.want, want)
 		s.mu.Unlock()
-		if err == nil {
+		if !again {
 			retry, delay = nil, 0
 			if moved {
 				s.wake()

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -217,6 +218,82 @@ func TestFirewallSyncKeepsRulesFoundAtStartUntilTheHoldEnds(t *testing.T) {
 		synctest.Wait()
 		if _, got := fw.State(); !slices.Equal(got, []firewall.Rule{now}) {
 			t.Fatalf("rules after the hold = %v, want only the wanted one", got)
+		}
+	})
+}
+
+// runFirewallSync runs a syncer of fw, without a hold, until the test
+// ends.
+func runFirewallSync(t *testing.T, fw FirewallSyncer) *firewallSync {
+	s := newFirewallSync(fw, slog.New(slog.DiscardHandler), time.Time{})
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	go s.run(ctx)
+	return s
+}
+
+// While rules are wanted the syncer syncs them again every s.every with
+// nothing changed, so a rule deleted or disabled by hand since is
+// remade; with none wanted the ticks run nothing.
+func TestFirewallSyncRechecksWhileRulesAreWanted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fw := &FakeFirewall{}
+		s := runFirewallSync(t, fw)
+
+		s.set([]firewall.Rule{{Kind: firewall.Windows, Protocol: backend.TCP, Port: 80}})
+		synctest.Wait()
+		if calls, _ := fw.State(); calls != 1 {
+			t.Fatalf("%d syncs after the first set, want 1", calls)
+		}
+		time.Sleep(s.every)
+		synctest.Wait()
+		if calls, _ := fw.State(); calls != 2 {
+			t.Fatalf("%d syncs after %v with the same rules wanted, want 2: a rule deleted by hand would stay gone", calls, s.every)
+		}
+		s.set(nil)
+		synctest.Wait()
+		time.Sleep(3 * s.every)
+		synctest.Wait()
+		if calls, _ := fw.State(); calls != 3 {
+			t.Fatalf("%d syncs, want 3: with no rules wanted the checks ran", calls)
+		}
+	})
+}
+
+// policyFirewall makes every rule, which Group Policy then ignores.
+type policyFirewall struct{ calls atomic.Int32 }
+
+func (f *policyFirewall) Rules(context.Context) ([]firewall.Rule, error) { return nil, nil }
+
+func (f *policyFirewall) Sync(context.Context, []firewall.Rule) error {
+	f.calls.Add(1)
+	return &firewall.LocalRulesIgnored{Profiles: []string{"Domain"}}
+}
+
+// Group Policy that ignores local rules is reported as such, and not
+// retried with backoff (nothing the daemon does mends it): the next
+// check is the periodic one.
+func TestFirewallSyncLocalRulesIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fw := &policyFirewall{}
+		s := runFirewallSync(t, fw)
+
+		rules := []firewall.Rule{{Kind: firewall.Windows, Protocol: backend.TCP, Port: 80}}
+		s.set(rules)
+		synctest.Wait()
+		if p := s.problem(); p.GetCode() != "firewall-local-rules-ignored" {
+			t.Fatalf("problem = %v, want firewall-local-rules-ignored", p)
+		}
+		time.Sleep(s.every - time.Second)
+		s.set(slices.Clone(rules))
+		synctest.Wait()
+		if n := fw.calls.Load(); n != 1 {
+			t.Fatalf("%d syncs before the next check, want 1: the policy was retried", n)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := fw.calls.Load(); n != 2 {
+			t.Fatalf("%d syncs at the next check, want 2", n)
 		}
 	})
 }
