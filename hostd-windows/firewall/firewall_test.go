@@ -949,6 +949,28 @@ func TestSyncLocalRulesIgnored(t *testing.T) {
 	}
 }
 
+// A Hyper-V rule is wslfwd's only when its Name and DisplayName are both
+// wslfwd's: rules are removed by -Name, so a rule listed by its display
+// name but named otherwise, or named so but shown otherwise, is a user's
+// and never touched.
+func TestSyncHyperVRulesOfOtherNames(t *testing.T) {
+	shell := newFakeShell()
+	shell.put(HyperV, "wslfwd tcp/80", "wslfwd tcp/81")
+	shell.rules[HyperV][0].name = "{user-rule-1}"
+	shell.rules[HyperV][1].display = "user rule"
+	if err := New(shell, nil).Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.names(HyperV); !slices.Equal(got, []string{"user rule", "wslfwd tcp/80"}) {
+		t.Errorf("hyper-v rules = %q, want both users' rules", got)
+	}
+	for _, cmd := range shell.ran {
+		if strings.Contains(cmd, "Remove-") {
+			t.Errorf("ran %q", cmd)
+		}
+	}
+}
+
 func TestParseRules(t *testing.T) {
 	good := "rule|True|Inbound|Allow|TCP|8080|Domain, Private|Any|Any||{1}|wslfwd tcp/8080\r\n" +
 		"nolocal|Domain\r\nwslfwd-list-done\r\n"

@@ -148,12 +148,16 @@ func parseRules(out string) (listing, error) {
 }
 
 // own groups the listed rules of firewall k that are wslfwd's port rules
-// by the rule they are: those whose display name parses (ParseName).
+// by the rule they are: those whose display name parses (ParseName) and,
+// in the Hyper-V firewall, whose Name is that display name too, since
+// Hyper-V rules are removed by -Name: a rule of wslfwd's display name and
+// another Name is a user's, and removing by -Name would touch a rule the
+// listing never showed.
 func (l listing) own(k Kind) map[Rule][]listedRule {
 	out := make(map[Rule][]listedRule)
 	for _, lr := range l.rules {
 		r, ok := ParseName(k, lr.DisplayName)
-		if ok {
+		if ok && (k != HyperV || lr.Name == lr.DisplayName) {
 			out[r] = append(out[r], lr)
 		}
 	}

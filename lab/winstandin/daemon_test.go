@@ -172,6 +172,26 @@ func TestSyncRemakesAlteredRules(t *testing.T) {
 	}
 }
 
+// TestSyncLeavesHyperVRulesOfOtherNames: a Hyper-V rule whose display
+// name is wslfwd's but whose Name is not, or the other way round, is a
+// user's: Sync removes by -Name, and never touches it.
+func TestSyncLeavesHyperVRulesOfOtherNames(t *testing.T) {
+	h := host{st: state.NewMemory()}
+	fw := firewall.New(h, nil)
+	if err := fw.Sync(t.Context(), []firewall.Rule{{Kind: firewall.HyperV, Protocol: backend.TCP, Port: 80}, {Kind: firewall.HyperV, Protocol: backend.TCP, Port: 81}}); err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := h.st.Rules(state.HyperV)
+	rs[0]["name"], rs[1]["displayname"] = "user-1", "user rule"
+	h.st.SetRules(state.HyperV, rs)
+	if err := fw.Sync(t.Context(), nil); err != nil {
+		t.Fatalf("Sync(nothing): %v", err)
+	}
+	if after, _ := h.st.Rules(state.HyperV); len(after) != 2 {
+		t.Errorf("rules = %v, want both users' rules", after)
+	}
+}
+
 // TestSyncWithoutHyperVFirewall: on a Windows without the Hyper-V
 // firewall, the Hyper-V firewall lists no rules, so the Windows
 // firewall's are kept as ever, and a Hyper-V rule wanted fails in words.
