@@ -97,12 +97,12 @@ func netshAdd(r Rule, profiles []string) string {
 		r.Name(), upper(r.Protocol), r.Port, strings.Join(profiles, ","))
 }
 
-// netshDelete selects by name alone: a rule of wslfwd's name whose
-// direction, protocol or port was changed by hand is wslfwd's still
-// (the listing shows it), and a filter on what it was made with would
-// miss it.
-func netshDelete(r Rule) string {
-	return fmt.Sprintf(`advfirewall firewall delete rule name="%s"`, r.Name())
+// netshDelete deletes every rule of the display name, selecting by name
+// alone: a rule of wslfwd's name whose direction, protocol or port was
+// changed by hand is wslfwd's still (the listing shows it), and a filter
+// on what it was made with would miss it.
+func netshDelete(name string) string {
+	return fmt.Sprintf(`advfirewall firewall delete rule name="%s"`, name)
 }
 
 // psAdd and psDelete render PowerShell lines for the Hyper-V firewall. Each

@@ -59,10 +59,12 @@ func newFakeShell() *fakeShell {
 }
 
 var (
-	netshRule = regexp.MustCompile(`^advfirewall firewall (add|delete) rule name="([^"]*)"(.*)$`)
-	psRule    = regexp.MustCompile(`^try \{ (New|Remove)-NetFirewallHyperVRule -Name '([^']*)'(.*?)( \| Out-Null)? \} catch`)
-	psParam   = regexp.MustCompile(` -(\w+) ('[^']*'|\S+)`)
-	psList    = regexp.MustCompile(`Get-NetFirewall(HyperV)?Rule -(Name|DisplayName) '([^']*)'`)
+	netshRule = regexp.MustCompile(`^advfirewall firewall (add|delete|set) rule name="([^"]*)"(.*)$`)
+	// set rule's changes: new name="..." and new enable=yes|no only.
+	netshSet = regexp.MustCompile(`^ new (?:name="([^"]*)"|enable=(yes|no))$`)
+	psRule   = regexp.MustCompile(`^try \{ (New|Remove)-NetFirewallHyperVRule -Name '([^']*)'(.*?)( \| Out-Null)? \} catch`)
+	psParam  = regexp.MustCompile(` -(\w+) ('[^']*'|\S+)`)
+	psList   = regexp.MustCompile(`Get-NetFirewall(HyperV)?Rule -(Name|DisplayName) '([^']*)'`)
 	// A listing without a filter, selecting by display name.
 	psListAll = regexp.MustCompile(`Get-NetFirewall(?:HyperV)?Rule \| Where-Object \{ \$_\.DisplayName -like '([^']*)' \}`)
 )
@@ -136,6 +138,10 @@ func (s *fakeShell) Netsh(_ context.Context, script string) ([]byte, error) {
 				enabled: enabled, direction: map[string]string{"in": "Inbound", "out": "Outbound"}[p["dir"]],
 				action: title(p["action"]), protocol: strings.ToUpper(orAny(p["protocol"])), ports: orAny(p["localport"]),
 				profiles: printedProfiles(p["profile"]), localAddr: orAny(p["localip"]), remoteAddr: orAny(p["remoteip"])})
+		case m[1] == "set":
+			if out, ok := s.set(m[2], m[3]); !ok {
+				return out, nil
+			}
 		case strings.TrimSpace(m[3]) != "":
 			return []byte("A delete filter the fake does not know: " + m[3]), nil
 		case s.count(Windows, m[2]) == 0:
@@ -145,6 +151,29 @@ func (s *fakeShell) Netsh(_ context.Context, script string) ([]byte, error) {
 		}
 	}
 	return []byte("Ok.\r\n"), nil
+}
+
+// set runs `set rule name="<name>" new ...` on every rule of the name;
+// false, with netsh's words, when none has it or the change is not one
+// the fake knows.
+func (s *fakeShell) set(name, change string) ([]byte, bool) {
+	c := netshSet.FindStringSubmatch(change)
+	switch {
+	case c == nil:
+		return []byte("A change the fake does not know: " + change), false
+	case s.count(Windows, name) == 0:
+		return []byte("No rules match the specified criteria."), false
+	}
+	for _, r := range s.rules[Windows] {
+		switch {
+		case r.display != name:
+		case c[1] != "":
+			r.display = c[1]
+		default:
+			r.enabled = map[string]string{"yes": "True", "no": "False"}[c[2]]
+		}
+	}
+	return nil, true
 }
 
 // psCommandLine is how long the command line running script is.
@@ -360,7 +389,7 @@ func TestRender(t *testing.T) {
 		{udp53.Name(), "wslfwd udp/53"},
 		{netshAdd(tcp8080, DefaultProfiles), `advfirewall firewall add rule name="wslfwd tcp/8080" dir=in action=allow protocol=TCP localport=8080 profile=private,domain`},
 		{netshAdd(tcp8080, []string{"public"}), `advfirewall firewall add rule name="wslfwd tcp/8080" dir=in action=allow protocol=TCP localport=8080 profile=public`},
-		{netshDelete(tcp8080), `advfirewall firewall delete rule name="wslfwd tcp/8080"`},
+		{netshDelete(tcp8080.Name()), `advfirewall firewall delete rule name="wslfwd tcp/8080"`},
 		{psAdd(udp53, DefaultProfiles), `try { New-NetFirewallHyperVRule -Name 'wslfwd udp/53' -DisplayName 'wslfwd udp/53' -Direction Inbound -VMCreatorId '{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}' -Protocol UDP -LocalPorts 53 -Action Allow -Profiles Private,Domain | Out-Null } catch { Write-Output $_.Exception.Message }`},
 		{psDelete(udp53), `try { Remove-NetFirewallHyperVRule -Name 'wslfwd udp/53' } catch { Write-Output $_.Exception.Message }`},
 		{Script(Windows, []Rule{tcp8080}, []Rule{{Kind: Windows, Protocol: backend.UDP, Port: 9}}, []string{"domain"}),
@@ -528,25 +557,33 @@ func TestSyncRefusesBadRules(t *testing.T) {
 }
 
 func TestDaemonRuleScript(t *testing.T) {
-	got, err := DaemonRuleScript(netip.MustParseAddr("172.28.240.1"), 17810)
+	got, err := daemonRuleScript(DaemonRuleName, netip.MustParseAddr("172.28.240.1"), 17810)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `advfirewall firewall add rule name="wslfwd daemon (gRPC from WSL)" dir=in action=allow protocol=TCP localport=17810 localip=172.28.240.1` + "\r\n"
+	want := `advfirewall firewall add rule name="wslfwd daemon (gRPC from WSL)" dir=in action=allow protocol=TCP localport=17810 localip=172.28.240.1`
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
-	if _, ok := ParseName(Windows, DaemonRuleName); ok {
-		t.Error("the daemon's rule parses as a port rule: Sync would delete it")
-	}
-	for _, bad := range []netip.Addr{{}, netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("fe80::1%eth0")} {
-		if _, err := DaemonRuleScript(bad, 17810); err == nil {
-			t.Errorf("DaemonRuleScript(%v) succeeded", bad)
+	for _, name := range []string{DaemonRuleName, DaemonRuleNext} {
+		if _, ok := ParseName(Windows, name); ok {
+			t.Errorf("%q parses as a port rule: Sync would delete it", name)
 		}
 	}
-	if _, err := DaemonRuleScript(netip.MustParseAddr("172.28.240.1"), 0); err == nil {
-		t.Error("DaemonRuleScript with port 0 succeeded")
+	for _, bad := range []netip.Addr{{}, netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("fe80::1%eth0")} {
+		if _, err := daemonRuleScript(DaemonRuleName, bad, 17810); err == nil {
+			t.Errorf("daemonRuleScript(%v) succeeded", bad)
+		}
 	}
+	if _, err := daemonRuleScript(DaemonRuleName, netip.MustParseAddr("172.28.240.1"), 0); err == nil {
+		t.Error("daemonRuleScript with port 0 succeeded")
+	}
+}
+
+// daemonRuleFor is the daemon's rule as listed, for addr and port 17810.
+func daemonRuleFor(addr string) fakeRule {
+	return fakeRule{enabled: "True", direction: "Inbound", action: "Allow", protocol: "TCP", ports: "17810",
+		profiles: "Any", localAddr: addr, remoteAddr: "Any"}
 }
 
 func TestDaemonRule(t *testing.T) {
@@ -559,12 +596,22 @@ func TestDaemonRule(t *testing.T) {
 	if got := shell.names(Windows); !slices.Equal(got, []string{DaemonRuleName, "wslfwd tcp/80"}) {
 		t.Fatalf("rules = %q", got)
 	}
-	// A new address: still exactly one daemon rule.
+	// The same address again: nothing to change, only the listing runs.
+	ran := len(shell.ran)
+	if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.1"), 17810); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range shell.ran[ran:] {
+		if strings.HasPrefix(cmd, "netsh: ") {
+			t.Errorf("SetDaemonRule with its rule as wanted ran %q", cmd)
+		}
+	}
+	// A new address: still exactly one daemon rule, for it.
 	if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.9"), 17810); err != nil {
 		t.Fatal(err)
 	}
-	if got := shell.names(Windows); !slices.Equal(got, []string{DaemonRuleName, "wslfwd tcp/80"}) {
-		t.Fatalf("rules after a second SetDaemonRule = %q", got)
+	if got := shell.rule(t, Windows, DaemonRuleName); !sameShape(got, daemonRuleFor("172.28.240.9")) {
+		t.Fatalf("daemon rule after a second SetDaemonRule = %+v", got)
 	}
 	// Port rules come and go; the daemon's rule stays.
 	if err := fw.Sync(t.Context(), nil); err != nil {
@@ -582,6 +629,63 @@ func TestDaemonRule(t *testing.T) {
 	shell.broken = true
 	if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.1"), 17810); err == nil {
 		t.Fatal("SetDaemonRule succeeded though the rule never appeared")
+	}
+}
+
+// A daemon rule disabled, or set to Block, by hand is remade: agents
+// cannot reach the daemon through it.
+func TestDaemonRuleRemadeWhenAltered(t *testing.T) {
+	shell := newFakeShell()
+	fw := New(shell, nil)
+	addr := netip.MustParseAddr("172.28.240.1")
+	if err := fw.SetDaemonRule(t.Context(), addr, 17810); err != nil {
+		t.Fatal(err)
+	}
+	shell.alter(t, Windows, DaemonRuleName, func(r *fakeRule) { r.enabled, r.action = "False", "Block" })
+	if err := fw.SetDaemonRule(t.Context(), addr, 17810); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.rule(t, Windows, DaemonRuleName); !sameShape(got, daemonRuleFor("172.28.240.1")) {
+		t.Fatalf("daemon rule = %+v, want it remade", got)
+	}
+}
+
+// Replacing the daemon's rule never leaves agents without one: the new
+// rule is added and read back before the old one goes, so a refused add
+// keeps the old rule; a refused rename keeps the new rule, under its
+// interim name, and the next call finishes.
+func TestDaemonRuleReplacedSafely(t *testing.T) {
+	old, next := netip.MustParseAddr("172.28.240.1"), netip.MustParseAddr("172.28.240.9")
+	shell := newFakeShell()
+	fw := New(shell, nil)
+	if err := fw.SetDaemonRule(t.Context(), old, 17810); err != nil {
+		t.Fatal(err)
+	}
+	shell.refuse = func(line string) bool { return strings.Contains(line, "add rule") }
+	if err := fw.SetDaemonRule(t.Context(), next, 17810); err == nil || !strings.Contains(err.Error(), "old rule is kept") {
+		t.Fatalf("SetDaemonRule with the add refused = %v", err)
+	}
+	if got := shell.rule(t, Windows, DaemonRuleName); !sameShape(got, daemonRuleFor("172.28.240.1")) {
+		t.Fatalf("the old rule after a refused add = %+v, want it kept", got)
+	}
+
+	shell.refuse = func(line string) bool { return strings.Contains(line, "set rule") }
+	if err := fw.SetDaemonRule(t.Context(), next, 17810); err == nil {
+		t.Fatal("SetDaemonRule with the rename refused succeeded")
+	}
+	if got := shell.rule(t, Windows, DaemonRuleNext); !sameShape(got, daemonRuleFor("172.28.240.9")) {
+		t.Fatalf("the new rule after a refused rename = %+v, want it kept", got)
+	}
+
+	shell.refuse = nil
+	if err := fw.SetDaemonRule(t.Context(), next, 17810); err != nil {
+		t.Fatal(err)
+	}
+	if got := shell.names(Windows); !slices.Equal(got, []string{DaemonRuleName}) {
+		t.Fatalf("rules = %q, want the daemon's alone", got)
+	}
+	if got := shell.rule(t, Windows, DaemonRuleName); !sameShape(got, daemonRuleFor("172.28.240.9")) {
+		t.Fatalf("daemon rule = %+v", got)
 	}
 }
 
@@ -611,8 +715,8 @@ func TestRulesFor(t *testing.T) {
 }
 
 // TestDaemonRuleDeleteRefused: when the old rule cannot be deleted, the
-// add does not run and the error says so; two rules of one name, one of
-// them stale, never read as success.
+// new one stays beside it and the error says so; two rules, one of them
+// stale, never read as success.
 func TestDaemonRuleDeleteRefused(t *testing.T) {
 	shell := newFakeShell()
 	shell.put(Windows, DaemonRuleName)
@@ -620,9 +724,9 @@ func TestDaemonRuleDeleteRefused(t *testing.T) {
 	fw := New(shell, nil)
 	err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr("172.28.240.1"), 17810)
 	if err == nil || !strings.Contains(err.Error(), "still there") {
-		t.Fatalf("SetDaemonRule = %v, want the old rule reported still there", err)
+		t.Fatalf("SetDaemonRule = %v, want the new rule reported still under its interim name", err)
 	}
-	if got := shell.names(Windows); !slices.Equal(got, []string{DaemonRuleName}) {
+	if got := shell.names(Windows); !slices.Equal(got, []string{DaemonRuleName, DaemonRuleNext}) {
 		t.Fatalf("rules = %q", got)
 	}
 }

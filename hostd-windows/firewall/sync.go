@@ -303,7 +303,7 @@ func scriptLines(k Kind, add, remove []Rule, profiles []string) []string {
 		if k == HyperV {
 			lines = append(lines, psDelete(r))
 		} else {
-			lines = append(lines, netshDelete(r))
+			lines = append(lines, netshDelete(r.Name()))
 		}
 	}
 	for _, r := range add {

@@ -82,7 +82,9 @@ func ruleCount(t *testing.T, st *state.Memory, table state.Table, name string) i
 
 // TestDaemonRuleOnFirstInstallAndAgain: on a host with no rule the
 // daemon's rule is made (a delete of the absent rule in the same script
-// would stop it), and making it again leaves exactly one.
+// would stop it), and making it again, for another address too (added
+// beside the old rule, then renamed with netsh set rule), leaves exactly
+// one.
 func TestDaemonRuleOnFirstInstallAndAgain(t *testing.T) {
 	h := host{st: state.NewMemory()}
 	fw := firewall.New(h, nil)
@@ -90,8 +92,8 @@ func TestDaemonRuleOnFirstInstallAndAgain(t *testing.T) {
 		if err := fw.SetDaemonRule(t.Context(), netip.MustParseAddr(addr), 17810); err != nil {
 			t.Fatalf("SetDaemonRule(%s): %v", addr, err)
 		}
-		if n := ruleCount(t, h.st, state.Windows, firewall.DaemonRuleName); n != 1 {
-			t.Fatalf("after SetDaemonRule(%s): %d daemon rules, want 1", addr, n)
+		if n, next := ruleCount(t, h.st, state.Windows, firewall.DaemonRuleName), ruleCount(t, h.st, state.Windows, firewall.DaemonRuleNext); n != 1 || next != 0 {
+			t.Fatalf("after SetDaemonRule(%s): %d daemon rules and %d under the interim name, want 1 and 0", addr, n, next)
 		}
 	}
 	rs, _ := h.st.Rules(state.Windows)
