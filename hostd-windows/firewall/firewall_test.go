@@ -48,10 +48,10 @@ type fakeShell struct {
 
 // fakeRule is a rule with its values as the cmdlets print them.
 type fakeRule struct {
-	name, display                    string
-	enabled, direction, action       string
-	protocol, ports, profiles        string
-	localAddr, remoteAddr, vmCreator string
+	name, display              string
+	enabled, direction, action string
+	protocol, ports, profiles  string
+	localAddr, vmCreator       string
 }
 
 func newFakeShell() *fakeShell {
@@ -137,7 +137,7 @@ func (s *fakeShell) Netsh(_ context.Context, script string) ([]byte, error) {
 			s.add(Windows, &fakeRule{name: fmt.Sprintf("{%08d-0000-0000-0000-000000000000}", s.made), display: m[2],
 				enabled: enabled, direction: map[string]string{"in": "Inbound", "out": "Outbound"}[p["dir"]],
 				action: title(p["action"]), protocol: strings.ToUpper(orAny(p["protocol"])), ports: orAny(p["localport"]),
-				profiles: printedProfiles(p["profile"]), localAddr: orAny(p["localip"]), remoteAddr: orAny(p["remoteip"])})
+				profiles: printedProfiles(p["profile"]), localAddr: orAny(p["localip"])})
 		case m[1] == "set":
 			if out, ok := s.set(m[2], m[3]); !ok {
 				return out, nil
@@ -223,7 +223,7 @@ func (s *fakeShell) PowerShell(_ context.Context, script string) ([]byte, error)
 			}
 			s.add(HyperV, &fakeRule{name: m[2], display: p["DisplayName"], enabled: "True", direction: p["Direction"],
 				action: p["Action"], protocol: p["Protocol"], ports: p["LocalPorts"], profiles: printedProfiles(p["Profiles"]),
-				localAddr: "Any", remoteAddr: "Any", vmCreator: p["VMCreatorId"]})
+				vmCreator: p["VMCreatorId"]})
 		case strings.TrimSpace(m[3]) != "":
 			out.WriteString("A parameter the fake does not know: " + m[3] + "\r\n")
 		case !exists:
@@ -263,8 +263,8 @@ func (s *fakeShell) psList(script string, m []string) []byte {
 	var out strings.Builder
 	clean := strings.NewReplacer("|", "?", "\r", "?", "\n", "?")
 	for _, r := range rules {
-		fmt.Fprintf(&out, "rule|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\r\n", r.enabled, r.direction, r.action, r.protocol, r.ports,
-			r.profiles, r.localAddr, r.remoteAddr, r.vmCreator, clean.Replace(r.name), clean.Replace(r.display))
+		fmt.Fprintf(&out, "rule|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\r\n", r.enabled, r.direction, r.action, r.protocol, r.ports,
+			r.profiles, r.localAddr, r.vmCreator, clean.Replace(r.name), clean.Replace(r.display))
 	}
 	if k == Windows && strings.Contains(script, "AllowLocalFirewallRules -eq 'False'") {
 		for _, p := range s.localOff {
@@ -341,12 +341,14 @@ func (s *fakeShell) count(k Kind, display string) int {
 func (s *fakeShell) put(k Kind, displays ...string) {
 	for _, d := range displays {
 		r := &fakeRule{name: d, display: d, enabled: "True", direction: "Inbound", action: "Allow", protocol: "Any",
-			ports: "Any", profiles: "Any", localAddr: "Any", remoteAddr: "Any"}
+			ports: "Any", profiles: "Any"}
 		if own, ok := ParseName(k, d); ok {
 			r.protocol, r.ports = upper(own.Protocol), fmt.Sprint(own.Port)
 		}
 		if k == HyperV {
 			r.vmCreator = WSLVMCreatorID
+		} else {
+			r.localAddr = "Any"
 		}
 		s.rules[k] = append(s.rules[k], r)
 	}
@@ -583,7 +585,7 @@ func TestDaemonRuleScript(t *testing.T) {
 // daemonRuleFor is the daemon's rule as listed, for addr and port 17810.
 func daemonRuleFor(addr string) fakeRule {
 	return fakeRule{enabled: "True", direction: "Inbound", action: "Allow", protocol: "TCP", ports: "17810",
-		profiles: "Any", localAddr: addr, remoteAddr: "Any"}
+		profiles: "Any", localAddr: addr}
 }
 
 func TestDaemonRule(t *testing.T) {
@@ -632,21 +634,28 @@ func TestDaemonRule(t *testing.T) {
 	}
 }
 
-// A daemon rule disabled, or set to Block, by hand is remade: agents
-// cannot reach the daemon through it.
+// A daemon rule disabled, set to Block, or opened to every local address
+// by hand is remade: agents cannot reach the daemon through it, or the
+// LAN can.
 func TestDaemonRuleRemadeWhenAltered(t *testing.T) {
-	shell := newFakeShell()
-	fw := New(shell, nil)
-	addr := netip.MustParseAddr("172.28.240.1")
-	if err := fw.SetDaemonRule(t.Context(), addr, 17810); err != nil {
-		t.Fatal(err)
-	}
-	shell.alter(t, Windows, DaemonRuleName, func(r *fakeRule) { r.enabled, r.action = "False", "Block" })
-	if err := fw.SetDaemonRule(t.Context(), addr, 17810); err != nil {
-		t.Fatal(err)
-	}
-	if got := shell.rule(t, Windows, DaemonRuleName); !sameShape(got, daemonRuleFor("172.28.240.1")) {
-		t.Fatalf("daemon rule = %+v, want it remade", got)
+	for what, change := range map[string]func(*fakeRule){
+		"disabled":         func(r *fakeRule) { r.enabled = "False" },
+		"set to block":     func(r *fakeRule) { r.action = "Block" },
+		"on every address": func(r *fakeRule) { r.localAddr = "Any" },
+	} {
+		shell := newFakeShell()
+		fw := New(shell, nil)
+		addr := netip.MustParseAddr("172.28.240.1")
+		if err := fw.SetDaemonRule(t.Context(), addr, 17810); err != nil {
+			t.Fatal(err)
+		}
+		shell.alter(t, Windows, DaemonRuleName, change)
+		if err := fw.SetDaemonRule(t.Context(), addr, 17810); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := shell.rule(t, Windows, DaemonRuleName); !sameShape(got, daemonRuleFor("172.28.240.1")) {
+			t.Errorf("%s: daemon rule = %+v, want it remade", what, got)
+		}
 	}
 }
 
@@ -904,9 +913,11 @@ func TestSyncManyHyperVRules(t *testing.T) {
 // made is the rule Sync makes for r in the default profiles, as listed.
 func made(r Rule) fakeRule {
 	m := fakeRule{enabled: "True", direction: "Inbound", action: "Allow", protocol: upper(r.Protocol), ports: fmt.Sprint(r.Port),
-		profiles: "Domain, Private", localAddr: "Any", remoteAddr: "Any"}
+		profiles: "Domain, Private"}
 	if r.Kind == HyperV {
 		m.vmCreator = WSLVMCreatorID
+	} else {
+		m.localAddr = "Any"
 	}
 	return m
 }
@@ -934,8 +945,6 @@ func TestSyncRemakesRulesNotAsWanted(t *testing.T) {
 		{"outbound", func(r *fakeRule) { r.direction = "Outbound" }, []Kind{Windows, HyperV}},
 		{"widened to public", func(r *fakeRule) { r.profiles = "Any" }, []Kind{Windows, HyperV}},
 		{"narrowed to domain", func(r *fakeRule) { r.profiles = "Domain" }, []Kind{Windows, HyperV}},
-		{"limited to one remote address", func(r *fakeRule) { r.remoteAddr = "10.0.0.5" }, []Kind{Windows, HyperV}},
-		{"limited to one local address", func(r *fakeRule) { r.localAddr = "192.168.1.9" }, []Kind{Windows}},
 		{"ports no filter printed", func(r *fakeRule) { r.ports = "" }, []Kind{Windows}},
 		{"for another VM", func(r *fakeRule) { r.vmCreator = "{00000000-0000-0000-0000-000000000001}" }, []Kind{HyperV}},
 	} {
@@ -1076,18 +1085,18 @@ func TestSyncHyperVRulesOfOtherNames(t *testing.T) {
 }
 
 func TestParseRules(t *testing.T) {
-	good := "rule|True|Inbound|Allow|TCP|8080|Domain, Private|Any|Any||{1}|wslfwd tcp/8080\r\n" +
+	good := "rule|True|Inbound|Allow|TCP|8080|Domain, Private|Any||{1}|wslfwd tcp/8080\r\n" +
 		"nolocal|Domain\r\nwslfwd-list-done\r\n"
 	l, err := parseRules(good)
 	want := listing{rules: []listedRule{{Enabled: "True", Direction: "Inbound", Action: "Allow", Protocol: "TCP", LocalPorts: "8080",
-		Profiles: "Domain, Private", LocalAddresses: "Any", RemoteAddresses: "Any", Name: "{1}", DisplayName: "wslfwd tcp/8080"}},
+		Profiles: "Domain, Private", LocalAddresses: "Any", Name: "{1}", DisplayName: "wslfwd tcp/8080"}},
 		localOff: []string{"Domain"}}
 	if err != nil || !slices.Equal(l.rules, want.rules) || !slices.Equal(l.localOff, want.localOff) {
 		t.Errorf("parseRules = %+v, %v; want %+v", l, err, want)
 	}
 	for _, bad := range []string{
-		"rule|True|Inbound|Allow|TCP|8080|Any|Any|Any||{1}|wslfwd tcp/8080\r\n", // no done line
-		"rule|True|Inbound|Allow|TCP|8080|Any|Any|Any|{1}|wslfwd tcp/8080\r\nwslfwd-list-done\r\n",
+		"rule|True|Inbound|Allow|TCP|8080|Any|Any||{1}|wslfwd tcp/8080\r\n", // no done line
+		"rule|True|Inbound|Allow|TCP|8080|Any|Any|{1}|wslfwd tcp/8080\r\nwslfwd-list-done\r\n",
 		"wslfwd tcp/8080\r\nwslfwd-list-done\r\n",
 		"WARNING: something\r\nwslfwd-list-done\r\n",
 	} {

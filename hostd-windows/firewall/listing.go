@@ -25,7 +25,7 @@ import (
 const listDone = "wslfwd-list-done"
 
 // ruleFields is how many fields a listing's rule line has.
-const ruleFields = 12
+const ruleFields = 11
 
 // listedRule is a rule as a listing printed it, values as the cmdlets
 // print them.
@@ -34,8 +34,7 @@ type listedRule struct {
 	Protocol                   string // "TCP", "UDP", a number, "Any"
 	LocalPorts                 string // "8080", "80,443", "Any"
 	Profiles                   string // "Any", "Domain, Private"
-	LocalAddresses             string // "Any", "172.28.240.1"
-	RemoteAddresses            string
+	LocalAddresses             string // "Any", "172.28.240.1"; Windows' rules only
 	VMCreatorID                string // Hyper-V rules only
 	// Name is the rule's unique name (a GUID for rules netsh made);
 	// DisplayName the name netsh and wslfwd give it. "|" and line breaks
@@ -64,7 +63,8 @@ func ruleLine(fields ...string) string {
 // whose display name starts with Prefix, from the store netsh and the
 // Hyper-V cmdlets change (PersistentStore, the cmdlets' default), as
 // "rule|Enabled|Direction|Action|Protocol|LocalPorts|Profiles|
-// LocalAddresses|RemoteAddresses|VMCreatorId|Name|DisplayName" lines;
+// LocalAddresses|VMCreatorId|Name|DisplayName" lines (a Hyper-V rule's
+// addresses, which wslfwd never sets, are not read);
 // for the Windows firewall the profiles whose local rules Group Policy
 // ignores as "nolocal|Profile" lines; then listDone.
 //
@@ -98,13 +98,13 @@ func listScript(k Kind) string {
 	}
 	if k == HyperV {
 		lines = append(lines, `$rules | ForEach-Object { `+ruleLine(`$_.Enabled`, `$_.Direction`, `$_.Action`, `$_.Protocol`,
-			`($_.LocalPorts -join ',')`, `$_.Profiles`, `($_.LocalAddresses -join ',')`, `($_.RemoteAddresses -join ',')`, `$_.VMCreatorId`)+` }`)
+			`($_.LocalPorts -join ',')`, `$_.Profiles`, `''`, `$_.VMCreatorId`)+` }`)
 	} else {
 		lines = append(lines,
 			`$port = @{}; $addr = @{}`,
 			`if ($rules) { Get-NetFirewallPortFilter | ForEach-Object { $port[$_.InstanceID] = $_ }; Get-NetFirewallAddressFilter | ForEach-Object { $addr[$_.InstanceID] = $_ } }`,
 			`$rules | ForEach-Object { $p = $port[$_.InstanceID]; $a = $addr[$_.InstanceID]; `+ruleLine(`$_.Enabled`, `$_.Direction`, `$_.Action`, `$p.Protocol`,
-				`($p.LocalPort -join ',')`, `$_.Profile`, `($a.LocalAddress -join ',')`, `($a.RemoteAddress -join ',')`, `''`)+` }`,
+				`($p.LocalPort -join ',')`, `$_.Profile`, `($a.LocalAddress -join ',')`, `''`)+` }`,
 			`Get-NetFirewallProfile -PolicyStore ActiveStore | Where-Object { $_.AllowLocalFirewallRules -eq 'False' } | ForEach-Object { 'nolocal|' + $_.Name }`)
 	}
 	return strings.Join(append(lines, `'`+listDone+`'`), "\r\n") + "\r\n"
@@ -138,8 +138,8 @@ func parseRules(out string) (listing, error) {
 			l.localOff = append(l.localOff, f[1])
 		case len(f) == ruleFields && f[0] == "rule":
 			l.rules = append(l.rules, listedRule{Enabled: f[1], Direction: f[2], Action: f[3], Protocol: f[4],
-				LocalPorts: f[5], Profiles: f[6], LocalAddresses: f[7], RemoteAddresses: f[8], VMCreatorID: f[9],
-				Name: f[10], DisplayName: f[11]})
+				LocalPorts: f[5], Profiles: f[6], LocalAddresses: f[7], VMCreatorID: f[8],
+				Name: f[9], DisplayName: f[10]})
 		default:
 			return listing{}, fmt.Errorf("the firewall listing printed %q, not a line it prints", line)
 		}
@@ -169,13 +169,13 @@ type shape struct {
 	protocol backend.Protocol
 	port     uint16
 	profiles []string // netsh's words; empty for every profile
-	localIP  string   // "Any" unless the rule is limited to one address
+	localIP  string   // the one local address the rule is made for; "" for none
 	creator  string   // the Hyper-V firewall's VM creator; "" in Windows'
 }
 
 // portShape is the shape of port rule r made in profiles.
 func portShape(r Rule, profiles []string) shape {
-	s := shape{protocol: r.Protocol, port: r.Port, profiles: profiles, localIP: "Any"}
+	s := shape{protocol: r.Protocol, port: r.Port, profiles: profiles}
 	if r.Kind == HyperV {
 		s.creator = WSLVMCreatorID
 	}
@@ -183,9 +183,12 @@ func portShape(r Rule, profiles []string) shape {
 }
 
 // faults says how lr differs from s, in words; none when it lets in what
-// s does, where s does. Every value the rule is made with is judged as
-// the cmdlets print it, and a value not printed (a filter that did not
-// join) is a fault: what cannot be read is not taken as made.
+// s does, where s does. Every value wslfwd makes the rule with is judged
+// as the cmdlets print it, and a value not printed (a filter that did not
+// join) is a fault: what cannot be read is not taken as made. Addresses
+// wslfwd does not set are not judged: a port rule a user narrowed to
+// some remote addresses is theirs to narrow (the audit, too, takes such
+// a rule as letting the LAN in).
 func (lr listedRule) faults(s shape) []string {
 	var out []string
 	check := func(what, got string, ok bool) {
@@ -199,8 +202,9 @@ func (lr listedRule) faults(s shape) []string {
 	check("protocol", lr.Protocol, protocolIs(lr.Protocol, s.protocol))
 	check("local port", lr.LocalPorts, lr.LocalPorts == strconv.Itoa(int(s.port)))
 	check("profiles", lr.Profiles, sameProfiles(lr.Profiles, s.profiles))
-	check("local address", lr.LocalAddresses, lr.LocalAddresses == s.localIP)
-	check("remote address", lr.RemoteAddresses, lr.RemoteAddresses == "Any")
+	if s.localIP != "" {
+		check("local address", lr.LocalAddresses, lr.LocalAddresses == s.localIP)
+	}
 	if s.creator != "" {
 		check("VM creator", lr.VMCreatorID, strings.EqualFold(lr.VMCreatorID, s.creator))
 	}

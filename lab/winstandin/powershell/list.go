@@ -32,14 +32,14 @@ var (
 		`try { $rules = @(Get-NetFirewallRule -DisplayName 'wslfwd *') } catch { if ($_.CategoryInfo.Category -eq 'ObjectNotFound') { $rules = @(Get-NetFirewallRule | Where-Object { $_.DisplayName -like 'wslfwd *' }) } else { throw } }`,
 		`$port = @{}; $addr = @{}`,
 		`if ($rules) { Get-NetFirewallPortFilter | ForEach-Object { $port[$_.InstanceID] = $_ }; Get-NetFirewallAddressFilter | ForEach-Object { $addr[$_.InstanceID] = $_ } }`,
-		`$rules | ForEach-Object { $p = $port[$_.InstanceID]; $a = $addr[$_.InstanceID]; 'rule|' + $_.Enabled + '|' + $_.Direction + '|' + $_.Action + '|' + $p.Protocol + '|' + ($p.LocalPort -join ',') + '|' + $_.Profile + '|' + ($a.LocalAddress -join ',') + '|' + ($a.RemoteAddress -join ',') + '|' + ''` + listNames,
+		`$rules | ForEach-Object { $p = $port[$_.InstanceID]; $a = $addr[$_.InstanceID]; 'rule|' + $_.Enabled + '|' + $_.Direction + '|' + $_.Action + '|' + $p.Protocol + '|' + ($p.LocalPort -join ',') + '|' + $_.Profile + '|' + ($a.LocalAddress -join ',') + '|' + ''` + listNames,
 		`Get-NetFirewallProfile -PolicyStore ActiveStore | Where-Object { $_.AllowLocalFirewallRules -eq 'False' } | ForEach-Object { 'nolocal|' + $_.Name }`,
 		auditTail,
 	}
 	listHyperV = []string{
 		`$ErrorActionPreference = 'Stop'`,
 		`try { $rules = @(Get-NetFirewallHyperVRule -DisplayName 'wslfwd *') } catch { if ($_.FullyQualifiedErrorId -eq 'CommandNotFoundException') { $rules = @() } elseif ($_.CategoryInfo.Category -eq 'ObjectNotFound') { $rules = @(Get-NetFirewallHyperVRule | Where-Object { $_.DisplayName -like 'wslfwd *' }) } else { throw } }`,
-		`$rules | ForEach-Object { 'rule|' + $_.Enabled + '|' + $_.Direction + '|' + $_.Action + '|' + $_.Protocol + '|' + ($_.LocalPorts -join ',') + '|' + $_.Profiles + '|' + ($_.LocalAddresses -join ',') + '|' + ($_.RemoteAddresses -join ',') + '|' + $_.VMCreatorId` + listNames,
+		`$rules | ForEach-Object { 'rule|' + $_.Enabled + '|' + $_.Direction + '|' + $_.Action + '|' + $_.Protocol + '|' + ($_.LocalPorts -join ',') + '|' + $_.Profiles + '|' + '' + '|' + $_.VMCreatorId` + listNames,
 		auditTail,
 	}
 )
@@ -92,7 +92,7 @@ func listLine(t state.Table, r state.Rule) (string, bool) {
 	var f []string
 	if t == state.HyperV {
 		f = []string{orTrue(r["enabled"]), r["direction"], action(r["action"]), protocol(r["protocol"]), ports(r["localports"]),
-			profiles(r["profiles"]), "Any", "Any", r["vmcreatorid"], r["name"], r["displayname"]}
+			profiles(r["profiles"]), "", r["vmcreatorid"], r["name"], r["displayname"]}
 	} else {
 		enabled := "True"
 		if strings.EqualFold(r["enable"], "no") {
@@ -100,7 +100,7 @@ func listLine(t state.Table, r state.Rule) (string, bool) {
 		}
 		dir := map[string]string{"in": "Inbound", "out": "Outbound"}[strings.ToLower(r["dir"])]
 		f = []string{enabled, dir, action(r["action"]), protocol(r["protocol"]), ports(r["localport"]),
-			profiles(r["profile"]), orAny(r["localip"]), orAny(r["remoteip"]), "", r["id"], r["name"]}
+			profiles(r["profile"]), orAny(r["localip"]), "", r["id"], r["name"]}
 	}
 	if !ownNames.MatchString(f[len(f)-1]) {
 		return "", false

@@ -44,7 +44,7 @@ func TestDaemonScriptsRoundTrip(t *testing.T) {
 		t.Fatalf("add: code %d, out %q, err %q", code, out, errOut)
 	}
 	line := func(port string) string {
-		return "rule|True|Inbound|Allow|TCP|" + port + "|Domain, Private|Any|Any|{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}|wslfwd tcp/" + port + "|wslfwd tcp/" + port + "\r\n"
+		return "rule|True|Inbound|Allow|TCP|" + port + "|Domain, Private||{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}|wslfwd tcp/" + port + "|wslfwd tcp/" + port + "\r\n"
 	}
 	out, _, code = runScript(t, st, listHyperV)
 	if want := line("80") + line("443") + "wslfwd-list-done\r\n"; code != 0 || out != want {
@@ -101,7 +101,7 @@ func TestListingWithoutHyperVFirewall(t *testing.T) {
 	sh := Shell{Store: st, NoHyperV: true}
 	for list, want := range map[string]string{
 		hyperV:  "wslfwd-list-done\r\n",
-		windows: "rule|True|Inbound|Allow|TCP|80|Any|Any|Any||{1}|wslfwd tcp/80\r\nwslfwd-list-done\r\n",
+		windows: "rule|True|Inbound|Allow|TCP|80|Any|Any||{1}|wslfwd tcp/80\r\nwslfwd-list-done\r\n",
 	} {
 		out, errOut, code := sh.Run(winexec.PowerShellArgs(list))
 		if code != 0 || out != want || errOut != "" {
@@ -196,14 +196,14 @@ func TestWindowsFirewallListingSeesNetshRules(t *testing.T) {
 	st.SetRules(state.Windows, []state.Rule{
 		{"name": "wslfwd tcp/80", "id": "{1}", "dir": "in", "action": "allow", "protocol": "tcp", "localport": "80", "profile": "private,domain"},
 		{"name": "user rule", "id": "{2}", "dir": "in", "action": "allow"},
-		{"name": "WSLFWD tcp/81", "id": "{3}", "dir": "out", "action": "block", "protocol": "TCP", "localport": "81", "enable": "no", "remoteip": "10.0.0.1"},
+		{"name": "WSLFWD tcp/81", "id": "{3}", "dir": "out", "action": "block", "protocol": "TCP", "localport": "81", "enable": "no", "localip": "10.0.0.1"},
 		{"name": "wslfwd a|rule", "id": "{4}", "dir": "in", "action": "allow"},
 	})
 	list, _ := daemonListings(t)
 	out, _, code := runScript(t, st, list)
-	want := "rule|True|Inbound|Allow|TCP|80|Domain, Private|Any|Any||{1}|wslfwd tcp/80\r\n" +
-		"rule|False|Outbound|Block|TCP|81|Any|Any|10.0.0.1||{3}|WSLFWD tcp/81\r\n" +
-		"rule|True|Inbound|Allow|Any|Any|Any|Any|Any||{4}|wslfwd a?rule\r\n" +
+	want := "rule|True|Inbound|Allow|TCP|80|Domain, Private|Any||{1}|wslfwd tcp/80\r\n" +
+		"rule|False|Outbound|Block|TCP|81|Any|10.0.0.1||{3}|WSLFWD tcp/81\r\n" +
+		"rule|True|Inbound|Allow|Any|Any|Any|Any||{4}|wslfwd a?rule\r\n" +
 		"wslfwd-list-done\r\n"
 	if code != 0 || out != want {
 		t.Errorf("code %d, out %q, want %q", code, out, want)
