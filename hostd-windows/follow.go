@@ -24,7 +24,12 @@ type follower struct {
 	serve    func(net.Listener) error                    // serves one listener until it is closed
 	onChange func(context.Context, netip.AddrPort) error // called after each new listener; may be nil
 	interval time.Duration                               // how often to look
-	log      *slog.Logger
+	// recheck is how often onChange is called again for the address
+	// served, after it worked: the daemon's firewall rule may have been
+	// disabled or deleted by hand since (SetDaemonRule leaves a rule as
+	// wanted alone, after one listing). Zero: never.
+	recheck time.Duration
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	cur     netip.AddrPort // where it listens now; zero when it does not
@@ -34,13 +39,17 @@ type follower struct {
 // maxRuleRetry caps the pause between tries of a failed onChange.
 const maxRuleRetry = 5 * time.Minute
 
+// ruleRecheck is the daemon's follower's recheck: as often as the engine
+// checks the port rules.
+const ruleRecheck = time.Minute
+
 // followState is what run carries from one look to the next.
 type followState struct {
-	l       net.Listener
-	absent  bool           // logged that the adapter is absent
-	failed  netip.AddrPort // logged that listening on it fails
-	retryAt time.Time      // when to try onChange again after it failed
-	delay   time.Duration  // the pause before that try
+	l      net.Listener
+	absent bool           // logged that the adapter is absent
+	failed netip.AddrPort // logged that listening on it fails
+	again  time.Time      // when to call onChange again: a failure's retry, or a success's recheck
+	delay  time.Duration  // the pause before a failure's retry
 }
 
 // run follows the address until ctx ends, then closes its listener.
@@ -64,7 +73,8 @@ func (f *follower) run(ctx context.Context) {
 }
 
 // step looks up the address once and moves the listener if it changed;
-// otherwise it retries a failed onChange when its pause is over.
+// otherwise it calls onChange again when a failure's pause is over, or
+// when a success is recheck old.
 func (f *follower) step(ctx context.Context, st *followState) {
 	addr, err := f.lookup()
 	switch {
@@ -76,7 +86,7 @@ func (f *follower) step(ctx context.Context, st *followState) {
 	}
 	want := netip.AddrPortFrom(addr, f.port)
 	if want == f.current() {
-		if f.ruleFailed() && want.IsValid() && !time.Now().Before(st.retryAt) {
+		if want.IsValid() && (f.ruleFailed() || f.recheck > 0) && !time.Now().Before(st.again) {
 			f.point(ctx, st, want)
 		}
 		return
@@ -109,7 +119,8 @@ func (f *follower) step(ctx context.Context, st *followState) {
 // point calls onChange for the address served now. A failure (the
 // daemon's firewall rule not made: agents in NAT mode may not reach the
 // daemon) is kept for problems and tried again with capped backoff, not
-// only when the address changes.
+// only when the address changes; a success is checked again after
+// recheck.
 func (f *follower) point(ctx context.Context, st *followState, ap netip.AddrPort) {
 	if f.onChange == nil {
 		return
@@ -117,11 +128,11 @@ func (f *follower) point(ctx context.Context, st *followState, ap netip.AddrPort
 	err := f.onChange(ctx, ap)
 	f.setRuleErr(err)
 	if err == nil {
-		st.delay = 0
+		st.delay, st.again = 0, time.Now().Add(f.recheck)
 		return
 	}
 	st.delay = min(max(2*st.delay, f.interval), maxRuleRetry)
-	st.retryAt = time.Now().Add(st.delay)
+	st.again = time.Now().Add(st.delay)
 	f.log.Warn(err.Error(), "retry_in", st.delay)
 }
 

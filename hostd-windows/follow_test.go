@@ -154,3 +154,36 @@ func TestFollowerRetriesFailedRule(t *testing.T) {
 	answer("a second retry", nil)
 	waitfor.Cond(t, 10*time.Second, "the problem to clear", func() bool { return len(f.problems()) == 0 })
 }
+
+// After onChange worked, it is called again every recheck for the same
+// address: the daemon's firewall rule, disabled or deleted by hand since,
+// is remade.
+func TestFollowerRechecksRule(t *testing.T) {
+	calls := make(chan struct{})
+	f := &follower{
+		lookup: func() (netip.Addr, error) { return netip.MustParseAddr("127.0.0.1"), nil },
+		port:   freePort(t),
+		serve:  func(l net.Listener) error { _, err := l.Accept(); return err },
+		onChange: func(ctx context.Context, _ netip.AddrPort) error {
+			select {
+			case calls <- struct{}{}:
+			case <-ctx.Done():
+			}
+			return nil
+		},
+		interval: 5 * time.Millisecond,
+		recheck:  5 * time.Millisecond,
+		log:      slog.New(slog.DiscardHandler),
+	}
+	runFollower(t, f)
+	for _, what := range []string{"the new address", "a recheck", "a second recheck"} {
+		select {
+		case <-calls:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("onChange not called for %s", what)
+		}
+	}
+	if ps := f.problems(); len(ps) != 0 {
+		t.Errorf("problems = %v after rechecks that worked", ps)
+	}
+}

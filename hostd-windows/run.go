@@ -457,7 +457,7 @@ func newDaemon(s *settings, be backend.Backend, tokens server.Tokens, lns []net.
 	var follow *follower
 	if lookup, onChange := wslAdapter(); s.followWSL && lookup != nil {
 		follow = &follower{lookup: lookup, onChange: onChange, port: uint16(lns[0].Addr().(*net.TCPAddr).Port),
-			interval: 2 * time.Second, log: log.With("component", "listen")}
+			interval: 2 * time.Second, recheck: ruleRecheck, log: log.With("component", "listen")}
 	}
 	o := daemon.Options{
 		Config:            s.cfg,
