@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -163,7 +162,7 @@ func (f *Firewall) judge(listed []listedRule, r Rule) error {
 	if len(faults) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s", strings.Join(slices.Compact(slices.Sorted(slices.Values(faults))), ", "))
+	return errors.New(strings.Join(slices.Compact(slices.Sorted(slices.Values(faults))), ", "))
 }
 
 // verdict says what is wrong with r in the listing: a wanted rule that is
@@ -195,10 +194,20 @@ func (f *Firewall) syncKind(ctx context.Context, k Kind, want map[Rule]bool) err
 	if p := f.planFor(l, k, want); !p.empty() {
 		errs = append(errs, f.make(ctx, k, p))
 	}
-	if k == Windows && slices.ContainsFunc(slices.Collect(maps.Keys(want)), func(r Rule) bool { return r.Kind == Windows }) {
+	if k == Windows && wants(want, Windows) {
 		errs = append(errs, f.localRulesOn(l))
 	}
 	return errors.Join(errs...)
+}
+
+// wants reports whether a rule of firewall k is wanted.
+func wants(want map[Rule]bool, k Kind) bool {
+	for r := range want {
+		if r.Kind == k {
+			return true
+		}
+	}
+	return false
 }
 
 // localRulesOn is a LocalRulesIgnored for the profiles port rules apply
@@ -260,6 +269,7 @@ func (f *Firewall) change(ctx context.Context, k Kind, p plan) (listing, []byte,
 		return after, out, nil
 	}
 	var retry []plan
+	own := after.own(k)
 	for _, r := range p.remove {
 		if f.verdict(after, r, false) != nil {
 			retry = append(retry, plan{remove: []Rule{r}})
@@ -268,7 +278,7 @@ func (f *Firewall) change(ctx context.Context, k Kind, p plan) (listing, []byte,
 	for _, r := range slices.Concat(p.add, p.remake) {
 		switch {
 		case f.verdict(after, r, true) == nil:
-		case after.own(k)[r] == nil:
+		case own[r] == nil:
 			retry = append(retry, plan{add: []Rule{r}})
 		default:
 			retry = append(retry, plan{remake: []Rule{r}})
