@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -216,17 +217,35 @@ func (h *host) snapshot(ds []*labDistro) map[string]string {
 	return s
 }
 
-// servicePids are the processes Wine runs the service's program in.
+// servicePids are the processes Wine runs the service's program in. Wine
+// starts a process (netsh or PowerShell, for a firewall sync or its check
+// each minute) by forking twice and then running its loader, so until it
+// does, the new process shows the service's command line; a fork has one
+// thread, and the service, a Go program under Wine, many. So a process of
+// one thread is not counted.
 func servicePids() []string {
 	var pids []string
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		argv, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if strings.Contains(string(argv), `wslfwd\wslfwd-hostd.exe`) {
+		if strings.Contains(string(argv), `wslfwd\wslfwd-hostd.exe`) && threads(e.Name()) > 1 {
 			pids = append(pids, e.Name())
 		}
 	}
 	return pids
+}
+
+// threads is how many threads process pid has, from /proc/<pid>/status;
+// 0 when it cannot be read.
+func threads(pid string) int {
+	status, _ := os.ReadFile("/proc/" + pid + "/status")
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 func sum(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
