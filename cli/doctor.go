@@ -325,7 +325,7 @@ func reachHint(p controlclient.Place) string {
 // that could not be listed is a warning: nothing is known to be wrong.
 func problemCheck(code string) (string, output.Verdict) {
 	switch code {
-	case "firewall-blocks-forwards", "firewall-sync-failed":
+	case "firewall-blocks-forwards", "firewall-sync-failed", "firewall-local-rules-ignored":
 		return "LAN firewall", output.Fail
 	case "firewall-audit-failed":
 		return "LAN firewall", output.Warn

@@ -162,6 +162,15 @@ func TestDoctorNamesPortsTheFirewallBlocks(t *testing.T) {
 		t.Errorf("audit failed only: exit %d", r.code)
 	}
 	wantVerdicts(t, rep, map[string]output.Verdict{"LAN firewall": output.Warn})
+
+	// Rules made that Group Policy keeps from taking effect block the LAN
+	// as surely as rules never made.
+	fake.status.Problems = []*wslfwdv1.Problem{{Code: "firewall-local-rules-ignored", Message: "Group Policy keeps local firewall rules from taking effect", Hint: "ask"}}
+	rep, r = doctorJSON(t, plainLinux(), d.args()...)
+	if r.code != exitFailure {
+		t.Errorf("local rules ignored: exit %d", r.code)
+	}
+	wantVerdicts(t, rep, map[string]output.Verdict{"LAN firewall": output.Fail})
 }
 
 func TestDoctorUnreachableAndRefused(t *testing.T) {
