@@ -39,10 +39,6 @@ type follower struct {
 // maxRuleRetry caps the pause between tries of a failed onChange.
 const maxRuleRetry = 5 * time.Minute
 
-// ruleRecheck is the daemon's follower's recheck: as often as the engine
-// checks the port rules.
-const ruleRecheck = time.Minute
-
 // followState is what run carries from one look to the next.
 type followState struct {
 	l      net.Listener

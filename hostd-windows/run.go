@@ -25,6 +25,7 @@ import (
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
+	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
 	"github.com/wslfwd/wslfwd/hostd-windows/logfile"
 	"github.com/wslfwd/wslfwd/hostd-windows/metrics"
 	"github.com/wslfwd/wslfwd/hostd-windows/server"
@@ -457,7 +458,7 @@ func newDaemon(s *settings, be backend.Backend, tokens server.Tokens, lns []net.
 	var follow *follower
 	if lookup, onChange := wslAdapter(); s.followWSL && lookup != nil {
 		follow = &follower{lookup: lookup, onChange: onChange, port: uint16(lns[0].Addr().(*net.TCPAddr).Port),
-			interval: 2 * time.Second, recheck: ruleRecheck, log: log.With("component", "listen")}
+			interval: 2 * time.Second, recheck: firewall.RecheckEvery, log: log.With("component", "listen")}
 	}
 	o := daemon.Options{
 		Config:            s.cfg,

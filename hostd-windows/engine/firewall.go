@@ -103,7 +103,7 @@ func loopbackOnly(f *wslfwdv1.Forward) bool {
 // netsh and PowerShell take hundreds of milliseconds, and forwards must not
 // wait for them. Only the latest wanted set matters, so updates coalesce;
 // a failed sync is retried with capped backoff and shown in GetStatus.
-// While rules are wanted it syncs again every auditEvery even when nothing
+// While rules are wanted it syncs again every firewall.RecheckEvery even when nothing
 // changed: a rule deleted, disabled or altered by hand since is noticed
 // and remade (Sync judges every rule), which the wanted set, unchanged,
 // would never trigger. Group Policy that keeps local rules from taking
@@ -120,7 +120,7 @@ type firewallSync struct {
 	holdUntil time.Time
 	kept      []firewall.Rule // found at start; nil until listed
 	listed    bool
-	every     time.Duration // auditEvery, shorter in tests
+	every     time.Duration // firewall.RecheckEvery, shorter in tests
 
 	mu      sync.Mutex
 	wanted  bool // set was called: want is the engine's
@@ -132,7 +132,7 @@ type firewallSync struct {
 }
 
 func newFirewallSync(fw FirewallSyncer, log *slog.Logger, holdUntil time.Time) *firewallSync {
-	return &firewallSync{fw: fw, log: log, kick: make(chan struct{}, 1), holdUntil: holdUntil, every: auditEvery}
+	return &firewallSync{fw: fw, log: log, kick: make(chan struct{}, 1), holdUntil: holdUntil, every: firewall.RecheckEvery}
 }
 
 // target is what a sync must leave: the wanted rules, and while the hold

@@ -14,9 +14,19 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
 )
+
+// RecheckEvery is how often the daemon reads back the firewall rules it
+// made, its own included, while nothing changed them: to notice one a
+// user, a hardening tool or Defender disabled or deleted since. Each check
+// starts PowerShell, whose firewall cmdlets take hundreds of milliseconds
+// of CPU or more on a host with many rules; every minute, as the audit of
+// others' rules runs, would be a cost a laptop pays all day for a rare
+// event, so five minutes bound how long such a rule stays unnoticed.
+const RecheckEvery = 5 * time.Minute
 
 // Prefix starts the name of every firewall rule wslfwd makes.
 const Prefix = "wslfwd "
