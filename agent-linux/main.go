@@ -23,6 +23,7 @@ type options struct {
 	logLevel     string
 	json         bool
 	statusSocket string
+	logFile      string
 	output       string
 }
 
@@ -72,6 +73,8 @@ func runCommand() *cobra.Command {
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	cmd.Flags().StringVar(&o.statusSocket, "status-socket", localstatus.DefaultSocket,
 		"Unix socket where `wslfwd-agent status` reads this agent's state (in a directory only root may enter); empty: serve none")
+	cmd.Flags().StringVar(&o.logFile, "log-file", "",
+		"append the log to this file (made 0600; a symlink, or a file of another user, is refused) instead of standard error")
 	detectionFlags(cmd, o)
 	return cmd
 }

@@ -85,6 +85,11 @@ func setup(ctx context.Context, o *options, log *slog.Logger) (a *agent, problem
 }
 
 func run(cmd *cobra.Command, o *options) error {
+	if o.logFile != "" {
+		if err := useLogFile(o.logFile); err != nil {
+			fmt.Fprintln(os.Stderr, "wslfwd-agent:", err)
+		}
+	}
 	log, err := newLogger(o.logLevel)
 	if err != nil {
 		return err

@@ -369,3 +369,13 @@ func TestInstallLeavesFilesItDidNotMake(t *testing.T) {
 		e.wantFile(unitPath, "[Service]\nExecStart=/opt/mine\n", 0o644)
 	})
 }
+
+// The boot command has the agent open its own log (--log-file, which
+// refuses a symlink) rather than the shell append to it: ">>" follows a
+// symlink that whoever may write in /var/log put there.
+func TestBootCommandLeavesTheLogToTheAgent(t *testing.T) {
+	cmd := bootCommand("Ubuntu", "172.28.240.1:17810")
+	if strings.Contains(cmd, ">>") || !strings.Contains(cmd, " --log-file "+logPath) || !strings.HasSuffix(cmd, " >/dev/null 2>&1 &") {
+		t.Errorf("boot command %q: want --log-file %s and output to /dev/null only", cmd, logPath)
+	}
+}

@@ -57,13 +57,15 @@ func checkHost(host string) error {
 
 // bootCommand starts the agent in the background, in the boot command of
 // wsl.conf and, without systemd, at install. The boot command does not
-// see WSL_DISTRO_NAME, hence --distro.
+// see WSL_DISTRO_NAME, hence --distro. The agent opens its log itself
+// (--log-file): the shell's ">>" would follow a symlink that a user who
+// may write in /var/log (group syslog, on Ubuntu) put at its path.
 func bootCommand(distro, host string) string {
-	args := "run --token-file " + tokenPath + " --distro " + distro
+	args := "run --token-file " + tokenPath + " --distro " + distro + " --log-file " + logPath
 	if host != "" {
 		args += " --host " + host
 	}
-	return "nohup " + binPath + " " + args + " >>" + logPath + " 2>&1 &"
+	return "nohup " + binPath + " " + args + " >/dev/null 2>&1 &"
 }
 
 // envFile is the unit's environment: systemd services do not inherit
