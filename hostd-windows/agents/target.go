@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
+	"time"
 )
 
 // TargetRules decide which addresses may ever be a forward target. An
@@ -90,7 +92,41 @@ func (r TargetRules) hostAddrs() ([]netip.Addr, error) {
 	if r.HostAddrs != nil {
 		return r.HostAddrs()
 	}
-	return InterfaceAddrs()
+	return hostAddrs.get()
+}
+
+// hostAddrs is the host's addresses as every hello reads them. Listing
+// the interfaces costs milliseconds on Windows (GetAdaptersAddresses, with
+// the Hyper-V adapters), and a holder of the agent token may loop hellos:
+// so a list is taken as read for a second: an address the host gains
+// counts as its own within a second.
+var hostAddrs = &addrCache{ttl: time.Second, fetch: InterfaceAddrs, now: time.Now}
+
+// addrCache keeps a list of addresses for ttl after it was fetched. A
+// failed fetch is not kept.
+type addrCache struct {
+	ttl   time.Duration
+	fetch func() ([]netip.Addr, error)
+	now   func() time.Time
+
+	mu    sync.Mutex
+	at    time.Time
+	addrs []netip.Addr
+}
+
+func (c *addrCache) get() ([]netip.Addr, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.addrs != nil && now.Sub(c.at) < c.ttl {
+		return c.addrs, nil
+	}
+	addrs, err := c.fetch()
+	if err != nil {
+		return nil, err
+	}
+	c.addrs, c.at = addrs, now
+	return addrs, nil
 }
 
 // InterfaceAddrs returns the addresses of the host's interfaces.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTargetRules(t *testing.T) {
@@ -79,5 +80,35 @@ func TestSourceCountsTheVMOnce(t *testing.T) {
 		if got := Source(netip.MustParseAddrPort(tc.remote), local); got.String() != tc.want {
 			t.Errorf("Source(%s, %s) = %s, want %s", tc.remote, tc.local, got, tc.want)
 		}
+	}
+}
+
+// The host's addresses are listed at most once a second however many
+// hellos read them; a failed listing is not kept.
+func TestHostAddrsAreCached(t *testing.T) {
+	now := time.Unix(1000, 0)
+	fetches, fail := 0, false
+	c := &addrCache{ttl: time.Second, now: func() time.Time { return now }, fetch: func() ([]netip.Addr, error) {
+		fetches++
+		if fail {
+			return nil, errors.New("no")
+		}
+		return []netip.Addr{netip.MustParseAddr("172.28.240.1")}, nil
+	}}
+	for range 1000 {
+		if a, err := c.get(); err != nil || len(a) != 1 {
+			t.Fatalf("get = %v, %v", a, err)
+		}
+	}
+	if fetches != 1 {
+		t.Fatalf("1,000 reads within a second listed the interfaces %d times, want 1", fetches)
+	}
+	now, fail = now.Add(time.Second), true
+	if _, err := c.get(); err == nil {
+		t.Fatal("a failed listing a second later was hidden by the old one")
+	}
+	fail = false
+	if _, err := c.get(); err != nil || fetches != 3 {
+		t.Fatalf("after a failure: %v, %d listings; want a new one (3)", err, fetches)
 	}
 }
