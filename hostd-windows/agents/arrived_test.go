@@ -18,7 +18,7 @@ func TestArrivedAndRefusedCounts(t *testing.T) {
 	r, _ := newReg(t, Options{Now: func() time.Time { return now }, Refused: func(c string) { refused[c]++ }})
 	arrived := func(port uint32) time.Time {
 		t.Helper()
-		as, _ := r.State()
+		as, _, _ := r.State()
 		for _, l := range as[0].Listeners {
 			if l.GetPort() == port {
 				at, _ := arrivedAt(as[0], l)

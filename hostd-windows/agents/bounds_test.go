@@ -79,7 +79,7 @@ func TestLargeChangeKeepsTheListInOrder(t *testing.T) {
 	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), first...)); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := r.State()
+	before, _, _ := r.State()
 	handed := slices.Clone(before[0].Listeners)
 	var added []*wslfwdv1.Listener
 	for p := range uint32(150) {
@@ -88,7 +88,7 @@ func TestLargeChangeKeepsTheListInOrder(t *testing.T) {
 	if err := r.Apply(s, changes(2, added, first[:100])); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := r.State()
+	after, _, _ := r.State()
 	got := after[0].Listeners
 	if len(got) != 250 || !slices.IsSortedFunc(got, wire.CompareListeners) {
 		t.Fatalf("%d listeners after the change, sorted %v; want 250, sorted", len(got), slices.IsSortedFunc(got, wire.CompareListeners))
@@ -240,14 +240,18 @@ func TestAgentEventsBetweenStepsAreBounded(t *testing.T) {
 		}
 		r.Close(s)
 	}
-	_, evs := r.State()
+	_, evs, lost := r.State()
 	if len(evs) != maxEvents {
 		t.Fatalf("%d events kept for the next step, want %d", len(evs), maxEvents)
+	}
+	// Each round made two events: connected and disconnected.
+	if want := 2*(maxEvents+10) - maxEvents; lost != want {
+		t.Fatalf("%d events said lost, want %d: watchers must learn they missed some", lost, want)
 	}
 	if last := evs[len(evs)-1].GetKind(); last != wslfwdv1.AgentEventKind_AGENT_EVENT_KIND_DISCONNECTED {
 		t.Fatalf("the last event kept is %v, want the latest, a disconnect", last)
 	}
-	if _, evs := r.State(); len(evs) != 0 {
-		t.Fatalf("%d events after they were handed out", len(evs))
+	if _, evs, lost := r.State(); len(evs) != 0 || lost != 0 {
+		t.Fatalf("%d events, %d lost, after they were handed out", len(evs), lost)
 	}
 }

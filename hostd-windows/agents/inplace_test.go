@@ -36,7 +36,7 @@ func TestRefusedChangeLeavesStateWhole(t *testing.T) {
 			if err := r.Apply(s, snapshot(1, network("172.28.240.53"), ls(1, 2, 3)...)); err != nil {
 				t.Fatal(err)
 			}
-			before, _ := r.State()
+			before, _, _ := r.State()
 			err := r.Apply(s, changes(2, tc.added, tc.removed))
 			if tc.code == codes.OK {
 				if err != nil || resyncs(outbox(s)) != 1 {
@@ -45,7 +45,7 @@ func TestRefusedChangeLeavesStateWhole(t *testing.T) {
 			} else {
 				wantCode(t, err, tc.code)
 			}
-			after, _ := r.State()
+			after, _, _ := r.State()
 			if got := listenerPorts(t, r, "Ubuntu"); !slices.Equal(got, []uint32{1, 2, 3}) {
 				t.Errorf("listeners = %v, want [1 2 3]", got)
 			}
@@ -83,7 +83,7 @@ func TestLimitCountsWhatAChangeLeaves(t *testing.T) {
 	if got := listenerPorts(t, r, "Ubuntu"); !slices.Equal(got, []uint32{1, 2, 3}) {
 		t.Fatalf("listeners = %v, want [1 2 3]", got)
 	}
-	if as, _ := r.State(); len(as[0].Listeners) != 3 {
+	if as, _, _ := r.State(); len(as[0].Listeners) != 3 {
 		t.Fatalf("%d sorted listeners, want 3", len(as[0].Listeners))
 	}
 }
@@ -96,7 +96,7 @@ func TestStateListenersStayAsHandedOut(t *testing.T) {
 	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 1), listener("0.0.0.0", 3))); err != nil {
 		t.Fatal(err)
 	}
-	as, _ := r.State()
+	as, _, _ := r.State()
 	held := as[0].Listeners
 	kept := slices.Clone(held)
 	seq := uint64(1)
@@ -113,7 +113,7 @@ func TestStateListenersStayAsHandedOut(t *testing.T) {
 	if !slices.Equal(held, kept) {
 		t.Fatalf("the listeners handed out changed: %v, were %v", held, kept)
 	}
-	as, _ = r.State()
+	as, _, _ = r.State()
 	var ports []uint32
 	for _, l := range as[0].Listeners {
 		ports = append(ports, l.GetPort())

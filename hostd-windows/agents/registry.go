@@ -771,9 +771,10 @@ func ArrivedAt(qs []Arrival) {
 	}
 }
 
-// State returns every registered agent, sorted by distro, and the agent
-// events since the previous call, in order.
-func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
+// State returns every registered agent, sorted by distro, the agent
+// events since the previous call, in order, and how many events were lost
+// since (past maxEvents): watchers then need the whole state again.
+func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]Agent, 0, len(r.entries))
@@ -796,13 +797,12 @@ func (r *Registry) State() ([]Agent, []*wslfwdv1.AgentEvent) {
 		out = append(out, a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Distro < out[j].Distro })
-	ev := r.events
-	r.events = nil
-	if r.eventsDropped > 0 {
-		r.log.Warn("agent events dropped while the engine was busy: watchers missed them", "dropped", r.eventsDropped, "kept", maxEvents)
-		r.eventsDropped = 0
+	ev, lost := r.events, r.eventsDropped
+	r.events, r.eventsDropped = nil, 0
+	if lost > 0 {
+		r.log.Warn("agent events dropped while the engine was busy: watchers get the whole state again", "dropped", lost, "kept", maxEvents)
 	}
-	return out, ev
+	return out, ev, lost
 }
 
 // maxEvents bounds the agent events kept between two engine steps. Each

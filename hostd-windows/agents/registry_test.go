@@ -147,7 +147,7 @@ func TestSnapshotRegistersAndChangesApply(t *testing.T) {
 	if *kicks != 2 {
 		t.Fatalf("kicks = %d, want 2", *kicks)
 	}
-	agents, events := r.State()
+	agents, events, _ := r.State()
 	if len(agents) != 1 || agents[0].Seq != 2 || !agents[0].Connected {
 		t.Fatalf("agents = %+v", agents)
 	}
@@ -232,7 +232,7 @@ func TestForeignAddressListenerHeld(t *testing.T) {
 	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("10.9.9.9", 80))); err != nil {
 		t.Fatalf("snapshot rejected: %v", err)
 	}
-	agents, _ := r.State()
+	agents, _, _ := r.State()
 	if len(agents) != 1 || len(agents[0].Listeners) != 1 {
 		t.Fatalf("agents = %+v", agents)
 	}
@@ -249,7 +249,7 @@ func TestNATTargetIsTheConnectionAddress(t *testing.T) {
 	if err := r.Apply(s, snapshot(1, network("127.0.0.1", "192.0.2.2", "10.2.3.1"), listener("0.0.0.0", 80))); err != nil {
 		t.Fatal(err)
 	}
-	agents, _ := r.State()
+	agents, _, _ := r.State()
 	if len(agents) != 1 || !slices.Equal(agents[0].Targets, []netip.Addr{agentAddr.Addr()}) {
 		t.Fatalf("agents = %+v, want one with target %s only", agents, agentAddr.Addr())
 	}
@@ -282,7 +282,7 @@ func TestNATConnectionAddressMustBeAllowedTarget(t *testing.T) {
 	if err := r.Apply(m, snapshot(1, network("192.168.1.20"), listener("0.0.0.0", 80))); err != nil {
 		t.Fatalf("mirrored agent rejected: %v", err)
 	}
-	if agents, _ := r.State(); len(agents) != 1 || agents[0].Targets != nil {
+	if agents, _, _ := r.State(); len(agents) != 1 || agents[0].Targets != nil {
 		t.Fatalf("mirrored agents = %+v, want no targets", agents)
 	}
 }
@@ -321,7 +321,7 @@ func TestLiveDistroCannotBeTakenOver(t *testing.T) {
 		t.Fatal("the live session was replaced")
 	default:
 	}
-	if agents, _ := r.State(); len(agents) != 1 || agents[0].Session != s || !agents[0].Connected {
+	if agents, _, _ := r.State(); len(agents) != 1 || agents[0].Session != s || !agents[0].Connected {
 		t.Fatalf("agents = %+v, want the first session, connected", agents)
 	}
 	ref := r.Refusals()
@@ -341,7 +341,7 @@ func TestTakeoverRefusedAtSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, r.Apply(late, snapshot(1, network("172.28.240.99"))), codes.AlreadyExists)
-	if agents, _ := r.State(); len(agents) != 1 || agents[0].Session != s {
+	if agents, _, _ := r.State(); len(agents) != 1 || agents[0].Session != s {
 		t.Fatalf("agents = %+v, want the first session", agents)
 	}
 }
@@ -369,7 +369,7 @@ func TestSameAgentReplacesLiveSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-s.Replaced()
-	if agents, _ := r.State(); !slices.Equal(agents[0].Targets, []netip.Addr{moved.Addr()}) {
+	if agents, _, _ := r.State(); !slices.Equal(agents[0].Targets, []netip.Addr{moved.Addr()}) {
 		t.Fatalf("targets = %v, want the new address", agents[0].Targets)
 	}
 	// Another instance id from another address is refused...
@@ -528,9 +528,9 @@ func TestGraceKeepsStateAndReconnectReplaces(t *testing.T) {
 	if err := r.Apply(s, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80))); err != nil {
 		t.Fatal(err)
 	}
-	first, _ := r.State()
+	first, _, _ := r.State()
 	r.Close(s)
-	agents, events := r.State()
+	agents, events, _ := r.State()
 	if len(agents) != 1 || agents[0].Connected || len(agents[0].Listeners) != 1 {
 		t.Fatalf("after disconnect: %+v, want the agent in grace with its listener", agents)
 	}
@@ -549,7 +549,7 @@ func TestGraceKeepsStateAndReconnectReplaces(t *testing.T) {
 	if err := r.Apply(s2, snapshot(1, network("172.28.240.53"), listener("0.0.0.0", 80))); err != nil {
 		t.Fatal(err)
 	}
-	agents, _ = r.State()
+	agents, _, _ = r.State()
 	if len(agents) != 1 || !agents[0].Connected || agents[0].Session != s2 {
 		t.Fatalf("after reconnect: %+v", agents)
 	}
@@ -577,7 +577,7 @@ func TestGraceExpiry(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	_, events := r.State()
+	_, events, _ := r.State()
 	kinds := []wslfwdv1.AgentEventKind{}
 	for _, e := range events {
 		kinds = append(kinds, e.GetKind())

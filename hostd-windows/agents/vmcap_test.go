@@ -12,7 +12,7 @@ import (
 // as State hands them to the engine.
 func capped(t *testing.T, r *Registry, distro string) []uint32 {
 	t.Helper()
-	present, _ := r.State()
+	present, _, _ := r.State()
 	for _, a := range present {
 		if a.Distro == distro {
 			var out []uint32

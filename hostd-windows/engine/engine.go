@@ -219,7 +219,7 @@ func (d *Engine) step(ctx context.Context) {
 	d.started++
 	d.mu.Unlock()
 
-	present, events := d.reg.State()
+	present, events, lost := d.reg.State()
 	held := d.held.current(time.Now(), present)
 	statics := d.opts.Statics.List()
 	full := d.retryDue.Swap(false) || len(held) > 0 || d.heldBefore
@@ -253,7 +253,11 @@ func (d *Engine) step(ctx context.Context) {
 	}
 	d.runErr = rep.Err
 	failed := rep.Err != nil || d.index.failing > 0
-	d.publish(evs)
+	if lost > 0 {
+		d.resyncWatchers() // what they missed is in the state the resync sends
+	} else {
+		d.publish(evs)
+	}
 	updates := d.statusUpdates(sessions, prev, next, only == nil)
 	d.finished++
 	close(d.ran)

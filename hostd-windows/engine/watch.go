@@ -51,9 +51,26 @@ func (w *watcher) offer(evs []*wslfwdv1.WatchResponse) {
 	}
 	w.queue = append(w.queue, evs...)
 	if w.bytes > WatcherBufferBytes {
-		w.queue, w.bytes, w.resync = nil, 0, true
+		w.dropQueue()
+		return
 	}
 	w.signal()
+}
+
+// dropQueue drops what w has queued: its next send is a resync marker and
+// the current state. Called with d.mu.
+func (w *watcher) dropQueue() {
+	w.queue, w.bytes, w.resync = nil, 0, true
+	w.signal()
+}
+
+// resyncWatchers drops every watcher's queue for a resync: events were
+// lost before they reached the engine (the agents registry's bound), so
+// no queue tells the whole story. Called with d.mu.
+func (d *Engine) resyncWatchers() {
+	for w := range d.watchers {
+		w.dropQueue()
+	}
 }
 
 // publish hands events to every watcher. Called with d.mu.

@@ -99,3 +99,33 @@ func TestUnreadWatchStreamResyncs(t *testing.T) {
 		}
 	})
 }
+
+// Agent events the registry could not keep while a step ran long (past
+// its bound) reach no watcher; each is told so with a resync, the marker
+// and the whole state, rather than read a story with a gap.
+func TestLostAgentEventsResyncWatchers(t *testing.T) {
+	b := daemontest.NewBackend()
+	h := daemontest.Start(t, daemontest.Options{Backend: b, Grace: time.Hour})
+	w, err := h.Engine().Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := b.Hold()
+	defer release()
+	// The engine is held inside the step that adds the forward; an agent
+	// that comes and goes meanwhile makes two events a round.
+	h.Connect(t, "Ubuntu").SnapshotAndLeave(daemontest.TCPListener("0.0.0.0", 8080))
+	for range 200 {
+		h.Connect(t, "Debian").SnapshotAndLeave()
+	}
+	release()
+	waitfor.Cond(t, 10*time.Second, "a resync marker", func() bool {
+		evs, ok := h.Engine().Next(w)
+		for _, e := range evs {
+			if e.GetResync() != nil {
+				return true
+			}
+		}
+		return !ok
+	})
+}

@@ -344,7 +344,7 @@ func TestSessionEndsWhenStatusesGoUnread(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitfor.Cond(t, 10*time.Second, "the agent registered", func() bool { return len(f.reg.Agents()) == 1 })
-	as, _ := f.reg.State()
+	as, _, _ := f.reg.State()
 	var statuses []*wslfwdv1.ListenerStatus
 	for p := range uint32(2*f.reg.MaxListeners() + 1) {
 		statuses = append(statuses, &wslfwdv1.ListenerStatus{Protocol: wslfwdv1.Protocol_PROTOCOL_TCP, Listen: "10.1.2.3", Port: 1 + p,

@@ -94,6 +94,19 @@ func (a *Agent) Close() {
 	<-a.done
 }
 
+// SnapshotAndLeave sends a snapshot that asks no reply, then ends its
+// side of the stream and waits until the daemon has ended the session:
+// the daemon has applied the snapshot and let the agent go, without the
+// engine's help (a test may hold it).
+func (a *Agent) SnapshotAndLeave(ls ...*wslfwdv1.Listener) {
+	a.t.Helper()
+	a.Send(&wslfwdv1.AgentMessage{Msg: &wslfwdv1.AgentMessage_Snapshot{Snapshot: &wslfwdv1.Snapshot{Seq: a.NextSeq(), Network: Network(), Listeners: ls}}})
+	if err := a.st.CloseSend(); err != nil {
+		a.t.Fatalf("close send: %v", err)
+	}
+	<-a.done
+}
+
 // Done is closed when the session has ended; Err then says why.
 func (a *Agent) Done() <-chan struct{} { return a.done }
 

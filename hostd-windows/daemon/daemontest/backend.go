@@ -22,6 +22,9 @@ type Backend struct {
 	// broken, when set, is why no entry carries connections (Verify),
 	// as with portproxy while iphlpsvc is stopped.
 	broken error
+	// gate, when set, is waited on by every Apply before it starts: a
+	// test holds the engine inside a step until it closes it.
+	gate chan struct{}
 }
 
 // NewBackend returns an empty Backend.
@@ -34,6 +37,21 @@ func (b *Backend) SetFailAdd(err error) {
 	b.mu.Lock()
 	b.failAdd = err
 	b.mu.Unlock()
+}
+
+// Hold makes every Apply wait until the returned func is called: the
+// engine stays inside its step meanwhile, as behind a slow netsh.
+func (b *Backend) Hold() (release func()) {
+	g := make(chan struct{})
+	b.mu.Lock()
+	b.gate = g
+	b.mu.Unlock()
+	return sync.OnceFunc(func() {
+		b.mu.Lock()
+		b.gate = nil
+		b.mu.Unlock()
+		close(g)
+	})
 }
 
 // SetBroken makes Verify find every entry broken with err; nil mends it.
@@ -84,6 +102,12 @@ func (b *Backend) List(context.Context) ([]backend.Entry, error) {
 }
 
 func (b *Backend) Apply(_ context.Context, batch backend.Batch) error {
+	b.mu.Lock()
+	gate := b.gate
+	b.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var fails []backend.Failure
