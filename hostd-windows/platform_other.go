@@ -21,7 +21,7 @@ import (
 func newBackend(name string, opts backendOptions) (backend.Backend, error) {
 	switch name {
 	case config.BackendRelay:
-		return relay.New(relay.Options{Logger: opts.Logger}), nil
+		return relay.New(opts.Relay), nil
 	case config.BackendKernel:
 		return newKernelBackend(opts)
 	case config.BackendPortproxy:

@@ -36,7 +36,7 @@ func newBackend(name string, opts backendOptions) (backend.Backend, error) {
 	case "portproxy":
 		return portproxy.NewSystem(opts.Logger, opts.Metrics.NetshRan), nil
 	case "relay":
-		return relay.New(relay.Options{Logger: opts.Logger}), nil
+		return relay.New(opts.Relay), nil
 	case config.BackendKernel:
 		return nil, fmt.Errorf("backend %q (nftables rules) exists only on Linux; on Windows use portproxy or relay", name)
 	}

@@ -23,6 +23,7 @@ import (
 
 	wslfwdv1 "github.com/wslfwd/wslfwd/gen/wslfwd/v1"
 	"github.com/wslfwd/wslfwd/hostd-windows/backend"
+	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
 	"github.com/wslfwd/wslfwd/hostd-windows/config"
 	"github.com/wslfwd/wslfwd/hostd-windows/daemon"
 	"github.com/wslfwd/wslfwd/hostd-windows/firewall"
@@ -41,6 +42,7 @@ type backendOptions struct {
 	Logger   *slog.Logger     // never nil
 	StateDir string           // the daemon's state directory, already created
 	Metrics  *metrics.Metrics // never nil: what the backend counts goes here
+	Relay    relay.Options    // the relay's, Logger included
 }
 
 // runFlags are the `run` command's flags. Flags given explicitly override
@@ -376,7 +378,7 @@ func runDaemon(ctx context.Context, fs *pflag.FlagSet, f *runFlags, onListen fun
 	// daemon's account may use, not to a user's %TEMP%.
 	winexec.SetScriptDir(s.stateDir)
 	m := metrics.New()
-	be, err := openBackend(log, s.cfg.Backend, s.stateDir, m)
+	be, err := openBackend(log, s.cfg, s.stateDir, m)
 	if err != nil {
 		return fmt.Errorf("backend: %w", err)
 	}
@@ -511,8 +513,14 @@ func serve(ctx context.Context, d *daemon.Daemon, follow *follower, s *settings,
 	return d.Run(ctx)
 }
 
-// openBackend makes the named backend with a logger that names it once;
-// the backends add no backend attribute of their own.
-func openBackend(log *slog.Logger, name, stateDir string, m *metrics.Metrics) (backend.Backend, error) {
-	return newBackend(name, backendOptions{Logger: log.With("backend", name), StateDir: stateDir, Metrics: m})
+// openBackend makes the backend cfg names with a logger that names it
+// once; the backends add no backend attribute of their own.
+func openBackend(log *slog.Logger, cfg *config.Config, stateDir string, m *metrics.Metrics) (backend.Backend, error) {
+	log = log.With("backend", cfg.Backend)
+	return newBackend(cfg.Backend, backendOptions{Logger: log, StateDir: stateDir, Metrics: m, Relay: relay.Options{
+		Logger:      log,
+		MaxTCPConns: cfg.RelayMaxPerForward,
+		MaxUDPFlows: cfg.RelayMaxPerForward,
+		MaxClients:  cfg.RelayMaxClients,
+	}})
 }

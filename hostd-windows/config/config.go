@@ -96,6 +96,11 @@ type Config struct {
 	MaxListenersPerAgent int
 	// MaxAgents bounds the agents connected at once.
 	MaxAgents int
+	// RelayMaxPerForward bounds the TCP connections, and the UDP flows,
+	// one relay forward carries at once; RelayMaxClients both for all of
+	// them together (relay.Options). Unused by the other backends.
+	RelayMaxPerForward int
+	RelayMaxClients    int
 }
 
 // PortRange is an inclusive range of ports; a single port has First == Last.

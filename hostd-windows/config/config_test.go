@@ -64,7 +64,7 @@ func TestExampleLoads(t *testing.T) {
 	for _, k := range []string{"listen", "expose_address", "backend", "state_dir", "token_file",
 		"read_token_file", "agent_token_file", "log_file", "metrics_listen", "grace", "udp", "ipv6", "firewall", "firewall_profiles", "deny_ports",
 		"allow_ports", "[[remap]]", "port", "host_port", "distro", "protocol", "[distros.", "enabled",
-		"[[forward]]", "listen_address", "max_listeners_per_agent", "max_agents"} {
+		"[[forward]]", "listen_address", "max_listeners_per_agent", "max_agents", "relay_max_per_forward", "relay_max_clients"} {
 		if !strings.Contains(string(data), "\n"+k) {
 			t.Errorf("example.toml does not set %s", k)
 		}
@@ -152,6 +152,8 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"no profile", "firewall_profiles = []", `c.toml:1: firewall_profiles: empty: name at least one of "private", "domain", "public" (or set firewall = false)`},
 		{"max", "max_agents = 0", "c.toml:1: max_agents: 0 out of range 1-1024"},
 		{"max, huge", "max_listeners_per_agent = 1073741824", "c.toml:1: max_listeners_per_agent: 1073741824 out of range 1-32768"},
+		{"relay clients", "relay_max_clients = 100000", "c.toml:1: relay_max_clients: 100000 out of range 1-8192"},
+		{"relay per forward past all", "relay_max_clients = 10\nrelay_max_per_forward = 11", "c.toml:2: relay_max_per_forward: 11 out of range 1-10"},
 		{"grace, centuries", `grace = "2540000h"`, "c.toml:1: grace: 2540000h0m0s out of range 0-168h0m0s"},
 		{"forward to broadcast", "[[forward]]\nport = 80\ndistro = \"U\"\nlisten_address = \"255.255.255.255\"", "c.toml:4: forward[0].listen_address: 255.255.255.255 cannot be listened on"},
 		{"syntax", "udp = true\nx = [\n", "c.toml:2: array is incomplete"},

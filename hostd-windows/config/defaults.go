@@ -3,6 +3,8 @@ package config
 import (
 	"slices"
 	"time"
+
+	"github.com/wslfwd/wslfwd/hostd-windows/backend/relay"
 )
 
 // DefaultGrace keeps forwards through an agent restart.
@@ -40,5 +42,7 @@ func Default() *Config {
 		Distros:              map[string]DistroConfig{},
 		MaxListenersPerAgent: 4096,
 		MaxAgents:            64,
+		RelayMaxPerForward:   relay.DefaultMaxTCPConns,
+		RelayMaxClients:      relay.DefaultMaxClients,
 	}
 }

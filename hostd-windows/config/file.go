@@ -35,6 +35,8 @@ type file struct {
 	Forwards             []fileForward         `toml:"forward"`
 	MaxListenersPerAgent *int                  `toml:"max_listeners_per_agent"`
 	MaxAgents            *int                  `toml:"max_agents"`
+	RelayMaxPerForward   *int                  `toml:"relay_max_per_forward"`
+	RelayMaxClients      *int                  `toml:"relay_max_clients"`
 }
 
 type fileRemap struct {
@@ -111,6 +113,8 @@ func (f *file) apply(c *Config) error {
 	}
 	set(&c.MaxListenersPerAgent, f.MaxListenersPerAgent)
 	set(&c.MaxAgents, f.MaxAgents)
+	set(&c.RelayMaxPerForward, f.RelayMaxPerForward)
+	set(&c.RelayMaxClients, f.RelayMaxClients)
 	return v.err()
 }
 

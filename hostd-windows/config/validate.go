@@ -75,6 +75,8 @@ func (c *Config) Validate() error {
 	c.validateForwards(&v)
 	checkLimit(&v, "max_listeners_per_agent", c.MaxListenersPerAgent, maxListenersLimit)
 	checkLimit(&v, "max_agents", c.MaxAgents, maxAgentsLimit)
+	checkLimit(&v, "relay_max_clients", c.RelayMaxClients, maxRelayClientsLimit)
+	checkLimit(&v, "relay_max_per_forward", c.RelayMaxPerForward, c.RelayMaxClients)
 	return v.err()
 }
 
@@ -205,7 +207,10 @@ func checkPort(v *errList, key string, p int64) bool {
 const (
 	maxListenersLimit = 32768
 	maxAgentsLimit    = 1024
-	maxGrace          = 7 * 24 * time.Hour
+	// Every client the relay carries holds a port of the host's, and
+	// Windows has 16,384 for all its programs' outbound connections.
+	maxRelayClientsLimit = 8192
+	maxGrace             = 7 * 24 * time.Hour
 )
 
 func checkLimit(v *errList, key string, n, max int) {
