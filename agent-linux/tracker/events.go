@@ -175,13 +175,25 @@ type change struct {
 	added, removed []*wslfwdv1.Listener
 }
 
+// add adds l, or, when its listener is there already, updates it if l
+// names an owner that one does not (ownerNews): an update is listed as
+// added, and the daemon replaces what it holds under the same key.
 func (c *change) add(l *wslfwdv1.Listener) {
 	k := KeyOf(l)
-	if _, ok := c.b.get(k); ok {
+	if old, ok := c.b.get(k); ok && !ownerNews(old, l) {
 		return
 	}
 	c.b.put(k, l)
 	c.added = append(c.added, l)
+}
+
+// ownerNews reports whether next, a later message of the listener of
+// prev (one Key), names an owner prev does not: one found after the
+// listener was first read (an owner search the walk budget put off), or
+// another. A message that names none (a search not yet run) never
+// replaces one that does.
+func ownerNews(prev, next *wslfwdv1.Listener) bool {
+	return next.GetPid() != 0 && (next.GetPid() != prev.GetPid() || next.GetProcessName() != prev.GetProcessName())
 }
 
 func (c *change) remove(k Key) {
@@ -239,7 +251,7 @@ func (c *change) same(ls []*wslfwdv1.Listener, t *Tracker, shown map[uint64]bool
 		if !t.keep(l, shown) {
 			continue
 		}
-		if _, ok := m.Get(KeyOf(l)); !ok {
+		if cur, ok := m.Get(KeyOf(l)); !ok || ownerNews(cur, t.shownName(l, shown)) {
 			return false
 		}
 		n++

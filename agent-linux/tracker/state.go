@@ -51,7 +51,8 @@ func (s State) Snapshot(seq uint64) *wslfwdv1.Snapshot {
 
 // Diff returns the Changes that turn old into cur, numbered seq, or nil
 // when nothing changed. The network state is included whole when it
-// differs.
+// differs. A listener whose owner cur names anew is listed as added: the
+// daemon replaces what it holds under its key.
 func Diff(old, cur State, seq uint64) *wslfwdv1.Changes {
 	c := &wslfwdv1.Changes{Seq: seq}
 	if !proto.Equal(old.Network, cur.Network) {
@@ -59,8 +60,8 @@ func Diff(old, cur State, seq uint64) *wslfwdv1.Changes {
 	}
 	added := map[Key]*wslfwdv1.Listener{}
 	for k, l := range cur.Listeners.All() {
-		if _, ok := old.Listeners.Get(k); !ok {
-			added[k] = l
+		if prev, ok := old.Listeners.Get(k); !ok || ownerNews(prev, l) {
+			added[k] = l // new, or an update of what old holds
 		}
 	}
 	removed := map[Key]*wslfwdv1.Listener{}

@@ -406,13 +406,15 @@ func (t *Tracker) keep(l *wslfwdv1.Listener, shown map[uint64]bool) bool {
 }
 
 // shownName returns l as listed: a shown own listener carries
-// OwnProcessName.
+// OwnProcessName, and this process's pid even before a search of /proc
+// has found its owner (a search the walk budget put off): the agent made
+// it, so it knows.
 func (t *Tracker) shownName(l *wslfwdv1.Listener, shown map[uint64]bool) *wslfwdv1.Listener {
-	if !shown[l.GetInode()] || t.cfg.SelfPID == 0 || int(l.GetPid()) != t.cfg.SelfPID {
+	if !shown[l.GetInode()] || t.cfg.SelfPID == 0 || (l.GetPid() != 0 && int(l.GetPid()) != t.cfg.SelfPID) {
 		return l
 	}
 	l = proto.CloneOf(l)
-	l.ProcessName = OwnProcessName
+	l.Pid, l.ProcessName = uint32(t.cfg.SelfPID), OwnProcessName
 	return l
 }
 
@@ -447,20 +449,25 @@ func (t *Tracker) Changes(old, cur State, seq uint64) *wslfwdv1.Changes {
 	}
 	added := map[Key]*wslfwdv1.Listener{}
 	removed := map[Key]*wslfwdv1.Listener{}
+	// What each key comes to, against what old holds (the daemon's
+	// view): removed if old held it and it is gone; added if it is new,
+	// or if it names an owner old's message does not (an update).
 	for _, s := range steps {
 		for _, l := range s.removed {
-			if k := KeyOf(l); added[k] != nil {
-				delete(added, k)
-			} else {
-				removed[k] = l
+			k := KeyOf(l)
+			delete(added, k)
+			if prev, held := old.Listeners.Get(k); held {
+				removed[k] = prev // as the daemon holds it
 			}
 		}
 		for _, l := range s.added {
-			if k := KeyOf(l); removed[k] != nil {
-				delete(removed, k)
-			} else {
-				added[k] = l
+			k := KeyOf(l)
+			delete(removed, k)
+			if prev, held := old.Listeners.Get(k); held && !ownerNews(prev, l) {
+				delete(added, k) // as old holds it
+				continue
 			}
+			added[k] = l
 		}
 	}
 	if c.Network == nil && len(added) == 0 && len(removed) == 0 {

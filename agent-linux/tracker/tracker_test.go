@@ -299,3 +299,36 @@ func (s *walkingSource) Listeners() ([]*wslfwdv1.Listener, error) {
 }
 
 func (s *walkingSource) Walked() time.Duration { return s.walked }
+
+// A listener first read without its owner (a search of /proc the walk
+// budget put off) is published again once a read names it, as an update
+// (added, not removed: the daemon replaces what it holds under the key);
+// a later read that names none again takes nothing away.
+func TestOwnerFoundLaterIsPublished(t *testing.T) {
+	src := &fakeSource{}
+	anon := tcp("0.0.0.0", 8080, 7, 0)
+	anon.ProcessName = ""
+	src.set(netWith("172.28.240.53"), anon)
+	tr := tracker.New(tracker.Config{Source: src})
+	if err := tr.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := tr.Current()
+	src.set(netWith("172.28.240.53"), tcp("0.0.0.0", 8080, 7, 42))
+	if err := tr.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := tr.Current()
+	for _, c := range []*wslfwdv1.Changes{tr.Changes(before, after, 2), tracker.Diff(before, after, 2)} {
+		if len(c.GetRemoved()) != 0 || len(c.GetAdded()) != 1 || c.GetAdded()[0].GetPid() != 42 || c.GetAdded()[0].GetProcessName() != "srv" {
+			t.Fatalf("changes once the owner is found: %v, want the listener added again with pid 42", c)
+		}
+	}
+	src.set(netWith("172.28.240.53"), anon)
+	if err := tr.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := tr.Current(); tracker.Diff(after, st, 3) != nil {
+		t.Fatalf("a read that names no owner took it away: %v", tracker.Diff(after, st, 3))
+	}
+}
