@@ -196,12 +196,27 @@ func ownerNews(prev, next *wslfwdv1.Listener) bool {
 	return next.GetPid() != 0 && (next.GetPid() != prev.GetPid() || next.GetProcessName() != prev.GetProcessName())
 }
 
+// remove removes the listener of k. One this change added, or updated,
+// leaves the added list: a step's lists then say what it came to (a key
+// in both is one removed and then opened again), which Changes composes
+// removals first. Before updates a key could not be in both but for a
+// listener both added and removed in one change, which came to nothing
+// either way; an update and then a removal must come to a removal.
 func (c *change) remove(k Key) {
 	l, ok := c.b.get(k)
 	if !ok {
 		return
 	}
 	c.b.del(k)
+	for i := len(c.added) - 1; i >= 0; i-- {
+		if KeyOf(c.added[i]) == k {
+			c.added = slices.Delete(c.added, i, i+1)
+			if _, held := c.b.base.Get(k); !held {
+				return // added in this change: as if it never was
+			}
+			break
+		}
+	}
 	c.removed = append(c.removed, l)
 }
 

@@ -383,3 +383,21 @@ func runNarrow(t *testing.T, tr *tracker.Tracker, protocol wslfwdv1.Protocol) <-
 	t.Cleanup(func() { cancel(); <-done })
 	return wakes
 }
+
+// A listener updated (another owner) and closed in one batch of events
+// comes to a removal, in Changes as in Diff: the daemon must let it go.
+// And one opened and closed in one batch comes to nothing.
+func TestUpdateThenCloseInOneStepIsARemoval(t *testing.T) {
+	_, tr := tracked(t, tcp("0.0.0.0", 22, 1, 5))
+	e := runEvents(t, tr)
+	e.send(opened(8080, 7, 9))
+	before, _ := tr.Current()
+	e.send(opened(8080, 7, 10), trigger.Event{Kind: trigger.Closed, Protocol: 6, Inode: 7},
+		opened(9090, 8, 9), trigger.Event{Kind: trigger.Closed, Protocol: 6, Inode: 8})
+	after, _ := tr.Current()
+	for name, c := range map[string]*wslfwdv1.Changes{"Changes": tr.Changes(before, after, 3), "Diff": tracker.Diff(before, after, 3)} {
+		if len(c.GetAdded()) != 0 || len(c.GetRemoved()) != 1 || c.GetRemoved()[0].GetInode() != 7 {
+			t.Errorf("%s after an update and a close: %v, want inode 7 removed and nothing added", name, c)
+		}
+	}
+}
