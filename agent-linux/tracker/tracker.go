@@ -451,21 +451,37 @@ func (t *Tracker) Changes(old, cur State, seq uint64) *wslfwdv1.Changes {
 	removed := map[Key]*wslfwdv1.Listener{}
 	// What each key comes to, against what old holds (the daemon's
 	// view): removed if old held it and it is gone; added if it is new,
-	// or if it names an owner old's message does not (an update).
+	// or if it names an owner old's message does not (an update). Only a
+	// key a step touches twice needs old looked up: a removal of a key
+	// not added since old was held by old, as it was; an addition of a
+	// key not removed since is new, or an update, which the tracker lists
+	// only when it differs from what it held.
 	for _, s := range steps {
 		for _, l := range s.removed {
 			k := KeyOf(l)
+			if added[k] == nil {
+				removed[k] = l
+				continue
+			}
 			delete(added, k)
 			if prev, held := old.Listeners.Get(k); held {
-				removed[k] = prev // as the daemon holds it
+				removed[k] = prev // an update of what old held, gone since
 			}
 		}
 		for _, l := range s.added {
 			k := KeyOf(l)
-			delete(removed, k)
-			if prev, held := old.Listeners.Get(k); held && !ownerNews(prev, l) {
-				delete(added, k) // as old holds it
+			if r := removed[k]; r != nil {
+				delete(removed, k) // old holds r
+				if ownerNews(r, l) {
+					added[k] = l
+				}
 				continue
+			}
+			if added[k] != nil {
+				if prev, held := old.Listeners.Get(k); held && !ownerNews(prev, l) {
+					delete(added, k) // back to what old holds
+					continue
+				}
 			}
 			added[k] = l
 		}
