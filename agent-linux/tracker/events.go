@@ -180,11 +180,28 @@ type change struct {
 // added, and the daemon replaces what it holds under the same key.
 func (c *change) add(l *wslfwdv1.Listener) {
 	k := KeyOf(l)
-	if old, ok := c.b.get(k); ok && !ownerNews(old, l) {
+	old, held := c.b.get(k)
+	if held && !ownerNews(old, l) {
 		return
 	}
 	c.b.put(k, l)
+	if held {
+		if i := c.addedAt(k); i >= 0 {
+			c.added[i] = l // updated again in this change: listed once
+			return
+		}
+	}
 	c.added = append(c.added, l)
+}
+
+// addedAt returns where this change's added list holds k, or -1.
+func (c *change) addedAt(k Key) int {
+	for i := len(c.added) - 1; i >= 0; i-- {
+		if KeyOf(c.added[i]) == k {
+			return i
+		}
+	}
+	return -1
 }
 
 // ownerNews reports whether next, a later message of the listener of
@@ -208,13 +225,10 @@ func (c *change) remove(k Key) {
 		return
 	}
 	c.b.del(k)
-	for i := len(c.added) - 1; i >= 0; i-- {
-		if KeyOf(c.added[i]) == k {
-			c.added = slices.Delete(c.added, i, i+1)
-			if _, held := c.b.base.Get(k); !held {
-				return // added in this change: as if it never was
-			}
-			break
+	if i := c.addedAt(k); i >= 0 {
+		c.added = slices.Delete(c.added, i, i+1)
+		if _, held := c.b.base.Get(k); !held {
+			return // added in this change: as if it never was
 		}
 	}
 	c.removed = append(c.removed, l)

@@ -401,3 +401,16 @@ func TestUpdateThenCloseInOneStepIsARemoval(t *testing.T) {
 		}
 	}
 }
+
+// A listener opened, updated and closed in one batch of events comes to
+// nothing: the update is listed once, so the close takes it all away.
+func TestOpenUpdateCloseInOneStepIsNothing(t *testing.T) {
+	_, tr := tracked(t, tcp("0.0.0.0", 22, 1, 5))
+	e := runEvents(t, tr)
+	before, _ := tr.Current()
+	e.send(opened(8080, 7, 9), opened(8080, 7, 10), trigger.Event{Kind: trigger.Closed, Protocol: 6, Inode: 7})
+	after, _ := tr.Current()
+	if c := tr.Changes(before, after, 2); c != nil {
+		t.Errorf("Changes after an open, an update and a close: %v, want none", c)
+	}
+}
