@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"time"
+
+	"github.com/wslfwd/wslfwd/agent-linux/trigger"
 )
 
 // pace bounds how often the daemon may make the agent do what costs it a
@@ -26,18 +28,10 @@ const (
 // wait takes a turn, waiting for one if none is left; it returns early
 // with ctx's error.
 func (p *pace) wait(ctx context.Context) error {
-	d := p.take(time.Now())
-	if d == 0 {
-		return nil
+	if d := p.take(time.Now()); d > 0 {
+		return trigger.GoTimers{}.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return nil
 }
 
 // take takes the turn of a request made at now and returns how long it
